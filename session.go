@@ -1,0 +1,219 @@
+package keycard
+
+import (
+	"context"
+	"time"
+)
+
+// Session defaults, from DESIGN.md.
+const (
+	DefaultIdleTimeout     = 7 * 24 * time.Hour
+	DefaultSessionLifetime = 30 * 24 * time.Hour
+)
+
+// Reasons recorded when a session is revoked.
+const (
+	RevokeLogout          = "logout"
+	RevokeLogoutAll       = "logout_all"
+	RevokePasswordChanged = "password_changed"
+	RevokeUserDisabled    = "user_disabled"
+	RevokeTokenReuse      = "refresh_token_reuse" // theft detected by rotation
+	RevokeAdmin           = "admin"
+	RevokeAll             = "revoke_all" // every session of every user
+)
+
+// Session is one login: a family of refresh tokens of which at most one is
+// live at a time.
+type Session struct {
+	ID     string
+	UserID string
+	// CreatedAt is the login time, the access token's auth_time.
+	CreatedAt time.Time
+	// LastUsedAt is the time of the last refresh.
+	LastUsedAt time.Time
+	UserAgent  string
+	ClientAddr string
+	// IdleTimeout ends the session when it is not refreshed for this long.
+	IdleTimeout time.Duration
+	// ExpiresAt is the absolute end of the session, however it is used.
+	ExpiresAt time.Time
+	// RevokedAt is zero while the session is not revoked.
+	RevokedAt    time.Time
+	RevokeReason string
+}
+
+// Revoked reports whether the session has been revoked.
+func (s *Session) Revoked() bool { return !s.RevokedAt.IsZero() }
+
+// IdleExpiresAt returns when the session ends if it is not used again.
+func (s *Session) IdleExpiresAt() time.Time { return s.LastUsedAt.Add(s.IdleTimeout) }
+
+// Active reports whether the session is usable at now: not revoked, not
+// idle for IdleTimeout or longer, and before ExpiresAt.
+func (s *Session) Active(now time.Time) bool {
+	return !s.Revoked() && now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt())
+}
+
+// RefreshToken is the stored half of an opaque refresh token
+// "<id>.<secret>" (see FormatRefreshToken): its id and the SHA-256 of its
+// secret, never the secret itself.
+type RefreshToken struct {
+	ID         string
+	SessionID  string
+	SecretHash []byte
+	CreatedAt  time.Time
+	// RotatedAt is zero while the token is live.
+	RotatedAt time.Time
+	// SuccessorID is the token that replaced this one at RotatedAt.
+	SuccessorID string
+	// SuccessorSealed is the successor's full token string encrypted under
+	// the master key, kept only for the rotation grace window so that a
+	// repeated request with this token can be answered with the same
+	// successor. It is nil once cleared (see SessionStore.PruneSessions).
+	SuccessorSealed []byte
+}
+
+// Live reports whether the token has not been rotated.
+func (t *RefreshToken) Live() bool { return t.RotatedAt.IsZero() }
+
+// RotateOutcome says what SessionStore.RotateRefreshToken did.
+type RotateOutcome int
+
+const (
+	// Rotated: the presented token was live; it is now rotated and the
+	// successor from the request is the session's live token.
+	Rotated RotateOutcome = iota + 1
+	// Replayed: the presented token was rotated within the grace window;
+	// nothing changed and the result carries the existing successor, whose
+	// token string is in Presented.SuccessorSealed.
+	Replayed
+	// TheftDetected: the presented token was rotated before the grace
+	// window; the whole session has now been revoked with reason
+	// RevokeTokenReuse. The caller must refuse the request and record the
+	// event.
+	TheftDetected
+)
+
+// String returns the outcome's name.
+func (o RotateOutcome) String() string {
+	switch o {
+	case Rotated:
+		return "rotated"
+	case Replayed:
+		return "replayed"
+	case TheftDetected:
+		return "theft_detected"
+	}
+	return "unknown"
+}
+
+// RotateRequest asks SessionStore.RotateRefreshToken to rotate one token.
+type RotateRequest struct {
+	// TokenID and SecretHash identify the presented token; a secret hash
+	// that does not match is treated as an unknown token.
+	TokenID    string
+	SecretHash []byte
+	// Now is the time of the request.
+	Now time.Time
+	// Grace is the window after a rotation during which the rotated token
+	// is still answered with its successor (DefaultRotationGrace).
+	Grace time.Duration
+	// Successor is the new token to make live if the presented one is
+	// live: ID, SecretHash (SessionID and CreatedAt are filled in).
+	Successor RefreshToken
+	// SuccessorSealed is Successor's token string encrypted under the
+	// master key, stored on the presented token for the grace window.
+	SuccessorSealed []byte
+}
+
+// DefaultRotationGrace is the default grace window for repeated use of a
+// refresh token.
+const DefaultRotationGrace = 10 * time.Second
+
+// RotateResult is the outcome of a rotation.
+type RotateResult struct {
+	Outcome RotateOutcome
+	// Session is the token's session after the operation (with LastUsedAt
+	// updated when Rotated, revoked when TheftDetected).
+	Session *Session
+	// Presented is the presented token after the operation.
+	Presented *RefreshToken
+	// Successor is the session's live token for Rotated and Replayed; nil
+	// for TheftDetected.
+	Successor *RefreshToken
+}
+
+// SessionFilter selects a page of a user's sessions, newest first.
+type SessionFilter struct {
+	UserID string
+	// ActiveAt, when not zero, returns only sessions Active at that time.
+	ActiveAt time.Time
+	// Before, when set, starts the page after the session with this id
+	// (the last one of the previous page).
+	Before string
+	// Limit is the page size; see PageSize.
+	Limit int
+}
+
+// SessionStore keeps sessions and their refresh tokens. Every method that
+// revokes sessions also appends RevokeSession entries (or one RevokeAllUsers
+// entry) to the revocation feed in the same transaction. Implementations
+// are safe for concurrent use.
+type SessionStore interface {
+	// CreateSession inserts a session and its first refresh token (whose
+	// SessionID is set to s.ID) in one transaction. It fails with
+	// ENOTFOUND if the user does not exist and ECONFLICT if an id is taken.
+	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
+
+	// Session returns the session, or an ENOTFOUND error.
+	Session(ctx context.Context, id string) (*Session, error)
+
+	// ListSessions returns a page of the user's sessions, newest first.
+	ListSessions(ctx context.Context, f SessionFilter) ([]*Session, error)
+
+	// RevokeSession revokes the session at the given time for the reason,
+	// and returns it. Revoking a revoked session changes nothing and is
+	// not an error. It fails with ENOTFOUND for an unknown session.
+	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*Session, error)
+
+	// RevokeUserSessions revokes every live session of the user except
+	// exceptID (which may be empty), and returns the revoked ids.
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error)
+
+	// RevokeAllSessions revokes every live session of every user and
+	// appends one RevokeAllUsers entry to the feed, and returns the number
+	// of sessions revoked.
+	RevokeAllSessions(ctx context.Context, at time.Time, reason string) (int64, error)
+
+	// RefreshToken returns a stored refresh token by id, or an ENOTFOUND
+	// error.
+	RefreshToken(ctx context.Context, id string) (*RefreshToken, error)
+
+	// RotateRefreshToken is the atomic rotation of a presented refresh
+	// token, in one transaction:
+	//
+	//   - unknown id, or a secret hash that does not match (compared in
+	//     constant time): EUNAUTHORIZED;
+	//   - the token's session is not Active at req.Now: EUNAUTHORIZED;
+	//   - the token is live: it is marked rotated at req.Now with
+	//     req.Successor as successor, the successor is inserted as the
+	//     session's only live token, and the session's LastUsedAt becomes
+	//     req.Now: Rotated;
+	//   - the token was rotated less than req.Grace before req.Now:
+	//     nothing changes, and the successor it was rotated to is
+	//     returned: Replayed;
+	//   - the token was rotated req.Grace or longer before req.Now: the
+	//     session is revoked with reason RevokeTokenReuse: TheftDetected,
+	//     with a nil error so that the revocation is committed.
+	//
+	// Concurrent rotations of the same token therefore leave exactly one
+	// live token: one caller gets Rotated, the others Replayed with the
+	// same successor.
+	RotateRefreshToken(ctx context.Context, req RotateRequest) (*RotateResult, error)
+
+	// PruneSessions deletes sessions (and their tokens) that ended before
+	// the given time: revoked, idle-expired or past ExpiresAt. It also
+	// clears SuccessorSealed on tokens rotated before sealedBefore, and
+	// returns the number of sessions deleted.
+	PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error)
+}
