@@ -1,0 +1,400 @@
+package jose
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// MaxJSONDepth is the deepest nesting of arrays and objects that
+// [ScanObject] accepts.
+const MaxJSONDepth = 32
+
+// ErrDuplicateMember reports a JSON object with the same member name twice
+// (compared after unescaping). It wraps ErrMalformed.
+var ErrDuplicateMember = subError("jose: duplicate JSON member name", ErrMalformed)
+
+// ScanObject checks that data is exactly one strict JSON object and calls
+// fn for each of its top-level members in order, with the member's
+// unescaped name and its raw JSON value. It is the reader this package uses
+// for JOSE headers and that package jwt uses for claims sets; it is
+// exported for other parsers of JOSE objects.
+//
+// Strict means: RFC 8259 grammar with no trailing data, valid UTF-8 and no
+// lone surrogate escapes (I-JSON, RFC 7493), member names unique at every
+// depth after unescaping ([ErrDuplicateMember]), and nesting no deeper than
+// [MaxJSONDepth]. If fold is true, top-level names that differ only in
+// ASCII case also count as duplicates.
+//
+// The name slice passed to fn may point into a scratch buffer and is only
+// valid during the call; value points into data. Errors returned by fn stop
+// the scan and are returned unchanged. ScanObject does not allocate unless a
+// member name contains escapes or an object has more than 16 members.
+func ScanObject(data []byte, fold bool, fn func(name, value []byte) error) error {
+	s := scanner{data: data}
+	s.skipSpace()
+	if s.i >= len(s.data) || s.data[s.i] != '{' {
+		return fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if err := s.object(0, fold, fn); err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.i != len(s.data) {
+		return fmt.Errorf("%w: trailing data after JSON object", ErrMalformed)
+	}
+	return nil
+}
+
+// AppendString unquotes the raw JSON string value (with its quotes) onto
+// dst. value must come from [ScanObject], which has already validated it.
+// It returns ErrMalformed if value is not a JSON string.
+func AppendString(dst, value []byte) ([]byte, error) {
+	if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
+		return dst, fmt.Errorf("%w: want a JSON string", ErrMalformed)
+	}
+	inner := value[1 : len(value)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return append(dst, inner...), nil
+	}
+	return unescape(dst, inner)
+}
+
+// StringBytes returns the contents of the raw JSON string value without
+// copying when it has no escapes, and an unescaped copy otherwise.
+func StringBytes(value []byte) ([]byte, error) {
+	if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
+		return nil, fmt.Errorf("%w: want a JSON string", ErrMalformed)
+	}
+	inner := value[1 : len(value)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner, nil
+	}
+	return unescape(nil, inner)
+}
+
+var errSyntax = errors.New("invalid JSON")
+
+type scanner struct {
+	data []byte
+	i    int
+}
+
+func (s *scanner) fail(what string) error {
+	return fmt.Errorf("%w: %s: %s at offset %d", ErrMalformed, errSyntax, what, s.i)
+}
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// object scans an object starting at '{'. At depth 0, fn (if non-nil) is
+// called for each member.
+func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error) error {
+	if depth >= MaxJSONDepth {
+		return s.fail("nesting too deep")
+	}
+	s.i++ // '{'
+	var seenArr [16][]byte
+	seen := seenArr[:0]
+	s.skipSpace()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if s.i >= len(s.data) || s.data[s.i] != '"' {
+			return s.fail("want member name")
+		}
+		start := s.i
+		escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		name := s.data[start+1 : s.i-1]
+		if escaped {
+			// Unescaped names live in their own allocation so that later
+			// names cannot overwrite them while they sit in seen.
+			if name, err = unescape(nil, name); err != nil {
+				return s.fail("bad escape in member name")
+			}
+		}
+		for _, prev := range seen {
+			if bytes.Equal(prev, name) || (fold && depth == 0 && bytes.EqualFold(prev, name)) {
+				return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+			}
+		}
+		seen = append(seen, name)
+		s.skipSpace()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return s.fail("want ':'")
+		}
+		s.i++
+		s.skipSpace()
+		vstart := s.i
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		if fn != nil {
+			if err := fn(name, s.data[vstart:s.i]); err != nil {
+				return err
+			}
+		}
+		s.skipSpace()
+		if s.i >= len(s.data) {
+			return s.fail("unterminated object")
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.fail("want ',' or '}'")
+		}
+	}
+}
+
+func (s *scanner) array(depth int) error {
+	if depth >= MaxJSONDepth {
+		return s.fail("nesting too deep")
+	}
+	s.i++ // '['
+	s.skipSpace()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.i >= len(s.data) {
+			return s.fail("unterminated array")
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.fail("want ',' or ']'")
+		}
+	}
+}
+
+func (s *scanner) value(depth int) error {
+	if s.i >= len(s.data) {
+		return s.fail("want value")
+	}
+	switch c := s.data[s.i]; {
+	case c == '{':
+		return s.object(depth, false, nil)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return s.fail("want value")
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.i < len(lit) || string(s.data[s.i:s.i+len(lit)]) != lit {
+		return s.fail("bad literal")
+	}
+	s.i += len(lit)
+	return nil
+}
+
+func (s *scanner) number() error {
+	d := s.data
+	if d[s.i] == '-' {
+		s.i++
+	}
+	if s.i >= len(d) {
+		return s.fail("bad number")
+	}
+	if d[s.i] == '0' {
+		s.i++
+	} else if d[s.i] >= '1' && d[s.i] <= '9' {
+		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
+			s.i++
+		}
+	} else {
+		return s.fail("bad number")
+	}
+	if s.i < len(d) && d[s.i] == '.' {
+		s.i++
+		n := s.i
+		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
+			s.i++
+		}
+		if s.i == n {
+			return s.fail("bad fraction")
+		}
+	}
+	if s.i < len(d) && (d[s.i] == 'e' || d[s.i] == 'E') {
+		s.i++
+		if s.i < len(d) && (d[s.i] == '+' || d[s.i] == '-') {
+			s.i++
+		}
+		n := s.i
+		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
+			s.i++
+		}
+		if s.i == n {
+			return s.fail("bad exponent")
+		}
+	}
+	return nil
+}
+
+// str scans a string starting at '"', validating escapes and UTF-8, and
+// reports whether it contained escapes.
+func (s *scanner) str() (escaped bool, err error) {
+	d := s.data
+	s.i++ // opening quote
+	for s.i < len(d) {
+		c := d[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return escaped, nil
+		case c == '\\':
+			escaped = true
+			if s.i+1 >= len(d) {
+				return escaped, s.fail("bad escape")
+			}
+			switch d[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				r, ok := hex4(d, s.i+2)
+				if !ok {
+					return escaped, s.fail("bad \\u escape")
+				}
+				s.i += 6
+				if utf16.IsSurrogate(r) {
+					// A high surrogate must be followed by an escaped low one.
+					r2, ok := rune(0), false
+					if s.i+1 < len(d) && d[s.i] == '\\' && d[s.i+1] == 'u' {
+						r2, ok = hex4(d, s.i+2)
+					}
+					if !ok || r >= 0xdc00 || utf16.DecodeRune(r, r2) == utf8.RuneError {
+						return escaped, s.fail("lone surrogate")
+					}
+					s.i += 6
+				}
+			default:
+				return escaped, s.fail("bad escape")
+			}
+		case c < 0x20:
+			return escaped, s.fail("control character in string")
+		case c < utf8.RuneSelf:
+			s.i++
+		default:
+			r, size := utf8.DecodeRune(d[s.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return escaped, s.fail("invalid UTF-8")
+			}
+			s.i += size
+		}
+	}
+	return escaped, s.fail("unterminated string")
+}
+
+func hex4(d []byte, i int) (rune, bool) {
+	if i+4 > len(d) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// unescape appends the unescaped form of the inside of a validated JSON
+// string to dst.
+func unescape(dst, in []byte) ([]byte, error) {
+	for i := 0; i < len(in); {
+		c := in[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if i+1 >= len(in) {
+			return dst, fmt.Errorf("%w: bad escape", ErrMalformed)
+		}
+		switch in[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, in[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(in, i+2)
+			if !ok {
+				return dst, fmt.Errorf("%w: bad \\u escape", ErrMalformed)
+			}
+			if utf16.IsSurrogate(r) {
+				r2, ok := hex4(in, i+8)
+				if !ok || i+7 >= len(in) || in[i+6] != '\\' || in[i+7] != 'u' {
+					return dst, fmt.Errorf("%w: lone surrogate", ErrMalformed)
+				}
+				r = utf16.DecodeRune(r, r2)
+				if r == utf8.RuneError {
+					return dst, fmt.Errorf("%w: lone surrogate", ErrMalformed)
+				}
+				i += 6
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += 6
+			continue
+		default:
+			return dst, fmt.Errorf("%w: bad escape", ErrMalformed)
+		}
+		i += 2
+	}
+	return dst, nil
+}

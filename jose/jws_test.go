@@ -1,0 +1,65 @@
+package jose
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestSignVerifyRoundTrip(t *testing.T) {
+	for _, alg := range Algorithms() {
+		t.Run(string(alg), func(t *testing.T) {
+			key, err := GenerateKey(alg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err = key.WithKeyID("k1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := []byte(`{"sub":"alice"}`)
+			tok, err := Sign(key, Header{Type: "JWT"}, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verifyKey := key
+			if alg.info().family != famHMAC {
+				verifyKey = key.Public()
+			}
+			m, err := Verify(tok, verifyKey)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if string(m.Payload) != string(payload) || m.Header.Algorithm != alg || m.Header.KeyID != "k1" || m.Header.Type != "JWT" {
+				t.Errorf("got %+v %q, want alg %s kid k1 typ JWT payload %q", m.Header, m.Payload, alg, payload)
+			}
+			// Flip one bit of the signature's first byte.
+			bad := []byte(tok)
+			i := len(bad) - 10
+			if bad[i] == 'A' {
+				bad[i] = 'B'
+			} else {
+				bad[i] = 'A'
+			}
+			if _, err := Verify(string(bad), verifyKey); !errors.Is(err, ErrSignatureInvalid) && !errors.Is(err, ErrMalformed) {
+				t.Errorf("tampered token: got %v, want ErrSignatureInvalid", err)
+			}
+		})
+	}
+}
+
+// RFC 7515 Appendix A.1: HS256.
+func TestRFC7515A1(t *testing.T) {
+	jwk := `{"kty":"oct","alg":"HS256","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}`
+	key, err := ParseJWK([]byte(jwk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	m, err := Verify(tok, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Type != "JWT" {
+		t.Errorf("typ: got %q want JWT", m.Header.Type)
+	}
+}
