@@ -58,7 +58,7 @@ func NewHMACKey(alg Algorithm, secret []byte) (*Key, error) {
 	}
 	s := append([]byte(nil), secret...)
 	k := &Key{alg: alg, info: info, secret: s}
-	k.hmacPool = &sync.Pool{New: func() any { return hmac.New(info.hash.New, s) }}
+	k.hmacPool = &sync.Pool{New: func() any { return &macState{h: hmac.New(info.hash.New, s)} }}
 	return k.finish(), nil
 }
 
@@ -281,14 +281,28 @@ func digest(h crypto.Hash, msg []byte, buf *[64]byte) []byte {
 	}
 }
 
-// macInto computes the HMAC of msg into buf.
-func (k *Key) macInto(msg []byte, buf *[64]byte) []byte {
-	h := k.hmacPool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(msg)
-	out := h.Sum(buf[:0])
-	k.hmacPool.Put(h)
-	return out
+// macState is a keyed HMAC with room for its output, pooled per key so
+// that computing a MAC does not allocate.
+type macState struct {
+	h   hash.Hash
+	sum [64]byte
+}
+
+// mac appends the HMAC of msg to dst. If want is not nil, it
+// instead reports (through ok) whether want equals the HMAC, in constant
+// time.
+func (k *Key) mac(dst, msg, want []byte) (out []byte, ok bool) {
+	st := k.hmacPool.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(msg)
+	sum := st.h.Sum(st.sum[:0])
+	if want != nil {
+		ok = hmac.Equal(sum, want)
+	} else {
+		dst = append(dst, sum...)
+	}
+	k.hmacPool.Put(st)
+	return dst, ok
 }
 
 // signAppend appends the raw JWS signature of signingInput to dst.
@@ -296,10 +310,12 @@ func (k *Key) signAppend(dst, signingInput []byte) ([]byte, error) {
 	if !k.IsPrivate() {
 		return dst, fmt.Errorf("%w: key %q has no private half", ErrInvalidKey, k.kid)
 	}
+	if k.info.family == famHMAC {
+		out, _ := k.mac(dst, signingInput, nil)
+		return out, nil
+	}
 	var buf [64]byte
 	switch k.info.family {
-	case famHMAC:
-		return append(dst, k.macInto(signingInput, &buf)...), nil
 	case famRSA:
 		sig, err := k.signer.Sign(k.rand, digest(k.info.hash, signingInput, &buf), k.info.hash)
 		if err != nil {
@@ -349,16 +365,24 @@ func (k *Key) signAppend(dst, signingInput []byte) ([]byte, error) {
 // verify checks a raw JWS signature over signingInput. The signature
 // length must be exact for the algorithm and key.
 func (k *Key) verify(signingInput, sig []byte) error {
-	var buf [64]byte
-	switch k.info.family {
-	case famHMAC:
+	if k.info.family == famHMAC {
 		if len(sig) != k.info.size {
 			return fmt.Errorf("%w: HMAC tag of %d bytes, want %d", ErrSignatureInvalid, len(sig), k.info.size)
 		}
-		if !hmac.Equal(k.macInto(signingInput, &buf), sig) {
+		if _, ok := k.mac(nil, signingInput, sig); !ok {
 			return ErrSignatureInvalid
 		}
 		return nil
+	}
+	return k.verifyAsymmetric(signingInput, sig)
+}
+
+// verifyAsymmetric is verify for public-key algorithms. It is separate so
+// that its digest buffer, which escapes into crypto/rsa and crypto/ecdsa,
+// does not cost the HMAC path an allocation.
+func (k *Key) verifyAsymmetric(signingInput, sig []byte) error {
+	var buf [64]byte
+	switch k.info.family {
 	case famRSA:
 		if len(sig) != k.rsaSize {
 			return fmt.Errorf("%w: RSA signature of %d bytes, want %d", ErrSignatureInvalid, len(sig), k.rsaSize)

@@ -1,0 +1,115 @@
+package jwt
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard/jose"
+)
+
+var testNow = time.Unix(1_800_000_000, 0)
+
+func testAccessClaims() *AccessClaims {
+	return &AccessClaims{
+		RegisteredClaims: RegisteredClaims{
+			Issuer:    "https://auth.example.com",
+			Subject:   "user-123",
+			Audience:  Audience{"api"},
+			ExpiresAt: NewNumericDate(testNow.Add(15 * time.Minute)),
+			IssuedAt:  NewNumericDate(testNow),
+			ID:        "jti-1",
+		},
+		SessionID: "sess-1",
+		ClientID:  "web",
+		Scope:     "read write",
+		Roles:     []string{"admin", "user"},
+		AuthTime:  NewNumericDate(testNow),
+	}
+}
+
+func mustKey(t testing.TB, alg jose.Algorithm) *jose.Key {
+	t.Helper()
+	k, err := jose.GenerateKey(alg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err = k.WithKeyID("kid-" + string(alg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestSignParseAccessClaims(t *testing.T) {
+	for _, alg := range jose.Algorithms() {
+		t.Run(string(alg), func(t *testing.T) {
+			key := mustKey(t, alg)
+			tok, err := Sign(key, testAccessClaims(), WithHeaderType("at+jwt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			verify := key
+			if pub := key.Public(); pub != nil {
+				verify = pub
+			}
+			p := NewParser(verify, WithIssuer("https://auth.example.com"), WithAudience("api"), WithType("at+jwt"), WithNow(func() time.Time { return testNow }))
+			var got AccessClaims
+			if err := p.Parse(tok, &got); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := testAccessClaims()
+			if got.Subject != want.Subject || got.SessionID != want.SessionID || got.Scope != want.Scope ||
+				len(got.Roles) != 2 || got.Roles[1] != "user" || !got.ExpiresAt.Equal(want.ExpiresAt.Time) || !got.AuthTime.Equal(want.AuthTime.Time) {
+				t.Errorf("got %+v, want %+v", got, *want)
+			}
+			var m MapClaims
+			if err := p.Parse(tok, &m); err != nil {
+				t.Fatalf("Parse map: %v", err)
+			}
+			if m["sid"] != "sess-1" {
+				t.Errorf("map sid: got %v, want sess-1", m["sid"])
+			}
+		})
+	}
+}
+
+func TestParseZeroAllocHS256(t *testing.T) {
+	key := mustKey(t, jose.HS256)
+	tok, err := Sign(key, testAccessClaims(), WithHeaderType("at+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewParser(key, WithIssuer("https://auth.example.com"), WithAudience("api"), WithType("at+jwt"), WithNow(func() time.Time { return testNow }))
+	var c AccessClaims
+	if err := p.Parse(tok, &c); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := p.Parse(tok, &c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Parse into a reused *AccessClaims: got %v allocations, want 0", allocs)
+	}
+}
+
+func TestExpiredAndMissingExp(t *testing.T) {
+	key := mustKey(t, jose.HS256)
+	c := testAccessClaims()
+	tok, _ := Sign(key, c)
+	late := NewParser(key, WithNow(func() time.Time { return testNow.Add(16 * time.Minute) }))
+	var got AccessClaims
+	if err := late.Parse(tok, &got); !errors.Is(err, ErrTokenExpired) || !errors.Is(err, ErrInvalidClaims) {
+		t.Errorf("got %v, want ErrTokenExpired", err)
+	}
+	if got.Subject != "" {
+		t.Errorf("claims of a rejected token were handed back: %+v", got)
+	}
+	c.ExpiresAt = NumericDate{}
+	tok, _ = Sign(key, c)
+	if err := NewParser(key, WithNow(func() time.Time { return testNow })).Parse(tok, &got); !errors.Is(err, ErrMissingClaim) {
+		t.Errorf("no exp: got %v, want ErrMissingClaim", err)
+	}
+}

@@ -1,0 +1,159 @@
+package jwt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/keycard-auth/keycard/jose"
+)
+
+// Signer signs claims sets with one key and a fixed header. It is safe for
+// concurrent use.
+type Signer struct {
+	js *jose.Signer
+}
+
+// SignerOption configures a [Signer].
+type SignerOption func(*jose.Header)
+
+// WithHeaderType sets the header "typ"; the default is "JWT". RFC 9068
+// access tokens use "at+jwt".
+func WithHeaderType(typ string) SignerOption { return func(h *jose.Header) { h.Type = typ } }
+
+// WithKeyID sets the header "kid"; the default is the key's own kid.
+func WithKeyID(kid string) SignerOption { return func(h *jose.Header) { h.KeyID = kid } }
+
+// NewSigner returns a Signer for key, which must be a private or HMAC key.
+func NewSigner(key *jose.Key, opts ...SignerOption) (*Signer, error) {
+	h := jose.Header{Type: "JWT"}
+	for _, o := range opts {
+		o(&h)
+	}
+	js, err := jose.NewSigner(key, h)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{js: js}, nil
+}
+
+// Sign returns a compact JWT of claims signed with key.
+func Sign(key *jose.Key, claims any, opts ...SignerOption) (string, error) {
+	s, err := NewSigner(key, opts...)
+	if err != nil {
+		return "", err
+	}
+	return s.Sign(claims)
+}
+
+// Sign encodes claims and returns the signed compact JWT. claims may be an
+// AccessClaims or RegisteredClaims (value or pointer), encoded by a fast
+// path, or anything encoding/json turns into a JSON object.
+func (s *Signer) Sign(claims any) (string, error) {
+	var buf [1024]byte
+	payload, err := appendClaims(buf[:0], claims)
+	if err != nil {
+		return "", err
+	}
+	var out [2048]byte
+	tok, err := s.js.AppendSign(out[:0], payload)
+	if err != nil {
+		return "", err
+	}
+	return string(tok), nil
+}
+
+func appendClaims(dst []byte, claims any) ([]byte, error) {
+	switch c := claims.(type) {
+	case *AccessClaims:
+		return appendAccess(dst, c)
+	case AccessClaims:
+		return appendAccess(dst, &c)
+	case *RegisteredClaims:
+		return appendAccess(dst, &AccessClaims{RegisteredClaims: *c})
+	case RegisteredClaims:
+		return appendAccess(dst, &AccessClaims{RegisteredClaims: c})
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return dst, fmt.Errorf("jwt: encoding claims: %w", err)
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return dst, fmt.Errorf("jwt: claims must encode to a JSON object, got %T", claims)
+	}
+	return append(dst, b...), nil
+}
+
+// appendAccess encodes c as a JSON object, omitting empty members.
+func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, '{')
+	var bad bool
+	str := func(name, v string) {
+		if v == "" {
+			return
+		}
+		if !utf8.ValidString(v) {
+			bad = true
+		}
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, name...)
+		dst = jose.AppendJSONString(dst, v)
+	}
+	date := func(name string, d NumericDate) {
+		if d.IsZero() {
+			return
+		}
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, name...)
+		dst = strconv.AppendInt(dst, d.Unix(), 10)
+	}
+	list := func(name string, v []string, single bool) {
+		if len(v) == 0 {
+			return
+		}
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, name...)
+		if single && len(v) == 1 {
+			if !utf8.ValidString(v[0]) {
+				bad = true
+			}
+			dst = jose.AppendJSONString(dst, v[0])
+			return
+		}
+		dst = append(dst, '[')
+		for i, s := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if !utf8.ValidString(s) {
+				bad = true
+			}
+			dst = jose.AppendJSONString(dst, s)
+		}
+		dst = append(dst, ']')
+	}
+	str(`"iss":`, c.Issuer)
+	str(`"sub":`, c.Subject)
+	list(`"aud":`, c.Audience, true)
+	date(`"exp":`, c.ExpiresAt)
+	date(`"nbf":`, c.NotBefore)
+	date(`"iat":`, c.IssuedAt)
+	str(`"jti":`, c.ID)
+	str(`"sid":`, c.SessionID)
+	str(`"client_id":`, c.ClientID)
+	str(`"scope":`, c.Scope)
+	list(`"roles":`, c.Roles, false)
+	date(`"auth_time":`, c.AuthTime)
+	if bad {
+		return dst[:start], fmt.Errorf("jwt: claim values must be valid UTF-8")
+	}
+	return append(dst, '}'), nil
+}
