@@ -389,4 +389,3 @@ func appendJSONString(dst []byte, s string) []byte {
 // and control characters and copies everything else, so s should be valid
 // UTF-8.
 func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }
-
