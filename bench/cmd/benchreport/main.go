@@ -1,0 +1,129 @@
+// Command benchreport turns raw `go test -bench` output from the bench module
+// into the tables and chart of BENCHMARKS.md.
+//
+// It reads benchmarks named Benchmark<Op>/<lib>/<alg> (any -count; repeated
+// runs of one benchmark are summarised by their median, as benchstat does),
+// and writes:
+//
+//   - a markdown fragment with, per operation, a table of ns/op, B/op and
+//     allocs/op for every library and algorithm, and a table that sets
+//     Keycard against the fastest peer, against the standard-library floor
+//     and against the targets the product owner set;
+//   - an SVG bar chart, one panel per operation, grouped by algorithm, on a
+//     logarithmic time axis.
+//
+// If the markdown file already exists, only the text between the lines
+// <!-- benchreport:begin --> and <!-- benchreport:end --> is replaced, so the
+// hand-written text around it survives a re-run; otherwise the file is
+// created with just the fragment.
+//
+// Usage:
+//
+//	benchreport [-md FILE] [-svg FILE] [-svg-link PATH] [results.txt]
+//
+// With no results file, benchreport reads standard input.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stderr io.Writer) error {
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mdPath := fs.String("md", "", "markdown file to write or update (default: standard output)")
+	svgPath := fs.String("svg", "", "SVG chart to write (default: none)")
+	svgLink := fs.String("svg-link", "", "path of the chart as linked from the markdown (default: the -svg path)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in := stdin
+	source := "standard input"
+	if fs.NArg() > 1 {
+		return errors.New("at most one results file")
+	}
+	if fs.NArg() == 1 {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in, source = f, fs.Arg(0)
+	}
+
+	res, err := parse(in)
+	if err != nil {
+		return err
+	}
+	if len(res.ops) == 0 {
+		return fmt.Errorf("no Benchmark<Op>/<lib>/<alg> results in %s", source)
+	}
+	for _, w := range res.warnings {
+		fmt.Fprintln(stderr, "benchreport: warning:", w)
+	}
+
+	link := *svgLink
+	if link == "" {
+		link = *svgPath
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, res, defaultTargets(), link)
+
+	if *svgPath != "" {
+		var svg bytes.Buffer
+		writeSVG(&svg, res)
+		if err := os.WriteFile(*svgPath, svg.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	if *mdPath == "" {
+		_, err := os.Stdout.Write(md.Bytes())
+		return err
+	}
+	old, err := os.ReadFile(*mdPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	out, err := splice(string(old), md.String())
+	if err != nil {
+		return fmt.Errorf("%s: %w", *mdPath, err)
+	}
+	return os.WriteFile(*mdPath, []byte(out), 0o644)
+}
+
+const (
+	beginMarker = "<!-- benchreport:begin -->"
+	endMarker   = "<!-- benchreport:end -->"
+)
+
+// splice replaces the generated region of doc with frag (which carries its
+// own markers). An empty doc becomes frag; a doc without markers is an
+// error, so that benchreport never overwrites hand-written text.
+func splice(doc, frag string) (string, error) {
+	if strings.TrimSpace(doc) == "" {
+		return frag, nil
+	}
+	i := strings.Index(doc, beginMarker)
+	j := strings.Index(doc, endMarker)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("no %s … %s region to replace", beginMarker, endMarker)
+	}
+	j += len(endMarker)
+	if j < len(doc) && doc[j] == '\n' {
+		j++
+	}
+	return doc[:i] + frag + doc[j:], nil
+}
