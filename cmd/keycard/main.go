@@ -1,0 +1,77 @@
+// Command keycard is Keycard's single binary: token and key tools today,
+// and the auth server, gateway and admin commands as they land.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the operation ran and said no (for example an invalid token)
+	exitUsage   = 2 // bad command line
+)
+
+// Main runs the keycard command line with args (without the program name)
+// and returns the process exit code. Tests call it directly.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &cmdEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		env.usage()
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		env.usage()
+		return exitOK
+	case "token":
+		return env.token(args[1:])
+	case "keys":
+		return env.keys(args[1:])
+	}
+	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
+	env.usage()
+	return exitUsage
+}
+
+// cmdEnv is what every subcommand works with.
+type cmdEnv struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (e *cmdEnv) usage() {
+	fmt.Fprint(e.stderr, `Usage: keycard <command> [arguments]
+
+Tokens:
+  keycard token decode TOKEN|-                      show header and claims, UNVERIFIED
+  keycard token verify --key FILE [--alg ALG] [--iss S] [--aud S] [--typ S] [--jws] TOKEN|-
+  keycard token sign --key FILE --claims JSON|@FILE [--typ S] [--kid S] [--alg ALG]
+
+Keys:
+  keycard keys generate --alg ALG [--kid S] [--public]
+
+Run "keycard <command> <subcommand> -h" for the flags of one subcommand.
+`)
+}
+
+// fail prints a one-line error and returns exitFailure.
+func (e *cmdEnv) fail(format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "keycard: "+format+"\n", args...)
+	return exitFailure
+}
