@@ -381,6 +381,15 @@ func (k *Key) verify(signingInput, sig []byte) error {
 // that its digest buffer, which escapes into crypto/rsa and crypto/ecdsa,
 // does not cost the HMAC path an allocation.
 func (k *Key) verifyAsymmetric(signingInput, sig []byte) error {
+	if k.info.family == famEdDSA {
+		if len(sig) != ed25519.SignatureSize {
+			return fmt.Errorf("%w: Ed25519 signature of %d bytes, want %d", ErrSignatureInvalid, len(sig), ed25519.SignatureSize)
+		}
+		if !ed25519.Verify(k.pub.(ed25519.PublicKey), signingInput, sig) {
+			return ErrSignatureInvalid
+		}
+		return nil
+	}
 	var buf [64]byte
 	switch k.info.family {
 	case famRSA:
@@ -411,14 +420,6 @@ func (k *Key) verifyAsymmetric(signingInput, sig []byte) error {
 			return fmt.Errorf("%w: ECDSA r or s out of range", ErrSignatureInvalid)
 		}
 		if !ecdsa.Verify(k.pub.(*ecdsa.PublicKey), digest(k.info.hash, signingInput, &buf), &r, &s) {
-			return ErrSignatureInvalid
-		}
-		return nil
-	case famEdDSA:
-		if len(sig) != ed25519.SignatureSize {
-			return fmt.Errorf("%w: Ed25519 signature of %d bytes, want %d", ErrSignatureInvalid, len(sig), ed25519.SignatureSize)
-		}
-		if !ed25519.Verify(k.pub.(ed25519.PublicKey), signingInput, sig) {
 			return ErrSignatureInvalid
 		}
 		return nil
