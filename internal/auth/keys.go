@@ -1,0 +1,337 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// JWKSMaxAge is the Cache-Control max-age served with the JWKS: how long
+// a verifier may keep a copy without asking again.
+const JWKSMaxAge = 5 * time.Minute
+
+// Key lifecycle defaults.
+const (
+	DefaultRotateEvery  = 30 * 24 * time.Hour
+	DefaultPublishAhead = 2 * JWKSMaxAge
+	DefaultKeyCacheFor  = 5 * time.Second
+)
+
+// KeyOptions configure a KeyManager.
+type KeyOptions struct {
+	// Algorithm of new keys; ES256 when empty.
+	Algorithm jose.Algorithm
+	// RotateEvery is how long a key signs before the next one takes over;
+	// DefaultRotateEvery when zero, never when negative.
+	RotateEvery time.Duration
+	// PublishAhead is how long a next key is in the JWKS before it signs:
+	// at least JWKSMaxAge, so every verifier's cached JWKS has it in time.
+	// DefaultPublishAhead when zero.
+	PublishAhead time.Duration
+	// RetainFor is how long a retired key stays published: the access
+	// token lifetime plus the verifiers' leeway.
+	RetainFor time.Duration
+	// CacheFor is how long the manager trusts its in-memory view of the
+	// keys before reading the store again (other instances may rotate);
+	// DefaultKeyCacheFor when zero.
+	CacheFor time.Duration
+}
+
+// KeyManager keeps the signing keys: it creates, publishes, activates and
+// retires them (DESIGN.md "Keys"), seals private keys under the master key,
+// and serves the active signer, the verification key set and the JWKS from
+// memory. It is safe for concurrent use.
+type KeyManager struct {
+	store  keycard.KeyStore
+	sealer *Sealer
+	opt    KeyOptions
+	now    func() time.Time
+	rand   io.Reader
+
+	mu       sync.Mutex
+	view     *keyView
+	unsealed map[string]*jose.Key // kid → private key, so each is opened once
+}
+
+// keyView is an immutable snapshot of the published keys.
+type keyView struct {
+	loaded  time.Time
+	kid     string      // active key
+	signer  *jwt.Signer // signs with the active key
+	verify  *jose.KeySet
+	jwks    []byte
+	records []*keycard.SigningKey
+}
+
+// NewKeyManager returns a manager over store. now may be nil (time.Now).
+func NewKeyManager(store keycard.KeyStore, sealer *Sealer, opt KeyOptions, now func() time.Time) (*KeyManager, error) {
+	if opt.Algorithm == "" {
+		opt.Algorithm = jose.ES256
+	}
+	if !opt.Algorithm.Valid() {
+		return nil, fmt.Errorf("auth: unsupported signing algorithm %q", opt.Algorithm)
+	}
+	if opt.RotateEvery == 0 {
+		opt.RotateEvery = DefaultRotateEvery
+	}
+	if opt.PublishAhead == 0 {
+		opt.PublishAhead = DefaultPublishAhead
+	}
+	if opt.PublishAhead < JWKSMaxAge {
+		return nil, fmt.Errorf("auth: keys must be published at least %v (the JWKS cache lifetime) before they sign", JWKSMaxAge)
+	}
+	if opt.RotateEvery > 0 && opt.RotateEvery <= opt.PublishAhead {
+		return nil, fmt.Errorf("auth: rotation interval %v must exceed the publication lead %v", opt.RotateEvery, opt.PublishAhead)
+	}
+	if opt.CacheFor == 0 {
+		opt.CacheFor = DefaultKeyCacheFor
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &KeyManager{store: store, sealer: sealer, opt: opt, now: now, rand: rand.Reader, unsealed: map[string]*jose.Key{}}, nil
+}
+
+func sealLabel(kid string) string { return "signing-key:" + kid }
+
+// newKey generates, seals and stores a key in the given state.
+func (m *KeyManager) newKey(ctx context.Context, state keycard.KeyState, activatesAt time.Time) (*keycard.SigningKey, error) {
+	k, err := jose.GenerateKey(m.opt.Algorithm, m.rand)
+	if err != nil {
+		return nil, err
+	}
+	if k, err = k.WithKeyID(k.Thumbprint()); err != nil {
+		return nil, err
+	}
+	priv, err := k.MarshalPrivateJWK()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := m.sealer.Seal(priv, sealLabel(k.KeyID()))
+	if err != nil {
+		return nil, err
+	}
+	var pub []byte
+	if k.Public() != nil {
+		if pub, err = k.Public().MarshalJSON(); err != nil {
+			return nil, err
+		}
+	}
+	rec := &keycard.SigningKey{
+		KID: k.KeyID(), Alg: string(k.Algorithm()), State: state,
+		PrivateSealed: sealed, PublicJWK: pub,
+		CreatedAt: m.now(), ActivatesAt: activatesAt,
+	}
+	if err := m.store.CreateKey(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Maintain moves the key lifecycle forward: it creates the first key,
+// publishes the next key PublishAhead before the active one is due to be
+// replaced, activates a next key whose time has come (retiring the old one
+// for RetainFor), and deletes keys past their retention. Run it at start-up
+// and periodically. Concurrent calls on several instances are safe: the
+// store lets only one activation or first key win.
+func (m *KeyManager) Maintain(ctx context.Context) error {
+	now := m.now()
+	keys, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	active, next := pick(keys)
+	switch {
+	case active == nil && next != nil:
+		err = m.activate(ctx, next.KID, now)
+	case active == nil:
+		_, err = m.newKey(ctx, keycard.KeyActive, now)
+	case next != nil && !now.Before(next.ActivatesAt):
+		err = m.activate(ctx, next.KID, now)
+	case next == nil && m.opt.RotateEvery > 0 && !now.Before(active.ActivatesAt.Add(m.opt.RotateEvery-m.opt.PublishAhead)):
+		due := active.ActivatesAt.Add(m.opt.RotateEvery)
+		if earliest := now.Add(m.opt.PublishAhead); due.Before(earliest) {
+			due = earliest
+		}
+		_, err = m.newKey(ctx, keycard.KeyNext, due)
+	}
+	if err != nil && keycard.ErrorCode(err) != keycard.ECONFLICT { // another instance won the race
+		return err
+	}
+	if _, err := m.store.DeleteRemovedKeys(ctx, now); err != nil {
+		return err
+	}
+	_, err = m.reload(ctx)
+	return err
+}
+
+func (m *KeyManager) activate(ctx context.Context, kid string, now time.Time) error {
+	return m.store.ActivateKey(ctx, kid, now, now.Add(m.opt.RetainFor))
+}
+
+// pick returns the active key and the newest next key.
+func pick(keys []*keycard.SigningKey) (active, next *keycard.SigningKey) {
+	for _, k := range keys {
+		switch k.State {
+		case keycard.KeyActive:
+			active = k
+		case keycard.KeyNext:
+			if next == nil || k.ActivatesAt.After(next.ActivatesAt) {
+				next = k
+			}
+		}
+	}
+	return active, next
+}
+
+// Rotate publishes a new next key that starts signing after PublishAhead,
+// or, with immediate, makes a new key active at once (verifiers meet its
+// kid before their JWKS has it and refetch). It returns the new key.
+func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (*keycard.SigningKey, error) {
+	now := m.now()
+	at := now.Add(m.opt.PublishAhead)
+	if immediate {
+		at = now
+	}
+	rec, err := m.newKey(ctx, keycard.KeyNext, at)
+	if err != nil {
+		return nil, err
+	}
+	if immediate {
+		if err := m.activate(ctx, rec.KID, now); err != nil {
+			return nil, err
+		}
+		rec.State = keycard.KeyActive
+	}
+	if _, err := m.reload(ctx); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// current returns the cached view, reloading it when older than CacheFor.
+func (m *KeyManager) current(ctx context.Context) (*keyView, error) {
+	m.mu.Lock()
+	v := m.view
+	m.mu.Unlock()
+	if v != nil && m.now().Sub(v.loaded) < m.opt.CacheFor {
+		return v, nil
+	}
+	return m.reload(ctx)
+}
+
+// reload reads the keys from the store and builds a new view.
+func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
+	keys, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := &keyView{loaded: m.now(), records: keys}
+	var verify []*jose.Key
+	seen := map[string]bool{}
+	for _, rec := range keys {
+		seen[rec.KID] = true
+		k, err := m.privateKey(rec)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State == keycard.KeyActive {
+			if v.signer, err = jwt.NewSigner(k, jwt.WithHeaderType("at+jwt")); err != nil {
+				return nil, err
+			}
+			v.kid = rec.KID
+		}
+		if pub := k.Public(); pub != nil {
+			verify = append(verify, pub)
+		} else {
+			verify = append(verify, k) // HMAC: the secret verifies, and is never published
+		}
+	}
+	for kid := range m.unsealed {
+		if !seen[kid] {
+			delete(m.unsealed, kid)
+		}
+	}
+	if v.verify, err = jose.NewKeySet(verify...); err != nil {
+		return nil, err
+	}
+	if v.jwks, err = v.verify.MarshalJSON(); err != nil {
+		return nil, err
+	}
+	m.view = v
+	return v, nil
+}
+
+// privateKey opens a stored key once and caches it. m.mu is held.
+func (m *KeyManager) privateKey(rec *keycard.SigningKey) (*jose.Key, error) {
+	if k := m.unsealed[rec.KID]; k != nil {
+		return k, nil
+	}
+	raw, err := m.sealer.Open(rec.PrivateSealed, sealLabel(rec.KID))
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing key %s: %w", rec.KID, err)
+	}
+	k, err := jose.ParseJWK(raw)
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing key %s: %w", rec.KID, err)
+	}
+	if k.KeyID() != rec.KID || string(k.Algorithm()) != rec.Alg {
+		return nil, fmt.Errorf("auth: signing key %s does not match its record", rec.KID)
+	}
+	m.unsealed[rec.KID] = k
+	return k, nil
+}
+
+// errNoActiveKey means Maintain has not run or failed.
+var errNoActiveKey = errors.New("auth: no active signing key")
+
+// Signer returns the signer of the active key and its kid.
+func (m *KeyManager) Signer(ctx context.Context) (*jwt.Signer, string, error) {
+	v, err := m.current(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if v.signer == nil {
+		return nil, "", errNoActiveKey
+	}
+	return v.signer, v.kid, nil
+}
+
+// VerificationKeys returns every published key (next, active, retired),
+// for verifying the server's own tokens.
+func (m *KeyManager) VerificationKeys(ctx context.Context) (*jose.KeySet, error) {
+	v, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.verify, nil
+}
+
+// JWKS returns the public JWK Set document. HMAC keys never appear in it.
+func (m *KeyManager) JWKS(ctx context.Context) ([]byte, error) {
+	v, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.jwks, nil
+}
+
+// Keys returns the stored key records (without opening them), oldest first.
+func (m *KeyManager) Keys(ctx context.Context) ([]*keycard.SigningKey, error) {
+	v, err := m.reload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(v.records), nil
+}

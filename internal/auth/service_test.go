@@ -1,0 +1,330 @@
+package auth
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// clock is a settable test clock.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
+
+// fastHasher keeps tests quick; the parameters are still argon2id.
+var fastHasher = &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
+
+type fixture struct {
+	svc   *Service
+	clock *clock
+	db    *sqlite.DB
+}
+
+func newFixture(t *testing.T, alg jose.Algorithm) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	clk := newClock()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, _ := GenerateMasterKey(nil)
+	mk, _ := ParseMasterKey([]byte(master))
+	sealer, err := NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := db.Stores()
+	km, err := NewKeyManager(stores.Keys, sealer, KeyOptions{Algorithm: alg, RetainFor: DefaultAccessTTL + DefaultLeeway}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}, Config{Issuer: "https://auth.test", Registration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{svc: svc, clock: clk, db: db}
+}
+
+func (f *fixture) user(t *testing.T, name string) {
+	t.Helper()
+	if _, err := f.svc.Register(context.Background(), name, "correct horse battery", []string{"user"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoginAndAuthenticate(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "Alice")
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{UserAgent: "test", Addr: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.User.Username != "Alice" || p.Claims.SessionID != tok.SessionID || p.Claims.AuthTime.IsZero() {
+		t.Errorf("got principal %+v, want Alice in session %s", p, tok.SessionID)
+	}
+	// The access token verifies against the published JWKS alone.
+	jwks, _ := f.svc.Keys().JWKS(ctx)
+	set, err := jose.ParseKeySet(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c jwt.AccessClaims
+	hdr, err := jwt.NewParser(set, jwt.WithType("at+jwt"), jwt.WithIssuer("https://auth.test"), jwt.WithAudience("api"), jwt.WithNow(f.clock.Now)).ParseWithHeader(tok.AccessToken, &c)
+	if err != nil {
+		t.Fatalf("verify against JWKS: %v", err)
+	}
+	if hdr.Algorithm != jose.ES256 || hdr.KeyID == "" {
+		t.Errorf("header %+v, want ES256 with a kid", hdr)
+	}
+}
+
+func TestLoginFailuresLookTheSame(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "bob")
+	_, errWrong := f.svc.Login(ctx, "bob", "wrong password!", Client{})
+	_, errUnknown := f.svc.Login(ctx, "nobody", "wrong password!", Client{})
+	_, errShort := f.svc.Login(ctx, "bob", "short", Client{})
+	for _, err := range []error{errWrong, errUnknown, errShort} {
+		if keycard.ErrorCode(err) != keycard.EUNAUTHORIZED || keycard.ErrorMessage(err) != keycard.ErrorMessage(errWrong) {
+			t.Errorf("got %v, want the same EUNAUTHORIZED answer as a wrong password (%v)", err, errWrong)
+		}
+	}
+}
+
+func TestRefreshRotationGraceAndTheft(t *testing.T) {
+	f := newFixture(t, jose.EdDSA)
+	ctx := context.Background()
+	f.user(t, "carol")
+	t0, err := f.svc.Login(ctx, "carol", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t1.RefreshToken == t0.RefreshToken || t1.SessionID != t0.SessionID {
+		t.Fatalf("rotation: got %+v, want a new token in session %s", t1, t0.SessionID)
+	}
+	// Within the grace window the old token gets the same successor.
+	f.clock.Advance(5 * time.Second)
+	again, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+	if err != nil {
+		t.Fatalf("replay within grace: %v", err)
+	}
+	if again.RefreshToken != t1.RefreshToken {
+		t.Errorf("replay within grace: got a different successor")
+	}
+	// After the window: theft, the whole session dies.
+	f.clock.Advance(10 * time.Second)
+	if _, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Fatalf("reuse after grace: got %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := f.svc.Refresh(ctx, t1.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("successor after theft: got %v, want EUNAUTHORIZED (session revoked)", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, t1.AccessToken); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("access token of a revoked session: got %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := f.svc.Refresh(ctx, "garbage", Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("garbage refresh token: got %v", err)
+	}
+}
+
+func TestConcurrentRefreshKeepsOneSession(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "dave")
+	t0, err := f.svc.Login(ctx, "dave", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var wg sync.WaitGroup
+	results := make([]*Tokens, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("refresh %d: %v", i, errs[i])
+		}
+		if results[i].RefreshToken != results[0].RefreshToken || results[i].SessionID != t0.SessionID {
+			t.Fatalf("refresh %d got a different successor or session", i)
+		}
+	}
+	// The single successor works and the session is alive.
+	if _, err := f.svc.Refresh(ctx, results[0].RefreshToken, Client{}); err != nil {
+		t.Errorf("successor: %v", err)
+	}
+}
+
+func TestLogoutAndPasswordChange(t *testing.T) {
+	f := newFixture(t, jose.HS256)
+	ctx := context.Background()
+	f.user(t, "erin")
+	a, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
+	b, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
+	c, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
+	pa, err := f.svc.Authenticate(ctx, a.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := f.svc.Sessions(ctx, pa)
+	if err != nil || len(sessions) != 3 {
+		t.Fatalf("sessions: got %d (%v), want 3", len(sessions), err)
+	}
+	if err := f.svc.Logout(ctx, pa, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, a.AccessToken); err == nil {
+		t.Error("access token still accepted after logout")
+	}
+	pb, err := f.svc.Authenticate(ctx, b.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.ChangePassword(ctx, pb, "wrong", "new password 123", Client{}); keycard.ErrorCode(err) != keycard.EFORBIDDEN {
+		t.Errorf("wrong current password: got %v, want EFORBIDDEN", err)
+	}
+	if err := f.svc.ChangePassword(ctx, pb, "correct horse battery", "new password 123", Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
+		t.Errorf("the session that changed the password must survive: %v", err)
+	}
+	if _, err := f.svc.Refresh(ctx, c.RefreshToken, Client{}); err == nil {
+		t.Error("another session survived a password change")
+	}
+	if _, err := f.svc.Login(ctx, "erin", "new password 123", Client{}); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+	if err := f.svc.LogoutAll(ctx, pb, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err == nil {
+		t.Error("access token accepted after logout all")
+	}
+}
+
+func TestKeyRotationSchedule(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	km := f.svc.Keys()
+	f.user(t, "frank")
+	before, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kid0, _ := km.Signer(ctx)
+	// Just before the publication point nothing changes.
+	f.clock.Advance(DefaultRotateEvery - DefaultPublishAhead - time.Minute)
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := km.Keys(ctx); len(keys) != 1 {
+		t.Fatalf("got %d keys, want 1 before the next key is due", len(keys))
+	}
+	// Then the next key is published but does not sign yet.
+	f.clock.Advance(2 * time.Minute)
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := km.Keys(ctx)
+	if len(keys) != 2 || keys[1].State != keycard.KeyNext {
+		t.Fatalf("got %+v, want the active key and a next key", keys)
+	}
+	if _, kid, _ := km.Signer(ctx); kid != kid0 {
+		t.Errorf("next key signs before its time")
+	}
+	jwks, _ := km.JWKS(ctx)
+	if set, _ := jose.ParseKeySet(jwks); set == nil || len(set.Keys()) != 2 {
+		t.Errorf("JWKS should publish both keys: %s", jwks)
+	}
+	// At its time it signs; the old key is retired but still published.
+	f.clock.Advance(DefaultPublishAhead)
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, kid1, _ := km.Signer(ctx)
+	if kid1 == kid0 {
+		t.Fatal("next key did not become active")
+	}
+	after, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := km.VerificationKeys(ctx)
+	p := jwt.NewParser(set, jwt.WithNow(f.clock.Now), jwt.WithoutExpiration())
+	for name, tok := range map[string]string{"before": before.AccessToken, "after": after.AccessToken} {
+		if err := p.Parse(tok, nil); err != nil {
+			t.Errorf("%s rotation: %v", name, err)
+		}
+	}
+	if set.Lookup(kid0) == nil {
+		t.Error("retired key left the JWKS before its tokens expired")
+	}
+	// After the retention the old key is gone.
+	f.clock.Advance(DefaultAccessTTL + DefaultLeeway + time.Second)
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	set, _ = km.VerificationKeys(ctx)
+	if set.Lookup(kid0) != nil {
+		t.Error("retired key still published after its retention")
+	}
+}
+
+func TestSealer(t *testing.T) {
+	mk := make([]byte, MasterKeySize)
+	s, _ := NewSealer(mk)
+	b, err := s.Seal([]byte("secret"), "label-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := s.Open(b, "label-a"); err != nil || string(pt) != "secret" {
+		t.Errorf("open: got %q %v", pt, err)
+	}
+	if _, err := s.Open(b, "label-b"); err == nil {
+		t.Error("a blob opened under another label")
+	}
+	other, _ := NewSealer(append([]byte{1}, mk[1:]...))
+	if _, err := other.Open(b, "label-a"); err == nil {
+		t.Error("a blob opened under another master key")
+	}
+	if _, err := ParseMasterKey([]byte("too short")); err == nil {
+		t.Error("short master key accepted")
+	}
+}
