@@ -244,10 +244,6 @@ func TestKeyRotationSchedule(t *testing.T) {
 	ctx := context.Background()
 	km := f.svc.Keys()
 	f.user(t, "frank")
-	before, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, kid0, _ := km.Signer(ctx)
 	// Just before the publication point nothing changes.
 	f.clock.Advance(DefaultRotateEvery - DefaultPublishAhead - time.Minute)
@@ -273,8 +269,14 @@ func TestKeyRotationSchedule(t *testing.T) {
 	if set, _ := jose.ParseKeySet(jwks); set == nil || len(set.Keys()) != 2 {
 		t.Errorf("JWKS should publish both keys: %s", jwks)
 	}
+	// A token signed by the old key just before the switch.
+	f.clock.Advance(DefaultPublishAhead - time.Second)
+	before, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// At its time it signs; the old key is retired but still published.
-	f.clock.Advance(DefaultPublishAhead)
+	f.clock.Advance(time.Second)
 	if err := km.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
