@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,6 +157,11 @@ func splitCompact(token string) (dot1, dot2 int, err error) {
 			if dots < 2 && countDots(token) == 4 {
 				return 0, 0, ErrEncrypted
 			}
+			if dots >= 1 && declaresExtension(token[:dot1]) {
+				// An RFC 7797 unencoded payload: say so rather than
+				// complain about its characters.
+				return 0, 0, fmt.Errorf("%w: unencoded payload (RFC 7797 \"b64\":false)", ErrCritical)
+			}
 			return 0, 0, fmt.Errorf("%w: character %q at offset %d is not base64url (no padding, whitespace, '+' or '/')", ErrMalformed, c, i)
 		}
 	}
@@ -173,6 +179,18 @@ func splitCompact(token string) (dot1, dot2 int, err error) {
 }
 
 func countDots(s string) int { return strings.Count(s, ".") }
+
+// declaresExtension reports whether hdr, the first segment of a token that
+// is already known to be malformed, is a JOSE header declaring "b64" or
+// "crit". It is only used to choose the error.
+func declaresExtension(hdr string) bool {
+	raw, err := b64.DecodeString(hdr)
+	if err != nil {
+		return false
+	}
+	var h Header
+	return errors.Is(parseHeader(raw, &h), ErrCritical)
+}
 
 // decodeSegment appends the canonical base64url decoding of seg to dst.
 func decodeSegment(dst, seg []byte, what string) ([]byte, error) {
