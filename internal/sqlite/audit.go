@@ -1,0 +1,82 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// AuditStore implements keycard.AuditStore.
+type AuditStore struct{ db *DB }
+
+var _ keycard.AuditStore = (*AuditStore)(nil)
+
+// NewAuditStore returns the audit store on db.
+func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
+
+// validDetail reports whether d is empty or a JSON object.
+func validDetail(d json.RawMessage) bool {
+	if len(d) == 0 {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(d, &m) == nil && m != nil
+}
+
+// AppendAudit implements keycard.AuditStore.
+func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) error {
+	if e.Type == "" || !validDetail(e.Detail) {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Audit event needs a type, and its detail must be a JSON object."}
+	}
+	detail := "{}"
+	if len(e.Detail) > 0 {
+		detail = string(e.Detail)
+	}
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			micros(e.Time), e.Type, e.Actor, e.Subject, e.ClientAddr, e.UserAgent, detail).Scan(&e.ID)
+	})
+	return wrap("append audit", err)
+}
+
+// ListAudit implements keycard.AuditStore.
+func (s *AuditStore) ListAudit(ctx context.Context, f keycard.AuditFilter) ([]*keycard.AuditEvent, error) {
+	query := `SELECT id, time, type, actor, subject, client_addr, user_agent, detail FROM audit_events WHERE 1 = 1`
+	var args []any
+	if f.Type != "" {
+		query += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if f.Subject != "" {
+		query += ` AND subject = ?`
+		args = append(args, f.Subject)
+	}
+	if f.Before != 0 {
+		query += ` AND id < ?`
+		args = append(args, f.Before)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, keycard.PageSize(f.Limit))
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("list audit", err)
+	}
+	defer rows.Close()
+	events := []*keycard.AuditEvent{}
+	for rows.Next() {
+		var (
+			e      keycard.AuditEvent
+			t      sql.NullInt64
+			detail string
+		)
+		if err := rows.Scan(&e.ID, &t, &e.Type, &e.Actor, &e.Subject, &e.ClientAddr, &e.UserAgent, &detail); err != nil {
+			return nil, wrap("list audit", err)
+		}
+		e.Time, e.Detail = fromMicros(t), json.RawMessage(detail)
+		events = append(events, &e)
+	}
+	return events, wrap("list audit", rows.Err())
+}

@@ -1,0 +1,350 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// SessionStore implements keycard.SessionStore.
+type SessionStore struct{ db *DB }
+
+var _ keycard.SessionStore = (*SessionStore)(nil)
+
+// NewSessionStore returns the session store on db.
+func NewSessionStore(db *DB) *SessionStore { return &SessionStore{db: db} }
+
+const sessionColumns = `id, user_id, created_at, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
+
+func scanSession(row interface{ Scan(...any) error }) (*keycard.Session, error) {
+	var (
+		s                                   keycard.Session
+		created, lastUsed, expires, revoked sql.NullInt64
+		idle                                int64
+	)
+	if err := row.Scan(&s.ID, &s.UserID, &created, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
+	s.IdleTimeout = time.Duration(idle) * time.Microsecond
+	return &s, nil
+}
+
+const tokenColumns = `id, session_id, secret_hash, created_at, rotated_at, successor_id, successor_sealed`
+
+func scanToken(row interface{ Scan(...any) error }) (*keycard.RefreshToken, error) {
+	var (
+		t                keycard.RefreshToken
+		created, rotated sql.NullInt64
+		successor        sql.NullString
+	)
+	if err := row.Scan(&t.ID, &t.SessionID, &t.SecretHash, &created, &rotated, &successor, &t.SuccessorSealed); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.RotatedAt, t.SuccessorID = fromMicros(created), fromMicros(rotated), successor.String
+	return &t, nil
+}
+
+func sessionNotFound() error {
+	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
+}
+
+func getSession(ctx context.Context, q queryer, id string) (*keycard.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sessionNotFound()
+	}
+	return s, err
+}
+
+func getToken(ctx context.Context, q queryer, id string) (*keycard.RefreshToken, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &keycard.Error{Code: keycard.ENOTFOUND, Message: "Refresh token not found."}
+	}
+	return t, err
+}
+
+func insertToken(ctx context.Context, tx *sql.Tx, t *keycard.RefreshToken) error {
+	if t.ID == "" || len(t.SecretHash) == 0 {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Refresh token id and secret hash are required."}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.SessionID, t.SecretHash, micros(t.CreatedAt), nullMicros(t.RotatedAt), nullString(t.SuccessorID), t.SuccessorSealed)
+	if isConstraint(err) {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Refresh token already exists."}
+	}
+	return err
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// CreateSession implements keycard.SessionStore.
+func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
+	if sess.ID == "" || sess.UserID == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
+	}
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, sess.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return userNotFound()
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sess.ID, sess.UserID, micros(sess.CreatedAt), micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
+			sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason)
+		if isConstraint(err) {
+			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
+		} else if err != nil {
+			return err
+		}
+		first.SessionID = sess.ID
+		return insertToken(ctx, tx, first)
+	})
+	return wrap("create session", err)
+}
+
+// Session implements keycard.SessionStore.
+func (s *SessionStore) Session(ctx context.Context, id string) (*keycard.Session, error) {
+	sess, err := getSession(ctx, s.db.read, id)
+	return sess, wrap("session", err)
+}
+
+// ListSessions implements keycard.SessionStore.
+func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter) ([]*keycard.Session, error) {
+	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ?`
+	args := []any{f.UserID}
+	if !f.ActiveAt.IsZero() {
+		at := micros(f.ActiveAt)
+		query += ` AND revoked_at IS NULL AND expires_at > ? AND last_used_at + idle_timeout > ?`
+		args = append(args, at, at)
+	}
+	if f.Before != "" {
+		query += ` AND (created_at, id) < (SELECT created_at, id FROM sessions WHERE id = ?)`
+		args = append(args, f.Before)
+	}
+	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, keycard.PageSize(f.Limit))
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("list sessions", err)
+	}
+	defer rows.Close()
+	sessions := []*keycard.Session{}
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, wrap("list sessions", err)
+		}
+		sessions = append(sessions, sess)
+	}
+	return sessions, wrap("list sessions", rows.Err())
+}
+
+// revokeSession revokes one session unless it is already revoked, and
+// appends it to the revocation feed.
+func revokeSession(ctx context.Context, tx *sql.Tx, sess *keycard.Session, at time.Time, reason string) error {
+	if sess.Revoked() {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ?`,
+		micros(at), reason, sess.ID); err != nil {
+		return err
+	}
+	// Revoked sessions keep no successor to hand out.
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL WHERE session_id = ? AND successor_sealed IS NOT NULL`, sess.ID); err != nil {
+		return err
+	}
+	sess.RevokedAt, sess.RevokeReason = at, reason
+	return addRevocation(ctx, tx, &keycard.Revocation{Kind: keycard.RevokeSession, Value: sess.ID, At: at})
+}
+
+// revokeUserSessions revokes the user's live sessions except exceptID and
+// returns their ids.
+func revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = ? AND id != ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`,
+		userID, exceptID, micros(at))
+	if err != nil {
+		return nil, err
+	}
+	var sessions []*keycard.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		sessions = append(sessions, sess)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, sess := range sessions {
+		if err := revokeSession(ctx, tx, sess, at, reason); err != nil {
+			return nil, err
+		}
+		ids = append(ids, sess.ID)
+	}
+	return ids, nil
+}
+
+// RevokeSession implements keycard.SessionStore.
+func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*keycard.Session, error) {
+	var sess *keycard.Session
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if sess, err = getSession(ctx, tx, id); err != nil {
+			return err
+		}
+		return revokeSession(ctx, tx, sess, at, reason)
+	})
+	if err != nil {
+		return nil, wrap("revoke session", err)
+	}
+	return sess, nil
+}
+
+// RevokeUserSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+	var ids []string
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		ids, err = revokeUserSessions(ctx, tx, userID, exceptID, at, reason)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("revoke user sessions", err)
+	}
+	return ids, nil
+}
+
+// RevokeAllSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeAllSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+	var n int64
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL`, micros(at), reason)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL`); err != nil {
+			return err
+		}
+		return addRevocation(ctx, tx, &keycard.Revocation{Kind: keycard.RevokeAllUsers, At: at})
+	})
+	return n, wrap("revoke all sessions", err)
+}
+
+// RefreshToken implements keycard.SessionStore.
+func (s *SessionStore) RefreshToken(ctx context.Context, id string) (*keycard.RefreshToken, error) {
+	t, err := getToken(ctx, s.db.read, id)
+	return t, wrap("refresh token", err)
+}
+
+func sessionEnded() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The session has ended; log in again."}
+}
+
+// RotateRefreshToken implements keycard.SessionStore.
+func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	var res *keycard.RotateResult
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		presented, err := getToken(ctx, tx, req.TokenID)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return keycard.ErrInvalidRefreshToken()
+		} else if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
+			return keycard.ErrInvalidRefreshToken()
+		}
+		sess, err := getSession(ctx, tx, presented.SessionID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case presented.Live():
+			if !sess.Active(req.Now) {
+				return sessionEnded()
+			}
+			succ := req.Successor
+			succ.SessionID, succ.CreatedAt = sess.ID, req.Now
+			succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?, successor_id = ?, successor_sealed = ? WHERE id = ?`,
+				micros(req.Now), succ.ID, req.SuccessorSealed, presented.ID); err != nil {
+				return err
+			}
+			if err := insertToken(ctx, tx, &succ); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, micros(req.Now), sess.ID); err != nil {
+				return err
+			}
+			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
+			sess.LastUsedAt = req.Now
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}
+			return nil
+
+		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
+			if !sess.Active(req.Now) {
+				return sessionEnded()
+			}
+			succ, err := getToken(ctx, tx, presented.SuccessorID)
+			if err != nil {
+				return err
+			}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ}
+			return nil
+
+		default:
+			if err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse); err != nil {
+				return err
+			}
+			presented.SuccessorSealed = nil
+			res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, wrap("rotate refresh token", err)
+	}
+	return res, nil
+}
+
+// PruneSessions implements keycard.SessionStore.
+func (s *SessionStore) PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error) {
+	var n int64
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		b := micros(before)
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions
+			WHERE revoked_at < ? OR expires_at < ? OR last_used_at + idle_timeout < ?`, b, b, b)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL
+			WHERE successor_sealed IS NOT NULL AND rotated_at < ?`, micros(sealedBefore))
+		return err
+	})
+	return n, wrap("prune sessions", err)
+}

@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// UserStore implements keycard.UserStore.
+type UserStore struct{ db *DB }
+
+var _ keycard.UserStore = (*UserStore)(nil)
+
+// NewUserStore returns the user store on db.
+func NewUserStore(db *DB) *UserStore { return &UserStore{db: db} }
+
+const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*keycard.User, error) {
+	var (
+		u                                 keycard.User
+		roles                             string
+		created, updated, passwordChanged sql.NullInt64
+	)
+	if err := row.Scan(&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &roles, &u.Disabled,
+		&created, &updated, &passwordChanged); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = fromMicros(created), fromMicros(updated), fromMicros(passwordChanged)
+	return &u, nil
+}
+
+func encodeRoles(roles []string) (string, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	b, err := json.Marshal(roles)
+	return string(b), err
+}
+
+func userNotFound() error { return &keycard.Error{Code: keycard.ENOTFOUND, Message: "User not found."} }
+
+// CreateUser implements keycard.UserStore.
+func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
+	if u.ID == "" || u.NormalizedUsername == "" || u.PasswordHash == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "User id, username and password hash are required."}
+	}
+	roles, err := encodeRoles(u.Roles)
+	if err != nil {
+		return wrap("create user", err)
+	}
+	err = s.db.update(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE username_normalized = ?`, u.NormalizedUsername).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, roles, u.Disabled,
+			micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.PasswordChangedAt))
+		if isConstraint(err) {
+			return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
+		}
+		return err
+	})
+	return wrap("create user", err)
+}
+
+// UserByID implements keycard.UserStore.
+func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, error) {
+	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, userNotFound()
+	}
+	return u, wrap("user by id", err)
+}
+
+// UserByUsername implements keycard.UserStore.
+func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*keycard.User, error) {
+	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username_normalized = ?`, normalized))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, userNotFound()
+	}
+	return u, wrap("user by username", err)
+}
+
+// ListUsers implements keycard.UserStore.
+func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*keycard.User, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE username_normalized > ? ORDER BY username_normalized LIMIT ?`, f.After, keycard.PageSize(f.Limit))
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	defer rows.Close()
+	users := []*keycard.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("list users", err)
+		}
+		users = append(users, u)
+	}
+	return users, wrap("list users", rows.Err())
+}
+
+// UpdateUser implements keycard.UserStore.
+func (s *UserStore) UpdateUser(ctx context.Context, id string, upd keycard.UserUpdate, at time.Time) (*keycard.User, error) {
+	var u *keycard.User
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return userNotFound()
+		} else if err != nil {
+			return err
+		}
+		if upd.Roles != nil {
+			u.Roles = append([]string{}, (*upd.Roles)...)
+		}
+		disabling := upd.Disabled != nil && *upd.Disabled && !u.Disabled
+		if upd.Disabled != nil {
+			u.Disabled = *upd.Disabled
+		}
+		u.UpdatedAt = at
+		roles, err := encodeRoles(u.Roles)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET roles = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+			roles, u.Disabled, micros(at), id); err != nil {
+			return err
+		}
+		if disabling {
+			_, err = revokeUserSessions(ctx, tx, id, "", at, keycard.RevokeUserDisabled)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrap("update user", err)
+	}
+	return u, nil
+}
+
+// ChangePassword implements keycard.UserStore.
+func (s *UserStore) ChangePassword(ctx context.Context, id, hash, keepSessionID string, at time.Time) ([]string, error) {
+	if hash == "" {
+		return nil, &keycard.Error{Code: keycard.EINVALID, Message: "Password hash is required."}
+	}
+	var revoked []string
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?`,
+			hash, micros(at), micros(at), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return userNotFound()
+		}
+		revoked, err = revokeUserSessions(ctx, tx, id, keepSessionID, at, keycard.RevokePasswordChanged)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("change password", err)
+	}
+	return revoked, nil
+}
+
+// RehashPassword implements keycard.UserStore.
+func (s *UserStore) RehashPassword(ctx context.Context, id, oldHash, newHash string, at time.Time) (bool, error) {
+	if newHash == "" {
+		return false, &keycard.Error{Code: keycard.EINVALID, Message: "Password hash is required."}
+	}
+	var changed bool
+	err := s.db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`,
+			newHash, micros(at), id, oldHash)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed = n == 1
+		return err
+	})
+	return changed, wrap("rehash password", err)
+}

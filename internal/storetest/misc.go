@@ -1,0 +1,216 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+func testRevocations(t *testing.T, open OpenFunc) {
+	ctx := context.Background()
+	s := open(t)
+	if seq, err := s.Revocations.LastRevocationSeq(ctx); err != nil || seq != 0 {
+		t.Errorf("LastRevocationSeq(empty) = %d, %v; want 0, nil", seq, err)
+	}
+	var all []*keycard.Revocation
+	kinds := []keycard.RevocationKind{keycard.RevokeSession, keycard.RevokeToken, keycard.RevokeUser, keycard.RevokeAllUsers, keycard.RevokeKey}
+	for i := range 10 {
+		r := &keycard.Revocation{Kind: kinds[i%len(kinds)], Value: fmt.Sprintf("v%d", i), At: t0.Add(time.Duration(i) * time.Minute)}
+		if err := s.Revocations.AddRevocation(ctx, r); err != nil {
+			t.Fatalf("AddRevocation: %v", err)
+		}
+		if len(all) > 0 && r.Seq <= all[len(all)-1].Seq {
+			t.Errorf("AddRevocation: Seq %d after %d, want increasing", r.Seq, all[len(all)-1].Seq)
+		}
+		all = append(all, r)
+	}
+	wantCode(t, "AddRevocation(bad kind)", s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: "bogus", At: t0}), keycard.EINVALID)
+
+	tests := []struct {
+		name  string
+		after int64
+		limit int
+		want  []*keycard.Revocation
+	}{
+		{"all", 0, 0, all},
+		{"first page", 0, 3, all[:3]},
+		{"after", all[2].Seq, 3, all[3:6]},
+		{"to the end", all[6].Seq, 0, all[7:]},
+		{"nothing new", all[9].Seq, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Revocations.Revocations(ctx, tt.after, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "Revocations", got, tt.want)
+		})
+	}
+
+	n, err := s.Revocations.PruneRevocations(ctx, all[4].At)
+	if err != nil || n != 4 {
+		t.Errorf("PruneRevocations = %d, %v; want 4, nil", n, err)
+	}
+	got, err := s.Revocations.Revocations(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "Revocations after prune", got, all[4:])
+	// Pruning never lowers the sequence: followers must not see a number twice.
+	if _, err := s.Revocations.PruneRevocations(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := s.Revocations.LastRevocationSeq(ctx); err != nil || seq != all[9].Seq {
+		t.Errorf("LastRevocationSeq after pruning all = %d, %v; want %d", seq, err, all[9].Seq)
+	}
+	r := &keycard.Revocation{Kind: keycard.RevokeToken, Value: "after-prune", At: t0}
+	if err := s.Revocations.AddRevocation(ctx, r); err != nil || r.Seq <= all[9].Seq {
+		t.Errorf("AddRevocation after prune: Seq %d, %v; want more than %d", r.Seq, err, all[9].Seq)
+	}
+}
+
+func testAudit(t *testing.T, open OpenFunc) {
+	ctx := context.Background()
+	s := open(t)
+	var all []*keycard.AuditEvent // oldest first
+	for i := range 9 {
+		e := &keycard.AuditEvent{
+			Time:       t0.Add(time.Duration(i) * time.Second),
+			Type:       []string{keycard.AuditLoginSucceeded, keycard.AuditLoginFailed, keycard.AuditLogout}[i%3],
+			Actor:      fmt.Sprintf("actor%d", i%2),
+			Subject:    fmt.Sprintf("user%d", i%2),
+			ClientAddr: "198.51.100.7",
+			UserAgent:  "curl/8",
+			Detail:     json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
+		}
+		if i == 0 {
+			e.Detail = nil // stored as {}
+		}
+		if err := s.Audit.AppendAudit(ctx, e); err != nil {
+			t.Fatalf("AppendAudit: %v", err)
+		}
+		if len(all) > 0 && e.ID <= all[len(all)-1].ID {
+			t.Errorf("AppendAudit: ID %d after %d, want increasing", e.ID, all[len(all)-1].ID)
+		}
+		all = append(all, e)
+	}
+	first := *all[0]
+	first.Detail = json.RawMessage(`{}`)
+	newest := func(idx ...int) []*keycard.AuditEvent {
+		var out []*keycard.AuditEvent
+		for _, i := range idx {
+			if i == 0 {
+				out = append(out, &first)
+			} else {
+				out = append(out, all[i])
+			}
+		}
+		return out
+	}
+
+	tests := []struct {
+		name   string
+		filter keycard.AuditFilter
+		want   []*keycard.AuditEvent
+	}{
+		{"all", keycard.AuditFilter{}, newest(8, 7, 6, 5, 4, 3, 2, 1, 0)},
+		{"page", keycard.AuditFilter{Limit: 4}, newest(8, 7, 6, 5)},
+		{"next page", keycard.AuditFilter{Before: all[5].ID, Limit: 4}, newest(4, 3, 2, 1)},
+		{"by type", keycard.AuditFilter{Type: keycard.AuditLoginFailed}, newest(7, 4, 1)},
+		{"by subject", keycard.AuditFilter{Subject: "user1"}, newest(7, 5, 3, 1)},
+		{"by both, paged", keycard.AuditFilter{Subject: "user0", Type: keycard.AuditLoginSucceeded, Before: all[6].ID}, newest(0)},
+		{"no match", keycard.AuditFilter{Subject: "nobody"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Audit.ListAudit(ctx, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "ListAudit", got, tt.want)
+		})
+	}
+
+	bad := []struct {
+		name string
+		e    keycard.AuditEvent
+	}{
+		{"no type", keycard.AuditEvent{Time: t0}},
+		{"array detail", keycard.AuditEvent{Time: t0, Type: "x", Detail: json.RawMessage(`[1]`)}},
+		{"null detail", keycard.AuditEvent{Time: t0, Type: "x", Detail: json.RawMessage(`null`)}},
+		{"invalid json", keycard.AuditEvent{Time: t0, Type: "x", Detail: json.RawMessage(`{"a":`)}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCode(t, "AppendAudit", s.Audit.AppendAudit(ctx, &tt.e), keycard.EINVALID)
+		})
+	}
+}
+
+// testCanceledContext checks that every method honours its context.
+func testCanceledContext(t *testing.T, open OpenFunc) {
+	s := open(t)
+	u := createUser(t, s, "victor")
+	sess, tok := createSession(t, s, u.ID, t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"CreateUser", func() error { return s.Users.CreateUser(ctx, newUser(t, "walter")) }},
+		{"UserByID", func() error { _, err := s.Users.UserByID(ctx, u.ID); return err }},
+		{"UserByUsername", func() error { _, err := s.Users.UserByUsername(ctx, u.NormalizedUsername); return err }},
+		{"ListUsers", func() error { _, err := s.Users.ListUsers(ctx, keycard.UserFilter{}); return err }},
+		{"UpdateUser", func() error { _, err := s.Users.UpdateUser(ctx, u.ID, keycard.UserUpdate{}, t0); return err }},
+		{"ChangePassword", func() error { _, err := s.Users.ChangePassword(ctx, u.ID, "h", "", t0); return err }},
+		{"RehashPassword", func() error { _, err := s.Users.RehashPassword(ctx, u.ID, u.PasswordHash, "h", t0); return err }},
+		{"CreateSession", func() error { return s.Sessions.CreateSession(ctx, newSession(t, u.ID, t0), newToken(t)) }},
+		{"Session", func() error { _, err := s.Sessions.Session(ctx, sess.ID); return err }},
+		{"ListSessions", func() error { _, err := s.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: u.ID}); return err }},
+		{"RevokeSession", func() error { _, err := s.Sessions.RevokeSession(ctx, sess.ID, t0, "x"); return err }},
+		{"RevokeUserSessions", func() error { _, err := s.Sessions.RevokeUserSessions(ctx, u.ID, "", t0, "x"); return err }},
+		{"RevokeAllSessions", func() error { _, err := s.Sessions.RevokeAllSessions(ctx, t0, "x"); return err }},
+		{"RefreshToken", func() error { _, err := s.Sessions.RefreshToken(ctx, tok.ID); return err }},
+		{"RotateRefreshToken", func() error {
+			_, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{TokenID: tok.ID, SecretHash: tok.SecretHash, Now: t0, Successor: *newToken(t)})
+			return err
+		}},
+		{"PruneSessions", func() error { _, err := s.Sessions.PruneSessions(ctx, t0, t0); return err }},
+		{"CreateKey", func() error { return s.Keys.CreateKey(ctx, newKey(t, keycard.KeyNext, t0)) }},
+		{"Key", func() error { _, err := s.Keys.Key(ctx, "k"); return err }},
+		{"ListKeys", func() error { _, err := s.Keys.ListKeys(ctx); return err }},
+		{"ActivateKey", func() error { return s.Keys.ActivateKey(ctx, "k", t0, t0) }},
+		{"RevokeKey", func() error { return s.Keys.RevokeKey(ctx, "k", t0) }},
+		{"DeleteRemovedKeys", func() error { _, err := s.Keys.DeleteRemovedKeys(ctx, t0); return err }},
+		{"AddRevocation", func() error {
+			return s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: "j", At: t0})
+		}},
+		{"Revocations", func() error { _, err := s.Revocations.Revocations(ctx, 0, 0); return err }},
+		{"LastRevocationSeq", func() error { _, err := s.Revocations.LastRevocationSeq(ctx); return err }},
+		{"PruneRevocations", func() error { _, err := s.Revocations.PruneRevocations(ctx, t0); return err }},
+		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
+		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.call(); err == nil {
+				t.Errorf("%s with a canceled context: got nil error, want one", c.name)
+			}
+		})
+	}
+	// Nothing was changed.
+	got, err := s.Users.UserByID(context.Background(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "user after canceled calls", got, u)
+	if got, _ := s.Sessions.Session(context.Background(), sess.ID); got == nil || got.Revoked() {
+		t.Errorf("session after canceled calls: %+v, want live", got)
+	}
+}
