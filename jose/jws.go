@@ -244,7 +244,7 @@ func parseHeader(raw []byte, h *Header) error {
 			return fmt.Errorf("%w: %q", ErrCritical, name)
 		default:
 			for _, n := range headerNames {
-				if strings.EqualFold(n, string(name)) {
+				if n != string(name) && strings.EqualFold(n, string(name)) {
 					return fmt.Errorf("%w: case-variant header name %q", ErrMalformed, name)
 				}
 			}
