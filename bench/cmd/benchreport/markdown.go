@@ -88,12 +88,13 @@ func writeMarkdown(w io.Writer, r *results, targets map[[2]string]target, svgLin
 					rel = fmt.Sprintf("%.2f×", ns.median/ref.median)
 				}
 				p("| %s | %s | %s | %s | %s | %s | %s |\n", a, name,
-					formatNs(ns.median), formatPct(ns.spread),
+					formatNs(ns.median), formatPct(ns),
 					formatCount(r.get(k, "B/op")), formatCount(r.get(k, "allocs/op")), rel)
 			}
 		}
 
 		p("\n#### %s: Keycard against the fastest peer, the floor and the targets\n\n", op)
+		p("A verdict marked \"within the runs' spread\" is closer to its bound than the ± of the two medians added together: re-run on a quiet machine before trusting it.\n\n")
 		p("| alg | keycard ns/op | fastest peer | peer ns/op | keycard speed-up | floor ns/op | keycard ÷ floor | keycard allocs/op | target | met |\n")
 		p("|---|--:|---|--:|--:|--:|--:|--:|---|---|\n")
 		for _, alg := range algs {
@@ -129,26 +130,35 @@ func summaryRow(r *results, op, alg string, libs []string, t target) string {
 		cells[2], cells[3] = peer, formatNs(best.median)
 	}
 	if fl.ok {
-		cells[5] = formatNs(fl.median)
+		cells[5] = nsWithSpread(fl)
 	}
 	if !kc.ok || kc.median <= 0 {
 		cells[9] = "no Keycard result"
 		return row(cells)
 	}
-	cells[1] = formatNs(kc.median)
+	cells[1] = nsWithSpread(kc)
 	var misses []string
+	// close is set when a bound lies within the runs' spread of the
+	// measured ratio, so that one quieter or noisier run could flip it.
+	var close bool
 	if best.ok {
 		speedup := best.median / kc.median
 		cells[4] = fmt.Sprintf("%.2f×", speedup)
-		if t.minSpeedup > 0 && speedup < t.minSpeedup {
-			misses = append(misses, fmt.Sprintf("%.2f× faster than %s", speedup, peer))
+		if t.minSpeedup > 0 {
+			if speedup < t.minSpeedup {
+				misses = append(misses, fmt.Sprintf("%.2f× faster than %s", speedup, peer))
+			}
+			close = close || math.Abs(speedup/t.minSpeedup-1) < kc.spread+best.spread
 		}
 	}
 	if fl.ok && fl.median > 0 {
 		ratio := kc.median / fl.median
 		cells[6] = fmt.Sprintf("%.2f×", ratio)
-		if t.maxFloor > 0 && ratio > t.maxFloor {
-			misses = append(misses, fmt.Sprintf("%.2f× floor", ratio))
+		if t.maxFloor > 0 {
+			if ratio > t.maxFloor {
+				misses = append(misses, fmt.Sprintf("%.2f× floor", ratio))
+			}
+			close = close || math.Abs(ratio/t.maxFloor-1) < kc.spread+fl.spread
 		}
 	}
 	if kcAllocs.ok {
@@ -164,6 +174,9 @@ func summaryRow(r *results, op, alg string, libs []string, t target) string {
 		cells[9] = "yes"
 	default:
 		cells[9] = "**no**: " + strings.Join(misses, "; ")
+	}
+	if close && t != (target{}) {
+		cells[9] += " (within the runs' spread)"
 	}
 	return row(cells)
 }
@@ -241,10 +254,23 @@ func formatCount(s stat) string {
 	return group(int64(math.Round(s.median)))
 }
 
-func formatPct(f float64) string {
-	p := f * 100
-	if p < 1 {
-		return "<1%"
+// nsWithSpread prints a median ns/op with its spread when there is one.
+func nsWithSpread(s stat) string {
+	if s.n < 2 {
+		return formatNs(s.median)
+	}
+	return formatNs(s.median) + " ±" + formatPct(s)
+}
+
+// formatPct prints a stat's spread as a percentage, or "—" for a single
+// run, which has none.
+func formatPct(s stat) string {
+	if s.n < 2 {
+		return "—"
+	}
+	p := s.spread * 100
+	if p < 10 {
+		return fmt.Sprintf("%.1f%%", p)
 	}
 	return fmt.Sprintf("%.0f%%", p)
 }
