@@ -99,7 +99,8 @@ type parseState struct {
 // *MapClaims, a pointer to the caller's own struct (decoded with
 // encoding/json, typically embedding RegisteredClaims), or nil to only
 // validate. On any error, claims is left zeroed or untouched: nothing from
-// an invalid token is handed back.
+// an invalid token is handed back. A value reused across calls holds only
+// the last token's claims: whatever it held before is replaced.
 func (p *Parser) Parse(token string, claims any) error {
 	_, err := p.parse(token, claims, nil)
 	return err
@@ -151,7 +152,10 @@ func (p *Parser) parse(token string, claims any, hdrOut *jose.Header) (bool, err
 	}
 	// Any other form: validate from our own strict reading of the
 	// registered claims first, then let encoding/json fill the caller's
-	// value.
+	// value. encoding/json merges into maps and leaves struct fields the
+	// token lacks alone, so clear the value first: it must end up holding
+	// this token's claims and nothing else, or nothing.
+	zeroClaims(claims)
 	if present, err = p.scan(payload, &st.reg, nil); err != nil {
 		return false, err
 	}
@@ -162,12 +166,17 @@ func (p *Parser) parse(token string, claims any, hdrOut *jose.Header) (bool, err
 		return true, nil
 	}
 	if err := json.Unmarshal(payload, claims); err != nil {
-		if v := reflect.ValueOf(claims); v.Kind() == reflect.Pointer && !v.IsNil() {
-			v.Elem().SetZero()
-		}
+		zeroClaims(claims)
 		return false, fmt.Errorf("%w: %v", ErrInvalidClaim, err)
 	}
 	return true, nil
+}
+
+// zeroClaims sets the value claims points to, if any, to its zero value.
+func zeroClaims(claims any) {
+	if v := reflect.ValueOf(claims); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
+	}
 }
 
 // Claim presence bits returned by scan, followed by one bit per required
