@@ -11,6 +11,9 @@ import (
 type keySetResolver struct{ m *KeyManager }
 
 func (r keySetResolver) ResolveKey(h *jose.Header) (*jose.Key, error) {
+	if r.m == nil {
+		return nil, jose.ErrKeyNotFound
+	}
 	set, err := r.m.VerificationKeys(context.Background())
 	if err != nil {
 		return nil, err

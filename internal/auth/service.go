@@ -93,9 +93,6 @@ type Deps struct {
 // NewService returns a Service.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	if cfg.Issuer == "" {
-		return nil, errors.New("auth: an issuer URL is required")
-	}
 	s := &Service{stores: d.Stores, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger}
 	if s.now == nil {
 		s.now = time.Now
@@ -109,6 +106,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	if s.hasher == nil {
 		s.hasher = &password.Hasher{}
 	}
+	// Without keys (the CLI's user commands) nothing is minted or parsed.
 	s.parser = jwt.NewParser(keySetResolver{s.keys},
 		jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience), jwt.WithType("at+jwt"),
 		jwt.WithRequired("sub", "sid", "jti"), jwt.WithNow(s.now))
@@ -282,6 +280,9 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (
 
 // mint signs an access token for the user's session (RFC 9068 profile).
 func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Session) (string, error) {
+	if s.cfg.Issuer == "" || s.keys == nil {
+		return "", errors.New("auth: minting tokens needs an issuer and signing keys")
+	}
 	signer, _, err := s.keys.Signer(ctx)
 	if err != nil {
 		return "", err
