@@ -582,6 +582,9 @@ func caseVariantAttacks(t testing.TB, fx *strictFixture) []attackCase {
 		{"X5c", `{"alg":"HS256","X5c":[]}`, jose.ErrMalformed},
 		{"x5t#s256", `{"alg":"HS256","x5t#s256":"x"}`, jose.ErrMalformed},
 		{"Foo beside foo", `{"alg":"HS256","foo":1,"Foo":2}`, jose.ErrMalformed},
+		// encoding/json folds Unicode too: U+212A KELVIN SIGN matches "k".
+		{"kid with a Kelvin sign", `{"alg":"HS256","\u212aid":"other"}`, jose.ErrMalformed},
+		{"kid with a raw Kelvin sign beside kid", `{"alg":"HS256","kid":"k","Kid":"other"}`, jose.ErrMalformed},
 	}
 	var out []attackCase
 	for _, c := range cases {
