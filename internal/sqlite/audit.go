@@ -34,7 +34,7 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) err
 	if len(e.Detail) > 0 {
 		detail = string(e.Detail)
 	}
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			micros(e.Time), e.Type, e.Actor, e.Subject, e.ClientAddr, e.UserAgent, detail).Scan(&e.ID)
@@ -60,7 +60,7 @@ func (s *AuditStore) ListAudit(ctx context.Context, f keycard.AuditFilter) ([]*k
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, keycard.PageSize(f.Limit))
-	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	rows, err := s.db.reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap("list audit", err)
 	}

@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -44,6 +46,10 @@ type DB struct {
 	path  string
 	write *sql.DB // one connection: all write transactions
 	read  *sql.DB // a pool of query-only connections
+
+	// Prepared statements, by query text. SQLite compiles a statement on
+	// every call otherwise, which costs more than running it.
+	writeStmts, readStmts stmtCache
 }
 
 // Options tune Open. The zero value is the default.
@@ -57,9 +63,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Open opens (creating if needed) the database file at path, and applies
-// any pending migrations in one transaction. The file's directory must
-// exist. Open fails if the database was written by a newer Keycard, whose
+// Open opens the database file at path, creating it with mode 0600 if it
+// does not exist, and applies any pending migrations in one transaction.
+// The file's directory must exist. Open fails if the database was written by a newer Keycard, whose
 // schema this one does not know.
 func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
@@ -77,6 +83,14 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
+	// Create the file owner-only before SQLite does (with 0644): it holds
+	// password hashes and sealed keys. SQLite gives the -wal and -shm files
+	// the database file's permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
@@ -102,6 +116,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	read.SetMaxIdleConns(readConns)
 
 	db := &DB{Now: now, path: path, write: write, read: read}
+	db.writeStmts.db, db.readStmts.db = write, read
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -111,7 +126,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 
 // Close closes the database. Stores made from it must not be used after.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
 }
 
 // Path returns the database file's path.
@@ -182,7 +197,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
@@ -198,7 +213,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", current, len(ms))
 		}
 		for _, m := range ms[current:] {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			// Not through the statement cache: a migration has many statements.
+			if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
@@ -211,25 +227,148 @@ func (db *DB) Migrate(ctx context.Context) error {
 }
 
 // update runs fn in one write transaction, committing if it returns nil.
-func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	err = fn(txn{tx, &db.writeStmts})
+	if err == nil {
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("sqlite: commit: %w", err)
+		}
+	} else {
+		tx.Rollback()
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+	if ctx.Err() == nil {
+		db.writeStmts.preparePending(ctx)
 	}
-	return nil
+	return err
 }
 
-// queryer is what the read helpers need from *sql.DB and *sql.Tx.
+// queryer is what the read helpers need from reader and txn.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// stmtCache keeps prepared statements of one *sql.DB by query text.
+// database/sql prepares each again on every connection it runs on.
+type stmtCache struct {
+	db      *sql.DB
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // seen inside a transaction, not yet prepared
+}
+
+// get returns the prepared statement for query, preparing it first if
+// needed. It must not be called while holding a connection of c.db.
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := c.lookup(query); ok {
+		return s, nil
+	}
+	s, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[query]; ok {
+		s.Close()
+		return old, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = s
+	return s, nil
+}
+
+// lookup returns the prepared statement for query if there is one, and
+// otherwise remembers the query for preparePending.
+func (c *stmtCache) lookup(query string) (*sql.Stmt, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[query]
+	if !ok {
+		if c.pending == nil {
+			c.pending = map[string]bool{}
+		}
+		c.pending[query] = true
+	}
+	return s, ok
+}
+
+// preparePending prepares the queries lookup missed. The write pool has a
+// single connection, which a transaction holds, so its statements are
+// prepared between transactions.
+func (c *stmtCache) preparePending(ctx context.Context) {
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for q := range pending {
+		c.get(ctx, q) // on failure, the query keeps running unprepared
+	}
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, s := range c.m {
+		errs = append(errs, s.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}
+
+// txn is a write transaction that uses prepared statements where it can.
+type txn struct {
+	*sql.Tx
+	stmts *stmtCache
+}
+
+func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s, ok := t.stmts.lookup(query); ok {
+		return t.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s, ok := t.stmts.lookup(query); ok {
+		return t.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s, ok := t.stmts.lookup(query); ok {
+		return t.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// reader runs queries on the read pool with prepared statements.
+type reader struct{ stmts *stmtCache }
+
+func (db *DB) reader() reader { return reader{&db.readStmts} }
+
+func (r reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := r.stmts.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (r reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := r.stmts.get(ctx, query)
+	if err != nil {
+		return r.stmts.db.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return s.QueryRowContext(ctx, args...)
 }
 
 // micros returns t as microseconds since the Unix epoch.

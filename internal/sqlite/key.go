@@ -38,7 +38,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k *keycard.SigningKey) error {
 	if k.KID == "" || k.Alg == "" || len(k.PrivateSealed) == 0 || !k.State.Valid() {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Key id, algorithm, sealed private key and a valid state are required."}
 	}
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.KID, k.Alg, string(k.State), k.PrivateSealed, k.PublicJWK, micros(k.CreatedAt),
 			nullMicros(k.ActivatesAt), nullMicros(k.RetiredAt), nullMicros(k.RemoveAfter))
@@ -52,7 +52,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k *keycard.SigningKey) error {
 
 // Key implements keycard.KeyStore.
 func (s *KeyStore) Key(ctx context.Context, kid string) (*keycard.SigningKey, error) {
-	k, err := scanKey(s.db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM signing_keys WHERE kid = ?`, kid))
+	k, err := scanKey(s.db.reader().QueryRowContext(ctx, `SELECT `+keyColumns+` FROM signing_keys WHERE kid = ?`, kid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyNotFound()
 	}
@@ -61,7 +61,7 @@ func (s *KeyStore) Key(ctx context.Context, kid string) (*keycard.SigningKey, er
 
 // ListKeys implements keycard.KeyStore.
 func (s *KeyStore) ListKeys(ctx context.Context) ([]*keycard.SigningKey, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
 		return nil, wrap("list keys", err)
 	}
@@ -79,7 +79,7 @@ func (s *KeyStore) ListKeys(ctx context.Context) ([]*keycard.SigningKey, error) 
 
 // ActivateKey implements keycard.KeyStore.
 func (s *KeyStore) ActivateKey(ctx context.Context, kid string, at, removeAfter time.Time) error {
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		var state string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM signing_keys WHERE kid = ?`, kid).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -102,7 +102,7 @@ func (s *KeyStore) ActivateKey(ctx context.Context, kid string, at, removeAfter 
 
 // RevokeKey implements keycard.KeyStore.
 func (s *KeyStore) RevokeKey(ctx context.Context, kid string, at time.Time) error {
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE kid = ?`, kid)
 		if err != nil {
 			return err
@@ -120,7 +120,7 @@ func (s *KeyStore) RevokeKey(ctx context.Context, kid string, at time.Time) erro
 // DeleteRemovedKeys implements keycard.KeyStore.
 func (s *KeyStore) DeleteRemovedKeys(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= ?`, micros(now))
 		if err != nil {
 			return err

@@ -17,7 +17,7 @@ var _ keycard.RevocationStore = (*RevocationStore)(nil)
 func NewRevocationStore(db *DB) *RevocationStore { return &RevocationStore{db: db} }
 
 // addRevocation appends r to the feed within tx and sets r.Seq.
-func addRevocation(ctx context.Context, tx *sql.Tx, r *keycard.Revocation) error {
+func addRevocation(ctx context.Context, tx txn, r *keycard.Revocation) error {
 	if !r.Kind.Valid() {
 		return keycard.Errorf(keycard.EINVALID, "Unknown revocation kind %q.", r.Kind)
 	}
@@ -27,13 +27,13 @@ func addRevocation(ctx context.Context, tx *sql.Tx, r *keycard.Revocation) error
 
 // AddRevocation implements keycard.RevocationStore.
 func (s *RevocationStore) AddRevocation(ctx context.Context, r *keycard.Revocation) error {
-	err := s.db.update(ctx, func(tx *sql.Tx) error { return addRevocation(ctx, tx, r) })
+	err := s.db.update(ctx, func(tx txn) error { return addRevocation(ctx, tx, r) })
 	return wrap("add revocation", err)
 }
 
 // Revocations implements keycard.RevocationStore.
 func (s *RevocationStore) Revocations(ctx context.Context, after int64, limit int) ([]*keycard.Revocation, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, kind, value, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`,
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT seq, kind, value, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`,
 		after, keycard.PageSize(limit))
 	if err != nil {
 		return nil, wrap("revocations", err)
@@ -59,14 +59,14 @@ func (s *RevocationStore) Revocations(ctx context.Context, after int64, limit in
 // pruned.
 func (s *RevocationStore) LastRevocationSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	err := s.db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)`).Scan(&seq)
+	err := s.db.reader().QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)`).Scan(&seq)
 	return seq, wrap("last revocation seq", err)
 }
 
 // PruneRevocations implements keycard.RevocationStore.
 func (s *RevocationStore) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE at < ?`, micros(before))
 		if err != nil {
 			return err

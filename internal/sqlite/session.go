@@ -69,7 +69,7 @@ func getToken(ctx context.Context, q queryer, id string) (*keycard.RefreshToken,
 	return t, err
 }
 
-func insertToken(ctx context.Context, tx *sql.Tx, t *keycard.RefreshToken) error {
+func insertToken(ctx context.Context, tx txn, t *keycard.RefreshToken) error {
 	if t.ID == "" || len(t.SecretHash) == 0 {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Refresh token id and secret hash are required."}
 	}
@@ -93,7 +93,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 	if sess.ID == "" || sess.UserID == "" {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
 	}
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, sess.UserID).Scan(&n); err != nil {
 			return err
@@ -117,7 +117,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 
 // Session implements keycard.SessionStore.
 func (s *SessionStore) Session(ctx context.Context, id string) (*keycard.Session, error) {
-	sess, err := getSession(ctx, s.db.read, id)
+	sess, err := getSession(ctx, s.db.reader(), id)
 	return sess, wrap("session", err)
 }
 
@@ -136,7 +136,7 @@ func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter
 	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, keycard.PageSize(f.Limit))
-	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	rows, err := s.db.reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}
@@ -154,7 +154,7 @@ func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter
 
 // revokeSession revokes one session unless it is already revoked, and
 // appends it to the revocation feed.
-func revokeSession(ctx context.Context, tx *sql.Tx, sess *keycard.Session, at time.Time, reason string) error {
+func revokeSession(ctx context.Context, tx txn, sess *keycard.Session, at time.Time, reason string) error {
 	if sess.Revoked() {
 		return nil
 	}
@@ -172,7 +172,7 @@ func revokeSession(ctx context.Context, tx *sql.Tx, sess *keycard.Session, at ti
 
 // revokeUserSessions revokes the user's live sessions except exceptID and
 // returns their ids.
-func revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+func revokeUserSessions(ctx context.Context, tx txn, userID, exceptID string, at time.Time, reason string) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE user_id = ? AND id != ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`,
 		userID, exceptID, micros(at))
@@ -207,7 +207,7 @@ func revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exceptID string
 // RevokeSession implements keycard.SessionStore.
 func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*keycard.Session, error) {
 	var sess *keycard.Session
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		var err error
 		if sess, err = getSession(ctx, tx, id); err != nil {
 			return err
@@ -223,7 +223,7 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 // RevokeUserSessions implements keycard.SessionStore.
 func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
 	var ids []string
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		var err error
 		ids, err = revokeUserSessions(ctx, tx, userID, exceptID, at, reason)
 		return err
@@ -237,7 +237,7 @@ func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID 
 // RevokeAllSessions implements keycard.SessionStore.
 func (s *SessionStore) RevokeAllSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
 	var n int64
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL`, micros(at), reason)
 		if err != nil {
 			return err
@@ -255,7 +255,7 @@ func (s *SessionStore) RevokeAllSessions(ctx context.Context, at time.Time, reas
 
 // RefreshToken implements keycard.SessionStore.
 func (s *SessionStore) RefreshToken(ctx context.Context, id string) (*keycard.RefreshToken, error) {
-	t, err := getToken(ctx, s.db.read, id)
+	t, err := getToken(ctx, s.db.reader(), id)
 	return t, wrap("refresh token", err)
 }
 
@@ -266,7 +266,7 @@ func sessionEnded() error {
 // RotateRefreshToken implements keycard.SessionStore.
 func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		presented, err := getToken(ctx, tx, req.TokenID)
 		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 			return keycard.ErrInvalidRefreshToken()
@@ -332,7 +332,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 // PruneSessions implements keycard.SessionStore.
 func (s *SessionStore) PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error) {
 	var n int64
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		b := micros(before)
 		res, err := tx.ExecContext(ctx, `DELETE FROM sessions
 			WHERE revoked_at < ? OR expires_at < ? OR last_used_at + idle_timeout < ?`, b, b, b)

@@ -56,7 +56,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 	if err != nil {
 		return wrap("create user", err)
 	}
-	err = s.db.update(ctx, func(tx *sql.Tx) error {
+	err = s.db.update(ctx, func(tx txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE username_normalized = ?`, u.NormalizedUsername).Scan(&n); err != nil {
 			return err
@@ -77,7 +77,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 
 // UserByID implements keycard.UserStore.
 func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, error) {
-	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.db.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, userNotFound()
 	}
@@ -86,7 +86,7 @@ func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, err
 
 // UserByUsername implements keycard.UserStore.
 func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*keycard.User, error) {
-	u, err := scanUser(s.db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username_normalized = ?`, normalized))
+	u, err := scanUser(s.db.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username_normalized = ?`, normalized))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, userNotFound()
 	}
@@ -95,7 +95,7 @@ func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*key
 
 // ListUsers implements keycard.UserStore.
 func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*keycard.User, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users
 		WHERE username_normalized > ? ORDER BY username_normalized LIMIT ?`, f.After, keycard.PageSize(f.Limit))
 	if err != nil {
 		return nil, wrap("list users", err)
@@ -115,7 +115,7 @@ func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*key
 // UpdateUser implements keycard.UserStore.
 func (s *UserStore) UpdateUser(ctx context.Context, id string, upd keycard.UserUpdate, at time.Time) (*keycard.User, error) {
 	var u *keycard.User
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		var err error
 		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -156,7 +156,7 @@ func (s *UserStore) ChangePassword(ctx context.Context, id, hash, keepSessionID 
 		return nil, &keycard.Error{Code: keycard.EINVALID, Message: "Password hash is required."}
 	}
 	var revoked []string
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?`,
 			hash, micros(at), micros(at), id)
 		if err != nil {
@@ -182,7 +182,7 @@ func (s *UserStore) RehashPassword(ctx context.Context, id, oldHash, newHash str
 		return false, &keycard.Error{Code: keycard.EINVALID, Message: "Password hash is required."}
 	}
 	var changed bool
-	err := s.db.update(ctx, func(tx *sql.Tx) error {
+	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`,
 			newHash, micros(at), id, oldHash)
 		if err != nil {

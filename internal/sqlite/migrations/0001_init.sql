@@ -25,7 +25,7 @@ CREATE TABLE sessions (
 	expires_at    INTEGER NOT NULL,
 	revoked_at    INTEGER,
 	revoke_reason TEXT NOT NULL DEFAULT ''
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX sessions_user ON sessions (user_id, created_at);
 
@@ -37,12 +37,11 @@ CREATE TABLE refresh_tokens (
 	rotated_at       INTEGER,
 	successor_id     TEXT,
 	successor_sealed BLOB
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
 -- A session never has two live refresh tokens.
 CREATE UNIQUE INDEX refresh_tokens_one_live ON refresh_tokens (session_id) WHERE rotated_at IS NULL;
-CREATE INDEX refresh_tokens_sealed ON refresh_tokens (rotated_at) WHERE successor_sealed IS NOT NULL;
 
 CREATE TABLE signing_keys (
 	kid            TEXT PRIMARY KEY,
