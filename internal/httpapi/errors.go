@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// Error codes of the "error" member of error bodies. The first ones are
+// RFC 6749 section 5.2 and RFC 6750 section 3.1 codes, used where the RFC
+// applies; the others are Keycard's, for situations no RFC names.
+const (
+	codeInvalidRequest       = "invalid_request"        // RFC 6749 §5.2: malformed request
+	codeInvalidGrant         = "invalid_grant"          // RFC 6749 §5.2: bad credentials or refresh token
+	codeUnsupportedGrantType = "unsupported_grant_type" // RFC 6749 §5.2
+	codeInvalidScope         = "invalid_scope"          // RFC 6749 §5.2
+	codeInvalidToken         = "invalid_token"          // RFC 6750 §3.1: bad access token
+	codeAccessDenied         = "access_denied"          // RFC 6749 §4.1.2.1: known caller, refused
+	codeServerError          = "server_error"           // RFC 6749 §4.1.2.1: internal failure
+
+	codeUnauthorized         = "unauthorized" // no credentials were presented
+	codeNotFound             = "not_found"
+	codeConflict             = "conflict"
+	codeMethodNotAllowed     = "method_not_allowed"
+	codeRegistrationDisabled = "registration_disabled"
+	codeUnavailable          = "unavailable"
+)
+
+// httpError is an error answered with a given status and code: a protocol
+// error of this layer (wrong content type, unsupported grant type…) or a
+// service error that a protocol answers in its own way (a refused refresh
+// token is 400 invalid_grant at the token endpoint, RFC 6749 §5.2).
+type httpError struct {
+	status      int
+	code        string
+	description string
+}
+
+func (e *httpError) Error() string {
+	return "httpapi: " + http.StatusText(e.status) + ": " + e.code + ": " + e.description
+}
+
+// errorf returns an *httpError.
+func errorf(status int, code, description string) *httpError {
+	return &httpError{status: status, code: code, description: description}
+}
+
+// badRequest returns a 400 invalid_request error.
+func badRequest(description string) *httpError {
+	return errorf(http.StatusBadRequest, codeInvalidRequest, description)
+}
+
+// asGrantError turns the service's refusal of a credential (EUNAUTHORIZED)
+// into RFC 6749's invalid_grant with the given status, keeping its
+// message; other errors pass through.
+func asGrantError(err error, status int) error {
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return errorf(status, codeInvalidGrant, keycard.ErrorMessage(err))
+	}
+	return err
+}
+
+// errorResponse returns the status, error code and description to answer
+// err with. It is the one place where keycard error codes become HTTP
+// statuses. Errors that are neither *httpError nor *keycard.Error are
+// internal: 500 with a generic description, the error itself only logged.
+func errorResponse(err error) (status int, code, description string) {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return he.status, he.code, he.description
+	}
+	msg := keycard.ErrorMessage(err)
+	switch keycard.ErrorCode(err) {
+	case keycard.EINVALID:
+		return http.StatusBadRequest, codeInvalidRequest, msg
+	case keycard.EUNAUTHORIZED:
+		return http.StatusUnauthorized, codeUnauthorized, msg
+	case keycard.EFORBIDDEN:
+		return http.StatusForbidden, codeAccessDenied, msg
+	case keycard.ENOTFOUND:
+		return http.StatusNotFound, codeNotFound, msg
+	case keycard.ECONFLICT:
+		return http.StatusConflict, codeConflict, msg
+	}
+	return http.StatusInternalServerError, codeServerError, "Internal error."
+}
+
+// errorBody is the shape of every error response (RFC 6749 §5.2).
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// writeError answers r with err. A 401 without a WWW-Authenticate header
+// gets a bare "Bearer" challenge (RFC 9110 §15.5.2 requires one, RFC 6750
+// §3 names the scheme). Internal errors are logged with the request id.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, desc := errorResponse(err)
+	if status >= 500 {
+		ctx := r.Context()
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// The client went away; there is nobody to answer and
+			// nothing is wrong with the server.
+			s.log.InfoContext(ctx, "request canceled by client", "request_id", RequestID(ctx), "path", logPath(r))
+		} else {
+			s.log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "method", r.Method, "path", logPath(r), "err", err)
+		}
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	writeJSON(w, status, errorBody{Error: code, Description: desc})
+}

@@ -1,0 +1,260 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+const (
+	testIssuer   = "https://auth.test"
+	testPassword = "correct horse battery"
+)
+
+// clock is a settable test clock.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
+
+// fastHasher keeps tests quick; the parameters are still argon2id.
+var fastHasher = &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type fixtureOptions struct {
+	noRegistration bool
+	ready          func(context.Context) error
+}
+
+// fixture is a Server over a real auth.Service on SQLite in a temporary
+// directory, served by httptest over loopback.
+type fixture struct {
+	svc    *auth.Service
+	server *Server
+	clock  *clock
+	logs   *syncBuffer
+	url    string
+	client *http.Client
+}
+
+func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
+	t.Helper()
+	var opt fixtureOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	ctx := context.Background()
+	clk := newClock()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, err := auth.GenerateMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := auth.ParseMasterKey([]byte(master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := auth.NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := db.Stores()
+	km, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger},
+		auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(svc, Options{Logger: logger, Ready: opt.ready, Now: clk.Now})
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return &fixture{svc: svc, server: s, clock: clk, logs: logs, url: ts.URL, client: ts.Client()}
+}
+
+// response is a response read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// decode unmarshals the body into v, failing the test if it is not JSON.
+func (r *response) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response body %q is not JSON: %v", r.body, err)
+	}
+}
+
+// errorBody returns the body as an error body, failing the test unless
+// it has the {"error","error_description"} shape with a JSON content type.
+func (r *response) errorBody(t testing.TB) errorBody {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error response Content-Type %q, want application/json", ct)
+	}
+	var m map[string]any
+	r.decode(t, &m)
+	code, ok1 := m["error"].(string)
+	desc, ok2 := m["error_description"].(string)
+	if !ok1 || code == "" || !ok2 || desc == "" || len(m) != 2 {
+		t.Errorf("error body %s, want exactly {\"error\":…, \"error_description\":…}", r.body)
+	}
+	return errorBody{Error: code, Description: desc}
+}
+
+// wantError fails the test unless the response is status with code.
+func (r *response) wantError(t testing.TB, status int, code string) errorBody {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("got status %d, want %d (body %s)", r.status, status, r.body)
+	}
+	e := r.errorBody(t)
+	if e.Error != code {
+		t.Errorf("got error %q, want %q (body %s)", e.Error, code, r.body)
+	}
+	return e
+}
+
+// request describes a request for fixture.do.
+type request struct {
+	method string
+	path   string
+	header http.Header
+	body   string
+}
+
+func (f *fixture) do(t testing.TB, req request) *response {
+	t.Helper()
+	r, err := http.NewRequest(req.method, f.url+req.path, strings.NewReader(req.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range req.header {
+		r.Header[k] = vs
+	}
+	res, err := f.client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// postJSON posts a JSON body, with the access token when it is not empty.
+func (f *fixture) postJSON(t testing.TB, path, token, body string) *response {
+	t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return f.do(t, request{method: http.MethodPost, path: path, header: h, body: body})
+}
+
+// postForm posts a form-encoded body.
+func (f *fixture) postForm(t testing.TB, path, body string) *response {
+	t.Helper()
+	return f.do(t, request{method: http.MethodPost, path: path, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body})
+}
+
+// get sends a GET (or another body-less method) with the access token.
+func (f *fixture) send(t testing.TB, method, path, token string) *response {
+	t.Helper()
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return f.do(t, request{method: method, path: path, header: h})
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func credentialsJSON(user, pass string) string {
+	return `{"username":` + jsonString(user) + `,"password":` + jsonString(pass) + `}`
+}
+
+// register creates a user over HTTP and returns its id.
+func (f *fixture) register(t testing.TB, user, pass string) string {
+	t.Helper()
+	res := f.postJSON(t, "/v1/users", "", credentialsJSON(user, pass))
+	if res.status != http.StatusCreated {
+		t.Fatalf("register %s: status %d, body %s", user, res.status, res.body)
+	}
+	var u userResponse
+	res.decode(t, &u)
+	return u.ID
+}
+
+// login logs in over HTTP.
+func (f *fixture) login(t testing.TB, user, pass string) tokenResponse {
+	t.Helper()
+	res := f.postJSON(t, "/v1/login", "", credentialsJSON(user, pass))
+	if res.status != http.StatusOK {
+		t.Fatalf("login %s: status %d, body %s", user, res.status, res.body)
+	}
+	var tok tokenResponse
+	res.decode(t, &tok)
+	return tok
+}
+
+// refresh uses a refresh token at the token endpoint.
+func (f *fixture) refresh(t testing.TB, refreshToken string) *response {
+	t.Helper()
+	return f.postForm(t, "/oauth/token", "grant_type=refresh_token&refresh_token="+refreshToken)
+}

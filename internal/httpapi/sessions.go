@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// tokenResponse is a successful token response (RFC 6749 §5.1), with
+// Keycard's session_id.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope,omitempty"`
+	SessionID    string `json:"session_id"`
+}
+
+// writeTokens answers with tokens. Cache-Control: no-store and Pragma:
+// no-cache are set on every response by logRequests, as RFC 6749 §5.1
+// requires of this one.
+func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn,
+		RefreshToken: t.RefreshToken, Scope: t.Scope, SessionID: t.SessionID,
+	})
+}
+
+// handleLogin is POST /v1/login: password login, starting a session.
+// Every refusal is the same 401 invalid_grant, whatever its reason.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := req.check(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, client(r))
+	if err != nil {
+		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
+		return
+	}
+	writeTokens(w, t)
+}
+
+// handleLogout is POST /v1/logout: revoke the caller's session.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.Logout(r.Context(), principal(r.Context()), client(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleLogoutAll is POST /v1/logout/all: revoke every session of the
+// caller, the calling one included.
+func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), client(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionJSON struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	LastUsedAt    time.Time `json:"last_used_at"`
+	UserAgent     string    `json:"user_agent"`
+	ClientAddr    string    `json:"client_addr"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	Current       bool      `json:"current"`
+}
+
+type sessionsResponse struct {
+	Sessions []sessionJSON `json:"sessions"`
+}
+
+// handleSessions is GET /v1/sessions: the caller's active sessions,
+// newest first, the one making the request marked current.
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	list, err := s.svc.Sessions(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := sessionsResponse{Sessions: make([]sessionJSON, 0, len(list))}
+	for _, sess := range list {
+		out.Sessions = append(out.Sessions, sessionJSON{
+			ID:            sess.ID,
+			CreatedAt:     sess.CreatedAt.UTC(),
+			LastUsedAt:    sess.LastUsedAt.UTC(),
+			UserAgent:     sess.UserAgent,
+			ClientAddr:    sess.ClientAddr,
+			ExpiresAt:     sess.ExpiresAt.UTC(),
+			IdleExpiresAt: sess.IdleExpiresAt().UTC(),
+			Current:       sess.ID == p.Claims.SessionID,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleRevokeSession is DELETE /v1/sessions/{id}: revoke one of the
+// caller's sessions. Unknown ids and other users' sessions get the same
+// 404, so ids cannot be probed.
+func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	err := s.svc.RevokeSession(r.Context(), principal(r.Context()), r.PathValue("id"), client(r))
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		err = errorf(http.StatusNotFound, codeNotFound, "Session not found.")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"net/http"
+)
+
+// handleToken is POST /oauth/token, the token endpoint (RFC 6749 §3.2).
+// It takes form-encoded parameters from the body only, each at most once,
+// and answers errors as RFC 6749 §5.2 says: 400 with invalid_request,
+// unsupported_grant_type, invalid_scope or invalid_grant.
+//
+// Only grant_type=refresh_token (RFC 6749 §6) is supported so far.
+// Refresh tokens of user sessions are not bound to a client, so no client
+// authentication is asked for; client_id, if sent, is ignored like any
+// parameter this endpoint does not know (RFC 6749 §3.2).
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch gt := form["grant_type"]; gt {
+	case "":
+		s.writeError(w, r, badRequest(`Parameter "grant_type" is required.`))
+	case "refresh_token":
+		s.refreshGrant(w, r, form)
+	default:
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnsupportedGrantType,
+			`Unsupported grant_type; this server supports "refresh_token".`))
+	}
+}
+
+// refreshGrant rotates a refresh token (RFC 6749 §6).
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	token := form["refresh_token"]
+	if token == "" {
+		s.writeError(w, r, badRequest(`Parameter "refresh_token" is required.`))
+		return
+	}
+	// User sessions are granted no scope, so any requested scope exceeds
+	// what was originally granted (RFC 6749 §6).
+	if form["scope"] != "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidScope, "This refresh token was granted no scope."))
+		return
+	}
+	t, err := s.svc.Refresh(r.Context(), token, client(r))
+	if err != nil {
+		s.writeError(w, r, asGrantError(err, http.StatusBadRequest))
+		return
+	}
+	writeTokens(w, t)
+}

@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// maxClientAddr bounds the client address recorded for a session.
+const maxClientAddr = 64
+
+// client describes where r came from: its User-Agent and the host part of
+// its RemoteAddr. Forwarding headers (X-Forwarded-For, Forwarded) are not
+// trusted: any client can set them.
+func client(r *http.Request) auth.Client {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	return auth.Client{UserAgent: r.UserAgent(), Addr: truncate(addr, maxClientAddr)}
+}
+
+// credentials is the body of POST /v1/users and POST /v1/login. Pointers
+// tell a missing member from an empty one.
+type credentials struct {
+	Username *string `json:"username"`
+	Password *string `json:"password"`
+}
+
+func (c *credentials) check() error {
+	switch {
+	case c.Username == nil:
+		return badRequest(`Field "username" is required.`)
+	case c.Password == nil:
+		return badRequest(`Field "password" is required.`)
+	}
+	return nil
+}
+
+type userResponse struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+}
+
+// handleRegister is POST /v1/users: self-service registration, when the
+// configuration allows it. New users get no roles.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if !s.svc.Config().Registration {
+		s.writeError(w, r, errorf(http.StatusForbidden, codeRegistrationDisabled, "Registration is disabled on this server."))
+		return
+	}
+	var req credentials
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := req.check(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.svc.Register(r.Context(), *req.Username, *req.Password, nil)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Username: u.Username})
+}
+
+type meResponse struct {
+	ID        string   `json:"id"`
+	Username  string   `json:"username"`
+	Roles     []string `json:"roles"`
+	SessionID string   `json:"session_id"`
+}
+
+// handleMe is GET /v1/me: the caller's identity.
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	roles := p.User.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	writeJSON(w, http.StatusOK, meResponse{ID: p.User.ID, Username: p.User.Username, Roles: roles, SessionID: p.Claims.SessionID})
+}
+
+type passwordRequest struct {
+	CurrentPassword *string `json:"current_password"`
+	NewPassword     *string `json:"new_password"`
+}
+
+// handleChangePassword is POST /v1/password: the caller changes their
+// password, proving the current one; every other session of the user is
+// revoked, the calling one stays.
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+	var req passwordRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case req.CurrentPassword == nil:
+		s.writeError(w, r, badRequest(`Field "current_password" is required.`))
+		return
+	case req.NewPassword == nil:
+		s.writeError(w, r, badRequest(`Field "new_password" is required.`))
+		return
+	}
+	if err := s.svc.ChangePassword(r.Context(), principal(r.Context()), *req.CurrentPassword, *req.NewPassword, client(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// setPublicCache replaces the default no-store headers of a public
+// document: the JWKS and the discovery metadata may be cached for
+// auth.JWKSMaxAge, the cache lifetime the key rotation schedule allows for.
+func setPublicCache(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(auth.JWKSMaxAge/time.Second)))
+	w.Header().Del("Pragma")
+}
+
+// handleJWKS is GET /.well-known/jwks.json: the public keys that verify
+// the server's tokens (RFC 7517 §5): next, active and retired keys, never
+// private parts or HMAC secrets.
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	jwks, err := s.svc.Keys().JWKS(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setPublicCache(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(jwks)
+}
+
+// metadata is the authorization server metadata (RFC 8414 §2), served at
+// both discovery paths. It lists only what is built: see
+// docs/http-api.md for why response_types_supported is empty and why the
+// OpenID-only members about ID tokens are absent.
+type metadata struct {
+	Issuer                            string   `json:"issuer"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+}
+
+// handleDiscovery is GET /.well-known/oauth-authorization-server (RFC 8414
+// §3) and GET /.well-known/openid-configuration (the path OpenID Connect
+// Discovery and most JWT tooling look at). Endpoint URLs are built from the
+// configured issuer, never from the request's Host header.
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	issuer := s.svc.Config().Issuer
+	base := strings.TrimRight(issuer, "/")
+	setPublicCache(w)
+	writeJSON(w, http.StatusOK, metadata{
+		Issuer:                            issuer,
+		JWKSURI:                           base + "/.well-known/jwks.json",
+		TokenEndpoint:                     base + "/oauth/token",
+		GrantTypesSupported:               []string{"refresh_token"},
+		ResponseTypesSupported:            []string{},
+		TokenEndpointAuthMethodsSupported: []string{"none"},
+		SubjectTypesSupported:             []string{"public"},
+	})
+}
+
+type healthResponse struct {
+	Status      string `json:"status"`
+	Error       string `json:"error,omitempty"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// handleHealth is GET /healthz: the process is alive and serving.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok"})
+}
+
+// handleReady is GET /readyz: 200 when Options.Ready says the server can
+// serve, 503 with its reason otherwise.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.WarnContext(r.Context(), "not ready", "request_id", RequestID(r.Context()), "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, healthResponse{Status: "unavailable", Error: codeUnavailable, Description: err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok"})
+}
