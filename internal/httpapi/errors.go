@@ -102,9 +102,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			// The client went away; there is nobody to answer and
 			// nothing is wrong with the server.
-			s.log.InfoContext(ctx, "request canceled by client", "request_id", RequestID(ctx), "path", logPath(r))
+			s.log.InfoContext(ctx, "request canceled by client", "path", logPath(r))
 		} else {
-			s.log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "method", r.Method, "path", logPath(r), "err", err)
+			s.log.ErrorContext(ctx, "internal error", "method", r.Method, "path", logPath(r), "err", err)
 		}
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {

@@ -118,7 +118,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", logPath(r)),
 			slog.Int("status", sw.status),
@@ -147,7 +146,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				panic(v)
 			}
 			ctx := r.Context()
-			s.log.ErrorContext(ctx, "panic", "request_id", RequestID(ctx), "method", r.Method, "path", logPath(r),
+			s.log.ErrorContext(ctx, "panic", "method", r.Method, "path", logPath(r),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if sw.status == 0 {
 				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: codeServerError, Description: "Internal error."})
@@ -197,9 +196,14 @@ func (w *muxErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // WithRequestID returns a slog.Handler that adds the request id of the
 // context (see RequestID), when there is one, to every record, so that
-// the logs of the auth service can be matched to requests. Wrap the
-// service's handler in it.
-func WithRequestID(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+// the logs of the auth service can be matched to requests: wrap the
+// handler of the service's logger in it. Wrapping twice adds the id once.
+func WithRequestID(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
 
 type requestIDHandler struct{ slog.Handler }
 

@@ -28,6 +28,7 @@ const MaxBodyBytes = 64 << 10
 // Options configure a Server. The zero value is usable.
 type Options struct {
 	// Logger receives the request log and internal errors; nil discards.
+	// The server adds the request id to each record (see WithRequestID).
 	Logger *slog.Logger
 	// Ready reports whether the server can serve, for GET /readyz; it is
 	// called with a deadline of ReadyTimeout. nil means always ready. The
@@ -54,9 +55,9 @@ var _ http.Handler = (*Server)(nil)
 
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: opt.Logger, ready: opt.Ready, now: opt.Now}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now}
+	if opt.Logger != nil {
+		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -83,7 +83,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			s.log.WarnContext(r.Context(), "not ready", "request_id", RequestID(r.Context()), "err", err)
+			s.log.WarnContext(r.Context(), "not ready", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, healthResponse{Status: "unavailable", Error: codeUnavailable, Description: err.Error()})
 			return
 		}
