@@ -325,6 +325,9 @@ func TestSessionsAndRevoke(t *testing.T) {
 	if res := f.send(t, http.MethodDelete, "/v1/sessions/"+phone.SessionID, laptop.AccessToken); res.status != http.StatusNoContent {
 		t.Fatalf("got status %d, want 204 (body %s)", res.status, res.body)
 	}
+	if res := f.send(t, http.MethodDelete, "/v1/sessions/"+phone.SessionID, laptop.AccessToken); res.status != http.StatusNoContent {
+		t.Errorf("revoking it again: got status %d, want 204 (body %s)", res.status, res.body)
+	}
 	f.send(t, http.MethodGet, "/v1/me", phone.AccessToken).wantError(t, http.StatusUnauthorized, codeInvalidToken)
 	f.refresh(t, phone.RefreshToken).wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	res = f.send(t, http.MethodGet, "/v1/sessions", laptop.AccessToken)

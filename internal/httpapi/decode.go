@@ -18,17 +18,20 @@ import (
 // are flat; the margin is for clear errors about misplaced values.
 const maxJSONDepth = 8
 
-// writeJSON writes v as a JSON response with the status.
+// writeJSON writes v as a JSON response with the status. The body is
+// never HTML: '<', '>' and '&' are not escaped.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only this package's response types reach here, and they
 		// always marshal.
 		panic(fmt.Sprintf("httpapi: marshal response: %v", err))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b.Bytes())
 }
 
 // mediaType returns the media type of the request's Content-Type, lower
