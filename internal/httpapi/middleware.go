@@ -60,13 +60,7 @@ const maxLoggedPath = 200
 
 // logPath returns the request path for the log: never the query string,
 // and at most maxLoggedPath bytes of the path.
-func logPath(r *http.Request) string {
-	p := r.URL.Path
-	if len(p) > maxLoggedPath {
-		p = p[:maxLoggedPath] + "…"
-	}
-	return p
-}
+func logPath(r *http.Request) string { return truncate(r.URL.Path, maxLoggedPath) }
 
 // statusWriter records the status of a response.
 type statusWriter struct {
@@ -118,7 +112,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
-			slog.String("method", r.Method),
+			slog.String("method", truncate(r.Method, 32)),
 			slog.String("path", logPath(r)),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", s.now().Sub(start)),
