@@ -438,7 +438,7 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 		return nil, err
 	}
 	var entries []json.RawMessage
-	if raw == nil || json.Unmarshal(raw, &entries) != nil {
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &entries) != nil {
 		return nil, fmt.Errorf("%w: JWK Set needs a \"keys\" array", ErrMalformed)
 	}
 	var keys []*Key

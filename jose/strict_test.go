@@ -1111,7 +1111,7 @@ func TestStrictKeySetSkipsBadKeys(t *testing.T) {
 		t.Errorf("NewKeySet with a kid twice: got %v, want ErrDuplicateKeyID", err)
 	}
 
-	for _, doc := range []string{`[]`, `{"keys":{}}`, `{"keys":"x"}`, `{}`, `{"keys":[],"keys":[]}`} {
+	for _, doc := range []string{`[]`, `{"keys":{}}`, `{"keys":"x"}`, `{"keys":null}`, `{}`, `{"keys":[],"keys":[]}`} {
 		if _, err := jose.ParseKeySet([]byte(doc)); !errors.Is(err, jose.ErrMalformed) {
 			t.Errorf("ParseKeySet(%s): got %v, want ErrMalformed", doc, err)
 		}
