@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -14,6 +17,10 @@ func (e *cmdEnv) keys(args []string) int {
 	switch args[0] {
 	case "generate":
 		return e.keysGenerate(args[1:])
+	case "list":
+		return e.keysList(args[1:])
+	case "rotate":
+		return e.keysRotate(args[1:])
 	}
 	fmt.Fprintf(e.stderr, "keycard keys: unknown subcommand %q\n", args[0])
 	return exitUsage
@@ -62,4 +69,91 @@ func (e *cmdEnv) keysGenerate(args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return exitOK
+}
+
+func keyJSON(k *keycard.SigningKey) []byte {
+	m := map[string]any{"kid": k.KID, "alg": k.Alg, "state": k.State, "created_at": k.CreatedAt.UTC().Format(time.RFC3339)}
+	for name, t := range map[string]time.Time{"activates_at": k.ActivatesAt, "retired_at": k.RetiredAt, "remove_after": k.RemoveAfter} {
+		if !t.IsZero() {
+			m[name] = t.UTC().Format(time.RFC3339)
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// keysList prints the server's signing keys, one JSON object a line.
+func (e *cmdEnv) keysList(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("keys list", &f)
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	a, err := e.open(&f, false, nil)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	defer a.Close()
+	keys, err := a.db.Stores().Keys.ListKeys(e.ctx)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	for _, k := range keys {
+		fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
+	}
+	return exitOK
+}
+
+// keysRotate publishes a next key that signs after the publication lead,
+// or with --now makes it sign at once. A running server picks the change
+// up within seconds.
+func (e *cmdEnv) keysRotate(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("keys rotate", &f)
+	now := fs.Bool("now", false, "make the new key sign immediately instead of after the publication lead")
+
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
+		f.alg = string(jose.ES256)
+		if cur, err := e.activeAlg(&f); err != nil {
+			return e.fail("%v", err)
+		} else if cur != "" {
+			f.alg = cur
+		}
+	}
+	if !jose.Algorithm(f.alg).Valid() {
+		return e.fail("--signing-alg: unsupported algorithm %q", f.alg)
+	}
+	a, err := e.open(&f, true, nil)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	defer a.Close()
+	k, err := a.keys.Rotate(e.ctx, *now)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
+	return exitOK
+}
+
+// activeAlg returns the algorithm of the active signing key, or "".
+func (e *cmdEnv) activeAlg(f *serverFlags) (string, error) {
+	a, err := e.open(f, false, nil)
+	if err != nil {
+		return "", err
+	}
+	defer a.Close()
+	keys, err := a.db.Stores().Keys.ListKeys(e.ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.State == keycard.KeyActive {
+			return k.Alg, nil
+		}
+	}
+	return "", nil
 }

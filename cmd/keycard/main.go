@@ -28,7 +28,7 @@ const (
 // Main runs the keycard command line with args (without the program name)
 // and returns the process exit code. Tests call it directly.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &cmdEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &cmdEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	if len(args) == 0 {
 		env.usage()
 		return exitUsage
@@ -41,6 +41,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return env.token(args[1:])
 	case "keys":
 		return env.keys(args[1:])
+	case "serve":
+		return env.serve(args[1:])
+	case "users":
+		return env.users(args[1:])
 	}
 	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
 	env.usage()
@@ -53,6 +57,7 @@ type cmdEnv struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	getenv func(string) string
 }
 
 func (e *cmdEnv) usage() {
@@ -65,6 +70,20 @@ Tokens:
 
 Keys:
   keycard keys generate --alg ALG [--kid S] [--public]
+  keycard keys list   --data DIR                 the server's signing keys and their states
+  keycard keys rotate --data DIR [--now]         publish a next key (--now: make it sign at once)
+
+Auth server:
+  keycard serve --data DIR --addr HOST:PORT --issuer URL [--config FILE] [--dev] [--master-key-file FILE]
+
+Users (safe while the server runs on the same data directory):
+  keycard users add --data DIR --username U [--role R]... [--password-stdin]
+  keycard users list --data DIR
+  keycard users disable --data DIR --username U
+  keycard users set-password --data DIR --username U [--password-stdin]
+
+Every serve/users/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
+and the YAML key <flag> of --config; an explicit flag wins.
 
 Run "keycard <command> <subcommand> -h" for the flags of one subcommand.
 `)

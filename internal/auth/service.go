@@ -459,12 +459,15 @@ func (s *Service) Sessions(ctx context.Context, p *Principal) ([]*keycard.Sessio
 // RevokeSession revokes one of the caller's own sessions. Another user's
 // session id is answered as not found.
 func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c Client) error {
+	notFound := &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
 	sess, err := s.stores.Sessions.Session(ctx, id)
-	if err != nil {
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return notFound
+	} else if err != nil {
 		return err
 	}
 	if sess.UserID != p.User.ID {
-		return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
+		return notFound // another user's session looks exactly like an unknown one
 	}
 	if _, err := s.stores.Sessions.RevokeSession(ctx, id, s.now(), keycard.RevokeLogout); err != nil {
 		return err
@@ -476,6 +479,9 @@ func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c 
 // ChangePassword changes the caller's password after checking the current
 // one, and revokes every other session of the user.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Client) error {
+	if password.CheckLength(current) != nil { // bounds the argon2 work
+		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}
+	}
 	ok, _, err := s.hasher.Verify(current, p.User.PasswordHash)
 	if err != nil || !ok {
 		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}

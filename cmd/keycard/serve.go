@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+// serverFlags are the auth server's settings; each has a KEYCARD_… variable
+// and a YAML key (see config.go).
+type serverFlags struct {
+	data, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
+	dev                                                                bool
+	registration                                                       string // "", "true" or "false": default follows --dev
+	accessTTL, refreshGrace, idleTimeout, sessionLifetime, rotateEvery time.Duration
+	shutdownTimeout                                                    time.Duration
+	argonMemory, argonIterations                                       uint
+}
+
+// serverFlagSet registers every server flag, so that one configuration
+// file serves "serve" and the users and keys commands alike.
+func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
+	fs := e.flagSet(name)
+	fs.StringVar(&f.data, "data", "keycard-data", "data `directory` (SQLite database, dev master key)")
+	fs.StringVar(&f.config, "config", "", "YAML configuration `file`; keys are the flag names with _ for -")
+	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "`file` holding the base64 master key that encrypts private keys at rest (or KEYCARD_MASTER_KEY)")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a master key in the data directory and allow registration")
+	{
+		fs.StringVar(&f.addr, "addr", "127.0.0.1:4000", "listen `address` (port 0 picks a free port)")
+		fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` in tokens and discovery (default http://ADDR)")
+		fs.StringVar(&f.audience, "audience", auth.DefaultAudience, "aud of access tokens")
+		fs.StringVar(&f.alg, "signing-alg", string(jose.ES256), "signing `algorithm`: ES256, EdDSA, RS256, PS256 or HS256")
+		fs.DurationVar(&f.accessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
+		fs.DurationVar(&f.refreshGrace, "refresh-grace", keycard.DefaultRotationGrace, "window in which a rotated refresh token still gets its successor")
+		fs.DurationVar(&f.idleTimeout, "session-idle-timeout", keycard.DefaultIdleTimeout, "session idle timeout")
+		fs.DurationVar(&f.sessionLifetime, "session-lifetime", keycard.DefaultSessionLifetime, "session absolute lifetime")
+		fs.DurationVar(&f.rotateEvery, "key-rotation", auth.DefaultRotateEvery, "automatic signing-key rotation interval (negative: never)")
+		fs.StringVar(&f.registration, "registration", "", "allow POST /v1/users: true or false (default: true with --dev)")
+		fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
+		fs.UintVar(&f.argonMemory, "argon2-memory", password.DefaultMemory, "argon2id memory in KiB")
+		fs.UintVar(&f.argonIterations, "argon2-iterations", password.DefaultIterations, "argon2id iterations")
+	}
+	return &flagSetWithConfig{FlagSet: fs, config: &f.config}
+}
+
+// masterKey finds the master key: --master-key-file, then
+// KEYCARD_MASTER_KEY, then (with --dev only) DATA/master.key, created 0600
+// on first start. Without one the server refuses to start.
+func (e *cmdEnv) masterKey(f *serverFlags) ([]byte, error) {
+	if f.masterKeyFile != "" {
+		b, err := os.ReadFile(f.masterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		return auth.ParseMasterKey(b)
+	}
+	if v := e.getenv("KEYCARD_MASTER_KEY"); v != "" {
+		return auth.ParseMasterKey([]byte(v))
+	}
+	if !f.dev {
+		return nil, errors.New("no master key: give --master-key-file or KEYCARD_MASTER_KEY (or --dev to generate one in the data directory)")
+	}
+	path := filepath.Join(f.data, "master.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		text, err := auth.GenerateMasterKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		if _, err := fh.WriteString(text + "\n"); err != nil {
+			fh.Close()
+			return nil, err
+		}
+		if err := fh.Close(); err != nil {
+			return nil, err
+		}
+		return auth.ParseMasterKey([]byte(text))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return auth.ParseMasterKey(b)
+}
+
+// app is an opened data directory: database, keys and service.
+type app struct {
+	db   *sqlite.DB
+	keys *auth.KeyManager
+	svc  *auth.Service
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// open opens the data directory. withKeys also unseals the signing keys
+// (creating the first one), which needs the master key.
+func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(e.ctx, filepath.Join(f.data, "keycard.db"), sqlite.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{db: db}
+	stores := db.Stores()
+	hasher := &password.Hasher{Params: password.DefaultParams()}
+	if f.argonMemory != 0 {
+		hasher.Params.Memory = uint32(f.argonMemory)
+	}
+	if f.argonIterations != 0 {
+		hasher.Params.Iterations = uint32(f.argonIterations)
+	}
+	var sealer *auth.Sealer
+	if withKeys {
+		mk, err := e.masterKey(f)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if sealer, err = auth.NewSealer(mk); err != nil {
+			db.Close()
+			return nil, err
+		}
+		accessTTL := f.accessTTL
+		if accessTTL == 0 {
+			accessTTL = auth.DefaultAccessTTL
+		}
+		a.keys, err = auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{
+			Algorithm:   jose.Algorithm(f.alg),
+			RotateEvery: f.rotateEvery,
+			RetainFor:   accessTTL + auth.DefaultLeeway,
+		}, nil)
+		if err == nil {
+			err = a.keys.Maintain(e.ctx)
+		}
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	registration := f.dev
+	switch f.registration {
+	case "true":
+		registration = true
+	case "false":
+		registration = false
+	case "":
+	default:
+		db.Close()
+		return nil, fmt.Errorf("--registration must be true or false, not %q", f.registration)
+	}
+	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log}, auth.Config{
+		Issuer: f.issuer, Audience: f.audience, AccessTTL: f.accessTTL, RefreshGrace: f.refreshGrace,
+		IdleTimeout: f.idleTimeout, SessionLifetime: f.sessionLifetime, Registration: registration,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// serve runs the auth server until the context is cancelled (SIGINT or
+// SIGTERM), then stops accepting, drains in-flight requests, stops the
+// background work and closes the database.
+func (e *cmdEnv) serve(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("serve", &f)
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	if !jose.Algorithm(f.alg).Valid() {
+		return e.fail("--signing-alg: unsupported algorithm %q", f.alg)
+	}
+	log, err := e.logger(f.logLevel)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return e.fail("listen: %v", err)
+	}
+	if f.issuer == "" {
+		f.issuer = "http://" + ln.Addr().String()
+	}
+	// Service log lines carry the request id of the request they serve.
+	log = slog.New(httpapi.WithRequestID(log.Handler()))
+	a, err := e.open(&f, true, log)
+	if err != nil {
+		ln.Close()
+		return e.fail("%v", err)
+	}
+	defer a.Close()
+
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Ready: func(ctx context.Context) error {
+		_, _, err := a.keys.Signer(ctx)
+		return err
+	}})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		e.maintain(bg, a, log)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", f.issuer, "data", f.data)
+
+	code := exitOK
+	select {
+	case <-e.ctx.Done():
+		log.Info("shutting down")
+		ctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Error("shutdown", "err", err)
+			code = exitFailure
+		}
+		cancel()
+	case err := <-serveErr:
+		log.Error("server stopped", "err", err)
+		code = exitFailure
+	}
+	stopBG()
+	<-bgDone
+	log.Info("stopped")
+	return code
+}
+
+// maintain runs the periodic work: key lifecycle every minute and pruning
+// of ended sessions and old revocations every hour.
+func (e *cmdEnv) maintain(ctx context.Context, a *app, log *slog.Logger) {
+	keyTick := time.NewTicker(time.Minute)
+	defer keyTick.Stop()
+	pruneTick := time.NewTicker(time.Hour)
+	defer pruneTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keyTick.C:
+			if err := a.keys.Maintain(ctx); err != nil && ctx.Err() == nil {
+				log.Error("key maintenance", "err", err)
+			}
+		case <-pruneTick.C:
+			now := time.Now()
+			cfg := a.svc.Config()
+			if _, err := a.db.Stores().Sessions.PruneSessions(ctx, now, now.Add(-cfg.RefreshGrace)); err != nil && ctx.Err() == nil {
+				log.Error("session pruning", "err", err)
+			}
+		}
+	}
+}
