@@ -4,6 +4,10 @@
 #
 #   bench/run.sh              # 6 runs of every benchmark (about 10 minutes on 2 cores)
 #   COUNT=10 bench/run.sh     # more runs, tighter medians
+#   INTERLEAVE=1 bench/run.sh # COUNT passes of -count 1 instead of one -count COUNT:
+#                             # go test repeats each benchmark back to back, so on a
+#                             # shared machine a burst of other work lands on one
+#                             # library; passes spread it over all of them
 #
 # Outputs: bench/results.txt (raw go test output, with go version, core count,
 # commit and date as benchmark configuration lines), bench/benchstat.txt, the
@@ -27,8 +31,15 @@ fi
   echo "date: $(date -u +%Y-%m-%d)"
 } > results.txt
 
-echo "== go test -bench (count $COUNT) → bench/results.txt" >&2
-go test -run '^$' -bench . -count "$COUNT" -benchmem -timeout 90m | tee -a results.txt
+if [ -n "${INTERLEAVE:-}" ]; then
+  for pass in $(seq 1 "$COUNT"); do
+    echo "== go test -bench (pass $pass of $COUNT) → bench/results.txt" >&2
+    go test -run '^$' -bench . -count 1 -benchmem -timeout 90m | tee -a results.txt
+  done
+else
+  echo "== go test -bench (count $COUNT) → bench/results.txt" >&2
+  go test -run '^$' -bench . -count "$COUNT" -benchmem -timeout 90m | tee -a results.txt
+fi
 
 echo "== benchstat → bench/benchstat.txt" >&2
 go run "$BENCHSTAT" results.txt > benchstat.txt
