@@ -2,6 +2,7 @@ package jose
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -69,17 +70,74 @@ func StringBytes(value []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: want a JSON string", ErrMalformed)
 	}
 	inner := value[1 : len(value)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
+	if !hasBackslash(inner) {
 		return inner, nil
 	}
 	return unescape(nil, inner)
 }
 
+// hasBackslash is bytes.IndexByte(b, '\\') >= 0, with a plain loop for the
+// short strings claims usually are, where it is faster.
+func hasBackslash(b []byte) bool {
+	for len(b) >= 8 {
+		if hasZeroByte(binary.LittleEndian.Uint64(b) ^ ('\\' * lsb)) {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// SWAR helpers: tests on eight bytes at once.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasZeroByte reports whether any byte of x is zero.
+func hasZeroByte(x uint64) bool { return (x-lsb)&^x&msb != 0 }
+
+// plainASCII reports whether all eight bytes of x are printable ASCII
+// other than '"' and '\\': bytes a JSON string scanner can skip.
+func plainASCII(x uint64) bool {
+	return x&msb == 0 && // all < 0x80
+		(x-0x20*lsb)&^x&msb == 0 && // none < 0x20
+		!hasZeroByte(x^('"'*lsb)) &&
+		!hasZeroByte(x^('\\'*lsb))
+}
+
 var errSyntax = errors.New("invalid JSON")
 
 type scanner struct {
-	data []byte
-	i    int
+	data     []byte
+	i        int
+	nonASCII bool // whether the last string scanned had non-ASCII bytes
+}
+
+// lower returns b[i] folded to ASCII lower case, or 0 when i is out of
+// range.
+func lower(b []byte, i int) byte {
+	if i < 0 || i >= len(b) {
+		return 0
+	}
+	if c := b[i]; c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return b[i]
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *scanner) fail(what string) error {
@@ -104,8 +162,18 @@ func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error
 		return s.fail("nesting too deep")
 	}
 	s.i++ // '{'
-	var seenArr [16][]byte
+	// Names seen so far, for the duplicate check. Most objects are small,
+	// so the quadratic check is cheapest; it skips pairs of ASCII names of
+	// different lengths, which can be neither equal nor case variants.
+	type seenName struct {
+		name  []byte
+		ascii bool
+	}
+	var seenArr [16]seenName
 	seen := seenArr[:0]
+	var filter uint64
+	nonASCIISeen := false
+	foldHere := fold && depth == 0
 	s.skipSpace()
 	if s.i < len(s.data) && s.data[s.i] == '}' {
 		s.i++
@@ -122,19 +190,32 @@ func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error
 			return err
 		}
 		name := s.data[start+1 : s.i-1]
+		ascii := !s.nonASCII
 		if escaped {
 			// Unescaped names live in their own allocation so that later
 			// names cannot overwrite them while they sit in seen.
 			if name, err = unescape(nil, name); err != nil {
 				return s.fail("bad escape in member name")
 			}
+			ascii = isASCII(name)
 		}
-		for _, prev := range seen {
-			if bytes.Equal(prev, name) || (fold && depth == 0 && bytes.EqualFold(prev, name)) {
-				return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+		// A 64-bit filter on (length, first and last byte folded to
+		// lower case) lets most names skip the comparisons; non-ASCII
+		// names, whose case variants may differ in length, always do them.
+		bit := uint64(1) << (uint(len(name)*7+int(lower(name, 0))+int(lower(name, len(name)-1))*3) & 63)
+		if !ascii || nonASCIISeen || filter&bit != 0 {
+			for _, prev := range seen {
+				if len(prev.name) != len(name) && ascii && prev.ascii {
+					continue
+				}
+				if bytes.Equal(prev.name, name) || (foldHere && bytes.EqualFold(prev.name, name)) {
+					return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+				}
 			}
 		}
-		seen = append(seen, name)
+		filter |= bit
+		nonASCIISeen = nonASCIISeen || !ascii
+		seen = append(seen, seenName{name, ascii})
 		s.skipSpace()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
 			return s.fail("want ':'")
@@ -276,53 +357,72 @@ func (s *scanner) number() error {
 // reports whether it contained escapes.
 func (s *scanner) str() (escaped bool, err error) {
 	d := s.data
-	s.i++ // opening quote
-	for s.i < len(d) {
-		c := d[s.i]
+	i := s.i + 1 // after the opening quote
+	s.nonASCII = false
+	for i < len(d) {
+		// Skip eight plain bytes at a time, then look at one.
+		for i+8 <= len(d) && plainASCII(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		if i >= len(d) {
+			break
+		}
+		c := d[i]
+		// The common case first: printable ASCII other than '"' and '\'.
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
-			s.i++
+			s.i = i + 1
 			return escaped, nil
 		case c == '\\':
 			escaped = true
-			if s.i+1 >= len(d) {
+			if i+1 >= len(d) {
+				s.i = i
 				return escaped, s.fail("bad escape")
 			}
-			switch d[s.i+1] {
+			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
+				i += 2
 			case 'u':
-				r, ok := hex4(d, s.i+2)
+				r, ok := hex4(d, i+2)
 				if !ok {
+					s.i = i
 					return escaped, s.fail("bad \\u escape")
 				}
-				s.i += 6
+				i += 6
 				if utf16.IsSurrogate(r) {
 					// A high surrogate must be followed by an escaped low one.
 					r2, ok := rune(0), false
-					if s.i+1 < len(d) && d[s.i] == '\\' && d[s.i+1] == 'u' {
-						r2, ok = hex4(d, s.i+2)
+					if i+1 < len(d) && d[i] == '\\' && d[i+1] == 'u' {
+						r2, ok = hex4(d, i+2)
 					}
 					if !ok || r >= 0xdc00 || utf16.DecodeRune(r, r2) == utf8.RuneError {
+						s.i = i
 						return escaped, s.fail("lone surrogate")
 					}
-					s.i += 6
+					i += 6
 				}
 			default:
+				s.i = i
 				return escaped, s.fail("bad escape")
 			}
 		case c < 0x20:
+			s.i = i
 			return escaped, s.fail("control character in string")
-		case c < utf8.RuneSelf:
-			s.i++
 		default:
-			r, size := utf8.DecodeRune(d[s.i:])
+			s.nonASCII = true
+			r, size := utf8.DecodeRune(d[i:])
 			if r == utf8.RuneError && size <= 1 {
+				s.i = i
 				return escaped, s.fail("invalid UTF-8")
 			}
-			s.i += size
+			i += size
 		}
 	}
+	s.i = i
 	return escaped, s.fail("unterminated string")
 }
 

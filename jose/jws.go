@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,16 @@ type Verifier struct {
 	// MaxSize is the largest token accepted, in bytes;
 	// DefaultMaxTokenSize when zero.
 	MaxSize int
+
+	// last memoizes the most recent header: tokens from one issuer and
+	// key share their header byte for byte, so parsing it again can be
+	// skipped. It holds only what parseHeader produced from those bytes.
+	last atomic.Pointer[parsedHeader]
+}
+
+type parsedHeader struct {
+	raw string
+	h   Header
 }
 
 // Verify verifies a compact JWS with keys and returns its header and
@@ -101,8 +112,11 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	if err := parseHeader(dst[base+len(tok):], h); err != nil {
-		return nil, err
+	if rawHeader := dst[base+len(tok):]; !v.lastHeader(rawHeader, h) {
+		if err := parseHeader(rawHeader, h); err != nil {
+			return nil, err
+		}
+		v.last.Store(&parsedHeader{raw: string(rawHeader), h: *h})
 	}
 	if len(v.Algorithms) > 0 && !slices.Contains(v.Algorithms, h.Algorithm) {
 		return nil, fmt.Errorf("%w: %s", ErrAlgorithmMismatch, h.Algorithm)
@@ -114,12 +128,12 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 	if key.alg != h.Algorithm {
 		return nil, fmt.Errorf("%w: token alg %s, key alg %s", ErrAlgorithmMismatch, h.Algorithm, key.alg)
 	}
+	// Both remaining segments are decoded before the signature is
+	// checked, so that a non-canonical encoding is reported as malformed;
+	// the payload is returned only once the signature has verified.
 	sigStart := len(dst)
 	dst, err = decodeSegment(dst, tok[dot2+1:], "signature")
 	if err != nil {
-		return nil, err
-	}
-	if err := key.verify(tok[:dot2], dst[sigStart:]); err != nil {
 		return nil, err
 	}
 	payloadStart := len(dst)
@@ -127,13 +141,41 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	if err := key.verify(tok[:dot2], dst[sigStart:payloadStart]); err != nil {
+		return nil, err
+	}
 	return dst[payloadStart:], nil
+}
+
+// lastHeader fills h from the memoized header if raw is byte for byte the
+// header it was parsed from.
+func (v *Verifier) lastHeader(raw []byte, h *Header) bool {
+	p := v.last.Load()
+	if p == nil || p.raw != string(raw) {
+		return false
+	}
+	*h = p.h
+	return true
 }
 
 // splitCompact checks the shape of a compact serialization: only
 // base64url characters and exactly two dots, with non-empty header and
 // signature. It recognises JWE and JSON serialization to give clear errors.
 func splitCompact(token string) (dot1, dot2 int, err error) {
+	// Fast path, for the shape every real token has: exactly two dots,
+	// non-empty header and signature, and no CR or LF (the only non-
+	// alphabet bytes the strict base64 decoder would skip). Every other
+	// byte is checked by that decoder; the slow path below exists to name
+	// what is wrong with a token that fails here.
+	if dot1 = strings.IndexByte(token, '.'); dot1 > 0 && token[0] != '{' {
+		if d := strings.IndexByte(token[dot1+1:], '.'); d >= 0 {
+			dot2 = dot1 + 1 + d
+			if dot2 < len(token)-1 && strings.IndexByte(token[dot2+1:], '.') < 0 &&
+				strings.IndexByte(token, '\n') < 0 && strings.IndexByte(token, '\r') < 0 {
+				return dot1, dot2, nil
+			}
+		}
+	}
 	if token == "" {
 		return 0, 0, fmt.Errorf("%w: empty token", ErrMalformed)
 	}
@@ -388,18 +430,22 @@ func UnsafeParse(token string) (*Message, error) {
 // backslashes and control characters.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if c < 0x20 {
 			const hex = "0123456789abcdef"
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
+		} else {
+			dst = append(dst, '\\', c)
 		}
+		start = i + 1
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 

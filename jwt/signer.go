@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard/jose"
@@ -12,7 +13,15 @@ import (
 // Signer signs claims sets with one key and a fixed header. It is safe for
 // concurrent use.
 type Signer struct {
-	js *jose.Signer
+	js   *jose.Signer
+	bufs sync.Pool // of *signBuf
+}
+
+// signBuf is the scratch space of one Sign call: the encoded claims and
+// the token being built.
+type signBuf struct {
+	payload []byte
+	token   []byte
 }
 
 // SignerOption configures a [Signer].
@@ -35,7 +44,9 @@ func NewSigner(key *jose.Key, opts ...SignerOption) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{js: js}, nil
+	s := &Signer{js: js}
+	s.bufs.New = func() any { return &signBuf{payload: make([]byte, 0, 1024), token: make([]byte, 0, 2048)} }
+	return s, nil
 }
 
 // Sign returns a compact JWT of claims signed with key.
@@ -51,17 +62,16 @@ func Sign(key *jose.Key, claims any, opts ...SignerOption) (string, error) {
 // AccessClaims or RegisteredClaims (value or pointer), encoded by a fast
 // path, or anything encoding/json turns into a JSON object.
 func (s *Signer) Sign(claims any) (string, error) {
-	var buf [1024]byte
-	payload, err := appendClaims(buf[:0], claims)
-	if err != nil {
+	b := s.bufs.Get().(*signBuf)
+	defer s.bufs.Put(b)
+	var err error
+	if b.payload, err = appendClaims(b.payload[:0], claims); err != nil {
 		return "", err
 	}
-	var out [2048]byte
-	tok, err := s.js.AppendSign(out[:0], payload)
-	if err != nil {
+	if b.token, err = s.js.AppendSign(b.token[:0], b.payload); err != nil {
 		return "", err
 	}
-	return string(tok), nil
+	return string(b.token), nil
 }
 
 func appendClaims(dst []byte, claims any) ([]byte, error) {
