@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"slices"
 )
@@ -427,17 +429,16 @@ func (e *SkippedKeyError) Unwrap() error { return e.Err }
 // ([ErrDuplicateKeyID]), as is a document that is not a strict JSON object
 // with a "keys" array.
 func ParseKeySet(data []byte) (*KeySet, error) {
-	var raw []byte
-	err := ScanObject(data, false, func(name, value []byte) error {
-		if string(name) == "keys" {
-			raw = value
-		}
-		return nil
-	})
+	// The document is split with encoding/json, which tolerates what the
+	// strict reader refuses (a duplicate member, invalid UTF-8) so that
+	// such a flaw inside one key costs only that key: each key is then
+	// read strictly by ParseJWK.
+	members, err := topLevelMembers(data)
 	if err != nil {
 		return nil, err
 	}
 	var entries []json.RawMessage
+	raw := bytes.TrimSpace(members["keys"])
 	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &entries) != nil {
 		return nil, fmt.Errorf("%w: JWK Set needs a \"keys\" array", ErrMalformed)
 	}
@@ -461,6 +462,40 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 	}
 	s.skipped = skipped
 	return s, nil
+}
+
+// topLevelMembers splits a JSON object into its members, refusing
+// duplicate names at the top level but leaving the members' insides to
+// be judged on their own.
+func topLevelMembers(data []byte) (map[string]json.RawMessage, error) {
+	bad := func(what string) error { return fmt.Errorf("%w: JWK Set: %s", ErrMalformed, what) }
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, bad("not a JSON object")
+	}
+	out := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		name, _ := t.(string)
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, bad(err.Error())
+		}
+		out[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, bad(err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("trailing data")
+	}
+	return out, nil
 }
 
 // Keys returns the usable keys in document order.

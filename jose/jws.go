@@ -125,6 +125,9 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	if key == nil { // a faulty custom resolver
+		return nil, ErrKeyNotFound
+	}
 	if key.alg != h.Algorithm {
 		return nil, fmt.Errorf("%w: token alg %s, key alg %s", ErrAlgorithmMismatch, h.Algorithm, key.alg)
 	}

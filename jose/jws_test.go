@@ -63,3 +63,43 @@ func TestRFC7515A1(t *testing.T) {
 		t.Errorf("typ: got %q want JWT", m.Header.Type)
 	}
 }
+
+// A flaw inside one key of a set (a duplicate member, invalid UTF-8)
+// costs only that key.
+func TestKeySetFlawInOneKeyCostsOnlyThatKey(t *testing.T) {
+	good, err := GenerateKey(ES256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ = good.WithKeyID("good")
+	pub, _ := good.MarshalJSON()
+	doc := `{"keys":[` +
+		`{"kty":"EC","kty":"EC","kid":"dup","crv":"P-256","x":"AAAA","y":"AAAA"},` +
+		`{"kty":"oct","kid":"bad-utf8-` + "\xff" + `","alg":"HS256","k":"AAAA"},` +
+		string(pub) + `]}`
+	set, err := ParseKeySet([]byte(doc))
+	if err != nil {
+		t.Fatalf("ParseKeySet: %v", err)
+	}
+	if set.Lookup("good") == nil || len(set.Keys()) != 1 {
+		t.Errorf("got %d usable keys, want only the good one", len(set.Keys()))
+	}
+	if n := len(set.Skipped()); n != 2 {
+		t.Errorf("got %d skipped keys, want 2: %v", n, set.Skipped())
+	}
+}
+
+// A resolver that returns neither a key nor an error must not crash
+// verification.
+func TestNilKeyFromResolver(t *testing.T) {
+	key, _ := GenerateKey(HS256, nil)
+	tok, _ := Sign(key, Header{}, []byte(`{}`))
+	v := Verifier{Keys: nilResolver{}}
+	if _, err := v.Verify(tok); !errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("got %v, want ErrKeyNotFound", err)
+	}
+}
+
+type nilResolver struct{}
+
+func (nilResolver) ResolveKey(*Header) (*Key, error) { return nil, nil }

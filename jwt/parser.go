@@ -101,6 +101,11 @@ type parseState struct {
 // validate. On any error, claims is left zeroed or untouched: nothing from
 // an invalid token is handed back. A value reused across calls holds only
 // the last token's claims: whatever it held before is replaced.
+//
+// Parser is safe for concurrent use, but a claims value is not: give each
+// goroutine its own. An *AccessClaims or *RegisteredClaims reuses its
+// Audience and Roles slices from call to call, so clone them if you keep
+// them beyond the next Parse into the same value.
 func (p *Parser) Parse(token string, claims any) error {
 	_, err := p.parse(token, claims, nil)
 	return err
