@@ -25,7 +25,11 @@ import (
 const (
 	DefaultAccessTTL = 15 * time.Minute
 	DefaultAudience  = "api"
-	DefaultLeeway    = jwt.DefaultLeeway
+	// DefaultClientID is the client_id (RFC 9068 section 2.2) of tokens
+	// issued to users through Keycard's own login, which involves no
+	// registered OAuth client.
+	DefaultClientID = "keycard"
+	DefaultLeeway   = jwt.DefaultLeeway
 )
 
 // Config is the token and session policy.
@@ -34,6 +38,9 @@ type Config struct {
 	Issuer string
 	// Audience is the "aud" of access tokens; DefaultAudience when empty.
 	Audience string
+	// ClientID is the "client_id" of user access tokens; DefaultClientID
+	// when empty.
+	ClientID string
 	// AccessTTL is the access-token lifetime; DefaultAccessTTL when zero.
 	AccessTTL time.Duration
 	// RefreshGrace is how long a rotated refresh token is still answered
@@ -50,6 +57,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Audience == "" {
 		c.Audience = DefaultAudience
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
 	}
 	if c.AccessTTL == 0 {
 		c.AccessTTL = DefaultAccessTTL
@@ -302,7 +312,7 @@ func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Sessi
 			ID:        jti,
 		},
 		SessionID: sess.ID,
-		ClientID:  s.cfg.Audience,
+		ClientID:  s.cfg.ClientID,
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.CreatedAt),
 	}
