@@ -1,7 +1,9 @@
 package jose
 
 import (
+	"crypto"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -103,3 +105,37 @@ func TestNilKeyFromResolver(t *testing.T) {
 type nilResolver struct{}
 
 func (nilResolver) ResolveKey(*Header) (*Key, error) { return nil, nil }
+
+// opaqueSigner hides the concrete private key type, as a KMS or HSM
+// client would: only Public and Sign are available.
+type opaqueSigner struct{ s crypto.Signer }
+
+func (o opaqueSigner) Public() crypto.PublicKey { return o.s.Public() }
+func (o opaqueSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.s.Sign(r, digest, opts)
+}
+
+func TestSignThroughCryptoSigner(t *testing.T) {
+	for _, alg := range []Algorithm{RS256, PS256, ES256, ES384, ES512, EdDSA} {
+		t.Run(string(alg), func(t *testing.T) {
+			gen, err := GenerateKey(alg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := NewKey(alg, opaqueSigner{gen.Signer()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := key.MarshalPrivateJWK(); err == nil {
+				t.Error("a signer's private half was exported")
+			}
+			tok, err := Sign(key, Header{}, []byte(`{"sub":"kms"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Verify(tok, gen.Public()); err != nil {
+				t.Errorf("token signed through crypto.Signer: %v", err)
+			}
+		})
+	}
+}
