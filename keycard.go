@@ -28,6 +28,7 @@ type Stores struct {
 	Keys        KeyStore
 	Revocations RevocationStore
 	Audit       AuditStore
+	Clients     ClientStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

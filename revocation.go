@@ -53,6 +53,12 @@ type RevocationStore interface {
 	// greater than after, in Seq order.
 	Revocations(ctx context.Context, after int64, limit int) ([]*Revocation, error)
 
+	// HasRevocation reports whether the feed holds an entry of the kind
+	// with the value, such as a RevokeToken entry for a jti. Entries that
+	// PruneRevocations deleted are gone: by then no token they could
+	// match is still valid.
+	HasRevocation(ctx context.Context, kind RevocationKind, value string) (bool, error)
+
 	// LastRevocationSeq returns the highest Seq ever assigned, 0 if none.
 	LastRevocationSeq(ctx context.Context) (int64, error)
 

@@ -140,6 +140,7 @@ func (db *DB) Stores() keycard.Stores {
 		Keys:        &KeyStore{db: db},
 		Revocations: &RevocationStore{db: db},
 		Audit:       &AuditStore{db: db},
+		Clients:     &ClientStore{db: db},
 	}
 }
 

@@ -54,6 +54,14 @@ func (s *RevocationStore) Revocations(ctx context.Context, after int64, limit in
 	return revs, wrap("revocations", rows.Err())
 }
 
+// HasRevocation implements keycard.RevocationStore.
+func (s *RevocationStore) HasRevocation(ctx context.Context, kind keycard.RevocationKind, value string) (bool, error) {
+	var found bool
+	err := s.db.reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revocations WHERE kind = ? AND value = ?)`,
+		string(kind), value).Scan(&found)
+	return found, wrap("has revocation", err)
+}
+
 // LastRevocationSeq implements keycard.RevocationStore. It reads the
 // AUTOINCREMENT counter, so the answer does not go down when entries are
 // pruned.

@@ -194,6 +194,12 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"Revocations", func() error { _, err := s.Revocations.Revocations(ctx, 0, 0); return err }},
 		{"LastRevocationSeq", func() error { _, err := s.Revocations.LastRevocationSeq(ctx); return err }},
 		{"PruneRevocations", func() error { _, err := s.Revocations.PruneRevocations(ctx, t0); return err }},
+		{"HasRevocation", func() error { _, err := s.Revocations.HasRevocation(ctx, keycard.RevokeToken, "j"); return err }},
+		{"CreateClient", func() error { return s.Clients.CreateClient(ctx, newClient(t, "canceled")) }},
+		{"Client", func() error { _, err := s.Clients.Client(ctx, "c"); return err }},
+		{"ListClients", func() error { _, err := s.Clients.ListClients(ctx, keycard.ClientFilter{}); return err }},
+		{"DeleteClient", func() error { return s.Clients.DeleteClient(ctx, "c") }},
+		{"SetClientSecret", func() error { return s.Clients.SetClientSecret(ctx, "c", []byte("h"), t0) }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}

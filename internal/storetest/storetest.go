@@ -56,6 +56,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"KeyRotation", testKeyRotation},
 		{"Revocations", testRevocations},
 		{"Audit", testAudit},
+		{"Clients", testClients},
+		{"ListClients", testListClients},
+		{"HasRevocation", testHasRevocation},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {
