@@ -19,7 +19,8 @@ const (
 	RevokeUserDisabled    = "user_disabled"
 	RevokeTokenReuse      = "refresh_token_reuse" // theft detected by rotation
 	RevokeAdmin           = "admin"
-	RevokeAll             = "revoke_all" // every session of every user
+	RevokeAll             = "revoke_all"       // every session of every user
+	RevokeTokenRevocation = "token_revocation" // its refresh token was revoked (RFC 7009)
 )
 
 // Session is one login: a family of refresh tokens of which at most one is

@@ -87,6 +87,9 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	parser *jwt.Parser
+	// introspector verifies access tokens of any audience, with or
+	// without a session: users' and service clients' tokens alike.
+	introspector *jwt.Parser
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -120,6 +123,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	s.parser = jwt.NewParser(keySetResolver{s.keys},
 		jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience), jwt.WithType("at+jwt"),
 		jwt.WithRequired("sub", "sid", "jti"), jwt.WithNow(s.now))
+	s.introspector = jwt.NewParser(keySetResolver{s.keys},
+		jwt.WithIssuer(cfg.Issuer), jwt.WithType("at+jwt"),
+		jwt.WithRequired("sub", "jti", "client_id"), jwt.WithNow(s.now))
 	return s, nil
 }
 
@@ -397,33 +403,21 @@ func errToken() error {
 	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "Invalid access token."}
 }
 
-// Authenticate verifies an access token issued by this server and checks,
-// as only the server itself can afford to on every request, that its
-// session is still active and its user still enabled.
+// Authenticate verifies an access token issued by this server to a user
+// and checks, as only the server itself can afford to on every request,
+// that its jti is not revoked, its session is still active and its user
+// still enabled.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	p := &Principal{}
 	if err := s.parser.Parse(token, &p.Claims); err != nil {
 		s.log.DebugContext(ctx, "access token rejected", "err", err)
 		return nil, errToken()
 	}
-	sess, err := s.stores.Sessions.Session(ctx, p.Claims.SessionID)
+	u, _, err := s.liveAccess(ctx, &p.Claims)
 	if err != nil {
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil, errToken()
-		}
 		return nil, err
 	}
-	if sess.UserID != p.Claims.Subject || !sess.Active(s.now()) {
-		return nil, errToken()
-	}
-	u, err := s.stores.Users.UserByID(ctx, p.Claims.Subject)
-	if err != nil {
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil, errToken()
-		}
-		return nil, err
-	}
-	if u.Disabled {
+	if u == nil { // not a user's token
 		return nil, errToken()
 	}
 	p.User = u

@@ -1,0 +1,479 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// Limits on what a service client is registered with.
+const (
+	MaxClientNameLen  = 200 // bytes
+	MaxClientScopes   = 100
+	MaxScopeLen       = 128 // bytes
+	MaxClientAudience = 20
+	MaxAudienceLen    = 256 // bytes
+
+	// maxClientIDLen and maxClientSecretLen bound what AuthenticateClient
+	// looks at; Keycard's own ids are 22 and secrets 43 characters.
+	maxClientIDLen     = 128
+	maxClientSecretLen = 512
+)
+
+// Audit event types of service clients and token revocation.
+const (
+	AuditClientCreated       = "client.created"
+	AuditClientSecretRotated = "client.secret_rotated"
+	AuditTokenRevoked        = "token.revoked"
+)
+
+// newClientSecret returns a new client secret: keycard.ClientSecretLen
+// random bytes, unpadded base64url (43 characters).
+func newClientSecret(r io.Reader) (string, error) {
+	b := make([]byte, keycard.ClientSecretLen)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("auth: reading random client secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// isScopeToken reports whether s is a scope-token of RFC 6749 section 3.3:
+// one or more of %x21 / %x23-5B / %x5D-7E (printable ASCII without space,
+// '"' and '\').
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanList checks each value with valid and returns the values without
+// repeats, in their first order.
+func cleanList(what string, values []string, maxN, maxLen int, valid func(string) bool) ([]string, error) {
+	out := []string{}
+	for _, v := range values {
+		if len(v) > maxLen || !valid(v) {
+			return nil, keycard.Errorf(keycard.EINVALID, "Invalid %s %q: use 1 to %d printable ASCII characters without spaces, quotes or backslashes.",
+				what, truncate(v, 64), maxLen)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if len(out) > maxN {
+		return nil, keycard.Errorf(keycard.EINVALID, "At most %d %ss are allowed.", maxN, what)
+	}
+	return out, nil
+}
+
+// truncate shortens s to at most n bytes for an error message, on a rune
+// boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func checkClientName(name string) error {
+	if name == "" || len(name) > MaxClientNameLen || !utf8.ValidString(name) ||
+		strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return keycard.Errorf(keycard.EINVALID, "Client name must be 1 to %d bytes of UTF-8 text without control characters.", MaxClientNameLen)
+	}
+	return nil
+}
+
+// CreateClient registers a service client allowed the given scopes and
+// audiences, and returns it with its secret. The secret is shown only
+// this once: only its SHA-256 hash is stored. Scopes must be RFC 6749
+// scope-tokens and audiences printable ASCII without spaces; repeats are
+// dropped. Without audiences, the client's tokens are for the server's
+// default audience.
+func (s *Service) CreateClient(ctx context.Context, name string, scopes, audiences []string) (*keycard.Client, string, error) {
+	if err := checkClientName(name); err != nil {
+		return nil, "", err
+	}
+	scopes, err := cleanList("scope", scopes, MaxClientScopes, MaxScopeLen, isScopeToken)
+	if err != nil {
+		return nil, "", err
+	}
+	audiences, err = cleanList("audience", audiences, MaxClientAudience, MaxAudienceLen, isScopeToken)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := keycard.NewID(s.rand)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, err := newClientSecret(s.rand)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now()
+	c := &keycard.Client{
+		ID: id, Name: name, SecretHash: keycard.HashClientSecret(secret),
+		Scopes: scopes, Audiences: audiences, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.stores.Clients.CreateClient(ctx, c); err != nil {
+		return nil, "", err
+	}
+	s.audit(ctx, AuditClientCreated, "", id, Client{}, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
+	return c, secret, nil
+}
+
+// RotateClientSecret gives the client a new secret and returns it, shown
+// only this once. The old secret stops working at once; tokens already
+// issued stay valid. It fails with ENOTFOUND for an unknown client.
+func (s *Service) RotateClientSecret(ctx context.Context, id string) (string, error) {
+	secret, err := newClientSecret(s.rand)
+	if err != nil {
+		return "", err
+	}
+	if err := s.stores.Clients.SetClientSecret(ctx, id, keycard.HashClientSecret(secret), s.now()); err != nil {
+		return "", err
+	}
+	s.audit(ctx, AuditClientSecretRotated, "", id, Client{}, nil)
+	return secret, nil
+}
+
+// errClient is the one answer to every failed client authentication.
+func errClient() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "Invalid client credentials."}
+}
+
+// AuthenticateClient checks a client id and secret (RFC 6749 section
+// 2.3.1) and returns the client. An unknown id, a wrong secret and
+// malformed input all give the same EUNAUTHORIZED error after the same
+// work: one store lookup, one SHA-256 and one constant-time comparison.
+func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*keycard.Client, error) {
+	if len(secret) > maxClientSecretLen {
+		secret = secret[:maxClientSecretLen]
+	}
+	var c *keycard.Client
+	if id != "" && len(id) <= maxClientIDLen {
+		var err error
+		c, err = s.stores.Clients.Client(ctx, id)
+		if err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			return nil, err
+		}
+	}
+	// Against an unknown id, compare with a hash no secret has, so that
+	// the work does not tell unknown ids from wrong secrets.
+	want := make([]byte, len(keycard.HashClientSecret("")))
+	if c != nil {
+		want = c.SecretHash
+	}
+	ok := subtle.ConstantTimeCompare(keycard.HashClientSecret(secret), want) == 1
+	if c == nil || !ok || secret == "" {
+		return nil, errClient()
+	}
+	return c, nil
+}
+
+// errScope returns the refusal of a requested scope; the HTTP layer
+// answers it as invalid_scope (RFC 6749 section 5.2).
+func errScope(format string, args ...any) error {
+	return keycard.Errorf(keycard.EFORBIDDEN, format, args...)
+}
+
+// grantScopes returns the scopes to grant for a requested scope parameter
+// (RFC 6749 section 3.3): every one must be allowed to the client; none
+// means all of the client's scopes.
+func grantScopes(c *keycard.Client, requested string) ([]string, error) {
+	if strings.Trim(requested, " ") == "" {
+		return slices.Clone(c.Scopes), nil
+	}
+	var out []string
+	for _, sc := range strings.Split(requested, " ") {
+		if sc == "" {
+			continue
+		}
+		if !isScopeToken(sc) {
+			return nil, errScope("The scope parameter is malformed.")
+		}
+		if !c.HasScope(sc) {
+			return nil, errScope("Scope %q is not allowed for this client.", truncate(sc, 64))
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// ClientCredentials issues an access token to an authenticated service
+// client (the client_credentials grant, RFC 6749 section 4.4) in the RFC
+// 9068 profile: sub and client_id are the client's id, scope the requested
+// scopes (all of the client's when none are requested), aud the client's
+// first audience or the server's default one. There is no sid and no
+// refresh token (RFC 6749 section 4.4.3). A scope the client is not
+// allowed fails with EFORBIDDEN, which the token endpoint answers as
+// invalid_scope.
+func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scope string) (*Tokens, error) {
+	scopes, err := grantScopes(c, scope)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Issuer == "" || s.keys == nil {
+		return nil, fmt.Errorf("auth: minting tokens needs an issuer and signing keys")
+	}
+	signer, _, err := s.keys.Signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jti, err := keycard.NewID(s.rand)
+	if err != nil {
+		return nil, err
+	}
+	aud := s.cfg.Audience
+	if len(c.Audiences) > 0 {
+		aud = c.Audiences[0]
+	}
+	now := s.now()
+	claims := &jwt.AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   c.ID,
+			Audience:  jwt.Audience{aud},
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		ClientID: c.ID,
+		Scope:    strings.Join(scopes, " "),
+	}
+	token, err := signer.Sign(claims)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: token, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
+}
+
+// Token types of RFC 7662 section 2.2 and RFC 7009 section 2.1.
+const (
+	TokenTypeAccess  = "access_token"
+	TokenTypeRefresh = "refresh_token"
+)
+
+// Introspection is the answer to a token introspection (RFC 7662 section
+// 2.2). When Active is false no other field is set.
+type Introspection struct {
+	Active    bool
+	TokenType string // TokenTypeAccess or TokenTypeRefresh
+	Scope     string
+	ClientID  string
+	Username  string // for tokens of users
+	Subject   string
+	Audience  []string
+	Issuer    string
+	JTI       string
+	SessionID string
+	ExpiresAt time.Time
+	IssuedAt  time.Time
+}
+
+// liveAccess checks, after the signature and claims of an access token
+// have been verified, the server-side state that can end it before its
+// expiry: a revocation of its jti, its session (for tokens of users) or
+// its client (for tokens of service clients). It returns the user or the
+// client the token is for, and errToken() for a dead token.
+func (s *Service) liveAccess(ctx context.Context, c *jwt.AccessClaims) (*keycard.User, *keycard.Client, error) {
+	revoked, err := s.stores.Revocations.HasRevocation(ctx, keycard.RevokeToken, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if revoked {
+		return nil, nil, errToken()
+	}
+	if c.SessionID == "" {
+		// A service client's token: sub and client_id are its id.
+		if c.ClientID != c.Subject {
+			return nil, nil, errToken()
+		}
+		cl, err := s.stores.Clients.Client(ctx, c.ClientID)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, nil, errToken()
+		} else if err != nil {
+			return nil, nil, err
+		}
+		return nil, cl, nil
+	}
+	u, err := s.liveSessionUser(ctx, c.SessionID, c.Subject)
+	return u, nil, err
+}
+
+// liveSessionUser returns the user of an active session, after checking
+// that the session belongs to userID and the user is enabled; errToken()
+// otherwise.
+func (s *Service) liveSessionUser(ctx context.Context, sessionID, userID string) (*keycard.User, error) {
+	sess, err := s.stores.Sessions.Session(ctx, sessionID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errToken()
+	} else if err != nil {
+		return nil, err
+	}
+	if sess.UserID != userID || !sess.Active(s.now()) {
+		return nil, errToken()
+	}
+	u, err := s.stores.Users.UserByID(ctx, userID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errToken()
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, errToken()
+	}
+	return u, nil
+}
+
+// Introspect says whether a token issued by this server is active (RFC
+// 7662 section 2.2) and, if it is, what it is. Access tokens are active
+// while their signature verifies under a published key, they have not
+// expired (no leeway: the server's clock is the reference), their jti is
+// not revoked, and their session is active and its user enabled (for
+// tokens of users) or their client still registered (for tokens of service
+// clients). Refresh tokens are active while they are their session's live
+// token and the session is active. Anything else — expired, revoked,
+// rotated, unknown or malformed — is answered {Active: false} with a nil
+// error; only a failing store gives an error.
+func (s *Service) Introspect(ctx context.Context, token string) (*Introspection, error) {
+	inactive := &Introspection{}
+	if _, _, err := keycard.ParseRefreshToken(token); err == nil {
+		return s.introspectRefresh(ctx, token)
+	}
+	var c jwt.AccessClaims
+	if err := s.introspector.Parse(token, &c); err != nil {
+		s.log.DebugContext(ctx, "introspected token rejected", "err", err)
+		return inactive, nil
+	}
+	if !s.now().Before(c.ExpiresAt.Time) {
+		return inactive, nil
+	}
+	u, _, err := s.liveAccess(ctx, &c)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
+	in := &Introspection{
+		Active: true, TokenType: TokenTypeAccess, Scope: c.Scope, ClientID: c.ClientID,
+		Subject: c.Subject, Audience: slices.Clone(c.Audience), Issuer: c.Issuer, JTI: c.ID,
+		SessionID: c.SessionID, ExpiresAt: c.ExpiresAt.Time, IssuedAt: c.IssuedAt.Time,
+	}
+	if u != nil {
+		in.Username = u.Username
+	}
+	return in, nil
+}
+
+// refreshTokenOf looks up a refresh token and checks its secret in
+// constant time; a malformed, unknown or mismatching token gives nil.
+func (s *Service) refreshTokenOf(ctx context.Context, token string) (*keycard.RefreshToken, error) {
+	id, hash, err := keycard.ParseRefreshToken(token)
+	if err != nil {
+		return nil, nil
+	}
+	rt, err := s.stores.Sessions.RefreshToken(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(rt.SecretHash, hash) != 1 {
+		return nil, nil
+	}
+	return rt, nil
+}
+
+func (s *Service) introspectRefresh(ctx context.Context, token string) (*Introspection, error) {
+	inactive := &Introspection{}
+	rt, err := s.refreshTokenOf(ctx, token)
+	if err != nil || rt == nil || !rt.Live() {
+		return inactive, err
+	}
+	sess, err := s.stores.Sessions.Session(ctx, rt.SessionID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
+	u, err := s.liveSessionUser(ctx, sess.ID, sess.UserID)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
+	exp := sess.ExpiresAt
+	if idle := sess.IdleExpiresAt(); idle.Before(exp) {
+		exp = idle
+	}
+	return &Introspection{
+		Active: true, TokenType: TokenTypeRefresh, ClientID: s.cfg.ClientID, Username: u.Username,
+		Subject: u.ID, Issuer: s.cfg.Issuer, SessionID: sess.ID, ExpiresAt: exp, IssuedAt: rt.CreatedAt,
+	}, nil
+}
+
+// RevokeToken revokes a token on behalf of an authenticated client (RFC
+// 7009 section 2.1). A refresh token revokes its whole session, which puts
+// the session's sid in the revocation feed. An access token gets a
+// RevokeToken (jti) entry in the feed; for a user's token nothing else
+// changes: its session and refresh token live on. Any registered client
+// may revoke users' tokens (service clients are trusted back ends: a
+// gateway or a back end ending a user's session), but a service client's
+// token only by that client, EFORBIDDEN otherwise. Tokens that are
+// unknown, malformed, expired or already revoked are not an error (RFC
+// 7009 section 2.2). The token type hint is not needed: Keycard tells
+// refresh tokens from access tokens by their form.
+func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token string, c Client) error {
+	c = c.clean()
+	if _, _, err := keycard.ParseRefreshToken(token); err == nil {
+		rt, err := s.refreshTokenOf(ctx, token)
+		if err != nil || rt == nil {
+			return err
+		}
+		sess, err := s.stores.Sessions.RevokeSession(ctx, rt.SessionID, s.now(), keycard.RevokeTokenRevocation)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		s.audit(ctx, keycard.AuditLogout, caller.ID, sess.UserID, c, map[string]string{"session": sess.ID, "reason": keycard.RevokeTokenRevocation})
+		return nil
+	}
+	var claims jwt.AccessClaims
+	if err := s.introspector.Parse(token, &claims); err != nil || !s.now().Before(claims.ExpiresAt.Time) {
+		return nil // nothing a verifier would accept, so nothing to revoke
+	}
+	if claims.SessionID == "" && claims.ClientID != caller.ID {
+		return keycard.Errorf(keycard.EFORBIDDEN, "This token was issued to another client.")
+	}
+	revoked, err := s.stores.Revocations.HasRevocation(ctx, keycard.RevokeToken, claims.ID)
+	if err != nil || revoked {
+		return err
+	}
+	if err := s.stores.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: claims.ID, At: s.now()}); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditTokenRevoked, caller.ID, claims.Subject, c, map[string]string{"jti": claims.ID})
+	return nil
+}
