@@ -13,6 +13,7 @@ const (
 	AuditPasswordChanged = "user.password_changed"
 	AuditLoginSucceeded  = "login.succeeded"
 	AuditLoginFailed     = "login.failed"
+	AuditLoginThrottled  = "login.throttled" // refused by the login throttle before the password check
 	AuditLogout          = "session.revoked"
 	AuditTokenReuse      = "refresh.reuse_detected"
 	AuditKeyRotated      = "key.rotated"

@@ -13,6 +13,7 @@ const (
 	EINTERNAL     = "internal"     // a bug or an unavailable dependency; details go to the log only
 	EINVALID      = "invalid"      // the input is malformed or breaks a documented limit
 	ENOTFOUND     = "not_found"    // the entity does not exist
+	ETHROTTLED    = "throttled"    // too many attempts; the client must wait before trying again
 	EUNAUTHORIZED = "unauthorized" // the credentials are missing, wrong, expired or revoked
 )
 

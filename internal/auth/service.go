@@ -81,6 +81,8 @@ type Service struct {
 	stores keycard.Stores
 	keys   *KeyManager
 	sealer *Sealer
+	limits LoginLimits
+	stats  Metrics
 	hasher *password.Hasher
 	cfg    Config
 	now    func() time.Time
@@ -101,12 +103,22 @@ type Deps struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+
+	// LoginLimits throttle Login; the zero value throttles nothing.
+	LoginLimits LoginLimits
+	// Metrics receives counts of logins, refresh grants and revoked
+	// sessions; nil reports nothing.
+	Metrics Metrics
 }
 
 // NewService returns a Service.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	s := &Service{stores: d.Stores, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger}
+	s := &Service{stores: d.Stores, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
+		limits: d.LoginLimits, stats: d.Metrics}
+	if s.stats == nil {
+		s.stats = noMetrics{}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -216,11 +228,8 @@ func checkPassword(pass string) error {
 	return nil
 }
 
-// Login checks a username and password and starts a session. Every
-// failure (unknown user, wrong password, disabled user, malformed input)
-// gives the same EUNAUTHORIZED error after the same argon2id work, so the
-// answer reveals nothing about which accounts exist.
-func (s *Service) Login(ctx context.Context, name, pass string, c Client) (*Tokens, error) {
+// login is Login without the throttles (see throttle.go).
+func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Tokens, error) {
 	c = c.clean()
 	_, normalized, nameErr := username.Normalize(name)
 	if nameErr != nil || password.CheckLength(pass) != nil {
@@ -365,7 +374,9 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 	}
 	switch res.Outcome {
 	case keycard.Rotated:
+		s.stats.RefreshOutcome(RefreshRotated)
 	case keycard.Replayed:
+		s.stats.RefreshOutcome(RefreshReplayed)
 		plain, err := s.sealer.Open(res.Presented.SuccessorSealed, successorLabel(id))
 		if err != nil {
 			return nil, fmt.Errorf("auth: opening refresh successor: %w", err)
@@ -373,6 +384,8 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 		next = string(plain)
 	case keycard.TheftDetected:
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.Session.ID, "user", res.Session.UserID)
+		s.stats.RefreshOutcome(RefreshTheft)
+		s.stats.SessionsRevoked(keycard.RevokeTokenReuse, 1)
 		s.audit(ctx, keycard.AuditTokenReuse, res.Session.UserID, res.Session.UserID, c, map[string]string{"session": res.Session.ID})
 		return nil, errRefresh()
 	default:
@@ -429,6 +442,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal, c Client) error {
 	if _, err := s.stores.Sessions.RevokeSession(ctx, p.Claims.SessionID, s.now(), keycard.RevokeLogout); err != nil {
 		return err
 	}
+	s.stats.SessionsRevoked(keycard.RevokeLogout, 1)
 	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]string{"session": p.Claims.SessionID, "reason": keycard.RevokeLogout})
 	return nil
 }
@@ -439,6 +453,7 @@ func (s *Service) LogoutAll(ctx context.Context, p *Principal, c Client) error {
 	if err != nil {
 		return err
 	}
+	s.stats.SessionsRevoked(keycard.RevokeLogoutAll, len(ids))
 	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]any{"sessions": ids, "reason": keycard.RevokeLogoutAll})
 	return nil
 }
@@ -476,6 +491,7 @@ func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c 
 	if _, err := s.stores.Sessions.RevokeSession(ctx, id, s.now(), keycard.RevokeLogout); err != nil {
 		return err
 	}
+	s.stats.SessionsRevoked(keycard.RevokeLogout, 1)
 	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]string{"session": id, "reason": keycard.RevokeLogout})
 	return nil
 }
@@ -508,6 +524,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, next, keepSession, ac
 	if err != nil {
 		return err
 	}
+	s.stats.SessionsRevoked(keycard.RevokePasswordChanged, len(revoked))
 	s.audit(ctx, keycard.AuditPasswordChanged, actor, userID, c, map[string]any{"sessions_revoked": len(revoked)})
 	return nil
 }
