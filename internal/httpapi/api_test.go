@@ -167,7 +167,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"missing refresh_token", "/oauth/token", form, "grant_type=refresh_token", 400, codeInvalidRequest},
 		{"parameters in the query string are not read", "/oauth/token?grant_type=refresh_token&refresh_token=" + rt, form, "", 400, codeInvalidRequest},
 		{"bad percent-encoding", "/oauth/token", form, "grant_type=refresh_token&refresh_token=%zz", 400, codeInvalidRequest},
-		{"client_credentials (not yet)", "/oauth/token", form, "grant_type=client_credentials&client_id=a&client_secret=b", 400, codeUnsupportedGrantType},
+		{"client_credentials, unknown client", "/oauth/token", form, "grant_type=client_credentials&client_id=a&client_secret=b", 401, codeInvalidClient},
 		{"password grant", "/oauth/token", form, "grant_type=password&username=alice&password=x", 400, codeUnsupportedGrantType},
 		{"authorization_code grant", "/oauth/token", form, "grant_type=authorization_code&code=x", 400, codeUnsupportedGrantType},
 		{"scope", "/oauth/token", form, "grant_type=refresh_token&scope=admin&refresh_token=" + rt, 400, codeInvalidScope},
@@ -448,10 +448,14 @@ func TestDiscovery(t *testing.T) {
 			"issuer":                                testIssuer,
 			"jwks_uri":                              testIssuer + "/.well-known/jwks.json",
 			"token_endpoint":                        testIssuer + "/oauth/token",
-			"grant_types_supported":                 []any{"refresh_token"},
+			"introspection_endpoint":                testIssuer + "/oauth/introspect",
+			"revocation_endpoint":                   testIssuer + "/oauth/revoke",
+			"grant_types_supported":                 []any{"refresh_token", "client_credentials"},
 			"response_types_supported":              []any{},
-			"token_endpoint_auth_methods_supported": []any{"none"},
-			"subject_types_supported":               []any{"public"},
+			"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post"},
+			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+			"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post"},
+			"subject_types_supported":                       []any{"public"},
 		}
 		if len(m) != len(want) {
 			t.Errorf("%s: got %d members, want %d: %s", path, len(m), len(want), res.body)

@@ -79,6 +79,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/users", s.handleRegister)
 	mux.HandleFunc("POST /v1/login", s.handleLogin)
 	mux.HandleFunc("POST /oauth/token", s.handleToken)
+	mux.HandleFunc("POST /oauth/introspect", s.handleIntrospect)
+	mux.HandleFunc("POST /oauth/revoke", s.handleRevoke)
 
 	mux.Handle("POST /v1/logout", s.bearer(s.handleLogout))
 	mux.Handle("POST /v1/logout/all", s.bearer(s.handleLogoutAll))

@@ -9,10 +9,13 @@ import (
 // and answers errors as RFC 6749 §5.2 says: 400 with invalid_request,
 // unsupported_grant_type, invalid_scope or invalid_grant.
 //
-// Only grant_type=refresh_token (RFC 6749 §6) is supported so far.
-// Refresh tokens of user sessions are not bound to a client, so no client
+// Two grants are supported. grant_type=refresh_token (RFC 6749 §6):
+// refresh tokens of user sessions are not bound to a client, so no client
 // authentication is asked for; client_id, if sent, is ignored like any
 // parameter this endpoint does not know (RFC 6749 §3.2).
+// grant_type=client_credentials (RFC 6749 §4.4): a service client
+// authenticates (see authenticateClient) and gets an access token of its
+// own.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, err := parseForm(w, r)
 	if err != nil {
@@ -24,9 +27,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Parameter "grant_type" is required.`))
 	case "refresh_token":
 		s.refreshGrant(w, r, form)
+	case "client_credentials":
+		s.clientCredentialsGrant(w, r, form)
 	default:
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnsupportedGrantType,
-			`Unsupported grant_type; this server supports "refresh_token".`))
+			`Unsupported grant_type; this server supports "refresh_token" and "client_credentials".`))
 	}
 }
 

@@ -37,13 +37,17 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 // docs/http-api.md for why response_types_supported is empty and why the
 // OpenID-only members about ID tokens are absent.
 type metadata struct {
-	Issuer                            string   `json:"issuer"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	Issuer                                    string   `json:"issuer"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	SubjectTypesSupported                     []string `json:"subject_types_supported"`
 }
 
 // handleDiscovery is GET /.well-known/oauth-authorization-server (RFC 8414
@@ -55,13 +59,18 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimRight(issuer, "/")
 	setPublicCache(w)
 	writeJSON(w, http.StatusOK, metadata{
-		Issuer:                            issuer,
-		JWKSURI:                           base + "/.well-known/jwks.json",
-		TokenEndpoint:                     base + "/oauth/token",
-		GrantTypesSupported:               []string{"refresh_token"},
-		ResponseTypesSupported:            []string{},
-		TokenEndpointAuthMethodsSupported: []string{"none"},
-		SubjectTypesSupported:             []string{"public"},
+		Issuer:                 issuer,
+		JWKSURI:                base + "/.well-known/jwks.json",
+		TokenEndpoint:          base + "/oauth/token",
+		IntrospectionEndpoint:  base + "/oauth/introspect",
+		RevocationEndpoint:     base + "/oauth/revoke",
+		GrantTypesSupported:    []string{"refresh_token", "client_credentials"},
+		ResponseTypesSupported: []string{},
+		// "none" for the refresh_token grant of users' sessions.
+		TokenEndpointAuthMethodsSupported:         []string{"none", "client_secret_basic", "client_secret_post"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post"},
+		SubjectTypesSupported:                     []string{"public"},
 	})
 }
 

@@ -1,0 +1,222 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// Error codes of client authentication and token revocation (RFC 6749
+// §5.2, RFC 7009 §2.2.1).
+const (
+	codeInvalidClient      = "invalid_client"      // client authentication failed
+	codeUnauthorizedClient = "unauthorized_client" // the client may not do this
+)
+
+// basicChallenge is the WWW-Authenticate challenge of endpoints that take
+// client credentials (RFC 7617 §2).
+const basicChallenge = `Basic realm="keycard"`
+
+// errInvalidClient is the answer to every failed client authentication: 401
+// invalid_client with a Basic challenge (RFC 6749 §5.2; a 401 must name a
+// scheme the client can use, RFC 9110 §15.5.2). The description is the
+// same whatever failed.
+func errInvalidClient(w http.ResponseWriter) error {
+	w.Header().Set("WWW-Authenticate", basicChallenge)
+	return errorf(http.StatusUnauthorized, codeInvalidClient, "Client authentication failed.")
+}
+
+// basicCredentials returns the client id and secret of an "Authorization:
+// Basic" header (RFC 7617), each form-urlencoded as RFC 6749 §2.3.1 says,
+// so that '+' is a space and %XX an octet. present is false when the
+// request has no Authorization header with the Basic scheme (the scheme is
+// case-insensitive, RFC 9110 §11.1); ok is false when it has one that
+// cannot be decoded.
+func basicCredentials(r *http.Request) (id, secret string, present, ok bool) {
+	values := r.Header.Values("Authorization")
+	switch {
+	case len(values) == 0:
+		return "", "", false, false
+	case len(values) > 1:
+		return "", "", true, false // ambiguous: refused like bad credentials
+	}
+	scheme, creds, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, false
+	}
+	creds = strings.Trim(creds, " ")
+	raw, err := base64.StdEncoding.DecodeString(creds)
+	if err != nil {
+		raw, err = base64.RawStdEncoding.DecodeString(creds)
+		if err != nil {
+			return "", "", true, false
+		}
+	}
+	encID, encSecret, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", true, false
+	}
+	id, err1 := url.QueryUnescape(encID)
+	secret, err2 := url.QueryUnescape(encSecret)
+	if err1 != nil || err2 != nil {
+		return "", "", true, false
+	}
+	return id, secret, true, true
+}
+
+// authenticateClient authenticates the calling service client by HTTP
+// Basic (client_secret_basic, RFC 6749 §2.3.1) or by client_id and
+// client_secret in the form body (client_secret_post). Using both is a 400
+// invalid_request (RFC 6749 §2.3: one method per request), except that a
+// client_id in the body equal to the Basic one is tolerated, as many OAuth
+// libraries send it. Every failure to authenticate — no credentials,
+// unknown id, wrong secret, undecodable header — is the same 401
+// invalid_client.
+func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	id, secret, basic, ok := basicCredentials(r)
+	postID, postSecret := form["client_id"], form["client_secret"]
+	switch {
+	case basic && (postSecret != "" || (postID != "" && ok && postID != id)):
+		return nil, badRequest("Use one client authentication method: HTTP Basic or client_secret_post, not both.")
+	case basic && !ok:
+		return nil, errInvalidClient(w)
+	case !basic:
+		id, secret = postID, postSecret
+		if id == "" || secret == "" {
+			return nil, errInvalidClient(w)
+		}
+	}
+	c, err := s.svc.AuthenticateClient(r.Context(), id, secret)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return nil, errInvalidClient(w)
+	}
+	return c, err
+}
+
+// clientTokenResponse is the token response of the client_credentials
+// grant (RFC 6749 §4.4.3, §5.1): no refresh token and no session.
+type clientTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// clientCredentialsGrant issues an access token to an authenticated
+// service client (RFC 6749 §4.4). A scope the client is not allowed is a
+// 400 invalid_scope.
+func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	c, err := s.authenticateClient(w, r, form)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.ClientCredentials(r.Context(), c, form["scope"])
+	if code := keycard.ErrorCode(err); code == keycard.EFORBIDDEN || code == keycard.EINVALID {
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidScope, keycard.ErrorMessage(err)))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, clientTokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, Scope: t.Scope})
+}
+
+// introspectionResponse is RFC 7662 §2.2's response; an inactive token
+// gets {"active":false} alone.
+type introspectionResponse struct {
+	Active    bool         `json:"active"`
+	Scope     string       `json:"scope,omitempty"`
+	ClientID  string       `json:"client_id,omitempty"`
+	Username  string       `json:"username,omitempty"`
+	TokenType string       `json:"token_type,omitempty"`
+	ExpiresAt int64        `json:"exp,omitempty"`
+	IssuedAt  int64        `json:"iat,omitempty"`
+	Subject   string       `json:"sub,omitempty"`
+	Audience  jwt.Audience `json:"aud,omitempty"`
+	Issuer    string       `json:"iss,omitempty"`
+	JTI       string       `json:"jti,omitempty"`
+	SessionID string       `json:"sid,omitempty"`
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// handleIntrospect is POST /oauth/introspect, token introspection (RFC
+// 7662) for authenticated service clients. It takes a form-encoded token
+// (and an optional token_type_hint, which is not needed: the form of the
+// token tells) and answers 200 with {"active":false} for anything expired,
+// revoked, unknown or malformed.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.authenticateClient(w, r, form); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := form["token"]
+	if token == "" {
+		s.writeError(w, r, badRequest(`Parameter "token" is required.`))
+		return
+	}
+	in, err := s.svc.Introspect(r.Context(), token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !in.Active {
+		writeJSON(w, http.StatusOK, introspectionResponse{})
+		return
+	}
+	writeJSON(w, http.StatusOK, introspectionResponse{
+		Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Username, TokenType: in.TokenType,
+		ExpiresAt: unixOrZero(in.ExpiresAt), IssuedAt: unixOrZero(in.IssuedAt), Subject: in.Subject,
+		Audience: in.Audience, Issuer: in.Issuer, JTI: in.JTI, SessionID: in.SessionID,
+	})
+}
+
+// handleRevoke is POST /oauth/revoke, token revocation (RFC 7009) for
+// authenticated service clients. A refresh token revokes its whole
+// session; an access token is revoked by its jti through the revocation
+// feed. Unknown, invalid and expired tokens are answered 200 like revoked
+// ones (RFC 7009 §2.2); a service client's token presented by another
+// client is 400 unauthorized_client. token_type_hint is accepted and not
+// needed.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.authenticateClient(w, r, form)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := form["token"]
+	if token == "" {
+		s.writeError(w, r, badRequest(`Parameter "token" is required.`))
+		return
+	}
+	err = s.svc.RevokeToken(r.Context(), c, token, client(r))
+	if keycard.ErrorCode(err) == keycard.EFORBIDDEN {
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnauthorizedClient, keycard.ErrorMessage(err)))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
