@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // Error codes of the "error" member of error bodies. The first ones are
@@ -26,6 +29,7 @@ const (
 	codeMethodNotAllowed     = "method_not_allowed"
 	codeRegistrationDisabled = "registration_disabled"
 	codeUnavailable          = "unavailable"
+	codeTooManyRequests      = "too_many_requests" // 429: throttled, see Retry-After
 )
 
 // httpError is an error answered with a given status and code: a protocol
@@ -82,6 +86,8 @@ func errorResponse(err error) (status int, code, description string) {
 		return http.StatusNotFound, codeNotFound, msg
 	case keycard.ECONFLICT:
 		return http.StatusConflict, codeConflict, msg
+	case keycard.ETHROTTLED:
+		return http.StatusTooManyRequests, codeTooManyRequests, msg
 	}
 	return http.StatusInternalServerError, codeServerError, "Internal error."
 }
@@ -92,7 +98,9 @@ type errorBody struct {
 	Description string `json:"error_description,omitempty"`
 }
 
-// writeError answers r with err. A 401 without a WWW-Authenticate header
+// writeError answers r with err. A login refused by the throttle
+// (*auth.ThrottledError) gets a Retry-After header in seconds (RFC 9110
+// §10.2.3). A 401 without a WWW-Authenticate header
 // gets a bare "Bearer" challenge (RFC 9110 §15.5.2 requires one, RFC 6750
 // §3 names the scheme). Internal errors are logged with the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -106,6 +114,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		} else {
 			s.log.ErrorContext(ctx, "internal error", "method", r.Method, "path", logPath(r), "err", err)
 		}
+	}
+	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(te.RetryAfter/time.Second), 10))
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")

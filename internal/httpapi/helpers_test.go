@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/jose"
@@ -61,6 +62,8 @@ func (b *syncBuffer) String() string {
 type fixtureOptions struct {
 	noRegistration bool
 	ready          func(context.Context) error
+	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
+	metrics        *metrics.Metrics
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -109,12 +112,19 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger},
-		auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration})
+	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger}
+	serverOpt := Options{Logger: logger, Ready: opt.ready, Now: clk.Now}
+	if opt.limits != nil {
+		deps.LoginLimits = opt.limits(clk.Now)
+	}
+	if opt.metrics != nil {
+		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
+	}
+	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(svc, Options{Logger: logger, Ready: opt.ready, Now: clk.Now})
+	s := New(svc, serverOpt)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return &fixture{svc: svc, server: s, clock: clk, logs: logs, url: ts.URL, client: ts.Client()}

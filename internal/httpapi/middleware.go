@@ -107,6 +107,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		elapsed := s.now().Sub(start)
+		if s.metrics != nil {
+			// The mux set r.Pattern on this request: a route pattern,
+			// never the raw path, so clients cannot create label values.
+			s.metrics.ObserveRequest(r.Pattern, sw.status, elapsed)
+		}
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelError
@@ -115,7 +121,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("method", truncate(r.Method, 32)),
 			slog.String("path", logPath(r)),
 			slog.Int("status", sw.status),
-			slog.Duration("duration", s.now().Sub(start)),
+			slog.Duration("duration", elapsed),
 		)
 	})
 }

@@ -37,6 +37,20 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock for request durations; nil means time.Now.
 	Now func() time.Time
+	// Metrics, when not nil, observes every request and is served at
+	// GET /metrics.
+	Metrics RequestMetrics
+}
+
+// RequestMetrics observes the requests a Server answers and serves the
+// metrics (internal/metrics implements it).
+type RequestMetrics interface {
+	// ObserveRequest is called once per request with the pattern of the
+	// route that matched (http.Request.Pattern, "" for none), the status
+	// and the time taken.
+	ObserveRequest(route string, status int, d time.Duration)
+	// ServeHTTP answers GET /metrics.
+	http.Handler
 }
 
 // ReadyTimeout bounds one call of Options.Ready.
@@ -48,6 +62,7 @@ type Server struct {
 	log     *slog.Logger
 	ready   func(ctx context.Context) error
 	now     func() time.Time
+	metrics RequestMetrics
 	handler http.Handler
 }
 
@@ -55,7 +70,7 @@ var _ http.Handler = (*Server)(nil)
 
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now}
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now, metrics: opt.Metrics}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}
@@ -95,5 +110,8 @@ func (s *Server) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux
 }

@@ -30,7 +30,10 @@ func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 }
 
 // handleLogin is POST /v1/login: password login, starting a session.
-// Every refusal is the same 401 invalid_grant, whatever its reason.
+// Every refusal is the same 401 invalid_grant, whatever its reason. A
+// login refused by the throttle before its password was checked is 429
+// too_many_requests with Retry-After, the same for every account, existing
+// or not.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req credentials
 	if err := decodeJSON(w, r, &req); err != nil {
