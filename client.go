@@ -76,9 +76,10 @@ type ClientStore interface {
 	// ListClients returns a page of clients ordered by ID.
 	ListClients(ctx context.Context, f ClientFilter) ([]*Client, error)
 
-	// DeleteClient deletes the client. Tokens already issued to it stay
-	// valid until they expire unless they are revoked. It fails with
-	// ENOTFOUND for an unknown client.
+	// DeleteClient deletes the client. From then on introspection reports
+	// the tokens issued to it inactive; verifiers that check tokens
+	// locally accept them until they expire. It fails with ENOTFOUND for
+	// an unknown client.
 	DeleteClient(ctx context.Context, id string) error
 
 	// SetClientSecret replaces the client's secret hash and sets UpdatedAt

@@ -117,6 +117,12 @@ func (e *cmdEnv) parseLayered(fs *flagSetWithConfig, args []string, positional i
 	if _, code, ok := e.parseFlags(fs.FlagSet, args, positional); !ok {
 		return code, false
 	}
+	return e.layer(fs)
+}
+
+// layer fills the unset flags of a parsed fs from the environment and the
+// config file.
+func (e *cmdEnv) layer(fs *flagSetWithConfig) (code int, ok bool) {
 	path := *fs.config
 	if path == "" {
 		path = e.getenv(envName("config"))

@@ -45,6 +45,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return env.serve(args[1:])
 	case "users":
 		return env.users(args[1:])
+	case "clients":
+		return env.clients(args[1:])
 	}
 	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
 	env.usage()
@@ -82,7 +84,14 @@ Users (safe while the server runs on the same data directory):
   keycard users disable --data DIR --username U
   keycard users set-password --data DIR --username U [--password-stdin]
 
-Every serve/users/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
+Service clients (safe while the server runs on the same data directory):
+  keycard clients add --data DIR --name N [--scope S]... [--audience A]...
+                                                 prints {"client_id","client_secret"}; the secret only this once
+  keycard clients list --data DIR
+  keycard clients rotate-secret --data DIR --id ID
+  keycard clients delete --data DIR --id ID
+
+Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
 and the YAML key <flag> of --config; an explicit flag wins.
 
 Run "keycard <command> <subcommand> -h" for the flags of one subcommand.
