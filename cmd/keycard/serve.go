@@ -14,8 +14,10 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -28,6 +30,8 @@ type serverFlags struct {
 	accessTTL, refreshGrace, idleTimeout, sessionLifetime, rotateEvery time.Duration
 	shutdownTimeout                                                    time.Duration
 	argonMemory, argonIterations                                       uint
+	loginAttempts, loginAddressAttempts                                int
+	loginRefill, loginLockoutMax                                       time.Duration
 }
 
 // serverFlagSet registers every server flag, so that one configuration
@@ -53,6 +57,10 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 		fs.UintVar(&f.argonMemory, "argon2-memory", password.DefaultMemory, "argon2id memory in KiB")
 		fs.UintVar(&f.argonIterations, "argon2-iterations", password.DefaultIterations, "argon2id iterations")
+		fs.IntVar(&f.loginAttempts, "login-attempts", defaultLoginAttempts, "failed logins per account before back-off (0: no per-account throttle)")
+		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", defaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
+		fs.DurationVar(&f.loginRefill, "login-refill", throttle.DefaultRefill, "one failed login forgiven per this interval, until back-off starts")
+		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from 1s)")
 	}
 	return &flagSetWithConfig{FlagSet: fs, config: &f.config}
 }
@@ -102,9 +110,10 @@ func (e *cmdEnv) masterKey(f *serverFlags) ([]byte, error) {
 
 // app is an opened data directory: database, keys and service.
 type app struct {
-	db   *sqlite.DB
-	keys *auth.KeyManager
-	svc  *auth.Service
+	db      *sqlite.DB
+	keys    *auth.KeyManager
+	svc     *auth.Service
+	metrics *metrics.Metrics
 }
 
 func (a *app) Close() error { return a.db.Close() }
@@ -167,7 +176,18 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, fmt.Errorf("--registration must be true or false, not %q", f.registration)
 	}
-	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log}, auth.Config{
+	limits, err := f.loginLimits()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var keysFn func(context.Context) ([]*keycard.SigningKey, error)
+	if a.keys != nil {
+		keysFn = a.keys.Keys
+	}
+	a.metrics = metrics.New(metrics.Options{Keys: keysFn})
+	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
+		LoginLimits: limits, Metrics: a.metrics}, auth.Config{
 		Issuer: f.issuer, Audience: f.audience, AccessTTL: f.accessTTL, RefreshGrace: f.refreshGrace,
 		IdleTimeout: f.idleTimeout, SessionLifetime: f.sessionLifetime, Registration: registration,
 	})
@@ -218,7 +238,7 @@ func (e *cmdEnv) serve(args []string) int {
 	}
 	defer a.Close()
 
-	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Ready: func(ctx context.Context) error {
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Ready: func(ctx context.Context) error {
 		_, _, err := a.keys.Signer(ctx)
 		return err
 	}})
