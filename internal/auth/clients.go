@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -162,8 +163,10 @@ func errClient() error {
 
 // AuthenticateClient checks a client id and secret (RFC 6749 section
 // 2.3.1) and returns the client. An unknown id, a wrong secret and
-// malformed input all give the same EUNAUTHORIZED error after the same
-// work: one store lookup, one SHA-256 and one constant-time comparison.
+// malformed input all give the same EUNAUTHORIZED error. An unknown id and
+// a wrong secret also cost the same work — one store lookup, one SHA-256
+// and one constant-time comparison — so timing does not tell which ids
+// exist; an id longer than any Keycard makes skips the lookup.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*keycard.Client, error) {
 	if len(secret) > maxClientSecretLen {
 		secret = secret[:maxClientSecretLen]
@@ -234,7 +237,7 @@ func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scop
 		return nil, err
 	}
 	if s.cfg.Issuer == "" || s.keys == nil {
-		return nil, fmt.Errorf("auth: minting tokens needs an issuer and signing keys")
+		return nil, errors.New("auth: minting tokens needs an issuer and signing keys")
 	}
 	signer, _, err := s.keys.Signer(ctx)
 	if err != nil {
