@@ -108,11 +108,17 @@ func TestAuthenticateClient(t *testing.T) {
 	if err != nil || got.ID != c.ID {
 		t.Fatalf("AuthenticateClient(right secret) = %v, %v; want the client", got, err)
 	}
+	// A secret differing in its first character: the last one carries
+	// only 4 bits of the 256 and is often the same.
+	wrong := "A" + secret[1:]
+	if secret[0] == 'A' {
+		wrong = "B" + secret[1:]
+	}
 	want := errClient()
 	tests := []struct {
 		name, id, secret string
 	}{
-		{"wrong secret", c.ID, secret[:42] + "A"},
+		{"wrong secret", c.ID, wrong},
 		{"unknown id", "nosuchclientnosuchclie", secret},
 		{"empty secret", c.ID, ""},
 		{"empty id", "", secret},
@@ -239,7 +245,7 @@ func TestIntrospect(t *testing.T) {
 		t.Errorf("Introspect(client token) = %+v", in)
 	}
 
-	for _, garbage := range []string{"", "garbage", "a.b.c", user.AccessToken + "x", user.RefreshToken[:len(user.RefreshToken)-1] + "A",
+	for _, garbage := range []string{"", "garbage", "a.b.c", user.AccessToken + "x", flipSecret(user.RefreshToken),
 		"AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("a", 100000)} {
 		wantInactive("garbage", garbage)
 	}
@@ -378,4 +384,15 @@ func TestRevokeToken(t *testing.T) {
 	if len(feed()) != n {
 		t.Errorf("feed grew by revoking nothing: %d entries, want %d", len(feed()), n)
 	}
+}
+
+// flipSecret returns a refresh token with the first character of its
+// secret changed: well-formed, and wrong.
+func flipSecret(token string) string {
+	id, secret, _ := strings.Cut(token, ".")
+	c := byte('A')
+	if secret[0] == 'A' {
+		c = 'B'
+	}
+	return id + "." + string(c) + secret[1:]
 }
