@@ -460,6 +460,7 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 		} else if err != nil {
 			return err
 		}
+		s.stats.SessionsRevoked(keycard.RevokeTokenRevocation, 1)
 		s.audit(ctx, keycard.AuditLogout, caller.ID, sess.UserID, c, map[string]string{"session": sess.ID, "reason": keycard.RevokeTokenRevocation})
 		return nil
 	}
