@@ -43,6 +43,13 @@ type AuditFilter struct {
 	// Type and Subject, when set, must match exactly.
 	Type    string
 	Subject string
+	// User, when set, must match exactly either Actor or Subject: the
+	// events a user did or had done to them.
+	User string
+	// Since and Until, when not zero, select events with Since <= Time
+	// and Time < Until.
+	Since time.Time
+	Until time.Time
 	// Before, when not 0, starts the page after the event with this id.
 	Before int64
 	// Limit is the page size; see PageSize.

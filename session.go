@@ -17,6 +17,7 @@ const (
 	RevokeLogoutAll       = "logout_all"
 	RevokePasswordChanged = "password_changed"
 	RevokeUserDisabled    = "user_disabled"
+	RevokeUserDeleted     = "user_deleted"
 	RevokeTokenReuse      = "refresh_token_reuse" // theft detected by rotation
 	RevokeAdmin           = "admin"
 	RevokeAll             = "revoke_all"       // every session of every user

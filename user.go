@@ -49,6 +49,10 @@ type UserFilter struct {
 	// After, when set, starts the page after the user with this
 	// normalized username (the last one of the previous page).
 	After string
+	// Prefix, when set, selects only users whose NormalizedUsername
+	// starts with it (compared byte for byte, so the caller normalizes
+	// it first).
+	Prefix string
 	// Limit is the page size; 0 means DefaultPageSize, and it is capped
 	// at MaxPageSize.
 	Limit int
@@ -106,4 +110,11 @@ type UserStore interface {
 	// whether the hash was replaced. Sessions and PasswordChangedAt are
 	// left alone.
 	RehashPassword(ctx context.Context, id, oldHash, newHash string, at time.Time) (bool, error)
+
+	// DeleteUser deletes the user, in one transaction: it first revokes
+	// every live session of the user with reason RevokeUserDeleted (so
+	// the revocation feed tells verifiers), then deletes the user with
+	// its sessions and refresh tokens. It returns the ids of the revoked
+	// sessions, and fails with ENOTFOUND for an unknown user.
+	DeleteUser(ctx context.Context, id string, at time.Time) ([]string, error)
 }

@@ -54,6 +54,18 @@ func (s *AuditStore) ListAudit(ctx context.Context, f keycard.AuditFilter) ([]*k
 		query += ` AND subject = ?`
 		args = append(args, f.Subject)
 	}
+	if f.User != "" {
+		query += ` AND (actor = ? OR subject = ?)`
+		args = append(args, f.User, f.User)
+	}
+	if !f.Since.IsZero() {
+		query += ` AND time >= ?`
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += ` AND time < ?`
+		args = append(args, micros(f.Until))
+	}
 	if f.Before != 0 {
 		query += ` AND id < ?`
 		args = append(args, f.Before)

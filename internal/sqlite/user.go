@@ -95,8 +95,18 @@ func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*key
 
 // ListUsers implements keycard.UserStore.
 func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*keycard.User, error) {
-	rows, err := s.db.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE username_normalized > ? ORDER BY username_normalized LIMIT ?`, f.After, keycard.PageSize(f.Limit))
+	query := `SELECT ` + userColumns + ` FROM users WHERE username_normalized > ?`
+	args := []any{f.After}
+	if f.Prefix != "" {
+		// The range lets the index on username_normalized find the
+		// start; substr, on bytes of a BLOB, checks the prefix exactly
+		// (LIKE would need escaping and folds ASCII case).
+		query += ` AND username_normalized >= ? AND substr(CAST(username_normalized AS BLOB), 1, ?) = CAST(? AS BLOB)`
+		args = append(args, f.Prefix, len(f.Prefix), f.Prefix)
+	}
+	query += ` ORDER BY username_normalized LIMIT ?`
+	args = append(args, keycard.PageSize(f.Limit))
+	rows, err := s.db.reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
@@ -193,4 +203,30 @@ func (s *UserStore) RehashPassword(ctx context.Context, id, oldHash, newHash str
 		return err
 	})
 	return changed, wrap("rehash password", err)
+}
+
+// DeleteUser implements keycard.UserStore.
+func (s *UserStore) DeleteUser(ctx context.Context, id string, at time.Time) ([]string, error) {
+	var revoked []string
+	err := s.db.update(ctx, func(tx txn) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return userNotFound()
+		}
+		var err error
+		if revoked, err = revokeUserSessions(ctx, tx, id, "", at, keycard.RevokeUserDeleted); err != nil {
+			return err
+		}
+		// Sessions and their refresh tokens go with the user (ON DELETE
+		// CASCADE); the feed entries just appended stay.
+		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("delete user", err)
+	}
+	return revoked, nil
 }

@@ -125,6 +125,14 @@ func testAudit(t *testing.T, open OpenFunc) {
 		{"by subject", keycard.AuditFilter{Subject: "user1"}, newest(7, 5, 3, 1)},
 		{"by both, paged", keycard.AuditFilter{Subject: "user0", Type: keycard.AuditLoginSucceeded, Before: all[6].ID}, newest(0)},
 		{"no match", keycard.AuditFilter{Subject: "nobody"}, nil},
+		{"by user as actor", keycard.AuditFilter{User: "actor1"}, newest(7, 5, 3, 1)},
+		{"by user as subject", keycard.AuditFilter{User: "user0"}, newest(8, 6, 4, 2, 0)},
+		{"by user, no match", keycard.AuditFilter{User: "user9"}, nil},
+		{"since, inclusive", keycard.AuditFilter{Since: all[6].Time}, newest(8, 7, 6)},
+		{"until, exclusive", keycard.AuditFilter{Until: all[2].Time}, newest(1, 0)},
+		{"time range, type, paged", keycard.AuditFilter{Since: all[1].Time, Until: all[8].Time, Type: keycard.AuditLoginSucceeded, Limit: 1}, newest(6)},
+		{"time range, next page", keycard.AuditFilter{Since: all[1].Time, Until: all[8].Time, Type: keycard.AuditLoginSucceeded, Before: all[6].ID}, newest(3)},
+		{"empty time range", keycard.AuditFilter{Since: all[4].Time, Until: all[4].Time}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"UsernameNormalization", testUsernameNormalization},
 		{"ListUsers", testListUsers},
 		{"UpdateUser", testUpdateUser},
+		{"DeleteUser", testDeleteUser},
 		{"ChangePassword", testChangePassword},
 		{"RehashPassword", testRehashPassword},
 		{"Sessions", testSessions},

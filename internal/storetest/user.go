@@ -123,6 +123,11 @@ func testListUsers(t *testing.T, open OpenFunc) {
 		{"last page", keycard.UserFilter{After: want[19], Limit: 10}, want[20:]},
 		{"past the end", keycard.UserFilter{After: want[24], Limit: 10}, nil},
 		{"after a name not stored", keycard.UserFilter{After: "user10a", Limit: 2}, want[11:13]},
+		{"prefix", keycard.UserFilter{Prefix: "user1"}, want[10:20]},
+		{"prefix, paged", keycard.UserFilter{Prefix: "user1", After: want[14], Limit: 3}, want[15:18]},
+		{"prefix of one", keycard.UserFilter{Prefix: "user07"}, want[7:8]},
+		{"prefix matching none", keycard.UserFilter{Prefix: "user3"}, nil},
+		{"prefix with a LIKE wildcard", keycard.UserFilter{Prefix: "user_"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,4 +293,52 @@ func testRehashPassword(t *testing.T, open OpenFunc) {
 	}
 	_, err := s.Users.RehashPassword(ctx, u.ID, "upgraded", "", at)
 	wantCode(t, "RehashPassword(empty)", err, keycard.EINVALID)
+}
+
+func testDeleteUser(t *testing.T, open OpenFunc) {
+	ctx := context.Background()
+	s := open(t)
+	u := createUser(t, s, "dave")
+	other := createUser(t, s, "erin")
+	live, liveTok := createSession(t, s, u.ID, t0)
+	ended, _ := createSession(t, s, u.ID, t0)
+	if _, err := s.Sessions.RevokeSession(ctx, ended.ID, t0, keycard.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := createSession(t, s, other.ID, t0)
+	before, err := s.Revocations.LastRevocationSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Hour)
+
+	revoked, err := s.Users.DeleteUser(ctx, u.ID, at)
+	if err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	check(t, "DeleteUser revoked", revoked, []string{live.ID})
+	_, err = s.Users.UserByID(ctx, u.ID)
+	wantCode(t, "UserByID(deleted)", err, keycard.ENOTFOUND)
+	_, err = s.Users.UserByUsername(ctx, u.NormalizedUsername)
+	wantCode(t, "UserByUsername(deleted)", err, keycard.ENOTFOUND)
+	_, err = s.Sessions.Session(ctx, live.ID)
+	wantCode(t, "Session(of deleted user)", err, keycard.ENOTFOUND)
+	_, err = s.Sessions.RefreshToken(ctx, liveTok.ID)
+	wantCode(t, "RefreshToken(of deleted user)", err, keycard.ENOTFOUND)
+	revs, err := s.Revocations.Revocations(ctx, before, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 {
+		t.Fatalf("revocation feed after DeleteUser: got %d entries, want 1", len(revs))
+	}
+	check(t, "revocation feed after DeleteUser", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: live.ID, At: at}})
+	if sess, err := s.Sessions.Session(ctx, kept.ID); err != nil || sess.Revoked() {
+		t.Errorf("other user's session after DeleteUser = %v, %v; want live", sess, err)
+	}
+
+	_, err = s.Users.DeleteUser(ctx, u.ID, at)
+	wantCode(t, "DeleteUser(again)", err, keycard.ENOTFOUND)
+	// The name is free again.
+	createUser(t, s, "dave")
 }
