@@ -110,6 +110,12 @@ func checkClientName(name string) error {
 // dropped. Without audiences, the client's tokens are for the server's
 // default audience.
 func (s *Service) CreateClient(ctx context.Context, name string, scopes, audiences []string) (*keycard.Client, string, error) {
+	return s.createClient(ctx, name, scopes, audiences, "", Client{})
+}
+
+// createClient is CreateClient, audited with actor and c as the one who
+// asked (empty for the CLI).
+func (s *Service) createClient(ctx context.Context, name string, scopes, audiences []string, actor string, from Client) (*keycard.Client, string, error) {
 	if err := checkClientName(name); err != nil {
 		return nil, "", err
 	}
@@ -137,7 +143,7 @@ func (s *Service) CreateClient(ctx context.Context, name string, scopes, audienc
 	if err := s.stores.Clients.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
-	s.audit(ctx, AuditClientCreated, "", id, Client{}, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
+	s.audit(ctx, AuditClientCreated, actor, id, from, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
 	return c, secret, nil
 }
 
@@ -145,6 +151,12 @@ func (s *Service) CreateClient(ctx context.Context, name string, scopes, audienc
 // only this once. The old secret stops working at once; tokens already
 // issued stay valid. It fails with ENOTFOUND for an unknown client.
 func (s *Service) RotateClientSecret(ctx context.Context, id string) (string, error) {
+	return s.rotateClientSecret(ctx, id, "", Client{})
+}
+
+// rotateClientSecret is RotateClientSecret, audited with actor and from as
+// the one who asked (empty for the CLI).
+func (s *Service) rotateClientSecret(ctx context.Context, id, actor string, from Client) (string, error) {
 	secret, err := newClientSecret(s.rand)
 	if err != nil {
 		return "", err
@@ -152,7 +164,7 @@ func (s *Service) RotateClientSecret(ctx context.Context, id string) (string, er
 	if err := s.stores.Clients.SetClientSecret(ctx, id, keycard.HashClientSecret(secret), s.now()); err != nil {
 		return "", err
 	}
-	s.audit(ctx, AuditClientSecretRotated, "", id, Client{}, nil)
+	s.audit(ctx, AuditClientSecretRotated, actor, id, from, nil)
 	return secret, nil
 }
 

@@ -1,0 +1,242 @@
+package auth
+
+import (
+	"context"
+	"slices"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/username"
+)
+
+// RoleAdmin is the role that may use the admin operations.
+const RoleAdmin = "admin"
+
+// Limits on the roles an admin gives a user; roles follow the syntax of
+// OAuth scope-tokens (RFC 6749 section 3.3) and travel in access tokens.
+const (
+	MaxUserRoles = 50
+	MaxRoleLen   = 64 // bytes
+)
+
+// Audit event types of admin actions. Their Actor is the admin.
+const (
+	AuditUserDisabled     = "user.disabled"
+	AuditUserEnabled      = "user.enabled"
+	AuditUserRolesChanged = "user.roles_changed"
+	AuditUserDeleted      = "user.deleted"
+	AuditClientDeleted    = "client.deleted"
+)
+
+// The admin operations below are the service side of the admin API. Each
+// takes the calling admin as a *Principal and where the request came from
+// as a Client, writes an audit event with the admin as actor for every
+// change, and expects the caller (the HTTP layer) to have checked that
+// the principal has RoleAdmin. Reads are not audited.
+
+func errUserNotFound() error {
+	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "User not found."}
+}
+
+func errSessionNotFound() error {
+	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
+}
+
+// User returns a user by id, or ENOTFOUND.
+func (s *Service) User(ctx context.Context, id string) (*keycard.User, error) {
+	u, err := s.stores.Users.UserByID(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errUserNotFound()
+	}
+	return u, err
+}
+
+// ListUsers returns a page of users ordered by normalized username. A
+// non-empty prefix selects users whose normalized username starts with
+// the normalized prefix (so the search ignores case, as logins do); a
+// prefix that no username could start with is EINVALID.
+func (s *Service) ListUsers(ctx context.Context, prefix, after string, limit int) ([]*keycard.User, error) {
+	f := keycard.UserFilter{After: after, Limit: limit}
+	if prefix != "" {
+		_, normalized, err := username.Normalize(prefix)
+		if err != nil {
+			return nil, keycard.Errorf(keycard.EINVALID, "Search prefix is not the start of a valid username: %s", keycard.ErrorMessage(err))
+		}
+		f.Prefix = normalized
+	}
+	return s.stores.Users.ListUsers(ctx, f)
+}
+
+// SetUserDisabled disables or enables a user. Disabling revokes every live
+// session of the user in the same transaction, so their refresh tokens
+// stop working at once and the revocation feed tells verifiers to refuse
+// their access tokens. An admin cannot disable themselves (ECONFLICT).
+// Setting the state the user already has changes nothing but is audited.
+func (s *Service) SetUserDisabled(ctx context.Context, admin *Principal, id string, disabled bool, c Client) (*keycard.User, error) {
+	if disabled && id == admin.User.ID {
+		return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot disable their own account."}
+	}
+	before, err := s.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.stores.Users.UpdateUser(ctx, id, keycard.UserUpdate{Disabled: &disabled}, s.now())
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errUserNotFound()
+	} else if err != nil {
+		return nil, err
+	}
+	typ := AuditUserEnabled
+	if disabled {
+		typ = AuditUserDisabled
+	}
+	s.audit(ctx, typ, admin.User.ID, id, c.clean(), map[string]bool{"was_disabled": before.Disabled})
+	return u, nil
+}
+
+// SetUserRoles replaces a user's roles. Roles must be 1 to MaxRoleLen
+// printable ASCII characters without spaces, quotes or backslashes, at
+// most MaxUserRoles of them; repeats are dropped. The new roles appear in
+// the user's next access token (at the next login or refresh); tokens
+// already issued keep theirs until they expire. An admin cannot take
+// RoleAdmin away from themselves (ECONFLICT), so that the last admin
+// cannot lock everyone out by accident.
+func (s *Service) SetUserRoles(ctx context.Context, admin *Principal, id string, roles []string, c Client) (*keycard.User, error) {
+	roles, err := cleanList("role", roles, MaxUserRoles, MaxRoleLen, isScopeToken)
+	if err != nil {
+		return nil, err
+	}
+	if id == admin.User.ID && !slices.Contains(roles, RoleAdmin) {
+		return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot remove the admin role from their own account."}
+	}
+	before, err := s.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.stores.Users.UpdateUser(ctx, id, keycard.UserUpdate{Roles: &roles}, s.now())
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errUserNotFound()
+	} else if err != nil {
+		return nil, err
+	}
+	old := before.Roles
+	if old == nil {
+		old = []string{}
+	}
+	s.audit(ctx, AuditUserRolesChanged, admin.User.ID, id, c.clean(), map[string][]string{"old_roles": old, "roles": roles})
+	return u, nil
+}
+
+// DeleteUser revokes every live session of a user and deletes the user,
+// in one transaction. An admin cannot delete themselves (ECONFLICT).
+func (s *Service) DeleteUser(ctx context.Context, admin *Principal, id string, c Client) error {
+	if id == admin.User.ID {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot delete their own account."}
+	}
+	u, err := s.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	revoked, err := s.stores.Users.DeleteUser(ctx, id, s.now())
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return errUserNotFound()
+	} else if err != nil {
+		return err
+	}
+	s.stats.SessionsRevoked(keycard.RevokeUserDeleted, len(revoked))
+	s.audit(ctx, AuditUserDeleted, admin.User.ID, id, c.clean(), map[string]any{"username": u.Username, "sessions_revoked": len(revoked)})
+	return nil
+}
+
+// UserSessions returns a page of a user's active sessions, newest first,
+// starting after the session with id before (when not empty). It fails
+// with ENOTFOUND for an unknown user.
+func (s *Service) UserSessions(ctx context.Context, userID, before string, limit int) ([]*keycard.Session, error) {
+	if _, err := s.User(ctx, userID); err != nil {
+		return nil, err
+	}
+	return s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, ActiveAt: s.now(), Before: before, Limit: limit})
+}
+
+// RevokeUserSession revokes one session of a user, with reason
+// keycard.RevokeAdmin. A session of another user is answered like an
+// unknown one (ENOTFOUND). Revoking a revoked session is not an error.
+func (s *Service) RevokeUserSession(ctx context.Context, admin *Principal, userID, sessionID string, c Client) error {
+	sess, err := s.stores.Sessions.Session(ctx, sessionID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return errSessionNotFound()
+	} else if err != nil {
+		return err
+	}
+	if sess.UserID != userID {
+		return errSessionNotFound()
+	}
+	if _, err := s.stores.Sessions.RevokeSession(ctx, sessionID, s.now(), keycard.RevokeAdmin); err != nil {
+		return err
+	}
+	if !sess.Revoked() {
+		s.stats.SessionsRevoked(keycard.RevokeAdmin, 1)
+	}
+	s.audit(ctx, keycard.AuditLogout, admin.User.ID, userID, c.clean(), map[string]string{"session": sessionID, "reason": keycard.RevokeAdmin})
+	return nil
+}
+
+// RevokeUserSessions revokes every live session of a user, with reason
+// keycard.RevokeAdmin, and returns how many were revoked. It fails with
+// ENOTFOUND for an unknown user.
+func (s *Service) RevokeUserSessions(ctx context.Context, admin *Principal, userID string, c Client) (int, error) {
+	if _, err := s.User(ctx, userID); err != nil {
+		return 0, err
+	}
+	ids, err := s.stores.Sessions.RevokeUserSessions(ctx, userID, "", s.now(), keycard.RevokeAdmin)
+	if err != nil {
+		return 0, err
+	}
+	s.stats.SessionsRevoked(keycard.RevokeAdmin, len(ids))
+	s.audit(ctx, keycard.AuditLogout, admin.User.ID, userID, c.clean(), map[string]any{"sessions": ids, "reason": keycard.RevokeAdmin})
+	return len(ids), nil
+}
+
+// RotateKey rotates the signing key (see KeyManager.Rotate) and records
+// it in the audit log with the admin as actor.
+func (s *Service) RotateKey(ctx context.Context, admin *Principal, immediate bool, c Client) (*keycard.SigningKey, error) {
+	k, err := s.keys.Rotate(ctx, immediate)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, keycard.AuditKeyRotated, admin.User.ID, k.KID, c.clean(), map[string]any{"alg": k.Alg, "immediate": immediate, "state": k.State})
+	return k, nil
+}
+
+// ListClients returns a page of service clients ordered by id, starting
+// after the client with id after (when not empty).
+func (s *Service) ListClients(ctx context.Context, after string, limit int) ([]*keycard.Client, error) {
+	return s.stores.Clients.ListClients(ctx, keycard.ClientFilter{After: after, Limit: limit})
+}
+
+// AdminCreateClient is CreateClient on behalf of an admin, who is the
+// actor of its audit event.
+func (s *Service) AdminCreateClient(ctx context.Context, admin *Principal, name string, scopes, audiences []string, c Client) (*keycard.Client, string, error) {
+	return s.createClient(ctx, name, scopes, audiences, admin.User.ID, c.clean())
+}
+
+// AdminRotateClientSecret is RotateClientSecret on behalf of an admin, who
+// is the actor of its audit event.
+func (s *Service) AdminRotateClientSecret(ctx context.Context, admin *Principal, id string, c Client) (string, error) {
+	return s.rotateClientSecret(ctx, id, admin.User.ID, c.clean())
+}
+
+// DeleteClient deletes a service client (see keycard.ClientStore
+// DeleteClient for what happens to its tokens). It fails with ENOTFOUND
+// for an unknown client.
+func (s *Service) DeleteClient(ctx context.Context, admin *Principal, id string, c Client) error {
+	if err := s.stores.Clients.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditClientDeleted, admin.User.ID, id, c.clean(), nil)
+	return nil
+}
+
+// AuditEvents returns a page of the audit log, newest first.
+func (s *Service) AuditEvents(ctx context.Context, f keycard.AuditFilter) ([]*keycard.AuditEvent, error) {
+	return s.stores.Audit.ListAudit(ctx, f)
+}

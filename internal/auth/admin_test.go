@@ -1,0 +1,231 @@
+package auth
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+// admin registers an admin and returns them as a principal of a login.
+func (f *fixture) admin(t *testing.T, name string) *Principal {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.svc.Register(ctx, name, "correct horse battery", []string{RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.svc.Login(ctx, name, "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// lastAudit returns the newest audit event of the type.
+func (f *fixture) lastAudit(t *testing.T, typ string) *keycard.AuditEvent {
+	t.Helper()
+	events, err := f.svc.AuditEvents(context.Background(), keycard.AuditFilter{Type: typ, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Fatalf("no %s audit event", typ)
+	}
+	return events[0]
+}
+
+func TestAdminUsers(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	admin := f.admin(t, "root")
+	from := Client{Addr: "192.0.2.9", UserAgent: "admin-test"}
+	f.user(t, "Alice")
+	f.user(t, "alfred")
+	f.user(t, "bob")
+
+	users, err := f.svc.ListUsers(ctx, "AL", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Username)
+	}
+	if want := []string{"alfred", "Alice"}; !slices.Equal(names, want) {
+		t.Errorf("ListUsers(prefix AL): got %v, want %v", names, want)
+	}
+	if _, err := f.svc.ListUsers(ctx, "a b", "", 0); keycard.ErrorCode(err) != keycard.EINVALID {
+		t.Errorf("ListUsers(prefix with a space): got %v, want EINVALID", err)
+	}
+
+	alice, err := f.svc.stores.Users.UserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Disabling revokes the sessions; the event names the admin.
+	u, err := f.svc.SetUserDisabled(ctx, admin, alice.ID, true, from)
+	if err != nil || !u.Disabled {
+		t.Fatalf("SetUserDisabled(true) = %v, %v; want a disabled user", u, err)
+	}
+	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("Refresh after disable: got %v, want EUNAUTHORIZED", err)
+	}
+	e := f.lastAudit(t, AuditUserDisabled)
+	if e.Actor != admin.User.ID || e.Subject != alice.ID || e.ClientAddr != from.Addr || e.UserAgent != from.UserAgent {
+		t.Errorf("disable audit event %+v, want actor %s, subject %s, from %v", e, admin.User.ID, alice.ID, from)
+	}
+	if u, err = f.svc.SetUserDisabled(ctx, admin, alice.ID, false, from); err != nil || u.Disabled {
+		t.Errorf("SetUserDisabled(false) = %v, %v; want an enabled user", u, err)
+	}
+
+	// Self-protection.
+	for name, err := range map[string]error{
+		"disable self":     func() error { _, err := f.svc.SetUserDisabled(ctx, admin, admin.User.ID, true, from); return err }(),
+		"delete self":      f.svc.DeleteUser(ctx, admin, admin.User.ID, from),
+		"drop own admin":   func() error { _, err := f.svc.SetUserRoles(ctx, admin, admin.User.ID, []string{"user"}, from); return err }(),
+		"unknown user":     func() error { _, err := f.svc.SetUserDisabled(ctx, admin, "nobody", true, from); return err }(),
+		"bad role":         func() error { _, err := f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"has space"}, from); return err }(),
+		"delete unknown":   f.svc.DeleteUser(ctx, admin, "nobody", from),
+		"roles of unknown": func() error { _, err := f.svc.SetUserRoles(ctx, admin, "nobody", []string{"x"}, from); return err }(),
+	} {
+		want := map[string]string{
+			"disable self": keycard.ECONFLICT, "delete self": keycard.ECONFLICT, "drop own admin": keycard.ECONFLICT,
+			"unknown user": keycard.ENOTFOUND, "bad role": keycard.EINVALID, "delete unknown": keycard.ENOTFOUND,
+			"roles of unknown": keycard.ENOTFOUND,
+		}[name]
+		if got := keycard.ErrorCode(err); got != want {
+			t.Errorf("%s: got %q (%v), want %q", name, got, err, want)
+		}
+	}
+
+	// Roles: deduplicated, audited with old and new.
+	if u, err = f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"editor", "viewer", "editor"}, from); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"editor", "viewer"}; !slices.Equal(u.Roles, want) {
+		t.Errorf("SetUserRoles: got roles %v, want %v", u.Roles, want)
+	}
+	if e := f.lastAudit(t, AuditUserRolesChanged); string(e.Detail) != `{"old_roles":["user"],"roles":["editor","viewer"]}` {
+		t.Errorf("roles audit detail %s", e.Detail)
+	}
+
+	// Delete revokes, then deletes.
+	tok, err = f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteUser(ctx, admin, alice.ID, from); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.User(ctx, alice.ID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("User(deleted): got %v, want ENOTFOUND", err)
+	}
+	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("Refresh after delete: got %v, want EUNAUTHORIZED", err)
+	}
+	if e := f.lastAudit(t, AuditUserDeleted); e.Actor != admin.User.ID || e.Subject != alice.ID {
+		t.Errorf("delete audit event %+v", e)
+	}
+}
+
+func TestAdminSessions(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	admin := f.admin(t, "root")
+	f.user(t, "alice")
+	f.user(t, "bob")
+	alice, _ := f.svc.stores.Users.UserByUsername(ctx, "alice")
+	bob, _ := f.svc.stores.Users.UserByUsername(ctx, "bob")
+	var toks []*Tokens
+	for range 3 {
+		tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	bobTok, err := f.svc.Login(ctx, "bob", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	list, err := f.svc.UserSessions(ctx, alice.ID, "", 0)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("UserSessions = %d sessions, %v; want 3", len(list), err)
+	}
+	if _, err := f.svc.UserSessions(ctx, "nobody", "", 0); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("UserSessions(unknown user): got %v, want ENOTFOUND", err)
+	}
+	// Bob's session is not Alice's.
+	if err := f.svc.RevokeUserSession(ctx, admin, alice.ID, bobTok.SessionID, Client{}); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("RevokeUserSession(other user's session): got %v, want ENOTFOUND", err)
+	}
+	if err := f.svc.RevokeUserSession(ctx, admin, alice.ID, toks[0].SessionID, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(ctx, toks[0].RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("Refresh of a revoked session: got %v, want EUNAUTHORIZED", err)
+	}
+	n, err := f.svc.RevokeUserSessions(ctx, admin, alice.ID, Client{})
+	if err != nil || n != 2 {
+		t.Errorf("RevokeUserSessions = %d, %v; want 2", n, err)
+	}
+	if list, _ := f.svc.UserSessions(ctx, alice.ID, "", 0); len(list) != 0 {
+		t.Errorf("UserSessions after revoking all: got %d, want 0", len(list))
+	}
+	if list, _ := f.svc.UserSessions(ctx, bob.ID, "", 0); len(list) != 1 {
+		t.Errorf("Bob's sessions after revoking Alice's: got %d, want 1", len(list))
+	}
+	if e := f.lastAudit(t, keycard.AuditLogout); e.Actor != admin.User.ID || e.Subject != alice.ID {
+		t.Errorf("revoke audit event %+v", e)
+	}
+}
+
+func TestAdminKeysAndClients(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	admin := f.admin(t, "root")
+
+	k, err := f.svc.RotateKey(ctx, admin, true, Client{})
+	if err != nil || k.State != keycard.KeyActive {
+		t.Fatalf("RotateKey(immediate) = %v, %v; want an active key", k, err)
+	}
+	if e := f.lastAudit(t, keycard.AuditKeyRotated); e.Actor != admin.User.ID || e.Subject != k.KID {
+		t.Errorf("rotate audit event %+v", e)
+	}
+
+	c, secret, err := f.svc.AdminCreateClient(ctx, admin, "billing", []string{"read"}, nil, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := f.lastAudit(t, AuditClientCreated); e.Actor != admin.User.ID || e.Subject != c.ID {
+		t.Errorf("client audit event %+v", e)
+	}
+	next, err := f.svc.AdminRotateClientSecret(ctx, admin, c.ID, Client{})
+	if err != nil || next == secret {
+		t.Fatalf("AdminRotateClientSecret = %q, %v; want a new secret", next, err)
+	}
+	if _, err := f.svc.AuthenticateClient(ctx, c.ID, secret); err == nil {
+		t.Error("old secret still accepted")
+	}
+	if err := f.svc.DeleteClient(ctx, admin, c.ID, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteClient(ctx, admin, c.ID, Client{}); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("DeleteClient(again): got %v, want ENOTFOUND", err)
+	}
+	if e := f.lastAudit(t, AuditClientDeleted); e.Actor != admin.User.ID || e.Subject != c.ID {
+		t.Errorf("client delete audit event %+v", e)
+	}
+}
