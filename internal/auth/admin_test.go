@@ -91,11 +91,17 @@ func TestAdminUsers(t *testing.T) {
 
 	// Self-protection.
 	for name, err := range map[string]error{
-		"disable self":     func() error { _, err := f.svc.SetUserDisabled(ctx, admin, admin.User.ID, true, from); return err }(),
-		"delete self":      f.svc.DeleteUser(ctx, admin, admin.User.ID, from),
-		"drop own admin":   func() error { _, err := f.svc.SetUserRoles(ctx, admin, admin.User.ID, []string{"user"}, from); return err }(),
-		"unknown user":     func() error { _, err := f.svc.SetUserDisabled(ctx, admin, "nobody", true, from); return err }(),
-		"bad role":         func() error { _, err := f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"has space"}, from); return err }(),
+		"disable self": func() error { _, err := f.svc.SetUserDisabled(ctx, admin, admin.User.ID, true, from); return err }(),
+		"delete self":  f.svc.DeleteUser(ctx, admin, admin.User.ID, from),
+		"drop own admin": func() error {
+			_, err := f.svc.SetUserRoles(ctx, admin, admin.User.ID, []string{"user"}, from)
+			return err
+		}(),
+		"unknown user": func() error { _, err := f.svc.SetUserDisabled(ctx, admin, "nobody", true, from); return err }(),
+		"bad role": func() error {
+			_, err := f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"has space"}, from)
+			return err
+		}(),
 		"delete unknown":   f.svc.DeleteUser(ctx, admin, "nobody", from),
 		"roles of unknown": func() error { _, err := f.svc.SetUserRoles(ctx, admin, "nobody", []string{"x"}, from); return err }(),
 	} {
