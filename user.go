@@ -95,13 +95,17 @@ type UserStore interface {
 
 	// UpdateUser changes the fields set in upd and UpdatedAt, and returns
 	// the updated user. Disabling a user also revokes all of its live
-	// sessions with reason RevokeUserDisabled, in the same transaction.
+	// sessions with reason RevokeUserDisabled and appends a RevokeUser
+	// cut-off at the given time to the revocation feed, in the same
+	// transaction.
 	UpdateUser(ctx context.Context, id string, upd UserUpdate, at time.Time) (*User, error)
 
 	// ChangePassword sets a new password hash and PasswordChangedAt, and
 	// in the same transaction revokes every live session of the user
 	// except keepSessionID (which may be empty) with reason
-	// RevokePasswordChanged. It returns the ids of the revoked sessions.
+	// RevokePasswordChanged, and appends a RevokeUser cut-off at the given
+	// time to the revocation feed. It returns the ids of the revoked
+	// sessions.
 	ChangePassword(ctx context.Context, id, hash, keepSessionID string, at time.Time) ([]string, error)
 
 	// RehashPassword replaces the password hash with newHash only if it

@@ -43,6 +43,10 @@ type DB struct {
 	// stores themselves take every time from their callers.
 	Now func() time.Time
 
+	// revocationTTL is the lifetime of feed entries (see
+	// Options.RevocationTTL).
+	revocationTTL time.Duration
+
 	path  string
 	write *sql.DB // one connection: all write transactions
 	read  *sql.DB // a pool of query-only connections
@@ -61,6 +65,11 @@ type Options struct {
 	ReadConns int
 	// Now is the clock for DB.Now; nil means time.Now.
 	Now func() time.Time
+	// RevocationTTL is how long a revocation feed entry can match a valid
+	// token: the access-token lifetime plus the verification leeway. Each
+	// entry's ExpiresAt is its At plus RevocationTTL unless the caller of
+	// AddRevocation sets one. 0 means keycard.DefaultRevocationTTL.
+	RevocationTTL time.Duration
 }
 
 // Open opens the database file at path, creating it with mode 0600 if it
@@ -115,7 +124,11 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 
-	db := &DB{Now: now, path: path, write: write, read: read}
+	revocationTTL := opt.RevocationTTL
+	if revocationTTL <= 0 {
+		revocationTTL = keycard.DefaultRevocationTTL
+	}
+	db := &DB{Now: now, revocationTTL: revocationTTL, path: path, write: write, read: read}
 	db.writeStmts.db, db.readStmts.db = write, read
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
@@ -233,7 +246,7 @@ func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(txn{tx, &db.writeStmts})
+	err = fn(txn{Tx: tx, stmts: &db.writeStmts, revocationTTL: db.revocationTTL})
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -328,6 +341,9 @@ func (c *stmtCache) close() error {
 type txn struct {
 	*sql.Tx
 	stmts *stmtCache
+	// revocationTTL is the lifetime of the feed entries appended in the
+	// transaction (see Options.RevocationTTL).
+	revocationTTL time.Duration
 }
 
 func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

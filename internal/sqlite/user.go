@@ -150,7 +150,10 @@ func (s *UserStore) UpdateUser(ctx context.Context, id string, upd keycard.UserU
 			return err
 		}
 		if disabling {
-			_, err = revokeUserSessions(ctx, tx, id, "", at, keycard.RevokeUserDisabled)
+			if _, err = revokeUserSessions(ctx, tx, id, "", at, keycard.RevokeUserDisabled); err != nil {
+				return err
+			}
+			err = addRevocation(ctx, tx, &keycard.Revocation{Kind: keycard.RevokeUser, Value: id, At: at})
 		}
 		return err
 	})
@@ -177,8 +180,10 @@ func (s *UserStore) ChangePassword(ctx context.Context, id, hash, keepSessionID 
 		} else if n == 0 {
 			return userNotFound()
 		}
-		revoked, err = revokeUserSessions(ctx, tx, id, keepSessionID, at, keycard.RevokePasswordChanged)
-		return err
+		if revoked, err = revokeUserSessions(ctx, tx, id, keepSessionID, at, keycard.RevokePasswordChanged); err != nil {
+			return err
+		}
+		return addRevocation(ctx, tx, &keycard.Revocation{Kind: keycard.RevokeUser, Value: id, At: at})
 	})
 	if err != nil {
 		return nil, wrap("change password", err)

@@ -179,7 +179,7 @@ func testHasRevocation(t *testing.T, open OpenFunc) {
 		})
 	}
 	// Pruned entries are gone.
-	if _, err := s.Revocations.PruneRevocations(ctx, t0.Add(time.Minute)); err != nil {
+	if _, err := s.Revocations.PruneRevocations(ctx, t0.Add(revTTL+time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Revocations.HasRevocation(ctx, keycard.RevokeToken, "jti-1"); err != nil || got {

@@ -146,7 +146,7 @@ func testKeyRotation(t *testing.T, open OpenFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "feed after RevokeKey", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeKey, Value: k2.KID, At: revokedAt}})
+	check(t, "feed after RevokeKey", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeKey, Value: k2.KID, At: revokedAt, ExpiresAt: revokedAt.Add(revTTL)}})
 	// With no active key left, a new one can be created active.
 	if err := s.Keys.CreateKey(ctx, newKey(t, keycard.KeyActive, revokedAt)); err != nil {
 		t.Errorf("CreateKey(active, none active): %v", err)

@@ -16,10 +16,14 @@ func testRevocations(t *testing.T, open OpenFunc) {
 	if seq, err := s.Revocations.LastRevocationSeq(ctx); err != nil || seq != 0 {
 		t.Errorf("LastRevocationSeq(empty) = %d, %v; want 0, nil", seq, err)
 	}
+	if seq, err := s.Revocations.FirstRevocationSeq(ctx); err != nil || seq != 0 {
+		t.Errorf("FirstRevocationSeq(empty) = %d, %v; want 0, nil", seq, err)
+	}
 	var all []*keycard.Revocation
 	kinds := []keycard.RevocationKind{keycard.RevokeSession, keycard.RevokeToken, keycard.RevokeUser, keycard.RevokeAllUsers, keycard.RevokeKey}
 	for i := range 10 {
-		r := &keycard.Revocation{Kind: kinds[i%len(kinds)], Value: fmt.Sprintf("v%d", i), At: t0.Add(time.Duration(i) * time.Minute)}
+		at := t0.Add(time.Duration(i) * time.Minute)
+		r := &keycard.Revocation{Kind: kinds[i%len(kinds)], Value: fmt.Sprintf("v%d", i), At: at, ExpiresAt: at.Add(time.Hour)}
 		if err := s.Revocations.AddRevocation(ctx, r); err != nil {
 			t.Fatalf("AddRevocation: %v", err)
 		}
@@ -27,6 +31,9 @@ func testRevocations(t *testing.T, open OpenFunc) {
 			t.Errorf("AddRevocation: Seq %d after %d, want increasing", r.Seq, all[len(all)-1].Seq)
 		}
 		all = append(all, r)
+	}
+	if seq, err := s.Revocations.FirstRevocationSeq(ctx); err != nil || seq != all[0].Seq {
+		t.Errorf("FirstRevocationSeq = %d, %v; want %d", seq, err, all[0].Seq)
 	}
 	wantCode(t, "AddRevocation(bad kind)", s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: "bogus", At: t0}), keycard.EINVALID)
 
@@ -52,7 +59,9 @@ func testRevocations(t *testing.T, open OpenFunc) {
 		})
 	}
 
-	n, err := s.Revocations.PruneRevocations(ctx, all[4].At)
+	// Pruning goes by ExpiresAt: the first four have expired, the fifth
+	// expires exactly now and is kept.
+	n, err := s.Revocations.PruneRevocations(ctx, all[4].ExpiresAt)
 	if err != nil || n != 4 {
 		t.Errorf("PruneRevocations = %d, %v; want 4, nil", n, err)
 	}
@@ -61,17 +70,32 @@ func testRevocations(t *testing.T, open OpenFunc) {
 		t.Fatal(err)
 	}
 	check(t, "Revocations after prune", got, all[4:])
+	if seq, err := s.Revocations.FirstRevocationSeq(ctx); err != nil || seq != all[4].Seq {
+		t.Errorf("FirstRevocationSeq after prune = %d, %v; want %d", seq, err, all[4].Seq)
+	}
 	// Pruning never lowers the sequence: followers must not see a number twice.
-	if _, err := s.Revocations.PruneRevocations(ctx, t0.Add(time.Hour)); err != nil {
+	if _, err := s.Revocations.PruneRevocations(ctx, t0.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if seq, err := s.Revocations.LastRevocationSeq(ctx); err != nil || seq != all[9].Seq {
 		t.Errorf("LastRevocationSeq after pruning all = %d, %v; want %d", seq, err, all[9].Seq)
 	}
+	if seq, err := s.Revocations.FirstRevocationSeq(ctx); err != nil || seq != 0 {
+		t.Errorf("FirstRevocationSeq after pruning all = %d, %v; want 0", seq, err)
+	}
 	r := &keycard.Revocation{Kind: keycard.RevokeToken, Value: "after-prune", At: t0}
 	if err := s.Revocations.AddRevocation(ctx, r); err != nil || r.Seq <= all[9].Seq {
 		t.Errorf("AddRevocation after prune: Seq %d, %v; want more than %d", r.Seq, err, all[9].Seq)
 	}
+	// Without an ExpiresAt, an entry gets the store's lifetime.
+	if want := r.At.Add(revTTL); !r.ExpiresAt.Equal(want) {
+		t.Errorf("AddRevocation(no ExpiresAt): ExpiresAt = %v, want %v", r.ExpiresAt, want)
+	}
+	got, err = s.Revocations.Revocations(ctx, all[9].Seq, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "Revocations after the last prune", got, []*keycard.Revocation{r})
 }
 
 func testAudit(t *testing.T, open OpenFunc) {
@@ -201,6 +225,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		}},
 		{"Revocations", func() error { _, err := s.Revocations.Revocations(ctx, 0, 0); return err }},
 		{"LastRevocationSeq", func() error { _, err := s.Revocations.LastRevocationSeq(ctx); return err }},
+		{"FirstRevocationSeq", func() error { _, err := s.Revocations.FirstRevocationSeq(ctx); return err }},
 		{"PruneRevocations", func() error { _, err := s.Revocations.PruneRevocations(ctx, t0); return err }},
 		{"HasRevocation", func() error { _, err := s.Revocations.HasRevocation(ctx, keycard.RevokeToken, "j"); return err }},
 		{"CreateClient", func() error { return s.Clients.CreateClient(ctx, newClient(t, "canceled")) }},

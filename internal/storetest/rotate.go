@@ -119,7 +119,7 @@ func testRotate(t *testing.T, open OpenFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "feed after theft", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: sess.ID, At: theftAt}})
+	check(t, "feed after theft", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: sess.ID, At: theftAt, ExpiresAt: theftAt.Add(revTTL)}})
 	for _, tid := range []string{t1.ID, t2.ID} {
 		if tok, err := s.Sessions.RefreshToken(ctx, tid); err != nil || tok.SuccessorSealed != nil {
 			t.Errorf("token %s after theft: %+v, %v; want its sealed successor cleared", tid, tok, err)

@@ -159,8 +159,8 @@ func testRevokeSessions(t *testing.T, open OpenFunc) {
 	}
 	var feed []string
 	for _, r := range revs {
-		if r.Kind != keycard.RevokeSession || !r.At.Equal(at) {
-			t.Errorf("feed entry %+v: want kind session at %v", r, at)
+		if r.Kind != keycard.RevokeSession || !r.At.Equal(at) || !r.ExpiresAt.Equal(at.Add(revTTL)) {
+			t.Errorf("feed entry %+v: want kind session at %v, expiring %v later", r, at, revTTL)
 		}
 		feed = append(feed, r.Value)
 	}
@@ -185,7 +185,7 @@ func testRevokeSessions(t *testing.T, open OpenFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "feed after RevokeAllSessions", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeAllUsers, At: at.Add(time.Hour)}})
+	check(t, "feed after RevokeAllSessions", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeAllUsers, At: at.Add(time.Hour), ExpiresAt: at.Add(time.Hour + revTTL)}})
 }
 
 func testPruneSessions(t *testing.T, open OpenFunc) {

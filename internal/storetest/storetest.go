@@ -29,7 +29,8 @@ import (
 )
 
 // OpenFunc opens new, empty stores for one test and arranges, with
-// t.Cleanup, for them to be closed.
+// t.Cleanup, for them to be closed. The stores must use the default
+// revocation lifetime, keycard.DefaultRevocationTTL.
 type OpenFunc func(t *testing.T) keycard.Stores
 
 // Run runs the whole suite against the stores made by open, each top-level
@@ -66,6 +67,10 @@ func Run(t *testing.T, open OpenFunc) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
 }
+
+// revTTL is the lifetime of the revocation feed entries that stores append
+// by themselves: the suite expects stores opened with the default.
+const revTTL = keycard.DefaultRevocationTTL
 
 // t0 is the suite's "now"; a whole number of microseconds, the precision
 // every store keeps.

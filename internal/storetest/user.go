@@ -187,7 +187,13 @@ func testUpdateUser(t *testing.T, open OpenFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "revocation feed after disabling user", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: sess.ID, At: at2}})
+	if len(revs) != 2 {
+		t.Fatalf("revocation feed after disabling user: got %d entries, want 2", len(revs))
+	}
+	check(t, "revocation feed after disabling user", revs, []*keycard.Revocation{
+		{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: sess.ID, At: at2, ExpiresAt: at2.Add(revTTL)},
+		{Seq: revs[1].Seq, Kind: keycard.RevokeUser, Value: u.ID, At: at2, ExpiresAt: at2.Add(revTTL)},
+	})
 
 	enabled := false
 	if got, err = s.Users.UpdateUser(ctx, u.ID, keycard.UserUpdate{Disabled: &enabled}, at2); err != nil || got.Disabled {
@@ -240,6 +246,33 @@ func testChangePassword(t *testing.T, open OpenFunc) {
 		if sess.RevokeReason != tt.wantReason || sess.Revoked() != (tt.wantReason != "") {
 			t.Errorf("session %s: got revoked %v for %q, want reason %q", tt.id, sess.Revoked(), sess.RevokeReason, tt.wantReason)
 		}
+	}
+
+	// The feed has the revoked sessions and, in the same transaction, the
+	// user's cut-off: tokens issued before the change are dead everywhere.
+	revs, err := s.Revocations.Revocations(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cutoffs []*keycard.Revocation
+	sessions := map[string]bool{}
+	for _, r := range revs {
+		switch r.Kind {
+		case keycard.RevokeUser:
+			cutoffs = append(cutoffs, r)
+		case keycard.RevokeSession:
+			sessions[r.Value] = true
+		}
+	}
+	check(t, "cut-offs after ChangePassword", cutoffs, []*keycard.Revocation{{Seq: revs[len(revs)-1].Seq, Kind: keycard.RevokeUser, Value: u.ID, At: at, ExpiresAt: at.Add(revTTL)}})
+	check(t, "sessions in the feed after ChangePassword", sessions, map[string]bool{old1.ID: true, old2.ID: true})
+	last := revs[len(revs)-1].Seq
+
+	// A failed change leaves nothing in the feed.
+	_, err = s.Users.ChangePassword(ctx, "missing", "h", "", at)
+	wantCode(t, "ChangePassword(missing user)", err, keycard.ENOTFOUND)
+	if revs, err := s.Revocations.Revocations(ctx, last, 0); err != nil || len(revs) != 0 {
+		t.Errorf("feed after failed ChangePassword: %d new entries, %v; want none", len(revs), err)
 	}
 
 	revoked, err = s.Users.ChangePassword(ctx, u.ID, "newer-hash", "", at.Add(time.Hour))
@@ -332,7 +365,7 @@ func testDeleteUser(t *testing.T, open OpenFunc) {
 	if len(revs) != 1 {
 		t.Fatalf("revocation feed after DeleteUser: got %d entries, want 1", len(revs))
 	}
-	check(t, "revocation feed after DeleteUser", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: live.ID, At: at}})
+	check(t, "revocation feed after DeleteUser", revs, []*keycard.Revocation{{Seq: revs[0].Seq, Kind: keycard.RevokeSession, Value: live.ID, At: at, ExpiresAt: at.Add(revTTL)}})
 	if sess, err := s.Sessions.Session(ctx, kept.ID); err != nil || sess.Revoked() {
 		t.Errorf("other user's session after DeleteUser = %v, %v; want live", sess, err)
 	}
