@@ -79,6 +79,8 @@ func (c *Config) setDefaults() {
 // concurrent use.
 type Service struct {
 	stores keycard.Stores
+	// feed wakes the revocation feed's waiters; stores notify it.
+	feed   *feedNotifier
 	keys   *KeyManager
 	sealer *Sealer
 	limits LoginLimits
@@ -114,7 +116,8 @@ type Deps struct {
 // NewService returns a Service.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	s := &Service{stores: d.Stores, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
+	feed := newFeedNotifier()
+	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
 		limits: d.LoginLimits, stats: d.Metrics}
 	if s.stats == nil {
 		s.stats = noMetrics{}

@@ -1,0 +1,247 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// FeedPageSize is the most entries one page of the revocation feed holds.
+const FeedPageSize = keycard.MaxPageSize
+
+// FeedPage is one answer of the revocation feed (GET /v1/revocations).
+type FeedPage struct {
+	// Entries follow the cursor in Seq order; never nil.
+	Entries []*keycard.Revocation
+	// Next is the cursor for the next request: the Seq of the last entry,
+	// or the cursor asked for when there are none.
+	Next int64
+	// Snapshot is true when the cursor was older than what pruning has
+	// kept (or newer than the feed, which means another database): the
+	// entries are then every entry still stored, from the oldest, and a
+	// follower must replace its set with them (and with the pages that
+	// follow, up to the first one shorter than FeedPageSize) instead of
+	// adding them.
+	Snapshot bool
+}
+
+// Revocations returns the page of the revocation feed that follows the
+// cursor after (0 for the start). It fails with EINVALID for a negative
+// cursor.
+func (s *Service) Revocations(ctx context.Context, after int64) (*FeedPage, error) {
+	if after < 0 {
+		return nil, keycard.Errorf(keycard.EINVALID, "The cursor must not be negative.")
+	}
+	store := s.stores.Revocations
+	first, err := store.FirstRevocationSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last, err := store.LastRevocationSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Sequence numbers start at 1, so entries (after, first) were pruned
+	// when first > after+1; with nothing stored, every entry up to last
+	// was.
+	compacted := (first > 0 && after < first-1) || (first == 0 && after < last)
+	page := &FeedPage{Next: after, Snapshot: compacted || after > last}
+	from := after
+	if page.Snapshot {
+		from, page.Next = 0, last
+	}
+	if page.Entries, err = store.Revocations(ctx, from, FeedPageSize); err != nil {
+		return nil, err
+	}
+	if n := len(page.Entries); n > 0 {
+		page.Next = page.Entries[n-1].Seq
+	}
+	return page, nil
+}
+
+// RevocationsChanged returns a channel that is closed when this Service
+// next appends to the revocation feed. Take it before reading the feed,
+// so that an append between the read and the wait is not missed. Appends
+// made by other processes (the CLI, other instances) do not close it:
+// waiters must also look at the feed now and then.
+func (s *Service) RevocationsChanged() <-chan struct{} { return s.feed.changed() }
+
+// RevokeAll forces every user to re-authenticate: it revokes every session
+// (so every refresh token) and puts a global cut-off in the revocation
+// feed, in one transaction, so every access token issued before now is
+// dead at every verifier. actor is the admin's user id, or empty for the
+// CLI. It returns the number of sessions revoked.
+func (s *Service) RevokeAll(ctx context.Context, actor string, c Client) (int64, error) {
+	n, err := s.stores.Sessions.RevokeAllSessions(ctx, s.now(), keycard.RevokeAll)
+	if err != nil {
+		return 0, err
+	}
+	s.stats.SessionsRevoked(keycard.RevokeAll, int(n))
+	s.audit(ctx, keycard.AuditRevokeAll, actor, "", c.clean(), map[string]any{"sessions_revoked": n})
+	return n, nil
+}
+
+// RevokeKey is the emergency revocation of a signing key: if kid is the
+// active key, a fresh key is made active first (KeyManager.Rotate with
+// immediate), then kid is deleted, so it leaves the JWKS and this server
+// stops accepting its tokens at once, and a RevokeKey entry in the feed
+// kills its tokens at every verifier. actor is the admin's user id, or
+// empty for the CLI. It returns the active key after the revocation, and
+// fails with ENOTFOUND for an unknown kid.
+//
+// Other instances of the server (and a server running while the CLI
+// revokes) stop accepting the key's tokens when they next read the keys,
+// within DefaultKeyCacheFor.
+func (s *Service) RevokeKey(ctx context.Context, actor, kid string, c Client) (*keycard.SigningKey, error) {
+	if s.keys == nil {
+		return nil, errors.New("auth: revoking a key needs the signing keys")
+	}
+	rec, err := s.stores.Keys.Key(ctx, kid)
+	if err != nil {
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, keycard.Errorf(keycard.ENOTFOUND, "Key not found.")
+		}
+		return nil, err
+	}
+	var rotated string
+	if rec.State == keycard.KeyActive {
+		fresh, err := s.keys.Rotate(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		rotated = fresh.KID
+		s.audit(ctx, keycard.AuditKeyRotated, actor, fresh.KID, c.clean(), map[string]any{"alg": fresh.Alg, "immediate": true, "state": fresh.State, "reason": "key_revoked"})
+	}
+	if err := s.stores.Keys.RevokeKey(ctx, kid, s.now()); err != nil {
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, keycard.Errorf(keycard.ENOTFOUND, "Key not found.")
+		}
+		return nil, err
+	}
+	// The revoked key must leave the verification set now, not when the
+	// cache would next be refreshed.
+	if _, err := s.keys.reload(ctx); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, keycard.AuditKeyRevoked, actor, kid, c.clean(), map[string]any{"alg": rec.Alg, "state": rec.State, "new_active_kid": rotated})
+	_, active, err := s.activeKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return active, nil
+}
+
+// activeKey returns the kid and record of the active key.
+func (s *Service) activeKey(ctx context.Context) (string, *keycard.SigningKey, error) {
+	_, kid, err := s.keys.Signer(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	rec, err := s.stores.Keys.Key(ctx, kid)
+	return kid, rec, err
+}
+
+// feedNotifier wakes the waiters of the revocation feed: changed returns a
+// channel that notify closes and replaces. It is safe for concurrent use.
+type feedNotifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newFeedNotifier() *feedNotifier { return &feedNotifier{ch: make(chan struct{})} }
+
+func (n *feedNotifier) changed() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *feedNotifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+}
+
+// notifyingStores wraps the stores whose methods append to the revocation
+// feed so that each such call, once it has returned (and so committed),
+// wakes the feed's waiters. A spurious wake-up (after a call that failed or
+// revoked nothing) costs a waiter one read of the feed.
+func notifyingStores(st keycard.Stores, n *feedNotifier) keycard.Stores {
+	st.Sessions = notifySessions{st.Sessions, n}
+	st.Users = notifyUsers{st.Users, n}
+	st.Keys = notifyKeys{st.Keys, n}
+	st.Revocations = notifyRevocations{st.Revocations, n}
+	return st
+}
+
+type notifySessions struct {
+	keycard.SessionStore
+	n *feedNotifier
+}
+
+func (s notifySessions) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*keycard.Session, error) {
+	defer s.n.notify()
+	return s.SessionStore.RevokeSession(ctx, id, at, reason)
+}
+
+func (s notifySessions) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+	defer s.n.notify()
+	return s.SessionStore.RevokeUserSessions(ctx, userID, exceptID, at, reason)
+}
+
+func (s notifySessions) RevokeAllSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+	defer s.n.notify()
+	return s.SessionStore.RevokeAllSessions(ctx, at, reason)
+}
+
+func (s notifySessions) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	res, err := s.SessionStore.RotateRefreshToken(ctx, req)
+	if err == nil && res.Outcome == keycard.TheftDetected {
+		s.n.notify()
+	}
+	return res, err
+}
+
+type notifyUsers struct {
+	keycard.UserStore
+	n *feedNotifier
+}
+
+func (s notifyUsers) UpdateUser(ctx context.Context, id string, upd keycard.UserUpdate, at time.Time) (*keycard.User, error) {
+	defer s.n.notify()
+	return s.UserStore.UpdateUser(ctx, id, upd, at)
+}
+
+func (s notifyUsers) ChangePassword(ctx context.Context, id, hash, keepSessionID string, at time.Time) ([]string, error) {
+	defer s.n.notify()
+	return s.UserStore.ChangePassword(ctx, id, hash, keepSessionID, at)
+}
+
+func (s notifyUsers) DeleteUser(ctx context.Context, id string, at time.Time) ([]string, error) {
+	defer s.n.notify()
+	return s.UserStore.DeleteUser(ctx, id, at)
+}
+
+type notifyKeys struct {
+	keycard.KeyStore
+	n *feedNotifier
+}
+
+func (s notifyKeys) RevokeKey(ctx context.Context, kid string, at time.Time) error {
+	defer s.n.notify()
+	return s.KeyStore.RevokeKey(ctx, kid, at)
+}
+
+type notifyRevocations struct {
+	keycard.RevocationStore
+	n *feedNotifier
+}
+
+func (s notifyRevocations) AddRevocation(ctx context.Context, r *keycard.Revocation) error {
+	defer s.n.notify()
+	return s.RevocationStore.AddRevocation(ctx, r)
+}
