@@ -108,6 +108,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)
 
+	s.adminRoutes(mux) // admin.go
+
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	if s.metrics != nil {

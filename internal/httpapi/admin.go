@@ -1,0 +1,612 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// codeInsufficientRole is the error of a 403 answered to an authenticated
+// caller without the role a route needs.
+const codeInsufficientRole = "insufficient_role"
+
+// Page sizes of the admin API's lists (the limit query parameter).
+const (
+	DefaultAdminPageSize = 50
+	MaxAdminPageSize     = 500
+)
+
+// adminRoutes adds the admin API (docs/http-api.md, "Admin API") to mux.
+// POST /admin/v1/revoke-all and POST /admin/v1/keys/{kid}/revoke are
+// registered with the revocation routes.
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /admin/v1/users", s.admin(s.handleAdminUsers))
+	mux.Handle("GET /admin/v1/users/{id}", s.admin(s.handleAdminUser))
+	mux.Handle("DELETE /admin/v1/users/{id}", s.admin(s.handleAdminDeleteUser))
+	mux.Handle("POST /admin/v1/users/{id}/disable", s.admin(s.handleAdminSetDisabled(true)))
+	mux.Handle("POST /admin/v1/users/{id}/enable", s.admin(s.handleAdminSetDisabled(false)))
+	mux.Handle("PUT /admin/v1/users/{id}/roles", s.admin(s.handleAdminSetRoles))
+	mux.Handle("GET /admin/v1/users/{id}/sessions", s.admin(s.handleAdminSessions))
+	mux.Handle("DELETE /admin/v1/users/{id}/sessions", s.admin(s.handleAdminRevokeSessions))
+	mux.Handle("DELETE /admin/v1/users/{id}/sessions/{sid}", s.admin(s.handleAdminRevokeSession))
+	mux.Handle("GET /admin/v1/keys", s.admin(s.handleAdminKeys))
+	mux.Handle("POST /admin/v1/keys/rotate", s.admin(s.handleAdminRotateKey))
+	mux.Handle("GET /admin/v1/clients", s.admin(s.handleAdminClients))
+	mux.Handle("POST /admin/v1/clients", s.admin(s.handleAdminCreateClient))
+	mux.Handle("DELETE /admin/v1/clients/{id}", s.admin(s.handleAdminDeleteClient))
+	mux.Handle("POST /admin/v1/clients/{id}/rotate-secret", s.admin(s.handleAdminRotateClientSecret))
+	mux.Handle("GET /admin/v1/audit", s.admin(s.handleAdminAudit))
+}
+
+// admin wraps a handler of the admin API: the caller must present an
+// access token (see bearer) of a user who has the admin role now — roles
+// are read from the stored user, not from the token, so taking the role
+// away takes effect at once. Others get 403 insufficient_role.
+func (s *Server) admin(next http.HandlerFunc) http.Handler {
+	return s.bearer(func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r.Context()).User.HasRole(auth.RoleAdmin) {
+			s.writeError(w, r, errorf(http.StatusForbidden, codeInsufficientRole, "This endpoint needs the admin role."))
+			return
+		}
+		next(w, r)
+	})
+}
+
+// query is a request's query string, parsed strictly.
+type query url.Values
+
+// parseQuery parses the query string: it must be well-formed, name only
+// the allowed parameters, and give each at most once.
+func parseQuery(r *http.Request, allowed ...string) (query, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("The query string is malformed.")
+	}
+	for name, vs := range v {
+		known := false
+		for _, a := range allowed {
+			known = known || a == name
+		}
+		if !known {
+			return nil, badRequest(fmt.Sprintf("Unknown query parameter %q.", truncate(name, 64)))
+		}
+		if len(vs) > 1 {
+			return nil, badRequest(fmt.Sprintf("Query parameter %q appears more than once.", name))
+		}
+	}
+	return query(v), nil
+}
+
+func (q query) get(name string) string { return url.Values(q).Get(name) }
+
+// limit returns the limit parameter: DefaultAdminPageSize when absent,
+// otherwise an integer from 1 to MaxAdminPageSize.
+func (q query) limit() (int, error) {
+	s := q.get("limit")
+	if s == "" {
+		return DefaultAdminPageSize, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxAdminPageSize {
+		return 0, badRequest(fmt.Sprintf("Query parameter \"limit\" must be an integer from 1 to %d.", MaxAdminPageSize))
+	}
+	return n, nil
+}
+
+// Cursors are opaque to clients: the unpadded base64url of
+// "<list>:<position>", where the position is the sort key of the last item
+// of the previous page. The list name keeps a cursor of one list from
+// being used on another.
+
+func encodeCursor(list, position string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(list + ":" + position))
+}
+
+// cursor returns the position in the cursor parameter of the given list,
+// "" when absent.
+func (q query) cursor(list string) (string, error) {
+	c := q.get("cursor")
+	if c == "" {
+		return "", nil
+	}
+	invalid := badRequest(`Query parameter "cursor" is not a cursor of this list; pass the "next" value of the previous page unchanged.`)
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", invalid
+	}
+	name, position, ok := strings.Cut(string(b), ":")
+	if !ok || name != list || position == "" {
+		return "", invalid
+	}
+	return position, nil
+}
+
+// page trims items, fetched with one more than limit, to limit, and
+// returns the next cursor, "" on the last page.
+func page[T any](items []T, limit int, list string, position func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(list, position(items[limit-1]))
+}
+
+// nonNil returns s, or an empty slice for nil, so that it is [] in JSON.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// utcOrNil returns t in UTC, or nil for the zero time.
+func utcOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+type adminUserJSON struct {
+	ID                string    `json:"id"`
+	Username          string    `json:"username"`
+	Roles             []string  `json:"roles"`
+	Disabled          bool      `json:"disabled"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+}
+
+func adminUser(u *keycard.User) adminUserJSON {
+	return adminUserJSON{
+		ID: u.ID, Username: u.Username, Roles: nonNil(u.Roles), Disabled: u.Disabled,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(), PasswordChangedAt: u.PasswordChangedAt.UTC(),
+	}
+}
+
+type adminUsersResponse struct {
+	Users []adminUserJSON `json:"users"`
+	Next  string          `json:"next,omitempty"`
+}
+
+// handleAdminUsers is GET /admin/v1/users?q=&limit=&cursor=: users ordered
+// by normalized username, optionally only those whose username starts
+// with q (ignoring case, as login does).
+func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "q", "limit", "cursor")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := q.limit()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	after, err := q.cursor("users")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	users, err := s.svc.ListUsers(r.Context(), q.get("q"), after, limit+1)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	users, next := page(users, limit, "users", func(u *keycard.User) string { return u.NormalizedUsername })
+	out := adminUsersResponse{Users: make([]adminUserJSON, 0, len(users)), Next: next}
+	for _, u := range users {
+		out.Users = append(out.Users, adminUser(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleAdminUser is GET /admin/v1/users/{id}.
+func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request) {
+	u, err := s.svc.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminUser(u))
+}
+
+// handleAdminSetDisabled returns the handler of POST
+// /admin/v1/users/{id}/disable (disabled) or …/enable: it answers with the
+// updated user. Disabling revokes all the user's sessions.
+func (s *Server) handleAdminSetDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.svc.SetUserDisabled(r.Context(), principal(r.Context()), r.PathValue("id"), disabled, client(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, adminUser(u))
+	}
+}
+
+type rolesRequest struct {
+	Roles *[]string `json:"roles"`
+}
+
+// handleAdminSetRoles is PUT /admin/v1/users/{id}/roles {"roles":[…]}: it
+// replaces the user's roles and answers with the updated user.
+func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) {
+	var req rolesRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Roles == nil {
+		s.writeError(w, r, badRequest(`Field "roles" is required (an array of strings, possibly empty).`))
+		return
+	}
+	u, err := s.svc.SetUserRoles(r.Context(), principal(r.Context()), r.PathValue("id"), *req.Roles, client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminUser(u))
+}
+
+// handleAdminDeleteUser is DELETE /admin/v1/users/{id}: revoke the user's
+// sessions and delete the user.
+func (s *Server) handleAdminDeleteUser(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.DeleteUser(r.Context(), principal(r.Context()), r.PathValue("id"), client(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type adminSessionJSON struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	LastUsedAt    time.Time `json:"last_used_at"`
+	UserAgent     string    `json:"user_agent"`
+	ClientAddr    string    `json:"client_addr"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+}
+
+type adminSessionsResponse struct {
+	Sessions []adminSessionJSON `json:"sessions"`
+	Next     string             `json:"next,omitempty"`
+}
+
+// handleAdminSessions is GET /admin/v1/users/{id}/sessions?limit=&cursor=:
+// the user's active sessions, newest first.
+func (s *Server) handleAdminSessions(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "limit", "cursor")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := q.limit()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	before, err := q.cursor("sessions")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.svc.UserSessions(r.Context(), r.PathValue("id"), before, limit+1)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, next := page(list, limit, "sessions", func(sess *keycard.Session) string { return sess.ID })
+	out := adminSessionsResponse{Sessions: make([]adminSessionJSON, 0, len(list)), Next: next}
+	for _, sess := range list {
+		out.Sessions = append(out.Sessions, adminSessionJSON{
+			ID: sess.ID, CreatedAt: sess.CreatedAt.UTC(), LastUsedAt: sess.LastUsedAt.UTC(),
+			UserAgent: sess.UserAgent, ClientAddr: sess.ClientAddr,
+			ExpiresAt: sess.ExpiresAt.UTC(), IdleExpiresAt: sess.IdleExpiresAt().UTC(),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleAdminRevokeSession is DELETE /admin/v1/users/{id}/sessions/{sid}.
+// A session of another user is 404, like an unknown one.
+func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
+	err := s.svc.RevokeUserSession(r.Context(), principal(r.Context()), r.PathValue("id"), r.PathValue("sid"), client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type revokedResponse struct {
+	Revoked int `json:"revoked"`
+}
+
+// handleAdminRevokeSessions is DELETE /admin/v1/users/{id}/sessions: revoke
+// every session of the user; it answers with how many were live.
+func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
+	n, err := s.svc.RevokeUserSessions(r.Context(), principal(r.Context()), r.PathValue("id"), client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, revokedResponse{Revoked: n})
+}
+
+// adminKeyJSON describes a signing key: never its private part.
+type adminKeyJSON struct {
+	KID         string     `json:"kid"`
+	Alg         string     `json:"alg"`
+	State       string     `json:"state"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatesAt *time.Time `json:"activates_at,omitempty"`
+	RetiredAt   *time.Time `json:"retired_at,omitempty"`
+	RemoveAfter *time.Time `json:"remove_after,omitempty"`
+}
+
+func adminKey(k *keycard.SigningKey) adminKeyJSON {
+	return adminKeyJSON{
+		KID: k.KID, Alg: k.Alg, State: string(k.State), CreatedAt: k.CreatedAt.UTC(),
+		ActivatesAt: utcOrNil(k.ActivatesAt), RetiredAt: utcOrNil(k.RetiredAt), RemoveAfter: utcOrNil(k.RemoveAfter),
+	}
+}
+
+type adminKeysResponse struct {
+	Keys []adminKeyJSON `json:"keys"`
+}
+
+// handleAdminKeys is GET /admin/v1/keys: every stored signing key, oldest
+// first. There are few, so the list is not paged.
+func (s *Server) handleAdminKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.svc.Keys().Keys(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := adminKeysResponse{Keys: make([]adminKeyJSON, 0, len(keys))}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, adminKey(k))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type rotateRequest struct {
+	Immediate *bool `json:"immediate"`
+}
+
+// handleAdminRotateKey is POST /admin/v1/keys/rotate with an optional body
+// {"immediate":bool}: make a new key, published now and signing after the
+// publication lead, or at once with immediate. It answers 201 with the
+// new key.
+func (s *Server) handleAdminRotateKey(w http.ResponseWriter, r *http.Request) {
+	var req rotateRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	k, err := s.svc.RotateKey(r.Context(), principal(r.Context()), req.Immediate != nil && *req.Immediate, client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, adminKey(k))
+}
+
+type adminClientJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	Audiences []string  `json:"audiences"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Secret is set only in the answer to the creation.
+	Secret string `json:"client_secret,omitempty"`
+}
+
+func adminClient(c *keycard.Client) adminClientJSON {
+	return adminClientJSON{
+		ID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audiences: nonNil(c.Audiences),
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+	}
+}
+
+type adminClientsResponse struct {
+	Clients []adminClientJSON `json:"clients"`
+	Next    string            `json:"next,omitempty"`
+}
+
+// handleAdminClients is GET /admin/v1/clients?limit=&cursor=: service
+// clients ordered by id, without secrets.
+func (s *Server) handleAdminClients(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "limit", "cursor")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := q.limit()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	after, err := q.cursor("clients")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.svc.ListClients(r.Context(), after, limit+1)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, next := page(list, limit, "clients", func(c *keycard.Client) string { return c.ID })
+	out := adminClientsResponse{Clients: make([]adminClientJSON, 0, len(list)), Next: next}
+	for _, c := range list {
+		out.Clients = append(out.Clients, adminClient(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type createClientRequest struct {
+	Name      *string  `json:"name"`
+	Scopes    []string `json:"scopes"`
+	Audiences []string `json:"audiences"`
+}
+
+// handleAdminCreateClient is POST /admin/v1/clients {name, scopes,
+// audiences}: it answers 201 with the client and its client_secret, shown
+// only this once.
+func (s *Server) handleAdminCreateClient(w http.ResponseWriter, r *http.Request) {
+	var req createClientRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Name == nil {
+		s.writeError(w, r, badRequest(`Field "name" is required.`))
+		return
+	}
+	c, secret, err := s.svc.AdminCreateClient(r.Context(), principal(r.Context()), *req.Name, req.Scopes, req.Audiences, client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := adminClient(c)
+	out.Secret = secret
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// handleAdminDeleteClient is DELETE /admin/v1/clients/{id}.
+func (s *Server) handleAdminDeleteClient(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.DeleteClient(r.Context(), principal(r.Context()), r.PathValue("id"), client(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type clientSecretResponse struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// handleAdminRotateClientSecret is POST
+// /admin/v1/clients/{id}/rotate-secret: the old secret stops working, the
+// new one is in the answer, shown only this once.
+func (s *Server) handleAdminRotateClientSecret(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	secret, err := s.svc.AdminRotateClientSecret(r.Context(), principal(r.Context()), id, client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, clientSecretResponse{ClientID: id, ClientSecret: secret})
+}
+
+type auditEventJSON struct {
+	ID         int64           `json:"id"`
+	Time       time.Time       `json:"time"`
+	Type       string          `json:"type"`
+	Actor      string          `json:"actor"`
+	Subject    string          `json:"subject"`
+	ClientAddr string          `json:"client_addr"`
+	UserAgent  string          `json:"user_agent"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+type auditResponse struct {
+	Events []auditEventJSON `json:"events"`
+	Next   string           `json:"next,omitempty"`
+}
+
+// maxAuditFilterLen bounds the user and type parameters.
+const maxAuditFilterLen = 256
+
+// parseTime parses an RFC 3339 time parameter; zero when absent.
+func (q query) time(name string) (time.Time, error) {
+	s := q.get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, badRequest(fmt.Sprintf("Query parameter %q must be an RFC 3339 time such as 2026-01-02T15:04:05Z.", name))
+	}
+	return t, nil
+}
+
+// handleAdminAudit is GET
+// /admin/v1/audit?user=&type=&since=&until=&limit=&cursor=: audit events,
+// newest first. user matches the actor or the subject; since is inclusive,
+// until exclusive.
+func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "user", "type", "since", "until", "limit", "cursor")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f := keycard.AuditFilter{User: q.get("user"), Type: q.get("type")}
+	if len(f.User) > maxAuditFilterLen || len(f.Type) > maxAuditFilterLen {
+		s.writeError(w, r, badRequest(fmt.Sprintf(`Query parameters "user" and "type" are at most %d bytes.`, maxAuditFilterLen)))
+		return
+	}
+	if f.Limit, err = q.limit(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if f.Since, err = q.time("since"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if f.Until, err = q.time("until"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		s.writeError(w, r, badRequest(`Query parameter "until" is before "since".`))
+		return
+	}
+	before, err := q.cursor("audit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if before != "" {
+		if f.Before, err = strconv.ParseInt(before, 10, 64); err != nil || f.Before <= 0 {
+			s.writeError(w, r, badRequest(`Query parameter "cursor" is not a cursor of this list; pass the "next" value of the previous page unchanged.`))
+			return
+		}
+	}
+	limit := f.Limit
+	f.Limit++
+	events, err := s.svc.AuditEvents(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	events, next := page(events, limit, "audit", func(e *keycard.AuditEvent) string { return strconv.FormatInt(e.ID, 10) })
+	out := auditResponse{Events: make([]auditEventJSON, 0, len(events)), Next: next}
+	for _, e := range events {
+		detail := e.Detail
+		if len(detail) == 0 {
+			detail = json.RawMessage(`{}`)
+		}
+		out.Events = append(out.Events, auditEventJSON{
+			ID: e.ID, Time: e.Time.UTC(), Type: e.Type, Actor: e.Actor, Subject: e.Subject,
+			ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Detail: detail,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
