@@ -16,6 +16,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -64,13 +65,18 @@ type Server struct {
 	now     func() time.Time
 	metrics RequestMetrics
 	handler http.Handler
+
+	// feedStop is closed by StopFeeds to end long-polls and streams.
+	feedStop     chan struct{}
+	feedStopOnce sync.Once
 }
 
 var _ http.Handler = (*Server)(nil)
 
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now, metrics: opt.Metrics}
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now, metrics: opt.Metrics,
+		feedStop: make(chan struct{})}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}
@@ -103,6 +109,13 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("DELETE /v1/sessions/{id}", s.bearer(s.handleRevokeSession))
 	mux.Handle("GET /v1/me", s.bearer(s.handleMe))
 	mux.Handle("POST /v1/password", s.bearer(s.handleChangePassword))
+
+	// The revocation feed and the admin revocations (revocations.go),
+	// behind the admin API's role check (admin.go).
+	mux.HandleFunc("GET /v1/revocations", s.handleRevocations)
+	mux.HandleFunc("GET /v1/revocations/stream", s.handleRevocationStream)
+	mux.Handle("POST /admin/v1/revoke-all", s.admin(s.handleRevokeAll))
+	mux.Handle("POST /admin/v1/keys/{kid}/revoke", s.admin(s.handleRevokeKey))
 
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
