@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -21,6 +22,8 @@ func (e *cmdEnv) keys(args []string) int {
 		return e.keysList(args[1:])
 	case "rotate":
 		return e.keysRotate(args[1:])
+	case "revoke":
+		return e.keysRevoke(args[1:])
 	}
 	fmt.Fprintf(e.stderr, "keycard keys: unknown subcommand %q\n", args[0])
 	return exitUsage
@@ -136,6 +139,46 @@ func (e *cmdEnv) keysRotate(args []string) int {
 		return e.fail("%v", err)
 	}
 	fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
+	return exitOK
+}
+
+// keysRevoke is the emergency revocation of a signing key (see
+// auth.Service.RevokeKey): a fresh key of the same algorithm signs at once
+// if KID was the active key, KID leaves the JWKS, and a key entry in the
+// revocation feed kills its tokens at every verifier. A running server
+// stops accepting KID's tokens within seconds. It prints
+// {"revoked_kid":…,"active_kid":…}.
+func (e *cmdEnv) keysRevoke(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("keys revoke", &f)
+	if code, ok := e.parseLayered(fs, args, 1); !ok {
+		return code
+	}
+	kid := fs.Arg(0)
+	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
+		f.alg = string(jose.ES256)
+		if cur, err := e.activeAlg(&f); err != nil {
+			return e.fail("%v", err)
+		} else if cur != "" {
+			f.alg = cur
+		}
+	}
+	if !jose.Algorithm(f.alg).Valid() {
+		return e.fail("--signing-alg: unsupported algorithm %q", f.alg)
+	}
+	a, err := e.open(&f, true, nil)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	defer a.Close()
+	active, err := a.svc.RevokeKey(e.ctx, "", kid, auth.Client{UserAgent: "keycard keys revoke"})
+	if keycard.ErrorCode(err) == keycard.EINTERNAL {
+		return e.fail("%v", err)
+	} else if err != nil {
+		return e.fail("%s", keycard.ErrorMessage(err))
+	}
+	b, _ := json.Marshal(map[string]string{"revoked_kid": kid, "active_kid": active.KID})
+	fmt.Fprintf(e.stdout, "%s\n", b)
 	return exitOK
 }
 

@@ -74,6 +74,7 @@ Keys:
   keycard keys generate --alg ALG [--kid S] [--public]
   keycard keys list   --data DIR                 the server's signing keys and their states
   keycard keys rotate --data DIR [--now]         publish a next key (--now: make it sign at once)
+  keycard keys revoke --data DIR KID             emergency: a fresh key signs, KID is deleted and its tokens die
 
 Auth server:
   keycard serve --data DIR --addr HOST:PORT --issuer URL [--config FILE] [--dev] [--master-key-file FILE]

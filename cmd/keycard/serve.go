@@ -124,7 +124,13 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(e.ctx, filepath.Join(f.data, "keycard.db"), sqlite.Options{})
+	// Revocation feed entries last as long as a token they could match:
+	// the access-token lifetime plus the verifiers' leeway.
+	revocationTTL := f.accessTTL
+	if revocationTTL <= 0 {
+		revocationTTL = auth.DefaultAccessTTL
+	}
+	db, err := sqlite.Open(e.ctx, filepath.Join(f.data, "keycard.db"), sqlite.Options{RevocationTTL: revocationTTL + auth.DefaultLeeway})
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +257,9 @@ func (e *cmdEnv) serve(args []string) int {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for running requests but does not cancel them: end
+	// the revocation feed's long-polls and streams so that it can drain.
+	srv.RegisterOnShutdown(handler.StopFeeds)
 	bg, stopBG := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() {
@@ -282,7 +291,8 @@ func (e *cmdEnv) serve(args []string) int {
 }
 
 // maintain runs the periodic work: key lifecycle every minute and pruning
-// of ended sessions and old revocations every hour.
+// of ended sessions and of revocation entries past their expires_at every
+// hour.
 func (e *cmdEnv) maintain(ctx context.Context, a *app, log *slog.Logger) {
 	keyTick := time.NewTicker(time.Minute)
 	defer keyTick.Stop()
@@ -301,6 +311,9 @@ func (e *cmdEnv) maintain(ctx context.Context, a *app, log *slog.Logger) {
 			cfg := a.svc.Config()
 			if _, err := a.db.Stores().Sessions.PruneSessions(ctx, now, now.Add(-cfg.RefreshGrace)); err != nil && ctx.Err() == nil {
 				log.Error("session pruning", "err", err)
+			}
+			if _, err := a.db.Stores().Revocations.PruneRevocations(ctx, now); err != nil && ctx.Err() == nil {
+				log.Error("revocation pruning", "err", err)
 			}
 		}
 	}
