@@ -456,6 +456,8 @@ func TestDiscovery(t *testing.T) {
 			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 			"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post"},
 			"subject_types_supported":                       []any{"public"},
+			"keycard_revocation_feed_endpoint":              testIssuer + "/v1/revocations",
+			"keycard_revocation_stream_endpoint":            testIssuer + "/v1/revocations/stream",
 		}
 		if len(m) != len(want) {
 			t.Errorf("%s: got %d members, want %d: %s", path, len(m), len(want), res.body)

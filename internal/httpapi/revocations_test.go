@@ -531,3 +531,29 @@ func TestRevokeKey(t *testing.T) {
 		t.Errorf("/v1/me with a new token: status %d", res.status)
 	}
 }
+
+// The admin API's revocations are in the feed before their answers.
+func TestAdminRevocationsReachTheFeed(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, nil, nil)
+	admin := f.newAdmin(t)
+	aliceID := f.register(t, "alice", testPassword)
+	a, b := f.login(t, "alice", testPassword), f.login(t, "alice", testPassword)
+
+	after := f.lastSeq(t, c)
+	if res := f.send(t, http.MethodDelete, "/admin/v1/users/"+aliceID+"/sessions/"+a.SessionID, admin.AccessToken); res.status/100 != 2 {
+		t.Fatalf("admin session revoke: status %d, body %s", res.status, res.body)
+	}
+	if page := f.feed(t, c, "after="+strconv.FormatInt(after, 10)); !hasEntry(page, keycard.RevokeSession, a.SessionID) {
+		t.Errorf("feed after admin session revoke: %+v, want session %s", page, a.SessionID)
+	}
+
+	after = f.lastSeq(t, c)
+	if res := f.send(t, http.MethodPost, "/admin/v1/users/"+aliceID+"/disable", admin.AccessToken); res.status/100 != 2 {
+		t.Fatalf("admin disable: status %d, body %s", res.status, res.body)
+	}
+	page := f.feed(t, c, "after="+strconv.FormatInt(after, 10))
+	if !hasEntry(page, keycard.RevokeSession, b.SessionID) || !hasEntry(page, keycard.RevokeUser, aliceID) {
+		t.Errorf("feed after disabling the user: %+v, want session %s and the cut-off of %s", page, b.SessionID, aliceID)
+	}
+}

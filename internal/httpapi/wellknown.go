@@ -48,6 +48,11 @@ type metadata struct {
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	SubjectTypesSupported                     []string `json:"subject_types_supported"`
+	// Keycard's revocation feed (docs/http-api.md), for verifiers and
+	// gateways that start from the issuer; RFC 8414 §2 allows metadata of
+	// one's own.
+	RevocationFeedEndpoint   string `json:"keycard_revocation_feed_endpoint"`
+	RevocationStreamEndpoint string `json:"keycard_revocation_stream_endpoint"`
 }
 
 // handleDiscovery is GET /.well-known/oauth-authorization-server (RFC 8414
@@ -71,6 +76,8 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post"},
 		SubjectTypesSupported:                     []string{"public"},
+		RevocationFeedEndpoint:                    base + "/v1/revocations",
+		RevocationStreamEndpoint:                  base + "/v1/revocations/stream",
 	})
 }
 
