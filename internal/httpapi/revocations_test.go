@@ -557,3 +557,28 @@ func TestAdminRevocationsReachTheFeed(t *testing.T) {
 		t.Errorf("feed after disabling the user: %+v, want session %s and the cut-off of %s", page, b.SessionID, aliceID)
 	}
 }
+
+// A long-poll whose client goes away stops waiting.
+func TestFeedLongPollEndsWhenTheClientLeaves(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/revocations?after=0&wait=60s", nil)
+	req.Header.Set("Authorization", basic(c.id, c.secret))
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		f.server.ServeHTTP(rec, req)
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+		if rec.Body.Len() != 0 {
+			t.Errorf("answer to a departed client: %q, want nothing", rec.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long-poll still waiting 10s after its client left")
+	}
+}
