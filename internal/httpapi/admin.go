@@ -28,22 +28,22 @@ const (
 // POST /admin/v1/revoke-all and POST /admin/v1/keys/{kid}/revoke are
 // registered with the revocation routes.
 func (s *Server) adminRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /admin/v1/users", s.admin(s.handleAdminUsers))
-	mux.Handle("GET /admin/v1/users/{id}", s.admin(s.handleAdminUser))
-	mux.Handle("DELETE /admin/v1/users/{id}", s.admin(s.handleAdminDeleteUser))
-	mux.Handle("POST /admin/v1/users/{id}/disable", s.admin(s.handleAdminSetDisabled(true)))
-	mux.Handle("POST /admin/v1/users/{id}/enable", s.admin(s.handleAdminSetDisabled(false)))
-	mux.Handle("PUT /admin/v1/users/{id}/roles", s.admin(s.handleAdminSetRoles))
-	mux.Handle("GET /admin/v1/users/{id}/sessions", s.admin(s.handleAdminSessions))
-	mux.Handle("DELETE /admin/v1/users/{id}/sessions", s.admin(s.handleAdminRevokeSessions))
-	mux.Handle("DELETE /admin/v1/users/{id}/sessions/{sid}", s.admin(s.handleAdminRevokeSession))
-	mux.Handle("GET /admin/v1/keys", s.admin(s.handleAdminKeys))
-	mux.Handle("POST /admin/v1/keys/rotate", s.admin(s.handleAdminRotateKey))
-	mux.Handle("GET /admin/v1/clients", s.admin(s.handleAdminClients))
-	mux.Handle("POST /admin/v1/clients", s.admin(s.handleAdminCreateClient))
-	mux.Handle("DELETE /admin/v1/clients/{id}", s.admin(s.handleAdminDeleteClient))
-	mux.Handle("POST /admin/v1/clients/{id}/rotate-secret", s.admin(s.handleAdminRotateClientSecret))
-	mux.Handle("GET /admin/v1/audit", s.admin(s.handleAdminAudit))
+	s.handle(mux, "GET /admin/v1/users", s.admin(s.handleAdminUsers))
+	s.handle(mux, "GET /admin/v1/users/{id}", s.admin(s.handleAdminUser))
+	s.handle(mux, "DELETE /admin/v1/users/{id}", s.admin(s.handleAdminDeleteUser))
+	s.handle(mux, "POST /admin/v1/users/{id}/disable", s.admin(s.handleAdminSetDisabled(true)))
+	s.handle(mux, "POST /admin/v1/users/{id}/enable", s.admin(s.handleAdminSetDisabled(false)))
+	s.handle(mux, "PUT /admin/v1/users/{id}/roles", s.admin(s.handleAdminSetRoles))
+	s.handle(mux, "GET /admin/v1/users/{id}/sessions", s.admin(s.handleAdminSessions))
+	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions", s.admin(s.handleAdminRevokeSessions))
+	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions/{sid}", s.admin(s.handleAdminRevokeSession))
+	s.handle(mux, "GET /admin/v1/keys", s.admin(s.handleAdminKeys))
+	s.handle(mux, "POST /admin/v1/keys/rotate", s.admin(s.handleAdminRotateKey))
+	s.handle(mux, "GET /admin/v1/clients", s.admin(s.handleAdminClients))
+	s.handle(mux, "POST /admin/v1/clients", s.admin(s.handleAdminCreateClient))
+	s.handle(mux, "DELETE /admin/v1/clients/{id}", s.admin(s.handleAdminDeleteClient))
+	s.handle(mux, "POST /admin/v1/clients/{id}/rotate-secret", s.admin(s.handleAdminRotateClientSecret))
+	s.handle(mux, "GET /admin/v1/audit", s.admin(s.handleAdminAudit))
 }
 
 // admin wraps a handler of the admin API: the caller must present an

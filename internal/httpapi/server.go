@@ -69,6 +69,9 @@ type Server struct {
 	// feedStop is closed by StopFeeds to end long-polls and streams.
 	feedStop     chan struct{}
 	feedStopOnce sync.Once
+
+	// patterns are the route patterns registered, in order (see handle).
+	patterns []string
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -97,36 +100,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 
-	mux.HandleFunc("POST /v1/users", s.handleRegister)
-	mux.HandleFunc("POST /v1/login", s.handleLogin)
-	mux.HandleFunc("POST /oauth/token", s.handleToken)
-	mux.HandleFunc("POST /oauth/introspect", s.handleIntrospect)
-	mux.HandleFunc("POST /oauth/revoke", s.handleRevoke)
+	s.handle(mux, "POST /v1/users", http.HandlerFunc(s.handleRegister))
+	s.handle(mux, "POST /v1/login", http.HandlerFunc(s.handleLogin))
+	s.handle(mux, "POST /oauth/token", http.HandlerFunc(s.handleToken))
+	s.handle(mux, "POST /oauth/introspect", http.HandlerFunc(s.handleIntrospect))
+	s.handle(mux, "POST /oauth/revoke", http.HandlerFunc(s.handleRevoke))
 
-	mux.Handle("POST /v1/logout", s.bearer(s.handleLogout))
-	mux.Handle("POST /v1/logout/all", s.bearer(s.handleLogoutAll))
-	mux.Handle("GET /v1/sessions", s.bearer(s.handleSessions))
-	mux.Handle("DELETE /v1/sessions/{id}", s.bearer(s.handleRevokeSession))
-	mux.Handle("GET /v1/me", s.bearer(s.handleMe))
-	mux.Handle("POST /v1/password", s.bearer(s.handleChangePassword))
+	s.handle(mux, "POST /v1/logout", s.bearer(s.handleLogout))
+	s.handle(mux, "POST /v1/logout/all", s.bearer(s.handleLogoutAll))
+	s.handle(mux, "GET /v1/sessions", s.bearer(s.handleSessions))
+	s.handle(mux, "DELETE /v1/sessions/{id}", s.bearer(s.handleRevokeSession))
+	s.handle(mux, "GET /v1/me", s.bearer(s.handleMe))
+	s.handle(mux, "POST /v1/password", s.bearer(s.handleChangePassword))
 
 	// The revocation feed and the admin revocations (revocations.go),
 	// behind the admin API's role check (admin.go).
-	mux.HandleFunc("GET /v1/revocations", s.handleRevocations)
-	mux.HandleFunc("GET /v1/revocations/stream", s.handleRevocationStream)
-	mux.Handle("POST /admin/v1/revoke-all", s.admin(s.handleRevokeAll))
-	mux.Handle("POST /admin/v1/keys/{kid}/revoke", s.admin(s.handleRevokeKey))
+	s.handle(mux, "GET /v1/revocations", http.HandlerFunc(s.handleRevocations))
+	s.handle(mux, "GET /v1/revocations/stream", http.HandlerFunc(s.handleRevocationStream))
+	s.handle(mux, "POST /admin/v1/revoke-all", s.admin(s.handleRevokeAll))
+	s.handle(mux, "POST /admin/v1/keys/{kid}/revoke", s.admin(s.handleRevokeKey))
 
-	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)
+	s.handle(mux, "GET /.well-known/jwks.json", http.HandlerFunc(s.handleJWKS))
+	s.handle(mux, "GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
+	s.handle(mux, "GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
 
 	s.adminRoutes(mux) // admin.go
 
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /readyz", s.handleReady)
+	s.handle(mux, "GET /healthz", http.HandlerFunc(s.handleHealth))
+	s.handle(mux, "GET /readyz", http.HandlerFunc(s.handleReady))
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics)
+		s.handle(mux, "GET /metrics", s.metrics)
 	}
 	return mux
 }
+
+// handle registers h for pattern on mux and records the pattern, so that
+// the route table can be compared with docs/openapi.yaml. Every route is
+// registered through it.
+func (s *Server) handle(mux *http.ServeMux, pattern string, h http.Handler) {
+	mux.Handle(pattern, h)
+	s.patterns = append(s.patterns, pattern)
+}
+
+// routePatterns returns the patterns of the routes registered, in order.
+func (s *Server) routePatterns() []string { return append([]string(nil), s.patterns...) }
