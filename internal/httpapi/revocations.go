@@ -29,6 +29,54 @@ const (
 	feedWriteSlack = 10 * time.Second
 )
 
+// Kinds of feed readers, the kind label of FeedMetrics.
+const (
+	FeedPoll     = "poll"      // GET /v1/revocations without a wait (ObserveFeedLag only)
+	FeedLongPoll = "long_poll" // GET /v1/revocations with a wait
+	FeedStream   = "stream"    // GET /v1/revocations/stream
+)
+
+// FeedMetrics observes the readers of the revocation feed. When
+// Options.Metrics also implements it (internal/metrics does), the feed
+// reports to it; otherwise nothing is reported. Implementations must be
+// safe for concurrent use and cheap.
+type FeedMetrics interface {
+	// FeedSubscribers adds delta (+1 or -1) to the readers of kind
+	// (FeedLongPoll, FeedStream) currently connected: a long-poll from
+	// when its client is authenticated until it is answered, a stream
+	// until it ends.
+	FeedSubscribers(kind string, delta int)
+	// ObserveFeedLag records, for each delivery of new entries to a
+	// reader of kind (FeedLongPoll, FeedStream, or FeedPoll for a read
+	// without wait), the age of the oldest entry delivered: how long a
+	// revocation waited before that reader got it. Snapshots are not
+	// observed (their entries are old by construction).
+	ObserveFeedLag(kind string, lag time.Duration)
+}
+
+// feedMetrics returns the FeedMetrics of the server, or one that
+// reports nothing.
+func (s *Server) feedMetrics() FeedMetrics {
+	if fm, ok := s.metrics.(FeedMetrics); ok {
+		return fm
+	}
+	return noFeedMetrics{}
+}
+
+type noFeedMetrics struct{}
+
+func (noFeedMetrics) FeedSubscribers(string, int)          {}
+func (noFeedMetrics) ObserveFeedLag(string, time.Duration) {}
+
+// observeLag reports the lag of a delivery of page to a reader of kind
+// (see FeedMetrics.ObserveFeedLag).
+func (s *Server) observeLag(fm FeedMetrics, kind string, page *auth.FeedPage) {
+	if page.Snapshot || len(page.Entries) == 0 {
+		return
+	}
+	fm.ObserveFeedLag(kind, max(s.now().Sub(page.Entries[0].At), 0))
+}
+
 // feedEntry is one entry of the feed as served.
 type feedEntry struct {
 	Seq       int64     `json:"seq"`
@@ -141,7 +189,11 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	fm, kind := s.feedMetrics(), FeedPoll
 	if wait > 0 {
+		kind = FeedLongPoll
+		fm.FeedSubscribers(kind, 1)
+		defer fm.FeedSubscribers(kind, -1)
 		extendDeadlines(http.NewResponseController(w), wait+feedWriteSlack)
 	}
 	timeout := time.NewTimer(wait)
@@ -156,6 +208,7 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(page.Entries) > 0 || page.Snapshot || wait == 0 {
+			s.observeLag(fm, kind, page)
 			writeJSON(w, http.StatusOK, toFeedResponse(page))
 			return
 		}
@@ -204,6 +257,9 @@ func (s *Server) handleRevocationStream(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ctx := r.Context()
+	fm := s.feedMetrics()
+	fm.FeedSubscribers(FeedStream, 1)
+	defer fm.FeedSubscribers(FeedStream, -1)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -244,6 +300,7 @@ func (s *Server) handleRevocationStream(w http.ResponseWriter, r *http.Request) 
 				return
 			}
 		}
+		s.observeLag(fm, FeedStream, page)
 		for _, e := range page.Entries {
 			data, err := json.Marshal(toFeedEntry(e))
 			if err != nil {

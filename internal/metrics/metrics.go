@@ -1,7 +1,8 @@
 // Package metrics is the auth server's Prometheus instrumentation
 // (prometheus/client_golang): HTTP requests by route and status with
 // latencies, login outcomes, refresh grants, revoked sessions and the age
-// of the active signing key, plus the Go runtime and process collectors.
+// of the active signing key, the revocation feed's readers and their lag,
+// plus the Go runtime and process collectors.
 //
 // Every family lives on a registry owned by a Metrics value, never on the
 // global default registry, so that several servers (in tests, say) can
@@ -53,6 +54,8 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	refresh  *prometheus.CounterVec
 	revoked  *prometheus.CounterVec
+	feedSubs *prometheus.GaugeVec
+	feedLag  *prometheus.HistogramVec
 }
 
 var _ auth.Metrics = (*Metrics)(nil)
@@ -83,6 +86,15 @@ func New(opt Options) *Metrics {
 			Namespace: Namespace, Name: "sessions_revoked_total",
 			Help: "Sessions revoked, by reason.",
 		}, []string{"reason"}),
+		feedSubs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "revocation_feed_subscribers",
+			Help: "Revocation feed readers connected now, by kind: long_poll (GET /v1/revocations with wait) or stream (GET /v1/revocations/stream).",
+		}, []string{"kind"}),
+		feedLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "revocation_feed_lag_seconds",
+			Help:    "Age of the oldest entry in each delivery of new revocation feed entries (snapshots excluded): how long a revocation waited before a reader got it, by kind: poll, long_poll or stream.",
+			Buckets: []float64{.005, .025, .1, .25, 1, 2.5, 5, 15, 30, 60, 300, 900},
+		}, []string{"kind"}),
 	}
 	// Known label values start at 0, so that rates and alerts work
 	// before the first event.
@@ -95,7 +107,12 @@ func New(opt Options) *Metrics {
 	for _, r := range []string{keycard.RevokeLogout, keycard.RevokeLogoutAll, keycard.RevokePasswordChanged, keycard.RevokeTokenReuse} {
 		m.revoked.WithLabelValues(r)
 	}
-	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked,
+	// The kinds of feed readers, httpapi.FeedLongPoll and FeedStream (this
+	// package does not import httpapi, whose tests use it).
+	for _, k := range []string{"long_poll", "stream"} {
+		m.feedSubs.WithLabelValues(k)
+	}
+	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.feedSubs, m.feedLag,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Keys != nil {
@@ -140,6 +157,18 @@ func (m *Metrics) SessionsRevoked(reason string, n int) {
 	if n > 0 {
 		m.revoked.WithLabelValues(reason).Add(float64(n))
 	}
+}
+
+// FeedSubscribers adds delta to the revocation feed readers of kind
+// connected now (httpapi.FeedMetrics).
+func (m *Metrics) FeedSubscribers(kind string, delta int) {
+	m.feedSubs.WithLabelValues(kind).Add(float64(delta))
+}
+
+// ObserveFeedLag records the age of the oldest entry of one delivery of
+// new feed entries to a reader of kind (httpapi.FeedMetrics).
+func (m *Metrics) ObserveFeedLag(kind string, lag time.Duration) {
+	m.feedLag.WithLabelValues(kind).Observe(lag.Seconds())
 }
 
 // keyAgeCollector reports the age of the active signing key at scrape

@@ -94,3 +94,26 @@ func TestRegistriesAreSeparate(t *testing.T) {
 	wantLines(t, scrape(t, b), `keycard_logins_total{outcome="failed"} 0`)
 	wantLines(t, scrape(t, a), `keycard_logins_total{outcome="failed"} 1`)
 }
+
+func TestFeedMetrics(t *testing.T) {
+	m := New(Options{})
+	wantLines(t, scrape(t, m),
+		`keycard_revocation_feed_subscribers{kind="long_poll"} 0`,
+		`keycard_revocation_feed_subscribers{kind="stream"} 0`,
+	)
+	m.FeedSubscribers("long_poll", 1)
+	m.FeedSubscribers("long_poll", 1)
+	m.FeedSubscribers("stream", 1)
+	m.FeedSubscribers("long_poll", -1)
+	m.ObserveFeedLag("stream", 3*time.Millisecond)
+	m.ObserveFeedLag("poll", 20*time.Second)
+	wantLines(t, scrape(t, m),
+		`keycard_revocation_feed_subscribers{kind="long_poll"} 1`,
+		`keycard_revocation_feed_subscribers{kind="stream"} 1`,
+		`keycard_revocation_feed_lag_seconds_bucket{kind="stream",le="0.005"} 1`,
+		`keycard_revocation_feed_lag_seconds_count{kind="stream"} 1`,
+		`keycard_revocation_feed_lag_seconds_bucket{kind="poll",le="15"} 0`,
+		`keycard_revocation_feed_lag_seconds_bucket{kind="poll",le="30"} 1`,
+		`keycard_revocation_feed_lag_seconds_sum{kind="poll"} 20`,
+	)
+}
