@@ -54,17 +54,26 @@ func bearerToken(r *http.Request) (token string, present bool, problem string) {
 // credentials is answered 401 with a bare "WWW-Authenticate: Bearer"
 // challenge (RFC 6750 §3.1: no error code when no authentication was
 // attempted); a rejected token with 401 and error="invalid_token" in both
-// the challenge and the body (RFC 6750 §3).
+// the challenge and the body (RFC 6750 §3). In cookie mode a request
+// without an Authorization header may present the access cookie instead
+// (both at once is 400), and must then pass the CSRF defence (403).
 func (s *Server) bearer(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present, problem := bearerToken(r)
+		cookieToken, viaCookie, cookieProblem, err := s.cookieAccessToken(r) // cookies.go
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if viaCookie {
+			token, present, problem = cookieToken, true, cookieProblem
+		}
 		if !present {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			s.writeError(w, r, errorf(http.StatusUnauthorized, codeUnauthorized,
 				"This endpoint needs an access token: send Authorization: Bearer <token>."))
 			return
 		}
-		var err error
 		var p *auth.Principal
 		if problem == "" {
 			p, err = s.svc.Authenticate(r.Context(), token)
@@ -76,6 +85,9 @@ func (s *Server) bearer(next http.HandlerFunc) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+challengeText(problem)+`"`)
 			s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, problem))
 			return
+		}
+		if err == nil && viaCookie {
+			err = s.cookies.checkCSRF(r, p.Claims.SessionID)
 		}
 		if err != nil {
 			s.writeError(w, r, err)

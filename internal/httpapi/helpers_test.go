@@ -64,6 +64,7 @@ type fixtureOptions struct {
 	ready          func(context.Context) error
 	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
 	metrics        *metrics.Metrics
+	cookies        bool // Options.Cookies
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -113,7 +114,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	logs := &syncBuffer{}
 	logger := slog.New(WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger}
-	serverOpt := Options{Logger: logger, Ready: opt.ready, Now: clk.Now}
+	serverOpt := Options{Logger: logger, Ready: opt.ready, Now: clk.Now, Cookies: opt.cookies}
 	if opt.limits != nil {
 		deps.LoginLimits = opt.limits(clk.Now)
 	}

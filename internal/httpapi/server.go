@@ -41,6 +41,17 @@ type Options struct {
 	// Metrics, when not nil, observes every request and is served at
 	// GET /metrics.
 	Metrics RequestMetrics
+	// Cookies turns cookie mode on (cookies.go): a login may ask for its
+	// tokens in HttpOnly cookies, the user API accepts the access
+	// cookie, the token endpoint the refresh cookie, and every
+	// state-changing cookie request must pass the CSRF defence. Only the
+	// issuer's origin may make cookie requests.
+	Cookies bool
+	// CSRFKey binds CSRF tokens to sessions in cookie mode; 32 random
+	// bytes or more. It must be the same on every instance and across
+	// restarts, or browsers' CSRF tokens stop working; nil gives this
+	// Server a random key of its own.
+	CSRFKey []byte
 }
 
 // RequestMetrics observes the requests a Server answers and serves the
@@ -65,6 +76,7 @@ type Server struct {
 	now     func() time.Time
 	metrics RequestMetrics
 	handler http.Handler
+	cookies *cookieMode // nil unless cookie mode is on (cookies.go)
 
 	// feedStop is closed by StopFeeds to end long-polls and streams.
 	feedStop     chan struct{}
@@ -79,7 +91,7 @@ var _ http.Handler = (*Server)(nil)
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now, metrics: opt.Metrics,
-		feedStop: make(chan struct{})}
+		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt)}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}

@@ -33,9 +33,10 @@ func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 // Every refusal is the same 401 invalid_grant, whatever its reason. A
 // login refused by the throttle before its password was checked is 429
 // too_many_requests with Retry-After, the same for every account, existing
-// or not.
+// or not. With "cookies": true (cookie mode only) the tokens are set as
+// cookies instead of returned (writeCookieTokens).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var req credentials
+	var req loginRequest // cookies.go
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -44,30 +45,44 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Cookies {
+		if err := s.checkCookieLogin(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, client(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
 		return
 	}
+	if req.Cookies {
+		s.writeCookieTokens(w, t)
+		return
+	}
 	writeTokens(w, t)
 }
 
-// handleLogout is POST /v1/logout: revoke the caller's session.
+// handleLogout is POST /v1/logout: revoke the caller's session. In cookie
+// mode the answer also clears the cookies.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.Logout(r.Context(), principal(r.Context()), client(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.clearCookies(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // handleLogoutAll is POST /v1/logout/all: revoke every session of the
-// caller, the calling one included.
+// caller, the calling one included. In cookie mode the answer also
+// clears the cookies.
 func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), client(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.clearCookies(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -35,10 +35,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refreshGrant rotates a refresh token (RFC 6749 §6).
+// refreshGrant rotates a refresh token (RFC 6749 §6). In cookie mode,
+// without a refresh_token parameter, it takes the refresh cookie
+// (cookieRefresh).
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
 	token := form["refresh_token"]
-	if token == "" {
+	cookie, err := s.cookieRefreshToken(r, token != "") // cookies.go
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if token == "" && cookie == "" {
 		s.writeError(w, r, badRequest(`Parameter "refresh_token" is required.`))
 		return
 	}
@@ -46,6 +53,10 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[s
 	// what was originally granted (RFC 6749 §6).
 	if form["scope"] != "" {
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidScope, "This refresh token was granted no scope."))
+		return
+	}
+	if cookie != "" {
+		s.cookieRefresh(w, r, cookie)
 		return
 	}
 	t, err := s.svc.Refresh(r.Context(), token, client(r))
