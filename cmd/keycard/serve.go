@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -26,6 +29,7 @@ import (
 type serverFlags struct {
 	data, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
 	dev                                                                bool
+	cookieMode                                                         bool
 	registration                                                       string // "", "true" or "false": default follows --dev
 	accessTTL, refreshGrace, idleTimeout, sessionLifetime, rotateEvery time.Duration
 	shutdownTimeout                                                    time.Duration
@@ -52,6 +56,7 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.DurationVar(&f.idleTimeout, "session-idle-timeout", keycard.DefaultIdleTimeout, "session idle timeout")
 		fs.DurationVar(&f.sessionLifetime, "session-lifetime", keycard.DefaultSessionLifetime, "session absolute lifetime")
 		fs.DurationVar(&f.rotateEvery, "key-rotation", auth.DefaultRotateEvery, "automatic signing-key rotation interval (negative: never)")
+		fs.BoolVar(&f.cookieMode, "cookie-mode", false, "let browser logins keep their tokens in HttpOnly cookies, with a CSRF defence (needs an https issuer, or localhost)")
 		fs.StringVar(&f.registration, "registration", "", "allow POST /v1/users: true or false (default: true with --dev)")
 		fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 		fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
@@ -114,6 +119,9 @@ type app struct {
 	keys    *auth.KeyManager
 	svc     *auth.Service
 	metrics *metrics.Metrics
+	// csrfKey binds cookie mode's CSRF tokens to sessions; derived from
+	// the master key, so it is the same on every instance and restart.
+	csrfKey []byte
 }
 
 func (a *app) Close() error { return a.db.Close() }
@@ -151,6 +159,10 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 			return nil, err
 		}
 		if sealer, err = auth.NewSealer(mk); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if a.csrfKey, err = hkdf.Key(sha256.New, mk, nil, "keycard csrf key v1", 32); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -244,7 +256,10 @@ func (e *cmdEnv) serve(args []string) int {
 	}
 	defer a.Close()
 
-	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Ready: func(ctx context.Context) error {
+	if f.cookieMode && !strings.HasPrefix(f.issuer, "https://") {
+		log.Warn("cookie mode with a non-https issuer: browsers only keep its Secure cookies on localhost", "issuer", f.issuer)
+	}
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Ready: func(ctx context.Context) error {
 		_, _, err := a.keys.Signer(ctx)
 		return err
 	}})
