@@ -103,6 +103,13 @@ func TestRevocationFeedEndToEnd(t *testing.T) {
 	if _, p := readFeed(t, s, reader, fmt.Sprintf("after=%d", start.Next)); !p.has("session", tok.SessionID) {
 		t.Errorf("feed right after logout: %+v, want session %s", p, tok.SessionID)
 	}
+	// Introspection agrees, for the access and the refresh token alike.
+	for name, token := range map[string]string{"access": tok.AccessToken, "refresh": tok.RefreshToken} {
+		var in map[string]any
+		if status, body := callBasic(t, s.base+"/oauth/introspect", reader.ClientID, reader.ClientSecret, "token="+token, &in); status != 200 || in["active"] != false {
+			t.Errorf("introspect %s token after logout: %d %s, want active:false", name, status, body)
+		}
+	}
 	select {
 	case p := <-polled:
 		if !p.has("session", tok.SessionID) {
