@@ -16,6 +16,7 @@ const (
 	AuditLoginThrottled  = "login.throttled" // refused by the login throttle before the password check
 	AuditLogout          = "session.revoked"
 	AuditTokenReuse      = "refresh.reuse_detected"
+	AuditRefresh         = "refresh.rotated"
 	AuditKeyRotated      = "key.rotated"
 	AuditKeyRevoked      = "key.revoked"
 	AuditRevokeAll       = "revoke_all"

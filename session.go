@@ -126,6 +126,11 @@ type RotateRequest struct {
 	// SuccessorSealed is Successor's token string encrypted under the
 	// master key, stored on the presented token for the grace window.
 	SuccessorSealed []byte
+	// Audit, when not nil, is appended to the audit log in the same
+	// transaction if the outcome is Rotated, so that every real rotation is
+	// recorded and nothing is recorded for one that did not happen. Its
+	// Actor and Subject, when empty, are set to the session's user.
+	Audit *AuditEvent
 }
 
 // DefaultRotationGrace is the default grace window for repeated use of a

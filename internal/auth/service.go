@@ -368,6 +368,9 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 		TokenID: id, SecretHash: hash, Now: now, Grace: s.cfg.RefreshGrace,
 		Successor:       keycard.RefreshToken{ID: nextID, SecretHash: nextHash},
 		SuccessorSealed: sealed,
+		// Recorded in the rotation's own transaction; the store fills in
+		// the session's user.
+		Audit: &keycard.AuditEvent{Time: now, Type: keycard.AuditRefresh, ClientAddr: c.Addr, UserAgent: c.UserAgent},
 	})
 	if err != nil {
 		if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {

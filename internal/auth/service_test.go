@@ -132,6 +132,9 @@ func TestRefreshRotationGraceAndTheft(t *testing.T) {
 	if t1.RefreshToken == t0.RefreshToken || t1.SessionID != t0.SessionID {
 		t.Fatalf("rotation: got %+v, want a new token in session %s", t1, t0.SessionID)
 	}
+	if evs, err := f.svc.Stores().Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditRefresh}); err != nil || len(evs) != 1 {
+		t.Errorf("refresh audit events: got %d (%v), want 1", len(evs), err)
+	}
 	// Within the grace window the old token gets the same successor.
 	f.clock.Advance(5 * time.Second)
 	again, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{})

@@ -27,6 +27,12 @@ func validDetail(d json.RawMessage) bool {
 
 // AppendAudit implements keycard.AuditStore.
 func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) error {
+	err := s.db.update(ctx, func(tx txn) error { return insertAudit(ctx, tx, e) })
+	return wrap("append audit", err)
+}
+
+// insertAudit appends e inside the transaction tx.
+func insertAudit(ctx context.Context, tx txn, e *keycard.AuditEvent) error {
 	if e.Type == "" || !validDetail(e.Detail) {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Audit event needs a type, and its detail must be a JSON object."}
 	}
@@ -34,12 +40,9 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) err
 	if len(e.Detail) > 0 {
 		detail = string(e.Detail)
 	}
-	err := s.db.update(ctx, func(tx txn) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			micros(e.Time), e.Type, e.Actor, e.Subject, e.ClientAddr, e.UserAgent, detail).Scan(&e.ID)
-	})
-	return wrap("append audit", err)
+	return tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		micros(e.Time), e.Type, e.Actor, e.Subject, e.ClientAddr, e.UserAgent, detail).Scan(&e.ID)
 }
 
 // ListAudit implements keycard.AuditStore.

@@ -298,6 +298,18 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, micros(req.Now), sess.ID); err != nil {
 				return err
 			}
+			if req.Audit != nil {
+				e := *req.Audit
+				if e.Actor == "" {
+					e.Actor = sess.UserID
+				}
+				if e.Subject == "" {
+					e.Subject = sess.UserID
+				}
+				if err := insertAudit(ctx, tx, &e); err != nil {
+					return err
+				}
+			}
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
 			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}

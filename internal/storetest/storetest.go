@@ -54,6 +54,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Rotate", testRotate},
 		{"RotateEnded", testRotateEnded},
 		{"RotateConcurrent", testRotateConcurrent},
+		{"RotateAudit", testRotateAudit},
 		{"Keys", testKeys},
 		{"KeyRotation", testKeyRotation},
 		{"Revocations", testRevocations},
