@@ -82,29 +82,19 @@ func (e *cmdEnv) clientsList(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	after := ""
-	for {
-		page, err := a.db.Stores().Clients.ListClients(e.ctx, keycard.ClientFilter{After: after, Limit: keycard.MaxPageSize})
-		if err != nil {
-			return e.fail("%v", err)
-		}
-		for _, c := range page {
-			out, _ := json.Marshal(map[string]any{
-				"client_id": c.ID, "name": c.Name, "scopes": c.Scopes, "audiences": c.Audiences,
-				"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
+	return e.onData(&f, false, func(a *app) int {
+		return printPages(e,
+			func(after string) ([]*keycard.Client, error) {
+				return a.db.Stores().Clients.ListClients(e.ctx, keycard.ClientFilter{After: after, Limit: keycard.MaxPageSize})
+			},
+			func(c *keycard.Client) string { return c.ID },
+			func(c *keycard.Client) any {
+				return map[string]any{
+					"client_id": c.ID, "name": c.Name, "scopes": c.Scopes, "audiences": c.Audiences,
+					"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
+				}
 			})
-			fmt.Fprintf(e.stdout, "%s\n", out)
-		}
-		if len(page) < keycard.MaxPageSize {
-			return exitOK
-		}
-		after = page[len(page)-1].ID
-	}
+	})
 }
 
 func (e *cmdEnv) clientsRotateSecret(args []string) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,6 +126,40 @@ type app struct {
 }
 
 func (a *app) Close() error { return a.db.Close() }
+
+// onData opens the data directory of f, runs fn on it and closes it.
+func (e *cmdEnv) onData(f *serverFlags, withKeys bool, fn func(a *app) int) int {
+	a, err := e.open(f, withKeys, nil)
+	if err != nil {
+		return e.fail("%v", err)
+	}
+	defer a.Close()
+	return fn(a)
+}
+
+// printPages prints every item of a paged store listing as one JSON object
+// a line. page fetches the page after a cursor, cursor gives an item's
+// cursor, line the object printed for it.
+func printPages[T any](e *cmdEnv, page func(after string) ([]T, error), cursor func(T) string, line func(T) any) int {
+	after := ""
+	for {
+		items, err := page(after)
+		if err != nil {
+			return e.fail("%v", err)
+		}
+		for _, it := range items {
+			out, err := json.Marshal(line(it))
+			if err != nil {
+				return e.fail("%v", err)
+			}
+			fmt.Fprintf(e.stdout, "%s\n", out)
+		}
+		if len(items) < keycard.MaxPageSize {
+			return exitOK
+		}
+		after = cursor(items[len(items)-1])
+	}
+}
 
 // open opens the data directory. withKeys also unseals the signing keys
 // (creating the first one), which needs the master key.

@@ -104,29 +104,19 @@ func (e *cmdEnv) usersList(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	after := ""
-	for {
-		page, err := a.db.Stores().Users.ListUsers(e.ctx, keycard.UserFilter{After: after, Limit: keycard.MaxPageSize})
-		if err != nil {
-			return e.fail("%v", err)
-		}
-		for _, u := range page {
-			out, _ := json.Marshal(map[string]any{
-				"id": u.ID, "username": u.Username, "roles": u.Roles, "disabled": u.Disabled,
-				"created_at": u.CreatedAt.UTC().Format(time.RFC3339),
+	return e.onData(&f, false, func(a *app) int {
+		return printPages(e,
+			func(after string) ([]*keycard.User, error) {
+				return a.db.Stores().Users.ListUsers(e.ctx, keycard.UserFilter{After: after, Limit: keycard.MaxPageSize})
+			},
+			func(u *keycard.User) string { return u.NormalizedUsername },
+			func(u *keycard.User) any {
+				return map[string]any{
+					"id": u.ID, "username": u.Username, "roles": u.Roles, "disabled": u.Disabled,
+					"created_at": u.CreatedAt.UTC().Format(time.RFC3339),
+				}
 			})
-			fmt.Fprintf(e.stdout, "%s\n", out)
-		}
-		if len(page) < keycard.MaxPageSize {
-			return exitOK
-		}
-		after = page[len(page)-1].NormalizedUsername
-	}
+	})
 }
 
 // findUser looks a user up by the name as typed.
