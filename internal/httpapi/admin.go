@@ -110,6 +110,15 @@ func encodeCursor(list, position string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(list + ":" + position))
 }
 
+// paging reads the limit and the cursor of the named list.
+func (q query) paging(list string) (limit int, cursor string, err error) {
+	if limit, err = q.limit(); err != nil {
+		return 0, "", err
+	}
+	cursor, err = q.cursor(list)
+	return limit, cursor, err
+}
+
 // cursor returns the position in the cursor parameter of the given list,
 // "" when absent.
 func (q query) cursor(list string) (string, error) {
@@ -187,12 +196,7 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := q.limit()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	after, err := q.cursor("users")
+	limit, after, err := q.paging("users")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -291,12 +295,7 @@ func (s *Server) handleAdminSessions(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := q.limit()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	before, err := q.cursor("sessions")
+	limit, before, err := q.paging("sessions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -436,12 +435,7 @@ func (s *Server) handleAdminClients(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := q.limit()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	after, err := q.cursor("clients")
+	limit, after, err := q.paging("clients")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
