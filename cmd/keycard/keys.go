@@ -118,16 +118,8 @@ func (e *cmdEnv) keysRotate(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
-		f.alg = string(jose.ES256)
-		if cur, err := e.activeAlg(&f); err != nil {
-			return e.fail("%v", err)
-		} else if cur != "" {
-			f.alg = cur
-		}
-	}
-	if !jose.Algorithm(f.alg).Valid() {
-		return e.fail("--signing-alg: unsupported algorithm %q", f.alg)
+	if err := e.newKeyAlgorithm(fs, &f); err != nil {
+		return e.fail("%v", err)
 	}
 	a, err := e.open(&f, true, nil)
 	if err != nil {
@@ -155,16 +147,8 @@ func (e *cmdEnv) keysRevoke(args []string) int {
 		return code
 	}
 	kid := fs.Arg(0)
-	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
-		f.alg = string(jose.ES256)
-		if cur, err := e.activeAlg(&f); err != nil {
-			return e.fail("%v", err)
-		} else if cur != "" {
-			f.alg = cur
-		}
-	}
-	if !jose.Algorithm(f.alg).Valid() {
-		return e.fail("--signing-alg: unsupported algorithm %q", f.alg)
+	if err := e.newKeyAlgorithm(fs, &f); err != nil {
+		return e.fail("%v", err)
 	}
 	a, err := e.open(&f, true, nil)
 	if err != nil {
@@ -180,6 +164,27 @@ func (e *cmdEnv) keysRevoke(args []string) int {
 	b, _ := json.Marshal(map[string]string{"revoked_kid": kid, "active_kid": active.KID})
 	fmt.Fprintf(e.stdout, "%s\n", b)
 	return exitOK
+}
+
+// newKeyAlgorithm settles f.alg for a key made by the CLI: the algorithm
+// asked for with --signing-alg or KEYCARD_SIGNING_ALG, otherwise that of
+// the active key (so a CLI rotation never changes the server's algorithm),
+// otherwise ES256.
+func (e *cmdEnv) newKeyAlgorithm(fs *flagSetWithConfig, f *serverFlags) error {
+	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
+		f.alg = string(jose.ES256)
+		cur, err := e.activeAlg(f)
+		if err != nil {
+			return err
+		}
+		if cur != "" {
+			f.alg = cur
+		}
+	}
+	if !jose.Algorithm(f.alg).Valid() {
+		return fmt.Errorf("--signing-alg: unsupported algorithm %q", f.alg)
+	}
+	return nil
 }
 
 // activeAlg returns the algorithm of the active signing key, or "".
