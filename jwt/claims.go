@@ -137,6 +137,11 @@ type AccessClaims struct {
 	Scope     string      `json:"scope,omitempty"`     // space-separated (RFC 8693 section 4.2)
 	Roles     []string    `json:"roles,omitempty"`     // RFC 9068 section 2.2.3.1
 	AuthTime  NumericDate `json:"auth_time,omitzero"`  // when the user authenticated
+	// Scp and Scopes are scopes as arrays of strings, as some issuers
+	// (Azure AD, Okta, Ory) send them; Keycard issues Scope. Readers
+	// that check scopes should accept all three (verifier does).
+	Scp    []string `json:"scp,omitempty"`
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // MapClaims is a claims set as a map, decoded with encoding/json (numbers

@@ -198,7 +198,7 @@ const (
 // accessNames are the claim names the fast path understands; a top-level
 // member equal to one of them except for case is refused, because
 // encoding/json would match it case-insensitively.
-var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time"}
+var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes"}
 
 // scan reads the claims set strictly into reg (and ac, when not nil) and
 // reports which claims were present.
@@ -247,6 +247,18 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 					}
 				case "auth_time":
 					bit, err = 1<<11, dateClaim(&ac.AuthTime, value)
+				case "scp":
+					bit = 1 << 12
+					ac.Scp, err = decodeStrings(ac.Scp, value)
+					if err != nil {
+						err = fmt.Errorf("%w: scp must be an array of strings", ErrInvalidClaim)
+					}
+				case "scopes":
+					bit = 1 << 13
+					ac.Scopes, err = decodeStrings(ac.Scopes, value)
+					if err != nil {
+						err = fmt.Errorf("%w: scopes must be an array of strings", ErrInvalidClaim)
+					}
 				}
 			}
 			if bit == 0 {
@@ -311,6 +323,12 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 		}
 		if seen&(1<<11) == 0 {
 			ac.AuthTime = NumericDate{}
+		}
+		if seen&(1<<12) == 0 {
+			ac.Scp = ac.Scp[:0]
+		}
+		if seen&(1<<13) == 0 {
+			ac.Scopes = ac.Scopes[:0]
 		}
 	}
 	return present, nil

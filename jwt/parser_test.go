@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ func testAccessClaims() *AccessClaims {
 		Scope:     "read write",
 		Roles:     []string{"admin", "user"},
 		AuthTime:  NewNumericDate(testNow),
+		Scp:       []string{"orders:write"},
+		Scopes:    []string{"weather:read", "a b"},
 	}
 }
 
@@ -60,7 +63,8 @@ func TestSignParseAccessClaims(t *testing.T) {
 			}
 			want := testAccessClaims()
 			if got.Subject != want.Subject || got.SessionID != want.SessionID || got.Scope != want.Scope ||
-				len(got.Roles) != 2 || got.Roles[1] != "user" || !got.ExpiresAt.Equal(want.ExpiresAt.Time) || !got.AuthTime.Equal(want.AuthTime.Time) {
+				len(got.Roles) != 2 || got.Roles[1] != "user" || !got.ExpiresAt.Equal(want.ExpiresAt.Time) || !got.AuthTime.Equal(want.AuthTime.Time) ||
+				!slices.Equal(got.Scp, want.Scp) || !slices.Equal(got.Scopes, want.Scopes) {
 				t.Errorf("got %+v, want %+v", got, *want)
 			}
 			var m MapClaims

@@ -162,6 +162,8 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 	str(`"scope":`, c.Scope)
 	list(`"roles":`, c.Roles, false)
 	date(`"auth_time":`, c.AuthTime)
+	list(`"scp":`, c.Scp, false)
+	list(`"scopes":`, c.Scopes, false)
 	if bad {
 		return dst[:start], fmt.Errorf("jwt: claim values must be valid UTF-8")
 	}

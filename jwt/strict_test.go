@@ -257,6 +257,8 @@ func caseVariantCases() []claimCase {
 		{name: "NBF", claims: `{"NBF":` + at(3600) + `,"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		{name: "Scope", claims: `{"Scope":"admin","exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		{name: "Roles", claims: `{"Roles":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
+		{name: "SCP", claims: `{"SCP":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
+		{name: "Scopes", claims: `{"Scopes":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		// encoding/json folds Unicode too: U+017F LATIN SMALL LETTER LONG S
 		// matches "s".
 		{name: "sub with a long s (U+017F)", claims: `{"ſub":"admin","exp":` + e + `}`, want: jwt.ErrInvalidClaim},
@@ -586,6 +588,32 @@ func TestStrictReusedClaimsValue(t *testing.T) {
 			want, _ := json.Marshal(fresh)
 			if string(got) != string(want) {
 				t.Errorf("reused value: got %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestStrictScopeArrays checks the types of the array forms of scopes
+// that AccessClaims reads (scp, scopes): a wrong type is a malformed
+// claim, and nothing of the token is handed back.
+func TestStrictScopeArrays(t *testing.T) {
+	key := strictKey(t)
+	p := jwt.NewParser(key, jwt.WithNow(strictClock))
+	e := at(600)
+	for _, c := range []struct{ name, claims string }{
+		{"scp as a string", `{"scp":"admin","exp":` + e + `}`},
+		{"scopes with a number", `{"scopes":["read",1],"exp":` + e + `}`},
+		{"scp as an object", `{"scp":{"a":"b"},"exp":` + e + `}`},
+		{"scopes null", `{"scopes":null,"exp":` + e + `}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := &jwt.AccessClaims{Scp: []string{"previous"}}
+			err := p.Parse(strictSign(strictSecret, strictHeader, c.claims), got)
+			if !errors.Is(err, jwt.ErrInvalidClaim) {
+				t.Errorf("got %v, want %v", err, jwt.ErrInvalidClaim)
+			}
+			if !reflect.ValueOf(got).Elem().IsZero() {
+				t.Errorf("got claims %+v from a rejected token", got)
 			}
 		})
 	}
