@@ -1,0 +1,141 @@
+package verifier
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Error codes of RFC 6750 section 3.1, plus temporarily_unavailable
+// (RFC 6749 section 4.1.2.1) for a verifier that fails closed.
+const (
+	CodeInvalidRequest         = "invalid_request"
+	CodeInvalidToken           = "invalid_token"
+	CodeInsufficientScope      = "insufficient_scope"
+	CodeTemporarilyUnavailable = "temporarily_unavailable"
+)
+
+// Sentinel errors, matched with errors.Is. Every *Error returned by
+// Verify and Authenticate wraps one of them.
+var (
+	// ErrNoToken: the request carries no access token.
+	ErrNoToken = errors.New("verifier: no access token")
+	// ErrMalformedRequest: the request carries its token in a way this
+	// package refuses (two credentials, a token in the URL, a broken
+	// Authorization header).
+	ErrMalformedRequest = errors.New("verifier: malformed request")
+	// ErrInvalidToken: the token is not valid (signature, claims, expiry).
+	ErrInvalidToken = errors.New("verifier: invalid token")
+	// ErrRevoked: the token is valid but was revoked (its session, its
+	// id, its user or every user was cut off, or its key was revoked).
+	ErrRevoked = errors.New("verifier: token revoked")
+	// ErrInsufficientScope: the token lacks a required scope or role.
+	ErrInsufficientScope = errors.New("verifier: insufficient scope")
+	// ErrUnavailable: the revocation feed has been unreachable for longer
+	// than Config.MaxFeedOutage and the verifier fails closed.
+	ErrUnavailable = errors.New("verifier: revocation feed unavailable")
+)
+
+// Error is a refusal, with the HTTP answer that goes with it (RFC 6750
+// section 3). Description is safe to show to the client; Err, the
+// underlying cause, is for the log only.
+type Error struct {
+	Status      int    // 400, 401, 403 or 503
+	Code        string // "" (no credentials), or one of the Code constants
+	Description string
+	// Scope, for insufficient_scope, lists the scopes the resource needs
+	// (RFC 6750 section 3).
+	Scope string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return "verifier: " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func noToken() *Error {
+	return &Error{Status: http.StatusUnauthorized, Description: "An access token is required.", Err: ErrNoToken}
+}
+
+func badRequest(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Description: desc, Err: ErrMalformedRequest}
+}
+
+func invalidToken(desc string, err error) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Description: desc, Err: err}
+}
+
+func insufficient(desc, scope string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope, Description: desc, Scope: scope, Err: ErrInsufficientScope}
+}
+
+func unavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeTemporarilyUnavailable,
+		Description: "Tokens cannot be checked for revocation right now; try again later.", Err: ErrUnavailable}
+}
+
+// Realm is the realm named in WWW-Authenticate challenges.
+const Realm = "keycard"
+
+// WriteError writes err as the answer to a request: the status, a
+// WWW-Authenticate: Bearer challenge for 401 and 403 (RFC 6750 section
+// 3), and the JSON body {"error","error_description"} of the auth
+// server's contract. An err that is not an *Error is answered as an
+// invalid token (401). The cause (Error.Err) is never written.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = invalidToken("The access token is invalid.", err)
+	}
+	h := w.Header()
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		h.Set("WWW-Authenticate", challenge(e))
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", "5")
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(e.Status)
+	code := e.Code
+	if code == "" {
+		code = CodeInvalidToken // the body needs one; the challenge has none (section 3.1)
+	}
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, e.Description})
+	w.Write(append(body, '\n'))
+}
+
+// challenge is the WWW-Authenticate value for e.
+func challenge(e *Error) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="` + Realm + `"`)
+	if e.Code != "" {
+		b.WriteString(`, error="` + e.Code + `"`)
+		b.WriteString(`, error_description=` + strconv.Quote(quoteSafe(e.Description)))
+	}
+	if e.Scope != "" {
+		b.WriteString(`, scope=` + strconv.Quote(quoteSafe(e.Scope)))
+	}
+	return b.String()
+}
+
+// quoteSafe keeps the characters RFC 6750 allows in error_description
+// and scope (%x20-21 / %x23-5B / %x5D-7E), dropping the others.
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,344 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// Defaults of Config.
+const (
+	DefaultLeeway        = 30 * time.Second
+	DefaultType          = "at+jwt"
+	DefaultMaxFeedOutage = 2 * time.Minute
+	DefaultCacheSize     = 10_000
+)
+
+// Config configures a Verifier. Issuer is required; so are ClientID and
+// ClientSecret, unless NoRevocationFeed is set.
+type Config struct {
+	// Issuer is the auth server's issuer URL; tokens must carry it as
+	// "iss". Unless JWKSURL is set, the issuer's discovery document
+	// (RFC 8414) gives the key set and revocation feed URLs.
+	Issuer string
+	// Audience, if set, must be among the token's "aud".
+	Audience string
+
+	// JWKSURL, FeedURL and StreamURL override what discovery finds.
+	// When JWKSURL is set, discovery is skipped, and FeedURL must be set
+	// too (StreamURL may stay empty: the feed is then long-polled).
+	JWKSURL, FeedURL, StreamURL string
+
+	// ClientID and ClientSecret are the service client credentials the
+	// revocation feed is read with (HTTP Basic).
+	ClientID, ClientSecret string
+	// NoRevocationFeed verifies tokens without following the revocation
+	// feed: logout, revoke-all and key revocation then take effect only
+	// when tokens expire. For tests and tools; never for a service.
+	NoRevocationFeed bool
+
+	// HTTPClient fetches discovery, keys and the feed; nil means a client
+	// with a 10 s timeout for the key set and no timeout for the feed
+	// (whose long-polls and streams are bounded by their own deadlines).
+	HTTPClient *http.Client
+
+	// Algorithms, if not empty, restricts the accepted "alg" values; a
+	// key's own algorithm always has to match as well.
+	Algorithms []jose.Algorithm
+	// Leeway for exp, nbf and iat: DefaultLeeway (30 s) when zero; a
+	// negative value means none.
+	Leeway time.Duration
+	// Type is the required "typ" header: DefaultType ("at+jwt") when
+	// empty; "-" accepts any.
+	Type string
+
+	// MaxFeedOutage is how long the revocation feed may be unreachable
+	// before the verifier stops trusting its revocation set:
+	// DefaultMaxFeedOutage (2 minutes) when zero.
+	MaxFeedOutage time.Duration
+	// FailOpen keeps accepting tokens during a longer outage; by default
+	// (false) every token is refused with 503 temporarily_unavailable.
+	FailOpen bool
+
+	// CacheSize bounds the verification cache, in tokens:
+	// DefaultCacheSize when zero; negative disables the cache.
+	CacheSize int
+
+	// Keys replaces the remote key set (for tests and for services
+	// holding the keys themselves).
+	Keys jose.KeyResolver
+
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Verifier verifies the access tokens of one issuer locally: signature
+// against the issuer's published keys, claims, and revocation against an
+// in-memory set that follows the issuer's revocation feed. It is safe
+// for concurrent use.
+type Verifier struct {
+	cfg      Config
+	parser   *jwt.Parser
+	keySet   *RemoteKeySet // nil when Config.Keys is set
+	set      *RevocationSet
+	follower *Follower // nil with NoRevocationFeed
+	cache    *cache    // nil when disabled
+	now      func() time.Time
+	log      *slog.Logger
+
+	claimsPool sync.Pool // of *Claims, for verifications the cache does not keep
+	closeOnce  sync.Once
+}
+
+// New builds a Verifier: it discovers the issuer's endpoints, loads its
+// keys and bootstraps the revocation set, then keeps both up to date in
+// the background until Close. If the first fetch of either fails, New
+// still returns a working Verifier along with nothing but a logged
+// warning: its background loops keep trying, and Ready reports the state.
+// It fails only for a bad configuration or a failed discovery.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("verifier: Config.Issuer is required")
+	}
+	if !cfg.NoRevocationFeed && (cfg.ClientID == "" || cfg.ClientSecret == "") {
+		return nil, errors.New("verifier: Config.ClientID and ClientSecret are required to follow the revocation feed (NoRevocationFeed turns it off)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	} else if cfg.Leeway < 0 {
+		cfg.Leeway = 0
+	}
+	if cfg.Type == "" {
+		cfg.Type = DefaultType
+	}
+	if cfg.MaxFeedOutage <= 0 {
+		cfg.MaxFeedOutage = DefaultMaxFeedOutage
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	keysClient, feedClient := cfg.HTTPClient, cfg.HTTPClient
+	if keysClient == nil {
+		keysClient = &http.Client{Timeout: 10 * time.Second}
+		feedClient = &http.Client{}
+	}
+	if cfg.Keys == nil && cfg.JWKSURL == "" || !cfg.NoRevocationFeed && cfg.FeedURL == "" && cfg.StreamURL == "" {
+		md, err := Discover(ctx, keysClient, cfg.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.JWKSURL == "" {
+			cfg.JWKSURL = md.JWKSURI
+		}
+		if cfg.FeedURL == "" && cfg.StreamURL == "" {
+			cfg.FeedURL, cfg.StreamURL = md.RevocationFeedEndpoint, md.RevocationStreamEndpoint
+		}
+	}
+	if !cfg.NoRevocationFeed && cfg.FeedURL == "" {
+		return nil, fmt.Errorf("verifier: the issuer %s publishes no revocation feed (keycard_revocation_feed_endpoint); set Config.FeedURL", cfg.Issuer)
+	}
+
+	v := &Verifier{cfg: cfg, now: cfg.Now, log: cfg.Logger, set: NewRevocationSet()}
+	v.claimsPool.New = func() any { return new(Claims) }
+	keys := cfg.Keys
+	if keys == nil {
+		v.keySet = NewRemoteKeySet(cfg.JWKSURL, RemoteKeySetOptions{HTTPClient: keysClient, Logger: cfg.Logger, Now: cfg.Now})
+		keys = v.keySet
+	}
+	opts := []jwt.ParserOption{jwt.WithIssuer(cfg.Issuer), jwt.WithLeeway(cfg.Leeway), jwt.WithNow(cfg.Now)}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	if cfg.Type != "-" {
+		opts = append(opts, jwt.WithType(cfg.Type))
+	}
+	if len(cfg.Algorithms) > 0 {
+		opts = append(opts, jwt.WithAlgorithms(cfg.Algorithms...))
+	}
+	v.parser = jwt.NewParser(keys, opts...)
+	if cfg.CacheSize > 0 {
+		v.cache = newCache(cfg.CacheSize)
+	}
+	if v.keySet != nil {
+		if err := v.keySet.Start(ctx); err != nil {
+			v.log.Warn("verifier: first key set fetch failed; retrying in the background", "url", cfg.JWKSURL, "err", err)
+		}
+	}
+	if !cfg.NoRevocationFeed {
+		v.follower = NewFollower(v.set, FollowerOptions{
+			FeedURL: cfg.FeedURL, StreamURL: cfg.StreamURL,
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			HTTPClient: feedClient, MaxOutage: cfg.MaxFeedOutage, FailOpen: cfg.FailOpen,
+			Logger: cfg.Logger, Now: cfg.Now,
+		})
+		if err := v.follower.Start(ctx); err != nil {
+			v.log.Warn("verifier: first revocation feed read failed; retrying in the background", "url", cfg.FeedURL, "err", err)
+		}
+	}
+	return v, nil
+}
+
+// Close stops the background work. The Verifier must not be used after.
+func (v *Verifier) Close() {
+	v.closeOnce.Do(func() {
+		if v.keySet != nil {
+			v.keySet.Close()
+		}
+		if v.follower != nil {
+			v.follower.Close()
+		}
+	})
+}
+
+// Ready reports whether the verifier can verify: the keys are loaded, the
+// revocation set is bootstrapped and the feed has not been unreachable
+// for longer than MaxFeedOutage (unless FailOpen). It is what a
+// service's readiness probe should ask.
+func (v *Verifier) Ready() error {
+	if v.keySet != nil && !v.keySet.Status().Ready {
+		return errors.New("verifier: signing keys not loaded yet")
+	}
+	if v.follower != nil {
+		st := v.follower.Status()
+		if !st.Ready {
+			return errors.New("verifier: revocation feed not loaded yet")
+		}
+		if st.Stale && !v.cfg.FailOpen {
+			return fmt.Errorf("verifier: revocation feed unreachable for %v (failing closed)", st.Lag.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// KeySet returns the remote key set, or nil when Config.Keys was given.
+func (v *Verifier) KeySet() *RemoteKeySet { return v.keySet }
+
+// Follower returns the revocation follower, or nil with NoRevocationFeed.
+func (v *Verifier) Follower() *Follower { return v.follower }
+
+// Revocations returns the in-memory revocation set.
+func (v *Verifier) Revocations() *RevocationSet { return v.set }
+
+// Claims are the verified claims of an access token. A *Claims handed
+// out by the Verifier may be shared between requests (the verification
+// cache keeps it): treat it as read-only.
+type Claims struct {
+	jwt.AccessClaims
+	// KeyID is the "kid" of the key that signed the token.
+	KeyID string
+
+	scopes []string // scope split on spaces, then scp, then scopes
+}
+
+// ScopeList returns the token's scopes: "scope" split on spaces, then the
+// arrays "scp" and "scopes", in that order, without duplicates. The
+// slice is shared: do not modify it.
+func (c *Claims) ScopeList() []string { return c.scopes }
+
+// HasScope reports whether the token carries scope s.
+func (c *Claims) HasScope(s string) bool { return slices.Contains(c.scopes, s) }
+
+// HasRole reports whether the token carries role r.
+func (c *Claims) HasRole(r string) bool { return slices.Contains(c.Roles, r) }
+
+// finish computes the derived fields once the claims are parsed.
+func (c *Claims) finish(kid string) {
+	c.KeyID = kid
+	c.scopes = c.scopes[:0]
+	add := func(s string) {
+		if s != "" && !slices.Contains(c.scopes, s) {
+			c.scopes = append(c.scopes, s)
+		}
+	}
+	for s := range strings.FieldsSeq(c.Scope) {
+		add(s)
+	}
+	for _, s := range c.Scp {
+		add(s)
+	}
+	for _, s := range c.Scopes {
+		add(s)
+	}
+}
+
+// clone returns a deep copy of c that shares nothing with c.
+func (c *Claims) clone() *Claims {
+	d := *c
+	d.Audience = slices.Clone(c.Audience)
+	d.Roles = slices.Clone(c.Roles)
+	d.Scp = slices.Clone(c.Scp)
+	d.Scopes = slices.Clone(c.Scopes)
+	d.scopes = slices.Clone(c.scopes)
+	return &d
+}
+
+// Verify verifies an access token: its signature against the issuer's
+// keys, its claims (issuer, audience, type, expiry with leeway), and that
+// it is not revoked. A token verified before is found in the
+// verification cache, which skips the signature and claims parsing;
+// expiry and revocation are checked on every call. The error is an
+// *Error.
+func (v *Verifier) Verify(token string) (*Claims, error) {
+	now := v.now()
+	if v.follower != nil && !v.follower.Healthy() {
+		return nil, unavailable()
+	}
+	if v.cache != nil {
+		if c, ok := v.cache.get(token); ok {
+			if !now.Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+				v.cache.remove(token)
+				return nil, invalidToken("The access token expired.", fmt.Errorf("%w: %w", ErrInvalidToken, jwt.ErrTokenExpired))
+			}
+			if v.set.Revoked(c.KeyID, c.Subject, c.SessionID, c.ID, c.IssuedAt.Time) {
+				return nil, invalidToken("The access token was revoked.", ErrRevoked)
+			}
+			return c, nil
+		}
+	}
+	c := v.claimsPool.Get().(*Claims)
+	h, err := v.parser.ParseWithHeader(token, &c.AccessClaims)
+	if err != nil {
+		v.claimsPool.Put(c)
+		return nil, invalidToken(describe(err), fmt.Errorf("%w: %w", ErrInvalidToken, err))
+	}
+	c.finish(h.KeyID)
+	if v.set.Revoked(c.KeyID, c.Subject, c.SessionID, c.ID, c.IssuedAt.Time) {
+		v.claimsPool.Put(c)
+		return nil, invalidToken("The access token was revoked.", ErrRevoked)
+	}
+	out := c.clone()
+	v.claimsPool.Put(c)
+	if v.cache != nil {
+		v.cache.put(token, out, out.ExpiresAt.Add(v.cfg.Leeway), now)
+	}
+	return out, nil
+}
+
+// describe is the client-facing description of a token error: what kind
+// of problem, never the details that help forge a token.
+func describe(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "The access token expired."
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "The access token is not valid yet."
+	default:
+		return "The access token is invalid."
+	}
+}
