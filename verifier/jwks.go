@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -455,7 +456,9 @@ func (s *RemoteKeySet) refreshInterval(cacheControl []string) time.Duration {
 				return s.minRefresh
 			case "max-age":
 				n, err := strconv.ParseInt(strings.Trim(value, `"`), 10, 64)
-				if err != nil || n < 0 {
+				if errors.Is(err, strconv.ErrRange) && n > 0 {
+					n = math.MaxInt64 // RFC 9111 section 1.2.2: as good as infinity
+				} else if err != nil || n < 0 {
 					continue
 				}
 				d = time.Duration(min(n, int64(s.maxRefresh/time.Second)+1)) * time.Second
