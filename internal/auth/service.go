@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -52,6 +54,34 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Registration allows POST /v1/users.
 	Registration bool
+	// RoleScopes grants scopes to users' access tokens by role: a user's
+	// token carries, in "scope", the scopes of each of its roles, and
+	// those of the key "*", which every user has. Empty: user tokens
+	// carry roles and no scopes. (Service clients get the scopes they
+	// were registered with.)
+	RoleScopes map[string][]string
+}
+
+// userScope returns the "scope" of u's access tokens: the scopes of "*"
+// and of u's roles (Config.RoleScopes), space-separated, each once, in
+// a stable order.
+func (c *Config) userScope(u *keycard.User) string {
+	if len(c.RoleScopes) == 0 {
+		return ""
+	}
+	var out []string
+	add := func(role string) {
+		for _, sc := range c.RoleScopes[role] {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	add("*")
+	for _, r := range u.Roles {
+		add(r)
+	}
+	return strings.Join(out, " ")
 }
 
 func (c *Config) setDefaults() {
@@ -116,6 +146,13 @@ type Deps struct {
 // NewService returns a Service.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
+	for role, scopes := range cfg.RoleScopes {
+		for _, sc := range scopes {
+			if !isScopeToken(sc) || len(sc) > MaxScopeLen {
+				return nil, fmt.Errorf("auth: role %q: %q is not a scope (RFC 6749 section 3.3)", role, sc)
+			}
+		}
+	}
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
 		limits: d.LoginLimits, stats: d.Metrics}
@@ -176,8 +213,8 @@ type Tokens struct {
 	ExpiresIn    int64 // seconds
 	RefreshToken string
 	SessionID    string
-	// Scope granted to the access token (space-separated); empty for
-	// user logins, which carry roles instead.
+	// Scope granted to the access token (space-separated); for user
+	// logins, what Config.RoleScopes grants the user's roles.
 	Scope string
 }
 
@@ -303,7 +340,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: refresh, SessionID: sid}, nil
+	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
 }
 
 // mint signs an access token for the user's session (RFC 9068 profile).
@@ -331,6 +368,7 @@ func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Sessi
 		},
 		SessionID: sess.ID,
 		ClientID:  s.cfg.ClientID,
+		Scope:     s.cfg.userScope(u),
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.CreatedAt),
 	}
@@ -408,7 +446,7 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: next, SessionID: res.Session.ID}, nil
+	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
 // Principal is an authenticated caller of the user API.

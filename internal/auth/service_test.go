@@ -333,3 +333,34 @@ func TestSealer(t *testing.T) {
 		t.Error("short master key accepted")
 	}
 }
+
+func TestRoleScopes(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.svc.cfg.RoleScopes = map[string][]string{"*": {"profile", "weather:read"}, "user": {"orders:write", "profile"}, "admin": {"keys:manage"}}
+	f.user(t, "Alice")
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "profile weather:read orders:write"; tok.Scope != want {
+		t.Errorf("login scope %q, want %q", tok.Scope, want)
+	}
+	p, err := f.svc.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Claims.Scope != tok.Scope {
+		t.Errorf("token scope %q, want %q", p.Claims.Scope, tok.Scope)
+	}
+	next, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Scope != tok.Scope {
+		t.Errorf("refresh scope %q, want %q", next.Scope, tok.Scope)
+	}
+	if _, err := NewService(Deps{Stores: f.db.Stores()}, Config{RoleScopes: map[string][]string{"user": {"bad scope"}}}); err == nil {
+		t.Error("a scope with a space: want an error")
+	}
+}

@@ -49,10 +49,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[s
 		s.writeError(w, r, badRequest(`Parameter "refresh_token" is required.`))
 		return
 	}
-	// User sessions are granted no scope, so any requested scope exceeds
-	// what was originally granted (RFC 6749 §6).
+	// A refresh grants the session's scopes again (those of the user's
+	// roles); narrowing them is not supported, so a scope parameter is
+	// refused rather than silently ignored (RFC 6749 §6).
 	if form["scope"] != "" {
-		s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidScope, "This refresh token was granted no scope."))
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidScope, "Omit scope: a refresh grants the session's scopes again."))
 		return
 	}
 	if cookie != "" {
