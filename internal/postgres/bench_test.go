@@ -1,0 +1,55 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/postgres"
+	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
+)
+
+// BenchmarkRotate measures store-level refresh rotations, each on its own
+// session's live token, from parallel goroutines: the database share of a
+// refresh grant, comparable with internal/sqlite's
+// BenchmarkRotateRefreshToken.
+func BenchmarkRotate(b *testing.B) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s := db.Stores()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		sid, _ := keycard.NewID(rand.Reader)
+		_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
+		sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
+		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+			b.Error(err)
+			return
+		}
+		now := t0
+		for pb.Next() {
+			_, nid, nhash, _ := keycard.NewRefreshToken(rand.Reader)
+			now = now.Add(time.Millisecond)
+			res, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
+				TokenID: tid, SecretHash: hash, Now: now, Grace: keycard.DefaultRotationGrace,
+				Successor:       keycard.RefreshToken{ID: nid, SecretHash: nhash},
+				SuccessorSealed: make([]byte, 120),
+			})
+			if err != nil || res.Outcome != keycard.Rotated {
+				b.Errorf("rotate: %v, %v", res, err)
+				return
+			}
+			tid, hash = nid, nhash
+		}
+	})
+}

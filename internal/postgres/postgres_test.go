@@ -1,0 +1,273 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/postgres"
+	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
+	"github.com/keycard-auth/keycard/internal/storetest"
+)
+
+// open opens a fresh database of its own for the test.
+func open(t *testing.T) (*postgres.DB, string) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, url
+}
+
+func TestStores(t *testing.T) {
+	pgtest.AdminURL(t) // skip the whole suite, not each test, without a server
+	storetest.Run(t, func(t *testing.T) keycard.Stores {
+		db, _ := open(t)
+		return db.Stores()
+	})
+}
+
+// TestMigrateRace starts several instances on one fresh database at once:
+// the advisory lock lets one migrate while the others wait, and all of them
+// open.
+func TestMigrateRace(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			db, err := postgres.Open(context.Background(), url, postgres.Options{})
+			if err == nil {
+				db.Close()
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+		}
+	}
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.Version(context.Background()); err != nil || v != postgres.SchemaVersion() {
+		t.Errorf("Version = %d, %v; want %d", v, err, postgres.SchemaVersion())
+	}
+	// Each migration was applied once.
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var rows int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != postgres.SchemaVersion() {
+		t.Errorf("schema_migrations has %d rows, %v; want %d", rows, err, postgres.SchemaVersion())
+	}
+}
+
+// TestNewerSchemaRefused checks that a binary does not run on a schema it
+// does not know.
+func TestNewerSchemaRefused(t *testing.T) {
+	db, url := open(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, 'from the future')`, postgres.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err == nil {
+		t.Error("Migrate on a newer schema: got nil error, want a refusal")
+	}
+}
+
+// TestListenRevocations checks that an append made through one DB wakes
+// the listener of another, as between two auth server instances.
+func TestListenRevocations(t *testing.T) {
+	a, url := open(t)
+	b, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	woke := make(chan struct{}, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.ListenRevocations(ctx, func() { woke <- struct{}{} })
+	}()
+	defer func() { cancel(); <-done }()
+	// The first call says "listening; look at the feed".
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call after LISTEN")
+	}
+	if err := a.Stores().Revocations.AddRevocation(context.Background(), &keycard.Revocation{Kind: keycard.RevokeToken, Value: "jti", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call after another DB appended to the feed")
+	}
+	// A failed transaction notifies nobody: its NOTIFY goes with it.
+	if err := a.Stores().Revocations.AddRevocation(context.Background(), &keycard.Revocation{Kind: keycard.RevokeToken, Value: "bad\x00", At: time.Now()}); keycard.ErrorCode(err) != keycard.EINVALID {
+		t.Fatalf("AddRevocation(NUL) = %v, want EINVALID", err)
+	}
+}
+
+// TestListenReconnects kills the listener's connection: it reconnects and
+// calls fn again, and notifications reach it afterwards.
+func TestListenReconnects(t *testing.T) {
+	db, url := open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	woke := make(chan struct{}, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.ListenRevocations(ctx, func() { woke <- struct{}{} })
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-woke:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no call %s", what)
+		}
+	}
+	wait("after LISTEN")
+	if n := terminate(t, url, `query ILIKE 'LISTEN%'`); n != 1 {
+		t.Fatalf("terminated %d listening connections, want 1", n)
+	}
+	wait("after reconnecting")
+	if err := db.Stores().Revocations.AddRevocation(context.Background(), &keycard.Revocation{Kind: keycard.RevokeToken, Value: "jti", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	wait("after an append on the new connection")
+}
+
+// terminate ends the server processes of the other connections to the
+// database at url that match the SQL condition on pg_stat_activity, and
+// returns how many.
+func terminate(t *testing.T, url, cond string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND `+cond).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPoolRecovers terminates every pooled connection: queries work again
+// once the pool has replaced them.
+func TestPoolRecovers(t *testing.T) {
+	db, url := open(t)
+	ctx := context.Background()
+	s := db.Stores()
+	// Fill the pool with several connections.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := s.Revocations.LastRevocationSeq(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := terminate(t, url, `application_name = 'keycard'`); n == 0 {
+		t.Fatal("no pooled connection to terminate")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	failures := 0
+	for {
+		err := s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: "after", At: time.Now()})
+		if err == nil {
+			break
+		}
+		failures++
+		if time.Now().After(deadline) {
+			t.Fatalf("store still failing after the connections were terminated: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d failed attempts before the pool recovered", failures)
+	if err := db.Ping(ctx); err != nil {
+		t.Errorf("Ping after recovery: %v", err)
+	}
+}
+
+// TestUnstorableText sends what PostgreSQL refuses in text but an HTTP
+// client can put in a client_id, a path or a header: NUL bytes and invalid
+// UTF-8. Lookups find nothing and writes are EINVALID, never an internal
+// error; descriptive fields are cleaned instead.
+func TestUnstorableText(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	s := db.Stores()
+	for _, bad := range []string{"a\x00b", "\xff\xfe", "caf\xc3"} {
+		if _, err := s.Clients.Client(ctx, bad); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			t.Errorf("Client(%q) = %v, want ENOTFOUND", bad, err)
+		}
+		if _, err := s.Users.UserByUsername(ctx, bad); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			t.Errorf("UserByUsername(%q) = %v, want ENOTFOUND", bad, err)
+		}
+		if _, err := s.Sessions.Session(ctx, bad); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			t.Errorf("Session(%q) = %v, want ENOTFOUND", bad, err)
+		}
+		if _, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{TokenID: bad, SecretHash: []byte("h"), Now: time.Now()}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+			t.Errorf("RotateRefreshToken(%q) = %v, want EUNAUTHORIZED", bad, err)
+		}
+		if ok, err := s.Revocations.HasRevocation(ctx, keycard.RevokeToken, bad); ok || err != nil {
+			t.Errorf("HasRevocation(%q) = %v, %v; want false, nil", bad, ok, err)
+		}
+		if _, err := s.Users.ListUsers(ctx, keycard.UserFilter{Prefix: bad}); keycard.ErrorCode(err) != keycard.EINVALID {
+			t.Errorf("ListUsers(prefix %q) = %v, want EINVALID", bad, err)
+		}
+		u := &keycard.User{ID: "u-" + bad, Username: bad, NormalizedUsername: bad, PasswordHash: "h"}
+		if err := s.Users.CreateUser(ctx, u); keycard.ErrorCode(err) != keycard.EINVALID {
+			t.Errorf("CreateUser(%q) = %v, want EINVALID", bad, err)
+		}
+	}
+	// A user agent from a request is kept, cleaned.
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u1", Username: "u1", NormalizedUsername: "u1", PasswordHash: "h", CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	sess := &keycard.Session{ID: "s1", UserID: u.ID, CreatedAt: now, LastUsedAt: now, UserAgent: "curl\x00/\xff8", IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h"), CreatedAt: now}); err != nil {
+		t.Fatalf("CreateSession(bad user agent): %v", err)
+	}
+	if got, err := s.Sessions.Session(ctx, sess.ID); err != nil || got.UserAgent != "curl/\uFFFD8" {
+		t.Errorf("stored user agent = %q, %v; want %q", got.UserAgent, err, "curl/\uFFFD8")
+	}
+	if err := s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: now, Type: "x", UserAgent: "\xff", Detail: []byte(`{"a":"\u0000"}`)}); err != nil {
+		t.Errorf("AppendAudit(bad user agent, escaped NUL in detail): %v", err)
+	}
+}

@@ -1,0 +1,485 @@
+package postgres
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// SessionStore implements keycard.SessionStore.
+//
+// Lock order, which every transaction that touches sessions follows so
+// that two instances cannot deadlock: the user row (when the user
+// changes), then session rows in id order, then their refresh tokens, then
+// the revocation feed's counter (appendFeed, always last).
+type SessionStore struct{ db *DB }
+
+var _ keycard.SessionStore = (*SessionStore)(nil)
+
+const sessionColumns = `id, user_id, created_at, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
+
+// idleEnd is the SQL for the end of a session's idle timeout.
+const idleEnd = `(last_used_at + idle_timeout * interval '1 microsecond')`
+
+func scanSession(row pgx.Row) (*keycard.Session, error) {
+	var (
+		s       keycard.Session
+		idle    int64
+		revoked *time.Time
+	)
+	if err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC(), fromNull(revoked)
+	s.IdleTimeout = time.Duration(idle) * time.Microsecond
+	return &s, nil
+}
+
+const tokenColumns = `id, session_id, secret_hash, created_at, rotated_at, successor_id, successor_sealed`
+
+func scanToken(row pgx.Row) (*keycard.RefreshToken, error) {
+	var (
+		t         keycard.RefreshToken
+		rotated   *time.Time
+		successor *string
+	)
+	if err := row.Scan(&t.ID, &t.SessionID, &t.SecretHash, &t.CreatedAt, &rotated, &successor, &t.SuccessorSealed); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.RotatedAt = t.CreatedAt.UTC(), fromNull(rotated)
+	if successor != nil {
+		t.SuccessorID = *successor
+	}
+	return &t, nil
+}
+
+func sessionNotFound() error {
+	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
+}
+
+func tokenNotFound() error {
+	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Refresh token not found."}
+}
+
+// getSession reads a session, locking it FOR UPDATE when lock is set.
+func getSession(ctx context.Context, q querier, id string, lock bool) (*keycard.Session, error) {
+	if !validText(id) {
+		return nil, sessionNotFound()
+	}
+	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
+	if lock {
+		query += ` FOR UPDATE`
+	}
+	s, err := scanSession(q.QueryRow(ctx, query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sessionNotFound()
+	}
+	return s, err
+}
+
+func getToken(ctx context.Context, q querier, id string) (*keycard.RefreshToken, error) {
+	if !validText(id) {
+		return nil, tokenNotFound()
+	}
+	t, err := scanToken(q.QueryRow(ctx, `SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tokenNotFound()
+	}
+	return t, err
+}
+
+func validToken(t *keycard.RefreshToken) error {
+	if t.ID == "" || len(t.SecretHash) == 0 {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Refresh token id and secret hash are required."}
+	}
+	if !validText(t.ID) {
+		return invalidText()
+	}
+	return nil
+}
+
+const insertToken = `INSERT INTO refresh_tokens (` + tokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+func tokenArgs(t *keycard.RefreshToken) []any {
+	return []any{t.ID, t.SessionID, t.SecretHash, t.CreatedAt, nullTime(t.RotatedAt), nullString(t.SuccessorID), t.SuccessorSealed}
+}
+
+func tokenConflict(err error) error {
+	if pgCode(err) == uniqueViolation {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Refresh token already exists."}
+	}
+	return err
+}
+
+// CreateSession implements keycard.SessionStore.
+func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
+	if sess.ID == "" || sess.UserID == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
+	}
+	if err := validToken(first); err != nil {
+		return err
+	}
+	if !validText(sess.ID) {
+		return invalidText()
+	}
+	if !validText(sess.UserID) {
+		return userNotFound()
+	}
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		tok := *first
+		tok.SessionID = sess.ID
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
+			sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason))
+		b.Queue(insertToken, tokenArgs(&tok)...)
+		br := tx.SendBatch(ctx, b)
+		_, err := br.Exec()
+		switch pgCode(err) {
+		case foreignKeyViolation:
+			err = userNotFound()
+		case uniqueViolation:
+			err = &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
+		}
+		if err == nil {
+			_, err = br.Exec()
+			err = tokenConflict(err)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return wrap("create session", err)
+	}
+	first.SessionID = sess.ID
+	return nil
+}
+
+// Session implements keycard.SessionStore.
+func (s *SessionStore) Session(ctx context.Context, id string) (*keycard.Session, error) {
+	sess, err := getSession(ctx, s.db.pool, id, false)
+	return sess, wrap("session", err)
+}
+
+// ListSessions implements keycard.SessionStore.
+func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter) ([]*keycard.Session, error) {
+	if !validText(f.UserID, f.Before) {
+		return []*keycard.Session{}, nil
+	}
+	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = $1`
+	args := []any{f.UserID}
+	if !f.ActiveAt.IsZero() {
+		args = append(args, f.ActiveAt)
+		p := placeholder(len(args))
+		query += ` AND revoked_at IS NULL AND expires_at > ` + p + ` AND ` + idleEnd + ` > ` + p
+	}
+	if f.Before != "" {
+		args = append(args, f.Before)
+		query += ` AND (created_at, id) < (SELECT created_at, id FROM sessions WHERE id = ` + placeholder(len(args)) + `)`
+	}
+	args = append(args, keycard.PageSize(f.Limit))
+	query += ` ORDER BY created_at DESC, id DESC LIMIT ` + placeholder(len(args))
+	rows, err := s.db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("list sessions", err)
+	}
+	defer rows.Close()
+	sessions := []*keycard.Session{}
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, wrap("list sessions", err)
+		}
+		sessions = append(sessions, sess)
+	}
+	return sessions, wrap("list sessions", rows.Err())
+}
+
+// revokeSession revokes one session, which the transaction has locked,
+// unless it is already revoked, and returns the feed entry to append (nil
+// if nothing changed).
+func revokeSession(ctx context.Context, tx pgx.Tx, sess *keycard.Session, at time.Time, reason string) (*keycard.Revocation, error) {
+	if sess.Revoked() {
+		return nil, nil
+	}
+	reason = cleanText(reason)
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3`, at, reason, sess.ID)
+	// Revoked sessions keep no successor to hand out.
+	b.Queue(`UPDATE refresh_tokens SET successor_sealed = NULL WHERE session_id = $1 AND successor_sealed IS NOT NULL`, sess.ID)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	sess.RevokedAt, sess.RevokeReason = at, reason
+	return &keycard.Revocation{Kind: keycard.RevokeSession, Value: sess.ID, At: at}, nil
+}
+
+// revokeUserSessions revokes the user's live sessions except exceptID,
+// locking them in id order, and returns the feed entries to append, one
+// per session, ordered by creation time.
+func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID, exceptID string, at time.Time, reason string) ([]*keycard.Revocation, error) {
+	if !validText(userID, exceptID) {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `WITH locked AS (
+			SELECT id FROM sessions
+			WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3
+			ORDER BY id FOR UPDATE)
+		UPDATE sessions s SET revoked_at = $3, revoke_reason = $4 FROM locked WHERE s.id = locked.id
+		RETURNING s.id, s.created_at`, userID, exceptID, at, cleanText(reason))
+	if err != nil {
+		return nil, err
+	}
+	type revoked struct {
+		id      string
+		created time.Time
+	}
+	var rs []revoked
+	for rows.Next() {
+		var r revoked
+		if err := rows.Scan(&r.id, &r.created); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rs, func(a, b revoked) int {
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ids := make([]string, len(rs))
+	revs := make([]*keycard.Revocation, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+		revs[i] = &keycard.Revocation{Kind: keycard.RevokeSession, Value: r.id, At: at}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL
+			WHERE session_id = ANY($1) AND successor_sealed IS NOT NULL`, ids); err != nil {
+			return nil, err
+		}
+	}
+	return revs, nil
+}
+
+// revokedIDs returns the session ids of feed entries.
+func revokedIDs(revs []*keycard.Revocation) []string {
+	ids := []string{}
+	for _, r := range revs {
+		if r.Kind == keycard.RevokeSession {
+			ids = append(ids, r.Value)
+		}
+	}
+	return ids
+}
+
+// RevokeSession implements keycard.SessionStore.
+func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*keycard.Session, error) {
+	var sess *keycard.Session
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		var err error
+		if sess, err = getSession(ctx, tx, id, true); err != nil {
+			return err
+		}
+		r, err := revokeSession(ctx, tx, sess, at, reason)
+		if err != nil || r == nil {
+			return err
+		}
+		return appendFeed(ctx, tx, s.db.revocationTTL, r)
+	})
+	if err != nil {
+		return nil, wrap("revoke session", err)
+	}
+	return sess, nil
+}
+
+// RevokeUserSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+	var ids []string
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		revs, err := revokeUserSessions(ctx, tx, userID, exceptID, at, reason)
+		if err != nil {
+			return err
+		}
+		ids = revokedIDs(revs)
+		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+	})
+	if err != nil {
+		return nil, wrap("revoke user sessions", err)
+	}
+	return ids, nil
+}
+
+// RevokeAllSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeAllSessions(ctx context.Context, at time.Time, reason string) (int64, error) {
+	var n int64
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `WITH locked AS (SELECT id FROM sessions WHERE revoked_at IS NULL ORDER BY id FOR UPDATE)
+			UPDATE sessions s SET revoked_at = $1, revoke_reason = $2 FROM locked WHERE s.id = locked.id`, at, cleanText(reason))
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL`); err != nil {
+			return err
+		}
+		return appendFeed(ctx, tx, s.db.revocationTTL, &keycard.Revocation{Kind: keycard.RevokeAllUsers, At: at})
+	})
+	return n, wrap("revoke all sessions", err)
+}
+
+// RefreshToken implements keycard.SessionStore.
+func (s *SessionStore) RefreshToken(ctx context.Context, id string) (*keycard.RefreshToken, error) {
+	t, err := getToken(ctx, s.db.pool, id)
+	return t, wrap("refresh token", err)
+}
+
+func sessionEnded() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The session has ended; log in again."}
+}
+
+// RotateRefreshToken implements keycard.SessionStore.
+//
+// The transaction first locks the token's session (SELECT … FOR UPDATE),
+// then reads the token in a second statement: at READ COMMITTED that
+// statement sees every rotation committed while it waited for the lock, so
+// of concurrent rotations, on any number of instances, the first rotates
+// and the others find the token rotated and replay its successor. (Reading
+// the token in the locking statement would not do: PostgreSQL re-checks
+// only the locked row after the wait, and would return the token as it was
+// before.) Both statements go in one round trip.
+func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	if !validText(req.TokenID) {
+		return nil, keycard.ErrInvalidRefreshToken()
+	}
+	var res *keycard.RotateResult
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+sessionColumns+` FROM sessions
+			WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1) FOR UPDATE`, req.TokenID)
+		b.Queue(`SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = $1`, req.TokenID)
+		br := tx.SendBatch(ctx, b)
+		sess, serr := scanSession(br.QueryRow())
+		presented, terr := scanToken(br.QueryRow())
+		if err := errors.Join(br.Close(), ignoreNoRows(serr), ignoreNoRows(terr)); err != nil {
+			return err
+		}
+		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
+			return keycard.ErrInvalidRefreshToken()
+		}
+		switch {
+		case presented.Live():
+			if !sess.Active(req.Now) {
+				return sessionEnded()
+			}
+			succ := req.Successor
+			if err := validToken(&succ); err != nil {
+				return err
+			}
+			succ.SessionID, succ.CreatedAt = sess.ID, req.Now
+			succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
+			b := &pgx.Batch{}
+			b.Queue(`UPDATE refresh_tokens SET rotated_at = $1, successor_id = $2, successor_sealed = $3 WHERE id = $4`,
+				req.Now, succ.ID, req.SuccessorSealed, presented.ID)
+			b.Queue(insertToken, tokenArgs(&succ)...)
+			b.Queue(`UPDATE sessions SET last_used_at = $1 WHERE id = $2`, req.Now, sess.ID)
+			if req.Audit != nil {
+				e := *req.Audit
+				if e.Actor == "" {
+					e.Actor = sess.UserID
+				}
+				if e.Subject == "" {
+					e.Subject = sess.UserID
+				}
+				if err := queueAudit(b, &e); err != nil {
+					return err
+				}
+			}
+			br := tx.SendBatch(ctx, b)
+			var err error
+			for range b.Len() {
+				if _, err = br.Exec(); err != nil {
+					break
+				}
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return tokenConflict(err)
+			}
+			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
+			sess.LastUsedAt = req.Now
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}
+			return nil
+
+		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
+			if !sess.Active(req.Now) {
+				return sessionEnded()
+			}
+			succ, err := getToken(ctx, tx, presented.SuccessorID)
+			if err != nil {
+				return err
+			}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ}
+			return nil
+
+		default:
+			r, err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				if err := appendFeed(ctx, tx, s.db.revocationTTL, r); err != nil {
+					return err
+				}
+			}
+			presented.SuccessorSealed = nil
+			res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, wrap("rotate refresh token", err)
+	}
+	return res, nil
+}
+
+// ignoreNoRows returns nil for pgx.ErrNoRows and err otherwise.
+func ignoreNoRows(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
+// PruneSessions implements keycard.SessionStore.
+func (s *SessionStore) PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error) {
+	var n int64
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions
+			WHERE revoked_at < $1 OR expires_at < $1 OR `+idleEnd+` < $1`, before)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `UPDATE refresh_tokens SET successor_sealed = NULL
+			WHERE successor_sealed IS NOT NULL AND rotated_at < $1`, sealedBefore)
+		return err
+	})
+	return n, wrap("prune sessions", err)
+}
