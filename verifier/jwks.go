@@ -131,7 +131,7 @@ type RemoteKeySet struct {
 
 	mu          sync.Mutex
 	status      KeySetStatus
-	pending     chan struct{} // closed when the next fetch completes; nil if no caller waits
+	pending     chan struct{} // closed when the asked-for fetch completes; nil if none is asked for
 	lastRefetch time.Time     // when an unknown kid last triggered a fetch
 	interval    time.Duration // the refresh interval the last good response asked for
 	started     bool
@@ -251,9 +251,11 @@ func (s *RemoteKeySet) run(ctx context.Context, lastErr error) {
 	}
 }
 
-// release wakes callers still waiting for a fetch that will not come.
+// release marks the goroutine stopped and wakes callers still waiting
+// for a fetch that will not come.
 func (s *RemoteKeySet) release() {
 	s.mu.Lock()
+	s.running.Store(false)
 	if s.pending != nil {
 		close(s.pending)
 		s.pending = nil
@@ -315,8 +317,10 @@ func (s *RemoteKeySet) ResolveKey(h *jose.Header) (*jose.Key, error) {
 		case <-t.C:
 		}
 		t.Stop()
-		set = s.set.Load()
 	}
+	// Reload in any case: a fetch may have completed since the first
+	// look, even when this caller was too late to join it.
+	set = s.set.Load()
 	if set == nil {
 		return nil, fmt.Errorf("%w: the key set from %s is not loaded", jose.ErrKeyNotFound, s.url)
 	}
@@ -329,13 +333,18 @@ func (s *RemoteKeySet) ResolveKey(h *jose.Header) (*jose.Key, error) {
 
 // requestRefetch asks the background goroutine for a fetch on behalf of
 // an unknown kid and returns a channel closed when it completes, or nil
-// when no fetch will come (rate-limited, not started, or closed).
+// when no fetch will come (rate-limited, not started, or closed). A
+// caller that comes while a requested fetch is pending or under way
+// joins it.
 func (s *RemoteKeySet) requestRefetch() <-chan struct{} {
 	if !s.running.Load() {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.running.Load() { // stopped meanwhile
+		return nil
+	}
 	if s.pending != nil {
 		return s.pending // join the refetch already asked for
 	}
@@ -358,13 +367,25 @@ func (s *RemoteKeySet) requestRefetch() <-chan struct{} {
 func (s *RemoteKeySet) Refresh(ctx context.Context) error {
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
-	// Callers waiting for a refetch are served by this fetch.
+	// Callers waiting for a refetch are served by this fetch, and so are
+	// those who join them while it is under way: the channel is cleared
+	// and closed only once the new set is in place.
 	s.mu.Lock()
 	waiting := s.pending
-	s.pending = nil
 	s.mu.Unlock()
 	if waiting != nil {
-		defer close(waiting)
+		select {
+		case <-s.kick: // the kick that asked for this fetch
+		default:
+		}
+		defer func() {
+			s.mu.Lock()
+			if s.pending == waiting { // not already released by a closing run
+				s.pending = nil
+				close(waiting)
+			}
+			s.mu.Unlock()
+		}()
 	}
 
 	s.fetches.Add(1)
@@ -390,7 +411,6 @@ func (s *RemoteKeySet) Refresh(ctx context.Context) error {
 	s.status.Failures = 0
 	s.status.LastFetch = now
 	s.status.LastError = ""
-	s.status.NextRefresh = now.Add(interval)
 	s.interval = interval
 	s.mu.Unlock()
 	for _, e := range set.Skipped() {

@@ -266,6 +266,42 @@ func TestRemoteKeySetUnknownKidRefetches(t *testing.T) {
 	}
 }
 
+// Callers that meet a new kid while its refetch is under way join that
+// refetch and all get the key; the server sees one request.
+func TestRemoteKeySetRefetchIsShared(t *testing.T) {
+	a := jwksKey(t, jose.ES256, "a")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	s := startJWKS(t, srv.URL, quiet())
+
+	b := jwksKey(t, jose.ES256, "b")
+	block := make(chan struct{})
+	srv.set(jwksResponse{body: jwksDoc(t, []*jose.Key{a, b}), block: block})
+	var wg, started sync.WaitGroup
+	resolve := func() {
+		defer wg.Done()
+		started.Done()
+		k, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "b"})
+		if err != nil || k.Thumbprint() != b.Thumbprint() {
+			t.Errorf("ResolveKey(b) = %v, %v; want key b", k, err)
+		}
+	}
+	wg.Add(1)
+	started.Add(1)
+	go resolve()
+	eventually(t, "the refetch reaches the server", func() bool { return srv.requests.Load() == 2 })
+	for range 50 {
+		wg.Add(1)
+		started.Add(1)
+		go resolve()
+	}
+	started.Wait()
+	close(block)
+	wg.Wait()
+	if n := srv.requests.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2 (start and one shared refetch)", n)
+	}
+}
+
 // A storm of tokens with made-up kids makes at most one fetch per
 // RefetchInterval, however many requests carry them.
 func TestRemoteKeySetUnknownKidStorm(t *testing.T) {
@@ -323,6 +359,7 @@ func TestRemoteKeySetUnknownKidWaitIsBounded(t *testing.T) {
 	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
 	opt := quiet()
 	opt.MaxWait = 20 * time.Millisecond
+	opt.HTTPClient = &http.Client{} // no timeout: only MaxWait bounds the wait
 	s := startJWKS(t, srv.URL, opt)
 
 	block := make(chan struct{})
@@ -337,7 +374,13 @@ func TestRemoteKeySetUnknownKidWaitIsBounded(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait() // would hang if callers waited for the blocked fetch
+	returned := make(chan struct{})
+	go func() { wg.Wait(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(20 * time.Second): // a hang, not a slow run
+		t.Fatal("callers with unknown kids stalled on a hanging fetch")
+	}
 	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "a"}); err != nil {
 		t.Errorf("ResolveKey(a) while a fetch hangs: %v", err)
 	}
@@ -528,9 +571,13 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 
 	b := jwksKey(t, jose.ES256, "b")
 	srv.set(jwksResponse{body: jwksDoc(t, []*jose.Key{b}), cacheControl: "max-age=3600"})
-	eventually(t, "the new keys arrive", func() bool { return s.Status().Failures == 0 && s.set.Load().Lookup("b") != nil })
-	if st := s.Status(); st.Keys != 1 || !st.NextRefresh.After(st.LastFetch) {
-		t.Errorf("Status = %+v, want 1 key and the next refresh after the last fetch", st)
+	eventually(t, "the new keys arrive", func() bool {
+		st := s.Status()
+		return st.Failures == 0 && s.set.Load().Lookup("b") != nil && st.NextRefresh.After(st.LastFetch)
+	})
+	// max-age=3600 is clamped to MaxRefresh.
+	if st := s.Status(); st.Keys != 1 || st.NextRefresh.Sub(st.LastFetch) > opt.MaxRefresh {
+		t.Errorf("Status = %+v, want 1 key and the next refresh within MaxRefresh", st)
 	}
 }
 
@@ -716,8 +763,11 @@ func TestRemoteKeySetAgainstAuthServer(t *testing.T) {
 		t.Errorf("Discover = %+v", md)
 	}
 	s := startJWKS(t, md.JWKSURI, RemoteKeySetOptions{HTTPClient: ts.Client(), Now: clk.Now})
-	if st := s.Status(); !st.Ready || st.Keys == 0 || st.NextRefresh.Sub(st.LastFetch) != auth.JWKSMaxAge {
-		t.Errorf("Status = %+v, want ready with the refresh at the server's max-age %v", st, auth.JWKSMaxAge)
+	// The first background refresh is scheduled by the goroutine Start
+	// started, at the server's max-age less jitter.
+	eventually(t, "the refresh is scheduled", func() bool { return !s.Status().NextRefresh.IsZero() })
+	if st, d := s.Status(), auth.JWKSMaxAge; !st.Ready || st.Keys == 0 || st.NextRefresh.Sub(st.LastFetch) > d || st.NextRefresh.Sub(st.LastFetch) < d-d/10 {
+		t.Errorf("Status = %+v, want ready with the next refresh at the server's max-age %v less up to a tenth", st, d)
 	}
 
 	post := func(path, body string) map[string]any {
