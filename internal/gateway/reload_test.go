@@ -1,0 +1,144 @@
+package gateway
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestReload(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	g := newTestGateway(t, header+"routes:\n  - {path: /svc/, upstream: '"+a.URL+"', auth: none}\n")
+	if w := g.do(t, "GET", "/svc/x", "", nil); w.Code != 200 || a.count() != 1 {
+		t.Fatalf("before reload: %d", w.Code)
+	}
+
+	// A good configuration: new upstream, new route, new audience.
+	restart, err := g.Reload(mustParse(t, strings.Replace(header, "audience: api", "audience: api2", 1)+`
+routes:
+  - {path: /svc/, upstream: '`+b.URL+`', auth: none}
+  - {path: /new/, upstream: '`+b.URL+`'}
+`))
+	if err != nil || len(restart) != 0 {
+		t.Fatalf("Reload: %v, restart %v", err, restart)
+	}
+	if w := g.do(t, "GET", "/svc/x", "", nil); w.Code != 200 || b.count() != 1 {
+		t.Errorf("after reload: %d, upstream b got %d", w.Code, b.count())
+	}
+	if w := g.do(t, "GET", "/new/x", g.auth.token(t, "alice", "api2", ""), nil); w.Code != 200 {
+		t.Errorf("new route with the new audience: %d %q", w.Code, w.Body)
+	}
+	if w := g.do(t, "GET", "/new/x", g.auth.token(t, "alice", "api", ""), nil); w.Code != 401 {
+		t.Errorf("new route with the old audience: %d", w.Code)
+	}
+
+	// Keys read only at start: reported, and their running values stay.
+	restart, err = g.Reload(mustParse(t, strings.Replace(header, "https://issuer.test", "https://other.test", 1)+
+		"listen: 127.0.0.1:9999\nfail_open: true\nroutes:\n  - {path: /svc/, upstream: '"+a.URL+"', auth: none}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(restart, ","); got != "listen,issuer,fail_open" {
+		t.Errorf("restart-only keys: %q", got)
+	}
+	if c := g.Config(); c.Issuer != testIssuer || c.Listen != DefaultListen || c.FailOpen {
+		t.Errorf("restart-only keys changed on reload: %+v", c)
+	}
+	if w := g.do(t, "GET", "/svc/x", "", nil); w.Code != 200 || a.count() != 2 {
+		t.Errorf("routes of that reload not applied: %d", w.Code)
+	}
+	if got := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`); got != 2 {
+		t.Errorf("reloads ok: %v", got)
+	}
+}
+
+func TestReloadFile(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	good := header + "routes:\n  - {path: /, upstream: '" + a.URL + "', auth: none}\n"
+	g := newTestGateway(t, good)
+
+	// Bad: a typo. Refused, logged with the reason, old routes serve.
+	os.WriteFile(path, []byte(header+"routes:\n  - {path: /, upstream: '"+b.URL+"', auht: none}\n"), 0o600)
+	if err := g.ReloadFile(path); err == nil || !strings.Contains(err.Error(), `unknown key "auht"`) {
+		t.Errorf("bad reload: %v", err)
+	}
+	if !strings.Contains(g.log.String(), "config reload refused") || !strings.Contains(g.log.String(), "auht") {
+		t.Errorf("log: %s", g.log)
+	}
+	if g.do(t, "GET", "/x", "", nil); a.count() != 1 || b.count() != 0 {
+		t.Errorf("after a bad reload: a %d, b %d", a.count(), b.count())
+	}
+	// Missing file: refused too.
+	if err := g.ReloadFile(filepath.Join(dir, "nope.yaml")); err == nil {
+		t.Error("reload of a missing file succeeded")
+	}
+	if got := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="failed"`); got != 2 {
+		t.Errorf("failed reloads counted: %v, want 2", got)
+	}
+	// Good.
+	os.WriteFile(path, []byte(header+"routes:\n  - {path: /, upstream: '"+b.URL+"', auth: none}\n"), 0o600)
+	if err := g.ReloadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if g.do(t, "GET", "/x", "", nil); b.count() != 1 {
+		t.Errorf("after a good reload: b %d", b.count())
+	}
+}
+
+func TestWatch(t *testing.T) {
+	a, b, c := newUpstream(t), newUpstream(t), newUpstream(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	conf := func(u *upstream, extra string) []byte {
+		return []byte(header + "routes:\n  - {path: /, upstream: '" + u.URL + "', auth: none" + extra + "}\n")
+	}
+	os.WriteFile(path, conf(a, ""), 0o600)
+	g := newTestGateway(t, string(conf(a, "")))
+	hup := make(chan os.Signal, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.Watch(ctx, WatchOptions{Path: path, Loaded: conf(a, ""), Interval: 10 * time.Millisecond, Signals: hup})
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	routesTo := func(u *upstream) func() bool {
+		return func() bool {
+			n := u.count()
+			g.do(t, "GET", "/x", "", nil)
+			return u.count() > n
+		}
+	}
+	// A change of the file is picked up.
+	os.WriteFile(path, conf(b, ""), 0o600)
+	eventually(t, "file change applied", routesTo(b))
+
+	// A broken file is refused once, and b keeps serving.
+	os.WriteFile(path, conf(c, ", scopes: ['']"), 0o600)
+	eventually(t, "bad file refused", func() bool { return strings.Contains(g.log.String(), "scopes: empty entry") })
+	if !routesTo(b)() {
+		t.Error("the old configuration stopped serving after a bad change")
+	}
+	// Replaced by rename, as editors and config managers do.
+	tmp := path + ".tmp"
+	os.WriteFile(tmp, conf(c, ""), 0o600)
+	os.Rename(tmp, path)
+	eventually(t, "renamed file applied", routesTo(c))
+
+	// A signal reloads even an unchanged file.
+	before := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`)
+	hup <- os.Interrupt
+	eventually(t, "signal reload", func() bool {
+		return testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`) == before+1
+	})
+	if n := strings.Count(g.log.String(), "scopes: empty entry"); n != 1 {
+		t.Errorf("the bad file was reported %d times, want once", n)
+	}
+}
