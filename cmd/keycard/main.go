@@ -47,6 +47,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return env.users(args[1:])
 	case "clients":
 		return env.clients(args[1:])
+	case "gateway":
+		return env.gateway(args[1:])
+	case "migrate":
+		return env.migrate(args[1:])
 	}
 	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
 	env.usage()
@@ -78,6 +82,10 @@ Keys:
 
 Auth server:
   keycard serve --data DIR --addr HOST:PORT --issuer URL [--config FILE] [--dev] [--master-key-file FILE]
+  keycard migrate [--store URL | --data DIR]       apply pending migrations, print the schema version
+
+Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
+  keycard gateway --config FILE
 
 Users (safe while the server runs on the same data directory):
   keycard users add --data DIR --username U [--role R]... [--password-stdin]

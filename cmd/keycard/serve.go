@@ -20,6 +20,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/jose"
@@ -28,7 +29,7 @@ import (
 // serverFlags are the auth server's settings; each has a KEYCARD_… variable
 // and a YAML key (see config.go).
 type serverFlags struct {
-	data, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
+	data, store, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
 	dev                                                                bool
 	cookieMode                                                         bool
 	registration                                                       string // "", "true" or "false": default follows --dev
@@ -44,6 +45,7 @@ type serverFlags struct {
 func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 	fs := e.flagSet(name)
 	fs.StringVar(&f.data, "data", "keycard-data", "data `directory` (SQLite database, dev master key)")
+	fs.StringVar(&f.store, "store", "", "database `URL`: postgres://… or postgresql://… for PostgreSQL; empty for SQLite in --data")
 	fs.StringVar(&f.config, "config", "", "YAML configuration `file`; keys are the flag names with _ for -")
 	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "`file` holding the base64 master key that encrypts private keys at rest (or KEYCARD_MASTER_KEY)")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a master key in the data directory and allow registration")
@@ -91,6 +93,10 @@ func (e *cmdEnv) masterKey(f *serverFlags) ([]byte, error) {
 	path := filepath.Join(f.data, "master.key")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		// With --store the data directory holds only this key.
+		if err := os.MkdirAll(f.data, 0o700); err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
 		text, err := auth.GenerateMasterKey(nil)
 		if err != nil {
 			return nil, err
@@ -114,9 +120,16 @@ func (e *cmdEnv) masterKey(f *serverFlags) ([]byte, error) {
 	return auth.ParseMasterKey(b)
 }
 
+// database is an opened storage back end: SQLite in the data directory,
+// or PostgreSQL.
+type database interface {
+	Stores() keycard.Stores
+	Close() error
+}
+
 // app is an opened data directory: database, keys and service.
 type app struct {
-	db      *sqlite.DB
+	db      database
 	keys    *auth.KeyManager
 	svc     *auth.Service
 	metrics *metrics.Metrics
@@ -164,16 +177,7 @@ func printPages[T any](e *cmdEnv, page func(after string) ([]T, error), cursor f
 // open opens the data directory. withKeys also unseals the signing keys
 // (creating the first one), which needs the master key.
 func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, error) {
-	if err := os.MkdirAll(f.data, 0o700); err != nil {
-		return nil, err
-	}
-	// Revocation feed entries last as long as a token they could match:
-	// the access-token lifetime plus the verifiers' leeway.
-	revocationTTL := f.accessTTL
-	if revocationTTL <= 0 {
-		revocationTTL = auth.DefaultAccessTTL
-	}
-	db, err := sqlite.Open(e.ctx, filepath.Join(f.data, "keycard.db"), sqlite.Options{RevocationTTL: revocationTTL + auth.DefaultLeeway})
+	db, err := e.openDB(f, log)
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +233,8 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, fmt.Errorf("--registration must be true or false, not %q", f.registration)
 	}
+	// Login throttles: in memory, per instance. A throttle shared by every
+	// instance (internal/redis) is chosen here when one is configured.
 	limits, err := f.loginLimits()
 	if err != nil {
 		db.Close()
@@ -249,6 +255,51 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	return a, nil
+}
+
+// storeKind returns the back end --store names: "sqlite" for none,
+// "postgres" for a postgres:// or postgresql:// URL. Anything else is an
+// error that does not repeat the URL, which may hold a password.
+func storeKind(store string) (string, error) {
+	switch {
+	case store == "":
+		return "sqlite", nil
+	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
+		return "postgres", nil
+	}
+	return "", errors.New("--store: want a postgres:// or postgresql:// URL, or nothing for SQLite in --data")
+}
+
+// openDB opens the database f names and applies pending migrations:
+// PostgreSQL at --store, or SQLite in --data (created 0700 if missing).
+// log, which may be nil, gets the PostgreSQL listener's reconnections.
+func (e *cmdEnv) openDB(f *serverFlags, log *slog.Logger) (database, error) {
+	kind, err := storeKind(f.store)
+	if err != nil {
+		return nil, err
+	}
+	// Revocation feed entries last as long as a token they could match:
+	// the access-token lifetime plus the verifiers' leeway.
+	revocationTTL := f.accessTTL
+	if revocationTTL <= 0 {
+		revocationTTL = auth.DefaultAccessTTL
+	}
+	revocationTTL += auth.DefaultLeeway
+	if kind == "postgres" {
+		db, err := postgres.Open(e.ctx, f.store, postgres.Options{RevocationTTL: revocationTTL, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(e.ctx, filepath.Join(f.data, "keycard.db"), sqlite.Options{RevocationTTL: revocationTTL})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
@@ -316,9 +367,21 @@ func (e *cmdEnv) serve(args []string) int {
 		defer close(bgDone)
 		e.maintain(bg, a, log)
 	}()
+	// On PostgreSQL other instances (and the CLI) append to the feed too:
+	// their NOTIFY wakes this server's long-polls.
+	listenDone := make(chan struct{})
+	if pg, ok := a.db.(*postgres.DB); ok {
+		go func() {
+			defer close(listenDone)
+			pg.ListenRevocations(bg, a.svc.RevocationsAppended)
+		}()
+	} else {
+		close(listenDone)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "issuer", f.issuer, "data", f.data)
+	kind, _ := storeKind(f.store) // open checked it
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", f.issuer, "data", f.data, "store", kind)
 
 	code := exitOK
 	select {
@@ -336,6 +399,7 @@ func (e *cmdEnv) serve(args []string) int {
 	}
 	stopBG()
 	<-bgDone
+	<-listenDone
 	log.Info("stopped")
 	return code
 }

@@ -69,6 +69,12 @@ func (s *Service) Revocations(ctx context.Context, after int64) (*FeedPage, erro
 // waiters must also look at the feed now and then.
 func (s *Service) RevocationsChanged() <-chan struct{} { return s.feed.changed() }
 
+// RevocationsAppended wakes the revocation feed's waiters, as this
+// Service's own appends do. It is for appends made by other processes,
+// such as other instances on a shared database, signalled by LISTEN/NOTIFY.
+// It is safe for concurrent use.
+func (s *Service) RevocationsAppended() { s.feed.notify() }
+
 // RevokeAll forces every user to re-authenticate: it revokes every session
 // (so every refresh token) and puts a global cut-off in the revocation
 // feed, in one transaction, so every access token issued before now is
