@@ -29,7 +29,8 @@ import (
 // serverFlags are the auth server's settings; each has a KEYCARD_… variable
 // and a YAML key (see config.go).
 type serverFlags struct {
-	data, store, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
+	data, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
+	store                                                              string // "" for SQLite in data
 	dev                                                                bool
 	cookieMode                                                         bool
 	registration                                                       string // "", "true" or "false": default follows --dev
