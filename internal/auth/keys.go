@@ -67,6 +67,12 @@ type keyView struct {
 	loaded  time.Time
 	kid     string      // active key
 	signer  *jwt.Signer // signs with the active key
+	// The next key takes over signing at nextAt, even before some
+	// instance's Maintain has marked it active in the store: every
+	// instance switches at the same moment, whoever activates it.
+	nextKID    string
+	nextSigner *jwt.Signer
+	nextAt     time.Time
 	verify  *jose.KeySet
 	jwks    []byte
 	records []*keycard.SigningKey
@@ -229,6 +235,21 @@ func (m *KeyManager) current(ctx context.Context) (*keyView, error) {
 	return m.reload(ctx)
 }
 
+// Invalidate makes the next use of the keys read the store again, rather
+// than trust the in-memory view for up to CacheFor. Call it when another
+// instance may have changed the keys (a revocation feed notification:
+// an emergency key revocation must stop this instance from signing with,
+// and accepting, the revoked key at once).
+func (m *KeyManager) Invalidate() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view != nil {
+		v := *m.view
+		v.loaded = time.Time{}
+		m.view = &v
+	}
+}
+
 // reload reads the keys from the store and builds a new view.
 func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
 	keys, err := m.store.ListKeys(ctx)
@@ -246,11 +267,19 @@ func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.State == keycard.KeyActive {
+		switch rec.State {
+		case keycard.KeyActive:
 			if v.signer, err = jwt.NewSigner(k, jwt.WithHeaderType("at+jwt")); err != nil {
 				return nil, err
 			}
 			v.kid = rec.KID
+		case keycard.KeyNext:
+			if v.nextSigner == nil || rec.ActivatesAt.After(v.nextAt) {
+				if v.nextSigner, err = jwt.NewSigner(k, jwt.WithHeaderType("at+jwt")); err != nil {
+					return nil, err
+				}
+				v.nextKID, v.nextAt = rec.KID, rec.ActivatesAt
+			}
 		}
 		if pub := k.Public(); pub != nil {
 			verify = append(verify, pub)
@@ -301,6 +330,9 @@ func (m *KeyManager) Signer(ctx context.Context) (*jwt.Signer, string, error) {
 	v, err := m.current(ctx)
 	if err != nil {
 		return nil, "", err
+	}
+	if v.nextSigner != nil && !m.now().Before(v.nextAt) {
+		return v.nextSigner, v.nextKID, nil
 	}
 	if v.signer == nil {
 		return nil, "", errNoActiveKey

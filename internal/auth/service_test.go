@@ -278,8 +278,21 @@ func TestKeyRotationSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// At its time it signs; the old key is retired but still published.
+	// At its time it signs, on every instance, even one whose Maintain
+	// has not marked it active yet (a second manager on the same store
+	// stands for another instance); the old key is retired but still
+	// published.
+	other, err := NewKeyManager(f.db.Stores().Keys, km.sealer, km.opt, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, kid, _ := other.Signer(ctx); kid != kid0 {
+		t.Fatalf("other instance signs with %s before the switch, want %s", kid, kid0)
+	}
 	f.clock.Advance(time.Second)
+	if _, kid, _ := other.Signer(ctx); kid != keys[1].KID {
+		t.Errorf("other instance signs with %s at the switch, want the next key %s", kid, keys[1].KID)
+	}
 	if err := km.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
