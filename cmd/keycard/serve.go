@@ -39,6 +39,25 @@ type serverFlags struct {
 	argonMemory, argonIterations                                       uint
 	loginAttempts, loginAddressAttempts                                int
 	loginRefill, loginLockoutMax                                       time.Duration
+	roleScopes                                                         stringList // ROLE=SCOPE entries
+}
+
+// roleScopeMap turns --role-scopes entries (ROLE=SCOPE, "*" for every
+// user) into auth.Config.RoleScopes.
+func (f *serverFlags) roleScopeMap() (map[string][]string, error) {
+	if len(f.roleScopes) == 0 {
+		return nil, nil
+	}
+	m := map[string][]string{}
+	for _, e := range f.roleScopes {
+		role, scope, ok := strings.Cut(e, "=")
+		role, scope = strings.TrimSpace(role), strings.TrimSpace(scope)
+		if !ok || role == "" || scope == "" {
+			return nil, fmt.Errorf("--role-scopes: %q is not ROLE=SCOPE", e)
+		}
+		m[role] = append(m[role], scope)
+	}
+	return m, nil
 }
 
 // serverFlagSet registers every server flag, so that one configuration
@@ -70,6 +89,7 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", defaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
 		fs.DurationVar(&f.loginRefill, "login-refill", throttle.DefaultRefill, "one failed login forgiven per this interval, until back-off starts")
 		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from 1s)")
+		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
 	}
 	return &flagSetWithConfig{FlagSet: fs, config: &f.config}
 }
@@ -234,6 +254,11 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, fmt.Errorf("--registration must be true or false, not %q", f.registration)
 	}
+	roleScopes, err := f.roleScopeMap()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	// Login throttles: in memory, per instance. A throttle shared by every
 	// instance (internal/redis) is chosen here when one is configured.
 	limits, err := f.loginLimits()
@@ -250,6 +275,7 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		LoginLimits: limits, Metrics: a.metrics}, auth.Config{
 		Issuer: f.issuer, Audience: f.audience, AccessTTL: f.accessTTL, RefreshGrace: f.refreshGrace,
 		IdleTimeout: f.idleTimeout, SessionLifetime: f.sessionLifetime, Registration: registration,
+		RoleScopes: roleScopes,
 	})
 	if err != nil {
 		db.Close()
