@@ -63,8 +63,8 @@ type Options struct {
 	// the URL wins over both.
 	MaxConns int32
 	// StatementTimeout is the server-side statement_timeout of every pooled
-	// connection; 0 means DefaultStatementTimeout. A statement_timeout in
-	// the URL's options wins.
+	// connection, and six times it their idle_in_transaction_session_timeout;
+	// 0 means DefaultStatementTimeout. URL parameters of those names win.
 	StatementTimeout time.Duration
 	// Logger receives the listener's reconnections and the migrations
 	// applied; nil discards them. Connection URLs and passwords are never
