@@ -459,15 +459,14 @@ type Follower struct {
 	startedAt   atomic.Int64 // Unix nanoseconds by now()
 	reconnects  atomic.Uint64
 
-	mu          sync.Mutex
-	lastErr     string
-	lastErrAt   time.Time
-	cancel      context.CancelFunc // set by Start
-	closed      bool
-	wg          sync.WaitGroup
-	feedURL     *url.URL
-	streamURL   *url.URL
-	credentials bool
+	mu        sync.Mutex
+	lastErr   string
+	lastErrAt time.Time
+	cancel    context.CancelFunc // set by Start
+	closed    bool
+	wg        sync.WaitGroup
+	feedURL   *url.URL
+	streamURL *url.URL
 }
 
 // NewFollower returns a Follower that keeps set up to date; Start starts
@@ -544,7 +543,6 @@ func (f *Follower) Start(ctx context.Context) error {
 	err = f.bootstrap(ctx)
 	if err != nil {
 		f.failed(err)
-		err = fmt.Errorf("verifier: bootstrapping from the revocation feed: %w", err)
 	}
 	f.wg.Add(2)
 	go f.follow(ctx)
@@ -693,6 +691,9 @@ func (f *Follower) follow(ctx context.Context) {
 			progress, err = f.stream(ctx)
 			if ctx.Err() != nil {
 				return
+			}
+			if _, ok := errors.AsType[*malformedError](err); ok {
+				progress = false // a broken stream, however much it said first
 			}
 			if progress {
 				failures = 0
@@ -914,7 +915,7 @@ func (f *Follower) fetch(ctx context.Context, after int64, wait time.Duration) (
 	req.Header.Set("Accept", "application/json")
 	res, err := f.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("verifier: reading the revocation feed: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
@@ -967,6 +968,7 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 	// the stream.
 	idle := time.AfterFunc(f.streamIdle, func() { cancel(errStreamIdle) })
 	defer idle.Stop()
+	f.connected.Store(false)
 	defer f.connected.Store(false)
 	// cause prefers why the context ended to what it made fail.
 	cause := func(err error) error {
@@ -982,7 +984,7 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 	req.Header.Set("Last-Event-ID", strconv.FormatInt(f.cursor.Load(), 10))
 	res, err := f.client.Do(req)
 	if err != nil {
-		return false, cause(err)
+		return false, fmt.Errorf("verifier: opening the revocation stream: %w", cause(err))
 	}
 	defer res.Body.Close()
 	switch res.StatusCode {
@@ -1001,8 +1003,11 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 	for {
 		ev, err := events.next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case errors.Is(err, io.EOF):
 				err = errStreamEnded
+			case errors.Is(err, errSSELineTooLong) || errors.Is(err, errSSEEventTooLong):
+				err = &malformedError{err}
 			}
 			return progress, cause(err)
 		}
@@ -1011,15 +1016,15 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 		case ev.event == "revocation":
 			var e Entry
 			if err := json.Unmarshal(ev.data, &e); err != nil {
-				return progress, fmt.Errorf("verifier: malformed revocation event: %w", err)
+				return progress, malformed("malformed revocation event: %w", err)
 			}
 			if e.Seq <= 0 || (ev.hasID && ev.id != strconv.FormatInt(e.Seq, 10)) {
-				return progress, fmt.Errorf("verifier: malformed revocation event: seq %d, id %q", e.Seq, ev.id)
+				return progress, malformed("malformed revocation event: seq %d, id %q", e.Seq, ev.id)
 			}
 			switch {
 			case snap != nil:
 				if n := len(snap.entries); n > 0 && e.Seq <= snap.entries[n-1].Seq {
-					return progress, fmt.Errorf("verifier: revocation stream out of order: seq %d after %d", e.Seq, snap.entries[n-1].Seq)
+					return progress, malformed("revocation stream out of order: seq %d after %d", e.Seq, snap.entries[n-1].Seq)
 				}
 				snap.entries = append(snap.entries, e)
 				if e.Seq >= snap.next {
@@ -1039,7 +1044,7 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 				Next *int64 `json:"next"`
 			}
 			if err := json.Unmarshal(ev.data, &s); err != nil || s.Next == nil || *s.Next < 0 {
-				return progress, fmt.Errorf("verifier: malformed snapshot event %q", truncateForError(ev.data))
+				return progress, malformed("malformed snapshot event %q", truncateForError(ev.data))
 			}
 			if ev.hasID {
 				// No entries follow: the feed is empty.
@@ -1067,9 +1072,22 @@ type streamSnapshot struct {
 }
 
 var (
-	errStreamIdle  = fmt.Errorf("verifier: revocation stream silent for too long")
+	errStreamIdle  = errors.New("verifier: revocation stream silent for too long")
 	errStreamEnded = errors.New("verifier: revocation stream ended")
 )
+
+// malformedError is a stream that breaks the protocol: it counts as a
+// failed stream even after good events, so that a stream that keeps
+// breaking is given up for long-polls.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return e.err.Error() }
+func (e *malformedError) Unwrap() error { return e.err }
+
+// malformed returns a malformedError with a formatted message.
+func malformed(format string, args ...any) error {
+	return &malformedError{fmt.Errorf("verifier: "+format, args...)}
+}
 
 // truncateForError shortens b for an error message.
 func truncateForError(b []byte) string {
