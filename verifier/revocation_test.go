@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,6 +19,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/jose"
 )
 
 // feedT0 is the test feed's clock at the start: a cut-off time with
@@ -1221,5 +1228,94 @@ func TestBackoff(t *testing.T) {
 	b.reset()
 	if d := b.next(); d > 100*time.Millisecond {
 		t.Errorf("delay after reset %v, want at most 100ms", d)
+	}
+}
+
+// TestFollowerEndToEnd follows the real auth server's feed: a logout and
+// a revoke-all made through the auth service reach the follower's set.
+func TestFollowerEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, err := auth.GenerateMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := auth.ParseMasterKey([]byte(master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := auth.NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := db.Stores()
+	keys, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hasher := &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
+	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: keys, Sealer: sealer, Hasher: hasher}, auth.Config{Issuer: "https://auth.test", Registration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := httpapi.New(svc, httpapi.Options{})
+	ts := httptest.NewServer(server)
+	t.Cleanup(func() { server.StopFeeds(); ts.Close() })
+
+	const pass = "correct horse battery"
+	if _, err := svc.Register(ctx, "alice", pass, nil); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := svc.Login(ctx, "alice", pass, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, secret, err := svc.CreateClient(ctx, "gateway", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	set := NewRevocationSet()
+	f := NewFollower(set, FollowerOptions{
+		FeedURL:   ts.URL + "/v1/revocations",
+		StreamURL: ts.URL + "/v1/revocations/stream",
+		ClientID:  client.ID, ClientSecret: secret,
+		HTTPClient: ts.Client(),
+	})
+	t.Cleanup(f.Close)
+	if err := f.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if set.Revoked("", "", tokens.SessionID, "", time.Now()) {
+		t.Fatal("the session is revoked before the logout")
+	}
+	feedEventually(t, "the stream is open", func() bool { return f.connected.Load() })
+
+	p, err := svc.Authenticate(ctx, tokens.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, p, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	feedEventually(t, "the logout reaches the follower", func() bool { return set.Revoked("", "", tokens.SessionID, "", time.Now()) })
+
+	before := time.Now().Add(-time.Second).Truncate(time.Second)
+	if set.Revoked("", "bob", "", "", before) {
+		t.Fatal("a token of another user is revoked before the revoke-all")
+	}
+	if _, err := svc.RevokeAll(ctx, "", auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	feedEventually(t, "the revoke-all reaches the follower", func() bool { return set.Revoked("", "bob", "", "", before) })
+	if st := f.Status(); st.Mode != ModeStream || !st.Ready || st.Stale || st.Cursor < 2 {
+		t.Errorf("status %+v: want streaming, ready, not stale, cursor at least 2", st)
 	}
 }
