@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -269,5 +271,120 @@ func TestUnstorableText(t *testing.T) {
 	}
 	if err := s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: now, Type: "x", UserAgent: "\xff", Detail: []byte(`{"a":"\u0000"}`)}); err != nil {
 		t.Errorf("AppendAudit(bad user agent, escaped NUL in detail): %v", err)
+	}
+}
+
+// TestFeedFollowerNeverSkips appends from many goroutines on two instances
+// while a follower reads the feed after its cursor, as verifiers do: every
+// page must start right after the cursor, so no entry is ever skipped.
+func TestFeedFollowerNeverSkips(t *testing.T) {
+	a, url := open(t)
+	b, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for i := range writers {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		wg.Go(func() {
+			for j := range each {
+				r := &keycard.Revocation{Kind: keycard.RevokeToken, Value: fmt.Sprintf("w%d-%d", i, j), At: time.Now()}
+				if err := db.Stores().Revocations.AddRevocation(ctx, r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writing := make(chan struct{})
+	go func() { wg.Wait(); close(writing) }()
+	var cursor int64
+	seen := map[string]bool{}
+	for done := false; !done; {
+		select {
+		case <-writing:
+			done = true // one more read after the last commit
+		default:
+		}
+		revs, err := b.Stores().Revocations.Revocations(ctx, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range revs {
+			if r.Seq != cursor+1 {
+				t.Fatalf("follower at %d got seq %d next: skipped %d", cursor, r.Seq, r.Seq-cursor-1)
+			}
+			cursor = r.Seq
+			seen[r.Value] = true
+		}
+		if len(revs) == 7 {
+			done = false // more to read
+		}
+	}
+	if len(seen) != writers*each {
+		t.Errorf("follower saw %d entries, want %d", len(seen), writers*each)
+	}
+}
+
+// TestRotateAcrossInstances rotates one refresh token from two instances
+// at once: exactly one rotation happens and every caller gets its
+// successor.
+func TestRotateAcrossInstances(t *testing.T) {
+	a, url := open(t)
+	b, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := a.Stores().Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
+	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour)}
+	if err := a.Stores().Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	results := make([]*keycard.RotateResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		wg.Go(func() {
+			_, nid, nhash, _ := keycard.NewRefreshToken(rand.Reader)
+			<-start
+			results[i], errs[i] = db.Stores().Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
+				TokenID: tid, SecretHash: hash, Now: t0.Add(time.Minute), Grace: 10 * time.Second,
+				Successor: keycard.RefreshToken{ID: nid, SecretHash: nhash}, SuccessorSealed: []byte(nid),
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	rotated, successors := 0, map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("rotation %d: %v", i, errs[i])
+		}
+		if results[i].Outcome == keycard.Rotated {
+			rotated++
+		}
+		successors[results[i].Successor.ID] = true
+	}
+	if rotated != 1 || len(successors) != 1 {
+		t.Errorf("%d rotations, %d distinct successors; want 1 and 1", rotated, len(successors))
 	}
 }
