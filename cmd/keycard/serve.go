@@ -24,6 +24,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/jose"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serverFlags are the auth server's settings; each has a KEYCARD_… variable
@@ -31,6 +32,7 @@ import (
 type serverFlags struct {
 	data, addr, issuer, config, masterKeyFile, audience, alg, logLevel string
 	store                                                              string // "" for SQLite in data
+	redis, redisPrefix                                                 string // "" for per-instance login throttles
 	dev                                                                bool
 	cookieMode                                                         bool
 	registration                                                       string // "", "true" or "false": default follows --dev
@@ -66,6 +68,8 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 	fs := e.flagSet(name)
 	fs.StringVar(&f.data, "data", "keycard-data", "data `directory` (SQLite database, dev master key)")
 	fs.StringVar(&f.store, "store", "", "database `URL`: postgres://… or postgresql://… for PostgreSQL; empty for SQLite in --data")
+	fs.StringVar(&f.redis, "redis", "", "Redis `URL` (redis://…, rediss://…) for login throttles shared by every instance; empty: per instance")
+	fs.StringVar(&f.redisPrefix, "redis-prefix", "keycard:", "prefix of Keycard's Redis keys, to share one Redis between deployments")
 	fs.StringVar(&f.config, "config", "", "YAML configuration `file`; keys are the flag names with _ for -")
 	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "`file` holding the base64 master key that encrypts private keys at rest (or KEYCARD_MASTER_KEY)")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a master key in the data directory and allow registration")
@@ -151,6 +155,7 @@ type database interface {
 // app is an opened data directory: database, keys and service.
 type app struct {
 	db      database
+	shared  *sharedThrottles // nil without --redis
 	keys    *auth.KeyManager
 	svc     *auth.Service
 	metrics *metrics.Metrics
@@ -159,7 +164,20 @@ type app struct {
 	csrfKey []byte
 }
 
-func (a *app) Close() error { return a.db.Close() }
+func (a *app) Close() error {
+	if a.shared != nil {
+		a.shared.Close()
+	}
+	return a.db.Close()
+}
+
+// degraded lists what the server does in a reduced way, for /readyz.
+func (a *app) degraded() []string {
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Degraded()
+}
 
 // onData opens the data directory of f, runs fn on it and closes it.
 func (e *cmdEnv) onData(f *serverFlags, withKeys bool, fn func(a *app) int) int {
@@ -259,11 +277,17 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
-	// Login throttles: in memory, per instance. A throttle shared by every
-	// instance (internal/redis) is chosen here when one is configured.
-	limits, err := f.loginLimits()
+	// Login throttles: in memory, per instance, or with --redis shared by
+	// every instance (and in memory while Redis is unreachable).
+	if f.redis != "" {
+		if a.shared, err = newSharedThrottles(f.redis, f.redisPrefix); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	limits, err := f.loginLimits(a.shared, log)
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	var keysFn func(context.Context) ([]*keycard.SigningKey, error)
@@ -271,6 +295,12 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		keysFn = a.keys.Keys
 	}
 	a.metrics = metrics.New(metrics.Options{Keys: keysFn})
+	if a.shared != nil {
+		a.metrics.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace, Name: "login_throttle_degraded",
+			Help: "Login throttles on per-instance limits because Redis is unreachable (0 when all are shared).",
+		}, a.shared.degradedCount))
+	}
 	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
 		LoginLimits: limits, Metrics: a.metrics}, auth.Config{
 		Issuer: f.issuer, Audience: f.audience, AccessTTL: f.accessTTL, RefreshGrace: f.refreshGrace,
@@ -278,7 +308,7 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		RoleScopes: roleScopes,
 	})
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -372,7 +402,7 @@ func (e *cmdEnv) serve(args []string) int {
 	if f.cookieMode && !strings.HasPrefix(f.issuer, "https://") {
 		log.Warn("cookie mode with a non-https issuer: browsers only keep its Secure cookies on localhost", "issuer", f.issuer)
 	}
-	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Ready: func(ctx context.Context) error {
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Degraded: a.degraded, Ready: func(ctx context.Context) error {
 		_, _, err := a.keys.Signer(ctx)
 		return err
 	}})

@@ -2,9 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/redis"
 	"github.com/keycard-auth/keycard/internal/throttle"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Defaults of the login throttle flags. An account gets throttle's
@@ -15,12 +19,72 @@ const (
 	defaultLoginAddressAttempts = 20
 )
 
-// loginLimits returns the in-memory login throttles the flags ask for:
+// sharedThrottles are the login throttles kept in Redis (--redis), each
+// behind a Fallback to per-instance limits.
+type sharedThrottles struct {
+	client    *goredis.Client
+	prefix    string
+	fallbacks []*redis.Fallback
+	kinds     []string
+}
+
+// newSharedThrottles connects to the Redis at url (lazily: a Redis that
+// is down does not stop the server from starting).
+func newSharedThrottles(url, prefix string) (*sharedThrottles, error) {
+	c, err := redis.NewClient(url)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	return &sharedThrottles{client: c, prefix: prefix}, nil
+}
+
+// limiter returns the throttle of one kind ("account", "address") with
+// policy p: in Redis, falling back to memory while Redis is unreachable.
+func (s *sharedThrottles) limiter(kind string, p throttle.Policy, log *slog.Logger) throttle.Limiter {
+	local := throttle.NewMemory(p, nil)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fb := redis.NewFallback(
+		redis.NewLimiter(s.client, local.Policy(), redis.LimiterOptions{Prefix: s.prefix + "throttle:" + kind + ":"}),
+		local, redis.FallbackOptions{Logger: log.With("throttle", kind)})
+	s.fallbacks = append(s.fallbacks, fb)
+	s.kinds = append(s.kinds, kind)
+	return fb
+}
+
+// Degraded lists the throttles running on per-instance limits, with the
+// reason, for /readyz.
+func (s *sharedThrottles) Degraded() []string {
+	var out []string
+	for i, fb := range s.fallbacks {
+		if d, err := fb.Degraded(); d {
+			out = append(out, fmt.Sprintf("login throttle (%s): per-instance limits while Redis is unreachable: %v", s.kinds[i], err))
+		}
+	}
+	return out
+}
+
+// degradedCount is the number of throttles on per-instance limits.
+func (s *sharedThrottles) degradedCount() float64 {
+	n := 0.0
+	for _, fb := range s.fallbacks {
+		if d, _ := fb.Degraded(); d {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *sharedThrottles) Close() error { return s.client.Close() }
+
+// loginLimits returns the login throttles the flags ask for:
 // --login-attempts failures per account and --login-address-attempts per
 // client address before back-off (0 turns one off), one failure forgiven
 // every --login-refill, back-off doubling from one second up to
-// --login-lockout-max.
-func (f *serverFlags) loginLimits() (auth.LoginLimits, error) {
+// --login-lockout-max. They are in memory, per instance, unless shared
+// is not nil: then in Redis, shared by every instance.
+func (f *serverFlags) loginLimits(shared *sharedThrottles, log *slog.Logger) (auth.LoginLimits, error) {
 	switch {
 	case f.loginAttempts < 0:
 		return auth.LoginLimits{}, errors.New("--login-attempts must not be negative")
@@ -33,13 +97,19 @@ func (f *serverFlags) loginLimits() (auth.LoginLimits, error) {
 	}
 	p := throttle.Policy{Refill: f.loginRefill, MaxDelay: f.loginLockoutMax}
 	var l auth.LoginLimits
+	limiter := func(kind string, p throttle.Policy) throttle.Limiter {
+		if shared != nil {
+			return shared.limiter(kind, p, log)
+		}
+		return throttle.NewMemory(p, nil)
+	}
 	if f.loginAttempts > 0 {
 		p.Burst = f.loginAttempts
-		l.Account = throttle.NewMemory(p, nil)
+		l.Account = limiter("account", p)
 	}
 	if f.loginAddressAttempts > 0 {
 		p.Burst = f.loginAddressAttempts
-		l.Address = throttle.NewMemory(p, nil)
+		l.Address = limiter("address", p)
 	}
 	return l, nil
 }

@@ -72,8 +72,16 @@ func (s *Service) RevocationsChanged() <-chan struct{} { return s.feed.changed()
 // RevocationsAppended wakes the revocation feed's waiters, as this
 // Service's own appends do. It is for appends made by other processes,
 // such as other instances on a shared database, signalled by LISTEN/NOTIFY.
-// It is safe for concurrent use.
-func (s *Service) RevocationsAppended() { s.feed.notify() }
+// The append may be an emergency key revocation, so the signing keys are
+// read again too: this instance must stop signing with, and accepting, a
+// revoked key at once rather than after its key cache expires. It is safe
+// for concurrent use.
+func (s *Service) RevocationsAppended() {
+	if s.keys != nil {
+		s.keys.Invalidate()
+	}
+	s.feed.notify()
+}
 
 // RevokeAll forces every user to re-authenticate: it revokes every session
 // (so every refresh token) and puts a global cut-off in the revocation

@@ -516,6 +516,23 @@ func TestHealthAndReady(t *testing.T) {
 	if res := g.send(t, http.MethodGet, "/healthz", ""); res.status != http.StatusOK {
 		t.Errorf("healthz while not ready: got %d, want 200", res.status)
 	}
+
+	// Degraded is still ready, with the reasons.
+	reasons := []string{"login throttle: per-instance limits (redis: connection refused)"}
+	d := newFixture(t, fixtureOptions{degraded: func() []string { return reasons }})
+	res = d.send(t, http.MethodGet, "/readyz", "")
+	var body struct {
+		Status   string   `json:"status"`
+		Degraded []string `json:"degraded"`
+	}
+	res.decode(t, &body)
+	if res.status != http.StatusOK || body.Status != "degraded" || len(body.Degraded) != 1 || body.Degraded[0] != reasons[0] {
+		t.Errorf("degraded readyz: got %d %s", res.status, res.body)
+	}
+	reasons = nil
+	if res := d.send(t, http.MethodGet, "/readyz", ""); res.status != http.StatusOK || string(res.body) != "{\"status\":\"ok\"}\n" {
+		t.Errorf("recovered readyz: got %d %s", res.status, res.body)
+	}
 }
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {

@@ -62,6 +62,7 @@ func (b *syncBuffer) String() string {
 type fixtureOptions struct {
 	noRegistration bool
 	ready          func(context.Context) error
+	degraded       func() []string
 	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
 	metrics        *metrics.Metrics
 	cookies        bool // Options.Cookies
@@ -114,7 +115,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	logs := &syncBuffer{}
 	logger := slog.New(WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger}
-	serverOpt := Options{Logger: logger, Ready: opt.ready, Now: clk.Now, Cookies: opt.cookies}
+	serverOpt := Options{Logger: logger, Ready: opt.ready, Degraded: opt.degraded, Now: clk.Now, Cookies: opt.cookies}
 	if opt.limits != nil {
 		deps.LoginLimits = opt.limits(clk.Now)
 	}

@@ -36,6 +36,11 @@ type Options struct {
 	// text of its error is shown in the 503 response, so it must not hold
 	// secrets.
 	Ready func(ctx context.Context) error
+	// Degraded lists what currently works in a reduced way (such as
+	// login throttling on per-instance limits while Redis is
+	// unreachable), for the detail of GET /readyz, which stays 200. nil
+	// means never. It must be cheap and must not return secrets.
+	Degraded func() []string
 	// Now is the clock for request durations; nil means time.Now.
 	Now func() time.Time
 	// Metrics, when not nil, observes every request and is served at
@@ -52,6 +57,17 @@ type Options struct {
 	// restarts, or browsers' CSRF tokens stop working; nil gives this
 	// Server a random key of its own.
 	CSRFKey []byte
+	// Pages, when not nil, serves the web pages (package web) at the
+	// patterns it lists, beside the API. Its patterns must not overlap
+	// the API's routes (New panics if they do).
+	Pages Pages
+}
+
+// Pages is a handler of web pages and the net/http.ServeMux patterns it
+// serves (web.Handler implements it).
+type Pages interface {
+	http.Handler
+	Patterns() []string
 }
 
 // RequestMetrics observes the requests a Server answers and serves the
@@ -70,13 +86,15 @@ const ReadyTimeout = 5 * time.Second
 
 // Server is the auth server's http.Handler. It is safe for concurrent use.
 type Server struct {
-	svc     *auth.Service
-	log     *slog.Logger
-	ready   func(ctx context.Context) error
-	now     func() time.Time
-	metrics RequestMetrics
-	handler http.Handler
-	cookies *cookieMode // nil unless cookie mode is on (cookies.go)
+	svc      *auth.Service
+	log      *slog.Logger
+	ready    func(ctx context.Context) error
+	degraded func() []string
+	now      func() time.Time
+	metrics  RequestMetrics
+	handler  http.Handler
+	cookies  *cookieMode // nil unless cookie mode is on (cookies.go)
+	pages    Pages       // nil without pages
 
 	// feedStop is closed by StopFeeds to end long-polls and streams.
 	feedStop     chan struct{}
@@ -90,8 +108,8 @@ var _ http.Handler = (*Server)(nil)
 
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, now: opt.Now, metrics: opt.Metrics,
-		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt)}
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, degraded: opt.Degraded, now: opt.Now, metrics: opt.Metrics,
+		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}
@@ -142,6 +160,13 @@ func (s *Server) routes() *http.ServeMux {
 	s.handle(mux, "GET /readyz", http.HandlerFunc(s.handleReady))
 	if s.metrics != nil {
 		s.handle(mux, "GET /metrics", s.metrics)
+	}
+	// The pages are not API routes: they are left out of s.patterns,
+	// which docs/openapi.yaml must match.
+	if s.pages != nil {
+		for _, p := range s.pages.Patterns() {
+			mux.Handle(p, s.pages)
+		}
 	}
 	return mux
 }

@@ -85,6 +85,8 @@ type healthResponse struct {
 	Status      string `json:"status"`
 	Error       string `json:"error,omitempty"`
 	Description string `json:"error_description,omitempty"`
+	// Degraded lists what works in a reduced way (Options.Degraded).
+	Degraded []string `json:"degraded,omitempty"`
 }
 
 // handleHealth is GET /healthz: the process is alive and serving.
@@ -93,7 +95,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReady is GET /readyz: 200 when Options.Ready says the server can
-// serve, 503 with its reason otherwise.
+// serve, 503 with its reason otherwise. A server that serves in a reduced
+// way (Options.Degraded) is still ready, "status":"degraded" with the
+// reasons: taking every instance out of the load balancer because a
+// shared cache is down would turn a degradation into an outage.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
@@ -101,6 +106,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		if err := s.ready(ctx); err != nil {
 			s.log.WarnContext(r.Context(), "not ready", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, healthResponse{Status: "unavailable", Error: codeUnavailable, Description: err.Error()})
+			return
+		}
+	}
+	if s.degraded != nil {
+		if d := s.degraded(); len(d) > 0 {
+			writeJSON(w, http.StatusOK, healthResponse{Status: "degraded", Degraded: d})
 			return
 		}
 	}
