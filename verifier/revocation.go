@@ -408,8 +408,9 @@ type FollowerStatus struct {
 	// stream is live or the last long-poll succeeded, otherwise the time
 	// since LastContact (or since Start, before any contact).
 	Lag time.Duration
-	// Stale is true before the follower is Ready and whenever it has had
-	// no contact for longer than MaxOutage.
+	// Stale is true before the follower is Ready, whenever it has had
+	// no contact for longer than MaxOutage, and once it has stopped
+	// (Close, or the end of Start's context).
 	Stale bool
 	// Reconnects counts the connections made again after a failure or
 	// after a stream ended.
@@ -451,6 +452,7 @@ type Follower struct {
 	backoff     reconnectBackoff
 
 	ready       atomic.Bool
+	stopped     atomic.Bool  // the background work has ended
 	connected   atomic.Bool  // a stream is open, or the last long-poll succeeded
 	healthy     atomic.Bool  // !stale || FailOpen
 	streaming   atomic.Bool  // mode
@@ -560,8 +562,9 @@ func parseFeedURL(name, s string) (*url.URL, error) {
 }
 
 // Close stops the follower and waits for its goroutines to end. The set
-// keeps what it holds. Close may be called more than once, and before
-// Start.
+// keeps what it holds, but the follower is stale from then on, so
+// Healthy reports false unless FailOpen is set. Close may be called more
+// than once, and before Start.
 func (f *Follower) Close() {
 	f.mu.Lock()
 	f.closed = true
@@ -623,7 +626,7 @@ func (f *Follower) contact() {
 func (f *Follower) updateHealth() (lastContact int64, stale bool) {
 	for {
 		lc := f.lastContact.Load()
-		stale = !f.ready.Load() || lc == 0 || f.now().UnixNano()-lc > int64(f.opt.MaxOutage)
+		stale = !f.ready.Load() || f.stopped.Load() || lc == 0 || f.now().UnixNano()-lc > int64(f.opt.MaxOutage)
 		f.healthy.Store(!stale || f.opt.FailOpen)
 		if f.lastContact.Load() == lc {
 			return lc, stale
@@ -674,6 +677,12 @@ func (f *Follower) maintain(ctx context.Context) {
 // the follower is not ready.
 func (f *Follower) follow(ctx context.Context) {
 	defer f.wg.Done()
+	defer func() {
+		// A follower that has stopped no longer knows what is revoked.
+		f.stopped.Store(true)
+		f.connected.Store(false)
+		f.updateHealth()
+	}()
 	b := f.backoff
 	failures := 0          // streams in a row that delivered nothing
 	var streamAt time.Time // when to try the stream again, by f.now

@@ -1139,8 +1139,14 @@ func TestFollowerStartAndClose(t *testing.T) {
 	if err := f.Start(context.Background()); err == nil {
 		t.Error("a second Start succeeded")
 	}
+	if !f.Healthy() {
+		t.Error("a started follower is not Healthy")
+	}
 	f.Close()
 	f.Close()
+	if st := f.Status(); f.Healthy() || !st.Stale {
+		t.Errorf("after Close: Healthy %v, Stale %v; want false, true", f.Healthy(), st.Stale)
+	}
 	if err := f.Start(context.Background()); err == nil {
 		t.Error("Start after Close succeeded")
 	}
