@@ -1,0 +1,124 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// notices are the messages a page shows after a redirect, chosen by its
+// "done" parameter, so that no text a link could forge is ever shown.
+var notices = map[string]string{
+	"session":    "The session is signed out.",
+	"password":   "Your password is changed. Your other sessions are signed out.",
+	"disabled":   "The user is disabled and signed out everywhere.",
+	"enabled":    "The user is enabled.",
+	"roles":      "The roles are saved.",
+	"revoked":    "The session is revoked.",
+	"revokeall":  "Every session of the user is revoked.",
+	"rotated":    "A new key is published.",
+	"keyrevoked": "The key is revoked.",
+	"deleted":    "The client is deleted.",
+}
+
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
+
+// accountSession is one row of the sessions table.
+type accountSession struct {
+	*keycard.Session
+	Current bool
+}
+
+// accountData is the account page's data.
+type accountData struct {
+	Sessions []accountSession
+	// CurrentError, NewError and ConfirmError are the password form's
+	// errors, next to their fields.
+	CurrentError, NewError, ConfirmError string
+}
+
+// handleAccount is GET /account: who I am, my sessions, my password.
+func (h *Handler) handleAccount(w http.ResponseWriter, r *http.Request) {
+	h.renderAccount(w, r, http.StatusOK, &accountData{}, notice(r))
+}
+
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status int, d *accountData, note string) {
+	p := current(r)
+	list, err := h.svc.Sessions(r.Context(), p)
+	if err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	for _, s := range list {
+		d.Sessions = append(d.Sessions, accountSession{Session: s, Current: s.ID == p.Claims.SessionID})
+	}
+	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
+		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
+}
+
+// handleChangePassword is POST /account/password. It keeps this session
+// and signs out the others; the access token is then renewed, since
+// verifiers refuse tokens issued before the change.
+func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+	p := current(r)
+	cur, next, confirm := formValue(r, "current_password"), formValue(r, "new_password"), formValue(r, "confirm_password")
+	d := &accountData{}
+	switch {
+	case cur == "":
+		d.CurrentError = "Enter your current password."
+	case next == "":
+		d.NewError = "Choose a new password of at least 8 characters."
+	case next != confirm:
+		d.ConfirmError = "The two new passwords differ."
+	}
+	if d.CurrentError == "" && d.NewError == "" && d.ConfirmError == "" {
+		err := h.svc.ChangePassword(r.Context(), p, cur, next, client(r))
+		switch keycard.ErrorCode(err) {
+		case "":
+			http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape("/account?done=password"), http.StatusSeeOther)
+			return
+		case keycard.EFORBIDDEN:
+			d.CurrentError = "Your current password is wrong."
+		case keycard.EINVALID:
+			d.NewError = keycard.ErrorMessage(err)
+		default:
+			h.serviceError(w, r, err, p.User)
+			return
+		}
+	}
+	status := http.StatusBadRequest
+	if d.CurrentError != "" && cur != "" {
+		status = http.StatusForbidden
+	}
+	h.renderAccount(w, r, status, d, "")
+}
+
+// handleRevokeSession is POST /account/sessions/{id}/revoke: sign out one
+// of my sessions. Signing out this one is signing out.
+func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	p := current(r)
+	id := r.PathValue("id")
+	if err := h.svc.RevokeSession(r.Context(), p, id, client(r)); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	if id == p.Claims.SessionID {
+		clearSessionCookies(w)
+		http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/account?done=session", http.StatusSeeOther)
+}
+
+// handleSignOutEverywhere is POST /account/signout-everywhere: every
+// session of mine, this one included.
+func (h *Handler) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	p := current(r)
+	if err := h.svc.LogoutAll(r.Context(), p, client(r)); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	clearSessionCookies(w)
+	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
+}

@@ -1,0 +1,273 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/web"
+)
+
+const testPassword = "correct horse battery"
+
+// clock is a settable test clock.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
+
+// fastHasher keeps tests quick; the parameters are still argon2id.
+var fastHasher = &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
+
+type fixtureOptions struct {
+	registration bool
+	throttle     *throttle.Policy // per account
+	redirects    []string
+}
+
+// fixture is the auth server (httpapi) with the pages mounted, over a real
+// auth.Service on SQLite, served over loopback. Its issuer is its own URL,
+// so that the pages' origin check sees the browser's Origin.
+type fixture struct {
+	svc   *auth.Service
+	clock *clock
+	url   string
+}
+
+func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
+	t.Helper()
+	var opt fixtureOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	ctx := context.Background()
+	clk := newClock()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, err := auth.GenerateMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := auth.ParseMasterKey([]byte(master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := auth.NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := db.Stores()
+	km, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}
+	if opt.throttle != nil {
+		deps.LoginLimits = auth.LoginLimits{Account: throttle.NewMemory(*opt.throttle, clk.Now)}
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	base := "http://" + ts.Listener.Addr().String()
+	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	pages, err := web.New(svc, web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: opt.redirects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = httpapi.New(svc, httpapi.Options{Now: clk.Now, Cookies: true, CSRFKey: key, Pages: pages})
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &fixture{svc: svc, clock: clk, url: base}
+}
+
+// addUser creates a user with the test password.
+func (f *fixture) addUser(t testing.TB, name string, roles ...string) string {
+	t.Helper()
+	u, err := f.svc.Register(context.Background(), name, testPassword, roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// browser is a minimal browser for the fixture: it keeps cookies by name
+// (the fixture has one host; paths are checked where they matter), sends
+// Origin and Sec-Fetch-Site as a browser would for same-origin forms, and
+// never follows redirects, so that tests see each one.
+type browser struct {
+	t       testing.TB
+	f       *fixture
+	cookies map[string]*http.Cookie
+	// setCookies collects every Set-Cookie header received.
+	setCookies []*http.Cookie
+	// locations collects every Location header received.
+	locations []string
+	client    *http.Client
+}
+
+func (f *fixture) browser(t testing.TB) *browser {
+	return &browser{t: t, f: f, cookies: map[string]*http.Cookie{}, client: &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// page is a response read in full.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (p *page) location() string { return p.header.Get("Location") }
+
+// send sends a request with the browser's cookies (those whose path
+// matches) and extra headers; a nil header means a same-origin browser
+// request.
+func (b *browser) send(method, path string, form url.Values, header http.Header) *page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.f.url+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if header == nil {
+		header = http.Header{"Sec-Fetch-Site": {"same-origin"}}
+		if method == http.MethodPost {
+			header.Set("Origin", b.f.url)
+		}
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", "web-test")
+	for _, c := range b.cookies {
+		if strings.HasPrefix(req.URL.Path, c.Path) {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range res.Cookies() {
+		b.setCookies = append(b.setCookies, c)
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	if loc := res.Header.Get("Location"); loc != "" {
+		b.locations = append(b.locations, loc)
+	}
+	return &page{status: res.StatusCode, header: res.Header, body: string(data)}
+}
+
+func (b *browser) get(path string) *page { b.t.Helper(); return b.send(http.MethodGet, path, nil, nil) }
+
+// post posts a form as the browser would from a page of the site.
+func (b *browser) post(path string, form url.Values) *page {
+	b.t.Helper()
+	return b.send(http.MethodPost, path, form, nil)
+}
+
+var hiddenRE = regexp.MustCompile(`name="csrf_token" value="([^"]*)"`)
+
+// csrf returns the CSRF token of the first form on a page.
+func (b *browser) csrf(p *page) string {
+	b.t.Helper()
+	m := hiddenRE.FindStringSubmatch(p.body)
+	if m == nil {
+		b.t.Fatalf("no CSRF field on the page (status %d):\n%s", p.status, p.body)
+	}
+	return m[1]
+}
+
+// signIn signs in through the form and returns the redirect's response.
+func (b *browser) signIn(user, pass, next string) *page {
+	b.t.Helper()
+	form := b.get("/signin")
+	if form.status != http.StatusOK {
+		b.t.Fatalf("GET /signin: status %d", form.status)
+	}
+	return b.post("/signin", url.Values{"csrf_token": {b.csrf(form)}, "username": {user}, "password": {pass}, "next": {next}})
+}
+
+// mustSignIn signs in and fails the test unless it worked.
+func (b *browser) mustSignIn(user string) {
+	b.t.Helper()
+	p := b.signIn(user, testPassword, "")
+	if p.status != http.StatusSeeOther || p.location() != "/account" {
+		b.t.Fatalf("sign in %s: status %d, Location %q, body:\n%s", user, p.status, p.location(), p.body)
+	}
+}
+
+// follow GETs a page and follows same-site redirects, returning the last
+// response and the paths visited.
+func (b *browser) follow(path string) (*page, []string) {
+	b.t.Helper()
+	var visited []string
+	for range 10 {
+		visited = append(visited, path)
+		p := b.get(path)
+		if p.status != http.StatusSeeOther && p.status != http.StatusFound {
+			return p, visited
+		}
+		path = p.location()
+	}
+	b.t.Fatalf("redirect loop: %v", visited)
+	return nil, nil
+}
+
+// postForm GETs page, then posts form values to action with the page's
+// CSRF token.
+func (b *browser) postFrom(pagePath, action string, form url.Values) *page {
+	b.t.Helper()
+	p := b.get(pagePath)
+	if p.status != http.StatusOK {
+		b.t.Fatalf("GET %s: status %d", pagePath, p.status)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf_token", b.csrf(p))
+	return b.post(action, form)
+}

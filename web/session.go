@@ -1,0 +1,498 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// The cookies of the pages. All are Secure, SameSite=Strict and host-only;
+// only the CSRF cookies are readable by scripts.
+const (
+	// accessCookie holds the access token; the JSON API's cookie mode and
+	// the gateway (verifier.AccessCookie) read the same cookie.
+	accessCookie = "__Host-keycard_access"
+	// refreshCookie holds the refresh token. Its path is refreshPath, so
+	// it travels to the page that refreshes and nowhere else: not to the
+	// other pages, and not to applications behind a gateway on this host.
+	refreshCookie = "__Secure-keycard_page_refresh"
+	refreshPath   = "/session/refresh"
+	// csrfCookie is cookie mode's CSRF cookie, set too so that scripts of
+	// the pages (and of applications using cookie mode) can read the
+	// session's token.
+	csrfCookie = "__Host-keycard_csrf"
+	// formCookie holds the pre-session CSRF token of the sign-in and
+	// registration forms (double submit), before any session exists.
+	formCookie = "__Host-keycard_form"
+
+	// csrfField is the name of the hidden CSRF input of every form.
+	csrfField = "csrf_token"
+	// maxFormBytes bounds a form body.
+	maxFormBytes = 16 << 10
+	// maxAccessTokenLen bounds the access cookie looked at.
+	maxAccessTokenLen = 8 << 10
+	// maxClientAddr bounds the client address recorded.
+	maxClientAddr = 64
+)
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+// cookie returns a Secure, SameSite=Strict, host-only cookie; a negative
+// maxAge deletes it.
+func cookie(name, path, value string, maxAge time.Duration, httpOnly bool) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: path, Secure: true, HttpOnly: httpOnly, SameSite: http.SameSiteStrictMode}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = max(int(maxAge/time.Second), 1)
+	}
+	return c
+}
+
+// setSessionCookies stores a login's or a refresh's tokens in cookies.
+func (h *Handler) setSessionCookies(w http.ResponseWriter, t *auth.Tokens) {
+	cfg := h.svc.Config()
+	keep := min(cfg.IdleTimeout, cfg.SessionLifetime)
+	http.SetCookie(w, cookie(accessCookie, "/", t.AccessToken, time.Duration(t.ExpiresIn)*time.Second, true))
+	http.SetCookie(w, cookie(refreshCookie, refreshPath, t.RefreshToken, keep, true))
+	http.SetCookie(w, cookie(csrfCookie, "/", h.csrfToken(t.SessionID), keep, false))
+}
+
+// clearSessionCookies expires the session's cookies.
+func clearSessionCookies(w http.ResponseWriter) {
+	http.SetCookie(w, cookie(accessCookie, "/", "", -1, true))
+	http.SetCookie(w, cookie(refreshCookie, refreshPath, "", -1, true))
+	http.SetCookie(w, cookie(csrfCookie, "/", "", -1, false))
+}
+
+// csrfToken returns the CSRF token of a session: HMAC-SHA256 of the session
+// id under the CSRF key, the same construction as the JSON API's cookie
+// mode (internal/httpapi/cookies.go), so the two agree when they share a
+// key.
+func (h *Handler) csrfToken(sessionID string) string {
+	m := hmac.New(sha256.New, h.csrfKey)
+	m.Write([]byte("keycard csrf v1\x00"))
+	m.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// errCSRF is the error of a form that fails the CSRF defence.
+var errCSRF = errors.New("web: CSRF check failed")
+
+// checkOrigin checks that a POST comes from a page of the issuer's own
+// origin: Sec-Fetch-Site, when sent, must be "same-origin", and Origin,
+// when sent, the issuer's origin; a request with neither is refused, since
+// browsers send at least one with every POST.
+func (h *Handler) checkOrigin(r *http.Request) error {
+	site, origin := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Origin")
+	if len(site) == 0 && len(origin) == 0 {
+		return errCSRF
+	}
+	if len(site) > 1 || len(site) == 1 && site[0] != "same-origin" {
+		return errCSRF
+	}
+	if len(origin) > 1 || len(origin) == 1 && (h.origin == "" || origin[0] != h.origin) {
+		return errCSRF
+	}
+	return nil
+}
+
+// parseForm reads a POST's form body (bounded, url-encoded only). The
+// query string is not merged in.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(strings.ToLower(mt)) != "application/x-www-form-urlencoded" {
+		return errors.New("web: not a form")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 || !utf8.ValidString(k) || !utf8.ValidString(v[0]) {
+			return fmt.Errorf("web: form field repeated or not UTF-8")
+		}
+	}
+	return nil
+}
+
+// formValue returns a field of the parsed POST body.
+func formValue(r *http.Request, name string) string { return r.PostForm.Get(name) }
+
+// checkSessionForm checks a POST of a signed-in user: origin, then the
+// session's CSRF token in the form, compared in constant time.
+func (h *Handler) checkSessionForm(w http.ResponseWriter, r *http.Request, sessionID string) error {
+	if err := h.checkOrigin(r); err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	got, want := formValue(r, csrfField), h.csrfToken(sessionID)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return errCSRF
+	}
+	return nil
+}
+
+// formToken returns the pre-session CSRF token of the browser, setting a
+// new one when it has none.
+func formToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(formCookie); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	v := base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	http.SetCookie(w, cookie(formCookie, "/", v, 24*time.Hour, true))
+	return v
+}
+
+// checkAnonymousForm checks a POST of the sign-in or registration form:
+// origin, then the form's token equal to the form cookie.
+func (h *Handler) checkAnonymousForm(w http.ResponseWriter, r *http.Request) error {
+	if err := h.checkOrigin(r); err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	c, err := r.Cookie(formCookie)
+	if err != nil || c.Value == "" {
+		return errCSRF
+	}
+	if subtle.ConstantTimeCompare([]byte(formValue(r, csrfField)), []byte(c.Value)) != 1 {
+		return errCSRF
+	}
+	return nil
+}
+
+// client describes the request for sessions and the audit log.
+func client(r *http.Request) auth.Client {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if len(addr) > maxClientAddr {
+		addr = addr[:maxClientAddr]
+	}
+	return auth.Client{UserAgent: r.UserAgent(), Addr: addr}
+}
+
+// principal returns the signed-in user of the request's access cookie, or
+// nil when there is none or it is no longer accepted (expired, its
+// session revoked, its user disabled).
+func (h *Handler) principal(r *http.Request) (*auth.Principal, error) {
+	c, err := r.Cookie(accessCookie)
+	if err != nil || c.Value == "" || len(c.Value) > maxAccessTokenLen {
+		return nil, nil
+	}
+	p, err := h.svc.Authenticate(r.Context(), c.Value)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return nil, nil
+	}
+	return p, err
+}
+
+type principalKey struct{}
+
+// current returns the principal that user or admin authenticated.
+func current(r *http.Request) *auth.Principal {
+	return r.Context().Value(principalKey{}).(*auth.Principal)
+}
+
+// user wraps a page that needs a signed-in user. Without one, the browser
+// goes to the refresh page, which renews the access token from the
+// refresh cookie or sends it on to sign in, and then back: to this page
+// for a GET, to the page the form was on (its "back" field, when safe) for
+// a POST, whose action is not replayed. A POST must pass the session's
+// CSRF check (403 otherwise).
+func (h *Handler) user(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.principal(r)
+		if err != nil {
+			h.serviceError(w, r, err, nil)
+			return
+		}
+		if p == nil {
+			back := r.URL.RequestURI()
+			if r.Method == http.MethodPost {
+				back = "/account"
+				if parseForm(w, r) == nil {
+					back = formValue(r, "back")
+				}
+			}
+			http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape(h.safeNext(back)), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if err := h.checkSessionForm(w, r, p.Claims.SessionID); err != nil {
+				h.message(w, r, http.StatusForbidden, "Request refused",
+					"This form could not be accepted. Reload the page and try again.", p.User)
+				return
+			}
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// admin wraps a page of the admin console: a signed-in user with the admin
+// role now (read from the stored user, as the admin API does).
+func (h *Handler) admin(next http.HandlerFunc) http.HandlerFunc {
+	return h.user(func(w http.ResponseWriter, r *http.Request) {
+		p := current(r)
+		if !p.User.HasRole(auth.RoleAdmin) {
+			h.message(w, r, http.StatusForbidden, "Admins only", "This page needs the admin role.", p.User)
+			return
+		}
+		next(w, r)
+	})
+}
+
+// safeNext returns target if it is a path the browser may be sent to
+// after signing in, and "/account" otherwise. Allowed are the pages'
+// own paths and Options.RedirectPrefixes, as a relative reference that
+// starts with a single "/": no scheme, no host, no "//" or "/\" (which
+// browsers read as another host), no backslash, no control character, no
+// percent-encoded "/" or "\" that a server behind might decode, and no
+// dot segments.
+func (h *Handler) safeNext(target string) string {
+	const fallback = "/account"
+	if target == "" || len(target) > 2048 || !strings.HasPrefix(target, "/") {
+		return fallback
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < 0x21 || c == 0x7f || c == '\\' {
+			return fallback
+		}
+	}
+	if strings.HasPrefix(target, "//") {
+		return fallback
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
+		return fallback
+	}
+	lower := strings.ToLower(u.EscapedPath())
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%00") {
+		return fallback
+	}
+	p := u.Path
+	if strings.HasPrefix(p, "//") || p != cleanPath(p) {
+		return fallback
+	}
+	if !h.redirectAllowed(p) {
+		return fallback
+	}
+	return target
+}
+
+// cleanPath reports p without dot segments or repeated slashes, keeping a
+// trailing slash; safeNext refuses paths it would change.
+func cleanPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if s == "." || s == ".." || s == "" && i > 0 && i < len(segs)-1 {
+			return ""
+		}
+	}
+	return p
+}
+
+// redirectAllowed reports whether p is a page of this handler or under a
+// configured prefix.
+func (h *Handler) redirectAllowed(p string) bool {
+	switch {
+	case p == "/" || p == "/account" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
+		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all":
+		return true
+	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
+		return true
+	}
+	for _, prefix := range h.redirects {
+		if p == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleRefresh is GET /session/refresh?next=…: it renews the access token
+// with the refresh cookie (sent to this path only) and sends the browser
+// back to next, or, when the session is gone, clears the cookies and sends
+// it to sign in. It is a GET so that plain links and redirects reach it;
+// the SameSite=Strict refresh cookie is never sent by another site's
+// navigation, and the rotation it does is harmless to repeat.
+func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	next := h.safeNext(r.URL.Query().Get("next"))
+	c, err := r.Cookie(refreshCookie)
+	if err != nil || c.Value == "" {
+		http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	t, err := h.svc.Refresh(r.Context(), c.Value, client(r))
+	if err != nil {
+		if code := keycard.ErrorCode(err); code != keycard.EUNAUTHORIZED && code != keycard.EINVALID {
+			h.serviceError(w, r, err, nil)
+			return
+		}
+		clearSessionCookies(w)
+		http.Redirect(w, r, "/signin?ended=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	h.setSessionCookies(w, t)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signInData is the sign-in and registration forms' data.
+type signInData struct {
+	Next     string
+	Username string
+	// UsernameError and PasswordError are shown next to their fields.
+	UsernameError string
+	PasswordError string
+}
+
+func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
+	next := h.safeNext(r.URL.Query().Get("next"))
+	if p, err := h.principal(r); err == nil && p != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: signInData{Next: next}}
+	switch {
+	case r.URL.Query().Get("ended") != "":
+		pg.Notice = "Your session has ended. Sign in again."
+	case r.URL.Query().Get("signedout") != "":
+		pg.Notice = "You are signed out."
+	case r.URL.Query().Get("registered") != "":
+		pg.Notice = "Your account is ready. Sign in."
+	}
+	h.render(w, r, http.StatusOK, "signin", pg)
+}
+
+// handleSignIn is POST /signin: a password login. Every refusal shows the
+// same message, whatever its reason; a throttled login says how long to
+// wait.
+func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	if err := h.checkAnonymousForm(w, r); err != nil {
+		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
+		return
+	}
+	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
+	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
+	pass := formValue(r, "password")
+	if d.Username == "" {
+		d.UsernameError = "Enter your username."
+	}
+	if pass == "" {
+		d.PasswordError = "Enter your password."
+	}
+	if d.UsernameError != "" || d.PasswordError != "" {
+		h.render(w, r, http.StatusBadRequest, "signin", pg)
+		return
+	}
+	t, err := h.svc.Login(r.Context(), d.Username, pass, client(r))
+	if err != nil {
+		var throttled *auth.ThrottledError
+		switch {
+		case errors.As(err, &throttled):
+			secs := int64(throttled.RetryAfter / time.Second)
+			w.Header().Set("Retry-After", fmt.Sprint(secs))
+			pg.Error = fmt.Sprintf("Too many sign-in attempts. Wait %s and try again.", seconds(secs))
+			h.render(w, r, http.StatusTooManyRequests, "signin", pg)
+		case keycard.ErrorCode(err) == keycard.EUNAUTHORIZED:
+			d.PasswordError = "Wrong username or password."
+			h.render(w, r, http.StatusUnauthorized, "signin", pg)
+		default:
+			h.serviceError(w, r, err, nil)
+		}
+		return
+	}
+	h.setSessionCookies(w, t)
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// seconds says a number of seconds in words.
+func seconds(n int64) string {
+	switch {
+	case n == 1:
+		return "1 second"
+	case n < 120:
+		return fmt.Sprintf("%d seconds", n)
+	}
+	return fmt.Sprintf("%d minutes", (n+59)/60)
+}
+
+func (h *Handler) handleRegisterPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "register", &page{Title: "Create an account", CSRF: formToken(w, r), Data: signInData{}})
+}
+
+// handleRegister is POST /register (only when registration is open): it
+// creates the account, then sends the browser to sign in.
+func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if err := h.checkAnonymousForm(w, r); err != nil {
+		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
+		return
+	}
+	d := signInData{Username: formValue(r, "username")}
+	pg := &page{Title: "Create an account", CSRF: formToken(w, r), Data: &d}
+	pass, confirm := formValue(r, "password"), formValue(r, "confirm")
+	switch {
+	case d.Username == "":
+		d.UsernameError = "Choose a username."
+	case pass == "":
+		d.PasswordError = "Choose a password of at least 8 characters."
+	case pass != confirm:
+		d.PasswordError = "The two passwords differ."
+	}
+	if d.UsernameError != "" || d.PasswordError != "" {
+		h.render(w, r, http.StatusBadRequest, "register", pg)
+		return
+	}
+	_, err := h.svc.Register(r.Context(), d.Username, pass, nil)
+	switch code := keycard.ErrorCode(err); {
+	case err == nil:
+		http.Redirect(w, r, "/signin?registered=1", http.StatusSeeOther)
+	case code == keycard.ECONFLICT:
+		d.UsernameError = "This username is taken."
+		h.render(w, r, http.StatusConflict, "register", pg)
+	case code == keycard.EINVALID:
+		msg := keycard.ErrorMessage(err)
+		if strings.Contains(strings.ToLower(msg), "password") {
+			d.PasswordError = msg
+		} else {
+			d.UsernameError = msg
+		}
+		h.render(w, r, http.StatusBadRequest, "register", pg)
+	default:
+		h.serviceError(w, r, err, nil)
+	}
+}
+
+// handleSignOut is POST /signout: it ends this session and clears the
+// cookies.
+func (h *Handler) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Logout(r.Context(), current(r), client(r)); err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
+	clearSessionCookies(w)
+	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
+}
