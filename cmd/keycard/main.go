@@ -47,6 +47,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return env.users(args[1:])
 	case "clients":
 		return env.clients(args[1:])
+	case "demo":
+		return env.demo(args[1:])
 	case "gateway":
 		return env.gateway(args[1:])
 	case "migrate":
@@ -86,6 +88,10 @@ Auth server:
 
 Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
   keycard gateway --config FILE
+
+Demo:
+  keycard demo [--data DIR] [--auth-addr HOST:PORT] [--gateway-addr HOST:PORT]
+                                                 auth server, gateway and two services, with a curl walk-through
 
 Users (safe while the server runs on the same data directory):
   keycard users add --data DIR --username U [--role R]... [--password-stdin]
