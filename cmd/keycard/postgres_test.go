@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
@@ -43,6 +46,9 @@ func TestPostgresEndToEnd(t *testing.T) {
 	// Instances behind one load balancer share the issuer.
 	a := startServerIn(t, data, "--store", url, "--issuer", "https://keycard.test")
 	b := startServerIn(t, data, "--store", url, "--issuer", "https://keycard.test")
+	if code, _ := call(t, "GET", a.base+"/readyz", "", "", "", nil); code != http.StatusOK {
+		t.Errorf("readyz on PostgreSQL: %d, want 200", code)
+	}
 	if !strings.Contains(a.log.String(), `"store":"postgres"`) {
 		t.Errorf("serve log does not name the store: %s", a.log.String())
 	}
@@ -129,8 +135,42 @@ func TestStoreFlag(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "keycard.db")); err != nil {
 		t.Errorf("migrate --data did not create the SQLite database: %v", err)
 	}
+	cfg := writeFile(t, "keycard.yaml", "store: mysql://from-yaml\n")
+	if code, _, errOut := run(t, "", "migrate", "--config", cfg, "--data", data); code != exitFailure || !strings.Contains(errOut, "--store") {
+		t.Errorf("YAML store: mysql://…: exit %d, %s; want the store refused", code, errOut)
+	}
 	t.Setenv("KEYCARD_STORE", "mysql://x")
 	if code, _, errOut := run(t, "", "migrate", "--data", data); code != exitFailure || !strings.Contains(errOut, "--store") {
 		t.Errorf("KEYCARD_STORE=mysql://x: exit %d, %s; want the store refused", code, errOut)
 	}
+}
+
+// TestPostgresReadiness drops the database under a running server:
+// /readyz turns 503, without naming the database's host or user.
+func TestPostgresReadiness(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := startServer(t, "--store", url)
+	if code, _ := call(t, "GET", s.base+"/readyz", "", "", "", nil); code != http.StatusOK {
+		t.Fatalf("readyz: %d, want 200", code)
+	}
+	admin, err := pgx.Connect(context.Background(), pgtest.AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	name := url[strings.LastIndex(url, "/")+1:]
+	name, _, _ = strings.Cut(name, "?")
+	if _, err := admin.Exec(context.Background(), `DROP DATABASE `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	eventually(t, "readyz 503 without the database", func() bool {
+		body = nil
+		code, _ := call(t, "GET", s.base+"/readyz", "", "", "", &body)
+		return code == http.StatusServiceUnavailable
+	})
+	if text := fmt.Sprint(body); strings.Contains(text, "127.0.0.1") || strings.Contains(text, "postgres") || strings.Contains(text, name) {
+		t.Errorf("readyz names the database: %s", text)
+	}
+	s.stop()
 }

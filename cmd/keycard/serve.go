@@ -403,6 +403,14 @@ func (e *cmdEnv) serve(args []string) int {
 		log.Warn("cookie mode with a non-https issuer: browsers only keep its Secure cookies on localhost", "issuer", f.issuer)
 	}
 	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Degraded: a.degraded, Ready: func(ctx context.Context) error {
+		// A shared database can go away while the server runs; the 503
+		// names no host or user, the log does.
+		if pg, ok := a.db.(*postgres.DB); ok {
+			if err := pg.Ping(ctx); err != nil {
+				log.Warn("readiness: database ping failed", "err", err)
+				return errors.New("the database does not answer")
+			}
+		}
 		_, _, err := a.keys.Signer(ctx)
 		return err
 	}})
