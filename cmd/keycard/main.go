@@ -53,6 +53,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return env.gateway(args[1:])
 	case "migrate":
 		return env.migrate(args[1:])
+	case "bench":
+		return env.bench(args[1:])
 	}
 	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
 	env.usage()
@@ -105,6 +107,10 @@ Service clients (safe while the server runs on the same data directory):
   keycard clients list --data DIR
   keycard clients rotate-secret --data DIR --id ID
   keycard clients delete --data DIR --id ID
+
+Load testing (docs/bench.md):
+  keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--json]
+                                                 WORKLOAD: login, refresh, client-credentials, introspect, gateway, revocation-latency
 
 Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
 and the YAML key <flag> of --config; an explicit flag wins.
