@@ -269,6 +269,10 @@ func TestUnstorableText(t *testing.T) {
 	if got, err := s.Sessions.Session(ctx, sess.ID); err != nil || got.UserAgent != "curl/\uFFFD8" {
 		t.Errorf("stored user agent = %q, %v; want %q", got.UserAgent, err, "curl/\uFFFD8")
 	}
+	// A session id that cannot be stored excepts nothing.
+	if ids, err := s.Users.ChangePassword(ctx, u.ID, "h2", "\xff", now); err != nil || len(ids) != 1 || ids[0] != sess.ID {
+		t.Errorf("ChangePassword(keep %q) = %v, %v; want [%s] revoked", "\xff", ids, err, sess.ID)
+	}
 	if err := s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: now, Type: "x", UserAgent: "\xff", Detail: []byte(`{"a":"\u0000"}`)}); err != nil {
 		t.Errorf("AppendAudit(bad user agent, escaped NUL in detail): %v", err)
 	}

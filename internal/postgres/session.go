@@ -227,8 +227,11 @@ func revokeSession(ctx context.Context, tx pgx.Tx, sess *keycard.Session, at tim
 // locking them in id order, and returns the feed entries to append, one
 // per session, ordered by creation time.
 func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID, exceptID string, at time.Time, reason string) ([]*keycard.Revocation, error) {
-	if !validText(userID, exceptID) {
-		return nil, nil
+	if !validText(userID) {
+		return nil, nil // no such user
+	}
+	if !validText(exceptID) {
+		exceptID = "" // no such session: nothing to except
 	}
 	rows, err := tx.Query(ctx, `WITH locked AS (
 			SELECT id FROM sessions
@@ -471,8 +474,12 @@ func ignoreNoRows(err error) error {
 func (s *SessionStore) PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error) {
 	var n int64
 	err := s.db.update(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM sessions
-			WHERE revoked_at < $1 OR expires_at < $1 OR `+idleEnd+` < $1`, before)
+		// Locked in id order, like every statement that locks several
+		// sessions.
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions
+			WHERE revoked_at < $1 OR expires_at < $1 OR `+idleEnd+` < $1
+			ORDER BY id FOR UPDATE)`, before)
 		if err != nil {
 			return err
 		}

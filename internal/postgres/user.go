@@ -149,7 +149,7 @@ func (s *UserStore) ChangePassword(ctx context.Context, id, hash, keepSessionID 
 	if hash == "" {
 		return nil, &keycard.Error{Code: keycard.EINVALID, Message: "Password hash is required."}
 	}
-	if !validText(id, keepSessionID) {
+	if !validText(id) {
 		return nil, userNotFound()
 	}
 	var revoked []string
