@@ -131,6 +131,11 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 	if info.viewerPassword, _, err = e.demoAccount(a, demoViewer, false); err != nil {
 		return nil, err
 	}
+	// Resetting a password revokes the user's tokens issued before it, by
+	// a cut-off that verifiers compare with whole-second iat values,
+	// failing closed: tokens from the rest of this second would be
+	// refused, so the walk-through waits for the next one.
+	usable := time.Now().Truncate(time.Second).Add(time.Second)
 	secrets := map[string]*demoCredentials{}
 	for _, name := range demoClients {
 		if secrets[name], err = e.demoClient(a, name); err != nil {
@@ -228,6 +233,13 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 	// the revocation snapshot, so that its first command works.
 	if err := waitReady(e.ctx, demoReadyWait, weatherV, ordersV, gatewayV); err != nil {
 		return nil, err
+	}
+	if info.reset {
+		select {
+		case <-e.ctx.Done():
+			return nil, e.ctx.Err()
+		case <-time.After(time.Until(usable)):
+		}
 	}
 	return info, nil
 }
