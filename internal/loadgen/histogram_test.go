@@ -171,7 +171,9 @@ func TestSince(t *testing.T) {
 		h.Record(time.Millisecond)
 	}
 	d := h.Since(&snap)
-	near := func(got time.Duration) bool { return math.Abs(float64(got-time.Millisecond)) <= precision*float64(time.Millisecond) }
+	near := func(got time.Duration) bool {
+		return math.Abs(float64(got-time.Millisecond)) <= precision*float64(time.Millisecond)
+	}
 	if d.Count() != 100 || !near(d.Quantile(0.5)) || !near(d.Quantile(0.99)) {
 		t.Errorf("interval: count %d p50 %v p99 %v, want 100, 1ms, 1ms", d.Count(), d.Quantile(0.5), d.Quantile(0.99))
 	}
