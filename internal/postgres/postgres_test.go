@@ -131,10 +131,6 @@ func TestListenRevocations(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no call after another DB appended to the feed")
 	}
-	// A failed transaction notifies nobody: its NOTIFY goes with it.
-	if err := a.Stores().Revocations.AddRevocation(context.Background(), &keycard.Revocation{Kind: keycard.RevokeToken, Value: "bad\x00", At: time.Now()}); keycard.ErrorCode(err) != keycard.EINVALID {
-		t.Fatalf("AddRevocation(NUL) = %v, want EINVALID", err)
-	}
 }
 
 // TestListenReconnects kills the listener's connection: it reconnects and
@@ -250,6 +246,9 @@ func TestUnstorableText(t *testing.T) {
 		}
 		if _, err := s.Users.ListUsers(ctx, keycard.UserFilter{Prefix: bad}); keycard.ErrorCode(err) != keycard.EINVALID {
 			t.Errorf("ListUsers(prefix %q) = %v, want EINVALID", bad, err)
+		}
+		if err := s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: bad, At: time.Now()}); keycard.ErrorCode(err) != keycard.EINVALID {
+			t.Errorf("AddRevocation(%q) = %v, want EINVALID", bad, err)
 		}
 		u := &keycard.User{ID: "u-" + bad, Username: bad, NormalizedUsername: bad, PasswordHash: "h"}
 		if err := s.Users.CreateUser(ctx, u); keycard.ErrorCode(err) != keycard.EINVALID {
