@@ -44,7 +44,8 @@ type Metadata struct {
 // (RFC 8414 section 3.1, with the path appended as OpenID Connect
 // Discovery does; the two coincide for an issuer without a path).
 //
-// The document must be a strict JSON object (no duplicate members) of at
+// The document must be a strict JSON object (no duplicate members, also
+// none differing only in case at the top level) of at
 // most MaxMetadataSize bytes, served with status 200 and a JSON media
 // type. Its "issuer" must equal issuer exactly, or the document is
 // refused (RFC 8414 section 3.3), so that a server cannot pass itself off
@@ -96,10 +97,13 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (*Metadat
 }
 
 // parseMetadata reads the members of Metadata from a strict JSON object;
-// each must be a string when present. Other members are ignored.
+// each must be a string when present. Other members are ignored. Names
+// are matched exactly, and top-level names that differ only in case are
+// refused as duplicates, so that no reader that folds case (as
+// encoding/json does) can see a different issuer or jwks_uri.
 func parseMetadata(body []byte) (*Metadata, error) {
 	md := new(Metadata)
-	err := jose.ScanObject(body, false, func(name, value []byte) error {
+	err := jose.ScanObject(body, true, func(name, value []byte) error {
 		var dst *string
 		switch string(name) {
 		case "issuer":

@@ -2,6 +2,8 @@ package verifier
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,6 +162,7 @@ func TestDiscoverRefuses(t *testing.T) {
 		{name: "issuer with a trailing slash removed", issuer: "/", doc: discoveryDoc{body: `{"issuer":"$ISSUER","jwks_uri":"$ISSUER/jwks"}`}, wantErr: "must be the same"},
 		{name: "issuer in other case", doc: discoveryDoc{body: `{"issuer":"$ISSUER/A","jwks_uri":"$ISSUER/jwks"}`}, issuer: "/a", wantErr: "must be the same"},
 		{name: "no issuer", doc: discoveryDoc{body: `{"jwks_uri":"$ISSUER/jwks"}`}, wantErr: `names issuer ""`},
+		{name: "issuer in two cases", doc: discoveryDoc{body: `{"Issuer":"https://evil.example","issuer":"$ISSUER","jwks_uri":"$ISSUER/jwks"}`}, wantErr: "duplicate"},
 		{name: "duplicate issuer", doc: discoveryDoc{body: `{"issuer":"https://evil.example","issuer":"$ISSUER","jwks_uri":"$ISSUER/jwks"}`}, wantErr: "duplicate"},
 		{name: "issuer not a string", doc: discoveryDoc{body: `{"issuer":["$ISSUER"],"jwks_uri":"$ISSUER/jwks"}`}, wantErr: `"issuer" must be a string`},
 		{name: "no jwks_uri", doc: discoveryDoc{body: `{"issuer":"$ISSUER"}`}, wantErr: "no jwks_uri"},
@@ -225,4 +228,77 @@ func TestDiscoverNilClient(t *testing.T) {
 	if _, err := Discover(context.Background(), nil, srv.URL); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzParseMetadata checks that the metadata reader never panics and,
+// when it accepts a document, reads what encoding/json reads from it.
+func FuzzParseMetadata(f *testing.F) {
+	f.Add([]byte(strings.ReplaceAll(keycardMetadata, "$ISSUER", "https://auth.example")))
+	f.Add([]byte(`{"issuer":"a","issuer":"b"}`))
+	f.Add([]byte(`{"issuer":"\u0061\ud800","jwks_uri":null}`))
+	f.Add([]byte(`{"jwks_uri":"x","nested":{"a":[1,2,{"b":true}]}}`))
+	f.Add([]byte(`{"Jwks_uri":{}}`))
+	f.Add([]byte(`{"issuer":"a","ISSUER":"b"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		md, err := parseMetadata(data)
+		if err != nil {
+			return
+		}
+		// encoding/json matches struct fields regardless of case, so
+		// compare through a map, whose names are exact.
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(data, &members); err != nil {
+			t.Fatalf("parseMetadata accepted %q, which encoding/json refuses: %v", data, err)
+		}
+		var want Metadata
+		for name, dst := range map[string]*string{
+			"issuer": &want.Issuer, "jwks_uri": &want.JWKSURI,
+			"keycard_revocation_feed_endpoint": &want.RevocationFeedEndpoint, "keycard_revocation_stream_endpoint": &want.RevocationStreamEndpoint,
+		} {
+			if raw, ok := members[name]; ok {
+				if err := json.Unmarshal(raw, dst); err != nil {
+					t.Fatalf("parseMetadata accepted %q, whose %s encoding/json does not read as a string: %v", data, name, err)
+				}
+			}
+		}
+		folded := map[string]string{}
+		for name := range members {
+			lower := strings.Map(func(r rune) rune {
+				if 'A' <= r && r <= 'Z' {
+					return r + 'a' - 'A'
+				}
+				return r
+			}, name)
+			if other, dup := folded[lower]; dup {
+				t.Fatalf("parseMetadata accepted %q, which has both %q and %q", data, name, other)
+			}
+			folded[lower] = name
+		}
+		if *md != want {
+			t.Fatalf("parseMetadata(%q) = %+v, encoding/json reads %+v", data, *md, want)
+		}
+	})
+}
+
+func ExampleDiscover() {
+	// A stand-in for the auth server's discovery document.
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"keycard_revocation_feed_endpoint":%q}`,
+			issuer, issuer+"/.well-known/jwks.json", issuer+"/v1/revocations")
+	}))
+	defer srv.Close()
+	issuer = srv.URL
+
+	md, err := Discover(context.Background(), nil, issuer)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(strings.TrimPrefix(md.JWKSURI, issuer))
+	fmt.Println(strings.TrimPrefix(md.RevocationFeedEndpoint, issuer))
+	// Output:
+	// /.well-known/jwks.json
+	// /v1/revocations
 }

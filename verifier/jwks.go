@@ -187,9 +187,12 @@ func NewRemoteKeySet(url string, opt RemoteKeySetOptions) *RemoteKeySet {
 
 // Start fetches the key set once, synchronously, and then keeps it fresh
 // in a background goroutine until ctx ends or [RemoteKeySet.Close] is
-// called. It returns the first fetch's error, if any; the background
-// goroutine is started regardless and keeps retrying, so a verifier can
-// start before its auth server. Start may be called only once.
+// called; ctx should therefore live as long as the key set is used, not
+// carry a deadline for the first fetch (the HTTP client's timeout bounds
+// each fetch). Start returns the first fetch's error, if any; the
+// background goroutine is started regardless and keeps retrying, so a
+// verifier can start before its auth server. Start may be called only
+// once.
 func (s *RemoteKeySet) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started || s.closed {
@@ -197,12 +200,13 @@ func (s *RemoteKeySet) Start(ctx context.Context) error {
 		return errors.New("verifier: RemoteKeySet already started or closed")
 	}
 	s.started = true
-	// The background goroutine ends with ctx, or with Close.
+	// The first fetch and the background goroutine end with ctx, or
+	// with Close.
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	s.mu.Unlock()
 
-	err := s.Refresh(ctx)
+	err := s.Refresh(runCtx)
 	s.running.Store(true)
 	go func() {
 		defer close(s.done)
@@ -297,6 +301,8 @@ func jitter(d time.Duration) time.Duration {
 // [jose.KeySet.ResolveKey]: a token with a kid gets exactly the key with
 // that kid; a token without one gets the set's only key for its
 // algorithm. For a known kid it takes no lock and does not allocate.
+// Before Start, while its first fetch is under way, and after Close, it
+// does not wait for a fetch.
 //
 // When no key matches, ResolveKey asks for a refetch (at most one per
 // RefetchInterval, shared by all callers) and waits for it at most

@@ -798,3 +798,36 @@ func TestRemoteKeySetAgainstAuthServer(t *testing.T) {
 		t.Errorf("header = %+v, want a kid and typ at+jwt", msg.Header)
 	}
 }
+
+func ExampleRemoteKeySet() {
+	// The auth server's signing key and a stand-in for its JWKS endpoint.
+	key, _ := jose.GenerateKey(jose.ES256, nil)
+	key, _ = key.WithKeyID("2026-11")
+	jwks, _ := key.Public().MarshalJSON()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		fmt.Fprintf(w, `{"keys":[%s]}`, jwks)
+	}))
+	defer srv.Close()
+
+	keys := NewRemoteKeySet(srv.URL, RemoteKeySetOptions{})
+	if err := keys.Start(context.Background()); err != nil {
+		fmt.Println(err) // the keys are fetched again in the background
+	}
+	defer keys.Close()
+
+	token, _ := jose.Sign(key, jose.Header{Algorithm: jose.ES256, KeyID: "2026-11"}, []byte(`{"sub":"alice"}`))
+	v := jose.Verifier{Keys: keys, Algorithms: []jose.Algorithm{jose.ES256}}
+	msg, err := v.Verify(token)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(msg.Payload))
+	st := keys.Status()
+	fmt.Println(st.Ready, st.Keys)
+	// Output:
+	// {"sub":"alice"}
+	// true 1
+}
