@@ -20,7 +20,7 @@ import (
 
 // demoRun is a "keycard demo" started through Main, with what it printed.
 type demoRun struct {
-	out, log *syncBuffer
+	out, log                       *syncBuffer
 	auth, gateway, weather, orders string
 	demoPassword, viewerPassword   string
 	steps                          []demoStep
