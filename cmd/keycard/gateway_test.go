@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -86,6 +89,47 @@ func (u *recordingUpstream) last() http.Header {
 	return u.headers[len(u.headers)-1]
 }
 
+// newEchoUpstream answers WebSocket upgrades with 101 and then echoes
+// bytes, by hand: the standard library has no WebSocket server.
+func newEchoUpstream(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// dialUpgrade opens a WebSocket upgrade through base to path and checks
+// that bytes are echoed back.
+func dialUpgrade(t *testing.T, base, path string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	io.WriteString(conn, "ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+	conn.SetDeadline(time.Time{})
+	return conn
+}
+
 // clientToken gets a client_credentials access token with the given
 // scope ("" for all the client's).
 func clientToken(t *testing.T, s *server, c clientSecret, scope string) string {
@@ -155,6 +199,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	feed := addClient(t, s.data, "--name", "gateway")
 	app := addClient(t, s.data, "--name", "weather app", "--scope", "weather:read", "--scope", "orders:write")
 	up := newRecordingUpstream(t)
+	ws := newEchoUpstream(t)
 
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret+"\n"), 0o600); err != nil {
@@ -180,7 +225,10 @@ routes:
   - path: /public/
     upstream: %s
     auth: none
-`, s.base, feed.ClientID, up.URL, up.URL, up.URL, up.URL)
+  - path: /ws/
+    upstream: %s
+    auth: none
+`, s.base, feed.ClientID, up.URL, up.URL, up.URL, up.URL, ws.URL)
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -368,9 +416,17 @@ routes:
 	if !strings.Contains(metrics, `keycard_gateway_requests_total{code="200",route="/me/"}`) || !strings.Contains(metrics, `keycard_gateway_auth_failures_total{reason="revoked"}`) {
 		t.Errorf("metrics: %.2000s", metrics)
 	}
+	// Shutdown also ends upgraded connections, which the server does not
+	// track once they are hijacked.
+	conn := dialUpgrade(t, g.base, "/ws/chat")
 	if code := g.stop(); code != 0 {
 		t.Errorf("gateway exit code %d", code)
 	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("an upgraded connection outlived the gateway: read %d bytes, %v", n, err)
+	}
+	conn.Close()
 	logs := g.log.String()
 	for _, secret := range []string{feed.ClientSecret, app.ClientSecret, weather, orders, alice.AccessToken, root.AccessToken, admin.AccessToken, rotated.AccessToken, fresh.AccessToken, last.AccessToken} {
 		if strings.Contains(logs, secret) {
