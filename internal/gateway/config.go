@@ -155,7 +155,9 @@ func (c *Config) JOSEAlgorithms() []jose.Algorithm {
 	return out
 }
 
-// LoadConfig reads and parses the configuration file at name; see Parse.
+// LoadConfig parses data, the content of the configuration file name (see
+// Parse), and resolves the client secret file against name's directory.
+// Errors name the file.
 func LoadConfig(name string, data []byte) (*Config, error) {
 	cfg, err := Parse(data)
 	if err != nil {

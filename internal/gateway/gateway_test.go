@@ -407,9 +407,11 @@ func TestUpstreamTimeout(t *testing.T) {
 	}
 }
 
-// TestUpstreamPanicFree: an upstream that breaks off its body after the
-// headers makes the proxy abort the response (http.ErrAbortHandler), which
-// the server handles; the request is still counted.
+// TestUpstreamBreaksOff: an upstream that breaks off its body after the
+// headers makes the proxy abort the response (it panics with
+// http.ErrAbortHandler, which the server handles by closing the
+// connection); the client sees a cut-off body and the request is still
+// counted.
 func TestUpstreamBreaksOff(t *testing.T) {
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")

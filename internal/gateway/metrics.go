@@ -46,7 +46,7 @@ func newMetrics(ready func() error) *Metrics {
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "request_duration_seconds",
-			Help: "Time to answer a request (for upgraded connections: until the upgrade), by route.", Buckets: buckets,
+			Help: "Time to answer a request (for an upgraded connection: its lifetime), by route.", Buckets: buckets,
 		}, []string{"route"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "upstream_duration_seconds",
