@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -389,5 +390,28 @@ func TestRotateAcrossInstances(t *testing.T) {
 	}
 	if rotated != 1 || len(successors) != 1 {
 		t.Errorf("%d rotations, %d distinct successors; want 1 and 1", rotated, len(successors))
+	}
+}
+
+// TestOpenErrorsHideThePassword opens bad URLs that carry a password: the
+// errors, which reach logs and terminals, must not repeat it.
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, url := range []string{
+		"postgres://keycard:s3cret@127.0.0.1:1/keycard?sslmode=disable",  // nothing listens
+		"postgres://keycard:s3cret@127.0.0.1:5432/keycard?sslmode=bogus", // unparsable
+		"postgres://keycard:s3cret@[::1/keycard",                         // unparsable
+	} {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err == nil {
+			db.Close()
+			t.Errorf("Open(%s): got nil error", url)
+			continue
+		}
+		t.Logf("Open: %v", err)
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open error repeats the password: %v", err)
+		}
 	}
 }
