@@ -108,7 +108,6 @@ type demoInfo struct {
 	data, auth, gateway, weather, orders string // data directory and base URLs
 	demoPassword, viewerPassword         string
 	reset                                bool // the users existed: their passwords were reset
-	gatewayConfig                        string
 }
 
 // startDemo starts every part of the demo on st, which stops them.
@@ -196,23 +195,18 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 
 	// The gateway, configured by a file written into the data directory
 	// like an operator's; its verifier leaves the audience to the routes.
-	gwClient := secrets["demo-gateway"]
-	if info.gatewayConfig, err = writeGatewayConfig(data, gatewayLn.Addr().String(), info, audience, gwClient); err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(info.gatewayConfig)
+	configPath, err := writeGatewayConfig(data, gatewayLn.Addr().String(), info, audience, secrets["demo-gateway"])
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := gateway.LoadConfig(info.gatewayConfig, raw)
+	raw, err := os.ReadFile(configPath)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := readSecretFile(cfg.ClientSecretFile)
+	cfg, err := gateway.LoadConfig(configPath, raw)
 	if err != nil {
 		return nil, err
 	}
-	secrets["demo-gateway"].secret = secret
 	gatewayLog := log.With("component", "gateway")
 	gatewayV, err := newVerifier("demo-gateway", "gateway", "")
 	if err != nil {
@@ -332,7 +326,8 @@ func (e *cmdEnv) demoClient(a *app, name string) (*demoCredentials, error) {
 
 // writeGatewayConfig writes DATA/gateway.yaml, the gateway's routes to the
 // two services, and DATA/gateway.secret (0600), its client's secret, and
-// returns the configuration's path.
+// returns the configuration's path. With them the gateway's setup reads
+// like an operator's for "keycard gateway --config".
 func writeGatewayConfig(data, listen string, info *demoInfo, audience string, client *demoCredentials) (string, error) {
 	secretPath := filepath.Join(data, "gateway.secret")
 	if err := os.WriteFile(secretPath, []byte(client.secret+"\n"), 0o600); err != nil {

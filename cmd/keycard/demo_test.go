@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard"
 )
 
 // demoRun is a "keycard demo" started through Main, with what it printed.
@@ -438,6 +440,29 @@ func TestDemo(t *testing.T) {
 		t.Errorf("gateway.secret: %v, %v; want mode 0600", fi.Mode(), err)
 	}
 
+	// Between the runs, demo is disabled and viewer made a customer: the
+	// second run undoes both, so that its walk-through still holds.
+	if code, _, errOut := run(t, "", "users", "disable", "--data", data, "--username", demoUser); code != exitOK {
+		t.Fatalf("users disable: %d %s", code, errOut)
+	}
+	env := &cmdEnv{ctx: context.Background(), stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	var f serverFlags
+	env.serverFlagSet("test", &f)
+	f.data = data
+	if code := env.onData(&f, false, func(a *app) int {
+		u, err := env.findUser(a, demoViewer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles := []string{demoRole, "auditor"}
+		if _, err := a.db.Stores().Users.UpdateUser(env.ctx, u.ID, keycard.UserUpdate{Roles: &roles}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return exitOK
+	}); code != exitOK {
+		t.Fatal("opening the data directory failed")
+	}
+
 	// A second run on the same data directory resets the passwords.
 	d2 := startDemo(t, data)
 	if !strings.Contains(d2.out.String(), "The users existed") {
@@ -463,6 +488,20 @@ func TestDemo(t *testing.T) {
 	}
 	if sh2.status != 201 {
 		t.Errorf("second run: an order through the gateway: got %d, want 201", sh2.status)
+	}
+	for _, line := range d2.steps[4].commands { // viewer may not order
+		if _, err := sh2.run(line); err != nil {
+			t.Fatalf("second run: %q: %v", line, err)
+		}
+	}
+	if sh2.status != 403 {
+		t.Errorf("second run: an order by viewer through the gateway: got %d, want 403", sh2.status)
+	}
+	var me struct {
+		Roles []string `json:"roles"`
+	}
+	if code, _ := call(t, "GET", d2.auth+"/v1/me", sh2.vars["VIEWER"], "", "", &me); code != 200 || fmt.Sprint(me.Roles) != "[auditor]" {
+		t.Errorf("second run: viewer's roles: got %d %v, want [auditor] (%s removed, others kept)", code, me.Roles, demoRole)
 	}
 	if code := d2.stop(); code != exitOK {
 		t.Fatalf("second demo exit code: got %d, want 0; log:\n%s", code, d2.log)
