@@ -94,6 +94,7 @@ type Gateway struct {
 	now       func() time.Time
 	metrics   *Metrics
 	table     atomic.Pointer[table]
+	buffers   bufferPool
 	reloadMu  sync.Mutex // serializes reloads
 }
 
@@ -196,13 +197,27 @@ func (g *Gateway) proxy(rt *route, stripAuthorization bool) *httputil.ReversePro
 				setIdentity(pr.Out.Header, st.claims)
 			}
 		},
-		Transport: g.transport,
-		ErrorLog:  slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Transport:  g.transport,
+		BufferPool: &g.buffers,
+		ErrorLog:   slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			g.upstreamError(w, r, rt, err)
 		},
 	}
 }
+
+// bufferPool holds the reverse proxies' body copy buffers, so that a
+// request does not allocate (and clear) its own 32 KiB.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // stripIdentity removes every header that could pass for one of the
 // gateway's: names starting with X-Keycard- in any case, and also with
