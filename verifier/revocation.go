@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math"
@@ -87,6 +88,11 @@ type RevocationSet struct {
 	// all is the global cut-off, when hasAll.
 	all    cutoff
 	hasAll bool
+	// filter holds every value of sessions, tokens, keys and users (and
+	// values since deleted): Revoked looks in a map only for what it may
+	// hold, so that a token nothing revokes, the common case, costs a few
+	// cache-resident reads instead of a cache miss per map.
+	filter valueFilter
 	// skipped counts the entries ignored because their kind is unknown.
 	skipped atomic.Uint64
 }
@@ -115,22 +121,22 @@ func (s *RevocationSet) Revoked(kid, sub, sid, jti string, iat time.Time) bool {
 	if s.hasAll && t < s.all.at {
 		return true
 	}
-	if kid != "" {
+	if kid != "" && s.filter.mayHold(kid) {
 		if _, ok := s.keys[kid]; ok {
 			return true
 		}
 	}
-	if sid != "" {
+	if sid != "" && s.filter.mayHold(sid) {
 		if _, ok := s.sessions[sid]; ok {
 			return true
 		}
 	}
-	if jti != "" {
+	if jti != "" && s.filter.mayHold(jti) {
 		if _, ok := s.tokens[jti]; ok {
 			return true
 		}
 	}
-	if sub != "" {
+	if sub != "" && s.filter.mayHold(sub) {
 		if c, ok := s.users[sub]; ok && t < c.at {
 			return true
 		}
@@ -146,7 +152,7 @@ func (s *RevocationSet) Revoked(kid, sub, sid, jti string, iat time.Time) bool {
 func (s *RevocationSet) Apply(e Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.add(&e)
+	s.remember(s.add(&e))
 }
 
 // applyAll adds entries under one lock.
@@ -154,7 +160,7 @@ func (s *RevocationSet) applyAll(entries []Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range entries {
-		s.add(&entries[i])
+		s.remember(s.add(&entries[i]))
 	}
 }
 
@@ -166,9 +172,10 @@ func (s *RevocationSet) Reset(entries []Entry) {
 	for i := range entries {
 		fresh.add(&entries[i])
 	}
+	fresh.rebuildFilter()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sessions, s.tokens, s.keys, s.users = fresh.sessions, fresh.tokens, fresh.keys, fresh.users
+	s.sessions, s.tokens, s.keys, s.users, s.filter = fresh.sessions, fresh.tokens, fresh.keys, fresh.users, fresh.filter
 	s.all, s.hasAll = fresh.all, fresh.hasAll
 	s.skipped.Add(fresh.skipped.Load())
 }
@@ -181,25 +188,28 @@ func entryExpiry(e *Entry) int64 {
 	return e.ExpiresAt.UnixMicro()
 }
 
-// add adds e; the caller holds s.mu for writing (or owns s alone).
-func (s *RevocationSet) add(e *Entry) {
+// add adds e to the maps, and returns the value the filter must then
+// remember (see remember), or "" for none. The caller holds s.mu for
+// writing (or owns s alone).
+func (s *RevocationSet) add(e *Entry) string {
 	exp := entryExpiry(e)
 	switch e.Kind {
 	case KindSession:
-		addValue(&s.sessions, e.Value, exp, &s.skipped)
+		return addValue(&s.sessions, e.Value, exp, &s.skipped)
 	case KindToken:
-		addValue(&s.tokens, e.Value, exp, &s.skipped)
+		return addValue(&s.tokens, e.Value, exp, &s.skipped)
 	case KindKey:
-		addValue(&s.keys, e.Value, exp, &s.skipped)
+		return addValue(&s.keys, e.Value, exp, &s.skipped)
 	case KindUser:
 		if e.Value == "" {
 			s.skipped.Add(1)
-			return
+			return ""
 		}
 		if s.users == nil {
 			s.users = make(map[string]cutoff)
 		}
 		s.users[e.Value] = mergeCutoffs(s.users[e.Value], cutoff{e.At.UnixMicro(), exp})
+		return e.Value
 	case KindAll:
 		c := cutoff{e.At.UnixMicro(), exp}
 		if s.hasAll {
@@ -209,14 +219,16 @@ func (s *RevocationSet) add(e *Entry) {
 	default:
 		s.skipped.Add(1)
 	}
+	return ""
 }
 
 // addValue records a revoked value in *m with its expiry, keeping the
-// later expiry of duplicates. An empty value is counted as skipped.
-func addValue(m *map[string]int64, v string, exp int64, skipped *atomic.Uint64) {
+// later expiry of duplicates, and returns it. An empty value is counted
+// as skipped.
+func addValue(m *map[string]int64, v string, exp int64, skipped *atomic.Uint64) string {
 	if v == "" {
 		skipped.Add(1)
-		return
+		return ""
 	}
 	if *m == nil {
 		*m = make(map[string]int64)
@@ -224,7 +236,88 @@ func addValue(m *map[string]int64, v string, exp int64, skipped *atomic.Uint64) 
 	if old, ok := (*m)[v]; !ok || exp > old {
 		(*m)[v] = exp
 	}
+	return v
 }
+
+// remember puts v, just added to a map, in the filter, rebuilding the
+// filter from the maps first when it has no room left (which also
+// forgets the values deleted since it was built). The caller holds s.mu
+// for writing.
+func (s *RevocationSet) remember(v string) {
+	if v == "" {
+		return
+	}
+	if s.filter.full() {
+		s.rebuildFilter() // v is in a map already
+		return
+	}
+	s.filter.insert(v)
+}
+
+// rebuildFilter makes a filter of the values in the maps, with room for
+// as many again. The caller holds s.mu for writing (or owns s alone).
+func (s *RevocationSet) rebuildFilter() {
+	n := len(s.sessions) + len(s.tokens) + len(s.keys) + len(s.users)
+	f := newValueFilter(2 * n)
+	for _, m := range []map[string]int64{s.sessions, s.tokens, s.keys} {
+		for v := range m {
+			f.insert(v)
+		}
+	}
+	for v := range s.users {
+		f.insert(v)
+	}
+	s.filter = f
+}
+
+// filterBitsPerValue is the size of a valueFilter per value it has room
+// for. With two bits set per value in one 64-bit word, a full filter
+// answers "may hold" for about 1.5% of the values it does not hold.
+const filterBitsPerValue = 16
+
+// valueFilter is a Bloom filter blocked by 64-bit words: a value sets
+// two bits of one word, so asking about it reads a single word. It has
+// no false negatives: mayHold is true for every value inserted. The zero
+// value holds nothing and has no room: mayHold is always true.
+type valueFilter struct {
+	seed  maphash.Seed
+	words []uint64 // a power of two of them
+	room  int      // values that may be inserted before it is full
+}
+
+// newValueFilter returns a filter with room for n values.
+func newValueFilter(n int) valueFilter {
+	words := 64
+	for words*64 < n*filterBitsPerValue {
+		words *= 2
+	}
+	return valueFilter{seed: maphash.MakeSeed(), words: make([]uint64, words), room: words * 64 / filterBitsPerValue}
+}
+
+// locate returns the index of v's word and the mask of its two bits.
+func (f *valueFilter) locate(v string) (int, uint64) {
+	h := maphash.String(f.seed, v)
+	return int(h & uint64(len(f.words)-1)), 1<<(h>>52&63) | 1<<(h>>58)
+}
+
+func (f *valueFilter) insert(v string) {
+	i, m := f.locate(v)
+	f.words[i] |= m
+	f.room--
+}
+
+// mayHold reports whether v may have been inserted; false means it was
+// not.
+func (f *valueFilter) mayHold(v string) bool {
+	if len(f.words) == 0 {
+		return true
+	}
+	i, m := f.locate(v)
+	return f.words[i]&m == m
+}
+
+// full reports whether the filter has no room left.
+func (f *valueFilter) full() bool { return f.room <= 0 }
 
 // mergeCutoffs combines two cut-offs of one subject: the later cut-off refuses
 // everything the earlier one does, and it is kept until the later of the

@@ -1325,3 +1325,69 @@ func TestFollowerEndToEnd(t *testing.T) {
 		t.Errorf("status %+v: want streaming, ready, not stale, cursor at least 2", st)
 	}
 }
+
+// TestRevocationSetFilterHasNoFalseNegatives checks that the filter in
+// front of the maps never hides a value the set holds, as it grows, is
+// reset and is pruned.
+func TestRevocationSetFilterHasNoFalseNegatives(t *testing.T) {
+	s := NewRevocationSet()
+	kinds := []string{KindSession, KindToken, KindKey, KindUser}
+	var live []Entry
+	check := func(when string) {
+		t.Helper()
+		for _, e := range live {
+			kid, sub, sid, jti := "", "", "", ""
+			switch e.Kind {
+			case KindSession:
+				sid = e.Value
+			case KindToken:
+				jti = e.Value
+			case KindKey:
+				kid = e.Value
+			case KindUser:
+				sub = e.Value
+			}
+			if !s.Revoked(kid, sub, sid, jti, feedT0.Add(-time.Second)) {
+				t.Fatalf("%s: %s %q is not revoked", when, e.Kind, e.Value)
+			}
+		}
+	}
+	for i := range 5000 { // many rebuilds as the filter fills up
+		e := entry(int64(i+1), kinds[i%len(kinds)], fmt.Sprintf("v%d", i))
+		if i%2 == 0 {
+			e.ExpiresAt = feedT0.Add(time.Minute)
+		}
+		s.Apply(e)
+		live = append(live, e)
+	}
+	check("after Apply")
+	s.Prune(feedT0.Add(2 * time.Minute))
+	kept := live[:0]
+	for _, e := range live {
+		if e.ExpiresAt.After(feedT0.Add(time.Minute)) {
+			kept = append(kept, e)
+		}
+	}
+	live = kept
+	check("after Prune")
+	for i := range 3000 { // refill past the filter's room
+		e := entry(int64(10000+i), kinds[i%len(kinds)], fmt.Sprintf("w%d", i))
+		s.Apply(e)
+		live = append(live, e)
+	}
+	check("after refilling")
+	s.Reset(live[:1000])
+	live = live[:1000]
+	check("after Reset")
+
+	// Few values it does not hold get past the filter.
+	passed := 0
+	for i := range 10000 {
+		if s.filter.mayHold(fmt.Sprintf("absent-%d", i)) {
+			passed++
+		}
+	}
+	if passed > 500 {
+		t.Errorf("the filter lets %d of 10000 absent values through, want at most 500", passed)
+	}
+}
