@@ -22,6 +22,7 @@ const (
 	RevokeAdmin           = "admin"
 	RevokeAll             = "revoke_all"       // every session of every user
 	RevokeTokenRevocation = "token_revocation" // its refresh token was revoked (RFC 7009)
+	RevokeSessionLimit    = "session_limit"    // a newer login went past the user's session cap
 )
 
 // Session is one login: a family of refresh tokens of which at most one is

@@ -42,6 +42,41 @@ type serverFlags struct {
 	loginAttempts, loginAddressAttempts                                int
 	loginRefill, loginLockoutMax                                       time.Duration
 	roleScopes                                                         stringList // ROLE=SCOPE entries
+	rolePolicies                                                       stringList // ROLE:FIELD=DURATION entries
+	maxSessions                                                        int
+	reauthWithin                                                       time.Duration
+}
+
+// rolePolicyMap turns --role-policies entries (ROLE:FIELD=DURATION, FIELD
+// one of access_ttl, session_idle_timeout, session_lifetime) into
+// auth.Config.RolePolicies.
+func (f *serverFlags) rolePolicyMap() (map[string]auth.SessionPolicy, error) {
+	if len(f.rolePolicies) == 0 {
+		return nil, nil
+	}
+	m := map[string]auth.SessionPolicy{}
+	for _, e := range f.rolePolicies {
+		role, rest, ok1 := strings.Cut(e, ":")
+		field, value, ok2 := strings.Cut(rest, "=")
+		d, err := time.ParseDuration(strings.TrimSpace(value))
+		role, field = strings.TrimSpace(role), strings.TrimSpace(field)
+		if !ok1 || !ok2 || role == "" || err != nil || d <= 0 {
+			return nil, fmt.Errorf("--role-policies: %q is not ROLE:FIELD=DURATION (for example admin:access_ttl=5m)", e)
+		}
+		p := m[role]
+		switch field {
+		case "access_ttl":
+			p.AccessTTL = d
+		case "session_idle_timeout":
+			p.IdleTimeout = d
+		case "session_lifetime":
+			p.SessionLifetime = d
+		default:
+			return nil, fmt.Errorf("--role-policies: %q: the field must be access_ttl, session_idle_timeout or session_lifetime", e)
+		}
+		m[role] = p
+	}
+	return m, nil
 }
 
 // roleScopeMap turns --role-scopes entries (ROLE=SCOPE, "*" for every
@@ -93,6 +128,9 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", defaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
 		fs.DurationVar(&f.loginRefill, "login-refill", throttle.DefaultRefill, "one failed login forgiven per this interval, until back-off starts")
 		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from 1s)")
+		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
+		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
+		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
 		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
 	}
 	return &flagSetWithConfig{FlagSet: fs, config: &f.config}
@@ -277,6 +315,11 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
+	rolePolicies, err := f.rolePolicyMap()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	// Login throttles: in memory, per instance, or with --redis shared by
 	// every instance (and in memory while Redis is unreachable).
 	if f.redis != "" {
@@ -305,7 +348,7 @@ func (e *cmdEnv) open(f *serverFlags, withKeys bool, log *slog.Logger) (*app, er
 		LoginLimits: limits, Metrics: a.metrics}, auth.Config{
 		Issuer: f.issuer, Audience: f.audience, AccessTTL: f.accessTTL, RefreshGrace: f.refreshGrace,
 		IdleTimeout: f.idleTimeout, SessionLifetime: f.sessionLifetime, Registration: registration,
-		RoleScopes: roleScopes,
+		RoleScopes: roleScopes, RolePolicies: rolePolicies, MaxSessionsPerUser: f.maxSessions, ReauthWithin: f.reauthWithin,
 	})
 	if err != nil {
 		a.Close()

@@ -60,6 +60,53 @@ type Config struct {
 	// carry roles and no scopes. (Service clients get the scopes they
 	// were registered with.)
 	RoleScopes map[string][]string
+
+	// MaxSessionsPerUser caps a user's active sessions: a login beyond
+	// the cap ends the user's least recently used session (revoked with
+	// reason keycard.RevokeSessionLimit, so verifiers hear of it through
+	// the feed). 0 means no cap.
+	MaxSessionsPerUser int
+	// RolePolicies override, by role, the access-token lifetime and the
+	// session idle timeout and absolute lifetime (zero fields keep the
+	// defaults above). A user with several roles gets the shortest of
+	// each. A role's access-token lifetime may not exceed AccessTTL: the
+	// revocation feed keeps entries only that long.
+	RolePolicies map[string]SessionPolicy
+	// ReauthWithin is how recent a login must be for sensitive actions
+	// (changing the password, the admin API): an access token whose
+	// auth_time is older gets ErrReauthRequired (401
+	// insufficient_user_authentication, RFC 9470), and the user signs in
+	// again. 0 means no such requirement.
+	ReauthWithin time.Duration
+}
+
+// SessionPolicy is what Config.RolePolicies overrides for a role.
+type SessionPolicy struct {
+	AccessTTL       time.Duration
+	IdleTimeout     time.Duration
+	SessionLifetime time.Duration
+}
+
+// policyFor returns the lifetimes that apply to u: the configured ones,
+// shortened by the overrides of u's roles.
+func (c *Config) policyFor(u *keycard.User) SessionPolicy {
+	p := SessionPolicy{AccessTTL: c.AccessTTL, IdleTimeout: c.IdleTimeout, SessionLifetime: c.SessionLifetime}
+	shorter := func(cur, o time.Duration) time.Duration {
+		if o > 0 && o < cur {
+			return o
+		}
+		return cur
+	}
+	for _, r := range u.Roles {
+		o, ok := c.RolePolicies[r]
+		if !ok {
+			continue
+		}
+		p.AccessTTL = shorter(p.AccessTTL, o.AccessTTL)
+		p.IdleTimeout = shorter(p.IdleTimeout, o.IdleTimeout)
+		p.SessionLifetime = shorter(p.SessionLifetime, o.SessionLifetime)
+	}
+	return p
 }
 
 // userScope returns the "scope" of u's access tokens: the scopes of "*"
@@ -146,6 +193,20 @@ type Deps struct {
 // NewService returns a Service.
 func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
+	if cfg.MaxSessionsPerUser < 0 {
+		return nil, errors.New("auth: MaxSessionsPerUser must not be negative")
+	}
+	if cfg.ReauthWithin < 0 {
+		return nil, errors.New("auth: ReauthWithin must not be negative")
+	}
+	for role, p := range cfg.RolePolicies {
+		if p.AccessTTL < 0 || p.IdleTimeout < 0 || p.SessionLifetime < 0 {
+			return nil, fmt.Errorf("auth: role %q: lifetimes must not be negative", role)
+		}
+		if p.AccessTTL > cfg.AccessTTL {
+			return nil, fmt.Errorf("auth: role %q: access-token lifetime %v exceeds the default %v; the revocation feed keeps entries only that long", role, p.AccessTTL, cfg.AccessTTL)
+		}
+	}
 	for role, scopes := range cfg.RoleScopes {
 		for _, sc := range scopes {
 			if !isScopeToken(sc) || len(sc) > MaxScopeLen {
@@ -328,41 +389,97 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (
 	if err != nil {
 		return nil, err
 	}
+	pol := s.cfg.policyFor(u)
 	sess := &keycard.Session{
 		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now,
 		UserAgent: c.UserAgent, ClientAddr: c.Addr,
-		IdleTimeout: s.cfg.IdleTimeout, ExpiresAt: now.Add(s.cfg.SessionLifetime),
+		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
 	}
 	if err := s.stores.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
 		return nil, err
 	}
-	access, err := s.mint(ctx, u, sess)
+	if s.cfg.MaxSessionsPerUser > 0 {
+		if err := s.enforceSessionLimit(ctx, u.ID, sid, c); err != nil {
+			return nil, err
+		}
+	}
+	access, ttl, err := s.mint(ctx, u, sess)
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
 }
 
-// mint signs an access token for the user's session (RFC 9068 profile).
-func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Session) (string, error) {
+// enforceSessionLimit ends the user's least recently used sessions beyond
+// Config.MaxSessionsPerUser, never the one just created (keep). Two
+// logins racing each other may each leave one session too many for a
+// moment; the next login trims them.
+func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, c Client) error {
+	now := s.now()
+	var active []*keycard.Session
+	after := ""
+	for {
+		page, err := s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, ActiveAt: now, Before: after, Limit: keycard.MaxPageSize})
+		if err != nil {
+			return err
+		}
+		active = append(active, page...)
+		if len(page) < keycard.MaxPageSize {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	excess := len(active) - s.cfg.MaxSessionsPerUser
+	if excess <= 0 {
+		return nil
+	}
+	// Least recently used first; the oldest login breaks ties.
+	slices.SortFunc(active, func(a, b *keycard.Session) int {
+		if c := a.LastUsedAt.Compare(b.LastUsedAt); c != 0 {
+			return c
+		}
+		return a.CreatedAt.Compare(b.CreatedAt)
+	})
+	for _, sess := range active {
+		if excess == 0 {
+			break
+		}
+		if sess.ID == keep {
+			continue
+		}
+		if _, err := s.stores.Sessions.RevokeSession(ctx, sess.ID, now, keycard.RevokeSessionLimit); err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			return err
+		}
+		s.stats.SessionsRevoked(keycard.RevokeSessionLimit, 1)
+		s.audit(ctx, keycard.AuditLogout, userID, userID, c, map[string]string{"session": sess.ID, "reason": keycard.RevokeSessionLimit})
+		excess--
+	}
+	return nil
+}
+
+// mint signs an access token for the user's session (RFC 9068 profile)
+// and returns it with its lifetime (Config.AccessTTL, or shorter for the
+// user's roles).
+func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Session) (string, time.Duration, error) {
 	if s.cfg.Issuer == "" || s.keys == nil {
-		return "", errors.New("auth: minting tokens needs an issuer and signing keys")
+		return "", 0, errors.New("auth: minting tokens needs an issuer and signing keys")
 	}
 	signer, _, err := s.keys.Signer(ctx)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	jti, err := keycard.NewID(s.rand)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
+	ttl := s.cfg.policyFor(u).AccessTTL
 	now := s.now()
 	c := &jwt.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   u.ID,
 			Audience:  jwt.Audience{s.cfg.Audience},
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        jti,
 		},
@@ -372,7 +489,8 @@ func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Sessi
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.CreatedAt),
 	}
-	return signer.Sign(c)
+	tok, err := signer.Sign(c)
+	return tok, ttl, err
 }
 
 func successorLabel(presentedID string) string { return "refresh-successor:" + presentedID }
@@ -442,11 +560,40 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 	if u.Disabled {
 		return nil, errRefresh()
 	}
-	access, err := s.mint(ctx, u, res.Session)
+	access, ttl, err := s.mint(ctx, u, res.Session)
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
+}
+
+// ReauthRequiredError is the refusal of a sensitive action to a caller
+// whose login is older than Config.ReauthWithin (RFC 9470): the user must
+// sign in again. It wraps a *keycard.Error with code EUNAUTHORIZED.
+type ReauthRequiredError struct {
+	// MaxAge is the largest acceptable time since the login.
+	MaxAge time.Duration
+}
+
+func (e *ReauthRequiredError) Error() string {
+	return fmt.Sprintf("auth: a sign-in within the last %v is required", e.MaxAge)
+}
+
+func (e *ReauthRequiredError) Unwrap() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "This action needs a recent sign-in: sign in again."}
+}
+
+// CheckRecentAuth returns a *ReauthRequiredError when Config.ReauthWithin
+// is set and p's login (its token's auth_time) is older than that. The
+// admin API and password changes call it.
+func (s *Service) CheckRecentAuth(p *Principal) error {
+	if s.cfg.ReauthWithin <= 0 {
+		return nil
+	}
+	if p.Claims.AuthTime.IsZero() || s.now().Sub(p.Claims.AuthTime.Time) > s.cfg.ReauthWithin {
+		return &ReauthRequiredError{MaxAge: s.cfg.ReauthWithin}
+	}
+	return nil
 }
 
 // Principal is an authenticated caller of the user API.
@@ -543,6 +690,9 @@ func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c 
 // ChangePassword changes the caller's password after checking the current
 // one, and revokes every other session of the user.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Client) error {
+	if err := s.CheckRecentAuth(p); err != nil {
+		return err
+	}
 	if password.CheckLength(current) != nil { // bounds the argon2 work
 		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}
 	}

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -375,5 +377,123 @@ func TestRoleScopes(t *testing.T) {
 	}
 	if _, err := NewService(Deps{Stores: f.db.Stores()}, Config{RoleScopes: map[string][]string{"user": {"bad scope"}}}); err == nil {
 		t.Error("a scope with a space: want an error")
+	}
+}
+
+func TestSessionLimit(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.svc.cfg.MaxSessionsPerUser = 2
+	f.user(t, "Sam")
+	var toks []*Tokens
+	for i := range 3 {
+		tok, err := f.svc.Login(ctx, "sam", "correct horse battery", Client{UserAgent: fmt.Sprint("device ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+		f.clock.Advance(time.Minute)
+	}
+	if _, err := f.svc.Authenticate(ctx, toks[0].AccessToken); err == nil {
+		t.Error("the least recently used session survived a login past the cap")
+	}
+	for _, tok := range toks[1:] {
+		if _, err := f.svc.Authenticate(ctx, tok.AccessToken); err != nil {
+			t.Errorf("session %s: %v", tok.SessionID, err)
+		}
+	}
+	// The revocation is in the feed, for verifiers.
+	if ok, err := f.db.Stores().Revocations.HasRevocation(ctx, keycard.RevokeSession, toks[0].SessionID); err != nil || !ok {
+		t.Errorf("no feed entry for the ended session: %v %v", ok, err)
+	}
+	// Least recently *used*: refresh the older of the two, log in again,
+	// and the newer (unused) one ends.
+	if _, err := f.svc.Refresh(ctx, toks[1].RefreshToken, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	if _, err := f.svc.Login(ctx, "sam", "correct horse battery", Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, toks[2].AccessToken); err == nil {
+		t.Error("the unused session survived; the refreshed one should have been kept")
+	}
+}
+
+func TestRolePolicies(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.svc.cfg.RolePolicies = map[string]SessionPolicy{"admin": {AccessTTL: 5 * time.Minute, SessionLifetime: 8 * time.Hour}, "user": {IdleTimeout: time.Hour}}
+	if _, err := f.svc.Register(ctx, "root", "correct horse battery", []string{"admin", "user"}); err != nil {
+		t.Fatal(err)
+	}
+	f.user(t, "plain")
+	admin, err := f.svc.Login(ctx, "root", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := f.svc.Login(ctx, "plain", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if admin.ExpiresIn != 300 || plain.ExpiresIn != int64(DefaultAccessTTL/time.Second) {
+		t.Errorf("expires_in: admin %d, plain %d", admin.ExpiresIn, plain.ExpiresIn)
+	}
+	p, err := f.svc.Authenticate(ctx, admin.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Claims.ExpiresAt.Sub(p.Claims.IssuedAt.Time); got != 5*time.Minute {
+		t.Errorf("admin token lifetime %v, want 5m", got)
+	}
+	sess, err := f.db.Stores().Sessions.Session(ctx, admin.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.IdleTimeout != time.Hour || sess.ExpiresAt.Sub(sess.CreatedAt) != 8*time.Hour {
+		t.Errorf("admin session: idle %v, lifetime %v; want 1h and 8h (shortest of both roles)", sess.IdleTimeout, sess.ExpiresAt.Sub(sess.CreatedAt))
+	}
+	// A refresh keeps the shorter lifetime.
+	next, err := f.svc.Refresh(ctx, admin.RefreshToken, Client{})
+	if err != nil || next.ExpiresIn != 300 {
+		t.Errorf("refresh: %v, expires_in %d", err, next.ExpiresIn)
+	}
+	if _, err := NewService(Deps{Stores: f.db.Stores()}, Config{RolePolicies: map[string]SessionPolicy{"x": {AccessTTL: time.Hour}}}); err == nil {
+		t.Error("a role access-token lifetime beyond the default: want an error")
+	}
+}
+
+func TestReauthWithin(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.svc.cfg.ReauthWithin = 10 * time.Minute
+	f.user(t, "Rita")
+	tok, err := f.svc.Login(ctx, "rita", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(11 * time.Minute)
+	tok, err = f.svc.Refresh(ctx, tok.RefreshToken, Client{}) // a fresh token, an old login
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Client{})
+	if re, ok := errors.AsType[*ReauthRequiredError](err); !ok || re.MaxAge != 10*time.Minute || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Fatalf("password change with an old login: %v, want ReauthRequiredError", err)
+	}
+	// Signing in again satisfies it.
+	tok, err = f.svc.Login(ctx, "rita", "correct horse battery", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = f.svc.Authenticate(ctx, tok.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Client{}); err != nil {
+		t.Errorf("password change after signing in again: %v", err)
 	}
 }

@@ -49,11 +49,18 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 // admin wraps a handler of the admin API: the caller must present an
 // access token (see bearer) of a user who has the admin role now — roles
 // are read from the stored user, not from the token, so taking the role
-// away takes effect at once. Others get 403 insufficient_role.
+// away takes effect at once. Others get 403 insufficient_role. With
+// auth.Config.ReauthWithin set, an admin whose login is older gets 401
+// insufficient_user_authentication (RFC 9470) and signs in again.
 func (s *Server) admin(next http.HandlerFunc) http.Handler {
 	return s.bearer(func(w http.ResponseWriter, r *http.Request) {
-		if !principal(r.Context()).User.HasRole(auth.RoleAdmin) {
+		p := principal(r.Context())
+		if !p.User.HasRole(auth.RoleAdmin) {
 			s.writeError(w, r, errorf(http.StatusForbidden, codeInsufficientRole, "This endpoint needs the admin role."))
+			return
+		}
+		if err := s.svc.CheckRecentAuth(p); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		next(w, r)

@@ -584,3 +584,42 @@ func TestAdminAudit(t *testing.T) {
 		t.Errorf("client.created: got %+v", created.Events)
 	}
 }
+
+// TestStepUp: with ReauthWithin, the admin API and password changes need
+// a recent login: an older one gets 401 insufficient_user_authentication
+// with max_age (RFC 9470), and signing in again satisfies it.
+func TestStepUp(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: 5 * time.Minute})
+	if _, err := f.svc.Register(context.Background(), "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	tok := f.login(t, "root", testPassword)
+	if res := f.send(t, http.MethodGet, "/admin/v1/users", tok.AccessToken); res.status != http.StatusOK {
+		t.Fatalf("fresh login: %d %s", res.status, res.body)
+	}
+	f.clock.Advance(6 * time.Minute)
+	var tr tokenResponse
+	res := f.refresh(t, tok.RefreshToken) // a new access token, the same old login
+	if res.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.status, res.body)
+	}
+	res.decode(t, &tr)
+	check := func(res *response) {
+		t.Helper()
+		res.wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
+		ch := res.header.Get("WWW-Authenticate")
+		if !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, "max_age=300") {
+			t.Errorf("challenge %q", ch)
+		}
+	}
+	check(f.send(t, http.MethodGet, "/admin/v1/users", tr.AccessToken))
+	check(f.postJSON(t, "/v1/password", tr.AccessToken, `{"current_password":"`+testPassword+`","new_password":"another long passphrase"}`))
+	// Reading one's own data needs no step-up.
+	if res := f.send(t, http.MethodGet, "/v1/me", tr.AccessToken); res.status != http.StatusOK {
+		t.Errorf("/v1/me with an old login: %d", res.status)
+	}
+	again := f.login(t, "root", testPassword)
+	if res := f.send(t, http.MethodGet, "/admin/v1/users", again.AccessToken); res.status != http.StatusOK {
+		t.Errorf("after signing in again: %d %s", res.status, res.body)
+	}
+}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -30,6 +31,9 @@ const (
 	codeRegistrationDisabled = "registration_disabled"
 	codeUnavailable          = "unavailable"
 	codeTooManyRequests      = "too_many_requests" // 429: throttled, see Retry-After
+	// RFC 9470 section 3: the token's authentication is too old for the
+	// action (step-up); WWW-Authenticate carries max_age.
+	codeInsufficientUserAuthentication = "insufficient_user_authentication"
 )
 
 // httpError is an error answered with a given status and code: a protocol
@@ -74,6 +78,9 @@ func errorResponse(err error) (status int, code, description string) {
 	if he, ok := errors.AsType[*httpError](err); ok {
 		return he.status, he.code, he.description
 	}
+	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		return http.StatusUnauthorized, codeInsufficientUserAuthentication, keycard.ErrorMessage(err)
+	}
 	msg := keycard.ErrorMessage(err)
 	switch keycard.ErrorCode(err) {
 	case keycard.EINVALID:
@@ -114,6 +121,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		} else {
 			s.log.ErrorContext(ctx, "internal error", "method", r.Method, "path", logPath(r), "err", err)
 		}
+	}
+	if re, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		// RFC 9470 section 3: the client must get a token with a recent
+		// auth_time; max_age says how recent.
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="%s", error_description="%s", max_age=%d`,
+			codeInsufficientUserAuthentication, desc, int64(re.MaxAge/time.Second)))
 	}
 	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(te.RetryAfter/time.Second), 10))

@@ -63,6 +63,7 @@ type fixtureOptions struct {
 	noRegistration bool
 	ready          func(context.Context) error
 	degraded       func() []string
+	reauthWithin   time.Duration // auth.Config.ReauthWithin
 	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
 	metrics        *metrics.Metrics
 	cookies        bool // Options.Cookies
@@ -122,7 +123,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if opt.metrics != nil {
 		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
 	}
-	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin})
 	if err != nil {
 		t.Fatal(err)
 	}
