@@ -102,7 +102,8 @@ type Verifier struct {
 
 // New builds a Verifier: it discovers the issuer's endpoints, loads its
 // keys and bootstraps the revocation set, then keeps both up to date in
-// the background until Close. If the first fetch of either fails, New
+// the background until Close. ctx bounds discovery only: the background
+// work lives until Close, whatever becomes of ctx. If the first fetch of either fails, New
 // still returns a working Verifier along with nothing but a logged
 // warning: its background loops keep trying, and Ready reports the state.
 // It fails only for a bad configuration or a failed discovery.
@@ -175,8 +176,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.CacheSize > 0 {
 		v.cache = newCache(cfg.CacheSize)
 	}
+	bg := context.WithoutCancel(ctx) // the background work ends with Close
 	if v.keySet != nil {
-		if err := v.keySet.Start(ctx); err != nil {
+		if err := v.keySet.Start(bg); err != nil {
 			v.log.Warn("verifier: first key set fetch failed; retrying in the background", "url", cfg.JWKSURL, "err", err)
 		}
 	}
@@ -187,7 +189,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			HTTPClient: feedClient, MaxOutage: cfg.MaxFeedOutage, FailOpen: cfg.FailOpen,
 			Logger: cfg.Logger, Now: cfg.Now,
 		})
-		if err := v.follower.Start(ctx); err != nil {
+		if err := v.follower.Start(bg); err != nil {
 			v.log.Warn("verifier: first revocation feed read failed; retrying in the background", "url", cfg.FeedURL, "err", err)
 		}
 	}
