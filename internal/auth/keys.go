@@ -64,18 +64,18 @@ type KeyManager struct {
 
 // keyView is an immutable snapshot of the published keys.
 type keyView struct {
-	loaded  time.Time
-	kid     string      // active key
-	signer  *jwt.Signer // signs with the active key
+	loaded time.Time
+	kid    string      // active key
+	signer *jwt.Signer // signs with the active key
 	// The next key takes over signing at nextAt, even before some
 	// instance's Maintain has marked it active in the store: every
 	// instance switches at the same moment, whoever activates it.
 	nextKID    string
 	nextSigner *jwt.Signer
 	nextAt     time.Time
-	verify  *jose.KeySet
-	jwks    []byte
-	records []*keycard.SigningKey
+	verify     *jose.KeySet
+	jwks       []byte
+	records    []*keycard.SigningKey
 }
 
 // NewKeyManager returns a manager over store. now may be nil (time.Now).

@@ -63,7 +63,7 @@ type fixtureOptions struct {
 	noRegistration bool
 	ready          func(context.Context) error
 	degraded       func() []string
-	reauthWithin   time.Duration // auth.Config.ReauthWithin
+	reauthWithin   time.Duration                               // auth.Config.ReauthWithin
 	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
 	metrics        *metrics.Metrics
 	cookies        bool // Options.Cookies
