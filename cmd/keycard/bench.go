@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -48,22 +50,27 @@ func (e *cmdEnv) bench(args []string) int {
 		fs.PrintDefaults()
 	}
 
-	// The workload may come before or after the flags.
-	var workload string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		workload, args = args[0], args[1:]
+	// The workload may come before, among or after the flags.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	want := 1
-	if workload != "" {
-		want = 0
+	if len(positional) != 1 {
+		fmt.Fprintf(e.stderr, "keycard bench: want one workload, got %d\n", len(positional))
+		fs.Usage()
+		return exitUsage
 	}
-	rest, code, ok := e.parseFlags(fs, args, want)
-	if !ok {
-		return code
-	}
-	if workload == "" {
-		workload = rest[0]
-	}
+	workload := positional[0]
 
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "keycard bench: "+format+"\n", a...)
@@ -197,7 +204,7 @@ func (e *cmdEnv) bench(args []string) int {
 		teardown()
 		return e.fail("bench: %v", err)
 	}
-	code = teardown()
+	code := teardown()
 
 	report := loadgen.NewReport(workload, t, res, loadgen.CurrentEnvironment())
 	if *jsonOut {
@@ -233,10 +240,7 @@ func validWorkload(name string) bool {
 // without a query or fragment.
 func checkBaseURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("not a URL: %q", s)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("want an http:// or https:// base URL such as http://127.0.0.1:4000, got %q", s)
 	}
 	return nil
