@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,4 +144,77 @@ func TestWatch(t *testing.T) {
 	if n := strings.Count(g.log.String(), "scopes: empty entry"); n != 1 {
 		t.Errorf("the bad file was reported %d times, want once", n)
 	}
+}
+
+func TestReloadLogLevelAndAccessLog(t *testing.T) {
+	up := newUpstream(t)
+	level := new(slog.LevelVar)
+	logBuf := &syncBuffer{}
+	cfg := header + "routes:\n  - {path: /, upstream: '" + up.URL + "', auth: none}\n"
+	g, err := New(mustParse(t, cfg), Options{Auth: newTestAuth(t), Level: level,
+		Logger: slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: level}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if level.Level() != slog.LevelInfo {
+		t.Errorf("start level %v", level.Level())
+	}
+	if _, err := g.Reload(mustParse(t, "log_level: warn\naccess_log: false\n"+cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if level.Level() != slog.LevelWarn {
+		t.Errorf("level after reload %v, want WARN", level.Level())
+	}
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	if strings.Contains(logBuf.String(), `"msg":"request"`) {
+		t.Errorf("access log after access_log: false: %s", logBuf)
+	}
+}
+
+// TestReloadUnderLoad swaps the route table while requests run (go test
+// -race finds unsynchronized access).
+func TestReloadUnderLoad(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	conf := func(u *upstream) *Config {
+		return mustParse(t, header+"routes:\n  - {path: /, upstream: '"+u.URL+"', auth: none}\n")
+	}
+	g := newTestGateway(t, header+"routes:\n  - {path: /, upstream: '"+a.URL+"', auth: none}\n")
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(srv.URL + "/x")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("status %d during reloads", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		u := a
+		if i%2 == 0 {
+			u = b
+		}
+		n := u.count()
+		if _, err := g.Reload(conf(u)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "a request to the new upstream", func() bool { return u.count() > n })
+	}
+	close(stop)
+	wg.Wait()
 }
