@@ -168,7 +168,25 @@ func (s *RevocationSet) applyAll(entries []Entry) {
 // does with a snapshot of the feed. Checks running at the same time see
 // either the old set or the new one, never a mix.
 func (s *RevocationSet) Reset(entries []Entry) {
-	fresh := &RevocationSet{}
+	var counts [4]int // sessions, tokens, keys, users: the maps' sizes
+	for i := range entries {
+		switch entries[i].Kind {
+		case KindSession:
+			counts[0]++
+		case KindToken:
+			counts[1]++
+		case KindKey:
+			counts[2]++
+		case KindUser:
+			counts[3]++
+		}
+	}
+	fresh := &RevocationSet{
+		sessions: make(map[string]int64, counts[0]),
+		tokens:   make(map[string]int64, counts[1]),
+		keys:     make(map[string]int64, counts[2]),
+		users:    make(map[string]cutoff, counts[3]),
+	}
 	for i := range entries {
 		fresh.add(&entries[i])
 	}
