@@ -154,11 +154,9 @@ func (e *cmdEnv) bench(args []string) int {
 		return e.fail("bench: %v", err)
 	}
 	if loadgen.NeedsGateway(workload) {
-		resp, err := t.Client.Get(t.Gateway + "/healthz")
-		if err != nil {
-			return e.fail("bench: the gateway at %s is unreachable: %v", t.Gateway, err)
+		if err := fx.CheckGateway(ctx); err != nil {
+			return e.fail("bench: %v", err)
 		}
-		resp.Body.Close()
 	}
 	if err := fx.AdminLogin(ctx); err != nil {
 		return e.fail("bench: %v", err)

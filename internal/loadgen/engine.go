@@ -107,6 +107,9 @@ type Progress struct {
 	Errors   uint64        // failed so far
 	Rate     float64       // successful requests per second over the last interval
 	P50, P99 time.Duration // latency percentiles over the last interval (0 when none completed)
+	// LateStarts counts the open-loop requests so far that started late
+	// (see Result.LateStarts): the generator is behind its schedule.
+	LateStarts uint64
 }
 
 // Result is what a run measured.
@@ -158,7 +161,7 @@ type worker struct {
 	hist     Histogram
 	errCount atomic.Uint64
 	errKinds map[string]int64 // read after the run only
-	late     int64
+	late     atomic.Uint64
 	maxLag   time.Duration
 	lastEnd  time.Time
 }
@@ -235,7 +238,7 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 			wg.Go(func() {
 				for at := range schedule {
 					if lag := clock.Now().Sub(at); lag > late {
-						w.late++
+						w.late.Add(1)
 						w.maxLag = max(w.maxLag, lag)
 					}
 					d, err := op(ctx, i)
@@ -280,7 +283,7 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		for k, n := range w.errKinds {
 			res.Errors[k] += n
 		}
-		res.LateStarts += w.late
+		res.LateStarts += int64(w.late.Load())
 		res.MaxStartLag = max(res.MaxStartLag, w.maxLag)
 		if w.lastEnd.After(last) {
 			last = w.lastEnd
@@ -315,17 +318,19 @@ func startProgress(cfg Config, clock Clock, start time.Time, workers []*worker) 
 				return
 			case now := <-ticker.C:
 				cur := &Histogram{}
-				var errs uint64
+				var errs, late uint64
 				for _, w := range workers {
 					cur.Merge(&w.hist)
 					errs += w.errCount.Load()
+					late += w.late.Load()
 				}
 				interval := cur.Since(prev)
 				p := Progress{
-					Elapsed:  clock.Now().Sub(start),
-					Requests: cur.Count() + errs,
-					Errors:   errs,
-					Rate:     float64(interval.Count()) / now.Sub(prevAt).Seconds(),
+					Elapsed:    clock.Now().Sub(start),
+					Requests:   cur.Count() + errs,
+					Errors:     errs,
+					Rate:       float64(interval.Count()) / now.Sub(prevAt).Seconds(),
+					LateStarts: late,
 				}
 				if interval.Count() > 0 {
 					p.P50, p.P99 = interval.Quantile(0.50), interval.Quantile(0.99)

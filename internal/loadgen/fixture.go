@@ -123,6 +123,18 @@ func (f *Fixture) Check(ctx context.Context) error {
 	return nil
 }
 
+// CheckGateway confirms that the gateway answers GET /healthz.
+func (f *Fixture) CheckGateway(ctx context.Context) error {
+	status, _, err := f.do(ctx, "GET", f.t.Gateway+"/healthz", nil, nil)
+	if err != nil {
+		return fmt.Errorf("the gateway at %s is unreachable: %w", f.t.Gateway, err)
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("the gateway at %s answers GET /healthz with %d: is it a keycard gateway, and ready?", f.t.Gateway, status)
+	}
+	return nil
+}
+
 // AdminLogin logs the admin user in (POST /v1/login) and checks that it
 // may use the admin API.
 func (f *Fixture) AdminLogin(ctx context.Context) error {

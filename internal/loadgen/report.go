@@ -202,9 +202,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 // FormatProgress formats p as one line without a line ending.
 func FormatProgress(p Progress) string {
-	return fmt.Sprintf("%6.1fs  %10s requests  %6s errors  %10s/s  p50 %8s  p99 %8s",
+	line := fmt.Sprintf("%6.1fs  %10s requests  %6s errors  %10s/s  p50 %8s  p99 %8s",
 		p.Elapsed.Seconds(), fmtCount(float64(p.Requests)), fmtCount(float64(p.Errors)), fmtCount(p.Rate),
 		fmtMicros(micros(p.P50)), fmtMicros(micros(p.P99)))
+	if p.LateStarts > 0 {
+		line += fmt.Sprintf("  behind schedule: %s late starts", fmtCount(float64(p.LateStarts)))
+	}
+	return line
 }
 
 // fmtMicros formats a duration in microseconds with three significant

@@ -113,6 +113,8 @@ func TestFormatting(t *testing.T) {
 		{fmtMicros(2_500_000), "2.50s"},
 		{FormatProgress(Progress{Elapsed: 3 * time.Second, Requests: 1500, Errors: 2, Rate: 500, P50: time.Millisecond, P99: 5 * time.Millisecond}),
 			"   3.0s       1,500 requests       2 errors         500/s  p50   1.00ms  p99   5.00ms"},
+		{FormatProgress(Progress{Elapsed: time.Second, Requests: 10, Rate: 10, LateStarts: 1234}),
+			"   1.0s          10 requests       0 errors          10/s  p50        0  p99        0  behind schedule: 1,234 late starts"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
