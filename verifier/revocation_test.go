@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -1390,4 +1391,49 @@ func TestRevocationSetFilterHasNoFalseNegatives(t *testing.T) {
 	if passed > 500 {
 		t.Errorf("the filter lets %d of 10000 absent values through, want at most 500", passed)
 	}
+}
+
+func ExampleRevocationSet() {
+	set := NewRevocationSet()
+	at := time.Date(2026, 11, 22, 12, 0, 0, 500000000, time.UTC) // cut-offs have microseconds
+	exp := at.Add(15*time.Minute + 30*time.Second)
+	set.Apply(Entry{Seq: 1, Kind: KindSession, Value: "QKxW6", At: at, ExpiresAt: exp})
+	set.Apply(Entry{Seq: 2, Kind: KindUser, Value: "alice", At: at, ExpiresAt: exp})
+
+	iat := at.Truncate(time.Second)                                                     // iat has whole seconds
+	fmt.Println(set.Revoked("kid-1", "bob", "QKxW6", "jti-1", iat))                     // its session was revoked
+	fmt.Println(set.Revoked("kid-1", "alice", "sess-2", "jti-2", iat))                  // issued in the cut-off's second
+	fmt.Println(set.Revoked("kid-1", "alice", "sess-3", "jti-3", iat.Add(time.Second))) // issued after the cut-off
+	// Output:
+	// true
+	// true
+	// false
+}
+
+func ExampleFollower() {
+	set := NewRevocationSet()
+	f := NewFollower(set, FollowerOptions{
+		FeedURL:      "https://auth.example.com/v1/revocations",
+		StreamURL:    "https://auth.example.com/v1/revocations/stream",
+		ClientID:     "gateway",
+		ClientSecret: os.Getenv("GATEWAY_CLIENT_SECRET"),
+	})
+	if err := f.Start(context.Background()); err != nil {
+		slog.Warn("revocation feed not loaded; retrying in the background", "err", err)
+	}
+	defer f.Close()
+
+	// On every request, after the token's signature and claims are verified:
+	handler := func(w http.ResponseWriter, kid, sub, sid, jti string, iat time.Time) {
+		if !f.Healthy() { // the feed has been out of reach too long: fail closed
+			http.Error(w, "revocation feed unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if set.Revoked(kid, sub, sid, jti, iat) {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		// Serve.
+	}
+	_ = handler
 }
