@@ -30,7 +30,7 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) err
 	if err := queueAudit(b, e); err != nil {
 		return err
 	}
-	err := s.db.update(ctx, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	err := s.db.pipeline(ctx, b, func(pgx.BatchResults) error { return nil })
 	return wrap("append audit", err)
 }
 

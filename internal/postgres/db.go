@@ -327,6 +327,21 @@ func (db *DB) update(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 }
 
+// pipeline sends the statements of b to the database in one round trip,
+// outside an explicit transaction, and calls read with their results.
+// PostgreSQL runs the statements of one pipeline (up to its Sync) in an
+// implicit transaction: they commit together, and an error in one rolls
+// back all of them. read may return early; the remaining results are
+// discarded.
+func (db *DB) pipeline(ctx context.Context, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
+	br := db.pool.SendBatch(ctx, b)
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // retryable reports whether err is a deadlock or serialization failure,
 // after which the whole transaction can simply be tried again.
 func retryable(err error) bool {

@@ -132,28 +132,24 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 	if !validText(sess.UserID) {
 		return userNotFound()
 	}
-	err := s.db.update(ctx, func(tx pgx.Tx) error {
-		tok := *first
-		tok.SessionID = sess.ID
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
-			sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason))
-		b.Queue(insertToken, tokenArgs(&tok)...)
-		br := tx.SendBatch(ctx, b)
+	tok := *first
+	tok.SessionID = sess.ID
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
+		sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason))
+	b.Queue(insertToken, tokenArgs(&tok)...)
+	// A login's hot path: one round trip, both rows or neither.
+	err := s.db.pipeline(ctx, b, func(br pgx.BatchResults) error {
 		_, err := br.Exec()
 		switch pgCode(err) {
 		case foreignKeyViolation:
-			err = userNotFound()
+			return userNotFound()
 		case uniqueViolation:
-			err = &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
-		}
-		if err == nil {
+			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
+		case "":
 			_, err = br.Exec()
-			err = tokenConflict(err)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
+			return tokenConflict(err)
 		}
 		return err
 	})
