@@ -144,6 +144,9 @@ func (r *Report) Behind() bool {
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	what := fmt.Sprintf("closed loop, %d workers", r.Concurrency)
+	if r.Concurrency == 1 {
+		what = "closed loop, 1 worker"
+	}
 	if r.Mode == ModeOpen {
 		what = fmt.Sprintf("open loop, %s/s scheduled, at most %d in flight", fmtCount(r.Rate), r.Concurrency)
 	}
