@@ -708,7 +708,7 @@ func (f *Follower) Status() FollowerStatus {
 		st.Mode = ModeStream
 	}
 	if lc != 0 {
-		st.LastContact = time.Unix(0, lc)
+		st.LastContact = time.Unix(0, lc).UTC()
 	}
 	if !f.connected.Load() {
 		switch start := f.startedAt.Load(); {
@@ -730,16 +730,18 @@ func (f *Follower) contact() {
 	f.updateHealth()
 }
 
-// updateHealth recomputes staleness and Healthy from the last contact,
-// and returns both. A contact recorded while it computes is taken into
-// account before it returns, so a stale verdict never outlives a fresh
-// contact.
+// updateHealth recomputes staleness and Healthy from the last contact
+// and the follower's state, and returns both. When any of them changes
+// while it computes, it computes again, so that of two concurrent calls
+// the one that stores last stores the verdict on the latest state: a
+// stale verdict never outlives a fresh contact, nor a healthy one the
+// follower's stop.
 func (f *Follower) updateHealth() (lastContact int64, stale bool) {
 	for {
-		lc := f.lastContact.Load()
-		stale = !f.ready.Load() || f.stopped.Load() || lc == 0 || f.now().UnixNano()-lc > int64(f.opt.MaxOutage)
+		lc, ready, stopped := f.lastContact.Load(), f.ready.Load(), f.stopped.Load()
+		stale = !ready || stopped || lc == 0 || f.now().UnixNano()-lc > int64(f.opt.MaxOutage)
 		f.healthy.Store(!stale || f.opt.FailOpen)
-		if f.lastContact.Load() == lc {
+		if f.lastContact.Load() == lc && f.ready.Load() == ready && f.stopped.Load() == stopped {
 			return lc, stale
 		}
 	}
