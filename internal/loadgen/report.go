@@ -194,10 +194,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		tw.Flush()
 	}
 	if r.Behind() {
-		fmt.Fprintf(&b, "\nThe generator fell behind its schedule: %d of %d requests started more than %v late (at most %s late),\n"+
-			"because every worker was busy (raise --concurrency) or this machine could not keep up.\n"+
-			"Their latencies include the wait, so they are still honest; the rate achieved is the throughput above.\n",
-			r.LateStarts, r.Requests, DefaultLateThreshold, fmtMicros(r.MaxStartLagUS))
+		fmt.Fprintf(&b, "\nThe generator fell behind its schedule: %s of %s requests started more than %v late (at most %s).\n"+
+			"All %d workers were waiting for answers: the target is slower than the rate asked for, or, if it has\n"+
+			"capacity to spare, more requests must be in flight (--concurrency), or this machine cannot send faster.\n"+
+			"The latencies count from the scheduled starts, so they include the wait; the rate achieved is the throughput.\n",
+			fmtCount(float64(r.LateStarts)), fmtCount(float64(r.Requests)), DefaultLateThreshold, fmtMicros(r.MaxStartLagUS), r.Concurrency)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
