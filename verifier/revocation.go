@@ -747,12 +747,17 @@ func (f *Follower) updateHealth() (lastContact int64, stale bool) {
 	}
 }
 
-// failed records err as the last error.
-func (f *Follower) failed(err error) {
+// recordError records err as the last error (FollowerStatus.LastError).
+func (f *Follower) recordError(err error) {
 	now := f.now()
 	f.mu.Lock()
 	f.lastErr, f.lastErrAt = err.Error(), now
 	f.mu.Unlock()
+}
+
+// failed records err as the last error and logs it.
+func (f *Follower) failed(err error) {
+	f.recordError(err)
 	var se *feedStatusError
 	if errors.As(err, &se) && (se.status == http.StatusUnauthorized || se.status == http.StatusForbidden) {
 		// The secret is never logged; the client id says which
@@ -824,6 +829,7 @@ func (f *Follower) follow(ctx context.Context) {
 			}
 			var ue *streamUnavailableError
 			if errors.As(err, &ue) || failures >= streamAttempts {
+				f.recordError(err)
 				f.log.Warn("revocation stream unavailable; following the feed by long-poll",
 					"reason", err, "retry_stream_in", f.streamRetry)
 				f.streaming.Store(false)
@@ -872,7 +878,7 @@ func sleepContext(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// backoff computes reconnection delays: doubling from min to max, each
+// reconnectBackoff computes reconnection delays: doubling from min to max, each
 // drawn at random from its upper half ("equal jitter").
 type reconnectBackoff struct {
 	min, max, cur time.Duration

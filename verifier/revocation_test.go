@@ -934,6 +934,9 @@ func TestFollowerFallsBackToLongPoll(t *testing.T) {
 			}
 			f.start(t)
 			feedEventually(t, "the follower long-polls", func() bool { return f.Status().Mode == ModeLongPoll })
+			if st := f.Status(); st.LastError == "" {
+				t.Error("falling back left no LastError")
+			}
 			feed.add(KindSession, "s1")
 			feedEventually(t, "a long-poll delivers s1", func() bool { return f.revokedSession("s1") })
 			if f.Status().Stale {
