@@ -98,18 +98,24 @@ func (h *Handler) csrfToken(sessionID string) string {
 var errCSRF = errors.New("web: CSRF check failed")
 
 // checkOrigin checks that a POST comes from a page of the issuer's own
-// origin: Sec-Fetch-Site, when sent, must be "same-origin", and Origin,
-// when sent, the issuer's origin; a request with neither is refused, since
-// browsers send at least one with every POST.
+// origin. Sec-Fetch-Site, when sent, must be "same-origin"; Origin, when
+// sent, must be the issuer's origin, or "null", which is what browsers send
+// for a form of a page with Referrer-Policy: no-referrer (as every page
+// here has), accepted only together with Sec-Fetch-Site: same-origin. A
+// request with neither header is refused: browsers send at least one with
+// every POST (so browsers without Fetch Metadata cannot post these forms).
+// The forms' CSRF tokens are the main defence; this check refuses a
+// cross-site post even before its token is looked at.
 func (h *Handler) checkOrigin(r *http.Request) error {
 	site, origin := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Origin")
-	if len(site) == 0 && len(origin) == 0 {
+	if len(site) > 1 || len(origin) > 1 || len(site) == 0 && len(origin) == 0 {
 		return errCSRF
 	}
-	if len(site) > 1 || len(site) == 1 && site[0] != "same-origin" {
+	sameOrigin := len(site) == 1 && site[0] == "same-origin"
+	if len(site) == 1 && !sameOrigin {
 		return errCSRF
 	}
-	if len(origin) > 1 || len(origin) == 1 && (h.origin == "" || origin[0] != h.origin) {
+	if len(origin) == 1 && origin[0] != h.origin && !(origin[0] == "null" && sameOrigin) || h.origin == "" {
 		return errCSRF
 	}
 	return nil

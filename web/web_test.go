@@ -242,6 +242,8 @@ func TestSignInCSRF(t *testing.T) {
 		{"cross-site fetch", http.Header{"Sec-Fetch-Site": {"cross-site"}}, func(s string) string { return s }},
 		{"same-site fetch", http.Header{"Sec-Fetch-Site": {"same-site"}}, func(s string) string { return s }},
 		{"null origin", http.Header{"Origin": {"null"}}, func(s string) string { return s }},
+		{"null origin, cross-site", http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"cross-site"}}, func(s string) string { return s }},
+		{"two origins", http.Header{"Origin": {"http://x", "http://y"}, "Sec-Fetch-Site": {"same-origin"}}, func(s string) string { return s }},
 		{"neither header", http.Header{}, func(s string) string { return s }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

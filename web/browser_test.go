@@ -1,0 +1,364 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// The browser tests drive headless Chromium (Debian's chromium package)
+// with chromedp against the real server with its pages. Without Chromium
+// they skip, unless KEYCARD_TEST_BROWSER=1 (CI), which makes them fail.
+// Screenshots go to KEYCARD_TEST_ARTIFACTS (or a temporary directory);
+// with KEYCARD_UPDATE_SCREENSHOTS=1, those listed in docScreenshots are
+// also written to docs/screenshots.
+
+// docScreenshots are the screenshots kept in docs/screenshots.
+var docScreenshots = map[string]bool{
+	"signin.png": true, "account.png": true, "account-390px.png": true,
+	"admin-users.png": true, "admin-keys.png": true, "admin-audit.png": true,
+}
+
+// chromiumPath returns Chromium's executable, skipping (or failing, with
+// KEYCARD_TEST_BROWSER=1) the test when there is none.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("KEYCARD_TEST_BROWSER") == "1" {
+		t.Fatal("KEYCARD_TEST_BROWSER=1 but no Chromium: apt-get install chromium")
+	}
+	t.Skip("no Chromium: apt-get install chromium to run the browser tests (KEYCARD_TEST_BROWSER=1 makes them required)")
+	return ""
+}
+
+// chrome is one headless Chromium for a test; tabs opens isolated
+// browser contexts (separate cookie jars) in it.
+type chrome struct {
+	t         *testing.T
+	browser   context.Context
+	artifacts string
+}
+
+func newChrome(t *testing.T) *chrome {
+	path := chromiumPath(t)
+	if testing.Short() {
+		t.Skip("browser tests are skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Tabs in the background must go on running: the tests switch
+		// between browsers.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.WindowSize(1100, 800),
+	)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	dir := os.Getenv("KEYCARD_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &chrome{t: t, browser: browser, artifacts: dir}
+}
+
+// tab is a tab in its own browser context: its cookies are its own.
+type tab struct {
+	c   *chrome
+	ctx context.Context
+	url string // the server's base URL
+}
+
+func (c *chrome) tab(base string) *tab {
+	ctx, cancel := chromedp.NewContext(c.browser, chromedp.WithNewBrowserContext())
+	c.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		c.t.Fatalf("opening a tab: %v", err)
+	}
+	return &tab{c: c, ctx: ctx, url: base}
+}
+
+// stepTimeout bounds one step of a browser test.
+const stepTimeout = 15 * time.Second
+
+// do runs actions, failing the test on an error with where the tab is and
+// what it shows.
+func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.c.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	// Input goes to the tab in front, as a person's would.
+	front := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.BringToFront, cdp.Empty{})
+		return err
+	})
+	if err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{front}, steps...)...); err != nil {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 500) : ""`))
+		b.c.t.Fatalf("%s: %v\n  at %s showing:\n%s", what, err, loc, text)
+	}
+}
+
+func (b *tab) location() string {
+	b.c.t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.c.t.Fatal(err)
+	}
+	return loc
+}
+
+// path returns the path and query of the tab's location, failing unless
+// it is on the server.
+func (b *tab) path() string {
+	b.c.t.Helper()
+	loc := b.location()
+	if !strings.HasPrefix(loc, b.url+"/") {
+		b.c.t.Fatalf("the tab left the site: %s", loc)
+	}
+	return strings.TrimPrefix(loc, b.url)
+}
+
+func (b *tab) eval(expr string) any {
+	b.c.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		b.c.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *tab) text(sel string) string {
+	b.c.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.c.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// screenshot saves the viewport as name in the artifacts directory.
+func (b *tab) screenshot(name string) {
+	b.c.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.c.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.c.artifacts, name), png, 0o644); err != nil {
+		b.c.t.Fatal(err)
+	}
+	if os.Getenv("KEYCARD_UPDATE_SCREENSHOTS") == "1" && docScreenshots[name] {
+		if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name), png, 0o644); err != nil {
+			b.c.t.Fatal(err)
+		}
+	}
+}
+
+// signIn signs in from the sign-in page with the keyboard only: the
+// username field has the focus, Tab moves to the password, Enter submits.
+func (b *tab) signIn(user string) {
+	b.c.t.Helper()
+	b.do("sign in as "+user,
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.KeyEvent(user+kb.Tab+testPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("sessions")),
+	)
+}
+
+// TestBrowserSessions: sign in and see my sessions; sign in again from a
+// second browser; revoke the first from the second, and the first is sent
+// to sign in on its next action.
+func TestBrowserSessions(t *testing.T) {
+	f := newFixture(t, fixtureOptions{registration: true})
+	f.addUser(t, "alice")
+	c := newChrome(t)
+
+	first := c.tab(f.url)
+	first.do("open the account page", chromedp.Navigate(f.url+"/account"), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := first.path(); p != "/signin?next=%2Faccount" {
+		t.Errorf("signed out, /account went to %s, want /signin?next=%%2Faccount", p)
+	}
+	first.screenshot("signin.png")
+
+	// A wrong password: the error is announced next to the field, and the
+	// focus is put back on it.
+	first.do("wrong password",
+		chromedp.KeyEvent("alice"+kb.Tab+"not the password"+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("password-error")),
+	)
+	if got := first.eval(`document.activeElement.id + " " + document.activeElement.getAttribute("aria-describedby")`); got != "password password-error" {
+		t.Errorf("after a wrong password the focus is on %v, want the password field described by its error", got)
+	}
+	first.screenshot("signin-error.png")
+
+	first.do("username", chromedp.Clear(chromedp.ID("username")), chromedp.Focus(chromedp.ID("username")))
+	first.signIn("alice")
+	if p := first.path(); p != "/account" {
+		t.Errorf("after sign-in: %s, want /account", p)
+	}
+	if n := first.eval(`document.querySelectorAll("li.session").length`); n != 1.0 {
+		t.Errorf("%v sessions listed, want 1", n)
+	}
+	first.screenshot("account.png")
+
+	// Keyboard focus is visible.
+	first.do("tab to a control", chromedp.KeyEvent(kb.Tab))
+	if style := first.eval(`getComputedStyle(document.activeElement).outlineStyle`); style == "none" {
+		t.Errorf("the focused element (%v) has no visible outline", first.eval(`document.activeElement.outerHTML.slice(0, 80)`))
+	}
+
+	second := c.tab(f.url)
+	second.do("open sign-in", chromedp.Navigate(f.url+"/signin"))
+	second.signIn("alice")
+	if n := second.eval(`document.querySelectorAll("li.session").length`); n != 2.0 {
+		t.Fatalf("the second browser lists %v sessions, want 2", n)
+	}
+	if cur := second.text("li.session.current .badge"); cur != "This browser" {
+		t.Errorf("current session badge %q", cur)
+	}
+	second.do("revoke the first browser's session",
+		chromedp.Click(chromedp.CSS("li.session:not(.current) button")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if n := second.eval(`document.querySelectorAll("li.session").length`); n != 1.0 {
+		t.Errorf("after revoking, %v sessions listed, want 1", n)
+	}
+
+	// The first browser's next action sends it to sign in.
+	first.do("next action", chromedp.Click(chromedp.CSS(`nav a[href="/account"]`)), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := first.path(); !strings.HasPrefix(p, "/signin?ended=1") {
+		t.Errorf("after its session was revoked the first browser is at %s, want /signin?ended=1…", p)
+	}
+	if msg := first.text(".notice"); !strings.Contains(msg, "session has ended") {
+		t.Errorf("notice %q", msg)
+	}
+	if cookies := first.eval(`document.cookie`); strings.Contains(fmt.Sprint(cookies), "keycard_csrf") {
+		t.Errorf("the session's CSRF cookie survived: %v", cookies)
+	}
+
+	// Phone-sized: readable at 390 px, nothing wider than the screen.
+	phone := c.tab(f.url)
+	phone.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(f.url+"/signin"))
+	phone.signIn("alice")
+	if w := phone.eval(`document.documentElement.scrollWidth`); w.(float64) > 390 {
+		t.Errorf("at 390 px the account page is %v px wide", w)
+	}
+	phone.screenshot("account-390px.png")
+	phone.do("register page", chromedp.Navigate(f.url+"/register"))
+	phone.screenshot("register.png")
+}
+
+// TestBrowserAdminRevokeAll: the admin console's pages, then "sign out
+// everyone" behind its typed confirmation signs out both browsers.
+func TestBrowserAdminRevokeAll(t *testing.T) {
+	f := newFixture(t)
+	aliceID := f.addUser(t, "alice")
+	f.addUser(t, "root", "admin")
+	for i := range 30 {
+		f.addUser(t, fmt.Sprintf("user%02d", i))
+	}
+	c := newChrome(t)
+	alice := c.tab(f.url)
+	alice.do("alice signs in", chromedp.Navigate(f.url+"/signin"))
+	alice.signIn("alice")
+
+	admin := c.tab(f.url)
+	admin.do("admin signs in", chromedp.Navigate(f.url+"/signin?next="+url.QueryEscape("/admin/users")),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.KeyEvent("root"+kb.Tab+testPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("q")),
+	)
+	if p := admin.path(); p != "/admin/users" {
+		t.Errorf("after sign-in with next=/admin/users: %s", p)
+	}
+	if n := admin.eval(`document.querySelectorAll("tbody tr").length`); n != 25.0 {
+		t.Errorf("first page of users: %v rows, want 25", n)
+	}
+	admin.screenshot("admin-users.png")
+	admin.do("search", chromedp.SendKeys(chromedp.ID("q"), "AL"+kb.Enter), chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users/`+aliceID+`"]`)))
+	if n := admin.eval(`document.querySelectorAll("tbody tr").length`); n != 1.0 {
+		t.Errorf("search AL: %v rows, want 1", n)
+	}
+	admin.do("open alice", chromedp.Click(chromedp.CSS(`a[href="/admin/users/`+aliceID+`"]`)), chromedp.WaitVisible(chromedp.ID("roles")))
+	admin.screenshot("admin-user.png")
+	admin.do("keys", chromedp.Navigate(f.url+"/admin/keys"), chromedp.WaitVisible(chromedp.ID("immediate")))
+	admin.screenshot("admin-keys.png")
+	admin.do("clients", chromedp.Navigate(f.url+"/admin/clients"), chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "billing"), chromedp.SendKeys(chromedp.ID("scopes"), "orders:read"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/clients"] button`)), chromedp.WaitVisible(chromedp.ID("secret")))
+	if p := admin.path(); p != "/admin/clients" {
+		t.Errorf("after creating a client: %s (the secret must not be in a URL)", p)
+	}
+	admin.screenshot("admin-clients.png")
+	admin.do("audit", chromedp.Navigate(f.url+"/admin/audit"), chromedp.WaitVisible(chromedp.ID("type")))
+	admin.screenshot("admin-audit.png")
+
+	admin.do("revoke-all page", chromedp.Navigate(f.url+"/admin/signout-all"), chromedp.WaitVisible(chromedp.ID("confirm")))
+	if disabled := admin.eval(`document.getElementById("revoke-all").disabled`); disabled != true {
+		t.Error("the button is enabled before the confirmation is typed (is app.js blocked?)")
+	}
+	admin.do("type the confirmation", chromedp.SendKeys(chromedp.ID("confirm"), "Sign out everyone"))
+	if disabled := admin.eval(`document.getElementById("revoke-all").disabled`); disabled != false {
+		t.Error("the button stays disabled after the confirmation is typed")
+	}
+	admin.screenshot("admin-signout-all.png")
+	admin.do("sign out everyone", chromedp.Click(chromedp.ID("revoke-all")), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := admin.path(); !strings.HasPrefix(p, "/signin") {
+		t.Errorf("the admin is at %s after signing out everyone", p)
+	}
+	alice.do("alice's next action", chromedp.Click(chromedp.CSS(`nav a[href="/account"]`)), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := alice.path(); !strings.HasPrefix(p, "/signin?ended=1") {
+		t.Errorf("alice is at %s after everyone was signed out", p)
+	}
+	admin.do("admin's next page", chromedp.Navigate(f.url+"/admin/users"), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := admin.path(); !strings.HasPrefix(p, "/signin") {
+		t.Errorf("the admin reached %s after signing out everyone", p)
+	}
+}
+
+// TestBrowserOpenRedirect signs in with "next" values that point off the
+// site: the browser always stays on it.
+func TestBrowserOpenRedirect(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c := newChrome(t)
+	for _, next := range []string{"//evil.example/", `/\evil.example/`, "https://evil.example/", "/%2F%2Fevil.example", "%2F%2Fevil.example"} {
+		b := c.tab(f.url)
+		b.do("open sign-in", chromedp.Navigate(f.url+"/signin?next="+url.QueryEscape(next)))
+		b.signIn("alice")
+		if p := b.path(); p != "/account" {
+			t.Errorf("next %q: landed on %s, want /account", next, p)
+		}
+	}
+}
