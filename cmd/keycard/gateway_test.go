@@ -351,15 +351,15 @@ routes:
 	})
 	// The same with "keycard keys revoke" on the data directory. That
 	// write comes from another process, which the auth server notices by
-	// polling its database (once a second) before its feed carries it:
-	// the bound is the gateway's second plus that poll.
+	// watching the feed's last sequence number (every 200 ms): within a
+	// second too.
 	if code, _ := gwGet(t, g, "/me/x", fresh.AccessToken); code != http.StatusOK {
 		t.Fatalf("a token of the retired key: %d", code)
 	}
 	if code, _, errOut := run(t, "", "keys", "revoke", "--dev", "--data", s.data, oldKID); code != 0 {
 		t.Fatalf("keys revoke: %d %s", code, errOut)
 	}
-	within(t, "token of a key revoked by the CLI refused", time.Now(), 2*time.Second, func() bool {
+	within(t, "token of a key revoked by the CLI refused", time.Now(), time.Second, func() bool {
 		code, _ := gwGet(t, g, "/me/x", fresh.AccessToken)
 		return code == http.StatusUnauthorized
 	})

@@ -209,6 +209,32 @@ func (a *app) Close() error {
 	return a.db.Close()
 }
 
+// feedWatchInterval is how often a server on SQLite looks for feed
+// entries appended by other processes (the CLI).
+const feedWatchInterval = 200 * time.Millisecond
+
+// watchFeed calls appended whenever the feed's last sequence number
+// changes, looking every interval until ctx ends. One cheap query per
+// interval for the whole process, however many readers wait.
+func watchFeed(ctx context.Context, feed keycard.RevocationStore, interval time.Duration, appended func()) {
+	last, _ := feed.LastRevocationSeq(ctx)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seq, err := feed.LastRevocationSeq(ctx)
+		if err != nil || seq == last {
+			continue
+		}
+		last = seq
+		appended()
+	}
+}
+
 // degraded lists what the server does in a reduced way, for /readyz.
 func (a *app) degraded() []string {
 	if a.shared == nil {
@@ -475,8 +501,12 @@ func (e *cmdEnv) serve(args []string) int {
 		defer close(bgDone)
 		e.maintain(bg, a, log)
 	}()
-	// On PostgreSQL other instances (and the CLI) append to the feed too:
-	// their NOTIFY wakes this server's long-polls.
+	// Other processes append to the feed too: other instances on
+	// PostgreSQL, whose NOTIFY wakes this server's long-polls and streams,
+	// and the CLI (keys revoke, users disable) on either database. SQLite
+	// has no notifications, so one watcher looks at the feed's last
+	// sequence number every feedWatchInterval and wakes the readers when
+	// it moved.
 	listenDone := make(chan struct{})
 	if pg, ok := a.db.(*postgres.DB); ok {
 		go func() {
@@ -484,7 +514,10 @@ func (e *cmdEnv) serve(args []string) int {
 			pg.ListenRevocations(bg, a.svc.RevocationsAppended)
 		}()
 	} else {
-		close(listenDone)
+		go func() {
+			defer close(listenDone)
+			watchFeed(bg, a.db.Stores().Revocations, feedWatchInterval, a.svc.RevocationsAppended)
+		}()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
