@@ -178,9 +178,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	bg := context.WithoutCancel(ctx) // the background work ends with Close
 	if v.keySet != nil {
-		if err := v.keySet.Start(bg); err != nil {
-			v.log.Warn("verifier: first key set fetch failed; retrying in the background", "url", cfg.JWKSURL, "err", err)
-		}
+		_ = v.keySet.Start(bg) // a failure is logged and retried in the background; Ready reports it
 	}
 	if !cfg.NoRevocationFeed {
 		v.follower = NewFollower(v.set, FollowerOptions{
@@ -189,9 +187,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			HTTPClient: feedClient, MaxOutage: cfg.MaxFeedOutage, FailOpen: cfg.FailOpen,
 			Logger: cfg.Logger, Now: cfg.Now,
 		})
-		if err := v.follower.Start(bg); err != nil {
-			v.log.Warn("verifier: first revocation feed read failed; retrying in the background", "url", cfg.FeedURL, "err", err)
-		}
+		_ = v.follower.Start(bg) // likewise
 	}
 	return v, nil
 }
