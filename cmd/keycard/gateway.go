@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/gateway"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/verifier"
 )
 
@@ -86,6 +87,47 @@ func (e *cmdEnv) gateway(args []string) int {
 			adminLn.Close()
 		}
 	}
+	// Transport security: the proxy listener serves HTTPS, or sits behind
+	// a TLS-terminating proxy, or listens on loopback only; the issuer
+	// is https:// unless on loopback. The metrics listener stays plain:
+	// it carries no tokens.
+	lt := listenerTLS{behindProxy: cfg.BehindProxy, trustedProxies: cfg.TrustedProxyList(), names: gatewayTLSNames}
+	if cfg.TLS != nil {
+		lt.certFile, lt.keyFile = cfg.TLS.Cert, cfg.TLS.Key
+	}
+	sec, err := lt.setUp(ln.Addr(), false, log)
+	if err == nil {
+		err = checkIssuer(cfg.Issuer, false, gatewayTLSNames)
+	}
+	if err != nil {
+		closeListeners()
+		return e.fail("gateway: %v", err)
+	}
+	// Certificates of the issuer and the upstreams are always verified,
+	// against issuer_ca and upstream_ca when given.
+	var issuerClient *http.Client
+	if cfg.IssuerCA != "" {
+		t, err := tlsconfig.Transport(cfg.IssuerCA)
+		if err != nil {
+			closeListeners()
+			return e.fail("gateway: issuer_ca: %v", err)
+		}
+		// The verifier drops the timeout for the feed's long-polls.
+		issuerClient = &http.Client{Transport: t, Timeout: 10 * time.Second}
+	}
+	var upstreams http.RoundTripper // nil: the gateway's default, with the system's roots
+	if cfg.UpstreamCA != "" {
+		t, err := tlsconfig.Transport(cfg.UpstreamCA)
+		if err != nil {
+			closeListeners()
+			return e.fail("gateway: upstream_ca: %v", err)
+		}
+		// As gateway.New's default transport, with upstream_ca's roots.
+		t.Proxy = nil
+		t.ResponseHeaderTimeout = cfg.UpstreamTimeout
+		t.MaxIdleConnsPerHost = 64
+		upstreams = t
+	}
 
 	leeway := cfg.LeewayOrDefault()
 	if leeway == 0 {
@@ -100,13 +142,14 @@ func (e *cmdEnv) gateway(args []string) int {
 		MaxFeedOutage: cfg.MaxFeedOutage,
 		FailOpen:      cfg.FailOpen,
 		Logger:        log,
+		HTTPClient:    issuerClient,
 	})
 	if err != nil {
 		closeListeners()
 		return e.fail("gateway: %v", err)
 	}
 	defer v.Close()
-	g, err := gateway.New(cfg, gateway.Options{Auth: gatewayAuth{v}, Logger: log, Level: level})
+	g, err := gateway.New(cfg, gateway.Options{Auth: gatewayAuth{v}, Logger: log, Level: level, Transport: upstreams})
 	if err != nil {
 		closeListeners()
 		return e.fail("%v", err)
@@ -130,7 +173,9 @@ func (e *cmdEnv) gateway(args []string) int {
 			BaseContext:       func(net.Listener) context.Context { return conns },
 		}
 	}
-	servers := []*http.Server{newServer(g)}
+	proxySrv := newServer(tlsconfig.HSTS(sec.proxies)(g))
+	proxySrv.TLSConfig = sec.config
+	servers := []*http.Server{proxySrv}
 	listeners := []net.Listener{ln}
 	if adminLn != nil {
 		servers = append(servers, newServer(g.AdminHandler()))
@@ -147,12 +192,19 @@ func (e *cmdEnv) gateway(args []string) int {
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
 		bg.Go(func() {
-			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(listeners[i], "", "") // the certificate comes from TLSConfig
+			} else {
+				err = srv.Serve(listeners[i])
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- err
 			}
 		})
 	}
-	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "routes", len(cfg.Routes)}
+	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "routes", len(cfg.Routes),
+		"tls", sec.config != nil, "behind_proxy", cfg.BehindProxy}
 	if adminLn != nil {
 		attrs = append(attrs, "metrics_addr", adminLn.Addr().String())
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,6 +46,9 @@ type serverFlags struct {
 	rolePolicies                                                       stringList // ROLE:FIELD=DURATION entries
 	maxSessions                                                        int
 	reauthWithin                                                       time.Duration
+	tlsCert, tlsKey                                                    string // "" for plain HTTP
+	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
+	trustedProxies                                                     string // CIDR prefixes whose X-Forwarded-Proto is believed
 }
 
 // rolePolicyMap turns --role-policies entries (ROLE:FIELD=DURATION, FIELD
@@ -110,7 +114,11 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a master key in the data directory and allow registration")
 	{
 		fs.StringVar(&f.addr, "addr", "127.0.0.1:4000", "listen `address` (port 0 picks a free port)")
-		fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` in tokens and discovery (default http://ADDR)")
+		fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` in tokens and discovery (default https://ADDR with --tls-cert, else http://ADDR); must be https:// unless on loopback or with --dev")
+		fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with the certificate chain in this PEM `file`, reread when it changes")
+		fs.StringVar(&f.tlsKey, "tls-key", "", "private key `file` (PEM) of --tls-cert, reread when it changes")
+		fs.BoolVar(&f.behindProxy, "behind-proxy", false, "a TLS-terminating load balancer forwards to --addr: allow plain HTTP there and believe X-Forwarded-Proto from --trusted-proxies")
+		fs.StringVar(&f.trustedProxies, "trusted-proxies", tlsconfig.DefaultTrustedProxies, "with --behind-proxy, the proxies' addresses: comma-separated CIDR `prefixes`")
 		fs.StringVar(&f.audience, "audience", auth.DefaultAudience, "aud of access tokens")
 		fs.StringVar(&f.alg, "signing-alg", string(jose.ES256), "signing `algorithm`: ES256, EdDSA, RS256, PS256 or HS256")
 		fs.DurationVar(&f.accessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
@@ -118,7 +126,7 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.DurationVar(&f.idleTimeout, "session-idle-timeout", keycard.DefaultIdleTimeout, "session idle timeout")
 		fs.DurationVar(&f.sessionLifetime, "session-lifetime", keycard.DefaultSessionLifetime, "session absolute lifetime")
 		fs.DurationVar(&f.rotateEvery, "key-rotation", auth.DefaultRotateEvery, "automatic signing-key rotation interval (negative: never)")
-		fs.BoolVar(&f.cookieMode, "cookie-mode", false, "let browser logins keep their tokens in HttpOnly cookies, with a CSRF defence (needs an https issuer, or localhost)")
+		fs.BoolVar(&f.cookieMode, "cookie-mode", false, "let browser logins keep their tokens in HttpOnly cookies, with a CSRF defence (needs --tls-cert or --behind-proxy, unless --dev)")
 		fs.StringVar(&f.registration, "registration", "", "allow POST /v1/users: true or false (default: true with --dev)")
 		fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 		fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
@@ -456,8 +464,24 @@ func (e *cmdEnv) serve(args []string) int {
 	if err != nil {
 		return e.fail("listen: %v", err)
 	}
+	// Transport security: HTTPS, or a TLS-terminating proxy in front, or
+	// loopback only (docs/operations.md, "TLS").
+	lt := listenerTLS{certFile: f.tlsCert, keyFile: f.tlsKey, behindProxy: f.behindProxy, trustedProxies: f.trustedProxies, names: serveTLSNames}
+	sec, err := lt.setUp(ln.Addr(), f.dev, log)
+	if err != nil {
+		ln.Close()
+		return e.fail("serve: %v", err)
+	}
 	if f.issuer == "" {
-		f.issuer = "http://" + ln.Addr().String()
+		f.issuer = sec.scheme() + "://" + ln.Addr().String()
+	}
+	if err := checkIssuer(f.issuer, f.dev, serveTLSNames); err != nil {
+		ln.Close()
+		return e.fail("serve: %v", err)
+	}
+	if f.cookieMode && !f.dev && sec.config == nil && !f.behindProxy {
+		ln.Close()
+		return e.fail("serve: refusing --cookie-mode without TLS: its cookies are Secure, which browsers keep only over HTTPS. Give --tls-cert and --tls-key, or --behind-proxy behind a TLS-terminating load balancer (or --dev for development)")
 	}
 	// Service log lines carry the request id of the request they serve.
 	log = slog.New(httpapi.WithRequestID(log.Handler()))
@@ -484,7 +508,8 @@ func (e *cmdEnv) serve(args []string) int {
 		return err
 	}})
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           tlsconfig.HSTS(sec.proxies)(handler),
+		TLSConfig:         sec.config,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -520,9 +545,16 @@ func (e *cmdEnv) serve(args []string) int {
 		}()
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if sec.config != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	kind, _ := storeKind(f.store) // open checked it
-	log.Info("listening", "addr", ln.Addr().String(), "issuer", f.issuer, "data", f.data, "store", kind)
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", f.issuer, "data", f.data, "store", kind,
+		"tls", sec.config != nil, "behind_proxy", f.behindProxy)
 
 	code := exitOK
 	select {

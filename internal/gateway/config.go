@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -62,6 +63,23 @@ type Config struct {
 	// Issuer is the auth server's issuer URL; discovery gives the JWKS
 	// and revocation feed endpoints. Restart only.
 	Issuer string `yaml:"issuer"`
+	// IssuerCA is a PEM bundle of the certificate authorities trusted
+	// for the issuer's discovery, JWKS and revocation feed; empty means
+	// the system's. Restart only.
+	IssuerCA string `yaml:"issuer_ca"`
+	// TLS, when set, makes the proxy listener serve HTTPS. Restart only;
+	// the certificate files themselves are reread when they change.
+	TLS *TLSConfig `yaml:"tls"`
+	// BehindProxy says that a TLS-terminating load balancer forwards to
+	// Listen: plain HTTP is then allowed on a non-loopback address, and
+	// X-Forwarded-Proto is believed from TrustedProxies. Restart only.
+	BehindProxy bool `yaml:"behind_proxy"`
+	// TrustedProxies are the load balancers' addresses (CIDR prefixes);
+	// default loopback. Only with BehindProxy. Restart only.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// UpstreamCA is a PEM bundle of the certificate authorities trusted
+	// for https:// upstreams; empty means the system's. Restart only.
+	UpstreamCA string `yaml:"upstream_ca"`
 	// Audience is the aud every token must carry unless its route names
 	// another. The gateway checks it (not the verifier), so a reload can
 	// change it.
@@ -99,6 +117,14 @@ type Config struct {
 	// directory of the configuration file.
 	ClientSecretFile string `yaml:"-"`
 	level            slog.Level
+}
+
+// TLSConfig names the certificate chain and private key (PEM files) the
+// proxy listener serves; relative paths are relative to the
+// configuration file.
+type TLSConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // ClientConfig names the service client of the revocation feed.
@@ -156,18 +182,35 @@ func (c *Config) JOSEAlgorithms() []jose.Algorithm {
 }
 
 // LoadConfig parses data, the content of the configuration file name (see
-// Parse), and resolves the client secret file against name's directory.
-// Errors name the file.
+// Parse), resolves the client secret file against name's directory, and
+// rewrites the relative paths of tls, issuer_ca and upstream_ca to be
+// relative to it too. Errors name the file.
 func LoadConfig(name string, data []byte) (*Config, error) {
 	cfg, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
-	cfg.ClientSecretFile = cfg.Client.SecretFile
-	if !filepath.IsAbs(cfg.ClientSecretFile) {
-		cfg.ClientSecretFile = filepath.Join(filepath.Dir(name), cfg.ClientSecretFile)
+	resolve := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(filepath.Dir(name), p)
+	}
+	cfg.ClientSecretFile = resolve(cfg.Client.SecretFile)
+	cfg.IssuerCA, cfg.UpstreamCA = resolve(cfg.IssuerCA), resolve(cfg.UpstreamCA)
+	if cfg.TLS != nil {
+		cfg.TLS = &TLSConfig{Cert: resolve(cfg.TLS.Cert), Key: resolve(cfg.TLS.Key)}
 	}
 	return cfg, nil
+}
+
+// TrustedProxyList returns TrustedProxies comma-joined, or the default
+// (loopback) when none are configured.
+func (c *Config) TrustedProxyList() string {
+	if len(c.TrustedProxies) == 0 {
+		return tlsconfig.DefaultTrustedProxies
+	}
+	return strings.Join(c.TrustedProxies, ",")
 }
 
 // Parse decodes a YAML configuration, fills in defaults and validates
@@ -366,6 +409,26 @@ func (c *Config) validate() error {
 		add("issuer: missing: give the auth server's issuer URL")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		add("issuer: %q is not an http(s) URL without query, fragment or credentials", c.Issuer)
+	}
+	if c.TLS != nil {
+		if c.TLS.Cert == "" {
+			add("tls.cert: missing: the PEM file of the certificate chain to serve")
+		}
+		if c.TLS.Key == "" {
+			add("tls.key: missing: the PEM file of the certificate's private key")
+		}
+	}
+	switch {
+	case c.TrustedProxies != nil && !c.BehindProxy:
+		add("trusted_proxies: only used with behind_proxy: true")
+	case c.TrustedProxies != nil && len(c.TrustedProxies) == 0:
+		add("trusted_proxies: empty: leave the key out for the default (loopback)")
+	case c.TrustedProxies != nil:
+		for _, p := range c.TrustedProxies {
+			if _, err := tlsconfig.ParseProxies(p); err != nil || strings.Contains(p, ",") {
+				add("trusted_proxies: %q is not an address or CIDR prefix such as 10.0.0.0/8", p)
+			}
+		}
 	}
 	if c.Audience == "" {
 		add("audience: missing: give the aud that tokens for these routes carry")
@@ -601,6 +664,11 @@ func restartOnly(a, b *Config) []string {
 	check("listen", a.Listen == b.Listen)
 	check("metrics_listen", a.MetricsListen == b.MetricsListen)
 	check("issuer", a.Issuer == b.Issuer)
+	check("issuer_ca", a.IssuerCA == b.IssuerCA)
+	check("tls", (a.TLS == nil) == (b.TLS == nil) && (a.TLS == nil || *a.TLS == *b.TLS))
+	check("behind_proxy", a.BehindProxy == b.BehindProxy)
+	check("trusted_proxies", slices.Equal(a.TrustedProxies, b.TrustedProxies))
+	check("upstream_ca", a.UpstreamCA == b.UpstreamCA)
 	check("client", a.Client == b.Client)
 	check("algorithms", slices.Equal(a.Algorithms, b.Algorithms))
 	check("leeway", a.LeewayOrDefault() == b.LeewayOrDefault())
