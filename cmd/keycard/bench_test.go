@@ -353,3 +353,18 @@ func TestBenchInterruptCleansUp(t *testing.T) {
 	}
 	checkCleanedUp(t, s)
 }
+
+// TestBenchRenewsTokens runs introspect for longer than the access-token
+// lifetime: the tokens bench holds are renewed in the background, so none
+// is found inactive.
+func TestBenchRenewsTokens(t *testing.T) {
+	s := benchServer(t, "--access-ttl", "4s")
+	code, r, _, errOut := runBench(t, s, "introspect", "--duration", "6s", "--concurrency", "2", "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if r.Errors != 0 || r.Successes == 0 {
+		t.Errorf("successes %d errors %v, want no error after the first tokens expired", r.Successes, r.ErrorsByKind)
+	}
+	checkCleanedUp(t, s)
+}

@@ -274,6 +274,24 @@ func (f *Fixture) Login(ctx context.Context, u User) (Tokens, error) {
 	return tok, nil
 }
 
+// Refresh rotates a refresh token (POST /oauth/token
+// grant_type=refresh_token).
+func (f *Fixture) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	status, body, err := f.postForm(ctx, "/oauth/token", form, nil)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if status != http.StatusOK {
+		return Tokens{}, statusError(status, body)
+	}
+	var tok Tokens
+	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
+		return Tokens{}, &KindError{Kind: KindBadResponse, Msg: "refresh answer without tokens"}
+	}
+	return tok, nil
+}
+
 // LoginAll logs each of users in, at most 4 at a time, count times in
 // all, round robin.
 func (f *Fixture) LoginAll(ctx context.Context, users []User, count int) ([]Tokens, error) {

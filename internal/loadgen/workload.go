@@ -3,10 +3,12 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -164,25 +166,17 @@ func (w *refreshWorkload) Setup(ctx context.Context, workers int) error {
 }
 
 func (w *refreshWorkload) Op(ctx context.Context, worker int) (time.Duration, error) {
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.chains[worker]}}
-	status, body, err := w.f.postForm(ctx, "/oauth/token", form, nil)
+	tok, err := w.f.Refresh(ctx, w.chains[worker])
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusBadRequest && ctx.Err() == nil {
+		// The chain is broken (the session ended, or the token was reused
+		// after the grace window): start a new one for the next request.
+		if tok, lerr := w.f.Login(ctx, w.users[worker%len(w.users)]); lerr == nil {
+			w.chains[worker] = tok.RefreshToken
+		}
+	}
 	if err != nil {
 		return 0, err // a lost answer: the same token gets the same successor within the grace window
-	}
-	if status != http.StatusOK {
-		err := statusError(status, body)
-		if status == http.StatusBadRequest && ctx.Err() == nil {
-			// The chain is broken (the session ended, or the token was
-			// reused after the grace window): start a new one.
-			if tok, lerr := w.f.Login(ctx, w.users[worker%len(w.users)]); lerr == nil {
-				w.chains[worker] = tok.RefreshToken
-			}
-		}
-		return 0, err
-	}
-	var tok Tokens
-	if err := json.Unmarshal(body, &tok); err != nil || tok.RefreshToken == "" || tok.AccessToken == "" {
-		return 0, &KindError{Kind: KindBadResponse, Msg: "refresh answer without tokens"}
 	}
 	w.chains[worker] = tok.RefreshToken
 	return 0, nil
@@ -219,7 +213,7 @@ func (w *clientCredentialsWorkload) Op(ctx context.Context, worker int) (time.Du
 type introspectWorkload struct {
 	f      *Fixture
 	client ServiceClient
-	tokens []string
+	tokens *userTokens
 }
 
 func (w *introspectWorkload) SelfTimed() bool { return false }
@@ -230,13 +224,43 @@ func (w *introspectWorkload) Setup(ctx context.Context, workers int) error {
 		return err
 	}
 	w.client = c
-	w.tokens, err = userAccessTokens(ctx, w.f, workers)
+	w.tokens, err = newUserTokens(ctx, w.f, workers)
 	return err
 }
 
-// userAccessTokens registers users for workers workers and returns one
-// access token per user.
-func userAccessTokens(ctx context.Context, f *Fixture, workers int) ([]string, error) {
+// userTokens holds an access token of each of a few bench users, and
+// renews each in the background (a refresh grant) once half its lifetime
+// has passed, so that a run longer than the access-token lifetime keeps
+// sending valid tokens. The renewal is not on any measured request's path.
+type userTokens struct {
+	f     *Fixture
+	slots []*tokenSlot
+}
+
+type tokenSlot struct {
+	cur      atomic.Pointer[heldToken]
+	renewing atomic.Bool
+}
+
+// heldToken is a token response ready to use.
+type heldToken struct {
+	access  string
+	bearer  http.Header // Authorization: Bearer access
+	refresh string
+	renewAt time.Time
+}
+
+func newHeldToken(t Tokens) *heldToken {
+	return &heldToken{
+		access:  t.AccessToken,
+		bearer:  http.Header{"Authorization": {"Bearer " + t.AccessToken}},
+		refresh: t.RefreshToken,
+		renewAt: time.Now().Add(time.Duration(t.ExpiresIn) * time.Second / 2),
+	}
+}
+
+// newUserTokens registers users for workers workers and logs each in once.
+func newUserTokens(ctx context.Context, f *Fixture, workers int) (*userTokens, error) {
 	users, err := f.CreateUsers(ctx, min(workers, maxUsers))
 	if err != nil {
 		return nil, err
@@ -245,15 +269,41 @@ func userAccessTokens(ctx context.Context, f *Fixture, workers int) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(toks))
-	for i, t := range toks {
-		out[i] = t.AccessToken
+	u := &userTokens{f: f}
+	for _, t := range toks {
+		s := &tokenSlot{}
+		s.cur.Store(newHeldToken(t))
+		u.slots = append(u.slots, s)
 	}
-	return out, nil
+	return u, nil
+}
+
+// get returns the token for worker, starting its renewal if it is due.
+func (u *userTokens) get(ctx context.Context, worker int) *heldToken {
+	s := u.slots[worker%len(u.slots)]
+	t := s.cur.Load()
+	if time.Now().After(t.renewAt) && s.renewing.CompareAndSwap(false, true) {
+		go func() {
+			defer s.renewing.Store(false)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			next, err := u.f.Refresh(rctx, t.refresh)
+			if err != nil {
+				// Keep the old token; try again in a second rather than on
+				// every request.
+				retry := *t
+				retry.renewAt = time.Now().Add(time.Second)
+				s.cur.Store(&retry)
+				return
+			}
+			s.cur.Store(newHeldToken(next))
+		}()
+	}
+	return t
 }
 
 func (w *introspectWorkload) Op(ctx context.Context, worker int) (time.Duration, error) {
-	form := url.Values{"token": {w.tokens[worker%len(w.tokens)]}, "token_type_hint": {"access_token"}}
+	form := url.Values{"token": {w.tokens.get(ctx, worker).access}, "token_type_hint": {"access_token"}}
 	status, body, err := w.f.postForm(ctx, "/oauth/introspect", form, &w.client)
 	if err != nil {
 		return 0, err
@@ -276,21 +326,19 @@ func (w *introspectWorkload) Op(ctx context.Context, worker int) (time.Duration,
 // gateway: GET Path through the gateway with a user's access token; any
 // 2xx answer is a success.
 type gatewayWorkload struct {
-	f       *Fixture
-	url     string
-	headers []http.Header // one Authorization header per token
+	f      *Fixture
+	url    string
+	tokens *userTokens
 }
 
 func (w *gatewayWorkload) SelfTimed() bool { return false }
 
 func (w *gatewayWorkload) Setup(ctx context.Context, workers int) error {
-	toks, err := userAccessTokens(ctx, w.f, workers)
+	toks, err := newUserTokens(ctx, w.f, workers)
 	if err != nil {
 		return err
 	}
-	for _, t := range toks {
-		w.headers = append(w.headers, http.Header{"Authorization": {"Bearer " + t}})
-	}
+	w.tokens = toks
 	w.url = w.f.t.Gateway + w.f.t.Path
 	// One request before the run, so that a route that refuses the
 	// token is a setup error rather than a run of errors.
@@ -301,7 +349,7 @@ func (w *gatewayWorkload) Setup(ctx context.Context, workers int) error {
 }
 
 func (w *gatewayWorkload) Op(ctx context.Context, worker int) (time.Duration, error) {
-	status, body, err := w.f.do(ctx, "GET", w.url, w.headers[worker%len(w.headers)], nil)
+	status, body, err := w.f.do(ctx, "GET", w.url, w.tokens.get(ctx, worker).bearer, nil)
 	if err != nil {
 		return 0, err
 	}
