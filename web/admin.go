@@ -251,7 +251,8 @@ func (h *Handler) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
-	http.Redirect(w, r, "/admin/keys?done=keyrevoked", http.StatusSeeOther)
+	// The admin's own access token may be of the revoked key: renew it.
+	http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape("/admin/keys?done=keyrevoked"), http.StatusSeeOther)
 }
 
 // confirmed reports whether a typed confirmation matches, ignoring case

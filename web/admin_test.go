@@ -1,0 +1,345 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/keycard-auth/keycard"
+)
+
+func TestAdminNeedsRole(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	if p := b.get("/account"); strings.Contains(p.body, `href="/admin/users"`) {
+		t.Error("the console is linked for a user without the admin role")
+	}
+	for _, path := range []string{"/admin/", "/admin/users", "/admin/keys", "/admin/clients", "/admin/audit", "/admin/signout-all"} {
+		if p := b.get(path); p.status != http.StatusForbidden {
+			t.Errorf("GET %s without the admin role: status %d, want 403", path, p.status)
+		}
+	}
+	token := b.csrf(b.get("/account"))
+	if p := b.post("/admin/signout-all", url.Values{"csrf_token": {token}, "confirm": {"sign out everyone"}}); p.status != http.StatusForbidden {
+		t.Errorf("POST /admin/signout-all without the admin role: status %d", p.status)
+	}
+	if p := b.get("/account"); p.status != http.StatusOK {
+		t.Errorf("alice was signed out: %d", p.status)
+	}
+	// Signed out, the console sends the browser to sign in and back.
+	anon := f.browser(t)
+	if _, visited := anon.follow("/admin/keys"); visited[len(visited)-1] != "/signin?next=%2Fadmin%2Fkeys" {
+		t.Errorf("signed out: %v", visited)
+	}
+}
+
+func TestAdminUsers(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	for i := range 30 {
+		f.addUser(t, fmt.Sprintf("user%02d", i))
+	}
+	f.addUser(t, "Alice")
+	b := f.browser(t)
+	b.mustSignIn("root")
+	rows := regexp.MustCompile(`<a href="/admin/users/[^"]+">([^<]+)</a>`)
+	first := b.get("/admin/users")
+	names := rows.FindAllStringSubmatch(first.body, -1)
+	if len(names) != 25 || names[0][1] != "Alice" {
+		t.Fatalf("first page: %d users, first %v", len(names), names[:1])
+	}
+	next := regexp.MustCompile(`href="(/admin/users\?after=[^"]+)" rel="next"`).FindStringSubmatch(first.body)
+	if next == nil {
+		t.Fatal("no link to the next page")
+	}
+	second := b.get(strings.ReplaceAll(next[1], "&amp;", "&"))
+	if n := len(rows.FindAllString(second.body, -1)); n != 7 {
+		t.Errorf("second page: %d users, want 7", n)
+	}
+	if strings.Contains(second.body, `rel="next"`) {
+		t.Error("the last page links to a next one")
+	}
+	search := b.get("/admin/users?q=AL")
+	if got := rows.FindAllStringSubmatch(search.body, -1); len(got) != 1 || got[0][1] != "Alice" {
+		t.Errorf("search AL: %v", got)
+	}
+	for _, q := range []string{"a b", "\x01", strings.Repeat("a", 300)} {
+		p := b.get("/admin/users?q=" + url.QueryEscape(q))
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="q-error" role="alert"`) {
+			t.Errorf("q=%q: status %d, want 400 with the error next to the field", q, p.status)
+		}
+	}
+	if p := b.get("/admin/users/nope"); p.status != http.StatusNotFound {
+		t.Errorf("unknown user: status %d", p.status)
+	}
+}
+
+func TestAdminUserActions(t *testing.T) {
+	f := newFixture(t)
+	rootID := f.addUser(t, "root", "admin")
+	aliceID := f.addUser(t, "alice")
+	admin, alice := f.browser(t), f.browser(t)
+	admin.mustSignIn("root")
+	alice.mustSignIn("alice")
+	alice2 := f.browser(t)
+	alice2.mustSignIn("alice")
+	userPage := "/admin/users/" + aliceID
+
+	// Sessions: two, revoke one.
+	p := admin.get(userPage)
+	sids := regexp.MustCompile(`<tr data-session="([^"]+)"`).FindAllStringSubmatch(p.body, -1)
+	if len(sids) != 2 {
+		t.Fatalf("alice's page lists %d sessions, want 2", len(sids))
+	}
+	r := admin.post(userPage+"/sessions/"+sids[0][1]+"/revoke", url.Values{"csrf_token": {admin.csrf(p)}})
+	if r.status != http.StatusSeeOther || r.location() != userPage+"?done=revoked" {
+		t.Fatalf("revoke: %d %q", r.status, r.location())
+	}
+	p = admin.get(r.location())
+	if n := len(regexp.MustCompile(`<tr data-session=`).FindAllString(p.body, -1)); n != 1 {
+		t.Errorf("after revoking one: %d sessions", n)
+	}
+	if !strings.Contains(p.body, "The session is revoked.") {
+		t.Error("no notice")
+	}
+	if r := admin.postFrom(userPage, userPage+"/sessions/nope/revoke", nil); r.status != http.StatusNotFound {
+		t.Errorf("unknown session: status %d", r.status)
+	}
+
+	// Roles: bad ones are shown next to the field, good ones saved.
+	r = admin.postFrom(userPage, userPage+"/roles", url.Values{"roles": {`bad"role`}})
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="roles-error" role="alert"`) || !strings.Contains(r.body, `value="bad&#34;role"`) {
+		t.Errorf("bad role: status %d, error next to the field: %v", r.status, strings.Contains(r.body, "roles-error"))
+	}
+	r = admin.postFrom(userPage, userPage+"/roles", url.Values{"roles": {"editor, viewer"}})
+	if r.location() != userPage+"?done=roles" {
+		t.Fatalf("roles: %d %q", r.status, r.location())
+	}
+	if u, _ := f.svc.User(context.Background(), aliceID); fmt.Sprint(u.Roles) != "[editor viewer]" {
+		t.Errorf("roles %v", u.Roles)
+	}
+	// An admin cannot take the role from themselves.
+	r = admin.postFrom("/admin/users/"+rootID, "/admin/users/"+rootID+"/roles", url.Values{"roles": {"viewer"}})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, `id="roles-error"`) {
+		t.Errorf("removing own admin role: status %d", r.status)
+	}
+	// Nor disable themselves; the page offers no button for it.
+	if p := admin.get("/admin/users/" + rootID); strings.Contains(p.body, "/disable") {
+		t.Error("the admin's own page offers to disable them")
+	}
+	if r := admin.postFrom("/admin/users/"+rootID, "/admin/users/"+rootID+"/disable", nil); r.status != http.StatusConflict {
+		t.Errorf("disabling oneself: status %d", r.status)
+	}
+
+	// Disable signs alice out everywhere; enable lets her sign in again.
+	r = admin.postFrom(userPage, userPage+"/disable", nil)
+	if r.location() != userPage+"?done=disabled" {
+		t.Fatalf("disable: %d %q", r.status, r.location())
+	}
+	if _, visited := alice.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
+		t.Errorf("disabled alice still reaches %v", visited)
+	}
+	if p := f.browser(t).signIn("alice", testPassword, ""); p.status != http.StatusUnauthorized {
+		t.Errorf("disabled alice signs in: %d", p.status)
+	}
+	if r := admin.postFrom(userPage, userPage+"/enable", nil); r.location() != userPage+"?done=enabled" {
+		t.Errorf("enable: %q", r.location())
+	}
+	alice.mustSignIn("alice")
+	alice2.mustSignIn("alice")
+	r = admin.postFrom(userPage, userPage+"/sessions/revoke", nil)
+	if r.location() != userPage+"?done=revokeall" {
+		t.Errorf("revoke every session: %q", r.location())
+	}
+	for _, x := range []*browser{alice, alice2} {
+		if _, visited := x.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
+			t.Errorf("after revoking every session alice reaches %v", visited)
+		}
+	}
+}
+
+func TestAdminKeys(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	b := f.browser(t)
+	b.mustSignIn("root")
+	ctx := context.Background()
+	keys, _ := f.svc.Keys().Keys(ctx)
+	if len(keys) != 1 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	active := keys[0].KID
+	if r := b.postFrom("/admin/keys", "/admin/keys/rotate", nil); r.location() != "/admin/keys?done=rotated" {
+		t.Fatalf("rotate: %d %q", r.status, r.location())
+	}
+	keys, _ = f.svc.Keys().Keys(ctx)
+	var states []keycard.KeyState
+	for _, k := range keys {
+		states = append(states, k.State)
+	}
+	if len(keys) != 2 || !slices.Contains(states, keycard.KeyNext) || !slices.Contains(states, keycard.KeyActive) {
+		t.Fatalf("after rotation: keys in states %v, want active and next", states)
+	}
+	p := b.get("/admin/keys")
+	for _, k := range keys {
+		if !strings.Contains(p.body, `data-kid="`+k.KID+`"`) || !strings.Contains(p.body, "state-"+string(k.State)) {
+			t.Errorf("key %s (%s) not shown with its state", k.KID, k.State)
+		}
+	}
+	// Emergency revocation needs the typed confirmation.
+	for _, typed := range []string{"", "revok", "yes"} {
+		r := b.postFrom("/admin/keys", "/admin/keys/"+active+"/revoke", url.Values{"confirm": {typed}})
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="confirm-`+active+`-error" role="alert"`) {
+			t.Errorf("confirmation %q: status %d", typed, r.status)
+		}
+	}
+	if k, _ := f.svc.Keys().Keys(ctx); len(k) != 2 {
+		t.Fatal("a key was revoked without confirmation")
+	}
+	r := b.postFrom("/admin/keys", "/admin/keys/"+active+"/revoke", url.Values{"confirm": {"  REVOKE "}})
+	if r.location() != "/session/refresh?next=%2Fadmin%2Fkeys%3Fdone%3Dkeyrevoked" {
+		t.Fatalf("revoke: %d %q", r.status, r.location())
+	}
+	// The admin's token was of the revoked key: the refresh gets one of
+	// the new key, and the page says it is done.
+	if p, visited := b.follow(r.location()); p.status != http.StatusOK || !strings.Contains(p.body, "The key is revoked.") {
+		t.Errorf("after revoking: %v, status %d", visited, p.status)
+	}
+	keys, _ = f.svc.Keys().Keys(ctx)
+	for _, k := range keys {
+		if k.KID == active {
+			t.Error("the revoked key is still stored")
+		}
+	}
+	if r := b.postFrom("/admin/keys", "/admin/keys/nope/revoke", url.Values{"confirm": {"revoke"}}); r.status != http.StatusNotFound {
+		t.Errorf("unknown kid: %d", r.status)
+	}
+}
+
+func TestAdminClients(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	b := f.browser(t)
+	b.mustSignIn("root")
+	if r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {" "}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="name-error"`) {
+		t.Errorf("no name: %d", r.status)
+	}
+	if r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {"x"}, "scopes": {`a"b`}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="scopes-error"`) {
+		t.Errorf("bad scope: %d", r.status)
+	}
+	r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {"billing"}, "scopes": {"orders:read orders:write"}, "audiences": {"orders"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("create: %d", r.status)
+	}
+	secret := regexp.MustCompile(`id="secret" type="text" readonly value="([^"]+)"`).FindStringSubmatch(r.body)
+	id := regexp.MustCompile(`<td><code>([^<]+)</code></td>`).FindStringSubmatch(r.body)
+	if secret == nil || id == nil {
+		t.Fatal("the secret or the client is not shown")
+	}
+	if _, err := f.svc.AuthenticateClient(context.Background(), id[1], secret[1]); err != nil {
+		t.Errorf("the secret shown does not authenticate: %v", err)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Error("the page with the secret may be cached")
+	}
+	if p := b.get("/admin/clients"); strings.Contains(p.body, secret[1]) {
+		t.Error("the secret is shown again")
+	}
+	r = b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/rotate-secret", nil)
+	fresh := regexp.MustCompile(`readonly value="([^"]+)"`).FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || fresh == nil || fresh[1] == secret[1] {
+		t.Fatalf("rotate: %d", r.status)
+	}
+	if _, err := f.svc.AuthenticateClient(context.Background(), id[1], secret[1]); err == nil {
+		t.Error("the old secret still works")
+	}
+	if r := b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/delete", nil); r.location() != "/admin/clients?done=deleted" {
+		t.Errorf("delete: %d %q", r.status, r.location())
+	}
+	if r := b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/delete", nil); r.status != http.StatusNotFound {
+		t.Errorf("delete again: %d", r.status)
+	}
+}
+
+func TestAdminAudit(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	aliceID := f.addUser(t, "alice")
+	b := f.browser(t)
+	b.mustSignIn("root")
+	f.browser(t).signIn("alice", "wrong password!", "")
+	p := b.get("/admin/audit?type=login.failed")
+	if p.status != http.StatusOK || strings.Count(p.body, "<td>login.failed</td>") != 1 || strings.Contains(p.body, "<td>login.succeeded</td>") {
+		t.Errorf("type filter: status %d", p.status)
+	}
+	if !strings.Contains(p.body, `<option value="login.failed" selected>`) {
+		t.Error("the filter does not keep its value")
+	}
+	p = b.get("/admin/audit?user=" + aliceID)
+	if !strings.Contains(p.body, "<td>user.created</td>") || strings.Contains(p.body, "<td>login.succeeded</td>") {
+		t.Error("user filter: wrong events")
+	}
+	for _, tc := range []struct{ query, field string }{
+		{"since=yesterday", "since-error"},
+		{"until=2026-13-01T00:00", "until-error"},
+		{"since=2026-11-02T00:00&until=2026-11-01T00:00", "until-error"},
+		{"before=-1", ""},
+		{"before=x", ""},
+		{"user=" + strings.Repeat("u", 300), ""},
+	} {
+		p := b.get("/admin/audit?" + tc.query)
+		if p.status != http.StatusBadRequest || tc.field != "" && !strings.Contains(p.body, `id="`+tc.field+`" role="alert"`) {
+			t.Errorf("%s: status %d, want 400 (error at %q)", tc.query, p.status, tc.field)
+		}
+	}
+	if p := b.get("/admin/audit?since=2000-01-01T00:00&until=2100-01-01T00:00:00Z"); p.status != http.StatusOK || !strings.Contains(p.body, "login.failed") {
+		t.Errorf("time range: %d", p.status)
+	}
+	// Paging: more events than a page.
+	for range 60 {
+		f.browser(t).signIn("alice", "wrong password!", "")
+	}
+	p = b.get("/admin/audit?type=login.failed")
+	next := regexp.MustCompile(`href="(/admin/audit\?[^"]+)" rel="next"`).FindStringSubmatch(p.body)
+	if next == nil {
+		t.Fatal("no link to older events")
+	}
+	older := b.get(strings.ReplaceAll(next[1], "&amp;", "&"))
+	if n := strings.Count(older.body, "<td>login.failed</td>"); n != 11 {
+		t.Errorf("second page: %d events, want 11", n)
+	}
+}
+
+func TestAdminRevokeAll(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	f.addUser(t, "alice")
+	admin, alice := f.browser(t), f.browser(t)
+	admin.mustSignIn("root")
+	alice.mustSignIn("alice")
+	for _, typed := range []string{"", "yes", "sign out"} {
+		r := admin.postFrom("/admin/signout-all", "/admin/signout-all", url.Values{"confirm": {typed}})
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="confirm-error" role="alert"`) {
+			t.Errorf("confirmation %q: status %d", typed, r.status)
+		}
+	}
+	if _, visited := alice.follow("/account"); visited[len(visited)-1] != "/account" {
+		t.Fatalf("alice signed out without the confirmation: %v", visited)
+	}
+	r := admin.postFrom("/admin/signout-all", "/admin/signout-all", url.Values{"confirm": {"Sign out  everyone"}})
+	if r.status != http.StatusSeeOther || r.location() != "/signin?ended=1" {
+		t.Fatalf("revoke-all: %d %q", r.status, r.location())
+	}
+	for name, x := range map[string]*browser{"admin": admin, "alice": alice} {
+		if _, visited := x.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
+			t.Errorf("%s still reaches %v", name, visited)
+		}
+	}
+}
