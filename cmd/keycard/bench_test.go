@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/loadgen"
 )
 
 const benchAdminPass = "bench-admin-password"
@@ -367,4 +369,38 @@ func TestBenchRenewsTokens(t *testing.T) {
 		t.Errorf("successes %d errors %v, want no error after the first tokens expired", r.Successes, r.ErrorsByKind)
 	}
 	checkCleanedUp(t, s)
+}
+
+func TestBenchProgressLines(t *testing.T) {
+	p := loadgen.Progress{Elapsed: time.Second, Requests: 10, Rate: 10}
+	var term, plain strings.Builder
+	tp := &progressPrinter{w: &term, terminal: true}
+	tp.print(p)
+	tp.print(p)
+	tp.finish()
+	if want := "\r" + loadgen.FormatProgress(p) + "\x1b[K"; term.String() != want+want+"\n" {
+		t.Errorf("terminal progress %q, want each line rewriting the last and a final newline", term.String())
+	}
+	pp := &progressPrinter{w: &plain}
+	pp.print(p)
+	pp.print(p)
+	pp.finish()
+	if want := loadgen.FormatProgress(p) + "\n"; plain.String() != want+want {
+		t.Errorf("plain progress %q, want one line each", plain.String())
+	}
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&plain) {
+		t.Error("a regular file or a buffer taken for a terminal")
+	}
+	if null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		defer null.Close()
+		if !isTerminal(null) {
+			t.Errorf("%s is a character device, like a terminal", os.DevNull)
+		}
+	}
 }
