@@ -39,15 +39,20 @@ type Target struct {
 }
 
 // NewClient returns an HTTP client for a run with concurrency workers:
+// HTTP/1.1 only (each worker has a connection of its own, as separate
+// clients would, rather than a stream of one shared HTTP/2 connection),
 // keep-alive connections, at most concurrency idle ones kept per host (so
 // that every worker keeps its connection), no compression (its cost would
-// be the generator's), and timeout on every request.
+// be the generator's), no redirects followed, and timeout on every
+// request.
 func NewClient(concurrency int, timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = concurrency
 	tr.DisableCompression = true
 	tr.ForceAttemptHTTP2 = false
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP1(true)
 	return &http.Client{
 		Transport: tr,
 		Timeout:   timeout,
