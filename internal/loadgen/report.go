@@ -195,8 +195,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if r.Behind() {
 		fmt.Fprintf(&b, "\nThe generator fell behind its schedule: %s of %s requests started more than %v late (at most %s).\n"+
-			"All %d workers were waiting for answers: the target is slower than the rate asked for, or, if it has\n"+
-			"capacity to spare, more requests must be in flight (--concurrency), or this machine cannot send faster.\n"+
+			"No worker was free to send them on time (%d may be in flight): the target is slower than the rate asked\n"+
+			"for, or, if it has capacity to spare, more requests must be in flight (--concurrency), or this machine\n"+
+			"cannot send faster.\n"+
 			"The latencies count from the scheduled starts, so they include the wait; the rate achieved is the throughput.\n",
 			fmtCount(float64(r.LateStarts)), fmtCount(float64(r.Requests)), DefaultLateThreshold, fmtMicros(r.MaxStartLagUS), r.Concurrency)
 	}
