@@ -28,6 +28,7 @@ const (
 // bench runs "keycard bench WORKLOAD --target URL …": a load test of a
 // running deployment (docs/bench.md).
 func (e *cmdEnv) bench(args []string) int {
+	command := benchCommand(args)
 	fs := e.flagSet("bench")
 	target := fs.String("target", "", "the auth server's base `URL`, such as http://127.0.0.1:4000")
 	gateway := fs.String("gateway", "", "the gateway's base `URL` (gateway and revocation-latency workloads)")
@@ -205,6 +206,7 @@ func (e *cmdEnv) bench(args []string) int {
 	code := teardown()
 
 	report := loadgen.NewReport(workload, t, res, loadgen.CurrentEnvironment())
+	report.Command = command
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -223,6 +225,26 @@ func (e *cmdEnv) bench(args []string) int {
 		return exitFailure
 	}
 	return code
+}
+
+// benchCommand returns the command line "keycard bench args…" for the
+// report, with the value of --admin-password replaced by "…".
+func benchCommand(args []string) string {
+	out := []string{"keycard", "bench"}
+	hideNext := false
+	for _, a := range args {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case hideNext:
+			a, hideNext = "…", false
+		case strings.HasPrefix(a, "-") && name == "admin-password" && hasValue:
+			a = a[:strings.Index(a, "=")+1] + "…"
+		case strings.HasPrefix(a, "-") && name == "admin-password":
+			hideNext = true
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
 }
 
 func validWorkload(name string) bool {

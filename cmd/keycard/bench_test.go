@@ -32,6 +32,7 @@ type benchReport struct {
 	Errors       int64            `json:"errors"`
 	ErrorsByKind map[string]int64 `json:"errors_by_kind"`
 	Throughput   float64          `json:"throughput_per_s"`
+	Command      string           `json:"command"`
 	Latency      struct {
 		Min, Mean, P50, P90, P99, Max float64
 		P999                          float64 `json:"p99_9"`
@@ -112,8 +113,11 @@ func TestBenchAuthServerWorkloads(t *testing.T) {
 		if r.Concurrency != 4 || r.Target != s.base {
 			t.Errorf("%s: concurrency %d target %q", w, r.Concurrency, r.Target)
 		}
-		if strings.Contains(errOut, benchAdminPass) {
+		if strings.Contains(errOut, benchAdminPass) || strings.Contains(r.Command, benchAdminPass) {
 			t.Errorf("%s: the admin password reached the output", w)
+		}
+		if want := "keycard bench " + w + " --requests 50 --concurrency 4 --json --target " + s.base + " --admin-user benchadmin --admin-password …"; r.Command != want {
+			t.Errorf("command %q, want %q", r.Command, want)
 		}
 	}
 	// Open loop, the workload before or after the flags.
@@ -369,6 +373,20 @@ func TestBenchRenewsTokens(t *testing.T) {
 		t.Errorf("successes %d errors %v, want no error after the first tokens expired", r.Successes, r.ErrorsByKind)
 	}
 	checkCleanedUp(t, s)
+}
+
+func TestBenchCommandHidesPassword(t *testing.T) {
+	tests := []struct{ args, want string }{
+		{"login --admin-password s3cret --target http://h", "keycard bench login --admin-password … --target http://h"},
+		{"login -admin-password=s3cret", "keycard bench login -admin-password=…"},
+		{"login --admin-password=s3cret --admin-user admin", "keycard bench login --admin-password=… --admin-user admin"},
+		{"login --rate 5", "keycard bench login --rate 5"},
+	}
+	for _, tt := range tests {
+		if got := benchCommand(strings.Fields(tt.args)); got != tt.want || strings.Contains(got, "s3cret") {
+			t.Errorf("benchCommand(%s) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
 }
 
 func TestBenchProgressLines(t *testing.T) {

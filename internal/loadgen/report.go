@@ -40,6 +40,9 @@ type Report struct {
 	MaxStartLagUS float64          `json:"max_start_lag_us"`
 	Interrupted   bool             `json:"interrupted"`
 	Environment   Environment      `json:"environment"`
+	// Command is the command line that ran, with secrets left out; set
+	// by the caller.
+	Command string `json:"command,omitempty"`
 }
 
 // Latency is a latency distribution in microseconds.

@@ -41,6 +41,7 @@ func sampleResult(t *testing.T) *Result {
 // scripts read (docs/bench.md): renaming one must change ReportSchema.
 func TestReportJSONMembers(t *testing.T) {
 	r := NewReport(WorkloadGateway, Target{URL: "http://auth", Gateway: "http://gw", Path: "/x"}, sampleResult(t), CurrentEnvironment())
+	r.Command = "keycard bench gateway"
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestReportJSONMembers(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"concurrency", "duration_s", "environment", "errors", "errors_by_kind", "gateway", "interrupted", "late_starts",
+	want := []string{"command", "concurrency", "duration_s", "environment", "errors", "errors_by_kind", "gateway", "interrupted", "late_starts",
 		"latency_us", "max_start_lag_us", "mode", "path", "rate", "requests", "schema", "started_at", "successes", "target", "throughput_per_s", "workload"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("members %v\nwant    %v", keys, want)
