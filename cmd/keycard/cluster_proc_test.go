@@ -23,10 +23,10 @@ import (
 // the keycard binary, real processes that can be killed, a load balancer
 // and a TCP proxy that can be switched off.
 
-// buildKeycard builds the keycard binary of this package into dir and
+// buildClusterBinary builds the keycard binary of this package into dir and
 // returns its path. It uses the go command on PATH, where go test puts
 // the one running it first (runtime.GOROOT is deprecated).
-func buildKeycard(t *testing.T, dir string) string {
+func buildClusterBinary(t *testing.T, dir string) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -40,10 +40,10 @@ func buildKeycard(t *testing.T, dir string) string {
 	return bin
 }
 
-// processEnv returns the environment of the processes the cluster test
+// clusterEnv returns the environment of the processes the cluster test
 // starts: this process's, without any KEYCARD_ variable (which would
 // configure them behind the test's back), plus extra.
-func processEnv(extra ...string) []string {
+func clusterEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYCARD_") {
@@ -53,9 +53,9 @@ func processEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// proc is a keycard process (serve or gateway) started from the binary.
+// clusterProc is a keycard process (serve or gateway) started from the binary.
 // Its stdout and stderr are kept and printed when the test fails.
-type proc struct {
+type clusterProc struct {
 	name   string
 	cmd    *exec.Cmd
 	log    *syncBuffer
@@ -63,11 +63,11 @@ type proc struct {
 	exited chan struct{} // closed when the process has been waited for
 }
 
-// startProc starts bin with args and env. The process is killed (SIGKILL)
+// startClusterProc starts bin with args and env. The process is killed (SIGKILL)
 // when the test ends, and its output is logged if the test failed.
-func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+func startClusterProc(t *testing.T, name, bin string, env []string, args ...string) *clusterProc {
 	t.Helper()
-	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
+	p := &clusterProc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -81,29 +81,29 @@ func startProc(t *testing.T, name, bin string, env []string, args ...string) *pr
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("--- output of %s (%s), without the access log of requests answered below 500 ---\n%s", p.name, p.cmd.ProcessState, tail(withoutAccessLog(p.log.String()), 16<<10))
+			t.Logf("--- output of %s (%s), without the access log of requests answered below 500 ---\n%s", p.name, p.cmd.ProcessState, clusterLogTail(clusterWithoutAccessLog(p.log.String()), 16<<10))
 		}
 	})
 	return p
 }
 
-// accessLogRE matches an access log line of a request answered below 500.
-var accessLogRE = regexp.MustCompile(`"msg":"request",.*"status":[1-4][0-9][0-9],`)
+// clusterAccessLogRE matches an access log line of a request answered below 500.
+var clusterAccessLogRE = regexp.MustCompile(`"msg":"request",.*"status":[1-4][0-9][0-9],`)
 
-// withoutAccessLog drops from a process's output the access log lines of
+// clusterWithoutAccessLog drops from a process's output the access log lines of
 // requests answered below 500, which bury what explains a failure.
-func withoutAccessLog(s string) string {
+func clusterWithoutAccessLog(s string) string {
 	var b strings.Builder
 	for line := range strings.Lines(s) {
-		if !accessLogRE.MatchString(line) {
+		if !clusterAccessLogRE.MatchString(line) {
 			b.WriteString(line)
 		}
 	}
 	return b.String()
 }
 
-// tail returns the last n bytes of s, marking a cut.
-func tail(s string, n int) string {
+// clusterLogTail returns the last n bytes of s, marking a cut.
+func clusterLogTail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -113,7 +113,7 @@ func tail(s string, n int) string {
 // waitListening waits until the process logs its "listening" line and
 // sets p.base; it fails the test if the process exits first or takes
 // longer than 20 s.
-func (p *proc) waitListening(t *testing.T) {
+func (p *clusterProc) waitListening(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -135,7 +135,7 @@ func (p *proc) waitListening(t *testing.T) {
 // kill sends SIGKILL, not a shutdown signal: the process gets no chance
 // to finish requests, close connections or release anything. It waits
 // until the process is gone.
-func (p *proc) kill() {
+func (p *clusterProc) kill() {
 	select {
 	case <-p.exited:
 		return
@@ -145,12 +145,12 @@ func (p *proc) kill() {
 	<-p.exited
 }
 
-// balancer is a round-robin HTTP load balancer in front of the auth server
+// clusterBalancer is a round-robin HTTP load balancer in front of the auth server
 // instances, as an operator would deploy one: its URL is the issuer. A
 // backend that refuses the connection is skipped for the next one (nginx's
 // proxy_next_upstream error) when the request has no body, so nothing was
 // sent; there is no health checking.
-type balancer struct {
+type clusterBalancer struct {
 	*httptest.Server
 	log       *syncBuffer
 	transport *http.Transport
@@ -160,10 +160,10 @@ type balancer struct {
 	next     int
 }
 
-// newBalancer starts a balancer with no backends yet; they are set with
+// newClusterBalancer starts a balancer with no backends yet; they are set with
 // setBackends once the instances listen. It is closed when the test ends.
-func newBalancer(t *testing.T) *balancer {
-	b := &balancer{log: &syncBuffer{}, transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}}
+func newClusterBalancer(t *testing.T) *clusterBalancer {
+	b := &clusterBalancer{log: &syncBuffer{}, transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme = "http"
@@ -180,13 +180,13 @@ func newBalancer(t *testing.T) *balancer {
 		b.CloseClientConnections()
 		b.Close()
 		if t.Failed() && b.log.String() != "" {
-			t.Logf("--- balancer log ---\n%s", tail(b.log.String(), 8<<10))
+			t.Logf("--- balancer log ---\n%s", clusterLogTail(b.log.String(), 8<<10))
 		}
 	})
 	return b
 }
 
-func (b *balancer) setBackends(hosts []string) {
+func (b *clusterBalancer) setBackends(hosts []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.backends = hosts
@@ -194,7 +194,7 @@ func (b *balancer) setBackends(hosts []string) {
 
 // RoundTrip sends r to the next backend, and on to the ones after it
 // while they refuse the connection.
-func (b *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
+func (b *clusterBalancer) RoundTrip(r *http.Request) (*http.Response, error) {
 	b.mu.Lock()
 	hosts, start := b.backends, b.next
 	b.next++
@@ -219,10 +219,10 @@ func (b *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
-// tcpProxy forwards TCP connections to a target; it stands for a Redis
+// clusterTCPProxy forwards TCP connections to a target; it stands for a Redis
 // server that can be stopped and started again at the same address
 // without touching the machine's real one.
-type tcpProxy struct {
+type clusterTCPProxy struct {
 	target string
 	addr   string // fixed by the first start
 
@@ -232,11 +232,11 @@ type tcpProxy struct {
 	wg    sync.WaitGroup
 }
 
-// newTCPProxy starts a proxy to target on a free port of 127.0.0.1; it
+// newClusterTCPProxy starts a proxy to target on a free port of 127.0.0.1; it
 // is stopped when the test ends.
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
+func newClusterTCPProxy(t *testing.T, target string) *clusterTCPProxy {
 	t.Helper()
-	p := &tcpProxy{target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	p := &clusterTCPProxy{target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 }
 
 // start listens (again) at p.addr and forwards what it accepts.
-func (p *tcpProxy) start() error {
+func (p *clusterTCPProxy) start() error {
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
 		return err
@@ -265,7 +265,7 @@ func (p *tcpProxy) start() error {
 	return nil
 }
 
-func (p *tcpProxy) forward(c net.Conn) {
+func (p *clusterTCPProxy) forward(c net.Conn) {
 	up, err := net.DialTimeout("tcp", p.target, time.Second)
 	if err != nil {
 		c.Close()
@@ -292,7 +292,7 @@ func (p *tcpProxy) forward(c net.Conn) {
 
 // stop closes the listener and every forwarded connection, as a Redis
 // server that went away would, and waits for the forwarding to end.
-func (p *tcpProxy) stop() {
+func (p *clusterTCPProxy) stop() {
 	p.mu.Lock()
 	if p.ln != nil {
 		p.ln.Close()

@@ -48,7 +48,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster test builds and runs real processes; not in -short mode")
 	}
-	bin := buildKeycard(t, t.TempDir())
+	bin := buildClusterBinary(t, t.TempDir())
 	t.Run("LogoutAcrossInstances", func(t *testing.T) { testClusterLogout(t, bin) })
 	t.Run("ConcurrentRefresh", func(t *testing.T) { testClusterConcurrentRefresh(t, bin) })
 	t.Run("RevocationFeed", func(t *testing.T) { testClusterFeed(t, bin) })
@@ -76,10 +76,10 @@ type cluster struct {
 	env       []string // KEYCARD_MASTER_KEY and a clean environment
 	store     string   // the fresh database
 	adminPG   string   // KEYCARD_TEST_POSTGRES
-	lb        *balancer
-	instances []*proc
-	gateways  []*proc
-	redis     *tcpProxy // nil unless clusterOptions.redisProxy
+	lb        *clusterBalancer
+	instances []*clusterProc
+	gateways  []*clusterProc
+	redis     *clusterTCPProxy // nil unless clusterOptions.redisProxy
 	feed      clientSecret
 	admin     string // an admin's access token
 	client    *http.Client
@@ -97,7 +97,7 @@ func newCluster(t *testing.T, bin string, opt clusterOptions) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{
-		t: t, bin: bin, env: processEnv("KEYCARD_MASTER_KEY=" + masterKey),
+		t: t, bin: bin, env: clusterEnv("KEYCARD_MASTER_KEY=" + masterKey),
 		store: pgtest.NewDatabase(t), adminPG: pgtest.AdminURL(t),
 		client:  &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		secrets: []string{masterKey, clusterPassword},
@@ -108,19 +108,19 @@ func newCluster(t *testing.T, bin string, opt clusterOptions) *cluster {
 		t.Fatalf("KEYCARD_TEST_REDIS is not a redis:// URL")
 	}
 	if opt.redisProxy {
-		c.redis = newTCPProxy(t, redisURL.Host)
+		c.redis = newClusterTCPProxy(t, redisURL.Host)
 		redisURL.Host = c.redis.addr
 	}
 	var b [6]byte
 	rand.Read(b[:])
 	prefix := "keycard-cluster-" + hex.EncodeToString(b[:]) + ":"
 
-	c.lb = newBalancer(t)
+	c.lb = newClusterBalancer(t)
 	args := append([]string{"serve", "--store", c.store, "--addr", "127.0.0.1:0", "--issuer", c.lb.URL,
 		"--redis", redisURL.String(), "--redis-prefix", prefix, "--registration", "true",
 		"--argon2-memory", "64", "--argon2-iterations", "1"}, opt.serveArgs...)
 	for i := range 3 {
-		c.instances = append(c.instances, startProc(t, fmt.Sprintf("instance %d", i+1), bin, c.env, args...))
+		c.instances = append(c.instances, startClusterProc(t, fmt.Sprintf("instance %d", i+1), bin, c.env, args...))
 	}
 	var hosts []string
 	for _, p := range c.instances {
@@ -177,7 +177,7 @@ routes:
 		t.Fatal(err)
 	}
 	for i := range n {
-		g := startProc(t, fmt.Sprintf("gateway %d", i+1), c.bin, processEnv(), "gateway", "--config", config)
+		g := startClusterProc(t, fmt.Sprintf("gateway %d", i+1), c.bin, clusterEnv(), "gateway", "--config", config)
 		g.waitListening(t)
 		c.gateways = append(c.gateways, g)
 	}
@@ -227,14 +227,14 @@ func (c *cluster) checkLogs() {
 	}
 }
 
-// reply is an HTTP answer.
-type reply struct {
+// clusterReply is an HTTP answer.
+type clusterReply struct {
 	code   int
 	body   []byte
 	header http.Header
 }
 
-func (r reply) decode(out any) error {
+func (r clusterReply) decode(out any) error {
 	if err := json.Unmarshal(r.body, out); err != nil {
 		return fmt.Errorf("decoding %d %q: %w", r.code, r.body, err)
 	}
@@ -244,10 +244,10 @@ func (r reply) decode(out any) error {
 // do sends one request; basic, when not nil, are client credentials for
 // HTTP Basic. It is safe to call from any goroutine; a transport error is
 // returned as is.
-func (c *cluster) do(method, u, bearer, contentType, body string, basic *clientSecret) (reply, error) {
+func (c *cluster) do(method, u, bearer, contentType, body string, basic *clientSecret) (clusterReply, error) {
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
-		return reply{}, err
+		return clusterReply{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -261,18 +261,18 @@ func (c *cluster) do(method, u, bearer, contentType, body string, basic *clientS
 	req.Header.Set("User-Agent", "keycard-cluster-test")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return reply{}, err
+		return clusterReply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return reply{}, err
+		return clusterReply{}, err
 	}
-	return reply{code: resp.StatusCode, body: b, header: resp.Header}, nil
+	return clusterReply{code: resp.StatusCode, body: b, header: resp.Header}, nil
 }
 
 // on is do against instance i, failing the test on a transport error.
-func (c *cluster) on(t *testing.T, i int, method, path, bearer, contentType, body string) reply {
+func (c *cluster) on(t *testing.T, i int, method, path, bearer, contentType, body string) clusterReply {
 	t.Helper()
 	r, err := c.do(method, c.instances[i].base+path, bearer, contentType, body, nil)
 	if err != nil {
@@ -291,17 +291,17 @@ func (c *cluster) register(t *testing.T, i int, username string) string {
 	return u.ID
 }
 
-func loginBody(username string) string {
+func clusterLoginBody(username string) string {
 	return fmt.Sprintf(`{"username":%q,"password":%q}`, username, clusterPassword)
 }
 
-func refreshForm(token string) string {
+func clusterRefreshForm(token string) string {
 	return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}.Encode()
 }
 
 func (c *cluster) login(t *testing.T, i int, username string) tokenResponse {
 	t.Helper()
-	r := c.on(t, i, "POST", "/v1/login", "", "application/json", loginBody(username))
+	r := c.on(t, i, "POST", "/v1/login", "", "application/json", clusterLoginBody(username))
 	var tr tokenResponse
 	if r.code != http.StatusOK || r.decode(&tr) != nil || tr.AccessToken == "" || tr.RefreshToken == "" {
 		t.Fatalf("login %s on %s: %d %s", username, c.instances[i].name, r.code, r.body)
@@ -313,7 +313,7 @@ func (c *cluster) login(t *testing.T, i int, username string) tokenResponse {
 // decoded only for a 200.
 func (c *cluster) refresh(t *testing.T, i int, token string) (int, tokenResponse) {
 	t.Helper()
-	r := c.on(t, i, "POST", "/oauth/token", "", "application/x-www-form-urlencoded", refreshForm(token))
+	r := c.on(t, i, "POST", "/oauth/token", "", "application/x-www-form-urlencoded", clusterRefreshForm(token))
 	var tr tokenResponse
 	if r.code == http.StatusOK {
 		if err := r.decode(&tr); err != nil {
@@ -325,7 +325,7 @@ func (c *cluster) refresh(t *testing.T, i int, token string) (int, tokenResponse
 
 // gw sends GET /api/x with a bearer token to gateway g and returns the
 // status, 0 on a transport error.
-func (c *cluster) gw(g *proc, token string) int {
+func (c *cluster) gw(g *clusterProc, token string) int {
 	r, err := c.do("GET", g.base+"/api/x", token, "", "", nil)
 	if err != nil {
 		return 0
@@ -347,10 +347,10 @@ func (c *cluster) eventually(t *testing.T, what string, d time.Duration, cond fu
 	return time.Since(start)
 }
 
-// withinBound polls cond every 5 ms from start until it holds and
+// clusterWithin polls cond every 5 ms from start until it holds and
 // reports an error if that takes longer than bound, a bound the product
 // promises. It returns how long it took.
-func withinBound(t *testing.T, what string, start time.Time, bound time.Duration, cond func() bool) time.Duration {
+func clusterWithin(t *testing.T, what string, start time.Time, bound time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	for !cond() {
 		if time.Since(start) > bound {
@@ -368,8 +368,8 @@ func withinBound(t *testing.T, what string, start time.Time, bound time.Duration
 	return d
 }
 
-// feedEntry is one entry of the revocation feed.
-type feedEntry struct {
+// clusterFeedEntry is one entry of the revocation feed.
+type clusterFeedEntry struct {
 	Seq   int64  `json:"seq"`
 	Kind  string `json:"kind"`
 	Value string `json:"value"`
@@ -377,7 +377,7 @@ type feedEntry struct {
 
 // readFeedPage reads GET /v1/revocations?after=N (with wait, a
 // long-poll) at base as the cluster's service client.
-func (c *cluster) readFeedPage(base string, after int64, wait string) ([]feedEntry, int64, error) {
+func (c *cluster) readFeedPage(base string, after int64, wait string) ([]clusterFeedEntry, int64, error) {
 	q := fmt.Sprintf("after=%d", after)
 	if wait != "" {
 		q += "&wait=" + wait
@@ -387,9 +387,9 @@ func (c *cluster) readFeedPage(base string, after int64, wait string) ([]feedEnt
 		return nil, 0, err
 	}
 	var p struct {
-		Entries  []feedEntry `json:"entries"`
-		Next     int64       `json:"next"`
-		Snapshot bool        `json:"snapshot"`
+		Entries  []clusterFeedEntry `json:"entries"`
+		Next     int64              `json:"next"`
+		Snapshot bool               `json:"snapshot"`
 	}
 	if r.code != http.StatusOK {
 		return nil, 0, fmt.Errorf("feed: %d %s", r.code, r.body)
@@ -404,9 +404,9 @@ func (c *cluster) readFeedPage(base string, after int64, wait string) ([]feedEnt
 }
 
 // wholeFeed reads every page of instance i's feed.
-func (c *cluster) wholeFeed(t *testing.T, i int) []feedEntry {
+func (c *cluster) wholeFeed(t *testing.T, i int) []clusterFeedEntry {
 	t.Helper()
-	var all []feedEntry
+	var all []clusterFeedEntry
 	var after int64
 	for {
 		entries, next, err := c.readFeedPage(c.instances[i].base, after, "")
@@ -440,8 +440,8 @@ func (c *cluster) feedEnd(t *testing.T) int64 {
 // longest delay after the answer.
 func (c *cluster) feedArrival(t *testing.T, running []int, after int64, kind, value string, act func()) time.Duration {
 	t.Helper()
-	has := func(es []feedEntry) bool {
-		return slices.ContainsFunc(es, func(e feedEntry) bool { return e.Kind == kind && e.Value == value })
+	has := func(es []clusterFeedEntry) bool {
+		return slices.ContainsFunc(es, func(e clusterFeedEntry) bool { return e.Kind == kind && e.Value == value })
 	}
 	n := len(running)
 	arrived := make([]time.Time, 2*n) // long-polls, then polls
@@ -535,7 +535,7 @@ func testClusterLogout(t *testing.T, bin string) {
 	loggedOut := time.Now()
 	for _, g := range c.gateways {
 		for name, at := range tokens {
-			withinBound(t, name+" refused by "+g.name, loggedOut, time.Second, func() bool {
+			clusterWithin(t, name+" refused by "+g.name, loggedOut, time.Second, func() bool {
 				return c.gw(g, at) == http.StatusUnauthorized
 			})
 		}
@@ -571,7 +571,7 @@ func testClusterConcurrentRefresh(t *testing.T, bin string) {
 	for k := range results {
 		wg.Go(func() {
 			<-start
-			r, err := c.do("POST", c.instances[k%3].base+"/oauth/token", "", "application/x-www-form-urlencoded", refreshForm(tok.RefreshToken), nil)
+			r, err := c.do("POST", c.instances[k%3].base+"/oauth/token", "", "application/x-www-form-urlencoded", clusterRefreshForm(tok.RefreshToken), nil)
 			results[k] = result{code: r.code, err: err}
 			if err == nil && r.code == http.StatusOK {
 				results[k].err = r.decode(&results[k].tr)
@@ -615,7 +615,7 @@ func testClusterConcurrentRefresh(t *testing.T, bin string) {
 	}
 	// One live refresh token: the successor, the only row of the session
 	// not rotated, next to the login's token it replaced.
-	live, total := refreshTokenRows(t, c.store, tok.SessionID)
+	live, total := clusterRefreshTokenRows(t, c.store, tok.SessionID)
 	if id, _, _ := strings.Cut(successor, "."); len(live) != 1 || live[0] != id || total != 2 {
 		t.Errorf("refresh tokens of the session: live %v (successor %s), %d in all; want only the successor live, 2 in all", live, id, total)
 	}
@@ -625,9 +625,9 @@ func testClusterConcurrentRefresh(t *testing.T, bin string) {
 	}
 }
 
-// refreshTokenRows reads, straight from the database, the ids of the
+// clusterRefreshTokenRows reads, straight from the database, the ids of the
 // session's live (not rotated) refresh tokens and how many it has in all.
-func refreshTokenRows(t *testing.T, store, sessionID string) (live []string, total int) {
+func clusterRefreshTokenRows(t *testing.T, store, sessionID string) (live []string, total int) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, store)
@@ -685,7 +685,7 @@ func testClusterFeed(t *testing.T, bin string) {
 	}
 	var following atomic.Bool
 	following.Store(true)
-	var got []feedEntry
+	var got []clusterFeedEntry
 	var followErr error
 	followed := make(chan struct{})
 	go func() {
@@ -718,7 +718,7 @@ func testClusterFeed(t *testing.T, bin string) {
 	if followErr != nil {
 		t.Fatal(followErr)
 	}
-	feeds := [][]feedEntry{c.wholeFeed(t, 0), c.wholeFeed(t, 1), c.wholeFeed(t, 2)}
+	feeds := [][]clusterFeedEntry{c.wholeFeed(t, 0), c.wholeFeed(t, 1), c.wholeFeed(t, 2)}
 	for i := 1; i < 3; i++ {
 		if !slices.Equal(feeds[i], feeds[0]) {
 			t.Errorf("the feed of %s differs from that of instance 1:\n%v\n%v", c.instances[i].name, feeds[i], feeds[0])
@@ -733,7 +733,7 @@ func testClusterFeed(t *testing.T, bin string) {
 		t.Errorf("a follower switching instances read %d entries, want the %d of the feed without gap or repeat:\ngot  %v\nwant %v", len(got), len(feeds[0]), got, feeds[0])
 	}
 	for _, tok := range toks {
-		if !slices.ContainsFunc(feeds[0], func(e feedEntry) bool { return e.Kind == "session" && e.Value == tok.SessionID }) {
+		if !slices.ContainsFunc(feeds[0], func(e clusterFeedEntry) bool { return e.Kind == "session" && e.Value == tok.SessionID }) {
 			t.Errorf("the feed lacks session %s", tok.SessionID)
 		}
 	}
@@ -750,8 +750,8 @@ func (c *cluster) jwks(t *testing.T, i int) string {
 	return string(r.body)
 }
 
-// tokenKID returns the kid in the header of a JWS.
-func tokenKID(t *testing.T, token string) string {
+// clusterTokenKID returns the kid in the header of a JWS.
+func clusterTokenKID(t *testing.T, token string) string {
 	t.Helper()
 	h, _, _ := strings.Cut(token, ".")
 	var header struct{ KID string }
@@ -774,9 +774,9 @@ func testClusterKeyRotation(t *testing.T, bin string) {
 	for i := range c.instances {
 		old = append(old, c.login(t, i, "dave"))
 	}
-	oldKID := tokenKID(t, old[0].AccessToken)
+	oldKID := clusterTokenKID(t, old[0].AccessToken)
 	for i, tok := range old {
-		if kid := tokenKID(t, tok.AccessToken); kid != oldKID {
+		if kid := clusterTokenKID(t, tok.AccessToken); kid != oldKID {
 			t.Fatalf("%s signs with %s, instance 1 with %s", c.instances[i].name, kid, oldKID)
 		}
 	}
@@ -796,7 +796,7 @@ func testClusterKeyRotation(t *testing.T, bin string) {
 		var tok tokenResponse
 		c.eventually(t, c.instances[i].name+" signs with the new key", 15*time.Second, func() bool {
 			tok = c.login(t, i, "dave")
-			return tokenKID(t, tok.AccessToken) == rotated.KID
+			return clusterTokenKID(t, tok.AccessToken) == rotated.KID
 		})
 		fresh = append(fresh, tok)
 	}
@@ -821,16 +821,16 @@ func testClusterKeyRotation(t *testing.T, bin string) {
 	}
 	for _, g := range c.gateways {
 		for i := range c.instances {
-			withinBound(t, fmt.Sprintf("old-key token of %s refused by %s", c.instances[i].name, g.name), revoked, time.Second, func() bool {
+			clusterWithin(t, fmt.Sprintf("old-key token of %s refused by %s", c.instances[i].name, g.name), revoked, time.Second, func() bool {
 				return c.gw(g, old[i].AccessToken) == http.StatusUnauthorized
 			})
 		}
 	}
 	for i := range c.instances {
-		withinBound(t, "old-key token refused by "+c.instances[i].name, revoked, time.Second, func() bool {
+		clusterWithin(t, "old-key token refused by "+c.instances[i].name, revoked, time.Second, func() bool {
 			return c.on(t, i, "GET", "/v1/me", old[i].AccessToken, "", "").code == http.StatusUnauthorized
 		})
-		withinBound(t, "old key gone from the JWKS of "+c.instances[i].name, revoked, time.Second, func() bool {
+		clusterWithin(t, "old key gone from the JWKS of "+c.instances[i].name, revoked, time.Second, func() bool {
 			return !strings.Contains(c.jwks(t, i), oldKID)
 		})
 	}
@@ -868,13 +868,13 @@ func testClusterImmediateRotation(t *testing.T, bin string) {
 		t.Fatalf("rotate on instance 1: %d %s", r.code, r.body)
 	}
 	tok := c.login(t, 0, "ivan")
-	if kid := tokenKID(t, tok.AccessToken); kid != key.KID {
+	if kid := clusterTokenKID(t, tok.AccessToken); kid != key.KID {
 		t.Fatalf("instance 1 signs with %s right after its immediate rotation to %s", kid, key.KID)
 	}
 	var wg sync.WaitGroup
 	for _, g := range c.gateways {
 		wg.Go(func() {
-			withinBound(t, "a token of the new key from instance 1 accepted by "+g.name, rotated, time.Second, func() bool {
+			clusterWithin(t, "a token of the new key from instance 1 accepted by "+g.name, rotated, time.Second, func() bool {
 				return c.gw(g, tok.AccessToken) == http.StatusOK
 			})
 		})
@@ -888,8 +888,8 @@ func testClusterImmediateRotation(t *testing.T, bin string) {
 	}
 }
 
-// loadStats count what a load run did.
-type loadStats struct {
+// clusterLoadStats count what a load run did.
+type clusterLoadStats struct {
 	logins, refreshes atomic.Int64
 	transportErrors   atomic.Int64 // requests that got no answer (refused or cut off)
 	serverErrors      atomic.Int64 // 5xx answers
@@ -901,7 +901,7 @@ type loadStats struct {
 }
 
 // note5xx keeps the first few 5xx answers, to be logged.
-func (s *loadStats) note5xx(what string) {
+func (s *clusterLoadStats) note5xx(what string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.answers5xx) < 10 {
@@ -909,14 +909,14 @@ func (s *loadStats) note5xx(what string) {
 	}
 }
 
-func (s *loadStats) fail(format string, args ...any) {
+func (s *clusterLoadStats) fail(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, fmt.Sprintf(format, args...))
 }
 
-// loadUser is one user of a load run, with one worker.
-type loadUser struct {
+// clusterLoadUser is one user of a load run, with one worker.
+type clusterLoadUser struct {
 	name, id  string
 	sessions  map[string]string // session id → its latest refresh token, as the client saw them
 	ambiguous int               // logins that got no answer or a 5xx
@@ -927,7 +927,7 @@ type loadUser struct {
 // one, for up to 10 s: what a client behind no balancer does. It returns
 // the first answer that is not a 5xx and whether an earlier attempt may
 // have taken effect without the client seeing it.
-func (c *cluster) send(stats *loadStats, method, path, contentType, body string) (reply, bool, error) {
+func (c *cluster) send(stats *clusterLoadStats, method, path, contentType, body string) (clusterReply, bool, error) {
 	ambiguous := false
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -962,7 +962,7 @@ func (c *cluster) send(stats *loadStats, method, path, contentType, body string)
 // then refreshes its token three times, and again, spreading requests
 // round-robin and retrying as send does. A refresh retried after an
 // unanswered attempt relies on the grace rule to get the same successor.
-func (c *cluster) runLoad(users []*loadUser, stop <-chan struct{}, stats *loadStats) *sync.WaitGroup {
+func (c *cluster) runLoad(users []*clusterLoadUser, stop <-chan struct{}, stats *clusterLoadStats) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for _, u := range users {
 		wg.Go(func() {
@@ -972,7 +972,7 @@ func (c *cluster) runLoad(users []*loadUser, stop <-chan struct{}, stats *loadSt
 					return
 				default:
 				}
-				r, ambiguous, err := c.send(stats, "POST", "/v1/login", "application/json", loginBody(u.name))
+				r, ambiguous, err := c.send(stats, "POST", "/v1/login", "application/json", clusterLoginBody(u.name))
 				if ambiguous {
 					u.ambiguous++
 				}
@@ -993,7 +993,7 @@ func (c *cluster) runLoad(users []*loadUser, stop <-chan struct{}, stats *loadSt
 				}
 				u.sessions[tr.SessionID] = tr.RefreshToken
 				for range 3 {
-					r, _, err := c.send(stats, "POST", "/oauth/token", "application/x-www-form-urlencoded", refreshForm(tr.RefreshToken))
+					r, _, err := c.send(stats, "POST", "/oauth/token", "application/x-www-form-urlencoded", clusterRefreshForm(tr.RefreshToken))
 					var next tokenResponse
 					if err == nil && (r.code != http.StatusOK || r.decode(&next) != nil || next.RefreshToken == "") {
 						err = fmt.Errorf("%d %s", r.code, r.body)
@@ -1013,11 +1013,11 @@ func (c *cluster) runLoad(users []*loadUser, stop <-chan struct{}, stats *loadSt
 }
 
 // newLoadUsers registers n users for a load run.
-func (c *cluster) newLoadUsers(t *testing.T, n int) []*loadUser {
+func (c *cluster) newLoadUsers(t *testing.T, n int) []*clusterLoadUser {
 	t.Helper()
-	var users []*loadUser
+	var users []*clusterLoadUser
 	for k := range n {
-		u := &loadUser{name: fmt.Sprintf("load%d", k), sessions: map[string]string{}}
+		u := &clusterLoadUser{name: fmt.Sprintf("load%d", k), sessions: map[string]string{}}
 		u.id = c.register(t, k%3, u.name)
 		users = append(users, u)
 	}
@@ -1028,7 +1028,7 @@ func (c *cluster) newLoadUsers(t *testing.T, n int) []*loadUser {
 // instances: each user has exactly the sessions the client saw succeed,
 // once each, plus at most one orphan per login that got no answer; and the
 // latest refresh token of every session works.
-func (c *cluster) checkLoad(t *testing.T, running []int, users []*loadUser, stats *loadStats) {
+func (c *cluster) checkLoad(t *testing.T, running []int, users []*clusterLoadUser, stats *clusterLoadStats) {
 	t.Helper()
 	for _, f := range stats.failures {
 		t.Error(f)
@@ -1083,7 +1083,7 @@ func (c *cluster) checkLoad(t *testing.T, running []int, users []*loadUser, stat
 	for _, u := range users {
 		for sid, rt := range u.sessions {
 			tokens++
-			r, _, err := c.send(stats, "POST", "/oauth/token", "application/x-www-form-urlencoded", refreshForm(rt))
+			r, _, err := c.send(stats, "POST", "/oauth/token", "application/x-www-form-urlencoded", clusterRefreshForm(rt))
 			if err != nil || r.code != http.StatusOK {
 				t.Errorf("the latest refresh token of session %s of %s: %v %d %s", sid, u.name, err, r.code, r.body)
 			}
@@ -1103,7 +1103,7 @@ func (c *cluster) checkLoad(t *testing.T, running []int, users []*loadUser, stat
 func testClusterInstanceKilled(t *testing.T, bin string) {
 	c := newCluster(t, bin, clusterOptions{})
 	users := c.newLoadUsers(t, 4)
-	stats := &loadStats{}
+	stats := &clusterLoadStats{}
 	stop := make(chan struct{})
 	wg := c.runLoad(users, stop, stats)
 	time.Sleep(700 * time.Millisecond)
@@ -1154,7 +1154,7 @@ func testClusterPostgresTerminated(t *testing.T, bin string) {
 	}
 	defer conn.Close(context.Background())
 
-	stats := &loadStats{}
+	stats := &clusterLoadStats{}
 	stop := make(chan struct{})
 	wg := c.runLoad(users, stop, stats)
 	time.Sleep(500 * time.Millisecond)
@@ -1166,13 +1166,13 @@ func testClusterPostgresTerminated(t *testing.T, bin string) {
 
 	c.register(t, 0, "erin")
 	for i := range c.instances {
-		withinBound(t, c.instances[i].name+" serves again", terminated, 5*time.Second, func() bool {
-			r, err := c.do("POST", c.instances[i].base+"/v1/login", "", "application/json", loginBody("erin"), nil)
+		clusterWithin(t, c.instances[i].name+" serves again", terminated, 5*time.Second, func() bool {
+			r, err := c.do("POST", c.instances[i].base+"/v1/login", "", "application/json", clusterLoginBody("erin"), nil)
 			var tr tokenResponse
 			if err != nil || r.code != http.StatusOK || r.decode(&tr) != nil {
 				return false
 			}
-			r, err = c.do("POST", c.instances[i].base+"/oauth/token", "", "application/x-www-form-urlencoded", refreshForm(tr.RefreshToken), nil)
+			r, err = c.do("POST", c.instances[i].base+"/oauth/token", "", "application/x-www-form-urlencoded", clusterRefreshForm(tr.RefreshToken), nil)
 			if err != nil || r.code != http.StatusOK || r.decode(&tr) != nil {
 				return false
 			}
@@ -1199,7 +1199,7 @@ func testClusterPostgresTerminated(t *testing.T, bin string) {
 	})
 	loggedOut := time.Now()
 	for _, g := range c.gateways {
-		withinBound(t, "logged-out token refused by "+g.name, loggedOut, time.Second, func() bool {
+		clusterWithin(t, "logged-out token refused by "+g.name, loggedOut, time.Second, func() bool {
 			return c.gw(g, tok.AccessToken) == http.StatusUnauthorized
 		})
 	}
@@ -1252,7 +1252,7 @@ func testClusterRedisStopped(t *testing.T, bin string) {
 	t.Logf("logins on the three instances with Redis stopped took %v", time.Since(stopped).Round(time.Millisecond))
 	for i := range c.instances {
 		c.eventually(t, c.instances[i].name+" reports degraded", 10*time.Second, func() bool {
-			c.on(t, i, "POST", "/v1/login", "", "application/json", loginBody("frank"))
+			c.on(t, i, "POST", "/v1/login", "", "application/json", clusterLoginBody("frank"))
 			return c.readiness(t, i) == "degraded"
 		})
 	}
@@ -1274,7 +1274,7 @@ func testClusterRedisStopped(t *testing.T, bin string) {
 	}
 	for i := range c.instances {
 		d := c.eventually(t, c.instances[i].name+" shares again", 15*time.Second, func() bool {
-			c.on(t, i, "POST", "/v1/login", "", "application/json", loginBody("frank"))
+			c.on(t, i, "POST", "/v1/login", "", "application/json", clusterLoginBody("frank"))
 			return c.readiness(t, i) == "ok"
 		})
 		t.Logf("%s back on Redis %v after it returned", c.instances[i].name, d.Round(time.Millisecond))
