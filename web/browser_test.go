@@ -27,7 +27,7 @@ import (
 // docScreenshots are the screenshots kept in docs/screenshots.
 var docScreenshots = map[string]bool{
 	"signin.png": true, "account.png": true, "account-390px.png": true,
-	"admin-users.png": true, "admin-keys.png": true, "admin-audit.png": true,
+	"admin-users.png": true, "admin-keys.png": true, "admin-audit.png": true, "weather.png": true,
 }
 
 // chromiumPath returns Chromium's executable, skipping (or failing, with
@@ -360,5 +360,35 @@ func TestBrowserOpenRedirect(t *testing.T) {
 		if p := b.path(); p != "/account" {
 			t.Errorf("next %q: landed on %s, want /account", next, p)
 		}
+	}
+}
+
+// TestBrowserWeather: the demo weather page sends a signed-out browser to
+// sign in and back, shows the user and the weather, and after signing out
+// from it the page is gone.
+func TestBrowserWeather(t *testing.T) {
+	f := newFixture(t, fixtureOptions{weather: true})
+	f.addUser(t, "alice")
+	c := newChrome(t)
+	b := c.tab(f.url)
+	b.do("open the weather page", chromedp.Navigate(f.url+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := b.path(); p != "/signin?next=%2Fweather-app%2F" {
+		t.Errorf("signed out, the weather page went to %s", p)
+	}
+	b.do("sign in", chromedp.KeyEvent("alice"+kb.Tab+testPassword+kb.Enter), chromedp.WaitVisible(chromedp.ID("forecast")))
+	if p := b.path(); p != weatherPath {
+		t.Errorf("after sign-in: %s, want %s", p, weatherPath)
+	}
+	if user := b.text("#weather-user"); user != "alice" {
+		t.Errorf("the page shows user %q", user)
+	}
+	b.screenshot("weather.png")
+	b.do("sign out", chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := b.path(); p != "/signin?signedout=1" {
+		t.Errorf("after signing out: %s", p)
+	}
+	b.do("the weather again", chromedp.Navigate(f.url+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := b.path(); !strings.HasPrefix(p, "/signin") {
+		t.Errorf("after signing out the weather page went to %s, want sign-in", p)
 	}
 }

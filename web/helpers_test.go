@@ -19,6 +19,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/verifier"
 	"github.com/keycard-auth/keycard/web"
 )
 
@@ -42,7 +43,12 @@ type fixtureOptions struct {
 	registration bool
 	throttle     *throttle.Policy // per account
 	redirects    []string
+	// weather mounts the demo weather page at weatherPath, verifying
+	// tokens with a real verifier that follows the fixture's feed.
+	weather bool
 }
+
+const weatherPath = "/weather-app/"
 
 // fixture is the auth server (httpapi) with the pages mounted, over a real
 // auth.Service on SQLite, served over loopback. Its issuer is its own URL,
@@ -97,13 +103,53 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	pages, err := web.New(svc, web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: opt.redirects})
+	redirects := opt.redirects
+	if opt.weather {
+		redirects = append(redirects, weatherPath)
+	}
+	pages, err := web.New(svc, web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: redirects})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config.Handler = httpapi.New(svc, httpapi.Options{Now: clk.Now, Cookies: true, CSRFKey: key, Pages: pages})
+	api := httpapi.New(svc, httpapi.Options{Now: clk.Now, Cookies: true, CSRFKey: key, Pages: pages})
+	ts.Config.Handler = api
+	var weather atomic.Pointer[web.Weather]
+	if opt.weather {
+		mux := http.NewServeMux()
+		mux.Handle("/", api)
+		mux.HandleFunc(weatherPath, func(w http.ResponseWriter, r *http.Request) { weather.Load().ServeHTTP(w, r) })
+		ts.Config.Handler = mux
+	}
 	ts.Start()
 	t.Cleanup(ts.Close)
+	t.Cleanup(api.StopFeeds)
+	if opt.weather {
+		_, secret, err := svc.CreateClient(ctx, "weather", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients, err := svc.ListClients(ctx, "", 10)
+		if err != nil || len(clients) != 1 {
+			t.Fatalf("clients: %v", err)
+		}
+		v, err := verifier.New(ctx, verifier.Config{Issuer: base, ClientID: clients[0].ID, ClientSecret: secret, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Close)
+		w, err := web.NewWeather(v, web.WeatherOptions{Path: weatherPath, Now: clk.Now,
+			Username: func(ctx context.Context, sub string) (string, error) {
+				u, err := svc.User(ctx, sub)
+				if err != nil {
+					return "", err
+				}
+				return u.Username, nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		weather.Store(w)
+	}
 	return &fixture{svc: svc, clock: clk, url: base}
 }
 
