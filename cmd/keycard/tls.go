@@ -83,7 +83,7 @@ func (l *listenerTLS) setUp(addr net.Addr, dev bool, log *slog.Logger) (*secured
 		msg := fmt.Sprintf("refusing to serve plain HTTP on %s, which is not a loopback address: passwords and bearer tokens would cross the network in clear text. "+
 			"Give %s and %s to serve HTTPS, or %s (with %s, default loopback) when a TLS-terminating load balancer forwards to this address", addr, n.cert, n.key, n.behindProxy, n.trustedProxies)
 		if n.dev != "" {
-			msg += fmt.Sprintf(", or listen on 127.0.0.1 with %s for development", n.dev)
+			msg += fmt.Sprintf("; for development, listen on 127.0.0.1 or give %s", n.dev)
 		}
 		return nil, errors.New(msg)
 	}
