@@ -199,14 +199,35 @@ func TestPoolRecovers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour)}
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if n := terminate(t, url, `application_name = 'keycard'`); n == 0 {
 		t.Fatal("no pooled connection to terminate")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	failures := 0
+	appended, rotated := false, false
 	for {
-		err := s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: "after", At: time.Now()})
-		if err == nil {
+		// First a rotation (managed by hand), then an append (through
+		// update): each meets dead connections first.
+		var err error
+		if !rotated {
+			_, err = s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{TokenID: "t1", SecretHash: []byte("h1"), Now: t0.Add(time.Minute),
+				Successor: keycard.RefreshToken{ID: "t2", SecretHash: []byte("h2")}})
+			rotated = err == nil
+		}
+		if err == nil && !appended {
+			err = s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: "after", At: time.Now()})
+			appended = err == nil
+		}
+		if appended && rotated {
 			break
 		}
 		failures++
