@@ -59,7 +59,7 @@ func newChrome(t *testing.T) *chrome {
 	if testing.Short() {
 		t.Skip("browser tests are skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),
@@ -108,7 +108,7 @@ func (c *chrome) tab(base string) *tab {
 }
 
 // stepTimeout bounds one step of a browser test.
-const stepTimeout = 15 * time.Second
+const stepTimeout = 20 * time.Second
 
 // do runs actions, failing the test on an error with where the tab is and
 // what it shows.
