@@ -143,6 +143,11 @@ func TestAdminUsers(t *testing.T) {
 	if e := f.lastAudit(t, AuditUserDeleted); e.Actor != admin.User.ID || e.Subject != alice.ID {
 		t.Errorf("delete audit event %+v", e)
 	}
+	// A user cut-off is in the feed, for tokens of sessions that had
+	// ended already (and so were not revoked again).
+	if ok, err := f.db.Stores().Revocations.HasRevocation(ctx, keycard.RevokeUser, alice.ID); err != nil || !ok {
+		t.Errorf("no user cut-off in the feed after delete: %v %v", ok, err)
+	}
 }
 
 func TestAdminSessions(t *testing.T) {

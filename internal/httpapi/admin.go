@@ -29,6 +29,7 @@ const (
 // registered with the revocation routes.
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /admin/v1/users", s.admin(s.handleAdminUsers))
+	s.handle(mux, "POST /admin/v1/users", s.admin(s.handleAdminCreateUser))
 	s.handle(mux, "GET /admin/v1/users/{id}", s.admin(s.handleAdminUser))
 	s.handle(mux, "DELETE /admin/v1/users/{id}", s.admin(s.handleAdminDeleteUser))
 	s.handle(mux, "POST /admin/v1/users/{id}/disable", s.admin(s.handleAdminSetDisabled(true)))
@@ -243,6 +244,41 @@ func (s *Server) handleAdminSetDisabled(disabled bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, adminUser(u))
 	}
+}
+
+type createUserRequest struct {
+	Username *string   `json:"username"`
+	Password *string   `json:"password"`
+	Roles    *[]string `json:"roles"`
+}
+
+// handleAdminCreateUser is POST /admin/v1/users
+// {"username","password","roles"?}: create a user, whether or not
+// self-service registration is on. → 201 with the user.
+func (s *Server) handleAdminCreateUser(w http.ResponseWriter, r *http.Request) {
+	var req createUserRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case req.Username == nil:
+		s.writeError(w, r, badRequest(`Field "username" is required.`))
+		return
+	case req.Password == nil:
+		s.writeError(w, r, badRequest(`Field "password" is required.`))
+		return
+	}
+	var roles []string
+	if req.Roles != nil {
+		roles = *req.Roles
+	}
+	u, err := s.svc.CreateUser(r.Context(), principal(r.Context()), *req.Username, *req.Password, roles, client(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, adminUser(u))
 }
 
 type rolesRequest struct {

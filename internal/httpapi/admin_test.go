@@ -623,3 +623,38 @@ func TestStepUp(t *testing.T) {
 		t.Errorf("after signing in again: %d %s", res.status, res.body)
 	}
 }
+
+// TestAdminCreateUser: an admin creates users (with roles) even with
+// registration off; bad input is 400, a taken name 409, a non-admin 403.
+func TestAdminCreateUser(t *testing.T) {
+	f := newFixture(t, fixtureOptions{noRegistration: true})
+	if _, err := f.svc.Register(context.Background(), "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	admin := f.login(t, "root", testPassword).AccessToken
+	post := func(token, body string) *response {
+		return f.do(t, request{method: http.MethodPost, path: "/admin/v1/users", body: body,
+			header: http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}})
+	}
+	res := post(admin, `{"username":"Bench-1","password":"`+testPassword+`","roles":["customer"]}`)
+	var u struct {
+		ID       string   `json:"id"`
+		Username string   `json:"username"`
+		Roles    []string `json:"roles"`
+	}
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	res.decode(t, &u)
+	if u.Username != "Bench-1" || len(u.Roles) != 1 || u.Roles[0] != "customer" || u.ID == "" {
+		t.Errorf("created %+v", u)
+	}
+	f.login(t, "bench-1", testPassword) // the new user can sign in
+	post(admin, `{"username":"bench-1","password":"`+testPassword+`"}`).wantError(t, http.StatusConflict, codeConflict)
+	post(admin, `{"username":"x","password":"short"}`).wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	post(admin, `{"password":"`+testPassword+`"}`).wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	post(admin, `{"username":"y","password":"`+testPassword+`","roles":["bad role"]}`).wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	post(admin, `{"username":"y","password":"`+testPassword+`","roles":"admin"}`).wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	user := f.login(t, "bench-1", testPassword).AccessToken
+	post(user, `{"username":"z","password":"`+testPassword+`"}`).wantError(t, http.StatusForbidden, codeInsufficientRole)
+}
