@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -461,6 +462,7 @@ func TestGatewayTLS(t *testing.T) {
 	gwTLS := newTLSFixture(t) // the gateway's own certificate, of another CA
 	trusted, trustedSubject := tlsUpstream(t, authTLS.ca)
 	stranger, _ := tlsUpstream(t, gwTLS.ca) // signed by a CA the gateway is not told about
+	ws := newEchoUpstream(t)
 
 	dir := gwTLS.dir
 	if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret+"\n"), 0o600); err != nil {
@@ -479,7 +481,10 @@ routes:
     upstream: %s
   - path: /stranger/
     upstream: %s
-%s`, s.base, feed.ClientID, trusted.URL, stranger.URL, extra)
+  - path: /ws/
+    upstream: %s
+    auth: none
+%s`, s.base, feed.ClientID, trusted.URL, stranger.URL, ws.URL, extra)
 		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -525,6 +530,25 @@ upstream_ca: auth-ca.pem
 	if log := p.log.String(); !strings.Contains(log, `"msg":"upstream error","route":"/stranger/"`) || !strings.Contains(log, "certificate signed by unknown authority") {
 		t.Errorf("the 502's reason is not logged: %s", log)
 	}
+
+	// A WebSocket upgrade through the HTTPS listener (HTTP/1.1, as
+	// browsers open them): 101, then bytes both ways.
+	conn, err := tls.Dial("tcp", p.addr, &tls.Config{RootCAs: gwTLS.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /ws/echo HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(conn)
+	if up, err := http.ReadResponse(br, nil); err != nil || up.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("WebSocket upgrade over TLS: %v %v", up, err)
+	}
+	io.WriteString(conn, "ping")
+	echo := make([]byte, 4)
+	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "ping" {
+		t.Errorf("WebSocket echo over TLS: %q %v", echo, err)
+	}
+	conn.Close()
 
 	// The revocation feed is followed over HTTPS: a logout reaches the
 	// gateway.
