@@ -7,22 +7,33 @@ import (
 	"github.com/keycard-auth/keycard"
 )
 
-// notices are the messages a page shows after a redirect, chosen by its
+// notice returns the message a page shows after a redirect, chosen by its
 // "done" parameter, so that no text a link could forge is ever shown.
-var notices = map[string]string{
-	"session":    "The session is signed out.",
-	"password":   "Your password is changed. Your other sessions are signed out.",
-	"disabled":   "The user is disabled and signed out everywhere.",
-	"enabled":    "The user is enabled.",
-	"roles":      "The roles are saved.",
-	"revoked":    "The session is revoked.",
-	"revokeall":  "Every session of the user is revoked.",
-	"rotated":    "A new key is published.",
-	"keyrevoked": "The key is revoked.",
-	"deleted":    "The client is deleted.",
+func notice(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "session":
+		return "The session is signed out."
+	case "password":
+		return "Your password is changed. Your other sessions are signed out."
+	case "disabled":
+		return "The user is disabled and signed out everywhere."
+	case "enabled":
+		return "The user is enabled."
+	case "roles":
+		return "The roles are saved."
+	case "revoked":
+		return "The session is revoked."
+	case "revokeall":
+		return "Every session of the user is revoked."
+	case "rotated":
+		return "A new key is published."
+	case "keyrevoked":
+		return "The key is revoked."
+	case "deleted":
+		return "The client is deleted."
+	}
+	return ""
 }
-
-func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
 
 // accountSession is one row of the sessions table.
 type accountSession struct {

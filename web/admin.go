@@ -27,13 +27,16 @@ const (
 	confirmRevokeKey = "revoke"
 )
 
-// auditTypes are the audit event types offered by the audit log's filter.
-var auditTypes = []string{
-	keycard.AuditUserCreated, keycard.AuditPasswordChanged, auth.AuditUserDisabled, auth.AuditUserEnabled,
-	auth.AuditUserRolesChanged, auth.AuditUserDeleted, keycard.AuditLoginSucceeded, keycard.AuditLoginFailed,
-	keycard.AuditLoginThrottled, keycard.AuditTokenReuse, keycard.AuditLogout, auth.AuditTokenRevoked,
-	keycard.AuditKeyRotated, keycard.AuditKeyRevoked, keycard.AuditRevokeAll, auth.AuditClientCreated,
-	auth.AuditClientSecretRotated, auth.AuditClientDeleted,
+// auditTypes returns the audit event types offered by the audit log's
+// filter.
+func auditTypes() []string {
+	return []string{
+		keycard.AuditUserCreated, keycard.AuditPasswordChanged, auth.AuditUserDisabled, auth.AuditUserEnabled,
+		auth.AuditUserRolesChanged, auth.AuditUserDeleted, keycard.AuditLoginSucceeded, keycard.AuditLoginFailed,
+		keycard.AuditLoginThrottled, keycard.AuditTokenReuse, keycard.AuditLogout, auth.AuditTokenRevoked,
+		keycard.AuditKeyRotated, keycard.AuditKeyRevoked, keycard.AuditRevokeAll, auth.AuditClientCreated,
+		auth.AuditClientSecretRotated, auth.AuditClientDeleted,
+	}
 }
 
 // adminPage returns the page of a console section.
@@ -374,7 +377,7 @@ func parseFilterTime(s string) (time.Time, bool) {
 // audit log, newest first, filtered.
 func (h *Handler) handleAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := &auditData{User: q.Get("user"), Type: q.Get("type"), Since: q.Get("since"), Until: q.Get("until"), Types: auditTypes}
+	d := &auditData{User: q.Get("user"), Type: q.Get("type"), Since: q.Get("since"), Until: q.Get("until"), Types: auditTypes()}
 	f := keycard.AuditFilter{User: d.User, Type: d.Type, Limit: eventsPerPage + 1}
 	var ok bool
 	if f.Since, ok = parseFilterTime(d.Since); !ok {

@@ -519,7 +519,7 @@ func TestPagesBesideAPI(t *testing.T) {
 		method, path string
 		status       int
 	}{
-		{http.MethodPost, "/admin/v1/users", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/admin/v1/keys", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/v1/nothing", http.StatusNotFound},
 		{http.MethodGet, "/admin/v1/nothing", http.StatusNotFound},
 		{http.MethodDelete, "/v1/me", http.StatusMethodNotAllowed},
