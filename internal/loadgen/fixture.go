@@ -192,9 +192,10 @@ func (f *Fixture) admin(ctx context.Context, method, path string, body any) (int
 	}
 }
 
-// CreateUsers registers n users (POST /v1/users, which the server must
-// allow) with random passwords, at most 4 at a time since each costs the
-// server a password hash.
+// CreateUsers creates n users through the admin API (POST
+// /admin/v1/users, whatever the server's registration setting) with random
+// passwords, at most 4 at a time since each costs the server a password
+// hash.
 func (f *Fixture) CreateUsers(ctx context.Context, n int) ([]User, error) {
 	users := make([]User, n)
 	errs := make([]error, n)
@@ -213,23 +214,18 @@ func (f *Fixture) CreateUsers(ctx context.Context, n int) ([]User, error) {
 
 func (f *Fixture) createUser(ctx context.Context, name string) (User, error) {
 	u := User{Username: name, Password: randomHex(12)}
-	raw, _ := json.Marshal(map[string]string{"username": u.Username, "password": u.Password})
-	status, body, err := f.do(ctx, "POST", f.t.URL+"/v1/users", http.Header{"Content-Type": {"application/json"}}, raw)
+	status, body, err := f.admin(ctx, "POST", "/admin/v1/users", map[string]string{"username": u.Username, "password": u.Password})
 	if err != nil {
 		return User{}, err
 	}
-	if status == http.StatusForbidden {
-		return User{}, errors.New("the server does not allow registration (POST /v1/users is 403), which is how bench creates its users: " +
-			"start it with --registration true (or --dev)")
-	}
 	if status != http.StatusCreated {
-		return User{}, fmt.Errorf("registering a user: %w", statusError(status, body))
+		return User{}, fmt.Errorf("creating a user: %w", statusError(status, body))
 	}
 	var created struct {
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(body, &created); err != nil || created.ID == "" {
-		return User{}, errors.New("registering a user: the answer has no id")
+		return User{}, errors.New("creating a user: the answer has no id")
 	}
 	u.ID = created.ID
 	f.mu.Lock()
