@@ -41,6 +41,9 @@ func ParseProxies(list string) (*Proxies, error) {
 			}
 			pfx = netip.PrefixFrom(addr, addr.BitLen())
 		}
+		if pfx.Addr().Is4In6() && pfx.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+			pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
+		}
 		p.prefixes = append(p.prefixes, pfx.Masked())
 	}
 	if len(p.prefixes) == 0 {
@@ -63,9 +66,9 @@ func (p *Proxies) Trusts(remoteAddr string) bool {
 	if err != nil {
 		return false
 	}
-	addr = addr.Unmap()
+	addr = addr.WithZone("")
 	for _, pfx := range p.prefixes {
-		if pfx.Contains(addr) {
+		if pfx.Contains(addr) || pfx.Contains(addr.Unmap()) {
 			return true
 		}
 	}

@@ -18,6 +18,8 @@ func TestParseProxies(t *testing.T) {
 		{list: DefaultTrustedProxies, ok: true, trusts: []string{"127.0.0.1:1", "127.9.9.9:80", "[::1]:443", "[::ffff:127.0.0.1]:5"}, refuses: []string{"10.0.0.1:1", "[::2]:1", "garbage", ""}},
 		{list: " 10.0.0.0/8 , 192.168.1.7 ", ok: true, trusts: []string{"10.1.2.3:9", "192.168.1.7:1"}, refuses: []string{"192.168.1.8:1", "127.0.0.1:1"}},
 		{list: "10.0.0.1/8", ok: true, trusts: []string{"10.200.0.1:1"}}, // masked
+		{list: "::ffff:10.0.0.0/104", ok: true, trusts: []string{"10.9.9.9:1", "[::ffff:10.9.9.9]:1"}, refuses: []string{"11.0.0.1:1"}}, // IPv4-mapped
+		{list: "fe80::/10", ok: true, trusts: []string{"[fe80::1%eth0]:1"}},
 		{list: "", ok: false},
 		{list: " , ", ok: false},
 		{list: "10.0.0.0/33", ok: false},
@@ -143,4 +145,30 @@ func TestLoopback(t *testing.T) {
 			t.Errorf("SecureURL(%q) = %v, want %v", tt.url, got, tt.safe)
 		}
 	}
+}
+
+// FuzzParseProxies checks that any list either parses into prefixes
+// that trust what they contain, or is refused, without a panic.
+func FuzzParseProxies(f *testing.F) {
+	for _, s := range []string{DefaultTrustedProxies, "10.0.0.0/8", "192.168.1.7", "::ffff:10.0.0.1/104", "", ",", "1.2.3.4/", "fe80::1%eth0", "10.0.0.0/8,lb"} {
+		f.Add(s, "10.1.2.3:80")
+	}
+	f.Fuzz(func(t *testing.T, list, remote string) {
+		p, err := ParseProxies(list)
+		if err != nil {
+			if p != nil {
+				t.Fatalf("ParseProxies(%q) returned %v with the error %v", list, p, err)
+			}
+			return
+		}
+		if len(p.prefixes) == 0 {
+			t.Fatalf("ParseProxies(%q) accepted an empty list", list)
+		}
+		for _, pfx := range p.prefixes {
+			if !p.Trusts(net.JoinHostPort(pfx.Addr().String(), "1")) {
+				t.Fatalf("ParseProxies(%q) does not trust its own prefix %v", list, pfx)
+			}
+		}
+		p.Trusts(remote)
+	})
 }
