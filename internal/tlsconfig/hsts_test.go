@@ -17,7 +17,7 @@ func TestParseProxies(t *testing.T) {
 	}{
 		{list: DefaultTrustedProxies, ok: true, trusts: []string{"127.0.0.1:1", "127.9.9.9:80", "[::1]:443", "[::ffff:127.0.0.1]:5"}, refuses: []string{"10.0.0.1:1", "[::2]:1", "garbage", ""}},
 		{list: " 10.0.0.0/8 , 192.168.1.7 ", ok: true, trusts: []string{"10.1.2.3:9", "192.168.1.7:1"}, refuses: []string{"192.168.1.8:1", "127.0.0.1:1"}},
-		{list: "10.0.0.1/8", ok: true, trusts: []string{"10.200.0.1:1"}}, // masked
+		{list: "10.0.0.1/8", ok: true, trusts: []string{"10.200.0.1:1"}},                                                                // masked
 		{list: "::ffff:10.0.0.0/104", ok: true, trusts: []string{"10.9.9.9:1", "[::ffff:10.9.9.9]:1"}, refuses: []string{"11.0.0.1:1"}}, // IPv4-mapped
 		{list: "fe80::/10", ok: true, trusts: []string{"[fe80::1%eth0]:1"}},
 		{list: "", ok: false},
