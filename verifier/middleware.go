@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 )
 
@@ -60,7 +61,7 @@ func (v *Verifier) AuthenticateFrom(r *http.Request, src Sources) (*Claims, erro
 // for two credentials, a token in the URL or a malformed Authorization
 // header.
 func TokenFrom(r *http.Request, src Sources) (string, error) {
-	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+	if queryHasToken(r.URL.RawQuery) {
 		return "", badRequest("Access tokens are not accepted in the URL; send an Authorization: Bearer header.")
 	}
 	var token string
@@ -108,6 +109,52 @@ func TokenFrom(r *http.Request, src Sources) (string, error) {
 		return token, nil
 	}
 	return "", badRequest("Send the access token in one place only.")
+}
+
+// queryHasToken reports whether a raw query string carries an
+// access_token parameter in any spelling a server might decode to it:
+// any case, percent-encoded (access%5Ftoken), after & or ;.
+func queryHasToken(raw string) bool {
+	if !containsFold(raw, "access") {
+		return false // the common case, without splitting anything
+	}
+	for len(raw) > 0 {
+		var pair string
+		if i := strings.IndexAny(raw, "&;"); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+		} else {
+			pair, raw = raw, ""
+		}
+		key, _, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); err == nil {
+			key = k
+		}
+		if strings.EqualFold(strings.TrimSpace(key), "access_token") {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case ASCII word,
+// ignoring ASCII case, without allocating.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for ; j < len(word); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != word[j] {
+				break
+			}
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

@@ -82,6 +82,10 @@ func TestMiddleware(t *testing.T) {
 		{"two cookies", func(r *http.Request) { cookie(r); cookie(r) }, 400, "invalid_request", ""},
 		{"token in the query", func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }, 400, "invalid_request", ""},
 		{"token in the query beside a header", func(r *http.Request) { bearer(r); r.URL.RawQuery = "x=1&access_token=" + tok }, 400, "invalid_request", ""},
+		{"token in the query, upper case", func(r *http.Request) { r.URL.RawQuery = "ACCESS_TOKEN=" + tok }, 400, "invalid_request", ""},
+		{"token in the query, percent-encoded name", func(r *http.Request) { r.URL.RawQuery = "access%5Ftoken=" + tok }, 400, "invalid_request", ""},
+		{"token in the query after a semicolon", func(r *http.Request) { r.URL.RawQuery = "a=1;access_token=" + tok }, 400, "invalid_request", ""},
+		{"a parameter that only looks alike", func(r *http.Request) { bearer(r); r.URL.RawQuery = "access_tokens=1&my_access_token=2" }, 200, "", ""},
 		{"two websocket tokens", func(r *http.Request) {
 			ws(r)
 			r.Header.Add("Sec-WebSocket-Protocol", WebSocketProtocolPrefix+tok)

@@ -349,13 +349,16 @@ func mergeCutoffs(a, b cutoff) cutoff {
 // no valid token any more) and returns how many it dropped. Checks are
 // held up only while the expired entries are deleted, not while they are
 // looked for.
+//
+// Revoked keys are never pruned: a verifier may have cached (or may be
+// handed again) a token of a leaked key with a far-off expiry, which only
+// the key entry refuses once the key has left the key set. They are few.
 func (s *RevocationSet) Prune(now time.Time) int {
 	t := now.UnixMicro()
-	var sessions, tokens, keys, users []string
+	var sessions, tokens, users []string
 	s.mu.RLock()
 	sessions = expiredValues(s.sessions, t, sessions)
 	tokens = expiredValues(s.tokens, t, tokens)
-	keys = expiredValues(s.keys, t, keys)
 	for v, c := range s.users {
 		if c.expires < t {
 			users = append(users, v)
@@ -363,7 +366,7 @@ func (s *RevocationSet) Prune(now time.Time) int {
 	}
 	all := s.hasAll && s.all.expires < t
 	s.mu.RUnlock()
-	if len(sessions)+len(tokens)+len(keys)+len(users) == 0 && !all {
+	if len(sessions)+len(tokens)+len(users) == 0 && !all {
 		return 0
 	}
 
@@ -371,7 +374,7 @@ func (s *RevocationSet) Prune(now time.Time) int {
 	defer s.mu.Unlock()
 	// An entry may have been renewed (or the set reset) in between:
 	// check each again.
-	n := deleteExpired(s.sessions, sessions, t) + deleteExpired(s.tokens, tokens, t) + deleteExpired(s.keys, keys, t)
+	n := deleteExpired(s.sessions, sessions, t) + deleteExpired(s.tokens, tokens, t)
 	for _, v := range users {
 		if c, ok := s.users[v]; ok && c.expires < t {
 			delete(s.users, v)
@@ -614,7 +617,7 @@ func NewFollower(set *RevocationSet, opt FollowerOptions) *Follower {
 		f.now = time.Now
 	}
 	f.streaming.Store(opt.StreamURL != "")
-	f.healthy.Store(opt.FailOpen)
+	f.healthy.Store(false) // not bootstrapped yet, whatever FailOpen says
 	return f
 }
 
@@ -740,7 +743,9 @@ func (f *Follower) updateHealth() (lastContact int64, stale bool) {
 	for {
 		lc, ready, stopped := f.lastContact.Load(), f.ready.Load(), f.stopped.Load()
 		stale = !ready || stopped || lc == 0 || f.now().UnixNano()-lc > int64(f.opt.MaxOutage)
-		f.healthy.Store(!stale || f.opt.FailOpen)
+		// FailOpen tolerates an outage, never an empty set that was not
+		// loaded yet: until the first bootstrap every token is refused.
+		f.healthy.Store(ready && (!stale || f.opt.FailOpen))
 		if f.lastContact.Load() == lc && f.ready.Load() == ready && f.stopped.Load() == stopped {
 			return lc, stale
 		}

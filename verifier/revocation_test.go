@@ -193,6 +193,15 @@ func TestRevocationSetPrune(t *testing.T) {
 	if got := s.Len(); got != 2 {
 		t.Errorf("Len() = %d, want 2", got)
 	}
+	// A revoked key is kept past its expiry: a cached token of a leaked
+	// key with a far-off exp must stay refused.
+	expiring := entry(7, KindKey, "leaked")
+	expiring.ExpiresAt = feedT0.Add(time.Minute)
+	s.Apply(expiring)
+	s.Prune(feedT0.Add(24 * time.Hour))
+	if !s.Revoked("leaked", "", "", "", feedT0) {
+		t.Error("a revoked key was pruned; it must never be")
+	}
 }
 
 func TestRevocationSetReset(t *testing.T) {
@@ -1014,9 +1023,11 @@ func TestFollowerNotReadyUntilBootstrapped(t *testing.T) {
 		t.Error("after a late bootstrap the set is not loaded or the follower not healthy")
 	}
 
+	// FailOpen tolerates an outage, not an empty set never loaded: until
+	// its first bootstrap a FailOpen follower is not Healthy either.
 	failOpen := newTestFollower(t, feed, false, FollowerOptions{FailOpen: true})
-	if !failOpen.Healthy() {
-		t.Error("a FailOpen follower that has not started is not Healthy")
+	if failOpen.Healthy() {
+		t.Error("a FailOpen follower that has not bootstrapped is Healthy: it would accept revoked tokens")
 	}
 }
 

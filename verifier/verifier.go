@@ -17,7 +17,12 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultLeeway is also the largest leeway allowed (MaxLeeway): the
+	// auth server keeps a revocation feed entry for the access-token
+	// lifetime plus 30 s, so a verifier with more leeway would accept a
+	// revoked token again once the entry has gone.
 	DefaultLeeway        = 30 * time.Second
+	MaxLeeway            = DefaultLeeway
 	DefaultType          = "at+jwt"
 	DefaultMaxFeedOutage = 2 * time.Minute
 	DefaultCacheSize     = 10_000
@@ -55,7 +60,7 @@ type Config struct {
 	// key's own algorithm always has to match as well.
 	Algorithms []jose.Algorithm
 	// Leeway for exp, nbf and iat: DefaultLeeway (30 s) when zero; a
-	// negative value means none.
+	// negative value means none. At most MaxLeeway (30 s).
 	Leeway time.Duration
 	// Type is the required "typ" header: DefaultType ("at+jwt") when
 	// empty; "-" accepts any.
@@ -120,9 +125,12 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Leeway == 0 {
+	switch {
+	case cfg.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("verifier: Config.Leeway %v exceeds %v: revocation feed entries last only the token lifetime plus %v, so revoked tokens would be accepted again", cfg.Leeway, MaxLeeway, MaxLeeway)
+	case cfg.Leeway == 0:
 		cfg.Leeway = DefaultLeeway
-	} else if cfg.Leeway < 0 {
+	case cfg.Leeway < 0:
 		cfg.Leeway = 0
 	}
 	if cfg.Type == "" {
@@ -172,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if len(cfg.Algorithms) > 0 {
 		opts = append(opts, jwt.WithAlgorithms(cfg.Algorithms...))
 	}
-	v.parser = jwt.NewParser(keys, opts...)
+	v.parser = jwt.NewParser(requireKID{keys}, opts...)
 	if cfg.CacheSize > 0 {
 		v.cache = newCache(cfg.CacheSize)
 	}
@@ -222,6 +230,19 @@ func (v *Verifier) Ready() error {
 		}
 	}
 	return nil
+}
+
+// requireKID refuses tokens without a "kid". Keycard always sets one, and
+// revocation of a key is by kid: a token without one that a key set
+// resolved anyway (as the only key of its algorithm) would escape a key
+// revocation.
+type requireKID struct{ jose.KeyResolver }
+
+func (r requireKID) ResolveKey(h *jose.Header) (*jose.Key, error) {
+	if h.KeyID == "" {
+		return nil, fmt.Errorf("%w: the token has no kid", jose.ErrKeyNotFound)
+	}
+	return r.KeyResolver.ResolveKey(h)
 }
 
 // KeySet returns the remote key set, or nil when Config.Keys was given.

@@ -141,7 +141,16 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := f.sign(t, f.claims())
+	bare, err := f.key.WithKeyID("") // the same key, without a kid
+	if err != nil {
+		t.Fatal(err)
+	}
+	noKID, err := jwt.Sign(bare, f.claims(), jwt.WithHeaderType("at+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, tok := range map[string]string{
+		"no kid":          noKID,
 		"empty":           "",
 		"garbage":         "not-a-token",
 		"foreign key":     foreign,
@@ -273,6 +282,11 @@ func TestNewChecksConfig(t *testing.T) {
 	}
 	if _, err := New(ctx, Config{Issuer: testIssuer, JWKSURL: "http://127.0.0.1:1/jwks"}); err == nil || !strings.Contains(err.Error(), "ClientID") {
 		t.Errorf("no client credentials: got %v, want an error naming ClientID", err)
+	}
+	// More leeway than the feed keeps entries would let revoked tokens
+	// back in.
+	if _, err := New(ctx, Config{Issuer: testIssuer, NoRevocationFeed: true, Keys: &jose.KeySet{}, Leeway: MaxLeeway + time.Second}); err == nil || !strings.Contains(err.Error(), "Leeway") {
+		t.Errorf("leeway over the maximum: got %v, want an error", err)
 	}
 }
 
