@@ -363,15 +363,15 @@ func TestBrowserOpenRedirect(t *testing.T) {
 	}
 }
 
-// TestBrowserWeather: the demo weather page sends a signed-out browser to
-// sign in and back, shows the user and the weather, and after signing out
-// from it the page is gone.
+// TestBrowserWeather: through the gateway, the demo weather page sends a
+// signed-out browser to sign in and back, shows the user and the weather,
+// and after signing out from it the page is gone.
 func TestBrowserWeather(t *testing.T) {
 	f := newFixture(t, fixtureOptions{weather: true})
 	f.addUser(t, "alice")
 	c := newChrome(t)
-	b := c.tab(f.url)
-	b.do("open the weather page", chromedp.Navigate(f.url+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
+	b := c.tab(f.gateway)
+	b.do("open the weather page", chromedp.Navigate(f.gateway+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
 	if p := b.path(); p != "/signin?next=%2Fweather-app%2F" {
 		t.Errorf("signed out, the weather page went to %s", p)
 	}
@@ -387,7 +387,7 @@ func TestBrowserWeather(t *testing.T) {
 	if p := b.path(); p != "/signin?signedout=1" {
 		t.Errorf("after signing out: %s", p)
 	}
-	b.do("the weather again", chromedp.Navigate(f.url+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
+	b.do("the weather again", chromedp.Navigate(f.gateway+weatherPath), chromedp.WaitVisible(chromedp.ID("username")))
 	if p := b.path(); !strings.HasPrefix(p, "/signin") {
 		t.Errorf("after signing out the weather page went to %s, want sign-in", p)
 	}

@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/sqlite"
@@ -43,8 +46,10 @@ type fixtureOptions struct {
 	registration bool
 	throttle     *throttle.Policy // per account
 	redirects    []string
-	// weather mounts the demo weather page at weatherPath, verifying
-	// tokens with a real verifier that follows the fixture's feed.
+	// weather serves the demo weather page at weatherPath of its own
+	// upstream, verifying tokens with a real verifier that follows the
+	// fixture's feed, behind a real gateway that also routes the pages'
+	// paths to the auth server, as the demo does.
 	weather bool
 }
 
@@ -57,6 +62,9 @@ type fixture struct {
 	svc   *auth.Service
 	clock *clock
 	url   string
+	// gateway is the URL of the gateway in front of the weather page and
+	// the pages (fixtureOptions.weather).
+	gateway string
 }
 
 func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
@@ -103,54 +111,78 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	redirects := opt.redirects
+	webOpt := web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: opt.redirects}
+	var gw *httptest.Server
 	if opt.weather {
-		redirects = append(redirects, weatherPath)
+		gw = httptest.NewUnstartedServer(nil)
+		webOpt.RedirectPrefixes = append(webOpt.RedirectPrefixes, weatherPath)
+		webOpt.Origins = []string{"http://" + gw.Listener.Addr().String()}
 	}
-	pages, err := web.New(svc, web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: redirects})
+	pages, err := web.New(svc, webOpt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := httpapi.New(svc, httpapi.Options{Now: clk.Now, Cookies: true, CSRFKey: key, Pages: pages})
 	ts.Config.Handler = api
-	var weather atomic.Pointer[web.Weather]
-	if opt.weather {
-		mux := http.NewServeMux()
-		mux.Handle("/", api)
-		mux.HandleFunc(weatherPath, func(w http.ResponseWriter, r *http.Request) { weather.Load().ServeHTTP(w, r) })
-		ts.Config.Handler = mux
-	}
 	ts.Start()
 	t.Cleanup(ts.Close)
 	t.Cleanup(api.StopFeeds)
+	f := &fixture{svc: svc, clock: clk, url: base}
 	if opt.weather {
-		_, secret, err := svc.CreateClient(ctx, "weather", nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients, err := svc.ListClients(ctx, "", 10)
-		if err != nil || len(clients) != 1 {
-			t.Fatalf("clients: %v", err)
-		}
-		v, err := verifier.New(ctx, verifier.Config{Issuer: base, ClientID: clients[0].ID, ClientSecret: secret, Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(v.Close)
-		w, err := web.NewWeather(v, web.WeatherOptions{Path: weatherPath, Now: clk.Now,
-			Username: func(ctx context.Context, sub string) (string, error) {
-				u, err := svc.User(ctx, sub)
-				if err != nil {
-					return "", err
-				}
-				return u.Username, nil
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		weather.Store(w)
+		f.gateway = "http://" + gw.Listener.Addr().String()
+		startWeather(t, f, gw)
 	}
-	return &fixture{svc: svc, clock: clk, url: base}
+	return f
+}
+
+// startWeather starts the weather page's upstream and the gateway gw in
+// front of it and of the pages.
+func startWeather(t testing.TB, f *fixture, gw *httptest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	c, secret, err := f.svc.CreateClient(ctx, "weather", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(ctx, verifier.Config{Issuer: f.url, ClientID: c.ID, ClientSecret: secret, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	page, err := web.NewWeather(v, web.WeatherOptions{Path: weatherPath, Now: f.clock.Now,
+		Username: func(ctx context.Context, sub string) (string, error) {
+			u, err := f.svc.User(ctx, sub)
+			if err != nil {
+				return "", err
+			}
+			return u.Username, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(page)
+	t.Cleanup(upstream.Close)
+
+	secretFile := filepath.Join(t.TempDir(), "gateway.secret")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf("issuer: %s\naudience: api\nclient:\n  id: %s\n  secret_file: %s\nroutes:\n  - path: %s\n    upstream: %s\n    auth: none\n",
+		f.url, c.ID, secretFile, weatherPath, upstream.URL)
+	for _, p := range []string{"/signin", "/signout", "/session/", "/account", "/assets/"} {
+		yaml += fmt.Sprintf("  - path: %s\n    upstream: %s\n    auth: none\n", p, f.url)
+	}
+	cfg, err := gateway.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Auth: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Config.Handler = g
+	gw.Start()
+	t.Cleanup(gw.Close)
 }
 
 // addUser creates a user with the test password.
@@ -170,6 +202,7 @@ func (f *fixture) addUser(t testing.TB, name string, roles ...string) string {
 type browser struct {
 	t       testing.TB
 	f       *fixture
+	base    string // the origin it talks to: the server's, or the gateway's
 	cookies map[string]*http.Cookie
 	// setCookies collects every Set-Cookie header received.
 	setCookies []*http.Cookie
@@ -179,7 +212,12 @@ type browser struct {
 }
 
 func (f *fixture) browser(t testing.TB) *browser {
-	return &browser{t: t, f: f, cookies: map[string]*http.Cookie{}, client: &http.Client{
+	return f.browserAt(t, f.url)
+}
+
+// browserAt is a browser talking to base (the gateway's URL, say).
+func (f *fixture) browserAt(t testing.TB, base string) *browser {
+	return &browser{t: t, f: f, base: base, cookies: map[string]*http.Cookie{}, client: &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
@@ -202,7 +240,7 @@ func (b *browser) send(method, path string, form url.Values, header http.Header)
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, b.f.url+path, body)
+	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -212,7 +250,7 @@ func (b *browser) send(method, path string, form url.Values, header http.Header)
 	if header == nil {
 		header = http.Header{"Sec-Fetch-Site": {"same-origin"}}
 		if method == http.MethodPost {
-			header.Set("Origin", b.f.url)
+			header.Set("Origin", b.base)
 		}
 	}
 	for k, v := range header {

@@ -38,13 +38,14 @@ func FuzzSafeNext(f *testing.F) {
 }
 
 func TestCheckOrigin(t *testing.T) {
-	h := &Handler{origin: "https://auth.example"}
+	h := &Handler{origins: []string{"https://auth.example", "https://app.example"}}
 	for _, tc := range []struct {
 		name   string
 		header http.Header
 		ok     bool
 	}{
 		{"same origin", http.Header{"Origin": {"https://auth.example"}}, true},
+		{"another allowed origin", http.Header{"Origin": {"https://app.example"}, "Sec-Fetch-Site": {"same-origin"}}, true},
 		{"fetch metadata only", http.Header{"Sec-Fetch-Site": {"same-origin"}}, true},
 		{"both", http.Header{"Origin": {"https://auth.example"}, "Sec-Fetch-Site": {"same-origin"}}, true},
 		// A form of a no-referrer page: what Chromium sends.

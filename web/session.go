@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -97,25 +98,26 @@ func (h *Handler) csrfToken(sessionID string) string {
 // errCSRF is the error of a form that fails the CSRF defence.
 var errCSRF = errors.New("web: CSRF check failed")
 
-// checkOrigin checks that a POST comes from a page of the issuer's own
-// origin. Sec-Fetch-Site, when sent, must be "same-origin"; Origin, when
-// sent, must be the issuer's origin, or "null", which is what browsers send
-// for a form of a page with Referrer-Policy: no-referrer (as every page
-// here has), accepted only together with Sec-Fetch-Site: same-origin. A
-// request with neither header is refused: browsers send at least one with
-// every POST (so browsers without Fetch Metadata cannot post these forms).
-// The forms' CSRF tokens are the main defence; this check refuses a
-// cross-site post even before its token is looked at.
+// checkOrigin checks that a POST comes from a page of an allowed origin
+// (the issuer's, or one of Options.Origins). Sec-Fetch-Site, when sent,
+// must be "same-origin"; Origin, when sent, must be an allowed origin, or
+// "null", which is what browsers send for a form of a page with
+// Referrer-Policy: no-referrer (as every page here has), accepted only
+// together with Sec-Fetch-Site: same-origin. A request with neither header
+// is refused: browsers send at least one with every POST (so browsers
+// without Fetch Metadata cannot post these forms). The forms' CSRF tokens
+// are the main defence; this check refuses a cross-site post even before
+// its token is looked at.
 func (h *Handler) checkOrigin(r *http.Request) error {
 	site, origin := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Origin")
-	if len(site) > 1 || len(origin) > 1 || len(site) == 0 && len(origin) == 0 {
+	if len(site) > 1 || len(origin) > 1 || len(site) == 0 && len(origin) == 0 || len(h.origins) == 0 {
 		return errCSRF
 	}
 	sameOrigin := len(site) == 1 && site[0] == "same-origin"
 	if len(site) == 1 && !sameOrigin {
 		return errCSRF
 	}
-	if len(origin) == 1 && origin[0] != h.origin && !(origin[0] == "null" && sameOrigin) || h.origin == "" {
+	if len(origin) == 1 && !slices.Contains(h.origins, origin[0]) && !(origin[0] == "null" && sameOrigin) {
 		return errCSRF
 	}
 	return nil

@@ -14,14 +14,14 @@ import (
 	"github.com/keycard-auth/keycard/web"
 )
 
-// TestWeatherPage: the demo weather page sends a signed-out browser to
-// sign in and back, shows the signed-in user and the weather, and, once
-// the user signs out, refuses even the old access token (the revocation
-// feed reached its verifier).
+// TestWeatherPage: through the gateway, the demo weather page sends a
+// signed-out browser to sign in and back, shows the signed-in user and the
+// weather, and, once the user signs out, refuses even the old access
+// token (the revocation feed reached its verifier).
 func TestWeatherPage(t *testing.T) {
 	f := newFixture(t, fixtureOptions{weather: true})
 	f.addUser(t, "alice")
-	b := f.browser(t)
+	b := f.browserAt(t, f.gateway)
 	_, visited := b.follow(weatherPath)
 	want := []string{weatherPath, "/session/refresh?next=%2Fweather-app%2F", "/signin?next=%2Fweather-app%2F"}
 	if strings.Join(visited, " ") != strings.Join(want, " ") {

@@ -55,6 +55,10 @@ type Options struct {
 	// prefix that ends in "/" allows the paths under it; one that does
 	// not allows that path alone. Each must start with "/".
 	RedirectPrefixes []string
+	// Origins are other origins the pages are served under, such as that
+	// of a gateway in front of them ("https://app.example"); forms posted
+	// from them are accepted like those of the issuer's origin.
+	Origins []string
 	// Logger receives internal errors; nil discards. Passwords, tokens and
 	// form values never reach it.
 	Logger *slog.Logger
@@ -68,7 +72,7 @@ type Handler struct {
 	log       *slog.Logger
 	now       func() time.Time
 	csrfKey   []byte
-	origin    string // the issuer's origin, the only one allowed to post
+	origins   []string // the issuer's origin and Options.Origins: those allowed to post
 	redirects []string
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
@@ -78,7 +82,7 @@ type Handler struct {
 // New returns a Handler for svc. It fails if a template does not parse or
 // a redirect prefix is not a path.
 func New(svc *auth.Service, opt Options) (*Handler, error) {
-	h := &Handler{svc: svc, log: opt.Logger, now: opt.Now, csrfKey: opt.CSRFKey, origin: originOf(svc.Config().Issuer), mux: http.NewServeMux()}
+	h := &Handler{svc: svc, log: opt.Logger, now: opt.Now, csrfKey: opt.CSRFKey, mux: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,6 +91,15 @@ func New(svc *auth.Service, opt Options) (*Handler, error) {
 	}
 	if len(h.csrfKey) == 0 {
 		h.csrfKey = randomBytes(32)
+	}
+	if o := originOf(svc.Config().Issuer); o != "" {
+		h.origins = append(h.origins, o)
+	}
+	for _, o := range opt.Origins {
+		if originOf(o) != o {
+			return nil, fmt.Errorf("web: %q is not an origin such as https://app.example", o)
+		}
+		h.origins = append(h.origins, o)
 	}
 	for _, p := range opt.RedirectPrefixes {
 		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\?#") {

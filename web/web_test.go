@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/web"
 )
 
 // wantSecurityHeaders fails unless a page carries the headers every page
@@ -531,5 +532,22 @@ func TestPagesBesideAPI(t *testing.T) {
 	}
 	if p := b.get("/healthz"); p.status != http.StatusOK {
 		t.Errorf("/healthz: %d", p.status)
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	f := newFixture(t)
+	for _, opt := range []web.Options{
+		{RedirectPrefixes: []string{"weather/"}},
+		{RedirectPrefixes: []string{"//evil/"}},
+		{RedirectPrefixes: []string{`/a\b`}},
+		{Origins: []string{"https://app.example/"}},
+		{Origins: []string{"app.example"}},
+		{Origins: []string{"https://app.example:443"}},
+		{Origins: []string{"ftp://app.example"}},
+	} {
+		if _, err := web.New(f.svc, opt); err == nil {
+			t.Errorf("web.New accepted %+v", opt)
+		}
 	}
 }
