@@ -53,13 +53,14 @@ func (s *sharedThrottles) limiter(kind string, p throttle.Policy, log *slog.Logg
 	return fb
 }
 
-// Degraded lists the throttles running on per-instance limits, with the
-// reason, for /readyz.
+// Degraded lists the throttles running on per-instance limits, for the
+// public /readyz. The Redis error (which names internal addresses) is
+// only in the log.
 func (s *sharedThrottles) Degraded() []string {
 	var out []string
 	for i, fb := range s.fallbacks {
-		if d, err := fb.Degraded(); d {
-			out = append(out, fmt.Sprintf("login throttle (%s): per-instance limits while Redis is unreachable: %v", s.kinds[i], err))
+		if d, _ := fb.Degraded(); d {
+			out = append(out, fmt.Sprintf("login throttle (%s): per-instance limits while Redis is unreachable", s.kinds[i]))
 		}
 	}
 	return out

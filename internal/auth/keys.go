@@ -58,6 +58,7 @@ type KeyManager struct {
 	rand   io.Reader
 
 	mu       sync.Mutex
+	gen      uint64 // incremented by Invalidate
 	view     *keyView
 	unsealed map[string]*jose.Key // kid → private key, so each is opened once
 }
@@ -243,6 +244,7 @@ func (m *KeyManager) current(ctx context.Context) (*keyView, error) {
 func (m *KeyManager) Invalidate() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++
 	if m.view != nil {
 		v := *m.view
 		v.loaded = time.Time{}
@@ -252,6 +254,9 @@ func (m *KeyManager) Invalidate() {
 
 // reload reads the keys from the store and builds a new view.
 func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
+	m.mu.Lock()
+	gen := m.gen
+	m.mu.Unlock()
 	keys, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -259,6 +264,11 @@ func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := &keyView{loaded: m.now(), records: keys}
+	if m.gen != gen {
+		// Invalidated while the store was read: what was read may
+		// predate the change, so the next use reads again.
+		v.loaded = time.Time{}
+	}
 	var verify []*jose.Key
 	seen := map[string]bool{}
 	for _, rec := range keys {
