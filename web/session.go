@@ -397,7 +397,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 
 // handleSignIn is POST /signin: a password login. Every refusal shows the
 // same message, whatever its reason; a throttled login says how long to
-// wait.
+// wait. A session the browser was still signed in to is ended.
 func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if err := h.checkAnonymousForm(w, r); err != nil {
 		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
@@ -432,6 +432,13 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			h.serviceError(w, r, err, nil)
 		}
 		return
+	}
+	// A session this browser still had is replaced: end it rather than
+	// leave it behind, unreachable.
+	if old, err := h.principal(r); err == nil && old != nil {
+		if err := h.svc.Logout(r.Context(), old, client(r)); err != nil {
+			h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
+		}
 	}
 	h.setSessionCookies(w, t)
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)

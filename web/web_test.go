@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -549,5 +550,27 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := web.New(f.svc, opt); err == nil {
 			t.Errorf("web.New accepted %+v", opt)
 		}
+	}
+}
+
+// TestSignInAgainEndsOldSession signs in twice from one browser (a form
+// left open in another tab): the first session is ended, not orphaned.
+func TestSignInAgainEndsOldSession(t *testing.T) {
+	f := newFixture(t)
+	aliceID := f.addUser(t, "alice")
+	f.addUser(t, "bob")
+	b := f.browser(t)
+	form := b.get("/signin")
+	b.mustSignIn("alice")
+	p := b.post("/signin", url.Values{"csrf_token": {b.csrf(form)}, "username": {"bob"}, "password": {testPassword}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("second sign-in: %d", p.status)
+	}
+	sessions, err := f.svc.UserSessions(context.Background(), aliceID, "", 10)
+	if err != nil || len(sessions) != 0 {
+		t.Errorf("alice keeps %d sessions (%v), want 0", len(sessions), err)
+	}
+	if me := b.get("/account"); !strings.Contains(me.body, `id="me-username">bob<`) {
+		t.Error("the browser is not signed in as bob")
 	}
 }
