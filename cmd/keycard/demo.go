@@ -24,6 +24,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/verifier"
 )
 
@@ -58,6 +59,7 @@ func (e *cmdEnv) demo(args []string) int {
 	gatewayAddr := fs.String("gateway-addr", "127.0.0.1:8080", "the gateway's listen `address` (port 0 picks a free port)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
+	useTLS := fs.Bool("tls", false, "serve HTTPS, with certificates of a throw-away local CA kept in --data (trust DATA/ca.pem)")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
 	}
@@ -75,9 +77,15 @@ func (e *cmdEnv) demo(args []string) int {
 		return e.fail("listen (--gateway-addr): %v", err)
 	}
 	defer gatewayLn.Close()
+	var dt *demoTLS // nil without --tls (tls.go)
+	if *useTLS {
+		if dt, err = newDemoTLS(*data, log, authLn.Addr(), gatewayLn.Addr()); err != nil {
+			return e.fail("demo: --tls: %v", err)
+		}
+	}
 
 	st := &demoStack{errc: make(chan error, 4)}
-	info, err := e.startDemo(st, *data, log, authLn, gatewayLn)
+	info, err := e.startDemo(st, *data, log, dt.listener(authLn), dt.listener(gatewayLn), dt)
 	code := exitOK
 	switch {
 	case err != nil && e.ctx.Err() == nil:
@@ -106,13 +114,17 @@ func (e *cmdEnv) demo(args []string) int {
 // demoInfo is what the demo prints.
 type demoInfo struct {
 	data, auth, gateway, weather, orders string // data directory and base URLs
+	caFile                               string // with --tls, the CA clients must trust
 	demoPassword, viewerPassword         string
 	reset                                bool // the users existed: their passwords were reset
 }
 
 // startDemo starts every part of the demo on st, which stops them.
-func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn, gatewayLn net.Listener) (*demoInfo, error) {
-	info := &demoInfo{data: data, auth: "http://" + authLn.Addr().String(), gateway: "http://" + gatewayLn.Addr().String()}
+func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn, gatewayLn net.Listener, dt *demoTLS) (*demoInfo, error) {
+	info := &demoInfo{data: data, auth: dt.scheme() + "://" + authLn.Addr().String(), gateway: dt.scheme() + "://" + gatewayLn.Addr().String()}
+	if dt != nil {
+		info.caFile = dt.caFile
+	}
 
 	// The auth server, in --dev mode: generated master key, registration on.
 	var f serverFlags
@@ -156,7 +168,7 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 		<-bgDone
 		return nil
 	})
-	authSrv := demoHTTPServer(handler, authLog)
+	authSrv := demoHTTPServer(dt.hsts(handler), authLog)
 	authSrv.RegisterOnShutdown(handler.StopFeeds)
 	st.serve("auth server", authSrv, authLn)
 	log.Info("listening", "component", "auth", "addr", authLn.Addr().String(), "issuer", info.auth, "data", data)
@@ -170,7 +182,7 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 		v, err := verifier.New(vctx, verifier.Config{
 			Issuer: info.auth, Audience: aud,
 			ClientID: secrets[client].id, ClientSecret: secrets[client].secret,
-			Logger: log.With("component", component),
+			Logger: log.With("component", component), HTTPClient: dt.httpClient(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", component, err)
@@ -216,7 +228,7 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 	if err != nil {
 		return nil, err
 	}
-	gwSrv := demoHTTPServer(gw, gatewayLog)
+	gwSrv := demoHTTPServer(dt.hsts(gw), gatewayLog)
 	// As in "keycard gateway": no ReadTimeout or WriteTimeout, bodies
 	// and answers take as long as the upstream lets them.
 	gwSrv.ReadTimeout, gwSrv.WriteTimeout = 0, 0
@@ -353,6 +365,9 @@ routes:
     upstream: %s
     scopes: [%s]
 `, listen, info.auth, audience, client.id, info.weather, scopeWeather, info.orders, scopeOrders)
+	if info.caFile != "" { // --tls: as "keycard gateway" would be set up
+		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.caFile) + "\n"
+	}
 	path := filepath.Join(data, "gateway.yaml")
 	return path, os.WriteFile(path, []byte(conf), 0o600)
 }
@@ -540,7 +555,7 @@ func (d *demoInfo) print(w io.Writer) {
 	order := `-H 'Content-Type: application/json' -d '{"item":"umbrella","quantity":1}'`
 	fmt.Fprintf(w, `Keycard demo: an auth server, a gateway and two services, in one process.
 Data in %s (SQLite database, dev master key, gateway.yaml). Ctrl-C stops everything.
-
+%s
 auth server:     %s
 gateway:         %s
 weather service: %s   (behind the gateway at /weather/, needs %s)
@@ -583,7 +598,7 @@ curl -si -X POST %s/v1/logout -H "Authorization: Bearer $ACCESS"
 curl -si %s/weather/paris -H "Authorization: Bearer $ACCESS"
 
 `,
-		d.data, d.auth, d.gateway, d.weather, scopeWeather, d.orders, scopeOrders,
+		d.data, d.trust(), d.auth, d.gateway, d.weather, scopeWeather, d.orders, scopeOrders,
 		demoUser, d.demoPassword, demoRole, scopeWeather, scopeOrders,
 		demoViewer, d.viewerPassword, scopeWeather, passwords,
 		demoUser, login(demoUser, d.demoPassword),
@@ -591,4 +606,15 @@ curl -si %s/weather/paris -H "Authorization: Bearer $ACCESS"
 		demoRole, scopeOrders, d.gateway, order,
 		demoViewer, login(demoViewer, d.viewerPassword), d.gateway, order,
 		d.auth, d.gateway, d.auth, d.gateway)
+}
+
+// trust says, with --tls, how to trust the demo's certificates.
+func (d *demoInfo) trust() string {
+	if d.caFile == "" {
+		return ""
+	}
+	return fmt.Sprintf(`HTTPS with certificates of a throw-away local CA, made for this demo: trust it with
+curl --cacert %[1]s, or for the walk-through below: export CURL_CA_BUNDLE=%[1]s
+Do not install it in a system trust store. Delete it and %[2]s to make a new one.
+`, d.caFile, filepath.Join(filepath.Dir(d.caFile), tlsconfig.CAKeyFile))
 }

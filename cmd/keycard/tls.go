@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 )
@@ -103,4 +108,79 @@ func checkIssuer(issuer string, dev bool, n tlsNames) error {
 		msg += fmt.Sprintf(", or with %s", n.dev)
 	}
 	return errors.New(msg)
+}
+
+// demoTLS is "keycard demo --tls": a throw-away local CA kept in the data
+// directory (tlsconfig.CACertFile, and tlsconfig.CAKeyFile with mode
+// 0600), made on the first run and reused after, and a certificate of it
+// for the demo's listeners, reissued when their names change or it nears
+// its end.
+type demoTLS struct {
+	caFile string
+	server *tls.Config
+	client *http.Client // trusts the CA only: for the demo's verifiers
+}
+
+// newDemoTLS prepares the CA and the certificate in data for loopback
+// names and the hosts the listeners at addrs are on.
+func newDemoTLS(data string, log *slog.Logger, addrs ...net.Addr) (*demoTLS, error) {
+	ca, created, err := tlsconfig.OpenLocalCA(data)
+	if err != nil {
+		return nil, err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	for _, a := range addrs {
+		if ta, ok := a.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() && !slices.Contains(hosts, ta.IP.String()) {
+			hosts = append(hosts, ta.IP.String())
+		}
+	}
+	certFile, keyFile := filepath.Join(data, "tls.pem"), filepath.Join(data, "tls-key.pem")
+	renewed, err := ca.EnsureLeaf(certFile, keyFile, hosts...)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := tlsconfig.LoadCertFile(certFile, keyFile, tlsconfig.CertOptions{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	caFile := filepath.Join(data, tlsconfig.CACertFile)
+	tr, err := tlsconfig.Transport(caFile)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("demo TLS", "ca", caFile, "ca_created", created, "certificate_issued", renewed, "hosts", strings.Join(hosts, ","))
+	return &demoTLS{caFile: caFile, server: tlsconfig.Server(certs), client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+}
+
+// scheme returns the scheme of the demo's URLs.
+func (d *demoTLS) scheme() string {
+	if d == nil {
+		return "http"
+	}
+	return "https"
+}
+
+// listener returns ln serving TLS, or ln itself without --tls.
+func (d *demoTLS) listener(ln net.Listener) net.Listener {
+	if d == nil {
+		return ln
+	}
+	return tls.NewListener(ln, d.server)
+}
+
+// httpClient returns the verifiers' client: nil (the default) without
+// --tls.
+func (d *demoTLS) httpClient() *http.Client {
+	if d == nil {
+		return nil
+	}
+	return d.client
+}
+
+// hsts adds Strict-Transport-Security to h's responses with --tls.
+func (d *demoTLS) hsts(h http.Handler) http.Handler {
+	if d == nil {
+		return h
+	}
+	return tlsconfig.HSTS(nil)(h)
 }

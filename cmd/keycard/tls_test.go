@@ -671,3 +671,90 @@ func callWith(t *testing.T, client *http.Client, method, u, bearer, contentType,
 	}
 	return resp.StatusCode, resp.Header
 }
+
+// TestDemoTLS runs "keycard demo --tls" twice on one data directory: the
+// first run makes a local CA (key 0600) and a certificate, both servers
+// answer over HTTPS with HSTS to a client trusting DATA/ca.pem only, and
+// the output says how to trust it; the second run reuses both.
+func TestDemoTLS(t *testing.T) {
+	data := t.TempDir()
+	runDemo := func() (out string, stop func() int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		stdout, stderr := &syncBuffer{}, &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- Main(ctx, []string{"demo", "--tls", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"},
+				strings.NewReader(""), stdout, stderr)
+		}()
+		var once sync.Once
+		code := -1
+		stop = func() int {
+			once.Do(func() { cancel(); code = <-done })
+			return code
+		}
+		t.Cleanup(func() { stop() })
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(stdout.String(), "Walk-through") {
+			select {
+			case code := <-done:
+				t.Fatalf("demo --tls exited with %d:\n%s\n%s", code, stdout, stderr)
+			case <-time.After(10 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("demo --tls did not start:\n%s", stderr)
+			}
+		}
+		return stdout.String(), stop
+	}
+	out, stop := runDemo()
+	caFile := filepath.Join(data, tlsconfig.CACertFile)
+	if !strings.Contains(out, "curl --cacert "+caFile) {
+		t.Errorf("the output does not say how to trust the CA:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(data, tlsconfig.CAKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("CA key: %v, mode %v, want 0600", err, fi.Mode().Perm())
+	}
+	caPEM, _ := os.ReadFile(caFile)
+	leafPEM, _ := os.ReadFile(filepath.Join(data, "tls.pem"))
+
+	tr, err := tlsconfig.Transport(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	walk := func(out string) {
+		t.Helper()
+		auth, gw, pass := demoAuthRE.FindStringSubmatch(out), demoGatewayRE.FindStringSubmatch(out), demoUserRE.FindStringSubmatch(out)
+		if auth == nil || gw == nil || pass == nil || !strings.HasPrefix(auth[1], "https://") || !strings.HasPrefix(gw[1], "https://") {
+			t.Fatalf("want https URLs and a password in:\n%s", out)
+		}
+		var tr tokenResponse
+		code, h := callWith(t, client, "POST", auth[1]+"/v1/login", "", "application/json", fmt.Sprintf(`{"username":"demo","password":%q}`, pass[1]), &tr)
+		if code != 200 || tr.AccessToken == "" || h.Get("Strict-Transport-Security") != tlsconfig.HSTSValue {
+			t.Fatalf("login over HTTPS: %d %+v, HSTS %q", code, tr, h.Get("Strict-Transport-Security"))
+		}
+		resp, body := get(t, client, gw[1]+"/weather/paris", http.Header{"Authorization": {"Bearer " + tr.AccessToken}})
+		if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != tlsconfig.HSTSValue {
+			t.Errorf("weather through the gateway over HTTPS: %d %s, HSTS %q", resp.StatusCode, body, resp.Header.Get("Strict-Transport-Security"))
+		}
+		if _, err := http.Get(gw[1] + "/healthz"); err == nil {
+			t.Error("a client without the demo's CA reached the gateway")
+		}
+	}
+	walk(out)
+	if code := stop(); code != exitOK {
+		t.Fatalf("demo exit %d", code)
+	}
+
+	out, stop = runDemo()
+	walk(out)
+	caAgain, _ := os.ReadFile(caFile)
+	leafAgain, _ := os.ReadFile(filepath.Join(data, "tls.pem"))
+	if string(caAgain) != string(caPEM) || string(leafAgain) != string(leafPEM) {
+		t.Error("the second run did not reuse the CA and its certificate")
+	}
+	if code := stop(); code != exitOK {
+		t.Errorf("second demo exit %d", code)
+	}
+}
