@@ -313,6 +313,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 		return
 	}
 	rt, allow := t.match(r.Method, r.URL.Path)
+	if t.caseConfusable(r.URL.Path, rt) {
+		writeJSON(rec, http.StatusBadRequest, "invalid_request", "The path differs only in letter case from a route's path; use the route's spelling.")
+		return
+	}
 	if rt == nil {
 		name = routeUnmatched
 		if len(allow) > 0 {
@@ -414,14 +418,35 @@ func (t *table) match(method, path string) (rt *route, allow []string) {
 	return nil, allow
 }
 
+// caseConfusable reports whether p, compared ignoring case, falls under a
+// route more specific than chosen (the route it matched exactly, nil for
+// none) without matching it exactly: /ADMIN/users with routes / (open) and
+// /admin/ (admin only). A case-insensitive upstream would serve the
+// protected path through the other route's checks.
+func (t *table) caseConfusable(p string, chosen *route) bool {
+	lp := strings.ToLower(p) // no allocation when p has no upper case
+	for _, r := range t.routes {
+		if r == chosen || chosen != nil && len(r.path) <= len(chosen.path) || r.matchesPath(p) {
+			continue
+		}
+		if pathCovers(strings.ToLower(r.path), lp) {
+			return true
+		}
+	}
+	return false
+}
+
 // matchesPath reports whether rt's path covers p: a path ending in /
 // covers everything under it; any other path covers itself and
 // everything under path + "/".
-func (rt *route) matchesPath(p string) bool {
-	if strings.HasSuffix(rt.path, "/") {
-		return strings.HasPrefix(p, rt.path)
+func (rt *route) matchesPath(p string) bool { return pathCovers(rt.path, p) }
+
+// pathCovers reports whether the route path rp covers p (see matchesPath).
+func pathCovers(rp, p string) bool {
+	if strings.HasSuffix(rp, "/") {
+		return strings.HasPrefix(p, rp)
 	}
-	return p == rt.path || strings.HasPrefix(p, rt.path) && p[len(rt.path)] == '/'
+	return p == rp || strings.HasPrefix(p, rp) && p[len(rp)] == '/'
 }
 
 // checkRequestPath returns why the request's path is refused, or "". A
@@ -444,6 +469,12 @@ func checkRequestPath(r *http.Request) string {
 	}
 	if strings.Contains(p, "//") {
 		return "The path contains an empty segment (//)."
+	}
+	if strings.Contains(p, ";") {
+		// Servlet containers (Tomcat, Jetty, Spring) strip ";params" from
+		// path segments: /admin;x/users would be routed as / and served
+		// as /admin/users.
+		return "The path contains a ; (a path parameter some servers strip)."
 	}
 	raw := strings.ToLower(r.URL.RawPath)
 	decoded := strings.ToLower(p)

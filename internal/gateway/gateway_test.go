@@ -115,6 +115,40 @@ routes:
 	}
 }
 
+// TestPathConfusion: with an open route at / and a protected one below
+// it, a path that a servlet container or a case-insensitive upstream
+// would read as the protected one is refused, not routed to the open
+// one.
+func TestPathConfusion(t *testing.T) {
+	open, admin := newUpstream(t), newUpstream(t)
+	g := newTestGateway(t, header+`
+routes:
+  - {path: /, upstream: '`+open.URL+`', auth: none}
+  - {path: /admin, upstream: '`+admin.URL+`', roles: [admin]}
+  - {path: /api/, upstream: '`+open.URL+`', auth: optional}
+  - {path: /api/Admin/, upstream: '`+admin.URL+`', roles: [admin]}
+`)
+	for _, target := range []string{
+		"/admin;x=1", "/admin;/users", "/admin%3B/users", "/x;y",
+		"/ADMIN/users", "/Admin", "/aDmIn", "/api/admin/x", "/API/ADMIN/x",
+		"/API/x", // / would route it, /api/ (with other checks) would serve it
+	} {
+		w := g.do(t, "GET", target, "", nil)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "invalid_request") {
+			t.Errorf("GET %s: %d %q, want 400 invalid_request", target, w.Code, w.Body)
+		}
+	}
+	if open.count()+admin.count() != 0 {
+		t.Errorf("upstreams got %d requests", open.count()+admin.count())
+	}
+	// Paths that merely share letters with a protected route pass.
+	for _, target := range []string{"/Administrators", "/about", "/api/x"} {
+		if w := g.do(t, "GET", target, "", nil); w.Code != 200 {
+			t.Errorf("GET %s: %d, want 200", target, w.Code)
+		}
+	}
+}
+
 // TestForgedIdentityHeaders sends X-Keycard-* headers in every spelling
 // a server could confuse with the real ones: none reaches the upstream,
 // whatever the route's auth mode, and the real ones are set from the

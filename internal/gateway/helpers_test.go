@@ -37,6 +37,9 @@ func newTestAuth(t *testing.T) *testAuth {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if key, err = key.WithKeyID(key.Thumbprint()); err != nil { // Keycard's kids are thumbprints; verifiers require one
+		t.Fatal(err)
+	}
 	v, err := verifier.New(context.Background(), verifier.Config{Issuer: testIssuer, Keys: key.Public(), NoRevocationFeed: true})
 	if err != nil {
 		t.Fatal(err)
