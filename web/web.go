@@ -227,6 +227,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"device":  deviceName,
 		"join":    strings.Join,
 		"short": func(s string) string {
 			if len(s) > 12 {
