@@ -561,6 +561,28 @@ upstream_ca: auth-ca.pem
 	})
 
 	gwTLS.checkReload(t, p.addr, p.log)
+
+	// The TLS keys are read at start: a reload that changes them says
+	// so, and keeps serving as before.
+	os.WriteFile(filepath.Join(dir, "both-cas.pem"), append(authTLS.ca.CertPEM(), gwTLS.ca.CertPEM()...), 0o644)
+	writeConfig("gateway.yaml", `
+listen: 127.0.0.1:0
+tls:
+  cert: tls.pem
+  key: tls-key.pem
+issuer_ca: auth-ca.pem
+upstream_ca: both-cas.pem
+`)
+	eventually(t, "reload naming upstream_ca as restart-only", func() bool {
+		return strings.Contains(p.log.String(), `"keys":"upstream_ca"`)
+	})
+	var again tokenResponse
+	if code, _ := callWith(t, authTLS.client, "POST", s.base+"/v1/login", "", "application/json", `{"username":"alice","password":"`+pass+`"}`, &again); code != 200 {
+		t.Fatalf("second login: %d", code)
+	}
+	if resp, _ := get(t, gwTLS.client, base+"/stranger/x", http.Header{"Authorization": {"Bearer " + again.AccessToken}}); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("after a reload changing upstream_ca: /stranger/ answered %d, want still 502 until a restart", resp.StatusCode)
+	}
 	if code := p.stop(); code != exitOK {
 		t.Errorf("gateway exit %d", code)
 	}
