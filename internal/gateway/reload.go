@@ -93,14 +93,15 @@ type WatchOptions struct {
 
 // Watch reloads the configuration whenever the content of the file
 // changes (it reads and hashes the file every Interval, so that writes
-// in place, renames over it and symlink swaps are all seen) and on each
-// signal, until ctx ends. A content that failed to load is not tried
+// in place, renames over it and symlink swaps are all seen; a new content
+// is applied once two reads in a row agree, so a half-written file is
+// never loaded) and on each signal, until ctx ends. A content that failed to load is not tried
 // again until it changes or a signal asks.
 func (g *Gateway) Watch(ctx context.Context, opt WatchOptions) {
 	if opt.Interval <= 0 {
 		opt.Interval = DefaultPollInterval
 	}
-	var seen [sha256.Size]byte
+	var seen, pending [sha256.Size]byte
 	if opt.Loaded != nil {
 		seen = sha256.Sum256(opt.Loaded)
 	}
@@ -131,8 +132,18 @@ func (g *Gateway) Watch(ctx context.Context, opt WatchOptions) {
 			lastErr = ""
 			sum := sha256.Sum256(data)
 			if sum == seen {
+				pending = [sha256.Size]byte{}
 				continue
 			}
+			// A file written in place can be read half-written, and a
+			// truncated file is often valid YAML with weaker checks (a
+			// route cut off before its roles). Apply a new content only
+			// once two reads in a row agree on it.
+			if sum != pending {
+				pending = sum
+				continue
+			}
+			pending = [sha256.Size]byte{}
 			seen = sum
 			if err := g.reloadData(opt.Path, data); err != nil {
 				g.log.Error("config reload refused; the running configuration stays", "file", opt.Path, "err", err.Error())

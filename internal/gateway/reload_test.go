@@ -218,3 +218,37 @@ func TestReloadUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestWatchIgnoresHalfWrittenFile: a content seen once, and replaced
+// before the next read, is never applied — a file read in the middle of
+// an in-place write is often valid YAML with weaker checks (here, the
+// admin route cut off before its roles).
+func TestWatchIgnoresHalfWrittenFile(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	full := []byte(header + "routes:\n  - {path: /, upstream: '" + a.URL + "', auth: none}\n  - path: /admin/\n    upstream: '" + b.URL + "'\n    roles: [admin]\n")
+	torn := full[:len(full)-len("    roles: [admin]\n")]
+	os.WriteFile(path, full, 0o600)
+	g := newTestGateway(t, string(full))
+	const interval = 150 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { g.Watch(ctx, WatchOptions{Path: path, Loaded: full, Interval: interval}) })
+	defer func() { cancel(); wg.Wait() }()
+
+	// The torn content is there for exactly one read, as a slow write
+	// would leave it.
+	time.Sleep(interval / 3)
+	os.WriteFile(path, torn, 0o600)
+	time.Sleep(interval)
+	os.WriteFile(path, full, 0o600)
+	time.Sleep(3 * interval)
+	for _, rt := range g.Config().Routes {
+		if rt.Path == "/admin/" && len(rt.Roles) == 0 {
+			t.Fatal("a half-written configuration was applied: /admin/ lost its roles")
+		}
+	}
+	if strings.Contains(g.log.String(), "config reloaded") {
+		t.Errorf("a reload happened: %s", g.log.String())
+	}
+}
