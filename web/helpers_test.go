@@ -111,7 +111,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	webOpt := web.Options{CSRFKey: key, Now: clk.Now, RedirectPrefixes: opt.redirects}
+	webOpt := web.Options{CSRFKey: key, RedirectPrefixes: opt.redirects}
 	var gw *httptest.Server
 	if opt.weather {
 		gw = httptest.NewUnstartedServer(nil)

@@ -62,15 +62,12 @@ type Options struct {
 	// Logger receives internal errors; nil discards. Passwords, tokens and
 	// form values never reach it.
 	Logger *slog.Logger
-	// Now is the clock shown on pages; nil means time.Now.
-	Now func() time.Time
 }
 
 // Handler serves the pages. It is safe for concurrent use.
 type Handler struct {
 	svc       *auth.Service
 	log       *slog.Logger
-	now       func() time.Time
 	csrfKey   []byte
 	origins   []string // the issuer's origin and Options.Origins: those allowed to post
 	redirects []string
@@ -82,12 +79,9 @@ type Handler struct {
 // New returns a Handler for svc. It fails if a template does not parse or
 // a redirect prefix is not a path.
 func New(svc *auth.Service, opt Options) (*Handler, error) {
-	h := &Handler{svc: svc, log: opt.Logger, now: opt.Now, csrfKey: opt.CSRFKey, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, log: opt.Logger, csrfKey: opt.CSRFKey, mux: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	if len(h.csrfKey) == 0 {
 		h.csrfKey = randomBytes(32)
