@@ -938,17 +938,18 @@ type clusterLoadStats struct {
 	serverErrors      atomic.Int64 // 5xx answers
 	ambiguousLogins   atomic.Int64 // logins cut off or answered 5xx: they may have made a session the client never saw
 
-	mu         sync.Mutex
-	failures   []string
-	answers5xx []string // the first few
+	mu       sync.Mutex
+	failures []string
+	retried  []string // the first few transport errors and 5xx answers
 }
 
-// note5xx keeps the first few 5xx answers, to be logged.
-func (s *clusterLoadStats) note5xx(what string) {
+// noteFailure keeps the first few distinct transport errors and 5xx
+// answers, to be logged.
+func (s *clusterLoadStats) noteFailure(what string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.answers5xx) < 10 {
-		s.answers5xx = append(s.answers5xx, what)
+	if len(s.retried) < 10 && !slices.Contains(s.retried, what) {
+		s.retried = append(s.retried, what)
 	}
 }
 
@@ -979,6 +980,7 @@ func (c *cluster) send(stats *clusterLoadStats, method, path, contentType, body 
 		switch {
 		case err != nil:
 			stats.transportErrors.Add(1)
+			stats.noteFailure(fmt.Sprintf("%s %s on %s: %v", method, path, c.instances[i].name, err))
 			// Unless the connection was refused, the request may have
 			// been processed before the connection broke.
 			var op *net.OpError
@@ -987,7 +989,7 @@ func (c *cluster) send(stats *clusterLoadStats, method, path, contentType, body 
 			}
 		case r.code >= 500:
 			stats.serverErrors.Add(1)
-			stats.note5xx(fmt.Sprintf("%s %s on %s: %d %s", method, path, c.instances[i].name, r.code, r.body))
+			stats.noteFailure(fmt.Sprintf("%s %s on %s: %d %s", method, path, c.instances[i].name, r.code, r.body))
 			ambiguous = true
 		default:
 			return r, ambiguous, nil
@@ -1132,10 +1134,10 @@ func (c *cluster) checkLoad(t *testing.T, running []int, users []*clusterLoadUse
 			}
 		}
 	}
-	for _, a := range stats.answers5xx {
-		t.Logf("answered during the load: %s", a)
+	for _, a := range stats.retried {
+		t.Logf("retried during the load: %s", a)
 	}
-	t.Logf("load: %d logins, %d refreshes; %d requests unanswered, %d answered 5xx (all retried); %d logins cut off after sending, %d orphan sessions from them; %d surviving refresh tokens all work",
+	t.Logf("load: %d logins, %d refreshes; %d requests unanswered, %d answered 5xx (all retried); %d logins cut off or answered 5xx, %d orphan sessions from them; %d surviving refresh tokens all work",
 		stats.logins.Load(), stats.refreshes.Load(), stats.transportErrors.Load(), stats.serverErrors.Load(), stats.ambiguousLogins.Load(), orphans, tokens)
 }
 
