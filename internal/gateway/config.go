@@ -19,6 +19,7 @@ import (
 
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/verifier"
 )
 
 // Defaults of the global configuration keys.
@@ -454,8 +455,10 @@ func (c *Config) validate() error {
 	if c.Algorithms != nil && len(c.Algorithms) == 0 {
 		add("algorithms: empty: leave the key out for the default")
 	}
-	if c.Leeway != nil && (*c.Leeway < 0 || *c.Leeway > 5*time.Minute) {
-		add("leeway: %v is outside 0s…5m", *c.Leeway)
+	// More leeway than the auth server keeps revocation entries (the
+	// token lifetime plus 30 s) would accept revoked tokens again.
+	if c.Leeway != nil && (*c.Leeway < 0 || *c.Leeway > verifier.MaxLeeway) {
+		add("leeway: %v is outside 0s…%v (revocation entries outlive a token by only %v)", *c.Leeway, verifier.MaxLeeway, verifier.MaxLeeway)
 	}
 	durations := []struct {
 		name string
