@@ -207,7 +207,7 @@ func FuzzParse(f *testing.F) {
 // TestParseRefusesLeewayBeyondTheFeed: more leeway than the feed keeps
 // revocation entries would accept revoked tokens again.
 func TestParseRefusesLeewayBeyondTheFeed(t *testing.T) {
-	base := "listen: 127.0.0.1:0\nissuer: http://127.0.0.1:4000\nclient: {id: g, secret_file: s}\nroutes:\n  - {path: /, upstream: 'http://127.0.0.1:9'}\n"
+	base := "listen: 127.0.0.1:0\nissuer: http://127.0.0.1:4000\naudience: api\nclient: {id: g, secret_file: s}\nroutes:\n  - {path: /, upstream: 'http://127.0.0.1:9'}\n"
 	if _, err := Parse([]byte(base + "leeway: 31s\n")); err == nil || !strings.Contains(err.Error(), "leeway") {
 		t.Errorf("leeway 31s: %v, want an error", err)
 	}
