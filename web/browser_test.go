@@ -353,7 +353,8 @@ func TestBrowserOpenRedirect(t *testing.T) {
 	f := newFixture(t)
 	f.addUser(t, "alice")
 	c := newChrome(t)
-	for _, next := range []string{"//evil.example/", `/\evil.example/`, "https://evil.example/", "/%2F%2Fevil.example", "%2F%2Fevil.example"} {
+	// The HTTP tests try many more; these are the classic three.
+	for _, next := range []string{"//evil.example/", `/\evil.example/`, "https://evil.example/"} {
 		b := c.tab(f.url)
 		b.do("open sign-in", chromedp.Navigate(f.url+"/signin?next="+url.QueryEscape(next)))
 		b.signIn("alice")
