@@ -26,6 +26,9 @@ type FeedPage struct {
 	// follow, up to the first one shorter than FeedPageSize) instead of
 	// adding them.
 	Snapshot bool
+	// Last is the highest Seq in the feed when the page was read: for a
+	// snapshot, where it ends (its later pages run up to Last).
+	Last int64
 }
 
 // Revocations returns the page of the revocation feed that follows the
@@ -48,7 +51,7 @@ func (s *Service) Revocations(ctx context.Context, after int64) (*FeedPage, erro
 	// when first > after+1; with nothing stored, every entry up to last
 	// was.
 	compacted := (first > 0 && after < first-1) || (first == 0 && after < last)
-	page := &FeedPage{Next: after, Snapshot: compacted || after > last}
+	page := &FeedPage{Next: after, Snapshot: compacted || after > last, Last: last}
 	from := after
 	if page.Snapshot {
 		from, page.Next = 0, last

@@ -296,7 +296,10 @@ func (s *Server) handleRevocationStream(w http.ResponseWriter, r *http.Request) 
 			if len(page.Entries) == 0 {
 				id = fmt.Sprintf("id: %d\n", page.Next)
 			}
-			if !send(fmt.Sprintf("%sevent: snapshot\ndata: {\"next\":%d}\n\n", id, page.Next)) {
+			// "next" is where the snapshot ends, which may be pages
+			// away: a follower swaps its set only once it has every
+			// entry up to it.
+			if !send(fmt.Sprintf("%sevent: snapshot\ndata: {\"next\":%d}\n\n", id, page.Last)) {
 				return
 			}
 		}

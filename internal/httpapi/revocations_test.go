@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -580,5 +581,47 @@ func TestFeedLongPollEndsWhenTheClientLeaves(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("long-poll still waiting 10s after its client left")
+	}
+}
+
+// TestStreamSnapshotSpansPages: a snapshot larger than a page announces
+// where it ends ("next" is the feed's last seq, not the first page's), so
+// a follower swaps its set only once it holds every page.
+func TestStreamSnapshotSpansPages(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, nil, nil)
+	store := f.svc.Stores().Revocations
+	now := f.clock.Now()
+	var last int64
+	for i := range auth.FeedPageSize + 5 {
+		expires := now.Add(time.Hour)
+		if i == 0 {
+			expires = now.Add(time.Minute) // pruned below, so after=0 is a snapshot
+		}
+		r := &keycard.Revocation{Kind: keycard.RevokeToken, Value: "t" + strconv.Itoa(i), At: now, ExpiresAt: expires}
+		if err := store.AddRevocation(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		last = r.Seq
+	}
+	if _, err := store.PruneRevocations(context.Background(), now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.url+"/v1/revocations/stream?after=0", nil)
+	req.Header.Set("Authorization", basic(c.id, c.secret))
+	res, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	select {
+	case ev := <-readEvents(bufio.NewReader(res.Body)):
+		if ev.event != "snapshot" || ev.data != fmt.Sprintf(`{"next":%d}`, last) {
+			t.Errorf("first event %+v, want a snapshot ending at %d", ev, last)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
 	}
 }
