@@ -25,6 +25,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,6 +46,8 @@ type serverFlags struct {
 	roleScopes                                                         stringList // ROLE=SCOPE entries
 	rolePolicies                                                       stringList // ROLE:FIELD=DURATION entries
 	maxSessions                                                        int
+	pages                                                              bool
+	pageRedirects, pageOrigins                                         stringList
 	reauthWithin                                                       time.Duration
 	tlsCert, tlsKey                                                    string // "" for plain HTTP
 	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
@@ -136,6 +139,9 @@ func (e *cmdEnv) serverFlagSet(name string, f *serverFlags) *flagSetWithConfig {
 		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", defaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
 		fs.DurationVar(&f.loginRefill, "login-refill", throttle.DefaultRefill, "one failed login forgiven per this interval, until back-off starts")
 		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from 1s)")
+		fs.BoolVar(&f.pages, "pages", true, "serve the web pages: sign-in, account and sessions, admin console (docs/web.md)")
+		fs.Var(&f.pageRedirects, "page-redirect", "a path prefix (such as /weather/) the sign-in page may send the browser back to, besides its own pages; repeatable")
+		fs.Var(&f.pageOrigins, "page-origin", "another origin the pages are served under (a gateway in front, such as https://app.example); repeatable")
 		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
@@ -495,7 +501,15 @@ func (e *cmdEnv) serve(args []string) int {
 	if f.cookieMode && !strings.HasPrefix(f.issuer, "https://") {
 		log.Warn("cookie mode with a non-https issuer: browsers only keep its Secure cookies on localhost", "issuer", f.issuer)
 	}
-	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Degraded: a.degraded, Ready: func(ctx context.Context) error {
+	var pages httpapi.Pages
+	if f.pages {
+		p, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: log, RedirectPrefixes: f.pageRedirects, Origins: f.pageOrigins})
+		if err != nil {
+			return e.fail("--pages: %v", err)
+		}
+		pages = p
+	}
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: f.cookieMode, CSRFKey: a.csrfKey, Degraded: a.degraded, Pages: pages, Ready: func(ctx context.Context) error {
 		// A shared database can go away while the server runs; the 503
 		// names no host or user, the log does.
 		if pg, ok := a.db.(*postgres.DB); ok {
