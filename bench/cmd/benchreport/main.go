@@ -22,6 +22,17 @@
 //	benchreport [-md FILE] [-svg FILE] [-svg-link PATH] [results.txt]
 //
 // With no results file, benchreport reads standard input.
+//
+// With -system DIR it reports a whole bench/all.sh run instead: DIR holds
+// machine.json (where and how the run was made), `keycard bench --json`
+// results (*.json, schema keycard-bench/1) and raw go test -bench output
+// (*.txt) under the names bench/all.sh gives them. It writes the region
+// between <!-- benchreport:system:begin --> and <!-- benchreport:system:end -->
+// — the targets with a verdict each, and tables of every figure with the
+// machine and the command it came from — and, with -plots DIR, the SVG
+// plots that region links to (under -plots-link).
+//
+//	benchreport -system DIR [-md FILE] [-plots DIR] [-plots-link PATH]
 package main
 
 import (
@@ -47,8 +58,17 @@ func run(args []string, stdin io.Reader, stderr io.Writer) error {
 	mdPath := fs.String("md", "", "markdown file to write or update (default: standard output)")
 	svgPath := fs.String("svg", "", "SVG chart to write (default: none)")
 	svgLink := fs.String("svg-link", "", "path of the chart as linked from the markdown (default: the -svg path)")
+	systemDir := fs.String("system", "", "report the bench/all.sh results in this directory instead of a token-core results file")
+	plotsDir := fs.String("plots", "", "with -system: directory to write the SVG plots to (default: none)")
+	plotsLink := fs.String("plots-link", "", "with -system: path of the plots directory as linked from the markdown (default: the -plots path)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *systemDir != "" {
+		if fs.NArg() > 0 {
+			return errors.New("-system takes no results file")
+		}
+		return runSystem(*systemDir, *mdPath, *plotsDir, *plotsLink)
 	}
 	in := stdin
 	source := "standard input"
@@ -89,19 +109,47 @@ func run(args []string, stdin io.Reader, stderr io.Writer) error {
 			return err
 		}
 	}
-	if *mdPath == "" {
-		_, err := os.Stdout.Write(md.Bytes())
+	return writeRegion(*mdPath, md.String(), beginMarker, endMarker)
+}
+
+// runSystem reports the bench/all.sh results in dir.
+func runSystem(dir, mdPath, plotsDir, plotsLink string) error {
+	s, err := loadSystem(dir)
+	if err != nil {
 		return err
 	}
-	old, err := os.ReadFile(*mdPath)
+	if plotsLink == "" {
+		plotsLink = plotsDir
+	}
+	if plotsDir != "" {
+		if err := os.MkdirAll(plotsDir, 0o755); err != nil {
+			return err
+		}
+		if err := writePlots(plotsDir, s); err != nil {
+			return err
+		}
+	}
+	var md bytes.Buffer
+	writeSystem(&md, s, plotsLink)
+	return writeRegion(mdPath, md.String(), systemBegin, systemEnd)
+}
+
+// writeRegion replaces the region between begin and end in the file at
+// path with frag, or prints frag when path is empty.
+func writeRegion(path, frag, begin, end string) error {
+	if path == "" {
+		_, err := os.Stdout.WriteString(frag)
+		return err
+	}
+	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	out, err := splice(string(old), md.String())
+	out, err := splice(string(old), frag, begin, end)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *mdPath, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return os.WriteFile(*mdPath, []byte(out), 0o644)
+	return os.WriteFile(path, []byte(out), 0o644)
 }
 
 const (
@@ -109,19 +157,20 @@ const (
 	endMarker   = "<!-- benchreport:end -->"
 )
 
-// splice replaces the generated region of doc with frag (which carries its
-// own markers). An empty doc becomes frag; a doc without markers is an
-// error, so that benchreport never overwrites hand-written text.
-func splice(doc, frag string) (string, error) {
+// splice replaces the region of doc from begin to end with frag (which
+// carries its own markers). An empty doc becomes frag; a doc without the
+// markers is an error, so that benchreport never overwrites hand-written
+// text.
+func splice(doc, frag, begin, end string) (string, error) {
 	if strings.TrimSpace(doc) == "" {
 		return frag, nil
 	}
-	i := strings.Index(doc, beginMarker)
-	j := strings.Index(doc, endMarker)
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
 	if i < 0 || j < i {
-		return "", fmt.Errorf("no %s … %s region to replace", beginMarker, endMarker)
+		return "", fmt.Errorf("no %s … %s region to replace", begin, end)
 	}
-	j += len(endMarker)
+	j += len(end)
 	if j < len(doc) && doc[j] == '\n' {
 		j++
 	}

@@ -100,17 +100,17 @@ func TestMarkdownTargets(t *testing.T) {
 func TestSplice(t *testing.T) {
 	frag := beginMarker + "\nnew\n" + endMarker + "\n"
 	doc := "# Title\n\nintro\n\n" + beginMarker + "\nold\n" + endMarker + "\n\nafter\n"
-	got, err := splice(doc, frag)
+	got, err := splice(doc, frag, beginMarker, endMarker)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "# Title\n\nintro\n\n" + frag + "\nafter\n"; got != want {
 		t.Errorf("splice = %q, want %q", got, want)
 	}
-	if _, err := splice("# hand-written, no markers\n", frag); err == nil {
+	if _, err := splice("# hand-written, no markers\n", frag, beginMarker, endMarker); err == nil {
 		t.Error("splice into a document without markers succeeded, want an error")
 	}
-	if got, _ := splice("", frag); got != frag {
+	if got, _ := splice("", frag, beginMarker, endMarker); got != frag {
 		t.Errorf("splice into empty = %q, want the fragment", got)
 	}
 }

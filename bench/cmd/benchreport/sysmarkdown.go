@@ -1,0 +1,588 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	systemBegin = "<!-- benchreport:system:begin -->"
+	systemEnd   = "<!-- benchreport:system:end -->"
+)
+
+// Workloads of the server tables, in order, and the stores they ran on:
+// the file name prefixes bench/all.sh writes.
+var (
+	serverWorkloads = []string{"login", "refresh", "client-credentials", "introspect"}
+	serverStores    = []struct{ prefix, name string }{
+		{"sqlite", "SQLite"},
+		{"pg1", "PostgreSQL, 1 instance"},
+		{"pg2", "PostgreSQL, 2 instances"},
+	}
+)
+
+// verdict is one row of the targets table.
+type verdict struct {
+	target   string
+	measured string
+	ratio    string // measured against the bound, "—" when not measured
+	met      string
+}
+
+// atLeast judges got ≥ bound, with how far from it.
+func atLeast(target string, got stat, bound float64, measured string) verdict {
+	if !got.ok {
+		return verdict{target, "—", "—", "not measured"}
+	}
+	r := got.median / bound
+	return verdict{target, measured, fmt.Sprintf("%.2f×", r), yesNo(r >= 1, got, r)}
+}
+
+// atMost judges got ≤ bound.
+func atMost(target string, got stat, bound float64, measured string) verdict {
+	if !got.ok {
+		return verdict{target, "—", "—", "not measured"}
+	}
+	r := got.median / bound
+	return verdict{target, measured, fmt.Sprintf("%.2f× the bound", r), yesNo(r <= 1, got, r)}
+}
+
+// yesNo words a verdict, and says when the bound lies within the spread
+// of the runs behind it, so that one run more or less could flip it.
+func yesNo(ok bool, got stat, ratio float64) string {
+	s := "**no**"
+	if ok {
+		s = "yes"
+	}
+	if got.n > 1 && math.Abs(ratio-1) < got.spread {
+		s += " (within the runs' spread)"
+	}
+	return s
+}
+
+// runStat is a single keycard bench run's throughput as a stat.
+func runStat(r *benchRun) stat {
+	if r == nil {
+		return stat{}
+	}
+	return stat{median: r.Throughput, n: 1, ok: true}
+}
+
+// pairStat adds the throughputs of two runs made at the same time.
+func pairStat(a, b *benchRun) stat {
+	if a == nil || b == nil {
+		return stat{}
+	}
+	return stat{median: a.Throughput + b.Throughput, n: 1, ok: true}
+}
+
+// serverRun returns the run of workload on store: for pg2, the two runs
+// summed into one (throughput added, latencies of the slower one).
+func (s *system) serverRun(store, workload string) (*benchRun, stat) {
+	if store == "pg2" {
+		a, b := s.runs["pg2-"+workload+"-a"], s.runs["pg2-"+workload+"-b"]
+		if a == nil || b == nil {
+			return nil, stat{}
+		}
+		sum := *a
+		sum.Throughput = a.Throughput + b.Throughput
+		sum.Requests, sum.Successes, sum.Errors = a.Requests+b.Requests, a.Successes+b.Successes, a.Errors+b.Errors
+		sum.ErrorsByKind = map[string]int64{}
+		for _, r := range []*benchRun{a, b} {
+			for k, v := range r.ErrorsByKind {
+				sum.ErrorsByKind[k] += v
+			}
+		}
+		if b.Latency.P99 > a.Latency.P99 {
+			sum.Latency = b.Latency
+		}
+		return &sum, pairStat(a, b)
+	}
+	r := s.runs[store+"-"+workload]
+	return r, runStat(r)
+}
+
+// gatewayRatio is the gateway's request rate over the bare proxy's in the
+// go test benchmark: bare ns/op ÷ gateway ns/op, from the medians.
+func (s *system) gatewayRatio(variant string) stat {
+	bare := s.get("gateway", "BenchmarkGatewayVsReverseProxy/bare", "ns/op")
+	gw := s.get("gateway", "BenchmarkGatewayVsReverseProxy/gateway/"+variant, "ns/op")
+	if !bare.ok || !gw.ok || gw.median == 0 {
+		return stat{}
+	}
+	return stat{median: bare.median / gw.median, spread: bare.spread + gw.spread, n: min(bare.n, gw.n), ok: true}
+}
+
+// benchGatewayRatios returns, per round, the gateway's throughput over the
+// bare proxy's from keycard bench, and their median.
+func (s *system) benchGatewayRatios() ([]float64, stat) {
+	bare, gw := s.rounds("gateway-bare"), s.rounds("gateway-keycard")
+	var rs []float64
+	for i := range min(len(bare), len(gw)) {
+		if bare[i].Throughput > 0 {
+			rs = append(rs, gw[i].Throughput/bare[i].Throughput)
+		}
+	}
+	return rs, summarize(rs)
+}
+
+// sessionsRatio is refresh's rate with the most stored sessions over the
+// rate with the fewest, from the medians of the rounds.
+func (s *system) sessionsRatio() (lo, hi int, r stat) {
+	sizes := s.sessionSizes()
+	if len(sizes) < 2 {
+		return 0, 0, stat{}
+	}
+	lo, hi = sizes[0], sizes[len(sizes)-1]
+	a, b := medianRate(s.sessionRuns(lo)), medianRate(s.sessionRuns(hi))
+	if !a.ok || !b.ok || a.median == 0 {
+		return lo, hi, stat{}
+	}
+	return lo, hi, stat{median: b.median / a.median, spread: a.spread + b.spread, n: min(a.n, b.n), ok: true}
+}
+
+func (s *system) sessionRuns(n int) []*benchRun {
+	var out []*benchRun
+	for i := 1; ; i++ {
+		r := s.runs[fmt.Sprintf("sessions-%d-r%d", n, i)]
+		if r == nil {
+			return out
+		}
+		out = append(out, r)
+	}
+}
+
+// verdicts is the targets table, in the order of the issues.
+func (s *system) verdicts() []verdict {
+	var v []verdict
+	rate := func(store, w string) stat { _, st := s.serverRun(store, w); return st }
+	perS := func(st stat) string { return formatRate(st.median) + "/s" }
+	v = append(v,
+		atLeast("refresh ≥ 5,000/s, SQLite", rate("sqlite", "refresh"), 5000, perS(rate("sqlite", "refresh"))),
+		atLeast("refresh ≥ 3,000/s, PostgreSQL, 1 instance", rate("pg1", "refresh"), 3000, perS(rate("pg1", "refresh"))),
+		atLeast("client-credentials ≥ 5,000/s, SQLite", rate("sqlite", "client-credentials"), 5000, perS(rate("sqlite", "client-credentials"))),
+		atLeast("client-credentials ≥ 5,000/s, PostgreSQL, 1 instance", rate("pg1", "client-credentials"), 5000, perS(rate("pg1", "client-credentials"))),
+		atLeast("introspection ≥ 10,000/s, SQLite", rate("sqlite", "introspect"), 10000, perS(rate("sqlite", "introspect"))),
+		atLeast("introspection ≥ 10,000/s, PostgreSQL, 1 instance", rate("pg1", "introspect"), 10000, perS(rate("pg1", "introspect"))),
+	)
+	for _, variant := range []string{"cached", "cold"} {
+		r := s.gatewayRatio(variant)
+		v = append(v, atLeast(fmt.Sprintf("gateway ≥ 0.9× a bare reverse proxy, ES256, %s (go test)", variant), scale(r, 1), 0.9,
+			fmt.Sprintf("%.2f× (±%s)", r.median, pct(r.spread))))
+	}
+	if _, r := s.benchGatewayRatios(); r.ok {
+		v = append(v, atLeast("gateway ≥ 0.9× a bare reverse proxy, ES256, cached (keycard bench)", r, 0.9, fmt.Sprintf("%.2f×", r.median)))
+	}
+	if rev := s.runs["revocation"]; rev != nil {
+		p99 := stat{median: rev.Latency.P99, n: 1, ok: true}
+		v = append(v, atMost("revocation propagation p99 < 100 ms", p99, 100_000, durationLabel(rev.Latency.P99*1000)))
+	} else {
+		v = append(v, atMost("revocation propagation p99 < 100 ms", stat{}, 1, ""))
+	}
+	lo, hi, sr := s.sessionsRatio()
+	v = append(v, atLeast(fmt.Sprintf("refresh with %s stored sessions ≥ 0.8× with %s", countLabel(hi), countLabel(lo)), sr, 0.8,
+		fmt.Sprintf("%.2f×", sr.median)))
+	for _, alg := range []string{"HS256", "ES256", "EdDSA"} {
+		c := s.get("verifier", "BenchmarkMiddleware/"+alg+"/cached", "ns/op")
+		v = append(v, atMost("middleware, cached, "+alg+": < 1 µs", c, 1000, formatNs(c.median)+" ns"))
+		ca := s.get("verifier", "BenchmarkMiddleware/"+alg+"/cached", "allocs/op")
+		ba := s.get("verifier", "BenchmarkMiddleware/"+alg+"/baseline", "allocs/op")
+		if ca.ok && ba.ok {
+			extra := ca.median - ba.median
+			v = append(v, verdict{"middleware, cached, " + alg + ": 0 allocs beyond the request's own (baseline)",
+				fmt.Sprintf("%s allocs, baseline %s", formatCount(ca), formatCount(ba)), fmt.Sprintf("%+g", extra), yesNoPlain(extra <= 0)})
+		}
+	}
+	for _, kind := range []string{"hit", "miss"} {
+		a := s.get("verifier", "BenchmarkRevokedCheck/entries=100000/"+kind, "allocs/op")
+		if a.ok {
+			v = append(v, verdict{"revocation check, 100,000 entries, " + kind + ": 0 allocs", formatCount(a) + " allocs", "—", yesNoPlain(a.median == 0)})
+		}
+	}
+	login := s.runs["sqlite-login"]
+	hash := s.get("login", "BenchmarkArgon2idHash", "hashes/s")
+	if login != nil && hash.ok && hash.median > 0 {
+		r := stat{median: login.Throughput / hash.median, n: 1, ok: true}
+		v = append(v, atLeast("login ≥ 0.9× the raw argon2id rate (keycard bench login ÷ go test argon2id)", r, 0.9, fmt.Sprintf("%.2f×", r.median)))
+	}
+	return v
+}
+
+func yesNoPlain(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func scale(s stat, f float64) stat { s.median *= f; return s }
+
+// writeSystem writes the generated region for a bench/all.sh run.
+func writeSystem(w io.Writer, s *system, plotsLink string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	m := s.machine
+	p("%s\n", systemBegin)
+	p("<!-- Generated by bench/cmd/benchreport -system from bench/results/ (bench/all.sh). Edit outside these markers. -->\n\n")
+	if noisy, why := s.noisy(); noisy {
+		p("> **These figures are noisy: %s.** They show that `bench/all.sh` works and roughly where Keycard stands, not its speed on an idle machine. Re-run `bench/all.sh` on an idle machine before quoting them.\n\n", why)
+	}
+	p("Run: `%s`, commit %s, %s, %s. ", m.Command, m.Commit, m.Date, minutes(m.Seconds))
+	p("Machine: %s, %d cores, %s, %s. ", orUnknown(m.CPUModel), m.Cores, m.GoVersion, m.Kernel)
+	p("Load average (1, 5, 15 min) before the run: %s; after: %s. ", m.LoadBefore, m.LoadAfter)
+	p("Every server, gateway, proxy and load generator of the run shares those cores over loopback, so a rate here is what one machine does with its load generator on board.\n\n")
+
+	p("### Targets\n\n")
+	p("| target | measured | against the target | met |\n|---|--:|--:|---|\n")
+	for _, v := range s.verdicts() {
+		p("| %s | %s | %s | %s |\n", v.target, v.measured, v.ratio, v.met)
+	}
+
+	s.writeServer(w)
+	s.writeLogin(w)
+	s.writeGateway(w)
+	s.writeRevocation(w)
+	s.writeGrowth(w)
+	s.writeMiddleware(w)
+	s.writeStores(w)
+
+	if plotsLink != "" {
+		p("\n### Plots\n\n")
+		for _, pl := range plotFiles {
+			p("![%s](%s/%s)\n\n", pl.alt, plotsLink, pl.file)
+		}
+	}
+	p("%s\n", systemEnd)
+}
+
+// noisy says whether the run's figures should be read as noisy, and why.
+func (s *system) noisy() (bool, string) {
+	m := s.machine
+	var why []string
+	if m.Mode == "quick" {
+		why = append(why, "`--quick` mode (short runs, one pass each)")
+	}
+	if f := strings.Fields(m.LoadBefore); len(f) > 0 {
+		if l, err := strconv.ParseFloat(f[0], 64); err == nil && l >= 3 {
+			why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s at the start on %d cores)", f[0], m.Cores))
+		}
+	}
+	return len(why) > 0, strings.Join(why, ", and ")
+}
+
+func (s *system) writeServer(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### Auth server over HTTP: `keycard serve` driven by `keycard bench`\n\n")
+	p("Each row is one `keycard bench WORKLOAD --json` run of %s, closed loop, against `keycard serve --dev` started by the script on a fresh SQLite data directory or a fresh PostgreSQL database (default flags: ES256, argon2id 19 MiB t=2, info-level request log to a file). ", s.machine.Duration)
+	p("\"2 instances\" are two `keycard serve` processes on one database, each driven by its own `keycard bench` at the same time (bench has one `--target`); their throughputs add, and the latencies shown are the slower instance's. ")
+	p("Latencies are of successful requests, from the load generator's side.\n\n")
+	p("| workload | store | requests/s | p50 | p90 | p99 | p99.9 | errors | workers |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	var cmd string
+	for _, wl := range serverWorkloads {
+		for _, st := range serverStores {
+			r, _ := s.serverRun(st.prefix, wl)
+			if r == nil {
+				continue
+			}
+			if cmd == "" && st.prefix == "sqlite" && wl == "refresh" {
+				cmd = r.Command
+			}
+			workers := strconv.Itoa(r.Concurrency)
+			if st.prefix == "pg2" {
+				workers = "2 × " + workers
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", wl, st.name, formatRate(r.Throughput),
+				us(r.Latency.P50), us(r.Latency.P90), us(r.Latency.P99), us(r.Latency.P999), errorsCell(r), workers)
+		}
+	}
+	for _, wl := range []string{"refresh", "client-credentials", "introspect"} {
+		_, one := s.serverRun("pg1", wl)
+		_, two := s.serverRun("pg2", wl)
+		if one.ok && two.ok && one.median > 0 {
+			a, b := s.runs["pg2-"+wl+"-a"], s.runs["pg2-"+wl+"-b"]
+			p("\nPostgreSQL, %s: two instances ÷ one = %.2f× (%s/s + %s/s; the two runs started %s apart).", wl, two.median/one.median,
+				formatRate(a.Throughput), formatRate(b.Throughput), a.StartedAt.Sub(b.StartedAt).Abs().Round(10*time.Millisecond))
+		}
+	}
+	if !s.machine.Postgres {
+		p("\nPostgreSQL was not measured in this run (no `KEYCARD_TEST_POSTGRES`).\n")
+	} else {
+		p("\n")
+	}
+	if cmd != "" {
+		p("\nCommand (refresh on SQLite; the others differ in workload and target): `%s`\n", cmd)
+	}
+}
+
+func (s *system) writeLogin(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	login := s.runs["sqlite-login"]
+	gl := s.get("login", "BenchmarkLogin", "logins/s")
+	hash := s.get("login", "BenchmarkArgon2idHash", "hashes/s")
+	if login == nil && !gl.ok && !hash.ok {
+		return
+	}
+	p("\n### Login against the raw argon2id rate\n\n")
+	p("A login is bound by its password hash. The raw rate is `password.Hasher.Verify` with the server's parameters at the same 16-way parallelism (`BenchmarkArgon2idHash`); `BenchmarkLogin` is the whole login over loopback HTTP in one test process; `keycard bench login` is the same against the `keycard serve` above. Medians of %s.\n\n", passes(hash))
+	p("| measured | logins or hashes/s | ± | ÷ argon2id |\n|---|--:|--:|--:|\n")
+	ratio := func(v float64) string {
+		if !hash.ok || hash.median == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f×", v/hash.median)
+	}
+	if hash.ok {
+		p("| argon2id verify, go test | %s | %s | 1.00× |\n", formatRate(hash.median), formatPct(hash))
+	}
+	if gl.ok {
+		p("| login, go test (httptest server) | %s | %s | %s |\n", formatRate(gl.median), formatPct(gl), ratio(gl.median))
+	}
+	if login != nil {
+		p("| login, keycard bench against keycard serve | %s | — | %s |\n", formatRate(login.Throughput), ratio(login.Throughput))
+	}
+	if c := s.goConfig("login", "command"); c != "" {
+		p("\nCommand: `%s`", c)
+		if login != nil {
+			p("; `%s`", login.Command)
+		}
+		p("\n")
+	} else if login != nil {
+		p("\nCommand: `%s`\n", login.Command)
+	}
+}
+
+func (s *system) writeGateway(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### Gateway against a bare reverse proxy\n\n")
+	bare := s.get("gateway", "BenchmarkGatewayVsReverseProxy/bare", "ns/op")
+	if bare.ok {
+		p("`BenchmarkGatewayVsReverseProxy`: 32 keep-alive clients send GETs with an ES256 access token through a bare `httputil.ReverseProxy`, through the gateway with its verification cache (cached) and through the gateway with the cache off, so every request checks the signature (cold); all in one test process, to the same upstream. Each pass runs the three back to back; medians of %s. The rate is 10⁹ ÷ ns/op.\n\n", passes(bare))
+		p("| proxy | ns/op | ± | requests/s | B/op | allocs/op | rate ÷ bare |\n|---|--:|--:|--:|--:|--:|--:|\n")
+		for _, v := range []struct{ name, label string }{{"bare", "bare httputil.ReverseProxy"}, {"gateway/cached", "gateway, cached"}, {"gateway/cold", "gateway, cold"}} {
+			name := "BenchmarkGatewayVsReverseProxy/" + v.name
+			ns := s.get("gateway", name, "ns/op")
+			if !ns.ok {
+				continue
+			}
+			p("| %s | %s | %s | %s | %s | %s | %.2f× |\n", v.label, formatNs(ns.median), formatPct(ns), formatRate(1e9/ns.median),
+				formatCount(s.get("gateway", name, "B/op")), formatCount(s.get("gateway", name, "allocs/op")), bare.median/ns.median)
+		}
+		p("\nCommand: `%s`\n", s.goConfig("gateway", "command"))
+	}
+	bareRuns, gwRuns := s.rounds("gateway-bare"), s.rounds("gateway-keycard")
+	if len(bareRuns) > 0 && len(gwRuns) > 0 {
+		ratios, med := s.benchGatewayRatios()
+		p("\n`keycard bench gateway` against `keycard gateway` (its cache on, access log off) and against a bare `httputil.ReverseProxy` (`bench/cmd/upstream -proxy`), both in front of the same upstream (`bench/cmd/upstream`), alternating, %s each:\n\n", s.machine.Duration)
+		p("| round | proxy | requests/s | p50 | p90 | p99 | p99.9 | errors | gateway ÷ bare |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		for i := range min(len(bareRuns), len(gwRuns)) {
+			for j, r := range []*benchRun{bareRuns[i], gwRuns[i]} {
+				name, rel := "bare", ""
+				if j == 1 {
+					name, rel = "gateway", fmt.Sprintf("%.2f×", ratios[i])
+				}
+				p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, name, formatRate(r.Throughput),
+					us(r.Latency.P50), us(r.Latency.P90), us(r.Latency.P99), us(r.Latency.P999), errorsCell(r), rel)
+			}
+		}
+		if med.ok {
+			p("\nMedian gateway ÷ bare over the rounds: %.2f×.\n", med.median)
+		}
+		p("\nCommand: `%s`\n", gwRuns[0].Command)
+	}
+}
+
+func (s *system) writeRevocation(w io.Writer) {
+	r := s.runs["revocation"]
+	if r == nil {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### Revocation propagation\n\n")
+	p("`keycard bench revocation-latency`: %s cycles of login, a request the gateway accepts, logout, then a poll of the gateway every 2 ms until it answers 401; the latency is from the logout's answer to the refusal's (an upper bound, by at most one poll interval and a round trip). The gateway follows the SQLite server's revocation feed.\n\n", group(r.Requests))
+	p("| cycles | min | p50 | p90 | p99 | p99.9 | max | errors |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", group(r.Requests), us(r.Latency.Min), us(r.Latency.P50), us(r.Latency.P90),
+		us(r.Latency.P99), us(r.Latency.P999), us(r.Latency.Max), errorsCell(r))
+	p("\nCommand: `%s`\n", r.Command)
+}
+
+func (s *system) writeGrowth(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### How cost grows\n\n")
+	if sizes := s.revocationSizes(); len(sizes) > 0 {
+		p("The verifier's revocation set (`BenchmarkRevocationSetMemory`, `BenchmarkRevokedCheck`): live entries 60%% sessions, 30%% token ids, 10%% user cut-offs, 22-character ids as the server makes them. Memory is the heap the set holds, values included; a check is `RevocationSet.Revoked`, the call every request makes, for a revoked session (hit) and for a token nothing revoked (miss, which looks at everything); parallel is both cores checking at once (ns/op is wall time per check). Medians of %s.\n\n",
+			passes(s.get("verifier", fmt.Sprintf("BenchmarkRevokedCheck/entries=%d/miss", sizes[0]), "ns/op")))
+		p("| entries | B/entry | MiB | load ns/entry | hit ns | miss ns | hit ns, parallel | miss ns, parallel | allocs/check |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, n := range sizes {
+			mem := s.get("verifier", fmt.Sprintf("BenchmarkRevocationSetMemory/entries=%d", n), "B/entry")
+			load := s.get("verifier", fmt.Sprintf("BenchmarkRevocationSetMemory/entries=%d", n), "ns/entry-loaded")
+			check := func(kind, unit string) stat {
+				return s.get("verifier", fmt.Sprintf("BenchmarkRevokedCheck/entries=%d/%s", n, kind), unit)
+			}
+			allocs := check("hit", "allocs/op")
+			if miss := check("miss", "allocs/op"); !allocs.ok || miss.median > allocs.median {
+				allocs = miss
+			}
+			mib := "—"
+			if mem.ok {
+				mib = fmt.Sprintf("%.1f", mem.median*float64(n)/(1<<20))
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", group(int64(n)), formatCount(mem), mib,
+				nsCell(load), nsCell(check("hit", "ns/op")), nsCell(check("miss", "ns/op")),
+				nsCell(check("hit-parallel", "ns/op")), nsCell(check("miss-parallel", "ns/op")), formatCount(allocs))
+		}
+		p("\nCommand: `%s`\n\n", s.goConfig("verifier", "command"))
+	}
+	sizes := s.sessionSizes()
+	if len(sizes) == 0 {
+		return
+	}
+	base := medianRate(s.sessionRuns(sizes[0]))
+	p("Refresh as the stored sessions grow: one SQLite data directory per size, seeded before the run (in one transaction, with the sqlite3 shell) with that many live sessions, each with one live refresh token, spread over 1,000 users, random 32-character ids; then `keycard serve --dev` on each in turn and `keycard bench refresh` for %s, %d round(s), the sizes alternating within a round. The bench's own sessions rotate among the seeded ones.\n\n", s.machine.Duration, s.machine.Rounds)
+	p("| stored sessions | refresh/s (median) | each round | p50 | p99 | ÷ %s |\n|--:|--:|---|--:|--:|--:|\n", countLabel(sizes[0]))
+	var cmd string
+	for _, n := range sizes {
+		runs := s.sessionRuns(n)
+		st := medianRate(runs)
+		var each []string
+		var p50s, p99s []float64
+		for _, r := range runs {
+			each = append(each, formatRate(r.Throughput))
+			p50s = append(p50s, r.Latency.P50)
+			p99s = append(p99s, r.Latency.P99)
+			cmd = r.Command
+		}
+		rel := "—"
+		if base.ok && base.median > 0 {
+			rel = fmt.Sprintf("%.2f×", st.median/base.median)
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", group(int64(n)), formatRate(st.median), strings.Join(each, ", "),
+			us(summarize(p50s).median), us(summarize(p99s).median), rel)
+	}
+	p("\nCommand (each size): `%s`\n", cmd)
+}
+
+func (s *system) writeMiddleware(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	if s.benches["verifier"] == nil {
+		return
+	}
+	p("\n### Verifier middleware overhead\n\n")
+	p("`BenchmarkMiddleware`: the middleware around an empty handler, one request served again and again. Baseline is the least any middleware that hands claims to the handler costs (`context.WithValue` and `Request.WithContext`, 2 allocations); cold verifies the signature and claims every time (cache off); cached finds the token in the verification cache and still checks expiry and revocation. Medians of %s.\n\n",
+		passes(s.get("verifier", "BenchmarkMiddleware/ES256/cached", "ns/op")))
+	p("| alg | baseline ns | cold ns | cached ns | cached − baseline | baseline allocs | cold allocs | cached allocs |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, alg := range []string{"HS256", "ES256", "EdDSA"} {
+		g := func(mode, unit string) stat { return s.get("verifier", "BenchmarkMiddleware/"+alg+"/"+mode, unit) }
+		extra := "—"
+		if c, b := g("cached", "ns/op"), g("baseline", "ns/op"); c.ok && b.ok {
+			extra = formatNs(c.median - b.median)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", alg, nsCell(g("baseline", "ns/op")), nsCell(g("cold", "ns/op")),
+			nsCell(g("cached", "ns/op")), extra,
+			formatCount(g("baseline", "allocs/op")), formatCount(g("cold", "allocs/op")), formatCount(g("cached", "allocs/op")))
+	}
+	if vc := s.get("verifier", "BenchmarkVerifyCached", "ns/op"); vc.ok {
+		p("\n`Verifier.Verify` of a cached ES256 token from both cores at once (`BenchmarkVerifyCached`): %s ns/op wall time, %s allocs.\n",
+			formatNs(vc.median), formatCount(s.get("verifier", "BenchmarkVerifyCached", "allocs/op")))
+	}
+}
+
+func (s *system) writeStores(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	sq := s.get("stores", "BenchmarkRotateRefreshToken", "ns/op")
+	pg := s.get("stores-postgres", "BenchmarkRotate", "ns/op")
+	if !sq.ok && !pg.ok {
+		return
+	}
+	p("\n### The database's share of a refresh\n\n")
+	p("Store-level refresh-token rotation (the write transaction of a refresh grant, nothing else), from parallel goroutines each on its own session: `internal/sqlite` `BenchmarkRotateRefreshToken` and `internal/postgres` `BenchmarkRotate`. Medians of %s.\n\n", passes(sq))
+	p("| store | ns/op | ± | rotations/s | allocs/op |\n|---|--:|--:|--:|--:|\n")
+	if sq.ok {
+		p("| SQLite | %s | %s | %s | %s |\n", formatNs(sq.median), formatPct(sq), formatRate(1e9/sq.median), formatCount(s.get("stores", "BenchmarkRotateRefreshToken", "allocs/op")))
+	}
+	if pg.ok {
+		p("| PostgreSQL | %s | %s | %s | %s |\n", formatNs(pg.median), formatPct(pg), formatRate(1e9/pg.median), formatCount(s.get("stores-postgres", "BenchmarkRotate", "allocs/op")))
+	}
+	p("\nCommands: `%s`", s.goConfig("stores", "command"))
+	if pg.ok {
+		p("; `%s`", s.goConfig("stores-postgres", "command"))
+	}
+	p("\n")
+}
+
+// nsCell prints a median ns/op, or "—" when there is none.
+func nsCell(s stat) string {
+	if !s.ok {
+		return "—"
+	}
+	return formatNs(s.median)
+}
+
+// formatRate prints a rate with thousands separators, one decimal below 100.
+func formatRate(v float64) string {
+	if v < 100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return group(int64(math.Round(v)))
+}
+
+// us prints a latency given in microseconds.
+func us(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return durationLabel(v * 1000)
+}
+
+func pct(f float64) string { return formatPct(stat{spread: f, n: 2}) }
+
+func errorsCell(r *benchRun) string {
+	if r.Errors == 0 {
+		return "0"
+	}
+	var kinds []string
+	for k, v := range r.ErrorsByKind {
+		kinds = append(kinds, fmt.Sprintf("%s %s", k, group(v)))
+	}
+	return fmt.Sprintf("%s (%s)", group(r.Errors), strings.Join(kinds, ", "))
+}
+
+// passes says how many runs a median is of.
+func passes(s stat) string {
+	switch {
+	case !s.ok:
+		return "no runs"
+	case s.n == 1:
+		return "1 pass (a single run: no median)"
+	default:
+		return fmt.Sprintf("%d passes", s.n)
+	}
+}
+
+// countLabel prints 10000 as "10k" and 1000000 as "1M".
+func countLabel(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	default:
+		return strconv.Itoa(n)
+	}
+}
+
+func minutes(sec int) string {
+	if sec < 120 {
+		return fmt.Sprintf("took %d s", sec)
+	}
+	return fmt.Sprintf("took %d min", (sec+30)/60)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "CPU not recorded"
+	}
+	return s
+}

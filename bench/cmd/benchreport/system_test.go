@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeResults fills dir with a small bench/all.sh run: files maps names to
+// contents, and every keycard bench result is built from a throughput and
+// a p99 in µs.
+func writeResults(t *testing.T, dir string, runs map[string][2]float64, files map[string]string) {
+	t.Helper()
+	machine := `{"mode": "full", "command": "bench/all.sh", "commit": "abc1234", "date": "2026-11-22T15:30Z", "seconds": 2100,
+		"cpu_model": "Test CPU", "cores": 2, "go_version": "go1.26.8", "kernel": "Linux 6.1", "load_before": "0.40 0.90 1.20",
+		"load_after": "2.00 1.50 1.30", "count": 6, "benchtime": "1s", "http_benchtime": "5s", "duration": "20s",
+		"revocations": 1000, "rounds": 1, "postgres": true}`
+	if err := os.WriteFile(filepath.Join(dir, "machine.json"), []byte(machine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range runs {
+		js := fmt.Sprintf(`{"schema": "keycard-bench/1", "workload": "w", "concurrency": 16, "started_at": "2026-11-22T15:31:00Z",
+			"duration_s": 20, "requests": 1000, "successes": 1000, "errors": 0, "errors_by_kind": {}, "throughput_per_s": %g,
+			"latency_us": {"min": 100, "mean": 900, "p50": 800, "p90": 1500, "p99": %g, "p99_9": 9000, "max": 12000},
+			"command": "keycard bench %s --target http://127.0.0.1:4000 --json"}`, r[0], r[1], name)
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(js), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const gatewayTxt = `command: go test -run '^$' -bench '^BenchmarkGatewayVsReverseProxy$' ./internal/gateway/, 2 passes
+cpu: Test CPU
+BenchmarkGatewayVsReverseProxy/bare-2           	  100000	      1000 ns/op	    5000 B/op	      60 allocs/op
+BenchmarkGatewayVsReverseProxy/gateway/cached-2 	  100000	      1050 ns/op	    5200 B/op	      62 allocs/op
+BenchmarkGatewayVsReverseProxy/gateway/cold-2   	   50000	      2000 ns/op	    6000 B/op	      80 allocs/op
+BenchmarkGatewayVsReverseProxy/bare-2           	  100000	      1000 ns/op	    5000 B/op	      60 allocs/op
+BenchmarkGatewayVsReverseProxy/gateway/cached-2 	  100000	      1050 ns/op	    5200 B/op	      62 allocs/op
+BenchmarkGatewayVsReverseProxy/gateway/cold-2   	   50000	      2000 ns/op	    6000 B/op	      80 allocs/op
+`
+
+const verifierTxt = `command: go test -run '^$' -bench verifier ./verifier/, 1 passes
+BenchmarkMiddleware/HS256/baseline-2 	 5000000	       200 ns/op	     400 B/op	       2 allocs/op
+BenchmarkMiddleware/HS256/cached-2   	 2000000	       500 ns/op	     400 B/op	       2 allocs/op
+BenchmarkMiddleware/HS256/cold-2     	  500000	      2500 ns/op	     900 B/op	       9 allocs/op
+BenchmarkMiddleware/ES256/baseline-2 	 5000000	       200 ns/op	     400 B/op	       2 allocs/op
+BenchmarkMiddleware/ES256/cached-2   	 1000000	      1200 ns/op	     450 B/op	       3 allocs/op
+BenchmarkRevokedCheck/entries=100000/hit-2 	10000000	        60 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRevokedCheck/entries=100000/miss-2	10000000	        90 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRevocationSetMemory/entries=100000-2 	       1	 900000000 ns/op	        95.0 B/entry	         9.06 MiB/100k	       150 ns/entry-loaded
+`
+
+func TestSystemReport(t *testing.T) {
+	dir := t.TempDir()
+	results := filepath.Join(dir, "results")
+	if err := os.Mkdir(results, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeResults(t, results, map[string][2]float64{
+		"sqlite-refresh":            {5500, 20_000},
+		"pg1-refresh":               {2000, 30_000},
+		"pg2-refresh-a":             {1500, 40_000},
+		"pg2-refresh-b":             {1600, 50_000},
+		"revocation":                {20, 50_000},
+		"gateway-bare-r1":           {4000, 3000},
+		"gateway-keycard-r1":        {3000, 3500},
+		"sessions-10000-r1":         {1000, 9000},
+		"sessions-1000000-r1":       {700, 9000},
+		"sqlite-login":              {45, 900_000},
+		"sqlite-introspect":         {12_000, 5000},
+		"sqlite-client-credentials": {4000, 5000},
+	}, map[string]string{
+		"gateway.txt":  gatewayTxt,
+		"verifier.txt": verifierTxt,
+		"login.txt":    "command: go test login\nBenchmarkArgon2idHash-2 \t 100 \t 20000000 ns/op \t 50.00 hashes/s\n",
+	})
+	md := filepath.Join(dir, "BENCHMARKS.md")
+	doc := "# Benchmarks\n\n" + beginMarker + "\ntoken core\n" + endMarker + "\n\n" + systemBegin + "\nold\n" + systemEnd + "\n\nNotes.\n"
+	if err := os.WriteFile(md, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plots := filepath.Join(dir, "plots")
+	var stderr bytes.Buffer
+	if err := run([]string{"-system", results, "-md", md, "-plots", plots, "-plots-link", "bench/plots"}, nil, &stderr); err != nil {
+		t.Fatalf("run: %v (stderr %s)", err, stderr.String())
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		beginMarker + "\ntoken core\n" + endMarker, // the token-core region is left alone
+		"\n\nNotes.\n",
+		"Machine: Test CPU, 2 cores, go1.26.8, Linux 6.1.",
+		"Load average (1, 5, 15 min) before the run: 0.40 0.90 1.20",
+		"| refresh ≥ 5,000/s, SQLite | 5,500/s | 1.10× | yes |",
+		"| refresh ≥ 3,000/s, PostgreSQL, 1 instance | 2,000/s | 0.67× | **no** |",
+		"| client-credentials ≥ 5,000/s, SQLite | 4,000/s | 0.80× | **no** |",
+		"| client-credentials ≥ 5,000/s, PostgreSQL, 1 instance | — | — | not measured |",
+		"| introspection ≥ 10,000/s, SQLite | 12,000/s | 1.20× | yes |",
+		// bare 1000 ns ÷ cached 1050 ns = 0.95× ≥ 0.9; cold 0.5× is not.
+		"| gateway ≥ 0.9× a bare reverse proxy, ES256, cached (go test) | 0.95× (±0.0%) | 1.06× | yes |",
+		"| gateway ≥ 0.9× a bare reverse proxy, ES256, cold (go test) | 0.50× (±0.0%) | 0.56× | **no** |",
+		"| gateway ≥ 0.9× a bare reverse proxy, ES256, cached (keycard bench) | 0.75× | 0.83× | **no** |",
+		"| revocation propagation p99 < 100 ms | 50 ms | 0.50× the bound | yes |",
+		"| refresh with 1M stored sessions ≥ 0.8× with 10k | 0.70× | 0.87× | **no** |",
+		"| middleware, cached, HS256: < 1 µs | 500 ns | 0.50× the bound | yes |",
+		"| middleware, cached, ES256: < 1 µs | 1,200 ns | 1.20× the bound | **no** |",
+		"| middleware, cached, ES256: 0 allocs beyond the request's own (baseline) | 3 allocs, baseline 2 | +1 | **no** |",
+		"| revocation check, 100,000 entries, miss: 0 allocs | 0 allocs | — | yes |",
+		"| login ≥ 0.9× the raw argon2id rate (keycard bench login ÷ go test argon2id) | 0.90× | 1.00× | yes |",
+		"| refresh | PostgreSQL, 2 instances | 3,100 | 800 µs | 1.50 ms | 50 ms | 9 ms | 0 | 2 × 16 |",
+		"PostgreSQL, refresh: two instances ÷ one = 1.55× (1,500/s + 1,600/s; the two runs started 0s apart).",
+		"| gateway, cold | 2,000 | 0.0% | 500,000 | 6,000 | 80 | 0.50× |",
+		"| 100,000 | 95 | 9.1 | 150 | 60.0 | 90.0 | — | — | 0 |",
+		"| EdDSA | — | — | — | — | — | — | — |",
+		"| 1,000,000 | 700 | 700 | 800 µs | 9 ms | 0.70× |",
+		"![Gateway against a bare reverse proxy: requests per second and latency](bench/plots/gateway.svg)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "noisy") {
+		t.Error("a full run on an idle machine is called noisy")
+	}
+	if t.Failed() {
+		t.Logf("BENCHMARKS.md:\n%s", got)
+	}
+	for _, pf := range plotFiles {
+		s, err := os.ReadFile(filepath.Join(plots, pf.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(s), "<svg ") || !strings.HasSuffix(string(s), "</svg>\n") || strings.Contains(string(s), "NaN") {
+			t.Errorf("%s is not a well-formed plot:\n%.400s", pf.file, s)
+		}
+	}
+}
+
+func TestSystemNoisy(t *testing.T) {
+	for _, tt := range []struct {
+		mode, load string
+		want       string
+	}{
+		{"full", "0.50 1.00 1.00", ""},
+		{"quick", "0.50 1.00 1.00", "`--quick` mode"},
+		{"full", "7.25 6.00 5.00", "load average 7.25 at the start on 2 cores"},
+	} {
+		s := &system{machine: machine{Mode: tt.mode, LoadBefore: tt.load, Cores: 2}}
+		noisy, why := s.noisy()
+		if noisy != (tt.want != "") || !strings.Contains(why, tt.want) {
+			t.Errorf("mode %s, load %s: noisy = %v, %q; want %q", tt.mode, tt.load, noisy, why, tt.want)
+		}
+	}
+}
+
+func TestSystemErrors(t *testing.T) {
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	if err := run([]string{"-system", dir}, nil, &stderr); err == nil {
+		t.Error("a directory without machine.json: no error")
+	}
+	writeResults(t, dir, nil, map[string]string{"x.json": `{"schema": "other/2"}`})
+	if err := run([]string{"-system", dir}, nil, &stderr); err == nil || !strings.Contains(err.Error(), "keycard-bench/1") {
+		t.Errorf("a result of another schema: err = %v", err)
+	}
+	if err := run([]string{"-system", dir, "results.txt"}, nil, &stderr); err == nil {
+		t.Error("-system with a results file: no error")
+	}
+	md := filepath.Join(dir, "B.md")
+	os.Remove(filepath.Join(dir, "x.json"))
+	writeResults(t, dir, map[string][2]float64{"sqlite-refresh": {100, 100}}, map[string]string{"B.md": "# no markers\n"})
+	if err := run([]string{"-system", dir, "-md", md}, nil, &stderr); err == nil {
+		t.Error("a markdown file without the system markers: no error")
+	}
+}
