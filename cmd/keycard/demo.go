@@ -26,16 +26,19 @@ import (
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/verifier"
+	"github.com/keycard-auth/keycard/web"
 )
 
 // The demo's users, role and scopes.
 const (
-	demoUser      = "demo"     // has demoRole: may read the weather and order
-	demoViewer    = "viewer"   // has no role: may read the weather only
-	demoRole      = "customer" // grants scopeOrders
-	scopeWeather  = "weather:read"
-	scopeOrders   = "orders:write"
-	demoReadyWait = 10 * time.Second // how long start-up waits for the verifiers' keys and feed
+	demoUser     = "demo"     // has demoRole: may read the weather and order
+	demoViewer   = "viewer"   // has no role: may read the weather only
+	demoRole     = "customer" // grants scopeOrders
+	scopeWeather = "weather:read"
+	// demoWeatherApp is where the gateway serves the weather page.
+	demoWeatherApp = "/weather-app/"
+	scopeOrders    = "orders:write"
+	demoReadyWait  = 10 * time.Second // how long start-up waits for the verifiers' keys and feed
 )
 
 // demoRoleScopes are the auth server's --role-scopes in the demo: every
@@ -153,7 +156,15 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 			return nil, err
 		}
 	}
-	handler := httpapi.New(a.svc, httpapi.Options{Logger: authLog, Metrics: a.metrics, CSRFKey: a.csrfKey, Ready: func(ctx context.Context) error {
+	// The auth server's pages (sign-in, account, admin), also reached
+	// through the gateway, which serves the weather page under
+	// /weather-app/: sign-in may send the browser back there.
+	pages, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: authLog,
+		RedirectPrefixes: []string{demoWeatherApp}, Origins: []string{info.gateway}})
+	if err != nil {
+		return nil, err
+	}
+	handler := httpapi.New(a.svc, httpapi.Options{Logger: authLog, Metrics: a.metrics, CSRFKey: a.csrfKey, Pages: pages, Ready: func(ctx context.Context) error {
 		_, _, err := a.keys.Signer(ctx)
 		return err
 	}})
@@ -194,7 +205,21 @@ func (e *cmdEnv) startDemo(st *demoStack, data string, log *slog.Logger, authLn,
 	if err != nil {
 		return nil, err
 	}
-	if info.weather, err = st.listenAndServe("weather service", weatherService(weatherV), log.With("component", "weather")); err != nil {
+	weatherPage, err := web.NewWeather(weatherV, web.WeatherOptions{Path: demoWeatherApp, Scope: scopeWeather, Logger: log.With("component", "weather"),
+		Username: func(ctx context.Context, sub string) (string, error) {
+			u, err := a.svc.User(ctx, sub)
+			if err != nil {
+				return "", err
+			}
+			return u.Username, nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	weatherMux := http.NewServeMux()
+	weatherMux.Handle(demoWeatherApp, weatherPage) // verifies the access cookie itself
+	weatherMux.Handle("/", weatherService(weatherV))
+	if info.weather, err = st.listenAndServe("weather service", weatherMux, log.With("component", "weather")); err != nil {
 		return nil, err
 	}
 	ordersV, err := newVerifier("demo-orders", "orders", audience)
@@ -358,13 +383,21 @@ client:
 routes:
   - path: /weather/
     methods: [GET, HEAD]
-    upstream: %s
-    scopes: [%s]
+    upstream: %[5]s
+    scopes: [%[9]s]
   - path: /orders/
     methods: [POST]
-    upstream: %s
-    scopes: [%s]
-`, listen, info.auth, audience, client.id, info.weather, scopeWeather, info.orders, scopeOrders)
+    upstream: %[6]s
+    scopes: [%[7]s]
+  # The weather page, for a browser: it checks the access cookie itself.
+  - {path: %[8]s, upstream: %[5]s, auth: none}
+  # The auth server's pages it signs in and out with.
+  - {path: /signin, upstream: %[2]s, auth: none}
+  - {path: /signout, upstream: %[2]s, auth: none}
+  - {path: /session/, upstream: %[2]s, auth: none}
+  - {path: /account, upstream: %[2]s, auth: none}
+  - {path: /assets/, upstream: %[2]s, auth: none}
+`, listen, info.auth, audience, client.id, info.weather, info.orders, scopeOrders, demoWeatherApp, scopeWeather)
 	if info.caFile != "" { // --tls: as "keycard gateway" would be set up
 		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.caFile) + "\n"
 	}
@@ -560,6 +593,7 @@ auth server:     %s
 gateway:         %s
 weather service: %s   (behind the gateway at /weather/, needs %s)
 orders service:  %s   (behind the gateway at /orders/, needs %s)
+weather page:    %s%s   (in a browser, through the gateway; sign in as %s)
 
 user %s:   password %s   (role %s: tokens carry %s %s)
 user %s: password %s   (no role: tokens carry %s)
@@ -599,6 +633,7 @@ curl -si %s/weather/paris -H "Authorization: Bearer $ACCESS"
 
 `,
 		d.data, d.trust(), d.auth, d.gateway, d.weather, scopeWeather, d.orders, scopeOrders,
+		d.gateway, demoWeatherApp, demoUser,
 		demoUser, d.demoPassword, demoRole, scopeWeather, scopeOrders,
 		demoViewer, d.viewerPassword, scopeWeather, passwords,
 		demoUser, login(demoUser, d.demoPassword),

@@ -588,3 +588,31 @@ func status(t *testing.T, method, url, bearer string, h http.Header, body string
 	}
 	return resp.StatusCode
 }
+
+// TestDemoWeatherPage: the weather page and the sign-in pages are
+// reachable through the gateway; without a session the page sends the
+// browser to sign in, on the gateway's origin.
+func TestDemoWeatherPage(t *testing.T) {
+	d := startDemo(t, t.TempDir())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(d.gateway + demoWeatherApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc := res.Header.Get("Location")
+	if res.StatusCode/100 != 3 || !strings.HasPrefix(loc, "/session/refresh") && !strings.HasPrefix(loc, "/signin") {
+		t.Fatalf("weather page without a session: %d to %q, want a redirect to sign in", res.StatusCode, loc)
+	}
+	res, err = client.Get(d.gateway + "/signin?next=" + demoWeatherApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("sign-in page through the gateway: %d", res.StatusCode)
+	}
+	if !strings.Contains(d.out.String(), "weather page:    "+d.gateway+demoWeatherApp) {
+		t.Errorf("the page's address is not printed")
+	}
+}
