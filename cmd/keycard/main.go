@@ -86,13 +86,14 @@ Keys:
 
 Auth server:
   keycard serve --data DIR --addr HOST:PORT --issuer URL [--config FILE] [--dev] [--master-key-file FILE]
+                [--store postgres://…] [--redis redis://…] [--tls-cert FILE --tls-key FILE | --behind-proxy]
   keycard migrate [--store URL | --data DIR]       apply pending migrations, print the schema version
 
 Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
   keycard gateway --config FILE
 
 Demo:
-  keycard demo [--data DIR] [--auth-addr HOST:PORT] [--gateway-addr HOST:PORT]
+  keycard demo [--data DIR] [--auth-addr HOST:PORT] [--gateway-addr HOST:PORT] [--tls]
                                                  auth server, gateway and two services, with a curl walk-through
 
 Users (safe while the server runs on the same data directory):
