@@ -1,10 +1,12 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // notice returns the message a page shows after a redirect, chosen by its
@@ -85,6 +87,10 @@ func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.CurrentError == "" && d.NewError == "" && d.ConfirmError == "" {
 		err := h.svc.ChangePassword(r.Context(), p, cur, next, client(r))
+		if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+			h.askReauth(w, r, "/account")
+			return
+		}
 		switch keycard.ErrorCode(err) {
 		case "":
 			http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape("/account?done=password"), http.StatusSeeOther)

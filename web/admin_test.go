@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 func TestAdminNeedsRole(t *testing.T) {
@@ -341,5 +343,39 @@ func TestAdminRevokeAll(t *testing.T) {
 		if _, visited := x.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
 			t.Errorf("%s still reaches %v", name, visited)
 		}
+	}
+}
+
+// TestStepUpPages: with ReauthWithin, the admin console and a password
+// change ask for the password again once the sign-in is older; signing in
+// again (which replaces the session) lets the admin through.
+func TestStepUpPages(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: 10 * time.Minute})
+	f.addUser(t, "root", auth.RoleAdmin)
+	b := f.browser(t)
+	b.mustSignIn("root")
+	if p := b.get("/admin/users"); p.status != http.StatusOK {
+		t.Fatalf("admin console after a fresh sign-in: %d", p.status)
+	}
+	f.clock.Advance(11 * time.Minute)
+	p, visited := b.follow("/admin/users")
+	if p.status != http.StatusOK || !strings.Contains(p.body, "enter your password again") || !strings.Contains(strings.Join(visited, " "), "reauth=1") {
+		t.Fatalf("admin console with an old sign-in: %d after %v, want the sign-in page asking again", p.status, visited)
+	}
+	if !strings.Contains(p.body, `value="root"`) {
+		t.Error("the username is not filled in on the step-up sign-in")
+	}
+	// A password change is asked for the same.
+	res := b.postFrom("/account", "/account/password", url.Values{"current_password": {testPassword}, "new_password": {"another long passphrase"}, "confirm_password": {"another long passphrase"}})
+	if res.status != http.StatusSeeOther || !strings.Contains(res.location(), "reauth=1") {
+		t.Errorf("password change with an old sign-in: %d to %q, want the step-up sign-in", res.status, res.location())
+	}
+	// Signing in again satisfies it, and goes back to the console.
+	res = b.post("/signin", url.Values{"csrf_token": {b.csrf(p)}, "username": {"root"}, "password": {testPassword}, "next": {"/admin/users"}})
+	if res.status != http.StatusSeeOther || res.location() != "/admin/users" {
+		t.Fatalf("step-up sign-in: %d to %q", res.status, res.location())
+	}
+	if p := b.get("/admin/users"); p.status != http.StatusOK {
+		t.Errorf("admin console after signing in again: %d", p.status)
 	}
 }

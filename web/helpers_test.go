@@ -44,6 +44,7 @@ var fastHasher = &password.Hasher{Params: password.Params{Memory: 64, Iterations
 
 type fixtureOptions struct {
 	registration bool
+	reauthWithin time.Duration    // auth.Config.ReauthWithin
 	throttle     *throttle.Policy // per account
 	redirects    []string
 	// weather serves the demo weather page at weatherPath of its own
@@ -106,7 +107,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -269,8 +269,22 @@ func (h *Handler) admin(next http.HandlerFunc) http.HandlerFunc {
 			h.message(w, r, http.StatusForbidden, "Admins only", "This page needs the admin role.", p.User)
 			return
 		}
+		if h.svc.CheckRecentAuth(p) != nil {
+			back := "/admin/"
+			if r.Method == http.MethodGet {
+				back = r.URL.RequestURI()
+			}
+			h.askReauth(w, r, back)
+			return
+		}
 		next(w, r)
 	})
+}
+
+// askReauth sends the browser to sign in again (step-up, RFC 9470's
+// situation for pages), then back to back.
+func (h *Handler) askReauth(w http.ResponseWriter, r *http.Request, back string) {
+	http.Redirect(w, r, "/signin?reauth=1&next="+url.QueryEscape(h.safeNext(back)), http.StatusSeeOther)
 }
 
 // safeNext returns target if it is a path the browser may be sent to
@@ -379,12 +393,21 @@ type signInData struct {
 
 func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
+	reauth := r.URL.Query().Get("reauth") != ""
+	d := signInData{Next: next}
 	if p, err := h.principal(r); err == nil && p != nil {
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
+		if !reauth {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		d.Username = p.User.Username
 	}
-	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: signInData{Next: next}}
+	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
 	switch {
+	case reauth:
+		// Step-up (auth.Config.ReauthWithin): the action needs a recent
+		// sign-in; signing in again replaces this session.
+		pg.Notice = "For your security, enter your password again to continue."
 	case r.URL.Query().Get("ended") != "":
 		pg.Notice = "Your session has ended. Sign in again."
 	case r.URL.Query().Get("signedout") != "":
