@@ -187,7 +187,7 @@ kbench() {
 gobench() {
   local file="$1" pkg="$2" re="$3" pass
   shift 3
-  echo "command: go test -run '^\$' -bench '$re' -count 1 -benchmem $* $pkg, $COUNT passes" >"$out/$file"
+  echo "command: go test -run '^\$' -bench '$re' -count 1 -benchmem $* $pkg, run $COUNT times" >"$out/$file"
   for pass in $(seq 1 "$COUNT"); do
     log "go test -bench '$re' $* $pkg (pass $pass of $COUNT) → bench/results/$file"
     go test -run '^$' -bench "$re" -count 1 -benchmem -timeout 60m "$@" "$pkg" >>"$out/$file"

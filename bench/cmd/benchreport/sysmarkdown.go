@@ -326,7 +326,7 @@ func (s *system) writeLogin(w io.Writer) {
 		return
 	}
 	p("\n### Login against the raw argon2id rate\n\n")
-	p("A login is bound by its password hash. The raw rate is `password.Hasher.Verify` with the server's parameters at the same 16-way parallelism (`BenchmarkArgon2idHash`); `BenchmarkLogin` is the whole login over loopback HTTP in one test process; `keycard bench login` is the same against the `keycard serve` above. Medians of %s.\n\n", passes(hash))
+	p("A login is bound by its password hash. The raw rate is `password.Hasher.Verify` with the server's parameters at the same 16-way parallelism (`BenchmarkArgon2idHash`); `BenchmarkLogin` is the whole login over loopback HTTP in one test process; `keycard bench login` is the same against the `keycard serve` above. %s\n\n", passes(hash))
 	p("| measured | logins or hashes/s | ± | ÷ argon2id |\n|---|--:|--:|--:|\n")
 	ratio := func(v float64) string {
 		if !hash.ok || hash.median == 0 {
@@ -359,7 +359,7 @@ func (s *system) writeGateway(w io.Writer) {
 	p("\n### Gateway against a bare reverse proxy\n\n")
 	bare := s.get("gateway", "BenchmarkGatewayVsReverseProxy/bare", "ns/op")
 	if bare.ok {
-		p("`BenchmarkGatewayVsReverseProxy`: 32 keep-alive clients send GETs with an ES256 access token through a bare `httputil.ReverseProxy`, through the gateway with its verification cache (cached) and through the gateway with the cache off, so every request checks the signature (cold); all in one test process, to the same upstream. Each pass runs the three back to back; medians of %s. The rate is 10⁹ ÷ ns/op.\n\n", passes(bare))
+		p("`BenchmarkGatewayVsReverseProxy`: 32 keep-alive clients send GETs with an ES256 access token through a bare `httputil.ReverseProxy`, through the gateway with its verification cache (cached) and through the gateway with the cache off, so every request checks the signature (cold); all in one test process, to the same upstream. Each pass runs the three back to back. %s The rate is 10⁹ ÷ ns/op.\n\n", passes(bare))
 		p("| proxy | ns/op | ± | requests/s | B/op | allocs/op | rate ÷ bare |\n|---|--:|--:|--:|--:|--:|--:|\n")
 		for _, v := range []struct{ name, label string }{{"bare", "bare httputil.ReverseProxy"}, {"gateway/cached", "gateway, cached"}, {"gateway/cold", "gateway, cold"}} {
 			name := "BenchmarkGatewayVsReverseProxy/" + v.name
@@ -412,7 +412,7 @@ func (s *system) writeGrowth(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n### How cost grows\n\n")
 	if sizes := s.revocationSizes(); len(sizes) > 0 {
-		p("The verifier's revocation set (`BenchmarkRevocationSetMemory`, `BenchmarkRevokedCheck`): live entries 60%% sessions, 30%% token ids, 10%% user cut-offs, 22-character ids as the server makes them. Memory is the heap the set holds, values included; a check is `RevocationSet.Revoked`, the call every request makes, for a revoked session (hit) and for a token nothing revoked (miss, which looks at everything); parallel is both cores checking at once (ns/op is wall time per check). Medians of %s.\n\n",
+		p("The verifier's revocation set (`BenchmarkRevocationSetMemory`, `BenchmarkRevokedCheck`): live entries 60%% sessions, 30%% token ids, 10%% user cut-offs, 22-character ids as the server makes them. Memory is the heap the set holds, values included; a check is `RevocationSet.Revoked`, the call every request makes, for a revoked session (hit) and for a token nothing revoked (miss, which looks at everything); parallel is both cores checking at once (ns/op is wall time per check). %s\n\n",
 			passes(s.get("verifier", fmt.Sprintf("BenchmarkRevokedCheck/entries=%d/miss", sizes[0]), "ns/op")))
 		p("| entries | B/entry | MiB | load ns/entry | hit ns | miss ns | hit ns, parallel | miss ns, parallel | allocs/check |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, n := range sizes {
@@ -470,7 +470,7 @@ func (s *system) writeMiddleware(w io.Writer) {
 		return
 	}
 	p("\n### Verifier middleware overhead\n\n")
-	p("`BenchmarkMiddleware`: the middleware around an empty handler, one request served again and again. Baseline is the least any middleware that hands claims to the handler costs (`context.WithValue` and `Request.WithContext`, 2 allocations); cold verifies the signature and claims every time (cache off); cached finds the token in the verification cache and still checks expiry and revocation. Medians of %s.\n\n",
+	p("`BenchmarkMiddleware`: the middleware around an empty handler, one request served again and again. Baseline is the least any middleware that hands claims to the handler costs (`context.WithValue` and `Request.WithContext`, 2 allocations); cold verifies the signature and claims every time (cache off); cached finds the token in the verification cache and still checks expiry and revocation. %s\n\n",
 		passes(s.get("verifier", "BenchmarkMiddleware/ES256/cached", "ns/op")))
 	p("| alg | baseline ns | cold ns | cached ns | cached − baseline | baseline allocs | cold allocs | cached allocs |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, alg := range []string{"HS256", "ES256", "EdDSA"} {
@@ -497,7 +497,7 @@ func (s *system) writeStores(w io.Writer) {
 		return
 	}
 	p("\n### The database's share of a refresh\n\n")
-	p("Store-level refresh-token rotation (the write transaction of a refresh grant, nothing else), from parallel goroutines each on its own session: `internal/sqlite` `BenchmarkRotateRefreshToken` and `internal/postgres` `BenchmarkRotate`. Medians of %s.\n\n", passes(sq))
+	p("Store-level refresh-token rotation (the write transaction of a refresh grant, nothing else), from parallel goroutines each on its own session: `internal/sqlite` `BenchmarkRotateRefreshToken` and `internal/postgres` `BenchmarkRotate`. %s\n\n", passes(sq))
 	p("| store | ns/op | ± | rotations/s | allocs/op |\n|---|--:|--:|--:|--:|\n")
 	if sq.ok {
 		p("| SQLite | %s | %s | %s | %s |\n", formatNs(sq.median), formatPct(sq), formatRate(1e9/sq.median), formatCount(s.get("stores", "BenchmarkRotateRefreshToken", "allocs/op")))
@@ -549,15 +549,15 @@ func errorsCell(r *benchRun) string {
 	return fmt.Sprintf("%s (%s)", group(r.Errors), strings.Join(kinds, ", "))
 }
 
-// passes says how many runs a median is of.
+// passes says how many runs a figure is the median of, as a sentence.
 func passes(s stat) string {
 	switch {
 	case !s.ok:
-		return "no runs"
+		return "Not measured."
 	case s.n == 1:
-		return "1 pass (a single run: no median)"
+		return "One pass: single runs, no medians."
 	default:
-		return fmt.Sprintf("%d passes", s.n)
+		return fmt.Sprintf("Medians of %d passes.", s.n)
 	}
 }
 
