@@ -173,13 +173,26 @@ add_admin() {
     "$work/keycard" users add --dev "$@" --username "$admin_user" --role admin --password-stdin >/dev/null
 }
 
+# failed WHAT records a step that failed; the run goes on, and the report
+# lists the failures next to the figures.
+failed() {
+  echo "bench/all.sh: FAILED: $*" >&2
+  printf '%s\n' "$*" >>"$work/failures"
+}
+
 # kbench FILE WORKLOAD ARGS... runs keycard bench with --json into
-# bench/results/FILE and says what it measured.
+# bench/results/FILE and says what it measured. A run that fails is
+# recorded; its result is kept only if bench printed one.
 kbench() {
-  local file="$1"
+  local file="$1" code=0
   shift
-  "$work/keycard" bench "$@" --quiet --json >"$out/$file"
-  sed -n 's/^  "throughput_per_s": \([0-9]*\).*/\1/p' "$out/$file" | sed "s|^|   $file: |; s|$|/s|" >&2
+  "$work/keycard" bench "$@" --quiet --json >"$out/$file" 2>"$work/$file.err" || code=$?
+  cat "$work/$file.err" >&2
+  if [ "$code" != 0 ]; then
+    failed "keycard bench $1 ($file): exit $code: $(tail -1 "$work/$file.err")"
+    grep -q '"schema": "keycard-bench/1"' "$out/$file" 2>/dev/null || rm -f "$out/$file"
+  fi
+  sed -n 's/^  "throughput_per_s": \([0-9]*\).*/\1/p' "$out/$file" 2>/dev/null | sed "s|^|   $file: |; s|$|/s|" >&2
 }
 
 # gobench FILE PKG REGEXP ARGS... runs COUNT passes of go test -bench
@@ -190,7 +203,8 @@ gobench() {
   echo "command: go test -run '^\$' -bench '$re' -count 1 -benchmem $* $pkg, run $COUNT times" >"$out/$file"
   for pass in $(seq 1 "$COUNT"); do
     log "go test -bench '$re' $* $pkg (pass $pass of $COUNT) → bench/results/$file"
-    go test -run '^$' -bench "$re" -count 1 -benchmem -timeout 60m "$@" "$pkg" >>"$out/$file"
+    go test -run '^$' -bench "$re" -count 1 -benchmem -timeout 60m "$@" "$pkg" >>"$out/$file" ||
+      failed "go test -bench '$re' $pkg, pass $pass: exit $? (output in bench/results/$file)"
   done
 }
 
@@ -337,6 +351,10 @@ fi
 # Where and how it ran, for the report.
 ended="$(date -u +%s)"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+failures=""
+if [ -s "$work/failures" ]; then
+  failures="$(sed 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&"/' "$work/failures" | paste -sd, -)"
+fi
 cat >"$out/machine.json" <<EOF
 {
   "mode": "$mode",
@@ -356,7 +374,8 @@ cat >"$out/machine.json" <<EOF
   "duration": "$DURATION",
   "revocations": $REVOCATIONS,
   "rounds": $ROUNDS,
-  "postgres": $([ -n "$pg_db" ] && echo true || echo false)
+  "postgres": $([ -n "$pg_db" ] && echo true || echo false),
+  "failures": [$failures]
 }
 EOF
 

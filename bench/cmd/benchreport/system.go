@@ -19,24 +19,25 @@ import (
 // machine is bench/results/machine.json, written by bench/all.sh: where and
 // how the whole run was made.
 type machine struct {
-	Mode          string `json:"mode"` // "full" or "quick"
-	Command       string `json:"command"`
-	Commit        string `json:"commit"`
-	Date          string `json:"date"`
-	Seconds       int    `json:"seconds"`
-	CPUModel      string `json:"cpu_model"`
-	Cores         int    `json:"cores"`
-	GoVersion     string `json:"go_version"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
-	Count         int    `json:"count"`
-	Benchtime     string `json:"benchtime"`
-	HTTPBenchtime string `json:"http_benchtime"`
-	Duration      string `json:"duration"`
-	Revocations   int    `json:"revocations"`
-	Rounds        int    `json:"rounds"`
-	Postgres      bool   `json:"postgres"`
+	Mode          string   `json:"mode"` // "full" or "quick"
+	Command       string   `json:"command"`
+	Commit        string   `json:"commit"`
+	Date          string   `json:"date"`
+	Seconds       int      `json:"seconds"`
+	CPUModel      string   `json:"cpu_model"`
+	Cores         int      `json:"cores"`
+	GoVersion     string   `json:"go_version"`
+	Kernel        string   `json:"kernel"`
+	LoadBefore    string   `json:"load_before"`
+	LoadAfter     string   `json:"load_after"`
+	Count         int      `json:"count"`
+	Benchtime     string   `json:"benchtime"`
+	HTTPBenchtime string   `json:"http_benchtime"`
+	Duration      string   `json:"duration"`
+	Revocations   int      `json:"revocations"`
+	Rounds        int      `json:"rounds"`
+	Postgres      bool     `json:"postgres"`
+	Failures      []string `json:"failures"` // steps that failed; the run went on
 }
 
 // benchRun is the part of a `keycard bench --json` result (schema
