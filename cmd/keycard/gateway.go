@@ -17,6 +17,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/verifier"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // gatewayAuth is the gateway's Authenticator: the verifier, reading the
@@ -31,6 +32,36 @@ func (a gatewayAuth) Authenticate(r *http.Request) (*verifier.Claims, error) {
 func (a gatewayAuth) Ready() error { return a.v.Ready() }
 
 var _ gateway.Authenticator = gatewayAuth{}
+
+// registerVerifierMetrics exports the state of v's revocation feed
+// follower and key set, read at each scrape: the feed's lag and
+// staleness (the verifier fails closed once it is stale) say whether
+// revocations still arrive.
+func registerVerifierMetrics(reg *prometheus.Registry, v *verifier.Verifier) {
+	gauge := func(name, help string, fn func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "keycard", Subsystem: "gateway", Name: name, Help: help}, fn))
+	}
+	if f := v.Follower(); f != nil {
+		gauge("revocation_feed_lag_seconds", "Time since the revocation feed was last heard from (0 while a stream is live).",
+			func() float64 { return f.Status().Lag.Seconds() })
+		gauge("revocation_feed_stale", "1 while the revocation feed has been unreachable for longer than max_feed_outage (the gateway then refuses tokens, unless fail_open), else 0.",
+			func() float64 {
+				if f.Status().Stale {
+					return 1
+				}
+				return 0
+			})
+		gauge("revocation_entries", "Revocation entries held in memory.", func() float64 { return float64(f.Status().Entries) })
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "keycard", Subsystem: "gateway", Name: "revocation_feed_reconnects_total",
+			Help: "Connections to the revocation feed made again after a failure or the end of a stream."},
+			func() float64 { return float64(f.Status().Reconnects) }))
+	}
+	if ks := v.KeySet(); ks != nil {
+		gauge("jwks_keys", "Usable keys in the cached JWKS.", func() float64 { return float64(ks.Status().Keys) })
+		gauge("jwks_fetch_failures", "Failed JWKS fetches since the last success (the last good keys keep serving).",
+			func() float64 { return float64(ks.Status().Failures) })
+	}
+}
 
 // gateway runs the verifying reverse proxy of the configuration file
 // until the context is cancelled (SIGINT or SIGTERM), reloading it on
@@ -154,6 +185,7 @@ func (e *cmdEnv) gateway(args []string) int {
 		closeListeners()
 		return e.fail("%v", err)
 	}
+	registerVerifierMetrics(g.Metrics().Registry(), v)
 
 	// Upgraded (WebSocket) connections are not tracked by Shutdown: they
 	// live on their requests' contexts, which end when conns is cancelled

@@ -416,6 +416,11 @@ routes:
 	if !strings.Contains(metrics, `keycard_gateway_requests_total{code="200",route="/me/"}`) || !strings.Contains(metrics, `keycard_gateway_auth_failures_total{reason="revoked"}`) {
 		t.Errorf("metrics: %.2000s", metrics)
 	}
+	for _, m := range []string{"keycard_gateway_revocation_feed_lag_seconds ", "keycard_gateway_revocation_feed_stale ", "keycard_gateway_revocation_entries ", "keycard_gateway_jwks_keys "} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
 	// Shutdown also ends upgraded connections, which the server does not
 	// track once they are hijacked.
 	conn := dialUpgrade(t, g.base, "/ws/chat")
