@@ -360,9 +360,23 @@ func (m *KeyManager) VerificationKeys(ctx context.Context) (*jose.KeySet, error)
 	return v.verify, nil
 }
 
+// jwksFresh is how old a view JWKS may serve: much less than CacheFor,
+// because a verifier that meets an unknown kid asks the JWKS once and
+// then not again for a while (10 s by default); a key made active at
+// once by another process (the CLI, another instance without
+// notifications) must be there by then. It still bounds the reads an
+// anonymous client can cause.
+const jwksFresh = 250 * time.Millisecond
+
 // JWKS returns the public JWK Set document. HMAC keys never appear in it.
 func (m *KeyManager) JWKS(ctx context.Context) ([]byte, error) {
-	v, err := m.current(ctx)
+	m.mu.Lock()
+	v := m.view
+	m.mu.Unlock()
+	if v != nil && m.now().Sub(v.loaded) < jwksFresh {
+		return v.jwks, nil
+	}
+	v, err := m.reload(ctx)
 	if err != nil {
 		return nil, err
 	}

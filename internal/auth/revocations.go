@@ -39,11 +39,15 @@ func (s *Service) Revocations(ctx context.Context, after int64) (*FeedPage, erro
 		return nil, keycard.Errorf(keycard.EINVALID, "The cursor must not be negative.")
 	}
 	store := s.stores.Revocations
-	first, err := store.FirstRevocationSeq(ctx)
+	// Last before first: an append between the two reads then makes
+	// first newer than last, never a feed that looks pruned ("nothing
+	// stored, last 1") when it was merely empty a moment before. Last
+	// never goes down.
+	last, err := store.LastRevocationSeq(ctx)
 	if err != nil {
 		return nil, err
 	}
-	last, err := store.LastRevocationSeq(ctx)
+	first, err := store.FirstRevocationSeq(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -314,12 +314,23 @@ func (db *DB) update(ctx context.Context, fn func(tx pgx.Tx) error) error {
 			}
 			return err
 		}
+		committing := false
 		if err = fn(tx); err == nil {
+			committing = true
 			err = tx.Commit(ctx)
 		}
 		if err != nil {
 			tx.Rollback(ctx)
 			if attempt++; attempt <= maxAttempts && retryable(err) && ctx.Err() == nil {
+				continue
+			}
+			// The server ended the connection under a statement of the
+			// transaction (pg_terminate_backend, a restart): nothing
+			// committed, so it runs again on another connection. Not
+			// when COMMIT itself failed: whether it took effect is
+			// unknown, and the caller must hear of it.
+			if !committing && connectionLost(err) && ctx.Err() == nil && beginFailures < int(db.pool.Config().MaxConns) {
+				beginFailures++
 				continue
 			}
 		}
@@ -333,13 +344,33 @@ func (db *DB) update(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // implicit transaction: they commit together, and an error in one rolls
 // back all of them. read may return early; the remaining results are
 // discarded.
+//
+// A pipeline whose connection the server ended (connectionLost) did not
+// commit — the implicit transaction commits at the Sync, after every
+// statement ran — so it is sent again on another connection.
 func (db *DB) pipeline(ctx context.Context, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	br := db.pool.SendBatch(ctx, b)
-	err := read(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	for attempt := 1; ; attempt++ {
+		br := db.pool.SendBatch(ctx, b)
+		err := read(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && connectionLost(err) && ctx.Err() == nil && attempt <= int(db.pool.Config().MaxConns) {
+			continue
+		}
+		return err
 	}
-	return err
+}
+
+// connectionLost reports whether err says the server ended the
+// connection: an administrator's or a restart's termination (SQLSTATE
+// 57P01, 57P02, 57P03), or a connection that was already closed.
+func connectionLost(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 // retryable reports whether err is a deadlock or serialization failure,

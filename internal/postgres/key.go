@@ -43,9 +43,23 @@ func (s *KeyStore) CreateKey(ctx context.Context, k *keycard.SigningKey) error {
 		if pgCode(err) == uniqueViolation {
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Key already exists, or another key is active."}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return notifyKeysChanged(ctx, tx)
 	})
 	return wrap("create key", err)
+}
+
+// notifyKeysChanged tells every instance, at commit, that the keys changed
+// (a new key, an activation): the notification on RevocationsChannel
+// makes their listeners re-read the keys (auth.Service.RevocationsAppended)
+// at once instead of when their key cache expires, so that a key made
+// active at once on one instance is in every instance's JWKS before a
+// verifier asks for it.
+func notifyKeysChanged(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify('`+RevocationsChannel+`', '')`)
+	return err
 }
 
 // Key implements keycard.KeyStore.
@@ -105,7 +119,10 @@ func (s *KeyStore) ActivateKey(ctx context.Context, kid string, at, removeAfter 
 		if pgCode(err) == uniqueViolation {
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Another key was activated at the same time."}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return notifyKeysChanged(ctx, tx)
 	})
 	return wrap("activate key", err)
 }
