@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +21,6 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
-	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -719,31 +718,8 @@ func TestRemoteKeySetAgainstAuthServer(t *testing.T) {
 	issuer := "http://" + ts.Listener.Addr().String()
 
 	clk := newJWKSClock()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := auth.GenerateMasterKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, err := auth.ParseMasterKey([]byte(master))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := auth.NewSealer(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := db.Stores()
-	km, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := authtest.New(t, clk.Now)
+	stores, sealer, km := env.Stores, env.Sealer, env.Keys
 	hasher := &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
 	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: hasher, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)},
 		auth.Config{Issuer: issuer, Registration: true})

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,8 +24,6 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
-	"github.com/keycard-auth/keycard/internal/sqlite"
-	"github.com/keycard-auth/keycard/jose"
 )
 
 // feedT0 is the test feed's clock at the start: a cut-off time with
@@ -1256,31 +1254,8 @@ func TestBackoff(t *testing.T) {
 // a revoke-all made through the auth service reach the follower's set.
 func TestFollowerEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := auth.GenerateMasterKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, err := auth.ParseMasterKey([]byte(master))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := auth.NewSealer(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := db.Stores()
-	keys, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := authtest.New(t, time.Now)
+	stores, sealer, keys := env.Stores, env.Sealer, env.Keys
 	hasher := &password.Hasher{Params: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
 	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: keys, Sealer: sealer, Hasher: hasher}, auth.Config{Issuer: "https://auth.test", Registration: true})
 	if err != nil {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,9 +20,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
-	"github.com/keycard-auth/keycard/internal/sqlite"
 	"github.com/keycard-auth/keycard/internal/throttle"
-	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/verifier"
 	"github.com/keycard-auth/keycard/web"
 )
@@ -74,33 +73,9 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if len(opts) > 0 {
 		opt = opts[0]
 	}
-	ctx := context.Background()
 	clk := newClock()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := auth.GenerateMasterKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, err := auth.ParseMasterKey([]byte(master))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := auth.NewSealer(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := db.Stores()
-	km, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := authtest.New(t, clk.Now)
+	stores, sealer, km := env.Stores, env.Sealer, env.Keys
 	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}
 	if opt.throttle != nil {
 		deps.LoginLimits = auth.LoginLimits{Account: throttle.NewMemory(*opt.throttle, clk.Now)}

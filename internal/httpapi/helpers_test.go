@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +18,6 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
-	"github.com/keycard-auth/keycard/internal/sqlite"
-	"github.com/keycard-auth/keycard/jose"
 )
 
 const (
@@ -86,33 +84,9 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if len(opts) > 0 {
 		opt = opts[0]
 	}
-	ctx := context.Background()
 	clk := newClock()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := auth.GenerateMasterKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, err := auth.ParseMasterKey([]byte(master))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := auth.NewSealer(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := db.Stores()
-	km, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{Algorithm: jose.ES256, RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := authtest.New(t, clk.Now)
+	stores, sealer, km := env.Stores, env.Sealer, env.Keys
 	logs := &syncBuffer{}
 	logger := slog.New(WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Logger: logger}
