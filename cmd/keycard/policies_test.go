@@ -14,13 +14,24 @@ import (
 	"github.com/keycard-auth/keycard/jwt"
 )
 
-// TestSessionPolicies runs a server with a session cap, per-role
-// lifetimes and step-up, and a gateway in front of an upstream: the login
-// past the cap ends the least recently used session and the gateway
-// refuses its token within 1 s; an admin's token lives 5 minutes; an old
-// login must sign in again for a password change.
+// TestSessionPolicies runs a server over TLS with a session cap, per-role
+// lifetimes and step-up, and a gateway following it over HTTPS in front of
+// an upstream: the login past the cap ends the least recently used
+// session and the gateway refuses its token within 1 s; an admin's token
+// lives 5 minutes; a fresh login may change the password.
 func TestSessionPolicies(t *testing.T) {
-	s := startServer(t, "--max-sessions-per-user", "2", "--role-policies", "admin:access_ttl=5m,admin:session_lifetime=8h", "--reauth-within", "10m")
+	fx := newTLSFixture(t)
+	s := startServer(t, "--tls-cert", fx.certFile, "--tls-key", fx.keyFile,
+		"--max-sessions-per-user", "2", "--role-policies", "admin:access_ttl=5m,admin:session_lifetime=8h", "--reauth-within", "3s")
+	s.base = "https://" + strings.TrimPrefix(s.base, "http://")
+	login := func(user, pass string) tokenResponse {
+		t.Helper()
+		var tr tokenResponse
+		if code, _ := callWith(t, fx.client, "POST", s.base+"/v1/login", "", "application/json", `{"username":"`+user+`","password":"`+pass+`"}`, &tr); code != 200 || tr.AccessToken == "" {
+			t.Fatalf("login %s over HTTPS: %d %+v", user, code, tr)
+		}
+		return tr
+	}
 	const pass = "correct horse battery staple"
 	for _, u := range []struct{ name, role string }{{"root", "admin"}, {"ann", "user"}} {
 		if code, _, errOut := run(t, pass+"\n", "users", "add", "--data", s.data, "--username", u.name, "--role", u.role,
@@ -35,7 +46,7 @@ func TestSessionPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	configPath := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(configPath, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\naudience: api\nclient: {id: %s, secret_file: feed.secret}\nroutes:\n  - path: /api/\n    upstream: %s\n", s.base, feed.ClientID, up.URL)), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\nissuer_ca: %s\naudience: api\nclient: {id: %s, secret_file: feed.secret}\nroutes:\n  - path: /api/\n    upstream: %s\n", s.base, fx.caFile, feed.ClientID, up.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := startGateway(t, configPath)
@@ -56,14 +67,14 @@ func TestSessionPolicies(t *testing.T) {
 		}
 		return c.ExpiresAt.Sub(c.IssuedAt.Time)
 	}
-	root := s.login(t, "root", pass)
+	root := login("root", pass)
 	if d := lifetime(root.AccessToken); d != 5*time.Minute || root.ExpiresIn != 300 {
 		t.Errorf("admin token lifetime %v (expires_in %d), want 5m", d, root.ExpiresIn)
 	}
 
 	// The session cap: the third login ends the first session, and the
 	// gateway refuses its token within a second.
-	first := s.login(t, "ann", pass)
+	first := login("ann", pass)
 	if d := lifetime(first.AccessToken); d != 15*time.Minute {
 		t.Errorf("user token lifetime %v, want the default 15m", d)
 	}
@@ -71,9 +82,10 @@ func TestSessionPolicies(t *testing.T) {
 		t.Fatalf("first session at the gateway: %d", code)
 	}
 	time.Sleep(1100 * time.Millisecond) // distinct last-used times, at the store's resolution
-	second := s.login(t, "ann", pass)
+	second := login("ann", pass)
+	secondAt := time.Now()
 	time.Sleep(1100 * time.Millisecond)
-	s.login(t, "ann", pass)
+	login("ann", pass)
 	start := time.Now()
 	within(t, "session cap reaches the gateway", start, time.Second, func() bool {
 		code, _ := gwGet(t, g, "/api/x", first.AccessToken)
@@ -85,15 +97,22 @@ func TestSessionPolicies(t *testing.T) {
 	var sessions struct {
 		Sessions []map[string]any `json:"sessions"`
 	}
-	if code, _ := call(t, "GET", s.base+"/v1/sessions", second.AccessToken, "", "", &sessions); code != 200 || len(sessions.Sessions) != 2 {
+	if code, _ := callWith(t, fx.client, "GET", s.base+"/v1/sessions", second.AccessToken, "", "", &sessions); code != 200 || len(sessions.Sessions) != 2 {
 		t.Errorf("sessions after three logins with a cap of 2: %d, %d sessions", code, len(sessions.Sessions))
 	}
 
-	// Step-up is asked for and satisfied; a fresh login passes at once.
+	// Step-up (--reauth-within 3s): a login older than that is asked to
+	// sign in again (401 insufficient_user_authentication, max_age), and a
+	// fresh login satisfies it.
 	body := `{"current_password":"` + pass + `","new_password":"another long passphrase"}`
+	time.Sleep(time.Until(secondAt.Add(3100 * time.Millisecond)))
 	var errBody map[string]string
-	code, h := call(t, "POST", s.base+"/v1/password", second.AccessToken, "application/json", body, &errBody)
-	if code != 204 {
+	code, h := callWith(t, fx.client, "POST", s.base+"/v1/password", second.AccessToken, "application/json", body, &errBody)
+	if code != 401 || errBody["error"] != "insufficient_user_authentication" || !strings.Contains(h.Get("WWW-Authenticate"), "max_age=3") {
+		t.Errorf("password change with a login over 3 s old: %d %v %q, want 401 insufficient_user_authentication", code, errBody, h.Get("WWW-Authenticate"))
+	}
+	fresh := login("ann", pass)
+	if code, h := callWith(t, fx.client, "POST", s.base+"/v1/password", fresh.AccessToken, "application/json", body, &errBody); code != 204 {
 		t.Errorf("password change with a fresh login: %d %v %q", code, errBody, h.Get("WWW-Authenticate"))
 	}
 	if code, _, errOut := run(t, "", "serve", "--dev", "--data", t.TempDir(), "--role-policies", "admin:ttl=5m"); code == 0 || !strings.Contains(errOut, "access_ttl") {
