@@ -132,6 +132,10 @@ type RotateRequest struct {
 	// recorded and nothing is recorded for one that did not happen. Its
 	// Actor and Subject, when empty, are set to the session's user.
 	Audit *AuditEvent
+	// WithUser asks for the session's user in RotateResult.User, read in
+	// the rotation's transaction, so that the caller needs no second read
+	// to mint an access token.
+	WithUser bool
 }
 
 // DefaultRotationGrace is the default grace window for repeated use of a
@@ -149,6 +153,11 @@ type RotateResult struct {
 	// Successor is the session's live token for Rotated and Replayed; nil
 	// for TheftDetected.
 	Successor *RefreshToken
+	// User is the session's user as the rotation's transaction saw it,
+	// for Rotated and Replayed when RotateRequest.WithUser is set; nil
+	// otherwise. A disabled user is returned as it is: refusing it is the
+	// caller's decision.
+	User *User
 }
 
 // SessionFilter selects a page of a user's sessions, newest first.

@@ -43,6 +43,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/metrics"
@@ -82,13 +83,19 @@ func benchWorkers() int { return benchParallelism * runtime.GOMAXPROCS(0) }
 // connection.
 func newBenchServer(b *testing.B) *benchServer {
 	b.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keycard.db"),
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keycard.db"),
 		sqlite.Options{RevocationTTL: auth.DefaultAccessTTL + auth.DefaultLeeway})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	return newBenchServerOn(b, db.Stores())
+}
+
+// newBenchServerOn is newBenchServer on the given stores.
+func newBenchServerOn(b *testing.B, stores keycard.Stores) *benchServer {
+	b.Helper()
+	ctx := context.Background()
 	master, err := auth.GenerateMasterKey(nil)
 	if err != nil {
 		b.Fatal(err)
@@ -101,7 +108,6 @@ func newBenchServer(b *testing.B) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stores := db.Stores()
 	keys, err := auth.NewKeyManager(stores.Keys, sealer, auth.KeyOptions{
 		Algorithm: jose.ES256,
 		RetainFor: auth.DefaultAccessTTL + auth.DefaultLeeway,
@@ -251,7 +257,11 @@ func (m cpuMeter) report(b *testing.B) {
 // new ES256-signed access token), never a replay answered from the grace
 // window; a response that hands back the presented token fails it.
 func BenchmarkRefreshGrant(b *testing.B) {
-	s := newBenchServer(b)
+	benchRefreshGrant(b, newBenchServer(b))
+}
+
+// benchRefreshGrant is BenchmarkRefreshGrant on the server s.
+func benchRefreshGrant(b *testing.B, s *benchServer) {
 	if err := s.register("refresher"); err != nil {
 		b.Fatal(err)
 	}

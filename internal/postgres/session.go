@@ -371,14 +371,29 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 		b.Queue(`SELECT `+sessionColumns+` FROM sessions
 			WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1) FOR UPDATE`, req.TokenID)
 		b.Queue(`SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = $1`, req.TokenID)
+		if req.WithUser {
+			// After the lock, like the token: the user as it is now.
+			b.Queue(`SELECT `+userColumns+` FROM users WHERE id = (SELECT user_id FROM sessions
+				WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1))`, req.TokenID)
+		}
 		br := tx.SendBatch(ctx, b)
 		sess, serr := scanSession(br.QueryRow())
 		presented, terr := scanToken(br.QueryRow())
-		if err := errors.Join(br.Close(), ignoreNoRows(serr), ignoreNoRows(terr)); err != nil {
+		var (
+			user *keycard.User
+			uerr error
+		)
+		if req.WithUser {
+			user, uerr = scanUser(br.QueryRow())
+		}
+		if err := errors.Join(br.Close(), ignoreNoRows(serr), ignoreNoRows(terr), ignoreNoRows(uerr)); err != nil {
 			return err
 		}
 		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
 			return keycard.ErrInvalidRefreshToken()
+		}
+		if req.WithUser && user == nil {
+			return userNotFound() // a session's user is deleted with it: not reached
 		}
 		switch {
 		case presented.Live():
@@ -423,7 +438,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			}
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
-			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
 			return nil
 
 		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
@@ -434,7 +449,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			if err != nil {
 				return err
 			}
-			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ, User: user}
 			return nil
 
 		default:

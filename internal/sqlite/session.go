@@ -313,7 +313,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
 			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}
-			return nil
+			return withUser(ctx, tx, req, res)
 
 		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
 			if !sess.Active(req.Now) {
@@ -324,7 +324,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 				return err
 			}
 			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ}
-			return nil
+			return withUser(ctx, tx, req, res)
 
 		default:
 			if err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse); err != nil {
@@ -339,6 +339,16 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 		return nil, wrap("rotate refresh token", err)
 	}
 	return res, nil
+}
+
+// withUser reads the session's user into res when req asks for it.
+func withUser(ctx context.Context, tx txn, req keycard.RotateRequest, res *keycard.RotateResult) error {
+	if !req.WithUser {
+		return nil
+	}
+	u, err := getUser(ctx, tx, res.Session.UserID)
+	res.User = u
+	return err
 }
 
 // PruneSessions implements keycard.SessionStore.

@@ -75,12 +75,17 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 	return wrap("create user", err)
 }
 
-// UserByID implements keycard.UserStore.
-func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, error) {
-	u, err := scanUser(s.db.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+func getUser(ctx context.Context, q queryer, id string) (*keycard.User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, userNotFound()
 	}
+	return u, err
+}
+
+// UserByID implements keycard.UserStore.
+func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, error) {
+	u, err := getUser(ctx, s.db.reader(), id)
 	return u, wrap("user by id", err)
 }
 

@@ -55,6 +55,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RotateEnded", testRotateEnded},
 		{"RotateConcurrent", testRotateConcurrent},
 		{"RotateAudit", testRotateAudit},
+		{"RotateWithUser", testRotateWithUser},
 		{"Keys", testKeys},
 		{"KeyRotation", testKeyRotation},
 		{"Revocations", testRevocations},

@@ -1,0 +1,28 @@
+package httpapi_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/postgres"
+	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
+)
+
+// BenchmarkRefreshGrantPostgres is BenchmarkRefreshGrant on one auth
+// server over PostgreSQL, in a fresh database on the server named by
+// KEYCARD_TEST_POSTGRES (skipped without it), with the pool serve opens by
+// default. The -cpu flag sets the concurrency: RunParallel starts 8
+// clients per GOMAXPROCS, so -cpu 2,4 runs 16 and 32 clients.
+//
+//	KEYCARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+//	go test -run '^$' -bench RefreshGrantPostgres -benchtime 3s -cpu 2,4 ./internal/httpapi
+func BenchmarkRefreshGrantPostgres(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(b),
+		postgres.Options{RevocationTTL: auth.DefaultAccessTTL + auth.DefaultLeeway})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	benchRefreshGrant(b, newBenchServerOn(b, db.Stores()))
+}
