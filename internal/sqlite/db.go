@@ -54,6 +54,9 @@ type DB struct {
 	// Prepared statements, by query text. SQLite compiles a statement on
 	// every call otherwise, which costs more than running it.
 	writeStmts, readStmts stmtCache
+
+	// rotations commits refresh-token rotations in batches.
+	rotations *rotator
 }
 
 // Options tune Open. The zero value is the default.
@@ -130,6 +133,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	db := &DB{Now: now, revocationTTL: revocationTTL, path: path, write: write, read: read}
 	db.writeStmts.db, db.readStmts.db = write, read
+	db.rotations = startRotator(db)
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -139,6 +143,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 
 // Close closes the database. Stores made from it must not be used after.
 func (db *DB) Close() error {
+	db.rotations.close()
 	return errors.Join(db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
 }
 

@@ -263,10 +263,23 @@ func sessionEnded() error {
 	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The session has ended; log in again."}
 }
 
-// RotateRefreshToken implements keycard.SessionStore.
+// RotateRefreshToken implements keycard.SessionStore. Concurrent
+// rotations are committed together, each in its own savepoint (see
+// rotator), so that the single writer pays for one commit per batch.
 func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	res, err := s.db.rotations.rotate(ctx, req)
+	if err != nil {
+		return nil, wrap("rotate refresh token", err)
+	}
+	return res, nil
+}
+
+// rotate is RotateRefreshToken inside the write transaction tx. It returns
+// an error for a refused rotation, after which the caller must roll back
+// what it wrote.
+func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
-	err := s.db.update(ctx, func(tx txn) error {
+	err := func() error {
 		presented, err := getToken(ctx, tx, req.TokenID)
 		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 			return keycard.ErrInvalidRefreshToken()
@@ -334,9 +347,9 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}
 			return nil
 		}
-	})
+	}()
 	if err != nil {
-		return nil, wrap("rotate refresh token", err)
+		return nil, err
 	}
 	return res, nil
 }

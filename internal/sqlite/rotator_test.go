@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// TestRotateBatch runs one batch holding every kind of rotation and checks
+// that each gets the result it would get alone: the refused and failed
+// ones leave nothing behind, and the others commit.
+func TestRotateBatch(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "keycard.db"))
+	s := db.Stores()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	newToken := func() *keycard.RefreshToken {
+		_, id, hash, err := keycard.NewRefreshToken(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &keycard.RefreshToken{ID: id, SecretHash: hash, CreatedAt: t0}
+	}
+	newSession := func() *keycard.RefreshToken {
+		id, err := keycard.NewID(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := newToken()
+		sess := &keycard.Session{ID: id, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0,
+			IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
+		if err := s.Sessions.CreateSession(ctx, sess, tok); err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	at := t0.Add(time.Minute)
+	call := func(ctx context.Context, tok *keycard.RefreshToken, succ *keycard.RefreshToken) *rotateCall {
+		return &rotateCall{ctx: ctx, done: make(chan struct{}), req: keycard.RotateRequest{
+			TokenID: tok.ID, SecretHash: tok.SecretHash, Now: at, Grace: keycard.DefaultRotationGrace,
+			Successor: *succ, SuccessorSealed: []byte("sealed:" + succ.ID), WithUser: true,
+			Audit: &keycard.AuditEvent{Time: at, Type: keycard.AuditRefresh},
+		}}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	a, b, c, d := newSession(), newSession(), newSession(), newSession()
+	aSucc, aSecond, bSucc, cSucc, dSucc := newToken(), newToken(), newToken(), newToken(), newToken()
+	wrong := *c
+	wrong.SecretHash = append([]byte{}, c.SecretHash...)
+	wrong.SecretHash[0] ^= 1
+	taken := *bSucc
+	taken.ID = d.ID // an existing token's id: the insert fails after the update
+	batch := []*rotateCall{
+		call(ctx, a, aSucc),      // rotates
+		call(ctx, b, &taken),     // fails with ECONFLICT after writing
+		call(ctx, a, aSecond),    // sees the first rotation: replays it
+		call(ctx, &wrong, cSucc), // refused
+		call(canceled, d, dSucc), // never runs
+		call(ctx, b, bSucc),      // b is still live: rotates
+	}
+	db.rotateBatch(batch)
+
+	tests := []struct {
+		name     string
+		call     *rotateCall
+		outcome  keycard.RotateOutcome
+		code     string
+		succ     string
+		live     *keycard.RefreshToken // the presented token's live successor, or itself
+		notFound *keycard.RefreshToken // an offered successor that must not exist
+	}{
+		{"rotation", batch[0], keycard.Rotated, "", aSucc.ID, aSucc, aSecond},
+		{"conflict", batch[1], 0, keycard.ECONFLICT, "", nil, nil},
+		{"replay in the same batch", batch[2], keycard.Replayed, "", aSucc.ID, aSucc, aSecond},
+		{"wrong secret", batch[3], 0, keycard.EUNAUTHORIZED, "", c, cSucc},
+		{"canceled", batch[4], 0, "", "", d, dSucc},
+		{"rotation after a failed one", batch[5], keycard.Rotated, "", bSucc.ID, bSucc, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.call.res, tt.call.err
+			switch {
+			case tt.name == "canceled":
+				if err != context.Canceled || res != nil {
+					t.Errorf("got %+v, %v; want nil, %v", res, err, context.Canceled)
+				}
+			case tt.code != "":
+				if keycard.ErrorCode(err) != tt.code || res != nil {
+					t.Errorf("got %+v, %v; want nil, code %q", res, err, tt.code)
+				}
+			case err != nil:
+				t.Fatalf("got error %v, want %v", err, tt.outcome)
+			case res.Outcome != tt.outcome || res.Successor.ID != tt.succ || res.User == nil || res.User.ID != u.ID:
+				t.Errorf("got %v to %s for user %+v; want %v to %s for %s", res.Outcome, res.Successor.ID, res.User, tt.outcome, tt.succ, u.ID)
+			}
+			if tt.live != nil {
+				if got, err := s.Sessions.RefreshToken(ctx, tt.live.ID); err != nil || !got.Live() {
+					t.Errorf("token %s: got %+v, %v; want live", tt.live.ID, got, err)
+				}
+			}
+			if tt.notFound != nil {
+				_, err := s.Sessions.RefreshToken(ctx, tt.notFound.ID)
+				if keycard.ErrorCode(err) != keycard.ENOTFOUND {
+					t.Errorf("offered successor %s: got %v, want ENOTFOUND", tt.notFound.ID, err)
+				}
+			}
+		})
+	}
+	// The failed rotation of b was rolled back to its savepoint: b was
+	// live for the later rotation, which is the only one recorded for it.
+	if got, err := s.Sessions.RefreshToken(ctx, b.ID); err != nil || got.SuccessorID != bSucc.ID {
+		t.Errorf("token b: got %+v, %v; want rotated to %s", got, err, bSucc.ID)
+	}
+	events, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditRefresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Errorf("got %d refresh audit events, want 2 (the two rotations)", len(events))
+	}
+}
+
+// TestRotateClosed checks that a rotation asked of a closed DB fails.
+func TestRotateClosed(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "keycard.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Stores().Sessions.RotateRefreshToken(context.Background(), keycard.RotateRequest{TokenID: "t", SecretHash: []byte("h")})
+	if err == nil {
+		t.Error("RotateRefreshToken after Close: got nil error")
+	}
+}
