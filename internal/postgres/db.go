@@ -338,6 +338,78 @@ func (db *DB) update(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 }
 
+// updatePipelined runs a transaction in two round trips on one pooled
+// connection, where update takes four: BEGIN and the statements that
+// first queues in one pipeline, then the statements that decide queues after reading
+// their results (in order, all of them), with COMMIT, in a second. If
+// decide returns an error, or a statement fails, the transaction is
+// rolled back and the error returned. It is run again on the same terms
+// as update: after a deadlock or serialization failure, and when the
+// server ended the connection before the second pipeline was sent
+// (afterwards, whether COMMIT took effect is unknown, and the caller
+// hears of it). decide is called again on each run, so it must have no
+// effects outside the transaction other than setting its results.
+// Each run queues its statements anew: pgx keeps in a queued statement
+// what it prepared on one connection.
+func (db *DB) updatePipelined(ctx context.Context, first func(b *pgx.Batch), decide func(br pgx.BatchResults) (*pgx.Batch, error)) error {
+	failures := 0
+	for attempt := 1; ; {
+		conn, err := db.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		committing, err := runPipelined(ctx, conn.Conn(), first, decide)
+		// The pool closes a connection left in a transaction.
+		conn.Release()
+		if err == nil {
+			return nil
+		}
+		if attempt++; attempt <= maxAttempts && retryable(err) && ctx.Err() == nil {
+			continue
+		}
+		if !committing && connectionLost(err) && ctx.Err() == nil && failures < int(db.pool.Config().MaxConns) {
+			failures++
+			continue
+		}
+		return err
+	}
+}
+
+// runPipelined is one run of updatePipelined on c. committing reports
+// whether the second pipeline, with COMMIT, was sent.
+func runPipelined(ctx context.Context, c *pgx.Conn, first func(b *pgx.Batch), decide func(br pgx.BatchResults) (*pgx.Batch, error)) (committing bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	first(b)
+	br := c.SendBatch(ctx, b)
+	var second *pgx.Batch
+	if _, err = br.Exec(); err == nil {
+		second, err = decide(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		committing = true
+		second.Queue("COMMIT")
+		br = c.SendBatch(ctx, second)
+		for range second.Len() {
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+		// A failed statement skipped the rest of its pipeline, COMMIT
+		// included.
+		c.Exec(ctx, "ROLLBACK")
+	}
+	return committing, err
+}
+
 // pipeline sends the statements of b to the database in one round trip,
 // outside an explicit transaction, and calls read with their results.
 // PostgreSQL runs the statements of one pipeline (up to its Sync) in an

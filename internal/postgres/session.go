@@ -360,11 +360,128 @@ func sessionEnded() error {
 // and the others find the token rotated and replay its successor. (Reading
 // the token in the locking statement would not do: PostgreSQL re-checks
 // only the locked row after the wait, and would return the token as it was
-// before.) Both statements go in one round trip.
+// before.)
+//
+// A rotation or a replay takes two round trips (see
+// DB.updatePipelined): BEGIN, the lock and the reads of the token, its
+// successor and the user in one; the writes and COMMIT in the other. A
+// token presented after its grace window is rolled back there and
+// handled by a transaction of its own (rotateTx), which revokes the
+// session: theft detection is rare, and its statements depend on each
+// other.
 func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	if !validText(req.TokenID) {
 		return nil, keycard.ErrInvalidRefreshToken()
 	}
+	res, err := s.rotatePipelined(ctx, req)
+	if errors.Is(err, errTheft) {
+		res, err = s.rotateTx(ctx, req)
+	}
+	if err != nil {
+		return nil, wrap("rotate refresh token", err)
+	}
+	return res, nil
+}
+
+// errTheft ends a pipelined rotation of a token presented after its grace
+// window.
+var errTheft = errors.New("postgres: refresh token reused after its grace window")
+
+// rotatePipelined is RotateRefreshToken in two round trips, for every
+// outcome but TheftDetected, for which it returns errTheft having changed
+// nothing.
+func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	first := func(b *pgx.Batch) {
+		b.Queue(`SELECT `+sessionColumns+` FROM sessions
+			WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1) FOR UPDATE`, req.TokenID)
+		// After the lock: the token, its successor and the user as they
+		// are now.
+		b.Queue(`SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = $1`, req.TokenID)
+		b.Queue(`SELECT `+tokenColumns+` FROM refresh_tokens
+			WHERE id = (SELECT successor_id FROM refresh_tokens WHERE id = $1)`, req.TokenID)
+		if req.WithUser {
+			b.Queue(`SELECT `+userColumns+` FROM users WHERE id = (SELECT user_id FROM sessions
+				WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1))`, req.TokenID)
+		}
+	}
+	var res *keycard.RotateResult
+	err := s.db.updatePipelined(ctx, first, func(br pgx.BatchResults) (*pgx.Batch, error) {
+		res = nil
+		sess, serr := scanSession(br.QueryRow())
+		presented, terr := scanToken(br.QueryRow())
+		current, cerr := scanToken(br.QueryRow())
+		var (
+			user *keycard.User
+			uerr error
+		)
+		if req.WithUser {
+			user, uerr = scanUser(br.QueryRow())
+		}
+		if err := errors.Join(ignoreNoRows(serr), ignoreNoRows(terr), ignoreNoRows(cerr), ignoreNoRows(uerr)); err != nil {
+			return nil, err
+		}
+		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
+			return nil, keycard.ErrInvalidRefreshToken()
+		}
+		if req.WithUser && user == nil {
+			return nil, userNotFound() // a session's user is deleted with it: not reached
+		}
+		switch {
+		case presented.Live():
+			if !sess.Active(req.Now) {
+				return nil, sessionEnded()
+			}
+			succ := req.Successor
+			if err := validToken(&succ); err != nil {
+				return nil, err
+			}
+			succ.SessionID, succ.CreatedAt = sess.ID, req.Now
+			succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
+			b := &pgx.Batch{}
+			b.Queue(`UPDATE refresh_tokens SET rotated_at = $1, successor_id = $2, successor_sealed = $3 WHERE id = $4`,
+				req.Now, succ.ID, req.SuccessorSealed, presented.ID)
+			b.Queue(insertToken, tokenArgs(&succ)...)
+			b.Queue(`UPDATE sessions SET last_used_at = $1 WHERE id = $2`, req.Now, sess.ID)
+			if req.Audit != nil {
+				e := *req.Audit
+				if e.Actor == "" {
+					e.Actor = sess.UserID
+				}
+				if e.Subject == "" {
+					e.Subject = sess.UserID
+				}
+				if err := queueAudit(b, &e); err != nil {
+					return nil, err
+				}
+			}
+			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
+			sess.LastUsedAt = req.Now
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
+			return b, nil
+
+		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
+			if !sess.Active(req.Now) {
+				return nil, sessionEnded()
+			}
+			if current == nil {
+				return nil, tokenNotFound()
+			}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: current, User: user}
+			return &pgx.Batch{}, nil
+
+		default:
+			return nil, errTheft
+		}
+	})
+	if err != nil {
+		return nil, tokenConflict(err)
+	}
+	return res, nil
+}
+
+// rotateTx is RotateRefreshToken in one transaction of four round trips
+// or more; RotateRefreshToken uses it for theft detection.
+func (s *SessionStore) rotateTx(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
 	err := s.db.update(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
@@ -467,10 +584,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 			return nil
 		}
 	})
-	if err != nil {
-		return nil, wrap("rotate refresh token", err)
-	}
-	return res, nil
+	return res, err
 }
 
 // ignoreNoRows returns nil for pgx.ErrNoRows and err otherwise.
