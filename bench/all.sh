@@ -2,11 +2,11 @@
 # Runs every benchmark behind BENCHMARKS.md and regenerates the file and its
 # plots from the results.
 #
-#   bench/all.sh                   # full run: about 35 minutes on the 2-core machine
-#   bench/all.sh --quick           # short runs (about 6 minutes): a smoke test; its
+#   bench/all.sh                   # full run: about 30 minutes on the 2-core machine
+#   bench/all.sh --quick           # short runs (about 4 minutes): a smoke test; its
 #                                  # figures are labelled as such in BENCHMARKS.md
 #   bench/all.sh --skip-token-core # leave the token-core section (bench/run.sh,
-#                                  # about 10 minutes) as it is
+#                                  # about 10 of those minutes) as it is
 #
 # Needs Go, and for the stored-sessions series the sqlite3 shell. PostgreSQL
 # figures need a server: KEYCARD_TEST_POSTGRES (or KEYCARD_BENCH_POSTGRES)
@@ -46,7 +46,9 @@
 # Everything it starts listens on 127.0.0.1 on a free port and is stopped at
 # the end (also on error or Ctrl-C); the PostgreSQL database it creates is
 # dropped. Run it on an otherwise idle machine: the load average before and
-# after is recorded next to the figures.
+# after, and the share of the cores' time other programs took while it ran,
+# are recorded next to the figures (and a share of 10% or more, a load
+# average of 3 or more at the start, or --quick labels them noisy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -216,6 +218,20 @@ fi
 cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
+# cpu_ticks prints, in clock ticks, the machine's busy time (user, nice,
+# system, irq, softirq), its steal time, the CPU time of this script and
+# every process it started and waited for, and that of the PostgreSQL
+# server (which works for the run's PostgreSQL section; its postmaster
+# reaps the backends, so their time is in its children's fields).
+cpu_ticks() {
+  local busy steal mine pg
+  read -r busy steal < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
+  mine="$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")"
+  pg="$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15; if ($4 == 1) t += $16 + $17 } END { print t + 0 }')"
+  echo "$busy $steal $mine $pg"
+}
+ticks_before="$(cpu_ticks 2>/dev/null || echo)"
+
 mkdir -p "$out" "$root/bench/plots"
 rm -f "$out"/*.json "$out"/*.txt
 
@@ -226,7 +242,7 @@ go build -o "$work/keycard" ./cmd/keycard
 # 1. Token core.
 if [ -n "$token_core" ]; then
   log "token core: bench/run.sh (COUNT=$COUNT)"
-  COUNT="$COUNT" INTERLEAVE=1 bench/run.sh >/dev/null
+  COUNT="$COUNT" INTERLEAVE=1 bench/run.sh >/dev/null || failed "bench/run.sh: exit $?"
 fi
 
 # 2. go test benchmarks.
@@ -348,8 +364,16 @@ else
   log "no sqlite3 shell: the stored-sessions series is left out"
 fi
 
-# Where and how it ran, for the report.
+# Where and how it ran, for the report. Every process started has been
+# waited for, so its CPU time counts as this script's.
 ended="$(date -u +%s)"
+others_json=""
+if [ -n "$ticks_before" ] && ticks_after="$(cpu_ticks 2>/dev/null)"; then
+  read -r b0 s0 m0 p0 <<<"$ticks_before"
+  read -r b1 s1 m1 p1 <<<"$ticks_after"
+  others_json="$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v m="$((m1 - m0 + p1 - p0))" -v t="$((ended - started))" -v n="$(nproc)" \
+    'BEGIN { all = t * n * 100; o = (b - m) / all * 100; if (o < 0) o = 0; printf "\"others_cpu_pct\": %.1f, \"steal_cpu_pct\": %.1f,", o, s / all * 100 }')"
+fi
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 failures=""
 if [ -s "$work/failures" ]; then
@@ -375,6 +399,7 @@ cat >"$out/machine.json" <<EOF
   "revocations": $REVOCATIONS,
   "rounds": $ROUNDS,
   "postgres": $([ -n "$pg_db" ] && echo true || echo false),
+  $others_json
   "failures": [$failures]
 }
 EOF

@@ -128,6 +128,24 @@ func (s *system) pairedRatio(file, a, b, unit string) stat {
 	return summarize(rs)
 }
 
+// pairedDiff is the median over the passes of file of a's value − b's in
+// unit, each pass's a against the same pass's b.
+func (s *system) pairedDiff(file, a, b, unit string) stat {
+	g := s.benches[file]
+	if g == nil {
+		return stat{}
+	}
+	as, bs := g.samples[a][unit], g.samples[b][unit]
+	if len(as) == 0 || len(as) != len(bs) {
+		return stat{}
+	}
+	ds := make([]float64, len(as))
+	for i := range as {
+		ds[i] = as[i] - bs[i]
+	}
+	return summarize(ds)
+}
+
 // gatewayRatio is the gateway's request rate over the bare proxy's in the
 // go test benchmark: bare ns/op ÷ gateway ns/op, pass by pass.
 func (s *system) gatewayRatio(variant string) stat {
@@ -148,18 +166,28 @@ func (s *system) benchGatewayRatios() ([]float64, stat) {
 }
 
 // sessionsRatio is refresh's rate with the most stored sessions over the
-// rate with the fewest, from the medians of the rounds.
+// rate with the fewest: the median over the rounds of each round's ratio.
 func (s *system) sessionsRatio() (lo, hi int, r stat) {
 	sizes := s.sessionSizes()
 	if len(sizes) < 2 {
 		return 0, 0, stat{}
 	}
 	lo, hi = sizes[0], sizes[len(sizes)-1]
-	a, b := medianRate(s.sessionRuns(lo)), medianRate(s.sessionRuns(hi))
-	if !a.ok || !b.ok || a.median == 0 {
-		return lo, hi, stat{}
+	return lo, hi, s.sizeRatio(hi, lo)
+}
+
+// sizeRatio is refresh's rate with n stored sessions over the rate with
+// base: the median over the rounds of each round's ratio, since the sizes
+// of one round ran one after the other.
+func (s *system) sizeRatio(n, base int) stat {
+	a, b := s.sessionRuns(n), s.sessionRuns(base)
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i].Throughput > 0 {
+			rs = append(rs, a[i].Throughput/b[i].Throughput)
+		}
 	}
-	return lo, hi, stat{median: b.median / a.median, spread: a.spread + b.spread, n: min(a.n, b.n), ok: true}
+	return summarize(rs)
 }
 
 func (s *system) sessionRuns(n int) []*benchRun {
@@ -267,6 +295,13 @@ func writeSystem(w io.Writer, s *system, plotsLink string) {
 	p("Run: `%s`, commit %s, %s, %s. ", m.Command, m.Commit, m.Date, minutes(m.Seconds))
 	p("Machine: %s, %d cores, %s, %s. ", orUnknown(m.CPUModel), m.Cores, m.GoVersion, m.Kernel)
 	p("Load average (1, 5, 15 min) before the run: %s; after: %s. ", m.LoadBefore, m.LoadAfter)
+	if m.OthersCPU != nil {
+		p("Other programs (the PostgreSQL server excluded) used %.0f%% of the cores' time while it ran", *m.OthersCPU)
+		if m.StealCPU != nil {
+			p(", and the hypervisor took %.0f%% for other machines (steal)", *m.StealCPU)
+		}
+		p(". ")
+	}
 	p("Every server, gateway, proxy and load generator of the run shares those cores over loopback, so a rate here is what one machine does with its load generator on board.\n\n")
 
 	if len(m.Failures) > 0 {
@@ -299,6 +334,11 @@ func writeSystem(w io.Writer, s *system, plotsLink string) {
 	p("%s\n", systemEnd)
 }
 
+// noisyOthers is the share of the cores' time, in percent, that other
+// programs (or other machines, through steal) may take during a run before
+// its figures are called noisy.
+const noisyOthers = 10
+
 // noisy says whether the run's figures should be read as noisy, and why.
 func (s *system) noisy() (bool, string) {
 	m := s.machine
@@ -310,6 +350,19 @@ func (s *system) noisy() (bool, string) {
 		if l, err := strconv.ParseFloat(f[0], 64); err == nil && l >= 3 {
 			why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s at the start on %d cores)", f[0], m.Cores))
 		}
+	}
+	if f := strings.Fields(m.LoadAfter); len(f) > 0 && m.Cores > 0 {
+		// The run itself keeps about as many threads runnable as there
+		// are cores; three times that means others were busy too.
+		if l, err := strconv.ParseFloat(f[0], 64); err == nil && l >= 3*float64(m.Cores) {
+			why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s at the end on %d cores)", f[0], m.Cores))
+		}
+	}
+	if m.OthersCPU != nil && *m.OthersCPU >= noisyOthers {
+		why = append(why, fmt.Sprintf("other programs used %.0f%% of the cores' time during the run", *m.OthersCPU))
+	}
+	if m.StealCPU != nil && *m.StealCPU >= noisyOthers {
+		why = append(why, fmt.Sprintf("the hypervisor took %.0f%% of the cores' time for other machines", *m.StealCPU))
 	}
 	return len(why) > 0, strings.Join(why, ", and ")
 }
@@ -485,9 +538,8 @@ func (s *system) writeGrowth(w io.Writer) {
 	if len(sizes) == 0 {
 		return
 	}
-	base := medianRate(s.sessionRuns(sizes[0]))
-	p("Refresh as the stored sessions grow: one SQLite data directory per size, seeded before the run (in one transaction, with the sqlite3 shell) with that many live sessions, each with one live refresh token, spread over 1,000 users, random 32-character ids; then `keycard serve --dev` on each in turn and `keycard bench refresh` for %s, %d round(s), the sizes alternating within a round. The bench's own sessions rotate among the seeded ones.\n\n", s.machine.Duration, s.machine.Rounds)
-	p("| stored sessions | refresh/s (median) | each round | p50 | p99 | ÷ %s |\n|--:|--:|---|--:|--:|--:|\n", countLabel(sizes[0]))
+	p("Refresh as the stored sessions grow: one SQLite data directory per size, seeded before the run (in one transaction, with the sqlite3 shell) with that many live sessions, each with one live refresh token, spread over 1,000 users, random 32-character ids; then `keycard serve --dev` on each in turn and `keycard bench refresh` for %s, in %s, each round running every size once, one after the other. The refreshes rotate bench's own sessions, which sit in the same tables as the seeded ones.\n\n", s.machine.Duration, plural(s.machine.Rounds, "round"))
+	p("| stored sessions | refresh/s (median) | each round | p50 | p99 | ÷ %s, round by round |\n|--:|--:|---|--:|--:|--:|\n", countLabel(sizes[0]))
 	var cmd string
 	for _, n := range sizes {
 		runs := s.sessionRuns(n)
@@ -501,8 +553,11 @@ func (s *system) writeGrowth(w io.Writer) {
 			cmd = r.Command
 		}
 		rel := "—"
-		if base.ok && base.median > 0 {
-			rel = fmt.Sprintf("%.2f×", st.median/base.median)
+		if r := s.sizeRatio(n, sizes[0]); r.ok {
+			rel = fmt.Sprintf("%.2f×", r.median)
+			if r.n > 1 && n != sizes[0] {
+				rel += " ±" + formatPct(r)
+			}
 		}
 		p("| %s | %s | %s | %s | %s | %s |\n", group(int64(n)), formatRate(st.median), strings.Join(each, ", "),
 			us(summarize(p50s).median), us(summarize(p99s).median), rel)
@@ -518,12 +573,12 @@ func (s *system) writeMiddleware(w io.Writer) {
 	p("\n### Verifier middleware overhead\n\n")
 	p("`BenchmarkMiddleware`: the middleware around an empty handler, one request served again and again. Baseline is the least any middleware that hands claims to the handler costs (`context.WithValue` and `Request.WithContext`, 2 allocations); cold verifies the signature and claims every time (cache off); cached finds the token in the verification cache and still checks expiry and revocation. %s\n\n",
 		passes(s.get("verifier", "BenchmarkMiddleware/ES256/cached", "ns/op")))
-	p("| alg | baseline ns | cold ns | cached ns | cached − baseline | baseline allocs | cold allocs | cached allocs |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| alg | baseline ns | cold ns | cached ns | cached − baseline, pass by pass | baseline allocs | cold allocs | cached allocs |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, alg := range []string{"HS256", "ES256", "EdDSA"} {
 		g := func(mode, unit string) stat { return s.get("verifier", "BenchmarkMiddleware/"+alg+"/"+mode, unit) }
 		extra := "—"
-		if c, b := g("cached", "ns/op"), g("baseline", "ns/op"); c.ok && b.ok {
-			extra = formatNs(c.median - b.median)
+		if d := s.pairedDiff("verifier", "BenchmarkMiddleware/"+alg+"/cached", "BenchmarkMiddleware/"+alg+"/baseline", "ns/op"); d.ok {
+			extra = signedNs(d.median)
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", alg, nsCell(g("baseline", "ns/op")), nsCell(g("cold", "ns/op")),
 			nsCell(g("cached", "ns/op")), extra,
@@ -556,6 +611,14 @@ func (s *system) writeStores(w io.Writer) {
 		p("; `%s`", s.goConfig("stores-postgres", "command"))
 	}
 	p("\n")
+}
+
+// signedNs prints a difference of ns/op with its sign.
+func signedNs(v float64) string {
+	if v < 0 {
+		return "−" + formatNs(-v)
+	}
+	return "+" + formatNs(v)
 }
 
 // nsCell prints a median ns/op, or "—" when there is none.
@@ -624,6 +687,14 @@ func minutes(sec int) string {
 		return fmt.Sprintf("took %d s", sec)
 	}
 	return fmt.Sprintf("took %d min", (sec+30)/60)
+}
+
+// plural prints "1 round" or "3 rounds".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func orUnknown(s string) string {

@@ -226,7 +226,8 @@ func (s *system) growthPanels() []panel {
 			targetLabel: fmt.Sprintf("0.8× the rate at %s", countLabel(sizes[0]))}
 		for _, n := range sizes {
 			st := medianRate(s.sessionRuns(n))
-			pn.bars = append(pn.bars, bar{countLabel(n) + " sessions", st.median, fmt.Sprintf("%s/s (%s)", formatRate(st.median), times(st.median, base.median)), colorKeycard})
+			rel := s.sizeRatio(n, sizes[0])
+			pn.bars = append(pn.bars, bar{countLabel(n) + " sessions", st.median, fmt.Sprintf("%s/s (%.2f×, round by round)", formatRate(st.median), rel.median), colorKeycard})
 		}
 		ps = append(ps, pn)
 	}

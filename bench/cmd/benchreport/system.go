@@ -38,6 +38,11 @@ type machine struct {
 	Rounds        int      `json:"rounds"`
 	Postgres      bool     `json:"postgres"`
 	Failures      []string `json:"failures"` // steps that failed; the run went on
+	// OthersCPU is the share of all cores' time that programs other than
+	// the run used while it ran, in percent; StealCPU the share the
+	// hypervisor gave to other machines. Absent in older results.
+	OthersCPU *float64 `json:"others_cpu_pct"`
+	StealCPU  *float64 `json:"steal_cpu_pct"`
 }
 
 // benchRun is the part of a `keycard bench --json` result (schema

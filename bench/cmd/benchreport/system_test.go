@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -125,6 +126,7 @@ func TestSystemReport(t *testing.T) {
 		"| gateway, cold | 2,000 | 0.0% | 500,000 | 6,000 | 80 | 0.50× |",
 		"| 100,000 | 95 | 9.1 | 150 | 60.0 | 90.0 | — | — | 0 |",
 		"| EdDSA | — | — | — | — | — | — | — |",
+		"| HS256 | 200 | 2,500 | 500 | +300 | 2 | 9 | 2 |",
 		"| 1,000,000 | 700 | 700 | 800 µs | 9 ms | 0.70× |",
 		"![Gateway against a bare reverse proxy: requests per second and latency](bench/plots/gateway.svg)",
 	} {
@@ -157,12 +159,25 @@ func TestSystemNoisy(t *testing.T) {
 		{"full", "0.50 1.00 1.00", ""},
 		{"quick", "0.50 1.00 1.00", "`--quick` mode"},
 		{"full", "7.25 6.00 5.00", "load average 7.25 at the start on 2 cores"},
+		{"full", "0.50 1.00 1.00 others 25", "other programs used 25% of the cores' time during the run"},
+		{"full", "0.50 1.00 1.00 others 5", ""},
 	} {
-		s := &system{machine: machine{Mode: tt.mode, LoadBefore: tt.load, Cores: 2}}
+		s := &system{machine: machine{Mode: tt.mode, LoadBefore: tt.load, LoadAfter: "2.50 2.00 1.50", Cores: 2}}
+		if _, o, ok := strings.Cut(tt.load, " others "); ok {
+			v, _ := strconv.ParseFloat(o, 64)
+			s.machine.OthersCPU = &v
+		}
 		noisy, why := s.noisy()
 		if noisy != (tt.want != "") || !strings.Contains(why, tt.want) {
 			t.Errorf("mode %s, load %s: noisy = %v, %q; want %q", tt.mode, tt.load, noisy, why, tt.want)
 		}
+	}
+}
+
+func TestSystemNoisyAfter(t *testing.T) {
+	s := &system{machine: machine{Mode: "full", LoadBefore: "0.50 1.00 1.00", LoadAfter: "16.17 12.42 9.74", Cores: 2}}
+	if noisy, why := s.noisy(); !noisy || !strings.Contains(why, "load average 16.17 at the end on 2 cores") {
+		t.Errorf("noisy = %v, %q; want a load average of 16 at the end called noisy", noisy, why)
 	}
 }
 
