@@ -342,29 +342,39 @@ const noisyOthers = 10
 // noisy says whether the run's figures should be read as noisy, and why.
 func (s *system) noisy() (bool, string) {
 	m := s.machine
-	var why []string
+	var why, loads []string
 	if m.Mode == "quick" {
 		why = append(why, "`--quick` mode (short runs, one pass each)")
 	}
-	if f := strings.Fields(m.LoadBefore); len(f) > 0 {
-		if l, err := strconv.ParseFloat(f[0], 64); err == nil && l >= 3 {
-			why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s at the start on %d cores)", f[0], m.Cores))
-		}
+	// The run itself keeps about as many threads runnable as there are
+	// cores: a load average of 3 before it, or of three times the cores
+	// after it, means other work was running too.
+	if l, ok := firstLoad(m.LoadBefore); ok && l >= 3 {
+		loads = append(loads, fmt.Sprintf("%s at the start", trimFloat(l)))
 	}
-	if f := strings.Fields(m.LoadAfter); len(f) > 0 && m.Cores > 0 {
-		// The run itself keeps about as many threads runnable as there
-		// are cores; three times that means others were busy too.
-		if l, err := strconv.ParseFloat(f[0], 64); err == nil && l >= 3*float64(m.Cores) {
-			why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s at the end on %d cores)", f[0], m.Cores))
-		}
+	if l, ok := firstLoad(m.LoadAfter); ok && m.Cores > 0 && l >= 3*float64(m.Cores) {
+		loads = append(loads, fmt.Sprintf("%s at the end", trimFloat(l)))
+	}
+	if len(loads) > 0 {
+		why = append(why, fmt.Sprintf("the machine was busy with other work (load average %s on %d cores)", strings.Join(loads, " and "), m.Cores))
 	}
 	if m.OthersCPU != nil && *m.OthersCPU >= noisyOthers {
-		why = append(why, fmt.Sprintf("other programs used %.0f%% of the cores' time during the run", *m.OthersCPU))
+		why = append(why, fmt.Sprintf("other programs took %.0f%% of the cores' time during the run", *m.OthersCPU))
 	}
 	if m.StealCPU != nil && *m.StealCPU >= noisyOthers {
 		why = append(why, fmt.Sprintf("the hypervisor took %.0f%% of the cores' time for other machines", *m.StealCPU))
 	}
-	return len(why) > 0, strings.Join(why, ", and ")
+	return len(why) > 0, strings.Join(why, "; ")
+}
+
+// firstLoad is the 1-minute figure of a "1 5 15" load average.
+func firstLoad(s string) (float64, bool) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0, false
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	return l, err == nil
 }
 
 func (s *system) writeServer(w io.Writer) {

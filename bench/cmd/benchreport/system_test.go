@@ -159,7 +159,7 @@ func TestSystemNoisy(t *testing.T) {
 		{"full", "0.50 1.00 1.00", ""},
 		{"quick", "0.50 1.00 1.00", "`--quick` mode"},
 		{"full", "7.25 6.00 5.00", "load average 7.25 at the start on 2 cores"},
-		{"full", "0.50 1.00 1.00 others 25", "other programs used 25% of the cores' time during the run"},
+		{"full", "0.50 1.00 1.00 others 25", "other programs took 25% of the cores' time during the run"},
 		{"full", "0.50 1.00 1.00 others 5", ""},
 	} {
 		s := &system{machine: machine{Mode: tt.mode, LoadBefore: tt.load, LoadAfter: "2.50 2.00 1.50", Cores: 2}}
