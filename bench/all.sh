@@ -194,7 +194,9 @@ kbench() {
     failed "keycard bench $1 ($file): exit $code: $(tail -1 "$work/$file.err")"
     grep -q '"schema": "keycard-bench/1"' "$out/$file" 2>/dev/null || rm -f "$out/$file"
   fi
-  sed -n 's/^  "throughput_per_s": \([0-9]*\).*/\1/p' "$out/$file" 2>/dev/null | sed "s|^|   $file: |; s|$|/s|" >&2
+  if [ -s "$out/$file" ]; then
+    sed -n 's/^  "throughput_per_s": \([0-9]*\).*/   '"$file"': \1\/s/p' "$out/$file" >&2
+  fi
 }
 
 # gobench FILE PKG REGEXP ARGS... runs COUNT passes of go test -bench
