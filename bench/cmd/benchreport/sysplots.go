@@ -169,9 +169,11 @@ func (s *system) gatewayPanels() []panel {
 	if bare.ok {
 		pn := panel{title: "go test BenchmarkGatewayVsReverseProxy: requests/s", target: 0.9 * 1e9 / bare.median, targetLabel: "0.9× bare"}
 		for _, v := range []struct{ name, label, color string }{{"bare", "bare reverse proxy", colorBare}, {"gateway/cached", "gateway, cached", colorKeycard}, {"gateway/cold", "gateway, cold (ES256 every request)", colorAlt}} {
-			if ns := s.get("gateway", "BenchmarkGatewayVsReverseProxy/"+v.name, "ns/op"); ns.ok {
+			name := "BenchmarkGatewayVsReverseProxy/" + v.name
+			if ns := s.get("gateway", name, "ns/op"); ns.ok {
 				rate := 1e9 / ns.median
-				pn.bars = append(pn.bars, bar{v.label, rate, fmt.Sprintf("%s/s (%.2f× bare)", formatRate(rate), bare.median/ns.median), v.color})
+				rel := s.pairedRatio("gateway", "BenchmarkGatewayVsReverseProxy/bare", name, "ns/op")
+				pn.bars = append(pn.bars, bar{v.label, rate, fmt.Sprintf("%s/s (%.2f× bare, pass by pass)", formatRate(rate), rel.median), v.color})
 			}
 		}
 		ps = append(ps, pn)
@@ -179,10 +181,11 @@ func (s *system) gatewayPanels() []panel {
 	bareRuns, gwRuns := s.rounds("gateway-bare"), s.rounds("gateway-keycard")
 	if len(bareRuns) > 0 && len(gwRuns) > 0 {
 		b, g := medianRate(bareRuns), medianRate(gwRuns)
+		_, rel := s.benchGatewayRatios()
 		ps = append(ps, panel{title: "keycard bench gateway: requests/s (median of rounds)", target: 0.9 * b.median, targetLabel: "0.9× bare",
 			bars: []bar{
 				{"bare reverse proxy", b.median, formatRate(b.median) + "/s", colorBare},
-				{"keycard gateway", g.median, fmt.Sprintf("%s/s (%s bare)", formatRate(g.median), times(g.median, b.median)), colorKeycard},
+				{"keycard gateway", g.median, fmt.Sprintf("%s/s (%.2f× bare, round by round)", formatRate(g.median), rel.median), colorKeycard},
 			}})
 		lat := panel{title: "keycard bench gateway: latency (first round)"}
 		for _, q := range []struct {
@@ -250,12 +253,4 @@ func (s *system) growthPanels() []panel {
 		ps = append(ps, mem, check)
 	}
 	return ps
-}
-
-// times prints a ÷ b as "0.95×", or "—" when b is zero.
-func times(a, b float64) string {
-	if b == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.2f×", a/b)
 }
