@@ -20,33 +20,55 @@ func NewSessionStore(db *DB) *SessionStore { return &SessionStore{db: db} }
 
 const sessionColumns = `id, user_id, created_at, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
 
-func scanSession(row interface{ Scan(...any) error }) (*keycard.Session, error) {
+// scanner is a row: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// sessionScan returns a session, the Scan destinations of sessionColumns
+// for it, and the function that completes it after the Scan.
+func sessionScan() (*keycard.Session, []any, func() error) {
 	var (
 		s                                   keycard.Session
 		created, lastUsed, expires, revoked sql.NullInt64
 		idle                                int64
 	)
-	if err := row.Scan(&s.ID, &s.UserID, &created, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason); err != nil {
+	return &s, []any{&s.ID, &s.UserID, &created, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason},
+		func() error {
+			s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
+			s.IdleTimeout = time.Duration(idle) * time.Microsecond
+			return nil
+		}
+}
+
+func scanSession(row scanner) (*keycard.Session, error) {
+	s, dest, finish := sessionScan()
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
-	s.IdleTimeout = time.Duration(idle) * time.Microsecond
-	return &s, nil
+	return s, finish()
 }
 
 const tokenColumns = `id, session_id, secret_hash, created_at, rotated_at, successor_id, successor_sealed`
 
-func scanToken(row interface{ Scan(...any) error }) (*keycard.RefreshToken, error) {
+// tokenScan is sessionScan for tokenColumns.
+func tokenScan() (*keycard.RefreshToken, []any, func() error) {
 	var (
 		t                keycard.RefreshToken
 		created, rotated sql.NullInt64
 		successor        sql.NullString
 	)
-	if err := row.Scan(&t.ID, &t.SessionID, &t.SecretHash, &created, &rotated, &successor, &t.SuccessorSealed); err != nil {
+	return &t, []any{&t.ID, &t.SessionID, &t.SecretHash, &created, &rotated, &successor, &t.SuccessorSealed},
+		func() error {
+			t.CreatedAt, t.RotatedAt, t.SuccessorID = fromMicros(created), fromMicros(rotated), successor.String
+			return nil
+		}
+}
+
+func scanToken(row scanner) (*keycard.RefreshToken, error) {
+	t, dest, finish := tokenScan()
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	t.CreatedAt, t.RotatedAt, t.SuccessorID = fromMicros(created), fromMicros(rotated), successor.String
-	return &t, nil
+	return t, finish()
 }
 
 func sessionNotFound() error {
@@ -280,18 +302,14 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
 	err := func() error {
-		presented, err := getToken(ctx, tx, req.TokenID)
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		presented, sess, user, err := rotationState(ctx, tx, req.TokenID, req.WithUser)
+		if errors.Is(err, sql.ErrNoRows) {
 			return keycard.ErrInvalidRefreshToken()
 		} else if err != nil {
 			return err
 		}
 		if subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
 			return keycard.ErrInvalidRefreshToken()
-		}
-		sess, err := getSession(ctx, tx, presented.SessionID)
-		if err != nil {
-			return err
 		}
 		switch {
 		case presented.Live():
@@ -325,8 +343,8 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 			}
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
-			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ}
-			return withUser(ctx, tx, req, res)
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
+			return nil
 
 		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
 			if !sess.Active(req.Now) {
@@ -336,8 +354,8 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 			if err != nil {
 				return err
 			}
-			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ}
-			return withUser(ctx, tx, req, res)
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ, User: user}
+			return nil
 
 		default:
 			if err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse); err != nil {
@@ -354,14 +372,42 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 	return res, nil
 }
 
-// withUser reads the session's user into res when req asks for it.
-func withUser(ctx context.Context, tx txn, req keycard.RotateRequest, res *keycard.RotateResult) error {
-	if !req.WithUser {
-		return nil
+// Queries of rotationState: a token with its session, and with the
+// session's user.
+const (
+	rotationColumns = `t.id, t.session_id, t.secret_hash, t.created_at, t.rotated_at, t.successor_id, t.successor_sealed,
+		s.id, s.user_id, s.created_at, s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason`
+	rotationQuery = `SELECT ` + rotationColumns + `
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`
+	rotationUserQuery = `SELECT ` + rotationColumns + `,
+		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id WHERE t.id = ?`
+)
+
+// rotationState reads a token, its session and, if withUser, the
+// session's user, in one query; sql.ErrNoRows for an unknown token.
+func rotationState(ctx context.Context, tx txn, tokenID string, withUser bool) (*keycard.RefreshToken, *keycard.Session, *keycard.User, error) {
+	t, dest, finishToken := tokenScan()
+	sess, sdest, finishSession := sessionScan()
+	dest = append(dest, sdest...)
+	query := rotationQuery
+	var (
+		u          *keycard.User
+		finishUser = func() error { return nil }
+	)
+	if withUser {
+		var udest []any
+		u, udest, finishUser = userScan()
+		dest = append(dest, udest...)
+		query = rotationUserQuery
 	}
-	u, err := getUser(ctx, tx, res.Session.UserID)
-	res.User = u
-	return err
+	if err := tx.QueryRowContext(ctx, query, tokenID).Scan(dest...); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := errors.Join(finishToken(), finishSession(), finishUser()); err != nil {
+		return nil, nil, nil, err
+	}
+	return t, sess, u, nil
 }
 
 // PruneSessions implements keycard.SessionStore.

@@ -20,21 +20,32 @@ func NewUserStore(db *DB) *UserStore { return &UserStore{db: db} }
 
 const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*keycard.User, error) {
+// userScan is sessionScan for userColumns.
+func userScan() (*keycard.User, []any, func() error) {
 	var (
 		u                                 keycard.User
 		roles                             string
 		created, updated, passwordChanged sql.NullInt64
 	)
-	if err := row.Scan(&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &roles, &u.Disabled,
-		&created, &updated, &passwordChanged); err != nil {
+	return &u, []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &roles, &u.Disabled, &created, &updated, &passwordChanged},
+		func() error {
+			if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+				return err
+			}
+			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = fromMicros(created), fromMicros(updated), fromMicros(passwordChanged)
+			return nil
+		}
+}
+
+func scanUser(row scanner) (*keycard.User, error) {
+	u, dest, finish := userScan()
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+	if err := finish(); err != nil {
 		return nil, err
 	}
-	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = fromMicros(created), fromMicros(updated), fromMicros(passwordChanged)
-	return &u, nil
+	return u, nil
 }
 
 func encodeRoles(roles []string) (string, error) {
