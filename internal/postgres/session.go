@@ -383,6 +383,10 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 	return res, nil
 }
 
+// rotationTimeout is the statement timeout of a rotation's transaction
+// (see rotatePipelined).
+const rotationTimeout = "30s"
+
 // errTheft ends a pipelined rotation of a token presented after its grace
 // window.
 var errTheft = errors.New("postgres: refresh token reused after its grace window")
@@ -392,6 +396,12 @@ var errTheft = errors.New("postgres: refresh token reused after its grace window
 // nothing.
 func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	first := func(b *pgx.Batch) {
+		// Concurrent refreshes of one session (tabs racing) queue on its
+		// lock, each holding it for two round trips; on a loaded host the
+		// last of a long queue may wait longer than the connection's
+		// statement timeout. The wait is legitimate: give this
+		// transaction more time rather than fail a refresh.
+		b.Queue(`SET LOCAL statement_timeout = '` + rotationTimeout + `'`)
 		b.Queue(`SELECT `+sessionColumns+` FROM sessions
 			WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1) FOR UPDATE`, req.TokenID)
 		// After the lock: the token, its successor and the user as they
@@ -407,6 +417,9 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 	var res *keycard.RotateResult
 	err := s.db.updatePipelined(ctx, first, func(br pgx.BatchResults) (*pgx.Batch, error) {
 		res = nil
+		if _, err := br.Exec(); err != nil { // SET LOCAL
+			return nil, err
+		}
 		sess, serr := scanSession(br.QueryRow())
 		presented, terr := scanToken(br.QueryRow())
 		current, cerr := scanToken(br.QueryRow())
