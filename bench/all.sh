@@ -2,11 +2,11 @@
 # Runs every benchmark behind BENCHMARKS.md and regenerates the file and its
 # plots from the results.
 #
-#   bench/all.sh                   # full run: about 30 minutes on the 2-core machine
-#   bench/all.sh --quick           # short runs (about 4 minutes): a smoke test; its
+#   bench/all.sh                   # full run: about 25 minutes on the quiet 2-core
+#                                  # machine (bench/run.sh about 5 of them), longer when busy
+#   bench/all.sh --quick           # short runs (2 to 4 minutes): a smoke test; its
 #                                  # figures are labelled as such in BENCHMARKS.md
-#   bench/all.sh --skip-token-core # leave the token-core section (bench/run.sh,
-#                                  # about 10 of those minutes) as it is
+#   bench/all.sh --skip-token-core # leave the token-core section (bench/run.sh) as it is
 #
 # Needs Go, and for the stored-sessions series the sqlite3 shell. PostgreSQL
 # figures need a server: KEYCARD_TEST_POSTGRES (or KEYCARD_BENCH_POSTGRES)
