@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"github.com/keycard-auth/keycard/internal/httpapi"
 	"net/http"
 	"net/url"
 
@@ -86,7 +87,7 @@ func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		d.ConfirmError = "The two new passwords differ."
 	}
 	if d.CurrentError == "" && d.NewError == "" && d.ConfirmError == "" {
-		err := h.svc.ChangePassword(r.Context(), p, cur, next, client(r))
+		err := h.svc.ChangePassword(r.Context(), p, cur, next, httpapi.ClientOf(r))
 		if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
 			h.askReauth(w, r, "/account")
 			return
@@ -116,7 +117,7 @@ func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 	p := current(r)
 	id := r.PathValue("id")
-	if err := h.svc.RevokeSession(r.Context(), p, id, client(r)); err != nil {
+	if err := h.svc.RevokeSession(r.Context(), p, id, httpapi.ClientOf(r)); err != nil {
 		h.serviceError(w, r, err, p.User)
 		return
 	}
@@ -132,7 +133,7 @@ func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 // session of mine, this one included.
 func (h *Handler) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	p := current(r)
-	if err := h.svc.LogoutAll(r.Context(), p, client(r)); err != nil {
+	if err := h.svc.LogoutAll(r.Context(), p, httpapi.ClientOf(r)); err != nil {
 		h.serviceError(w, r, err, p.User)
 		return
 	}

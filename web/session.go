@@ -2,14 +2,12 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/keycard-auth/keycard/internal/httpapi"
 	"net/http"
 	"net/url"
 	"slices"
@@ -46,8 +44,6 @@ const (
 	maxFormBytes = 16 << 10
 	// maxAccessTokenLen bounds the access cookie looked at.
 	maxAccessTokenLen = 8 << 10
-	// maxClientAddr bounds the client address recorded.
-	maxClientAddr = 64
 )
 
 func randomBytes(n int) []byte {
@@ -84,16 +80,10 @@ func clearSessionCookies(w http.ResponseWriter) {
 	http.SetCookie(w, cookie(csrfCookie, "/", "", -1, false))
 }
 
-// csrfToken returns the CSRF token of a session: HMAC-SHA256 of the session
-// id under the CSRF key, the same construction as the JSON API's cookie
-// mode (internal/httpapi/cookies.go), so the two agree when they share a
-// key.
-func (h *Handler) csrfToken(sessionID string) string {
-	m := hmac.New(sha256.New, h.csrfKey)
-	m.Write([]byte("keycard csrf v1\x00"))
-	m.Write([]byte(sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// csrfToken returns the CSRF token of a session: httpapi.CSRFToken, so
+// that the pages' tokens and the JSON API's cookie mode agree when they
+// share a key.
+func (h *Handler) csrfToken(sessionID string) string { return httpapi.CSRFToken(h.csrfKey, sessionID) }
 
 // errCSRF is the error of a form that fails the CSRF defence.
 var errCSRF = errors.New("web: CSRF check failed")
@@ -189,18 +179,6 @@ func (h *Handler) checkAnonymousForm(w http.ResponseWriter, r *http.Request) err
 		return errCSRF
 	}
 	return nil
-}
-
-// client describes the request for sessions and the audit log.
-func client(r *http.Request) auth.Client {
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	if len(addr) > maxClientAddr {
-		addr = addr[:maxClientAddr]
-	}
-	return auth.Client{UserAgent: r.UserAgent(), Addr: addr}
 }
 
 // principal returns the signed-in user of the request's access cookie, or
@@ -368,7 +346,7 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	t, err := h.svc.Refresh(r.Context(), c.Value, client(r))
+	t, err := h.svc.Refresh(r.Context(), c.Value, httpapi.ClientOf(r))
 	if err != nil {
 		if code := keycard.ErrorCode(err); code != keycard.EUNAUTHORIZED && code != keycard.EINVALID {
 			h.serviceError(w, r, err, nil)
@@ -439,7 +417,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "signin", pg)
 		return
 	}
-	t, err := h.svc.Login(r.Context(), d.Username, pass, client(r))
+	t, err := h.svc.Login(r.Context(), d.Username, pass, httpapi.ClientOf(r))
 	if err != nil {
 		var throttled *auth.ThrottledError
 		switch {
@@ -459,7 +437,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	// A session this browser still had is replaced: end it rather than
 	// leave it behind, unreachable.
 	if old, err := h.principal(r); err == nil && old != nil {
-		if err := h.svc.Logout(r.Context(), old, client(r)); err != nil {
+		if err := h.svc.Logout(r.Context(), old, httpapi.ClientOf(r)); err != nil {
 			h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
 		}
 	}
@@ -527,7 +505,7 @@ func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
 // handleSignOut is POST /signout: it ends this session and clears the
 // cookies.
 func (h *Handler) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Logout(r.Context(), current(r), client(r)); err != nil {
+	if err := h.svc.Logout(r.Context(), current(r), httpapi.ClientOf(r)); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

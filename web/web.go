@@ -22,11 +22,11 @@ package web
 import (
 	"embed"
 	"fmt"
+	"github.com/keycard-auth/keycard/internal/httpapi"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -86,11 +86,11 @@ func New(svc *auth.Service, opt Options) (*Handler, error) {
 	if len(h.csrfKey) == 0 {
 		h.csrfKey = randomBytes(32)
 	}
-	if o := originOf(svc.Config().Issuer); o != "" {
+	if o := httpapi.Origin(svc.Config().Issuer); o != "" {
 		h.origins = append(h.origins, o)
 	}
 	for _, o := range opt.Origins {
-		if originOf(o) != o {
+		if httpapi.Origin(o) != o {
 			return nil, fmt.Errorf("web: %q is not an origin such as https://app.example", o)
 		}
 		h.origins = append(h.origins, o)
@@ -312,53 +312,9 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // the status of its code. Internal errors are logged and shown as
 // "Internal error."; other messages are written for users.
 func (h *Handler) serviceError(w http.ResponseWriter, r *http.Request, err error, user *keycard.User) {
-	status := statusOf(err)
+	status := httpapi.StatusOf(err)
 	if status >= 500 {
 		h.log.ErrorContext(r.Context(), "web: request failed", "path", r.URL.Path, "err", err)
 	}
 	h.message(w, r, status, http.StatusText(status), keycard.ErrorMessage(err), user)
-}
-
-// statusOf maps a keycard error code to the status of the page showing it.
-func statusOf(err error) int {
-	switch keycard.ErrorCode(err) {
-	case keycard.EINVALID:
-		return http.StatusBadRequest
-	case keycard.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case keycard.EFORBIDDEN:
-		return http.StatusForbidden
-	case keycard.ENOTFOUND:
-		return http.StatusNotFound
-	case keycard.ECONFLICT:
-		return http.StatusConflict
-	case keycard.ETHROTTLED:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
-}
-
-// originOf returns the origin (RFC 6454 section 6.1) of an http or https
-// URL without a default port, or "" for anything else, which no request's
-// Origin header matches.
-func originOf(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || u.User != nil {
-		return ""
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if scheme != "http" && scheme != "https" {
-		return ""
-	}
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return scheme + "://" + host
 }

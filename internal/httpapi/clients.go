@@ -210,7 +210,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Parameter "token" is required.`))
 		return
 	}
-	err = s.svc.RevokeToken(r.Context(), c, token, client(r))
+	err = s.svc.RevokeToken(r.Context(), c, token, ClientOf(r))
 	if keycard.ErrorCode(err) == keycard.EFORBIDDEN {
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnauthorizedClient, keycard.ErrorMessage(err)))
 		return

@@ -70,13 +70,14 @@ func newCookieMode(svc *auth.Service, opt Options) *cookieMode {
 		rand.Read(key) // never fails (crypto/rand)
 	}
 	refresh := min(cfg.IdleTimeout, cfg.SessionLifetime)
-	return &cookieMode{key: key, origin: originOf(cfg.Issuer), accessMaxAge: cfg.AccessTTL, refreshMaxAge: refresh}
+	return &cookieMode{key: key, origin: Origin(cfg.Issuer), accessMaxAge: cfg.AccessTTL, refreshMaxAge: refresh}
 }
 
-// originOf returns the origin (RFC 6454 section 6.1) of an http or https
+// Origin returns the origin (RFC 6454 section 6.1) of an http or https
 // URL, without a default port; "" for anything else, which no request's
-// Origin matches.
-func originOf(rawURL string) string {
+// Origin header matches. The web pages (package web) check their forms'
+// Origin with it too.
+func Origin(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || u.User != nil {
 		return ""
@@ -98,11 +99,16 @@ func originOf(rawURL string) string {
 	return scheme + "://" + host
 }
 
-// csrfToken returns the CSRF token of a session: stable for the session's
-// whole life, so tabs and refreshes never disagree on it, and unguessable
-// without the key.
-func (c *cookieMode) csrfToken(sessionID string) string {
-	m := hmac.New(sha256.New, c.key)
+// csrfToken returns the CSRF token of a session (see CSRFToken).
+func (c *cookieMode) csrfToken(sessionID string) string { return CSRFToken(c.key, sessionID) }
+
+// CSRFToken returns the CSRF token of a session under key: HMAC-SHA256 of
+// the session id, stable for the session's whole life, so tabs and
+// refreshes never disagree on it, and unguessable without the key. Cookie
+// mode and the web pages (package web) both use it, so that with one key
+// (Options.CSRFKey) their tokens agree.
+func CSRFToken(key []byte, sessionID string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("keycard csrf v1\x00"))
 	m.Write([]byte(sessionID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -232,7 +238,7 @@ func (s *Server) cookieRefresh(w http.ResponseWriter, r *http.Request, token str
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.svc.Refresh(r.Context(), token, client(r))
+	t, err := s.svc.Refresh(r.Context(), token, ClientOf(r))
 	if err != nil {
 		err = asGrantError(err, http.StatusBadRequest)
 		if he, ok := err.(*httpError); ok && he.code == codeInvalidGrant {

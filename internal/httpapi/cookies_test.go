@@ -424,8 +424,8 @@ func TestOriginOf(t *testing.T) {
 		{"https://user@auth.test", ""},
 		{"", ""},
 	} {
-		if got := originOf(tc.in); got != tc.want {
-			t.Errorf("originOf(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Origin(tc.in); got != tc.want {
+			t.Errorf("Origin(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

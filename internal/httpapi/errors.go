@@ -99,6 +99,13 @@ func errorResponse(err error) (status int, code, description string) {
 	return http.StatusInternalServerError, codeServerError, "Internal error."
 }
 
+// StatusOf returns the HTTP status that answers err, as the JSON API
+// answers it; the web pages show errors with the same statuses.
+func StatusOf(err error) int {
+	status, _, _ := errorResponse(err)
+	return status
+}
+
 // errorBody is the shape of every error response (RFC 6749 §5.2).
 type errorBody struct {
 	Error       string `json:"error"`

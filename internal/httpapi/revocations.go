@@ -345,7 +345,7 @@ func (s *Server) StopFeeds() { s.feedStopOnce.Do(func() { close(s.feedStop) }) }
 // It answers 200 {"sessions_revoked":N}.
 func (s *Server) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
-	n, err := s.svc.RevokeAll(r.Context(), p.User.ID, client(r))
+	n, err := s.svc.RevokeAll(r.Context(), p.User.ID, ClientOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -359,7 +359,7 @@ func (s *Server) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
 	kid := r.PathValue("kid")
-	active, err := s.svc.RevokeKey(r.Context(), p.User.ID, kid, client(r))
+	active, err := s.svc.RevokeKey(r.Context(), p.User.ID, kid, ClientOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -51,7 +51,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, client(r))
+	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, ClientOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
 		return
@@ -66,7 +66,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // handleLogout is POST /v1/logout: revoke the caller's session. In cookie
 // mode the answer also clears the cookies.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Logout(r.Context(), principal(r.Context()), client(r)); err != nil {
+	if err := s.svc.Logout(r.Context(), principal(r.Context()), ClientOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -78,7 +78,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 // caller, the calling one included. In cookie mode the answer also
 // clears the cookies.
 func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), client(r)); err != nil {
+	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), ClientOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -130,7 +130,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 // caller's sessions. Unknown ids and other users' sessions get the same
 // 404, so ids cannot be probed.
 func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
-	err := s.svc.RevokeSession(r.Context(), principal(r.Context()), r.PathValue("id"), client(r))
+	err := s.svc.RevokeSession(r.Context(), principal(r.Context()), r.PathValue("id"), ClientOf(r))
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		err = errorf(http.StatusNotFound, codeNotFound, "Session not found.")
 	}

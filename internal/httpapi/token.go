@@ -60,7 +60,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[s
 		s.cookieRefresh(w, r, cookie)
 		return
 	}
-	t, err := s.svc.Refresh(r.Context(), token, client(r))
+	t, err := s.svc.Refresh(r.Context(), token, ClientOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusBadRequest))
 		return

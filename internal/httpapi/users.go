@@ -10,10 +10,10 @@ import (
 // maxClientAddr bounds the client address recorded for a session.
 const maxClientAddr = 64
 
-// client describes where r came from: its User-Agent and the host part of
+// ClientOf describes where r came from: its User-Agent and the host part of
 // its RemoteAddr. Forwarding headers (X-Forwarded-For, Forwarded) are not
 // trusted: any client can set them.
-func client(r *http.Request) auth.Client {
+func ClientOf(r *http.Request) auth.Client {
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
@@ -106,7 +106,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Field "new_password" is required.`))
 		return
 	}
-	if err := s.svc.ChangePassword(r.Context(), principal(r.Context()), *req.CurrentPassword, *req.NewPassword, client(r)); err != nil {
+	if err := s.svc.ChangePassword(r.Context(), principal(r.Context()), *req.CurrentPassword, *req.NewPassword, ClientOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
