@@ -375,7 +375,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 	}
 	res, err := s.rotatePipelined(ctx, req)
 	if errors.Is(err, errTheft) {
-		res, err = s.rotateTx(ctx, req)
+		res, err = s.rotateTheft(ctx, req)
 	}
 	if err != nil {
 		return nil, wrap("rotate refresh token", err)
@@ -492,110 +492,43 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 	return res, nil
 }
 
-// rotateTx is RotateRefreshToken in one transaction of four round trips
-// or more; RotateRefreshToken uses it for theft detection.
-func (s *SessionStore) rotateTx(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+// rotateTheft is the rest of RotateRefreshToken for a token that
+// rotatePipelined found reused after its grace window: in one transaction,
+// it revokes the session (and appends it to the revocation feed), since
+// both depend on what the other statements find.
+func (s *SessionStore) rotateTheft(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
 	err := s.db.update(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT `+sessionColumns+` FROM sessions
 			WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1) FOR UPDATE`, req.TokenID)
 		b.Queue(`SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = $1`, req.TokenID)
-		if req.WithUser {
-			// After the lock, like the token: the user as it is now.
-			b.Queue(`SELECT `+userColumns+` FROM users WHERE id = (SELECT user_id FROM sessions
-				WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1))`, req.TokenID)
-		}
 		br := tx.SendBatch(ctx, b)
 		sess, serr := scanSession(br.QueryRow())
 		presented, terr := scanToken(br.QueryRow())
-		var (
-			user *keycard.User
-			uerr error
-		)
-		if req.WithUser {
-			user, uerr = scanUser(br.QueryRow())
-		}
-		if err := errors.Join(br.Close(), ignoreNoRows(serr), ignoreNoRows(terr), ignoreNoRows(uerr)); err != nil {
+		if err := errors.Join(br.Close(), ignoreNoRows(serr), ignoreNoRows(terr)); err != nil {
 			return err
 		}
 		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
 			return keycard.ErrInvalidRefreshToken()
 		}
-		if req.WithUser && user == nil {
-			return userNotFound() // a session's user is deleted with it: not reached
+		// rotatePipelined saw this token rotated and past its grace
+		// window, under the same lock; neither can be undone since.
+		if presented.Live() || req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))) {
+			return errors.New("postgres: a reused refresh token is live or in its grace window again")
 		}
-		switch {
-		case presented.Live():
-			if !sess.Active(req.Now) {
-				return sessionEnded()
-			}
-			succ := req.Successor
-			if err := validToken(&succ); err != nil {
-				return err
-			}
-			succ.SessionID, succ.CreatedAt = sess.ID, req.Now
-			succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
-			b := &pgx.Batch{}
-			b.Queue(`UPDATE refresh_tokens SET rotated_at = $1, successor_id = $2, successor_sealed = $3 WHERE id = $4`,
-				req.Now, succ.ID, req.SuccessorSealed, presented.ID)
-			b.Queue(insertToken, tokenArgs(&succ)...)
-			b.Queue(`UPDATE sessions SET last_used_at = $1 WHERE id = $2`, req.Now, sess.ID)
-			if req.Audit != nil {
-				e := *req.Audit
-				if e.Actor == "" {
-					e.Actor = sess.UserID
-				}
-				if e.Subject == "" {
-					e.Subject = sess.UserID
-				}
-				if err := queueAudit(b, &e); err != nil {
-					return err
-				}
-			}
-			br := tx.SendBatch(ctx, b)
-			var err error
-			for range b.Len() {
-				if _, err = br.Exec(); err != nil {
-					break
-				}
-			}
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return tokenConflict(err)
-			}
-			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
-			sess.LastUsedAt = req.Now
-			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
-			return nil
-
-		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
-			if !sess.Active(req.Now) {
-				return sessionEnded()
-			}
-			succ, err := getToken(ctx, tx, presented.SuccessorID)
-			if err != nil {
-				return err
-			}
-			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ, User: user}
-			return nil
-
-		default:
-			r, err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse)
-			if err != nil {
-				return err
-			}
-			if r != nil {
-				if err := appendFeed(ctx, tx, s.db.revocationTTL, r); err != nil {
-					return err
-				}
-			}
-			presented.SuccessorSealed = nil
-			res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}
-			return nil
+		r, err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse)
+		if err != nil {
+			return err
 		}
+		if r != nil {
+			if err := appendFeed(ctx, tx, s.db.revocationTTL, r); err != nil {
+				return err
+			}
+		}
+		presented.SuccessorSealed = nil
+		res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}
+		return nil
 	})
 	return res, err
 }
