@@ -101,8 +101,7 @@ type Verifier struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	claimsPool sync.Pool // of *Claims, for verifications the cache does not keep
-	closeOnce  sync.Once
+	closeOnce sync.Once
 }
 
 // New builds a Verifier: it discovers the issuer's endpoints, loads its
@@ -164,7 +163,6 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	v := &Verifier{cfg: cfg, now: cfg.Now, log: cfg.Logger, set: NewRevocationSet()}
-	v.claimsPool.New = func() any { return new(Claims) }
 	keys := cfg.Keys
 	if keys == nil {
 		v.keySet = NewRemoteKeySet(cfg.JWKSURL, RemoteKeySetOptions{HTTPClient: keysClient, Logger: cfg.Logger, Now: cfg.Now})
@@ -296,17 +294,6 @@ func (c *Claims) finish(kid string) {
 	}
 }
 
-// clone returns a deep copy of c that shares nothing with c.
-func (c *Claims) clone() *Claims {
-	d := *c
-	d.Audience = slices.Clone(c.Audience)
-	d.Roles = slices.Clone(c.Roles)
-	d.Scp = slices.Clone(c.Scp)
-	d.Scopes = slices.Clone(c.Scopes)
-	d.scopes = slices.Clone(c.scopes)
-	return &d
-}
-
 // Verify verifies an access token: its signature against the issuer's
 // keys, its claims (issuer, audience, type, expiry with leeway), and that
 // it is not revoked. A token verified before is found in the
@@ -330,23 +317,21 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 			return c, nil
 		}
 	}
-	c := v.claimsPool.Get().(*Claims)
+	// A new value per verified token: the cache keeps it and hands it
+	// out, shared and read-only.
+	c := new(Claims)
 	h, err := v.parser.ParseWithHeader(token, &c.AccessClaims)
 	if err != nil {
-		v.claimsPool.Put(c)
 		return nil, invalidToken(describe(err), fmt.Errorf("%w: %w", ErrInvalidToken, err))
 	}
 	c.finish(h.KeyID)
 	if v.set.Revoked(c.KeyID, c.Subject, c.SessionID, c.ID, c.IssuedAt.Time) {
-		v.claimsPool.Put(c)
 		return nil, invalidToken("The access token was revoked.", ErrRevoked)
 	}
-	out := c.clone()
-	v.claimsPool.Put(c)
 	if v.cache != nil {
-		v.cache.put(token, out, out.ExpiresAt.Add(v.cfg.Leeway), now)
+		v.cache.put(token, c, c.ExpiresAt.Add(v.cfg.Leeway), now)
 	}
-	return out, nil
+	return c, nil
 }
 
 // describe is the client-facing description of a token error: what kind
