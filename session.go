@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Session defaults, from DESIGN.md.
+// Session defaults (docs/architecture.md, "Tokens").
 const (
 	DefaultIdleTimeout     = 7 * 24 * time.Hour
 	DefaultSessionLifetime = 30 * 24 * time.Hour

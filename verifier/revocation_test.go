@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/authtest"
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
@@ -1269,11 +1270,11 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if _, err := svc.Register(ctx, "alice", pass, nil); err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := svc.Login(ctx, "alice", pass, auth.Client{})
+	tokens, err := svc.Login(ctx, "alice", pass, auth.Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, secret, err := svc.CreateClient(ctx, "gateway", nil, nil)
+	client, secret, err := svc.CreateClient(ctx, auth.Operator(), "gateway", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1298,7 +1299,7 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Logout(ctx, p, auth.Client{}); err != nil {
+	if err := svc.Logout(ctx, p, auth.Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	feedEventually(t, "the logout reaches the follower", func() bool { return set.Revoked("", "", tokens.SessionID, "", time.Now()) })
@@ -1307,7 +1308,7 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if set.Revoked("", "bob", "", "", before) {
 		t.Fatal("a token of another user is revoked before the revoke-all")
 	}
-	if _, err := svc.RevokeAll(ctx, "", auth.Client{}); err != nil {
+	if _, err := svc.RevokeAll(ctx, auth.Operator()); err != nil {
 		t.Fatal(err)
 	}
 	feedEventually(t, "the revoke-all reaches the follower", func() bool { return set.Revoked("", "bob", "", "", before) })

@@ -45,6 +45,7 @@ func (e *cmdEnv) bench(args []string) int {
 	revTimeout := fs.Duration("revocation-timeout", loadgen.DefaultRevocationTimeout, "revocation-latency: how long to wait for the refusal before counting an error")
 	jsonOut := fs.Bool("json", false, "print the result as one JSON object (docs/bench.md describes its members)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--json]\n\n"+
 			"Workloads: %s\n\nFlags:\n", strings.Join(loadgen.WorkloadNames(), ", "))
@@ -68,7 +69,7 @@ func (e *cmdEnv) bench(args []string) int {
 	}
 	if len(positional) != 1 {
 		fmt.Fprintf(e.stderr, "keycard bench: want one workload, got %d\n", len(positional))
-		fs.Usage()
+		printFlags(e.stderr, fs)
 		return exitUsage
 	}
 	workload := positional[0]

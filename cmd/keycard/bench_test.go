@@ -44,7 +44,7 @@ type benchReport struct {
 }
 
 // benchServer starts a server with an admin user for bench.
-func benchServer(t *testing.T, extra ...string) *server {
+func benchServer(t *testing.T, extra ...string) *runningServer {
 	t.Helper()
 	s := startServer(t, extra...)
 	if code, _, errOut := run(t, benchAdminPass+"\n", "users", "add", "--data", s.data, "--username", "benchadmin", "--role", "admin",
@@ -56,7 +56,7 @@ func benchServer(t *testing.T, extra ...string) *server {
 
 // runBench runs keycard bench with the admin's credentials and, for
 // --json runs, decodes the report.
-func runBench(t *testing.T, s *server, args ...string) (int, benchReport, string, string) {
+func runBench(t *testing.T, s *runningServer, args ...string) (int, benchReport, string, string) {
 	t.Helper()
 	args = append([]string{"bench"}, args...)
 	args = append(args, "--target", s.base, "--admin-user", "benchadmin", "--admin-password", benchAdminPass)
@@ -89,7 +89,7 @@ func checkReport(t *testing.T, r benchReport, workload, mode string, n int64) {
 }
 
 // checkCleanedUp checks that no bench user or client is left.
-func checkCleanedUp(t *testing.T, s *server) {
+func checkCleanedUp(t *testing.T, s *runningServer) {
 	t.Helper()
 	for _, what := range []string{"users", "clients"} {
 		code, out, errOut := run(t, "", what, "list", "--data", s.data)

@@ -150,7 +150,7 @@ func TestClientsEndToEnd(t *testing.T) {
 }
 
 func TestClientsCommands(t *testing.T) {
-	data := t.TempDir()
+	data := newData(t)
 	tests := []struct {
 		name string
 		args []string

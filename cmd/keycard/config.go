@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -29,15 +30,16 @@ func yamlName(flagName string) string { return strings.ReplaceAll(flagName, "-",
 
 // layer fills every flag of fs that was not given on the command line from
 // the environment (getenv) and then from the YAML file at configPath
-// ("" for none). fs must already be parsed.
-func layer(fs *flag.FlagSet, configPath string, getenv func(string) string) error {
+// ("" for none). fs must already be parsed. The file may also hold the
+// keys in known (nil for none): those of other commands sharing it.
+func layer(fs *flag.FlagSet, configPath string, getenv func(string) string, known map[string]bool) error {
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 
 	fromFile := map[string]string{}
 	if configPath != "" {
 		var err error
-		if fromFile, err = readYAMLConfig(fs, configPath); err != nil {
+		if fromFile, err = readYAMLConfig(fs, configPath, known); err != nil {
 			return err
 		}
 	}
@@ -62,8 +64,9 @@ func layer(fs *flag.FlagSet, configPath string, getenv func(string) string) erro
 }
 
 // readYAMLConfig reads a flat YAML mapping of flag names to scalar values
-// (or, for repeatable flags, sequences of scalars joined by commas).
-func readYAMLConfig(fs *flag.FlagSet, path string) (map[string]string, error) {
+// (or, for repeatable flags, sequences of scalars joined by commas). Keys
+// that are neither fs's flags nor in also are an error.
+func readYAMLConfig(fs *flag.FlagSet, path string, also map[string]bool) (map[string]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -73,7 +76,10 @@ func readYAMLConfig(fs *flag.FlagSet, path string) (map[string]string, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty configuration
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	known := map[string]bool{}
+	known := maps.Clone(also)
+	if known == nil {
+		known = map[string]bool{}
+	}
 	fs.VisitAll(func(f *flag.Flag) { known[yamlName(f.Name)] = true })
 	out := map[string]string{}
 	var unknown []string
@@ -109,6 +115,10 @@ func readYAMLConfig(fs *flag.FlagSet, path string) (map[string]string, error) {
 type flagSetWithConfig struct {
 	*flag.FlagSet
 	config *string
+	// known, when not nil, returns the YAML keys the file may hold
+	// besides those of this flag set's flags: those of the other
+	// commands that share the file.
+	known func() map[string]bool
 }
 
 // parseLayered parses args, checks the number of positional arguments,
@@ -127,7 +137,11 @@ func (e *cmdEnv) layer(fs *flagSetWithConfig) (code int, ok bool) {
 	if path == "" {
 		path = e.getenv(envName("config"))
 	}
-	if err := layer(fs.FlagSet, path, e.getenv); err != nil {
+	var known map[string]bool
+	if fs.known != nil {
+		known = fs.known()
+	}
+	if err := layer(fs.FlagSet, path, e.getenv, known); err != nil {
 		fmt.Fprintf(e.stderr, "keycard %s: %v\n", fs.Name(), err)
 		return exitUsage, false
 	}

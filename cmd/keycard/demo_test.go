@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/demo"
 )
 
 // demoRun is a "keycard demo" started through Main, with what it printed.
@@ -329,7 +330,7 @@ func TestDemo(t *testing.T) {
 			// demo's token works there directly, and a request that
 			// skips the gateway with forged identity headers does not.
 			expectStatus(t, "GET", d.weather+"/weather/oslo", sh.vars["ACCESS"], nil, "", 200)
-			expectStatus(t, "GET", d.weather+"/weather/oslo", "", http.Header{"X-Keycard-Subject": {"someone"}, "X-Keycard-Scopes": {scopeWeather}}, "", 401)
+			expectStatus(t, "GET", d.weather+"/weather/oslo", "", http.Header{"X-Keycard-Subject": {"someone"}, "X-Keycard-Scopes": {demo.ScopeWeather}}, "", 401)
 			expectStatus(t, "GET", d.weather+"/weather/oslo", "not-a-jwt", nil, "", 401)
 			expectStatus(t, "GET", d.weather+"/weather/"+strings.Repeat("x", 65), sh.vars["ACCESS"], nil, "", 400)
 			expectStatus(t, "GET", d.weather+"/weather/a%3Cb%3E", sh.vars["ACCESS"], nil, "", 400)
@@ -442,20 +443,19 @@ func TestDemo(t *testing.T) {
 
 	// Between the runs, demo is disabled and viewer made a customer: the
 	// second run undoes both, so that its walk-through still holds.
-	if code, _, errOut := run(t, "", "users", "disable", "--data", data, "--username", demoUser); code != exitOK {
+	if code, _, errOut := run(t, "", "users", "disable", "--data", data, "--username", demo.User); code != exitOK {
 		t.Fatalf("users disable: %d %s", code, errOut)
 	}
 	env := &cmdEnv{ctx: context.Background(), stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
 	var f serverFlags
-	env.serverFlagSet("test", &f)
+	fs := env.serverFlagSet("test", &f)
 	f.data = data
-	if code := env.onData(&f, false, func(a *app) int {
-		u, err := env.findUser(a, demoViewer)
+	if code := env.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.UserByName(env.ctx, demo.Viewer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		roles := []string{demoRole, "auditor"}
-		if _, err := a.db.Stores().Users.UpdateUser(env.ctx, u.ID, keycard.UserUpdate{Roles: &roles}, time.Now()); err != nil {
+		if _, err := svc.SetUserRoles(env.ctx, auth.Operator(), u.ID, []string{demo.Role, "auditor"}); err != nil {
 			t.Fatal(err)
 		}
 		return exitOK
@@ -469,8 +469,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the second run does not say that the users existed:\n%s", d2.out)
 	}
 	for _, u := range []struct{ name, old, cur string }{
-		{demoUser, d.demoPassword, d2.demoPassword},
-		{demoViewer, d.viewerPassword, d2.viewerPassword},
+		{demo.User, d.demoPassword, d2.demoPassword},
+		{demo.Viewer, d.viewerPassword, d2.viewerPassword},
 	} {
 		if u.old == u.cur {
 			t.Errorf("%s: the second run printed the same password", u.name)
@@ -501,7 +501,7 @@ func TestDemo(t *testing.T) {
 		Roles []string `json:"roles"`
 	}
 	if code, _ := call(t, "GET", d2.auth+"/v1/me", sh2.vars["VIEWER"], "", "", &me); code != 200 || fmt.Sprint(me.Roles) != "[auditor]" {
-		t.Errorf("second run: viewer's roles: got %d %v, want [auditor] (%s removed, others kept)", code, me.Roles, demoRole)
+		t.Errorf("second run: viewer's roles: got %d %v, want [auditor] (%s removed, others kept)", code, me.Roles, demo.Role)
 	}
 	if code := d2.stop(); code != exitOK {
 		t.Fatalf("second demo exit code: got %d, want 0; log:\n%s", code, d2.log)
@@ -595,7 +595,7 @@ func status(t *testing.T, method, url, bearer string, h http.Header, body string
 func TestDemoWeatherPage(t *testing.T) {
 	d := startDemo(t, t.TempDir())
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Get(d.gateway + demoWeatherApp)
+	res, err := client.Get(d.gateway + demo.WeatherApp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,7 +604,7 @@ func TestDemoWeatherPage(t *testing.T) {
 	if res.StatusCode/100 != 3 || !strings.HasPrefix(loc, "/session/refresh") && !strings.HasPrefix(loc, "/signin") {
 		t.Fatalf("weather page without a session: %d to %q, want a redirect to sign in", res.StatusCode, loc)
 	}
-	res, err = client.Get(d.gateway + "/signin?next=" + demoWeatherApp)
+	res, err = client.Get(d.gateway + "/signin?next=" + demo.WeatherApp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +612,7 @@ func TestDemoWeatherPage(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Errorf("sign-in page through the gateway: %d", res.StatusCode)
 	}
-	if !strings.Contains(d.out.String(), "weather page:    "+d.gateway+demoWeatherApp) {
+	if !strings.Contains(d.out.String(), "weather page:    "+d.gateway+demo.WeatherApp) {
 		t.Errorf("the page's address is not printed")
 	}
 }

@@ -132,7 +132,7 @@ func dialUpgrade(t *testing.T, base, path string) net.Conn {
 
 // clientToken gets a client_credentials access token with the given
 // scope ("" for all the client's).
-func clientToken(t *testing.T, s *server, c clientSecret, scope string) string {
+func clientToken(t *testing.T, s *runningServer, c clientSecret, scope string) string {
 	t.Helper()
 	var tr tokenResponse
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}, "client_secret": {c.ClientSecret}}

@@ -11,22 +11,9 @@ import (
 )
 
 func (e *cmdEnv) keys(args []string) int {
-	if len(args) == 0 {
-		e.usage()
-		return exitUsage
-	}
-	switch args[0] {
-	case "generate":
-		return e.keysGenerate(args[1:])
-	case "list":
-		return e.keysList(args[1:])
-	case "rotate":
-		return e.keysRotate(args[1:])
-	case "revoke":
-		return e.keysRevoke(args[1:])
-	}
-	fmt.Fprintf(e.stderr, "keycard keys: unknown subcommand %q\n", args[0])
-	return exitUsage
+	return e.subcommands("keys", args, map[string]func([]string) int{
+		"generate": e.keysGenerate, "list": e.keysList, "rotate": e.keysRotate, "revoke": e.keysRevoke,
+	})
 }
 
 // keysGenerate prints a new private JWK (or its public half). The kid
@@ -92,19 +79,16 @@ func (e *cmdEnv) keysList(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	keys, err := a.db.Stores().Keys.ListKeys(e.ctx)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	for _, k := range keys {
-		fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
-	}
-	return exitOK
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		keys, err := svc.SigningKeys(e.ctx)
+		if err != nil {
+			return e.failErr(err)
+		}
+		for _, k := range keys {
+			fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
+		}
+		return exitOK
+	})
 }
 
 // keysRotate publishes a next key that signs after the publication lead,
@@ -112,58 +96,60 @@ func (e *cmdEnv) keysList(args []string) int {
 // up within seconds.
 func (e *cmdEnv) keysRotate(args []string) int {
 	var f serverFlags
-	fs := e.serverFlagSet("keys rotate", &f)
+	fs := e.serverFlagSet("keys rotate", &f, keyFlags)
 	now := fs.Bool("now", false, "make the new key sign immediately instead of after the publication lead")
-
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	if err := e.newKeyAlgorithm(fs, &f); err != nil {
 		return e.fail("%v", err)
 	}
-	a, err := e.open(&f, true, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	k, err := a.keys.Rotate(e.ctx, *now)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
-	return exitOK
+	return e.onData(fs, &f, true, func(svc *auth.Service) int {
+		k, err := svc.RotateKey(e.ctx, auth.Operator(), *now)
+		if err != nil {
+			return e.failErr(err)
+		}
+		fmt.Fprintf(e.stdout, "%s\n", keyJSON(k))
+		return exitOK
+	})
 }
 
 // keysRevoke is the emergency revocation of a signing key (see
 // auth.Service.RevokeKey): a fresh key of the same algorithm signs at once
 // if KID was the active key, KID leaves the JWKS, and a key entry in the
-// revocation feed kills its tokens at every verifier. A running server
-// stops accepting KID's tokens within seconds. It prints
-// {"revoked_kid":…,"active_kid":…}.
+// revocation feed kills its tokens at every verifier. It prints
+// {"revoked_kid":…,"active_kid":…}. A KID that starts with "-" (about one
+// thumbprint in 64) is given after "--" or as --kid.
 func (e *cmdEnv) keysRevoke(args []string) int {
 	var f serverFlags
-	fs := e.serverFlagSet("keys revoke", &f)
-	if code, ok := e.parseLayered(fs, args, 1); !ok {
+	fs := e.serverFlagSet("keys revoke", &f, keyFlags)
+	kidFlag := fs.String("kid", "", "the key id to revoke, instead of the argument")
+	if _, code, ok := e.parseFlags(fs.FlagSet, args, -1); !ok {
 		return code
 	}
-	kid := fs.Arg(0)
+	kid := *kidFlag
+	switch {
+	case kid == "" && fs.NArg() == 1:
+		kid = fs.Arg(0)
+	case kid == "" || fs.NArg() != 0:
+		fmt.Fprintln(e.stderr, "keycard keys revoke: give one KID, as the argument (after -- if it starts with -) or as --kid")
+		printFlags(e.stderr, fs.FlagSet)
+		return exitUsage
+	}
+	if code, ok := e.layer(fs); !ok {
+		return code
+	}
 	if err := e.newKeyAlgorithm(fs, &f); err != nil {
 		return e.fail("%v", err)
 	}
-	a, err := e.open(&f, true, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	active, err := a.svc.RevokeKey(e.ctx, "", kid, auth.Client{UserAgent: "keycard keys revoke"})
-	if keycard.ErrorCode(err) == keycard.EINTERNAL {
-		return e.fail("%v", err)
-	} else if err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	b, _ := json.Marshal(map[string]string{"revoked_kid": kid, "active_kid": active.KID})
-	fmt.Fprintf(e.stdout, "%s\n", b)
-	return exitOK
+	return e.onData(fs, &f, true, func(svc *auth.Service) int {
+		active, err := svc.RevokeKey(e.ctx, auth.Operator(), kid)
+		if err != nil {
+			return e.failErr(err)
+		}
+		e.printJSON(map[string]string{"revoked_kid": kid, "active_kid": active.KID})
+		return exitOK
+	})
 }
 
 // newKeyAlgorithm settles f.alg for a key made by the CLI: the algorithm
@@ -173,35 +159,23 @@ func (e *cmdEnv) keysRevoke(args []string) int {
 func (e *cmdEnv) newKeyAlgorithm(fs *flagSetWithConfig, f *serverFlags) error {
 	if !explicitlySet(fs.FlagSet, "signing-alg") && e.getenv(envName("signing-alg")) == "" {
 		f.alg = string(jose.ES256)
-		cur, err := e.activeAlg(f)
+		a, err := e.openData(fs, f, false)
 		if err != nil {
 			return err
 		}
-		if cur != "" {
-			f.alg = cur
+		defer a.Close()
+		keys, err := a.Service().SigningKeys(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.State == keycard.KeyActive {
+				f.alg = k.Alg
+			}
 		}
 	}
 	if !jose.Algorithm(f.alg).Valid() {
 		return fmt.Errorf("--signing-alg: unsupported algorithm %q", f.alg)
 	}
 	return nil
-}
-
-// activeAlg returns the algorithm of the active signing key, or "".
-func (e *cmdEnv) activeAlg(f *serverFlags) (string, error) {
-	a, err := e.open(f, false, nil)
-	if err != nil {
-		return "", err
-	}
-	defer a.Close()
-	keys, err := a.db.Stores().Keys.ListKeys(e.ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, k := range keys {
-		if k.State == keycard.KeyActive {
-			return k.Alg, nil
-		}
-	}
-	return "", nil
 }

@@ -1,14 +1,24 @@
-// Command keycard is Keycard's single binary: token and key tools today,
-// and the auth server, gateway and admin commands as they land.
+// Command keycard is Keycard's single binary: the auth server, the
+// gateway, the demo, the commands that manage a server's users, clients
+// and keys, token and key tools, and a load generator. It reads flags,
+// the environment and configuration files and prints results; building
+// and running servers is in internal/server, internal/gateway and
+// internal/demo.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/keycard-auth/keycard"
 )
 
 func main() {
@@ -30,35 +40,33 @@ const (
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &cmdEnv{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	if len(args) == 0 {
-		env.usage()
+		env.usage(env.stderr, "")
 		return exitUsage
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		env.usage()
+	if isHelp(args[0]) {
+		env.usage(env.stdout, "")
 		return exitOK
-	case "token":
-		return env.token(args[1:])
-	case "keys":
-		return env.keys(args[1:])
-	case "serve":
-		return env.serve(args[1:])
-	case "users":
-		return env.users(args[1:])
-	case "clients":
-		return env.clients(args[1:])
-	case "demo":
-		return env.demo(args[1:])
-	case "gateway":
-		return env.gateway(args[1:])
-	case "migrate":
-		return env.migrate(args[1:])
-	case "bench":
-		return env.bench(args[1:])
 	}
-	fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
-	env.usage()
-	return exitUsage
+	commands := map[string]func([]string) int{
+		"token":      env.token,
+		"keys":       env.keys,
+		"serve":      env.serve,
+		"users":      env.users,
+		"clients":    env.clients,
+		"revoke-all": env.revokeAll,
+		"demo":       env.demo,
+		"gateway":    env.gateway,
+		"migrate":    env.migrate,
+		"bench":      env.bench,
+		"version":    env.version,
+	}
+	run, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "keycard: unknown command %q\n\n", args[0])
+		env.usage(env.stderr, "")
+		return exitUsage
+	}
+	return run(args[1:])
 }
 
 // cmdEnv is what every subcommand works with.
@@ -70,58 +78,146 @@ type cmdEnv struct {
 	getenv func(string) string
 }
 
-func (e *cmdEnv) usage() {
-	fmt.Fprint(e.stderr, `Usage: keycard <command> [arguments]
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
 
-Tokens:
+// subcommands dispatches "keycard NAME SUB …" to run[SUB]. No
+// subcommand, or an unknown one, prints NAME's usage on stderr (exit 2);
+// -h, --help and help print it on stdout (exit 0).
+func (e *cmdEnv) subcommands(name string, args []string, run map[string]func([]string) int) int {
+	if len(args) == 0 {
+		e.usage(e.stderr, name)
+		return exitUsage
+	}
+	if isHelp(args[0]) {
+		e.usage(e.stdout, name)
+		return exitOK
+	}
+	if fn, ok := run[args[0]]; ok {
+		return fn(args[1:])
+	}
+	fmt.Fprintf(e.stderr, "keycard %s: unknown subcommand %q\n\n", name, args[0])
+	e.usage(e.stderr, name)
+	return exitUsage
+}
+
+// usageSections are the usage text's sections, by the command they are
+// about; usage prints all of them, or one command's.
+var usageSections = []struct{ command, text string }{
+	{"token", `Tokens:
   keycard token decode TOKEN|-                      show header and claims, UNVERIFIED
   keycard token verify --key FILE [--alg ALG] [--iss S] [--aud S] [--typ S] [--jws] TOKEN|-
   keycard token sign --key FILE --claims JSON|@FILE [--typ S] [--kid S] [--alg ALG]
-
-Keys:
+`},
+	{"keys", `Keys:
   keycard keys generate --alg ALG [--kid S] [--public]
   keycard keys list   --data DIR                 the server's signing keys and their states
   keycard keys rotate --data DIR [--now]         publish a next key (--now: make it sign at once)
   keycard keys revoke --data DIR KID             emergency: a fresh key signs, KID is deleted and its tokens die
-
-Auth server:
+`},
+	{"serve", `Auth server:
   keycard serve --data DIR --addr HOST:PORT --issuer URL [--config FILE] [--dev] [--master-key-file FILE]
                 [--store postgres://…] [--redis redis://…] [--tls-cert FILE --tls-key FILE | --behind-proxy]
   keycard migrate [--store URL | --data DIR]       apply pending migrations, print the schema version
-
-Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
+  keycard revoke-all [--store URL | --data DIR]    sign every user out: every session ends, every access token dies
+`},
+	{"gateway", `Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
   keycard gateway --config FILE
-
-Demo:
+`},
+	{"demo", `Demo:
   keycard demo [--data DIR] [--auth-addr HOST:PORT] [--gateway-addr HOST:PORT] [--tls]
                                                  auth server, gateway and two services, with a curl walk-through
-
-Users (safe while the server runs on the same data directory):
+`},
+	{"users", `Users (safe while the server runs on the same data):
   keycard users add --data DIR --username U [--role R]... [--password-stdin]
   keycard users list --data DIR
-  keycard users disable --data DIR --username U
+  keycard users disable --data DIR --username U  all of the user's sessions end
+  keycard users enable --data DIR --username U
   keycard users set-password --data DIR --username U [--password-stdin]
-
-Service clients (safe while the server runs on the same data directory):
+`},
+	{"clients", `Service clients (safe while the server runs on the same data):
   keycard clients add --data DIR --name N [--scope S]... [--audience A]...
                                                  prints {"client_id","client_secret"}; the secret only this once
   keycard clients list --data DIR
   keycard clients rotate-secret --data DIR --id ID
   keycard clients delete --data DIR --id ID
-
-Load testing (docs/bench.md):
+`},
+	{"bench", `Load testing (docs/bench.md):
   keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--json]
                                                  WORKLOAD: login, refresh, client-credentials, introspect, gateway, revocation-latency
+`},
+	{"version", `Version:
+  keycard version                                the build's module version and VCS revision
+`},
+}
 
-Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
+// usage prints the usage of one command (its section), or of all when
+// command is "".
+func (e *cmdEnv) usage(w io.Writer, command string) {
+	if command == "" {
+		fmt.Fprint(w, "Usage: keycard <command> [arguments]\n\n")
+	}
+	for _, s := range usageSections {
+		if command == "" || s.command == command || command == "migrate" && s.command == "serve" {
+			fmt.Fprintln(w, s.text)
+		}
+	}
+	if command == "" || command == "serve" || command == "users" || command == "clients" || command == "keys" {
+		fmt.Fprint(w, `Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
 and the YAML key <flag> of --config; an explicit flag wins.
-
-Run "keycard <command> <subcommand> -h" for the flags of one subcommand.
 `)
+	}
+	fmt.Fprint(w, "\nRun \"keycard <command> <subcommand> -h\" for the flags of one subcommand.\n")
+}
+
+// version prints the module version and the VCS revision the binary was
+// built from, as the Go toolchain recorded them.
+func (e *cmdEnv) version(args []string) int {
+	fs := e.flagSet("version")
+	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
+		return code
+	}
+	v := map[string]string{"version": "(unknown)"}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		v["version"] = info.Main.Version
+		v["go"] = info.GoVersion
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision", "vcs.time", "vcs.modified":
+				v[strings.TrimPrefix(s.Key, "vcs.")] = s.Value
+			}
+		}
+	}
+	e.printJSON(v)
+	return exitOK
 }
 
 // fail prints a one-line error and returns exitFailure.
 func (e *cmdEnv) fail(format string, args ...any) int {
 	fmt.Fprintf(e.stderr, "keycard: "+format+"\n", args...)
 	return exitFailure
+}
+
+// failErr prints an error of the auth.Service: its message for the
+// user, or the whole error when it is internal (the operator of the
+// command line may see what the log would).
+func (e *cmdEnv) failErr(err error) int {
+	if _, ok := errors.AsType[*keycard.Error](err); ok {
+		return e.fail("%s", keycard.ErrorMessage(err))
+	}
+	return e.fail("%v", err)
+}
+
+// printJSON prints v as one line of JSON on stdout.
+func (e *cmdEnv) printJSON(v any) {
+	out, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // the values printed are maps and structs of plain data
+	}
+	fmt.Fprintf(e.stdout, "%s\n", out)
 }

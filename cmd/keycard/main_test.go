@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/sqlite"
 )
 
 // run calls Main and returns its exit code, stdout and stderr.
@@ -17,6 +19,25 @@ func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// newData returns a data directory with an empty Keycard database, as
+// the first "keycard serve" leaves it: the commands that work on a
+// server's data refuse to create one.
+func newData(t *testing.T) string {
+	t.Helper()
+	return initData(t, t.TempDir())
+}
+
+// initData makes an empty Keycard database in dir and returns dir.
+func initData(t *testing.T, dir string) string {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "keycard.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return dir
 }
 
 func writeFile(t *testing.T, name, content string) string {

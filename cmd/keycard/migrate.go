@@ -1,51 +1,50 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
-	"github.com/keycard-auth/keycard/internal/postgres"
-	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // migrate applies pending migrations to the database of --store (or the
-// SQLite database in --data) and prints its schema version as one JSON
-// object. Opening a database migrates it; this command does only that, so
-// that a deployment can migrate before it starts new servers.
+// existing SQLite database in --data) and prints its schema version as one
+// JSON object: a deployment migrates before it starts new servers.
 func (e *cmdEnv) migrate(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("migrate", &f)
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	log, err := e.logger(f.logLevel)
+	a, err := e.openData(fs, &f, false)
 	if err != nil {
 		return e.fail("%v", err)
 	}
-	db, err := e.openDB(&f, log)
+	defer a.Close()
+	version, err := a.SchemaVersion(e.ctx)
 	if err != nil {
 		return e.fail("%v", err)
 	}
-	defer db.Close()
-	var (
-		kind    string
-		version int
-	)
-	switch db := db.(type) {
-	case *postgres.DB:
-		kind = "postgres"
-		if version, err = db.Version(e.ctx); err != nil {
-			return e.fail("%v", err)
-		}
-	case *sqlite.DB:
-		// Open refuses a newer schema and migrates an older one, so the
-		// database is at this binary's version now.
-		kind, version = "sqlite", sqlite.SchemaVersion()
-	}
-	out, err := json.Marshal(map[string]any{"store": kind, "schema_version": version})
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	fmt.Fprintf(e.stdout, "%s\n", out)
+	e.printJSON(map[string]any{"store": a.StoreKind(), "schema_version": version})
 	return exitOK
+}
+
+// revokeAll runs "keycard revoke-all": it signs every user out, as the
+// admin API's POST /admin/v1/revoke-all does — every session and refresh
+// token ends, and a global cut-off in the revocation feed kills every
+// access token issued before now at every verifier — audited with the
+// command line as actor.
+func (e *cmdEnv) revokeAll(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("revoke-all", &f)
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		n, err := svc.RevokeAll(e.ctx, auth.Operator())
+		if err != nil {
+			return e.failErr(err)
+		}
+		fmt.Fprintf(e.stdout, "signed every user out: %d sessions ended; every access token issued before now is refused\n", n)
+		return exitOK
+	})
 }

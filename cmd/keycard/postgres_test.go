@@ -108,7 +108,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "keycard.db")); !os.IsNotExist(err) {
 		t.Errorf("a SQLite database was created next to the master key: %v", err)
 	}
-	for _, s := range []*server{a, b} {
+	for _, s := range []*runningServer{a, b} {
 		if code := s.stop(); code != 0 {
 			t.Errorf("serve exit code %d", code)
 		}
@@ -127,13 +127,10 @@ func TestStoreFlag(t *testing.T) {
 			t.Errorf("migrate --store %q: exit %d, stderr %q; want a refusal naming --store, not the URL", store, code, errOut)
 		}
 	}
-	data := t.TempDir()
+	data := newData(t)
 	code, out, errOut := run(t, "", "migrate", "--data", data)
 	if code != exitOK || !strings.Contains(out, `"store":"sqlite"`) {
 		t.Errorf("migrate --data: exit %d, %s %s", code, out, errOut)
-	}
-	if _, err := os.Stat(filepath.Join(data, "keycard.db")); err != nil {
-		t.Errorf("migrate --data did not create the SQLite database: %v", err)
 	}
 	cfg := writeFile(t, "keycard.yaml", "store: mysql://from-yaml\n")
 	if code, _, errOut := run(t, "", "migrate", "--config", cfg, "--data", data); code != exitFailure || !strings.Contains(errOut, "--store") {

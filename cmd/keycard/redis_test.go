@@ -32,7 +32,7 @@ func TestRedisSharedLoginThrottle(t *testing.T) {
 	prefix := "keycard-test-" + hex.EncodeToString(b[:]) + ":"
 	args := []string{"--redis", url, "--redis-prefix", prefix, "--login-attempts", "2", "--login-address-attempts", "100"}
 	a, other := startServer(t, args...), startServer(t, args...)
-	for _, s := range []*server{a, other} {
+	for _, s := range []*runningServer{a, other} {
 		if code, _ := call(t, "POST", s.base+"/v1/users", "", "application/json", `{"username":"carol","password":"correct horse battery staple"}`, nil); code != 201 {
 			t.Fatalf("register: %d", code)
 		}

@@ -32,7 +32,7 @@ func (p feedPage) has(kind, value string) bool {
 }
 
 // readFeed reads GET /v1/revocations?<query> as the service client.
-func readFeed(t *testing.T, s *server, c clientSecret, query string) (int, feedPage) {
+func readFeed(t *testing.T, s *runningServer, c clientSecret, query string) (int, feedPage) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.base+"/v1/revocations?"+query, nil)
 	if err != nil {

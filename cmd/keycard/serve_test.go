@@ -35,8 +35,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// server is a keycard serve started through Main on port 0.
-type server struct {
+// runningServer is a keycard serve started through Main on port 0.
+type runningServer struct {
 	base string
 	data string
 	log  *syncBuffer
@@ -45,13 +45,13 @@ type server struct {
 
 var listenRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 
-func startServer(t *testing.T, extra ...string) *server {
+func startServer(t *testing.T, extra ...string) *runningServer {
 	t.Helper()
 	data := t.TempDir()
 	return startServerIn(t, data, extra...)
 }
 
-func startServerIn(t *testing.T, data string, extra ...string) *server {
+func startServerIn(t *testing.T, data string, extra ...string) *runningServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logBuf := &syncBuffer{}
@@ -62,7 +62,7 @@ func startServerIn(t *testing.T, data string, extra ...string) *server {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := listenRE.FindStringSubmatch(logBuf.String()); m != nil {
-			s := &server{base: "http://" + m[1], data: data, log: logBuf}
+			s := &runningServer{base: "http://" + m[1], data: data, log: logBuf}
 			var once sync.Once
 			code := 0
 			s.stop = func() int {
@@ -123,7 +123,7 @@ type tokenResponse struct {
 	SessionID    string `json:"session_id"`
 }
 
-func (s *server) login(t *testing.T, user, pass string) tokenResponse {
+func (s *runningServer) login(t *testing.T, user, pass string) tokenResponse {
 	t.Helper()
 	var tr tokenResponse
 	code, h := call(t, "POST", s.base+"/v1/login", "", "application/json", fmt.Sprintf(`{"username":%q,"password":%q}`, user, pass), &tr)
@@ -136,7 +136,7 @@ func (s *server) login(t *testing.T, user, pass string) tokenResponse {
 	return tr
 }
 
-func (s *server) refresh(t *testing.T, refresh string) (int, tokenResponse) {
+func (s *runningServer) refresh(t *testing.T, refresh string) (int, tokenResponse) {
 	t.Helper()
 	var tr tokenResponse
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}.Encode()
@@ -149,7 +149,7 @@ func (s *server) refresh(t *testing.T, refresh string) (int, tokenResponse) {
 
 // verifyWithCLI checks a token against the served JWKS with
 // "keycard token verify".
-func verifyWithCLI(t *testing.T, s *server, token string) (int, string) {
+func verifyWithCLI(t *testing.T, s *runningServer, token string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(s.base + "/.well-known/jwks.json")
 	if err != nil {
@@ -352,7 +352,7 @@ func TestDevMasterKeyFileMode(t *testing.T) {
 }
 
 func TestUsersCommands(t *testing.T) {
-	data := t.TempDir()
+	data := newData(t)
 	code, out, errOut := run(t, "hunter2hunter2\n", "users", "add", "--data", data, "--username", "Root", "--role", "admin", "--password-stdin")
 	if code != 0 || !strings.Contains(out, `"admin"`) {
 		t.Fatalf("users add: %d %s %s", code, out, errOut)
@@ -385,25 +385,29 @@ func TestConfigLayering(t *testing.T) {
 	if code, _, errOut := run(t, "", "users", "list", "--config", cfg); code != exitUsage || !strings.Contains(errOut, "bogus_key") {
 		t.Errorf("unknown YAML key: got exit %d, stderr %q", code, errOut)
 	}
+	for _, d := range []string{"from-yaml", "from-env", "from-flag"} {
+		os.Mkdir(filepath.Join(dir, d), 0o700)
+		initData(t, filepath.Join(dir, d))
+	}
 	os.WriteFile(cfg, []byte("data: "+filepath.Join(dir, "from-yaml")+"\n"), 0o600)
 	if code, _, errOut := run(t, "pass-word-123\n", "users", "add", "--config", cfg, "--username", "u1", "--password-stdin"); code != 0 {
 		t.Fatalf("users add with config: %d %s", code, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "from-yaml", "keycard.db")); err != nil {
-		t.Errorf("YAML data key not used: %v", err)
+	wantUser := func(data, name, source string) {
+		t.Helper()
+		if _, out, _ := run(t, "", "users", "list", "--data", data); !strings.Contains(out, `"username":"`+name+`"`) {
+			t.Errorf("%s not used: %s is not in %s", source, name, data)
+		}
 	}
+	wantUser(filepath.Join(dir, "from-yaml"), "u1", "the YAML data key")
 	t.Setenv("KEYCARD_DATA", filepath.Join(dir, "from-env"))
 	if code, _, _ := run(t, "pass-word-123\n", "users", "add", "--config", cfg, "--username", "u2", "--password-stdin"); code != 0 {
 		t.Fatal("users add with env")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "from-env", "keycard.db")); err != nil {
-		t.Errorf("KEYCARD_DATA did not win over YAML: %v", err)
-	}
+	wantUser(filepath.Join(dir, "from-env"), "u2", "KEYCARD_DATA, over YAML,")
 	flagDir := filepath.Join(dir, "from-flag")
 	if code, _, _ := run(t, "pass-word-123\n", "users", "add", "--config", cfg, "--data", flagDir, "--username", "u3", "--password-stdin"); code != 0 {
 		t.Fatal("users add with flag")
 	}
-	if _, err := os.Stat(filepath.Join(flagDir, "keycard.db")); err != nil {
-		t.Errorf("--data did not win over KEYCARD_DATA: %v", err)
-	}
+	wantUser(flagDir, "u3", "--data, over KEYCARD_DATA,")
 }

@@ -15,43 +15,91 @@ import (
 )
 
 func (e *cmdEnv) token(args []string) int {
-	if len(args) == 0 {
-		e.usage()
-		return exitUsage
-	}
-	switch args[0] {
-	case "decode":
-		return e.tokenDecode(args[1:])
-	case "verify":
-		return e.tokenVerify(args[1:])
-	case "sign":
-		return e.tokenSign(args[1:])
-	}
-	fmt.Fprintf(e.stderr, "keycard token: unknown subcommand %q\n", args[0])
-	return exitUsage
+	return e.subcommands("token", args, map[string]func([]string) int{
+		"decode": e.tokenDecode, "verify": e.tokenVerify, "sign": e.tokenSign,
+	})
 }
 
+// flagSet returns an empty flag set for the command name. parseFlags
+// prints its messages: help on stdout, errors on stderr.
 func (e *cmdEnv) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard)
 	return fs
 }
 
-// parseFlags parses args and returns the single positional argument, or
-// "" with ok false after printing why.
+// printFlags prints the usage of fs, the flags of one command, on w.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage of keycard %s:\n", fs.Name())
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// parseFlags parses args and checks that positional arguments are left
+// (any number when it is negative), returning them; otherwise it returns
+// ok false and the exit code, after printing the usage: on stdout for -h
+// or --help (exit 0), on stderr with the error otherwise (exit 2). For a
+// command that takes positional arguments, an argument that starts with
+// "-" but names no flag of fs is one of them (key ids are base64url: one
+// in 64 starts with "-"); "--" ends the flags as usual.
 func (e *cmdEnv) parseFlags(fs *flag.FlagSet, args []string, positional int) (rest []string, code int, ok bool) {
+	if positional != 0 {
+		args = dashedPositionals(fs, args)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printFlags(e.stdout, fs)
 			return nil, exitOK, false
 		}
+		fmt.Fprintf(e.stderr, "keycard %s: %v\n", fs.Name(), err)
+		printFlags(e.stderr, fs)
 		return nil, exitUsage, false
 	}
-	if fs.NArg() != positional {
+	if positional >= 0 && fs.NArg() != positional {
 		fmt.Fprintf(e.stderr, "keycard %s: want %d argument(s), got %d\n", fs.Name(), positional, fs.NArg())
-		fs.Usage()
+		printFlags(e.stderr, fs)
 		return nil, exitUsage, false
 	}
 	return fs.Args(), exitOK, true
+}
+
+// dashedPositionals returns args with every argument that starts with "-"
+// but is not a flag of fs (nor the value of one) moved after a "--", so
+// that the flag package takes it as positional.
+func dashedPositionals(fs *flag.FlagSet, args []string) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		name, hasValue := strings.CutPrefix(a, "-")
+		if !hasValue || a == "-" {
+			positional = append(positional, a)
+			continue
+		}
+		name = strings.TrimPrefix(name, "-")
+		name, _, withValue := strings.Cut(name, "=")
+		f := fs.Lookup(name)
+		if f == nil && !isHelp(a) {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		if f == nil || withValue || i+1 == len(args) {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++
+			flags = append(flags, args[i]) // the flag's value, whatever it looks like
+		}
+	}
+	if len(positional) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), positional...)
 }
 
 // readToken returns the token argument, reading it from stdin for "-".

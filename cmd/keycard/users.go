@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
-	"github.com/keycard-auth/keycard/internal/username"
 )
 
 // stringList is a repeatable string flag.
@@ -28,23 +27,16 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
+// users runs "keycard users …" on the server's data, through the
+// auth.Service with the command line as the audit log's actor.
 func (e *cmdEnv) users(args []string) int {
-	if len(args) == 0 {
-		e.usage()
-		return exitUsage
-	}
-	switch args[0] {
-	case "add":
-		return e.usersAdd(args[1:])
-	case "list":
-		return e.usersList(args[1:])
-	case "disable":
-		return e.usersDisable(args[1:])
-	case "set-password":
-		return e.usersSetPassword(args[1:])
-	}
-	fmt.Fprintf(e.stderr, "keycard users: unknown subcommand %q\n", args[0])
-	return exitUsage
+	return e.subcommands("users", args, map[string]func([]string) int{
+		"add":          e.usersAdd,
+		"list":         e.usersList,
+		"disable":      func(args []string) int { return e.usersSetDisabled(args, true) },
+		"enable":       func(args []string) int { return e.usersSetDisabled(args, false) },
+		"set-password": e.usersSetPassword,
+	})
 }
 
 // readPassword reads one line from stdin (--password-stdin), or makes a
@@ -68,7 +60,7 @@ func (e *cmdEnv) readPassword(fromStdin bool) (string, error) {
 
 func (e *cmdEnv) usersAdd(args []string) int {
 	var f serverFlags
-	fs := e.serverFlagSet("users add", &f)
+	fs := e.serverFlagSet("users add", &f, passwordFlags)
 	name := fs.String("username", "", "the new user's name (required)")
 	var roles stringList
 	fs.Var(&roles, "role", "a role to grant (repeatable), for example admin")
@@ -84,18 +76,14 @@ func (e *cmdEnv) usersAdd(args []string) int {
 	if err != nil {
 		return e.fail("%v", err)
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	defer a.Close()
-	u, err := a.svc.Register(e.ctx, *name, pass, roles)
-	if err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	out, _ := json.Marshal(map[string]any{"id": u.ID, "username": u.Username, "roles": u.Roles})
-	fmt.Fprintf(e.stdout, "%s\n", out)
-	return exitOK
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.CreateUser(e.ctx, auth.Operator(), *name, pass, roles)
+		if err != nil {
+			return e.failErr(err)
+		}
+		e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "roles": u.Roles})
+		return exitOK
+	})
 }
 
 func (e *cmdEnv) usersList(args []string) int {
@@ -104,10 +92,10 @@ func (e *cmdEnv) usersList(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	return e.onData(&f, false, func(a *app) int {
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		return printPages(e,
-			func(after string) ([]*keycard.User, error) {
-				return a.db.Stores().Users.ListUsers(e.ctx, keycard.UserFilter{After: after, Limit: keycard.MaxPageSize})
+			func(ctx context.Context, after string) ([]*keycard.User, error) {
+				return svc.ListUsers(ctx, "", after, keycard.MaxPageSize)
 			},
 			func(u *keycard.User) string { return u.NormalizedUsername },
 			func(u *keycard.User) any {
@@ -119,63 +107,65 @@ func (e *cmdEnv) usersList(args []string) int {
 	})
 }
 
-// findUser looks a user up by the name as typed.
-func (e *cmdEnv) findUser(a *app, name string) (*keycard.User, error) {
-	_, normalized, err := username.Normalize(name)
-	if err != nil {
-		return nil, err
-	}
-	return a.db.Stores().Users.UserByUsername(e.ctx, normalized)
-}
-
-func (e *cmdEnv) usersDisable(args []string) int {
+// usersSetDisabled disables or enables a user (auth.Service.SetUserDisabled,
+// audited with the command line as actor).
+func (e *cmdEnv) usersSetDisabled(args []string, disabled bool) int {
 	var f serverFlags
-	fs := e.serverFlagSet("users disable", &f)
-	name := fs.String("username", "", "the user to disable (required); all of their sessions are revoked")
+	verb, usage := "enable", "the user to enable (required)"
+	if disabled {
+		verb, usage = "disable", "the user to disable (required); all of their sessions are revoked"
+	}
+	fs := e.serverFlagSet("users "+verb, &f)
+	name := fs.String("username", "", usage)
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
+	if *name == "" {
+		fmt.Fprintf(e.stderr, "keycard users %s: --username is required\n", verb)
+		return exitUsage
 	}
-	defer a.Close()
-	u, err := e.findUser(a, *name)
-	if err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	disabled := true
-	if _, err := a.db.Stores().Users.UpdateUser(e.ctx, u.ID, keycard.UserUpdate{Disabled: &disabled}, time.Now()); err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	fmt.Fprintf(e.stdout, "disabled %s; all of their sessions are revoked\n", u.Username)
-	return exitOK
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.UserByName(e.ctx, *name)
+		if err == nil {
+			u, err = svc.SetUserDisabled(e.ctx, auth.Operator(), u.ID, disabled)
+		}
+		if err != nil {
+			return e.failErr(err)
+		}
+		if disabled {
+			fmt.Fprintf(e.stdout, "disabled %s; all of their sessions are revoked\n", u.Username)
+		} else {
+			fmt.Fprintf(e.stdout, "enabled %s\n", u.Username)
+		}
+		return exitOK
+	})
 }
 
 func (e *cmdEnv) usersSetPassword(args []string) int {
 	var f serverFlags
-	fs := e.serverFlagSet("users set-password", &f)
+	fs := e.serverFlagSet("users set-password", &f, passwordFlags)
 	name := fs.String("username", "", "the user (required); all of their sessions are revoked")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin (default: generate one)")
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.open(&f, false, nil)
-	if err != nil {
-		return e.fail("%v", err)
+	if *name == "" {
+		fmt.Fprintln(e.stderr, "keycard users set-password: --username is required")
+		return exitUsage
 	}
-	defer a.Close()
-	u, err := e.findUser(a, *name)
-	if err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	pass, err := e.readPassword(*fromStdin)
-	if err != nil {
-		return e.fail("%v", err)
-	}
-	if err := a.svc.SetPassword(e.ctx, u.ID, pass, "", "cli", auth.Client{}); err != nil {
-		return e.fail("%s", keycard.ErrorMessage(err))
-	}
-	fmt.Fprintf(e.stdout, "password changed for %s; all of their sessions are revoked\n", u.Username)
-	return exitOK
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.UserByName(e.ctx, *name)
+		if err != nil {
+			return e.failErr(err)
+		}
+		pass, err := e.readPassword(*fromStdin)
+		if err != nil {
+			return e.fail("%v", err)
+		}
+		if err := svc.SetPassword(e.ctx, auth.Operator(), u.ID, pass, ""); err != nil {
+			return e.failErr(err)
+		}
+		fmt.Fprintf(e.stdout, "password changed for %s; all of their sessions are revoked\n", u.Username)
+		return exitOK
+	})
 }

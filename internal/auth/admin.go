@@ -30,11 +30,11 @@ const (
 	AuditClientDeleted      = "client.deleted"
 )
 
-// The admin operations below are the service side of the admin API. Each
-// takes the calling admin as a *Principal and where the request came from
-// as a Client, writes an audit event with the admin as actor for every
-// change, and expects the caller (the HTTP layer) to have checked that
-// the principal has RoleAdmin. Reads are not audited.
+// The admin operations below are the service side of the admin API, the
+// admin console and the command line. Each takes the Actor who asks — an
+// admin (AdminActor; the caller has checked RoleAdmin) or the operator of
+// the command line (Operator) — and writes an audit event with it as
+// actor for every change. Reads are not audited.
 
 func errUserNotFound() error {
 	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "User not found."}
@@ -47,6 +47,20 @@ func errSessionNotFound() error {
 // User returns a user by id, or ENOTFOUND.
 func (s *Service) User(ctx context.Context, id string) (*keycard.User, error) {
 	u, err := s.stores.Users.UserByID(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errUserNotFound()
+	}
+	return u, err
+}
+
+// UserByName returns the user with this username, as typed (it is
+// normalized first), or ENOTFOUND.
+func (s *Service) UserByName(ctx context.Context, name string) (*keycard.User, error) {
+	_, normalized, err := username.Normalize(name)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.stores.Users.UserByUsername(ctx, normalized)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return nil, errUserNotFound()
 	}
@@ -74,8 +88,8 @@ func (s *Service) ListUsers(ctx context.Context, prefix, after string, limit int
 // stop working at once and the revocation feed tells verifiers to refuse
 // their access tokens. An admin cannot disable themselves (ECONFLICT).
 // Setting the state the user already has changes nothing but is audited.
-func (s *Service) SetUserDisabled(ctx context.Context, admin *Principal, id string, disabled bool, c Client) (*keycard.User, error) {
-	if disabled && id == admin.User.ID {
+func (s *Service) SetUserDisabled(ctx context.Context, by Actor, id string, disabled bool) (*keycard.User, error) {
+	if disabled && by.is(id) {
 		return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot disable their own account."}
 	}
 	before, err := s.User(ctx, id)
@@ -92,7 +106,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, admin *Principal, id stri
 	if disabled {
 		typ = AuditUserDisabled
 	}
-	s.audit(ctx, typ, admin.User.ID, id, c.clean(), map[string]bool{"was_disabled": before.Disabled})
+	s.audit(ctx, typ, by, id, map[string]bool{"was_disabled": before.Disabled})
 	return u, nil
 }
 
@@ -103,12 +117,12 @@ func (s *Service) SetUserDisabled(ctx context.Context, admin *Principal, id stri
 // already issued keep theirs until they expire. An admin cannot take
 // RoleAdmin away from themselves (ECONFLICT), so that the last admin
 // cannot lock everyone out by accident.
-func (s *Service) SetUserRoles(ctx context.Context, admin *Principal, id string, roles []string, c Client) (*keycard.User, error) {
+func (s *Service) SetUserRoles(ctx context.Context, by Actor, id string, roles []string) (*keycard.User, error) {
 	roles, err := cleanList("role", roles, MaxUserRoles, MaxRoleLen, isScopeToken)
 	if err != nil {
 		return nil, err
 	}
-	if id == admin.User.ID && !slices.Contains(roles, RoleAdmin) {
+	if by.is(id) && !slices.Contains(roles, RoleAdmin) {
 		return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot remove the admin role from their own account."}
 	}
 	before, err := s.User(ctx, id)
@@ -125,7 +139,7 @@ func (s *Service) SetUserRoles(ctx context.Context, admin *Principal, id string,
 	if old == nil {
 		old = []string{}
 	}
-	s.audit(ctx, AuditUserRolesChanged, admin.User.ID, id, c.clean(), map[string][]string{"old_roles": old, "roles": roles})
+	s.audit(ctx, AuditUserRolesChanged, by, id, map[string][]string{"old_roles": old, "roles": roles})
 	return u, nil
 }
 
@@ -133,7 +147,7 @@ func (s *Service) SetUserRoles(ctx context.Context, admin *Principal, id string,
 // admin, whether or not self-service registration is on (POST
 // /admin/v1/users). Roles are checked like SetUserRoles'; the rest like
 // Register's.
-func (s *Service) CreateUser(ctx context.Context, admin *Principal, name, pass string, roles []string, c Client) (*keycard.User, error) {
+func (s *Service) CreateUser(ctx context.Context, by Actor, name, pass string, roles []string) (*keycard.User, error) {
 	roles, err := cleanList("role", roles, MaxUserRoles, MaxRoleLen, isScopeToken)
 	if err != nil {
 		return nil, err
@@ -142,7 +156,7 @@ func (s *Service) CreateUser(ctx context.Context, admin *Principal, name, pass s
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, AuditUserCreatedByAdmin, admin.User.ID, u.ID, c.clean(), map[string]any{"username": u.Username, "roles": nonNilRoles(roles)})
+	s.audit(ctx, AuditUserCreatedByAdmin, by, u.ID, map[string]any{"username": u.Username, "roles": nonNilRoles(roles)})
 	return u, nil
 }
 
@@ -158,8 +172,8 @@ func nonNilRoles(r []string) []string {
 // A per-user cut-off enters the revocation feed first, so that every
 // access token of the user is refused by verifiers, including one whose
 // session had already reached its end (and so is not revoked again).
-func (s *Service) DeleteUser(ctx context.Context, admin *Principal, id string, c Client) error {
-	if id == admin.User.ID {
+func (s *Service) DeleteUser(ctx context.Context, by Actor, id string) error {
+	if by.is(id) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot delete their own account."}
 	}
 	u, err := s.User(ctx, id)
@@ -179,7 +193,7 @@ func (s *Service) DeleteUser(ctx context.Context, admin *Principal, id string, c
 		return err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeUserDeleted, len(revoked))
-	s.audit(ctx, AuditUserDeleted, admin.User.ID, id, c.clean(), map[string]any{"username": u.Username, "sessions_revoked": len(revoked)})
+	s.audit(ctx, AuditUserDeleted, by, id, map[string]any{"username": u.Username, "sessions_revoked": len(revoked)})
 	return nil
 }
 
@@ -196,7 +210,7 @@ func (s *Service) UserSessions(ctx context.Context, userID, before string, limit
 // RevokeUserSession revokes one session of a user, with reason
 // keycard.RevokeAdmin. A session of another user is answered like an
 // unknown one (ENOTFOUND). Revoking a revoked session is not an error.
-func (s *Service) RevokeUserSession(ctx context.Context, admin *Principal, userID, sessionID string, c Client) error {
+func (s *Service) RevokeUserSession(ctx context.Context, by Actor, userID, sessionID string) error {
 	sess, err := s.stores.Sessions.Session(ctx, sessionID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return errSessionNotFound()
@@ -212,14 +226,14 @@ func (s *Service) RevokeUserSession(ctx context.Context, admin *Principal, userI
 	if !sess.Revoked() {
 		s.stats.SessionsRevoked(keycard.RevokeAdmin, 1)
 	}
-	s.audit(ctx, keycard.AuditLogout, admin.User.ID, userID, c.clean(), map[string]string{"session": sessionID, "reason": keycard.RevokeAdmin})
+	s.audit(ctx, keycard.AuditLogout, by, userID, map[string]string{"session": sessionID, "reason": keycard.RevokeAdmin})
 	return nil
 }
 
 // RevokeUserSessions revokes every live session of a user, with reason
 // keycard.RevokeAdmin, and returns how many were revoked. It fails with
 // ENOTFOUND for an unknown user.
-func (s *Service) RevokeUserSessions(ctx context.Context, admin *Principal, userID string, c Client) (int, error) {
+func (s *Service) RevokeUserSessions(ctx context.Context, by Actor, userID string) (int, error) {
 	if _, err := s.User(ctx, userID); err != nil {
 		return 0, err
 	}
@@ -228,19 +242,25 @@ func (s *Service) RevokeUserSessions(ctx context.Context, admin *Principal, user
 		return 0, err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeAdmin, len(ids))
-	s.audit(ctx, keycard.AuditLogout, admin.User.ID, userID, c.clean(), map[string]any{"sessions": ids, "reason": keycard.RevokeAdmin})
+	s.audit(ctx, keycard.AuditLogout, by, userID, map[string]any{"sessions": ids, "reason": keycard.RevokeAdmin})
 	return len(ids), nil
 }
 
 // RotateKey rotates the signing key (see KeyManager.Rotate) and records
-// it in the audit log with the admin as actor.
-func (s *Service) RotateKey(ctx context.Context, admin *Principal, immediate bool, c Client) (*keycard.SigningKey, error) {
+// it in the audit log.
+func (s *Service) RotateKey(ctx context.Context, by Actor, immediate bool) (*keycard.SigningKey, error) {
 	k, err := s.keys.Rotate(ctx, immediate)
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditKeyRotated, admin.User.ID, k.KID, c.clean(), map[string]any{"alg": k.Alg, "immediate": immediate, "state": k.State})
+	s.audit(ctx, keycard.AuditKeyRotated, by, k.KID, map[string]any{"alg": k.Alg, "immediate": immediate, "state": k.State})
 	return k, nil
+}
+
+// SigningKeys returns the signing keys' records (public data and state;
+// the private halves stay sealed), without needing the master key.
+func (s *Service) SigningKeys(ctx context.Context) ([]*keycard.SigningKey, error) {
+	return s.stores.Keys.ListKeys(ctx)
 }
 
 // ListClients returns a page of service clients ordered by id, starting
@@ -249,26 +269,14 @@ func (s *Service) ListClients(ctx context.Context, after string, limit int) ([]*
 	return s.stores.Clients.ListClients(ctx, keycard.ClientFilter{After: after, Limit: limit})
 }
 
-// AdminCreateClient is CreateClient on behalf of an admin, who is the
-// actor of its audit event.
-func (s *Service) AdminCreateClient(ctx context.Context, admin *Principal, name string, scopes, audiences []string, c Client) (*keycard.Client, string, error) {
-	return s.createClient(ctx, name, scopes, audiences, admin.User.ID, c.clean())
-}
-
-// AdminRotateClientSecret is RotateClientSecret on behalf of an admin, who
-// is the actor of its audit event.
-func (s *Service) AdminRotateClientSecret(ctx context.Context, admin *Principal, id string, c Client) (string, error) {
-	return s.rotateClientSecret(ctx, id, admin.User.ID, c.clean())
-}
-
 // DeleteClient deletes a service client (see keycard.ClientStore
 // DeleteClient for what happens to its tokens). It fails with ENOTFOUND
 // for an unknown client.
-func (s *Service) DeleteClient(ctx context.Context, admin *Principal, id string, c Client) error {
+func (s *Service) DeleteClient(ctx context.Context, by Actor, id string) error {
 	if err := s.stores.Clients.DeleteClient(ctx, id); err != nil {
 		return err
 	}
-	s.audit(ctx, AuditClientDeleted, admin.User.ID, id, c.clean(), nil)
+	s.audit(ctx, AuditClientDeleted, by, id, nil)
 	return nil
 }
 

@@ -16,7 +16,7 @@ func (f *fixture) admin(t *testing.T, name string) *Principal {
 	if _, err := f.svc.Register(ctx, name, "correct horse battery", []string{RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := f.svc.Login(ctx, name, "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, name, "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestAdminUsers(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	admin := f.admin(t, "root")
-	from := Client{Addr: "192.0.2.9", UserAgent: "admin-test"}
+	from := Agent{Addr: "192.0.2.9", UserAgent: "admin-test"}
 	f.user(t, "Alice")
 	f.user(t, "alfred")
 	f.user(t, "bob")
@@ -68,42 +68,51 @@ func TestAdminUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Disabling revokes the sessions; the event names the admin.
-	u, err := f.svc.SetUserDisabled(ctx, admin, alice.ID, true, from)
+	u, err := f.svc.SetUserDisabled(ctx, AdminActor(admin, from), alice.ID, true)
 	if err != nil || !u.Disabled {
 		t.Fatalf("SetUserDisabled(true) = %v, %v; want a disabled user", u, err)
 	}
-	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("Refresh after disable: got %v, want EUNAUTHORIZED", err)
 	}
 	e := f.lastAudit(t, AuditUserDisabled)
 	if e.Actor != admin.User.ID || e.Subject != alice.ID || e.ClientAddr != from.Addr || e.UserAgent != from.UserAgent {
 		t.Errorf("disable audit event %+v, want actor %s, subject %s, from %v", e, admin.User.ID, alice.ID, from)
 	}
-	if u, err = f.svc.SetUserDisabled(ctx, admin, alice.ID, false, from); err != nil || u.Disabled {
+	if u, err = f.svc.SetUserDisabled(ctx, AdminActor(admin, from), alice.ID, false); err != nil || u.Disabled {
 		t.Errorf("SetUserDisabled(false) = %v, %v; want an enabled user", u, err)
 	}
 
 	// Self-protection.
 	for name, err := range map[string]error{
-		"disable self": func() error { _, err := f.svc.SetUserDisabled(ctx, admin, admin.User.ID, true, from); return err }(),
-		"delete self":  f.svc.DeleteUser(ctx, admin, admin.User.ID, from),
+		"disable self": func() error {
+			_, err := f.svc.SetUserDisabled(ctx, AdminActor(admin, from), admin.User.ID, true)
+			return err
+		}(),
+		"delete self": f.svc.DeleteUser(ctx, AdminActor(admin, from), admin.User.ID),
 		"drop own admin": func() error {
-			_, err := f.svc.SetUserRoles(ctx, admin, admin.User.ID, []string{"user"}, from)
+			_, err := f.svc.SetUserRoles(ctx, AdminActor(admin, from), admin.User.ID, []string{"user"})
 			return err
 		}(),
-		"unknown user": func() error { _, err := f.svc.SetUserDisabled(ctx, admin, "nobody", true, from); return err }(),
+		"unknown user": func() error {
+			_, err := f.svc.SetUserDisabled(ctx, AdminActor(admin, from), "nobody", true)
+			return err
+		}(),
 		"bad role": func() error {
-			_, err := f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"has space"}, from)
+			_, err := f.svc.SetUserRoles(ctx, AdminActor(admin, from), alice.ID, []string{"has space"})
 			return err
 		}(),
-		"delete unknown":   f.svc.DeleteUser(ctx, admin, "nobody", from),
-		"roles of unknown": func() error { _, err := f.svc.SetUserRoles(ctx, admin, "nobody", []string{"x"}, from); return err }(),
+		"delete unknown": f.svc.DeleteUser(ctx, AdminActor(admin, from), "nobody"),
+		"roles of unknown": func() error {
+			_, err := f.svc.SetUserRoles(ctx, AdminActor(admin, from), "nobody", []string{"x"})
+			return err
+		}(),
 	} {
 		want := map[string]string{
 			"disable self": keycard.ECONFLICT, "delete self": keycard.ECONFLICT, "drop own admin": keycard.ECONFLICT,
@@ -116,7 +125,7 @@ func TestAdminUsers(t *testing.T) {
 	}
 
 	// Roles: deduplicated, audited with old and new.
-	if u, err = f.svc.SetUserRoles(ctx, admin, alice.ID, []string{"editor", "viewer", "editor"}, from); err != nil {
+	if u, err = f.svc.SetUserRoles(ctx, AdminActor(admin, from), alice.ID, []string{"editor", "viewer", "editor"}); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"editor", "viewer"}; !slices.Equal(u.Roles, want) {
@@ -127,17 +136,17 @@ func TestAdminUsers(t *testing.T) {
 	}
 
 	// Delete revokes, then deletes.
-	tok, err = f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err = f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DeleteUser(ctx, admin, alice.ID, from); err != nil {
+	if err := f.svc.DeleteUser(ctx, AdminActor(admin, from), alice.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.User(ctx, alice.ID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
 		t.Errorf("User(deleted): got %v, want ENOTFOUND", err)
 	}
-	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("Refresh after delete: got %v, want EUNAUTHORIZED", err)
 	}
 	if e := f.lastAudit(t, AuditUserDeleted); e.Actor != admin.User.ID || e.Subject != alice.ID {
@@ -160,13 +169,13 @@ func TestAdminSessions(t *testing.T) {
 	bob, _ := f.svc.stores.Users.UserByUsername(ctx, "bob")
 	var toks []*Tokens
 	for range 3 {
-		tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+		tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		toks = append(toks, tok)
 	}
-	bobTok, err := f.svc.Login(ctx, "bob", "correct horse battery", Client{})
+	bobTok, err := f.svc.Login(ctx, "bob", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,16 +188,16 @@ func TestAdminSessions(t *testing.T) {
 		t.Errorf("UserSessions(unknown user): got %v, want ENOTFOUND", err)
 	}
 	// Bob's session is not Alice's.
-	if err := f.svc.RevokeUserSession(ctx, admin, alice.ID, bobTok.SessionID, Client{}); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+	if err := f.svc.RevokeUserSession(ctx, AdminActor(admin, Agent{}), alice.ID, bobTok.SessionID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
 		t.Errorf("RevokeUserSession(other user's session): got %v, want ENOTFOUND", err)
 	}
-	if err := f.svc.RevokeUserSession(ctx, admin, alice.ID, toks[0].SessionID, Client{}); err != nil {
+	if err := f.svc.RevokeUserSession(ctx, AdminActor(admin, Agent{}), alice.ID, toks[0].SessionID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Refresh(ctx, toks[0].RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, toks[0].RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("Refresh of a revoked session: got %v, want EUNAUTHORIZED", err)
 	}
-	n, err := f.svc.RevokeUserSessions(ctx, admin, alice.ID, Client{})
+	n, err := f.svc.RevokeUserSessions(ctx, AdminActor(admin, Agent{}), alice.ID)
 	if err != nil || n != 2 {
 		t.Errorf("RevokeUserSessions = %d, %v; want 2", n, err)
 	}
@@ -208,7 +217,7 @@ func TestAdminKeysAndClients(t *testing.T) {
 	ctx := context.Background()
 	admin := f.admin(t, "root")
 
-	k, err := f.svc.RotateKey(ctx, admin, true, Client{})
+	k, err := f.svc.RotateKey(ctx, AdminActor(admin, Agent{}), true)
 	if err != nil || k.State != keycard.KeyActive {
 		t.Fatalf("RotateKey(immediate) = %v, %v; want an active key", k, err)
 	}
@@ -216,24 +225,24 @@ func TestAdminKeysAndClients(t *testing.T) {
 		t.Errorf("rotate audit event %+v", e)
 	}
 
-	c, secret, err := f.svc.AdminCreateClient(ctx, admin, "billing", []string{"read"}, nil, Client{})
+	c, secret, err := f.svc.CreateClient(ctx, AdminActor(admin, Agent{}), "billing", []string{"read"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e := f.lastAudit(t, AuditClientCreated); e.Actor != admin.User.ID || e.Subject != c.ID {
 		t.Errorf("client audit event %+v", e)
 	}
-	next, err := f.svc.AdminRotateClientSecret(ctx, admin, c.ID, Client{})
+	next, err := f.svc.RotateClientSecret(ctx, AdminActor(admin, Agent{}), c.ID)
 	if err != nil || next == secret {
 		t.Fatalf("AdminRotateClientSecret = %q, %v; want a new secret", next, err)
 	}
 	if _, err := f.svc.AuthenticateClient(ctx, c.ID, secret); err == nil {
 		t.Error("old secret still accepted")
 	}
-	if err := f.svc.DeleteClient(ctx, admin, c.ID, Client{}); err != nil {
+	if err := f.svc.DeleteClient(ctx, AdminActor(admin, Agent{}), c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DeleteClient(ctx, admin, c.ID, Client{}); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+	if err := f.svc.DeleteClient(ctx, AdminActor(admin, Agent{}), c.ID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
 		t.Errorf("DeleteClient(again): got %v, want ENOTFOUND", err)
 	}
 	if e := f.lastAudit(t, AuditClientDeleted); e.Actor != admin.User.ID || e.Subject != c.ID {

@@ -109,13 +109,7 @@ func checkClientName(name string) error {
 // scope-tokens and audiences printable ASCII without spaces; repeats are
 // dropped. Without audiences, the client's tokens are for the server's
 // default audience.
-func (s *Service) CreateClient(ctx context.Context, name string, scopes, audiences []string) (*keycard.Client, string, error) {
-	return s.createClient(ctx, name, scopes, audiences, "", Client{})
-}
-
-// createClient is CreateClient, audited with actor and c as the one who
-// asked (empty for the CLI).
-func (s *Service) createClient(ctx context.Context, name string, scopes, audiences []string, actor string, from Client) (*keycard.Client, string, error) {
+func (s *Service) CreateClient(ctx context.Context, by Actor, name string, scopes, audiences []string) (*keycard.Client, string, error) {
 	if err := checkClientName(name); err != nil {
 		return nil, "", err
 	}
@@ -143,20 +137,14 @@ func (s *Service) createClient(ctx context.Context, name string, scopes, audienc
 	if err := s.stores.Clients.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
-	s.audit(ctx, AuditClientCreated, actor, id, from, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
+	s.audit(ctx, AuditClientCreated, by, id, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
 	return c, secret, nil
 }
 
 // RotateClientSecret gives the client a new secret and returns it, shown
 // only this once. The old secret stops working at once; tokens already
 // issued stay valid. It fails with ENOTFOUND for an unknown client.
-func (s *Service) RotateClientSecret(ctx context.Context, id string) (string, error) {
-	return s.rotateClientSecret(ctx, id, "", Client{})
-}
-
-// rotateClientSecret is RotateClientSecret, audited with actor and from as
-// the one who asked (empty for the CLI).
-func (s *Service) rotateClientSecret(ctx context.Context, id, actor string, from Client) (string, error) {
+func (s *Service) RotateClientSecret(ctx context.Context, by Actor, id string) (string, error) {
 	secret, err := newClientSecret(s.rand)
 	if err != nil {
 		return "", err
@@ -164,7 +152,7 @@ func (s *Service) rotateClientSecret(ctx context.Context, id, actor string, from
 	if err := s.stores.Clients.SetClientSecret(ctx, id, keycard.HashClientSecret(secret), s.now()); err != nil {
 		return "", err
 	}
-	s.audit(ctx, AuditClientSecretRotated, actor, id, from, nil)
+	s.audit(ctx, AuditClientSecretRotated, by, id, nil)
 	return secret, nil
 }
 
@@ -459,7 +447,7 @@ func (s *Service) introspectRefresh(ctx context.Context, token string) (*Introsp
 // unknown, malformed, expired or already revoked are not an error (RFC
 // 7009 section 2.2). The token type hint is not needed: Keycard tells
 // refresh tokens from access tokens by their form.
-func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token string, c Client) error {
+func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token string, c Agent) error {
 	c = c.clean()
 	if _, _, err := keycard.ParseRefreshToken(token); err == nil {
 		rt, err := s.refreshTokenOf(ctx, token)
@@ -473,7 +461,7 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 			return err
 		}
 		s.stats.SessionsRevoked(keycard.RevokeTokenRevocation, 1)
-		s.audit(ctx, keycard.AuditLogout, caller.ID, sess.UserID, c, map[string]string{"session": sess.ID, "reason": keycard.RevokeTokenRevocation})
+		s.audit(ctx, keycard.AuditLogout, ClientActor(caller, c), sess.UserID, map[string]string{"session": sess.ID, "reason": keycard.RevokeTokenRevocation})
 		return nil
 	}
 	var claims jwt.AccessClaims
@@ -490,6 +478,6 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 	if err := s.stores.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: claims.ID, At: s.now()}); err != nil {
 		return err
 	}
-	s.audit(ctx, AuditTokenRevoked, caller.ID, claims.Subject, c, map[string]string{"jti": claims.ID})
+	s.audit(ctx, AuditTokenRevoked, ClientActor(caller, c), claims.Subject, map[string]string{"jti": claims.ID})
 	return nil
 }

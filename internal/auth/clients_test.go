@@ -15,7 +15,7 @@ import (
 // client registers a service client and returns it with its secret.
 func (f *fixture) client(t *testing.T, scopes, audiences []string) (*keycard.Client, string) {
 	t.Helper()
-	c, secret, err := f.svc.CreateClient(context.Background(), "svc", scopes, audiences)
+	c, secret, err := f.svc.CreateClient(context.Background(), Operator(), "svc", scopes, audiences)
 	if err != nil {
 		t.Fatalf("CreateClient: %v", err)
 	}
@@ -48,7 +48,7 @@ func (f *fixture) verify(t *testing.T, token, aud string) jwt.AccessClaims {
 func TestCreateClient(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
-	c, secret, err := f.svc.CreateClient(ctx, "gateway", []string{"feed:read", "weather:read", "feed:read"}, []string{"api", "feed"})
+	c, secret, err := f.svc.CreateClient(ctx, Operator(), "gateway", []string{"feed:read", "weather:read", "feed:read"}, []string{"api", "feed"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCreateClient(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := f.svc.CreateClient(ctx, tt.cname, tt.scopes, tt.audiences)
+			_, _, err := f.svc.CreateClient(ctx, Operator(), tt.cname, tt.scopes, tt.audiences)
 			if keycard.ErrorCode(err) != keycard.EINVALID {
 				t.Errorf("CreateClient: got %v, want EINVALID", err)
 			}
@@ -135,7 +135,7 @@ func TestAuthenticateClient(t *testing.T) {
 		})
 	}
 
-	next, err := f.svc.RotateClientSecret(ctx, c.ID)
+	next, err := f.svc.RotateClientSecret(ctx, Operator(), c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestAuthenticateClient(t *testing.T) {
 	if _, err := f.svc.AuthenticateClient(ctx, c.ID, next); err != nil {
 		t.Errorf("AuthenticateClient(new secret): %v", err)
 	}
-	if _, err := f.svc.RotateClientSecret(ctx, "missing"); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+	if _, err := f.svc.RotateClientSecret(ctx, Operator(), "missing"); keycard.ErrorCode(err) != keycard.ENOTFOUND {
 		t.Errorf("RotateClientSecret(missing): got %v, want ENOTFOUND", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestIntrospect(t *testing.T) {
 	c, _ := f.client(t, []string{"feed:read"}, nil)
 	login := func() *Tokens {
 		t.Helper()
-		tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+		tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +251,7 @@ func TestIntrospect(t *testing.T) {
 	}
 
 	// A rotated refresh token is inactive; its successor is active.
-	next, err := f.svc.Refresh(ctx, user.RefreshToken, Client{})
+	next, err := f.svc.Refresh(ctx, user.RefreshToken, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,11 +318,11 @@ func TestRevokeToken(t *testing.T) {
 	}
 
 	// A refresh token revokes its whole session.
-	user, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	user, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RevokeToken(ctx, c, user.RefreshToken, Client{}); err != nil {
+	if err := f.svc.RevokeToken(ctx, c, user.RefreshToken, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	sess, _ := f.db.Stores().Sessions.Session(ctx, user.SessionID)
@@ -337,8 +337,8 @@ func TestRevokeToken(t *testing.T) {
 	}
 
 	// A user's access token gets a jti entry; its session lives on.
-	user, _ = f.svc.Login(ctx, "alice", "correct horse battery", Client{})
-	if err := f.svc.RevokeToken(ctx, c, user.AccessToken, Client{}); err != nil {
+	user, _ = f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
+	if err := f.svc.RevokeToken(ctx, c, user.AccessToken, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	jti := f.verify(t, user.AccessToken, "").ID
@@ -348,23 +348,23 @@ func TestRevokeToken(t *testing.T) {
 	if _, err := f.svc.Authenticate(ctx, user.AccessToken); err == nil {
 		t.Errorf("Authenticate(revoked access token): got nil error, want one")
 	}
-	if _, err := f.svc.Refresh(ctx, user.RefreshToken, Client{}); err != nil {
+	if _, err := f.svc.Refresh(ctx, user.RefreshToken, Agent{}); err != nil {
 		t.Errorf("Refresh after revoking only the access token: %v, want the session alive", err)
 	}
 	// Again: no second entry.
-	if err := f.svc.RevokeToken(ctx, c, user.AccessToken, Client{}); err != nil || len(feed()) != 2 {
+	if err := f.svc.RevokeToken(ctx, c, user.AccessToken, Agent{}); err != nil || len(feed()) != 2 {
 		t.Errorf("revoking again: %v, %d feed entries; want nil and still 2", err, len(feed()))
 	}
 
 	// A client's token: by that client only.
 	ct, _ := f.svc.ClientCredentials(ctx, c, "")
-	if err := f.svc.RevokeToken(ctx, other, ct.AccessToken, Client{}); keycard.ErrorCode(err) != keycard.EFORBIDDEN {
+	if err := f.svc.RevokeToken(ctx, other, ct.AccessToken, Agent{}); keycard.ErrorCode(err) != keycard.EFORBIDDEN {
 		t.Errorf("RevokeToken(another client's token): got %v, want EFORBIDDEN", err)
 	}
 	if in, _ := f.svc.Introspect(ctx, ct.AccessToken); !in.Active {
 		t.Errorf("token after a refused revocation: inactive, want active")
 	}
-	if err := f.svc.RevokeToken(ctx, c, ct.AccessToken, Client{}); err != nil {
+	if err := f.svc.RevokeToken(ctx, c, ct.AccessToken, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	if in, _ := f.svc.Introspect(ctx, ct.AccessToken); in.Active {
@@ -377,7 +377,7 @@ func TestRevokeToken(t *testing.T) {
 	ct2, _ := f.svc.ClientCredentials(ctx, c, "")
 	f.clock.Advance(DefaultAccessTTL)
 	for _, tok := range []string{"", "garbage", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ct2.AccessToken} {
-		if err := f.svc.RevokeToken(ctx, c, tok, Client{}); err != nil {
+		if err := f.svc.RevokeToken(ctx, c, tok, Agent{}); err != nil {
 			t.Errorf("RevokeToken(%.20q): %v, want nil", tok, err)
 		}
 	}

@@ -47,7 +47,7 @@ type KeyOptions struct {
 }
 
 // KeyManager keeps the signing keys: it creates, publishes, activates and
-// retires them (DESIGN.md "Keys"), seals private keys under the master key,
+// retires them (docs/architecture.md, "Keys"), seals private keys under the master key,
 // and serves the active signer, the verification key set and the JWKS from
 // memory. It is safe for concurrent use.
 type KeyManager struct {

@@ -93,15 +93,14 @@ func (s *Service) RevocationsAppended() {
 // RevokeAll forces every user to re-authenticate: it revokes every session
 // (so every refresh token) and puts a global cut-off in the revocation
 // feed, in one transaction, so every access token issued before now is
-// dead at every verifier. actor is the admin's user id, or empty for the
-// CLI. It returns the number of sessions revoked.
-func (s *Service) RevokeAll(ctx context.Context, actor string, c Client) (int64, error) {
+// dead at every verifier. It returns the number of sessions revoked.
+func (s *Service) RevokeAll(ctx context.Context, by Actor) (int64, error) {
 	n, err := s.stores.Sessions.RevokeAllSessions(ctx, s.now(), keycard.RevokeAll)
 	if err != nil {
 		return 0, err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeAll, int(n))
-	s.audit(ctx, keycard.AuditRevokeAll, actor, "", c.clean(), map[string]any{"sessions_revoked": n})
+	s.audit(ctx, keycard.AuditRevokeAll, by, "", map[string]any{"sessions_revoked": n})
 	return n, nil
 }
 
@@ -109,14 +108,13 @@ func (s *Service) RevokeAll(ctx context.Context, actor string, c Client) (int64,
 // active key, a fresh key is made active first (KeyManager.Rotate with
 // immediate), then kid is deleted, so it leaves the JWKS and this server
 // stops accepting its tokens at once, and a RevokeKey entry in the feed
-// kills its tokens at every verifier. actor is the admin's user id, or
-// empty for the CLI. It returns the active key after the revocation, and
+// kills its tokens at every verifier. It returns the active key after the revocation, and
 // fails with ENOTFOUND for an unknown kid.
 //
 // Other instances of the server (and a server running while the CLI
 // revokes) stop accepting the key's tokens when they next read the keys,
 // within DefaultKeyCacheFor.
-func (s *Service) RevokeKey(ctx context.Context, actor, kid string, c Client) (*keycard.SigningKey, error) {
+func (s *Service) RevokeKey(ctx context.Context, by Actor, kid string) (*keycard.SigningKey, error) {
 	if s.keys == nil {
 		return nil, errors.New("auth: revoking a key needs the signing keys")
 	}
@@ -134,7 +132,7 @@ func (s *Service) RevokeKey(ctx context.Context, actor, kid string, c Client) (*
 			return nil, err
 		}
 		rotated = fresh.KID
-		s.audit(ctx, keycard.AuditKeyRotated, actor, fresh.KID, c.clean(), map[string]any{"alg": fresh.Alg, "immediate": true, "state": fresh.State, "reason": "key_revoked"})
+		s.audit(ctx, keycard.AuditKeyRotated, by, fresh.KID, map[string]any{"alg": fresh.Alg, "immediate": true, "state": fresh.State, "reason": "key_revoked"})
 	}
 	if err := s.stores.Keys.RevokeKey(ctx, kid, s.now()); err != nil {
 		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
@@ -147,7 +145,7 @@ func (s *Service) RevokeKey(ctx context.Context, actor, kid string, c Client) (*
 	if _, err := s.keys.reload(ctx); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditKeyRevoked, actor, kid, c.clean(), map[string]any{"alg": rec.Alg, "state": rec.State, "new_active_kid": rotated})
+	s.audit(ctx, keycard.AuditKeyRevoked, by, kid, map[string]any{"alg": rec.Alg, "state": rec.State, "new_active_kid": rotated})
 	_, active, err := s.activeKey(ctx)
 	if err != nil {
 		return nil, err

@@ -73,7 +73,7 @@ func TestRevocationsChangedWakes(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	f.user(t, "alice")
-	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRevocationsChangedWakes(t *testing.T) {
 		t.Fatal("RevocationsChanged closed before any revocation")
 	default:
 	}
-	if err := f.svc.Logout(ctx, p, Client{}); err != nil {
+	if err := f.svc.Logout(ctx, p, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -106,14 +106,14 @@ func TestRevokeAll(t *testing.T) {
 	ctx := context.Background()
 	f.user(t, "alice")
 	f.user(t, "bob")
-	a, _ := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
-	b, _ := f.svc.Login(ctx, "bob", "correct horse battery", Client{})
-	n, err := f.svc.RevokeAll(ctx, "admin-id", Client{})
+	a, _ := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
+	b, _ := f.svc.Login(ctx, "bob", "correct horse battery", Agent{})
+	n, err := f.svc.RevokeAll(ctx, Operator())
 	if err != nil || n != 2 {
 		t.Fatalf("RevokeAll = %d, %v; want 2", n, err)
 	}
 	for _, tok := range []*Tokens{a, b} {
-		if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		if _, err := f.svc.Refresh(ctx, tok.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 			t.Errorf("Refresh after RevokeAll: %v, want EUNAUTHORIZED", err)
 		}
 		if _, err := f.svc.Authenticate(ctx, tok.AccessToken); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
@@ -126,8 +126,8 @@ func TestRevokeAll(t *testing.T) {
 		t.Errorf("last feed entry %+v, want a global cut-off now", last)
 	}
 	events, _ := f.db.Stores().Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditRevokeAll})
-	if len(events) != 1 || events[0].Actor != "admin-id" {
-		t.Errorf("audit: %+v, want one revoke_all by admin-id", events)
+	if len(events) != 1 || events[0].Actor != "cli" {
+		t.Errorf("audit: %+v, want one revoke_all by the command line (cli)", events)
 	}
 }
 
@@ -135,7 +135,7 @@ func TestRevokeKey(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	f.user(t, "alice")
-	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestRevokeKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	active, err := f.svc.RevokeKey(ctx, "admin-id", oldKID, Client{})
+	active, err := f.svc.RevokeKey(ctx, Operator(), oldKID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRevokeKey(t *testing.T) {
 	if last := page.Entries[len(page.Entries)-1]; last.Kind != keycard.RevokeKey || last.Value != oldKID {
 		t.Errorf("last feed entry %+v, want the key", last)
 	}
-	if _, err := f.svc.RevokeKey(ctx, "admin-id", oldKID, Client{}); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+	if _, err := f.svc.RevokeKey(ctx, Operator(), oldKID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
 		t.Errorf("RevokeKey(again): %v, want ENOTFOUND", err)
 	}
 	events, _ := f.db.Stores().Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditKeyRevoked})
@@ -173,7 +173,7 @@ func TestRevokeKey(t *testing.T) {
 		t.Errorf("audit: %+v, want one key.revoked of %s", events, oldKID)
 	}
 	// A fresh login signs with the new key.
-	tok2, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok2, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestPasswordChangeCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.SetPassword(ctx, u.ID, "another good password", "", "", Client{}); err != nil {
+	if err := f.svc.SetPassword(ctx, Operator(), u.ID, "another good password", ""); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := f.svc.Revocations(ctx, 0)

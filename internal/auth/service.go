@@ -248,24 +248,19 @@ func (s *Service) Config() Config { return s.cfg }
 // Keys returns the key manager.
 func (s *Service) Keys() *KeyManager { return s.keys }
 
-// Stores returns the stores.
-func (s *Service) Stores() keycard.Stores { return s.stores }
-
-// Client describes where a request came from, for sessions and the audit
-// log.
-type Client struct {
-	UserAgent string
-	Addr      string
-}
-
-// maxUserAgent bounds what is stored of a User-Agent header.
-const maxUserAgent = 512
-
-func (c Client) clean() Client {
-	if len(c.UserAgent) > maxUserAgent {
-		c.UserAgent = c.UserAgent[:maxUserAgent]
+// Prune deletes what has ended for good: sessions (and their refresh
+// tokens) revoked or expired before now, the successors kept for the
+// rotation grace window once it has passed, and revocation feed entries
+// past their expiry. The server calls it periodically.
+func (s *Service) Prune(ctx context.Context) error {
+	now := s.now()
+	if _, err := s.stores.Sessions.PruneSessions(ctx, now, now.Add(-s.cfg.RefreshGrace)); err != nil {
+		return fmt.Errorf("auth: pruning sessions: %w", err)
 	}
-	return c
+	if _, err := s.stores.Revocations.PruneRevocations(ctx, now); err != nil {
+		return fmt.Errorf("auth: pruning the revocation feed: %w", err)
+	}
+	return nil
 }
 
 // Tokens is the result of a login or a refresh (RFC 6749 section 5.1).
@@ -315,7 +310,7 @@ func (s *Service) Register(ctx context.Context, name, pass string, roles []strin
 		}
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditUserCreated, id, id, Client{}, nil)
+	s.audit(ctx, keycard.AuditUserCreated, UserActor(id, Agent{}), id, nil)
 	return u, nil
 }
 
@@ -330,12 +325,12 @@ func checkPassword(pass string) error {
 }
 
 // login is Login without the throttles (see throttle.go).
-func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Tokens, error) {
+func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Tokens, error) {
 	c = c.clean()
 	_, normalized, nameErr := username.Normalize(name)
 	if nameErr != nil || password.CheckLength(pass) != nil {
 		s.hasher.VerifyDummy(pass[:min(len(pass), password.MaxLength)])
-		s.audit(ctx, keycard.AuditLoginFailed, "", "", c, map[string]string{"reason": "malformed"})
+		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "malformed"})
 		return nil, errLogin()
 	}
 	u, err := s.stores.Users.UserByUsername(ctx, normalized)
@@ -344,7 +339,7 @@ func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Toke
 			return nil, err
 		}
 		s.hasher.VerifyDummy(pass)
-		s.audit(ctx, keycard.AuditLoginFailed, "", "", c, map[string]string{"reason": "unknown_user"})
+		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "unknown_user"})
 		return nil, errLogin()
 	}
 	ok, rehash, err := s.hasher.Verify(pass, u.PasswordHash)
@@ -359,7 +354,7 @@ func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Toke
 		if ok {
 			reason = "disabled"
 		}
-		s.audit(ctx, keycard.AuditLoginFailed, u.ID, u.ID, c, map[string]string{"reason": reason})
+		s.audit(ctx, keycard.AuditLoginFailed, UserActor(u.ID, c), u.ID, map[string]string{"reason": reason})
 		return nil, errLogin()
 	}
 	if rehash {
@@ -373,13 +368,13 @@ func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Toke
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, u.ID, u.ID, c, map[string]string{"session": t.SessionID})
+	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]string{"session": t.SessionID})
 	return t, nil
 }
 
 // startSession creates a session with its first refresh token and mints
 // an access token for it.
-func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (*Tokens, error) {
+func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*Tokens, error) {
 	now := s.now()
 	sid, err := keycard.NewID(s.rand)
 	if err != nil {
@@ -414,7 +409,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (
 // Config.MaxSessionsPerUser, never the one just created (keep). Two
 // logins racing each other may each leave one session too many for a
 // moment; the next login trims them.
-func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, c Client) error {
+func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, c Agent) error {
 	now := s.now()
 	var active []*keycard.Session
 	after := ""
@@ -451,7 +446,7 @@ func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, 
 			return err
 		}
 		s.stats.SessionsRevoked(keycard.RevokeSessionLimit, 1)
-		s.audit(ctx, keycard.AuditLogout, userID, userID, c, map[string]string{"session": sess.ID, "reason": keycard.RevokeSessionLimit})
+		s.audit(ctx, keycard.AuditLogout, UserActor(userID, c), userID, map[string]string{"session": sess.ID, "reason": keycard.RevokeSessionLimit})
 		excess--
 	}
 	return nil
@@ -505,7 +500,7 @@ func errRefresh() error {
 // token returns the same successor, so concurrent tabs share one session;
 // after it, the reuse is treated as theft and the whole session is
 // revoked.
-func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens, error) {
+func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, error) {
 	c = c.clean()
 	id, hash, err := keycard.ParseRefreshToken(token)
 	if err != nil {
@@ -551,7 +546,7 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.Session.ID, "user", res.Session.UserID)
 		s.stats.RefreshOutcome(RefreshTheft)
 		s.stats.SessionsRevoked(keycard.RevokeTokenReuse, 1)
-		s.audit(ctx, keycard.AuditTokenReuse, res.Session.UserID, res.Session.UserID, c, map[string]string{"session": res.Session.ID})
+		s.audit(ctx, keycard.AuditTokenReuse, UserActor(res.Session.UserID, c), res.Session.UserID, map[string]string{"session": res.Session.ID})
 		return nil, errRefresh()
 	default:
 		return nil, fmt.Errorf("auth: unexpected rotation outcome %v", res.Outcome)
@@ -632,23 +627,23 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 }
 
 // Logout revokes the caller's session.
-func (s *Service) Logout(ctx context.Context, p *Principal, c Client) error {
+func (s *Service) Logout(ctx context.Context, p *Principal, c Agent) error {
 	if _, err := s.stores.Sessions.RevokeSession(ctx, p.Claims.SessionID, s.now(), keycard.RevokeLogout); err != nil {
 		return err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeLogout, 1)
-	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]string{"session": p.Claims.SessionID, "reason": keycard.RevokeLogout})
+	s.audit(ctx, keycard.AuditLogout, UserActor(p.User.ID, c), p.User.ID, map[string]string{"session": p.Claims.SessionID, "reason": keycard.RevokeLogout})
 	return nil
 }
 
 // LogoutAll revokes every session of the caller ("sign out everywhere").
-func (s *Service) LogoutAll(ctx context.Context, p *Principal, c Client) error {
+func (s *Service) LogoutAll(ctx context.Context, p *Principal, c Agent) error {
 	ids, err := s.stores.Sessions.RevokeUserSessions(ctx, p.User.ID, "", s.now(), keycard.RevokeLogoutAll)
 	if err != nil {
 		return err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeLogoutAll, len(ids))
-	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]any{"sessions": ids, "reason": keycard.RevokeLogoutAll})
+	s.audit(ctx, keycard.AuditLogout, UserActor(p.User.ID, c), p.User.ID, map[string]any{"sessions": ids, "reason": keycard.RevokeLogoutAll})
 	return nil
 }
 
@@ -671,7 +666,7 @@ func (s *Service) Sessions(ctx context.Context, p *Principal) ([]*keycard.Sessio
 
 // RevokeSession revokes one of the caller's own sessions. Another user's
 // session id is answered as not found.
-func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c Client) error {
+func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c Agent) error {
 	notFound := &keycard.Error{Code: keycard.ENOTFOUND, Message: "Session not found."}
 	sess, err := s.stores.Sessions.Session(ctx, id)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
@@ -686,13 +681,13 @@ func (s *Service) RevokeSession(ctx context.Context, p *Principal, id string, c 
 		return err
 	}
 	s.stats.SessionsRevoked(keycard.RevokeLogout, 1)
-	s.audit(ctx, keycard.AuditLogout, p.User.ID, p.User.ID, c, map[string]string{"session": id, "reason": keycard.RevokeLogout})
+	s.audit(ctx, keycard.AuditLogout, UserActor(p.User.ID, c), p.User.ID, map[string]string{"session": id, "reason": keycard.RevokeLogout})
 	return nil
 }
 
 // ChangePassword changes the caller's password after checking the current
 // one, and revokes every other session of the user.
-func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Client) error {
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, c Agent) error {
 	if err := s.CheckRecentAuth(p); err != nil {
 		return err
 	}
@@ -703,13 +698,13 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil || !ok {
 		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}
 	}
-	return s.SetPassword(ctx, p.User.ID, next, p.Claims.SessionID, p.User.ID, c)
+	return s.SetPassword(ctx, UserActor(p.User.ID, c), p.User.ID, next, p.Claims.SessionID)
 }
 
-// SetPassword sets a user's password (for the CLI and admins, or after
-// ChangePassword checked the old one) and revokes every session of the
-// user except keepSession.
-func (s *Service) SetPassword(ctx context.Context, userID, next, keepSession, actor string, c Client) error {
+// SetPassword sets a user's password (for the command line and admins, or
+// after ChangePassword checked the old one) and revokes every session of
+// the user except keepSession (which may be empty).
+func (s *Service) SetPassword(ctx context.Context, by Actor, userID, next, keepSession string) error {
 	if err := checkPassword(next); err != nil {
 		return err
 	}
@@ -722,14 +717,14 @@ func (s *Service) SetPassword(ctx context.Context, userID, next, keepSession, ac
 		return err
 	}
 	s.stats.SessionsRevoked(keycard.RevokePasswordChanged, len(revoked))
-	s.audit(ctx, keycard.AuditPasswordChanged, actor, userID, c, map[string]any{"sessions_revoked": len(revoked)})
+	s.audit(ctx, keycard.AuditPasswordChanged, by, userID, map[string]any{"sessions_revoked": len(revoked)})
 	return nil
 }
 
 // audit appends an event; a failure is logged, not returned, so that the
 // audit log cannot turn a successful operation into an error.
-func (s *Service) audit(ctx context.Context, typ, actor, subject string, c Client, detail any) {
-	e := &keycard.AuditEvent{Time: s.now(), Type: typ, Actor: actor, Subject: subject, ClientAddr: c.Addr, UserAgent: c.UserAgent}
+func (s *Service) audit(ctx context.Context, typ string, by Actor, subject string, detail any) {
+	e := &keycard.AuditEvent{Time: s.now(), Type: typ, Actor: by.auditID(), Subject: subject, ClientAddr: by.Agent.Addr, UserAgent: by.Agent.UserAgent}
 	if detail != nil {
 		b, err := json.Marshal(detail)
 		if err == nil {

@@ -78,7 +78,7 @@ func TestLoginAndAuthenticate(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	f.user(t, "Alice")
-	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{UserAgent: "test", Addr: "127.0.0.1"})
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{UserAgent: "test", Addr: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	f.user(t, "bob")
-	_, errWrong := f.svc.Login(ctx, "bob", "wrong password!", Client{})
-	_, errUnknown := f.svc.Login(ctx, "nobody", "wrong password!", Client{})
-	_, errShort := f.svc.Login(ctx, "bob", "short", Client{})
+	_, errWrong := f.svc.Login(ctx, "bob", "wrong password!", Agent{})
+	_, errUnknown := f.svc.Login(ctx, "nobody", "wrong password!", Agent{})
+	_, errShort := f.svc.Login(ctx, "bob", "short", Agent{})
 	for _, err := range []error{errWrong, errUnknown, errShort} {
 		if keycard.ErrorCode(err) != keycard.EUNAUTHORIZED || keycard.ErrorMessage(err) != keycard.ErrorMessage(errWrong) {
 			t.Errorf("got %v, want the same EUNAUTHORIZED answer as a wrong password (%v)", err, errWrong)
@@ -123,23 +123,23 @@ func TestRefreshRotationGraceAndTheft(t *testing.T) {
 	f := newFixture(t, jose.EdDSA)
 	ctx := context.Background()
 	f.user(t, "carol")
-	t0, err := f.svc.Login(ctx, "carol", "correct horse battery", Client{})
+	t0, err := f.svc.Login(ctx, "carol", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+	t1, err := f.svc.Refresh(ctx, t0.RefreshToken, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if t1.RefreshToken == t0.RefreshToken || t1.SessionID != t0.SessionID {
 		t.Fatalf("rotation: got %+v, want a new token in session %s", t1, t0.SessionID)
 	}
-	if evs, err := f.svc.Stores().Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditRefresh}); err != nil || len(evs) != 1 {
+	if evs, err := f.svc.AuditEvents(ctx, keycard.AuditFilter{Type: keycard.AuditRefresh}); err != nil || len(evs) != 1 {
 		t.Errorf("refresh audit events: got %d (%v), want 1", len(evs), err)
 	}
 	// Within the grace window the old token gets the same successor.
 	f.clock.Advance(5 * time.Second)
-	again, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+	again, err := f.svc.Refresh(ctx, t0.RefreshToken, Agent{})
 	if err != nil {
 		t.Fatalf("replay within grace: %v", err)
 	}
@@ -148,16 +148,16 @@ func TestRefreshRotationGraceAndTheft(t *testing.T) {
 	}
 	// After the window: theft, the whole session dies.
 	f.clock.Advance(10 * time.Second)
-	if _, err := f.svc.Refresh(ctx, t0.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, t0.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Fatalf("reuse after grace: got %v, want EUNAUTHORIZED", err)
 	}
-	if _, err := f.svc.Refresh(ctx, t1.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, t1.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("successor after theft: got %v, want EUNAUTHORIZED (session revoked)", err)
 	}
 	if _, err := f.svc.Authenticate(ctx, t1.AccessToken); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("access token of a revoked session: got %v, want EUNAUTHORIZED", err)
 	}
-	if _, err := f.svc.Refresh(ctx, "garbage", Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := f.svc.Refresh(ctx, "garbage", Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("garbage refresh token: got %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestConcurrentRefreshKeepsOneSession(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
 	f.user(t, "dave")
-	t0, err := f.svc.Login(ctx, "dave", "correct horse battery", Client{})
+	t0, err := f.svc.Login(ctx, "dave", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestConcurrentRefreshKeepsOneSession(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = f.svc.Refresh(ctx, t0.RefreshToken, Client{})
+			results[i], errs[i] = f.svc.Refresh(ctx, t0.RefreshToken, Agent{})
 		}()
 	}
 	wg.Wait()
@@ -191,7 +191,7 @@ func TestConcurrentRefreshKeepsOneSession(t *testing.T) {
 		}
 	}
 	// The single successor works and the session is alive.
-	if _, err := f.svc.Refresh(ctx, results[0].RefreshToken, Client{}); err != nil {
+	if _, err := f.svc.Refresh(ctx, results[0].RefreshToken, Agent{}); err != nil {
 		t.Errorf("successor: %v", err)
 	}
 }
@@ -200,9 +200,9 @@ func TestLogoutAndPasswordChange(t *testing.T) {
 	f := newFixture(t, jose.HS256)
 	ctx := context.Background()
 	f.user(t, "erin")
-	a, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
-	b, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
-	c, _ := f.svc.Login(ctx, "erin", "correct horse battery", Client{})
+	a, _ := f.svc.Login(ctx, "erin", "correct horse battery", Agent{})
+	b, _ := f.svc.Login(ctx, "erin", "correct horse battery", Agent{})
+	c, _ := f.svc.Login(ctx, "erin", "correct horse battery", Agent{})
 	pa, err := f.svc.Authenticate(ctx, a.AccessToken)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestLogoutAndPasswordChange(t *testing.T) {
 	if err != nil || len(sessions) != 3 {
 		t.Fatalf("sessions: got %d (%v), want 3", len(sessions), err)
 	}
-	if err := f.svc.Logout(ctx, pa, Client{}); err != nil {
+	if err := f.svc.Logout(ctx, pa, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, a.AccessToken); err == nil {
@@ -221,22 +221,22 @@ func TestLogoutAndPasswordChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.ChangePassword(ctx, pb, "wrong", "new password 123", Client{}); keycard.ErrorCode(err) != keycard.EFORBIDDEN {
+	if err := f.svc.ChangePassword(ctx, pb, "wrong", "new password 123", Agent{}); keycard.ErrorCode(err) != keycard.EFORBIDDEN {
 		t.Errorf("wrong current password: got %v, want EFORBIDDEN", err)
 	}
-	if err := f.svc.ChangePassword(ctx, pb, "correct horse battery", "new password 123", Client{}); err != nil {
+	if err := f.svc.ChangePassword(ctx, pb, "correct horse battery", "new password 123", Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err != nil {
 		t.Errorf("the session that changed the password must survive: %v", err)
 	}
-	if _, err := f.svc.Refresh(ctx, c.RefreshToken, Client{}); err == nil {
+	if _, err := f.svc.Refresh(ctx, c.RefreshToken, Agent{}); err == nil {
 		t.Error("another session survived a password change")
 	}
-	if _, err := f.svc.Login(ctx, "erin", "new password 123", Client{}); err != nil {
+	if _, err := f.svc.Login(ctx, "erin", "new password 123", Agent{}); err != nil {
 		t.Errorf("login with the new password: %v", err)
 	}
-	if err := f.svc.LogoutAll(ctx, pb, Client{}); err != nil {
+	if err := f.svc.LogoutAll(ctx, pb, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, b.AccessToken); err == nil {
@@ -276,7 +276,7 @@ func TestKeyRotationSchedule(t *testing.T) {
 	}
 	// A token signed by the old key just before the switch.
 	f.clock.Advance(DefaultPublishAhead - time.Second)
-	before, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
+	before, err := f.svc.Login(ctx, "frank", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestKeyRotationSchedule(t *testing.T) {
 	if kid1 == kid0 {
 		t.Fatal("next key did not become active")
 	}
-	after, err := f.svc.Login(ctx, "frank", "correct horse battery", Client{})
+	after, err := f.svc.Login(ctx, "frank", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestRoleScopes(t *testing.T) {
 	ctx := context.Background()
 	f.svc.cfg.RoleScopes = map[string][]string{"*": {"profile", "weather:read"}, "user": {"orders:write", "profile"}, "admin": {"keys:manage"}}
 	f.user(t, "Alice")
-	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestRoleScopes(t *testing.T) {
 	if p.Claims.Scope != tok.Scope {
 		t.Errorf("token scope %q, want %q", p.Claims.Scope, tok.Scope)
 	}
-	next, err := f.svc.Refresh(ctx, tok.RefreshToken, Client{})
+	next, err := f.svc.Refresh(ctx, tok.RefreshToken, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestSessionLimit(t *testing.T) {
 	f.user(t, "Sam")
 	var toks []*Tokens
 	for i := range 3 {
-		tok, err := f.svc.Login(ctx, "sam", "correct horse battery", Client{UserAgent: fmt.Sprint("device ", i)})
+		tok, err := f.svc.Login(ctx, "sam", "correct horse battery", Agent{UserAgent: fmt.Sprint("device ", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,11 +408,11 @@ func TestSessionLimit(t *testing.T) {
 	}
 	// Least recently *used*: refresh the older of the two, log in again,
 	// and the newer (unused) one ends.
-	if _, err := f.svc.Refresh(ctx, toks[1].RefreshToken, Client{}); err != nil {
+	if _, err := f.svc.Refresh(ctx, toks[1].RefreshToken, Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
-	if _, err := f.svc.Login(ctx, "sam", "correct horse battery", Client{}); err != nil {
+	if _, err := f.svc.Login(ctx, "sam", "correct horse battery", Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Authenticate(ctx, toks[2].AccessToken); err == nil {
@@ -428,11 +428,11 @@ func TestRolePolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.user(t, "plain")
-	admin, err := f.svc.Login(ctx, "root", "correct horse battery", Client{})
+	admin, err := f.svc.Login(ctx, "root", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := f.svc.Login(ctx, "plain", "correct horse battery", Client{})
+	plain, err := f.svc.Login(ctx, "plain", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestRolePolicies(t *testing.T) {
 		t.Errorf("admin session: idle %v, lifetime %v; want 1h and 8h (shortest of both roles)", sess.IdleTimeout, sess.ExpiresAt.Sub(sess.CreatedAt))
 	}
 	// A refresh keeps the shorter lifetime.
-	next, err := f.svc.Refresh(ctx, admin.RefreshToken, Client{})
+	next, err := f.svc.Refresh(ctx, admin.RefreshToken, Agent{})
 	if err != nil || next.ExpiresIn != 300 {
 		t.Errorf("refresh: %v, expires_in %d", err, next.ExpiresIn)
 	}
@@ -468,12 +468,12 @@ func TestReauthWithin(t *testing.T) {
 	ctx := context.Background()
 	f.svc.cfg.ReauthWithin = 10 * time.Minute
 	f.user(t, "Rita")
-	tok, err := f.svc.Login(ctx, "rita", "correct horse battery", Client{})
+	tok, err := f.svc.Login(ctx, "rita", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(11 * time.Minute)
-	tok, err = f.svc.Refresh(ctx, tok.RefreshToken, Client{}) // a fresh token, an old login
+	tok, err = f.svc.Refresh(ctx, tok.RefreshToken, Agent{}) // a fresh token, an old login
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,19 +481,19 @@ func TestReauthWithin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Client{})
+	err = f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Agent{})
 	if re, ok := errors.AsType[*ReauthRequiredError](err); !ok || re.MaxAge != 10*time.Minute || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Fatalf("password change with an old login: %v, want ReauthRequiredError", err)
 	}
 	// Signing in again satisfies it.
-	tok, err = f.svc.Login(ctx, "rita", "correct horse battery", Client{})
+	tok, err = f.svc.Login(ctx, "rita", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, err = f.svc.Authenticate(ctx, tok.AccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Client{}); err != nil {
+	if err := f.svc.ChangePassword(ctx, p, "correct horse battery", "a new long passphrase", Agent{}); err != nil {
 		t.Errorf("password change after signing in again: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/username"
 )
 
-// LoginLimits are the login throttles (DESIGN.md "Bad input and
+// LoginLimits are the login throttles (docs/architecture.md "Bad input and
 // failure"): one limiter keyed by account, one by client address. A nil
 // limiter throttles nothing.
 type LoginLimits struct {
@@ -22,7 +22,7 @@ type LoginLimits struct {
 	// user exists, so that an enumerating client meets the same
 	// throttling for every name.
 	Account throttle.Limiter
-	// Address is keyed by the client address (Client.Addr; an IPv6
+	// Address is keyed by the client address (Agent.Addr; an IPv6
 	// address by its /64 network, which one client usually holds whole).
 	// Logins without an address are not limited by it.
 	Address throttle.Limiter
@@ -63,12 +63,12 @@ const LoginError = "error"
 // failure of both keys; a successful one forgets the account's failures
 // but not the address's, which other clients may share. A throttle that
 // fails (an unreachable store) is logged and lets the login through.
-func (s *Service) Login(ctx context.Context, name, pass string, c Client) (*Tokens, error) {
+func (s *Service) Login(ctx context.Context, name, pass string, c Agent) (*Tokens, error) {
 	c = c.clean()
 	account, address := loginKeys(name, c.Addr)
 	if retry, limits := s.loginAllowed(ctx, account, address); retry > 0 {
 		s.stats.LoginOutcome(LoginThrottled)
-		s.audit(ctx, keycard.AuditLoginThrottled, "", "", c, map[string]any{
+		s.audit(ctx, keycard.AuditLoginThrottled, anonymous(c), "", map[string]any{
 			"limits": limits, "retry_after": int64(retry / time.Second),
 		})
 		return nil, &ThrottledError{RetryAfter: retry}

@@ -98,13 +98,13 @@ func TestLoginThrottledPerAccount(t *testing.T) {
 
 	for _, name := range []string{"Alice", "nobody"} { // an existing and an unknown account
 		for i := range 3 {
-			_, err := svc.Login(ctx, name, "wrong password", Client{Addr: "192.0.2.1"})
+			_, err := svc.Login(ctx, name, "wrong password", Agent{Addr: "192.0.2.1"})
 			if keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 				t.Fatalf("%s attempt %d: got %v, want EUNAUTHORIZED", name, i+1, err)
 			}
 		}
 		// Now even the right password is not checked.
-		_, err := svc.Login(ctx, name, "correct horse battery", Client{Addr: "192.0.2.2"})
+		_, err := svc.Login(ctx, name, "correct horse battery", Agent{Addr: "192.0.2.2"})
 		te, ok := errors.AsType[*ThrottledError](err)
 		if !ok || te.RetryAfter != time.Minute || keycard.ErrorCode(err) != keycard.ETHROTTLED {
 			t.Fatalf("%s after 3 failures: got %v, want a ThrottledError of 1m with code ETHROTTLED", name, err)
@@ -128,13 +128,13 @@ func TestLoginThrottledPerAccount(t *testing.T) {
 	// The throttle lifts after the back-off; a success forgets the
 	// failures, so the next typo is free again.
 	f.clock.Advance(time.Minute)
-	if _, err := svc.Login(ctx, "alice", "correct horse battery", Client{}); err != nil {
+	if _, err := svc.Login(ctx, "alice", "correct horse battery", Agent{}); err != nil {
 		t.Fatalf("after the back-off: %v", err)
 	}
-	if _, err := svc.Login(ctx, "alice", "wrong password", Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := svc.Login(ctx, "alice", "wrong password", Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Fatalf("typo after a success: got %v, want EUNAUTHORIZED", err)
 	}
-	if _, err := svc.Login(ctx, "alice", "correct horse battery", Client{}); err != nil {
+	if _, err := svc.Login(ctx, "alice", "correct horse battery", Agent{}); err != nil {
 		t.Fatalf("after one typo: %v", err)
 	}
 }
@@ -145,17 +145,17 @@ func TestLoginThrottledPerAddress(t *testing.T) {
 	f.user(t, "alice")
 	svc, _ := throttledService(t, f, throttle.Policy{Burst: 100}, throttle.Policy{Burst: 4, BaseDelay: 30 * time.Second})
 	for _, name := range []string{"a1", "a2", "a3", "a4"} {
-		if _, err := svc.Login(ctx, name, "wrong password", Client{Addr: "2001:db8::1"}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		if _, err := svc.Login(ctx, name, "wrong password", Agent{Addr: "2001:db8::1"}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 			t.Fatalf("got %v, want EUNAUTHORIZED", err)
 		}
 	}
 	// Another address in the same /64 is throttled too.
-	_, err := svc.Login(ctx, "alice", "correct horse battery", Client{Addr: "2001:db8::2"})
+	_, err := svc.Login(ctx, "alice", "correct horse battery", Agent{Addr: "2001:db8::2"})
 	if te, ok := errors.AsType[*ThrottledError](err); !ok || te.RetryAfter != 30*time.Second {
 		t.Fatalf("got %v, want throttled for 30s", err)
 	}
 	// Another address is not.
-	if _, err := svc.Login(ctx, "alice", "correct horse battery", Client{Addr: "192.0.2.9"}); err != nil {
+	if _, err := svc.Login(ctx, "alice", "correct horse battery", Agent{Addr: "192.0.2.9"}); err != nil {
 		t.Fatalf("from another address: %v", err)
 	}
 }
@@ -165,18 +165,18 @@ func TestMetricsReported(t *testing.T) {
 	ctx := context.Background()
 	f.user(t, "alice")
 	svc, m := throttledService(t, f, throttle.Policy{}, throttle.Policy{})
-	tok, err := svc.Login(ctx, "alice", "correct horse battery", Client{})
+	tok, err := svc.Login(ctx, "alice", "correct horse battery", Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Refresh(ctx, tok.RefreshToken, Client{}); err != nil {
+	if _, err := svc.Refresh(ctx, tok.RefreshToken, Agent{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Refresh(ctx, tok.RefreshToken, Client{}); err != nil { // within the grace window
+	if _, err := svc.Refresh(ctx, tok.RefreshToken, Agent{}); err != nil { // within the grace window
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Hour)
-	if _, err := svc.Refresh(ctx, tok.RefreshToken, Client{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+	if _, err := svc.Refresh(ctx, tok.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Fatalf("reuse after the grace window: got %v", err)
 	}
 	if got, want := m.refresh, map[string]int{RefreshRotated: 1, RefreshReplayed: 1, RefreshTheft: 1}; !equalCounts(got, want) {
@@ -194,7 +194,7 @@ func TestNilMetricsAndLimits(t *testing.T) {
 	f := newFixture(t, jose.ES256) // no Metrics, no LoginLimits
 	f.user(t, "alice")
 	for range 20 {
-		if _, err := f.svc.Login(context.Background(), "alice", "wrong password", Client{Addr: "192.0.2.1"}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		if _, err := f.svc.Login(context.Background(), "alice", "wrong password", Agent{Addr: "192.0.2.1"}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 			t.Fatalf("without limits: got %v, want EUNAUTHORIZED", err)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// designExample is the example of DESIGN.md's "Gateway configuration".
+// designExample is the example of docs/architecture.md's "Gateway configuration".
 const designExample = `
 listen: 127.0.0.1:8080
 issuer: http://127.0.0.1:4000      # discovery gives jwks_uri and the revocation feed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // codeInsufficientRole is the error of a 403 answered to an authenticated
@@ -237,7 +238,7 @@ func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request) {
 // updated user. Disabling revokes all the user's sessions.
 func (s *Server) handleAdminSetDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, err := s.svc.SetUserDisabled(r.Context(), principal(r.Context()), r.PathValue("id"), disabled, ClientOf(r))
+		u, err := s.svc.SetUserDisabled(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"), disabled)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -273,7 +274,7 @@ func (s *Server) handleAdminCreateUser(w http.ResponseWriter, r *http.Request) {
 	if req.Roles != nil {
 		roles = *req.Roles
 	}
-	u, err := s.svc.CreateUser(r.Context(), principal(r.Context()), *req.Username, *req.Password, roles, ClientOf(r))
+	u, err := s.svc.CreateUser(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), *req.Username, *req.Password, roles)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -297,7 +298,7 @@ func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Field "roles" is required (an array of strings, possibly empty).`))
 		return
 	}
-	u, err := s.svc.SetUserRoles(r.Context(), principal(r.Context()), r.PathValue("id"), *req.Roles, ClientOf(r))
+	u, err := s.svc.SetUserRoles(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"), *req.Roles)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -308,7 +309,7 @@ func (s *Server) handleAdminSetRoles(w http.ResponseWriter, r *http.Request) {
 // handleAdminDeleteUser is DELETE /admin/v1/users/{id}: revoke the user's
 // sessions and delete the user.
 func (s *Server) handleAdminDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.DeleteUser(r.Context(), principal(r.Context()), r.PathValue("id"), ClientOf(r)); err != nil {
+	if err := s.svc.DeleteUser(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -363,7 +364,7 @@ func (s *Server) handleAdminSessions(w http.ResponseWriter, r *http.Request) {
 // handleAdminRevokeSession is DELETE /admin/v1/users/{id}/sessions/{sid}.
 // A session of another user is 404, like an unknown one.
 func (s *Server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
-	err := s.svc.RevokeUserSession(r.Context(), principal(r.Context()), r.PathValue("id"), r.PathValue("sid"), ClientOf(r))
+	err := s.svc.RevokeUserSession(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"), r.PathValue("sid"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -378,7 +379,7 @@ type revokedResponse struct {
 // handleAdminRevokeSessions is DELETE /admin/v1/users/{id}/sessions: revoke
 // every session of the user; it answers with how many were live.
 func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
-	n, err := s.svc.RevokeUserSessions(r.Context(), principal(r.Context()), r.PathValue("id"), ClientOf(r))
+	n, err := s.svc.RevokeUserSessions(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -439,7 +440,7 @@ func (s *Server) handleAdminRotateKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	k, err := s.svc.RotateKey(r.Context(), principal(r.Context()), req.Immediate != nil && *req.Immediate, ClientOf(r))
+	k, err := s.svc.RotateKey(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), req.Immediate != nil && *req.Immediate)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -515,7 +516,7 @@ func (s *Server) handleAdminCreateClient(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, badRequest(`Field "name" is required.`))
 		return
 	}
-	c, secret, err := s.svc.AdminCreateClient(r.Context(), principal(r.Context()), *req.Name, req.Scopes, req.Audiences, ClientOf(r))
+	c, secret, err := s.svc.CreateClient(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), *req.Name, req.Scopes, req.Audiences)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -527,7 +528,7 @@ func (s *Server) handleAdminCreateClient(w http.ResponseWriter, r *http.Request)
 
 // handleAdminDeleteClient is DELETE /admin/v1/clients/{id}.
 func (s *Server) handleAdminDeleteClient(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.DeleteClient(r.Context(), principal(r.Context()), r.PathValue("id"), ClientOf(r)); err != nil {
+	if err := s.svc.DeleteClient(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -544,7 +545,7 @@ type clientSecretResponse struct {
 // new one is in the answer, shown only this once.
 func (s *Server) handleAdminRotateClientSecret(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	secret, err := s.svc.AdminRotateClientSecret(r.Context(), principal(r.Context()), id, ClientOf(r))
+	secret, err := s.svc.RotateClientSecret(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

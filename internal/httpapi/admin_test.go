@@ -303,7 +303,7 @@ func TestAdminRolesAndDelete(t *testing.T) {
 	f.refresh(t, tok.RefreshToken).wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	f.send(t, "GET", "/v1/me", tok.AccessToken).wantError(t, http.StatusUnauthorized, codeInvalidToken)
 	// The revoked session reached the revocation feed.
-	revs, err := f.svc.Stores().Revocations.Revocations(context.Background(), 0, 0)
+	revs, err := f.stores.Revocations.Revocations(context.Background(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

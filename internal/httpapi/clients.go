@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/browser"
 	"github.com/keycard-auth/keycard/jwt"
 )
 
@@ -210,7 +211,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Parameter "token" is required.`))
 		return
 	}
-	err = s.svc.RevokeToken(r.Context(), c, token, ClientOf(r))
+	err = s.svc.RevokeToken(r.Context(), c, token, browser.AgentOf(r))
 	if keycard.ErrorCode(err) == keycard.EFORBIDDEN {
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnauthorizedClient, keycard.ErrorMessage(err)))
 		return

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // BenchmarkIntrospect measures POST /oauth/introspect of a user's access
@@ -25,7 +27,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, secret, err := s.svc.CreateClient(context.Background(), "bench", []string{"bench:read"}, nil)
+	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), "bench", []string{"bench:read"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func BenchmarkIntrospect(b *testing.B) {
 // ES256-signed access token.
 func BenchmarkClientCredentials(b *testing.B) {
 	s := newBenchServer(b)
-	c, secret, err := s.svc.CreateClient(context.Background(), "bench", []string{"bench:read"}, nil)
+	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), "bench", []string{"bench:read"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type serviceClient struct {
 
 func (f *fixture) newClient(t testing.TB, scopes, audiences []string) serviceClient {
 	t.Helper()
-	c, secret, err := f.svc.CreateClient(context.Background(), "test client", scopes, audiences)
+	c, secret, err := f.svc.CreateClient(context.Background(), auth.Operator(), "test client", scopes, audiences)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestRevokeEndpoint(t *testing.T) {
 	f.wantInactive(t, c, "access token of the revoked session", user.AccessToken)
 	f.refresh(t, user.RefreshToken).wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	f.send(t, http.MethodGet, "/v1/me", user.AccessToken).wantError(t, http.StatusUnauthorized, codeInvalidToken)
-	sess, err := f.svc.Stores().Sessions.Session(ctx, user.SessionID)
+	sess, err := f.stores.Sessions.Session(ctx, user.SessionID)
 	if err != nil || !sess.Revoked() {
 		t.Errorf("session after revoking its refresh token: %+v, %v; want revoked", sess, err)
 	}
@@ -302,7 +302,7 @@ func TestRevokeEndpoint(t *testing.T) {
 	user = f.login(t, "alice", testPassword)
 	jti, _ := f.introspect(t, c, user.AccessToken)["jti"].(string)
 	wantOK("access token", f.postForm(t, "/oauth/revoke", "token="+url.QueryEscape(user.AccessToken)+"&client_id="+c.id+"&client_secret="+c.secret))
-	revs, err := f.svc.Stores().Revocations.Revocations(ctx, 0, 0)
+	revs, err := f.stores.Revocations.Revocations(ctx, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,14 @@
 package httpapi
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // Cookie mode (Options.Cookies) lets a browser application keep its tokens
@@ -22,20 +19,6 @@ import (
 // state-changing request authenticated by a cookie must pass checkCSRF.
 // docs/decisions/auth-server.md gives the reasons for each choice.
 const (
-	// accessCookie holds the access token: HttpOnly, Secure,
-	// SameSite=Strict, Path=/ (the __Host- prefix requires Path=/ and no
-	// Domain, so it is sent to this host only).
-	accessCookie = "__Host-keycard_access"
-	// refreshCookie holds the refresh token. __Host- would force Path=/
-	// and send it with every request; __Secure- allows refreshCookiePath,
-	// so it only ever travels to the token endpoint.
-	refreshCookie     = "__Secure-keycard_refresh"
-	refreshCookiePath = "/oauth/token"
-	// csrfCookie holds the double-submit CSRF token. It is not HttpOnly:
-	// the application's scripts read it and echo it in csrfHeader.
-	csrfCookie = "__Host-keycard_csrf"
-	csrfHeader = "X-CSRF-Token"
-
 	// codeCSRFFailed answers (403) a cookie-authenticated request that
 	// fails the CSRF defence.
 	codeCSRFFailed = "csrf_failed"
@@ -50,9 +33,8 @@ type cookieMode struct {
 	// key binds CSRF tokens to sessions: a session's token is
 	// HMAC-SHA256(key, label || session id).
 	key []byte
-	// origin is the only origin allowed to make cookie requests: the
-	// issuer's, as in an Origin header (RFC 6454 section 6.1).
-	origin string
+	// origins may make cookie requests (Options.Origins).
+	origins browser.Origins
 	// accessMaxAge and refreshMaxAge are the cookies' Max-Age.
 	accessMaxAge, refreshMaxAge time.Duration
 }
@@ -69,80 +51,27 @@ func newCookieMode(svc *auth.Service, opt Options) *cookieMode {
 		key = make([]byte, csrfKeyLen)
 		rand.Read(key) // never fails (crypto/rand)
 	}
+	origins := opt.Origins
+	if origins.IsZero() {
+		origins, _ = browser.NewOrigins(cfg.Issuer) // the issuer's alone: no other to refuse
+	}
 	refresh := min(cfg.IdleTimeout, cfg.SessionLifetime)
-	return &cookieMode{key: key, origin: Origin(cfg.Issuer), accessMaxAge: cfg.AccessTTL, refreshMaxAge: refresh}
+	return &cookieMode{key: key, origins: origins, accessMaxAge: cfg.AccessTTL, refreshMaxAge: refresh}
 }
 
-// Origin returns the origin (RFC 6454 section 6.1) of an http or https
-// URL, without a default port; "" for anything else, which no request's
-// Origin header matches. The web pages (package web) check their forms'
-// Origin with it too.
-func Origin(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || u.User != nil {
-		return ""
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if scheme != "http" && scheme != "https" {
-		return ""
-	}
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return scheme + "://" + host
-}
-
-// csrfToken returns the CSRF token of a session (see CSRFToken).
-func (c *cookieMode) csrfToken(sessionID string) string { return CSRFToken(c.key, sessionID) }
-
-// CSRFToken returns the CSRF token of a session under key: HMAC-SHA256 of
-// the session id, stable for the session's whole life, so tabs and
-// refreshes never disagree on it, and unguessable without the key. Cookie
-// mode and the web pages (package web) both use it, so that with one key
-// (Options.CSRFKey) their tokens agree.
-func CSRFToken(key []byte, sessionID string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("keycard csrf v1\x00"))
-	m.Write([]byte(sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// csrfToken returns the CSRF token of a session (browser.CSRFToken).
+func (c *cookieMode) csrfToken(sessionID string) string { return browser.CSRFToken(c.key, sessionID) }
 
 // csrfError is the 403 of a failed CSRF check.
 func csrfError(description string) *httpError {
 	return errorf(http.StatusForbidden, codeCSRFFailed, description)
 }
 
-// stateChanging reports whether a request's method may change state
-// (anything but GET, HEAD, OPTIONS and TRACE, RFC 9110 section 9.2.1).
-func stateChanging(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return false
-	}
-	return true
-}
-
-// checkOrigin checks that r comes from a page of the issuer's own origin:
-// Sec-Fetch-Site, when sent, must be "same-origin", and Origin, when sent,
-// the issuer's origin; a request with neither is refused, since a browser
-// sends at least one of them with every POST.
+// checkOrigin checks that r comes from a page of an allowed origin
+// (browser.Origins.Check).
 func (c *cookieMode) checkOrigin(r *http.Request) error {
-	site, origin := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Origin")
-	if len(site) == 0 && len(origin) == 0 {
-		return csrfError("Cookie requests must carry Sec-Fetch-Site or Origin.")
-	}
-	if len(site) > 1 || len(site) == 1 && site[0] != "same-origin" {
-		return csrfError("Cookie requests must come from the server's own origin (Sec-Fetch-Site).")
-	}
-	if len(origin) > 1 || len(origin) == 1 && (c.origin == "" || origin[0] != c.origin) {
-		return csrfError("Cookie requests must come from the server's own origin (Origin).")
+	if err := c.origins.Check(r); err != nil {
+		return csrfError(keycard.ErrorMessage(err))
 	}
 	return nil
 }
@@ -153,17 +82,17 @@ func (c *cookieMode) checkOrigin(r *http.Request) error {
 // csrfCookie cookie and in one csrfHeader header (the double submit),
 // compared in constant time.
 func (c *cookieMode) checkCSRF(r *http.Request, sessionID string) error {
-	if !stateChanging(r) {
+	if !browser.StateChanging(r) {
 		return nil
 	}
 	if err := c.checkOrigin(r); err != nil {
 		return err
 	}
-	header := r.Header.Values(csrfHeader)
+	header := r.Header.Values(browser.CSRFHeader)
 	if len(header) != 1 || header[0] == "" {
-		return csrfError("Send the CSRF token in one " + csrfHeader + " header.")
+		return csrfError("Send the CSRF token in one " + browser.CSRFHeader + " header.")
 	}
-	cookie, err := r.Cookie(csrfCookie)
+	cookie, err := r.Cookie(browser.CSRFCookie)
 	if err != nil {
 		return csrfError("The CSRF cookie is missing.")
 	}
@@ -184,14 +113,14 @@ func (s *Server) cookieAccessToken(r *http.Request) (token string, ok bool, prob
 	if s.cookies == nil {
 		return "", false, "", nil
 	}
-	c, cerr := r.Cookie(accessCookie)
+	c, cerr := r.Cookie(browser.AccessCookie)
 	if cerr != nil {
 		return "", false, "", nil
 	}
 	if len(r.Header.Values("Authorization")) > 0 {
 		return "", false, "", badRequest("Send either an Authorization header or the access cookie, not both.")
 	}
-	if c.Value == "" || len(c.Value) > maxAccessTokenLen {
+	if c.Value == "" || len(c.Value) > browser.MaxTokenLen {
 		return "", true, "Invalid access token.", nil
 	}
 	return c.Value, true, "", nil
@@ -204,7 +133,7 @@ func (s *Server) cookieRefreshToken(r *http.Request, param bool) (string, error)
 	if s.cookies == nil {
 		return "", nil
 	}
-	c, err := r.Cookie(refreshCookie)
+	c, err := r.Cookie(browser.APIRefreshCookie)
 	if err != nil || c.Value == "" {
 		return "", nil
 	}
@@ -238,7 +167,7 @@ func (s *Server) cookieRefresh(w http.ResponseWriter, r *http.Request, token str
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.svc.Refresh(r.Context(), token, ClientOf(r))
+	t, err := s.svc.Refresh(r.Context(), token, browser.AgentOf(r))
 	if err != nil {
 		err = asGrantError(err, http.StatusBadRequest)
 		if he, ok := err.(*httpError); ok && he.code == codeInvalidGrant {
@@ -287,9 +216,9 @@ type cookieTokensResponse struct {
 func (s *Server) writeCookieTokens(w http.ResponseWriter, t *auth.Tokens) {
 	csrf := s.cookies.csrfToken(t.SessionID)
 	access := time.Duration(t.ExpiresIn) * time.Second
-	http.SetCookie(w, s.cookie(accessCookie, "/", t.AccessToken, access, true))
-	http.SetCookie(w, s.cookie(refreshCookie, refreshCookiePath, t.RefreshToken, s.cookies.refreshMaxAge, true))
-	http.SetCookie(w, s.cookie(csrfCookie, "/", csrf, s.cookies.refreshMaxAge, false))
+	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", t.AccessToken, access, true))
+	http.SetCookie(w, browser.Cookie(browser.APIRefreshCookie, browser.APIRefreshPath, t.RefreshToken, s.cookies.refreshMaxAge, true))
+	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", csrf, s.cookies.refreshMaxAge, false))
 	writeJSON(w, http.StatusOK, cookieTokensResponse{ExpiresIn: t.ExpiresIn, SessionID: t.SessionID, CSRFToken: csrf})
 }
 
@@ -299,19 +228,7 @@ func (s *Server) clearCookies(w http.ResponseWriter) {
 	if s.cookies == nil {
 		return
 	}
-	http.SetCookie(w, s.cookie(accessCookie, "/", "", -1, true))
-	http.SetCookie(w, s.cookie(refreshCookie, refreshCookiePath, "", -1, true))
-	http.SetCookie(w, s.cookie(csrfCookie, "/", "", -1, false))
-}
-
-// cookie returns a Secure, SameSite=Strict, host-only cookie; a negative
-// maxAge deletes it (Max-Age=0).
-func (s *Server) cookie(name, path, value string, maxAge time.Duration, httpOnly bool) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: path, Secure: true, HttpOnly: httpOnly, SameSite: http.SameSiteStrictMode}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	} else {
-		c.MaxAge = max(int(maxAge/time.Second), 1)
-	}
-	return c
+	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", "", -1, true))
+	http.SetCookie(w, browser.Cookie(browser.APIRefreshCookie, browser.APIRefreshPath, "", -1, true))
+	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", "", -1, false))
 }

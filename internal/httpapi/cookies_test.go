@@ -5,11 +5,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
-// browser is what a browser holds after a cookie login: its cookies by
+// cookieJar is what a browser holds after a cookie login: its cookies by
 // name, and the CSRF token the login answered with.
-type browser struct {
+type cookieJar struct {
 	cookies map[string]string
 	csrf    string
 	session string
@@ -43,7 +45,7 @@ func cookieValue(line string) string {
 }
 
 // cookieLogin logs in asking for cookies, from the issuer's origin.
-func (f *fixture) cookieLogin(t *testing.T, user string) (*browser, *response) {
+func (f *fixture) cookieLogin(t *testing.T, user string) (*cookieJar, *response) {
 	t.Helper()
 	h := sameOrigin()
 	h.Set("Content-Type", "application/json")
@@ -54,7 +56,7 @@ func (f *fixture) cookieLogin(t *testing.T, user string) (*browser, *response) {
 	}
 	var body map[string]any
 	res.decode(t, &body)
-	b := &browser{cookies: map[string]string{}}
+	b := &cookieJar{cookies: map[string]string{}}
 	b.csrf, _ = body["csrf_token"].(string)
 	b.session, _ = body["session_id"].(string)
 	b.update(t, res)
@@ -62,7 +64,7 @@ func (f *fixture) cookieLogin(t *testing.T, user string) (*browser, *response) {
 }
 
 // update applies a response's Set-Cookie headers.
-func (b *browser) update(t *testing.T, res *response) {
+func (b *cookieJar) update(t *testing.T, res *response) {
 	t.Helper()
 	for name, line := range setCookies(t, res) {
 		if strings.Contains(line, "Max-Age=0") {
@@ -74,7 +76,7 @@ func (b *browser) update(t *testing.T, res *response) {
 }
 
 // cookieHeader returns a Cookie header with the named cookies.
-func (b *browser) cookieHeader(names ...string) string {
+func (b *cookieJar) cookieHeader(names ...string) string {
 	var parts []string
 	for _, n := range names {
 		if v, ok := b.cookies[n]; ok {
@@ -87,7 +89,7 @@ func (b *browser) cookieHeader(names ...string) string {
 // userRequest is a request of the user API as the browser sends it: the
 // access and CSRF cookies (the refresh cookie's path keeps it away), the
 // same-origin headers and the CSRF header.
-func (b *browser) userRequest(method, path string) request {
+func (b *cookieJar) userRequest(method, path string) request {
 	h := sameOrigin()
 	h.Set("Cookie", b.cookieHeader(accessCookie, csrfCookie))
 	h.Set(csrfHeader, b.csrf)
@@ -95,7 +97,7 @@ func (b *browser) userRequest(method, path string) request {
 }
 
 // refreshRequest is a cookie refresh as the browser sends it.
-func (b *browser) refreshRequest() request {
+func (b *cookieJar) refreshRequest() request {
 	h := sameOrigin()
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
 	h.Set("Cookie", b.cookieHeader(accessCookie, refreshCookie, csrfCookie))
@@ -224,7 +226,7 @@ func TestCookieCSRF(t *testing.T) {
 
 	// Nothing was revoked or rotated: both sessions still work, and the
 	// first refresh token is still its session's live one.
-	for _, br := range []*browser{b, other} {
+	for _, br := range []*cookieJar{b, other} {
 		if res := f.do(t, br.userRequest(http.MethodGet, "/v1/me")); res.status != http.StatusOK {
 			t.Errorf("session %s after refused requests: status %d, body %s", br.session, res.status, res.body)
 		}
@@ -291,7 +293,7 @@ func TestCookieRefresh(t *testing.T) {
 
 	// A refresh cookie that is not a live token: invalid_grant, and the
 	// cookies are cleared.
-	stale := &browser{cookies: map[string]string{csrfCookie: b.csrf, refreshCookie: "x.y"}, csrf: b.csrf}
+	stale := &cookieJar{cookies: map[string]string{csrfCookie: b.csrf, refreshCookie: "x.y"}, csrf: b.csrf}
 	res = f.do(t, stale.refreshRequest())
 	res.wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	if n := len(setCookies(t, res)); n != 3 {
@@ -301,7 +303,7 @@ func TestCookieRefresh(t *testing.T) {
 	// After the grace window the old refresh token is a theft: the
 	// session is revoked and the cookies cleared.
 	f.clock.Advance(f.svc.Config().RefreshGrace + 1)
-	old := &browser{cookies: map[string]string{csrfCookie: b.csrf, refreshCookie: oldRefresh}, csrf: b.csrf}
+	old := &cookieJar{cookies: map[string]string{csrfCookie: b.csrf, refreshCookie: oldRefresh}, csrf: b.csrf}
 	res = f.do(t, old.refreshRequest())
 	res.wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	for name, line := range setCookies(t, res) {
@@ -379,7 +381,7 @@ func TestCookieModeBearerUnaffected(t *testing.T) {
 	f.do(t, request{method: http.MethodPost, path: "/v1/login", header: h, body: body}).wantError(t, http.StatusForbidden, codeCSRFFailed)
 
 	// An invalid access cookie is an invalid token.
-	bad := &browser{cookies: map[string]string{accessCookie: "not.a.token"}}
+	bad := &cookieJar{cookies: map[string]string{accessCookie: "not.a.token"}}
 	f.do(t, bad.userRequest(http.MethodGet, "/v1/me")).wantError(t, http.StatusUnauthorized, codeInvalidToken)
 	bad.cookies[accessCookie] = strings.Repeat("a", maxAccessTokenLen+1)
 	f.do(t, bad.userRequest(http.MethodGet, "/v1/me")).wantError(t, http.StatusUnauthorized, codeInvalidToken)
@@ -400,7 +402,7 @@ func TestCookieModeOff(t *testing.T) {
 
 	tok := f.login(t, "alice", testPassword)
 	// Cookies carrying valid tokens are ignored.
-	b := &browser{cookies: map[string]string{accessCookie: tok.AccessToken, refreshCookie: tok.RefreshToken, csrfCookie: "x"}, csrf: "x"}
+	b := &cookieJar{cookies: map[string]string{accessCookie: tok.AccessToken, refreshCookie: tok.RefreshToken, csrfCookie: "x"}, csrf: "x"}
 	f.do(t, b.userRequest(http.MethodGet, "/v1/me")).wantError(t, http.StatusUnauthorized, codeUnauthorized)
 	f.do(t, b.refreshRequest()).wantError(t, http.StatusBadRequest, codeInvalidRequest)
 	// With a bearer header as well, the cookie is not a second credential.
@@ -412,20 +414,10 @@ func TestCookieModeOff(t *testing.T) {
 	}
 }
 
-func TestOriginOf(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"https://auth.test", "https://auth.test"},
-		{"https://Auth.Test:443/base/", "https://auth.test"},
-		{"http://127.0.0.1:4000", "http://127.0.0.1:4000"},
-		{"http://localhost:80", "http://localhost"},
-		{"https://[::1]:8443", "https://[::1]:8443"},
-		{"ftp://auth.test", ""},
-		{"auth.test", ""},
-		{"https://user@auth.test", ""},
-		{"", ""},
-	} {
-		if got := Origin(tc.in); got != tc.want {
-			t.Errorf("Origin(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
+// The cookies and header of cookie mode, by shorter names.
+const (
+	accessCookie  = browser.AccessCookie
+	refreshCookie = browser.APIRefreshCookie
+	csrfCookie    = browser.CSRFCookie
+	csrfHeader    = browser.CSRFHeader
+)

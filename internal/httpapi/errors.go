@@ -10,6 +10,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // Error codes of the "error" member of error bodies. The first ones are
@@ -71,8 +72,8 @@ func asGrantError(err error, status int) error {
 }
 
 // errorResponse returns the status, error code and description to answer
-// err with. It is the one place where keycard error codes become HTTP
-// statuses. Errors that are neither *httpError nor *keycard.Error are
+// err with: the status of browser.StatusOf, the one mapping of keycard
+// error codes to HTTP statuses, and an RFC 6749-style code. Errors that are neither *httpError nor *keycard.Error are
 // internal: 500 with a generic description, the error itself only logged.
 func errorResponse(err error) (status int, code, description string) {
 	if he, ok := errors.AsType[*httpError](err); ok {
@@ -81,29 +82,23 @@ func errorResponse(err error) (status int, code, description string) {
 	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
 		return http.StatusUnauthorized, codeInsufficientUserAuthentication, keycard.ErrorMessage(err)
 	}
-	msg := keycard.ErrorMessage(err)
-	switch keycard.ErrorCode(err) {
-	case keycard.EINVALID:
-		return http.StatusBadRequest, codeInvalidRequest, msg
-	case keycard.EUNAUTHORIZED:
-		return http.StatusUnauthorized, codeUnauthorized, msg
-	case keycard.EFORBIDDEN:
-		return http.StatusForbidden, codeAccessDenied, msg
-	case keycard.ENOTFOUND:
-		return http.StatusNotFound, codeNotFound, msg
-	case keycard.ECONFLICT:
-		return http.StatusConflict, codeConflict, msg
-	case keycard.ETHROTTLED:
-		return http.StatusTooManyRequests, codeTooManyRequests, msg
+	status = browser.StatusOf(err)
+	code, ok := apiErrorCodes[keycard.ErrorCode(err)]
+	if !ok {
+		return http.StatusInternalServerError, codeServerError, "Internal error."
 	}
-	return http.StatusInternalServerError, codeServerError, "Internal error."
+	return status, code, keycard.ErrorMessage(err)
 }
 
-// StatusOf returns the HTTP status that answers err, as the JSON API
-// answers it; the web pages show errors with the same statuses.
-func StatusOf(err error) int {
-	status, _, _ := errorResponse(err)
-	return status
+// apiErrorCodes are the API's error codes of the service's error codes
+// (their statuses are browser.StatusOf's).
+var apiErrorCodes = map[string]string{
+	keycard.EINVALID:      codeInvalidRequest,
+	keycard.EUNAUTHORIZED: codeUnauthorized,
+	keycard.EFORBIDDEN:    codeAccessDenied,
+	keycard.ENOTFOUND:     codeNotFound,
+	keycard.ECONFLICT:     codeConflict,
+	keycard.ETHROTTLED:    codeTooManyRequests,
 }
 
 // errorBody is the shape of every error response (RFC 6749 §5.2).

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/authtest"
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/metrics"
@@ -71,6 +73,7 @@ type fixtureOptions struct {
 // directory, served by httptest over loopback.
 type fixture struct {
 	svc    *auth.Service
+	stores keycard.Stores // what svc is built on, for checks the API does not show
 	server *Server
 	clock  *clock
 	logs   *syncBuffer
@@ -104,7 +107,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	s := New(svc, serverOpt)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	return &fixture{svc: svc, server: s, clock: clk, logs: logs, url: ts.URL, client: ts.Client()}
+	return &fixture{svc: svc, stores: stores, server: s, clock: clk, logs: logs, url: ts.URL, client: ts.Client()}
 }
 
 // response is a response read in full.

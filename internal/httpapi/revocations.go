@@ -10,6 +10,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // Limits and intervals of the revocation feed.
@@ -345,7 +346,7 @@ func (s *Server) StopFeeds() { s.feedStopOnce.Do(func() { close(s.feedStop) }) }
 // It answers 200 {"sessions_revoked":N}.
 func (s *Server) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
-	n, err := s.svc.RevokeAll(r.Context(), p.User.ID, ClientOf(r))
+	n, err := s.svc.RevokeAll(r.Context(), auth.AdminActor(p, browser.AgentOf(r)))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -359,7 +360,7 @@ func (s *Server) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
 	kid := r.PathValue("kid")
-	active, err := s.svc.RevokeKey(r.Context(), p.User.ID, kid, ClientOf(r))
+	active, err := s.svc.RevokeKey(r.Context(), auth.AdminActor(p, browser.AgentOf(r)), kid)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

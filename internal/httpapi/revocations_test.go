@@ -398,7 +398,7 @@ func TestFeedStream(t *testing.T) {
 func TestFeedSnapshotAfterCompaction(t *testing.T) {
 	f := newFixture(t)
 	c := f.newClient(t, nil, nil)
-	store := f.svc.Stores().Revocations
+	store := f.stores.Revocations
 	now := f.clock.Now()
 	add := func(value string, expires time.Time) *keycard.Revocation {
 		r := &keycard.Revocation{Kind: keycard.RevokeToken, Value: value, At: now, ExpiresAt: expires}
@@ -590,7 +590,7 @@ func TestFeedLongPollEndsWhenTheClientLeaves(t *testing.T) {
 func TestStreamSnapshotSpansPages(t *testing.T) {
 	f := newFixture(t)
 	c := f.newClient(t, nil, nil)
-	store := f.svc.Stores().Revocations
+	store := f.stores.Revocations
 	now := f.clock.Now()
 	var last int64
 	for i := range auth.FeedPageSize + 5 {

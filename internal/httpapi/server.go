@@ -1,5 +1,5 @@
 // Package httpapi is the auth server's HTTP surface: the routes of
-// DESIGN.md's HTTP contract over an auth.Service, in plain net/http.
+// docs/architecture.md's HTTP contract over an auth.Service, in plain net/http.
 //
 // Every error is answered with the body {"error":…,"error_description":…}
 // (RFC 6749 section 5.2), the code taken from RFC 6749 or RFC 6750 where
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // MaxBodyBytes is the largest request body accepted, 64 KiB. A larger one
@@ -57,6 +58,10 @@ type Options struct {
 	// restarts, or browsers' CSRF tokens stop working; nil gives this
 	// Server a random key of its own.
 	CSRFKey []byte
+	// Origins are the origins whose pages may make cookie requests: the
+	// issuer's and any other the pages are served under (a gateway in
+	// front). The zero value allows the issuer's origin alone.
+	Origins browser.Origins
 	// Pages, when not nil, serves the web pages (package web) at the
 	// patterns it lists, beside the API. Its patterns must not overlap
 	// the API's routes (New panics if they do).
@@ -125,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// routes returns the route table: DESIGN.md's HTTP contract as far as it
+// routes returns the route table: docs/architecture.md's HTTP contract as far as it
 // is built. docs/http-api.md documents each route.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // tokenResponse is a successful token response (RFC 6749 §5.1), with
@@ -51,7 +52,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, ClientOf(r))
+	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, browser.AgentOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
 		return
@@ -66,7 +67,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // handleLogout is POST /v1/logout: revoke the caller's session. In cookie
 // mode the answer also clears the cookies.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Logout(r.Context(), principal(r.Context()), ClientOf(r)); err != nil {
+	if err := s.svc.Logout(r.Context(), principal(r.Context()), browser.AgentOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -78,7 +79,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 // caller, the calling one included. In cookie mode the answer also
 // clears the cookies.
 func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), ClientOf(r)); err != nil {
+	if err := s.svc.LogoutAll(r.Context(), principal(r.Context()), browser.AgentOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -130,7 +131,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 // caller's sessions. Unknown ids and other users' sessions get the same
 // 404, so ids cannot be probed.
 func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
-	err := s.svc.RevokeSession(r.Context(), principal(r.Context()), r.PathValue("id"), ClientOf(r))
+	err := s.svc.RevokeSession(r.Context(), principal(r.Context()), r.PathValue("id"), browser.AgentOf(r))
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		err = errorf(http.StatusNotFound, codeNotFound, "Session not found.")
 	}

@@ -54,7 +54,7 @@ func TestLoginThrottledPerAccount(t *testing.T) {
 	// The name is normalized: another spelling is the same account.
 	f.postJSON(t, "/v1/login", "", credentialsJSON("ALICE", testPassword)).wantError(t, http.StatusTooManyRequests, codeTooManyRequests)
 
-	events, err := f.svc.Stores().Audit.ListAudit(context.Background(), keycard.AuditFilter{Type: keycard.AuditLoginThrottled, Limit: 100})
+	events, err := f.svc.AuditEvents(context.Background(), keycard.AuditFilter{Type: keycard.AuditLoginThrottled, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // handleToken is POST /oauth/token, the token endpoint (RFC 6749 §3.2).
@@ -60,7 +62,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[s
 		s.cookieRefresh(w, r, cookie)
 		return
 	}
-	t, err := s.svc.Refresh(r.Context(), token, ClientOf(r))
+	t, err := s.svc.Refresh(r.Context(), token, browser.AgentOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusBadRequest))
 		return

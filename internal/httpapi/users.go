@@ -1,25 +1,10 @@
 package httpapi
 
 import (
-	"net"
 	"net/http"
 
-	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
-
-// maxClientAddr bounds the client address recorded for a session.
-const maxClientAddr = 64
-
-// ClientOf describes where r came from: its User-Agent and the host part of
-// its RemoteAddr. Forwarding headers (X-Forwarded-For, Forwarded) are not
-// trusted: any client can set them.
-func ClientOf(r *http.Request) auth.Client {
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	return auth.Client{UserAgent: r.UserAgent(), Addr: truncate(addr, maxClientAddr)}
-}
 
 // credentials is the body of POST /v1/users and POST /v1/login. Pointers
 // tell a missing member from an empty one.
@@ -106,7 +91,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`Field "new_password" is required.`))
 		return
 	}
-	if err := s.svc.ChangePassword(r.Context(), principal(r.Context()), *req.CurrentPassword, *req.NewPassword, ClientOf(r)); err != nil {
+	if err := s.svc.ChangePassword(r.Context(), principal(r.Context()), *req.CurrentPassword, *req.NewPassword, browser.AgentOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

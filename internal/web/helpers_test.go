@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,13 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard/internal/authtest"
+	"github.com/keycard-auth/keycard/internal/demo"
+
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/internal/web"
 	"github.com/keycard-auth/keycard/verifier"
-	"github.com/keycard-auth/keycard/web"
 )
 
 const testPassword = "correct horse battery"
@@ -116,7 +118,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 func startWeather(t testing.TB, f *fixture, gw *httptest.Server) {
 	t.Helper()
 	ctx := context.Background()
-	c, secret, err := f.svc.CreateClient(ctx, "weather", nil, nil)
+	c, secret, err := f.svc.CreateClient(ctx, auth.Operator(), "weather", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func startWeather(t testing.TB, f *fixture, gw *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	page, err := web.NewWeather(v, web.WeatherOptions{Path: weatherPath, Now: f.clock.Now,
+	page, err := demo.NewWeather(v, demo.WeatherOptions{Path: weatherPath, Now: f.clock.Now,
 		Username: func(ctx context.Context, sub string) (string, error) {
 			u, err := f.svc.User(ctx, sub)
 			if err != nil {

@@ -2,12 +2,12 @@ package web
 
 import (
 	"errors"
-	"github.com/keycard-auth/keycard/internal/httpapi"
 	"net/http"
 	"net/url"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // notice returns the message a page shows after a redirect, chosen by its
@@ -87,14 +87,14 @@ func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		d.ConfirmError = "The two new passwords differ."
 	}
 	if d.CurrentError == "" && d.NewError == "" && d.ConfirmError == "" {
-		err := h.svc.ChangePassword(r.Context(), p, cur, next, httpapi.ClientOf(r))
+		err := h.svc.ChangePassword(r.Context(), p, cur, next, browser.AgentOf(r))
 		if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
 			h.askReauth(w, r, "/account")
 			return
 		}
 		switch keycard.ErrorCode(err) {
 		case "":
-			http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape("/account?done=password"), http.StatusSeeOther)
+			http.Redirect(w, r, browser.PageRefreshPath+"?next="+url.QueryEscape("/account?done=password"), http.StatusSeeOther)
 			return
 		case keycard.EFORBIDDEN:
 			d.CurrentError = "Your current password is wrong."
@@ -117,7 +117,7 @@ func (h *Handler) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 	p := current(r)
 	id := r.PathValue("id")
-	if err := h.svc.RevokeSession(r.Context(), p, id, httpapi.ClientOf(r)); err != nil {
+	if err := h.svc.RevokeSession(r.Context(), p, id, browser.AgentOf(r)); err != nil {
 		h.serviceError(w, r, err, p.User)
 		return
 	}
@@ -133,7 +133,7 @@ func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 // session of mine, this one included.
 func (h *Handler) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	p := current(r)
-	if err := h.svc.LogoutAll(r.Context(), p, httpapi.ClientOf(r)); err != nil {
+	if err := h.svc.LogoutAll(r.Context(), p, browser.AgentOf(r)); err != nil {
 		h.serviceError(w, r, err, p.User)
 		return
 	}

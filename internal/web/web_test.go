@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/throttle"
-	"github.com/keycard-auth/keycard/web"
+	"github.com/keycard-auth/keycard/internal/web"
 )
 
 // wantSecurityHeaders fails unless a page carries the headers every page

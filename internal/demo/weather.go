@@ -1,11 +1,11 @@
-package web
+package demo
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/browser"
+	"github.com/keycard-auth/keycard/internal/web"
 	"github.com/keycard-auth/keycard/verifier"
 )
 
@@ -40,6 +42,9 @@ type WeatherOptions struct {
 	Now func() time.Time
 }
 
+//go:embed weather.html
+var weatherTemplate string
+
 // Weather is the demo weather application's page, a service behind the
 // gateway: it shows the signed-in user and today's made-up weather. It
 // reads the access token from the pages' access cookie and verifies it
@@ -56,22 +61,23 @@ type Weather struct {
 	v     CookieVerifier
 	opt   WeatherOptions
 	log   *slog.Logger
-	pages map[string]*template.Template
+	frame *web.Frame
 }
 
 // NewWeather returns the page, verifying tokens with v.
 func NewWeather(v CookieVerifier, opt WeatherOptions) (*Weather, error) {
 	if !strings.HasPrefix(opt.Path, "/") || !strings.HasSuffix(opt.Path, "/") || strings.HasPrefix(opt.Path, "//") {
-		return nil, fmt.Errorf("web: weather path %q must start and end with /", opt.Path)
+		return nil, fmt.Errorf("demo: weather path %q must start and end with /", opt.Path)
 	}
-	pages, err := parseTemplates()
-	if err != nil {
-		return nil, err
-	}
-	w := &Weather{v: v, opt: opt, log: opt.Logger, pages: pages}
+	w := &Weather{v: v, opt: opt, log: opt.Logger}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
+	frame, err := web.NewFrame(weatherTemplate, w.log)
+	if err != nil {
+		return nil, err
+	}
+	w.frame = frame
 	if w.opt.Now == nil {
 		w.opt.Now = time.Now
 	}
@@ -96,7 +102,7 @@ type weatherData struct {
 // ServeHTTP answers GET and HEAD of the page's path; anything else is 404
 // or 405.
 func (wp *Weather) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
+	web.SecurityHeaders(w.Header())
 	if r.URL.Path != wp.opt.Path {
 		http.NotFound(w, r)
 		return
@@ -106,16 +112,16 @@ func (wp *Weather) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
 		return
 	}
-	c, err := wp.v.AuthenticateFrom(r, verifier.Sources{Cookie: accessCookie})
+	c, err := wp.v.AuthenticateFrom(r, verifier.Sources{Cookie: browser.AccessCookie})
 	var verr *verifier.Error
 	switch {
 	case err == nil:
 	case errors.Is(err, verifier.ErrNoToken) || errors.As(err, &verr) && verr.Status < 500:
 		// Not signed in, or the token is no longer accepted.
-		http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape(wp.opt.Path), http.StatusSeeOther)
+		http.Redirect(w, r, browser.PageRefreshPath+"?next="+url.QueryEscape(wp.opt.Path), http.StatusSeeOther)
 		return
 	default:
-		wp.log.ErrorContext(r.Context(), "web: weather: verifying the token", "err", err)
+		wp.log.ErrorContext(r.Context(), "demo: weather: verifying the token", "err", err)
 		http.Error(w, "The weather is unavailable; try again soon.", http.StatusServiceUnavailable)
 		return
 	}
@@ -127,8 +133,8 @@ func (wp *Weather) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	user := &keycard.User{ID: c.Subject, Username: name}
 	if wp.opt.Scope != "" && !c.HasScope(wp.opt.Scope) {
-		wp.render(w, r, http.StatusForbidden, &page{Title: "No weather for you", User: user, CSRF: csrfOf(r),
-			Error: "Your account may not read the weather (it needs the " + wp.opt.Scope + " scope)."}, "message")
+		wp.frame.Render(w, r, http.StatusForbidden, web.FramePage{Title: "No weather for you", Section: "weather", User: user, CSRF: csrfOf(r),
+			Error: "Your account may not read the weather (it needs the " + wp.opt.Scope + " scope)."})
 		return
 	}
 	day := wp.opt.Now().UTC()
@@ -140,28 +146,14 @@ func (wp *Weather) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conditions := []string{"sunny", "cloudy", "rain", "fog", "snow", "wind"}
 		d.Forecast = append(d.Forecast, forecast{City: city, Temperature: int(n%36) - 5, Conditions: conditions[n/36%uint32(len(conditions))]})
 	}
-	wp.render(w, r, http.StatusOK, &page{Title: "Today's weather", Section: "weather", User: user, CSRF: csrfOf(r), Data: d}, "weather")
+	wp.frame.Render(w, r, http.StatusOK, web.FramePage{Title: "Today's weather", Section: "weather", User: user, CSRF: csrfOf(r), Data: d})
 }
 
 // csrfOf returns the session's CSRF token from the pages' CSRF cookie, for
 // the sign-out form (whose POST the auth pages check against the session).
 func csrfOf(r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil {
+	if c, err := r.Cookie(browser.CSRFCookie); err == nil {
 		return c.Value
 	}
 	return ""
-}
-
-func (wp *Weather) render(w http.ResponseWriter, r *http.Request, status int, p *page, name string) {
-	var b strings.Builder
-	if err := wp.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
-		wp.log.ErrorContext(r.Context(), "web: template failed", "page", name, "err", err)
-		http.Error(w, "Internal error.", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		w.Write([]byte(b.String()))
-	}
 }

@@ -1,7 +1,6 @@
-package main
+package server
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -11,12 +10,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Defaults of the login throttle flags. An account gets throttle's
-// default burst; an address, which many users may share behind one NAT,
-// gets more.
+// Defaults of the login throttles. An account gets throttle's default
+// burst; an address, which many users may share behind one NAT, gets more.
 const (
-	defaultLoginAttempts        = throttle.DefaultBurst
-	defaultLoginAddressAttempts = 20
+	DefaultLoginAttempts        = throttle.DefaultBurst
+	DefaultLoginAddressAttempts = 20
 )
 
 // sharedThrottles are the login throttles kept in Redis (--redis), each
@@ -79,24 +77,14 @@ func (s *sharedThrottles) degradedCount() float64 {
 
 func (s *sharedThrottles) Close() error { return s.client.Close() }
 
-// loginLimits returns the login throttles the flags ask for:
-// --login-attempts failures per account and --login-address-attempts per
-// client address before back-off (0 turns one off), one failure forgiven
-// every --login-refill, back-off doubling from one second up to
-// --login-lockout-max. They are in memory, per instance, unless shared
-// is not nil: then in Redis, shared by every instance.
-func (f *serverFlags) loginLimits(shared *sharedThrottles, log *slog.Logger) (auth.LoginLimits, error) {
-	switch {
-	case f.loginAttempts < 0:
-		return auth.LoginLimits{}, errors.New("--login-attempts must not be negative")
-	case f.loginAddressAttempts < 0:
-		return auth.LoginLimits{}, errors.New("--login-address-attempts must not be negative")
-	case f.loginLockoutMax < throttle.DefaultBaseDelay:
-		return auth.LoginLimits{}, errors.New("--login-lockout-max must be at least 1s")
-	case f.loginRefill <= 0:
-		return auth.LoginLimits{}, errors.New("--login-refill must be positive")
-	}
-	p := throttle.Policy{Refill: f.loginRefill, MaxDelay: f.loginLockoutMax}
+// loginLimits returns the login throttles c asks for: LoginAttempts
+// failures per account and LoginAddressAttempts per client address before
+// back-off (0 turns one off), one failure forgiven every LoginRefill,
+// back-off doubling from one second up to LoginLockoutMax. They are in
+// memory, per instance, unless shared is not nil: then in Redis, shared by
+// every instance. Config.Check has checked the numbers.
+func (c *Config) loginLimits(shared *sharedThrottles, log *slog.Logger) auth.LoginLimits {
+	p := throttle.Policy{Refill: c.LoginRefill, MaxDelay: c.LoginLockoutMax}
 	var l auth.LoginLimits
 	limiter := func(kind string, p throttle.Policy) throttle.Limiter {
 		if shared != nil {
@@ -104,13 +92,13 @@ func (f *serverFlags) loginLimits(shared *sharedThrottles, log *slog.Logger) (au
 		}
 		return throttle.NewMemory(p, nil)
 	}
-	if f.loginAttempts > 0 {
-		p.Burst = f.loginAttempts
+	if c.LoginAttempts > 0 {
+		p.Burst = c.LoginAttempts
 		l.Account = limiter("account", p)
 	}
-	if f.loginAddressAttempts > 0 {
-		p.Burst = f.loginAddressAttempts
+	if c.LoginAddressAttempts > 0 {
+		p.Burst = c.LoginAddressAttempts
 		l.Address = limiter("address", p)
 	}
-	return l, nil
+	return l
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"github.com/keycard-auth/keycard/internal/httpapi"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // Page sizes of the console's lists.
@@ -145,7 +145,7 @@ func userURL(id, done string) string { return "/admin/users/" + url.PathEscape(i
 func (h *Handler) handleSetDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if _, err := h.svc.SetUserDisabled(r.Context(), current(r), id, disabled, httpapi.ClientOf(r)); err != nil {
+		if _, err := h.svc.SetUserDisabled(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, disabled); err != nil {
 			h.serviceError(w, r, err, current(r).User)
 			return
 		}
@@ -165,12 +165,12 @@ func (h *Handler) handleSetRoles(w http.ResponseWriter, r *http.Request) {
 	if roles == nil {
 		roles = []string{}
 	}
-	_, err := h.svc.SetUserRoles(r.Context(), current(r), id, roles, httpapi.ClientOf(r))
+	_, err := h.svc.SetUserRoles(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, roles)
 	switch keycard.ErrorCode(err) {
 	case "":
 		http.Redirect(w, r, userURL(id, "roles"), http.StatusSeeOther)
 	case keycard.EINVALID, keycard.ECONFLICT:
-		h.renderUser(w, r, httpapi.StatusOf(err), &userData{Roles: field, RolesError: keycard.ErrorMessage(err)})
+		h.renderUser(w, r, browser.StatusOf(err), &userData{Roles: field, RolesError: keycard.ErrorMessage(err)})
 	default:
 		h.serviceError(w, r, err, current(r).User)
 	}
@@ -179,7 +179,7 @@ func (h *Handler) handleSetRoles(w http.ResponseWriter, r *http.Request) {
 // handleAdminRevokeSession is POST /admin/users/{id}/sessions/{sid}/revoke.
 func (h *Handler) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.svc.RevokeUserSession(r.Context(), current(r), id, r.PathValue("sid"), httpapi.ClientOf(r)); err != nil {
+	if err := h.svc.RevokeUserSession(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("sid")); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
@@ -190,7 +190,7 @@ func (h *Handler) handleAdminRevokeSession(w http.ResponseWriter, r *http.Reques
 // every session of the user.
 func (h *Handler) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := h.svc.RevokeUserSessions(r.Context(), current(r), id, httpapi.ClientOf(r)); err != nil {
+	if _, err := h.svc.RevokeUserSessions(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
@@ -235,7 +235,7 @@ func (h *Handler) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 // after the publication lead, or at once with "immediate".
 func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 	immediate := formValue(r, "immediate") == "on"
-	if _, err := h.svc.RotateKey(r.Context(), current(r), immediate, httpapi.ClientOf(r)); err != nil {
+	if _, err := h.svc.RotateKey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), immediate); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
@@ -251,12 +251,12 @@ func (h *Handler) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 			ConfirmError: `Type "` + confirmRevokeKey + `" to revoke this key.`})
 		return
 	}
-	if _, err := h.svc.RevokeKey(r.Context(), current(r).User.ID, kid, httpapi.ClientOf(r)); err != nil {
+	if _, err := h.svc.RevokeKey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), kid); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
 	// The admin's own access token may be of the revoked key: renew it.
-	http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape("/admin/keys?done=keyrevoked"), http.StatusSeeOther)
+	http.Redirect(w, r, browser.PageRefreshPath+"?next="+url.QueryEscape("/admin/keys?done=keyrevoked"), http.StatusSeeOther)
 }
 
 // confirmed reports whether a typed confirmation matches, ignoring case
@@ -309,7 +309,7 @@ func (h *Handler) handleCreateClient(w http.ResponseWriter, r *http.Request) {
 		h.renderClients(w, r, http.StatusBadRequest, d)
 		return
 	}
-	c, secret, err := h.svc.AdminCreateClient(r.Context(), current(r), d.Name, strings.Fields(d.Scopes), strings.Fields(d.Audiences), httpapi.ClientOf(r))
+	c, secret, err := h.svc.CreateClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), d.Name, strings.Fields(d.Scopes), strings.Fields(d.Audiences))
 	switch keycard.ErrorCode(err) {
 	case "":
 		h.renderClients(w, r, http.StatusOK, &clientsData{Secret: secret, SecretFor: c.ID})
@@ -329,7 +329,7 @@ func (h *Handler) handleCreateClient(w http.ResponseWriter, r *http.Request) {
 // handleRotateClientSecret is POST /admin/clients/{id}/rotate-secret.
 func (h *Handler) handleRotateClientSecret(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	secret, err := h.svc.AdminRotateClientSecret(r.Context(), current(r), id, httpapi.ClientOf(r))
+	secret, err := h.svc.RotateClientSecret(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id)
 	if err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
@@ -339,7 +339,7 @@ func (h *Handler) handleRotateClientSecret(w http.ResponseWriter, r *http.Reques
 
 // handleDeleteClient is POST /admin/clients/{id}/delete.
 func (h *Handler) handleDeleteClient(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteClient(r.Context(), current(r), r.PathValue("id"), httpapi.ClientOf(r)); err != nil {
+	if err := h.svc.DeleteClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), r.PathValue("id")); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
@@ -444,7 +444,7 @@ func (h *Handler) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 			&revokeAllData{Confirm: confirmRevokeAll, ConfirmError: `Type "` + confirmRevokeAll + `" to confirm.`}))
 		return
 	}
-	if _, err := h.svc.RevokeAll(r.Context(), current(r).User.ID, httpapi.ClientOf(r)); err != nil {
+	if _, err := h.svc.RevokeAll(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r))); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

@@ -7,43 +7,29 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/httpapi"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
-// The cookies of the pages. All are Secure, SameSite=Strict and host-only;
-// only the CSRF cookies are readable by scripts.
+// The cookies of the pages are browser's: the access token in
+// browser.AccessCookie, the same cookie as the JSON API's cookie mode, so
+// that a gateway in front of other applications on the same host accepts
+// it; the refresh token in browser.PageRefreshCookie, sent only to the
+// page that refreshes; the session's CSRF token in browser.CSRFCookie for
+// the pages' scripts (and those of applications using cookie mode); and
+// the pre-session token of the sign-in forms in browser.FormCookie.
 const (
-	// accessCookie holds the access token; the JSON API's cookie mode and
-	// the gateway (verifier.AccessCookie) read the same cookie.
-	accessCookie = "__Host-keycard_access"
-	// refreshCookie holds the refresh token. Its path is refreshPath, so
-	// it travels to the page that refreshes and nowhere else: not to the
-	// other pages, and not to applications behind a gateway on this host.
-	refreshCookie = "__Secure-keycard_page_refresh"
-	refreshPath   = "/session/refresh"
-	// csrfCookie is cookie mode's CSRF cookie, set too so that scripts of
-	// the pages (and of applications using cookie mode) can read the
-	// session's token.
-	csrfCookie = "__Host-keycard_csrf"
-	// formCookie holds the pre-session CSRF token of the sign-in and
-	// registration forms (double submit), before any session exists.
-	formCookie = "__Host-keycard_form"
-
 	// csrfField is the name of the hidden CSRF input of every form.
 	csrfField = "csrf_token"
 	// maxFormBytes bounds a form body.
 	maxFormBytes = 16 << 10
-	// maxAccessTokenLen bounds the access cookie looked at.
-	maxAccessTokenLen = 8 << 10
 )
 
 func randomBytes(n int) []byte {
@@ -52,62 +38,34 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// cookie returns a Secure, SameSite=Strict, host-only cookie; a negative
-// maxAge deletes it.
-func cookie(name, path, value string, maxAge time.Duration, httpOnly bool) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: path, Secure: true, HttpOnly: httpOnly, SameSite: http.SameSiteStrictMode}
-	if maxAge < 0 {
-		c.MaxAge = -1
-	} else {
-		c.MaxAge = max(int(maxAge/time.Second), 1)
-	}
-	return c
-}
-
 // setSessionCookies stores a login's or a refresh's tokens in cookies.
 func (h *Handler) setSessionCookies(w http.ResponseWriter, t *auth.Tokens) {
 	cfg := h.svc.Config()
 	keep := min(cfg.IdleTimeout, cfg.SessionLifetime)
-	http.SetCookie(w, cookie(accessCookie, "/", t.AccessToken, time.Duration(t.ExpiresIn)*time.Second, true))
-	http.SetCookie(w, cookie(refreshCookie, refreshPath, t.RefreshToken, keep, true))
-	http.SetCookie(w, cookie(csrfCookie, "/", h.csrfToken(t.SessionID), keep, false))
+	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", t.AccessToken, time.Duration(t.ExpiresIn)*time.Second, true))
+	http.SetCookie(w, browser.Cookie(browser.PageRefreshCookie, browser.PageRefreshPath, t.RefreshToken, keep, true))
+	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", h.csrfToken(t.SessionID), keep, false))
 }
 
 // clearSessionCookies expires the session's cookies.
 func clearSessionCookies(w http.ResponseWriter) {
-	http.SetCookie(w, cookie(accessCookie, "/", "", -1, true))
-	http.SetCookie(w, cookie(refreshCookie, refreshPath, "", -1, true))
-	http.SetCookie(w, cookie(csrfCookie, "/", "", -1, false))
+	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", "", -1, true))
+	http.SetCookie(w, browser.Cookie(browser.PageRefreshCookie, browser.PageRefreshPath, "", -1, true))
+	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", "", -1, false))
 }
 
-// csrfToken returns the CSRF token of a session: httpapi.CSRFToken, so
+// csrfToken returns the CSRF token of a session: browser.CSRFToken, so
 // that the pages' tokens and the JSON API's cookie mode agree when they
 // share a key.
-func (h *Handler) csrfToken(sessionID string) string { return httpapi.CSRFToken(h.csrfKey, sessionID) }
+func (h *Handler) csrfToken(sessionID string) string { return browser.CSRFToken(h.csrfKey, sessionID) }
 
 // errCSRF is the error of a form that fails the CSRF defence.
 var errCSRF = errors.New("web: CSRF check failed")
 
 // checkOrigin checks that a POST comes from a page of an allowed origin
-// (the issuer's, or one of Options.Origins). Sec-Fetch-Site, when sent,
-// must be "same-origin"; Origin, when sent, must be an allowed origin, or
-// "null", which is what browsers send for a form of a page with
-// Referrer-Policy: no-referrer (as every page here has), accepted only
-// together with Sec-Fetch-Site: same-origin. A request with neither header
-// is refused: browsers send at least one with every POST (so browsers
-// without Fetch Metadata cannot post these forms). The forms' CSRF tokens
-// are the main defence; this check refuses a cross-site post even before
-// its token is looked at.
+// (the issuer's, or one of Options.Origins): browser.Origins.Check.
 func (h *Handler) checkOrigin(r *http.Request) error {
-	site, origin := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Origin")
-	if len(site) > 1 || len(origin) > 1 || len(site) == 0 && len(origin) == 0 || len(h.origins) == 0 {
-		return errCSRF
-	}
-	sameOrigin := len(site) == 1 && site[0] == "same-origin"
-	if len(site) == 1 && !sameOrigin {
-		return errCSRF
-	}
-	if len(origin) == 1 && !slices.Contains(h.origins, origin[0]) && !(origin[0] == "null" && sameOrigin) {
+	if h.origins.Check(r) != nil {
 		return errCSRF
 	}
 	return nil
@@ -154,11 +112,11 @@ func (h *Handler) checkSessionForm(w http.ResponseWriter, r *http.Request, sessi
 // formToken returns the pre-session CSRF token of the browser, setting a
 // new one when it has none.
 func formToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(formCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(browser.FormCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	v := base64.RawURLEncoding.EncodeToString(randomBytes(32))
-	http.SetCookie(w, cookie(formCookie, "/", v, 24*time.Hour, true))
+	http.SetCookie(w, browser.Cookie(browser.FormCookie, "/", v, 24*time.Hour, true))
 	return v
 }
 
@@ -171,7 +129,7 @@ func (h *Handler) checkAnonymousForm(w http.ResponseWriter, r *http.Request) err
 	if err := parseForm(w, r); err != nil {
 		return err
 	}
-	c, err := r.Cookie(formCookie)
+	c, err := r.Cookie(browser.FormCookie)
 	if err != nil || c.Value == "" {
 		return errCSRF
 	}
@@ -185,8 +143,8 @@ func (h *Handler) checkAnonymousForm(w http.ResponseWriter, r *http.Request) err
 // nil when there is none or it is no longer accepted (expired, its
 // session revoked, its user disabled).
 func (h *Handler) principal(r *http.Request) (*auth.Principal, error) {
-	c, err := r.Cookie(accessCookie)
-	if err != nil || c.Value == "" || len(c.Value) > maxAccessTokenLen {
+	c, err := r.Cookie(browser.AccessCookie)
+	if err != nil || c.Value == "" || len(c.Value) > browser.MaxTokenLen {
 		return nil, nil
 	}
 	p, err := h.svc.Authenticate(r.Context(), c.Value)
@@ -224,7 +182,7 @@ func (h *Handler) user(next http.HandlerFunc) http.HandlerFunc {
 					back = formValue(r, "back")
 				}
 			}
-			http.Redirect(w, r, refreshPath+"?next="+url.QueryEscape(h.safeNext(back)), http.StatusSeeOther)
+			http.Redirect(w, r, browser.PageRefreshPath+"?next="+url.QueryEscape(h.safeNext(back)), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -341,12 +299,12 @@ func (h *Handler) redirectAllowed(p string) bool {
 // navigation, and the rotation it does is harmless to repeat.
 func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
-	c, err := r.Cookie(refreshCookie)
+	c, err := r.Cookie(browser.PageRefreshCookie)
 	if err != nil || c.Value == "" {
 		http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
-	t, err := h.svc.Refresh(r.Context(), c.Value, httpapi.ClientOf(r))
+	t, err := h.svc.Refresh(r.Context(), c.Value, browser.AgentOf(r))
 	if err != nil {
 		if code := keycard.ErrorCode(err); code != keycard.EUNAUTHORIZED && code != keycard.EINVALID {
 			h.serviceError(w, r, err, nil)
@@ -417,7 +375,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "signin", pg)
 		return
 	}
-	t, err := h.svc.Login(r.Context(), d.Username, pass, httpapi.ClientOf(r))
+	t, err := h.svc.Login(r.Context(), d.Username, pass, browser.AgentOf(r))
 	if err != nil {
 		var throttled *auth.ThrottledError
 		switch {
@@ -437,7 +395,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	// A session this browser still had is replaced: end it rather than
 	// leave it behind, unreachable.
 	if old, err := h.principal(r); err == nil && old != nil {
-		if err := h.svc.Logout(r.Context(), old, httpapi.ClientOf(r)); err != nil {
+		if err := h.svc.Logout(r.Context(), old, browser.AgentOf(r)); err != nil {
 			h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
 		}
 	}
@@ -505,7 +463,7 @@ func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
 // handleSignOut is POST /signout: it ends this session and clears the
 // cookies.
 func (h *Handler) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Logout(r.Context(), current(r), httpapi.ClientOf(r)); err != nil {
+	if err := h.svc.Logout(r.Context(), current(r), browser.AgentOf(r)); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

@@ -13,7 +13,7 @@
 // refreshes. Every form carries a CSRF token bound to the session, every
 // POST must come from the issuer's origin, and every page is served with
 // a Content-Security-Policy that allows no inline script, no framing and
-// no referrer (see securityHeaders).
+// no referrer (see SecurityHeaders).
 //
 // A Handler serves only the routes listed by Patterns; the auth server
 // (internal/httpapi, Options.Pages) mounts them beside its API.
@@ -22,7 +22,6 @@ package web
 import (
 	"embed"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/httpapi"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 //go:embed templates/*.html
@@ -69,7 +69,7 @@ type Handler struct {
 	svc       *auth.Service
 	log       *slog.Logger
 	csrfKey   []byte
-	origins   []string // the issuer's origin and Options.Origins: those allowed to post
+	origins   browser.Origins // the issuer's origin and Options.Origins: those allowed to post
 	redirects []string
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
@@ -86,15 +86,11 @@ func New(svc *auth.Service, opt Options) (*Handler, error) {
 	if len(h.csrfKey) == 0 {
 		h.csrfKey = randomBytes(32)
 	}
-	if o := httpapi.Origin(svc.Config().Issuer); o != "" {
-		h.origins = append(h.origins, o)
+	origins, err := browser.NewOrigins(svc.Config().Issuer, opt.Origins...)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
-	for _, o := range opt.Origins {
-		if httpapi.Origin(o) != o {
-			return nil, fmt.Errorf("web: %q is not an origin such as https://app.example", o)
-		}
-		h.origins = append(h.origins, o)
-	}
+	h.origins = origins
 	for _, p := range opt.RedirectPrefixes {
 		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\?#") {
 			return nil, fmt.Errorf("web: redirect prefix %q is not an absolute path", p)
@@ -116,7 +112,7 @@ func (h *Handler) Patterns() []string { return append([]string(nil), h.patterns.
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
+	SecurityHeaders(w.Header())
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -137,7 +133,7 @@ func (h *Handler) routes() {
 		h.handle("POST /register", h.handleRegister)
 	}
 	h.handle("POST /signout", h.user(h.handleSignOut))
-	h.handle("GET "+refreshPath, h.handleRefresh)
+	h.handle("GET "+browser.PageRefreshPath, h.handleRefresh)
 
 	h.handle("GET /account", h.user(h.handleAccount))
 	h.handle("POST /account/password", h.user(h.handleChangePassword))
@@ -170,9 +166,10 @@ func (h *Handler) routes() {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// securityHeaders sets the headers every page and asset carries. Pages
-// hold personal data, so nothing is cached unless handleAsset says so.
-func securityHeaders(h http.Header) {
+// SecurityHeaders sets the headers every page and asset carries: no
+// framing, no inline script, no referrer, nothing cached (pages hold
+// personal data; handleAsset allows caching of the assets).
+func SecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -211,8 +208,8 @@ func (h *Handler) handleAsset(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// parseTemplates parses each page together with the layout.
-func parseTemplates() (map[string]*template.Template, error) {
+// parseLayout parses the layout, with the functions every page may use.
+func parseLayout() (*template.Template, error) {
 	funcs := template.FuncMap{
 		"time": func(t time.Time) string {
 			if t.IsZero() {
@@ -230,9 +227,18 @@ func parseTemplates() (map[string]*template.Template, error) {
 			return s
 		},
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
+	}
+	return t, nil
+}
+
+// parseTemplates parses each page together with the layout.
+func parseTemplates() (map[string]*template.Template, error) {
+	layout, err := parseLayout()
+	if err != nil {
+		return nil, err
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -312,7 +318,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // the status of its code. Internal errors are logged and shown as
 // "Internal error."; other messages are written for users.
 func (h *Handler) serviceError(w http.ResponseWriter, r *http.Request, err error, user *keycard.User) {
-	status := httpapi.StatusOf(err)
+	status := browser.StatusOf(err)
 	if status >= 500 {
 		h.log.ErrorContext(r.Context(), "web: request failed", "path", r.URL.Path, "err", err)
 	}

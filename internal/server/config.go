@@ -1,0 +1,207 @@
+// Package server builds and runs a Keycard auth server from a Config: it
+// opens the store (SQLite in a data directory, or PostgreSQL), the login
+// throttles (in memory, or shared in Redis), the master key and the
+// signing keys, builds the auth.Service, mounts the HTTP API
+// (internal/httpapi) and the pages (internal/web), and runs the
+// background work — key maintenance, pruning, and the watch that wakes the
+// revocation feed's readers when another process appends to it — until
+// its context ends, then drains and closes everything.
+//
+// "keycard serve" and "keycard demo" run servers through it; the command
+// line's users, clients, keys and migrate commands open a store through
+// it (Open) and change it through the auth.Service, like the API does.
+// cmd/keycard keeps only flags and output.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/password"
+	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+// Config is an auth server's settings: those of "keycard serve", whose
+// flags docs/operations.md documents. Zero durations and counts take the
+// defaults named on each field; Defaults returns a Config with all of
+// them filled in.
+type Config struct {
+	// Data is the data directory: the SQLite database (unless Store is
+	// set) and, with Dev, the generated master key.
+	Data string
+	// Store is a postgres:// or postgresql:// URL; empty for SQLite in
+	// Data.
+	Store string
+	// Redis is a redis:// or rediss:// URL for login throttles shared by
+	// every instance; empty keeps them per instance. RedisPrefix prefixes
+	// Keycard's keys.
+	Redis, RedisPrefix string
+
+	// MasterKeyFile holds the base64 master key; MasterKey is the key
+	// itself (KEYCARD_MASTER_KEY). With neither and Dev, one is generated
+	// into Data/master.key (0600) on the first start.
+	MasterKeyFile string
+	MasterKey     string
+	// Dev is development mode: a generated master key, registration on
+	// by default, and plain HTTP allowed off loopback (with a warning).
+	Dev bool
+
+	// Addr is the listen address (port 0 picks one).
+	Addr string
+	// TLS is how the listener is secured (HTTPS, a proxy in front, or
+	// loopback).
+	TLS tlsconfig.Listener
+	// Issuer is the "iss" of tokens and the base of discovery: by default
+	// https://ADDR with a certificate, else http://ADDR.
+	Issuer   string
+	Audience string         // auth.DefaultAudience when empty
+	Alg      jose.Algorithm // ES256 when empty
+
+	AccessTTL       time.Duration // auth.DefaultAccessTTL
+	RefreshGrace    time.Duration // keycard.DefaultRotationGrace
+	IdleTimeout     time.Duration // keycard.DefaultIdleTimeout
+	SessionLifetime time.Duration // keycard.DefaultSessionLifetime
+	// KeyRotation is the automatic rotation interval; negative: never.
+	KeyRotation time.Duration // auth.DefaultRotateEvery
+
+	// Registration allows POST /v1/users and the registration page.
+	Registration       bool
+	RoleScopes         map[string][]string
+	RolePolicies       map[string]auth.SessionPolicy
+	MaxSessionsPerUser int
+	ReauthWithin       time.Duration
+
+	// Argon2 parameters; the password package's defaults when zero.
+	Argon2Memory, Argon2Iterations uint32
+	// Login throttles: failures per account and per address before
+	// back-off (0 turns one off), one failure forgiven every LoginRefill,
+	// back-off doubling from 1 s up to LoginLockoutMax.
+	LoginAttempts, LoginAddressAttempts int
+	LoginRefill, LoginLockoutMax        time.Duration
+
+	// CookieMode lets browser logins of the JSON API keep their tokens in
+	// HttpOnly cookies.
+	CookieMode bool
+	// Pages serves the web pages (sign-in, account, admin console).
+	Pages bool
+	// PageRedirects are path prefixes the sign-in page may send the
+	// browser back to; PageOrigins other origins the pages are served
+	// under (a gateway in front).
+	PageRedirects, PageOrigins []string
+
+	// ShutdownTimeout bounds the drain of in-flight requests.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// ServeTLSNames name the TLS settings of "keycard serve" in messages.
+var ServeTLSNames = tlsconfig.Names{Cert: "--tls-cert", Key: "--tls-key", BehindProxy: "--behind-proxy",
+	TrustedProxies: "--trusted-proxies", Issuer: "--issuer", Dev: "--dev"}
+
+// Defaults returns a Config with every default filled in: SQLite in
+// ./keycard-data, 127.0.0.1:4000, ES256, the token and session lifetimes
+// of docs/architecture.md, the login throttles, pages on.
+func Defaults() Config {
+	return Config{
+		Data: "keycard-data", RedisPrefix: "keycard:", Addr: "127.0.0.1:4000",
+		TLS:      tlsconfig.Listener{TrustedProxies: tlsconfig.DefaultTrustedProxies, Names: ServeTLSNames},
+		Audience: auth.DefaultAudience, Alg: jose.ES256,
+		AccessTTL: auth.DefaultAccessTTL, RefreshGrace: keycard.DefaultRotationGrace,
+		IdleTimeout: keycard.DefaultIdleTimeout, SessionLifetime: keycard.DefaultSessionLifetime,
+		KeyRotation:  auth.DefaultRotateEvery,
+		Argon2Memory: password.DefaultMemory, Argon2Iterations: password.DefaultIterations,
+		LoginAttempts: DefaultLoginAttempts, LoginAddressAttempts: DefaultLoginAddressAttempts,
+		LoginRefill: throttle.DefaultRefill, LoginLockoutMax: throttle.DefaultMaxDelay,
+		Pages: true, ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// Check reports the first setting that is wrong on its face, before any
+// port is opened or file read: "keycard serve" calls it first, so that a
+// bad setting is never reported as a busy port.
+func (c *Config) Check() error {
+	if _, err := storeKind(c.Store); err != nil {
+		return err
+	}
+	if c.Alg != "" && !c.Alg.Valid() {
+		return fmt.Errorf("--signing-alg: unsupported algorithm %q", c.Alg)
+	}
+	switch {
+	case c.LoginAttempts < 0:
+		return errors.New("--login-attempts must not be negative")
+	case c.LoginAddressAttempts < 0:
+		return errors.New("--login-address-attempts must not be negative")
+	case c.LoginLockoutMax < throttle.DefaultBaseDelay:
+		return errors.New("--login-lockout-max must be at least 1s")
+	case c.LoginRefill <= 0:
+		return errors.New("--login-refill must be positive")
+	case c.MaxSessionsPerUser < 0:
+		return errors.New("--max-sessions-per-user must not be negative")
+	case c.ReauthWithin < 0:
+		return errors.New("--reauth-within must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--access-ttl", c.AccessTTL}, {"--refresh-grace", c.RefreshGrace}, {"--session-idle-timeout", c.IdleTimeout},
+		{"--session-lifetime", c.SessionLifetime}, {"--shutdown-timeout", c.ShutdownTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s must not be negative", d.name)
+		}
+	}
+	if err := c.TLS.Check(); err != nil {
+		return err
+	}
+	if c.Issuer != "" {
+		if err := tlsconfig.CheckIssuer(c.Issuer, c.Dev, ServeTLSNames); err != nil {
+			return err
+		}
+	}
+	if c.CookieMode && !c.Dev && c.TLS.CertFile == "" && !c.TLS.BehindProxy {
+		return errors.New("refusing --cookie-mode without TLS: its cookies are Secure, which browsers keep only over HTTPS. Give --tls-cert and --tls-key, or --behind-proxy behind a TLS-terminating load balancer (or --dev for development)")
+	}
+	if c.MasterKeyFile == "" && c.MasterKey == "" && !c.Dev {
+		return errNoMasterKey
+	}
+	return nil
+}
+
+var errNoMasterKey = errors.New("no master key: give --master-key-file or KEYCARD_MASTER_KEY (or --dev to generate one in the data directory)")
+
+// storeKind returns the back end Store names: "sqlite" for none,
+// "postgres" for a postgres:// or postgresql:// URL. Anything else is an
+// error that does not repeat the URL, which may hold a password.
+func storeKind(store string) (string, error) {
+	switch {
+	case store == "":
+		return "sqlite", nil
+	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
+		return "postgres", nil
+	}
+	return "", errors.New("--store: want a postgres:// or postgresql:// URL, or nothing for SQLite in --data")
+}
+
+// revocationTTL is how long a revocation feed entry can match a valid
+// token: the access-token lifetime plus the verifiers' leeway.
+func (c *Config) revocationTTL() time.Duration {
+	ttl := c.AccessTTL
+	if ttl <= 0 {
+		ttl = auth.DefaultAccessTTL
+	}
+	return ttl + auth.DefaultLeeway
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
