@@ -29,6 +29,7 @@ type Stores struct {
 	Revocations RevocationStore
 	Audit       AuditStore
 	Clients     ClientStore
+	Grants      GrantStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

@@ -23,7 +23,15 @@ const (
 // from r (normally crypto/rand.Reader), its id, and the SHA-256 hash of its
 // secret, which is all that may be stored. The token string itself is a
 // bearer credential: it must never be logged or stored in plaintext.
+// Authorization and device codes are made the same way (NewOpaqueToken).
 func NewRefreshToken(r io.Reader) (token, id string, secretHash []byte, err error) {
+	return NewOpaqueToken(r)
+}
+
+// NewOpaqueToken returns a new opaque credential "<id>.<secret>" (128
+// random bits of id, 256 of secret) read from r, its id, and the SHA-256
+// of its secret: refresh tokens, authorization codes, device codes.
+func NewOpaqueToken(r io.Reader) (token, id string, secretHash []byte, err error) {
 	var b [IDLen + RefreshSecretLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", "", nil, fmt.Errorf("keycard: reading random refresh token: %w", err)
@@ -38,12 +46,23 @@ func NewRefreshToken(r io.Reader) (token, id string, secretHash []byte, err erro
 // an EUNAUTHORIZED error with the same message as an unknown token, so a
 // client learns nothing from the difference.
 func ParseRefreshToken(token string) (id string, secretHash []byte, err error) {
+	id, secretHash, ok := ParseOpaqueToken(token)
+	if !ok {
+		return "", nil, ErrInvalidRefreshToken()
+	}
+	return id, secretHash, nil
+}
+
+// ParseOpaqueToken splits a credential made by NewOpaqueToken into its id
+// and the SHA-256 of its secret; ok is false for anything but that exact
+// format.
+func ParseOpaqueToken(token string) (id string, secretHash []byte, ok bool) {
 	id, secret, ok := strings.Cut(token, ".")
 	if !ok || len(id) != refreshIDLen || len(secret) != refreshSecretLen ||
 		!isBase64URL(id) || !isBase64URL(secret) {
-		return "", nil, ErrInvalidRefreshToken()
+		return "", nil, false
 	}
-	return id, HashRefreshSecret(secret), nil
+	return id, HashRefreshSecret(secret), true
 }
 
 // ErrInvalidRefreshToken returns the error for a refresh token that is

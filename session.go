@@ -23,15 +23,43 @@ const (
 	RevokeAll             = "revoke_all"       // every session of every user
 	RevokeTokenRevocation = "token_revocation" // its refresh token was revoked (RFC 7009)
 	RevokeSessionLimit    = "session_limit"    // a newer login went past the user's session cap
+	RevokeParentEnded     = "parent_ended"     // the browser session it was granted through ended
+	RevokeCodeReuse       = "code_reuse"       // its authorization code was presented again (RFC 6749 section 4.1.2)
+	RevokeConsentRevoked  = "consent_revoked"  // the user took back the client's access
+	RevokeClientDeleted   = "client_deleted"   // its client was deleted
 )
 
 // Session is one login: a family of refresh tokens of which at most one is
 // live at a time.
+//
+// A session that an application got through the authorization endpoint
+// (OpenID Connect) is a grant session: it has the browser session it was
+// granted through as its parent and the application's client id, and it
+// ends when its parent ends. Its access tokens carry its own id as sid, so
+// that one application's tokens can be revoked alone; the ID tokens carry
+// the parent's, the browser's single sign-on session.
 type Session struct {
 	ID     string
 	UserID string
-	// CreatedAt is the login time, the access token's auth_time.
+	// ParentID is the browser session a grant session was granted
+	// through; empty for a session of its own (a sign-in).
+	ParentID string
+	// ClientID is the OAuth client of a grant session; empty for
+	// Keycard's own sign-ins.
+	ClientID string
+	// Scope is the space-separated scope granted to a grant session's
+	// tokens; empty for Keycard's own sign-ins, whose scope comes from
+	// the user's roles.
+	Scope string
+	// CreatedAt is when the session began.
 	CreatedAt time.Time
+	// AuthTime is when the user authenticated: CreatedAt for a sign-in,
+	// the parent's AuthTime for a grant session. Zero is read as
+	// CreatedAt.
+	AuthTime time.Time
+	// AMR lists the authentication methods of that sign-in (RFC 8176:
+	// "pwd", "otp", "hwk", …).
+	AMR []string
 	// LastUsedAt is the time of the last refresh.
 	LastUsedAt time.Time
 	UserAgent  string
@@ -43,6 +71,14 @@ type Session struct {
 	// RevokedAt is zero while the session is not revoked.
 	RevokedAt    time.Time
 	RevokeReason string
+}
+
+// AuthenticatedAt returns AuthTime, or CreatedAt when it is zero.
+func (s *Session) AuthenticatedAt() time.Time {
+	if s.AuthTime.IsZero() {
+		return s.CreatedAt
+	}
+	return s.AuthTime
 }
 
 // Revoked reports whether the session has been revoked.
@@ -163,6 +199,8 @@ type RotateResult struct {
 // SessionFilter selects a page of a user's sessions, newest first.
 type SessionFilter struct {
 	UserID string
+	// SignInsOnly leaves out grant sessions (those with a parent).
+	SignInsOnly bool
 	// ActiveAt, when not zero, returns only sessions Active at that time.
 	ActiveAt time.Time
 	// Before, when set, starts the page after the session with this id
@@ -174,12 +212,16 @@ type SessionFilter struct {
 
 // SessionStore keeps sessions and their refresh tokens. Every method that
 // revokes sessions also appends RevokeSession entries (or one RevokeAllUsers
-// entry) to the revocation feed in the same transaction. Implementations
-// are safe for concurrent use.
+// entry) to the revocation feed in the same transaction, and revoking a
+// session revokes its live grant sessions with it (reason
+// RevokeParentEnded), each with its own feed entry. Implementations are
+// safe for concurrent use.
 type SessionStore interface {
 	// CreateSession inserts a session and its first refresh token (whose
-	// SessionID is set to s.ID) in one transaction. It fails with
-	// ENOTFOUND if the user does not exist and ECONFLICT if an id is taken.
+	// SessionID is set to s.ID; nil for a grant session without refresh
+	// tokens) in one transaction. It fails with ENOTFOUND if the user or
+	// the parent session does not exist, EUNAUTHORIZED if the parent is
+	// revoked, and ECONFLICT if an id is taken.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 
 	// Session returns the session, or an ENOTFOUND error.
@@ -194,8 +236,13 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*Session, error)
 
 	// RevokeUserSessions revokes every live session of the user except
-	// exceptID (which may be empty), and returns the revoked ids.
+	// exceptID (which may be empty) and its grant sessions, and returns
+	// the revoked ids.
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error)
+
+	// RevokeClientSessions revokes every live grant session of the user
+	// for the client, and returns their ids.
+	RevokeClientSessions(ctx context.Context, userID, clientID string, at time.Time, reason string) ([]string, error)
 
 	// RevokeAllSessions revokes every live session of every user and
 	// appends one RevokeAllUsers entry to the feed, and returns the number

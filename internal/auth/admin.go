@@ -273,7 +273,7 @@ func (s *Service) ListClients(ctx context.Context, after string, limit int) ([]*
 // DeleteClient for what happens to its tokens). It fails with ENOTFOUND
 // for an unknown client.
 func (s *Service) DeleteClient(ctx context.Context, by Actor, id string) error {
-	if err := s.stores.Clients.DeleteClient(ctx, id); err != nil {
+	if err := s.stores.Clients.DeleteClient(ctx, id, s.now()); err != nil {
 		return err
 	}
 	s.audit(ctx, AuditClientDeleted, by, id, nil)

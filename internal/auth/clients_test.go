@@ -296,7 +296,7 @@ func TestIntrospect(t *testing.T) {
 
 	// A deleted client's tokens are inactive.
 	ct3, _ := f.svc.ClientCredentials(ctx, c, "")
-	if err := f.db.Stores().Clients.DeleteClient(ctx, c.ID); err != nil {
+	if err := f.db.Stores().Clients.DeleteClient(ctx, c.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	wantInactive("token of a deleted client", ct3.AccessToken)

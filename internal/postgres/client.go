@@ -82,7 +82,7 @@ func (s *ClientStore) ListClients(ctx context.Context, f keycard.ClientFilter) (
 }
 
 // DeleteClient implements keycard.ClientStore.
-func (s *ClientStore) DeleteClient(ctx context.Context, id string) error {
+func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	if !validText(id) {
 		return clientNotFound()
 	}

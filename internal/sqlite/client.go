@@ -96,7 +96,7 @@ func (s *ClientStore) ListClients(ctx context.Context, f keycard.ClientFilter) (
 }
 
 // DeleteClient implements keycard.ClientStore.
-func (s *ClientStore) DeleteClient(ctx context.Context, id string) error {
+func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 		if err != nil {

@@ -97,12 +97,12 @@ func testClients(t *testing.T, open OpenFunc) {
 	wantCode(t, "SetClientSecret(missing)", s.Clients.SetClientSecret(ctx, "missing", newHash, later), keycard.ENOTFOUND)
 	wantCode(t, "SetClientSecret(empty hash)", s.Clients.SetClientSecret(ctx, gw.ID, nil, later), keycard.EINVALID)
 
-	if err := s.Clients.DeleteClient(ctx, bare.ID); err != nil {
+	if err := s.Clients.DeleteClient(ctx, bare.ID, t0); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
 	}
 	_, err = s.Clients.Client(ctx, bare.ID)
 	wantCode(t, "Client(deleted)", err, keycard.ENOTFOUND)
-	wantCode(t, "DeleteClient(again)", s.Clients.DeleteClient(ctx, bare.ID), keycard.ENOTFOUND)
+	wantCode(t, "DeleteClient(again)", s.Clients.DeleteClient(ctx, bare.ID, t0), keycard.ENOTFOUND)
 	// The id of a deleted client can be registered again.
 	if err := s.Clients.CreateClient(ctx, bare); err != nil {
 		t.Errorf("CreateClient(id of a deleted client): %v", err)

@@ -231,7 +231,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"CreateClient", func() error { return s.Clients.CreateClient(ctx, newClient(t, "canceled")) }},
 		{"Client", func() error { _, err := s.Clients.Client(ctx, "c"); return err }},
 		{"ListClients", func() error { _, err := s.Clients.ListClients(ctx, keycard.ClientFilter{}); return err }},
-		{"DeleteClient", func() error { return s.Clients.DeleteClient(ctx, "c") }},
+		{"DeleteClient", func() error { return s.Clients.DeleteClient(ctx, "c", t0) }},
 		{"SetClientSecret", func() error { return s.Clients.SetClientSecret(ctx, "c", []byte("h"), t0) }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
