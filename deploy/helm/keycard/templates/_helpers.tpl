@@ -194,16 +194,37 @@ component serves TLS itself.
 {{- end }}
 
 {{/*
-The gateway's configuration file: the chart's keys, then gateway.config.
+keycard.checkGateway fails the rendering, with the fix, when the gateway is
+on without what it needs. Every gateway template calls it, so the first
+problem is reported whichever template helm renders first.
 */}}
-{{- define "keycard.gatewayConfig" -}}
+{{- define "keycard.checkGateway" -}}
 {{- $g := .Values.gateway }}
+{{- if not $g.client.id }}
+{{- fail "gateway.client.id is required with gateway.enabled: the client_id printed by `keycard clients add --name gateway` (docs/deploy.md)" }}
+{{- end }}
+{{- if and $g.client.existingSecret $g.client.secret }}
+{{- fail "gateway.client: give existingSecret or secret, not both" }}
+{{- end }}
+{{- if not (or $g.client.existingSecret $g.client.secret) }}
+{{- fail "gateway.client: give existingSecret (recommended) or secret, the client_secret printed by `keycard clients add --name gateway`" }}
+{{- end }}
+{{- if not $g.config.routes }}
+{{- fail "gateway.config.routes is required with gateway.enabled: at least one route (docs/gateway.md)" }}
+{{- end }}
 {{- $owned := list "listen" "metrics_listen" "issuer" "client" "tls" "behind_proxy" "trusted_proxies" }}
 {{- range $k, $_ := $g.config }}
 {{- if has $k $owned }}
 {{- fail (printf "gateway.config.%s is set by the chart: use the gateway value of that name (see values.yaml)" $k) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The gateway's configuration file: the chart's keys, then gateway.config.
+*/}}
+{{- define "keycard.gatewayConfig" -}}
+{{- $g := .Values.gateway }}
 {{- $cfg := deepCopy $g.config }}
 {{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int $g.port)) }}
 {{- $_ := set $cfg "metrics_listen" (printf "0.0.0.0:%d" (int $g.metricsPort)) }}
