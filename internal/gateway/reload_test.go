@@ -95,6 +95,15 @@ func TestReloadFile(t *testing.T) {
 	}
 }
 
+// routesTo reports whether a request for /x now reaches upstream u.
+func routesTo(t *testing.T, g *testGateway, u *upstream) func() bool {
+	return func() bool {
+		n := u.count()
+		g.do(t, "GET", "/x", "", nil)
+		return u.count() > n
+	}
+}
+
 func TestWatch(t *testing.T) {
 	a, b, c := newUpstream(t), newUpstream(t), newUpstream(t)
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
@@ -113,28 +122,21 @@ func TestWatch(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	routesTo := func(u *upstream) func() bool {
-		return func() bool {
-			n := u.count()
-			g.do(t, "GET", "/x", "", nil)
-			return u.count() > n
-		}
-	}
 	// A change of the file is picked up.
 	os.WriteFile(path, conf(b, ""), 0o600)
-	eventually(t, "file change applied", routesTo(b))
+	eventually(t, "file change applied", routesTo(t, g, b))
 
 	// A broken file is refused once, and b keeps serving.
 	os.WriteFile(path, conf(c, ", scopes: ['']"), 0o600)
 	eventually(t, "bad file refused", func() bool { return strings.Contains(g.log.String(), "scopes: empty entry") })
-	if !routesTo(b)() {
+	if !routesTo(t, g, b)() {
 		t.Error("the old configuration stopped serving after a bad change")
 	}
 	// Replaced by rename, as editors and config managers do.
 	tmp := path + ".tmp"
 	os.WriteFile(tmp, conf(c, ""), 0o600)
 	os.Rename(tmp, path)
-	eventually(t, "renamed file applied", routesTo(c))
+	eventually(t, "renamed file applied", routesTo(t, g, c))
 
 	// A signal reloads even an unchanged file.
 	before := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`)
@@ -307,18 +309,11 @@ func TestWatchConfigMapSymlinkSwap(t *testing.T) {
 	wg.Go(func() { g.Watch(ctx, WatchOptions{Path: path, Loaded: conf(a), Interval: 10 * time.Millisecond}) })
 	defer func() { cancel(); wg.Wait() }()
 
-	routesTo := func(u *upstream) func() bool {
-		return func() bool {
-			n := u.count()
-			g.do(t, "GET", "/x", "", nil)
-			return u.count() > n
-		}
-	}
 	// Two updates in a row: the second proves the watcher is not left
 	// holding the first generation's (now deleted) directory.
 	for i, u := range []*upstream{b, c} {
 		project(conf(u))
-		eventually(t, fmt.Sprintf("generation %d applied", i+2), routesTo(u))
+		eventually(t, fmt.Sprintf("generation %d applied", i+2), routesTo(t, g, u))
 	}
 	if got := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`); got != 2 {
 		t.Errorf("reloads: got %v, want 2", got)

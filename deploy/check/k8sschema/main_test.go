@@ -30,7 +30,10 @@ func compile(t *testing.T, schema []byte) *jsonschema.Schema {
 	return s
 }
 
-func TestConvertFileNames(t *testing.T) {
+// convertTestdata converts testdata/swagger.json, a slice of the
+// Kubernetes API with the features the converter handles.
+func convertTestdata(t *testing.T) map[string][]byte {
+	t.Helper()
 	data, err := os.ReadFile("testdata/swagger.json")
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +42,11 @@ func TestConvertFileNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return files
+}
+
+func TestConvertFileNames(t *testing.T) {
+	files := convertTestdata(t)
 	var got []string
 	for name := range files {
 		got = append(got, name)
@@ -53,14 +61,7 @@ func TestConvertFileNames(t *testing.T) {
 }
 
 func TestConvertValidates(t *testing.T) {
-	data, err := os.ReadFile("testdata/swagger.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := convert(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := convertTestdata(t)
 	widget := compile(t, files["widget-apps-v1.json"])
 	tests := []struct {
 		name     string
@@ -99,14 +100,7 @@ func TestConvertValidates(t *testing.T) {
 }
 
 func TestConvertStandalone(t *testing.T) {
-	data, err := os.ReadFile("testdata/swagger.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := convert(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := convertTestdata(t)
 	var schema struct {
 		Definitions map[string]any `json:"definitions"`
 	}
