@@ -103,11 +103,12 @@ for values in "$chart"/ci/*.yaml; do
 	helm template keycard "$chart" -f "$values" --namespace keycard >"$work/$name.yaml"
 	kubeconform -strict -summary -schema-location "$schemas" "$work/$name.yaml"
 	check_env "$work/$name.yaml"
+	# The gateway's ConfigMap, through the gateway's own parser.
+	"$work/bin/gatewayconfig" <"$work/$name.yaml"
 done
-# The gateway's ConfigMap, through the gateway's parser: none when it is
-# off (minimal), one when on (full).
-"$work/bin/gatewayconfig" -want 0 <"$work/minimal-values.yaml"
-"$work/bin/gatewayconfig" -want 1 <"$work/full-values.yaml"
+# None when the gateway is off, one when it is on.
+"$work/bin/gatewayconfig" -want 0 <"$work/minimal-values.yaml" >/dev/null
+"$work/bin/gatewayconfig" -want 1 <"$work/gateway-values.yaml" >/dev/null
 
 # must_refuse MESSAGE HELM-ARGS…: the chart refuses to render, saying MESSAGE.
 must_refuse() {
@@ -136,6 +137,25 @@ must_refuse "gateway.client: give existingSecret (recommended) or secret" "${bas
 must_refuse "gateway.config.routes is required" "${base[@]}" --set gateway.enabled=true --set gateway.client.id=gw --set gateway.client.existingSecret=gw
 must_refuse "gateway.config.listen is set by the chart" -f "$chart/ci/full-values.yaml" --set gateway.config.listen=0.0.0.0:1
 must_refuse "auth.ingress.host is required" "${base[@]}" --set auth.ingress.enabled=true
+
+echo "-- gateway pods roll for start-only keys, not for what the gateway reloads"
+restart_sum() {
+	helm template keycard "$chart" -f "$chart/ci/gateway-values.yaml" "$@" \
+		--show-only templates/gateway-deployment.yaml | sed -n 's/^ *checksum\/restart: //p'
+}
+sum=$(restart_sum)
+if [ -z "$sum" ] ||
+	[ "$(restart_sum --set 'gateway.config.routes[0].path=/other/' --set gateway.config.audience=other \
+		--set gateway.config.log_level=debug --set gateway.config.access_log=false)" != "$sum" ]; then
+	echo "a change of routes, audience, log_level or access_log changes checksum/restart (it should reload in place)" >&2
+	exit 1
+fi
+for change in gateway.config.max_feed_outage=5m gateway.issuer=https://other.example.com 'gateway.trustedProxies={10.0.0.0/8}'; do
+	if [ "$(restart_sum --set "$change")" = "$sum" ]; then
+		echo "--set $change leaves checksum/restart alone: the gateway would keep the old value" >&2
+		exit 1
+	fi
+done
 
 echo "== deploy/compose.yaml"
 "$work/bin/composecheck" deploy/compose.yaml
