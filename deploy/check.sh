@@ -55,7 +55,8 @@ echo "== deploy/check: the checkers' tests, and their build"
 # later is recorded in deploy/check/go.sum here rather than failing the run.
 (
 	cd deploy/check
-	export GOFLAGS=-mod=mod
+	GOFLAGS="$(go env GOFLAGS) -mod=mod"
+	export GOFLAGS
 	go vet ./...
 	if command -v staticcheck >/dev/null; then staticcheck ./...; fi
 	go test ./...
