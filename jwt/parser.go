@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -207,7 +208,7 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 	// Reset what a reused value may hold; strings are kept for reuse
 	// until overwritten, and cleared below when absent.
 	var seen uint32
-	err := jose.ScanObject(payload, true, func(name, value []byte) error {
+	err := jsonscan.ScanObject(payload, true, func(name, value []byte) error {
 		var err error
 		bit := uint32(0)
 		switch string(name) {
@@ -335,7 +336,7 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 }
 
 func stringClaim(dst *string, value []byte) error {
-	s, err := jose.StringBytes(value)
+	s, err := jsonscan.Unquote(value)
 	if err != nil {
 		return fmt.Errorf("%w: want a string", ErrInvalidClaim)
 	}
