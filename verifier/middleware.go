@@ -305,10 +305,12 @@ func RequireAnyRole(roles ...string) func(http.Handler) http.Handler {
 	return require(roles, false, (*Claims).HasRole, "role")
 }
 
-// Check reports whether c satisfies a requirement of RequireScope (all)
+// check reports whether c satisfies a requirement of RequireScope (all)
 // or RequireAnyScope (!all) style, returning the *Error to answer
-// otherwise. It is what the Require functions and the gateway use.
-func Check(c *Claims, want []string, all bool, has func(*Claims, string) bool, what string) error {
+// otherwise. It is what the Require functions use; the gateway checks
+// its routes' scopes and roles itself (it names every missing one, and
+// counts missing roles apart from missing scopes in its metrics).
+func check(c *Claims, want []string, all bool, has func(*Claims, string) bool, what string) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -344,7 +346,7 @@ func require(want []string, all bool, has func(*Claims, string) bool, what strin
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, _ := FromContext(r.Context())
-			if err := Check(c, want, all, has, what); err != nil {
+			if err := check(c, want, all, has, what); err != nil {
 				WriteError(w, err)
 				return
 			}
