@@ -12,7 +12,7 @@ import (
 )
 
 // DefaultMaxTokenSize is the largest compact JWS accepted when a
-// [Verifier] sets no MaxSize: 8 KiB. The limit is checked before any
+// [JWSVerifier] sets no MaxSize: 8 KiB. The limit is checked before any
 // decoding.
 const DefaultMaxTokenSize = 8 << 10
 
@@ -45,9 +45,10 @@ type Message struct {
 	Payload []byte
 }
 
-// Verifier verifies compact JWS. The zero value is not usable: Keys must
-// be set. A Verifier is safe for concurrent use if Keys is.
-type Verifier struct {
+// JWSVerifier verifies compact JWS (RFC 7515 section 5.2) with the keys of
+// a KeyResolver. The zero value is not usable: Keys must be set. A
+// JWSVerifier is safe for concurrent use if Keys is.
+type JWSVerifier struct {
 	// Keys chooses the key; the key's algorithm decides which "alg" is
 	// accepted. Required.
 	Keys KeyResolver
@@ -71,12 +72,12 @@ type parsedHeader struct {
 // Verify verifies a compact JWS with keys and returns its header and
 // payload (RFC 7515 section 5.2).
 func Verify(token string, keys KeyResolver) (*Message, error) {
-	v := Verifier{Keys: keys}
+	v := JWSVerifier{Keys: keys}
 	return v.Verify(token)
 }
 
 // Verify verifies a compact JWS and returns its header and payload.
-func (v *Verifier) Verify(token string) (*Message, error) {
+func (v *JWSVerifier) Verify(token string) (*Message, error) {
 	m := new(Message)
 	p, err := v.VerifyAppend(nil, token, &m.Header)
 	if err != nil {
@@ -92,7 +93,7 @@ func (v *Verifier) Verify(token string) (*Message, error) {
 // whose string fields already hold the token's values, it does not
 // allocate for HMAC keys. The payload is returned only if the signature is
 // valid.
-func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, error) {
+func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, error) {
 	if v.Keys == nil {
 		return nil, fmt.Errorf("%w: no keys given", ErrKeyNotFound)
 	}
@@ -158,7 +159,7 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 
 // lastHeader fills h from the memoized header if raw is byte for byte the
 // header it was parsed from.
-func (v *Verifier) lastHeader(raw []byte, h *Header) bool {
+func (v *JWSVerifier) lastHeader(raw []byte, h *Header) bool {
 	p := v.last.Load()
 	if p == nil || p.raw != string(raw) {
 		return false

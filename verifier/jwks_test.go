@@ -766,7 +766,7 @@ func TestRemoteKeySetAgainstAuthServer(t *testing.T) {
 	creds := `{"username":"alice","password":"correct horse battery"}`
 	post("/v1/users", creds)
 	token, _ := post("/v1/login", creds)["access_token"].(string)
-	msg, err := (&jose.Verifier{Keys: s, Algorithms: []jose.Algorithm{jose.ES256}}).Verify(token)
+	msg, err := (&jose.JWSVerifier{Keys: s, Algorithms: []jose.Algorithm{jose.ES256}}).Verify(token)
 	if err != nil {
 		t.Fatalf("verifying the server's access token: %v", err)
 	}
@@ -794,7 +794,7 @@ func ExampleRemoteKeySet() {
 	defer keys.Close()
 
 	token, _ := jose.Sign(key, jose.Header{Algorithm: jose.ES256, KeyID: "2026-11"}, []byte(`{"sub":"alice"}`))
-	v := jose.Verifier{Keys: keys, Algorithms: []jose.Algorithm{jose.ES256}}
+	v := jose.JWSVerifier{Keys: keys, Algorithms: []jose.Algorithm{jose.ES256}}
 	msg, err := v.Verify(token)
 	if err != nil {
 		fmt.Println(err)

@@ -225,7 +225,7 @@ func (e *cmdEnv) tokenVerify(args []string) int {
 		algs = []jose.Algorithm{jose.Algorithm(*alg)}
 	}
 	if *jwsOnly {
-		v := jose.Verifier{Keys: keys, Algorithms: algs}
+		v := jose.JWSVerifier{Keys: keys, Algorithms: algs}
 		m, err := v.Verify(tok)
 		if err != nil {
 			return e.fail("invalid: %v", err)
