@@ -329,6 +329,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 		return
 	}
 	name = rt.name
+	// A token in the URL is refused on every route, auth: none included:
+	// the upstream would be handed it, and logs would keep it.
+	if err := verifier.CheckQuery(r); err != nil {
+		g.metrics.authFailure(reason(err))
+		verifier.WriteError(rec, err)
+		return
+	}
 	st := &state{route: rt}
 	if rt.auth != AuthNone {
 		claims, err := g.authenticate(r, rt)
