@@ -87,6 +87,15 @@ type FollowerOptions struct {
 	// while it cannot know what was revoked. Failing open accepts revoked
 	// tokens during an outage.
 	FailOpen bool
+	// OnKeyRevoked, if not nil, is called with the kid of each signing
+	// key the feed revokes while the follower follows it (not for the
+	// keys of the first load, which come with the current key set), so
+	// that the key set can be fetched again at once: after an emergency
+	// key revocation the auth server signs with another key, which a
+	// verifier may not hold yet. A Verifier sets it to its key set's
+	// RequestRefresh. It is called from the follower's goroutine and must
+	// not block.
+	OnKeyRevoked func(kid string)
 	// Logger receives connection failures and fallbacks; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for contact, staleness and pruning; nil means
@@ -362,6 +371,17 @@ func (f *Follower) failed(err error) {
 	f.log.Warn("revocation feed", "err", err)
 }
 
+// keysRevoked logs the signing keys the feed has just revoked and tells
+// OnKeyRevoked of each.
+func (f *Follower) keysRevoked(kids []string) {
+	for _, kid := range kids {
+		f.log.Warn("revocation feed: signing key revoked", "kid", kid)
+		if f.opt.OnKeyRevoked != nil {
+			f.opt.OnKeyRevoked(kid)
+		}
+	}
+}
+
 // maintain keeps Healthy current between contacts and prunes the set.
 func (f *Follower) maintain(ctx context.Context) {
 	defer f.wg.Done()
@@ -545,12 +565,12 @@ func (f *Follower) poll(ctx context.Context) (progress bool, err error) {
 			f.connected.Store(false)
 			return true, err
 		}
-		f.set.Reset(entries)
+		f.keysRevoked(f.set.reset(entries))
 		f.cursor.Store(next)
 		f.log.Info("revocation feed snapshot", "entries", len(entries), "cursor", next)
 		return true, nil
 	}
-	f.set.applyAll(p.Entries)
+	f.keysRevoked(f.set.applyAll(p.Entries))
 	f.cursor.Store(p.Next)
 	return true, nil
 }
@@ -749,7 +769,7 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 				}
 				snap.entries = append(snap.entries, e)
 				if e.Seq >= snap.next {
-					f.set.Reset(snap.entries)
+					f.keysRevoked(f.set.reset(snap.entries))
 					f.cursor.Store(e.Seq)
 					f.log.Info("revocation feed snapshot", "entries", len(snap.entries), "cursor", e.Seq)
 					snap = nil
@@ -757,7 +777,9 @@ func (f *Follower) stream(ctx context.Context) (progress bool, err error) {
 			case e.Seq <= f.cursor.Load():
 				// Already applied.
 			default:
-				f.set.Apply(e)
+				if f.set.apply(&e) {
+					f.keysRevoked([]string{e.Value})
+				}
 				f.cursor.Store(e.Seq)
 			}
 		case ev.event == "snapshot":

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -969,4 +970,98 @@ func ExampleFollower() {
 		// Serve.
 	}
 	_ = handler
+}
+
+// keyLog records the kids a follower reports to OnKeyRevoked.
+type keyLog struct {
+	mu   sync.Mutex
+	kids []string
+}
+
+func (l *keyLog) revoked(kid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kids = append(l.kids, kid)
+}
+
+// sorted returns the kids reported so far, sorted.
+func (l *keyLog) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.kids))
+}
+
+// TestFollowerReportsRevokedKeys: OnKeyRevoked hears of each key the
+// feed revokes while it is followed, once, by stream and by long-poll;
+// not of the keys of the first load, nor of a key revoked again.
+func TestFollowerReportsRevokedKeys(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: ModeLongPoll, true: ModeStream}[stream], func(t *testing.T) {
+			feed := newFakeFeed(t)
+			feed.add(KindKey, "k0") // loaded at the start, with the key set
+			var keys keyLog
+			f := newTestFollower(t, feed, stream, FollowerOptions{OnKeyRevoked: keys.revoked})
+			f.start(t)
+			feed.add(KindSession, "s1")
+			feed.add(KindKey, "k1")
+			feed.add(KindKey, "k1", "k0") // again: held already
+			feed.add(KindKey, "k2")
+			feedEventually(t, "the follower catches up", func() bool { return f.Status().Cursor == 6 })
+			if got, want := keys.sorted(), []string{"k1", "k2"}; !slices.Equal(got, want) {
+				t.Errorf("OnKeyRevoked got %q, want %q", got, want)
+			}
+			if !f.set.Revoked("k0", "", "", "", feedT0) || !f.set.Revoked("k2", "", "", "", feedT0) {
+				t.Error("the revoked keys are not in the set")
+			}
+			if !strings.Contains(f.log.String(), "signing key revoked") {
+				t.Errorf("no log line for the revoked keys:\n%s", f.log)
+			}
+		})
+	}
+}
+
+// TestFollowerReportsKeysRevokedInASnapshot: a snapshot that replaces
+// the set reports the keys it revokes that the set did not hold.
+func TestFollowerReportsKeysRevokedInASnapshot(t *testing.T) {
+	t.Run(ModeStream, func(t *testing.T) {
+		feed := newFakeFeed(t)
+		feed.add(KindKey, "k0")
+		feed.add(KindSession, "s1")
+		gate := make(chan struct{})
+		feed.set(func(f *fakeFeed) { f.gate = gate })
+		var keys keyLog
+		f := newTestFollower(t, feed, true, FollowerOptions{OnKeyRevoked: keys.revoked})
+		f.start(t)
+		// Pruned before the stream starts: it must begin with a
+		// snapshot of k0, k1 and k2.
+		feed.add(KindSession, "s2")
+		feed.add(KindKey, "k1", "k2")
+		feed.add(KindKey, "k0")
+		feed.prune(3)
+		close(gate)
+		feedEventually(t, "the snapshot is applied", func() bool { return f.Status().Cursor == 6 })
+		if got, want := keys.sorted(), []string{"k1", "k2"}; !slices.Equal(got, want) {
+			t.Errorf("OnKeyRevoked got %q, want %q", got, want)
+		}
+	})
+	t.Run(ModeLongPoll, func(t *testing.T) {
+		feed := newFakeFeed(t)
+		feed.add(KindKey, "k0")
+		var keys keyLog
+		f := newTestFollower(t, feed, false, FollowerOptions{OnKeyRevoked: keys.revoked})
+		f.start(t)
+		// Entries the follower misses (pruned before it polls): its next
+		// poll is a snapshot.
+		feed.mu.Lock()
+		feed.entries = append(feed.entries, entry(2, KindSession, "s1"), entry(3, KindKey, "k1"), entry(4, KindKey, "k0"))
+		feed.last = 4
+		feed.entries = feed.entries[2:] // k0 and s1, unseen
+		close(feed.changed)
+		feed.changed = make(chan struct{})
+		feed.mu.Unlock()
+		feedEventually(t, "the snapshot is applied", func() bool { return f.Status().Cursor == 4 })
+		if got, want := keys.sorted(), []string{"k1"}; !slices.Equal(got, want) {
+			t.Errorf("OnKeyRevoked got %q, want %q", got, want)
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/authtest"
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
@@ -806,4 +807,111 @@ func ExampleRemoteKeySet() {
 	// Output:
 	// {"sub":"alice"}
 	// true 1
+}
+
+// TestRemoteKeySetRequestRefresh: a requested refresh fetches at once,
+// although the rate limit of unknown kids (RefetchInterval) has just been
+// spent, and the new key then resolves.
+func TestRemoteKeySetRequestRefresh(t *testing.T) {
+	a, b := jwksKey(t, jose.ES256, "a"), jwksKey(t, jose.ES256, "b")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	opt := quiet() // RefetchInterval: an hour
+	opt.Now = newJWKSClock().Now
+	s := startJWKS(t, srv.URL, opt)
+	hb := &jose.Header{Algorithm: jose.ES256, KeyID: "b"}
+
+	// A token of b before b is published spends the refetch of unknown
+	// kids.
+	if _, err := s.ResolveKey(hb); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Fatalf("ResolveKey(b) before b is published: got %v, want ErrKeyNotFound", err)
+	}
+	if n := srv.requests.Load(); n != 2 {
+		t.Fatalf("the server saw %d requests, want 2 (start and the refetch for b)", n)
+	}
+	srv.set(jwksResponse{body: jwksDoc(t, []*jose.Key{b})})
+	if _, err := s.ResolveKey(hb); !errors.Is(err, jose.ErrKeyNotFound) || srv.requests.Load() != 2 {
+		t.Fatalf("ResolveKey(b) within RefetchInterval: got %v after %d requests, want ErrKeyNotFound without a fetch", err, srv.requests.Load())
+	}
+
+	s.RequestRefresh()
+	eventually(t, "b resolves", func() bool {
+		k, err := s.ResolveKey(hb)
+		return err == nil && k.Thumbprint() == b.Thumbprint()
+	})
+	if n := srv.requests.Load(); n != 3 {
+		t.Errorf("the server saw %d requests, want 3 (one for the request)", n)
+	}
+	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "a"}); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Errorf("ResolveKey(a) after the refresh: got %v, want ErrKeyNotFound (a left the set)", err)
+	}
+}
+
+// TestRemoteKeySetRequestRefreshFlood: a flood of requests makes one
+// fetch, and those within requestEvery of it wait for one more, which
+// serves them all.
+func TestRemoteKeySetRequestRefreshFlood(t *testing.T) {
+	a := jwksKey(t, jose.ES256, "a")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	opt := quiet()
+	opt.Now = newJWKSClock().Now // never advances: requests after the first wait for requestEvery
+	s := NewRemoteKeySet(srv.URL, opt)
+	s.log = slog.New(slog.DiscardHandler)
+	s.requestEvery = time.Hour
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+
+	flood := func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 10_000 {
+					s.RequestRefresh()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	flood()
+	eventually(t, "the first request is served", func() bool { return srv.requests.Load() == 2 })
+	flood()
+	// Let the requests reach the background goroutine; none may fetch
+	// within requestEvery (an hour) of the first.
+	eventually(t, "the requests are taken", func() bool { return len(s.requested) == 0 })
+	if n := srv.requests.Load(); n != 2 {
+		t.Fatalf("after two floods the server saw %d requests, want 2 (start and one fetch)", n)
+	}
+
+	// With a short requestEvery the waiting requests are served by one
+	// more fetch, not dropped.
+	t2 := NewRemoteKeySet(srv.URL, opt)
+	t2.log = slog.New(slog.DiscardHandler)
+	t2.requestEvery = 50 * time.Millisecond
+	if err := t2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(t2.Close)
+	base := srv.requests.Load() // t2's start
+	t2.RequestRefresh()
+	eventually(t, "the first request is served", func() bool { return srv.requests.Load() == base+1 })
+	for range 1000 {
+		t2.RequestRefresh()
+	}
+	eventually(t, "the requests that waited are served", func() bool { return srv.requests.Load() == base+2 })
+}
+
+func TestRemoteKeySetRequestRefreshBeforeStartAndAfterClose(t *testing.T) {
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{jwksKey(t, jose.ES256, "a")}))
+	s := NewRemoteKeySet(srv.URL, quiet())
+	s.log = slog.New(slog.DiscardHandler)
+	s.RequestRefresh() // before Start: nothing
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.RequestRefresh() // after Close: nothing, and no panic
+	if n := srv.requests.Load(); n != 1 {
+		t.Errorf("the server saw %d requests, want 1 (Start's)", n)
+	}
 }

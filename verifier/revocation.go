@@ -136,25 +136,49 @@ func (s *RevocationSet) Revoked(kid, sub, sid, jti string, iat time.Time) bool {
 // session, token, user or key. When several cut-offs arrive for one user
 // (or several global ones), the set keeps the latest, the most
 // restrictive.
-func (s *RevocationSet) Apply(e Entry) {
+func (s *RevocationSet) Apply(e Entry) { s.apply(&e) }
+
+// apply adds e and reports whether it revokes a key the set did not
+// hold.
+func (s *RevocationSet) apply(e *Entry) (newKey bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.remember(s.add(&e))
+	return s.addNew(e)
 }
 
-// applyAll adds entries under one lock.
-func (s *RevocationSet) applyAll(entries []Entry) {
+// applyAll adds entries under one lock and returns the ids of the keys
+// they revoke that the set did not hold.
+func (s *RevocationSet) applyAll(entries []Entry) (newKeys []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range entries {
-		s.remember(s.add(&entries[i]))
+		if s.addNew(&entries[i]) {
+			newKeys = append(newKeys, entries[i].Value)
+		}
 	}
+	return newKeys
+}
+
+// addNew adds e, remembering its value in the filter, and reports whether
+// it revokes a key the set did not hold. The caller holds s.mu for
+// writing.
+func (s *RevocationSet) addNew(e *Entry) (newKey bool) {
+	if e.Kind == KindKey && e.Value != "" {
+		_, held := s.keys[e.Value]
+		newKey = !held
+	}
+	s.remember(s.add(e))
+	return newKey
 }
 
 // Reset replaces everything the set holds with entries: what a follower
 // does with a snapshot of the feed. Checks running at the same time see
 // either the old set or the new one, never a mix.
-func (s *RevocationSet) Reset(entries []Entry) {
+func (s *RevocationSet) Reset(entries []Entry) { s.reset(entries) }
+
+// reset is Reset, and returns the ids of the keys the new entries revoke
+// that the set did not hold before.
+func (s *RevocationSet) reset(entries []Entry) (newKeys []string) {
 	var counts [4]int // sessions, tokens, keys, users: the maps' sizes
 	for i := range entries {
 		switch entries[i].Kind {
@@ -180,9 +204,15 @@ func (s *RevocationSet) Reset(entries []Entry) {
 	fresh.rebuildFilter()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for kid := range fresh.keys {
+		if _, held := s.keys[kid]; !held {
+			newKeys = append(newKeys, kid)
+		}
+	}
 	s.sessions, s.tokens, s.keys, s.users, s.filter = fresh.sessions, fresh.tokens, fresh.keys, fresh.users, fresh.filter
 	s.all, s.hasAll = fresh.all, fresh.hasAll
 	s.skipped.Add(fresh.skipped.Load())
+	return newKeys
 }
 
 // entryExpiry returns when e expires, in Unix microseconds.

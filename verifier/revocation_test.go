@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -336,4 +337,29 @@ func ExampleRevocationSet() {
 	// true
 	// true
 	// false
+}
+
+// TestRevocationSetReportsNewKeys: what the follower tells the key set
+// about: keys revoked by entries that the set did not hold before.
+func TestRevocationSetReportsNewKeys(t *testing.T) {
+	s := NewRevocationSet()
+	if got := s.applyAll([]Entry{entry(1, KindKey, "k1"), entry(2, KindSession, "s1"), entry(3, KindKey, "k2"), entry(4, KindKey, "k1")}); !slices.Equal(got, []string{"k1", "k2"}) {
+		t.Errorf("applyAll: got %q, want [k1 k2]", got)
+	}
+	if got := s.applyAll([]Entry{entry(5, KindKey, "k2"), entry(6, KindKey, "")}); got != nil {
+		t.Errorf("applyAll of held and empty keys: got %q, want none", got)
+	}
+	if !s.apply(&Entry{Seq: 7, Kind: KindKey, Value: "k3"}) || s.apply(&Entry{Seq: 8, Kind: KindKey, Value: "k3"}) {
+		t.Error("apply: want true for a new key, then false for it again")
+	}
+	if s.apply(&Entry{Seq: 9, Kind: KindSession, Value: "k4"}) {
+		t.Error("apply of a session: got true, want false")
+	}
+	got := s.reset([]Entry{entry(1, KindKey, "k2"), entry(2, KindKey, "k5"), entry(3, KindKey, "k6")})
+	if slices.Sort(got); !slices.Equal(got, []string{"k5", "k6"}) {
+		t.Errorf("reset: got %q, want [k5 k6]", got)
+	}
+	if !s.Revoked("k5", "", "", "", feedT0) || s.Revoked("k1", "", "", "", feedT0) {
+		t.Error("reset did not replace the keys")
+	}
 }
