@@ -301,6 +301,14 @@ func (s *RemoteKeySet) run(ctx context.Context, lastErr error) {
 			s.release()
 			return
 		}
+		if requested {
+			// The fetch may have come before the issuer's new key was
+			// published everywhere: the next unknown kid may refetch
+			// at once.
+			s.mu.Lock()
+			s.lastRefetch = time.Time{}
+			s.mu.Unlock()
+		}
 		timer.Reset(s.nextDelay(err))
 	}
 }
@@ -317,7 +325,11 @@ func (s *RemoteKeySet) run(ctx context.Context, lastErr error) {
 // second after it, so a flood of requests costs the auth server one
 // fetch a second. A request that comes while a fetch is under way is
 // served by the next one, since the running one may have read the keys
-// too early. Before Start and after Close, RequestRefresh does nothing.
+// too early. After a requested fetch, the next token with an unknown kid
+// may refetch at once, whatever RefetchInterval says: the requested fetch
+// may itself have come too early (an issuer instance that had not yet
+// seen the new key). Before Start and after Close, RequestRefresh does
+// nothing.
 func (s *RemoteKeySet) RequestRefresh() {
 	if !s.running.Load() {
 		return
