@@ -882,6 +882,19 @@ func TestRemoteKeySetRequestRefreshTooEarly(t *testing.T) {
 	}
 }
 
+// startRequesting is startJWKS with requestEvery set to every.
+func startRequesting(t *testing.T, url string, opt RemoteKeySetOptions, every time.Duration) *RemoteKeySet {
+	t.Helper()
+	s := NewRemoteKeySet(url, opt)
+	s.log = slog.New(slog.DiscardHandler)
+	s.requestEvery = every
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // TestRemoteKeySetRequestRefreshFlood: a flood of requests makes one
 // fetch, and those within requestEvery of it wait for one more, which
 // serves them all.
@@ -890,13 +903,7 @@ func TestRemoteKeySetRequestRefreshFlood(t *testing.T) {
 	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
 	opt := quiet()
 	opt.Now = newJWKSClock().Now // never advances: requests after the first wait for requestEvery
-	s := NewRemoteKeySet(srv.URL, opt)
-	s.log = slog.New(slog.DiscardHandler)
-	s.requestEvery = time.Hour
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := startRequesting(t, srv.URL, opt, time.Hour)
 
 	flood := func() {
 		var wg sync.WaitGroup
@@ -921,13 +928,7 @@ func TestRemoteKeySetRequestRefreshFlood(t *testing.T) {
 
 	// With a short requestEvery the waiting requests are served by one
 	// more fetch, not dropped.
-	t2 := NewRemoteKeySet(srv.URL, opt)
-	t2.log = slog.New(slog.DiscardHandler)
-	t2.requestEvery = 50 * time.Millisecond
-	if err := t2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(t2.Close)
+	t2 := startRequesting(t, srv.URL, opt, 50*time.Millisecond)
 	base := srv.requests.Load() // t2's start
 	t2.RequestRefresh()
 	eventually(t, "the first request is served", func() bool { return srv.requests.Load() == base+1 })

@@ -245,14 +245,21 @@ func TestIdentityOfAServiceClient(t *testing.T) {
 	}
 }
 
-func TestAuthModes(t *testing.T) {
+// newAuthModesGateway is a gateway with a required (/req/), an optional
+// (/opt/) and an auth: none (/none/) route to one upstream.
+func newAuthModesGateway(t *testing.T) (*testGateway, *upstream) {
+	t.Helper()
 	up := newUpstream(t)
-	g := newTestGateway(t, header+`
+	return newTestGateway(t, header+`
 routes:
   - {path: /req/, upstream: '`+up.URL+`'}
   - {path: /opt/, upstream: '`+up.URL+`', auth: optional}
   - {path: /none/, upstream: '`+up.URL+`', auth: none}
-`)
+`), up
+}
+
+func TestAuthModes(t *testing.T) {
+	g, _ := newAuthModesGateway(t)
 	good := g.auth.token(t, "alice", "api", "")
 	tests := []struct {
 		name, path, bearer string
@@ -656,13 +663,7 @@ func TestAccessLog(t *testing.T) {
 // an auth: none route, with and without a valid Authorization header:
 // every one is refused with 400 and reaches no upstream.
 func TestQueryTokens(t *testing.T) {
-	up := newUpstream(t)
-	g := newTestGateway(t, header+`
-routes:
-  - {path: /req/, upstream: '`+up.URL+`'}
-  - {path: /opt/, upstream: '`+up.URL+`', auth: optional}
-  - {path: /none/, upstream: '`+up.URL+`', auth: none}
-`)
+	g, up := newAuthModesGateway(t)
 	good := g.auth.token(t, "alice", "api", "")
 	for _, name := range []string{
 		"access_token", "ACCESS_TOKEN", "Access_Token", "access%5Ftoken", "%61ccess_token",
