@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -511,5 +512,154 @@ func testPruneGrantSessions(t *testing.T, open OpenFunc) {
 	n, err = s.Sessions.PruneSessions(ctx, t0.Add(4*time.Hour), t0)
 	if err != nil || n != 1 {
 		t.Errorf("PruneSessions(after revoking it) = %d, %v; want 1, nil", n, err)
+	}
+}
+
+// testRevokeCascadeConcurrent races the creation of grant sessions (by
+// Redeem and by CreateSession) against the revocation of their parent (by
+// RevokeSession and by RevokeUserSessions): whichever wins, no grant
+// session is left live under a revoked parent.
+func testRevokeCascadeConcurrent(t *testing.T, open OpenFunc) {
+	const rounds = 20
+	ctx := context.Background()
+	s := open(t)
+	u := createUser(t, s, "xavi")
+	c := createClient(t, s, "app")
+	at := t0.Add(time.Second)
+	revokers := []struct {
+		name   string
+		revoke func(parent *keycard.Session) error
+	}{
+		{"RevokeSession", func(p *keycard.Session) error {
+			_, err := s.Sessions.RevokeSession(ctx, p.ID, at, keycard.RevokeLogout)
+			return err
+		}},
+		{"RevokeUserSessions", func(p *keycard.Session) error {
+			_, err := s.Sessions.RevokeUserSessions(ctx, u.ID, "", at, keycard.RevokeLogoutAll)
+			return err
+		}},
+	}
+	// Each creator prepares, and returns the grant session and the call
+	// that creates it.
+	creators := []struct {
+		name    string
+		prepare func(t *testing.T, parent *keycard.Session) (*keycard.Session, func() error)
+	}{
+		{"Redeem", func(t *testing.T, p *keycard.Session) (*keycard.Session, func() error) {
+			code := createAuthCode(t, s, p, c.ID, t0)
+			r := redeemRequest(t, keycard.GrantKindAuthCode, code.ID, p, c.ID, at, false)
+			return r.Session, func() error { _, err := s.Grants.Redeem(ctx, r); return err }
+		}},
+		{"CreateSession", func(t *testing.T, p *keycard.Session) (*keycard.Session, func() error) {
+			g, tok := newGrantSession(t, p, c.ID, at), newToken(t)
+			return g, func() error { return s.Sessions.CreateSession(ctx, g, tok) }
+		}},
+	}
+	for _, rv := range revokers {
+		for _, cr := range creators {
+			t.Run(cr.name+" against "+rv.name, func(t *testing.T) {
+				for round := range rounds {
+					parent, _ := createSession(t, s, u.ID, t0)
+					grant, create := cr.prepare(t, parent)
+					var (
+						cerr, rerr  error
+						start, done = make(chan struct{}), make(chan struct{}, 2)
+					)
+					go func() {
+						defer func() { done <- struct{}{} }()
+						<-start
+						cerr = create()
+					}()
+					go func() {
+						defer func() { done <- struct{}{} }()
+						<-start
+						rerr = rv.revoke(parent)
+					}()
+					close(start)
+					<-done
+					<-done
+					if rerr != nil {
+						t.Fatalf("round %d: %s: %v", round, rv.name, rerr)
+					}
+					if cerr != nil {
+						// Lost the race: the parent had ended.
+						wantCode(t, fmt.Sprintf("round %d: %s after the parent's revocation", round, cr.name), cerr, keycard.EUNAUTHORIZED)
+						continue
+					}
+					got, err := s.Sessions.Session(ctx, grant.ID)
+					if err != nil {
+						t.Fatalf("round %d: grant session: %v", round, err)
+					}
+					if !got.Revoked() {
+						t.Errorf("round %d: grant session live under a revoked parent", round)
+					}
+				}
+			})
+		}
+	}
+}
+
+// testRedeemAgainstRevocation races Redeem against DeleteClient and
+// RevokeConsent: whichever wins, the code is not redeemed into a live grant
+// session of a deleted client or a revoked consent.
+func testRedeemAgainstRevocation(t *testing.T, open OpenFunc) {
+	const rounds = 20
+	ctx := context.Background()
+	s := open(t)
+	u := createUser(t, s, "yves")
+	parent, _ := createSession(t, s, u.ID, t0)
+	at := t0.Add(time.Second)
+	revokers := []struct {
+		name   string
+		revoke func(c *keycard.Client) error
+	}{
+		{"DeleteClient", func(c *keycard.Client) error { return s.Clients.DeleteClient(ctx, c.ID, at) }},
+		{"RevokeConsent", func(c *keycard.Client) error { _, err := s.Grants.RevokeConsent(ctx, u.ID, c.ID, at); return err }},
+	}
+	for _, rv := range revokers {
+		t.Run(rv.name, func(t *testing.T) {
+			for round := range rounds {
+				c := createClient(t, s, fmt.Sprintf("%s-%d", rv.name, round))
+				saveConsent(t, s, u.ID, c.ID)
+				code := createAuthCode(t, s, parent, c.ID, t0)
+				r := redeemRequest(t, keycard.GrantKindAuthCode, code.ID, parent, c.ID, at, false)
+				var (
+					out         keycard.RedeemOutcome
+					cerr, rerr  error
+					start, done = make(chan struct{}), make(chan struct{}, 2)
+				)
+				go func() {
+					defer func() { done <- struct{}{} }()
+					<-start
+					out, cerr = s.Grants.Redeem(ctx, r)
+				}()
+				go func() {
+					defer func() { done <- struct{}{} }()
+					<-start
+					rerr = rv.revoke(c)
+				}()
+				close(start)
+				<-done
+				<-done
+				if rerr != nil {
+					t.Fatalf("round %d: %s: %v", round, rv.name, rerr)
+				}
+				if cerr != nil {
+					// Lost the race: the code had gone.
+					wantCode(t, fmt.Sprintf("round %d: Redeem after %s", round, rv.name), cerr, keycard.ENOTFOUND)
+					continue
+				}
+				if out != keycard.Redeemed {
+					t.Fatalf("round %d: Redeem = %v, want Redeemed", round, out)
+				}
+				got, err := s.Sessions.Session(ctx, r.Session.ID)
+				if err != nil {
+					t.Fatalf("round %d: grant session: %v", round, err)
+				}
+				if !got.Revoked() {
+					t.Errorf("round %d: grant session live after %s", round, rv.name)
+				}
+			}
+		})
 	}
 }

@@ -67,6 +67,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ListGrantSessions", testListGrantSessions},
 		{"RevokeCascade", testRevokeCascade},
 		{"RevokeCascadeTheft", testRevokeCascadeTheft},
+		{"RevokeCascadeConcurrent", testRevokeCascadeConcurrent},
+		{"RedeemAgainstRevocation", testRedeemAgainstRevocation},
 		{"RevokeUserGrantSessions", testRevokeUserGrantSessions},
 		{"RevokeClientSessions", testRevokeClientSessions},
 		{"PruneGrantSessions", testPruneGrantSessions},
