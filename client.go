@@ -156,7 +156,9 @@ type ClientStore interface {
 	// UpdateClient replaces the client's Name, Scopes, Audiences and
 	// OAuth settings (not its secret) with those of c, sets UpdatedAt to
 	// c.UpdatedAt, and returns the stored client. It fails with
-	// ENOTFOUND for an unknown client, and EINVALID as CreateClient does.
+	// ENOTFOUND for an unknown client, and EINVALID for an empty Name or
+	// a change of type: a client stays public or confidential, as it was
+	// created (c.SecretHash is not looked at).
 	UpdateClient(ctx context.Context, c *Client) (*Client, error)
 
 	// Client returns the client, or an ENOTFOUND error.
@@ -168,7 +170,8 @@ type ClientStore interface {
 	// DeleteClient deletes the client, and in the same transaction
 	// revokes every live grant session granted to it (reason
 	// RevokeClientDeleted, with feed entries, so that verifiers refuse
-	// its users' tokens) and deletes the consents given to it. From then
+	// its users' tokens) and deletes the consents given to it, and its
+	// codes and pushed requests. From then
 	// on introspection reports the tokens issued to it inactive;
 	// verifiers accept its own client_credentials tokens until they
 	// expire. It fails with ENOTFOUND for an unknown client.

@@ -148,15 +148,21 @@ const (
 // Implementations are safe for concurrent use.
 type GrantStore interface {
 	// CreateAuthCode inserts c. It fails with ECONFLICT if the id is
-	// taken and ENOTFOUND if the session does not exist.
+	// taken, ENOTFOUND if the client does not exist or the session does
+	// not exist or is not the user's, and EINVALID if the id, secret
+	// hash, client, user or session is empty. A code goes with its
+	// session and with its client: deleting either deletes it.
 	CreateAuthCode(ctx context.Context, c *AuthCode) error
 
 	// AuthCode returns the code with this id, redeemed or not, or an
 	// ENOTFOUND error.
 	AuthCode(ctx context.Context, id string) (*AuthCode, error)
 
-	// CreateDeviceCode inserts d. It fails with ECONFLICT if the id or the
-	// user code is taken by a device code that has not expired.
+	// CreateDeviceCode inserts d, which must be DevicePending. It fails
+	// with ECONFLICT if the id is taken, or the user code by a device code
+	// that has not expired at d.CreatedAt (an expired one is deleted to
+	// make way), ENOTFOUND if the client does not exist, and EINVALID if
+	// the id, secret hash, user code or client is empty.
 	CreateDeviceCode(ctx context.Context, d *DeviceCode) error
 
 	// DeviceCode returns the device code with this id, or ENOTFOUND.
@@ -169,7 +175,9 @@ type GrantStore interface {
 	// DecideDeviceCode approves (with the user, session, auth time and
 	// methods of d) or denies the pending, unexpired device code d.ID. It
 	// fails with ENOTFOUND if the code is unknown, expired or no longer
-	// pending.
+	// pending, or, for an approval, the session is not the user's; and
+	// with EINVALID for a state other than DeviceApproved or DeviceDenied,
+	// or an approval without a user and session.
 	DecideDeviceCode(ctx context.Context, d *DeviceCode, state DeviceCodeState, at time.Time) error
 
 	// PollDeviceCode records a poll of the device code at the given time
@@ -181,28 +189,38 @@ type GrantStore interface {
 	// Redeem exchanges an authorization or device code for a grant
 	// session, in one transaction: an unused code (an approved one, for a
 	// device code) is marked redeemed and r.Session created with r.First
-	// (Redeemed); a redeemed code revokes the session of its first
-	// redemption (Reused). It fails with ENOTFOUND for an unknown code,
-	// EUNAUTHORIZED for an expired code or one whose parent session has
-	// ended, and EINVALID for a device code that is not approved.
+	// (Redeemed); a redeemed code, expired or not, revokes the session of
+	// its first redemption (Reused, with a nil error so that the
+	// revocation commits). It fails with ENOTFOUND for an unknown code,
+	// EUNAUTHORIZED for an unused code that has expired at r.At or whose
+	// parent session (the code's SessionID) is not Active at r.At, and
+	// EINVALID for a device code that is not approved, or an r.Session
+	// whose ParentID, UserID or ClientID is not the code's. Of concurrent
+	// Redeems of one code, exactly one gets Redeemed.
 	Redeem(ctx context.Context, r RedeemRequest) (RedeemOutcome, error)
 
 	// Consent returns the user's consent to the client, or ENOTFOUND.
 	Consent(ctx context.Context, userID, clientID string) (*Consent, error)
 
-	// SaveConsent inserts or replaces the user's consent to the client.
+	// SaveConsent inserts the user's consent to the client, or replaces
+	// the Scopes and UpdatedAt of the existing one (its CreatedAt stays).
+	// It fails with ENOTFOUND if the user or the client does not exist.
 	SaveConsent(ctx context.Context, c *Consent) error
 
 	// ListConsents returns the user's consents, ordered by client id.
 	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
 
 	// RevokeConsent deletes the user's consent to the client and, in the
-	// same transaction, revokes the user's live grant sessions for it
-	// (reason RevokeConsentRevoked, with feed entries), returning their
-	// ids. It fails with ENOTFOUND when there is no such consent.
+	// same transaction, the user's unredeemed authorization and device
+	// codes for it (issued under the consent), and revokes the user's live
+	// grant sessions for it (reason RevokeConsentRevoked, with feed
+	// entries), returning their ids. It fails with ENOTFOUND when there is
+	// no such consent.
 	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) ([]string, error)
 
-	// CreatePushedRequest inserts p.
+	// CreatePushedRequest inserts p. It fails with ECONFLICT if the id is
+	// taken, ENOTFOUND if the client does not exist, and EINVALID if the
+	// id or client is empty or Params is not a JSON object.
 	CreatePushedRequest(ctx context.Context, p *PushedRequest) error
 
 	// PushedRequest returns the unexpired pushed request with this id at
@@ -214,7 +232,9 @@ type GrantStore interface {
 	// not an error.
 	DeletePushedRequest(ctx context.Context, id string) error
 
-	// PruneGrants deletes codes and pushed requests that expired before
-	// the given time, and returns how many.
+	// PruneGrants deletes codes (redeemed or not) and pushed requests that
+	// expired before the given time, and returns how many. Consents stay
+	// until revoked. A redeemed code kept after its expiry still detects
+	// reuse, so callers may keep codes a while past expiry.
 	PruneGrants(ctx context.Context, before time.Time) (int64, error)
 }

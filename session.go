@@ -214,14 +214,22 @@ type SessionFilter struct {
 // revokes sessions also appends RevokeSession entries (or one RevokeAllUsers
 // entry) to the revocation feed in the same transaction, and revoking a
 // session revokes its live grant sessions with it (reason
-// RevokeParentEnded), each with its own feed entry. Implementations are
-// safe for concurrent use.
+// RevokeParentEnded, unless the same call revokes them for its own
+// reason), each with its own feed entry. Implementations are safe for
+// concurrent use.
+//
+// A grant session is one level deep: its parent is a sign-in, of the same
+// user. The store ends a grant session with its parent when the parent is
+// revoked; it does not follow the parent's idle and absolute expiry,
+// which the caller bounds when it sets the grant session's own.
 type SessionStore interface {
 	// CreateSession inserts a session and its first refresh token (whose
 	// SessionID is set to s.ID; nil for a grant session without refresh
 	// tokens) in one transaction. It fails with ENOTFOUND if the user or
 	// the parent session does not exist, EUNAUTHORIZED if the parent is
-	// revoked, and ECONFLICT if an id is taken.
+	// revoked, ECONFLICT if an id is taken, and EINVALID if the parent is
+	// another user's or itself a grant session, or a sign-in comes without
+	// its first refresh token.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 
 	// Session returns the session, or an ENOTFOUND error.
@@ -235,13 +243,16 @@ type SessionStore interface {
 	// not an error. It fails with ENOTFOUND for an unknown session.
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (*Session, error)
 
-	// RevokeUserSessions revokes every live session of the user except
-	// exceptID (which may be empty) and its grant sessions, and returns
-	// the revoked ids.
+	// RevokeUserSessions revokes every live session of the user, grant
+	// sessions included, for the reason, except exceptID (which may be
+	// empty) and exceptID's grant sessions, and returns the revoked ids.
+	// UserStore's ChangePassword, UpdateUser (disabling) and DeleteUser
+	// revoke the same way.
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error)
 
 	// RevokeClientSessions revokes every live grant session of the user
-	// for the client, and returns their ids.
+	// for the client, and returns their ids (empty, not an error, if there
+	// are none).
 	RevokeClientSessions(ctx context.Context, userID, clientID string, at time.Time, reason string) ([]string, error)
 
 	// RevokeAllSessions revokes every live session of every user and
@@ -276,7 +287,10 @@ type SessionStore interface {
 	RotateRefreshToken(ctx context.Context, req RotateRequest) (*RotateResult, error)
 
 	// PruneSessions deletes sessions (and their tokens) that ended before
-	// the given time: revoked, idle-expired or past ExpiresAt. It also
+	// the given time: revoked, idle-expired or past ExpiresAt; grant
+	// sessions like sign-ins, and a grant session that is still active
+	// stays when its parent goes (its ParentID then names no session). It
+	// also
 	// clears SuccessorSealed on tokens rotated before sealedBefore, and
 	// returns the number of sessions deleted.
 	PruneSessions(ctx context.Context, before, sealedBefore time.Time) (int64, error)

@@ -179,6 +179,7 @@ func (db *DB) Stores() keycard.Stores {
 		Revocations: &RevocationStore{db: db},
 		Audit:       &AuditStore{db: db},
 		Clients:     &ClientStore{db: db},
+		Grants:      &GrantStore{db: db},
 	}
 }
 

@@ -18,26 +18,38 @@ import (
 // Lock order, which every transaction that touches sessions follows so
 // that two instances cannot deadlock: the user row (when the user
 // changes), then session rows in id order, then their refresh tokens, then
-// the revocation feed's counter (appendFeed, always last).
+// the revocation feed's counter (appendFeed, always last). Revoking
+// sessions then revokes their grant sessions, in id order, in a statement
+// of its own; creating a grant session takes a share lock on its parent
+// first (see GrantStore for the codes).
 type SessionStore struct{ db *DB }
 
 var _ keycard.SessionStore = (*SessionStore)(nil)
 
-const sessionColumns = `id, user_id, created_at, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
+const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
 
 // idleEnd is the SQL for the end of a session's idle timeout.
 const idleEnd = `(last_used_at + idle_timeout * interval '1 microsecond')`
 
 func scanSession(row pgx.Row) (*keycard.Session, error) {
 	var (
-		s       keycard.Session
-		idle    int64
-		revoked *time.Time
+		s                 keycard.Session
+		parent            *string
+		idle              int64
+		authTime, revoked *time.Time
 	)
-	if err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason); err != nil {
+	if err := row.Scan(&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &s.CreatedAt, &authTime, &s.AMR,
+		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason); err != nil {
 		return nil, err
 	}
-	s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC(), fromNull(revoked)
+	if parent != nil {
+		s.ParentID = *parent
+	}
+	if len(s.AMR) == 0 {
+		s.AMR = nil
+	}
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC()
+	s.AuthTime, s.RevokedAt = fromNull(authTime), fromNull(revoked)
 	s.IdleTimeout = time.Duration(idle) * time.Microsecond
 	return &s, nil
 }
@@ -118,45 +130,122 @@ func tokenConflict(err error) error {
 	return err
 }
 
-// CreateSession implements keycard.SessionStore.
-func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
-	if sess.ID == "" || sess.UserID == "" {
+// validSession checks what CreateSession needs of its arguments.
+func validSession(sess *keycard.Session, first *keycard.RefreshToken) error {
+	if sess == nil || sess.ID == "" || sess.UserID == "" {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
 	}
-	if err := validToken(first); err != nil {
-		return err
+	if first == nil && sess.ParentID == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A sign-in needs its first refresh token."}
 	}
-	if !validText(sess.ID) {
+	if first != nil {
+		if err := validToken(first); err != nil {
+			return err
+		}
+	}
+	if !validText(sess.ID, sess.ClientID) {
 		return invalidText()
 	}
 	if !validText(sess.UserID) {
 		return userNotFound()
 	}
-	tok := *first
-	tok.SessionID = sess.ID
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
-		sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason))
-	b.Queue(insertToken, tokenArgs(&tok)...)
-	// A login's hot path: one round trip, both rows or neither.
-	err := s.db.pipeline(ctx, b, func(br pgx.BatchResults) error {
-		_, err := br.Exec()
-		switch pgCode(err) {
-		case foreignKeyViolation:
-			return userNotFound()
-		case uniqueViolation:
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
-		case "":
-			_, err = br.Exec()
-			return tokenConflict(err)
-		}
+	if !validText(sess.ParentID) {
+		return sessionNotFound()
+	}
+	return nil
+}
+
+// checkParent checks that parent can be the parent of the grant session
+// sess: a sign-in of the same user.
+func checkParent(parent, sess *keycard.Session) error {
+	if parent.ParentID != "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session's parent must be a sign-in."}
+	}
+	if parent.UserID != sess.UserID {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session's parent must be a session of the same user."}
+	}
+	return nil
+}
+
+const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+
+func sessionArgs(sess *keycard.Session) []any {
+	return []any{sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, sess.CreatedAt, nullTime(sess.AuthTime), orEmpty(sess.AMR),
+		sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
+		sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason)}
+}
+
+// queueSession queues the inserts of sess and, if not nil, of its first
+// token (with SessionID set).
+func queueSession(b *pgx.Batch, sess *keycard.Session, first *keycard.RefreshToken) {
+	b.Queue(insertSession, sessionArgs(sess)...)
+	if first != nil {
+		tok := *first
+		tok.SessionID = sess.ID
+		b.Queue(insertToken, tokenArgs(&tok)...)
+	}
+}
+
+// sessionConflict maps the unique violation of a session's or a token's
+// insert to ECONFLICT.
+func sessionConflict(err error) error {
+	if pgCode(err) != uniqueViolation {
 		return err
-	})
+	}
+	if constraint(err) == "sessions_pkey" {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
+	}
+	return tokenConflict(err)
+}
+
+// CreateSession implements keycard.SessionStore.
+func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
+	if err := validSession(sess, first); err != nil {
+		return err
+	}
+	var err error
+	if sess.ParentID == "" {
+		b := &pgx.Batch{}
+		queueSession(b, sess, first)
+		// A login's hot path: one round trip, both rows or neither.
+		err = s.db.pipeline(ctx, b, func(br pgx.BatchResults) error {
+			_, err := br.Exec()
+			switch pgCode(err) {
+			case foreignKeyViolation:
+				return userNotFound()
+			case "":
+				_, err = br.Exec()
+			}
+			return sessionConflict(err)
+		})
+	} else {
+		err = s.db.update(ctx, func(tx pgx.Tx) error {
+			// The share lock keeps the parent from being revoked until
+			// this commits, and a revocation waiting for it then finds
+			// the grant session (see revokeWhere).
+			parent, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR SHARE`, sess.ParentID))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return sessionNotFound()
+			} else if err != nil {
+				return err
+			}
+			if err := checkParent(parent, sess); err != nil {
+				return err
+			}
+			if parent.Revoked() {
+				return sessionEnded()
+			}
+			b := &pgx.Batch{}
+			queueSession(b, sess, first)
+			return sessionConflict(tx.SendBatch(ctx, b).Close())
+		})
+	}
 	if err != nil {
 		return wrap("create session", err)
 	}
-	first.SessionID = sess.ID
+	if first != nil {
+		first.SessionID = sess.ID
+	}
 	return nil
 }
 
@@ -173,6 +262,9 @@ func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter
 	}
 	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = $1`
 	args := []any{f.UserID}
+	if f.SignInsOnly {
+		query += ` AND parent_id IS NULL`
+	}
 	if !f.ActiveAt.IsZero() {
 		args = append(args, f.ActiveAt)
 		p := placeholder(len(args))
@@ -201,9 +293,10 @@ func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter
 }
 
 // revokeSession revokes one session, which the transaction has locked,
-// unless it is already revoked, and returns the feed entry to append (nil
-// if nothing changed).
-func revokeSession(ctx context.Context, tx pgx.Tx, sess *keycard.Session, at time.Time, reason string) (*keycard.Revocation, error) {
+// unless it is already revoked, and its live grant sessions
+// (RevokeParentEnded), and returns the feed entries to append (none if
+// nothing changed).
+func revokeSession(ctx context.Context, tx pgx.Tx, sess *keycard.Session, at time.Time, reason string) ([]*keycard.Revocation, error) {
 	if sess.Revoked() {
 		return nil, nil
 	}
@@ -216,25 +309,32 @@ func revokeSession(ctx context.Context, tx pgx.Tx, sess *keycard.Session, at tim
 		return nil, err
 	}
 	sess.RevokedAt, sess.RevokeReason = at, reason
-	return &keycard.Revocation{Kind: keycard.RevokeSession, Value: sess.ID, At: at}, nil
+	revs := []*keycard.Revocation{{Kind: keycard.RevokeSession, Value: sess.ID, At: at}}
+	if sess.ParentID != "" {
+		return revs, nil // a grant session has none
+	}
+	children, err := revokeWhere(ctx, tx, `parent_id = $1`, []any{sess.ID}, at, keycard.RevokeParentEnded)
+	return append(revs, children...), err
 }
 
-// revokeUserSessions revokes the user's live sessions except exceptID,
-// locking them in id order, and returns the feed entries to append, one
-// per session, ordered by creation time.
-func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID, exceptID string, at time.Time, reason string) ([]*keycard.Revocation, error) {
-	if !validText(userID) {
-		return nil, nil // no such user
-	}
-	if !validText(exceptID) {
-		exceptID = "" // no such session: nothing to except
-	}
+// revokeWhere revokes the live sessions that the SQL condition cond (on
+// parameters $1… from args) selects, locking them in id order, and returns
+// the feed entries to append, one per session, in creation order. It
+// revokes no grant session of theirs that cond does not select.
+//
+// At READ COMMITTED a statement sees the rows committed before it began:
+// a grant session created under a parent while this statement waited for
+// the parent's lock is not among them. Callers that revoke parents revoke
+// their grant sessions in a later statement, which sees it: creating one
+// holds a share lock on its parent until it commits.
+func revokeWhere(ctx context.Context, tx pgx.Tx, cond string, args []any, at time.Time, reason string) ([]*keycard.Revocation, error) {
+	n := len(args)
 	rows, err := tx.Query(ctx, `WITH locked AS (
 			SELECT id FROM sessions
-			WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3
+			WHERE `+cond+` AND revoked_at IS NULL AND expires_at > `+placeholder(n+1)+`
 			ORDER BY id FOR UPDATE)
-		UPDATE sessions s SET revoked_at = $3, revoke_reason = $4 FROM locked WHERE s.id = locked.id
-		RETURNING s.id, s.created_at`, userID, exceptID, at, cleanText(reason))
+		UPDATE sessions s SET revoked_at = `+placeholder(n+1)+`, revoke_reason = `+placeholder(n+2)+` FROM locked WHERE s.id = locked.id
+		RETURNING s.id, s.created_at`, append(args, at, cleanText(reason))...)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +375,36 @@ func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID, exceptID string,
 	return revs, nil
 }
 
+// revokeUserSessions revokes the user's live sessions, grant sessions
+// included, except exceptID and its grant sessions, and returns the feed
+// entries to append.
+func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID, exceptID string, at time.Time, reason string) ([]*keycard.Revocation, error) {
+	if !validText(userID) {
+		return nil, nil // no such user
+	}
+	if !validText(exceptID) {
+		exceptID = "" // no such session: nothing to except
+	}
+	revs, err := revokeWhere(ctx, tx, `user_id = $1 AND id <> $2 AND (parent_id IS NULL OR parent_id <> $2)`,
+		[]any{userID, exceptID}, at, reason)
+	if err != nil || len(revs) == 0 {
+		return revs, err
+	}
+	// Grant sessions created under those while the statement above
+	// waited for their locks (see revokeWhere).
+	late, err := revokeWhere(ctx, tx, `parent_id = ANY($1)`, []any{revokedIDs(revs)}, at, keycard.RevokeParentEnded)
+	return append(revs, late...), err
+}
+
+// revokeClientSessions revokes the user's live grant sessions for the
+// client and returns the feed entries to append.
+func revokeClientSessions(ctx context.Context, tx pgx.Tx, userID, clientID string, at time.Time, reason string) ([]*keycard.Revocation, error) {
+	if clientID == "" || !validText(userID, clientID) {
+		return nil, nil // sign-ins have no client; no such user or client
+	}
+	return revokeWhere(ctx, tx, `user_id = $1 AND client_id = $2`, []any{userID, clientID}, at, reason)
+}
+
 // revokedIDs returns the session ids of feed entries.
 func revokedIDs(revs []*keycard.Revocation) []string {
 	ids := []string{}
@@ -294,11 +424,11 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 		if sess, err = getSession(ctx, tx, id, true); err != nil {
 			return err
 		}
-		r, err := revokeSession(ctx, tx, sess, at, reason)
-		if err != nil || r == nil {
+		revs, err := revokeSession(ctx, tx, sess, at, reason)
+		if err != nil {
 			return err
 		}
-		return appendFeed(ctx, tx, s.db.revocationTTL, r)
+		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
 	})
 	if err != nil {
 		return nil, wrap("revoke session", err)
@@ -319,6 +449,23 @@ func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID 
 	})
 	if err != nil {
 		return nil, wrap("revoke user sessions", err)
+	}
+	return ids, nil
+}
+
+// RevokeClientSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeClientSessions(ctx context.Context, userID, clientID string, at time.Time, reason string) ([]string, error) {
+	var ids []string
+	err := s.db.update(ctx, func(tx pgx.Tx) error {
+		revs, err := revokeClientSessions(ctx, tx, userID, clientID, at, reason)
+		if err != nil {
+			return err
+		}
+		ids = revokedIDs(revs)
+		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+	})
+	if err != nil {
+		return nil, wrap("revoke client sessions", err)
 	}
 	return ids, nil
 }
@@ -517,14 +664,12 @@ func (s *SessionStore) rotateTheft(ctx context.Context, req keycard.RotateReques
 		if presented.Live() || req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))) {
 			return errors.New("postgres: a reused refresh token is live or in its grace window again")
 		}
-		r, err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse)
+		revs, err := revokeSession(ctx, tx, sess, req.Now, keycard.RevokeTokenReuse)
 		if err != nil {
 			return err
 		}
-		if r != nil {
-			if err := appendFeed(ctx, tx, s.db.revocationTTL, r); err != nil {
-				return err
-			}
+		if err := appendFeed(ctx, tx, s.db.revocationTTL, revs...); err != nil {
+			return err
 		}
 		presented.SuccessorSealed = nil
 		res = &keycard.RotateResult{Outcome: keycard.TheftDetected, Session: sess, Presented: presented}

@@ -18,21 +18,24 @@ var _ keycard.ClientStore = (*ClientStore)(nil)
 // NewClientStore returns the client store on db.
 func NewClientStore(db *DB) *ClientStore { return &ClientStore{db: db} }
 
-const clientColumns = `id, name, secret_hash, scopes, audiences, created_at, updated_at`
+const clientColumns = `id, name, secret_hash, scopes, audiences, oauth, created_at, updated_at`
 
 func scanClient(row interface{ Scan(...any) error }) (*keycard.Client, error) {
 	var (
-		c                 keycard.Client
-		scopes, audiences string
-		created, updated  sql.NullInt64
+		c                        keycard.Client
+		scopes, audiences, oauth string
+		created, updated         sql.NullInt64
 	)
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, &audiences, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, &audiences, &oauth, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &c.Scopes); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(audiences), &c.Audiences); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(oauth), &c.OAuth); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -43,28 +46,85 @@ func clientNotFound() error {
 	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "Client not found."}
 }
 
+// validClient checks what CreateClient needs of c.
+func validClient(c *keycard.Client) error {
+	switch {
+	case c.ID == "" || c.Name == "":
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Client id and name are required."}
+	case c.OAuth.Public && len(c.SecretHash) > 0:
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+	case !c.OAuth.Public && len(c.SecretHash) == 0:
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A confidential client needs a secret hash."}
+	}
+	return nil
+}
+
+// clientFields returns the JSON of the client's scopes, audiences and
+// OAuth settings.
+func clientFields(c *keycard.Client) (scopes, audiences, oauth string, err error) {
+	if scopes, err = encodeRoles(c.Scopes); err != nil {
+		return
+	}
+	if audiences, err = encodeRoles(c.Audiences); err != nil {
+		return
+	}
+	b, err := json.Marshal(c.OAuth)
+	return scopes, audiences, string(b), err
+}
+
 // CreateClient implements keycard.ClientStore.
 func (s *ClientStore) CreateClient(ctx context.Context, c *keycard.Client) error {
-	if c.ID == "" || c.Name == "" || len(c.SecretHash) == 0 {
-		return &keycard.Error{Code: keycard.EINVALID, Message: "Client id, name and secret hash are required."}
+	if err := validClient(c); err != nil {
+		return err
 	}
-	scopes, err := encodeRoles(c.Scopes)
-	if err != nil {
-		return wrap("create client", err)
-	}
-	audiences, err := encodeRoles(c.Audiences)
+	scopes, audiences, oauth, err := clientFields(c)
 	if err != nil {
 		return wrap("create client", err)
 	}
 	err = s.db.update(ctx, func(tx txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Name, c.SecretHash, scopes, audiences, micros(c.CreatedAt), micros(c.UpdatedAt))
+		// A public client's hash is stored empty, not NULL.
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, append([]byte{}, c.SecretHash...), scopes, audiences, oauth, micros(c.CreatedAt), micros(c.UpdatedAt))
 		if isConstraint(err) {
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Client already exists."}
 		}
 		return err
 	})
 	return wrap("create client", err)
+}
+
+// UpdateClient implements keycard.ClientStore.
+func (s *ClientStore) UpdateClient(ctx context.Context, c *keycard.Client) (*keycard.Client, error) {
+	if c.Name == "" {
+		return nil, &keycard.Error{Code: keycard.EINVALID, Message: "Client name is required."}
+	}
+	scopes, audiences, oauth, err := clientFields(c)
+	if err != nil {
+		return nil, wrap("update client", err)
+	}
+	var stored *keycard.Client
+	err = s.db.update(ctx, func(tx txn) error {
+		var err error
+		stored, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, c.ID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return clientNotFound()
+		} else if err != nil {
+			return err
+		}
+		if stored.Public() != c.Public() {
+			return &keycard.Error{Code: keycard.EINVALID, Message: "A client cannot change between public and confidential."}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET name = ?, scopes = ?, audiences = ?, oauth = ?, updated_at = ? WHERE id = ?`,
+			c.Name, scopes, audiences, oauth, micros(c.UpdatedAt), c.ID); err != nil {
+			return err
+		}
+		stored, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, c.ID))
+		return err
+	})
+	if err != nil {
+		return nil, wrap("update client", err)
+	}
+	return stored, nil
 }
 
 // Client implements keycard.ClientStore.
@@ -95,7 +155,8 @@ func (s *ClientStore) ListClients(ctx context.Context, f keycard.ClientFilter) (
 	return clients, wrap("list clients", rows.Err())
 }
 
-// DeleteClient implements keycard.ClientStore.
+// DeleteClient implements keycard.ClientStore. Its consents, codes and
+// pushed requests go with it (ON DELETE CASCADE).
 func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	err := s.db.update(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
@@ -107,27 +168,37 @@ func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time)
 		} else if n == 0 {
 			return clientNotFound()
 		}
-		return nil
+		// Grant sessions have no grant sessions of their own.
+		_, err = revokeWhere(ctx, tx, `client_id = ? AND client_id != ''`, []any{id}, at, keycard.RevokeClientDeleted)
+		return err
 	})
 	return wrap("delete client", err)
 }
 
-// SetClientSecret implements keycard.ClientStore.
+// SetClientSecret implements keycard.ClientStore. A public client is the
+// one with an empty secret hash (CreateClient sees to it).
 func (s *ClientStore) SetClientSecret(ctx context.Context, id string, hash []byte, at time.Time) error {
 	if len(hash) == 0 {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Client secret hash is required."}
 	}
 	err := s.db.update(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ? AND length(secret_hash) > 0`, hash, micros(at), id)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
-		} else if n == 0 {
-			return clientNotFound()
+		} else if n == 1 {
+			return nil
 		}
-		return nil
+		var public bool
+		err = tx.QueryRowContext(ctx, `SELECT length(secret_hash) = 0 FROM clients WHERE id = ?`, id).Scan(&public)
+		if errors.Is(err, sql.ErrNoRows) {
+			return clientNotFound()
+		} else if err == nil && public {
+			err = &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+		}
+		return err
 	})
 	return wrap("set client secret", err)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -159,6 +160,7 @@ func (db *DB) Stores() keycard.Stores {
 		Revocations: &RevocationStore{db: db},
 		Audit:       &AuditStore{db: db},
 		Clients:     &ClientStore{db: db},
+		Grants:      &GrantStore{db: db},
 	}
 }
 
@@ -429,3 +431,43 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
+
+// nullList returns ss as a JSON array, or NULL when it is empty: for
+// columns such as amr that most rows leave empty, so that reading them
+// decodes nothing.
+func nullList(ss []string) (any, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(ss)
+	return string(b), err
+}
+
+// decodeList is the inverse of nullList.
+func decodeList(v sql.NullString, dst *[]string) error {
+	if !v.Valid {
+		*dst = nil
+		return nil
+	}
+	return json.Unmarshal([]byte(v.String), dst)
+}
+
+// Extended result codes of constraint violations.
+const (
+	constraintUnique     = sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	constraintPrimaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	constraintForeignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+)
+
+// constraintCode returns the extended result code of an SQLite constraint
+// violation (constraintUnique, …), or 0 if err is not one.
+func constraintCode(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return e.Code()
+	}
+	return 0
+}
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool { return constraintCode(err) == constraintForeignKey }

@@ -18,7 +18,7 @@ var _ keycard.SessionStore = (*SessionStore)(nil)
 // NewSessionStore returns the session store on db.
 func NewSessionStore(db *DB) *SessionStore { return &SessionStore{db: db} }
 
-const sessionColumns = `id, user_id, created_at, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
+const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason`
 
 // scanner is a row: *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
@@ -27,15 +27,17 @@ type scanner interface{ Scan(...any) error }
 // for it, and the function that completes it after the Scan.
 func sessionScan() (*keycard.Session, []any, func() error) {
 	var (
-		s                                   keycard.Session
-		created, lastUsed, expires, revoked sql.NullInt64
-		idle                                int64
+		s                                             keycard.Session
+		parent, amr                                   sql.NullString
+		created, authTime, lastUsed, expires, revoked sql.NullInt64
+		idle                                          int64
 	)
-	return &s, []any{&s.ID, &s.UserID, &created, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason},
+	return &s, []any{&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &created, &authTime, &amr, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason},
 		func() error {
-			s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
+			s.ParentID = parent.String
+			s.CreatedAt, s.AuthTime, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(authTime), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
 			s.IdleTimeout = time.Duration(idle) * time.Microsecond
-			return nil
+			return decodeList(amr, &s.AMR)
 		}
 }
 
@@ -112,29 +114,80 @@ func nullString(s string) any {
 
 // CreateSession implements keycard.SessionStore.
 func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
-	if sess.ID == "" || sess.UserID == "" {
-		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
+	if err := validSession(sess, first); err != nil {
+		return err
 	}
 	err := s.db.update(ctx, func(tx txn) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, sess.UserID).Scan(&n); err != nil {
-			return err
+		if sess.ParentID == "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, sess.UserID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return userNotFound()
+			}
+		} else {
+			// The parent's user exists: sessions go with their user.
+			parent, err := getSession(ctx, tx, sess.ParentID)
+			if err != nil {
+				return err
+			}
+			if err := checkParent(parent, sess); err != nil {
+				return err
+			}
+			if parent.Revoked() {
+				return sessionEnded()
+			}
 		}
-		if n == 0 {
-			return userNotFound()
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sess.ID, sess.UserID, micros(sess.CreatedAt), micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
-			sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason)
-		if isConstraint(err) {
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
-		} else if err != nil {
-			return err
-		}
-		first.SessionID = sess.ID
-		return insertToken(ctx, tx, first)
+		return insertSession(ctx, tx, sess, first)
 	})
 	return wrap("create session", err)
+}
+
+// validSession checks what CreateSession needs of its arguments.
+func validSession(sess *keycard.Session, first *keycard.RefreshToken) error {
+	if sess == nil || sess.ID == "" || sess.UserID == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "Session id and user id are required."}
+	}
+	if first == nil && sess.ParentID == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A sign-in needs its first refresh token."}
+	}
+	return nil
+}
+
+// checkParent checks that parent can be the parent of the grant session
+// sess: a sign-in of the same user.
+func checkParent(parent, sess *keycard.Session) error {
+	if parent.ParentID != "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session's parent must be a sign-in."}
+	}
+	if parent.UserID != sess.UserID {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session's parent must be a session of the same user."}
+	}
+	return nil
+}
+
+// insertSession inserts sess and, if not nil, its first token, whose
+// SessionID it sets.
+func insertSession(ctx context.Context, tx txn, sess *keycard.Session, first *keycard.RefreshToken) error {
+	amr, err := nullList(sess.AMR)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, micros(sess.CreatedAt), nullMicros(sess.AuthTime), amr,
+		micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
+		sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason)
+	if isConstraint(err) {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
+	} else if err != nil {
+		return err
+	}
+	if first == nil {
+		return nil
+	}
+	first.SessionID = sess.ID
+	return insertToken(ctx, tx, first)
 }
 
 // Session implements keycard.SessionStore.
@@ -147,6 +200,9 @@ func (s *SessionStore) Session(ctx context.Context, id string) (*keycard.Session
 func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter) ([]*keycard.Session, error) {
 	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ?`
 	args := []any{f.UserID}
+	if f.SignInsOnly {
+		query += ` AND parent_id IS NULL`
+	}
 	if !f.ActiveAt.IsZero() {
 		at := micros(f.ActiveAt)
 		query += ` AND revoked_at IS NULL AND expires_at > ? AND last_used_at + idle_timeout > ?`
@@ -175,11 +231,25 @@ func (s *SessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter
 }
 
 // revokeSession revokes one session unless it is already revoked, and
-// appends it to the revocation feed.
+// its live grant sessions (RevokeParentEnded), appending each to the
+// revocation feed.
 func revokeSession(ctx context.Context, tx txn, sess *keycard.Session, at time.Time, reason string) error {
 	if sess.Revoked() {
 		return nil
 	}
+	if err := revokeOne(ctx, tx, sess, at, reason); err != nil {
+		return err
+	}
+	if sess.ParentID != "" {
+		return nil // a grant session has none
+	}
+	_, err := revokeWhere(ctx, tx, `parent_id = ?`, []any{sess.ID}, at, keycard.RevokeParentEnded)
+	return err
+}
+
+// revokeOne revokes the live session sess alone and appends it to the
+// revocation feed.
+func revokeOne(ctx context.Context, tx txn, sess *keycard.Session, at time.Time, reason string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ?`,
 		micros(at), reason, sess.ID); err != nil {
 		return err
@@ -192,12 +262,14 @@ func revokeSession(ctx context.Context, tx txn, sess *keycard.Session, at time.T
 	return addRevocation(ctx, tx, &keycard.Revocation{Kind: keycard.RevokeSession, Value: sess.ID, At: at})
 }
 
-// revokeUserSessions revokes the user's live sessions except exceptID and
-// returns their ids.
-func revokeUserSessions(ctx context.Context, tx txn, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+// revokeWhere revokes, each alone, the live sessions that the SQL
+// condition cond (with args) selects, in creation order, and returns their
+// ids. The caller sees to their grant sessions: every caller's condition
+// either selects those too, or only selects grant sessions.
+func revokeWhere(ctx context.Context, tx txn, cond string, args []any, at time.Time, reason string) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
-		WHERE user_id = ? AND id != ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`,
-		userID, exceptID, micros(at))
+		WHERE `+cond+` AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at, id`,
+		append(args, micros(at))...)
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +290,30 @@ func revokeUserSessions(ctx context.Context, tx txn, userID, exceptID string, at
 	}
 	ids := []string{}
 	for _, sess := range sessions {
-		if err := revokeSession(ctx, tx, sess, at, reason); err != nil {
+		if err := revokeOne(ctx, tx, sess, at, reason); err != nil {
 			return nil, err
 		}
 		ids = append(ids, sess.ID)
 	}
 	return ids, nil
+}
+
+// revokeUserSessions revokes the user's live sessions, grant sessions
+// included, except exceptID and its grant sessions, and returns their ids.
+// A grant session is of its parent's user, so none is left live under a
+// session revoked here.
+func revokeUserSessions(ctx context.Context, tx txn, userID, exceptID string, at time.Time, reason string) ([]string, error) {
+	return revokeWhere(ctx, tx, `user_id = ? AND id != ? AND (parent_id IS NULL OR parent_id != ?)`,
+		[]any{userID, exceptID, exceptID}, at, reason)
+}
+
+// revokeClientSessions revokes the user's live grant sessions for the
+// client and returns their ids.
+func revokeClientSessions(ctx context.Context, tx txn, userID, clientID string, at time.Time, reason string) ([]string, error) {
+	if clientID == "" {
+		return []string{}, nil // sign-ins have no client
+	}
+	return revokeWhere(ctx, tx, `user_id = ? AND client_id = ?`, []any{userID, clientID}, at, reason)
 }
 
 // RevokeSession implements keycard.SessionStore.
@@ -252,6 +342,20 @@ func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID 
 	})
 	if err != nil {
 		return nil, wrap("revoke user sessions", err)
+	}
+	return ids, nil
+}
+
+// RevokeClientSessions implements keycard.SessionStore.
+func (s *SessionStore) RevokeClientSessions(ctx context.Context, userID, clientID string, at time.Time, reason string) ([]string, error) {
+	var ids []string
+	err := s.db.update(ctx, func(tx txn) error {
+		var err error
+		ids, err = revokeClientSessions(ctx, tx, userID, clientID, at, reason)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("revoke client sessions", err)
 	}
 	return ids, nil
 }
@@ -376,7 +480,8 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 // session's user.
 const (
 	rotationColumns = `t.id, t.session_id, t.secret_hash, t.created_at, t.rotated_at, t.successor_id, t.successor_sealed,
-		s.id, s.user_id, s.created_at, s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason`
+		s.id, s.user_id, s.parent_id, s.client_id, s.scope, s.created_at, s.auth_time, s.amr,
+		s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason`
 	rotationQuery = `SELECT ` + rotationColumns + `
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`
 	rotationUserQuery = `SELECT ` + rotationColumns + `,

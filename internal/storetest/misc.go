@@ -189,6 +189,12 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 	s := open(t)
 	u := createUser(t, s, "victor")
 	sess, tok := createSession(t, s, u.ID, t0)
+	client := createClient(t, s, "canceled-app")
+	grant, _ := createGrantSession(t, s, sess, client.ID, t0)
+	code := createAuthCode(t, s, sess, client.ID, t0)
+	device := createDeviceCode(t, s, client.ID, "DEVICE01", t0)
+	consent := saveConsent(t, s, u.ID, client.ID)
+	par := createPushedRequest(t, s, client.ID, t0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	calls := []struct {
@@ -233,6 +239,35 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"ListClients", func() error { _, err := s.Clients.ListClients(ctx, keycard.ClientFilter{}); return err }},
 		{"DeleteClient", func() error { return s.Clients.DeleteClient(ctx, "c", t0) }},
 		{"SetClientSecret", func() error { return s.Clients.SetClientSecret(ctx, "c", []byte("h"), t0) }},
+		{"UpdateClient", func() error { _, err := s.Clients.UpdateClient(ctx, client); return err }},
+		{"RevokeClientSessions", func() error { _, err := s.Sessions.RevokeClientSessions(ctx, u.ID, client.ID, t0, "x"); return err }},
+		{"CreateAuthCode", func() error { return s.Grants.CreateAuthCode(ctx, newAuthCode(t, sess, client.ID, t0)) }},
+		{"AuthCode", func() error { _, err := s.Grants.AuthCode(ctx, code.ID); return err }},
+		{"CreateDeviceCode", func() error { return s.Grants.CreateDeviceCode(ctx, newDeviceCode(t, client.ID, "CANCELED", t0)) }},
+		{"DeviceCode", func() error { _, err := s.Grants.DeviceCode(ctx, device.ID); return err }},
+		{"DeviceCodeByUserCode", func() error { _, err := s.Grants.DeviceCodeByUserCode(ctx, device.UserCode, t0); return err }},
+		{"DecideDeviceCode", func() error {
+			d := *device
+			d.UserID, d.SessionID = u.ID, sess.ID
+			return s.Grants.DecideDeviceCode(ctx, &d, keycard.DeviceApproved, t0)
+		}},
+		{"PollDeviceCode", func() error { _, err := s.Grants.PollDeviceCode(ctx, device.ID, t0); return err }},
+		{"Redeem", func() error {
+			_, err := s.Grants.Redeem(ctx, redeemRequest(t, keycard.GrantKindAuthCode, code.ID, sess, client.ID, t0, false))
+			return err
+		}},
+		{"Consent", func() error { _, err := s.Grants.Consent(ctx, u.ID, client.ID); return err }},
+		{"SaveConsent", func() error {
+			return s.Grants.SaveConsent(ctx, &keycard.Consent{UserID: u.ID, ClientID: client.ID, CreatedAt: t0, UpdatedAt: t0})
+		}},
+		{"ListConsents", func() error { _, err := s.Grants.ListConsents(ctx, u.ID); return err }},
+		{"RevokeConsent", func() error { _, err := s.Grants.RevokeConsent(ctx, u.ID, client.ID, t0); return err }},
+		{"CreatePushedRequest", func() error {
+			return s.Grants.CreatePushedRequest(ctx, &keycard.PushedRequest{ID: "p", ClientID: client.ID, Params: []byte(`{}`), CreatedAt: t0, ExpiresAt: t0})
+		}},
+		{"PushedRequest", func() error { _, err := s.Grants.PushedRequest(ctx, par.ID, t0); return err }},
+		{"DeletePushedRequest", func() error { return s.Grants.DeletePushedRequest(ctx, par.ID) }},
+		{"PruneGrants", func() error { _, err := s.Grants.PruneGrants(ctx, t0.Add(time.Hour)); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}
@@ -251,5 +286,33 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 	check(t, "user after canceled calls", got, u)
 	if got, _ := s.Sessions.Session(context.Background(), sess.ID); got == nil || got.Revoked() {
 		t.Errorf("session after canceled calls: %+v, want live", got)
+	}
+	if got, _ := s.Sessions.Session(context.Background(), grant.ID); got == nil || got.Revoked() {
+		t.Errorf("grant session after canceled calls: %+v, want live", got)
+	}
+	if got, err := s.Clients.Client(context.Background(), client.ID); err != nil {
+		t.Errorf("client after canceled calls: %v", err)
+	} else {
+		check(t, "client after canceled calls", got, client)
+	}
+	if got, err := s.Grants.AuthCode(context.Background(), code.ID); err != nil {
+		t.Errorf("auth code after canceled calls: %v", err)
+	} else {
+		check(t, "auth code after canceled calls (not redeemed)", got, code)
+	}
+	if got, err := s.Grants.DeviceCode(context.Background(), device.ID); err != nil {
+		t.Errorf("device code after canceled calls: %v", err)
+	} else {
+		check(t, "device code after canceled calls (pending, never polled)", got, device)
+	}
+	if got, err := s.Grants.Consent(context.Background(), u.ID, client.ID); err != nil {
+		t.Errorf("consent after canceled calls: %v", err)
+	} else {
+		check(t, "consent after canceled calls", got, consent)
+	}
+	if got, err := s.Grants.PushedRequest(context.Background(), par.ID, t0); err != nil {
+		t.Errorf("pushed request after canceled calls: %v", err)
+	} else {
+		check(t, "pushed request after canceled calls", got, par)
 	}
 }
