@@ -901,7 +901,7 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, secret, err := svc.CreateClient(ctx, auth.Operator(), "gateway", nil, nil)
+	client, secret, err := svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "gateway", Scopes: nil, Audiences: nil})
 	if err != nil {
 		t.Fatal(err)
 	}
