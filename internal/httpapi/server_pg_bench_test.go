@@ -26,3 +26,24 @@ func BenchmarkRefreshGrantPostgres(b *testing.B) {
 	b.Cleanup(func() { db.Close() })
 	benchRefreshGrant(b, newBenchServerOn(b, db.Stores()))
 }
+
+// BenchmarkClientCredentialsPostgres is BenchmarkClientCredentials on one
+// auth server over PostgreSQL (KEYCARD_TEST_POSTGRES, skipped without
+// it): the client lookup is a round trip to the database.
+//
+//	KEYCARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+//	go test -run '^$' -bench ClientCredentialsPostgres -benchtime 3s ./internal/httpapi
+func BenchmarkClientCredentialsPostgres(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(b),
+		postgres.Options{RevocationTTL: auth.DefaultAccessTTL + auth.DefaultLeeway})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s := newBenchServerOn(b, db.Stores())
+	c, secret, err := s.svc.CreateClient(context.Background(), "bench", []string{"bench:read"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchClientPost(b, s, "/oauth/token", c.ID, secret, "grant_type=client_credentials", `"access_token"`)
+}
