@@ -98,6 +98,20 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 	return c, err
 }
 
+// presentedClient authenticates the calling client as authenticateClient
+// does when the request presents client authentication: an Authorization
+// header with the Basic scheme, or a client_secret parameter. It returns
+// nil and no error when the request presents none: a client_id parameter
+// alone identifies a client (RFC 6749 §3.2.1) but does not authenticate
+// it. It is for endpoints where client authentication is optional but,
+// once presented, must be valid (RFC 6749 §2.3, §6).
+func (s *Server) presentedClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	if _, _, basic, _ := basicCredentials(r); !basic && form["client_secret"] == "" {
+		return nil, nil
+	}
+	return s.authenticateClient(w, r, form)
+}
+
 // clientTokenResponse is the token response of the client_credentials
 // grant (RFC 6749 §4.4.3, §5.1): no refresh token and no session.
 type clientTokenResponse struct {

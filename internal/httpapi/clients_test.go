@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -179,6 +180,87 @@ func TestClientCredentialsGrant(t *testing.T) {
 	// The secret never reaches the log.
 	if logs := f.logs.String(); strings.Contains(logs, c.secret) || strings.Contains(logs, tok.AccessToken) {
 		t.Errorf("the log holds a client secret or token: %s", logs)
+	}
+}
+
+// A refresh needs no client authentication, but client authentication
+// that is presented must succeed (RFC 6749 §2.3, §6): a wrong secret or
+// an unknown client is refused as for client_credentials, and the refresh
+// token survives the refusal.
+func TestRefreshGrantClientAuthentication(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, nil, nil)
+	other := f.newClient(t, nil, nil)
+	f.register(t, "alice", testPassword)
+	rt := f.login(t, "alice", testPassword).RefreshToken
+	grant := func() string { return "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt) }
+	formHeader := func(auth ...string) http.Header {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		if len(auth) > 0 {
+			h["Authorization"] = auth
+		}
+		return h
+	}
+
+	bad := []struct {
+		name   string
+		header http.Header
+		body   string
+		status int
+		code   string
+	}{
+		{"wrong secret, Basic", formHeader(basic(c.id, other.secret)), "", 401, codeInvalidClient},
+		{"unknown client, Basic", formHeader(basic("nosuchclient", c.secret)), "", 401, codeInvalidClient},
+		{"empty secret, Basic", formHeader(basic(c.id, "")), "", 401, codeInvalidClient},
+		{"Basic, not base64", formHeader("Basic !!!"), "", 401, codeInvalidClient},
+		{"Basic, empty", formHeader("Basic"), "", 401, codeInvalidClient},
+		{"two Authorization headers", formHeader(basic(c.id, c.secret), basic(c.id, c.secret)), "", 401, codeInvalidClient},
+		{"wrong secret, post", formHeader(), "&client_id=" + c.id + "&client_secret=" + other.secret, 401, codeInvalidClient},
+		{"unknown client, post", formHeader(), "&client_id=nosuchclient&client_secret=" + c.secret, 401, codeInvalidClient},
+		{"client_secret without client_id", formHeader(), "&client_secret=" + c.secret, 401, codeInvalidClient},
+		{"both methods", formHeader(basic(c.id, c.secret)), "&client_id=" + c.id + "&client_secret=" + c.secret, 400, codeInvalidRequest},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.do(t, request{method: http.MethodPost, path: "/oauth/token", header: tt.header, body: grant() + tt.body})
+			res.wantError(t, tt.status, tt.code)
+			if got, want := res.header.Get("WWW-Authenticate"), `Basic realm="keycard"`; tt.status == 401 && got != want {
+				t.Errorf("got WWW-Authenticate %q, want %q", got, want)
+			}
+		})
+	}
+
+	// None of the refusals spent the token: past the grace window, a
+	// token that one of them had rotated would be a reuse, refused as
+	// theft. Each of these rotates it again.
+	f.clock.Advance(keycard.DefaultRotationGrace + time.Second)
+	ok := []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"no client authentication", formHeader(), ""},
+		{"client_id alone identifies, does not authenticate", formHeader(), "&client_id=web"},
+		{"a Bearer header is not client authentication", formHeader("Bearer x"), ""},
+		{"right secret, Basic", formHeader(basic(c.id, c.secret)), ""},
+		{"right secret, post", formHeader(), "&client_id=" + c.id + "&client_secret=" + c.secret},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.do(t, request{method: http.MethodPost, path: "/oauth/token", header: tt.header, body: grant() + tt.body})
+			if res.status != http.StatusOK {
+				t.Fatalf("got status %d, want 200 (body %s)", res.status, res.body)
+			}
+			var tok tokenResponse
+			res.decode(t, &tok)
+			if tok.RefreshToken == "" || tok.RefreshToken == rt {
+				t.Fatalf("got refresh token %q, want a new one (a rotation, not a replay)", tok.RefreshToken)
+			}
+			rt = tok.RefreshToken
+		})
+	}
+	if logs := f.logs.String(); strings.Contains(logs, c.secret) || strings.Contains(logs, other.secret) {
+		t.Errorf("the log holds a client secret: %s", logs)
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 //
 // Two grants are supported. grant_type=refresh_token (RFC 6749 §6):
 // refresh tokens of user sessions are not bound to a client, so no client
-// authentication is asked for; client_id, if sent, is ignored like any
+// authentication is asked for, but client authentication that is
+// presented must succeed (see presentedClient); a client_id alone
+// identifies a client without authenticating it and is ignored like any
 // parameter this endpoint does not know (RFC 6749 §3.2).
 // grant_type=client_credentials (RFC 6749 §4.4): a service client
 // authenticates (see authenticateClient) and gets an access token of its
@@ -37,8 +39,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // refreshGrant rotates a refresh token (RFC 6749 §6). In cookie mode,
 // without a refresh_token parameter, it takes the refresh cookie
-// (cookieRefresh).
+// (cookieRefresh). Client authentication, when the request presents any,
+// is checked first: a wrong secret or an unknown client is 401
+// invalid_client, as for client_credentials, and the refresh token is
+// left untouched.
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	if _, err := s.presentedClient(w, r, form); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	token := form["refresh_token"]
 	cookie, err := s.cookieRefreshToken(r, token != "") // cookies.go
 	if err != nil {
