@@ -548,7 +548,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		{http.MethodGet, "/oauth/token", "POST"},
 		{http.MethodPut, "/v1/users", "POST"},
 		{http.MethodPost, "/v1/me", "GET, HEAD"},
-		{http.MethodPost, "/.well-known/jwks.json", "GET, HEAD"},
+		{http.MethodPost, "/.well-known/jwks.json", "GET, HEAD, OPTIONS"},
 		{http.MethodGet, "/v1/sessions/abc", "DELETE"},
 		{http.MethodOptions, "/v1/login", "POST"},
 	}
