@@ -283,7 +283,10 @@ func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scop
 	return &Tokens{AccessToken: token, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
 }
 
-// Token types of RFC 7662 section 2.2 and RFC 7009 section 2.1.
+// The kinds of token introspection and revocation take, named as RFC
+// 7009 section 2.1's token type hints. They are not RFC 6749 section 5.1
+// token types: an access token's type, in an introspection response, is
+// "Bearer".
 const (
 	TokenTypeAccess  = "access_token"
 	TokenTypeRefresh = "refresh_token"
@@ -293,7 +296,7 @@ const (
 // 2.2). When Active is false no other field is set.
 type Introspection struct {
 	Active    bool
-	TokenType string // TokenTypeAccess or TokenTypeRefresh
+	TokenType string // TokenTypeAccess or TokenTypeRefresh: which kind of token
 	Scope     string
 	ClientID  string
 	Username  string // for tokens of users

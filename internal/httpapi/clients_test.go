@@ -274,7 +274,7 @@ func TestIntrospectEndpoint(t *testing.T) {
 	m := f.introspect(t, c, user.AccessToken)
 	now := f.clock.Now().Unix()
 	want := map[string]any{
-		"active": true, "client_id": auth.DefaultClientID, "username": "alice", "token_type": "access_token",
+		"active": true, "client_id": auth.DefaultClientID, "username": "alice", "token_type": "Bearer", "token_use": "access_token",
 		"exp": float64(now + int64(auth.DefaultAccessTTL.Seconds())), "iat": float64(now), "sub": userID,
 		"aud": auth.DefaultAudience, "iss": testIssuer, "sid": user.SessionID,
 	}
@@ -286,10 +286,15 @@ func TestIntrospectEndpoint(t *testing.T) {
 	if jti, _ := m["jti"].(string); jti == "" || len(m) != len(want)+1 {
 		t.Errorf("introspect(user access token) = %v, want exactly the members %v and jti", m, want)
 	}
-	// A refresh token.
+	// A refresh token: no RFC 6749 §5.1 access token type, since it is
+	// none; token_use says what it is.
 	m = f.introspect(t, c, user.RefreshToken)
-	if m["active"] != true || m["token_type"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID {
-		t.Errorf("introspect(refresh token) = %v", m)
+	if _, hasType := m["token_type"]; m["active"] != true || hasType || m["token_use"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID {
+		t.Errorf("introspect(refresh token) = %v, want active, no token_type, token_use refresh_token", m)
+	}
+	// A service client's token is a Bearer token too.
+	if m := f.introspect(t, c, f.clientToken(t, c, "").AccessToken); m["token_type"] != "Bearer" || m["token_use"] != "access_token" {
+		t.Errorf("introspect(client token) = %v, want token_type Bearer, token_use access_token", m)
 	}
 	// Through client_secret_post too.
 	res := f.postForm(t, "/oauth/introspect", "client_id="+c.id+"&client_secret="+c.secret+"&token="+url.QueryEscape(user.AccessToken)+"&token_type_hint=access_token")
