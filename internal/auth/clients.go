@@ -179,16 +179,27 @@ func errClient() error {
 // a wrong secret also cost the same work — one store lookup, one SHA-256
 // and one constant-time comparison — so timing does not tell which ids
 // exist; an id longer than any Keycard makes skips the lookup.
+//
+// The lookup also reads the key generation and tells the key manager
+// (KeyManager.Observe), so that a token then minted for the client
+// (ClientCredentials) is signed with a key that was current at the
+// lookup, and a token then introspected is verified with such keys.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*keycard.Client, error) {
 	if len(secret) > maxClientSecretLen {
 		secret = secret[:maxClientSecretLen]
 	}
 	var c *keycard.Client
 	if id != "" && len(id) <= maxClientIDLen {
-		var err error
-		c, err = s.stores.Clients.Client(ctx, id)
+		var (
+			gen int64
+			err error
+		)
+		c, gen, err = s.stores.Clients.ClientWithKeyGeneration(ctx, id)
 		if err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND {
 			return nil, err
+		}
+		if c != nil && s.keys != nil {
+			s.keys.Observe(gen)
 		}
 	}
 	// Against an unknown id, compare with a hash no secret has, so that
@@ -242,7 +253,9 @@ func grantScopes(c *keycard.Client, requested string) ([]string, error) {
 // first audience or the server's default one. There is no sid and no
 // refresh token (RFC 6749 section 4.4.3). A scope the client is not
 // allowed fails with EFORBIDDEN, which the token endpoint answers as
-// invalid_scope.
+// invalid_scope. c comes from AuthenticateClient, whose lookup tells the
+// key manager of any change to the signing keys, so the token is never
+// signed with a key revoked before that lookup.
 func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scope string) (*Tokens, error) {
 	scopes, err := grantScopes(c, scope)
 	if err != nil {

@@ -380,6 +380,15 @@ func (s *Service) login(ctx context.Context, name, pass string, c Client) (*Toke
 // startSession creates a session with its first refresh token and mints
 // an access token for it.
 func (s *Service) startSession(ctx context.Context, u *keycard.User, c Client) (*Tokens, error) {
+	if s.keys != nil {
+		// The token must not be signed by a key revoked by another
+		// process before this login: a login makes no read the key
+		// generation could ride on, and its password hashing costs far
+		// more than this one.
+		if err := s.keys.Sync(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
 	sid, err := keycard.NewID(s.rand)
 	if err != nil {
@@ -528,8 +537,10 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 		// the session's user.
 		Audit: &keycard.AuditEvent{Time: now, Type: keycard.AuditRefresh, ClientAddr: c.Addr, UserAgent: c.UserAgent},
 		// The user comes back from the same transaction, which spares a
-		// read per refresh.
-		WithUser: true,
+		// read per refresh; so does the key generation, which tells
+		// whether the signing keys changed (KeyManager.Observe).
+		WithUser:          true,
+		WithKeyGeneration: s.keys != nil,
 	})
 	if err != nil {
 		if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
@@ -562,6 +573,9 @@ func (s *Service) Refresh(ctx context.Context, token string, c Client) (*Tokens,
 	}
 	if u.Disabled {
 		return nil, errRefresh()
+	}
+	if s.keys != nil {
+		s.keys.Observe(res.KeyGeneration)
 	}
 	access, ttl, err := s.mint(ctx, u, res.Session)
 	if err != nil {
