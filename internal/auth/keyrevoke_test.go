@@ -189,6 +189,30 @@ func TestRevokeKeyHoldsAtOtherInstances(t *testing.T) {
 				})
 			}
 
+			// Every instance's JWKS has the new key, and not the
+			// revoked one, from the moment the revocation returns: a
+			// verifier that meets the new kid asks once, then not
+			// again for a while.
+			peer := newInstance(t, open(t), sealer, clk)
+			_, revoked, err := peer.Keys().Signer(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Keys().JWKS(ctx); err != nil {
+				t.Fatal(err)
+			}
+			active, err := cli.RevokeKey(ctx, "", revoked, Client{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwks, err := peer.Keys().JWKS(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set, err := jose.ParseKeySet(jwks); err != nil || set.Lookup(active.KID) == nil || set.Lookup(revoked) != nil {
+				t.Errorf("another instance's JWKS right after the revocation: %s, %v; want %s and not %s", jwks, err, active.KID, revoked)
+			}
+
 			// Introspection at another instance, after the client's
 			// lookup, no longer takes a token of the revoked key.
 			inst := newInstance(t, open(t), sealer, clk)

@@ -487,17 +487,19 @@ func (m *KeyManager) VerificationKeys(ctx context.Context) (*jose.KeySet, error)
 	return v.verify, nil
 }
 
-// jwksFresh is how old a view JWKS may serve: much less than CacheFor,
-// because a verifier that meets an unknown kid asks the JWKS once and
-// then not again for a while (10 s by default); a key made active at
-// once by another process (the CLI, another instance without
-// notifications) must be there by then. It still bounds the reads an
-// anonymous client can cause.
-const jwksFresh = 250 * time.Millisecond
-
 // JWKS returns the public JWK Set document. HMAC keys never appear in it.
+//
+// It reads the store's key generation first (Sync), and the keys when
+// they changed: a verifier asks for the JWKS when it meets a kid it does
+// not know, typically one another process (the CLI, another instance)
+// has just made active, and then not again for a while (10 s by
+// default), so the answer must already have it. The cost is one small
+// read per request, less than any other anonymous request causes.
 func (m *KeyManager) JWKS(ctx context.Context) ([]byte, error) {
-	v, err := m.current(ctx, jwksFresh)
+	if err := m.Sync(ctx); err != nil {
+		return nil, err
+	}
+	v, err := m.current(ctx, m.opt.CacheFor)
 	if err != nil {
 		return nil, err
 	}
