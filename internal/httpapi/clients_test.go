@@ -81,6 +81,16 @@ func (f *fixture) wantInactive(t testing.TB, c serviceClient, what, token string
 	}
 }
 
+// formHeader returns the headers of a form post with the given
+// Authorization header values, if any.
+func formHeader(auth ...string) http.Header {
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if len(auth) > 0 {
+		h["Authorization"] = auth
+	}
+	return h
+}
+
 // percentEncodeAll percent-encodes every byte of s, which a form decoder
 // must turn back into s.
 func percentEncodeAll(s string) string {
@@ -95,13 +105,6 @@ func TestClientCredentialsGrant(t *testing.T) {
 	f := newFixture(t)
 	c := f.newClient(t, []string{"weather:read", "feed:read"}, []string{"weather"})
 	form := "grant_type=client_credentials"
-	formHeader := func(auth ...string) http.Header {
-		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		if len(auth) > 0 {
-			h["Authorization"] = auth
-		}
-		return h
-	}
 	ok := []struct {
 		name      string
 		header    http.Header
@@ -194,13 +197,6 @@ func TestRefreshGrantClientAuthentication(t *testing.T) {
 	f.register(t, "alice", testPassword)
 	rt := f.login(t, "alice", testPassword).RefreshToken
 	grant := func() string { return "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt) }
-	formHeader := func(auth ...string) http.Header {
-		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		if len(auth) > 0 {
-			h["Authorization"] = auth
-		}
-		return h
-	}
 
 	bad := []struct {
 		name   string
