@@ -153,7 +153,7 @@ func Bench(ctx context.Context, opts BenchOptions) (*Report, error) {
 			sAfter, sErrAfter = serverCPU.ReadCPU(rctx)
 		}
 		cancel()
-		server = cpuFigure(serverCPU.Source(), sBefore, sErrBefore, sAfter, sErrAfter, res.Successes())
+		server = NewCPUFigure(serverCPU.Source(), sBefore, sErrBefore, sAfter, sErrAfter, res.Successes())
 		if optional && !server.Measured() {
 			server.Unavailable += " (give --metrics-url or --server-pid)"
 		}
@@ -163,6 +163,6 @@ func Bench(ctx context.Context, opts BenchOptions) (*Report, error) {
 
 	report := NewReport(opts.Workload, opts.Target, res, CurrentEnvironment())
 	report.ServerCPU = server
-	report.GeneratorCPU = cpuFigure(genCPU.Source(), gBefore, gErrBefore, gAfter, gErrAfter, res.Successes())
+	report.GeneratorCPU = NewCPUFigure(genCPU.Source(), gBefore, gErrBefore, gAfter, gErrAfter, res.Successes())
 	return &report, teardown()
 }

@@ -226,10 +226,11 @@ type CPUFigure struct {
 // Measured reports whether f holds a figure.
 func (f *CPUFigure) Measured() bool { return f != nil && f.USPerRequest != nil }
 
-// cpuFigure makes the figure of two readings around a run with
-// successes successful requests. A failed reading, readings of two
+// NewCPUFigure makes the figure of source's two readings around a run
+// with successes successful requests (errBefore and errAfter are the
+// readings' errors). A failed reading, readings of two
 // different processes, or no success gives no figure but the reason.
-func cpuFigure(source string, before CPUReading, errBefore error, after CPUReading, errAfter error, successes int64) *CPUFigure {
+func NewCPUFigure(source string, before CPUReading, errBefore error, after CPUReading, errAfter error, successes int64) *CPUFigure {
 	f := &CPUFigure{Source: source}
 	switch {
 	case errBefore != nil:
@@ -244,7 +245,7 @@ func cpuFigure(source string, before CPUReading, errBefore error, after CPUReadi
 		f.Unavailable = "no request succeeded"
 	default:
 		cpu := after.CPU - before.CPU
-		s := math.Round(cpu.Seconds()*1000) / 1000 // the sources count in 10 ms ticks
+		s := math.Round(cpu.Seconds()*1000) / 1000                                // the sources count in 10 ms ticks
 		per := math.Round(float64(cpu.Nanoseconds())/float64(successes)/100) / 10 // µs, one decimal
 		f.Seconds, f.USPerRequest = &s, &per
 	}

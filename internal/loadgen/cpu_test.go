@@ -187,7 +187,7 @@ func TestCPUFigure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := cpuFigure("src", tt.before, tt.errB, tt.after, tt.errA, tt.successes)
+			f := NewCPUFigure("src", tt.before, tt.errB, tt.after, tt.errA, tt.successes)
 			if f.Source != "src" {
 				t.Errorf("source %q, want src", f.Source)
 			}

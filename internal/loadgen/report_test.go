@@ -44,8 +44,8 @@ func sampleResult(t *testing.T) *Result {
 func TestReportJSONMembers(t *testing.T) {
 	r := NewReport(WorkloadGateway, Target{URL: "http://auth", Gateway: "http://gw", Path: "/x"}, sampleResult(t), CurrentEnvironment())
 	r.Command = "keycard bench gateway"
-	r.ServerCPU = cpuFigure("http://gw/metrics", CPUReading{}, nil, CPUReading{CPU: time.Second}, nil, 90)
-	r.GeneratorCPU = cpuFigure("/proc/1/stat", CPUReading{}, errors.New("no /proc"), CPUReading{}, nil, 90)
+	r.ServerCPU = NewCPUFigure("http://gw/metrics", CPUReading{}, nil, CPUReading{CPU: time.Second}, nil, 90)
+	r.GeneratorCPU = NewCPUFigure("/proc/1/stat", CPUReading{}, errors.New("no /proc"), CPUReading{}, nil, 90)
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestReportJSONMembers(t *testing.T) {
 func TestWriteTable(t *testing.T) {
 	res := sampleResult(t)
 	r := NewReport(WorkloadRefresh, Target{URL: "http://auth"}, res, Environment{})
-	r.ServerCPU = cpuFigure("http://auth/metrics", CPUReading{}, nil, CPUReading{CPU: 27 * time.Millisecond}, nil, 90)
+	r.ServerCPU = NewCPUFigure("http://auth/metrics", CPUReading{}, nil, CPUReading{CPU: 27 * time.Millisecond}, nil, 90)
 	r.GeneratorCPU = &CPUFigure{Unavailable: "no /proc"}
 	var b strings.Builder
 	if err := r.WriteTable(&b); err != nil {
