@@ -25,7 +25,8 @@
 //
 // With -system DIR it reports a whole bench/all.sh run instead: DIR holds
 // machine.json (where and how the run was made), `keycard bench --json`
-// results (*.json, schema keycard-bench/1) and raw go test -bench output
+// results (*.json, schema keycard-bench/1), bench/cmd/wrkbench results
+// (wrk-*.json, schema keycard-wrk/1) and raw go test -bench output
 // (*.txt) under the names bench/all.sh gives them. It writes the region
 // between <!-- benchreport:system:begin --> and <!-- benchreport:system:end -->
 // — the targets with a verdict each, and tables of every figure with the
