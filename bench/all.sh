@@ -59,6 +59,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+. bench/lib.sh
 
 mode=full
 token_core=1
@@ -101,8 +102,6 @@ admin_user=admin
 admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 export KEYCARD_BENCH_ADMIN_USER="$admin_user" KEYCARD_BENCH_ADMIN_PASSWORD="$admin_password"
 
-log() { echo "== $*" >&2; }
-
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do
@@ -118,56 +117,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID... ends processes this script started and waits for them.
-stop() {
-  local pid keep=()
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    case " $* " in *" $pid "*) ;; *) keep+=("$pid") ;; esac
-  done
-  pids=("${keep[@]}")
-}
-
-# listen_addr LOGFILE PID waits for the "listening" line a keycard process
-# logs and prints its addr.
-listen_addr() {
-  local i addr
-  for i in $(seq 1 300); do
-    addr="$(sed -n 's/.*"msg":"listening","addr":"\([^"]*\)".*/\1/p' "$1" | head -1)"
-    if [ -n "$addr" ]; then
-      echo "$addr"
-      return 0
-    fi
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "bench/all.sh: process $2 exited; its log $1:" >&2
-      cat "$1" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "bench/all.sh: no listening line in $1 after 30 s" >&2
-  return 1
-}
-
-# first_line FILE PID waits for the first line PID writes to FILE (the
-# address bench/cmd/upstream listens on) and prints it.
-first_line() {
-  local i
-  for i in $(seq 1 100); do
-    if [ -s "$1" ]; then
-      head -1 "$1"
-      return 0
-    fi
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "bench/all.sh: process $2 wrote no address to $1" >&2
-  return 1
-}
 
 # serve NAME ARGS... starts `keycard serve --dev` and sets $addr.
 serve() {
@@ -251,18 +200,6 @@ fi
 cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
-# cpu_ticks prints, in clock ticks, the machine's busy time (user, nice,
-# system, irq, softirq), its steal time, the CPU time of this script and
-# every process it started and waited for, and that of the PostgreSQL
-# server (which works for the run's PostgreSQL section; its postmaster
-# reaps the backends, so their time is in its children's fields).
-cpu_ticks() {
-  local busy steal mine pg
-  read -r busy steal < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
-  mine="$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")"
-  pg="$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15; if ($4 == 1) t += $16 + $17 } END { print t + 0 }')"
-  echo "$busy $steal $mine $pg"
-}
 ticks_before="$(cpu_ticks 2>/dev/null || echo)"
 
 mkdir -p "$out" "$root/bench/plots"
@@ -406,13 +343,7 @@ fi
 # Where and how it ran, for the report. Every process started has been
 # waited for, so its CPU time counts as this script's.
 ended="$(date -u +%s)"
-others_json=""
-if [ -n "$ticks_before" ] && ticks_after="$(cpu_ticks 2>/dev/null)"; then
-  read -r b0 s0 m0 p0 <<<"$ticks_before"
-  read -r b1 s1 m1 p1 <<<"$ticks_after"
-  others_json="$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v m="$((m1 - m0 + p1 - p0))" -v t="$((ended - started))" -v n="$(nproc)" \
-    'BEGIN { all = t * n * 100; o = (b - m) / all * 100; if (o < 0) o = 0; printf "\"others_cpu_pct\": %.1f, \"steal_cpu_pct\": %.1f,", o, s / all * 100 }')"
-fi
+others_json="$(others_json "$ticks_before" "$((ended - started))")"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 failures=""
 if [ -s "$work/failures" ]; then
