@@ -55,6 +55,15 @@ function common.share(items)
   return mine
 end
 
+-- cycle returns a request() that hands out reqs in turn, from the first.
+function common.cycle(reqs)
+  local i = 0
+  return function()
+    i = i % #reqs + 1
+    return reqs[i]
+  end
+end
+
 -- bad counts answers with a success status that the script rejected
 -- (no refresh token in a refresh answer, an inactive introspection).
 bad = 0

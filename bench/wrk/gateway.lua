@@ -7,7 +7,7 @@
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(dir .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function setup(thread) common.setup(thread) end
 
@@ -16,11 +16,7 @@ function init(args)
   for _, t in ipairs(common.share(common.lines(common.env("WRK_TOKENS")))) do
     reqs[#reqs + 1] = wrk.format("GET", path, {["Authorization"] = "Bearer " .. t}, nil)
   end
-end
-
-function request()
-  i = i % #reqs + 1
-  return reqs[i]
+  request = common.cycle(reqs)
 end
 
 done = common.done

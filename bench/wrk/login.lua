@@ -7,7 +7,7 @@
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(dir .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function setup(thread) common.setup(thread) end
 
@@ -18,11 +18,7 @@ function init(args)
     reqs[#reqs + 1] = wrk.format("POST", path, {["Content-Type"] = "application/json"},
       '{"username":"' .. user .. '","password":"' .. pass .. '"}')
   end
-end
-
-function request()
-  i = i % #reqs + 1
-  return reqs[i]
+  request = common.cycle(reqs)
 end
 
 done = common.done

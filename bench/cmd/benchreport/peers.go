@@ -54,14 +54,7 @@ var peerFile = regexp.MustCompile(`^r(\d+)-(login|refresh|client-credentials|int
 // in dir.
 func loadPeers(dir string) (*peers, error) {
 	p := &peers{runs: map[string]map[string][]*benchRun{}}
-	b, err := os.ReadFile(filepath.Join(dir, "machine.json"))
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &p.machine); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "machine.json"), err)
-	}
-	entries, err := os.ReadDir(dir)
+	entries, err := readMachine(dir, &p.machine)
 	if err != nil {
 		return nil, err
 	}

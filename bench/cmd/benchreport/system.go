@@ -137,14 +137,7 @@ type system struct {
 // every *.txt go test output in dir.
 func loadSystem(dir string) (*system, error) {
 	s := &system{runs: map[string]*benchRun{}, benches: map[string]*goBench{}}
-	b, err := os.ReadFile(filepath.Join(dir, "machine.json"))
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &s.machine); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "machine.json"), err)
-	}
-	entries, err := os.ReadDir(dir)
+	entries, err := readMachine(dir, &s.machine)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +176,19 @@ func loadSystem(dir string) (*system, error) {
 		return nil, fmt.Errorf("%s: no results: %w", dir, fs.ErrNotExist)
 	}
 	return s, nil
+}
+
+// readMachine decodes dir/machine.json into m and lists dir.
+func readMachine(dir string, m any) ([]os.DirEntry, error) {
+	path := filepath.Join(dir, "machine.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return os.ReadDir(dir)
 }
 
 // parseGoBench reads go test -bench output with any benchmark names.

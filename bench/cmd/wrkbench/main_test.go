@@ -188,7 +188,7 @@ func TestScripts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		o := options{workload: tt.workload, threads: 2, conns: 4,
-			wrk: []string{wrk, "-t2", "-c4", "-d1s", "-s", filepath.Join(scripts, tt.workload+".lua"), srv.URL}}
+			wrk: []string{wrk, "-t2", "-c4", "-d1s", "--timeout", "30s", "-s", filepath.Join(scripts, tt.workload+".lua"), srv.URL}}
 		var stderr bytes.Buffer
 		r, err := runWrk(context.Background(), o, append(tt.env, "WRK_THREADS=2"), nil, &stderr)
 		if err != nil {
