@@ -168,7 +168,7 @@ wrkbench() {
   [ -n "$have_wrk" ] || return 0
   [ "$workload" = login ] && timeout=10s # a login takes longer than wrk's 2 s default on a loaded machine
   "$work/wrkbench" -workload "$workload" -keycard "$keycard_url" -server-pid "$pid" -out "$out/$file" "$@" -- \
-    wrk -t"$WRK_THREADS" -c16 -d"$DURATION" --timeout "$timeout" -s "$root/bench/wrk/$workload.lua" "$url" \
+    wrk -t"$WRK_THREADS" -c16 -d"$DURATION" --timeout "$timeout" -s "bench/wrk/$workload.lua" "$url" \
     >"$work/$file.out" 2>&1 || code=$?
   if [ "$code" != 0 ]; then
     cat "$work/$file.out" >&2
@@ -236,38 +236,11 @@ for w in login refresh client-credentials introspect; do
 done
 
 log "keycard gateway and a bare reverse proxy in front of one upstream"
-"$work/upstream" >"$work/upstream.addr" 2>"$work/upstream.log" &
-pids+=($!)
-upstream_addr="$(first_line "$work/upstream.addr" "$!")"
-"$work/upstream" -proxy "http://$upstream_addr" >"$work/bare.addr" 2>"$work/bare.log" &
-bare_pid=$!
-pids+=("$bare_pid")
-bare_addr="$(first_line "$work/bare.addr" "$bare_pid")"
-"$work/keycard" clients add --dev --data "$work/sqlite" --name gateway >"$work/gateway-client.json" 2>/dev/null
-client_id="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' "$work/gateway-client.json")"
-sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' "$work/gateway-client.json" >"$work/gateway.secret"
-cat >"$work/gateway.yaml" <<EOF
-listen: 127.0.0.1:0
-issuer: $sqlite_url
-audience: api
-access_log: false
-client: {id: $client_id, secret_file: gateway.secret}
-routes:
-  - path: /me/
-    upstream: http://$upstream_addr
-EOF
-"$work/keycard" gateway --config "$work/gateway.yaml" 2>"$work/gateway.log" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-gateway_url="http://$(listen_addr "$work/gateway.log" "$gateway_pid")"
-for i in $(seq 1 100); do
-  curl -fs "$gateway_url/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_proxies "$work" "$work/sqlite" "$sqlite_url"
 for round in $(seq 1 "$ROUNDS"); do
-  kbench "gateway-bare-r$round.json" gateway --target "$sqlite_url" --gateway "http://$bare_addr" --path /me/x --duration "$DURATION" --server-pid "$bare_pid"
+  kbench "gateway-bare-r$round.json" gateway --target "$sqlite_url" --gateway "$bare_url" --path /me/x --duration "$DURATION" --server-pid "$bare_pid"
   kbench "gateway-keycard-r$round.json" gateway --target "$sqlite_url" --gateway "$gateway_url" --path /me/x --duration "$DURATION" --server-pid "$gateway_pid"
-  WRK_PATH=/me/x wrkbench "wrk-gateway-bare-r$round.json" gateway "$bare_pid" "http://$bare_addr"
+  WRK_PATH=/me/x wrkbench "wrk-gateway-bare-r$round.json" gateway "$bare_pid" "$bare_url"
   WRK_PATH=/me/x wrkbench "wrk-gateway-keycard-r$round.json" gateway "$gateway_pid" "$gateway_url"
 done
 log "keycard bench revocation-latency --requests $REVOCATIONS"

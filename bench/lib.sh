@@ -81,3 +81,43 @@ others_json() {
   awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v m="$((m1 - m0 + p1 - p0))" -v t="$2" -v n="$(nproc)" \
     'BEGIN { all = t * n * 100; if (all <= 0) exit; o = (b - m) / all * 100; if (o < 0) o = 0; printf "\"others_cpu_pct\": %.1f, \"steal_cpu_pct\": %.1f,", o, s / all * 100 }'
 }
+
+# start_proxies WORK DATA ISSUER starts, from the binaries in WORK,
+# bench/cmd/upstream, a bare reverse proxy to it (upstream -proxy) and
+# keycard gateway (route /me/ to the upstream for any valid token, access
+# log off) following the auth server ISSUER with a service client it adds
+# to the data directory DATA, and waits until the gateway is ready. It sets
+# upstream_url, bare_pid, bare_url, gateway_pid and gateway_url.
+start_proxies() {
+  local work="$1" data="$2" issuer="$3" i
+  "$work/upstream" >"$work/upstream.addr" 2>"$work/upstream.log" &
+  pids+=($!)
+  upstream_url="http://$(first_line "$work/upstream.addr" "$!")"
+  "$work/upstream" -proxy "$upstream_url" >"$work/bare.addr" 2>"$work/bare.log" &
+  bare_pid=$!
+  pids+=("$bare_pid")
+  bare_url="http://$(first_line "$work/bare.addr" "$bare_pid")"
+  "$work/keycard" clients add --dev --data "$data" --name gateway >"$work/gateway-client.json" 2>/dev/null
+  sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' "$work/gateway-client.json" >"$work/gateway.secret"
+  cat >"$work/gateway.yaml" <<EOF
+listen: 127.0.0.1:0
+issuer: $issuer
+audience: api
+access_log: false
+client: {id: $(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' "$work/gateway-client.json"), secret_file: gateway.secret}
+routes:
+  - path: /me/
+    upstream: $upstream_url
+EOF
+  "$work/keycard" gateway --config "$work/gateway.yaml" 2>"$work/gateway.log" &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  gateway_url="http://$(listen_addr "$work/gateway.log" "$gateway_pid")"
+  for i in $(seq 1 300); do
+    curl -fs "$gateway_url/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$(basename "$0"): the gateway was not ready after 30 s; its log $work/gateway.log:" >&2
+  cat "$work/gateway.log" >&2
+  return 1
+}

@@ -47,7 +47,7 @@
 #
 # Results: OUT/rR-WORKLOAD-SYSTEM.json (keycard-wrk/1) and OUT/machine.json;
 # then bench/cmd/benchreport -peers writes the "Against Ory" region of
-# BENCHMARKS.md.
+# BENCHMARKS.md (with another --out, it prints the region instead).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
@@ -227,36 +227,13 @@ done
 
 # The gateways, in front of one upstream, for Keycard's tokens.
 log "upstream, bare reverse proxy, keycard gateway and oathkeeper"
-"$work/upstream" >"$work/upstream.addr" 2>"$work/upstream.log" &
-pids+=($!)
-upstream="http://$(first_line "$work/upstream.addr" "$!")"
-"$work/upstream" -proxy "$upstream" >"$work/bare.addr" 2>"$work/bare.log" &
-bare_pid=$!
-pids+=("$bare_pid")
-bare_url="http://$(first_line "$work/bare.addr" "$bare_pid")"
-"$work/keycard" clients add --dev --data "$work/keycard-sqlite" --name gateway >"$work/gateway-client.json" 2>/dev/null
-sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' "$work/gateway-client.json" >"$work/gateway.secret"
-cat >"$work/gateway.yaml" <<EOF
-listen: 127.0.0.1:0
-issuer: $kc_sqlite_url
-audience: api
-access_log: false
-client: {id: $(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' "$work/gateway-client.json"), secret_file: gateway.secret}
-routes:
-  - path: /me/
-    upstream: $upstream
-EOF
-"$work/keycard" gateway --config "$work/gateway.yaml" 2>"$work/gateway.log" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-gateway_url="http://$(listen_addr "$work/gateway.log" "$gateway_pid")"
-wait_http "$gateway_url/readyz" "$gateway_pid"
+start_proxies "$work" "$work/keycard-sqlite" "$kc_sqlite_url"
 ok_port="$(free_port)" ok_api="$(free_port)" ok_prom="$(free_port)"
 cat >"$work/oathkeeper-rules.json" <<EOF
 [{
   "id": "me",
   "match": {"url": "http://127.0.0.1:$ok_port/me/<**>", "methods": ["GET"]},
-  "upstream": {"url": "$upstream"},
+  "upstream": {"url": "$upstream_url"},
   "authenticators": [{"handler": "jwt"}],
   "authorizer": {"handler": "allow"},
   "mutators": [{"handler": "header"}]
@@ -299,7 +276,7 @@ run() {
   local r="$1" w="$2" system="$3" label="$4" pid="$5" url="$6" file="$out/r$1-$2-$3.json"
   shift 6
   if ! "$work/wrkbench" -workload "$w" -server-pid "$pid" -label "$label" -out "$file" "$@" -- \
-    wrk -t"$threads" -c"$conns" -d"$duration" -s "$root/bench/wrk/$w.lua" "$url" >"$work/last.out" 2>&1; then
+    wrk -t"$threads" -c"$conns" -d"$duration" -s "bench/wrk/$w.lua" "$url" >"$work/last.out" 2>&1; then
     cat "$work/last.out" >&2
     echo "run.sh: FAILED: $w against $system, round $r" >&2
     rm -f "$file"
@@ -385,6 +362,10 @@ cat >"$out/machine.json" <<EOF
   "threads": $threads
 }
 EOF
-log "benchreport -peers → BENCHMARKS.md"
-(cd bench && go run ./cmd/benchreport -peers "$out" -md ../BENCHMARKS.md)
+if [ "$out" = "$root/bench/peers/results" ]; then
+  log "benchreport -peers → BENCHMARKS.md"
+  (cd bench && go run ./cmd/benchreport -peers "$out" -md ../BENCHMARKS.md)
+else # results elsewhere: a trial, which leaves BENCHMARKS.md alone
+  (cd bench && go run ./cmd/benchreport -peers "$out")
+fi
 log "done in $((ended - started)) s"
