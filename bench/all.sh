@@ -103,13 +103,7 @@ admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 export KEYCARD_BENCH_ADMIN_USER="$admin_user" KEYCARD_BENCH_ADMIN_PASSWORD="$admin_password"
 
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_started
   if [ -n "$pg_db" ]; then
     psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
   fi

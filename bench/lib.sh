@@ -4,6 +4,18 @@
 
 log() { echo "== $*" >&2; }
 
+# stop_started ends every process in pids and waits for them: the start
+# of a cleanup.
+stop_started() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 # stop PID... ends processes this script started and waits for them.
 stop() {
   local pid keep=()

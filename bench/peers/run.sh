@@ -86,13 +86,8 @@ admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 export KEYCARD_BENCH_ADMIN_USER=admin KEYCARD_BENCH_ADMIN_PASSWORD="$admin_password"
 
 cleanup() {
-  local pid db
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  local db
+  stop_started
   for db in "${dbs[@]}"; do
     psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   done

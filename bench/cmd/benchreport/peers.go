@@ -21,25 +21,14 @@ const (
 // peersMachine is bench/peers/results/machine.json, written by
 // bench/peers/run.sh.
 type peersMachine struct {
-	Command          string   `json:"command"`
-	Commit           string   `json:"commit"`
-	HydraCommit      string   `json:"hydra_commit"`
-	OathkeeperCommit string   `json:"oathkeeper_commit"`
-	Date             string   `json:"date"`
-	Seconds          int      `json:"seconds"`
-	CPUModel         string   `json:"cpu_model"`
-	Cores            int      `json:"cores"`
-	GoVersion        string   `json:"go_version"`
-	Kernel           string   `json:"kernel"`
-	LoadBefore       string   `json:"load_before"`
-	LoadAfter        string   `json:"load_after"`
-	Postgres         string   `json:"postgres"`
-	OthersCPU        *float64 `json:"others_cpu_pct"`
-	StealCPU         *float64 `json:"steal_cpu_pct"`
-	Rounds           int      `json:"rounds"`
-	Duration         string   `json:"duration"`
-	Connections      int      `json:"connections"`
-	Threads          int      `json:"threads"`
+	host
+	HydraCommit      string `json:"hydra_commit"`
+	OathkeeperCommit string `json:"oathkeeper_commit"`
+	Postgres         string `json:"postgres"` // the server's version
+	Rounds           int    `json:"rounds"`
+	Duration         string `json:"duration"`
+	Connections      int    `json:"connections"`
+	Threads          int    `json:"threads"`
 }
 
 // peers is a bench/peers/run.sh run: runs[workload][system] by round.

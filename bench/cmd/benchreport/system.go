@@ -19,17 +19,8 @@ import (
 // machine is bench/results/machine.json, written by bench/all.sh: where and
 // how the whole run was made.
 type machine struct {
-	Mode          string `json:"mode"` // "full" or "quick"
-	Command       string `json:"command"`
-	Commit        string `json:"commit"`
-	Date          string `json:"date"`
-	Seconds       int    `json:"seconds"`
-	CPUModel      string `json:"cpu_model"`
-	Cores         int    `json:"cores"`
-	GoVersion     string `json:"go_version"`
-	Kernel        string `json:"kernel"`
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	Mode string `json:"mode"` // "full" or "quick"
+	host
 	Count         int    `json:"count"`
 	Benchtime     string `json:"benchtime"`
 	HTTPBenchtime string `json:"http_benchtime"`
@@ -42,6 +33,22 @@ type machine struct {
 	Wrk        bool     `json:"wrk"`
 	WrkThreads int      `json:"wrk_threads"`
 	Failures   []string `json:"failures"` // steps that failed; the run went on
+}
+
+// host is what bench/all.sh and bench/peers/run.sh both record in their
+// machine.json: the command, the commit, when, on what, and how busy the
+// machine was.
+type host struct {
+	Command    string `json:"command"`
+	Commit     string `json:"commit"`
+	Date       string `json:"date"`
+	Seconds    int    `json:"seconds"`
+	CPUModel   string `json:"cpu_model"`
+	Cores      int    `json:"cores"`
+	GoVersion  string `json:"go_version"`
+	Kernel     string `json:"kernel"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
 	// OthersCPU is the share of all cores' time that programs other than
 	// the run used while it ran, in percent; StealCPU the share the
 	// hypervisor gave to other machines. Absent in older results.

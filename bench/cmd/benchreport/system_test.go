@@ -178,7 +178,7 @@ func TestSystemNoisy(t *testing.T) {
 		{"full", "0.50 1.00 1.00 others 25", "other programs took 25% of the cores' time during the run"},
 		{"full", "0.50 1.00 1.00 others 5", ""},
 	} {
-		s := &system{machine: machine{Mode: tt.mode, LoadBefore: tt.load, LoadAfter: "2.50 2.00 1.50", Cores: 2}}
+		s := &system{machine: machine{Mode: tt.mode, host: host{LoadBefore: tt.load, LoadAfter: "2.50 2.00 1.50", Cores: 2}}}
 		if _, o, ok := strings.Cut(tt.load, " others "); ok {
 			v, _ := strconv.ParseFloat(o, 64)
 			s.machine.OthersCPU = &v
@@ -191,7 +191,7 @@ func TestSystemNoisy(t *testing.T) {
 }
 
 func TestSystemNoisyAfter(t *testing.T) {
-	s := &system{machine: machine{Mode: "full", LoadBefore: "0.50 1.00 1.00", LoadAfter: "16.17 12.42 9.74", Cores: 2}}
+	s := &system{machine: machine{Mode: "full", host: host{LoadBefore: "0.50 1.00 1.00", LoadAfter: "16.17 12.42 9.74", Cores: 2}}}
 	if noisy, why := s.noisy(); !noisy || !strings.Contains(why, "load average 16.17 at the end on 2 cores") {
 		t.Errorf("noisy = %v, %q; want a load average of 16 at the end called noisy", noisy, why)
 	}
