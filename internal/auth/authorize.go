@@ -448,8 +448,9 @@ func (s *Service) NeedsLogin(a *Authorization, b *BrowserSession) bool {
 		return true
 	}
 	at := b.Session.AuthenticatedAt()
-	// A sign-in since the request began is the one it asked for.
-	fresh := !at.IsZero() && !at.Before(a.Since.Truncate(time.Second))
+	// A sign-in since the request began is the one it asked for (both
+	// times as the store keeps them, to the microsecond).
+	fresh := !at.IsZero() && !at.Before(a.Since)
 	if fresh {
 		return false
 	}
