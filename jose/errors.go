@@ -1,13 +1,20 @@
 package jose
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/keycard-auth/keycard/internal/jsonscan"
+)
 
 // Errors returned by this package. They are wrapped with more detail, so
 // match them with [errors.Is].
 var (
 	// ErrMalformed reports input that is not a well-formed compact JWS, JWK
 	// or JSON object as this package accepts it.
-	ErrMalformed = errors.New("jose: malformed input")
+	ErrMalformed = jsonscan.ErrMalformed
+	// ErrDuplicateMember reports a JSON object with the same member name
+	// twice (compared after unescaping). It wraps ErrMalformed.
+	ErrDuplicateMember = jsonscan.ErrDuplicateMember
 	// ErrTooLarge reports a token over the size limit. It wraps ErrMalformed.
 	ErrTooLarge = subError("jose: token too large", ErrMalformed)
 	// ErrUnsupportedAlgorithm reports an algorithm this package does not

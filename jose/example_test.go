@@ -83,6 +83,29 @@ func ExampleVerify() {
 	// padded: malformed true
 }
 
+func ExampleJWSVerifier() {
+	key, err := jose.ParseJWK([]byte(rfc8037PublicJWK))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A JWSVerifier made once and used for every token: it limits the
+	// algorithms and the size further than the key does, and it skips
+	// parsing a header it saw in the token before.
+	v := &jose.JWSVerifier{Keys: key, Algorithms: []jose.Algorithm{jose.EdDSA}, MaxSize: 4 << 10}
+	msg, err := v.Verify(rfc8037Token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s %q\n", msg.Header.Algorithm, msg.Payload)
+
+	strict := &jose.JWSVerifier{Keys: key, Algorithms: []jose.Algorithm{jose.ES256}}
+	_, err = strict.Verify(rfc8037Token)
+	fmt.Println(errors.Is(err, jose.ErrAlgorithmMismatch))
+	// Output:
+	// EdDSA "Example of Ed25519 signing"
+	// true
+}
+
 func ExampleParseKeySet() {
 	// A JWK Set as an issuer publishes it. The X25519 key is for key
 	// agreement, which this package does not do: it is skipped and

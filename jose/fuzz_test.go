@@ -11,7 +11,7 @@ import (
 	"github.com/keycard-auth/keycard/jose"
 )
 
-// FuzzParseCompact feeds arbitrary tokens to UnsafeParse and to a Verifier
+// FuzzParseCompact feeds arbitrary tokens to UnsafeParse and to a JWSVerifier
 // with fixed keys. Neither may panic, every error must be one of the
 // documented sentinels, and a token that verifies must be a canonical
 // three-segment JWS that verifies again to the same message.
@@ -33,7 +33,7 @@ func FuzzParseCompact(f *testing.F) {
 		f.Add(tok, false)
 		f.Add(tok, true)
 	}
-	v := jose.Verifier{Keys: fx.set(f, fx.hs.pub, fx.es.pub, fx.ed.pub)}
+	v := jose.JWSVerifier{Keys: fx.set(f, fx.hs.pub, fx.es.pub, fx.ed.pub)}
 
 	f.Fuzz(func(t *testing.T, tok string, resign bool) {
 		if resign {

@@ -12,6 +12,8 @@ import (
 	"io"
 	"math/big"
 	"slices"
+
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 )
 
 // b64 is the base64url alphabet without padding, rejecting non-zero
@@ -38,10 +40,10 @@ type jwk struct {
 // give [ErrUnsupportedKey].
 func ParseJWK(data []byte) (*Key, error) {
 	var j jwk
-	err := ScanObject(data, false, func(name, value []byte) error {
+	err := jsonscan.ScanObject(data, false, func(name, value []byte) error {
 		switch string(name) {
 		case "kty", "use", "alg", "kid", "crv", "x", "y", "d", "n", "e", "k", "p", "q", "dp", "dq", "qi":
-			s, err := StringBytes(value)
+			s, err := jsonscan.Unquote(value)
 			if err != nil {
 				return fmt.Errorf("%w: JWK member %q must be a string", ErrMalformed, name)
 			}
@@ -317,9 +319,9 @@ func appendMembers(dst []byte, m [][2]string) []byte {
 		if len(dst) > 1 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, kv[0])
+		dst = jsonscan.AppendQuote(dst, kv[0])
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, kv[1])
+		dst = jsonscan.AppendQuote(dst, kv[1])
 	}
 	return dst
 }

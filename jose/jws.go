@@ -7,12 +7,18 @@ import (
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 )
 
 // DefaultMaxTokenSize is the largest compact JWS accepted when a
-// [Verifier] sets no MaxSize: 8 KiB. The limit is checked before any
+// [JWSVerifier] sets no MaxSize: 8 KiB. The limit is checked before any
 // decoding.
 const DefaultMaxTokenSize = 8 << 10
+
+// MaxJSONDepth is the deepest nesting of arrays and objects accepted in a
+// JOSE header, a JWK or a JWT claims set.
+const MaxJSONDepth = jsonscan.MaxDepth
 
 // Header is the protected JOSE header of a compact JWS, reduced to the
 // members this package understands (RFC 7515 section 4.1). Other members
@@ -39,9 +45,10 @@ type Message struct {
 	Payload []byte
 }
 
-// Verifier verifies compact JWS. The zero value is not usable: Keys must
-// be set. A Verifier is safe for concurrent use if Keys is.
-type Verifier struct {
+// JWSVerifier verifies compact JWS (RFC 7515 section 5.2) with the keys of
+// a KeyResolver. The zero value is not usable: Keys must be set. A
+// JWSVerifier is safe for concurrent use if Keys is.
+type JWSVerifier struct {
 	// Keys chooses the key; the key's algorithm decides which "alg" is
 	// accepted. Required.
 	Keys KeyResolver
@@ -65,12 +72,12 @@ type parsedHeader struct {
 // Verify verifies a compact JWS with keys and returns its header and
 // payload (RFC 7515 section 5.2).
 func Verify(token string, keys KeyResolver) (*Message, error) {
-	v := Verifier{Keys: keys}
+	v := JWSVerifier{Keys: keys}
 	return v.Verify(token)
 }
 
 // Verify verifies a compact JWS and returns its header and payload.
-func (v *Verifier) Verify(token string) (*Message, error) {
+func (v *JWSVerifier) Verify(token string) (*Message, error) {
 	m := new(Message)
 	p, err := v.VerifyAppend(nil, token, &m.Header)
 	if err != nil {
@@ -86,7 +93,7 @@ func (v *Verifier) Verify(token string) (*Message, error) {
 // whose string fields already hold the token's values, it does not
 // allocate for HMAC keys. The payload is returned only if the signature is
 // valid.
-func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, error) {
+func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, error) {
 	if v.Keys == nil {
 		return nil, fmt.Errorf("%w: no keys given", ErrKeyNotFound)
 	}
@@ -152,7 +159,7 @@ func (v *Verifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, er
 
 // lastHeader fills h from the memoized header if raw is byte for byte the
 // header it was parsed from.
-func (v *Verifier) lastHeader(raw []byte, h *Header) bool {
+func (v *JWSVerifier) lastHeader(raw []byte, h *Header) bool {
 	p := v.last.Load()
 	if p == nil || p.raw != string(raw) {
 		return false
@@ -259,28 +266,28 @@ func parseHeader(raw []byte, h *Header) error {
 	var alg []byte
 	var kid, typ, cty []byte
 	var hasKid, hasTyp, hasCty bool
-	err := ScanObject(raw, true, func(name, value []byte) error {
+	err := jsonscan.ScanObject(raw, true, func(name, value []byte) error {
 		switch string(name) {
 		case "alg":
-			s, err := StringBytes(value)
+			s, err := jsonscan.Unquote(value)
 			if err != nil {
 				return fmt.Errorf("%w: header alg must be a string", ErrMalformed)
 			}
 			alg = s
 		case "kid":
-			s, err := StringBytes(value)
+			s, err := jsonscan.Unquote(value)
 			if err != nil || len(s) > MaxKeyIDLength {
 				return fmt.Errorf("%w: header kid must be a string of at most %d bytes", ErrMalformed, MaxKeyIDLength)
 			}
 			kid, hasKid = s, true
 		case "typ":
-			s, err := StringBytes(value)
+			s, err := jsonscan.Unquote(value)
 			if err != nil {
 				return fmt.Errorf("%w: header typ must be a string", ErrMalformed)
 			}
 			typ, hasTyp = s, true
 		case "cty":
-			s, err := StringBytes(value)
+			s, err := jsonscan.Unquote(value)
 			if err != nil {
 				return fmt.Errorf("%w: header cty must be a string", ErrMalformed)
 			}
@@ -350,15 +357,15 @@ func NewSigner(key *Key, h Header) (*Signer, error) {
 		return nil, fmt.Errorf("%w: header values must be valid UTF-8", ErrMalformed)
 	}
 	hdr := []byte(`{"alg":`)
-	hdr = appendJSONString(hdr, string(key.alg))
+	hdr = jsonscan.AppendQuote(hdr, string(key.alg))
 	if h.KeyID != "" {
-		hdr = appendJSONString(append(hdr, `,"kid":`...), h.KeyID)
+		hdr = jsonscan.AppendQuote(append(hdr, `,"kid":`...), h.KeyID)
 	}
 	if h.Type != "" {
-		hdr = appendJSONString(append(hdr, `,"typ":`...), h.Type)
+		hdr = jsonscan.AppendQuote(append(hdr, `,"typ":`...), h.Type)
 	}
 	if h.ContentType != "" {
-		hdr = appendJSONString(append(hdr, `,"cty":`...), h.ContentType)
+		hdr = jsonscan.AppendQuote(append(hdr, `,"cty":`...), h.ContentType)
 	}
 	hdr = append(hdr, '}')
 	prefix := b64.AppendEncode(nil, hdr)
@@ -428,31 +435,3 @@ func UnsafeParse(token string) (*Message, error) {
 	}
 	return m, nil
 }
-
-// appendJSONString appends s as a JSON string, escaping quotes,
-// backslashes and control characters.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		if c < 0x20 {
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		} else {
-			dst = append(dst, '\\', c)
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// AppendJSONString appends s to dst as a JSON string. It escapes '"', '\\'
-// and control characters and copies everything else, so s should be valid
-// UTF-8.
-func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }

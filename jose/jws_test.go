@@ -96,7 +96,7 @@ func TestKeySetFlawInOneKeyCostsOnlyThatKey(t *testing.T) {
 func TestNilKeyFromResolver(t *testing.T) {
 	key, _ := GenerateKey(HS256, nil)
 	tok, _ := Sign(key, Header{}, []byte(`{}`))
-	v := Verifier{Keys: nilResolver{}}
+	v := JWSVerifier{Keys: nilResolver{}}
 	if _, err := v.Verify(tok); !errors.Is(err, ErrKeyNotFound) {
 		t.Errorf("got %v, want ErrKeyNotFound", err)
 	}

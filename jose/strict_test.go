@@ -224,8 +224,8 @@ type attackCase struct {
 	name    string
 	token   string
 	keys    jose.KeyResolver // what the verifier trusts
-	maxSize int              // Verifier.MaxSize; 0 for the default
-	algs    []jose.Algorithm // Verifier.Algorithms
+	maxSize int              // JWSVerifier.MaxSize; 0 for the default
+	algs    []jose.Algorithm // JWSVerifier.Algorithms
 	// shape marks a fault that UnsafeParse must find too: the token is
 	// rejected before any key is involved.
 	shape bool
@@ -236,7 +236,7 @@ func runAttacks(t *testing.T, cases []attackCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v := jose.Verifier{Keys: tc.keys, MaxSize: tc.maxSize, Algorithms: tc.algs}
+			v := jose.JWSVerifier{Keys: tc.keys, MaxSize: tc.maxSize, Algorithms: tc.algs}
 			m, err := v.Verify(tc.token)
 			switch {
 			case tc.want == nil && err != nil:

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 )
 
 // NumericDate is a JWT NumericDate (RFC 7519 section 2): seconds since the
@@ -84,7 +84,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 
 func (a *Audience) decode(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		s, err := jose.StringBytes(b)
+		s, err := jsonscan.Unquote(b)
 		if err != nil {
 			return fmt.Errorf("%w: aud", ErrInvalidClaim)
 		}
@@ -165,7 +165,7 @@ func setStrings(s []string, n int) []string {
 }
 
 // decodeStrings decodes a JSON array of strings (already validated by
-// jose.ScanObject) into dst, reusing its backing array and strings.
+// jsonscan.ScanObject) into dst, reusing its backing array and strings.
 func decodeStrings(dst []string, b []byte) ([]string, error) {
 	if len(b) < 2 || b[0] != '[' {
 		return dst, ErrInvalidClaim
@@ -192,7 +192,7 @@ func decodeStrings(dst []string, b []byte) ([]string, error) {
 		if j >= len(b) {
 			return dst, ErrInvalidClaim
 		}
-		s, err := jose.StringBytes(b[i : j+1])
+		s, err := jsonscan.Unquote(b[i : j+1])
 		if err != nil {
 			return dst, err
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -19,7 +20,7 @@ const DefaultLeeway = 30 * time.Second
 // Parser verifies and validates JWTs. Build it with [NewParser]; it is
 // safe for concurrent use.
 type Parser struct {
-	verifier    jose.Verifier
+	jws         jose.JWSVerifier
 	issuer      string
 	audience    string
 	typ         string
@@ -60,12 +61,12 @@ func WithMaxLifetime(d time.Duration) ParserOption { return func(p *Parser) { p.
 // WithAlgorithms restricts the accepted algorithms further than the keys
 // already do.
 func WithAlgorithms(algs ...jose.Algorithm) ParserOption {
-	return func(p *Parser) { p.verifier.Algorithms = append(p.verifier.Algorithms, algs...) }
+	return func(p *Parser) { p.jws.Algorithms = append(p.jws.Algorithms, algs...) }
 }
 
 // WithMaxSize sets the largest token accepted, in bytes; the default is
 // jose.DefaultMaxTokenSize (8 KiB).
-func WithMaxSize(n int) ParserOption { return func(p *Parser) { p.verifier.MaxSize = n } }
+func WithMaxSize(n int) ParserOption { return func(p *Parser) { p.jws.MaxSize = n } }
 
 // WithoutExpiration makes "exp" optional. When present it is still checked.
 // Tokens that never expire cannot be revoked by waiting: use with care.
@@ -78,7 +79,7 @@ func WithNow(now func() time.Time) ParserOption { return func(p *Parser) { p.now
 // *jose.Key or *jose.KeySet, or any jose.KeyResolver). Each key is bound
 // to one algorithm, so keys also say which algorithms are accepted.
 func NewParser(keys jose.KeyResolver, opts ...ParserOption) *Parser {
-	p := &Parser{verifier: jose.Verifier{Keys: keys}, leeway: DefaultLeeway, now: time.Now}
+	p := &Parser{jws: jose.JWSVerifier{Keys: keys}, leeway: DefaultLeeway, now: time.Now}
 	for _, o := range opts {
 		o(p)
 	}
@@ -121,7 +122,7 @@ func (p *Parser) ParseWithHeader(token string, claims any) (jose.Header, error) 
 func (p *Parser) parse(token string, claims any, hdrOut *jose.Header) (bool, error) {
 	st := p.pool.Get().(*parseState)
 	defer p.pool.Put(st)
-	payload, err := p.verifier.VerifyAppend(st.buf[:0], token, &st.hdr)
+	payload, err := p.jws.VerifyAppend(st.buf[:0], token, &st.hdr)
 	if cap(payload) > cap(st.buf) && cap(payload) <= 64<<10 {
 		st.buf = payload[:0]
 	}
@@ -207,7 +208,7 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 	// Reset what a reused value may hold; strings are kept for reuse
 	// until overwritten, and cleared below when absent.
 	var seen uint32
-	err := jose.ScanObject(payload, true, func(name, value []byte) error {
+	err := jsonscan.ScanObject(payload, true, func(name, value []byte) error {
 		var err error
 		bit := uint32(0)
 		switch string(name) {
@@ -335,7 +336,7 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 }
 
 func stringClaim(dst *string, value []byte) error {
-	s, err := jose.StringBytes(value)
+	s, err := jsonscan.Unquote(value)
 	if err != nil {
 		return fmt.Errorf("%w: want a string", ErrInvalidClaim)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -111,7 +112,7 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, name...)
-		dst = jose.AppendJSONString(dst, v)
+		dst = jsonscan.AppendQuote(dst, v)
 	}
 	date := func(name string, d NumericDate) {
 		if d.IsZero() {
@@ -135,7 +136,7 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			if !utf8.ValidString(v[0]) {
 				bad = true
 			}
-			dst = jose.AppendJSONString(dst, v[0])
+			dst = jsonscan.AppendQuote(dst, v[0])
 			return
 		}
 		dst = append(dst, '[')
@@ -146,7 +147,7 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			if !utf8.ValidString(s) {
 				bad = true
 			}
-			dst = jose.AppendJSONString(dst, s)
+			dst = jsonscan.AppendQuote(dst, s)
 		}
 		dst = append(dst, ']')
 	}

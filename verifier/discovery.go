@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 )
 
 // MaxMetadataSize is the largest discovery document [Discover] reads, in
@@ -103,7 +103,7 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (*Metadat
 // encoding/json does) can see a different issuer or jwks_uri.
 func parseMetadata(body []byte) (*Metadata, error) {
 	md := new(Metadata)
-	err := jose.ScanObject(body, true, func(name, value []byte) error {
+	err := jsonscan.ScanObject(body, true, func(name, value []byte) error {
 		var dst *string
 		switch string(name) {
 		case "issuer":
@@ -117,7 +117,7 @@ func parseMetadata(body []byte) (*Metadata, error) {
 		default:
 			return nil
 		}
-		s, err := jose.StringBytes(value)
+		s, err := jsonscan.Unquote(value)
 		if err != nil {
 			return fmt.Errorf("member %q must be a string", name)
 		}

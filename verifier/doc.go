@@ -8,8 +8,9 @@
 //
 //   - the issuer's signing keys, from its JWKS ([RemoteKeySet]): cached,
 //     refreshed within the bounds of Cache-Control, refetched (once,
-//     rate-limited) when a token names an unknown kid, and kept when the
-//     endpoint is down;
+//     rate-limited) when a token names an unknown kid and at once when
+//     the revocation feed revokes a key, and kept when the endpoint is
+//     down;
 //   - a [RevocationSet] of revoked sessions, token ids, user and global
 //     cut-offs and key ids, fed by a [Follower] of the issuer's
 //     revocation feed (server-sent events, falling back to long-polling);

@@ -39,6 +39,10 @@ const (
 // doubles with each further failure, up to MinRefresh.
 const firstRetry = time.Second
 
+// requestedRefreshEvery is the shortest time between two fetches that
+// RequestRefresh asks for: a flood of requests makes one fetch a second.
+const requestedRefreshEvery = time.Second
+
 // RemoteKeySetOptions configures a [RemoteKeySet]. The zero value gives the
 // documented defaults.
 type RemoteKeySetOptions struct {
@@ -109,6 +113,9 @@ type KeySetStatus struct {
 // callers waiting for it and made at most once per RefetchInterval;
 // callers wait at most MaxWait. Tokens with made-up kids therefore cannot
 // make the verifier hammer the auth server or stall requests.
+// [RemoteKeySet.RequestRefresh] fetches at once, outside that limit, at
+// most once a second: a Verifier calls it when its revocation feed
+// revokes a signing key.
 //
 // All methods are safe for concurrent use.
 type RemoteKeySet struct {
@@ -139,6 +146,12 @@ type RemoteKeySet struct {
 	cancel      context.CancelFunc
 	kick        chan struct{} // asks the background goroutine to fetch now
 	done        chan struct{} // closed when the background goroutine ends
+
+	// requested carries RequestRefresh's requests to the background
+	// goroutine, at most one at a time; requestEvery spaces the fetches
+	// they make (requestedRefreshEvery; tests shorten it).
+	requested    chan struct{}
+	requestEvery time.Duration
 }
 
 var _ jose.KeyResolver = (*RemoteKeySet)(nil)
@@ -157,6 +170,8 @@ func NewRemoteKeySet(url string, opt RemoteKeySetOptions) *RemoteKeySet {
 		now:             opt.Now,
 		kick:            make(chan struct{}, 1),
 		done:            make(chan struct{}),
+		requested:       make(chan struct{}, 1),
+		requestEvery:    requestedRefreshEvery,
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: DefaultHTTPTimeout}
@@ -233,25 +248,95 @@ func (s *RemoteKeySet) Close() {
 }
 
 // run is the background goroutine: it refreshes the set when its
-// interval has passed, retries failures with back-off, and fetches at
-// once when an unknown kid asks for it (kick).
+// interval has passed, retries failures with back-off, fetches at once
+// when an unknown kid asks for it (kick), and when RequestRefresh does,
+// at most once per requestEvery.
 func (s *RemoteKeySet) run(ctx context.Context, lastErr error) {
 	timer := time.NewTimer(s.nextDelay(lastErr))
 	defer timer.Stop()
+	var (
+		lastRequested time.Time        // by s.now: when a requested fetch last started
+		deferred      *time.Timer      // a requested fetch waiting for its turn
+		deferredC     <-chan time.Time // deferred.C, nil when none waits
+	)
+	defer func() {
+		if deferred != nil {
+			deferred.Stop()
+		}
+	}()
 	for {
+		requested := false
 		select {
 		case <-ctx.Done():
 			s.release()
 			return
 		case <-timer.C:
 		case <-s.kick:
+		case <-s.requested:
+			if wait := lastRequested.Add(s.requestEvery).Sub(s.now()); !lastRequested.IsZero() && wait > 0 {
+				if deferredC == nil { // else one waits already, and serves this request too
+					deferred = time.NewTimer(wait)
+					deferredC = deferred.C
+				}
+				continue
+			}
+			requested = true
+		case <-deferredC:
+			deferredC = nil
+			requested = true
+		}
+		if !requested {
+			// A request that came meanwhile is served by this fetch.
+			select {
+			case <-s.requested:
+				requested = true
+			default:
+			}
+		}
+		if requested {
+			lastRequested = s.now()
 		}
 		err := s.Refresh(ctx)
 		if ctx.Err() != nil {
 			s.release()
 			return
 		}
+		if requested {
+			// The fetch may have come before the issuer's new key was
+			// published everywhere: the next unknown kid may refetch
+			// at once.
+			s.mu.Lock()
+			s.lastRefetch = time.Time{}
+			s.mu.Unlock()
+		}
 		timer.Reset(s.nextDelay(err))
+	}
+}
+
+// RequestRefresh asks for the key set to be fetched again now, in the
+// background, without waiting for the refresh interval or for the rate
+// limit of unknown kids (RefetchInterval), and returns at once. A
+// Verifier calls it when its revocation feed revokes a signing key: the
+// auth server then signs with another key, which tokens may name before
+// the set holds it.
+//
+// Requests are folded: the first is served by a fetch at once; those
+// that come within a second of it are served together by one fetch a
+// second after it, so a flood of requests costs the auth server one
+// fetch a second. A request that comes while a fetch is under way is
+// served by the next one, since the running one may have read the keys
+// too early. After a requested fetch, the next token with an unknown kid
+// may refetch at once, whatever RefetchInterval says: the requested fetch
+// may itself have come too early (an issuer instance that had not yet
+// seen the new key). Before Start and after Close, RequestRefresh does
+// nothing.
+func (s *RemoteKeySet) RequestRefresh() {
+	if !s.running.Load() {
+		return
+	}
+	select {
+	case s.requested <- struct{}{}:
+	default: // a request is queued already, and will serve this one
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/keycard-auth/keycard/internal/authtest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/internal/authtest"
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/httpapi"
@@ -766,7 +767,7 @@ func TestRemoteKeySetAgainstAuthServer(t *testing.T) {
 	creds := `{"username":"alice","password":"correct horse battery"}`
 	post("/v1/users", creds)
 	token, _ := post("/v1/login", creds)["access_token"].(string)
-	msg, err := (&jose.Verifier{Keys: s, Algorithms: []jose.Algorithm{jose.ES256}}).Verify(token)
+	msg, err := (&jose.JWSVerifier{Keys: s, Algorithms: []jose.Algorithm{jose.ES256}}).Verify(token)
 	if err != nil {
 		t.Fatalf("verifying the server's access token: %v", err)
 	}
@@ -794,7 +795,7 @@ func ExampleRemoteKeySet() {
 	defer keys.Close()
 
 	token, _ := jose.Sign(key, jose.Header{Algorithm: jose.ES256, KeyID: "2026-11"}, []byte(`{"sub":"alice"}`))
-	v := jose.Verifier{Keys: keys, Algorithms: []jose.Algorithm{jose.ES256}}
+	v := jose.JWSVerifier{Keys: keys, Algorithms: []jose.Algorithm{jose.ES256}}
 	msg, err := v.Verify(token)
 	if err != nil {
 		fmt.Println(err)
@@ -806,4 +807,148 @@ func ExampleRemoteKeySet() {
 	// Output:
 	// {"sub":"alice"}
 	// true 1
+}
+
+// TestRemoteKeySetRequestRefresh: a requested refresh fetches at once,
+// although the rate limit of unknown kids (RefetchInterval) has just been
+// spent, and the new key then resolves.
+func TestRemoteKeySetRequestRefresh(t *testing.T) {
+	a, b := jwksKey(t, jose.ES256, "a"), jwksKey(t, jose.ES256, "b")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	opt := quiet() // RefetchInterval: an hour
+	opt.Now = newJWKSClock().Now
+	s := startJWKS(t, srv.URL, opt)
+	hb := &jose.Header{Algorithm: jose.ES256, KeyID: "b"}
+
+	// A token of b before b is published spends the refetch of unknown
+	// kids.
+	if _, err := s.ResolveKey(hb); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Fatalf("ResolveKey(b) before b is published: got %v, want ErrKeyNotFound", err)
+	}
+	if n := srv.requests.Load(); n != 2 {
+		t.Fatalf("the server saw %d requests, want 2 (start and the refetch for b)", n)
+	}
+	srv.set(jwksResponse{body: jwksDoc(t, []*jose.Key{b})})
+	if _, err := s.ResolveKey(hb); !errors.Is(err, jose.ErrKeyNotFound) || srv.requests.Load() != 2 {
+		t.Fatalf("ResolveKey(b) within RefetchInterval: got %v after %d requests, want ErrKeyNotFound without a fetch", err, srv.requests.Load())
+	}
+
+	s.RequestRefresh()
+	eventually(t, "b resolves", func() bool {
+		k, err := s.ResolveKey(hb)
+		return err == nil && k.Thumbprint() == b.Thumbprint()
+	})
+	if n := srv.requests.Load(); n != 3 {
+		t.Errorf("the server saw %d requests, want 3 (one for the request)", n)
+	}
+	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "a"}); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Errorf("ResolveKey(a) after the refresh: got %v, want ErrKeyNotFound (a left the set)", err)
+	}
+}
+
+// TestRemoteKeySetRequestRefreshTooEarly: when a requested fetch comes
+// before the new key is published, the next unknown kid may refetch at
+// once, although RefetchInterval has not passed.
+func TestRemoteKeySetRequestRefreshTooEarly(t *testing.T) {
+	a, b := jwksKey(t, jose.ES256, "a"), jwksKey(t, jose.ES256, "b")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	opt := quiet() // RefetchInterval: an hour
+	opt.Now = newJWKSClock().Now
+	s := startJWKS(t, srv.URL, opt)
+	hb := &jose.Header{Algorithm: jose.ES256, KeyID: "b"}
+	if _, err := s.ResolveKey(hb); !errors.Is(err, jose.ErrKeyNotFound) || srv.requests.Load() != 2 {
+		t.Fatalf("ResolveKey(b) before b is published: got %v after %d requests, want ErrKeyNotFound after 2", err, srv.requests.Load())
+	}
+	s.RequestRefresh() // too early: the server still has a only
+	eventually(t, "the requested fetch completes", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.lastRefetch.IsZero() // cleared once the requested fetch is done
+	})
+	if n := srv.requests.Load(); n != 3 {
+		t.Fatalf("the server saw %d requests, want 3 (start, refetch, requested)", n)
+	}
+	srv.set(jwksResponse{body: jwksDoc(t, []*jose.Key{a, b})})
+	k, err := s.ResolveKey(hb)
+	if err != nil || k.Thumbprint() != b.Thumbprint() {
+		t.Fatalf("ResolveKey(b) after b is published: got %v, %v; want key b", k, err)
+	}
+	if n := srv.requests.Load(); n != 4 {
+		t.Errorf("the server saw %d requests, want 4 (start, refetch, requested, refetch)", n)
+	}
+	// The limit holds again after that refetch.
+	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "c"}); !errors.Is(err, jose.ErrKeyNotFound) || srv.requests.Load() != 4 {
+		t.Errorf("ResolveKey(c): got %v after %d requests, want ErrKeyNotFound without a fetch", err, srv.requests.Load())
+	}
+}
+
+// startRequesting is startJWKS with requestEvery set to every.
+func startRequesting(t *testing.T, url string, opt RemoteKeySetOptions, every time.Duration) *RemoteKeySet {
+	t.Helper()
+	s := NewRemoteKeySet(url, opt)
+	s.log = slog.New(slog.DiscardHandler)
+	s.requestEvery = every
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestRemoteKeySetRequestRefreshFlood: a flood of requests makes one
+// fetch, and those within requestEvery of it wait for one more, which
+// serves them all.
+func TestRemoteKeySetRequestRefreshFlood(t *testing.T) {
+	a := jwksKey(t, jose.ES256, "a")
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{a}))
+	opt := quiet()
+	opt.Now = newJWKSClock().Now // never advances: requests after the first wait for requestEvery
+	s := startRequesting(t, srv.URL, opt, time.Hour)
+
+	flood := func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 10_000 {
+					s.RequestRefresh()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	flood()
+	eventually(t, "the first request is served", func() bool { return srv.requests.Load() == 2 })
+	flood()
+	// Let the requests reach the background goroutine; none may fetch
+	// within requestEvery (an hour) of the first.
+	eventually(t, "the requests are taken", func() bool { return len(s.requested) == 0 })
+	if n := srv.requests.Load(); n != 2 {
+		t.Fatalf("after two floods the server saw %d requests, want 2 (start and one fetch)", n)
+	}
+
+	// With a short requestEvery the waiting requests are served by one
+	// more fetch, not dropped.
+	t2 := startRequesting(t, srv.URL, opt, 50*time.Millisecond)
+	base := srv.requests.Load() // t2's start
+	t2.RequestRefresh()
+	eventually(t, "the first request is served", func() bool { return srv.requests.Load() == base+1 })
+	for range 1000 {
+		t2.RequestRefresh()
+	}
+	eventually(t, "the requests that waited are served", func() bool { return srv.requests.Load() >= base+2 })
+}
+
+func TestRemoteKeySetRequestRefreshBeforeStartAndAfterClose(t *testing.T) {
+	srv := newJWKSServer(t, jwksDoc(t, []*jose.Key{jwksKey(t, jose.ES256, "a")}))
+	s := NewRemoteKeySet(srv.URL, quiet())
+	s.log = slog.New(slog.DiscardHandler)
+	s.RequestRefresh() // before Start: nothing
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.RequestRefresh() // after Close: nothing, and no panic
+	if n := srv.requests.Load(); n != 1 {
+		t.Errorf("the server saw %d requests, want 1 (Start's)", n)
+	}
 }

@@ -1,11 +1,11 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"strings"
 )
 
@@ -27,7 +27,8 @@ const WebSocketProtocolPrefix = "keycard.bearer."
 // Sources says where, besides the Authorization: Bearer header, a
 // request's access token may be. The query string never is: a token in a
 // URL ends up in logs, histories and Referer headers (RFC 6750 section
-// 5.3), so a request with access_token in its query is refused.
+// 5.3), so a request with access_token in its query, in any spelling a
+// server could read as that name (see CheckQuery), is refused.
 type Sources struct {
 	// Cookie, if set, is the name of a cookie holding the token, usually
 	// AccessCookie.
@@ -61,8 +62,8 @@ func (v *Verifier) AuthenticateFrom(r *http.Request, src Sources) (*Claims, erro
 // for two credentials, a token in the URL or a malformed Authorization
 // header.
 func TokenFrom(r *http.Request, src Sources) (string, error) {
-	if queryHasToken(r.URL.RawQuery) {
-		return "", badRequest("Access tokens are not accepted in the URL; send an Authorization: Bearer header.")
+	if err := CheckQuery(r); err != nil {
+		return "", err
 	}
 	var token string
 	found := 0
@@ -111,13 +112,38 @@ func TokenFrom(r *http.Request, src Sources) (string, error) {
 	return "", badRequest("Send the access token in one place only.")
 }
 
-// queryHasToken reports whether a raw query string carries an
-// access_token parameter in any spelling a server might decode to it:
-// any case, percent-encoded (access%5Ftoken), after & or ;.
+// CheckQuery returns an *Error, 400 invalid_request wrapping
+// ErrMalformedRequest, when the query string of r carries an access
+// token: a parameter that a server could read as access_token (see
+// queryHasToken), whatever its value. TokenFrom, and so Authenticate and
+// Middleware, make this check first; a proxy that forwards requests
+// without authenticating them calls it too, so that no upstream is
+// handed a token in a URL (the gateway does, on every route).
+func CheckQuery(r *http.Request) error {
+	if queryHasToken(r.URL.RawQuery) {
+		return badRequest("Access tokens are not accepted in the URL; send an Authorization: Bearer header.")
+	}
+	return nil
+}
+
+// queryHasToken reports whether a raw query string has a parameter that a
+// server could read as access_token. Parameters are split at & and at ;
+// (which older Rack versions also split at). A name is read as the
+// lenient servers read it:
+//
+//   - percent-decoded, with + as a space; an invalid escape stays as it
+//     is, as PHP leaves it;
+//   - without surrounding white space, and ignoring case;
+//   - up to a [ that a ] follows: access_token[] and access_token[x] are
+//     an array and a map named access_token to PHP and Rails;
+//   - with a space, a dot, or a [ that no ] follows, read as an
+//     underscore, as PHP mangles names: access.token, access+token,
+//     access%20token and access[token are all $_GET['access_token'].
 func queryHasToken(raw string) bool {
-	if !containsFold(raw, "access") {
+	if strings.IndexByte(raw, '%') < 0 && !containsFold(raw, "access") {
 		return false // the common case, without splitting anything
 	}
+	var buf [64]byte // room for the usual names, so that none allocates
 	for len(raw) > 0 {
 		var pair string
 		if i := strings.IndexAny(raw, "&;"); i >= 0 {
@@ -126,14 +152,69 @@ func queryHasToken(raw string) bool {
 			pair, raw = raw, ""
 		}
 		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err == nil {
-			key = k
-		}
-		if strings.EqualFold(strings.TrimSpace(key), "access_token") {
+		if isAccessToken(unescapeName(buf[:0], key)) {
 			return true
 		}
 	}
 	return false
+}
+
+// unescapeName appends the query parameter name key to dst, decoded as
+// PHP's urldecode does: + is a space, %XX the byte it names, and any
+// other % stays.
+func unescapeName(dst []byte, key string) []byte {
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c == '+':
+			dst = append(dst, ' ')
+		case c == '%' && i+2 < len(key) && isHex(key[i+1]) && isHex(key[i+2]):
+			dst = append(dst, unhex(key[i+1])<<4|unhex(key[i+2]))
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// isAccessToken reports whether a decoded parameter name is access_token
+// as PHP or Rails would read it (see queryHasToken).
+func isAccessToken(name []byte) bool {
+	name = bytes.TrimSpace(name)
+	if i := bytes.IndexByte(name, '['); i >= 0 && bytes.IndexByte(name[i+1:], ']') >= 0 {
+		name = name[:i]
+	}
+	const want = "access_token"
+	if len(name) != len(want) {
+		return false
+	}
+	for i, c := range name {
+		switch c {
+		case ' ', '.', '[':
+			c = '_'
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // containsFold reports whether s contains the lower-case ASCII word,
@@ -305,10 +386,12 @@ func RequireAnyRole(roles ...string) func(http.Handler) http.Handler {
 	return require(roles, false, (*Claims).HasRole, "role")
 }
 
-// Check reports whether c satisfies a requirement of RequireScope (all)
+// check reports whether c satisfies a requirement of RequireScope (all)
 // or RequireAnyScope (!all) style, returning the *Error to answer
-// otherwise. It is what the Require functions and the gateway use.
-func Check(c *Claims, want []string, all bool, has func(*Claims, string) bool, what string) error {
+// otherwise. It is what the Require functions use; the gateway checks
+// its routes' scopes and roles itself (it names every missing one, and
+// counts missing roles apart from missing scopes in its metrics).
+func check(c *Claims, want []string, all bool, has func(*Claims, string) bool, what string) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -344,7 +427,7 @@ func require(want []string, all bool, has func(*Claims, string) bool, what strin
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, _ := FromContext(r.Context())
-			if err := Check(c, want, all, has, what); err != nil {
+			if err := check(c, want, all, has, what); err != nil {
 				WriteError(w, err)
 				return
 			}

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,5 +229,69 @@ func TestWriteErrorQuotes(t *testing.T) {
 	}
 	if !strings.Contains(ch, `scope="ab c\d"`) && !strings.Contains(ch, `scope="ab cd"`) {
 		t.Errorf("challenge %q", ch)
+	}
+}
+
+// queryTokenSpellings are query strings that carry an access token under
+// a name that PHP ($_GET) or Rails (params) reads as access_token. Each
+// is refused by CheckQuery.
+var queryTokenSpellings = []string{
+	"access_token=T",
+	"ACCESS_TOKEN=T",
+	"Access_Token=T",
+	"x=1&access_token=T",
+	"x=1;access_token=T",
+	"access%5Ftoken=T",
+	"access%5ftoken=T",
+	"%61ccess_token=T",
+	"%41CCESS%5FTOKEN=T",
+	"access.token=T",
+	"access+token=T",
+	"access%20token=T",
+	"access%2Etoken=T",
+	"access%5btoken=T",
+	"access%5Btoken=T",
+	"access[token=T",
+	"access_token[]=T",
+	"access_token%5B%5D=T",
+	"access_token[x]=T",
+	"access_token[x][y]=T",
+	"access.token[]=T",
+	"Access+Token[0]=T",
+	"+access_token=T",
+	"%20access_token%20=T",
+	"access_token",
+	"access_token[" + strings.Repeat("x", 300) + "]=T",
+}
+
+func TestCheckQuery(t *testing.T) {
+	for _, q := range queryTokenSpellings {
+		r := httptest.NewRequest("GET", "/?"+q, nil)
+		err := CheckQuery(r)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != 400 || e.Code != CodeInvalidRequest || !errors.Is(err, ErrMalformedRequest) {
+			t.Errorf("query %.60q: got %v, want a 400 invalid_request *Error", q, err)
+		}
+		if _, err := TokenFrom(r, Sources{}); !errors.Is(err, ErrMalformedRequest) {
+			t.Errorf("TokenFrom, query %.60q: got %v, want ErrMalformedRequest", q, err)
+		}
+	}
+	// Names that merely look alike, and the word in a value, pass.
+	for _, q := range []string{
+		"", "x=1", "access_tokens=T", "my_access_token=T", "access=1&token=2", "accesstoken=T",
+		"q=access_token", "next=%2Fx%3Faccess_token%3DT", "access_token_x=T", "access[token]=T",
+		"access_tokenx[]=T", "access%5Gtoken=T", "%zz=1", "access%_token=T",
+	} {
+		if err := CheckQuery(httptest.NewRequest("GET", "/?"+q, nil)); err != nil {
+			t.Errorf("query %q: got %v, want no error", q, err)
+		}
+	}
+}
+
+func TestQueryHasTokenDoesNotAllocate(t *testing.T) {
+	for _, q := range []string{"page=2&sort=name", "q=%C3%A9t%C3%A9&access_level=3", "access.level=1"} {
+		if n := testing.AllocsPerRun(100, func() { queryHasToken(q) }); n != 0 {
+			t.Errorf("query %q: got %v allocations, want 0", q, n)
+		}
 	}
 }

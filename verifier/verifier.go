@@ -187,12 +187,18 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		_ = v.keySet.Start(bg) // a failure is logged and retried in the background; Ready reports it
 	}
 	if !cfg.NoRevocationFeed {
-		v.follower = NewFollower(v.set, FollowerOptions{
+		opt := FollowerOptions{
 			FeedURL: cfg.FeedURL, StreamURL: cfg.StreamURL,
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			HTTPClient: feedClient, MaxOutage: cfg.MaxFeedOutage, FailOpen: cfg.FailOpen,
 			Logger: cfg.Logger, Now: cfg.Now,
-		})
+		}
+		if v.keySet != nil {
+			// An emergency key revocation: the issuer now signs with
+			// another key, which the set may not hold yet.
+			opt.OnKeyRevoked = func(string) { v.keySet.RequestRefresh() }
+		}
+		v.follower = NewFollower(v.set, opt)
 		_ = v.follower.Start(bg) // likewise
 	}
 	return v, nil

@@ -48,7 +48,7 @@ func (e *cmdEnv) clientsAdd(args []string) int {
 		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
-		c, secret, err := svc.CreateClient(e.ctx, auth.Operator(), *name, scopes, audiences)
+		c, secret, err := svc.CreateClient(e.ctx, auth.Operator(), auth.ClientSpec{Name: *name, Scopes: scopes, Audiences: audiences})
 		if err != nil {
 			return e.failErr(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/keycard-auth/keycard/internal/jsonscan"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/jwt"
 )
@@ -224,7 +225,7 @@ func (e *cmdEnv) tokenVerify(args []string) int {
 		algs = []jose.Algorithm{jose.Algorithm(*alg)}
 	}
 	if *jwsOnly {
-		v := jose.Verifier{Keys: keys, Algorithms: algs}
+		v := jose.JWSVerifier{Keys: keys, Algorithms: algs}
 		m, err := v.Verify(tok)
 		if err != nil {
 			return e.fail("invalid: %v", err)
@@ -291,7 +292,7 @@ func (e *cmdEnv) tokenSign(args []string) int {
 	}
 	// Check the claims strictly (no duplicates, valid UTF-8), then keep
 	// numbers exact.
-	if err := jose.ScanObject(bytes.TrimSpace(raw), true, func(_, _ []byte) error { return nil }); err != nil {
+	if err := jsonscan.ScanObject(bytes.TrimSpace(raw), true, func(_, _ []byte) error { return nil }); err != nil {
 		return e.fail("--claims: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

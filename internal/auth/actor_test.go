@@ -23,7 +23,7 @@ func TestActorsInTheAuditLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	from := Agent{UserAgent: strings.Repeat("u", maxUserAgent+10), Addr: "192.0.2.1"}
-	svcClient, _, err := f.svc.CreateClient(ctx, System(), "svc", nil, nil)
+	svcClient, _, err := f.svc.CreateClient(ctx, System(), ClientSpec{Name: "svc", Scopes: nil, Audiences: nil})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func TestAdminKeysAndClients(t *testing.T) {
 		t.Errorf("rotate audit event %+v", e)
 	}
 
-	c, secret, err := f.svc.CreateClient(ctx, AdminActor(admin, Agent{}), "billing", []string{"read"}, nil)
+	c, secret, err := f.svc.CreateClient(ctx, AdminActor(admin, Agent{}), ClientSpec{Name: "billing", Scopes: []string{"read"}, Audiences: nil})
 	if err != nil {
 		t.Fatal(err)
 	}

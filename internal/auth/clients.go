@@ -34,6 +34,7 @@ const (
 // Audit event types of service clients and token revocation.
 const (
 	AuditClientCreated       = "client.created"
+	AuditClientUpdated       = "client.updated"
 	AuditClientSecretRotated = "client.secret_rotated"
 	AuditTokenRevoked        = "token.revoked"
 )
@@ -103,42 +104,79 @@ func checkClientName(name string) error {
 	return nil
 }
 
-// CreateClient registers a service client allowed the given scopes and
-// audiences, and returns it with its secret. The secret is shown only
-// this once: only its SHA-256 hash is stored. Scopes must be RFC 6749
-// scope-tokens and audiences printable ASCII without spaces; repeats are
-// dropped. Without audiences, the client's tokens are for the server's
-// default audience.
-func (s *Service) CreateClient(ctx context.Context, by Actor, name string, scopes, audiences []string) (*keycard.Client, string, error) {
-	if err := checkClientName(name); err != nil {
-		return nil, "", err
-	}
-	scopes, err := cleanList("scope", scopes, MaxClientScopes, MaxScopeLen, isScopeToken)
+// CreateClient registers a client as spec describes (see ClientSpec for
+// the rules) and returns it with its secret: shown only this once, as only
+// its SHA-256 hash is stored. A public client, or one that authenticates
+// with private_key_jwt, gets no secret ("").
+func (s *Service) CreateClient(ctx context.Context, by Actor, spec ClientSpec) (*keycard.Client, string, error) {
+	c, err := spec.client()
 	if err != nil {
 		return nil, "", err
 	}
-	audiences, err = cleanList("audience", audiences, MaxClientAudience, MaxAudienceLen, isScopeToken)
-	if err != nil {
+	if c.ID, err = keycard.NewID(s.rand); err != nil {
 		return nil, "", err
 	}
-	id, err := keycard.NewID(s.rand)
-	if err != nil {
-		return nil, "", err
+	secret := ""
+	if !c.Public() && c.OAuth.TokenAuthMethod != keycard.AuthPrivateKeyJWT {
+		if secret, err = newClientSecret(s.rand); err != nil {
+			return nil, "", err
+		}
+		c.SecretHash = keycard.HashClientSecret(secret)
 	}
-	secret, err := newClientSecret(s.rand)
-	if err != nil {
-		return nil, "", err
-	}
-	now := s.now()
-	c := &keycard.Client{
-		ID: id, Name: name, SecretHash: keycard.HashClientSecret(secret),
-		Scopes: scopes, Audiences: audiences, CreatedAt: now, UpdatedAt: now,
-	}
+	c.CreatedAt, c.UpdatedAt = s.now(), s.now()
 	if err := s.stores.Clients.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
-	s.audit(ctx, AuditClientCreated, by, id, map[string]any{"name": name, "scopes": scopes, "audiences": audiences})
+	s.audit(ctx, AuditClientCreated, by, c.ID, clientAuditDetail(c))
 	return c, secret, nil
+}
+
+// UpdateClient replaces a client's registration with spec (its secret
+// stays). A client cannot change between public and confidential, nor
+// start authenticating with a secret it does not have: register a new one.
+// It fails with ENOTFOUND for an unknown client.
+func (s *Service) UpdateClient(ctx context.Context, by Actor, id string, spec ClientSpec) (*keycard.Client, error) {
+	old, err := s.stores.Clients.Client(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, keycard.Errorf(keycard.ENOTFOUND, "Client not found.")
+	} else if err != nil {
+		return nil, err
+	}
+	c, err := spec.client()
+	if err != nil {
+		return nil, err
+	}
+	if c.Public() != old.Public() {
+		return nil, keycard.Errorf(keycard.ECONFLICT, "A client cannot change between public and confidential; register a new one.")
+	}
+	if !c.Public() && len(old.SecretHash) == 0 && c.OAuth.TokenAuthMethod != keycard.AuthPrivateKeyJWT {
+		return nil, keycard.Errorf(keycard.ECONFLICT, "This client has no secret; give it one with rotate-secret first.")
+	}
+	c.ID, c.SecretHash, c.CreatedAt, c.UpdatedAt = id, old.SecretHash, old.CreatedAt, s.now()
+	updated, err := s.stores.Clients.UpdateClient(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditClientUpdated, by, id, clientAuditDetail(updated))
+	return updated, nil
+}
+
+// Client returns a registered client, or ENOTFOUND.
+func (s *Service) Client(ctx context.Context, id string) (*keycard.Client, error) {
+	c, err := s.stores.Clients.Client(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, keycard.Errorf(keycard.ENOTFOUND, "Client not found.")
+	}
+	return c, err
+}
+
+// clientAuditDetail is what the audit log records of a registration.
+func clientAuditDetail(c *keycard.Client) map[string]any {
+	d := map[string]any{"name": c.Name, "scopes": nonNilRoles(c.Scopes), "audiences": nonNilRoles(c.Audiences)}
+	if len(c.OAuth.GrantTypes) > 0 {
+		d["grant_types"], d["redirect_uris"], d["public"], d["first_party"] = c.OAuth.GrantTypes, nonNilRoles(c.OAuth.RedirectURIs), c.OAuth.Public, c.OAuth.FirstParty
+	}
+	return d
 }
 
 // RotateClientSecret gives the client a new secret and returns it, shown
@@ -148,6 +186,13 @@ func (s *Service) RotateClientSecret(ctx context.Context, by Actor, id string) (
 	secret, err := newClientSecret(s.rand)
 	if err != nil {
 		return "", err
+	}
+	c, err := s.Client(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if c.Public() {
+		return "", keycard.Errorf(keycard.ECONFLICT, "A public client has no secret.")
 	}
 	if err := s.stores.Clients.SetClientSecret(ctx, id, keycard.HashClientSecret(secret), s.now()); err != nil {
 		return "", err
@@ -480,4 +525,24 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 	}
 	s.audit(ctx, AuditTokenRevoked, ClientActor(caller, c), claims.Subject, map[string]string{"jti": claims.ID})
 	return nil
+}
+
+// PublicClient returns the public client with this id: a token request
+// that names a client by client_id alone (RFC 6749 section 2.3) is for a
+// public client; a confidential one must authenticate. Anything else is
+// the same EUNAUTHORIZED error as a failed authentication.
+func (s *Service) PublicClient(ctx context.Context, id string) (*keycard.Client, error) {
+	if id == "" || len(id) > maxClientIDLen {
+		return nil, errClient()
+	}
+	c, err := s.stores.Clients.Client(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errClient()
+	} else if err != nil {
+		return nil, err
+	}
+	if !c.Public() {
+		return nil, errClient()
+	}
+	return c, nil
 }

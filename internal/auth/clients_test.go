@@ -15,7 +15,7 @@ import (
 // client registers a service client and returns it with its secret.
 func (f *fixture) client(t *testing.T, scopes, audiences []string) (*keycard.Client, string) {
 	t.Helper()
-	c, secret, err := f.svc.CreateClient(context.Background(), Operator(), "svc", scopes, audiences)
+	c, secret, err := f.svc.CreateClient(context.Background(), Operator(), ClientSpec{Name: "svc", Scopes: scopes, Audiences: audiences})
 	if err != nil {
 		t.Fatalf("CreateClient: %v", err)
 	}
@@ -48,7 +48,7 @@ func (f *fixture) verify(t *testing.T, token, aud string) jwt.AccessClaims {
 func TestCreateClient(t *testing.T) {
 	f := newFixture(t, jose.ES256)
 	ctx := context.Background()
-	c, secret, err := f.svc.CreateClient(ctx, Operator(), "gateway", []string{"feed:read", "weather:read", "feed:read"}, []string{"api", "feed"})
+	c, secret, err := f.svc.CreateClient(ctx, Operator(), ClientSpec{Name: "gateway", Scopes: []string{"feed:read", "weather:read", "feed:read"}, Audiences: []string{"api", "feed"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCreateClient(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := f.svc.CreateClient(ctx, Operator(), tt.cname, tt.scopes, tt.audiences)
+			_, _, err := f.svc.CreateClient(ctx, Operator(), ClientSpec{Name: tt.cname, Scopes: tt.scopes, Audiences: tt.audiences})
 			if keycard.ErrorCode(err) != keycard.EINVALID {
 				t.Errorf("CreateClient: got %v, want EINVALID", err)
 			}

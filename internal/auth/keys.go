@@ -61,6 +61,7 @@ type KeyManager struct {
 	gen      uint64 // incremented by Invalidate
 	view     *keyView
 	unsealed map[string]*jose.Key // kid → private key, so each is opened once
+	typed    sync.Map             // kid "\x00" typ → *jwt.Signer (TypedSigner)
 }
 
 // keyView is an immutable snapshot of the published keys.
@@ -350,6 +351,32 @@ func (m *KeyManager) Signer(ctx context.Context) (*jwt.Signer, string, error) {
 	return v.signer, v.kid, nil
 }
 
+// TypedSigner returns a signer of the same key as Signer whose header typ
+// is typ — "JWT" for ID tokens, "logout+jwt" for logout tokens — with the
+// key's algorithm. Each is made once per key.
+func (m *KeyManager) TypedSigner(ctx context.Context, typ string) (*jwt.Signer, jose.Algorithm, error) {
+	_, kid, err := m.Signer(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	m.mu.Lock()
+	key := m.unsealed[kid]
+	m.mu.Unlock()
+	if key == nil {
+		return nil, "", fmt.Errorf("auth: signing key %s is not open", kid)
+	}
+	cacheKey := kid + "\x00" + typ
+	if sg, ok := m.typed.Load(cacheKey); ok {
+		return sg.(*jwt.Signer), key.Algorithm(), nil
+	}
+	sg, err := jwt.NewSigner(key, jwt.WithHeaderType(typ))
+	if err != nil {
+		return nil, "", err
+	}
+	actual, _ := m.typed.LoadOrStore(cacheKey, sg)
+	return actual.(*jwt.Signer), key.Algorithm(), nil
+}
+
 // VerificationKeys returns every published key (next, active, retired),
 // for verifying the server's own tokens.
 func (m *KeyManager) VerificationKeys(ctx context.Context) (*jose.KeySet, error) {
@@ -390,4 +417,25 @@ func (m *KeyManager) Keys(ctx context.Context) ([]*keycard.SigningKey, error) {
 		return nil, err
 	}
 	return slices.Clone(v.records), nil
+}
+
+// Algorithms returns the algorithms of the published keys, the active
+// key's first: what a verifier of this server's tokens must accept.
+func (m *KeyManager) Algorithms(ctx context.Context) ([]jose.Algorithm, error) {
+	v, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []jose.Algorithm
+	for _, rec := range v.records {
+		if rec.KID == v.kid {
+			out = append(out, jose.Algorithm(rec.Alg))
+		}
+	}
+	for _, rec := range v.records {
+		if a := jose.Algorithm(rec.Alg); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }

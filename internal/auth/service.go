@@ -171,6 +171,9 @@ type Service struct {
 	// introspector verifies access tokens of any audience, with or
 	// without a session: users' and service clients' tokens alike.
 	introspector *jwt.Parser
+	// hintParser verifies ID tokens given back as an id_token_hint: of
+	// any audience, and expired up to a session's lifetime.
+	hintParser *jwt.Parser
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -239,6 +242,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	s.introspector = jwt.NewParser(keySetResolver{s.keys},
 		jwt.WithIssuer(cfg.Issuer), jwt.WithType("at+jwt"),
 		jwt.WithRequired("sub", "jti", "client_id"), jwt.WithNow(s.now))
+	s.hintParser = jwt.NewParser(keySetResolver{s.keys},
+		jwt.WithIssuer(cfg.Issuer), jwt.WithType("JWT"), jwt.WithRequired("sub", "aud"),
+		jwt.WithLeeway(cfg.SessionLifetime), jwt.WithNow(s.now))
 	return s, nil
 }
 
@@ -268,7 +274,10 @@ type Tokens struct {
 	AccessToken  string
 	ExpiresIn    int64 // seconds
 	RefreshToken string
-	SessionID    string
+	// IDToken is the ID token of an application's grant with the openid
+	// scope (OpenID Connect Core section 3.1.3.3); empty otherwise.
+	IDToken   string
+	SessionID string
 	// Scope granted to the access token (space-separated); for user
 	// logins, what Config.RoleScopes grants the user's roles.
 	Scope string
@@ -386,7 +395,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 	}
 	pol := s.cfg.policyFor(u)
 	sess := &keycard.Session{
-		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: []string{AMRPassword},
 		UserAgent: c.UserAgent, ClientAddr: c.Addr,
 		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
 	}
@@ -398,7 +407,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 			return nil, err
 		}
 	}
-	access, ttl, err := s.mint(ctx, u, sess)
+	access, ttl, err := s.mintFor(ctx, u, sess, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -452,10 +461,14 @@ func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, 
 	return nil
 }
 
-// mint signs an access token for the user's session (RFC 9068 profile)
+// mintFor signs an access token for the user's session (RFC 9068 profile)
 // and returns it with its lifetime (Config.AccessTTL, or shorter for the
-// user's roles).
-func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Session) (string, time.Duration, error) {
+// user's roles). For a grant session client is the session's client: the
+// token's client_id, audience (its first, or the server's) and scope are
+// the grant's, and its lifetime no longer than the client's. For
+// Keycard's own sessions client is nil: client_id is Config.ClientID and
+// the scope is the user's roles' (Config.RoleScopes).
+func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Session, client *keycard.Client) (string, time.Duration, error) {
 	if s.cfg.Issuer == "" || s.keys == nil {
 		return "", 0, errors.New("auth: minting tokens needs an issuer and signing keys")
 	}
@@ -467,22 +480,30 @@ func (s *Service) mint(ctx context.Context, u *keycard.User, sess *keycard.Sessi
 	if err != nil {
 		return "", 0, err
 	}
-	ttl := s.cfg.policyFor(u).AccessTTL
+	ttl, aud, clientID, scope := s.cfg.policyFor(u).AccessTTL, s.cfg.Audience, s.cfg.ClientID, ""
+	if client != nil {
+		ttl, clientID, scope = s.grantPolicy(u, client).AccessTTL, client.ID, sess.Scope
+		if len(client.Audiences) > 0 {
+			aud = client.Audiences[0]
+		}
+	} else {
+		scope = s.cfg.userScope(u)
+	}
 	now := s.now()
 	c := &jwt.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   u.ID,
-			Audience:  jwt.Audience{s.cfg.Audience},
+			Audience:  jwt.Audience{aud},
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        jti,
 		},
 		SessionID: sess.ID,
-		ClientID:  s.cfg.ClientID,
-		Scope:     s.cfg.userScope(u),
+		ClientID:  clientID,
+		Scope:     scope,
 		Roles:     u.Roles,
-		AuthTime:  jwt.NewNumericDate(sess.CreatedAt),
+		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
 	}
 	tok, err := signer.Sign(c)
 	return tok, ttl, err
@@ -499,8 +520,20 @@ func errRefresh() error {
 // access token. Within the grace window, presenting an already rotated
 // token returns the same successor, so concurrent tabs share one session;
 // after it, the reuse is treated as theft and the whole session is
-// revoked.
+// revoked. It is RefreshFor without a client: for Keycard's own sessions.
 func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, error) {
+	return s.RefreshFor(ctx, token, nil, c)
+}
+
+// RefreshFor is Refresh by a client that identified itself (a public
+// client by its client_id) or authenticated (a confidential one); nil for
+// none. A grant session's refresh token is honoured only for its own
+// client: presented by another, or by none, it is refused (the rotation
+// it caused is then the legitimate client's to repeat within the grace
+// window; after that, its own next use is theft). The tokens of a grant
+// session carry its client and scope, and an ID token when openid was
+// granted (OpenID Connect Core section 12.2).
+func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.Client, c Agent) (*Tokens, error) {
 	c = c.clean()
 	id, hash, err := keycard.ParseRefreshToken(token)
 	if err != nil {
@@ -558,7 +591,19 @@ func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, 
 	if u.Disabled {
 		return nil, errRefresh()
 	}
-	access, ttl, err := s.mint(ctx, u, res.Session)
+	if sess := res.Session; sess.ClientID != "" {
+		if client == nil || client.ID != sess.ClientID || !client.AllowsGrant(keycard.GrantRefreshToken) {
+			s.log.InfoContext(ctx, "refresh token of a grant session presented by another client", "session", sess.ID)
+			return nil, errRefresh()
+		}
+		t, err := s.sessionTokens(ctx, u, client, sess, sess.ParentID, "")
+		if err != nil {
+			return nil, err
+		}
+		t.RefreshToken = next
+		return t, nil
+	}
+	access, ttl, err := s.mintFor(ctx, u, res.Session, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,12 @@ const (
 	// FormCookie holds the pre-session CSRF token of the sign-in and
 	// registration forms (double submit), before any session exists.
 	FormCookie = "__Host-keycard_form"
+	// SSOCookie names the browser's single sign-on session for the
+	// authorization and logout endpoints (SSOValue). Unlike the others it
+	// is SameSite=Lax: an application on another site sends the browser
+	// there with a top-level GET navigation, which Strict cookies do not
+	// follow.
+	SSOCookie = "__Host-keycard_sso"
 )
 
 // MaxTokenLen bounds the access token read from AccessCookie or an
@@ -67,16 +73,50 @@ func Cookie(name, path, value string, maxAge time.Duration, httpOnly bool) *http
 	return c
 }
 
+// SSOValue returns the value of SSOCookie for a session under key: the
+// session id and an HMAC-SHA256 of it, so that only this server could
+// have set it; ParseSSOValue reads it back.
+func SSOValue(key []byte, sessionID string) string {
+	return sessionID + "." + mac(key, "keycard sso v1", sessionID)
+}
+
+// ParseSSOValue returns the session id of an SSOCookie value made under
+// key; ok is false for anything else. The session may have ended since:
+// the caller asks the service.
+func ParseSSOValue(key []byte, value string) (sessionID string, ok bool) {
+	sid, tag, found := strings.Cut(value, ".")
+	if !found || sid == "" || len(sid) > 64 {
+		return "", false
+	}
+	return sid, hmac.Equal([]byte(tag), []byte(mac(key, "keycard sso v1", sid)))
+}
+
+// SSOCookieOf returns the single sign-on cookie for a session: HttpOnly,
+// Secure, SameSite=Lax, host-only, for maxAge (negative: deleted).
+func SSOCookieOf(key []byte, sessionID string, maxAge time.Duration) *http.Cookie {
+	value := ""
+	if maxAge >= 0 {
+		value = SSOValue(key, sessionID)
+	}
+	c := Cookie(SSOCookie, "/", value, maxAge, true)
+	c.SameSite = http.SameSiteLaxMode
+	return c
+}
+
+// mac returns the base64url HMAC-SHA256 under key of label and value.
+func mac(key []byte, label, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // CSRFToken returns the CSRF token of a session under key: HMAC-SHA256 of
 // the session id, stable for the session's whole life, so tabs and
 // refreshes never disagree on it, and unguessable without the key. Cookie
 // mode and the pages use it with one key, so their tokens agree.
-func CSRFToken(key []byte, sessionID string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("keycard csrf v1\x00"))
-	m.Write([]byte(sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func CSRFToken(key []byte, sessionID string) string { return mac(key, "keycard csrf v1", sessionID) }
 
 // StateChanging reports whether a request's method may change state
 // (anything but GET, HEAD, OPTIONS and TRACE, RFC 9110 section 9.2.1).

@@ -343,7 +343,7 @@ func client(ctx context.Context, svc *auth.Service, name string) (*credentials, 
 		}
 		after = page[len(page)-1].ID
 	}
-	c, secret, err := svc.CreateClient(ctx, auth.System(), name, nil, nil)
+	c, secret, err := svc.CreateClient(ctx, auth.System(), auth.ClientSpec{Name: name, Scopes: nil, Audiences: nil})
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", name, err)
 	}

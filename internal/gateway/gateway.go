@@ -108,6 +108,7 @@ type table struct {
 type route struct {
 	name     string // RouteConfig.Name, for logs and metrics
 	path     string
+	folded   string   // foldPath(path), for confusable
 	methods  []string // empty: every method
 	auth     string
 	scopes   []string
@@ -165,7 +166,7 @@ func (g *Gateway) build(cfg *Config) (*table, error) {
 			return nil, fmt.Errorf("gateway: %s: upstream: %w", rc.where(), err)
 		}
 		rt := &route{
-			name: rc.Name(), path: rc.Path, methods: rc.Methods, auth: rc.Auth,
+			name: rc.Name(), path: rc.Path, folded: foldPath(rc.Path), methods: rc.Methods, auth: rc.Auth,
 			scopes: rc.Scopes, anyScope: rc.AnyScopes, roles: rc.Roles, anyRole: rc.AnyRoles,
 			audience: rc.Audience, upstream: u,
 		}
@@ -313,8 +314,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 		return
 	}
 	rt, allow := t.match(r.Method, r.URL.Path)
-	if t.caseConfusable(r.URL.Path, rt) {
-		writeJSON(rec, http.StatusBadRequest, "invalid_request", "The path differs only in letter case from a route's path; use the route's spelling.")
+	if t.confusable(r.URL.Path, rt) {
+		writeJSON(rec, http.StatusBadRequest, "invalid_request", "The path is another spelling of a route's path (letter case, or dots or spaces at the end of a segment); use the route's spelling.")
 		return
 	}
 	if rt == nil {
@@ -328,6 +329,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 		return
 	}
 	name = rt.name
+	// A token in the URL is refused on every route, auth: none included:
+	// the upstream would be handed it, and logs would keep it.
+	if err := verifier.CheckQuery(r); err != nil {
+		g.metrics.authFailure(reason(err))
+		verifier.WriteError(rec, err)
+		return
+	}
 	st := &state{route: rt}
 	if rt.auth != AuthNone {
 		claims, err := g.authenticate(r, rt)
@@ -418,78 +426,10 @@ func (t *table) match(method, path string) (rt *route, allow []string) {
 	return nil, allow
 }
 
-// caseConfusable reports whether p, compared ignoring case, falls under a
-// route more specific than chosen (the route it matched exactly, nil for
-// none) without matching it exactly: /ADMIN/users with routes / (open) and
-// /admin/ (admin only). A case-insensitive upstream would serve the
-// protected path through the other route's checks.
-func (t *table) caseConfusable(p string, chosen *route) bool {
-	lp := strings.ToLower(p) // no allocation when p has no upper case
-	for _, r := range t.routes {
-		if r == chosen || chosen != nil && len(r.path) <= len(chosen.path) || r.matchesPath(p) {
-			continue
-		}
-		if pathCovers(strings.ToLower(r.path), lp) {
-			return true
-		}
-	}
-	return false
-}
-
 // matchesPath reports whether rt's path covers p: a path ending in /
 // covers everything under it; any other path covers itself and
 // everything under path + "/".
 func (rt *route) matchesPath(p string) bool { return pathCovers(rt.path, p) }
-
-// pathCovers reports whether the route path rp covers p (see matchesPath).
-func pathCovers(rp, p string) bool {
-	if strings.HasSuffix(rp, "/") {
-		return strings.HasPrefix(p, rp)
-	}
-	return p == rp || strings.HasPrefix(p, rp) && p[len(rp)] == '/'
-}
-
-// checkRequestPath returns why the request's path is refused, or "". A
-// path that an upstream could read as another path than the one routed
-// on is refused rather than cleaned: dot segments, empty segments,
-// backslashes, control characters and encoded (or doubly encoded)
-// slashes, backslashes and dots.
-func checkRequestPath(r *http.Request) string {
-	p := r.URL.Path
-	if !strings.HasPrefix(p, "/") || r.URL.Opaque != "" {
-		return "The request target must be an absolute path."
-	}
-	if strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '\\' }) {
-		return "The path contains a control character or a backslash."
-	}
-	for seg := range strings.SplitSeq(p[1:], "/") {
-		if seg == "." || seg == ".." {
-			return "The path contains a . or .. segment."
-		}
-	}
-	if strings.Contains(p, "//") {
-		return "The path contains an empty segment (//)."
-	}
-	if strings.Contains(p, ";") {
-		// Servlet containers (Tomcat, Jetty, Spring) strip ";params" from
-		// path segments: /admin;x/users would be routed as / and served
-		// as /admin/users.
-		return "The path contains a ; (a path parameter some servers strip)."
-	}
-	raw := strings.ToLower(r.URL.RawPath)
-	decoded := strings.ToLower(p)
-	for _, enc := range []string{"%2f", "%5c"} {
-		if strings.Contains(raw, enc) {
-			return "The path contains an encoded slash or backslash."
-		}
-	}
-	for _, enc := range []string{"%2e", "%2f", "%5c"} {
-		if strings.Contains(decoded, enc) {
-			return "The path contains a doubly encoded dot, slash or backslash."
-		}
-	}
-	return ""
-}
 
 // serveReserved answers the gateway's own paths; it reports false for a
 // path it does not serve here.

@@ -245,14 +245,21 @@ func TestIdentityOfAServiceClient(t *testing.T) {
 	}
 }
 
-func TestAuthModes(t *testing.T) {
+// newAuthModesGateway is a gateway with a required (/req/), an optional
+// (/opt/) and an auth: none (/none/) route to one upstream.
+func newAuthModesGateway(t *testing.T) (*testGateway, *upstream) {
+	t.Helper()
 	up := newUpstream(t)
-	g := newTestGateway(t, header+`
+	return newTestGateway(t, header+`
 routes:
   - {path: /req/, upstream: '`+up.URL+`'}
   - {path: /opt/, upstream: '`+up.URL+`', auth: optional}
   - {path: /none/, upstream: '`+up.URL+`', auth: none}
-`)
+`), up
+}
+
+func TestAuthModes(t *testing.T) {
+	g, _ := newAuthModesGateway(t)
 	good := g.auth.token(t, "alice", "api", "")
 	tests := []struct {
 		name, path, bearer string
@@ -648,5 +655,41 @@ func TestAccessLog(t *testing.T) {
 	quiet.do(t, "GET", "/api/x", "", nil)
 	if strings.Contains(quiet.log.String(), `"msg":"request"`) {
 		t.Errorf("access log written with access_log: false: %s", quiet.log)
+	}
+}
+
+// TestQueryTokens sends a token in the query string, in the spellings
+// that PHP or Rails reads as access_token, to a required, an optional and
+// an auth: none route, with and without a valid Authorization header:
+// every one is refused with 400 and reaches no upstream.
+func TestQueryTokens(t *testing.T) {
+	g, up := newAuthModesGateway(t)
+	good := g.auth.token(t, "alice", "api", "")
+	for _, name := range []string{
+		"access_token", "ACCESS_TOKEN", "Access_Token", "access%5Ftoken", "%61ccess_token",
+		"access.token", "access+token", "access%20token", "access%5btoken", "access[token",
+		"access_token[]", "access_token%5B%5D", "access_token[x]", "access.token[]",
+	} {
+		for _, path := range []string{"/req/x", "/opt/x", "/none/x"} {
+			for _, bearer := range []string{"", good} {
+				target := path + "?page=1&" + name + "=" + good
+				w := g.do(t, "GET", target, bearer, nil)
+				if w.Code != 400 || !strings.Contains(w.Body.String(), `"error":"invalid_request"`) {
+					t.Errorf("GET %s?…&%s=<token> (header: %v): got %d %q, want 400 invalid_request", path, name, bearer != "", w.Code, w.Body)
+				}
+			}
+		}
+	}
+	if n := up.count(); n != 0 {
+		t.Fatalf("the upstream got %d requests, want none", n)
+	}
+	if got := testutilCount(t, g.metrics, "keycard_gateway_auth_failures_total", `reason="malformed_request"`); got == 0 {
+		t.Error("refusals not counted as malformed_request")
+	}
+	// A query without a token still passes on every route.
+	for _, path := range []string{"/req/x", "/opt/x", "/none/x"} {
+		if w := g.do(t, "GET", path+"?access_level=2", good, nil); w.Code != 200 {
+			t.Errorf("GET %s?access_level=2: got %d %q, want 200", path, w.Code, w.Body)
+		}
 	}
 }

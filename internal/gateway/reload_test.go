@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -94,6 +95,15 @@ func TestReloadFile(t *testing.T) {
 	}
 }
 
+// routesTo reports whether a request for /x now reaches upstream u.
+func routesTo(t *testing.T, g *testGateway, u *upstream) func() bool {
+	return func() bool {
+		n := u.count()
+		g.do(t, "GET", "/x", "", nil)
+		return u.count() > n
+	}
+}
+
 func TestWatch(t *testing.T) {
 	a, b, c := newUpstream(t), newUpstream(t), newUpstream(t)
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
@@ -112,28 +122,21 @@ func TestWatch(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	routesTo := func(u *upstream) func() bool {
-		return func() bool {
-			n := u.count()
-			g.do(t, "GET", "/x", "", nil)
-			return u.count() > n
-		}
-	}
 	// A change of the file is picked up.
 	os.WriteFile(path, conf(b, ""), 0o600)
-	eventually(t, "file change applied", routesTo(b))
+	eventually(t, "file change applied", routesTo(t, g, b))
 
 	// A broken file is refused once, and b keeps serving.
 	os.WriteFile(path, conf(c, ", scopes: ['']"), 0o600)
 	eventually(t, "bad file refused", func() bool { return strings.Contains(g.log.String(), "scopes: empty entry") })
-	if !routesTo(b)() {
+	if !routesTo(t, g, b)() {
 		t.Error("the old configuration stopped serving after a bad change")
 	}
 	// Replaced by rename, as editors and config managers do.
 	tmp := path + ".tmp"
 	os.WriteFile(tmp, conf(c, ""), 0o600)
 	os.Rename(tmp, path)
-	eventually(t, "renamed file applied", routesTo(c))
+	eventually(t, "renamed file applied", routesTo(t, g, c))
 
 	// A signal reloads even an unchanged file.
 	before := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`)
@@ -250,5 +253,72 @@ func TestWatchIgnoresHalfWrittenFile(t *testing.T) {
 	}
 	if strings.Contains(g.log.String(), "config reloaded") {
 		t.Errorf("a reload happened: %s", g.log.String())
+	}
+}
+
+// TestWatchConfigMapSymlinkSwap: a Kubernetes ConfigMap volume is
+// updated the way kubelet's AtomicWriter does it — the files live in a
+// timestamped directory, ..data is a symlink to it, gateway.yaml a
+// symlink to ..data/gateway.yaml, and an update writes a new directory,
+// points ..data_tmp at it, renames ..data_tmp over ..data and removes
+// the old directory. Neither gateway.yaml itself nor its target's name
+// ever changes, so a watcher keyed on the file's inode or on events for
+// its name would miss every update; Watch reads through the symlinks.
+func TestWatchConfigMapSymlinkSwap(t *testing.T) {
+	a, b, c := newUpstream(t), newUpstream(t), newUpstream(t)
+	conf := func(u *upstream) []byte {
+		return []byte(header + "routes:\n  - {path: /, upstream: '" + u.URL + "', auth: none}\n")
+	}
+	dir := t.TempDir()
+	generation := 0
+	// project writes content as kubelet writes a ConfigMap volume's
+	// next generation.
+	project := func(content []byte) {
+		t.Helper()
+		generation++
+		ts := fmt.Sprintf("..2026_01_02_15_04_05.%09d", generation)
+		if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ts, "gateway.yaml"), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := os.Readlink(filepath.Join(dir, "..data"))
+		if err := os.Symlink(ts, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+		if generation == 1 {
+			if err := os.Symlink(filepath.Join("..data", "gateway.yaml"), filepath.Join(dir, "gateway.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if old != "" {
+			if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	project(conf(a))
+	path := filepath.Join(dir, "gateway.yaml")
+	g := newTestGateway(t, string(conf(a)))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { g.Watch(ctx, WatchOptions{Path: path, Loaded: conf(a), Interval: 10 * time.Millisecond}) })
+	defer func() { cancel(); wg.Wait() }()
+
+	// Two updates in a row: the second proves the watcher is not left
+	// holding the first generation's (now deleted) directory.
+	for i, u := range []*upstream{b, c} {
+		project(conf(u))
+		eventually(t, fmt.Sprintf("generation %d applied", i+2), routesTo(t, g, u))
+	}
+	if got := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`); got != 2 {
+		t.Errorf("reloads: got %v, want 2", got)
+	}
+	if strings.Contains(g.log.String(), "config file unreadable") {
+		t.Errorf("the swap was seen as a missing file: %s", g.log)
 	}
 }

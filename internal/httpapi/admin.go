@@ -43,6 +43,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /admin/v1/keys/rotate", s.admin(s.handleAdminRotateKey))
 	s.handle(mux, "GET /admin/v1/clients", s.admin(s.handleAdminClients))
 	s.handle(mux, "POST /admin/v1/clients", s.admin(s.handleAdminCreateClient))
+	s.handle(mux, "GET /admin/v1/clients/{id}", s.admin(s.handleAdminClient))
+	s.handle(mux, "PUT /admin/v1/clients/{id}", s.admin(s.handleAdminUpdateClient))
 	s.handle(mux, "DELETE /admin/v1/clients/{id}", s.admin(s.handleAdminDeleteClient))
 	s.handle(mux, "POST /admin/v1/clients/{id}/rotate-secret", s.admin(s.handleAdminRotateClientSecret))
 	s.handle(mux, "GET /admin/v1/audit", s.admin(s.handleAdminAudit))
@@ -449,19 +451,44 @@ func (s *Server) handleAdminRotateKey(w http.ResponseWriter, r *http.Request) {
 }
 
 type adminClientJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Scopes    []string  `json:"scopes"`
-	Audiences []string  `json:"audiences"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID                     string          `json:"id"`
+	Name                   string          `json:"name"`
+	Scopes                 []string        `json:"scopes"`
+	Audiences              []string        `json:"audiences"`
+	GrantTypes             []string        `json:"grant_types"`
+	Public                 bool            `json:"public"`
+	FirstParty             bool            `json:"first_party"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string          `json:"backchannel_logout_uri,omitempty"`
+	TokenAuthMethod        string          `json:"token_endpoint_auth_method"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
+	AccessTTL              int64           `json:"access_token_lifetime,omitempty"`  // seconds
+	RefreshLifetime        int64           `json:"refresh_token_lifetime,omitempty"` // seconds
+	RefreshIdle            int64           `json:"refresh_token_idle,omitempty"`     // seconds
+	CreatedAt              time.Time       `json:"created_at"`
+	UpdatedAt              time.Time       `json:"updated_at"`
 	// Secret is set only in the answer to the creation.
 	Secret string `json:"client_secret,omitempty"`
 }
 
 func adminClient(c *keycard.Client) adminClientJSON {
+	o := c.OAuth
+	grants := o.GrantTypes
+	if len(grants) == 0 {
+		grants = []string{keycard.GrantClientCredentials}
+	}
+	method := o.TokenAuthMethod
+	if method == "" {
+		method = keycard.AuthClientSecretBasic
+	}
 	return adminClientJSON{
 		ID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audiences: nonNil(c.Audiences),
+		GrantTypes: grants, Public: o.Public, FirstParty: o.FirstParty, RedirectURIs: nonNil(o.RedirectURIs),
+		PostLogoutRedirectURIs: nonNil(o.PostLogoutRedirectURIs), BackchannelLogoutURI: o.BackchannelLogoutURI,
+		TokenAuthMethod: method, JWKS: o.JWKS, JWKSURI: o.JWKSURI,
+		AccessTTL: int64(o.AccessTTL / time.Second), RefreshLifetime: int64(o.RefreshLifetime / time.Second), RefreshIdle: int64(o.RefreshIdle / time.Second),
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }
@@ -497,26 +524,70 @@ func (s *Server) handleAdminClients(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-type createClientRequest struct {
-	Name      *string  `json:"name"`
-	Scopes    []string `json:"scopes"`
-	Audiences []string `json:"audiences"`
+// clientRequest is the body of POST /admin/v1/clients and PUT
+// /admin/v1/clients/{id}: a client's registration (auth.ClientSpec). Only
+// name is required; the rest default to a confidential service client.
+// Lifetimes are in seconds.
+type clientRequest struct {
+	Name                   *string         `json:"name"`
+	Scopes                 []string        `json:"scopes"`
+	Audiences              []string        `json:"audiences"`
+	GrantTypes             []string        `json:"grant_types"`
+	Public                 bool            `json:"public"`
+	FirstParty             bool            `json:"first_party"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string          `json:"backchannel_logout_uri"`
+	TokenAuthMethod        string          `json:"token_endpoint_auth_method"`
+	JWKS                   json.RawMessage `json:"jwks"`
+	JWKSURI                string          `json:"jwks_uri"`
+	AccessTTL              int64           `json:"access_token_lifetime"`
+	RefreshLifetime        int64           `json:"refresh_token_lifetime"`
+	RefreshIdle            int64           `json:"refresh_token_idle"`
 }
 
-// handleAdminCreateClient is POST /admin/v1/clients {name, scopes,
-// audiences}: it answers 201 with the client and its client_secret, shown
-// only this once.
+// maxLifetimeSeconds bounds the lifetimes a registration may give (a year).
+const maxLifetimeSeconds = 366 * 24 * 3600
+
+// spec returns the registration the request describes.
+func (req *clientRequest) spec() (auth.ClientSpec, error) {
+	if req.Name == nil {
+		return auth.ClientSpec{}, badRequest(`Field "name" is required.`)
+	}
+	for _, v := range []int64{req.AccessTTL, req.RefreshLifetime, req.RefreshIdle} {
+		if v < 0 || v > maxLifetimeSeconds {
+			return auth.ClientSpec{}, badRequest("Lifetimes are seconds from 0 (the server's) to a year.")
+		}
+	}
+	jwks := req.JWKS
+	if string(jwks) == "null" {
+		jwks = nil
+	}
+	return auth.ClientSpec{Name: *req.Name, Scopes: req.Scopes, Audiences: req.Audiences, OAuth: keycard.OAuthSettings{
+		GrantTypes: req.GrantTypes, Public: req.Public, FirstParty: req.FirstParty, RedirectURIs: req.RedirectURIs,
+		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, BackchannelLogoutURI: req.BackchannelLogoutURI,
+		TokenAuthMethod: req.TokenAuthMethod, JWKS: jwks, JWKSURI: req.JWKSURI,
+		AccessTTL: time.Duration(req.AccessTTL) * time.Second, RefreshLifetime: time.Duration(req.RefreshLifetime) * time.Second,
+		RefreshIdle: time.Duration(req.RefreshIdle) * time.Second,
+	}}, nil
+}
+
+// handleAdminCreateClient is POST /admin/v1/clients (clientRequest): it
+// answers 201 with the client and its client_secret, shown only this once
+// (none for a public client or one that authenticates with
+// private_key_jwt).
 func (s *Server) handleAdminCreateClient(w http.ResponseWriter, r *http.Request) {
-	var req createClientRequest
+	var req clientRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Name == nil {
-		s.writeError(w, r, badRequest(`Field "name" is required.`))
+	spec, err := req.spec()
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	c, secret, err := s.svc.CreateClient(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), *req.Name, req.Scopes, req.Audiences)
+	c, secret, err := s.svc.CreateClient(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), spec)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -524,6 +595,37 @@ func (s *Server) handleAdminCreateClient(w http.ResponseWriter, r *http.Request)
 	out := adminClient(c)
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// handleAdminClient is GET /admin/v1/clients/{id}.
+func (s *Server) handleAdminClient(w http.ResponseWriter, r *http.Request) {
+	c, err := s.svc.Client(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminClient(c))
+}
+
+// handleAdminUpdateClient is PUT /admin/v1/clients/{id} (clientRequest):
+// the registration is replaced; the secret stays.
+func (s *Server) handleAdminUpdateClient(w http.ResponseWriter, r *http.Request) {
+	var req clientRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	spec, err := req.spec()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.svc.UpdateClient(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"), spec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminClient(c))
 }
 
 // handleAdminDeleteClient is DELETE /admin/v1/clients/{id}.

@@ -27,7 +27,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), "bench", []string{"bench:read"}, nil)
+	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "bench", Scopes: []string{"bench:read"}, Audiences: nil})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func BenchmarkIntrospect(b *testing.B) {
 // ES256-signed access token.
 func BenchmarkClientCredentials(b *testing.B) {
 	s := newBenchServer(b)
-	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), "bench", []string{"bench:read"}, nil)
+	c, secret, err := s.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "bench", Scopes: []string{"bench:read"}, Audiences: nil})
 	if err != nil {
 		b.Fatal(err)
 	}

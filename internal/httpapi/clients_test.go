@@ -22,7 +22,7 @@ type serviceClient struct {
 
 func (f *fixture) newClient(t testing.TB, scopes, audiences []string) serviceClient {
 	t.Helper()
-	c, secret, err := f.svc.CreateClient(context.Background(), auth.Operator(), "test client", scopes, audiences)
+	c, secret, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "test client", Scopes: scopes, Audiences: audiences})
 	if err != nil {
 		t.Fatal(err)
 	}

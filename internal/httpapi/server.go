@@ -140,6 +140,9 @@ func (s *Server) routes() *http.ServeMux {
 	s.handle(mux, "POST /oauth/token", http.HandlerFunc(s.handleToken))
 	s.handle(mux, "POST /oauth/introspect", http.HandlerFunc(s.handleIntrospect))
 	s.handle(mux, "POST /oauth/revoke", http.HandlerFunc(s.handleRevoke))
+	s.handle(mux, "POST /oauth/par", http.HandlerFunc(s.handlePAR))
+	s.handle(mux, "GET /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
+	s.handle(mux, "POST /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
 
 	s.handle(mux, "POST /v1/logout", s.bearer(s.handleLogout))
 	s.handle(mux, "POST /v1/logout/all", s.bearer(s.handleLogoutAll))

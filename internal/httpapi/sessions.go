@@ -15,7 +15,8 @@ type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	SessionID    string `json:"session_id"`
 }
@@ -26,7 +27,7 @@ type tokenResponse struct {
 func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn,
-		RefreshToken: t.RefreshToken, Scope: t.Scope, SessionID: t.SessionID,
+		RefreshToken: t.RefreshToken, IDToken: t.IDToken, Scope: t.Scope, SessionID: t.SessionID,
 	})
 }
 

@@ -31,9 +31,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.refreshGrant(w, r, form)
 	case "client_credentials":
 		s.clientCredentialsGrant(w, r, form)
+	case "authorization_code":
+		s.authorizationCodeGrant(w, r, form) // oidc.go
 	default:
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnsupportedGrantType,
-			`Unsupported grant_type; this server supports "refresh_token" and "client_credentials".`))
+			`Unsupported grant_type; this server supports "authorization_code", "refresh_token" and "client_credentials".`))
 	}
 }
 

@@ -122,7 +122,7 @@ func (h *Handler) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == p.Claims.SessionID {
-		clearSessionCookies(w)
+		h.clearSessionCookies(w)
 		http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 		return
 	}
@@ -137,6 +137,6 @@ func (h *Handler) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request
 		h.serviceError(w, r, err, p.User)
 		return
 	}
-	clearSessionCookies(w)
+	h.clearSessionCookies(w)
 	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 }

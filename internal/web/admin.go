@@ -201,7 +201,7 @@ func (h *Handler) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reque
 // own session is no longer active (they revoked it).
 func (h *Handler) afterOwnSessionGone(w http.ResponseWriter, r *http.Request, target string) {
 	if p, err := h.principal(r); err == nil && p == nil {
-		clearSessionCookies(w)
+		h.clearSessionCookies(w)
 		http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 		return
 	}
@@ -309,7 +309,7 @@ func (h *Handler) handleCreateClient(w http.ResponseWriter, r *http.Request) {
 		h.renderClients(w, r, http.StatusBadRequest, d)
 		return
 	}
-	c, secret, err := h.svc.CreateClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), d.Name, strings.Fields(d.Scopes), strings.Fields(d.Audiences))
+	c, secret, err := h.svc.CreateClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), auth.ClientSpec{Name: d.Name, Scopes: strings.Fields(d.Scopes), Audiences: strings.Fields(d.Audiences)})
 	switch keycard.ErrorCode(err) {
 	case "":
 		h.renderClients(w, r, http.StatusOK, &clientsData{Secret: secret, SecretFor: c.ID})
@@ -448,6 +448,6 @@ func (h *Handler) handleRevokeAll(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
-	clearSessionCookies(w)
+	h.clearSessionCookies(w)
 	http.Redirect(w, r, "/signin?ended=1", http.StatusSeeOther)
 }

@@ -118,7 +118,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 func startWeather(t testing.TB, f *fixture, gw *httptest.Server) {
 	t.Helper()
 	ctx := context.Background()
-	c, secret, err := f.svc.CreateClient(ctx, auth.Operator(), "weather", nil, nil)
+	c, secret, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "weather", Scopes: nil, Audiences: nil})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,15 @@ func (h *Handler) setSessionCookies(w http.ResponseWriter, t *auth.Tokens) {
 	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", t.AccessToken, time.Duration(t.ExpiresIn)*time.Second, true))
 	http.SetCookie(w, browser.Cookie(browser.PageRefreshCookie, browser.PageRefreshPath, t.RefreshToken, keep, true))
 	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", h.csrfToken(t.SessionID), keep, false))
+	http.SetCookie(w, browser.SSOCookieOf(h.csrfKey, t.SessionID, keep))
 }
 
 // clearSessionCookies expires the session's cookies.
-func clearSessionCookies(w http.ResponseWriter) {
+func (h *Handler) clearSessionCookies(w http.ResponseWriter) {
 	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", "", -1, true))
 	http.SetCookie(w, browser.Cookie(browser.PageRefreshCookie, browser.PageRefreshPath, "", -1, true))
 	http.SetCookie(w, browser.Cookie(browser.CSRFCookie, "/", "", -1, false))
+	http.SetCookie(w, browser.SSOCookieOf(h.csrfKey, "", -1))
 }
 
 // csrfToken returns the CSRF token of a session: browser.CSRFToken, so
@@ -278,7 +280,7 @@ func cleanPath(p string) string {
 func (h *Handler) redirectAllowed(p string) bool {
 	switch {
 	case p == "/" || p == "/account" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
-		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all":
+		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize":
 		return true
 	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
 		return true
@@ -310,7 +312,7 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 			h.serviceError(w, r, err, nil)
 			return
 		}
-		clearSessionCookies(w)
+		h.clearSessionCookies(w)
 		http.Redirect(w, r, "/signin?ended=1&next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
@@ -320,7 +322,9 @@ func (h *Handler) handleRefresh(w http.ResponseWriter, r *http.Request) {
 
 // signInData is the sign-in and registration forms' data.
 type signInData struct {
-	Next     string
+	Next string
+	// Username is prefilled: the signed-in user's, or an application's
+	// login_hint.
 	Username string
 	// UsernameError and PasswordError are shown next to their fields.
 	UsernameError string
@@ -331,12 +335,15 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
 	reauth := r.URL.Query().Get("reauth") != ""
 	d := signInData{Next: next}
-	if p, err := h.principal(r); err == nil && p != nil {
+	if hint := r.URL.Query().Get("login_hint"); len(hint) <= 256 {
+		d.Username = hint
+	}
+	if b, err := h.ssoSession(r); err == nil && b != nil {
 		if !reauth {
 			http.Redirect(w, r, next, http.StatusSeeOther)
 			return
 		}
-		d.Username = p.User.Username
+		d.Username = b.User.Username
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
 	switch {
@@ -467,6 +474,6 @@ func (h *Handler) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
-	clearSessionCookies(w)
+	h.clearSessionCookies(w)
 	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 }

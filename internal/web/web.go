@@ -135,6 +135,12 @@ func (h *Handler) routes() {
 	h.handle("POST /signout", h.user(h.handleSignOut))
 	h.handle("GET "+browser.PageRefreshPath, h.handleRefresh)
 
+	h.handle("GET /oauth/authorize", h.handleAuthorize)
+	h.handle("POST /oauth/authorize", h.handleAuthorize)
+	h.handle("POST /oauth/consent", h.handleConsent)
+	h.handle("GET /oauth/logout", h.handleLogout)
+	h.handle("POST /oauth/logout", h.handleLogout)
+
 	h.handle("GET /account", h.user(h.handleAccount))
 	h.handle("POST /account/password", h.user(h.handleChangePassword))
 	h.handle("POST /account/sessions/{id}/revoke", h.user(h.handleRevokeSession))

@@ -17,6 +17,12 @@ document.addEventListener("DOMContentLoaded", function () {
     input.addEventListener("input", check);
     check();
   });
+  // A form_post authorization response goes to the application at once.
+  var post = document.querySelector("form[data-autosubmit]");
+  if (post) {
+    post.submit();
+    return;
+  }
   // After a refused form, put the keyboard on the first field in error.
   var invalid = document.querySelector("[aria-invalid=true]");
   if (invalid) {

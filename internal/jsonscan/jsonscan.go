@@ -1,4 +1,17 @@
-package jose
+// Package jsonscan is the strict JSON reader of Keycard's token core:
+// packages jose and jwt read JOSE headers, JWKs and claims sets with it,
+// and verifier reads discovery documents. It checks a document against
+// RFC 8259 and I-JSON (RFC 7493) and hands each top-level member to the
+// caller without building a tree, so that a token is read without
+// allocating. It also writes JSON strings for the signers.
+//
+// It is internal so that jose, jwt and verifier can share it without it
+// becoming part of their API. Like them it depends on the standard
+// library alone (their dependency tests check it), and its errors are
+// jose's: ErrMalformed and ErrDuplicateMember are jose.ErrMalformed and
+// jose.ErrDuplicateMember, so callers of jose, jwt and verifier match
+// them with errors.Is as before.
+package jsonscan
 
 import (
 	"bytes"
@@ -9,30 +22,48 @@ import (
 	"unicode/utf8"
 )
 
-// MaxJSONDepth is the deepest nesting of arrays and objects that
-// [ScanObject] accepts.
-const MaxJSONDepth = 32
+// MaxDepth is the deepest nesting of arrays and objects that [ScanObject]
+// accepts (jose.MaxJSONDepth).
+const MaxDepth = 32
 
-// ErrDuplicateMember reports a JSON object with the same member name twice
-// (compared after unescaping). It wraps ErrMalformed.
-var ErrDuplicateMember = subError("jose: duplicate JSON member name", ErrMalformed)
+// Errors, exported by package jose under the same names.
+var (
+	// ErrMalformed is jose.ErrMalformed: input that is not well-formed
+	// as package jose accepts it. Every error of this package wraps it.
+	ErrMalformed = errors.New("jose: malformed input")
+	// ErrDuplicateMember is jose.ErrDuplicateMember: a JSON object with
+	// the same member name twice (compared after unescaping). It wraps
+	// ErrMalformed.
+	ErrDuplicateMember error = &wrapped{"jose: duplicate JSON member name", ErrMalformed}
+)
+
+// wrapped is an error with its own message that also matches a parent
+// sentinel under errors.Is.
+type wrapped struct {
+	msg    string
+	parent error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.parent }
 
 // ScanObject checks that data is exactly one strict JSON object and calls
 // fn for each of its top-level members in order, with the member's
-// unescaped name and its raw JSON value. It is the reader this package uses
-// for JOSE headers and that package jwt uses for claims sets; it is
-// exported for other parsers of JOSE objects.
+// unescaped name and its raw JSON value.
 //
 // Strict means: RFC 8259 grammar with no trailing data, valid UTF-8 and no
 // lone surrogate escapes (I-JSON, RFC 7493), member names unique at every
 // depth after unescaping ([ErrDuplicateMember]), and nesting no deeper than
-// [MaxJSONDepth]. If fold is true, top-level names that differ only in
-// ASCII case also count as duplicates.
+// [MaxDepth]. If fold is true, top-level names that differ only in case
+// also count as duplicates: they are compared with Unicode simple case
+// folding ([bytes.EqualFold]), as encoding/json matches names to fields,
+// so "ſub" (long s) duplicates "sub".
 //
 // The name slice passed to fn may point into a scratch buffer and is only
 // valid during the call; value points into data. Errors returned by fn stop
-// the scan and are returned unchanged. ScanObject does not allocate unless a
-// member name contains escapes or an object has more than 16 members.
+// the scan and are returned unchanged; every other error wraps
+// [ErrMalformed]. ScanObject does not allocate unless a member name
+// contains escapes or an object has more than 16 members.
 func ScanObject(data []byte, fold bool, fn func(name, value []byte) error) error {
 	s := scanner{data: data}
 	s.skipSpace()
@@ -49,23 +80,11 @@ func ScanObject(data []byte, fold bool, fn func(name, value []byte) error) error
 	return nil
 }
 
-// AppendString unquotes the raw JSON string value (with its quotes) onto
-// dst. value must come from [ScanObject], which has already validated it.
-// It returns ErrMalformed if value is not a JSON string.
-func AppendString(dst, value []byte) ([]byte, error) {
-	if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
-		return dst, fmt.Errorf("%w: want a JSON string", ErrMalformed)
-	}
-	inner := value[1 : len(value)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return append(dst, inner...), nil
-	}
-	return unescape(dst, inner)
-}
-
-// StringBytes returns the contents of the raw JSON string value without
-// copying when it has no escapes, and an unescaped copy otherwise.
-func StringBytes(value []byte) ([]byte, error) {
+// Unquote returns the contents of the raw JSON string value (with its
+// quotes, as [ScanObject] hands it over) without copying when it has no
+// escapes, and an unescaped copy otherwise. It returns an error wrapping
+// [ErrMalformed] if value is not a JSON string.
+func Unquote(value []byte) ([]byte, error) {
 	if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
 		return nil, fmt.Errorf("%w: want a JSON string", ErrMalformed)
 	}
@@ -74,6 +93,30 @@ func StringBytes(value []byte) ([]byte, error) {
 		return inner, nil
 	}
 	return unescape(nil, inner)
+}
+
+// AppendQuote appends s to dst as a JSON string. It escapes '"', '\\'
+// and control characters and copies everything else, so s should be valid
+// UTF-8.
+func AppendQuote(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if c < 0x20 {
+			const hex = "0123456789abcdef"
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		} else {
+			dst = append(dst, '\\', c)
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // hasBackslash is bytes.IndexByte(b, '\\') >= 0, with a plain loop for the
@@ -158,7 +201,7 @@ func (s *scanner) skipSpace() {
 // object scans an object starting at '{'. At depth 0, fn (if non-nil) is
 // called for each member.
 func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error) error {
-	if depth >= MaxJSONDepth {
+	if depth >= MaxDepth {
 		return s.fail("nesting too deep")
 	}
 	s.i++ // '{'
@@ -248,7 +291,7 @@ func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error
 }
 
 func (s *scanner) array(depth int) error {
-	if depth >= MaxJSONDepth {
+	if depth >= MaxDepth {
 		return s.fail("nesting too deep")
 	}
 	s.i++ // '['

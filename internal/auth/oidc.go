@@ -1,0 +1,388 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jose"
+	"github.com/keycard-auth/keycard/jwt"
+)
+
+// Authentication context classes (the "acr" claim, OpenID Connect Core
+// section 2): ACRPassword for a sign-in with a password alone.
+const ACRPassword = "pwd"
+
+// AMRPassword is the "amr" value of a password sign-in (RFC 8176).
+const AMRPassword = "pwd"
+
+// IDClaims are the claims of an ID token (OpenID Connect Core section 2),
+// and of the answer of the userinfo endpoint (section 5.3) where they
+// overlap.
+type IDClaims struct {
+	jwt.RegisteredClaims
+	Nonce    string          `json:"nonce,omitempty"`
+	AuthTime jwt.NumericDate `json:"auth_time,omitzero"`
+	ACR      string          `json:"acr,omitempty"`
+	AMR      []string        `json:"amr,omitempty"`
+	AZP      string          `json:"azp,omitempty"`
+	// SessionID is the browser's single sign-on session, which
+	// RP-initiated and back-channel logout name.
+	SessionID string `json:"sid,omitempty"`
+	// AccessTokenHash is at_hash: the left half of the hash of the access
+	// token issued with the ID token (section 3.1.3.6).
+	AccessTokenHash   string   `json:"at_hash,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Roles             []string `json:"roles,omitempty"`
+}
+
+// errCode is the answer to every authorization code that is not honoured:
+// the token endpoint's invalid_grant.
+func errCode() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "Invalid authorization code."}
+}
+
+// AuditCodeReuse is recorded when an authorization code is presented a
+// second time and the grant of its first use is revoked.
+const AuditCodeReuse = "code.reuse_detected"
+
+// ExchangeCode is the authorization_code grant (RFC 6749 section 4.1.3):
+// client (authenticated, or a public client identified by its client_id)
+// trades a code, with the redirect URI and the PKCE verifier of its
+// request, for an access token, an ID token when openid was granted, and
+// a refresh token when offline_access was granted or the client is first
+// party. The tokens belong to a new grant session under the browser
+// session the code was issued in, so that signing out there ends them. A
+// code is good once: a second use revokes what the first one got (RFC 6749
+// section 4.1.2). Every refusal is the same EUNAUTHORIZED error
+// (invalid_grant).
+func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code, redirectURI, verifier string, from Agent) (*Tokens, error) {
+	from = from.clean()
+	id, hash, ok := keycard.ParseOpaqueToken(code)
+	if !ok {
+		return nil, errCode()
+	}
+	c, err := s.stores.Grants.AuthCode(ctx, id)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errCode()
+	} else if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(c.SecretHash, hash) != 1 || c.ClientID != client.ID {
+		return nil, errCode() // not this client's: it is left as it is
+	}
+	// A redeemed code goes on to Redeem, whatever else is wrong with the
+	// request: presented again, it revokes what its first use got.
+	if c.RedeemedAt.IsZero() && (!s.now().Before(c.ExpiresAt) || c.RedirectURI != redirectURI || !checkPKCE(c.CodeChallenge, verifier)) {
+		return nil, errCode()
+	}
+	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
+		AuthTime: c.AuthTime, AMR: c.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
+	return s.grantTokens(ctx, keycard.GrantKindAuthCode, id, client, sess, c.Nonce, from)
+}
+
+// grantTokens creates the grant session sess (filling in its id, times and
+// lifetimes) by redeeming the code id, and mints its tokens.
+func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id string, client *keycard.Client, sess *keycard.Session, nonce string, from Agent) (*Tokens, error) {
+	u, err := s.stores.Users.UserByID(ctx, sess.UserID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errCode()
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, errCode()
+	}
+	parent, err := s.stores.Sessions.Session(ctx, sess.ParentID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errCode()
+	} else if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !parent.Active(now) {
+		return nil, errCode()
+	}
+	if sess.ID, err = keycard.NewID(s.rand); err != nil {
+		return nil, err
+	}
+	pol := s.grantPolicy(u, client)
+	sess.CreatedAt, sess.LastUsedAt = now, now
+	sess.IdleTimeout = pol.IdleTimeout
+	sess.ExpiresAt = now.Add(pol.SessionLifetime)
+	if parent.ExpiresAt.Before(sess.ExpiresAt) {
+		sess.ExpiresAt = parent.ExpiresAt
+	}
+	if sess.AuthTime.IsZero() {
+		sess.AuthTime = parent.AuthenticatedAt()
+	}
+	if len(sess.AMR) == 0 {
+		sess.AMR = parent.AMR
+	}
+	var refresh string
+	var first *keycard.RefreshToken
+	scopes := strings.Fields(sess.Scope)
+	if client.AllowsGrant(keycard.GrantRefreshToken) && (client.OAuth.FirstParty || slices.Contains(scopes, ScopeOfflineAccess)) {
+		var rid string
+		var hash []byte
+		if refresh, rid, hash, err = keycard.NewRefreshToken(s.rand); err != nil {
+			return nil, err
+		}
+		first = &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}
+	}
+	outcome, err := s.stores.Grants.Redeem(ctx, keycard.RedeemRequest{Kind: kind, ID: id, Session: sess, First: first, At: now})
+	switch {
+	case keycard.ErrorCode(err) == keycard.EUNAUTHORIZED || keycard.ErrorCode(err) == keycard.ENOTFOUND || keycard.ErrorCode(err) == keycard.EINVALID:
+		return nil, errCode()
+	case err != nil:
+		return nil, err
+	case outcome == keycard.Reused:
+		// Another request redeemed it first; Redeem revoked that grant.
+		s.stats.SessionsRevoked(keycard.RevokeCodeReuse, 1)
+		s.audit(ctx, AuditCodeReuse, ClientActor(client, from), client.ID, map[string]string{"code": id})
+		return nil, errCode()
+	}
+	t, err := s.sessionTokens(ctx, u, client, sess, parent.ID, nonce)
+	if err != nil {
+		return nil, err
+	}
+	t.RefreshToken = refresh
+	s.audit(ctx, AuditGrant, UserActor(u.ID, from), u.ID, map[string]string{"client": client.ID, "session": sess.ID, "parent": parent.ID, "scope": sess.Scope})
+	return t, nil
+}
+
+// AuditGrant is recorded when an application gets tokens for a user.
+const AuditGrant = "grant.issued"
+
+// grantPolicy returns the lifetimes of u's grant sessions for client: the
+// user's (Config and role policies), shortened by the client's.
+func (s *Service) grantPolicy(u *keycard.User, client *keycard.Client) SessionPolicy {
+	p := s.cfg.policyFor(u)
+	shorter := func(cur, o time.Duration) time.Duration {
+		if o > 0 && o < cur {
+			return o
+		}
+		return cur
+	}
+	if client != nil {
+		p.AccessTTL = shorter(p.AccessTTL, client.OAuth.AccessTTL)
+		p.IdleTimeout = shorter(p.IdleTimeout, client.OAuth.RefreshIdle)
+		p.SessionLifetime = shorter(p.SessionLifetime, client.OAuth.RefreshLifetime)
+	}
+	return p
+}
+
+// sessionTokens mints the access token of a grant session, and its ID
+// token when openid was granted. parentID is the browser session (the ID
+// token's sid).
+func (s *Service) sessionTokens(ctx context.Context, u *keycard.User, client *keycard.Client, sess *keycard.Session, parentID, nonce string) (*Tokens, error) {
+	access, ttl, err := s.mintFor(ctx, u, sess, client)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: sess.Scope}
+	if slices.Contains(strings.Fields(sess.Scope), ScopeOpenID) {
+		if t.IDToken, err = s.idToken(ctx, u, client, sess, parentID, nonce, access, ttl); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// idToken signs an ID token (OpenID Connect Core section 2) for u and
+// client, with the active key and header typ "JWT".
+func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.Client, sess *keycard.Session, parentID, nonce, access string, ttl time.Duration) (string, error) {
+	signer, alg, err := s.keys.TypedSigner(ctx, "JWT")
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	c := &IDClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: u.ID, Audience: jwt.Audience{client.ID},
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), IssuedAt: jwt.NewNumericDate(now),
+		},
+		Nonce: nonce, AuthTime: jwt.NewNumericDate(sess.AuthenticatedAt()), AZP: client.ID, SessionID: parentID,
+		AMR: sess.AMR, ACR: acrOf(sess.AMR),
+	}
+	if access != "" {
+		if c.AccessTokenHash, err = halfHash(alg, access); err != nil {
+			return "", err
+		}
+	}
+	if slices.Contains(strings.Fields(sess.Scope), ScopeProfile) {
+		c.PreferredUsername, c.Roles = u.Username, u.Roles
+	}
+	return signer.Sign(c)
+}
+
+// acrOf returns the authentication context class of a sign-in by amr.
+func acrOf(amr []string) string {
+	if len(amr) == 0 {
+		return ""
+	}
+	return ACRPassword
+}
+
+// halfHash returns the base64url of the left half of the hash of s, with
+// the hash of the JWS algorithm alg (OpenID Connect Core section
+// 3.1.3.6); SHA-512 for EdDSA (Ed25519).
+func halfHash(alg jose.Algorithm, s string) (string, error) {
+	var h hash.Hash
+	switch alg {
+	case jose.HS256, jose.RS256, jose.PS256, jose.ES256:
+		h = sha256.New()
+	case jose.HS384, jose.RS384, jose.PS384, jose.ES384:
+		h = sha512.New384()
+	case jose.HS512, jose.RS512, jose.PS512, jose.ES512, jose.EdDSA:
+		h = sha512.New()
+	default:
+		return "", errors.New("auth: no at_hash for algorithm " + string(alg))
+	}
+	h.Write([]byte(s))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
+}
+
+// s256 is the PKCE S256 transformation: base64url(SHA-256(verifier)).
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// UserInfo answers the userinfo endpoint (OpenID Connect Core section
+// 5.3) for an access token of a grant session with the openid scope:
+// sub, and by scope preferred_username and roles (profile). A token that
+// is not accepted, or has no openid scope, is EUNAUTHORIZED (the endpoint
+// answers invalid_token) or EFORBIDDEN (insufficient_scope).
+func (s *Service) UserInfo(ctx context.Context, token string) (*IDClaims, error) {
+	var c jwt.AccessClaims
+	if err := s.introspector.Parse(token, &c); err != nil {
+		s.log.DebugContext(ctx, "userinfo: access token rejected", "err", err)
+		return nil, errToken()
+	}
+	if c.SessionID == "" {
+		return nil, errToken() // a service client's token: no user
+	}
+	u, _, err := s.liveAccess(ctx, &c)
+	if err != nil {
+		return nil, err
+	}
+	scopes := strings.Fields(c.Scope)
+	if !slices.Contains(scopes, ScopeOpenID) {
+		return nil, keycard.Errorf(keycard.EFORBIDDEN, "The access token lacks the openid scope.")
+	}
+	info := &IDClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: u.ID}}
+	if slices.Contains(scopes, ScopeProfile) {
+		info.PreferredUsername = u.Username
+		info.Roles = slices.Clone(u.Roles)
+	}
+	return info, nil
+}
+
+// EndSessionRequest is an RP-initiated logout request's parameters
+// (OpenID Connect RP-Initiated Logout 1.0, section 2).
+type EndSessionRequest struct {
+	IDTokenHint           string
+	ClientID              string
+	PostLogoutRedirectURI string
+	State                 string
+}
+
+// EndSession is a checked logout request.
+type EndSession struct {
+	// Client is the relying party, from the hint's audience or client_id;
+	// nil when neither was given.
+	Client *keycard.Client
+	// SessionID is the hint's sid: the browser session the relying
+	// party knew; empty without a hint.
+	SessionID string
+	// Subject is the hint's sub.
+	Subject string
+	// RedirectURI is the registered post-logout redirect URI to send the
+	// browser to afterwards, with State; empty for Keycard's own page.
+	RedirectURI string
+	State       string
+}
+
+// CheckEndSession checks an RP-initiated logout request. The hint, when
+// given, must be an ID token this server signed (it may have expired, up
+// to the longest session lifetime); a client_id must agree with its
+// audience; a post_logout_redirect_uri must be registered, exactly, for
+// the client, which it therefore needs. Errors are EINVALID: the logout
+// page shows them and never redirects.
+func (s *Service) CheckEndSession(ctx context.Context, req EndSessionRequest) (*EndSession, error) {
+	out := &EndSession{State: req.State}
+	clientID := req.ClientID
+	if req.IDTokenHint != "" {
+		var c IDClaims
+		if err := s.hintParser.Parse(req.IDTokenHint, &c); err != nil {
+			s.log.DebugContext(ctx, "end session: id_token_hint rejected", "err", err)
+			return nil, keycard.Errorf(keycard.EINVALID, "The id_token_hint is not an ID token of this server.")
+		}
+		if len(c.Audience) != 1 {
+			return nil, keycard.Errorf(keycard.EINVALID, "The id_token_hint is not an ID token of this server.")
+		}
+		if clientID != "" && clientID != c.Audience[0] {
+			return nil, keycard.Errorf(keycard.EINVALID, "The client_id does not match the id_token_hint.")
+		}
+		clientID, out.SessionID, out.Subject = c.Audience[0], c.SessionID, c.Subject
+	}
+	if clientID != "" {
+		cl, err := s.stores.Clients.Client(ctx, clientID)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, keycard.Errorf(keycard.EINVALID, "Unknown client.")
+		} else if err != nil {
+			return nil, err
+		}
+		out.Client = cl
+	}
+	if req.PostLogoutRedirectURI != "" {
+		if out.Client == nil {
+			return nil, keycard.Errorf(keycard.EINVALID, "A post_logout_redirect_uri needs the id_token_hint or client_id of its client.")
+		}
+		if !slices.Contains(out.Client.OAuth.PostLogoutRedirectURIs, req.PostLogoutRedirectURI) {
+			return nil, keycard.Errorf(keycard.EINVALID, "The post_logout_redirect_uri is not registered for this client.")
+		}
+		out.RedirectURI = req.PostLogoutRedirectURI
+	}
+	if len(out.State) > maxStateLen {
+		return nil, keycard.Errorf(keycard.EINVALID, "The state parameter is longer than %d bytes.", maxStateLen)
+	}
+	return out, nil
+}
+
+// SigningAlgorithms returns the JWS algorithms of the server's published
+// keys, the active key's first: the id_token_signing_alg_values_supported
+// of discovery.
+func (s *Service) SigningAlgorithms(ctx context.Context) ([]string, error) {
+	algs, err := s.keys.Algorithms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(algs))
+	for i, a := range algs {
+		out[i] = string(a)
+	}
+	return out, nil
+}
+
+// EndBrowserSession signs the browser out: its session ends, and with it
+// every grant session an application got through it (revoked through the
+// revocation feed, and told by back-channel logout).
+func (s *Service) EndBrowserSession(ctx context.Context, b *BrowserSession, from Agent) error {
+	if _, err := s.stores.Sessions.RevokeSession(ctx, b.Session.ID, s.now(), keycard.RevokeLogout); err != nil {
+		return err
+	}
+	s.stats.SessionsRevoked(keycard.RevokeLogout, 1)
+	s.audit(ctx, keycard.AuditLogout, UserActor(b.User.ID, from), b.User.ID, map[string]string{"session": b.Session.ID, "reason": keycard.RevokeLogout})
+	return nil
+}

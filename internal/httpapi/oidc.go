@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
+)
+
+// Error codes of the OpenID Connect endpoints.
+const (
+	codeInsufficientScope = "insufficient_scope" // RFC 6750 §3.1
+)
+
+// tokenClient returns the client of a token request: a confidential
+// client that authenticated (authenticateClient), or a public one that
+// named itself with client_id alone (RFC 6749 §2.3, §4.1.3); nil when the
+// request names no client. A confidential client that sends only its
+// client_id has not authenticated: 401 invalid_client.
+func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	_, _, basic, _ := basicCredentials(r)
+	if basic || form["client_secret"] != "" {
+		return s.authenticateClient(w, r, form)
+	}
+	id := form["client_id"]
+	if id == "" {
+		return nil, nil
+	}
+	c, err := s.svc.PublicClient(r.Context(), id)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return nil, errInvalidClient(w)
+	}
+	return c, err
+}
+
+// authorizationCodeGrant is grant_type=authorization_code (RFC 6749
+// §4.1.3): the client (authenticated, or public with its client_id)
+// trades a code with the redirect_uri and code_verifier of its request
+// for an access token, an ID token (with openid) and a refresh token
+// (with offline_access, or for a first-party client). A refused code is
+// 400 invalid_grant, whatever was wrong with it.
+func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	client, err := s.tokenClient(w, r, form)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if client == nil {
+		s.writeError(w, r, errInvalidClient(w))
+		return
+	}
+	if !client.AllowsGrant(keycard.GrantAuthorizationCode) {
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnauthorizedClient, "This client may not use the authorization_code grant."))
+		return
+	}
+	for _, p := range []string{"code", "redirect_uri", "code_verifier"} {
+		if form[p] == "" {
+			s.writeError(w, r, badRequest(`Parameter "`+p+`" is required.`))
+			return
+		}
+	}
+	t, err := s.svc.ExchangeCode(r.Context(), client, form["code"], form["redirect_uri"], form["code_verifier"], browser.AgentOf(r))
+	if err != nil {
+		s.writeError(w, r, asGrantError(err, http.StatusBadRequest))
+		return
+	}
+	writeTokens(w, t)
+}
+
+// userInfoResponse is the userinfo endpoint's answer (OpenID Connect Core
+// §5.3.2).
+type userInfoResponse struct {
+	Subject           string   `json:"sub"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Roles             []string `json:"roles,omitempty"`
+}
+
+// handleUserInfo is GET and POST /oauth/userinfo (OpenID Connect Core
+// §5.3): the claims of the user an access token with the openid scope was
+// issued for, by scope. The token comes in the Authorization header only
+// (RFC 6750 §2.1). A missing token is 401 with a bare Bearer challenge, a
+// refused one 401 invalid_token, one without openid 403
+// insufficient_scope, each with WWW-Authenticate (RFC 6750 §3).
+func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	token, present, problem := bearerToken(r)
+	switch {
+	case !present:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keycard"`)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, codeUnauthorized, "Send the access token in an Authorization: Bearer header."))
+		return
+	case problem != "":
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+challengeText(problem)+`"`)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, problem))
+		return
+	}
+	info, err := s.svc.UserInfo(r.Context(), token)
+	switch keycard.ErrorCode(err) {
+	case "":
+	case keycard.EUNAUTHORIZED:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, keycard.ErrorMessage(err)))
+		return
+	case keycard.EFORBIDDEN:
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		s.writeError(w, r, errorf(http.StatusForbidden, codeInsufficientScope, keycard.ErrorMessage(err)))
+		return
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userInfoResponse{Subject: info.Subject, PreferredUsername: info.PreferredUsername, Roles: info.Roles})
+}
+
+// parResponse is the answer of the pushed authorization request endpoint
+// (RFC 9126 §2.2).
+type parResponse struct {
+	RequestURI string `json:"request_uri"`
+	ExpiresIn  int64  `json:"expires_in"`
+}
+
+// handlePAR is POST /oauth/par (RFC 9126): a client (authenticated, or
+// public with its client_id) pushes an authorization request, which is
+// checked as the authorization endpoint would, and gets a request_uri to
+// send the browser with. Refusals are 400 with the authorization
+// endpoint's error codes; a client that fails to authenticate 401.
+func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	client, err := s.tokenClient(w, r, form)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if client == nil {
+		s.writeError(w, r, errInvalidClient(w))
+		return
+	}
+	params := url.Values{}
+	for k, v := range form {
+		switch k {
+		case "client_secret", "client_assertion", "client_assertion_type":
+			continue // authentication, not the request
+		}
+		params.Set(k, v)
+	}
+	uri, ttl, err := s.svc.PushAuthorization(r.Context(), client, params)
+	if ae, ok := errors.AsType[*auth.AuthorizeError](err); ok {
+		s.writeError(w, r, errorf(http.StatusBadRequest, ae.Code, ae.Description))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, parResponse{RequestURI: uri, ExpiresIn: int64(ttl.Seconds())})
+}
