@@ -12,6 +12,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
+	"github.com/keycard-auth/keycard/internal/storetest"
 )
 
 // TestMigrateOIDC upgrades a database written at version 1, before OpenID
@@ -68,35 +69,5 @@ func TestMigrateOIDC(t *testing.T) {
 		t.Fatalf("Open (migrating): %v", err)
 	}
 	defer db.Close()
-	s := db.Stores()
-	c, err := s.Clients.Client(ctx, "gw")
-	if err != nil {
-		t.Fatalf("Client after migrating: %v", err)
-	}
-	if c.OAuth.Public || len(c.OAuth.GrantTypes) != 0 || !c.AllowsGrant(keycard.GrantClientCredentials) || c.AllowsGrant(keycard.GrantAuthorizationCode) {
-		t.Errorf("client after migrating: OAuth %+v, want a service client's zero settings", c.OAuth)
-	}
-	sess, err := s.Sessions.Session(ctx, "s")
-	if err != nil {
-		t.Fatalf("Session after migrating: %v", err)
-	}
-	if sess.ParentID != "" || sess.ClientID != "" || sess.Scope != "" || !sess.AuthTime.IsZero() || sess.AMR != nil {
-		t.Errorf("session after migrating: %+v, want a sign-in without grant fields", sess)
-	}
-	if got, err := s.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: "u", SignInsOnly: true}); err != nil || len(got) != 1 {
-		t.Errorf("ListSessions(sign-ins) after migrating = %d sessions, %v; want 1", len(got), err)
-	}
-	_, nid, nhash, _ := keycard.NewRefreshToken(rand.Reader)
-	res, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
-		TokenID: tid, SecretHash: hash, Now: t0.Add(time.Minute), Grace: time.Second,
-		Successor: keycard.RefreshToken{ID: nid, SecretHash: nhash}, WithUser: true,
-	})
-	if err != nil || res.Outcome != keycard.Rotated || res.User == nil {
-		t.Errorf("rotation after migrating = %+v, %v; want Rotated with the user", res, err)
-	}
-	c.OAuth.GrantTypes = []string{keycard.GrantClientCredentials, keycard.GrantAuthorizationCode}
-	c.OAuth.RedirectURIs = []string{"https://gw.example/cb"}
-	if _, err := s.Clients.UpdateClient(ctx, c); err != nil {
-		t.Errorf("UpdateClient after migrating: %v", err)
-	}
+	storetest.CheckOIDCUpgrade(t, db.Stores(), t0.Add(time.Minute), tid, hash)
 }

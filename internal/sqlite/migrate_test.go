@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/storetest"
 )
 
 // TestMigrateOIDC upgrades a database written at version 3, before OpenID
@@ -56,36 +57,5 @@ func TestMigrateOIDC(t *testing.T) {
 	}
 	raw.Close()
 
-	s := openTest(t, path).Stores()
-	c, err := s.Clients.Client(ctx, "gw")
-	if err != nil {
-		t.Fatalf("Client after migrating: %v", err)
-	}
-	if c.OAuth.Public || len(c.OAuth.GrantTypes) != 0 || !c.AllowsGrant(keycard.GrantClientCredentials) || c.AllowsGrant(keycard.GrantAuthorizationCode) {
-		t.Errorf("client after migrating: OAuth %+v, want a service client's zero settings", c.OAuth)
-	}
-	sess, err := s.Sessions.Session(ctx, "s")
-	if err != nil {
-		t.Fatalf("Session after migrating: %v", err)
-	}
-	if sess.ParentID != "" || sess.ClientID != "" || sess.Scope != "" || !sess.AuthTime.IsZero() || sess.AMR != nil {
-		t.Errorf("session after migrating: %+v, want a sign-in without grant fields", sess)
-	}
-	if got, err := s.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: "u", SignInsOnly: true}); err != nil || len(got) != 1 {
-		t.Errorf("ListSessions(sign-ins) after migrating = %d sessions, %v; want 1", len(got), err)
-	}
-	_, nid, nhash, _ := keycard.NewRefreshToken(rand.Reader)
-	res, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
-		TokenID: tid, SecretHash: hash, Now: t0.Add(time.Minute), Grace: time.Second,
-		Successor: keycard.RefreshToken{ID: nid, SecretHash: nhash}, WithUser: true,
-	})
-	if err != nil || res.Outcome != keycard.Rotated || res.User == nil {
-		t.Errorf("rotation after migrating = %+v, %v; want Rotated with the user", res, err)
-	}
-	// A service client of before can be given OAuth settings.
-	c.OAuth.GrantTypes = []string{keycard.GrantClientCredentials, keycard.GrantAuthorizationCode}
-	c.OAuth.RedirectURIs = []string{"https://gw.example/cb"}
-	if _, err := s.Clients.UpdateClient(ctx, c); err != nil {
-		t.Errorf("UpdateClient after migrating: %v", err)
-	}
+	storetest.CheckOIDCUpgrade(t, openTest(t, path).Stores(), t0.Add(time.Minute), tid, hash)
 }
