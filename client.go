@@ -164,6 +164,12 @@ type ClientStore interface {
 	// Client returns the client, or an ENOTFOUND error.
 	Client(ctx context.Context, id string) (*Client, error)
 
+	// ClientWithKeyGeneration returns the client as Client does, and the
+	// key store's generation (KeyStore.KeyGeneration) read with it, so
+	// that a token minted for the client can be signed with a key known
+	// to be current without a read of its own.
+	ClientWithKeyGeneration(ctx context.Context, id string) (*Client, int64, error)
+
 	// ListClients returns a page of clients ordered by ID.
 	ListClients(ctx context.Context, f ClientFilter) ([]*Client, error)
 

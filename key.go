@@ -73,4 +73,15 @@ type KeyStore interface {
 	// DeleteRemovedKeys deletes retired keys whose RemoveAfter is not
 	// after now, and returns how many.
 	DeleteRemovedKeys(ctx context.Context, now time.Time) (int64, error)
+
+	// KeyGeneration returns the generation of the stored keys: a number,
+	// at least 1, that every change to them (a key created, activated,
+	// retired, revoked or deleted, by any process) increases in the
+	// change's own transaction, and that nothing else changes. A server
+	// that knows the generation its copy of the keys was read at can tell
+	// from this one number whether it is still current. Reads made for
+	// other purposes return it too (RotateRequest.WithKeyGeneration,
+	// ClientStore.ClientWithKeyGeneration), so that minting a token can
+	// check its signing key without a read of its own.
+	KeyGeneration(ctx context.Context) (int64, error)
 }

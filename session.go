@@ -172,6 +172,12 @@ type RotateRequest struct {
 	// the rotation's transaction, so that the caller needs no second read
 	// to mint an access token.
 	WithUser bool
+	// WithKeyGeneration asks for the key store's generation
+	// (KeyStore.KeyGeneration) in RotateResult.KeyGeneration, read in the
+	// rotation's transaction, so that the caller can tell whether the
+	// signing keys changed (an emergency revocation) without a read of
+	// its own.
+	WithKeyGeneration bool
 }
 
 // DefaultRotationGrace is the default grace window for repeated use of a
@@ -194,6 +200,10 @@ type RotateResult struct {
 	// otherwise. A disabled user is returned as it is: refusing it is the
 	// caller's decision.
 	User *User
+	// KeyGeneration is KeyStore.KeyGeneration as the rotation's
+	// transaction saw it, for Rotated and Replayed when
+	// RotateRequest.WithKeyGeneration is set; 0 otherwise.
+	KeyGeneration int64
 }
 
 // SessionFilter selects a page of a user's sessions, newest first.

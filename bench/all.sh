@@ -8,7 +8,9 @@
 #                                  # figures are labelled as such in BENCHMARKS.md
 #   bench/all.sh --skip-token-core # leave the token-core section (bench/run.sh) as it is
 #
-# Needs Go, and for the stored-sessions series the sqlite3 shell. PostgreSQL
+# Needs Go, wrk (Debian: apt-get install wrk; without it the wrk runs are
+# left out and BENCHMARKS.md says so), and for the stored-sessions series
+# the sqlite3 shell. PostgreSQL
 # figures need a server: KEYCARD_TEST_POSTGRES (or KEYCARD_BENCH_POSTGRES)
 # is a URL whose user may create databases, for example
 # postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, and psql;
@@ -25,14 +27,19 @@
 #      COUNT passes of -count 1, so that a burst of other work on a shared
 #      machine is spread over the variants compared instead of landing on
 #      one;
-#   3. `keycard serve --dev` on SQLite, driven by `keycard bench … --json`:
-#      login, refresh, client-credentials, introspect (sqlite-*.json); with
-#      it, `keycard gateway` and a bare reverse proxy (bench/cmd/upstream)
-#      in front of the same upstream, `keycard bench gateway` through each,
-#      alternating (gateway-*.json), and `keycard bench revocation-latency`
-#      (revocation.json);
+#   3. `keycard serve --dev` on SQLite, driven by `keycard bench … --json`
+#      and, right after each, by wrk with the same workload and 16
+#      connections (bench/wrk/*.lua through bench/cmd/wrkbench): login,
+#      refresh, client-credentials, introspect (sqlite-*.json,
+#      wrk-sqlite-*.json); with it, `keycard gateway` and a bare reverse
+#      proxy (bench/cmd/upstream) in front of the same upstream, `keycard
+#      bench gateway` and wrk through each, alternating (gateway-*.json,
+#      wrk-gateway-*.json), and `keycard bench revocation-latency`
+#      (revocation.json). Every run reads the server's (or proxy's) CPU
+#      time from /proc/PID/stat around it: CPU per request;
 #   4. the same server workloads on a fresh PostgreSQL database, one
-#      instance (pg1-*.json), then two instances on that database, each
+#      instance, with keycard bench and wrk (pg1-*.json, wrk-pg1-*.json),
+#      then two instances on that database, each
 #      driven by its own `keycard bench` at the same time; their
 #      throughputs add (pg2-*-a.json, pg2-*-b.json);
 #   5. refresh as the stored sessions grow: one SQLite data directory per
@@ -52,6 +59,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+. bench/lib.sh
 
 mode=full
 token_core=1
@@ -87,20 +95,15 @@ out="$root/bench/results"
 work="$(mktemp -d)"
 pids=()
 pg_db=""
+have_wrk=""
+command -v wrk >/dev/null && have_wrk=1
+WRK_THREADS="${WRK_THREADS:-2}"
 admin_user=admin
 admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 export KEYCARD_BENCH_ADMIN_USER="$admin_user" KEYCARD_BENCH_ADMIN_PASSWORD="$admin_password"
 
-log() { echo "== $*" >&2; }
-
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_started
   if [ -n "$pg_db" ]; then
     psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -108,56 +111,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop PID... ends processes this script started and waits for them.
-stop() {
-  local pid keep=()
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    case " $* " in *" $pid "*) ;; *) keep+=("$pid") ;; esac
-  done
-  pids=("${keep[@]}")
-}
-
-# listen_addr LOGFILE PID waits for the "listening" line a keycard process
-# logs and prints its addr.
-listen_addr() {
-  local i addr
-  for i in $(seq 1 300); do
-    addr="$(sed -n 's/.*"msg":"listening","addr":"\([^"]*\)".*/\1/p' "$1" | head -1)"
-    if [ -n "$addr" ]; then
-      echo "$addr"
-      return 0
-    fi
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "bench/all.sh: process $2 exited; its log $1:" >&2
-      cat "$1" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "bench/all.sh: no listening line in $1 after 30 s" >&2
-  return 1
-}
-
-# first_line FILE PID waits for the first line PID writes to FILE (the
-# address bench/cmd/upstream listens on) and prints it.
-first_line() {
-  local i
-  for i in $(seq 1 100); do
-    if [ -s "$1" ]; then
-      head -1 "$1"
-      return 0
-    fi
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "bench/all.sh: process $2 wrote no address to $1" >&2
-  return 1
-}
 
 # serve NAME ARGS... starts `keycard serve --dev` and sets $addr.
 serve() {
@@ -199,6 +152,27 @@ kbench() {
   fi
 }
 
+# wrkbench FILE WORKLOAD PID URL [WRKBENCH FLAGS...] runs wrk with
+# bench/wrk/WORKLOAD.lua against URL (16 connections, DURATION), with the
+# users, client and tokens it needs prepared on $keycard_url, and the CPU
+# time of process PID read around it, into bench/results/FILE.
+wrkbench() {
+  local file="$1" workload="$2" pid="$3" url="$4" code=0 timeout=2s
+  shift 4
+  [ -n "$have_wrk" ] || return 0
+  [ "$workload" = login ] && timeout=10s # a login takes longer than wrk's 2 s default on a loaded machine
+  "$work/wrkbench" -workload "$workload" -keycard "$keycard_url" -server-pid "$pid" -out "$out/$file" "$@" -- \
+    wrk -t"$WRK_THREADS" -c16 -d"$DURATION" --timeout "$timeout" -s "bench/wrk/$workload.lua" "$url" \
+    >"$work/$file.out" 2>&1 || code=$?
+  if [ "$code" != 0 ]; then
+    cat "$work/$file.out" >&2
+    failed "wrk $workload ($file): exit $code: $(tail -1 "$work/$file.out")"
+    rm -f "$out/$file"
+  elif [ -s "$out/$file" ]; then
+    sed -n 's/^  "throughput_per_s": \([0-9]*\).*/   '"$file"': \1\/s/p' "$out/$file" >&2
+  fi
+}
+
 # gobench FILE PKG REGEXP ARGS... runs COUNT passes of go test -bench
 # -count 1 into bench/results/FILE, after a "command:" line saying so.
 gobench() {
@@ -220,18 +194,6 @@ fi
 cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
-# cpu_ticks prints, in clock ticks, the machine's busy time (user, nice,
-# system, irq, softirq), its steal time, the CPU time of this script and
-# every process it started and waited for, and that of the PostgreSQL
-# server (which works for the run's PostgreSQL section; its postmaster
-# reaps the backends, so their time is in its children's fields).
-cpu_ticks() {
-  local busy steal mine pg
-  read -r busy steal < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat)
-  mine="$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")"
-  pg="$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15; if ($4 == 1) t += $16 + $17 } END { print t + 0 }')"
-  echo "$busy $steal $mine $pg"
-}
 ticks_before="$(cpu_ticks 2>/dev/null || echo)"
 
 mkdir -p "$out" "$root/bench/plots"
@@ -239,7 +201,8 @@ rm -f "$out"/*.json "$out"/*.txt
 
 log "building keycard and bench/cmd/upstream into $work"
 go build -o "$work/keycard" ./cmd/keycard
-(cd bench && go build -o "$work/upstream" ./cmd/upstream)
+(cd bench && go build -o "$work/upstream" ./cmd/upstream && go build -o "$work/wrkbench" ./cmd/wrkbench)
+[ -n "$have_wrk" ] || log "no wrk on PATH: the wrk runs are left out"
 
 # 1. Token core.
 if [ -n "$token_core" ]; then
@@ -260,42 +223,19 @@ fi
 log "keycard serve --dev on SQLite"
 add_admin --data "$work/sqlite"
 serve sqlite --data "$work/sqlite"
-sqlite_pid=$pid sqlite_url="http://$addr"
+sqlite_pid=$pid sqlite_url="http://$addr" keycard_url="http://$addr"
 for w in login refresh client-credentials introspect; do
-  kbench "sqlite-$w.json" "$w" --target "$sqlite_url" --duration "$DURATION"
+  kbench "sqlite-$w.json" "$w" --target "$sqlite_url" --duration "$DURATION" --server-pid "$sqlite_pid"
+  wrkbench "wrk-sqlite-$w.json" "$w" "$sqlite_pid" "$sqlite_url"
 done
 
 log "keycard gateway and a bare reverse proxy in front of one upstream"
-"$work/upstream" >"$work/upstream.addr" 2>"$work/upstream.log" &
-pids+=($!)
-upstream_addr="$(first_line "$work/upstream.addr" "$!")"
-"$work/upstream" -proxy "http://$upstream_addr" >"$work/bare.addr" 2>"$work/bare.log" &
-pids+=($!)
-bare_addr="$(first_line "$work/bare.addr" "$!")"
-"$work/keycard" clients add --dev --data "$work/sqlite" --name gateway >"$work/gateway-client.json" 2>/dev/null
-client_id="$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' "$work/gateway-client.json")"
-sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' "$work/gateway-client.json" >"$work/gateway.secret"
-cat >"$work/gateway.yaml" <<EOF
-listen: 127.0.0.1:0
-issuer: $sqlite_url
-audience: api
-access_log: false
-client: {id: $client_id, secret_file: gateway.secret}
-routes:
-  - path: /me/
-    upstream: http://$upstream_addr
-EOF
-"$work/keycard" gateway --config "$work/gateway.yaml" 2>"$work/gateway.log" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-gateway_url="http://$(listen_addr "$work/gateway.log" "$gateway_pid")"
-for i in $(seq 1 100); do
-  curl -fs "$gateway_url/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_proxies "$work" "$work/sqlite" "$sqlite_url"
 for round in $(seq 1 "$ROUNDS"); do
-  kbench "gateway-bare-r$round.json" gateway --target "$sqlite_url" --gateway "http://$bare_addr" --path /me/x --duration "$DURATION"
-  kbench "gateway-keycard-r$round.json" gateway --target "$sqlite_url" --gateway "$gateway_url" --path /me/x --duration "$DURATION"
+  kbench "gateway-bare-r$round.json" gateway --target "$sqlite_url" --gateway "$bare_url" --path /me/x --duration "$DURATION" --server-pid "$bare_pid"
+  kbench "gateway-keycard-r$round.json" gateway --target "$sqlite_url" --gateway "$gateway_url" --path /me/x --duration "$DURATION" --server-pid "$gateway_pid"
+  WRK_PATH=/me/x wrkbench "wrk-gateway-bare-r$round.json" gateway "$bare_pid" "$bare_url"
+  WRK_PATH=/me/x wrkbench "wrk-gateway-keycard-r$round.json" gateway "$gateway_pid" "$gateway_url"
 done
 log "keycard bench revocation-latency --requests $REVOCATIONS"
 kbench revocation.json revocation-latency --target "$sqlite_url" --gateway "$gateway_url" --path /me/x --requests "$REVOCATIONS"
@@ -311,17 +251,18 @@ if [ -n "$PG_URL" ] && command -v psql >/dev/null; then
   "$work/keycard" migrate --store "$db_url" >/dev/null
   add_admin --data "$work/pg" --store "$db_url"
   serve pg1 --data "$work/pg" --store "$db_url"
-  pg1_pid=$pid pg1_url="http://$addr"
+  pg1_pid=$pid pg1_url="http://$addr" keycard_url="http://$addr"
   for w in refresh client-credentials introspect; do
-    kbench "pg1-$w.json" "$w" --target "$pg1_url" --duration "$DURATION"
+    kbench "pg1-$w.json" "$w" --target "$pg1_url" --duration "$DURATION" --server-pid "$pg1_pid"
+    wrkbench "wrk-pg1-$w.json" "$w" "$pg1_pid" "$pg1_url"
   done
   log "a second instance on the same database; two keycard bench runs at once"
   serve pg2 --data "$work/pg" --store "$db_url"
-  pg2_url="http://$addr"
+  pg2_pid=$pid pg2_url="http://$addr"
   for w in refresh client-credentials introspect; do
-    kbench "pg2-$w-a.json" "$w" --target "$pg1_url" --duration "$DURATION" &
+    kbench "pg2-$w-a.json" "$w" --target "$pg1_url" --duration "$DURATION" --server-pid "$pg1_pid" &
     a=$!
-    kbench "pg2-$w-b.json" "$w" --target "$pg2_url" --duration "$DURATION" &
+    kbench "pg2-$w-b.json" "$w" --target "$pg2_url" --duration "$DURATION" --server-pid "$pg2_pid" &
     b=$!
     wait "$a"
     wait "$b"
@@ -358,7 +299,7 @@ EOF
   for round in $(seq 1 "$ROUNDS"); do
     for n in $SESSIONS; do
       serve "sessions-$n" --data "$work/sessions-$n"
-      kbench "sessions-$n-r$round.json" refresh --target "http://$addr" --duration "$DURATION"
+      kbench "sessions-$n-r$round.json" refresh --target "http://$addr" --duration "$DURATION" --server-pid "$pid"
       stop "$pid"
     done
   done
@@ -369,13 +310,7 @@ fi
 # Where and how it ran, for the report. Every process started has been
 # waited for, so its CPU time counts as this script's.
 ended="$(date -u +%s)"
-others_json=""
-if [ -n "$ticks_before" ] && ticks_after="$(cpu_ticks 2>/dev/null)"; then
-  read -r b0 s0 m0 p0 <<<"$ticks_before"
-  read -r b1 s1 m1 p1 <<<"$ticks_after"
-  others_json="$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v m="$((m1 - m0 + p1 - p0))" -v t="$((ended - started))" -v n="$(nproc)" \
-    'BEGIN { all = t * n * 100; o = (b - m) / all * 100; if (o < 0) o = 0; printf "\"others_cpu_pct\": %.1f, \"steal_cpu_pct\": %.1f,", o, s / all * 100 }')"
-fi
+others_json="$(others_json "$ticks_before" "$((ended - started))")"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 failures=""
 if [ -s "$work/failures" ]; then
@@ -401,6 +336,8 @@ cat >"$out/machine.json" <<EOF
   "revocations": $REVOCATIONS,
   "rounds": $ROUNDS,
   "postgres": $([ -n "$pg_db" ] && echo true || echo false),
+  "wrk": $([ -n "$have_wrk" ] && echo true || echo false),
+  "wrk_threads": $WRK_THREADS,
   $others_json
   "failures": [$failures]
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,34 +21,105 @@ const (
 	benchDefaultOpenConcurrency = 64 // open loop: the most requests in flight
 	benchDefaultDuration        = 10 * time.Second
 	benchDefaultTimeout         = 10 * time.Second
-	benchTeardownTimeout        = time.Minute
 )
 
+// benchFlags are the flags of keycard bench.
+type benchFlags struct {
+	workload                          string
+	target, gateway, path             string
+	concurrency                       int
+	rate                              float64
+	duration                          time.Duration
+	requests                          int64
+	timeout, pollInterval, revTimeout time.Duration
+	adminUser, adminPassword          string
+	metricsURL                        string
+	serverPID                         int
+	jsonOut, quiet                    bool
+}
+
 // bench runs "keycard bench WORKLOAD --target URL …": a load test of a
-// running deployment (docs/bench.md).
+// running deployment (docs/bench.md). The run itself is loadgen.Bench;
+// this reads the command line and prints the result.
 func (e *cmdEnv) bench(args []string) int {
-	command := benchCommand(args)
+	f, code, ok := e.benchFlags(args)
+	if !ok {
+		return code
+	}
+	opts, err := f.options(e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "keycard bench: %v\n", err)
+		return exitUsage
+	}
+	opts.Logf = func(format string, a ...any) {
+		fmt.Fprintf(e.stderr, "keycard bench: "+format+"\n", a...)
+	}
+	var progress *progressPrinter
+	if !f.quiet {
+		progress = &progressPrinter{w: e.stderr, terminal: isTerminal(e.stderr)}
+		opts.Config.Progress = progress.print
+	}
+	report, err := loadgen.Bench(e.ctx, opts)
+	if progress != nil {
+		progress.finish()
+	}
+	if report == nil {
+		return e.fail("bench: %v", err)
+	}
+	report.Command = benchCommand(args)
+	if f.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return e.fail("bench: %v", err)
+		}
+	} else if err := report.WriteTable(e.stdout); err != nil {
+		return e.fail("bench: %v", err)
+	}
+	code = exitOK
+	if err != nil { // the teardown failed
+		fmt.Fprintf(e.stderr, "keycard bench: %v\n", err)
+		code = exitFailure
+	}
+	switch {
+	case report.Interrupted:
+		fmt.Fprintln(e.stderr, "keycard bench: interrupted")
+		return exitFailure
+	case report.Successes == 0:
+		fmt.Fprintln(e.stderr, "keycard bench: no request succeeded")
+		return exitFailure
+	}
+	return code
+}
+
+// benchFlags parses the command line of keycard bench. With ok false,
+// the caller returns code: help was printed, or a bad command line was
+// explained.
+func (e *cmdEnv) benchFlags(args []string) (f benchFlags, code int, ok bool) {
 	fs := e.flagSet("bench")
-	target := fs.String("target", "", "the auth server's base `URL`, such as http://127.0.0.1:4000")
-	gateway := fs.String("gateway", "", "the gateway's base `URL` (gateway and revocation-latency workloads)")
-	path := fs.String("path", "/", "`path` requested through the gateway; its route must accept a plain user's token")
-	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("workers: requests in flight (closed loop, default %d; %d for revocation-latency), or the most in flight with --rate (default %d)",
+	fs.StringVar(&f.target, "target", "", "the auth server's base `URL`, such as http://127.0.0.1:4000")
+	fs.StringVar(&f.gateway, "gateway", "", "the gateway's base `URL` (gateway and revocation-latency workloads)")
+	fs.StringVar(&f.path, "path", "/", "`path` requested through the gateway; its route must accept a plain user's token")
+	fs.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("workers: requests in flight (closed loop, default %d; %d for revocation-latency), or the most in flight with --rate (default %d)",
 		benchDefaultConcurrency, benchDefaultRevConcurrency, benchDefaultOpenConcurrency))
-	rate := fs.Float64("rate", 0, "open loop: start this many requests per second on a fixed schedule; latency counts from each scheduled start")
-	duration := fs.Duration("duration", 0, fmt.Sprintf("how long to send requests (default %v unless --requests)", benchDefaultDuration))
-	requests := fs.Int64("requests", 0, "how many requests to send, instead of --duration")
-	timeout := fs.Duration("timeout", benchDefaultTimeout, "time limit of one HTTP request")
-	adminUser := fs.String("admin-user", "", "`username` of an admin, who creates and deletes the bench users and clients (or KEYCARD_BENCH_ADMIN_USER)")
-	adminPassword := fs.String("admin-password", "", "the admin's password; prefer KEYCARD_BENCH_ADMIN_PASSWORD, which other users of the machine cannot see")
-	pollInterval := fs.Duration("poll-interval", loadgen.DefaultPollInterval, "revocation-latency: how often to ask the gateway whether the token is refused yet")
-	revTimeout := fs.Duration("revocation-timeout", loadgen.DefaultRevocationTimeout, "revocation-latency: how long to wait for the refusal before counting an error")
-	jsonOut := fs.Bool("json", false, "print the result as one JSON object (docs/bench.md describes its members)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--json]\n\n"+
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: start this many requests per second on a fixed schedule; latency counts from each scheduled start")
+	fs.DurationVar(&f.duration, "duration", 0, fmt.Sprintf("how long to send requests (default %v unless --requests)", benchDefaultDuration))
+	fs.Int64Var(&f.requests, "requests", 0, "how many requests to send, instead of --duration")
+	fs.DurationVar(&f.timeout, "timeout", benchDefaultTimeout, "time limit of one HTTP request")
+	fs.StringVar(&f.adminUser, "admin-user", "", "`username` of an admin, who creates and deletes the bench users and clients (or KEYCARD_BENCH_ADMIN_USER)")
+	fs.StringVar(&f.adminPassword, "admin-password", "", "the admin's password; prefer KEYCARD_BENCH_ADMIN_PASSWORD, which other users of the machine cannot see")
+	fs.DurationVar(&f.pollInterval, "poll-interval", loadgen.DefaultPollInterval, "revocation-latency: how often to ask the gateway whether the token is refused yet")
+	fs.DurationVar(&f.revTimeout, "revocation-timeout", loadgen.DefaultRevocationTimeout, "revocation-latency: how long to wait for the refusal before counting an error")
+	fs.StringVar(&f.metricsURL, "metrics-url", "", "`URL` of the server's Prometheus metrics, for its CPU time per request (default: /metrics of --target, or of --gateway for the gateway workload)")
+	fs.IntVar(&f.serverPID, "server-pid", 0, "`PID` of the server on this machine, for its CPU time per request from /proc/PID/stat (Linux), instead of its metrics")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object (docs/bench.md describes its members)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--metrics-url URL | --server-pid PID] [--json]\n\n"+
 			"Workloads: %s\n\nFlags:\n", strings.Join(loadgen.WorkloadNames(), ", "))
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 
 	// The workload may come before, among or after the flags.
@@ -57,9 +127,12 @@ func (e *cmdEnv) bench(args []string) int {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
+				usage(e.stdout)
+				return f, exitOK, false
 			}
-			return exitUsage
+			fmt.Fprintf(e.stderr, "keycard bench: %v\n", err)
+			usage(e.stderr)
+			return f, exitUsage, false
 		}
 		if fs.NArg() == 0 {
 			break
@@ -69,163 +142,108 @@ func (e *cmdEnv) bench(args []string) int {
 	}
 	if len(positional) != 1 {
 		fmt.Fprintf(e.stderr, "keycard bench: want one workload, got %d\n", len(positional))
-		printFlags(e.stderr, fs)
-		return exitUsage
+		usage(e.stderr)
+		return f, exitUsage, false
 	}
-	workload := positional[0]
+	f.workload = positional[0]
+	return f, exitOK, true
+}
 
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "keycard bench: "+format+"\n", a...)
-		return exitUsage
+// options checks the flags and fills in their defaults, reading the
+// admin's credentials from getenv when no flag gives them.
+func (f *benchFlags) options(getenv func(string) string) (loadgen.BenchOptions, error) {
+	var none loadgen.BenchOptions
+	if !validWorkload(f.workload) {
+		return none, fmt.Errorf("unknown workload %q (want one of %s)", f.workload, strings.Join(loadgen.WorkloadNames(), ", "))
 	}
-	if !validWorkload(workload) {
-		return usage("unknown workload %q (want one of %s)", workload, strings.Join(loadgen.WorkloadNames(), ", "))
+	if f.target == "" {
+		return none, errors.New("--target is required: the auth server's URL, such as http://127.0.0.1:4000")
 	}
-	if *target == "" {
-		return usage("--target is required: the auth server's URL, such as http://127.0.0.1:4000")
+	if err := checkBaseURL(f.target); err != nil {
+		return none, fmt.Errorf("--target: %w", err)
 	}
-	if err := checkBaseURL(*target); err != nil {
-		return usage("--target: %v", err)
-	}
-	if loadgen.NeedsGateway(workload) {
-		if *gateway == "" {
-			return usage("workload %s needs --gateway URL (and --path)", workload)
+	if loadgen.NeedsGateway(f.workload) {
+		if f.gateway == "" {
+			return none, fmt.Errorf("workload %s needs --gateway URL (and --path)", f.workload)
 		}
-		if err := checkBaseURL(*gateway); err != nil {
-			return usage("--gateway: %v", err)
+		if err := checkBaseURL(f.gateway); err != nil {
+			return none, fmt.Errorf("--gateway: %w", err)
 		}
-		if !strings.HasPrefix(*path, "/") {
-			return usage("--path must start with /")
+		if !strings.HasPrefix(f.path, "/") {
+			return none, errors.New("--path must start with /")
 		}
 	}
-	if *rate < 0 || *rate != *rate || *rate > 1e7 {
-		return usage("--rate must be a number of requests per second from 0 to 10000000")
+	if f.rate < 0 || f.rate != f.rate || f.rate > 1e7 {
+		return none, errors.New("--rate must be a number of requests per second from 0 to 10000000")
 	}
-	if *concurrency < 0 || *concurrency > 100000 {
-		return usage("--concurrency must be from 1 to 100000")
+	if f.concurrency < 0 || f.concurrency > 100000 {
+		return none, errors.New("--concurrency must be from 1 to 100000")
 	}
-	if *duration < 0 || *requests < 0 {
-		return usage("--duration and --requests must be positive")
+	if f.duration < 0 || f.requests < 0 {
+		return none, errors.New("--duration and --requests must be positive")
 	}
-	if *duration > 0 && *requests > 0 {
-		return usage("give --duration or --requests, not both")
+	if f.duration > 0 && f.requests > 0 {
+		return none, errors.New("give --duration or --requests, not both")
 	}
-	if *duration == 0 && *requests == 0 {
-		*duration = benchDefaultDuration
+	if f.duration == 0 && f.requests == 0 {
+		f.duration = benchDefaultDuration
 	}
-	if *timeout <= 0 || *pollInterval <= 0 || *revTimeout <= 0 {
-		return usage("--timeout, --poll-interval and --revocation-timeout must be positive")
+	if f.timeout <= 0 || f.pollInterval <= 0 || f.revTimeout <= 0 {
+		return none, errors.New("--timeout, --poll-interval and --revocation-timeout must be positive")
 	}
-	if *concurrency == 0 {
+	if f.concurrency == 0 {
 		switch {
-		case *rate > 0:
-			*concurrency = benchDefaultOpenConcurrency
-		case workload == loadgen.WorkloadRevocationLatency:
-			*concurrency = benchDefaultRevConcurrency
+		case f.rate > 0:
+			f.concurrency = benchDefaultOpenConcurrency
+		case f.workload == loadgen.WorkloadRevocationLatency:
+			f.concurrency = benchDefaultRevConcurrency
 		default:
-			*concurrency = benchDefaultConcurrency
+			f.concurrency = benchDefaultConcurrency
 		}
 	}
-	if *adminUser == "" {
-		*adminUser = e.getenv("KEYCARD_BENCH_ADMIN_USER")
+	var serverCPU loadgen.CPUMeter
+	switch {
+	case f.metricsURL != "" && f.serverPID != 0:
+		return none, errors.New("give --metrics-url or --server-pid, not both")
+	case f.metricsURL != "":
+		if err := checkMetricsURL(f.metricsURL); err != nil {
+			return none, fmt.Errorf("--metrics-url: %w", err)
+		}
+		serverCPU = loadgen.MetricsCPU{URL: f.metricsURL}
+	case f.serverPID < 0:
+		return none, errors.New("--server-pid must be a process id")
+	case f.serverPID > 0:
+		serverCPU = loadgen.ProcCPU{PID: f.serverPID}
 	}
-	if *adminPassword == "" {
-		*adminPassword = e.getenv("KEYCARD_BENCH_ADMIN_PASSWORD")
+	if f.adminUser == "" {
+		f.adminUser = getenv("KEYCARD_BENCH_ADMIN_USER")
 	}
-	if *adminUser == "" || *adminPassword == "" {
-		return usage("bench needs an admin's credentials to create and delete its users and clients: " +
+	if f.adminPassword == "" {
+		f.adminPassword = getenv("KEYCARD_BENCH_ADMIN_PASSWORD")
+	}
+	if f.adminUser == "" || f.adminPassword == "" {
+		return none, errors.New("bench needs an admin's credentials to create and delete its users and clients: " +
 			"--admin-user (or KEYCARD_BENCH_ADMIN_USER) and KEYCARD_BENCH_ADMIN_PASSWORD (or --admin-password)")
 	}
-
-	t := loadgen.Target{
-		URL:           strings.TrimRight(*target, "/"),
-		Gateway:       strings.TrimRight(*gateway, "/"),
-		Path:          *path,
-		Client:        loadgen.NewClient(*concurrency, *timeout),
-		AdminUser:     *adminUser,
-		AdminPassword: *adminPassword,
-	}
-	fx := loadgen.NewFixture(t)
-	w, err := loadgen.NewWorkload(workload, fx, loadgen.WorkloadOptions{PollInterval: *pollInterval, RevocationTimeout: *revTimeout})
-	if err != nil {
-		return usage("%v", err)
-	}
-
-	ctx := e.ctx
-	if err := fx.Check(ctx); err != nil {
-		return e.fail("bench: %v", err)
-	}
-	if loadgen.NeedsGateway(workload) {
-		if err := fx.CheckGateway(ctx); err != nil {
-			return e.fail("bench: %v", err)
-		}
-	}
-	if err := fx.AdminLogin(ctx); err != nil {
-		return e.fail("bench: %v", err)
-	}
-	// Whatever happens from here on (an error, Ctrl-C), delete what was
-	// created, with a context of its own.
-	teardown := func() int {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), benchTeardownTimeout)
-		defer cancel()
-		if err := fx.Teardown(tctx); err != nil {
-			fmt.Fprintf(e.stderr, "keycard bench: cleaning up left users or clients named %s-… behind: %v\n", fx.Prefix(), err)
-			return exitFailure
-		}
-		return exitOK
-	}
-
-	fmt.Fprintf(e.stderr, "keycard bench: setting up %s (users and clients named %s-…)\n", workload, fx.Prefix())
-	if err := w.Setup(ctx, *concurrency); err != nil {
-		teardown()
-		if ctx.Err() != nil {
-			return e.fail("bench: interrupted during setup")
-		}
-		return e.fail("bench: setup: %v", err)
-	}
-
-	cfg := loadgen.Config{
-		Concurrency: *concurrency,
-		Rate:        *rate,
-		Duration:    *duration,
-		Requests:    *requests,
-		SelfTimed:   w.SelfTimed(),
-	}
-	var progress *progressPrinter
-	if !*quiet {
-		progress = &progressPrinter{w: e.stderr, terminal: isTerminal(e.stderr)}
-		cfg.Progress = progress.print
-	}
-	res, err := loadgen.Run(ctx, cfg, w.Op)
-	if progress != nil {
-		progress.finish()
-	}
-	if err != nil {
-		teardown()
-		return e.fail("bench: %v", err)
-	}
-	code := teardown()
-
-	report := loadgen.NewReport(workload, t, res, loadgen.CurrentEnvironment())
-	report.Command = command
-	if *jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return e.fail("bench: %v", err)
-		}
-	} else if err := report.WriteTable(e.stdout); err != nil {
-		return e.fail("bench: %v", err)
-	}
-	switch {
-	case res.Interrupted:
-		fmt.Fprintln(e.stderr, "keycard bench: interrupted")
-		return exitFailure
-	case report.Successes == 0:
-		fmt.Fprintln(e.stderr, "keycard bench: no request succeeded")
-		return exitFailure
-	}
-	return code
+	return loadgen.BenchOptions{
+		Workload: f.workload,
+		Target: loadgen.Target{
+			URL:           strings.TrimRight(f.target, "/"),
+			Gateway:       strings.TrimRight(f.gateway, "/"),
+			Path:          f.path,
+			Client:        loadgen.NewClient(f.concurrency, f.timeout),
+			AdminUser:     f.adminUser,
+			AdminPassword: f.adminPassword,
+		},
+		Config: loadgen.Config{
+			Concurrency: f.concurrency,
+			Rate:        f.rate,
+			Duration:    f.duration,
+			Requests:    f.requests,
+		},
+		WorkloadOptions: loadgen.WorkloadOptions{PollInterval: f.pollInterval, RevocationTimeout: f.revTimeout},
+		ServerCPU:       serverCPU,
+	}, nil
 }
 
 // benchCommand returns the command line "keycard bench args…" for the
@@ -255,6 +273,15 @@ func validWorkload(name string) bool {
 		}
 	}
 	return false
+}
+
+// checkMetricsURL accepts an absolute http or https URL with a host.
+func checkMetricsURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http:// or https:// URL such as http://127.0.0.1:9090/metrics, got %q", s)
+	}
+	return nil
 }
 
 // checkBaseURL accepts an absolute http or https URL with a host and

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +46,29 @@ type benchReport struct {
 		GoVersion  string `json:"go_version"`
 		GOMAXPROCS int    `json:"gomaxprocs"`
 	} `json:"environment"`
+	ServerCPU    *benchCPU `json:"server_cpu"`
+	GeneratorCPU *benchCPU `json:"generator_cpu"`
+}
+
+// benchCPU is a CPU figure of the report.
+type benchCPU struct {
+	Source       string   `json:"source"`
+	Seconds      *float64 `json:"cpu_s"`
+	USPerRequest *float64 `json:"us_per_request"`
+	Unavailable  string   `json:"unavailable"`
+}
+
+// checkCPU checks that f is a figure from source, above zero.
+func checkCPU(t *testing.T, what string, f *benchCPU, source string) {
+	t.Helper()
+	switch {
+	case f == nil:
+		t.Errorf("%s: no CPU figure", what)
+	case f.USPerRequest == nil || f.Seconds == nil || f.Unavailable != "":
+		t.Errorf("%s: CPU not measured: %q", what, f.Unavailable)
+	case f.Source != source || *f.USPerRequest <= 0 || *f.Seconds <= 0:
+		t.Errorf("%s: %v µs per request, %v s, from %q; want a positive figure from %q", what, *f.USPerRequest, *f.Seconds, f.Source, source)
+	}
 }
 
 // benchServer starts a server with an admin user for bench.
@@ -208,6 +236,8 @@ routes:
 	if r.Gateway != g.base {
 		t.Errorf("gateway %q, want %q", r.Gateway, g.base)
 	}
+	// By default the CPU is the gateway's, from its /metrics.
+	checkCPU(t, "gateway", r.ServerCPU, g.base+"/metrics")
 	if h := up.last(); h == nil || h.Get("X-Keycard-Subject") == "" {
 		t.Errorf("the upstream did not get an authenticated request: %v", h)
 	}
@@ -217,6 +247,9 @@ routes:
 		t.Fatalf("bench revocation-latency: exit %d: %s", code, errOut)
 	}
 	checkReport(t, r, "revocation-latency", "closed", 10)
+	if r.ServerCPU == nil || r.ServerCPU.USPerRequest != nil || !strings.Contains(r.ServerCPU.Unavailable, "not measured for revocation-latency") {
+		t.Errorf("revocation-latency server CPU %+v, want none by default, and why", r.ServerCPU)
+	}
 	if r.Concurrency != benchDefaultRevConcurrency {
 		t.Errorf("revocation-latency concurrency %d, want %d", r.Concurrency, benchDefaultRevConcurrency)
 	}
@@ -254,6 +287,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"no admin", []string{"login", "--target", "http://h"}, "needs an admin's credentials"},
 		{"unknown flag", []string{"login", "--target", "http://h", "--bogus"}, "flag provided but not defined"},
 		{"two workloads", []string{"login", "refresh", "--target", "http://h"}, "want one workload, got 2"},
+		{"metrics URL and pid", []string{"login", "--target", "http://h", "--metrics-url", "http://h/metrics", "--server-pid", "1"}, "not both"},
+		{"bad metrics URL", []string{"login", "--target", "http://h", "--metrics-url", "h:9090/metrics"}, "--metrics-url: want an http://"},
+		{"negative pid", []string{"login", "--target", "http://h", "--server-pid", "-4"}, "--server-pid must be a process id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,8 +302,8 @@ func TestBenchUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	if code, _, errOut := run(t, "", "bench", "-h"); code != exitOK || !strings.Contains(errOut, "revocation-latency") {
-		t.Errorf("bench -h: exit %d, stderr %q", code, errOut)
+	if code, out, errOut := run(t, "", "bench", "-h"); code != exitOK || !strings.Contains(out, "revocation-latency") || errOut != "" {
+		t.Errorf("bench -h: exit %d, stdout %q, stderr %q; want the help on stdout", code, out, errOut)
 	}
 }
 
@@ -300,6 +336,10 @@ func TestBenchFailures(t *testing.T) {
 		{"not a Keycard server", []string{"login", "--target", s.base + "/nowhere", "--admin-user", "a", "--admin-password", "b"}, "answers GET /healthz with 404"},
 		{"wrong admin password", []string{"login", "--target", s.base, "--admin-user", "benchadmin", "--admin-password", "wrong-password"}, "admin login refused"},
 		{"not an admin", []string{"login", "--target", s.base, "--admin-user", "plainuser", "--admin-password", "not-admin-pass"}, `"plainuser" does not have the admin role`},
+		{"metrics URL without metrics", []string{"login", "--target", s.base, "--metrics-url", s.base + "/nowhere", "--admin-user", "benchadmin", "--admin-password", benchAdminPass},
+			"reading the server's CPU time: " + s.base + "/nowhere answers 404"},
+		{"no such server process", []string{"login", "--target", s.base, "--server-pid", "2147483647", "--admin-user", "benchadmin", "--admin-password", benchAdminPass},
+			"reading the server's CPU time: no process 2147483647"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -421,4 +461,94 @@ func TestBenchProgressLines(t *testing.T) {
 			t.Errorf("%s is a character device, like a terminal", os.DevNull)
 		}
 	}
+}
+
+// TestBenchServerCPU: bench reads the server's CPU time from its /metrics
+// by default, or from /proc with --server-pid, and divides it by the
+// successful requests. The server here runs in the test process, so
+// --server-pid is the test's own pid.
+func TestBenchServerCPU(t *testing.T) {
+	s := benchServer(t)
+	code, r, out, errOut := runBench(t, s, "refresh", "--requests", "300", "--concurrency", "4", "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	checkReport(t, r, "refresh", "closed", 300)
+	checkCPU(t, "server, from /metrics", r.ServerCPU, s.base+"/metrics")
+	if runtime.GOOS == "linux" {
+		checkCPU(t, "bench itself", r.GeneratorCPU, fmt.Sprintf("/proc/%d/stat", os.Getpid()))
+	}
+	if !strings.Contains(out, `"server_cpu": {`) {
+		t.Errorf("no server_cpu in the JSON:\n%s", out)
+	}
+
+	if runtime.GOOS != "linux" {
+		t.Skip("--server-pid reads /proc, which is Linux only")
+	}
+	pid := os.Getpid()
+	code, r, _, errOut = runBench(t, s, "client-credentials", "--requests", "300", "--concurrency", "4", "--server-pid", strconv.Itoa(pid), "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("--server-pid: exit %d: %s", code, errOut)
+	}
+	checkCPU(t, "server, from /proc", r.ServerCPU, fmt.Sprintf("/proc/%d/stat", pid))
+
+	// The table says it too.
+	code, _, out, errOut = runBench(t, s, "client-credentials", "--requests", "50", "--quiet")
+	if code != 0 {
+		t.Fatalf("table: exit %d: %s", code, errOut)
+	}
+	if !regexp.MustCompile(`server CPU +[0-9.]+(µs|ms) per successful request \([0-9.]+ s in all, from ` + regexp.QuoteMeta(s.base) + `/metrics\)`).MatchString(out) {
+		t.Errorf("table lacks the server CPU line:\n%s", out)
+	}
+	checkCleanedUp(t, s)
+}
+
+// fakeMetrics serves a /metrics page whose process_cpu_seconds_total
+// grows by step on every scrape, with the start time start(n) of the
+// n-th scrape (from 1).
+func fakeMetrics(t *testing.T, step float64, start func(n int) string) string {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		cpu := 100 + step*float64(n-1)
+		st := start(n)
+		mu.Unlock()
+		fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\nprocess_start_time_seconds %s\n", cpu, st)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/metrics"
+}
+
+// TestBenchServerCPUFakeMetrics: a /metrics whose CPU time advances by
+// 0.5 s between two scrapes, around a run of 100 successful requests, is
+// 5,000 µs per request; readings of two different processes give no
+// figure, and say why.
+func TestBenchServerCPUFakeMetrics(t *testing.T) {
+	s := benchServer(t)
+	same := fakeMetrics(t, 0.5, func(int) string { return "1700000000.5" })
+	code, r, _, errOut := runBench(t, s, "client-credentials", "--requests", "100", "--concurrency", "2", "--metrics-url", same, "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	f := r.ServerCPU
+	if f == nil || f.USPerRequest == nil || *f.USPerRequest != 5000 || *f.Seconds != 0.5 || f.Source != same {
+		t.Errorf("server CPU %+v, want 5000 µs per request, 0.5 s, from %s", f, same)
+	}
+
+	restarting := fakeMetrics(t, 0.5, func(n int) string { return strconv.Itoa(1700000000 + n) })
+	code, r, _, errOut = runBench(t, s, "client-credentials", "--requests", "20", "--metrics-url", restarting, "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if f := r.ServerCPU; f == nil || f.USPerRequest != nil || f.Seconds != nil || !strings.Contains(f.Unavailable, "different processes") {
+		t.Errorf("server CPU %+v, want no figure: the readings are of different processes", f)
+	}
+	code, _, out, errOut := runBench(t, s, "client-credentials", "--requests", "20", "--metrics-url", restarting, "--quiet")
+	if code != 0 || !strings.Contains(out, "server CPU  not measured: the two readings are of different processes") {
+		t.Errorf("exit %d (%s), table:\n%s\nwant it to say the server CPU was not measured", code, errOut, out)
+	}
+	checkCleanedUp(t, s)
 }

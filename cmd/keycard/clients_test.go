@@ -90,7 +90,7 @@ func TestClientsEndToEnd(t *testing.T) {
 		t.Fatalf("introspect: %d %s", status, body)
 	}
 	if in["active"] != true || in["client_id"] != c.ClientID || in["sub"] != c.ClientID || in["scope"] != "feed:read" ||
-		in["aud"] != "feed" || in["token_type"] != "access_token" || in["iss"] != s.base {
+		in["aud"] != "feed" || in["token_type"] != "Bearer" || in["iss"] != s.base {
 		t.Errorf("introspect: %v", in)
 	}
 

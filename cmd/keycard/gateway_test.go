@@ -292,7 +292,7 @@ routes:
 		t.Fatalf("logout: %d", code)
 	}
 	loggedOut := time.Now()
-	within(t, "logged-out token refused", loggedOut, time.Second, func() bool {
+	within(t, "logged-out token refused", loggedOut, propagationBound, func() bool {
 		code, _ := gwGet(t, g, "/me/x", alice.AccessToken)
 		return code == http.StatusUnauthorized
 	})
@@ -306,7 +306,7 @@ routes:
 	}
 	revoked := time.Now()
 	for name, tok := range map[string]string{"root": root.AccessToken, "client weather": weather, "client orders": orders} {
-		within(t, "revoke-all: "+name+"'s token refused", revoked, time.Second, func() bool {
+		within(t, "revoke-all: "+name+"'s token refused", revoked, propagationBound, func() bool {
 			code, _ := gwGet(t, g, "/me/x", tok)
 			return code == http.StatusUnauthorized
 		})
@@ -345,7 +345,7 @@ routes:
 	if code, _ := call(t, "POST", s.base+"/admin/v1/keys/"+newKID+"/revoke", admin.AccessToken, "", "", nil); code != http.StatusOK {
 		t.Fatalf("admin key revocation: %d", code)
 	}
-	within(t, "token of a key revoked by the admin API refused", time.Now(), time.Second, func() bool {
+	within(t, "token of a key revoked by the admin API refused", time.Now(), propagationBound, func() bool {
 		code, _ := gwGet(t, g, "/me/x", rotated.AccessToken)
 		return code == http.StatusUnauthorized
 	})
@@ -359,7 +359,7 @@ routes:
 	if code, _, errOut := run(t, "", "keys", "revoke", "--dev", "--data", s.data, oldKID); code != 0 {
 		t.Fatalf("keys revoke: %d %s", code, errOut)
 	}
-	within(t, "token of a key revoked by the CLI refused", time.Now(), time.Second, func() bool {
+	within(t, "token of a key revoked by the CLI refused", time.Now(), propagationBound, func() bool {
 		code, _ := gwGet(t, g, "/me/x", fresh.AccessToken)
 		return code == http.StatusUnauthorized
 	})

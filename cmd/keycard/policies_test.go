@@ -87,7 +87,7 @@ func TestSessionPolicies(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	login("ann", pass)
 	start := time.Now()
-	within(t, "session cap reaches the gateway", start, time.Second, func() bool {
+	within(t, "session cap reaches the gateway", start, propagationBound, func() bool {
 		code, _ := gwGet(t, g, "/api/x", first.AccessToken)
 		return code == http.StatusUnauthorized
 	})

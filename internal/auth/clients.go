@@ -212,16 +212,27 @@ func errClient() error {
 // a wrong secret also cost the same work — one store lookup, one SHA-256
 // and one constant-time comparison — so timing does not tell which ids
 // exist; an id longer than any Keycard makes skips the lookup.
+//
+// The lookup also reads the key generation and tells the key manager
+// (KeyManager.Observe), so that a token then minted for the client
+// (ClientCredentials) is signed with a key that was current at the
+// lookup, and a token then introspected is verified with such keys.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*keycard.Client, error) {
 	if len(secret) > maxClientSecretLen {
 		secret = secret[:maxClientSecretLen]
 	}
 	var c *keycard.Client
 	if id != "" && len(id) <= maxClientIDLen {
-		var err error
-		c, err = s.stores.Clients.Client(ctx, id)
+		var (
+			gen int64
+			err error
+		)
+		c, gen, err = s.stores.Clients.ClientWithKeyGeneration(ctx, id)
 		if err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND {
 			return nil, err
+		}
+		if c != nil && s.keys != nil {
+			s.keys.Observe(gen)
 		}
 	}
 	// Against an unknown id, compare with a hash no secret has, so that
@@ -275,7 +286,9 @@ func grantScopes(c *keycard.Client, requested string) ([]string, error) {
 // first audience or the server's default one. There is no sid and no
 // refresh token (RFC 6749 section 4.4.3). A scope the client is not
 // allowed fails with EFORBIDDEN, which the token endpoint answers as
-// invalid_scope.
+// invalid_scope. c comes from AuthenticateClient, whose lookup tells the
+// key manager of any change to the signing keys, so the token is never
+// signed with a key revoked before that lookup.
 func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scope string) (*Tokens, error) {
 	scopes, err := grantScopes(c, scope)
 	if err != nil {
@@ -316,7 +329,10 @@ func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scop
 	return &Tokens{AccessToken: token, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
 }
 
-// Token types of RFC 7662 section 2.2 and RFC 7009 section 2.1.
+// The kinds of token introspection and revocation take, named as RFC
+// 7009 section 2.1's token type hints. They are not RFC 6749 section 5.1
+// token types: an access token's type, in an introspection response, is
+// "Bearer".
 const (
 	TokenTypeAccess  = "access_token"
 	TokenTypeRefresh = "refresh_token"
@@ -326,7 +342,7 @@ const (
 // 2.2). When Active is false no other field is set.
 type Introspection struct {
 	Active    bool
-	TokenType string // TokenTypeAccess or TokenTypeRefresh
+	TokenType string // TokenTypeAccess or TokenTypeRefresh: which kind of token
 	Scope     string
 	ClientID  string
 	Username  string // for tokens of users
@@ -481,14 +497,26 @@ func (s *Service) introspectRefresh(ctx context.Context, token string) (*Introsp
 	}, nil
 }
 
+// mayRevoke says whether caller may revoke a user's token of the client
+// issuedTo ("" for Keycard's own sign-ins): an application's tokens only
+// by that application (RFC 7009 section 2.1); Keycard's own by a
+// confidential client (a trusted back end), not by a public one.
+func mayRevoke(caller *keycard.Client, issuedTo string) error {
+	if issuedTo != "" && issuedTo != caller.ID || issuedTo == "" && caller.Public() {
+		return keycard.Errorf(keycard.EFORBIDDEN, "This token was issued to another client.")
+	}
+	return nil
+}
+
 // RevokeToken revokes a token on behalf of an authenticated client (RFC
-// 7009 section 2.1). A refresh token revokes its whole session, which puts
-// the session's sid in the revocation feed. An access token gets a
-// RevokeToken (jti) entry in the feed; for a user's token nothing else
-// changes: its session and refresh token live on. Any registered client
-// may revoke users' tokens (service clients are trusted back ends: a
-// gateway or a back end ending a user's session), but a service client's
-// token only by that client, EFORBIDDEN otherwise. Tokens that are
+// 7009 section 2.1), or of a public client that named itself. A refresh
+// token revokes its whole session, which puts the session's sid in the
+// revocation feed. An access token gets a RevokeToken (jti) entry in the
+// feed; for a user's token nothing else changes: its session and refresh
+// token live on. A confidential client may revoke the tokens of Keycard's
+// own sign-ins (service clients are trusted back ends: a gateway or a back
+// end ending a user's session); an application's tokens, and a service
+// client's, only that client may revoke: EFORBIDDEN otherwise. Tokens that are
 // unknown, malformed, expired or already revoked are not an error (RFC
 // 7009 section 2.2). The token type hint is not needed: Keycard tells
 // refresh tokens from access tokens by their form.
@@ -497,6 +525,15 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 	if _, _, err := keycard.ParseRefreshToken(token); err == nil {
 		rt, err := s.refreshTokenOf(ctx, token)
 		if err != nil || rt == nil {
+			return err
+		}
+		owner, err := s.stores.Sessions.Session(ctx, rt.SessionID)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := mayRevoke(caller, owner.ClientID); err != nil {
 			return err
 		}
 		sess, err := s.stores.Sessions.RevokeSession(ctx, rt.SessionID, s.now(), keycard.RevokeTokenRevocation)
@@ -513,8 +550,17 @@ func (s *Service) RevokeToken(ctx context.Context, caller *keycard.Client, token
 	if err := s.introspector.Parse(token, &claims); err != nil || !s.now().Before(claims.ExpiresAt.Time) {
 		return nil // nothing a verifier would accept, so nothing to revoke
 	}
-	if claims.SessionID == "" && claims.ClientID != caller.ID {
+	switch {
+	case claims.SessionID == "" && claims.ClientID != caller.ID:
 		return keycard.Errorf(keycard.EFORBIDDEN, "This token was issued to another client.")
+	case claims.SessionID != "" && claims.ClientID != s.cfg.ClientID:
+		if err := mayRevoke(caller, claims.ClientID); err != nil {
+			return err
+		}
+	case claims.SessionID != "":
+		if err := mayRevoke(caller, ""); err != nil {
+			return err
+		}
 	}
 	revoked, err := s.stores.Revocations.HasRevocation(ctx, keycard.RevokeToken, claims.ID)
 	if err != nil || revoked {

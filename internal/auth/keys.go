@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -42,7 +43,9 @@ type KeyOptions struct {
 	RetainFor time.Duration
 	// CacheFor is how long the manager trusts its in-memory view of the
 	// keys before reading the store again (other instances may rotate);
-	// DefaultKeyCacheFor when zero.
+	// DefaultKeyCacheFor when zero. Signing does not depend on it: a
+	// store read that reports a newer key generation (Observe, Sync)
+	// makes the next signature wait for a fresh view.
 	CacheFor time.Duration
 }
 
@@ -50,6 +53,14 @@ type KeyOptions struct {
 // retires them (docs/architecture.md, "Keys"), seals private keys under the master key,
 // and serves the active signer, the verification key set and the JWKS from
 // memory. It is safe for concurrent use.
+//
+// Its view of the keys is labelled with the store's key generation
+// (keycard.KeyStore.KeyGeneration) it was read at. Operations that mint a
+// token tell the manager the generation their own store read found
+// (Observe), and the manager never signs from a view older than the
+// newest generation it has been told of: a key revoked by another
+// process is not used for a token whose request read the store after the
+// revocation committed.
 type KeyManager struct {
 	store  keycard.KeyStore
 	sealer *Sealer
@@ -57,16 +68,30 @@ type KeyManager struct {
 	now    func() time.Time
 	rand   io.Reader
 
-	mu       sync.Mutex
-	gen      uint64 // incremented by Invalidate
-	view     *keyView
-	unsealed map[string]*jose.Key // kid → private key, so each is opened once
-	typed    sync.Map             // kid "\x00" typ → *jwt.Signer (TypedSigner)
+	// view is the current snapshot, replaced whole (Invalidate replaces
+	// it with a copy).
+	view atomic.Pointer[keyView]
+	// observed is the newest key generation a store read has reported
+	// (Observe).
+	observed atomic.Int64
+	// reading lets one read of the store run at a time (a one-slot
+	// semaphore that a context can give up waiting for): callers that
+	// find the view stale together share one read, and views are stored
+	// in the order they were read, so none replaces a newer one.
+	reading chan struct{}
+
+	mu          sync.Mutex
+	invalidated uint64               // incremented by Invalidate
+	unsealed    map[string]*jose.Key // kid → private key, so each is opened once
+	typed       sync.Map             // kid "\x00" typ → *jwt.Signer (TypedSigner)
 }
 
 // keyView is an immutable snapshot of the published keys.
 type keyView struct {
 	loaded time.Time
+	// gen is the store's key generation, read before the keys: the keys
+	// are at least that new.
+	gen    int64
 	kid    string      // active key
 	signer *jwt.Signer // signs with the active key
 	// The next key takes over signing at nextAt, even before some
@@ -106,7 +131,8 @@ func NewKeyManager(store keycard.KeyStore, sealer *Sealer, opt KeyOptions, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &KeyManager{store: store, sealer: sealer, opt: opt, now: now, rand: rand.Reader, unsealed: map[string]*jose.Key{}}, nil
+	return &KeyManager{store: store, sealer: sealer, opt: opt, now: now, rand: rand.Reader,
+		reading: make(chan struct{}, 1), unsealed: map[string]*jose.Key{}}, nil
 }
 
 func sealLabel(kid string) string { return "signing-key:" + kid }
@@ -226,50 +252,149 @@ func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (*keycard.Signi
 	return rec, nil
 }
 
-// current returns the cached view, reloading it when older than CacheFor.
-func (m *KeyManager) current(ctx context.Context) (*keyView, error) {
-	m.mu.Lock()
-	v := m.view
-	m.mu.Unlock()
-	if v != nil && m.now().Sub(v.loaded) < m.opt.CacheFor {
+// Observe records that a store read made for an operation found the key
+// generation gen (keycard.KeyStore.KeyGeneration; a RotateResult's
+// KeyGeneration, ClientStore.ClientWithKeyGeneration's). From then on the
+// manager signs, and verifies, only from a view of the keys at least that
+// new, reading the store again first if its view is older. The operation
+// that observed the generation then signs with a key that was still
+// stored when its read ran. Observe is cheap and safe for concurrent use;
+// a generation older than one already observed changes nothing.
+func (m *KeyManager) Observe(gen int64) {
+	for {
+		cur := m.observed.Load()
+		if gen <= cur || m.observed.CompareAndSwap(cur, gen) {
+			return
+		}
+	}
+}
+
+// Sync reads the store's key generation and observes it (Observe), so
+// that the next signature uses a key that was current when Sync began:
+// one small read, for operations that make no read it could ride on
+// (login, whose password hashing costs far more).
+func (m *KeyManager) Sync(ctx context.Context) error {
+	gen, err := m.store.KeyGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	m.Observe(gen)
+	return nil
+}
+
+// fresh returns the view if it was read less than maxAge ago and is no
+// older than the newest generation observed, and nil otherwise.
+func (m *KeyManager) fresh(maxAge time.Duration) *keyView {
+	v := m.view.Load()
+	if v == nil || v.gen < m.observed.Load() || m.now().Sub(v.loaded) >= maxAge {
+		return nil
+	}
+	return v
+}
+
+// current returns a view fresh for maxAge (see fresh), reading the store
+// when the one in memory is not.
+func (m *KeyManager) current(ctx context.Context, maxAge time.Duration) (*keyView, error) {
+	if v := m.fresh(maxAge); v != nil {
 		return v, nil
 	}
-	return m.reload(ctx)
+	return m.load(ctx, maxAge)
+}
+
+// reload reads the store whatever the view in memory, and returns the
+// new view.
+func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
+	return m.load(ctx, 0)
+}
+
+// load waits for its turn to read the store (m.reading), then reads it,
+// unless a read that ended meanwhile left a view fresh for maxAge (0:
+// always read).
+func (m *KeyManager) load(ctx context.Context, maxAge time.Duration) (*keyView, error) {
+	select {
+	case m.reading <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-m.reading }()
+	if maxAge > 0 {
+		if v := m.fresh(maxAge); v != nil {
+			return v, nil
+		}
+	}
+	return m.read(ctx)
 }
 
 // Invalidate makes the next use of the keys read the store again, rather
 // than trust the in-memory view for up to CacheFor. Call it when another
 // instance may have changed the keys (a revocation feed notification:
-// an emergency key revocation must stop this instance from signing with,
-// and accepting, the revoked key at once).
+// an emergency key revocation must stop this instance from accepting
+// the revoked key at once; signing is guarded by Observe already).
 func (m *KeyManager) Invalidate() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.gen++
-	if m.view != nil {
-		v := *m.view
-		v.loaded = time.Time{}
-		m.view = &v
+	m.invalidated++
+	if v := m.view.Load(); v != nil {
+		c := *v
+		c.loaded = time.Time{}
+		m.view.Store(&c)
 	}
 }
 
-// reload reads the keys from the store and builds a new view.
-func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
+// read reads the key generation and, when it differs from the view's,
+// the keys, and stores and returns the new view. The caller holds
+// m.reading.
+func (m *KeyManager) read(ctx context.Context) (*keyView, error) {
 	m.mu.Lock()
-	gen := m.gen
+	invalidated := m.invalidated
 	m.mu.Unlock()
-	keys, err := m.store.ListKeys(ctx)
+	// The generation before the keys: the keys read are then at least
+	// that new, and a change between the two reads makes the next read
+	// read them again.
+	gen, err := m.store.KeyGeneration(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if seen := m.observed.Load(); gen < seen {
+		// The store went back (a restored backup, a failover to a
+		// replica that had not seen the newest change): what it says
+		// now is all there is, and waiting for a generation it may
+		// never reach would read it before every signature.
+		m.observed.CompareAndSwap(seen, gen)
+	}
+	var v *keyView
+	if old := m.view.Load(); old != nil && old.gen == gen {
+		// Nothing changed since the view was read.
+		c := *old
+		v = &c
+	} else {
+		keys, err := m.store.ListKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if v, err = m.build(keys); err != nil {
+			return nil, err
+		}
+		v.gen = gen
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v := &keyView{loaded: m.now(), records: keys}
-	if m.gen != gen {
+	v.loaded = m.now()
+	if m.invalidated != invalidated {
 		// Invalidated while the store was read: what was read may
 		// predate the change, so the next use reads again.
 		v.loaded = time.Time{}
 	}
+	m.view.Store(v)
+	return v, nil
+}
+
+// build makes a view of the stored keys, opening the private keys it has
+// not opened before.
+func (m *KeyManager) build(keys []*keycard.SigningKey) (*keyView, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := &keyView{records: keys}
 	var verify []*jose.Key
 	seen := map[string]bool{}
 	for _, rec := range keys {
@@ -303,13 +428,13 @@ func (m *KeyManager) reload(ctx context.Context) (*keyView, error) {
 			delete(m.unsealed, kid)
 		}
 	}
+	var err error
 	if v.verify, err = jose.NewKeySet(verify...); err != nil {
 		return nil, err
 	}
 	if v.jwks, err = v.verify.MarshalJSON(); err != nil {
 		return nil, err
 	}
-	m.view = v
 	return v, nil
 }
 
@@ -336,9 +461,11 @@ func (m *KeyManager) privateKey(rec *keycard.SigningKey) (*jose.Key, error) {
 // errNoActiveKey means Maintain has not run or failed.
 var errNoActiveKey = errors.New("auth: no active signing key")
 
-// Signer returns the signer of the active key and its kid.
+// Signer returns the signer of the active key and its kid, from a view
+// of the keys read less than CacheFor ago and no older than the newest
+// key generation observed (Observe, Sync).
 func (m *KeyManager) Signer(ctx context.Context) (*jwt.Signer, string, error) {
-	v, err := m.current(ctx)
+	v, err := m.current(ctx, m.opt.CacheFor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -380,30 +507,26 @@ func (m *KeyManager) TypedSigner(ctx context.Context, typ string) (*jwt.Signer, 
 // VerificationKeys returns every published key (next, active, retired),
 // for verifying the server's own tokens.
 func (m *KeyManager) VerificationKeys(ctx context.Context) (*jose.KeySet, error) {
-	v, err := m.current(ctx)
+	v, err := m.current(ctx, m.opt.CacheFor)
 	if err != nil {
 		return nil, err
 	}
 	return v.verify, nil
 }
 
-// jwksFresh is how old a view JWKS may serve: much less than CacheFor,
-// because a verifier that meets an unknown kid asks the JWKS once and
-// then not again for a while (10 s by default); a key made active at
-// once by another process (the CLI, another instance without
-// notifications) must be there by then. It still bounds the reads an
-// anonymous client can cause.
-const jwksFresh = 250 * time.Millisecond
-
 // JWKS returns the public JWK Set document. HMAC keys never appear in it.
+//
+// It reads the store's key generation first (Sync), and the keys when
+// they changed: a verifier asks for the JWKS when it meets a kid it does
+// not know, typically one another process (the CLI, another instance)
+// has just made active, and then not again for a while (10 s by
+// default), so the answer must already have it. The cost is one small
+// read per request, less than any other anonymous request causes.
 func (m *KeyManager) JWKS(ctx context.Context) ([]byte, error) {
-	m.mu.Lock()
-	v := m.view
-	m.mu.Unlock()
-	if v != nil && m.now().Sub(v.loaded) < jwksFresh {
-		return v.jwks, nil
+	if err := m.Sync(ctx); err != nil {
+		return nil, err
 	}
-	v, err := m.reload(ctx)
+	v, err := m.current(ctx, m.opt.CacheFor)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +545,7 @@ func (m *KeyManager) Keys(ctx context.Context) ([]*keycard.SigningKey, error) {
 // Algorithms returns the algorithms of the published keys, the active
 // key's first: what a verifier of this server's tokens must accept.
 func (m *KeyManager) Algorithms(ctx context.Context) ([]jose.Algorithm, error) {
-	v, err := m.current(ctx)
+	v, err := m.current(ctx, m.opt.CacheFor)
 	if err != nil {
 		return nil, err
 	}

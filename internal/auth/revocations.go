@@ -80,9 +80,9 @@ func (s *Service) RevocationsChanged() <-chan struct{} { return s.feed.changed()
 // Service's own appends do. It is for appends made by other processes,
 // such as other instances on a shared database, signalled by LISTEN/NOTIFY.
 // The append may be an emergency key revocation, so the signing keys are
-// read again too: this instance must stop signing with, and accepting, a
-// revoked key at once rather than after its key cache expires. It is safe
-// for concurrent use.
+// read again too: this instance must stop accepting a revoked key at once
+// rather than after its key cache expires (it stops signing with it
+// without this: see RevokeKey). It is safe for concurrent use.
 func (s *Service) RevocationsAppended() {
 	if s.keys != nil {
 		s.keys.Invalidate()
@@ -112,8 +112,13 @@ func (s *Service) RevokeAll(ctx context.Context, by Actor) (int64, error) {
 // fails with ENOTFOUND for an unknown kid.
 //
 // Other instances of the server (and a server running while the CLI
-// revokes) stop accepting the key's tokens when they next read the keys,
-// within DefaultKeyCacheFor.
+// revokes) never sign with kid once RevokeKey has returned: every token
+// they mint reads the store's key generation first (KeyManager.Observe,
+// Sync), and one that moved makes them read the keys before signing.
+// They stop accepting its tokens at once where a feed notification
+// reaches them (PostgreSQL's LISTEN/NOTIFY, SQLite's poll of the feed),
+// at the next token they mint or introspect, and otherwise within
+// DefaultKeyCacheFor.
 func (s *Service) RevokeKey(ctx context.Context, by Actor, kid string) (*keycard.SigningKey, error) {
 	if s.keys == nil {
 		return nil, errors.New("auth: revoking a key needs the signing keys")

@@ -384,6 +384,15 @@ func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Token
 // startSession creates a session with its first refresh token and mints
 // an access token for it.
 func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*Tokens, error) {
+	if s.keys != nil {
+		// The token must not be signed by a key revoked by another
+		// process before this login: a login makes no read the key
+		// generation could ride on, and its password hashing costs far
+		// more than this one.
+		if err := s.keys.Sync(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
 	sid, err := keycard.NewID(s.rand)
 	if err != nil {
@@ -556,8 +565,10 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 		// the session's user.
 		Audit: &keycard.AuditEvent{Time: now, Type: keycard.AuditRefresh, ClientAddr: c.Addr, UserAgent: c.UserAgent},
 		// The user comes back from the same transaction, which spares a
-		// read per refresh.
-		WithUser: true,
+		// read per refresh; so does the key generation, which tells
+		// whether the signing keys changed (KeyManager.Observe).
+		WithUser:          true,
+		WithKeyGeneration: s.keys != nil,
 	})
 	if err != nil {
 		if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
@@ -590,6 +601,9 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	}
 	if u.Disabled {
 		return nil, errRefresh()
+	}
+	if s.keys != nil {
+		s.keys.Observe(res.KeyGeneration)
 	}
 	if sess := res.Session; sess.ClientID != "" {
 		if client == nil || client.ID != sess.ClientID || !client.AllowsGrant(keycard.GrantRefreshToken) {

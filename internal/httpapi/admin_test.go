@@ -453,7 +453,7 @@ func TestAdminClients(t *testing.T) {
 	var list adminClientsResponse
 	res = f.call(t, "GET", "/admin/v1/clients", "")
 	ok(t, res, http.StatusOK, &list)
-	if len(list.Clients) != 1 || list.Clients[0].ID != c.ID || strings.Contains(string(res.body), c.Secret) || strings.Contains(string(res.body), "client_secret") {
+	if len(list.Clients) != 1 || list.Clients[0].ID != c.ID || strings.Contains(string(res.body), c.Secret) || strings.Contains(string(res.body), `"client_secret"`) {
 		t.Errorf("list clients: got %s, want the client without its secret", res.body)
 	}
 	// Paging.

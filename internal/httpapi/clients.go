@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
 	"github.com/keycard-auth/keycard/jwt"
 )
@@ -131,11 +132,18 @@ func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, 
 // introspectionResponse is RFC 7662 §2.2's response; an inactive token
 // gets {"active":false} alone.
 type introspectionResponse struct {
-	Active    bool         `json:"active"`
-	Scope     string       `json:"scope,omitempty"`
-	ClientID  string       `json:"client_id,omitempty"`
-	Username  string       `json:"username,omitempty"`
-	TokenType string       `json:"token_type,omitempty"`
+	Active   bool   `json:"active"`
+	Scope    string `json:"scope,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	Username string `json:"username,omitempty"`
+	// TokenType is an RFC 6749 §5.1 access token type, as RFC 7662 §2.2
+	// says: "Bearer" for access tokens; refresh tokens, which are no
+	// access token of any type, have none.
+	TokenType string `json:"token_type,omitempty"`
+	// TokenUse says which kind of token it is, in the names of RFC 7009
+	// §2.1's token type hints ("access_token", "refresh_token"): Keycard's
+	// own member (RFC 7662 §2.2 allows them), as Ory Hydra's.
+	TokenUse  string       `json:"token_use,omitempty"`
 	ExpiresAt int64        `json:"exp,omitempty"`
 	IssuedAt  int64        `json:"iat,omitempty"`
 	Subject   string       `json:"sub,omitempty"`
@@ -181,8 +189,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, introspectionResponse{})
 		return
 	}
+	tokenType := ""
+	if in.TokenType == auth.TokenTypeAccess {
+		tokenType = "Bearer"
+	}
 	writeJSON(w, http.StatusOK, introspectionResponse{
-		Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Username, TokenType: in.TokenType,
+		Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Username, TokenType: tokenType, TokenUse: in.TokenType,
 		ExpiresAt: unixOrZero(in.ExpiresAt), IssuedAt: unixOrZero(in.IssuedAt), Subject: in.Subject,
 		Audience: in.Audience, Issuer: in.Issuer, JTI: in.JTI, SessionID: in.SessionID,
 	})
@@ -201,9 +213,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.authenticateClient(w, r, form)
+	c, err := s.tokenClient(w, r, form) // a public client names itself (oidc.go)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if c == nil {
+		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	token := form["token"]

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -80,6 +81,16 @@ func (f *fixture) wantInactive(t testing.TB, c serviceClient, what, token string
 	}
 }
 
+// formHeader returns the headers of a form post with the given
+// Authorization header values, if any.
+func formHeader(auth ...string) http.Header {
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if len(auth) > 0 {
+		h["Authorization"] = auth
+	}
+	return h
+}
+
 // percentEncodeAll percent-encodes every byte of s, which a form decoder
 // must turn back into s.
 func percentEncodeAll(s string) string {
@@ -94,13 +105,6 @@ func TestClientCredentialsGrant(t *testing.T) {
 	f := newFixture(t)
 	c := f.newClient(t, []string{"weather:read", "feed:read"}, []string{"weather"})
 	form := "grant_type=client_credentials"
-	formHeader := func(auth ...string) http.Header {
-		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		if len(auth) > 0 {
-			h["Authorization"] = auth
-		}
-		return h
-	}
 	ok := []struct {
 		name      string
 		header    http.Header
@@ -182,6 +186,80 @@ func TestClientCredentialsGrant(t *testing.T) {
 	}
 }
 
+// A refresh needs no client authentication, but client authentication
+// that is presented must succeed (RFC 6749 §2.3, §6): a wrong secret or
+// an unknown client is refused as for client_credentials, and the refresh
+// token survives the refusal.
+func TestRefreshGrantClientAuthentication(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, nil, nil)
+	other := f.newClient(t, nil, nil)
+	f.register(t, "alice", testPassword)
+	rt := f.login(t, "alice", testPassword).RefreshToken
+	grant := func() string { return "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt) }
+
+	bad := []struct {
+		name   string
+		header http.Header
+		body   string
+		status int
+		code   string
+	}{
+		{"wrong secret, Basic", formHeader(basic(c.id, other.secret)), "", 401, codeInvalidClient},
+		{"unknown client, Basic", formHeader(basic("nosuchclient", c.secret)), "", 401, codeInvalidClient},
+		{"empty secret, Basic", formHeader(basic(c.id, "")), "", 401, codeInvalidClient},
+		{"Basic, not base64", formHeader("Basic !!!"), "", 401, codeInvalidClient},
+		{"Basic, empty", formHeader("Basic"), "", 401, codeInvalidClient},
+		{"two Authorization headers", formHeader(basic(c.id, c.secret), basic(c.id, c.secret)), "", 401, codeInvalidClient},
+		{"wrong secret, post", formHeader(), "&client_id=" + c.id + "&client_secret=" + other.secret, 401, codeInvalidClient},
+		{"unknown client, post", formHeader(), "&client_id=nosuchclient&client_secret=" + c.secret, 401, codeInvalidClient},
+		{"client_secret without client_id", formHeader(), "&client_secret=" + c.secret, 401, codeInvalidClient},
+		{"both methods", formHeader(basic(c.id, c.secret)), "&client_id=" + c.id + "&client_secret=" + c.secret, 400, codeInvalidRequest},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.do(t, request{method: http.MethodPost, path: "/oauth/token", header: tt.header, body: grant() + tt.body})
+			res.wantError(t, tt.status, tt.code)
+			if got, want := res.header.Get("WWW-Authenticate"), `Basic realm="keycard"`; tt.status == 401 && got != want {
+				t.Errorf("got WWW-Authenticate %q, want %q", got, want)
+			}
+		})
+	}
+
+	// None of the refusals spent the token: past the grace window, a
+	// token that one of them had rotated would be a reuse, refused as
+	// theft. Each of these rotates it again.
+	f.clock.Advance(keycard.DefaultRotationGrace + time.Second)
+	ok := []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"no client authentication", formHeader(), ""},
+		{"client_id alone identifies, does not authenticate", formHeader(), "&client_id=web"},
+		{"a Bearer header is not client authentication", formHeader("Bearer x"), ""},
+		{"right secret, Basic", formHeader(basic(c.id, c.secret)), ""},
+		{"right secret, post", formHeader(), "&client_id=" + c.id + "&client_secret=" + c.secret},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.do(t, request{method: http.MethodPost, path: "/oauth/token", header: tt.header, body: grant() + tt.body})
+			if res.status != http.StatusOK {
+				t.Fatalf("got status %d, want 200 (body %s)", res.status, res.body)
+			}
+			var tok tokenResponse
+			res.decode(t, &tok)
+			if tok.RefreshToken == "" || tok.RefreshToken == rt {
+				t.Fatalf("got refresh token %q, want a new one (a rotation, not a replay)", tok.RefreshToken)
+			}
+			rt = tok.RefreshToken
+		})
+	}
+	if logs := f.logs.String(); strings.Contains(logs, c.secret) || strings.Contains(logs, other.secret) {
+		t.Errorf("the log holds a client secret: %s", logs)
+	}
+}
+
 func TestIntrospectEndpoint(t *testing.T) {
 	f := newFixture(t)
 	c := f.newClient(t, []string{"feed:read"}, nil)
@@ -192,7 +270,7 @@ func TestIntrospectEndpoint(t *testing.T) {
 	m := f.introspect(t, c, user.AccessToken)
 	now := f.clock.Now().Unix()
 	want := map[string]any{
-		"active": true, "client_id": auth.DefaultClientID, "username": "alice", "token_type": "access_token",
+		"active": true, "client_id": auth.DefaultClientID, "username": "alice", "token_type": "Bearer", "token_use": "access_token",
 		"exp": float64(now + int64(auth.DefaultAccessTTL.Seconds())), "iat": float64(now), "sub": userID,
 		"aud": auth.DefaultAudience, "iss": testIssuer, "sid": user.SessionID,
 	}
@@ -204,10 +282,15 @@ func TestIntrospectEndpoint(t *testing.T) {
 	if jti, _ := m["jti"].(string); jti == "" || len(m) != len(want)+1 {
 		t.Errorf("introspect(user access token) = %v, want exactly the members %v and jti", m, want)
 	}
-	// A refresh token.
+	// A refresh token: no RFC 6749 §5.1 access token type, since it is
+	// none; token_use says what it is.
 	m = f.introspect(t, c, user.RefreshToken)
-	if m["active"] != true || m["token_type"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID {
-		t.Errorf("introspect(refresh token) = %v", m)
+	if _, hasType := m["token_type"]; m["active"] != true || hasType || m["token_use"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID {
+		t.Errorf("introspect(refresh token) = %v, want active, no token_type, token_use refresh_token", m)
+	}
+	// A service client's token is a Bearer token too.
+	if m := f.introspect(t, c, f.clientToken(t, c, "").AccessToken); m["token_type"] != "Bearer" || m["token_use"] != "access_token" {
+		t.Errorf("introspect(client token) = %v, want token_type Bearer, token_use access_token", m)
 	}
 	// Through client_secret_post too.
 	res := f.postForm(t, "/oauth/introspect", "client_id="+c.id+"&client_secret="+c.secret+"&token="+url.QueryEscape(user.AccessToken)+"&token_type_hint=access_token")

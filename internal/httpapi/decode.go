@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -34,20 +35,68 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b.Bytes())
 }
 
-// mediaType returns the media type of the request's Content-Type, lower
-// case without parameters, and whether its charset parameter, if any, is
-// UTF-8. It returns "" when the header is missing or malformed.
-func mediaType(r *http.Request) (typ string, utf8Charset bool) {
+// Media types of request bodies.
+const (
+	typeJSON = "application/json"
+	typeForm = "application/x-www-form-urlencoded"
+)
+
+// utf8Charsets are the charset names (lower case) a request body may
+// declare: the names and aliases IANA registers for UTF-8 and for
+// US-ASCII, which is a subset of UTF-8, so that a body declared as either
+// reads the same decoded as UTF-8 (RFC 9110 §8.3.2: charset names are
+// case-insensitive). Misspellings such as "utf8" are not registered names
+// and are refused with the rest.
+var utf8Charsets = []string{
+	"utf-8", "csutf8",
+	"us-ascii", "ansi_x3.4-1968", "iso-ir-6", "ansi_x3.4-1986", "iso_646.irv:1991",
+	"iso646-us", "us", "ibm367", "cp367", "csascii",
+}
+
+// contentType is what a request says its body is.
+type contentType struct {
+	// typ is the media type, lower case without parameters, "" when
+	// the header is missing or malformed or appears twice.
+	typ string
+	// missing is true when there is no Content-Type header.
+	missing bool
+	// utf8 is true when the charset parameter is absent or names UTF-8
+	// or US-ASCII (utf8Charsets).
+	utf8 bool
+}
+
+// requestContentType parses the request's Content-Type (RFC 9110 §8.3);
+// a quoted charset value is unquoted.
+func requestContentType(r *http.Request) contentType {
 	v := r.Header.Values("Content-Type")
 	if len(v) != 1 {
-		return "", false
+		return contentType{missing: len(v) == 0}
 	}
 	typ, params, err := mime.ParseMediaType(v[0])
 	if err != nil {
-		return "", false
+		return contentType{}
 	}
 	cs, ok := params["charset"]
-	return typ, !ok || strings.EqualFold(cs, "utf-8")
+	return contentType{typ: typ, utf8: !ok || slices.Contains(utf8Charsets, strings.ToLower(cs))}
+}
+
+// check returns the error for a body that is not of media type want, or
+// declares a charset other than UTF-8: status (415, or 400 where an RFC
+// says so) for a missing, malformed or other media type, and 415 for the
+// charset whatever status is.
+func (ct contentType) check(want string, status int) error {
+	switch {
+	case ct.missing:
+		return errorf(status, codeInvalidRequest, "Content-Type is missing; send "+want+".")
+	case ct.typ == "":
+		return errorf(status, codeInvalidRequest, "Content-Type is malformed or repeated; send one "+want+".")
+	case ct.typ != want:
+		return errorf(status, codeInvalidRequest, "Content-Type must be "+want+".")
+	case !ct.utf8:
+		return errorf(http.StatusUnsupportedMediaType, codeInvalidRequest,
+			"The charset of the body must be UTF-8 (or US-ASCII); omit the charset parameter or send charset=UTF-8.")
+	}
+	return nil
 }
 
 // readBody reads the whole request body, at most MaxBodyBytes.
@@ -65,15 +114,16 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 
 // decodeJSON reads a JSON object request body into v, a pointer to a
 // struct whose fields all have json tags. It is strict: the Content-Type
-// must be application/json (415 otherwise), the body at most MaxBodyBytes
+// must be application/json, with no charset or UTF-8 (or US-ASCII; RFC
+// 8259 §8.1) (415 otherwise), the body at most MaxBodyBytes
 // (413), valid UTF-8, exactly one JSON object with no trailing data, no
 // member that is not one of v's fields (compared exactly, not
 // case-insensitively as encoding/json would), no member twice, nesting at
 // most maxJSONDepth, and each member of its field's type. Every failure is
 // an *httpError with a description of the problem.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if typ, ok := mediaType(r); typ != "application/json" || !ok {
-		return errorf(http.StatusUnsupportedMediaType, codeInvalidRequest, "Content-Type must be application/json.")
+	if err := requestContentType(r).check(typeJSON, http.StatusUnsupportedMediaType); err != nil {
+		return err
 	}
 	body, err := readBody(w, r)
 	if err != nil {
@@ -220,10 +270,15 @@ func truncate(s string, n int) string {
 // parameter sent with an empty value is treated as omitted (RFC 6749
 // §3.2), so it does not appear in the result; a parameter sent twice is an
 // error. Every failure is a 400 invalid_request *httpError, as RFC 6749
-// §5.2 asks of the token endpoint.
+// §5.2 asks of the token endpoint, but for a charset parameter that names
+// neither UTF-8 nor US-ASCII (appendix B: the form is UTF-8), which is
+// 415.
 func parseForm(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
-	if typ, ok := mediaType(r); typ != "application/x-www-form-urlencoded" || !ok {
-		return nil, badRequest("Content-Type must be application/x-www-form-urlencoded.")
+	// RFC 6749 §5.2 answers a malformed request 400, and a wrong media
+	// type is one; a charset other than UTF-8 is a body the server cannot
+	// read (415, RFC 9110 §15.5.16).
+	if err := requestContentType(r).check(typeForm, http.StatusBadRequest); err != nil {
+		return nil, err
 	}
 	body, err := readBody(w, r)
 	if err != nil {

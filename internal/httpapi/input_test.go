@@ -31,6 +31,7 @@ func TestMalformedInput(t *testing.T) {
 		{"text/plain", ct("text/plain"), credentialsJSON("alice", testPassword), http.StatusUnsupportedMediaType},
 		{"form content type", ct("application/x-www-form-urlencoded"), "username=alice&password=x", http.StatusUnsupportedMediaType},
 		{"latin1 charset", ct("application/json; charset=latin1"), credentialsJSON("alice", testPassword), http.StatusUnsupportedMediaType},
+		{"UTF-16 charset", ct("application/json; charset=utf-16"), credentialsJSON("alice", testPassword), http.StatusUnsupportedMediaType},
 		{"malformed content type", ct("application/json; ="), credentialsJSON("alice", testPassword), http.StatusUnsupportedMediaType},
 		{"two content types", ct("application/json", "application/json"), credentialsJSON("alice", testPassword), http.StatusUnsupportedMediaType},
 		{"empty body", jsonCT, "", http.StatusBadRequest},
@@ -231,5 +232,81 @@ func TestConcurrentRefresh(t *testing.T) {
 	res.decode(t, &next)
 	if next.RefreshToken == successor || next.SessionID != tok.SessionID {
 		t.Errorf("successor's rotation: got %+v", next)
+	}
+}
+
+// Form bodies (the token, introspection and revocation endpoints) may
+// declare the charset UTF-8 or US-ASCII, under any registered name, in
+// any case, quoted or not; any other charset is a clear 415, and a
+// missing or other media type the 400 invalid_request RFC 6749 §5.2 asks
+// for.
+func TestFormContentType(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "alice", testPassword)
+	rt := f.login(t, "alice", testPassword).RefreshToken
+	c := f.newClient(t, nil, nil)
+	ct := func(v ...string) http.Header {
+		return http.Header{"Content-Type": v, "Authorization": {basic(c.id, c.secret)}}
+	}
+	tests := []struct {
+		name       string
+		header     http.Header
+		status     int
+		wantInDesc string // part of error_description, for errors
+	}{
+		{"no charset", ct("application/x-www-form-urlencoded"), http.StatusOK, ""},
+		{"UTF-8", ct("application/x-www-form-urlencoded; charset=UTF-8"), http.StatusOK, ""},
+		{"utf-8, lower case", ct("application/x-www-form-urlencoded; charset=utf-8"), http.StatusOK, ""},
+		{"quoted", ct(`application/x-www-form-urlencoded; charset="UTF-8"`), http.StatusOK, ""},
+		{"media type in upper case, no space", ct("Application/X-WWW-Form-Urlencoded;Charset=Utf-8"), http.StatusOK, ""},
+		{"csUTF8 (the IANA alias)", ct("application/x-www-form-urlencoded; charset=csUTF8"), http.StatusOK, ""},
+		{"US-ASCII", ct("application/x-www-form-urlencoded; charset=US-ASCII"), http.StatusOK, ""},
+		{"us-ascii, quoted", ct(`application/x-www-form-urlencoded; charset="us-ascii"`), http.StatusOK, ""},
+		{"ANSI_X3.4-1968 (US-ASCII's IANA name)", ct("application/x-www-form-urlencoded; charset=ANSI_X3.4-1968"), http.StatusOK, ""},
+		{"ISO-8859-1", ct("application/x-www-form-urlencoded; charset=ISO-8859-1"), http.StatusUnsupportedMediaType, "UTF-8"},
+		{"windows-1252", ct("application/x-www-form-urlencoded; charset=windows-1252"), http.StatusUnsupportedMediaType, "UTF-8"},
+		{"UTF-16", ct("application/x-www-form-urlencoded; charset=UTF-16"), http.StatusUnsupportedMediaType, "UTF-8"},
+		{"utf8, not a registered name", ct("application/x-www-form-urlencoded; charset=utf8"), http.StatusUnsupportedMediaType, "UTF-8"},
+		{"empty charset", ct(`application/x-www-form-urlencoded; charset=""`), http.StatusUnsupportedMediaType, "UTF-8"},
+		{"no content type", ct(), http.StatusBadRequest, "missing"},
+		{"JSON", ct("application/json"), http.StatusBadRequest, "must be application/x-www-form-urlencoded"},
+		{"JSON with UTF-8", ct("application/json; charset=utf-8"), http.StatusBadRequest, "must be application/x-www-form-urlencoded"},
+		{"multipart", ct("multipart/form-data; boundary=x"), http.StatusBadRequest, "must be application/x-www-form-urlencoded"},
+		{"text/plain in another charset", ct("text/plain; charset=latin1"), http.StatusBadRequest, "must be application/x-www-form-urlencoded"},
+		{"malformed", ct("application/x-www-form-urlencoded; charset"), http.StatusBadRequest, "malformed"},
+		{"charset twice", ct("application/x-www-form-urlencoded; charset=utf-8; charset=latin1"), http.StatusBadRequest, "malformed"},
+		{"two headers", ct("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"), http.StatusBadRequest, "repeated"},
+	}
+	endpoints := []struct {
+		path string
+		body func() string
+	}{
+		{"/oauth/token", func() string { return "grant_type=refresh_token&refresh_token=" + rt }},
+		{"/oauth/token", func() string { return "grant_type=client_credentials" }},
+		{"/oauth/introspect", func() string { return "token=" + rt }},
+		{"/oauth/revoke", func() string { return "token=not-a-token" }},
+	}
+	for _, ep := range endpoints {
+		for _, tt := range tests {
+			t.Run(ep.path+"/"+tt.name, func(t *testing.T) {
+				res := f.do(t, request{method: http.MethodPost, path: ep.path, header: tt.header, body: ep.body()})
+				if tt.status == http.StatusOK {
+					if res.status != http.StatusOK {
+						t.Fatalf("got status %d, want 200 (body %s)", res.status, res.body)
+					}
+					if ep.path == "/oauth/token" {
+						var tok tokenResponse
+						if res.decode(t, &tok); tok.RefreshToken != "" {
+							rt = tok.RefreshToken
+						}
+					}
+					return
+				}
+				e := res.wantError(t, tt.status, codeInvalidRequest)
+				if !strings.Contains(e.Description, tt.wantInDesc) {
+					t.Errorf("got error_description %q, want it to say %q", e.Description, tt.wantInDesc)
+				}
+			})
+		}
 	}
 }

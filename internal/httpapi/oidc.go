@@ -15,14 +15,15 @@ const (
 	codeInsufficientScope = "insufficient_scope" // RFC 6750 §3.1
 )
 
-// tokenClient returns the client of a token request: a confidential
-// client that authenticated (authenticateClient), or a public one that
-// named itself with client_id alone (RFC 6749 §2.3, §4.1.3); nil when the
-// request names no client. A confidential client that sends only its
-// client_id has not authenticated: 401 invalid_client.
+// tokenClient returns the client of a request to the token endpoint or a
+// like one: when the request presents client authentication (a Basic
+// header, or a client_secret), the client it authenticates, which must
+// succeed (401 invalid_client otherwise, RFC 6749 §2.3, §6); otherwise
+// the public client its client_id alone names (RFC 6749 §2.3, §4.1.3);
+// otherwise nil. A client_id that is not a public client's authenticates
+// nothing and is ignored: the grant decides whether it needs a client.
 func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
-	_, _, basic, _ := basicCredentials(r)
-	if basic || form["client_secret"] != "" {
+	if _, _, basic, _ := basicCredentials(r); basic || form["client_secret"] != "" {
 		return s.authenticateClient(w, r, form)
 	}
 	id := form["client_id"]
@@ -31,7 +32,7 @@ func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[st
 	}
 	c, err := s.svc.PublicClient(r.Context(), id)
 	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
-		return nil, errInvalidClient(w)
+		return nil, nil
 	}
 	return c, err
 }

@@ -158,9 +158,7 @@ func (s *Server) routes() *http.ServeMux {
 	s.handle(mux, "POST /admin/v1/revoke-all", s.admin(s.handleRevokeAll))
 	s.handle(mux, "POST /admin/v1/keys/{kid}/revoke", s.admin(s.handleRevokeKey))
 
-	s.handle(mux, "GET /.well-known/jwks.json", http.HandlerFunc(s.handleJWKS))
-	s.handle(mux, "GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
-	s.handle(mux, "GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
+	s.wellKnownRoutes(mux) // wellknown.go
 
 	s.adminRoutes(mux) // admin.go
 

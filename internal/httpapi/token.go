@@ -13,7 +13,9 @@ import (
 //
 // Two grants are supported. grant_type=refresh_token (RFC 6749 §6):
 // refresh tokens of user sessions are not bound to a client, so no client
-// authentication is asked for; client_id, if sent, is ignored like any
+// authentication is asked for, but client authentication that is
+// presented must succeed (see presentedClient); a client_id alone
+// identifies a client without authenticating it and is ignored like any
 // parameter this endpoint does not know (RFC 6749 §3.2).
 // grant_type=client_credentials (RFC 6749 §4.4): a service client
 // authenticates (see authenticateClient) and gets an access token of its
@@ -41,8 +43,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // refreshGrant rotates a refresh token (RFC 6749 §6). In cookie mode,
 // without a refresh_token parameter, it takes the refresh cookie
-// (cookieRefresh).
+// (cookieRefresh). Client authentication, when the request presents any,
+// is checked first: a wrong secret or an unknown client is 401
+// invalid_client, as for client_credentials, and the refresh token is
+// left untouched. The client (tokenClient) must be the one an
+// application's refresh token was issued to.
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	client, err := s.tokenClient(w, r, form) // oidc.go
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	token := form["refresh_token"]
 	cookie, err := s.cookieRefreshToken(r, token != "") // cookies.go
 	if err != nil {
@@ -64,7 +75,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, form map[s
 		s.cookieRefresh(w, r, cookie)
 		return
 	}
-	t, err := s.svc.Refresh(r.Context(), token, browser.AgentOf(r))
+	t, err := s.svc.RefreshFor(r.Context(), token, client, browser.AgentOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusBadRequest))
 		return

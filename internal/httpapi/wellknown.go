@@ -12,6 +12,111 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 )
 
+// wellKnownRoutes registers the public documents: the JWKS and the two
+// discovery paths, each readable by scripts on any origin (publicCORS)
+// and answering the CORS preflight (handlePreflight). No other route
+// answers CORS.
+func (s *Server) wellKnownRoutes(mux *http.ServeMux) {
+	for _, route := range []struct {
+		path string
+		h    http.HandlerFunc
+	}{
+		{"/.well-known/jwks.json", s.handleJWKS},
+		{"/.well-known/openid-configuration", s.handleDiscovery},
+		{"/.well-known/oauth-authorization-server", s.handleDiscovery},
+	} {
+		s.handle(mux, "GET "+route.path, publicCORS(route.h))
+		s.handle(mux, "OPTIONS "+route.path, http.HandlerFunc(handlePreflight))
+	}
+}
+
+// CORS limits of handlePreflight.
+const (
+	// preflightMaxAge is how long a browser may cache a preflight's
+	// answer (Access-Control-Max-Age, in seconds): a day. Browsers cap it
+	// (Chromium at two hours); the answer never changes.
+	preflightMaxAge = 24 * 60 * 60
+	// maxPreflightHeaders bounds the request headers a preflight may ask
+	// for, and maxPreflightHeaderLen the length of their list.
+	maxPreflightHeaders   = 16
+	maxPreflightHeaderLen = 512
+)
+
+// publicCORS lets scripts on any origin read the responses of h (the
+// Fetch standard's CORS protocol): Access-Control-Allow-Origin "*" on
+// every response, errors included, and never
+// Access-Control-Allow-Credentials, so browsers send no cookies and
+// expose nothing a cookie could unlock. It is only for public documents.
+func publicCORS(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h(w, r)
+	}
+}
+
+// handlePreflight answers OPTIONS on a public document with 204: the
+// methods (Allow) and, to a CORS preflight (one with
+// Access-Control-Request-Method), what the browser may send: GET, the
+// request headers it asks for when they are a short list of valid field
+// names (Access-Control-Request-Headers; for a GET they can only be
+// custom headers a script added, which the route ignores), no
+// credentials, cached for preflightMaxAge. A method other than GET is
+// not granted, so the browser stops there.
+func handlePreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Allow", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET")
+		if names := preflightHeaders(r); names != "" {
+			h.Set("Access-Control-Allow-Headers", names)
+		}
+		h.Set("Access-Control-Max-Age", strconv.Itoa(preflightMaxAge))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// preflightHeaders returns the field names of the request's
+// Access-Control-Request-Headers, lower case, joined by ", ", or "" when
+// it has none, or is longer than maxPreflightHeaderLen, or lists more
+// than maxPreflightHeaders names or something that is not a field name
+// (an RFC 9110 token).
+func preflightHeaders(r *http.Request) string {
+	v := strings.Join(r.Header.Values("Access-Control-Request-Headers"), ",")
+	if len(v) > maxPreflightHeaderLen {
+		return ""
+	}
+	var names []string
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.ToLower(strings.Trim(name, " \t"))
+		if name == "" {
+			continue
+		}
+		if !isToken(name) || len(names) == maxPreflightHeaders {
+			return ""
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// isToken reports whether s is an RFC 9110 §5.6.2 token: one or more
+// tchar.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // setPublicCache replaces the default no-store headers of a public
 // document: the JWKS and the discovery metadata may be cached for
 // auth.JWKSMaxAge, the cache lifetime the key rotation schedule allows for.

@@ -5,7 +5,9 @@
 // whatever the answers' delay), records their latencies in log-linear
 // histograms, counts errors by kind, and reports on a terminal and in
 // JSON. The workloads it drives against a Keycard deployment, with their
-// setup and teardown through the admin API, are in workload.go.
+// setup and teardown through the admin API, are in workload.go; Bench
+// (bench.go) runs one from setup to teardown, reading the server's and
+// its own CPU time around the run (cpu.go).
 //
 // In the open loop a request's latency is measured from the time it was
 // scheduled to start, not from when a worker was free to send it, so a

@@ -39,7 +39,12 @@ type Report struct {
 	LateStarts    int64            `json:"late_starts"`
 	MaxStartLagUS float64          `json:"max_start_lag_us"`
 	Interrupted   bool             `json:"interrupted"`
-	Environment   Environment      `json:"environment"`
+	// ServerCPU is the CPU time of the server under test per successful
+	// request, or why there is none; GeneratorCPU the same of this load
+	// generator. Set by Bench; nil (absent) otherwise.
+	ServerCPU    *CPUFigure  `json:"server_cpu,omitempty"`
+	GeneratorCPU *CPUFigure  `json:"generator_cpu,omitempty"`
+	Environment  Environment `json:"environment"`
 	// Command is the command line that ran, with secrets left out; set
 	// by the caller.
 	Command string `json:"command,omitempty"`
@@ -164,6 +169,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  requests\t%s in %.2fs (%s ok, %s failed)\n", fmtCount(float64(r.Requests)), r.DurationS, fmtCount(float64(r.Successes)), fmtCount(float64(r.Errors)))
 	fmt.Fprintf(tw, "  throughput\t%s/s\n", fmtCount(r.Throughput))
+	if r.ServerCPU != nil {
+		fmt.Fprintf(tw, "  server CPU\t%s\n", r.ServerCPU.describe())
+	}
+	if r.GeneratorCPU != nil {
+		fmt.Fprintf(tw, "  bench CPU\t%s\n", r.GeneratorCPU.describe())
+	}
 	tw.Flush()
 	b.WriteString("\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +44,8 @@ func sampleResult(t *testing.T) *Result {
 func TestReportJSONMembers(t *testing.T) {
 	r := NewReport(WorkloadGateway, Target{URL: "http://auth", Gateway: "http://gw", Path: "/x"}, sampleResult(t), CurrentEnvironment())
 	r.Command = "keycard bench gateway"
+	r.ServerCPU = NewCPUFigure("http://gw/metrics", CPUReading{}, nil, CPUReading{CPU: time.Second}, nil, 90)
+	r.GeneratorCPU = NewCPUFigure("/proc/1/stat", CPUReading{}, errors.New("no /proc"), CPUReading{}, nil, 90)
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +57,19 @@ func TestReportJSONMembers(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"command", "concurrency", "duration_s", "environment", "errors", "errors_by_kind", "gateway", "interrupted", "late_starts",
-		"latency_us", "max_start_lag_us", "mode", "path", "rate", "requests", "schema", "started_at", "successes", "target", "throughput_per_s", "workload"}
+	want := []string{"command", "concurrency", "duration_s", "environment", "errors", "errors_by_kind", "gateway", "generator_cpu", "interrupted", "late_starts",
+		"latency_us", "max_start_lag_us", "mode", "path", "rate", "requests", "schema", "server_cpu", "started_at", "successes", "target", "throughput_per_s", "workload"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("members %v\nwant    %v", keys, want)
+	}
+	var server, gen map[string]any
+	json.Unmarshal(m["server_cpu"], &server)
+	json.Unmarshal(m["generator_cpu"], &gen)
+	if want := map[string]any{"source": "http://gw/metrics", "cpu_s": 1.0, "us_per_request": 11111.1}; fmt.Sprint(server) != fmt.Sprint(want) {
+		t.Errorf("server_cpu %v, want %v", server, want)
+	}
+	if want := map[string]any{"source": "/proc/1/stat", "unavailable": "reading it before the run failed: no /proc"}; fmt.Sprint(gen) != fmt.Sprint(want) {
+		t.Errorf("generator_cpu %v, want %v", gen, want)
 	}
 	var lat, env map[string]any
 	json.Unmarshal(m["latency_us"], &lat)
@@ -88,13 +101,16 @@ func TestReportJSONMembers(t *testing.T) {
 func TestWriteTable(t *testing.T) {
 	res := sampleResult(t)
 	r := NewReport(WorkloadRefresh, Target{URL: "http://auth"}, res, Environment{})
+	r.ServerCPU = NewCPUFigure("http://auth/metrics", CPUReading{}, nil, CPUReading{CPU: 27 * time.Millisecond}, nil, 90)
+	r.GeneratorCPU = &CPUFigure{Unavailable: "no /proc"}
 	var b strings.Builder
 	if err := r.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{"keycard bench refresh: http://auth (open loop, 1,000/s scheduled, at most 1 in flight)",
-		"requests", "100 in", "90 ok, 10 failed", "throughput", "p99.9", "http_429", "10", "fell behind its schedule"} {
+		"requests", "100 in", "90 ok, 10 failed", "throughput", "p99.9", "http_429", "10", "fell behind its schedule",
+		"server CPU  300µs per successful request (0.03 s in all, from http://auth/metrics)", "bench CPU   not measured: no /proc"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -18,12 +18,13 @@ var _ keycard.ClientStore = (*ClientStore)(nil)
 
 const clientColumns = `id, name, secret_hash, scopes, audiences, oauth, created_at, updated_at`
 
-func scanClient(row pgx.Row) (*keycard.Client, error) {
+// scanClient scans clientColumns, then into extra the columns after them.
+func scanClient(row pgx.Row, extra ...any) (*keycard.Client, error) {
 	var (
 		c     keycard.Client
 		oauth []byte
 	)
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Scopes, &c.Audiences, &oauth, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	if err := row.Scan(append([]any{&c.ID, &c.Name, &c.SecretHash, &c.Scopes, &c.Audiences, &oauth, &c.CreatedAt, &c.UpdatedAt}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(oauth, &c.OAuth); err != nil {
@@ -111,11 +112,28 @@ func (s *ClientStore) Client(ctx context.Context, id string) (*keycard.Client, e
 	if !validText(id) {
 		return nil, clientNotFound()
 	}
-	c, err := scanClient(s.db.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	c, err := scanClient(s.db.reads().QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, clientNotFound()
 	}
 	return c, wrap("client", err)
+}
+
+// ClientWithKeyGeneration implements keycard.ClientStore, in one query.
+func (s *ClientStore) ClientWithKeyGeneration(ctx context.Context, id string) (*keycard.Client, int64, error) {
+	if !validText(id) {
+		return nil, 0, clientNotFound()
+	}
+	var gen int64
+	c, err := scanClient(s.db.reads().QueryRow(ctx, `SELECT `+clientColumns+`, (`+keyGenerationQuery+`)
+		FROM clients WHERE id = $1`, id), &gen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, clientNotFound()
+	}
+	if err != nil {
+		return nil, 0, wrap("client", err)
+	}
+	return c, gen, nil
 }
 
 // ListClients implements keycard.ClientStore.

@@ -289,11 +289,51 @@ func (db *DB) Version(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-// querier is what the read helpers need: the pool or a transaction.
+// querier is what the read helpers need: the pool, reads, or a
+// transaction.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// reads is the pool for reads outside a transaction: a single-row read
+// whose connection the server ended under it (connectionLost: a restart,
+// a failover, pg_terminate_backend) runs again on another connection,
+// which is safe because it changed nothing. Without it, a request that
+// met such a connection would fail once with a 500.
+func (db *DB) reads() querier { return readPool{db} }
+
+type readPool struct{ db *DB }
+
+func (p readPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return p.db.pool.Exec(ctx, sql, args...)
+}
+
+func (p readPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return p.db.pool.Query(ctx, sql, args...)
+}
+
+func (p readPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return retryRow{p.db, ctx, sql, args}
+}
+
+// retryRow is a single-row read that Scan runs, again on another
+// connection when the server ended the one it ran on.
+type retryRow struct {
+	db   *DB
+	ctx  context.Context
+	sql  string
+	args []any
+}
+
+func (r retryRow) Scan(dest ...any) error {
+	for attempt := 1; ; attempt++ {
+		err := r.db.pool.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+		if err == nil || !connectionLost(err) || r.ctx.Err() != nil || attempt > int(r.db.pool.Config().MaxConns) {
+			return err
+		}
+	}
 }
 
 // update runs fn in one transaction, committing if it returns nil. A

@@ -126,7 +126,7 @@ func (s *GrantStore) AuthCode(ctx context.Context, id string) (*keycard.AuthCode
 	if !validText(id) {
 		return nil, authCodeNotFound()
 	}
-	c, err := scanAuthCode(s.db.pool.QueryRow(ctx, `SELECT `+authCodeColumns+` FROM auth_codes WHERE id = $1`, id))
+	c, err := scanAuthCode(s.db.reads().QueryRow(ctx, `SELECT `+authCodeColumns+` FROM auth_codes WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authCodeNotFound()
 	}
@@ -175,7 +175,7 @@ func (s *GrantStore) DeviceCode(ctx context.Context, id string) (*keycard.Device
 	if !validText(id) {
 		return nil, deviceCodeNotFound()
 	}
-	d, err := scanDeviceCode(s.db.pool.QueryRow(ctx, `SELECT `+deviceCodeColumns+` FROM device_codes WHERE id = $1`, id))
+	d, err := scanDeviceCode(s.db.reads().QueryRow(ctx, `SELECT `+deviceCodeColumns+` FROM device_codes WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, deviceCodeNotFound()
 	}
@@ -187,7 +187,7 @@ func (s *GrantStore) DeviceCodeByUserCode(ctx context.Context, userCode string, 
 	if !validText(userCode) {
 		return nil, deviceCodeNotFound()
 	}
-	d, err := scanDeviceCode(s.db.pool.QueryRow(ctx, `SELECT `+deviceCodeColumns+` FROM device_codes
+	d, err := scanDeviceCode(s.db.reads().QueryRow(ctx, `SELECT `+deviceCodeColumns+` FROM device_codes
 		WHERE user_code = $1 AND expires_at > $2`, userCode, at))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, deviceCodeNotFound()
@@ -443,7 +443,7 @@ func (s *GrantStore) Consent(ctx context.Context, userID, clientID string) (*key
 	if !validText(userID, clientID) {
 		return nil, consentNotFound()
 	}
-	c, err := scanConsent(s.db.pool.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents
+	c, err := scanConsent(s.db.reads().QueryRow(ctx, `SELECT `+consentColumns+` FROM consents
 		WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, consentNotFound()
@@ -568,7 +568,7 @@ func (s *GrantStore) PushedRequest(ctx context.Context, id string, at time.Time)
 		return nil, notFound
 	}
 	var p keycard.PushedRequest
-	err := s.db.pool.QueryRow(ctx, `SELECT id, client_id, params, created_at, expires_at FROM pushed_requests
+	err := s.db.reads().QueryRow(ctx, `SELECT id, client_id, params, created_at, expires_at FROM pushed_requests
 		WHERE id = $1 AND expires_at > $2`, id, at).Scan(&p.ID, &p.ClientID, &p.Params, &p.CreatedAt, &p.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound

@@ -67,7 +67,7 @@ func (s *KeyStore) Key(ctx context.Context, kid string) (*keycard.SigningKey, er
 	if !validText(kid) {
 		return nil, keyNotFound()
 	}
-	k, err := scanKey(s.db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM signing_keys WHERE kid = $1`, kid))
+	k, err := scanKey(s.db.reads().QueryRow(ctx, `SELECT `+keyColumns+` FROM signing_keys WHERE kid = $1`, kid))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyNotFound()
 	}
@@ -154,4 +154,15 @@ func (s *KeyStore) DeleteRemovedKeys(ctx context.Context, now time.Time) (int64,
 		return err
 	})
 	return n, wrap("delete removed keys", err)
+}
+
+// keyGenerationQuery reads keycard.KeyStore.KeyGeneration; the trigger of
+// migration 0002 keeps it.
+const keyGenerationQuery = `SELECT generation FROM key_generation WHERE id = 1`
+
+// KeyGeneration implements keycard.KeyStore.
+func (s *KeyStore) KeyGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.db.reads().QueryRow(ctx, keyGenerationQuery).Scan(&gen)
+	return gen, wrap("key generation", err)
 }

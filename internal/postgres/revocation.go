@@ -129,7 +129,7 @@ func (s *RevocationStore) HasRevocation(ctx context.Context, kind keycard.Revoca
 		return false, nil
 	}
 	var found bool
-	err := s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revocations WHERE kind = $1 AND value = $2)`,
+	err := s.db.reads().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revocations WHERE kind = $1 AND value = $2)`,
 		string(kind), value).Scan(&found)
 	return found, wrap("has revocation", err)
 }
@@ -139,14 +139,14 @@ func (s *RevocationStore) HasRevocation(ctx context.Context, kind keycard.Revoca
 // entries are pruned, and never names an entry that has not committed.
 func (s *RevocationStore) LastRevocationSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	err := s.db.pool.QueryRow(ctx, `SELECT last FROM revocation_seq`).Scan(&seq)
+	err := s.db.reads().QueryRow(ctx, `SELECT last FROM revocation_seq`).Scan(&seq)
 	return seq, wrap("last revocation seq", err)
 }
 
 // FirstRevocationSeq implements keycard.RevocationStore.
 func (s *RevocationStore) FirstRevocationSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	err := s.db.pool.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM revocations`).Scan(&seq)
+	err := s.db.reads().QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM revocations`).Scan(&seq)
 	return seq, wrap("first revocation seq", err)
 }
 

@@ -254,7 +254,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 
 // Session implements keycard.SessionStore.
 func (s *SessionStore) Session(ctx context.Context, id string) (*keycard.Session, error) {
-	sess, err := getSession(ctx, s.db.pool, id, false)
+	sess, err := getSession(ctx, s.db.reads(), id, false)
 	return sess, wrap("session", err)
 }
 
@@ -493,7 +493,7 @@ func (s *SessionStore) RevokeAllSessions(ctx context.Context, at time.Time, reas
 
 // RefreshToken implements keycard.SessionStore.
 func (s *SessionStore) RefreshToken(ctx context.Context, id string) (*keycard.RefreshToken, error) {
-	t, err := getToken(ctx, s.db.pool, id)
+	t, err := getToken(ctx, s.db.reads(), id)
 	return t, wrap("refresh token", err)
 }
 
@@ -563,6 +563,9 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 			b.Queue(`SELECT `+userColumns+` FROM users WHERE id = (SELECT user_id FROM sessions
 				WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = $1))`, req.TokenID)
 		}
+		if req.WithKeyGeneration {
+			b.Queue(keyGenerationQuery)
+		}
 	}
 	var res *keycard.RotateResult
 	err := s.db.updatePipelined(ctx, first, func(br pgx.BatchResults) (*pgx.Batch, error) {
@@ -574,13 +577,18 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 		presented, terr := scanToken(br.QueryRow())
 		current, cerr := scanToken(br.QueryRow())
 		var (
-			user *keycard.User
-			uerr error
+			user   *keycard.User
+			uerr   error
+			keyGen int64
+			kerr   error
 		)
 		if req.WithUser {
 			user, uerr = scanUser(br.QueryRow())
 		}
-		if err := errors.Join(ignoreNoRows(serr), ignoreNoRows(terr), ignoreNoRows(cerr), ignoreNoRows(uerr)); err != nil {
+		if req.WithKeyGeneration {
+			kerr = br.QueryRow().Scan(&keyGen)
+		}
+		if err := errors.Join(ignoreNoRows(serr), ignoreNoRows(terr), ignoreNoRows(cerr), ignoreNoRows(uerr), kerr); err != nil {
 			return nil, err
 		}
 		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
@@ -619,7 +627,7 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 			}
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
-			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user, KeyGeneration: keyGen}
 			return b, nil
 
 		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
@@ -629,7 +637,7 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 			if current == nil {
 				return nil, tokenNotFound()
 			}
-			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: current, User: user}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: current, User: user, KeyGeneration: keyGen}
 			return &pgx.Batch{}, nil
 
 		default:

@@ -66,13 +66,13 @@ func getUser(ctx context.Context, q querier, column, value string, lock bool) (*
 
 // UserByID implements keycard.UserStore.
 func (s *UserStore) UserByID(ctx context.Context, id string) (*keycard.User, error) {
-	u, err := getUser(ctx, s.db.pool, "id", id, false)
+	u, err := getUser(ctx, s.db.reads(), "id", id, false)
 	return u, wrap("user by id", err)
 }
 
 // UserByUsername implements keycard.UserStore.
 func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*keycard.User, error) {
-	u, err := getUser(ctx, s.db.pool, "username_normalized", normalized, false)
+	u, err := getUser(ctx, s.db.reads(), "username_normalized", normalized, false)
 	return u, wrap("user by username", err)
 }
 

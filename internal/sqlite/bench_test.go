@@ -16,6 +16,20 @@ import (
 // on its own session's live token, from parallel goroutines: the database
 // share of a refresh grant.
 func BenchmarkRotateRefreshToken(b *testing.B) {
+	benchRotate(b, keycard.RotateRequest{})
+}
+
+// BenchmarkRotateKeyGeneration measures what reading the key generation
+// with the rotation costs: rotations as a refresh grant asks for them,
+// with the user, without and with the key generation.
+func BenchmarkRotateKeyGeneration(b *testing.B) {
+	b.Run("user", func(b *testing.B) { benchRotate(b, keycard.RotateRequest{WithUser: true}) })
+	b.Run("user+keygen", func(b *testing.B) { benchRotate(b, keycard.RotateRequest{WithUser: true, WithKeyGeneration: true}) })
+}
+
+// benchRotate runs rotations with the With… options of opts on a fresh
+// database.
+func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 	ctx := context.Background()
 	db, err := openB(b)
 	if err != nil {
@@ -45,6 +59,7 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 				TokenID: tid, SecretHash: hash, Now: now, Grace: keycard.DefaultRotationGrace,
 				Successor:       keycard.RefreshToken{ID: nid, SecretHash: nhash},
 				SuccessorSealed: make([]byte, 120),
+				WithUser:        opts.WithUser, WithKeyGeneration: opts.WithKeyGeneration,
 			})
 			if err != nil || res.Outcome != keycard.Rotated {
 				b.Errorf("rotate: %v, %v", res, err)

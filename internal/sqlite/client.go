@@ -20,13 +20,14 @@ func NewClientStore(db *DB) *ClientStore { return &ClientStore{db: db} }
 
 const clientColumns = `id, name, secret_hash, scopes, audiences, oauth, created_at, updated_at`
 
-func scanClient(row interface{ Scan(...any) error }) (*keycard.Client, error) {
+// scanClient scans clientColumns, then into extra the columns after them.
+func scanClient(row interface{ Scan(...any) error }, extra ...any) (*keycard.Client, error) {
 	var (
 		c                        keycard.Client
 		scopes, audiences, oauth string
 		created, updated         sql.NullInt64
 	)
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, &audiences, &oauth, &created, &updated); err != nil {
+	if err := row.Scan(append([]any{&c.ID, &c.Name, &c.SecretHash, &scopes, &audiences, &oauth, &created, &updated}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &c.Scopes); err != nil {
@@ -134,6 +135,20 @@ func (s *ClientStore) Client(ctx context.Context, id string) (*keycard.Client, e
 		return nil, clientNotFound()
 	}
 	return c, wrap("client", err)
+}
+
+// ClientWithKeyGeneration implements keycard.ClientStore, in one query.
+func (s *ClientStore) ClientWithKeyGeneration(ctx context.Context, id string) (*keycard.Client, int64, error) {
+	var gen int64
+	c, err := scanClient(s.db.reader().QueryRowContext(ctx, `SELECT `+clientColumns+`, (`+keyGenerationQuery+`)
+		FROM clients WHERE id = ?`, id), &gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, clientNotFound()
+	}
+	if err != nil {
+		return nil, 0, wrap("client", err)
+	}
+	return c, gen, nil
 }
 
 // ListClients implements keycard.ClientStore.

@@ -130,3 +130,14 @@ func (s *KeyStore) DeleteRemovedKeys(ctx context.Context, now time.Time) (int64,
 	})
 	return n, wrap("delete removed keys", err)
 }
+
+// keyGenerationQuery reads keycard.KeyStore.KeyGeneration; the triggers
+// of migration 0004 keep it.
+const keyGenerationQuery = `SELECT generation FROM key_generation WHERE id = 1`
+
+// KeyGeneration implements keycard.KeyStore.
+func (s *KeyStore) KeyGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.db.reader().QueryRowContext(ctx, keyGenerationQuery).Scan(&gen)
+	return gen, wrap("key generation", err)
+}

@@ -411,7 +411,7 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.RotateResult, error) {
 	var res *keycard.RotateResult
 	err := func() error {
-		presented, sess, user, err := rotationState(ctx, tx, req.TokenID, req.WithUser)
+		presented, sess, user, keyGen, err := rotationState(ctx, tx, req)
 		if errors.Is(err, sql.ErrNoRows) {
 			return keycard.ErrInvalidRefreshToken()
 		} else if err != nil {
@@ -452,7 +452,7 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 			}
 			presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 			sess.LastUsedAt = req.Now
-			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user}
+			res = &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: presented, Successor: &succ, User: user, KeyGeneration: keyGen}
 			return nil
 
 		case req.Now.Before(presented.RotatedAt.Add(max(req.Grace, 0))):
@@ -463,7 +463,7 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 			if err != nil {
 				return err
 			}
-			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ, User: user}
+			res = &keycard.RotateResult{Outcome: keycard.Replayed, Session: sess, Presented: presented, Successor: succ, User: user, KeyGeneration: keyGen}
 			return nil
 
 		default:
@@ -481,43 +481,61 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 	return res, nil
 }
 
-// Queries of rotationState: a token with its session, and with the
-// session's user.
+// Parts of rotationState's query: a token with its session, and with the
+// session's user and the key generation when asked for.
 const (
 	rotationColumns = `t.id, t.session_id, t.secret_hash, t.created_at, t.rotated_at, t.successor_id, t.successor_sealed,
 		s.id, s.user_id, s.parent_id, s.client_id, s.scope, s.created_at, s.auth_time, s.amr,
 		s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason`
-	rotationQuery = `SELECT ` + rotationColumns + `
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`
-	rotationUserQuery = `SELECT ` + rotationColumns + `,
-		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id WHERE t.id = ?`
+	rotationUserColumns = `,
+		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at`
+	rotationKeyGenColumn = `, (` + keyGenerationQuery + `)`
+	rotationFrom         = `
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id`
+	rotationUserJoin = ` JOIN users u ON u.id = s.user_id`
+	rotationWhere    = ` WHERE t.id = ?`
 )
 
-// rotationState reads a token, its session and, if withUser, the
-// session's user, in one query; sql.ErrNoRows for an unknown token.
-func rotationState(ctx context.Context, tx txn, tokenID string, withUser bool) (*keycard.RefreshToken, *keycard.Session, *keycard.User, error) {
+// rotationQuery returns rotationState's query.
+func rotationQuery(withUser, withKeyGen bool) string {
+	switch {
+	case withUser && withKeyGen:
+		return `SELECT ` + rotationColumns + rotationUserColumns + rotationKeyGenColumn + rotationFrom + rotationUserJoin + rotationWhere
+	case withUser:
+		return `SELECT ` + rotationColumns + rotationUserColumns + rotationFrom + rotationUserJoin + rotationWhere
+	case withKeyGen:
+		return `SELECT ` + rotationColumns + rotationKeyGenColumn + rotationFrom + rotationWhere
+	}
+	return `SELECT ` + rotationColumns + rotationFrom + rotationWhere
+}
+
+// rotationState reads the presented token, its session and, as req asks,
+// the session's user and the key generation, in one query; sql.ErrNoRows
+// for an unknown token.
+func rotationState(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.RefreshToken, *keycard.Session, *keycard.User, int64, error) {
 	t, dest, finishToken := tokenScan()
 	sess, sdest, finishSession := sessionScan()
 	dest = append(dest, sdest...)
-	query := rotationQuery
 	var (
 		u          *keycard.User
 		finishUser = func() error { return nil }
+		keyGen     int64
 	)
-	if withUser {
+	if req.WithUser {
 		var udest []any
 		u, udest, finishUser = userScan()
 		dest = append(dest, udest...)
-		query = rotationUserQuery
 	}
-	if err := tx.QueryRowContext(ctx, query, tokenID).Scan(dest...); err != nil {
-		return nil, nil, nil, err
+	if req.WithKeyGeneration {
+		dest = append(dest, &keyGen)
+	}
+	if err := tx.QueryRowContext(ctx, rotationQuery(req.WithUser, req.WithKeyGeneration), req.TokenID).Scan(dest...); err != nil {
+		return nil, nil, nil, 0, err
 	}
 	if err := errors.Join(finishToken(), finishSession(), finishUser()); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, 0, err
 	}
-	return t, sess, u, nil
+	return t, sess, u, keyGen, nil
 }
 
 // PruneSessions implements keycard.SessionStore.

@@ -219,6 +219,10 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 			_, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{TokenID: tok.ID, SecretHash: tok.SecretHash, Now: t0, Successor: *newToken(t)})
 			return err
 		}},
+		{"RotateRefreshToken with the key generation", func() error {
+			_, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{TokenID: tok.ID, SecretHash: tok.SecretHash, Now: t0, Successor: *newToken(t), WithUser: true, WithKeyGeneration: true})
+			return err
+		}},
 		{"PruneSessions", func() error { _, err := s.Sessions.PruneSessions(ctx, t0, t0); return err }},
 		{"CreateKey", func() error { return s.Keys.CreateKey(ctx, newKey(t, keycard.KeyNext, t0)) }},
 		{"Key", func() error { _, err := s.Keys.Key(ctx, "k"); return err }},
@@ -226,6 +230,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"ActivateKey", func() error { return s.Keys.ActivateKey(ctx, "k", t0, t0) }},
 		{"RevokeKey", func() error { return s.Keys.RevokeKey(ctx, "k", t0) }},
 		{"DeleteRemovedKeys", func() error { _, err := s.Keys.DeleteRemovedKeys(ctx, t0); return err }},
+		{"KeyGeneration", func() error { _, err := s.Keys.KeyGeneration(ctx); return err }},
 		{"AddRevocation", func() error {
 			return s.Revocations.AddRevocation(ctx, &keycard.Revocation{Kind: keycard.RevokeToken, Value: "j", At: t0})
 		}},
@@ -236,6 +241,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"HasRevocation", func() error { _, err := s.Revocations.HasRevocation(ctx, keycard.RevokeToken, "j"); return err }},
 		{"CreateClient", func() error { return s.Clients.CreateClient(ctx, newClient(t, "canceled")) }},
 		{"Client", func() error { _, err := s.Clients.Client(ctx, "c"); return err }},
+		{"ClientWithKeyGeneration", func() error { _, _, err := s.Clients.ClientWithKeyGeneration(ctx, "c"); return err }},
 		{"ListClients", func() error { _, err := s.Clients.ListClients(ctx, keycard.ClientFilter{}); return err }},
 		{"DeleteClient", func() error { return s.Clients.DeleteClient(ctx, "c", t0) }},
 		{"SetClientSecret", func() error { return s.Clients.SetClientSecret(ctx, "c", []byte("h"), t0) }},

@@ -58,6 +58,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RotateWithUser", testRotateWithUser},
 		{"Keys", testKeys},
 		{"KeyRotation", testKeyRotation},
+		{"KeyGeneration", testKeyGeneration},
 		{"Revocations", testRevocations},
 		{"Audit", testAudit},
 		{"Clients", testClients},

@@ -132,6 +132,7 @@ func TestSignInCookies(t *testing.T) {
 		"__Secure-keycard_page_refresh": {"/session/refresh", true},
 		"__Host-keycard_csrf":           {"/", false},
 		"__Host-keycard_form":           {"/", true},
+		"__Host-keycard_sso":            {"/", true},
 	}
 	seen := map[string]bool{}
 	for _, c := range b.setCookies {
@@ -141,7 +142,13 @@ func TestSignInCookies(t *testing.T) {
 			continue
 		}
 		seen[c.Name] = true
-		if !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Domain != "" || c.Path != w.path || c.HttpOnly != w.httpOnly {
+		// The single sign-on cookie is Lax: an application on another
+		// site sends the browser to /oauth/authorize with a link.
+		sameSite := http.SameSiteStrictMode
+		if c.Name == "__Host-keycard_sso" {
+			sameSite = http.SameSiteLaxMode
+		}
+		if !c.Secure || c.SameSite != sameSite || c.Domain != "" || c.Path != w.path || c.HttpOnly != w.httpOnly {
 			t.Errorf("cookie %s: Secure %v SameSite %v Domain %q Path %q HttpOnly %v; want Secure, Strict, host-only, Path %s, HttpOnly %v",
 				c.Name, c.Secure, c.SameSite, c.Domain, c.Path, c.HttpOnly, w.path, w.httpOnly)
 		}

@@ -25,7 +25,8 @@
 //
 // With -system DIR it reports a whole bench/all.sh run instead: DIR holds
 // machine.json (where and how the run was made), `keycard bench --json`
-// results (*.json, schema keycard-bench/1) and raw go test -bench output
+// results (*.json, schema keycard-bench/1), bench/cmd/wrkbench results
+// (wrk-*.json, schema keycard-wrk/1) and raw go test -bench output
 // (*.txt) under the names bench/all.sh gives them. It writes the region
 // between <!-- benchreport:system:begin --> and <!-- benchreport:system:end -->
 // — the targets with a verdict each, and tables of every figure with the
@@ -33,6 +34,14 @@
 // plots that region links to (under -plots-link).
 //
 //	benchreport -system DIR [-md FILE] [-plots DIR] [-plots-link PATH]
+//
+// With -peers DIR it reports a bench/peers/run.sh run: DIR holds
+// machine.json and rR-WORKLOAD-SYSTEM.json wrk results (keycard-wrk/1).
+// It writes the region between <!-- benchreport:peers:begin --> and
+// <!-- benchreport:peers:end -->: per workload, Keycard, Ory Hydra and Ory
+// Oathkeeper's rates and CPU per request, with their ratios.
+//
+//	benchreport -peers DIR [-md FILE]
 package main
 
 import (
@@ -61,8 +70,15 @@ func run(args []string, stdin io.Reader, stderr io.Writer) error {
 	systemDir := fs.String("system", "", "report the bench/all.sh results in this directory instead of a token-core results file")
 	plotsDir := fs.String("plots", "", "with -system: directory to write the SVG plots to (default: none)")
 	plotsLink := fs.String("plots-link", "", "with -system: path of the plots directory as linked from the markdown (default: the -plots path)")
+	peersDir := fs.String("peers", "", "report the bench/peers/run.sh results in this directory instead")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *peersDir != "" {
+		if fs.NArg() > 0 || *systemDir != "" {
+			return errors.New("-peers takes no results file and no -system")
+		}
+		return runPeers(*peersDir, *mdPath)
 	}
 	if *systemDir != "" {
 		if fs.NArg() > 0 {

@@ -19,25 +19,36 @@ import (
 // machine is bench/results/machine.json, written by bench/all.sh: where and
 // how the whole run was made.
 type machine struct {
-	Mode          string   `json:"mode"` // "full" or "quick"
-	Command       string   `json:"command"`
-	Commit        string   `json:"commit"`
-	Date          string   `json:"date"`
-	Seconds       int      `json:"seconds"`
-	CPUModel      string   `json:"cpu_model"`
-	Cores         int      `json:"cores"`
-	GoVersion     string   `json:"go_version"`
-	Kernel        string   `json:"kernel"`
-	LoadBefore    string   `json:"load_before"`
-	LoadAfter     string   `json:"load_after"`
-	Count         int      `json:"count"`
-	Benchtime     string   `json:"benchtime"`
-	HTTPBenchtime string   `json:"http_benchtime"`
-	Duration      string   `json:"duration"`
-	Revocations   int      `json:"revocations"`
-	Rounds        int      `json:"rounds"`
-	Postgres      bool     `json:"postgres"`
-	Failures      []string `json:"failures"` // steps that failed; the run went on
+	Mode string `json:"mode"` // "full" or "quick"
+	host
+	Count         int    `json:"count"`
+	Benchtime     string `json:"benchtime"`
+	HTTPBenchtime string `json:"http_benchtime"`
+	Duration      string `json:"duration"`
+	Revocations   int    `json:"revocations"`
+	Rounds        int    `json:"rounds"`
+	Postgres      bool   `json:"postgres"`
+	// Wrk says whether wrk ran beside keycard bench, and with how many
+	// threads. Absent in older results.
+	Wrk        bool     `json:"wrk"`
+	WrkThreads int      `json:"wrk_threads"`
+	Failures   []string `json:"failures"` // steps that failed; the run went on
+}
+
+// host is what bench/all.sh and bench/peers/run.sh both record in their
+// machine.json: the command, the commit, when, on what, and how busy the
+// machine was.
+type host struct {
+	Command    string `json:"command"`
+	Commit     string `json:"commit"`
+	Date       string `json:"date"`
+	Seconds    int    `json:"seconds"`
+	CPUModel   string `json:"cpu_model"`
+	Cores      int    `json:"cores"`
+	GoVersion  string `json:"go_version"`
+	Kernel     string `json:"kernel"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
 	// OthersCPU is the share of all cores' time that programs other than
 	// the run used while it ran, in percent; StealCPU the share the
 	// hypervisor gave to other machines. Absent in older results.
@@ -46,9 +57,12 @@ type machine struct {
 }
 
 // benchRun is the part of a `keycard bench --json` result (schema
-// keycard-bench/1, docs/bench.md) the report uses.
+// keycard-bench/1, docs/bench.md) or a bench/cmd/wrkbench result (schema
+// keycard-wrk/1, the same members where they apply) the report uses.
 type benchRun struct {
 	Schema       string           `json:"schema"`
+	Tool         string           `json:"tool"` // "wrk" for keycard-wrk/1
+	Label        string           `json:"label"`
 	Workload     string           `json:"workload"`
 	Concurrency  int              `json:"concurrency"`
 	StartedAt    time.Time        `json:"started_at"`
@@ -60,12 +74,44 @@ type benchRun struct {
 	Throughput   float64          `json:"throughput_per_s"`
 	Latency      latency          `json:"latency_us"`
 	Command      string           `json:"command"`
+	ServerCPU    *cpuFigure       `json:"server_cpu"`
+	GeneratorCPU *cpuFigure       `json:"generator_cpu"`
 	Environment  struct {
 		GoVersion  string `json:"go_version"`
 		GOMAXPROCS int    `json:"gomaxprocs"`
 		NumCPU     int    `json:"num_cpu"`
 		CPUModel   string `json:"cpu_model"`
 	} `json:"environment"`
+}
+
+// cpuFigure is a CPU time per successful request (docs/bench.md): a
+// figure, or why there is none.
+type cpuFigure struct {
+	Source       string   `json:"source"`
+	Seconds      *float64 `json:"cpu_s"`
+	USPerRequest *float64 `json:"us_per_request"`
+	Unavailable  string   `json:"unavailable"`
+}
+
+// serverUS is r's server CPU µs per request as a stat; not ok when not
+// measured.
+func (r *benchRun) serverUS() stat {
+	if r == nil || r.ServerCPU == nil || r.ServerCPU.USPerRequest == nil {
+		return stat{}
+	}
+	return stat{median: *r.ServerCPU.USPerRequest, n: 1, ok: true}
+}
+
+// shares are the shares of the machine's cores' time over r, in
+// percent, that its load generator and its server used; ok false when
+// either is not measured.
+func (r *benchRun) shares(cores int) (gen, server float64, ok bool) {
+	if r == nil || cores < 1 || r.DurationS <= 0 || r.GeneratorCPU == nil || r.GeneratorCPU.Seconds == nil ||
+		r.ServerCPU == nil || r.ServerCPU.Seconds == nil {
+		return 0, 0, false
+	}
+	all := r.DurationS * float64(cores) / 100
+	return *r.GeneratorCPU.Seconds / all, *r.ServerCPU.Seconds / all, true
 }
 
 type latency struct {
@@ -98,14 +144,7 @@ type system struct {
 // every *.txt go test output in dir.
 func loadSystem(dir string) (*system, error) {
 	s := &system{runs: map[string]*benchRun{}, benches: map[string]*goBench{}}
-	b, err := os.ReadFile(filepath.Join(dir, "machine.json"))
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &s.machine); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "machine.json"), err)
-	}
-	entries, err := os.ReadDir(dir)
+	entries, err := readMachine(dir, &s.machine)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +162,8 @@ func loadSystem(dir string) (*system, error) {
 			if err := json.Unmarshal(b, &r); err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			if r.Schema != "keycard-bench/1" {
-				return nil, fmt.Errorf("%s: schema %q, want keycard-bench/1", path, r.Schema)
+			if r.Schema != "keycard-bench/1" && r.Schema != "keycard-wrk/1" {
+				return nil, fmt.Errorf("%s: schema %q, want keycard-bench/1 or keycard-wrk/1", path, r.Schema)
 			}
 			s.runs[strings.TrimSuffix(name, ".json")] = &r
 		case strings.HasSuffix(name, ".txt"):
@@ -144,6 +183,19 @@ func loadSystem(dir string) (*system, error) {
 		return nil, fmt.Errorf("%s: no results: %w", dir, fs.ErrNotExist)
 	}
 	return s, nil
+}
+
+// readMachine decodes dir/machine.json into m and lists dir.
+func readMachine(dir string, m any) ([]os.DirEntry, error) {
+	path := filepath.Join(dir, "machine.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return os.ReadDir(dir)
 }
 
 // parseGoBench reads go test -bench output with any benchmark names.
