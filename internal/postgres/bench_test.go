@@ -9,6 +9,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
+	"github.com/keycard-auth/keycard/internal/storetest"
 )
 
 // BenchmarkRotate measures store-level refresh rotations, each on its own
@@ -70,4 +71,15 @@ func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 			tid, hash = nid, nhash
 		}
 	})
+}
+
+// BenchmarkAuthCodeFlow is internal/sqlite's BenchmarkAuthCodeFlow on
+// PostgreSQL: CreateAuthCode, then Redeem, from parallel goroutines.
+func BenchmarkAuthCodeFlow(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(b), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchAuthCodeFlow(b, db.Stores())
 }

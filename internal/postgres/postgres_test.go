@@ -276,6 +276,7 @@ func TestUnstorableText(t *testing.T) {
 		if err := s.Users.CreateUser(ctx, u); keycard.ErrorCode(err) != keycard.EINVALID {
 			t.Errorf("CreateUser(%q) = %v, want EINVALID", bad, err)
 		}
+		unstorableGrants(t, s, bad)
 	}
 	// A user agent from a request is kept, cleaned.
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -296,6 +297,96 @@ func TestUnstorableText(t *testing.T) {
 	}
 	if err := s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: now, Type: "x", UserAgent: "\xff", Detail: []byte(`{"a":"\u0000"}`)}); err != nil {
 		t.Errorf("AppendAudit(bad user agent, escaped NUL in detail): %v", err)
+	}
+	// The other fields of a code are the caller's input: EINVALID.
+	s2 := &keycard.Session{ID: "s2", UserID: u.ID, CreatedAt: now, LastUsedAt: now, IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
+	if err := s.Sessions.CreateSession(ctx, s2, &keycard.RefreshToken{ID: "t2", SecretHash: []byte("h"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	c := &keycard.Client{ID: "c1", Name: "c1", SecretHash: []byte("h"), CreatedAt: now, UpdatedAt: now}
+	if err := s.Clients.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	code := &keycard.AuthCode{ID: "code", SecretHash: []byte("h"), ClientID: c.ID, UserID: u.ID, SessionID: s2.ID,
+		RedirectURI: "https://app.example/\xff", Nonce: "n\x00", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := s.Grants.CreateAuthCode(ctx, code); keycard.ErrorCode(err) != keycard.EINVALID {
+		t.Errorf("CreateAuthCode(unstorable redirect URI) = %v, want EINVALID", err)
+	}
+}
+
+// unstorableGrants is TestUnstorableText for the OpenID Connect methods.
+func unstorableGrants(t *testing.T, s keycard.Stores, bad string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	lookups := []struct {
+		name string
+		call func() error
+	}{
+		{"AuthCode", func() error { _, err := s.Grants.AuthCode(ctx, bad); return err }},
+		{"DeviceCode", func() error { _, err := s.Grants.DeviceCode(ctx, bad); return err }},
+		{"DeviceCodeByUserCode", func() error { _, err := s.Grants.DeviceCodeByUserCode(ctx, bad, now); return err }},
+		{"PollDeviceCode", func() error { _, err := s.Grants.PollDeviceCode(ctx, bad, now); return err }},
+		{"DecideDeviceCode", func() error {
+			return s.Grants.DecideDeviceCode(ctx, &keycard.DeviceCode{ID: bad, UserID: bad, SessionID: bad}, keycard.DeviceApproved, now)
+		}},
+		{"Consent", func() error { _, err := s.Grants.Consent(ctx, bad, bad); return err }},
+		{"SaveConsent", func() error {
+			return s.Grants.SaveConsent(ctx, &keycard.Consent{UserID: bad, ClientID: bad, CreatedAt: now, UpdatedAt: now})
+		}},
+		{"RevokeConsent", func() error { _, err := s.Grants.RevokeConsent(ctx, bad, bad, now); return err }},
+		{"PushedRequest", func() error { _, err := s.Grants.PushedRequest(ctx, bad, now); return err }},
+		{"UpdateClient", func() error { _, err := s.Clients.UpdateClient(ctx, &keycard.Client{ID: bad, Name: "n"}); return err }},
+		{"Redeem", func() error {
+			_, err := s.Grants.Redeem(ctx, keycard.RedeemRequest{Kind: keycard.GrantKindAuthCode, ID: bad, At: now,
+				Session: &keycard.Session{ID: "g", UserID: "u", ParentID: "p", ExpiresAt: now}})
+			return err
+		}},
+		{"CreateSession(parent)", func() error {
+			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: bad, ExpiresAt: now}, nil)
+		}},
+		{"CreateAuthCode(client)", func() error {
+			return s.Grants.CreateAuthCode(ctx, &keycard.AuthCode{ID: "c", SecretHash: []byte("h"), ClientID: bad, UserID: "u", SessionID: "s"})
+		}},
+		{"CreateAuthCode(session)", func() error {
+			return s.Grants.CreateAuthCode(ctx, &keycard.AuthCode{ID: "c", SecretHash: []byte("h"), ClientID: "c", UserID: "u", SessionID: bad})
+		}},
+	}
+	for _, l := range lookups {
+		if err := l.call(); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+			t.Errorf("%s(%q) = %v, want ENOTFOUND", l.name, bad, err)
+		}
+	}
+	if got, err := s.Grants.ListConsents(ctx, bad); err != nil || len(got) != 0 {
+		t.Errorf("ListConsents(%q) = %v, %v; want none", bad, got, err)
+	}
+	if got, err := s.Sessions.RevokeClientSessions(ctx, bad, bad, now, "x"); err != nil || len(got) != 0 {
+		t.Errorf("RevokeClientSessions(%q) = %v, %v; want none", bad, got, err)
+	}
+	if err := s.Grants.DeletePushedRequest(ctx, bad); err != nil {
+		t.Errorf("DeletePushedRequest(%q) = %v, want nil", bad, err)
+	}
+	writes := []struct {
+		name string
+		call func() error
+	}{
+		{"CreateAuthCode(id)", func() error {
+			return s.Grants.CreateAuthCode(ctx, &keycard.AuthCode{ID: bad, SecretHash: []byte("h"), ClientID: "c", UserID: "u", SessionID: "s"})
+		}},
+		{"CreateDeviceCode(user code)", func() error {
+			return s.Grants.CreateDeviceCode(ctx, &keycard.DeviceCode{ID: "d", SecretHash: []byte("h"), UserCode: bad, ClientID: "c", State: keycard.DevicePending})
+		}},
+		{"CreatePushedRequest(id)", func() error {
+			return s.Grants.CreatePushedRequest(ctx, &keycard.PushedRequest{ID: bad, ClientID: "c", Params: []byte(`{}`)})
+		}},
+		{"CreateSession(client)", func() error {
+			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: "p", ClientID: bad, ExpiresAt: now}, nil)
+		}},
+	}
+	for _, w := range writes {
+		if err := w.call(); keycard.ErrorCode(err) != keycard.EINVALID {
+			t.Errorf("%s(%q) = %v, want EINVALID", w.name, bad, err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/keycard-auth/keycard"
 )
@@ -33,23 +34,25 @@ const idleEnd = `(last_used_at + idle_timeout * interval '1 microsecond')`
 
 func scanSession(row pgx.Row) (*keycard.Session, error) {
 	var (
-		s                 keycard.Session
-		parent            *string
-		idle              int64
-		authTime, revoked *time.Time
+		s        keycard.Session
+		parent   pgtype.Text
+		idle     int64
+		authTime pgtype.Timestamptz
+		revoked  *time.Time
 	)
 	if err := row.Scan(&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &s.CreatedAt, &authTime, &s.AMR,
 		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason); err != nil {
 		return nil, err
 	}
-	if parent != nil {
-		s.ParentID = *parent
-	}
+	s.ParentID = parent.String
 	if len(s.AMR) == 0 {
 		s.AMR = nil
 	}
+	if authTime.Valid {
+		s.AuthTime = authTime.Time.UTC()
+	}
 	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC()
-	s.AuthTime, s.RevokedAt = fromNull(authTime), fromNull(revoked)
+	s.RevokedAt = fromNull(revoked)
 	s.IdleTimeout = time.Duration(idle) * time.Microsecond
 	return &s, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/storetest"
 )
 
 // BenchmarkRotateRefreshToken measures store-level refresh rotations, each
@@ -75,4 +76,16 @@ func openB(b *testing.B) (*sqlite.DB, error) {
 		b.Cleanup(func() { db.Close() })
 	}
 	return db, err
+}
+
+// BenchmarkAuthCodeFlow measures the store's share of an authorization
+// code flow from parallel goroutines, each signed in with a browser
+// session: CreateAuthCode, then Redeem into a grant session with a first
+// refresh token.
+func BenchmarkAuthCodeFlow(b *testing.B) {
+	db, err := openB(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storetest.BenchAuthCodeFlow(b, db.Stores())
 }

@@ -24,20 +24,24 @@ const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, au
 type scanner interface{ Scan(...any) error }
 
 // sessionScan returns a session, the Scan destinations of sessionColumns
-// for it, and the function that completes it after the Scan.
+// for it, and the function that completes it after the Scan. The
+// destinations live in one allocation: a rotation reads a session.
 func sessionScan() (*keycard.Session, []any, func() error) {
-	var (
+	r := new(struct {
 		s                                             keycard.Session
 		parent, amr                                   sql.NullString
 		created, authTime, lastUsed, expires, revoked sql.NullInt64
 		idle                                          int64
-	)
-	return &s, []any{&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &created, &authTime, &amr, &lastUsed, &s.UserAgent, &s.ClientAddr, &idle, &expires, &revoked, &s.RevokeReason},
+	})
+	s := &r.s
+	return s, []any{&s.ID, &s.UserID, &r.parent, &s.ClientID, &s.Scope, &r.created, &r.authTime, &r.amr, &r.lastUsed,
+			&s.UserAgent, &s.ClientAddr, &r.idle, &r.expires, &r.revoked, &s.RevokeReason},
 		func() error {
-			s.ParentID = parent.String
-			s.CreatedAt, s.AuthTime, s.LastUsedAt, s.ExpiresAt, s.RevokedAt = fromMicros(created), fromMicros(authTime), fromMicros(lastUsed), fromMicros(expires), fromMicros(revoked)
-			s.IdleTimeout = time.Duration(idle) * time.Microsecond
-			return decodeList(amr, &s.AMR)
+			s.ParentID = r.parent.String
+			s.CreatedAt, s.AuthTime, s.LastUsedAt = fromMicros(r.created), fromMicros(r.authTime), fromMicros(r.lastUsed)
+			s.ExpiresAt, s.RevokedAt = fromMicros(r.expires), fromMicros(r.revoked)
+			s.IdleTimeout = time.Duration(r.idle) * time.Microsecond
+			return decodeList(r.amr, &s.AMR)
 		}
 }
 
@@ -53,14 +57,15 @@ const tokenColumns = `id, session_id, secret_hash, created_at, rotated_at, succe
 
 // tokenScan is sessionScan for tokenColumns.
 func tokenScan() (*keycard.RefreshToken, []any, func() error) {
-	var (
+	r := new(struct {
 		t                keycard.RefreshToken
 		created, rotated sql.NullInt64
 		successor        sql.NullString
-	)
-	return &t, []any{&t.ID, &t.SessionID, &t.SecretHash, &created, &rotated, &successor, &t.SuccessorSealed},
+	})
+	t := &r.t
+	return t, []any{&t.ID, &t.SessionID, &t.SecretHash, &r.created, &r.rotated, &r.successor, &t.SuccessorSealed},
 		func() error {
-			t.CreatedAt, t.RotatedAt, t.SuccessorID = fromMicros(created), fromMicros(rotated), successor.String
+			t.CreatedAt, t.RotatedAt, t.SuccessorID = fromMicros(r.created), fromMicros(r.rotated), r.successor.String
 			return nil
 		}
 }

@@ -22,17 +22,18 @@ const userColumns = `id, username, username_normalized, password_hash, roles, di
 
 // userScan is sessionScan for userColumns.
 func userScan() (*keycard.User, []any, func() error) {
-	var (
+	r := new(struct {
 		u                                 keycard.User
 		roles                             string
 		created, updated, passwordChanged sql.NullInt64
-	)
-	return &u, []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &roles, &u.Disabled, &created, &updated, &passwordChanged},
+	})
+	u := &r.u
+	return u, []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &r.roles, &u.Disabled, &r.created, &r.updated, &r.passwordChanged},
 		func() error {
-			if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+			if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 				return err
 			}
-			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = fromMicros(created), fromMicros(updated), fromMicros(passwordChanged)
+			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.passwordChanged)
 			return nil
 		}
 }

@@ -444,19 +444,11 @@ func testRedeemConcurrent(t *testing.T, open OpenFunc) {
 		}
 		outs := make([]keycard.RedeemOutcome, n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		done := make(chan struct{})
-		for i := range n {
-			go func() {
-				defer func() { done <- struct{}{} }()
-				<-start
-				outs[i], errs[i] = s.Grants.Redeem(ctx, reqs[i])
-			}()
+		calls := make([]func(), n)
+		for i := range calls {
+			calls[i] = func() { outs[i], errs[i] = s.Grants.Redeem(ctx, reqs[i]) }
 		}
-		close(start)
-		for range n {
-			<-done
-		}
+		race(calls...)
 		winner := -1
 		for i := range n {
 			switch {

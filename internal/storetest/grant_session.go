@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -561,23 +562,8 @@ func testRevokeCascadeConcurrent(t *testing.T, open OpenFunc) {
 				for round := range rounds {
 					parent, _ := createSession(t, s, u.ID, t0)
 					grant, create := cr.prepare(t, parent)
-					var (
-						cerr, rerr  error
-						start, done = make(chan struct{}), make(chan struct{}, 2)
-					)
-					go func() {
-						defer func() { done <- struct{}{} }()
-						<-start
-						cerr = create()
-					}()
-					go func() {
-						defer func() { done <- struct{}{} }()
-						<-start
-						rerr = rv.revoke(parent)
-					}()
-					close(start)
-					<-done
-					<-done
+					var cerr, rerr error
+					race(func() { cerr = create() }, func() { rerr = rv.revoke(parent) })
 					if rerr != nil {
 						t.Fatalf("round %d: %s: %v", round, rv.name, rerr)
 					}
@@ -624,23 +610,10 @@ func testRedeemAgainstRevocation(t *testing.T, open OpenFunc) {
 				code := createAuthCode(t, s, parent, c.ID, t0)
 				r := redeemRequest(t, keycard.GrantKindAuthCode, code.ID, parent, c.ID, at, false)
 				var (
-					out         keycard.RedeemOutcome
-					cerr, rerr  error
-					start, done = make(chan struct{}), make(chan struct{}, 2)
+					out        keycard.RedeemOutcome
+					cerr, rerr error
 				)
-				go func() {
-					defer func() { done <- struct{}{} }()
-					<-start
-					out, cerr = s.Grants.Redeem(ctx, r)
-				}()
-				go func() {
-					defer func() { done <- struct{}{} }()
-					<-start
-					rerr = rv.revoke(c)
-				}()
-				close(start)
-				<-done
-				<-done
+				race(func() { out, cerr = s.Grants.Redeem(ctx, r) }, func() { rerr = rv.revoke(c) })
 				if rerr != nil {
 					t.Fatalf("round %d: %s: %v", round, rv.name, rerr)
 				}
@@ -662,4 +635,18 @@ func testRedeemAgainstRevocation(t *testing.T, open OpenFunc) {
 			}
 		})
 	}
+}
+
+// race runs the functions at once and returns when all have returned.
+func race(fs ...func()) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, f := range fs {
+		wg.Go(func() {
+			<-start
+			f()
+		})
+	}
+	close(start)
+	wg.Wait()
 }
