@@ -260,6 +260,13 @@ type SessionStore interface {
 	// revoke the same way.
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error)
 
+	// Reauthenticated records that the user of a session signed in to it
+	// again (step-up, or an application's prompt=login): its AuthTime
+	// becomes at and its AMR amr, and LastUsedAt at. It fails with
+	// ENOTFOUND for an unknown session and EUNAUTHORIZED for one that is
+	// not Active at at.
+	Reauthenticated(ctx context.Context, id string, at time.Time, amr []string) error
+
 	// RevokeClientSessions revokes every live grant session of the user
 	// for the client, and returns their ids (empty, not an error, if there
 	// are none).

@@ -197,14 +197,15 @@ func (s *Service) DeleteUser(ctx context.Context, by Actor, id string) error {
 	return nil
 }
 
-// UserSessions returns a page of a user's active sessions, newest first,
+// UserSessions returns a page of a user's active sign-ins (not the grant
+// sessions of applications under them), newest first,
 // starting after the session with id before (when not empty). It fails
 // with ENOTFOUND for an unknown user.
 func (s *Service) UserSessions(ctx context.Context, userID, before string, limit int) ([]*keycard.Session, error) {
 	if _, err := s.User(ctx, userID); err != nil {
 		return nil, err
 	}
-	return s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, ActiveAt: s.now(), Before: before, Limit: limit})
+	return s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, SignInsOnly: true, ActiveAt: s.now(), Before: before, Limit: limit})
 }
 
 // RevokeUserSession revokes one session of a user, with reason

@@ -335,6 +335,57 @@ func checkPassword(pass string) error {
 
 // login is Login without the throttles (see throttle.go).
 func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Tokens, error) {
+	u, err := s.checkLogin(ctx, name, pass, c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.startSession(ctx, u, c)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]string{"session": t.SessionID})
+	return t, nil
+}
+
+// reauthenticate is Reauthenticate without the throttles.
+func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass string, c Agent) (*Tokens, error) {
+	u, err := s.checkLogin(ctx, name, pass, c)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sess, err := s.stores.Sessions.Session(ctx, sessionID)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil, errLogin()
+	} else if err != nil {
+		return nil, err
+	}
+	if sess.UserID != u.ID || sess.ParentID != "" {
+		return nil, errLogin()
+	}
+	amr := []string{AMRPassword}
+	if err := s.stores.Sessions.Reauthenticated(ctx, sessionID, now, amr); err != nil {
+		if code := keycard.ErrorCode(err); code == keycard.ENOTFOUND || code == keycard.EUNAUTHORIZED {
+			return nil, errLogin()
+		}
+		return nil, err
+	}
+	sess.AuthTime, sess.AMR, sess.LastUsedAt = now, amr, now
+	if err := s.keys.Sync(ctx); err != nil { // as startSession does
+		return nil, err
+	}
+	access, ttl, err := s.mintFor(ctx, u, sess, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]any{"session": sess.ID, "reauthenticated": true})
+	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: s.cfg.userScope(u)}, nil
+}
+
+// checkLogin checks a username and password and returns the user. Every
+// failure is errLogin() after the same argon2id work, audited with its
+// reason.
+func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*keycard.User, error) {
 	c = c.clean()
 	_, normalized, nameErr := username.Normalize(name)
 	if nameErr != nil || password.CheckLength(pass) != nil {
@@ -373,12 +424,7 @@ func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Token
 			}
 		}
 	}
-	t, err := s.startSession(ctx, u, c)
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]string{"session": t.SessionID})
-	return t, nil
+	return u, nil
 }
 
 // startSession creates a session with its first refresh token and mints
@@ -432,7 +478,9 @@ func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, 
 	var active []*keycard.Session
 	after := ""
 	for {
-		page, err := s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, ActiveAt: now, Before: after, Limit: keycard.MaxPageSize})
+		// The cap is on sign-ins: an application's grant session lives
+		// and dies with the sign-in it came from.
+		page, err := s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: userID, SignInsOnly: true, ActiveAt: now, Before: after, Limit: keycard.MaxPageSize})
 		if err != nil {
 			return err
 		}
@@ -706,12 +754,13 @@ func (s *Service) LogoutAll(ctx context.Context, p *Principal, c Agent) error {
 	return nil
 }
 
-// Sessions returns the caller's active sessions, newest first.
+// Sessions returns the caller's active sign-ins (devices), newest first;
+// the grant sessions of applications under them are not listed.
 func (s *Service) Sessions(ctx context.Context, p *Principal) ([]*keycard.Session, error) {
 	var out []*keycard.Session
 	before := ""
 	for {
-		page, err := s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: p.User.ID, ActiveAt: s.now(), Before: before, Limit: keycard.MaxPageSize})
+		page, err := s.stores.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: p.User.ID, SignInsOnly: true, ActiveAt: s.now(), Before: before, Limit: keycard.MaxPageSize})
 		if err != nil {
 			return nil, err
 		}

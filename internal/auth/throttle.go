@@ -65,6 +65,24 @@ const LoginError = "error"
 // fails (an unreachable store) is logged and lets the login through.
 func (s *Service) Login(ctx context.Context, name, pass string, c Agent) (*Tokens, error) {
 	c = c.clean()
+	return s.throttled(ctx, name, c, func() (*Tokens, error) { return s.login(ctx, name, pass, c) })
+}
+
+// Reauthenticate is Login into the browser session sessionID, whose user
+// signs in again (an application's prompt=login or max_age, a step-up):
+// the same throttles and the same answer to every failure, but instead of
+// a new session the session's authentication time and methods are
+// renewed (so the applications signed in through it stay signed in), and
+// the tokens are a new access token of it (no refresh token: the
+// session's own goes on). A name that is not the session's user's is
+// the same EUNAUTHORIZED error as a wrong password.
+func (s *Service) Reauthenticate(ctx context.Context, sessionID, name, pass string, c Agent) (*Tokens, error) {
+	c = c.clean()
+	return s.throttled(ctx, name, c, func() (*Tokens, error) { return s.reauthenticate(ctx, sessionID, name, pass, c) })
+}
+
+// throttled runs a sign-in attempt behind the login throttles.
+func (s *Service) throttled(ctx context.Context, name string, c Agent, attempt func() (*Tokens, error)) (*Tokens, error) {
 	account, address := loginKeys(name, c.Addr)
 	if retry, limits := s.loginAllowed(ctx, account, address); retry > 0 {
 		s.stats.LoginOutcome(LoginThrottled)
@@ -73,7 +91,7 @@ func (s *Service) Login(ctx context.Context, name, pass string, c Agent) (*Token
 		})
 		return nil, &ThrottledError{RetryAfter: retry}
 	}
-	t, err := s.login(ctx, name, pass, c)
+	t, err := attempt()
 	switch {
 	case err == nil:
 		s.stats.LoginOutcome(LoginSucceeded)

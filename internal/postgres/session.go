@@ -439,6 +439,21 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 	return sess, nil
 }
 
+// Reauthenticated implements keycard.SessionStore.
+func (s *SessionStore) Reauthenticated(ctx context.Context, id string, at time.Time, amr []string) error {
+	return wrap("reauthenticated", s.db.update(ctx, func(tx pgx.Tx) error {
+		sess, err := getSession(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if !sess.Active(at) {
+			return sessionEnded()
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET auth_time = $1, amr = $2, last_used_at = $1 WHERE id = $3`, at, orEmpty(amr), id)
+		return err
+	}))
+}
+
 // RevokeUserSessions implements keycard.SessionStore.
 func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
 	var ids []string

@@ -337,6 +337,25 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 	return sess, nil
 }
 
+// Reauthenticated implements keycard.SessionStore.
+func (s *SessionStore) Reauthenticated(ctx context.Context, id string, at time.Time, amr []string) error {
+	return wrap("reauthenticated", s.db.update(ctx, func(tx txn) error {
+		sess, err := getSession(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !sess.Active(at) {
+			return sessionEnded()
+		}
+		list, err := nullList(amr)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET auth_time = ?, amr = ?, last_used_at = ? WHERE id = ?`, micros(at), list, micros(at), id)
+		return err
+	}))
+}
+
 // RevokeUserSessions implements keycard.SessionStore.
 func (s *SessionStore) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) ([]string, error) {
 	var ids []string

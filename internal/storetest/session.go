@@ -242,3 +242,27 @@ func testPruneSessions(t *testing.T, open OpenFunc) {
 		t.Errorf("PruneSessions(+30d) = %d, %v; want 1, nil", n, err)
 	}
 }
+
+func testReauthenticated(t *testing.T, open OpenFunc) {
+	ctx := context.Background()
+	s := open(t)
+	u := createUser(t, s, "rita")
+	sess, _ := createSession(t, s, u.ID, t0)
+	later := t0.Add(10 * time.Minute)
+	if err := s.Sessions.Reauthenticated(ctx, sess.ID, later, []string{"pwd", "otp"}); err != nil {
+		t.Fatalf("Reauthenticated: %v", err)
+	}
+	got, err := s.Sessions.Session(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.AuthTime.Equal(later) || !got.LastUsedAt.Equal(later) || !slices.Equal(got.AMR, []string{"pwd", "otp"}) || !got.CreatedAt.Equal(sess.CreatedAt) {
+		t.Errorf("after Reauthenticated: auth time %v, last used %v, amr %v, created %v; want %v, %v, [pwd otp], %v",
+			got.AuthTime, got.LastUsedAt, got.AMR, got.CreatedAt, later, later, sess.CreatedAt)
+	}
+	wantCode(t, "Reauthenticated(missing)", s.Sessions.Reauthenticated(ctx, "missing", later, nil), keycard.ENOTFOUND)
+	if _, err := s.Sessions.RevokeSession(ctx, sess.ID, later, keycard.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "Reauthenticated(revoked)", s.Sessions.Reauthenticated(ctx, sess.ID, later.Add(time.Minute), nil), keycard.EUNAUTHORIZED)
+}

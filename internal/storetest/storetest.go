@@ -50,6 +50,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Sessions", testSessions},
 		{"ListSessions", testListSessions},
 		{"RevokeSessions", testRevokeSessions},
+		{"Reauthenticated", testReauthenticated},
 		{"PruneSessions", testPruneSessions},
 		{"Rotate", testRotate},
 		{"RotateEnded", testRotateEnded},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -108,6 +109,48 @@ func TestAuthorizeSignInAndSSO(t *testing.T) {
 			t.Errorf("%v: %d %q, want a sign-in again", extra, p.status, p.location())
 		}
 	}
+	// Signing in again renews this browser's session: the application
+	// signed in through it stays signed in, and the new code is of the
+	// same session with a new auth_time.
+	p = b.send(http.MethodGet, authorizeURL(c, "prompt", "login", "state", "again"), nil, crossSite)
+	next = mustQuery(t, p.location()).Get("next")
+	form := b.get(p.location()) // the sign-in page, asking again
+	if form.status != http.StatusOK || !strings.Contains(form.body, `value="alice"`) {
+		t.Fatalf("sign-in page asking again: %d\n%s", form.status, form.body)
+	}
+	if r := b.post("/signin", url.Values{"csrf_token": {b.csrf(form)}, "username": {"alice"}, "password": {testPassword}, "next": {next}}); r.location() != next {
+		t.Fatalf("sign in again: %d %q", r.status, r.location())
+	}
+	q = callback(t, b.get(next))
+	again, err := f.svc.ExchangeCode(context.Background(), client, q.Get("code"), rpRedirect, rpVerifier, auth.Agent{})
+	if err != nil || q.Get("state") != "again" {
+		t.Fatalf("after signing in again: %v, %v", q, err)
+	}
+	if _, err := f.svc.UserInfo(context.Background(), tok.AccessToken); err != nil {
+		t.Errorf("signing in again signed the first grant out: %v", err)
+	}
+	first, second := idClaims(t, tok.IDToken), idClaims(t, again.IDToken)
+	if first["sid"] != second["sid"] || first["auth_time"] == second["auth_time"] {
+		t.Errorf("ID tokens before and after: sid %v → %v, auth_time %v → %v; want the same sid, a new auth_time", first["sid"], second["sid"], first["auth_time"], second["auth_time"])
+	}
+}
+
+// idClaims returns the claims of a JWT, unverified (the service made it).
+func idClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestAuthorizeErrors sends the requests that must never be redirected

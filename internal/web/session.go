@@ -48,6 +48,31 @@ func (h *Handler) setSessionCookies(w http.ResponseWriter, t *auth.Tokens) {
 	http.SetCookie(w, browser.SSOCookieOf(h.csrfKey, t.SessionID, keep))
 }
 
+// setAccessCookie stores a new access token of the session the browser
+// already has (a sign-in again): its other cookies stay.
+func (h *Handler) setAccessCookie(w http.ResponseWriter, t *auth.Tokens) {
+	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", t.AccessToken, time.Duration(t.ExpiresIn)*time.Second, true))
+}
+
+// sameUser returns the id of this browser's session when it is a session
+// of the user the name (as typed) belongs to, and "" otherwise.
+func (h *Handler) sameUser(r *http.Request, name string) (string, error) {
+	b, err := h.ssoSession(r)
+	if err != nil || b == nil {
+		return "", err
+	}
+	u, err := h.svc.UserByName(r.Context(), name)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND || keycard.ErrorCode(err) == keycard.EINVALID {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	if u.ID != b.User.ID {
+		return "", nil
+	}
+	return b.Session.ID, nil
+}
+
 // clearSessionCookies expires the session's cookies.
 func (h *Handler) clearSessionCookies(w http.ResponseWriter) {
 	http.SetCookie(w, browser.Cookie(browser.AccessCookie, "/", "", -1, true))
@@ -382,7 +407,21 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "signin", pg)
 		return
 	}
-	t, err := h.svc.Login(r.Context(), d.Username, pass, browser.AgentOf(r))
+	// The user of this browser's session signing in again (step-up, or
+	// an application's prompt=login) renews that session rather than
+	// replacing it, so the applications signed in through it stay in.
+	var t *auth.Tokens
+	var err error
+	same, err := h.sameUser(r, d.Username)
+	if err != nil {
+		h.serviceError(w, r, err, nil)
+		return
+	}
+	if same != "" {
+		t, err = h.svc.Reauthenticate(r.Context(), same, d.Username, pass, browser.AgentOf(r))
+	} else {
+		t, err = h.svc.Login(r.Context(), d.Username, pass, browser.AgentOf(r))
+	}
 	if err != nil {
 		var throttled *auth.ThrottledError
 		switch {
@@ -399,10 +438,15 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	// A session this browser still had is replaced: end it rather than
-	// leave it behind, unreachable.
-	if old, err := h.principal(r); err == nil && old != nil {
-		if err := h.svc.Logout(r.Context(), old, browser.AgentOf(r)); err != nil {
+	if same != "" {
+		h.setAccessCookie(w, t)
+		http.Redirect(w, r, d.Next, http.StatusSeeOther)
+		return
+	}
+	// A session of another user this browser still had is replaced: end
+	// it rather than leave it behind, unreachable.
+	if old, err := h.ssoSession(r); err == nil && old != nil {
+		if err := h.svc.EndBrowserSession(r.Context(), old, browser.AgentOf(r)); err != nil {
 			h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
 		}
 	}
