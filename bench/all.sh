@@ -124,8 +124,9 @@ serve() {
 
 # add_admin ARGS... creates the admin user bench logs in as.
 add_admin() {
+  "$work/keycard" migrate "$@" >/dev/null
   printf '%s\n' "$admin_password" |
-    "$work/keycard" users add --dev "$@" --username "$admin_user" --role admin --password-stdin >/dev/null
+    "$work/keycard" users add "$@" --username "$admin_user" --role admin --password-stdin >/dev/null
 }
 
 # failed WHAT records a step that failed; the run goes on, and the report
@@ -248,7 +249,6 @@ if [ -n "$PG_URL" ] && command -v psql >/dev/null; then
   prefix="${PG_URL%%\?*}"
   db_url="${prefix%/*}/$pg_db${PG_URL#"$prefix"}"
   log "keycard serve --dev on PostgreSQL (fresh database $pg_db)"
-  "$work/keycard" migrate --store "$db_url" >/dev/null
   add_admin --data "$work/pg" --store "$db_url"
   serve pg1 --data "$work/pg" --store "$db_url"
   pg1_pid=$pid pg1_url="http://$addr" keycard_url="http://$addr"
@@ -277,7 +277,6 @@ if command -v sqlite3 >/dev/null; then
   for n in $SESSIONS; do
     log "seeding $n sessions into a fresh SQLite database"
     add_admin --data "$work/sessions-$n"
-    "$work/keycard" migrate --data "$work/sessions-$n" >/dev/null
     sqlite3 "$work/sessions-$n/keycard.db" >/dev/null <<EOF
 PRAGMA journal_mode=OFF;
 PRAGMA synchronous=OFF;

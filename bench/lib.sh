@@ -109,7 +109,7 @@ start_proxies() {
   bare_pid=$!
   pids+=("$bare_pid")
   bare_url="http://$(first_line "$work/bare.addr" "$bare_pid")"
-  "$work/keycard" clients add --dev --data "$data" --name gateway >"$work/gateway-client.json" 2>/dev/null
+  "$work/keycard" clients add --data "$data" --name gateway >"$work/gateway-client.json" 2>/dev/null
   sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' "$work/gateway-client.json" >"$work/gateway.secret"
   cat >"$work/gateway.yaml" <<EOF
 listen: 127.0.0.1:0

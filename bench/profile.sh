@@ -59,11 +59,9 @@ go build -overlay "$work/overlay.json" -o "$work/keycard" ./cmd/keycard
 admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 export KEYCARD_BENCH_ADMIN_USER=admin KEYCARD_BENCH_ADMIN_PASSWORD="$admin_password"
 args=(--data "$work/data")
-if [ -n "$store" ]; then
-  args+=(--store "$store")
-  "$work/keycard" migrate --store "$store" >/dev/null
-fi
-printf '%s\n' "$admin_password" | "$work/keycard" users add --dev "${args[@]}" --username admin --role admin --password-stdin >/dev/null
+[ -n "$store" ] && args+=(--store "$store")
+"$work/keycard" migrate "${args[@]}" >/dev/null
+printf '%s\n' "$admin_password" | "$work/keycard" users add "${args[@]}" --username admin --role admin --password-stdin >/dev/null
 pprof_port=$((20000 + RANDOM % 40000))
 KEYCARD_BENCH_PPROF="127.0.0.1:$pprof_port" "$work/keycard" serve --dev --addr 127.0.0.1:0 "${args[@]}" 2>"$work/serve.log" &
 pid=$!

@@ -143,8 +143,9 @@ go build -o "$work/keycard" ./cmd/keycard
 keycard_serve() {
   local name="$1"
   shift
+  "$work/keycard" migrate "$@" >/dev/null
   printf '%s\n' "$admin_password" |
-    "$work/keycard" users add --dev "$@" --username admin --role admin --password-stdin >/dev/null
+    "$work/keycard" users add "$@" --username admin --role admin --password-stdin >/dev/null
   "$work/keycard" serve --dev --addr 127.0.0.1:0 "$@" 2>"$work/$name.log" &
   pid=$!
   pids+=("$pid")

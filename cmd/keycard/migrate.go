@@ -4,10 +4,11 @@ import (
 	"fmt"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/server"
 )
 
 // migrate applies pending migrations to the database of --store (or the
-// existing SQLite database in --data) and prints its schema version as one
+// SQLite database in --data, made if there is none) and prints its schema version as one
 // JSON object: a deployment migrates before it starts new servers.
 func (e *cmdEnv) migrate(args []string) int {
 	var f serverFlags
@@ -15,7 +16,9 @@ func (e *cmdEnv) migrate(args []string) int {
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
-	a, err := e.openData(fs, &f, false)
+	// The one command that makes a new database: before a first
+	// serve, so that an admin can be added (keycard users add) first.
+	a, err := e.openWith(fs, &f, server.Options{})
 	if err != nil {
 		return e.fail("%v", err)
 	}

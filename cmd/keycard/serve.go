@@ -266,6 +266,11 @@ func (e *cmdEnv) serve(args []string) int {
 // on it: never a new one (a mistyped --data is an error, not an empty
 // database). withKeys also opens the master key and the signing keys.
 func (e *cmdEnv) openData(fs *flagSetWithConfig, f *serverFlags, withKeys bool) (*server.App, error) {
+	return e.openWith(fs, f, server.Options{Keys: withKeys, Existing: true})
+}
+
+// openWith opens the server's data with opt.
+func (e *cmdEnv) openWith(fs *flagSetWithConfig, f *serverFlags, opt server.Options) (*server.App, error) {
 	log, err := e.logger(f.logLevel)
 	if err != nil {
 		return nil, err
@@ -274,7 +279,7 @@ func (e *cmdEnv) openData(fs *flagSetWithConfig, f *serverFlags, withKeys bool) 
 	if err != nil {
 		return nil, err
 	}
-	a, err := server.Open(e.ctx, cfg, server.Options{Keys: withKeys, Existing: true})
+	a, err := server.Open(e.ctx, cfg, opt)
 	if errors.Is(err, server.ErrNoDatabase) {
 		return nil, fmt.Errorf("no Keycard database at %s; run serve first or pass --data (or --store)", f.data)
 	}
