@@ -18,6 +18,7 @@ func (e *cmdEnv) gateway(args []string) int {
 	fs := e.flagSet("gateway")
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file` (or KEYCARD_CONFIG); see docs/gateway.md")
+	forwardAuth := fs.Bool("forward-auth", false, "answer only the auth subrequests of a proxy in front (nginx, Caddy, Traefik), proxying nothing: routes need no upstream; see docs/forward-auth.md")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
 	}
@@ -34,7 +35,8 @@ func (e *cmdEnv) gateway(args []string) int {
 		fmt.Fprintf(e.stderr, "keycard gateway: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := gateway.LoadConfig(configPath, data)
+	parse := gateway.ParseOptions{ForwardAuthOnly: *forwardAuth}
+	cfg, err := gateway.LoadConfigWith(configPath, data, parse)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "keycard gateway: %v\n", err)
 		return exitUsage
@@ -45,7 +47,7 @@ func (e *cmdEnv) gateway(args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	err = gateway.Run(e.ctx, gateway.RunOptions{Config: cfg, ConfigPath: configPath, Loaded: data, Signals: hup, Logger: log, Level: level})
+	err = gateway.Run(e.ctx, gateway.RunOptions{Config: cfg, ConfigPath: configPath, Loaded: data, Signals: hup, Logger: log, Level: level, Parse: parse})
 	if err != nil {
 		return e.fail("gateway: %v", err)
 	}

@@ -25,15 +25,15 @@ type gatewayProc struct {
 	stop func() int
 }
 
-// startGateway writes config to a file in dir and runs "keycard gateway"
-// on it until the test ends.
-func startGateway(t *testing.T, configPath string) *gatewayProc {
+// startGateway runs "keycard gateway --config configPath" (with extra
+// arguments) until the test ends.
+func startGateway(t *testing.T, configPath string, extra ...string) *gatewayProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logBuf := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"gateway", "--config", configPath}, strings.NewReader(""), io.Discard, logBuf)
+		done <- Main(ctx, append([]string{"gateway", "--config", configPath}, extra...), strings.NewReader(""), io.Discard, logBuf)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -128,6 +128,7 @@ var usageSections = []struct{ command, text string }{
 `},
 	{"gateway", `Gateway (verifying reverse proxy; reloads on SIGHUP and when FILE changes):
   keycard gateway --config FILE
+  keycard gateway --config FILE --forward-auth   answer only a proxy's auth subrequests (nginx, Caddy, Traefik)
 `},
 	{"demo", `Demo:
   keycard demo [--data DIR] [--auth-addr HOST:PORT] [--gateway-addr HOST:PORT] [--tls]

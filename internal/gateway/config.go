@@ -110,6 +110,10 @@ type Config struct {
 	AccessLog *bool `yaml:"access_log"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
+	// ForwardAuth, when set, answers the auth subrequests of a proxy in
+	// front (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth,
+	// Envoy ext_authz) by the same routes; docs/forward-auth.md.
+	ForwardAuth *ForwardAuthConfig `yaml:"forward_auth"`
 	// Routes map path prefixes to upstreams; the longest matching prefix
 	// wins.
 	Routes []RouteConfig `yaml:"routes"`
@@ -118,6 +122,25 @@ type Config struct {
 	// directory of the configuration file.
 	ClientSecretFile string `yaml:"-"`
 	level            slog.Level
+}
+
+// DefaultForwardAuthPath is where the gateway answers auth subrequests.
+const DefaultForwardAuthPath = "/auth"
+
+// ForwardAuthConfig configures the answers to a proxy's auth subrequests.
+type ForwardAuthConfig struct {
+	// Path is where the subrequests arrive; DefaultForwardAuthPath when
+	// empty. No route may be at or under it.
+	Path string `yaml:"path"`
+	// TrustedProxies are the proxies' addresses (CIDR prefixes or
+	// addresses), the only ones whose X-Forwarded-* and X-Original-*
+	// headers say what the original request was; default loopback.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Only makes the gateway answer subrequests alone and proxy nothing:
+	// routes then need no upstream ("keycard gateway --forward-auth").
+	Only bool `yaml:"only"`
+
+	proxies *tlsconfig.Proxies
 }
 
 // TLSConfig names the certificate chain and private key (PEM files) the
@@ -187,7 +210,20 @@ func (c *Config) JOSEAlgorithms() []jose.Algorithm {
 // rewrites the relative paths of tls, issuer_ca and upstream_ca to be
 // relative to it too. Errors name the file.
 func LoadConfig(name string, data []byte) (*Config, error) {
-	cfg, err := Parse(data)
+	return LoadConfigWith(name, data, ParseOptions{})
+}
+
+// ParseOptions change how a configuration is read.
+type ParseOptions struct {
+	// ForwardAuthOnly is "keycard gateway --forward-auth": forward_auth
+	// is on (with its defaults when the file has no forward_auth key)
+	// and only, so routes need no upstream.
+	ForwardAuthOnly bool
+}
+
+// LoadConfigWith is LoadConfig with options.
+func LoadConfigWith(name string, data []byte, opt ParseOptions) (*Config, error) {
+	cfg, err := ParseWith(data, opt)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
@@ -218,7 +254,10 @@ func (c *Config) TrustedProxyList() string {
 // every field. Unknown keys are an error at every level, so that a typo
 // never silently drops a check; every problem found is reported, each
 // with its line and, for routes, the route's path.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Config, error) { return ParseWith(data, ParseOptions{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, opt ParseOptions) (*Config, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -254,6 +293,12 @@ func Parse(data []byte) (*Config, error) {
 				cfg.Routes[i].line = n.Line
 			}
 		}
+	}
+	if opt.ForwardAuthOnly {
+		if cfg.ForwardAuth == nil {
+			cfg.ForwardAuth = &ForwardAuthConfig{}
+		}
+		cfg.ForwardAuth.Only = true
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -486,8 +531,13 @@ func (c *Config) validate() error {
 	if len(c.Routes) == 0 {
 		add("routes: none configured: every request would be 404")
 	}
+	only := false
+	if fa := c.ForwardAuth; fa != nil {
+		only = fa.Only
+		errs = append(errs, fa.validate(c.Routes)...)
+	}
 	for i := range c.Routes {
-		errs = append(errs, c.Routes[i].validate()...)
+		errs = append(errs, c.Routes[i].validate(only)...)
 	}
 	errs = append(errs, overlaps(c.Routes)...)
 	return errors.Join(errs...)
@@ -501,8 +551,41 @@ func (rc *RouteConfig) where() string {
 	return fmt.Sprintf("line %d: route %s", rc.line, rc.Path)
 }
 
-// validate fills the route's defaults and checks it.
-func (rc *RouteConfig) validate() []error {
+// validate fills the forward-auth defaults and checks them against the
+// routes.
+func (fa *ForwardAuthConfig) validate(routes []RouteConfig) []error {
+	var errs []error
+	if fa.Path == "" {
+		fa.Path = DefaultForwardAuthPath
+	}
+	if problem := checkRoutePath(fa.Path); problem != "" || strings.HasSuffix(fa.Path, "/") && fa.Path != "/" {
+		errs = append(errs, fmt.Errorf("forward_auth.path: %q must be a clean path not ending in / (%s)", fa.Path, problem))
+	}
+	for i := range routes {
+		if p := routes[i].Path; p == fa.Path || strings.HasPrefix(p, fa.Path+"/") {
+			errs = append(errs, fmt.Errorf("%s: path: %s is where forward_auth answers", routes[i].where(), fa.Path))
+		}
+	}
+	list := fa.TrustedProxies
+	if list == nil {
+		list = strings.Split(tlsconfig.DefaultTrustedProxies, ",")
+	} else if len(list) == 0 {
+		errs = append(errs, errors.New("forward_auth.trusted_proxies: empty: leave the key out for the default (loopback)"))
+	}
+	for _, p := range list {
+		if _, err := tlsconfig.ParseProxies(p); err != nil || strings.Contains(p, ",") {
+			errs = append(errs, fmt.Errorf("forward_auth.trusted_proxies: %q is not an address or CIDR prefix such as 10.0.0.0/8", p))
+		}
+	}
+	if len(errs) == 0 {
+		fa.proxies, _ = tlsconfig.ParseProxies(strings.Join(list, ","))
+	}
+	return errs
+}
+
+// validate fills the route's defaults and checks it. In forward-auth-only
+// mode a route needs no upstream.
+func (rc *RouteConfig) validate(forwardAuthOnly bool) []error {
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(rc.where()+": "+format, args...))
@@ -530,6 +613,7 @@ func (rc *RouteConfig) validate() []error {
 		}
 	}
 	switch u, err := url.Parse(rc.Upstream); {
+	case rc.Upstream == "" && forwardAuthOnly:
 	case rc.Upstream == "":
 		add("upstream: missing")
 	case err != nil:

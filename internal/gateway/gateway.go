@@ -81,6 +81,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now is the clock for durations; nil means time.Now.
 	Now func() time.Time
+	// Parse are the options every reload reads the configuration with
+	// (the command line's --forward-auth).
+	Parse ParseOptions
 }
 
 // Gateway is the reverse proxy, an http.Handler. It is safe for
@@ -96,6 +99,7 @@ type Gateway struct {
 	table     atomic.Pointer[table]
 	buffers   bufferPool
 	reloadMu  sync.Mutex // serializes reloads
+	parse     ParseOptions
 }
 
 // table is one configuration's routes, ready to serve.
@@ -126,7 +130,7 @@ func New(cfg *Config, opt Options) (*Gateway, error) {
 	if opt.Auth == nil {
 		return nil, errors.New("gateway: Options.Auth is required")
 	}
-	g := &Gateway{auth: opt.Auth, log: opt.Logger, level: opt.Level, transport: opt.Transport, now: opt.Now}
+	g := &Gateway{auth: opt.Auth, log: opt.Logger, level: opt.Level, transport: opt.Transport, now: opt.Now, parse: opt.Parse}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -309,47 +313,98 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 		}
 		return
 	}
-	if problem := checkRequestPath(r); problem != "" {
-		writeJSON(rec, http.StatusBadRequest, "invalid_request", problem)
+	if fa := t.cfg.ForwardAuth; fa != nil {
+		if r.URL.Path == fa.Path || strings.HasPrefix(r.URL.Path, fa.Path+"/") {
+			name, subject = g.serveForwardAuth(rec, r, t) // forwardauth.go
+			return
+		}
+		if fa.Only {
+			name = routeUnmatched
+			writeJSON(rec, http.StatusNotFound, "not_found", "This gateway answers forward-auth subrequests at "+fa.Path+" only.")
+			return
+		}
+	}
+	rt, claims, refusal := g.admit(r, t)
+	if rt != nil {
+		name = rt.name
+	} else if refusal.status != http.StatusBadRequest {
+		name = routeUnmatched
+	}
+	if refusal.status != 0 {
+		refusal.write(rec)
 		return
+	}
+	if claims != nil {
+		subject = claims.Subject
+	}
+	rt.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, &state{route: rt, claims: claims})))
+}
+
+// refusal is admit's answer to a request it does not let through.
+type refusal struct {
+	status int // 0: let through
+	code   string
+	desc   string
+	allow  string // for 405
+	err    error  // the verifier's refusal, answered as verifier.WriteError says
+}
+
+func (f refusal) write(w http.ResponseWriter) {
+	if f.err != nil {
+		verifier.WriteError(w, f.err)
+		return
+	}
+	if f.allow != "" {
+		w.Header().Set("Allow", f.allow)
+	}
+	writeJSON(w, f.status, f.code, f.desc)
+}
+
+// admit decides a request by its route: its path must be well formed and
+// not another spelling of a more specific route's, a route must serve its
+// method and path, it may carry no token in its query, and its token must
+// satisfy the route. It returns the route and the verified claims (nil:
+// anonymous), or the refusal, with the route when one matched.
+func (g *Gateway) admit(r *http.Request, t *table) (*route, *verifier.Claims, refusal) {
+	if problem := checkRequestPath(r); problem != "" {
+		return nil, nil, refusal{status: http.StatusBadRequest, code: "invalid_request", desc: problem}
 	}
 	rt, allow := t.match(r.Method, r.URL.Path)
 	if t.confusable(r.URL.Path, rt) {
-		writeJSON(rec, http.StatusBadRequest, "invalid_request", "The path is another spelling of a route's path (letter case, or dots or spaces at the end of a segment); use the route's spelling.")
-		return
+		return nil, nil, refusal{status: http.StatusBadRequest, code: "invalid_request",
+			desc: "The path is another spelling of a route's path (letter case, or dots or spaces at the end of a segment); use the route's spelling."}
 	}
 	if rt == nil {
-		name = routeUnmatched
 		if len(allow) > 0 {
-			rec.Header().Set("Allow", strings.Join(allow, ", "))
-			writeJSON(rec, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not accept "+r.Method+".")
-			return
+			return nil, nil, refusal{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+				desc: "This route does not accept " + r.Method + ".", allow: strings.Join(allow, ", ")}
 		}
-		writeJSON(rec, http.StatusNotFound, "not_found", "No route serves this path.")
-		return
+		return nil, nil, refusal{status: http.StatusNotFound, code: "not_found", desc: "No route serves this path."}
 	}
-	name = rt.name
 	// A token in the URL is refused on every route, auth: none included:
 	// the upstream would be handed it, and logs would keep it.
 	if err := verifier.CheckQuery(r); err != nil {
 		g.metrics.authFailure(reason(err))
-		verifier.WriteError(rec, err)
-		return
+		return rt, nil, refusal{status: verifierStatus(err), err: err}
 	}
-	st := &state{route: rt}
-	if rt.auth != AuthNone {
-		claims, err := g.authenticate(r, rt)
-		if err != nil {
-			g.metrics.authFailure(reason(err))
-			verifier.WriteError(rec, err)
-			return
-		}
-		st.claims = claims
-		if claims != nil {
-			subject = claims.Subject
-		}
+	if rt.auth == AuthNone {
+		return rt, nil, refusal{}
 	}
-	rt.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	claims, err := g.authenticate(r, rt)
+	if err != nil {
+		g.metrics.authFailure(reason(err))
+		return rt, nil, refusal{status: verifierStatus(err), err: err}
+	}
+	return rt, claims, refusal{}
+}
+
+// verifierStatus returns the status verifier.WriteError answers err with:
+// its *verifier.Error's, else 401 invalid_token.
+func verifierStatus(err error) int {
+	if ve, ok := errors.AsType[*verifier.Error](err); ok {
+		return ve.Status
+	}
+	return http.StatusUnauthorized
 }
 
 // authenticate verifies the request's token for rt: nil claims and nil

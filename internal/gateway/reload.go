@@ -59,7 +59,7 @@ func (g *Gateway) ReloadFile(path string) error {
 }
 
 func (g *Gateway) reloadData(path string, data []byte) error {
-	cfg, err := LoadConfig(path, data)
+	cfg, err := LoadConfigWith(path, data, g.parse)
 	if err != nil {
 		g.metrics.reloaded(false)
 		return err

@@ -79,3 +79,37 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkForwardAuth is the gateway's answer to one proxy subrequest,
+// in process: the original request read from X-Forwarded-*, routing, the
+// token found in the verifier's cache, the checks, and the identity
+// headers of a 200. Beside BenchmarkServeHTTP it is the cost of the
+// decision without the proxying.
+//
+//	go test -run '^$' -bench 'ForwardAuth|ServeHTTP' ./internal/gateway/
+func BenchmarkForwardAuth(b *testing.B) {
+	t := &testing.T{}
+	auth := newTestAuth(t)
+	cfg, err := ParseWith([]byte(benchRoutes(0)+"forward_auth: {}\n"), ParseOptions{ForwardAuthOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(cfg, Options{Auth: auth, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := auth.token(t, "alice", "api", "read", "user")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", "/auth", nil)
+		r.RemoteAddr = "127.0.0.1:40000"
+		r.Header.Set("X-Forwarded-Method", "GET")
+		r.Header.Set("X-Forwarded-Uri", "/api/items/1")
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}

@@ -61,6 +61,8 @@ type RunOptions struct {
 	// Started, when not nil, is called with the proxy's address once it
 	// accepts requests.
 	Started func(addr net.Addr)
+	// Parse are the options Config was read with, for reloads.
+	Parse ParseOptions
 }
 
 // Run runs "keycard gateway": it opens the listeners (the proxy's and
@@ -135,7 +137,7 @@ func Run(ctx context.Context, opt RunOptions) error {
 		}
 		defer v.Close()
 	}
-	g, err := New(cfg, Options{Auth: VerifierAuth{v}, Logger: log, Level: opt.Level, Transport: upstreams})
+	g, err := New(cfg, Options{Auth: VerifierAuth{v}, Logger: log, Level: opt.Level, Transport: upstreams, Parse: opt.Parse})
 	if err != nil {
 		return err
 	}
@@ -189,6 +191,9 @@ func Run(ctx context.Context, opt RunOptions) error {
 	}
 	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "routes", len(cfg.Routes),
 		"tls", sec.Config != nil, "behind_proxy", cfg.BehindProxy}
+	if fa := cfg.ForwardAuth; fa != nil {
+		attrs = append(attrs, "forward_auth", fa.Path, "forward_auth_only", fa.Only)
+	}
 	if adminLn != nil {
 		attrs = append(attrs, "metrics_addr", adminLn.Addr().String())
 	}
