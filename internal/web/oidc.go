@@ -222,6 +222,14 @@ var scopeDescriptions = map[string]string{
 	auth.ScopeOfflineAccess: "Stay signed in while you are away (a refresh token)",
 }
 
+// scopeDescription says what a scope lets an application do.
+func scopeDescription(sc string) string {
+	if desc := scopeDescriptions[sc]; desc != "" {
+		return desc
+	}
+	return "Use the API with the permission " + sc
+}
+
 // consentScope is one line of the consent page.
 type consentScope struct{ Name, Description string }
 
@@ -246,11 +254,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, a *auth.Au
 		d.RedirectTo = a.Request.RedirectURI
 	}
 	for _, sc := range a.Scopes {
-		desc := scopeDescriptions[sc]
-		if desc == "" {
-			desc = "Use the API with the permission " + sc
-		}
-		d.Scopes = append(d.Scopes, consentScope{sc, desc})
+		d.Scopes = append(d.Scopes, consentScope{sc, scopeDescription(sc)})
 	}
 	h.render(w, r, http.StatusOK, "consent", &page{Title: "Allow " + a.Client.Name + "?", User: b.User, CSRF: h.csrfToken(b.Session.ID), Data: d})
 }

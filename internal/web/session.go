@@ -280,7 +280,7 @@ func cleanPath(p string) string {
 func (h *Handler) redirectAllowed(p string) bool {
 	switch {
 	case p == "/" || p == "/account" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
-		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize":
+		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize" || p == "/device":
 		return true
 	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
 		return true
