@@ -346,6 +346,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 		d.Username = b.User.Username
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
+	h.allowAuthorizeRedirect(w, r, next)
 	switch {
 	case reauth:
 		// Step-up (auth.Config.ReauthWithin): the action needs a recent
@@ -371,6 +372,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
+	h.allowAuthorizeRedirect(w, r, d.Next)
 	pass := formValue(r, "password")
 	if d.Username == "" {
 		d.UsernameError = "Enter your username."
