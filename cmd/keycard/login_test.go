@@ -63,7 +63,9 @@ func startLogin(t *testing.T, args ...string) *loginRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &loginRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1), cancel: cancel}
-	go func() { r.done <- Main(ctx, append([]string{"login"}, args...), strings.NewReader(""), r.stdout, r.stderr) }()
+	go func() {
+		r.done <- Main(ctx, append([]string{"login"}, args...), strings.NewReader(""), r.stdout, r.stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-r.done

@@ -15,7 +15,7 @@ const (
 	// names none.
 	defaultDeviceInterval = 5 * time.Second
 	// slowDownStep is added to the wait on each slow_down.
-	slowDownStep = 5 * time.Second
+	slowDownStep    = 5 * time.Second
 	deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
