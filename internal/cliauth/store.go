@@ -208,6 +208,16 @@ func (s *Store) Get(issuer, clientID string) (*Credentials, error) {
 // Put stores c, replacing the login of its issuer and client, and makes
 // it the default.
 func (s *Store) Put(c *Credentials) error {
+	return s.change(func(f *credentialsFile) error {
+		key := loginKey(c.Issuer, c.ClientID)
+		f.Logins[key], f.Default = c, key
+		return nil
+	})
+}
+
+// change runs fn on the file's content, holding the lock throughout, and
+// writes what fn left unless it fails.
+func (s *Store) change(fn func(*credentialsFile) error) error {
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -217,8 +227,9 @@ func (s *Store) Put(c *Credentials) error {
 	if err != nil {
 		return err
 	}
-	key := loginKey(c.Issuer, c.ClientID)
-	f.Logins[key], f.Default = c, key
+	if err := fn(f); err != nil {
+		return err
+	}
 	return s.write(f)
 }
 
@@ -228,31 +239,24 @@ func (s *Store) Put(c *Credentials) error {
 // second command waits, then sees the first one's result. An error of fn
 // leaves the file as it was.
 func (s *Store) Update(issuer, clientID string, fn func(*Credentials) (*Credentials, error)) error {
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	f, err := s.read()
-	if err != nil {
-		return err
-	}
-	key, err := f.pick(issuer, clientID)
-	if err != nil {
-		return err
-	}
-	old := *f.Logins[key]
-	c, err := fn(&old)
-	if err != nil {
-		return err
-	}
-	if c == nil {
-		delete(f.Logins, key)
-		if f.Default == key {
-			f.Default = ""
+	return s.change(func(f *credentialsFile) error {
+		key, err := f.pick(issuer, clientID)
+		if err != nil {
+			return err
 		}
-	} else {
-		f.Logins[key] = c
-	}
-	return s.write(f)
+		old := *f.Logins[key]
+		c, err := fn(&old)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			delete(f.Logins, key)
+			if f.Default == key {
+				f.Default = ""
+			}
+		} else {
+			f.Logins[key] = c
+		}
+		return nil
+	})
 }

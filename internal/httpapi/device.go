@@ -31,21 +31,13 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, err)
 		return
 	}
-	client, err := s.tokenClient(w, r, form) // oidc.go
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	client := s.requireTokenClient(w, r, form) // oidc.go
 	if client == nil {
-		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	d, err := s.svc.StartDevice(r.Context(), client, form["scope"])
-	if ae, ok := errors.AsType[*auth.AuthorizeError](err); ok {
-		s.writeError(w, r, errorf(http.StatusBadRequest, ae.Code, ae.Description))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
+	if err != nil {
+		s.writeError(w, r, asAuthorizeError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, deviceAuthorizationResponse{
@@ -62,13 +54,8 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 // not honoured — malformed, unknown, another client's, used already — is
 // 400 invalid_grant.
 func (s *Server) deviceCodeGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
-	client, err := s.tokenClient(w, r, form)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	client := s.requireTokenClient(w, r, form)
 	if client == nil {
-		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	if !client.AllowsGrant(keycard.GrantDeviceCode) {
