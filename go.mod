@@ -18,7 +18,7 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 
-// Test-only: browser tests of the pages in headless Chromium (web/browser_test.go).
+// Browser tests in headless Chromium (internal/chrometest: internal/web/browser_test.go, cmd/keycard/login_test.go).
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0

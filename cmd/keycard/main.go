@@ -58,6 +58,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		"gateway":    env.gateway,
 		"migrate":    env.migrate,
 		"bench":      env.bench,
+		"login":      env.login,
 		"version":    env.version,
 	}
 	run, ok := commands[args[0]]
@@ -147,6 +148,12 @@ var usageSections = []struct{ command, text string }{
   keycard clients list --data DIR
   keycard clients rotate-secret --data DIR --id ID
   keycard clients delete --data DIR --id ID
+`},
+	{"login", `Sign in to a Keycard server from the command line (a native app; docs/oidc.md):
+  keycard login --issuer URL --client-id ID [--device] [--scope S] [--no-browser] [--credentials FILE]
+                                                 sign in through the browser (or --device: a code to type anywhere)
+  keycard login token [--issuer URL --client-id ID] a fresh access token of the login (refreshed when it has < 30 s left)
+  keycard login logout [--issuer URL --client-id ID] revoke the login's tokens and forget them
 `},
 	{"bench", `Load testing (docs/bench.md):
   keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--json]

@@ -488,9 +488,15 @@ func (s *Service) NeedsConsent(ctx context.Context, a *Authorization, b *Browser
 // Consent records the user's consent to a's client for a's scopes (added
 // to those consented before).
 func (s *Service) Consent(ctx context.Context, b *BrowserSession, a *Authorization, from Agent) error {
+	return s.saveConsent(ctx, b.User.ID, a.Client.ID, a.Scopes, from)
+}
+
+// saveConsent records the user's consent to the client for scopes, added
+// to those consented before.
+func (s *Service) saveConsent(ctx context.Context, userID, clientID string, scopes []string, from Agent) error {
 	now := s.now()
-	c := &keycard.Consent{UserID: b.User.ID, ClientID: a.Client.ID, Scopes: slices.Clone(a.Scopes), CreatedAt: now, UpdatedAt: now}
-	old, err := s.stores.Grants.Consent(ctx, b.User.ID, a.Client.ID)
+	c := &keycard.Consent{UserID: userID, ClientID: clientID, Scopes: slices.Clone(scopes), CreatedAt: now, UpdatedAt: now}
+	old, err := s.stores.Grants.Consent(ctx, userID, clientID)
 	switch {
 	case err == nil:
 		c.CreatedAt = old.CreatedAt
@@ -505,7 +511,7 @@ func (s *Service) Consent(ctx context.Context, b *BrowserSession, a *Authorizati
 	if err := s.stores.Grants.SaveConsent(ctx, c); err != nil {
 		return err
 	}
-	s.audit(ctx, AuditConsentGiven, UserActor(b.User.ID, from), b.User.ID, map[string]any{"client": a.Client.ID, "scopes": a.Scopes})
+	s.audit(ctx, AuditConsentGiven, UserActor(userID, from), userID, map[string]any{"client": clientID, "scopes": scopes})
 	return nil
 }
 

@@ -90,8 +90,13 @@ func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code
 }
 
 // grantTokens creates the grant session sess (filling in its id, times and
-// lifetimes) by redeeming the code id, and mints its tokens.
+// lifetimes) by redeeming the code id, an authorization or a device code
+// as kind says, and mints its tokens.
 func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id string, client *keycard.Client, sess *keycard.Session, nonce string, from Agent) (*Tokens, error) {
+	errCode := errCode
+	if kind == keycard.GrantKindDeviceCode {
+		errCode = errDeviceCode
+	}
 	u, err := s.stores.Users.UserByID(ctx, sess.UserID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return nil, errCode()

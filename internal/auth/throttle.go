@@ -16,7 +16,9 @@ import (
 
 // LoginLimits are the login throttles (docs/architecture.md "Bad input and
 // failure"): one limiter keyed by account, one by client address. A nil
-// limiter throttles nothing.
+// limiter throttles nothing. They also slow down the guessing of device
+// user codes (LookupDevice), under keys of their own: the browser
+// session's in Account, the address's in Address.
 type LoginLimits struct {
 	// Account is keyed by the normalized username, whether or not such a
 	// user exists, so that an enumerating client meets the same

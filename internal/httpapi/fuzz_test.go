@@ -1,11 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // FuzzJSONEndpoints posts arbitrary bodies with arbitrary content types to
@@ -16,6 +21,12 @@ func FuzzJSONEndpoints(f *testing.F) {
 	fx := newFixture(f)
 	fx.register(f, "alice", testPassword)
 	tok := fx.login(f, "alice", testPassword)
+	device, _, err := fx.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "CLI", OAuth: keycard.OAuthSettings{
+		GrantTypes: []string{keycard.GrantDeviceCode}, Public: true}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	deviceCode := fx.deviceStart(f, device.ID, "openid").DeviceCode
 	// The test clock stands still, so a refresh token the fuzzer rotates
 	// stays within its grace window, and the access token never expires.
 	endpoints := []struct {
@@ -29,6 +40,7 @@ func FuzzJSONEndpoints(f *testing.F) {
 		{http.MethodDelete, "/v1/sessions/x", true},
 		{http.MethodGet, "/v1/me", true},
 		{http.MethodPost, "/v1/nope", false},
+		{http.MethodPost, "/oauth/device_authorization", false},
 	}
 	seeds := []struct {
 		endpoint    uint8
@@ -59,6 +71,10 @@ func FuzzJSONEndpoints(f *testing.F) {
 		{0x84, "", ""},
 		{5, "application/json", "{}"},
 		{6, "application/json", "{}"},
+		{7, "application/x-www-form-urlencoded", "client_id=" + device.ID + "&scope=openid+profile"},
+		{7, "application/x-www-form-urlencoded", "client_id=" + device.ID + "&scope=%00"},
+		{2, "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(keycard.GrantDeviceCode) + "&client_id=" + device.ID + "&device_code=" + deviceCode},
+		{2, "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(keycard.GrantDeviceCode) + "&client_id=" + device.ID + "&device_code=a.b"},
 	}
 	for _, s := range seeds {
 		f.Add(s.endpoint, s.contentType, []byte(s.body))

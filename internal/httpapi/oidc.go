@@ -37,6 +37,32 @@ func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[st
 	return c, err
 }
 
+// requireTokenClient is tokenClient for a request that needs a client:
+// without one it is 401 invalid_client. When it returns nil it has
+// answered the request.
+func (s *Server) requireTokenClient(w http.ResponseWriter, r *http.Request, form map[string]string) *keycard.Client {
+	client, err := s.tokenClient(w, r, form)
+	if err == nil && client == nil {
+		err = errInvalidClient(w)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil
+	}
+	return client
+}
+
+// asAuthorizeError turns the refusal of a request that is checked like
+// an authorization request (*auth.AuthorizeError) into a 400 with its
+// code, for the endpoints that answer in JSON (PAR, device
+// authorization); other errors pass through.
+func asAuthorizeError(err error) error {
+	if ae, ok := errors.AsType[*auth.AuthorizeError](err); ok {
+		return errorf(http.StatusBadRequest, ae.Code, ae.Description)
+	}
+	return err
+}
+
 // authorizationCodeGrant is grant_type=authorization_code (RFC 6749
 // §4.1.3): the client (authenticated, or public with its client_id)
 // trades a code with the redirect_uri and code_verifier of its request
@@ -44,13 +70,8 @@ func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[st
 // (with offline_access, or for a first-party client). A refused code is
 // 400 invalid_grant, whatever was wrong with it.
 func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
-	client, err := s.tokenClient(w, r, form)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	client := s.requireTokenClient(w, r, form)
 	if client == nil {
-		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	if !client.AllowsGrant(keycard.GrantAuthorizationCode) {
@@ -133,13 +154,8 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	client, err := s.tokenClient(w, r, form)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	client := s.requireTokenClient(w, r, form)
 	if client == nil {
-		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	params := url.Values{}
@@ -151,11 +167,8 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		params.Set(k, v)
 	}
 	uri, ttl, err := s.svc.PushAuthorization(r.Context(), client, params)
-	if ae, ok := errors.AsType[*auth.AuthorizeError](err); ok {
-		s.writeError(w, r, errorf(http.StatusBadRequest, ae.Code, ae.Description))
-		return
-	} else if err != nil {
-		s.writeError(w, r, err)
+	if err != nil {
+		s.writeError(w, r, asAuthorizeError(err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, parResponse{RequestURI: uri, ExpiresIn: int64(ttl.Seconds())})

@@ -141,6 +141,7 @@ func (s *Server) routes() *http.ServeMux {
 	s.handle(mux, "POST /oauth/introspect", http.HandlerFunc(s.handleIntrospect))
 	s.handle(mux, "POST /oauth/revoke", http.HandlerFunc(s.handleRevoke))
 	s.handle(mux, "POST /oauth/par", http.HandlerFunc(s.handlePAR))
+	s.handle(mux, "POST /oauth/device_authorization", http.HandlerFunc(s.handleDeviceAuthorization))
 	s.handle(mux, "GET /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
 	s.handle(mux, "POST /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
 

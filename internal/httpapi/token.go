@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/browser"
 )
 
@@ -35,9 +36,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.clientCredentialsGrant(w, r, form)
 	case "authorization_code":
 		s.authorizationCodeGrant(w, r, form) // oidc.go
+	case keycard.GrantDeviceCode:
+		s.deviceCodeGrant(w, r, form) // device.go
 	default:
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnsupportedGrantType,
-			`Unsupported grant_type; this server supports "authorization_code", "refresh_token" and "client_credentials".`))
+			`Unsupported grant_type; this server supports "authorization_code", "refresh_token", "client_credentials" and "`+keycard.GrantDeviceCode+`".`))
 	}
 }
 

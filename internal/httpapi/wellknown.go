@@ -150,6 +150,7 @@ type metadata struct {
 	JWKSURI                                    string   `json:"jwks_uri"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
@@ -200,12 +201,13 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		JWKSURI:                            base + "/.well-known/jwks.json",
 		EndSessionEndpoint:                 base + "/oauth/logout",
 		PushedAuthorizationRequestEndpoint: base + "/oauth/par",
+		DeviceAuthorizationEndpoint:        base + "/oauth/device_authorization",
 		IntrospectionEndpoint:              base + "/oauth/introspect",
 		RevocationEndpoint:                 base + "/oauth/revoke",
 		ScopesSupported:                    auth.OIDCScopes(),
 		ResponseTypesSupported:             []string{"code"},
 		ResponseModesSupported:             []string{"query", "form_post"},
-		GrantTypesSupported:                []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantClientCredentials},
+		GrantTypesSupported:                []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantClientCredentials, keycard.GrantDeviceCode},
 		CodeChallengeMethodsSupported:      []string{"S256"},
 		SubjectTypesSupported:              []string{"public"},
 		IDTokenSigningAlgValuesSupported:   algs,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keycard-auth/keycard/internal/chrometest"
 )
 
 // The browser tests drive headless Chromium (Debian's chromium package)
@@ -30,22 +31,6 @@ var docScreenshots = map[string]bool{
 	"admin-users.png": true, "admin-keys.png": true, "admin-audit.png": true, "weather.png": true,
 }
 
-// chromiumPath returns Chromium's executable, skipping (or failing, with
-// KEYCARD_TEST_BROWSER=1) the test when there is none.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("KEYCARD_TEST_BROWSER") == "1" {
-		t.Fatal("KEYCARD_TEST_BROWSER=1 but no Chromium: apt-get install chromium")
-	}
-	t.Skip("no Chromium: apt-get install chromium to run the browser tests (KEYCARD_TEST_BROWSER=1 makes them required)")
-	return ""
-}
-
 // chrome is one headless Chromium for a test; tabs opens isolated
 // browser contexts (separate cookie jars) in it.
 type chrome struct {
@@ -55,33 +40,7 @@ type chrome struct {
 }
 
 func newChrome(t *testing.T) *chrome {
-	path := chromiumPath(t)
-	if testing.Short() {
-		t.Skip("browser tests are skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// Tabs in the background must go on running: the tests switch
-		// between browsers.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.WindowSize(1100, 800),
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
+	browser := chrometest.Start(t)
 	dir := os.Getenv("KEYCARD_TEST_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()

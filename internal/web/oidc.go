@@ -173,17 +173,54 @@ func (h *Handler) formPost(w http.ResponseWriter, r *http.Request, target string
 		}
 	}
 	slices.SortFunc(fields, func(a, b formPostField) int { return strings.Compare(a.Name, b.Name) })
-	action := "'self'"
-	if o := browser.Origin(target); o != "" {
-		action = o
-	} else if u, err := url.Parse(target); err == nil && u.Scheme != "" {
-		action = u.Scheme + ":"
+	action := formActionSource(target)
+	if action == "" {
+		action = "'self'"
 	}
 	w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action "+action, 1))
 	h.render(w, r, http.StatusOK, "formpost", &page{Title: "Signing you in", Data: struct {
 		Action string
 		Fields []formPostField
 	}{target, fields}})
+}
+
+// formActionSource returns the Content-Security-Policy source of
+// target's origin — scheme, host and port; the scheme alone for a
+// private-use scheme — or "" when it has none.
+func formActionSource(target string) string {
+	if o := browser.Origin(target); o != "" {
+		return o
+	}
+	if u, err := url.Parse(target); err == nil && u.Scheme != "" {
+		return u.Scheme + ":"
+	}
+	return ""
+}
+
+// allowRedirectTo lets the forms of the page being answered end at
+// target, an application's redirect URI: browsers apply the page's
+// form-action to every redirect that follows a form's post (Content
+// Security Policy Level 3, form-action), so a sign-in or consent whose
+// post is answered, through the authorization endpoint, by a redirect to
+// the application would otherwise stop halfway.
+func allowRedirectTo(w http.ResponseWriter, target string) {
+	if src := formActionSource(target); src != "" {
+		w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+src, 1))
+	}
+}
+
+// allowAuthorizeRedirect is allowRedirectTo for a page whose form goes
+// on to next: when next is the authorization endpoint, with an
+// authorization request whose redirect URI is established, its redirect
+// URI.
+func (h *Handler) allowAuthorizeRedirect(w http.ResponseWriter, r *http.Request, next string) {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != "/oauth/authorize" {
+		return
+	}
+	if a, _ := h.svc.Authorize(r.Context(), u.Query()); a != nil {
+		allowRedirectTo(w, a.Request.RedirectURI)
+	}
 }
 
 // authorizeError answers an authorization request that fails: on the
@@ -222,6 +259,14 @@ var scopeDescriptions = map[string]string{
 	auth.ScopeOfflineAccess: "Stay signed in while you are away (a refresh token)",
 }
 
+// scopeDescription says what a scope lets an application do.
+func scopeDescription(sc string) string {
+	if desc := scopeDescriptions[sc]; desc != "" {
+		return desc
+	}
+	return "Use the API with the permission " + sc
+}
+
 // consentScope is one line of the consent page.
 type consentScope struct{ Name, Description string }
 
@@ -246,12 +291,9 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, a *auth.Au
 		d.RedirectTo = a.Request.RedirectURI
 	}
 	for _, sc := range a.Scopes {
-		desc := scopeDescriptions[sc]
-		if desc == "" {
-			desc = "Use the API with the permission " + sc
-		}
-		d.Scopes = append(d.Scopes, consentScope{sc, desc})
+		d.Scopes = append(d.Scopes, consentScope{sc, scopeDescription(sc)})
 	}
+	allowRedirectTo(w, a.Request.RedirectURI)
 	h.render(w, r, http.StatusOK, "consent", &page{Title: "Allow " + a.Client.Name + "?", User: b.User, CSRF: h.csrfToken(b.Session.ID), Data: d})
 }
 

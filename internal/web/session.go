@@ -305,7 +305,7 @@ func cleanPath(p string) string {
 func (h *Handler) redirectAllowed(p string) bool {
 	switch {
 	case p == "/" || p == "/account" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
-		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize":
+		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize" || p == "/device":
 		return true
 	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
 		return true
@@ -371,6 +371,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 		d.Username = b.User.Username
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
+	h.allowAuthorizeRedirect(w, r, next)
 	switch {
 	case reauth:
 		// Step-up (auth.Config.ReauthWithin): the action needs a recent
@@ -396,6 +397,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
+	h.allowAuthorizeRedirect(w, r, d.Next)
 	pass := formValue(r, "password")
 	if d.Username == "" {
 		d.UsernameError = "Enter your username."

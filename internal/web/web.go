@@ -140,6 +140,9 @@ func (h *Handler) routes() {
 	h.handle("POST /oauth/consent", h.handleConsent)
 	h.handle("GET /oauth/logout", h.handleLogout)
 	h.handle("POST /oauth/logout", h.handleLogout)
+	h.handle("GET /device", h.handleDevicePage)
+	h.handle("POST /device", h.handleDeviceCode)
+	h.handle("POST /device/decide", h.handleDeviceDecide)
 
 	h.handle("GET /account", h.user(h.handleAccount))
 	h.handle("POST /account/password", h.user(h.handleChangePassword))
