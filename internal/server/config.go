@@ -163,6 +163,14 @@ func (c *Config) Check() error {
 			return fmt.Errorf("%s must not be negative", d.name)
 		}
 	}
+	switch {
+	case c.Backchannel.MaxAttempts < 0:
+		return errors.New("--backchannel-attempts must not be negative")
+	case c.Backchannel.Backoff < 0:
+		return errors.New("--backchannel-backoff must not be negative")
+	case c.Backchannel.Timeout < 0:
+		return errors.New("--backchannel-timeout must not be negative")
+	}
 	if err := c.Backchannel.Check(); err != nil {
 		return err
 	}
