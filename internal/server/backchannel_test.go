@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
-	"github.com/keycard-auth/keycard/internal/tlsconfig"
 )
 
 // TestBackchannelLogout: the server's background work sends back-channel
@@ -27,22 +25,15 @@ func TestBackchannelLogout(t *testing.T) {
 	ctx := context.Background()
 	c := testConfig(t)
 	c.Backchannel = backchannel.Options{Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Issuer = "http://" + ln.Addr().String()
-	a, err := Open(ctx, c, Options{Keys: true})
+	srv := serve(t, c)
+	// The test's own App on the same data, with the server's issuer, sets
+	// the scene as the API would.
+	c.Issuer = srv.base
+	a, err := Open(ctx, c, Options{Keys: true, Existing: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { done <- a.Serve(sctx, ln, &tlsconfig.Secured{}, func() { close(ready) }) }()
-	defer func() { stop(); <-done }()
-	<-ready
 
 	var (
 		mu     sync.Mutex
