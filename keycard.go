@@ -30,6 +30,7 @@ type Stores struct {
 	Audit       AuditStore
 	Clients     ClientStore
 	Grants      GrantStore
+	Logouts     LogoutStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

@@ -58,6 +58,7 @@ func TestCluster(t *testing.T) {
 	t.Run("InstanceKilled", func(t *testing.T) { testClusterInstanceKilled(t, bin) })
 	t.Run("PostgresConnectionsTerminated", func(t *testing.T) { testClusterPostgresTerminated(t, bin) })
 	t.Run("RedisStopped", func(t *testing.T) { testClusterRedisStopped(t, bin) })
+	t.Run("BackchannelLogoutOnce", func(t *testing.T) { testClusterBackchannelLogout(t, bin) })
 }
 
 const clusterPassword = "correct horse battery staple"

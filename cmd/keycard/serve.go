@@ -11,6 +11,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/server"
@@ -42,6 +43,8 @@ type serverFlags struct {
 	pages                                                              bool
 	pageRedirects, pageOrigins                                         stringList
 	reauthWithin                                                       time.Duration
+	backchannelAttempts                                                int
+	backchannelBackoff, backchannelTimeout                             time.Duration
 	tlsCert, tlsKey                                                    string // "" for plain HTTP
 	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
 	trustedProxies                                                     string // CIDR prefixes whose X-Forwarded-Proto is believed
@@ -102,6 +105,9 @@ var (
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
 		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
+		fs.IntVar(&f.backchannelAttempts, "backchannel-attempts", backchannel.DefaultMaxAttempts, "back-channel logout: attempts per logout before it is given up")
+		fs.DurationVar(&f.backchannelBackoff, "backchannel-backoff", backchannel.DefaultBackoff, "back-channel logout: delay before the first retry, doubling up to 5m, with jitter")
+		fs.DurationVar(&f.backchannelTimeout, "backchannel-timeout", backchannel.DefaultTimeout, "back-channel logout: timeout of one request to a client")
 	}
 )
 
@@ -206,6 +212,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
 	c.MaxSessionsPerUser, c.ReauthWithin = f.maxSessions, f.reauthWithin
 	c.CookieMode, c.Pages = f.cookieMode, f.pages
+	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
 	c.Registration = f.dev
 	switch f.registration {

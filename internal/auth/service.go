@@ -256,8 +256,9 @@ func (s *Service) Keys() *KeyManager { return s.keys }
 
 // Prune deletes what has ended for good: sessions (and their refresh
 // tokens) revoked or expired before now, the successors kept for the
-// rotation grace window once it has passed, and revocation feed entries
-// past their expiry. The server calls it periodically.
+// rotation grace window once it has passed, revocation feed entries past
+// their expiry, and back-channel logouts delivered or given up more than
+// LogoutRetention ago. The server calls it periodically.
 func (s *Service) Prune(ctx context.Context) error {
 	now := s.now()
 	if _, err := s.stores.Sessions.PruneSessions(ctx, now, now.Add(-s.cfg.RefreshGrace)); err != nil {
@@ -265,6 +266,9 @@ func (s *Service) Prune(ctx context.Context) error {
 	}
 	if _, err := s.stores.Revocations.PruneRevocations(ctx, now); err != nil {
 		return fmt.Errorf("auth: pruning the revocation feed: %w", err)
+	}
+	if _, err := s.stores.Logouts.PruneLogouts(ctx, now.Add(-LogoutRetention)); err != nil {
+		return fmt.Errorf("auth: pruning back-channel logouts: %w", err)
 	}
 	return nil
 }

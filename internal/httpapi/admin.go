@@ -48,6 +48,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "DELETE /admin/v1/clients/{id}", s.admin(s.handleAdminDeleteClient))
 	s.handle(mux, "POST /admin/v1/clients/{id}/rotate-secret", s.admin(s.handleAdminRotateClientSecret))
 	s.handle(mux, "GET /admin/v1/audit", s.admin(s.handleAdminAudit))
+	s.handle(mux, "GET /admin/v1/backchannel-logouts", s.admin(s.handleAdminLogouts))
 }
 
 // admin wraps a handler of the admin API: the caller must present an

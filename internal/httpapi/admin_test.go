@@ -96,6 +96,7 @@ func TestAdminNeedsAdminRole(t *testing.T) {
 		{"DELETE", "/admin/v1/clients/x", ""},
 		{"POST", "/admin/v1/clients/x/rotate-secret", ""},
 		{"GET", "/admin/v1/audit", ""},
+		{"GET", "/admin/v1/backchannel-logouts", ""},
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
@@ -657,4 +658,56 @@ func TestAdminCreateUser(t *testing.T) {
 	post(admin, `{"username":"y","password":"`+testPassword+`","roles":"admin"}`).wantError(t, http.StatusBadRequest, codeInvalidRequest)
 	user := f.login(t, "bench-1", testPassword).AccessToken
 	post(user, `{"username":"z","password":"`+testPassword+`"}`).wantError(t, http.StatusForbidden, codeInsufficientRole)
+}
+
+// TestAdminBackchannelLogouts: the admin view of back-channel logouts
+// lists what is owed, filtered by state and client, and refuses a bad
+// filter.
+func TestAdminBackchannelLogouts(t *testing.T) {
+	ctx := context.Background()
+	f := newAdminFixture(t)
+	var c adminClientJSON
+	ok(t, f.call(t, "POST", "/admin/v1/clients", `{"name":"orders","grant_types":["authorization_code"],
+		"redirect_uris":["https://orders.example/cb"],"backchannel_logout_uri":"https://orders.example/bc"}`), http.StatusCreated, &c)
+	uid := f.register(t, "alice", testPassword)
+	tok := f.login(t, "alice", testPassword)
+	now := f.clock.Now()
+	grant := &keycard.Session{ID: "grant-session-1", UserID: uid, ParentID: tok.SessionID, ClientID: c.ID, Scope: "openid",
+		CreatedAt: now, LastUsedAt: now, IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
+	if err := f.stores.Sessions.CreateSession(ctx, grant, nil); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, f.call(t, "POST", "/v1/logout", ""), http.StatusNoContent, nil) // the admin's own: owes nothing
+	if _, err := f.stores.Sessions.RevokeSession(ctx, tok.SessionID, now, keycard.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	f.token = f.login(t, "root", testPassword).AccessToken
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", 1},
+		{"?state=pending", 1},
+		{"?state=failed", 0},
+		{"?client_id=" + c.ID, 1},
+		{"?client_id=other", 0},
+	} {
+		var out logoutsResponse
+		ok(t, f.call(t, "GET", "/admin/v1/backchannel-logouts"+tc.query, ""), http.StatusOK, &out)
+		if len(out.Deliveries) != tc.want {
+			t.Errorf("GET %s: got %d deliveries, want %d", tc.query, len(out.Deliveries), tc.want)
+			continue
+		}
+		if tc.want == 1 {
+			d := out.Deliveries[0]
+			if d.SessionID != grant.ID || d.SID != tok.SessionID || d.UserID != uid || d.State != "pending" ||
+				d.Reason != keycard.RevokeParentEnded || d.URI != "https://orders.example/bc" {
+				t.Errorf("GET %s: got %+v", tc.query, d)
+			}
+		}
+	}
+	for _, query := range []string{"?state=lost", "?limit=0", "?client_id=" + strings.Repeat("x", 300), "?cursor=x"} {
+		res := f.call(t, "GET", "/admin/v1/backchannel-logouts"+query, "")
+		res.wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	}
 }

@@ -180,6 +180,7 @@ func (db *DB) Stores() keycard.Stores {
 		Audit:       &AuditStore{db: db},
 		Clients:     &ClientStore{db: db},
 		Grants:      &GrantStore{db: db},
+		Logouts:     &LogoutStore{db: db},
 	}
 }
 

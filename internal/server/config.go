@@ -22,6 +22,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
@@ -96,6 +97,11 @@ type Config struct {
 	// under (a gateway in front).
 	PageRedirects, PageOrigins []string
 
+	// Backchannel tunes the back-channel logout worker: attempts,
+	// back-off, request timeout (backchannel.Options; zero fields take
+	// its defaults). Its Wake, Now and Logger are the server's.
+	Backchannel backchannel.Options
+
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
@@ -156,6 +162,17 @@ func (c *Config) Check() error {
 		if d.v < 0 {
 			return fmt.Errorf("%s must not be negative", d.name)
 		}
+	}
+	switch {
+	case c.Backchannel.MaxAttempts < 0:
+		return errors.New("--backchannel-attempts must not be negative")
+	case c.Backchannel.Backoff < 0:
+		return errors.New("--backchannel-backoff must not be negative")
+	case c.Backchannel.Timeout < 0:
+		return errors.New("--backchannel-timeout must not be negative")
+	}
+	if err := c.Backchannel.Check(); err != nil {
+		return err
 	}
 	if err := c.TLS.Check(); err != nil {
 		return err

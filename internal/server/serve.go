@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/browser"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/postgres"
@@ -162,7 +163,8 @@ const (
 )
 
 // Background runs the server's periodic work until ctx ends: key
-// lifecycle every minute, pruning of what has ended every hour, and the
+// lifecycle every minute, pruning of what has ended every hour, the
+// back-channel logout worker (with the signing keys), and the
 // watch for revocation feed entries that other processes append — other
 // instances on PostgreSQL, whose NOTIFY wakes this server's long-polls and
 // streams, and the command line (keys revoke, users disable) on either
@@ -180,6 +182,21 @@ func (a *App) Background(ctx context.Context) {
 		watchFeed(ctx, a.db.Stores().Revocations, feedWatchInterval, a.svc.RevocationsAppended)
 	}()
 	defer func() { <-done }()
+	if a.keys != nil {
+		opts := a.cfg.Backchannel
+		opts.Wake, opts.Logger = a.svc.RevocationsChanged, log
+		w, err := backchannel.New(a.db.Stores().Logouts, a.svc, opts)
+		if err != nil {
+			log.Error("back-channel logout worker not started", "err", err) // Config.Check refuses such options first
+		} else {
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				w.Run(ctx)
+			}()
+			defer func() { <-sent }()
+		}
+	}
 	keyTick := time.NewTicker(keyMaintenanceEvery)
 	defer keyTick.Stop()
 	pruneTick := time.NewTicker(pruneEvery)

@@ -48,6 +48,8 @@ func TestCheck(t *testing.T) {
 		{"certificate without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, "go together"},
 		{"bad proxies", func(c *Config) { c.TLS.BehindProxy, c.TLS.TrustedProxies = true, "lb.example" }, "--trusted-proxies"},
 		{"http issuer", func(c *Config) { c.Dev, c.MasterKey, c.Issuer = false, "k", "http://auth.example.com" }, "refusing --issuer"},
+		{"negative back-channel attempts", func(c *Config) { c.Backchannel.MaxAttempts = -1 }, "--backchannel-attempts"},
+		{"negative back-channel timeout", func(c *Config) { c.Backchannel.Timeout = -time.Second }, "--backchannel-timeout"},
 		{"cookie mode without TLS", func(c *Config) { c.Dev, c.MasterKey, c.CookieMode = false, "k", true }, "--cookie-mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

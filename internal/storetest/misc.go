@@ -274,6 +274,12 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"PushedRequest", func() error { _, err := s.Grants.PushedRequest(ctx, par.ID, t0); return err }},
 		{"DeletePushedRequest", func() error { return s.Grants.DeletePushedRequest(ctx, par.ID) }},
 		{"PruneGrants", func() error { _, err := s.Grants.PruneGrants(ctx, t0.Add(time.Hour)); return err }},
+		{"ClaimLogouts", func() error { _, err := s.Logouts.ClaimLogouts(ctx, t0, time.Minute, 10); return err }},
+		{"LogoutDelivered", func() error { return s.Logouts.LogoutDelivered(ctx, grant.ID, 1, t0) }},
+		{"RetryLogout", func() error { return s.Logouts.RetryLogout(ctx, grant.ID, 1, t0, t0, "x") }},
+		{"GiveUpLogout", func() error { return s.Logouts.GiveUpLogout(ctx, grant.ID, 1, t0, "x") }},
+		{"ListLogouts", func() error { _, err := s.Logouts.ListLogouts(ctx, keycard.LogoutFilter{}); return err }},
+		{"PruneLogouts", func() error { _, err := s.Logouts.PruneLogouts(ctx, t0); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}

@@ -85,6 +85,13 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RevokeConsent", testRevokeConsent},
 		{"PushedRequests", testPushedRequests},
 		{"PruneGrants", testPruneGrants},
+		{"LogoutOwed", testLogoutOwed},
+		{"LogoutOwedEveryPath", testLogoutOwedEveryPath},
+		{"LogoutOwedCodeReuse", testLogoutOwedCodeReuse},
+		{"LogoutClaim", testLogoutClaim},
+		{"LogoutClaimConcurrent", testLogoutClaimConcurrent},
+		{"LogoutClientGone", testLogoutClientGone},
+		{"PruneLogouts", testPruneLogouts},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {

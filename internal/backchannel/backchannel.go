@@ -1,0 +1,294 @@
+// Package backchannel delivers OpenID Connect Back-Channel Logout 1.0:
+// a Worker claims the deliveries that the store owes for every ended
+// grant session (keycard.LogoutStore), POSTs each client a logout token
+// at its registered back-channel logout URI, and retries with
+// exponential back-off and jitter until the client answers 2xx or the
+// attempts run out. It runs beside the server's requests, never in them:
+// a slow or dead client delays nobody's logout.
+package backchannel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxAttempts  = 10
+	DefaultBackoff      = 2 * time.Second
+	DefaultMaxBackoff   = 5 * time.Minute
+	DefaultTimeout      = 10 * time.Second
+	DefaultConcurrency  = 8
+	DefaultPollInterval = time.Second
+)
+
+// Tokens mints logout tokens and records deliveries given up;
+// *auth.Service implements it.
+type Tokens interface {
+	// LogoutToken returns the signed logout token of the delivery.
+	LogoutToken(ctx context.Context, d *keycard.LogoutDelivery) (string, error)
+	// LogoutGivenUp records that the delivery was given up for the
+	// reason.
+	LogoutGivenUp(ctx context.Context, d *keycard.LogoutDelivery, reason string)
+}
+
+// Options tune a Worker. The zero value of each field means its default.
+type Options struct {
+	// MaxAttempts is how many times a delivery is tried before it is
+	// given up; DefaultMaxAttempts.
+	MaxAttempts int
+	// Backoff is the delay before the first retry, doubled for each
+	// retry after it up to MaxBackoff; each delay is then drawn at random
+	// between its half and itself (jitter), so that clients coming back
+	// from an outage are not all retried at once. DefaultBackoff and
+	// DefaultMaxBackoff.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// Timeout bounds one request, from connecting to reading the answer;
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Lease is how long a claimed delivery is kept from other workers
+	// (another instance, or this one after a crash); twice Timeout plus
+	// ten seconds when zero. It must exceed Timeout.
+	Lease time.Duration
+	// Concurrency is how many deliveries are sent at once;
+	// DefaultConcurrency.
+	Concurrency int
+	// PollInterval is how often the worker looks for due deliveries
+	// when nothing wakes it; DefaultPollInterval.
+	PollInterval time.Duration
+	// Wake, when not nil, returns a channel that is closed when sessions
+	// may have ended (the revocation feed's notification), taken before
+	// each look, so that a logout is sent at once rather than at the
+	// next poll.
+	Wake func() <-chan struct{}
+	// Client sends the requests; nil means one with Timeout that follows
+	// no redirect (a 3xx answer is a failure: the registered URI is where
+	// the token goes, and nowhere else).
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger hears of deliveries that fail; nil discards.
+	Logger *slog.Logger
+}
+
+// Worker sends back-channel logouts. Run it in its own goroutine; several
+// workers, in one process or in several on a shared database, share the
+// work: each delivery is claimed by one at a time.
+type Worker struct {
+	store  keycard.LogoutStore
+	tokens Tokens
+	o      Options
+}
+
+// Check reports an option that is wrong on its face: a negative one, or
+// a lease that does not exceed the request timeout.
+func (o Options) Check() error {
+	_, err := o.withDefaults()
+	return err
+}
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxAttempts < 0 || o.Backoff < 0 || o.MaxBackoff < 0 || o.Timeout < 0 || o.Lease < 0 || o.Concurrency < 0 || o.PollInterval < 0 {
+		return o, errors.New("backchannel: options must not be negative")
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Backoff == 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = max(DefaultMaxBackoff, o.Backoff)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Lease == 0 {
+		o.Lease = 2*o.Timeout + 10*time.Second
+	}
+	if o.Lease <= o.Timeout {
+		return o, fmt.Errorf("backchannel: the lease (%v) must exceed the request timeout (%v)", o.Lease, o.Timeout)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{
+			Timeout:       o.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// New returns a Worker that takes deliveries from store and their tokens
+// from tokens. It fails as Options.Check does.
+func New(store keycard.LogoutStore, tokens Tokens, o Options) (*Worker, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{store: store, tokens: tokens, o: o}, nil
+}
+
+// Run sends deliveries as they become due until ctx ends, then waits for
+// the requests under way to end (ctx's end cancels them; their deliveries
+// are claimed again once their lease runs out).
+func (w *Worker) Run(ctx context.Context) {
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, w.o.Concurrency)
+		freed = make(chan struct{}, 1)
+	)
+	defer wg.Wait()
+	tick := time.NewTicker(w.o.PollInterval)
+	defer tick.Stop()
+	for {
+		var wake <-chan struct{}
+		if w.o.Wake != nil {
+			wake = w.o.Wake() // before the claim: a session ended after it wakes us
+		}
+		if free := cap(slots) - len(slots); free > 0 {
+			ds, err := w.store.ClaimLogouts(ctx, w.o.Now(), w.o.Lease, free)
+			if err != nil && ctx.Err() == nil {
+				w.o.Logger.Error("back-channel logout: claiming deliveries", "err", err)
+			}
+			for _, d := range ds {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					w.deliver(ctx, d)
+					<-slots
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if len(ds) == free {
+				continue // more may be due: claim again once a slot is free
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		case <-freed:
+		}
+	}
+}
+
+// deliver makes one attempt at d and records its outcome.
+func (w *Worker) deliver(ctx context.Context, d *keycard.LogoutDelivery) {
+	log := w.o.Logger.With("session", d.SessionID, "client", d.ClientID, "attempt", d.Attempts)
+	if d.URI == "" {
+		w.giveUp(ctx, log, d, "the client is gone or has no back-channel logout URI")
+		return
+	}
+	err := w.send(ctx, d)
+	if ctx.Err() != nil {
+		return // shutting down: the lease runs out and the attempt is made again
+	}
+	// The outcome is recorded even if ctx ends meanwhile, so that a
+	// delivered logout is not sent again.
+	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.Timeout)
+	defer cancel()
+	now := w.o.Now()
+	switch {
+	case err == nil:
+		if err := w.store.LogoutDelivered(rec, d.SessionID, d.Attempts, now); err != nil {
+			log.Warn("back-channel logout: recording the delivery", "err", err)
+			return
+		}
+		log.Debug("back-channel logout delivered", "uri", d.URI)
+	case d.Attempts >= w.o.MaxAttempts:
+		w.giveUp(rec, log, d, err.Error())
+	default:
+		next := now.Add(Backoff(d.Attempts, w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
+		if err := w.store.RetryLogout(rec, d.SessionID, d.Attempts, now, next, err.Error()); err != nil {
+			log.Warn("back-channel logout: recording the failure", "err", err)
+			return
+		}
+		log.Info("back-channel logout failed; will retry", "uri", d.URI, "err", err, "retry_at", next)
+	}
+}
+
+// giveUp marks d failed, audits and logs it.
+func (w *Worker) giveUp(ctx context.Context, log *slog.Logger, d *keycard.LogoutDelivery, reason string) {
+	if err := w.store.GiveUpLogout(ctx, d.SessionID, d.Attempts, w.o.Now(), reason); err != nil {
+		log.Warn("back-channel logout: recording that it was given up", "err", err)
+		return
+	}
+	w.tokens.LogoutGivenUp(ctx, d, reason)
+	log.Warn("back-channel logout given up", "uri", d.URI, "err", reason)
+}
+
+// maxErrorLen bounds the error kept with a delivery.
+const maxErrorLen = 300
+
+// send POSTs d's logout token to its URI (section 2.5: form-encoded,
+// logout_token) and returns an error unless the answer is 2xx (section
+// 2.8 asks for 200; frameworks answer 204 too).
+func (w *Worker) send(ctx context.Context, d *keycard.LogoutDelivery) error {
+	token, err := w.tokens.LogoutToken(ctx, d)
+	if err != nil {
+		return fmt.Errorf("minting the logout token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URI, strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
+	if err != nil {
+		return errors.New("the back-channel logout URI is not a valid URL")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cache-Control", "no-store")
+	resp, err := w.o.Client.Do(req)
+	if err != nil {
+		msg := err.Error()
+		if len(msg) > maxErrorLen {
+			msg = msg[:maxErrorLen]
+		}
+		return errors.New(msg)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Backoff returns the delay after the failed attempt number attempt
+// (from 1): base doubled attempt-1 times, at most limit, then scaled
+// into [half, whole] by frac in [0, 1) (the jitter).
+func Backoff(attempt int, base, limit time.Duration, frac float64) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	half := d / 2
+	return half + time.Duration(frac*float64(d-half))
+}
