@@ -274,6 +274,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"PushedRequest", func() error { _, err := s.Grants.PushedRequest(ctx, par.ID, t0); return err }},
 		{"DeletePushedRequest", func() error { return s.Grants.DeletePushedRequest(ctx, par.ID) }},
 		{"PruneGrants", func() error { _, err := s.Grants.PruneGrants(ctx, t0.Add(time.Hour)); return err }},
+		{"UseOnce", func() error { _, err := s.Grants.UseOnce(ctx, "canceled", t0, t0.Add(time.Minute)); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}

@@ -84,6 +84,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RevokeConsent", testRevokeConsent},
 		{"PushedRequests", testPushedRequests},
 		{"PruneGrants", testPruneGrants},
+		{"UseOnce", testUseOnce},
+		{"UseOnceConcurrent", testUseOnceConcurrent},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {
