@@ -225,6 +225,20 @@ var scopeDescriptions = map[string]string{
 // consentScope is one line of the consent page.
 type consentScope struct{ Name, Description string }
 
+// scopeLines describes scopes as the consent page and the account page's
+// apps list show them.
+func scopeLines(scopes []string) []consentScope {
+	var out []consentScope
+	for _, sc := range scopes {
+		desc := scopeDescriptions[sc]
+		if desc == "" {
+			desc = "Use the API with the permission " + sc
+		}
+		out = append(out, consentScope{sc, desc})
+	}
+	return out
+}
+
 // consentData is the consent page's data.
 type consentData struct {
 	Client     string
@@ -245,13 +259,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, a *auth.Au
 	if d.RedirectTo == "" {
 		d.RedirectTo = a.Request.RedirectURI
 	}
-	for _, sc := range a.Scopes {
-		desc := scopeDescriptions[sc]
-		if desc == "" {
-			desc = "Use the API with the permission " + sc
-		}
-		d.Scopes = append(d.Scopes, consentScope{sc, desc})
-	}
+	d.Scopes = scopeLines(a.Scopes)
 	h.render(w, r, http.StatusOK, "consent", &page{Title: "Allow " + a.Client.Name + "?", User: b.User, CSRF: h.csrfToken(b.Session.ID), Data: d})
 }
 
