@@ -201,17 +201,8 @@ func (e *cmdEnv) clientsUpdate(args []string) int {
 }
 
 func (e *cmdEnv) clientsShow(args []string) int {
-	var f serverFlags
-	fs, id := e.clientIDFlags("clients show", &f, "the client_id (required)")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
-		return code
-	}
-	if *id == "" {
-		fmt.Fprintln(e.stderr, "keycard clients show: --id is required")
-		return exitUsage
-	}
-	return e.onData(fs, &f, false, func(svc *auth.Service) int {
-		cl, err := svc.Client(e.ctx, *id)
+	return e.onClient("clients show", "the client_id (required)", args, func(svc *auth.Service, id string) int {
+		cl, err := svc.Client(e.ctx, id)
 		if err != nil {
 			return e.failErr(err)
 		}
@@ -284,41 +275,38 @@ func (e *cmdEnv) clientIDFlags(name string, f *serverFlags, usage string) (*flag
 	return fs, fs.String("id", "", usage)
 }
 
-func (e *cmdEnv) clientsRotateSecret(args []string) int {
+// onClient runs a command on one client: it parses args, with the
+// required --id, and runs fn on the server's data.
+func (e *cmdEnv) onClient(name, usage string, args []string, fn func(svc *auth.Service, id string) int) int {
 	var f serverFlags
-	fs, id := e.clientIDFlags("clients rotate-secret", &f, "the client_id (required); its old secret stops working at once")
+	fs, id := e.clientIDFlags(name, &f, usage)
 	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	if *id == "" {
-		fmt.Fprintln(e.stderr, "keycard clients rotate-secret: --id is required")
+		fmt.Fprintf(e.stderr, "keycard %s: --id is required\n", name)
 		return exitUsage
 	}
-	return e.onData(fs, &f, false, func(svc *auth.Service) int {
-		secret, err := svc.RotateClientSecret(e.ctx, auth.Operator(), *id)
+	return e.onData(fs, &f, false, func(svc *auth.Service) int { return fn(svc, *id) })
+}
+
+func (e *cmdEnv) clientsRotateSecret(args []string) int {
+	return e.onClient("clients rotate-secret", "the client_id (required); its old secret stops working at once", args, func(svc *auth.Service, id string) int {
+		secret, err := svc.RotateClientSecret(e.ctx, auth.Operator(), id)
 		if err != nil {
 			return e.failErr(err)
 		}
-		e.printSecret(*id, secret)
+		e.printSecret(id, secret)
 		return exitOK
 	})
 }
 
 func (e *cmdEnv) clientsDelete(args []string) int {
-	var f serverFlags
-	fs, id := e.clientIDFlags("clients delete", &f, "the client_id (required)")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
-		return code
-	}
-	if *id == "" {
-		fmt.Fprintln(e.stderr, "keycard clients delete: --id is required")
-		return exitUsage
-	}
-	return e.onData(fs, &f, false, func(svc *auth.Service) int {
-		if err := svc.DeleteClient(e.ctx, auth.Operator(), *id); err != nil {
+	return e.onClient("clients delete", "the client_id (required)", args, func(svc *auth.Service, id string) int {
+		if err := svc.DeleteClient(e.ctx, auth.Operator(), id); err != nil {
 			return e.failErr(err)
 		}
-		fmt.Fprintf(e.stdout, "deleted client %s; introspection reports its tokens inactive, local verifiers accept them until they expire\n", *id)
+		fmt.Fprintf(e.stdout, "deleted client %s; introspection reports its tokens inactive, local verifiers accept them until they expire\n", id)
 		return exitOK
 	})
 }

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -59,14 +58,8 @@ func (b *browser) signInTo(app testApp) string {
 	if p.status != http.StatusSeeOther || err != nil || !strings.HasPrefix(p.location(), appRedirect+"?") || loc.Query().Get("code") == "" {
 		b.t.Fatalf("authorize %s: %d, Location %q\n%s", app.Name, p.status, p.location(), p.body)
 	}
-	req, _ := http.NewRequest(http.MethodPost, b.f.url+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"authorization_code"},
-		"code": {loc.Query().Get("code")}, "redirect_uri": {appRedirect}, "code_verifier": {appVerifier}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(app.ID+":"+app.secret)))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	res := b.f.tokenRequest(b.t, app, url.Values{"grant_type": {"authorization_code"},
+		"code": {loc.Query().Get("code")}, "redirect_uri": {appRedirect}, "code_verifier": {appVerifier}})
 	defer res.Body.Close()
 	var tok struct {
 		RefreshToken string `json:"refresh_token"`
@@ -77,16 +70,23 @@ func (b *browser) signInTo(app testApp) string {
 	return tok.RefreshToken
 }
 
-// refreshes reports whether app can still use its refresh token.
-func (f *fixture) refreshes(t *testing.T, app testApp, token string) bool {
+// tokenRequest posts form to the token endpoint as app, authenticated.
+func (f *fixture) tokenRequest(t testing.TB, app testApp, form url.Values) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(app.ID, app.secret)
+	req.SetBasicAuth(app.ID, app.secret) // ids and secrets are base64url: nothing to form-encode
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// refreshes reports whether app can still use its refresh token.
+func (f *fixture) refreshes(t *testing.T, app testApp, token string) bool {
+	t.Helper()
+	res := f.tokenRequest(t, app, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}})
 	res.Body.Close()
 	return res.StatusCode == http.StatusOK
 }
