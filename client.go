@@ -27,7 +27,8 @@ type Client struct {
 	Name string
 	// SecretHash is the SHA-256 of the client secret (see
 	// HashClientSecret); the secret itself is never stored. It is empty
-	// for a public client (OAuth.Public), which has no secret.
+	// for a public client (OAuth.Public), which has no secret, and may be
+	// for a client that authenticates with private_key_jwt.
 	SecretHash []byte
 	// Scopes are the API scopes the client may ask for; a
 	// client_credentials request without a scope gets all of them.
@@ -150,7 +151,8 @@ type ClientFilter struct {
 type ClientStore interface {
 	// CreateClient inserts c. It fails with ECONFLICT if the ID is taken,
 	// and with EINVALID if ID or Name is empty, or SecretHash is empty
-	// for a confidential client or set for a public one.
+	// for a confidential client (except one that authenticates with
+	// private_key_jwt, which needs none) or set for a public one.
 	CreateClient(ctx context.Context, c *Client) error
 
 	// UpdateClient replaces the client's Name, Scopes, Audiences and
@@ -183,8 +185,9 @@ type ClientStore interface {
 	// expire. It fails with ENOTFOUND for an unknown client.
 	DeleteClient(ctx context.Context, id string, at time.Time) error
 
-	// SetClientSecret replaces the client's secret hash and sets UpdatedAt
-	// to at. It fails with ENOTFOUND for an unknown client and EINVALID
-	// for an empty hash or a public client.
+	// SetClientSecret replaces the client's secret hash (or gives a
+	// confidential client without one its first) and sets UpdatedAt to
+	// at. It fails with ENOTFOUND for an unknown client and EINVALID for
+	// an empty hash or a public client.
 	SetClientSecret(ctx context.Context, id string, hash []byte, at time.Time) error
 }

@@ -143,9 +143,12 @@ const (
 	Reused
 )
 
+// MaxUseOnceKeyLen is the longest key GrantStore.UseOnce takes, in bytes.
+const MaxUseOnceKeyLen = 256
+
 // GrantStore keeps what the OAuth flows carry between requests:
-// authorization codes, device codes, consents and pushed requests.
-// Implementations are safe for concurrent use.
+// authorization codes, device codes, consents, pushed requests and
+// single-use markers. Implementations are safe for concurrent use.
 type GrantStore interface {
 	// CreateAuthCode inserts c. It fails with ECONFLICT if the id is
 	// taken, ENOTFOUND if the client does not exist or the session does
@@ -232,9 +235,19 @@ type GrantStore interface {
 	// not an error.
 	DeletePushedRequest(ctx context.Context, id string) error
 
-	// PruneGrants deletes codes (redeemed or not) and pushed requests that
-	// expired before the given time, and returns how many. Consents stay
-	// until revoked. A redeemed code kept after its expiry still detects
+	// UseOnce records the single use of key until expiresAt and reports
+	// whether this is its first use: true when no marker of key exists
+	// or its marker had expired at the given time (it is then replaced);
+	// false, changing nothing, while a marker of key lives. It is how a
+	// client assertion's jti is used once (RFC 7523 section 3) across every
+	// instance: of concurrent calls with one key, exactly one gets true.
+	// It fails with EINVALID for an empty key or one longer than
+	// MaxUseOnceKeyLen bytes, or an expiresAt not after at.
+	UseOnce(ctx context.Context, key string, at, expiresAt time.Time) (bool, error)
+
+	// PruneGrants deletes codes (redeemed or not), pushed requests and
+	// single-use markers (UseOnce) that expired before the given time,
+	// and returns how many. Consents stay until revoked. A redeemed code kept after its expiry still detects
 	// reuse, so callers may keep codes a while past expiry.
 	PruneGrants(ctx context.Context, before time.Time) (int64, error)
 }

@@ -142,9 +142,15 @@ var usageSections = []struct{ command, text string }{
   keycard users enable --data DIR --username U
   keycard users set-password --data DIR --username U [--password-stdin]
 `},
-	{"clients", `Service clients (safe while the server runs on the same data):
-  keycard clients add --data DIR --name N [--scope S]... [--audience A]...
+	{"clients", `OAuth clients: services and apps (safe while the server runs on the same data; docs/oidc.md):
+  keycard clients add --data DIR --name N [--scope S]... [--audience A]... [--grant G]...
+                      [--redirect-uri U]... [--post-logout-redirect-uri U]... [--public] [--first-party]
+                      [--backchannel-logout-uri U] [--auth-method M] [--jwks FILE | --jwks-uri U]
+                      [--access-token-lifetime D] [--refresh-token-lifetime D] [--refresh-token-idle D]
                                                  prints {"client_id","client_secret"}; the secret only this once
+                                                 (no secret for --public or private_key_jwt)
+  keycard clients update --data DIR --id ID --name N [the flags of add]   replaces the registration
+  keycard clients show --data DIR --id ID
   keycard clients list --data DIR
   keycard clients rotate-secret --data DIR --id ID
   keycard clients delete --data DIR --id ID
@@ -177,7 +183,8 @@ func (e *cmdEnv) usage(w io.Writer, command string) {
 	}
 	if command == "" || command == "serve" || command == "users" || command == "clients" || command == "keys" {
 		fmt.Fprint(w, `Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
-and the YAML key <flag> of --config; an explicit flag wins.
+and the YAML key <flag> of --config; an explicit flag wins. The registration flags of
+clients add and update are read from the command line only.
 `)
 	}
 	fmt.Fprint(w, "\nRun \"keycard <command> <subcommand> -h\" for the flags of one subcommand.\n")

@@ -207,7 +207,8 @@ func errClient() error {
 }
 
 // AuthenticateClient checks a client id and secret (RFC 6749 section
-// 2.3.1) and returns the client. An unknown id, a wrong secret and
+// 2.3.1) and returns the client. An unknown id, a wrong secret, a client
+// registered for private_key_jwt (AuthenticateClientAssertion) and
 // malformed input all give the same EUNAUTHORIZED error. An unknown id and
 // a wrong secret also cost the same work — one store lookup, one SHA-256
 // and one constant-time comparison — so timing does not tell which ids
@@ -243,6 +244,11 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*k
 	}
 	ok := subtle.ConstantTimeCompare(keycard.HashClientSecret(secret), want) == 1
 	if c == nil || !ok || secret == "" {
+		return nil, errClient()
+	}
+	// A client registered for private_key_jwt authenticates with its
+	// keys alone, even if a secret from before is still stored.
+	if c.OAuth.TokenAuthMethod == keycard.AuthPrivateKeyJWT {
 		return nil, errClient()
 	}
 	return c, nil

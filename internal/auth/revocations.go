@@ -199,6 +199,8 @@ func notifyingStores(st keycard.Stores, n *feedNotifier) keycard.Stores {
 	st.Users = notifyUsers{st.Users, n}
 	st.Keys = notifyKeys{st.Keys, n}
 	st.Revocations = notifyRevocations{st.Revocations, n}
+	st.Clients = notifyClients{st.Clients, n}
+	st.Grants = notifyGrants{st.Grants, n}
 	return st
 }
 
@@ -228,6 +230,31 @@ func (s notifySessions) RotateRefreshToken(ctx context.Context, req keycard.Rota
 		s.n.notify()
 	}
 	return res, err
+}
+
+func (s notifySessions) RevokeClientSessions(ctx context.Context, userID, clientID string, at time.Time, reason string) ([]string, error) {
+	defer s.n.notify()
+	return s.SessionStore.RevokeClientSessions(ctx, userID, clientID, at, reason)
+}
+
+type notifyClients struct {
+	keycard.ClientStore
+	n *feedNotifier
+}
+
+func (s notifyClients) DeleteClient(ctx context.Context, id string, at time.Time) error {
+	defer s.n.notify()
+	return s.ClientStore.DeleteClient(ctx, id, at)
+}
+
+type notifyGrants struct {
+	keycard.GrantStore
+	n *feedNotifier
+}
+
+func (s notifyGrants) RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) ([]string, error) {
+	defer s.n.notify()
+	return s.GrantStore.RevokeConsent(ctx, userID, clientID, at)
 }
 
 type notifyUsers struct {

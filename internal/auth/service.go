@@ -174,6 +174,9 @@ type Service struct {
 	// hintParser verifies ID tokens given back as an id_token_hint: of
 	// any audience, and expired up to a session's lifetime.
 	hintParser *jwt.Parser
+	// clientKeys fetches the key sets of private_key_jwt clients with a
+	// jwks_uri; nil fetches none.
+	clientKeys ClientKeys
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -191,6 +194,10 @@ type Deps struct {
 	// Metrics receives counts of logins, refresh grants and revoked
 	// sessions; nil reports nothing.
 	Metrics Metrics
+	// ClientKeys fetches the JWK Sets of clients that authenticate with
+	// private_key_jwt and register a jwks_uri; nil: such clients cannot
+	// authenticate (those with an inline JWK Set can).
+	ClientKeys ClientKeys
 }
 
 // NewService returns a Service.
@@ -219,7 +226,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	}
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
-		limits: d.LoginLimits, stats: d.Metrics}
+		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys}
 	if s.stats == nil {
 		s.stats = noMetrics{}
 	}
@@ -257,8 +264,9 @@ func (s *Service) Keys() *KeyManager { return s.keys }
 // Prune deletes what has ended for good: sessions (and their refresh
 // tokens) revoked or expired before now, the successors kept for the
 // rotation grace window once it has passed, revocation feed entries past
-// their expiry, and back-channel logouts delivered or given up more than
-// LogoutRetention ago. The server calls it periodically.
+// their expiry, back-channel logouts delivered or given up more than
+// LogoutRetention ago, and codes, pushed requests and single-use markers
+// an hour past theirs. The server calls it periodically.
 func (s *Service) Prune(ctx context.Context) error {
 	now := s.now()
 	if _, err := s.stores.Sessions.PruneSessions(ctx, now, now.Add(-s.cfg.RefreshGrace)); err != nil {
@@ -270,8 +278,16 @@ func (s *Service) Prune(ctx context.Context) error {
 	if _, err := s.stores.Logouts.PruneLogouts(ctx, now.Add(-LogoutRetention)); err != nil {
 		return fmt.Errorf("auth: pruning back-channel logouts: %w", err)
 	}
+	if _, err := s.stores.Grants.PruneGrants(ctx, now.Add(-grantRetention)); err != nil {
+		return fmt.Errorf("auth: pruning codes, pushed requests and single-use markers: %w", err)
+	}
 	return nil
 }
+
+// grantRetention is how long Prune keeps codes, pushed requests and
+// single-use markers past their expiry: a redeemed code kept that long
+// still detects its reuse (RFC 6749 section 4.1.2).
+const grantRetention = time.Hour
 
 // Tokens is the result of a login or a refresh (RFC 6749 section 5.1).
 type Tokens struct {

@@ -39,6 +39,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /admin/v1/users/{id}/sessions", s.admin(s.handleAdminSessions))
 	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions", s.admin(s.handleAdminRevokeSessions))
 	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions/{sid}", s.admin(s.handleAdminRevokeSession))
+	s.handle(mux, "GET /admin/v1/users/{id}/consents", s.admin(s.handleAdminConsents))
+	s.handle(mux, "DELETE /admin/v1/users/{id}/consents/{client}", s.admin(s.handleAdminRevokeConsent))
 	s.handle(mux, "GET /admin/v1/keys", s.admin(s.handleAdminKeys))
 	s.handle(mux, "POST /admin/v1/keys/rotate", s.admin(s.handleAdminRotateKey))
 	s.handle(mux, "GET /admin/v1/clients", s.admin(s.handleAdminClients))
@@ -388,6 +390,61 @@ func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	writeJSON(w, http.StatusOK, revokedResponse{Revoked: n})
+}
+
+type adminConsentJSON struct {
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name"`
+	Scopes     []string  `json:"scopes"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+type adminConsentsResponse struct {
+	Consents []adminConsentJSON `json:"consents"`
+}
+
+// handleAdminConsents is GET /admin/v1/users/{id}/consents: the
+// third-party clients the user consented to, with the scopes, ordered by
+// client id. A user has few, so the list is not paged. An unknown user is
+// 404.
+func (s *Server) handleAdminConsents(w http.ResponseWriter, r *http.Request) {
+	ctx, id := r.Context(), r.PathValue("id")
+	if _, err := s.svc.User(ctx, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.svc.Consents(ctx, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := adminConsentsResponse{Consents: make([]adminConsentJSON, 0, len(list))}
+	for _, c := range list {
+		cl, err := s.svc.Client(ctx, c.ClientID)
+		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			continue // deleted meanwhile, and its consents with it
+		} else if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.Consents = append(out.Consents, adminConsentJSON{ClientID: c.ClientID, ClientName: cl.Name, Scopes: nonNil(c.Scopes),
+			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleAdminRevokeConsent is DELETE /admin/v1/users/{id}/consents/{client}:
+// the user's consent to the client is taken back, and the client's
+// refresh tokens for the user end (its access tokens through the
+// revocation feed). No such consent is 404.
+func (s *Server) handleAdminRevokeConsent(w http.ResponseWriter, r *http.Request) {
+	err := s.svc.RevokeConsent(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), r.PathValue("id"), r.PathValue("client"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // adminKeyJSON describes a signing key: never its private part.

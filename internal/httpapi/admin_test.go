@@ -89,6 +89,8 @@ func TestAdminNeedsAdminRole(t *testing.T) {
 		{"GET", "/admin/v1/users/" + uid + "/sessions", ""},
 		{"DELETE", "/admin/v1/users/" + uid + "/sessions", ""},
 		{"DELETE", "/admin/v1/users/" + uid + "/sessions/x", ""},
+		{"GET", "/admin/v1/users/" + uid + "/consents", ""},
+		{"DELETE", "/admin/v1/users/" + uid + "/consents/x", ""},
 		{"GET", "/admin/v1/keys", ""},
 		{"POST", "/admin/v1/keys/rotate", ""},
 		{"GET", "/admin/v1/clients", ""},
@@ -709,5 +711,97 @@ func TestAdminBackchannelLogouts(t *testing.T) {
 	for _, query := range []string{"?state=lost", "?limit=0", "?client_id=" + strings.Repeat("x", 300), "?cursor=x"} {
 		res := f.call(t, "GET", "/admin/v1/backchannel-logouts"+query, "")
 		res.wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	}
+}
+
+// grantTo signs user in, lets the third-party client c in (consent) and
+// redeems a code for it as the client, over HTTP: it returns the grant's
+// refresh token.
+func (f *adminFixture) grantTo(t *testing.T, user string, c *keycard.Client, secret string) string {
+	t.Helper()
+	ctx := context.Background()
+	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 appendix B
+	login := f.login(t, user, testPassword)
+	b, err := f.svc.BrowserSession(ctx, login.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.svc.Authorize(ctx, url.Values{"client_id": {c.ID}, "response_type": {"code"}, "redirect_uri": {"https://app.example/cb"},
+		"scope": {"openid offline_access orders:read"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Consent(ctx, b, a, auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.svc.IssueCode(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := f.do(t, request{method: "POST", path: "/oauth/token", header: formHeader(basic(c.ID, secret)),
+		body: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}}.Encode()})
+	var tok tokenResponse
+	ok(t, res, http.StatusOK, &tok)
+	if tok.RefreshToken == "" {
+		t.Fatalf("no refresh token: %s", res.body)
+	}
+	return tok.RefreshToken
+}
+
+// TestAdminConsents: an admin lists a user's consents and takes one back,
+// which ends the client's refresh tokens for that user; another user's
+// consent, an unknown user or client, and a second revocation are 404.
+func TestAdminConsents(t *testing.T) {
+	f := newAdminFixture(t)
+	ctx := context.Background()
+	alice := f.register(t, "alice", testPassword)
+	bob := f.register(t, "bob", testPassword)
+	app, secret, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "Orders", Scopes: []string{"orders:read"}, OAuth: keycard.OAuthSettings{
+		GrantTypes: []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken}, RedirectURIs: []string{"https://app.example/cb"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := f.grantTo(t, "alice", app, secret)
+	bobRefresh := f.grantTo(t, "bob", app, secret)
+
+	var list struct {
+		Consents []map[string]any `json:"consents"`
+	}
+	ok(t, f.call(t, "GET", "/admin/v1/users/"+alice+"/consents", ""), http.StatusOK, &list)
+	if len(list.Consents) != 1 {
+		t.Fatalf("consents: %+v, want one", list.Consents)
+	}
+	got := list.Consents[0]
+	if got["client_id"] != app.ID || got["client_name"] != "Orders" || strings.Join(toStrings(got["scopes"]), " ") != "openid offline_access orders:read" ||
+		got["created_at"] == nil || got["updated_at"] == nil {
+		t.Errorf("consent: %v", got)
+	}
+	f.call(t, "GET", "/admin/v1/users/nope/consents", "").wantError(t, http.StatusNotFound, codeNotFound)
+
+	f.call(t, "DELETE", "/admin/v1/users/"+alice+"/consents/nope", "").wantError(t, http.StatusNotFound, codeNotFound)
+	f.call(t, "DELETE", "/admin/v1/users/"+f.adminID+"/consents/"+app.ID, "").wantError(t, http.StatusNotFound, codeNotFound)
+	ok(t, f.call(t, "DELETE", "/admin/v1/users/"+alice+"/consents/"+app.ID, ""), http.StatusNoContent, nil)
+	f.call(t, "DELETE", "/admin/v1/users/"+alice+"/consents/"+app.ID, "").wantError(t, http.StatusNotFound, codeNotFound)
+	ok(t, f.call(t, "GET", "/admin/v1/users/"+alice+"/consents", ""), http.StatusOK, &list)
+	if len(list.Consents) != 0 {
+		t.Errorf("consents after the revocation: %+v", list.Consents)
+	}
+	// Alice's grant has ended; Bob's has not.
+	refreshForm := func(token string) string {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}.Encode()
+	}
+	f.do(t, request{method: "POST", path: "/oauth/token", header: formHeader(basic(app.ID, secret)), body: refreshForm(refresh)}).
+		wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	if res := f.do(t, request{method: "POST", path: "/oauth/token", header: formHeader(basic(app.ID, secret)), body: refreshForm(bobRefresh)}); res.status != http.StatusOK {
+		t.Errorf("bob's refresh after alice's revocation: %d %s", res.status, res.body)
+	}
+	ok(t, f.call(t, "GET", "/admin/v1/users/"+bob+"/consents", ""), http.StatusOK, &list)
+	if len(list.Consents) != 1 {
+		t.Errorf("bob's consents: %+v, want his one", list.Consents)
+	}
+	events, err := f.svc.AuditEvents(ctx, keycard.AuditFilter{Type: auth.AuditConsentRevoked, Limit: 10})
+	if err != nil || len(events) != 1 || events[0].Actor != f.adminID || events[0].Subject != alice {
+		t.Errorf("audit: %+v, %v; want one event of the admin taking back alice's consent", events, err)
 	}
 }

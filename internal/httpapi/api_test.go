@@ -445,6 +445,7 @@ func TestDiscovery(t *testing.T) {
 		}
 		var m map[string]any
 		res.decode(t, &m)
+		assertionAlgs := []any{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 		want := map[string]any{
 			"issuer":                                testIssuer,
 			"authorization_endpoint":                testIssuer + "/oauth/authorize",
@@ -465,9 +466,12 @@ func TestDiscovery(t *testing.T) {
 			// The active key's algorithm, so that clients accept the
 			// ID tokens (go-oidc's default verifier wants it listed).
 			"id_token_signing_alg_values_supported":         []any{"ES256"},
-			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "none"},
+			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
-			"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "none"},
+			"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+			// private_key_jwt assertions: asymmetric algorithms only.
+			"token_endpoint_auth_signing_alg_values_supported":      assertionAlgs,
+			"revocation_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 			"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
 				"preferred_username", "roles"},
 			"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},

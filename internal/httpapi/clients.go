@@ -110,12 +110,22 @@ type clientTokenResponse struct {
 }
 
 // clientCredentialsGrant issues an access token to an authenticated
-// service client (RFC 6749 §4.4). A scope the client is not allowed is a
+// service client (RFC 6749 §4.4): one that authenticates with a secret or
+// a client assertion (tokenClient), and is allowed the grant (400
+// unauthorized_client otherwise). A scope the client is not allowed is a
 // 400 invalid_scope.
 func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, form map[string]string) {
-	c, err := s.authenticateClient(w, r, form)
+	c, err := s.tokenClient(w, r, form) // oidc.go
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if c == nil || c.Public() { // a client_id alone authenticates nothing
+		s.writeError(w, r, errInvalidClient(w))
+		return
+	}
+	if !c.AllowsGrant(keycard.GrantClientCredentials) {
+		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnauthorizedClient, "This client may not use the client_credentials grant."))
 		return
 	}
 	t, err := s.svc.ClientCredentials(r.Context(), c, form["scope"])

@@ -435,7 +435,7 @@ func TestRevokeEndpoint(t *testing.T) {
 func FuzzClientEndpoints(f *testing.F) {
 	fx := newFixture(f)
 	c := fx.newClient(f, []string{"a"}, nil)
-	paths := []string{"/oauth/token", "/oauth/introspect", "/oauth/revoke"}
+	paths := []string{"/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/par"}
 	seeds := []struct {
 		path          uint8
 		authorization string
@@ -448,6 +448,11 @@ func FuzzClientEndpoints(f *testing.F) {
 		{1, "Basic " + base64.StdEncoding.EncodeToString([]byte("%:%")), "token=x"},
 		{2, basic(c.id, c.secret), "token=AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 		{2, "Basic ===", "token=x&client_secret=y"},
+		// Client assertions (private_key_jwt), well-formed and not.
+		{0, "", "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer" +
+			"&client_assertion=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."},
+		{0, "", "grant_type=client_credentials&client_assertion_type=x&client_assertion=a.b.c&client_id=" + c.id},
+		{3, "", "response_type=code&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=..."},
 	}
 	for _, s := range seeds {
 		f.Add(s.path, s.authorization, []byte(s.body))

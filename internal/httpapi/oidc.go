@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -17,13 +18,21 @@ const (
 
 // tokenClient returns the client of a request to the token endpoint or a
 // like one: when the request presents client authentication (a Basic
-// header, or a client_secret), the client it authenticates, which must
-// succeed (401 invalid_client otherwise, RFC 6749 §2.3, §6); otherwise
-// the public client its client_id alone names (RFC 6749 §2.3, §4.1.3);
-// otherwise nil. A client_id that is not a public client's authenticates
-// nothing and is ignored: the grant decides whether it needs a client.
+// header, a client_secret, or a client_assertion), the client it
+// authenticates, which must succeed (401 invalid_client otherwise, RFC
+// 6749 §2.3, §6); otherwise the public client its client_id alone names
+// (RFC 6749 §2.3, §4.1.3); otherwise nil. A client_id that is not a
+// public client's authenticates nothing and is ignored: the grant decides
+// whether it needs a client.
 func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
-	if _, _, basic, _ := basicCredentials(r); basic || form["client_secret"] != "" {
+	_, _, basic, _ := basicCredentials(r)
+	if form["client_assertion"] != "" || form["client_assertion_type"] != "" {
+		if basic || form["client_secret"] != "" {
+			return nil, badRequest("Use one client authentication method: a client assertion, HTTP Basic or client_secret_post, not several.")
+		}
+		return s.assertionClient(w, r, form)
+	}
+	if basic || form["client_secret"] != "" {
 		return s.authenticateClient(w, r, form)
 	}
 	id := form["client_id"]
@@ -61,6 +70,31 @@ func asAuthorizeError(err error) error {
 		return errorf(http.StatusBadRequest, ae.Code, ae.Description)
 	}
 	return err
+}
+
+// assertionClient authenticates the client of a request by a signed JWT,
+// the private_key_jwt method (RFC 7523 §2.2, OpenID Connect Core §9):
+// client_assertion_type must be auth.ClientAssertionType (400
+// invalid_request otherwise), client_assertion the JWT, and client_id,
+// when present, name the same client. The JWT's aud must name this
+// server: its issuer, its token endpoint URL, or the URL of the endpoint
+// called (RFC 9126 §2 lets a pushed request name the PAR endpoint). Any
+// failure of the assertion itself is 401 invalid_client.
+func (s *Server) assertionClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	if form["client_assertion_type"] != auth.ClientAssertionType {
+		return nil, badRequest(`Parameter "client_assertion_type" must be "` + auth.ClientAssertionType + `".`)
+	}
+	if form["client_assertion"] == "" {
+		return nil, badRequest(`Parameter "client_assertion" is required with "client_assertion_type".`)
+	}
+	issuer := s.svc.Config().Issuer
+	base := strings.TrimRight(issuer, "/")
+	audiences := []string{issuer, base + "/oauth/token", base + r.URL.Path}
+	c, err := s.svc.AuthenticateClientAssertion(r.Context(), form["client_id"], form["client_assertion"], audiences)
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		return nil, errInvalidClient(w)
+	}
+	return c, err
 }
 
 // authorizationCodeGrant is grant_type=authorization_code (RFC 6749

@@ -161,15 +161,19 @@ type metadata struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	ClaimsSupported                            []string `json:"claims_supported"`
-	PromptValuesSupported                      []string `json:"prompt_values_supported"`
-	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
-	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	// The algorithms of private_key_jwt assertions at the revocation
+	// endpoint (RFC 8414 §2).
+	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	ClaimsSupported                                 []string `json:"claims_supported"`
+	PromptValuesSupported                           []string `json:"prompt_values_supported"`
+	BackchannelLogoutSupported                      bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported               bool     `json:"backchannel_logout_session_supported"`
+	AuthorizationResponseIssParameterSupported      bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                       bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported                    bool     `json:"request_uri_parameter_supported"`
 	// Keycard's revocation feed (docs/http-api.md), for verifiers and
 	// gateways that start from the issuer; RFC 8414 §2 allows metadata of
 	// one's own.
@@ -213,9 +217,11 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		IDTokenSigningAlgValuesSupported:   algs,
 		// "none": public clients, and the refresh_token grant of
 		// Keycard's own sessions.
-		TokenEndpointAuthMethodsSupported:          append(slices.Clone(secretMethods), keycard.AuthNone),
-		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
-		RevocationEndpointAuthMethodsSupported:     append(slices.Clone(secretMethods), keycard.AuthNone),
+		TokenEndpointAuthMethodsSupported:               append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
+		TokenEndpointAuthSigningAlgValuesSupported:      auth.AssertionAlgorithms(),
+		IntrospectionEndpointAuthMethodsSupported:       secretMethods,
+		RevocationEndpointAuthMethodsSupported:          append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
+		RevocationEndpointAuthSigningAlgValuesSupported: auth.AssertionAlgorithms(),
 		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "preferred_username", "roles"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		BackchannelLogoutSupported:                 true,

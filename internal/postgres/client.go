@@ -45,8 +45,8 @@ func validClient(c *keycard.Client) error {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Client id and name are required."}
 	case c.OAuth.Public && len(c.SecretHash) > 0:
 		return &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
-	case !c.OAuth.Public && len(c.SecretHash) == 0:
-		return &keycard.Error{Code: keycard.EINVALID, Message: "A confidential client needs a secret hash."}
+	case !c.OAuth.Public && len(c.SecretHash) == 0 && c.OAuth.TokenAuthMethod != keycard.AuthPrivateKeyJWT:
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A confidential client needs a secret hash, unless it authenticates with private_key_jwt."}
 	}
 	return nil
 }
@@ -185,8 +185,9 @@ func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time)
 	return wrap("delete client", err)
 }
 
-// SetClientSecret implements keycard.ClientStore. A public client is the
-// one with an empty secret hash (CreateClient sees to it).
+// SetClientSecret implements keycard.ClientStore. A public client is one
+// whose OAuth settings say so; a confidential client without a secret
+// (one of private_key_jwt) may be given one.
 func (s *ClientStore) SetClientSecret(ctx context.Context, id string, hash []byte, at time.Time) error {
 	if len(hash) == 0 {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Client secret hash is required."}
@@ -195,17 +196,16 @@ func (s *ClientStore) SetClientSecret(ctx context.Context, id string, hash []byt
 		return clientNotFound()
 	}
 	err := s.db.update(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3 AND length(secret_hash) > 0`, hash, at, id)
-		if err != nil || tag.RowsAffected() == 1 {
-			return err
-		}
-		var public bool
-		err = tx.QueryRow(ctx, `SELECT length(secret_hash) = 0 FROM clients WHERE id = $1`, id).Scan(&public)
+		c, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return clientNotFound()
-		} else if err == nil && public {
-			err = &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+		} else if err != nil {
+			return err
 		}
+		if c.Public() {
+			return &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+		}
+		_, err = tx.Exec(ctx, `UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3`, hash, at, id)
 		return err
 	})
 	return wrap("set client secret", err)

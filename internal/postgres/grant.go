@@ -588,6 +588,22 @@ func (s *GrantStore) DeletePushedRequest(ctx context.Context, id string) error {
 	return wrap("delete pushed request", err)
 }
 
+// UseOnce implements keycard.GrantStore: one upsert, which replaces only
+// an expired marker; of concurrent ones, the row lock lets one insert and
+// the others find its live marker.
+func (s *GrantStore) UseOnce(ctx context.Context, key string, at, expiresAt time.Time) (bool, error) {
+	if key == "" || len(key) > keycard.MaxUseOnceKeyLen || !validText(key) || !expiresAt.After(at) {
+		return false, &keycard.Error{Code: keycard.EINVALID, Message: "A single-use marker needs a key of 1 to 256 bytes and an expiry after its time."}
+	}
+	tag, err := s.db.pool.Exec(ctx, `INSERT INTO used_once (key, expires_at) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE used_once.expires_at <= $3`,
+		key, expiresAt, at)
+	if err != nil {
+		return false, wrap("use once", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // PruneGrants implements keycard.GrantStore: one statement, so one round
 // trip and all or nothing.
 func (s *GrantStore) PruneGrants(ctx context.Context, before time.Time) (int64, error) {
@@ -595,7 +611,8 @@ func (s *GrantStore) PruneGrants(ctx context.Context, before time.Time) (int64, 
 	err := s.db.pool.QueryRow(ctx, `WITH
 			a AS (DELETE FROM auth_codes WHERE expires_at < $1 RETURNING 1),
 			d AS (DELETE FROM device_codes WHERE expires_at < $1 RETURNING 1),
-			p AS (DELETE FROM pushed_requests WHERE expires_at < $1 RETURNING 1)
-		SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p)`, before).Scan(&n)
+			p AS (DELETE FROM pushed_requests WHERE expires_at < $1 RETURNING 1),
+			u AS (DELETE FROM used_once WHERE expires_at < $1 RETURNING 1)
+		SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) + (SELECT count(*) FROM u)`, before).Scan(&n)
 	return n, wrap("prune grants", err)
 }

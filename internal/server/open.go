@@ -38,6 +38,8 @@ type App struct {
 	// sessions; derived from the master key, so the same on every
 	// instance and restart.
 	csrfKey []byte
+	// clientKeys fetches the JWK Sets of private_key_jwt clients.
+	clientKeys *clientKeySets
 }
 
 // Options say what Open opens.
@@ -130,8 +132,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			Help: "Login throttles on per-instance limits because Redis is unreachable (0 when all are shared).",
 		}, a.shared.degradedCount))
 	}
+	a.clientKeys = newClientKeySets(log)
 	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
-		LoginLimits: limits, Metrics: a.metrics}, auth.Config{
+		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys}, auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,

@@ -54,8 +54,8 @@ func validClient(c *keycard.Client) error {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Client id and name are required."}
 	case c.OAuth.Public && len(c.SecretHash) > 0:
 		return &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
-	case !c.OAuth.Public && len(c.SecretHash) == 0:
-		return &keycard.Error{Code: keycard.EINVALID, Message: "A confidential client needs a secret hash."}
+	case !c.OAuth.Public && len(c.SecretHash) == 0 && c.OAuth.TokenAuthMethod != keycard.AuthPrivateKeyJWT:
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A confidential client needs a secret hash, unless it authenticates with private_key_jwt."}
 	}
 	return nil
 }
@@ -190,29 +190,24 @@ func (s *ClientStore) DeleteClient(ctx context.Context, id string, at time.Time)
 	return wrap("delete client", err)
 }
 
-// SetClientSecret implements keycard.ClientStore. A public client is the
-// one with an empty secret hash (CreateClient sees to it).
+// SetClientSecret implements keycard.ClientStore. A public client is one
+// whose OAuth settings say so; a confidential client without a secret
+// (one of private_key_jwt) may be given one.
 func (s *ClientStore) SetClientSecret(ctx context.Context, id string, hash []byte, at time.Time) error {
 	if len(hash) == 0 {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Client secret hash is required."}
 	}
 	err := s.db.update(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ? AND length(secret_hash) > 0`, hash, micros(at), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			return nil
-		}
-		var public bool
-		err = tx.QueryRowContext(ctx, `SELECT length(secret_hash) = 0 FROM clients WHERE id = ?`, id).Scan(&public)
+		c, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return clientNotFound()
-		} else if err == nil && public {
-			err = &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+		} else if err != nil {
+			return err
 		}
+		if c.Public() {
+			return &keycard.Error{Code: keycard.EINVALID, Message: "A public client has no secret."}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
 		return err
 	})
 	return wrap("set client secret", err)

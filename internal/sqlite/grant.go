@@ -490,12 +490,41 @@ func (s *GrantStore) DeletePushedRequest(ctx context.Context, id string) error {
 	return wrap("delete pushed request", err)
 }
 
+// checkUseOnce checks the arguments of UseOnce.
+func checkUseOnce(key string, at, expiresAt time.Time) error {
+	if key == "" || len(key) > keycard.MaxUseOnceKeyLen || !expiresAt.After(at) {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A single-use marker needs a key of 1 to 256 bytes and an expiry after its time."}
+	}
+	return nil
+}
+
+// UseOnce implements keycard.GrantStore: one upsert, which replaces only
+// an expired marker.
+func (s *GrantStore) UseOnce(ctx context.Context, key string, at, expiresAt time.Time) (bool, error) {
+	if err := checkUseOnce(key, at, expiresAt); err != nil {
+		return false, err
+	}
+	var first bool
+	err := s.db.update(ctx, func(tx txn) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO used_once (key, expires_at) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE used_once.expires_at <= ?`,
+			key, micros(expiresAt), micros(at))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		first = n == 1
+		return err
+	})
+	return first, wrap("use once", err)
+}
+
 // PruneGrants implements keycard.GrantStore.
 func (s *GrantStore) PruneGrants(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	err := s.db.update(ctx, func(tx txn) error {
 		total = 0
-		for _, table := range []string{"auth_codes", "device_codes", "pushed_requests"} {
+		for _, table := range []string{"auth_codes", "device_codes", "pushed_requests", "used_once"} {
 			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, micros(before))
 			if err != nil {
 				return err

@@ -114,6 +114,25 @@ func testClientOAuth(t *testing.T, open OpenFunc) {
 	}
 	wantCode(t, "SetClientSecret(public)", s.Clients.SetClientSecret(ctx, spa.ID, keycard.HashClientSecret("s"), t0), keycard.EINVALID)
 
+	// A confidential client of private_key_jwt needs no secret, and may be
+	// given one (to move to client_secret_basic later).
+	keyed := newClient(t, "keyed")
+	keyed.SecretHash = nil
+	keyed.OAuth = keycard.OAuthSettings{TokenAuthMethod: keycard.AuthPrivateKeyJWT, JWKSURI: "https://keyed.example/jwks.json"}
+	if err := s.Clients.CreateClient(ctx, keyed); err != nil {
+		t.Fatalf("CreateClient(private_key_jwt without a secret): %v", err)
+	}
+	if got, err := s.Clients.Client(ctx, keyed.ID); err != nil || got.Public() || len(got.SecretHash) != 0 {
+		t.Errorf("Client(private_key_jwt) = %+v, %v; want confidential, without a secret", got, err)
+	}
+	if err := s.Clients.SetClientSecret(ctx, keyed.ID, keycard.HashClientSecret("first"), t0.Add(time.Minute)); err != nil {
+		t.Errorf("SetClientSecret(private_key_jwt without a secret): %v", err)
+	}
+	if got, err := s.Clients.Client(ctx, keyed.ID); err != nil || !got.CheckSecret("first") || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after SetClientSecret: %+v, %v; want the secret set at t0+1m", got, err)
+	}
+	wantCode(t, "SetClientSecret(unknown)", s.Clients.SetClientSecret(ctx, "missing", keycard.HashClientSecret("s"), t0), keycard.ENOTFOUND)
+
 	// UpdateClient replaces name, scopes, audiences and every OAuth
 	// setting, and keeps the id, secret and creation time.
 	later := t0.Add(time.Hour)

@@ -864,9 +864,9 @@ func testPushedRequests(t *testing.T, open OpenFunc) {
 	}
 }
 
-// testPruneGrants checks that PruneGrants deletes the codes and pushed
-// requests that expired before its time, redeemed or not, and nothing
-// else.
+// testPruneGrants checks that PruneGrants deletes the codes, pushed
+// requests and single-use markers that expired before its time, redeemed
+// or not, and nothing else.
 func testPruneGrants(t *testing.T, open OpenFunc) {
 	ctx := context.Background()
 	s := open(t)
@@ -881,6 +881,11 @@ func testPruneGrants(t *testing.T, open OpenFunc) {
 	oldPar := createPushedRequest(t, s, c.ID, t0)                    // expires t0+60s
 	youngPar := createPushedRequest(t, s, c.ID, t0.Add(time.Minute)) // expires t0+2m
 	saveConsent(t, s, u.ID, c.ID)
+	for key, exp := range map[string]time.Time{"old-jti": t0.Add(time.Minute), "young-jti": t0.Add(2 * time.Hour)} {
+		if first, err := s.Grants.UseOnce(ctx, key, t0, exp); err != nil || !first {
+			t.Fatalf("UseOnce(%s) = %v, %v", key, first, err)
+		}
+	}
 	r := redeemRequest(t, keycard.GrantKindAuthCode, oldRedeemed.ID, sess, c.ID, t0.Add(time.Second), false)
 	if out, err := s.Grants.Redeem(ctx, r); err != nil || out != keycard.Redeemed {
 		t.Fatalf("Redeem = %v, %v", out, err)
@@ -888,8 +893,12 @@ func testPruneGrants(t *testing.T, open OpenFunc) {
 
 	// Exactly at young's expiry: young is kept.
 	n, err := s.Grants.PruneGrants(ctx, young.ExpiresAt)
-	if err != nil || n != 3 {
-		t.Errorf("PruneGrants(+2m) = %d, %v; want 3 (two codes and a pushed request), nil", n, err)
+	if err != nil || n != 4 {
+		t.Errorf("PruneGrants(+2m) = %d, %v; want 4 (two codes, a pushed request, a single-use marker), nil", n, err)
+	}
+	// A pruned marker can be used again; the young one cannot.
+	if first, err := s.Grants.UseOnce(ctx, "young-jti", t0.Add(time.Hour), t0.Add(90*time.Minute)); err != nil || first {
+		t.Errorf("UseOnce(young-jti) after PruneGrants = %v, %v; want false (kept), nil", first, err)
 	}
 	for _, cid := range []string{old.ID, oldRedeemed.ID} {
 		_, err := s.Grants.AuthCode(ctx, cid)
@@ -912,6 +921,9 @@ func testPruneGrants(t *testing.T, open OpenFunc) {
 	n, err = s.Grants.PruneGrants(ctx, t0.Add(time.Hour))
 	if err != nil || n != 3 {
 		t.Errorf("PruneGrants(+1h) = %d, %v; want 3 (a code, a device code, a pushed request), nil", n, err)
+	}
+	if first, err := s.Grants.UseOnce(ctx, "old-jti", t0.Add(time.Hour), t0.Add(90*time.Minute)); err != nil || !first {
+		t.Errorf("UseOnce(old-jti) after PruneGrants = %v, %v; want true (its marker was pruned), nil", first, err)
 	}
 	_, err = s.Grants.DeviceCode(ctx, oldDevice.ID)
 	wantCode(t, "DeviceCode(pruned)", err, keycard.ENOTFOUND)

@@ -280,6 +280,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"GiveUpLogout", func() error { return s.Logouts.GiveUpLogout(ctx, grant.ID, 1, t0, "x") }},
 		{"ListLogouts", func() error { _, err := s.Logouts.ListLogouts(ctx, keycard.LogoutFilter{}); return err }},
 		{"PruneLogouts", func() error { _, err := s.Logouts.PruneLogouts(ctx, t0); return err }},
+		{"UseOnce", func() error { _, err := s.Grants.UseOnce(ctx, "canceled", t0, t0.Add(time.Minute)); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}

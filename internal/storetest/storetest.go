@@ -92,6 +92,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"LogoutClaimConcurrent", testLogoutClaimConcurrent},
 		{"LogoutClientGone", testLogoutClientGone},
 		{"PruneLogouts", testPruneLogouts},
+		{"UseOnce", testUseOnce},
+		{"UseOnceConcurrent", testUseOnceConcurrent},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {

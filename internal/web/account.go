@@ -34,6 +34,12 @@ func notice(r *http.Request) string {
 		return "The key is revoked."
 	case "deleted":
 		return "The client is deleted."
+	case "saved":
+		return "The client's settings are saved."
+	case "appremoved":
+		return "The app's access is removed: it is signed out, and must ask again."
+	case "appsignedout":
+		return "Signed out of the app."
 	}
 	return ""
 }
@@ -46,13 +52,17 @@ type accountSession struct {
 
 // accountData is the account page's data.
 type accountData struct {
+	// Sessions are the user's sign-ins; the apps' grant sessions under
+	// them are in Apps.
 	Sessions []accountSession
+	Apps     []appRow
 	// CurrentError, NewError and ConfirmError are the password form's
 	// errors, next to their fields.
 	CurrentError, NewError, ConfirmError string
 }
 
-// handleAccount is GET /account: who I am, my sessions, my password.
+// handleAccount is GET /account: who I am, my sessions, the apps with
+// access to my account, my password.
 func (h *Handler) handleAccount(w http.ResponseWriter, r *http.Request) {
 	h.renderAccount(w, r, http.StatusOK, &accountData{}, notice(r))
 }
@@ -65,8 +75,16 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	for _, s := range list {
-		d.Sessions = append(d.Sessions, accountSession{Session: s, Current: s.ID == p.Claims.SessionID})
+		if s.ParentID == "" {
+			d.Sessions = append(d.Sessions, accountSession{Session: s, Current: s.ID == p.Claims.SessionID})
+		}
 	}
+	apps, err := h.svc.Apps(r.Context(), p.User.ID)
+	if err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	d.Apps = appRows(apps)
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }

@@ -99,6 +99,7 @@ type userData struct {
 	Subject    *keycard.User
 	Self       bool
 	Sessions   []*keycard.Session
+	Apps       []appRow
 	Next       string
 	Roles      string
 	RolesError string
@@ -130,7 +131,12 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, status int,
 		sessions = sessions[:sessionsPerPage]
 		d.Next = "/admin/users/" + url.PathEscape(id) + "?before=" + url.QueryEscape(sessions[len(sessions)-1].ID)
 	}
-	d.Subject, d.Sessions, d.Self = u, sessions, u.ID == current(r).User.ID
+	apps, err := h.svc.Apps(ctx, id)
+	if err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
+	d.Subject, d.Sessions, d.Apps, d.Self = u, sessions, appRows(apps), u.ID == current(r).User.ID
 	if d.RolesError == "" {
 		d.Roles = strings.Join(u.Roles, " ")
 	}
@@ -263,87 +269,6 @@ func (h *Handler) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 // and surrounding spaces.
 func confirmed(typed, want string) bool {
 	return strings.EqualFold(strings.Join(strings.Fields(typed), " "), want)
-}
-
-// clientsData is the service clients page's data.
-type clientsData struct {
-	Clients []*keycard.Client
-	Next    string
-	// Secret is shown once, after a client is created or its secret
-	// rotated; SecretFor is the client's id.
-	Secret, SecretFor string
-	// The creation form's values and errors.
-	Name, Scopes, Audiences string
-	NameError, ScopesError  string
-}
-
-// handleClients is GET /admin/clients?after=.
-func (h *Handler) handleClients(w http.ResponseWriter, r *http.Request) {
-	h.renderClients(w, r, http.StatusOK, &clientsData{})
-}
-
-func (h *Handler) renderClients(w http.ResponseWriter, r *http.Request, status int, d *clientsData) {
-	after := ""
-	if r.Method == http.MethodGet {
-		after = r.URL.Query().Get("after")
-	}
-	list, err := h.svc.ListClients(r.Context(), after, clientsPerPage+1)
-	if err != nil {
-		h.serviceError(w, r, err, current(r).User)
-		return
-	}
-	if len(list) > clientsPerPage {
-		list = list[:clientsPerPage]
-		d.Next = "/admin/clients?after=" + url.QueryEscape(list[len(list)-1].ID)
-	}
-	d.Clients = list
-	h.render(w, r, status, "clients", h.adminPage(r, "Service clients", "clients", d))
-}
-
-// handleCreateClient is POST /admin/clients. The answer shows the secret,
-// once: it is not in a URL, and the page is not cached.
-func (h *Handler) handleCreateClient(w http.ResponseWriter, r *http.Request) {
-	d := &clientsData{Name: formValue(r, "name"), Scopes: formValue(r, "scopes"), Audiences: formValue(r, "audiences")}
-	if strings.TrimSpace(d.Name) == "" {
-		d.NameError = "Name the client."
-		h.renderClients(w, r, http.StatusBadRequest, d)
-		return
-	}
-	c, secret, err := h.svc.CreateClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), auth.ClientSpec{Name: d.Name, Scopes: strings.Fields(d.Scopes), Audiences: strings.Fields(d.Audiences)})
-	switch keycard.ErrorCode(err) {
-	case "":
-		h.renderClients(w, r, http.StatusOK, &clientsData{Secret: secret, SecretFor: c.ID})
-	case keycard.EINVALID:
-		msg := keycard.ErrorMessage(err)
-		if strings.Contains(strings.ToLower(msg), "name") {
-			d.NameError = msg
-		} else {
-			d.ScopesError = msg
-		}
-		h.renderClients(w, r, http.StatusBadRequest, d)
-	default:
-		h.serviceError(w, r, err, current(r).User)
-	}
-}
-
-// handleRotateClientSecret is POST /admin/clients/{id}/rotate-secret.
-func (h *Handler) handleRotateClientSecret(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	secret, err := h.svc.RotateClientSecret(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id)
-	if err != nil {
-		h.serviceError(w, r, err, current(r).User)
-		return
-	}
-	h.renderClients(w, r, http.StatusOK, &clientsData{Secret: secret, SecretFor: id})
-}
-
-// handleDeleteClient is POST /admin/clients/{id}/delete.
-func (h *Handler) handleDeleteClient(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteClient(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), r.PathValue("id")); err != nil {
-		h.serviceError(w, r, err, current(r).User)
-		return
-	}
-	http.Redirect(w, r, "/admin/clients?done=deleted", http.StatusSeeOther)
 }
 
 // auditData is the audit log page's data.

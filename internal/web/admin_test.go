@@ -225,47 +225,168 @@ func TestAdminKeys(t *testing.T) {
 	}
 }
 
+var (
+	secretRE   = regexp.MustCompile(`id="secret" type="text" readonly value="([^"]+)"`)
+	clientIDRE = regexp.MustCompile(`<code id="client-id">([^<]+)</code>`)
+)
+
+// registerClient posts the registration form and returns the page and the
+// new client's id ("" when refused).
+func registerClient(t *testing.T, b *browser, form url.Values) (*page, string) {
+	t.Helper()
+	p := b.postFrom("/admin/clients/new", "/admin/clients", form)
+	if m := clientIDRE.FindStringSubmatch(p.body); m != nil {
+		return p, m[1]
+	}
+	return p, ""
+}
+
+// TestAdminClients registers a client of each kind in the console, lists,
+// edits, gives a new secret and deletes them; refused forms come back with
+// their values and the reason.
 func TestAdminClients(t *testing.T) {
 	f := newFixture(t)
 	f.addUser(t, "root", "admin")
 	b := f.browser(t)
 	b.mustSignIn("root")
-	if r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {" "}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="name-error"`) {
-		t.Errorf("no name: %d", r.status)
+	ctx := context.Background()
+
+	// A service client: no grant checked. Its secret is shown once, not
+	// in a URL, on a page not cached.
+	r, id := registerClient(t, b, url.Values{"name": {"billing"}, "scopes": {"orders:read orders:write"}, "audiences": {"orders"}})
+	secret := secretRE.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || id == "" || secret == nil {
+		t.Fatalf("register a service: %d, id %q, secret shown %v", r.status, id, secret != nil)
 	}
-	if r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {"x"}, "scopes": {`a"b`}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="scopes-error"`) {
-		t.Errorf("bad scope: %d", r.status)
-	}
-	r := b.postFrom("/admin/clients", "/admin/clients", url.Values{"name": {"billing"}, "scopes": {"orders:read orders:write"}, "audiences": {"orders"}})
-	if r.status != http.StatusOK {
-		t.Fatalf("create: %d", r.status)
-	}
-	secret := regexp.MustCompile(`id="secret" type="text" readonly value="([^"]+)"`).FindStringSubmatch(r.body)
-	id := regexp.MustCompile(`<td><code>([^<]+)</code></td>`).FindStringSubmatch(r.body)
-	if secret == nil || id == nil {
-		t.Fatal("the secret or the client is not shown")
-	}
-	if _, err := f.svc.AuthenticateClient(context.Background(), id[1], secret[1]); err != nil {
+	if _, err := f.svc.AuthenticateClient(ctx, id, secret[1]); err != nil {
 		t.Errorf("the secret shown does not authenticate: %v", err)
 	}
 	if r.header.Get("Cache-Control") != "no-store" {
 		t.Error("the page with the secret may be cached")
 	}
-	if p := b.get("/admin/clients"); strings.Contains(p.body, secret[1]) {
-		t.Error("the secret is shown again")
+	list := b.get("/admin/clients")
+	if strings.Contains(list.body, secret[1]) || !strings.Contains(list.body, `<a href="/admin/clients/`+id+`">billing</a>`) ||
+		!strings.Contains(list.body, "<td>service</td>") {
+		t.Errorf("the list: the client and its kind, never the secret:\n%s", list.body)
 	}
-	r = b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/rotate-secret", nil)
-	fresh := regexp.MustCompile(`readonly value="([^"]+)"`).FindStringSubmatch(r.body)
+	if p := b.get("/admin/clients/" + id); p.status != http.StatusOK || strings.Contains(p.body, secret[1]) || !strings.Contains(p.body, `value="orders:read orders:write"`) {
+		t.Errorf("the client's page: %d", p.status)
+	} else {
+		wantSecurityHeaders(t, "the client's page", p)
+		wantAccessibleHTML(t, "the client's page", p.body)
+	}
+	r = b.postFrom("/admin/clients/"+id, "/admin/clients/"+id+"/rotate-secret", nil)
+	fresh := secretRE.FindStringSubmatch(r.body)
 	if r.status != http.StatusOK || fresh == nil || fresh[1] == secret[1] {
 		t.Fatalf("rotate: %d", r.status)
 	}
-	if _, err := f.svc.AuthenticateClient(context.Background(), id[1], secret[1]); err == nil {
+	if _, err := f.svc.AuthenticateClient(ctx, id, secret[1]); err == nil {
 		t.Error("the old secret still works")
 	}
-	if r := b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/delete", nil); r.location() != "/admin/clients?done=deleted" {
+
+	// A web app, first party, every setting; redirect URIs one a line.
+	r, web := registerClient(t, b, url.Values{"name": {"Orders web"}, "first_party": {"on"},
+		"grant_authorization_code": {"on"}, "grant_refresh_token": {"on"},
+		"redirect_uris": {"https://orders.example/cb\r\n  https://orders.example/cb2?a=1,2 \r\n\r\n"}, "post_logout_redirect_uris": {"https://orders.example/"},
+		"scopes": {"orders:read"}, "backchannel_logout_uri": {"https://orders.example/bc"}, "auth_method": {"client_secret_post"},
+		"access_token_lifetime": {"5m"}, "refresh_token_lifetime": {"720h"}, "refresh_token_idle": {"24h"}})
+	if r.status != http.StatusOK || web == "" || secretRE.FindStringSubmatch(r.body) == nil || !strings.Contains(r.body, `id="client-kind">web app`) {
+		t.Fatalf("register a web app: %d\n%s", r.status, r.body)
+	}
+	c, err := f.svc.Client(ctx, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.OAuth
+	if !o.FirstParty || o.Public || strings.Join(o.GrantTypes, " ") != "authorization_code refresh_token" ||
+		strings.Join(o.RedirectURIs, " ") != "https://orders.example/cb https://orders.example/cb2?a=1,2" ||
+		strings.Join(o.PostLogoutRedirectURIs, " ") != "https://orders.example/" || o.BackchannelLogoutURI != "https://orders.example/bc" ||
+		o.TokenAuthMethod != "client_secret_post" || o.AccessTTL != 5*time.Minute || o.RefreshLifetime != 720*time.Hour || o.RefreshIdle != 24*time.Hour {
+		t.Errorf("the web app as stored: %+v", o)
+	}
+
+	// A public app: no secret.
+	r, spa := registerClient(t, b, url.Values{"name": {"Orders SPA"}, "public": {"on"}, "grant_authorization_code": {"on"},
+		"redirect_uris": {"https://spa.example/cb"}})
+	if r.status != http.StatusOK || spa == "" || secretRE.FindStringSubmatch(r.body) != nil || !strings.Contains(r.body, `id="client-kind">public app`) {
+		t.Fatalf("register a public app: %d", r.status)
+	}
+	// private_key_jwt: no secret, and no "New secret" button.
+	jwks := `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`
+	r, keyed := registerClient(t, b, url.Values{"name": {"Reports"}, "auth_method": {"private_key_jwt"}, "jwks": {jwks}})
+	if r.status != http.StatusOK || keyed == "" || secretRE.FindStringSubmatch(r.body) != nil || strings.Contains(r.body, "rotate-secret") {
+		t.Fatalf("register a private_key_jwt client: %d\n%s", r.status, r.body)
+	}
+	if list := b.get("/admin/clients"); strings.Contains(list.body, "/admin/clients/"+keyed+"/rotate-secret") || strings.Contains(list.body, "/admin/clients/"+spa+"/rotate-secret") {
+		t.Error("the list offers a new secret to a client without one")
+	}
+
+	// Refused forms: 400 (409 for a change of type), the reason, and the
+	// values typed kept.
+	for _, tt := range []struct {
+		name   string
+		action string
+		form   url.Values
+		status int
+		msg    string
+	}{
+		{"no name", "/admin/clients", url.Values{"name": {" "}, "scopes": {"a"}}, http.StatusBadRequest, "Name the client"},
+		{"a bad scope", "/admin/clients", url.Values{"name": {"kept name"}, "scopes": {`a"b`}}, http.StatusBadRequest, "Invalid scope"},
+		{"a redirect URI with a fragment", "/admin/clients", url.Values{"name": {"kept name"}, "grant_authorization_code": {"on"}, "redirect_uris": {"https://a.example/cb#x"}}, http.StatusBadRequest, "fragment"},
+		{"the code grant without redirect URI", "/admin/clients", url.Values{"name": {"kept name"}, "grant_authorization_code": {"on"}}, http.StatusBadRequest, "redirect URI"},
+		{"a lifetime that is no duration", "/admin/clients", url.Values{"name": {"kept name"}, "access_token_lifetime": {"soon"}}, http.StatusBadRequest, "duration"},
+		{"a negative lifetime", "/admin/clients", url.Values{"name": {"kept name"}, "refresh_token_idle": {"-1h"}}, http.StatusBadRequest, "negative"},
+		{"a JWK Set that is not JSON", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}, "jwks": {"{keys"}}, http.StatusBadRequest, "not JSON"},
+		{"private_key_jwt without keys", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}}, http.StatusBadRequest, "private_key_jwt needs"},
+		{"an http JWKS URI", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}, "jwks_uri": {"http://keys.example/"}}, http.StatusBadRequest, "https"},
+		{"a public client of client_credentials", "/admin/clients", url.Values{"name": {"kept name"}, "public": {"on"}, "grant_client_credentials": {"on"}}, http.StatusBadRequest, "public client"},
+		{"edit: public to confidential", "/admin/clients/" + spa, url.Values{"name": {"kept name"}, "grant_authorization_code": {"on"}, "redirect_uris": {"https://spa.example/cb"}}, http.StatusConflict, "public and confidential"},
+		{"edit: private_key_jwt to a secret", "/admin/clients/" + keyed, url.Values{"name": {"kept name"}}, http.StatusConflict, "no secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := b.postFrom("/admin/clients/new", tt.action, tt.form)
+			if r.status != tt.status || !strings.Contains(r.body, `id="form-error"`) || !strings.Contains(r.body, tt.msg) {
+				t.Errorf("got %d, want %d with %q:\n%s", r.status, tt.status, tt.msg, r.body)
+			}
+			if !strings.Contains(r.body, `value="kept name"`) && tt.form.Get("name") == "kept name" {
+				t.Error("the name typed is lost")
+			}
+		})
+	}
+	if got, _ := f.svc.ListClients(ctx, "", 100); len(got) != 4 {
+		t.Errorf("%d clients after the refused forms, want 4", len(got))
+	}
+
+	// Editing replaces the settings and keeps the secret.
+	r = b.postFrom("/admin/clients/"+web, "/admin/clients/"+web, url.Values{"name": {"Orders"}, "grant_authorization_code": {"on"},
+		"redirect_uris": {"https://orders.example/new"}, "scopes": {"orders:read orders:write"}})
+	if r.status != http.StatusSeeOther || r.location() != "/admin/clients/"+web+"?done=saved" {
+		t.Fatalf("save: %d %q\n%s", r.status, r.location(), r.body)
+	}
+	c, _ = f.svc.Client(ctx, web)
+	if c.Name != "Orders" || c.OAuth.FirstParty || strings.Join(c.OAuth.RedirectURIs, " ") != "https://orders.example/new" || c.OAuth.AccessTTL != 0 ||
+		strings.Join(c.Scopes, " ") != "orders:read orders:write" {
+		t.Errorf("after the edit: %+v", c)
+	}
+	if p := b.get("/admin/clients/" + web + "?done=saved"); !strings.Contains(p.body, "settings are saved") || !strings.Contains(p.body, ">https://orders.example/new</textarea>") {
+		t.Errorf("the page after saving:\n%s", p.body)
+	}
+	// The public app keeps its type through an edit of its own page.
+	if r := b.postFrom("/admin/clients/"+spa, "/admin/clients/"+spa, url.Values{"name": {"SPA"}, "public": {"on"}, "grant_authorization_code": {"on"},
+		"redirect_uris": {"https://spa.example/cb"}}); r.status != http.StatusSeeOther {
+		t.Errorf("edit the public app: %d\n%s", r.status, r.body)
+	}
+	if p := b.get("/admin/clients/nope"); p.status != http.StatusNotFound {
+		t.Errorf("an unknown client's page: %d", p.status)
+	}
+	if r := b.postFrom("/admin/clients/new", "/admin/clients/nope", url.Values{"name": {"x"}}); r.status != http.StatusNotFound {
+		t.Errorf("save an unknown client: %d", r.status)
+	}
+
+	if r := b.postFrom("/admin/clients", "/admin/clients/"+id+"/delete", nil); r.location() != "/admin/clients?done=deleted" {
 		t.Errorf("delete: %d %q", r.status, r.location())
 	}
-	if r := b.postFrom("/admin/clients", "/admin/clients/"+id[1]+"/delete", nil); r.status != http.StatusNotFound {
+	if r := b.postFrom("/admin/clients", "/admin/clients/"+id+"/delete", nil); r.status != http.StatusNotFound {
 		t.Errorf("delete again: %d", r.status)
 	}
 }

@@ -3,6 +3,9 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +32,7 @@ import (
 var docScreenshots = map[string]bool{
 	"signin.png": true, "account.png": true, "account-390px.png": true,
 	"admin-users.png": true, "admin-keys.png": true, "admin-audit.png": true, "weather.png": true,
+	"account-apps.png": true, "admin-client.png": true,
 }
 
 // chrome is one headless Chromium for a test; tabs opens isolated
@@ -273,9 +277,10 @@ func TestBrowserAdminRevokeAll(t *testing.T) {
 	admin.screenshot("admin-user.png")
 	admin.do("keys", chromedp.Navigate(f.url+"/admin/keys"), chromedp.WaitVisible(chromedp.ID("immediate")))
 	admin.screenshot("admin-keys.png")
-	admin.do("clients", chromedp.Navigate(f.url+"/admin/clients"), chromedp.WaitVisible(chromedp.ID("name")),
+	admin.do("clients", chromedp.Navigate(f.url+"/admin/clients"), chromedp.WaitVisible(chromedp.ID("new-client")),
+		chromedp.Click(chromedp.ID("new-client")), chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), "billing"), chromedp.SendKeys(chromedp.ID("scopes"), "orders:read"),
-		chromedp.Click(chromedp.CSS(`form[action="/admin/clients"] button`)), chromedp.WaitVisible(chromedp.ID("secret")))
+		chromedp.Click(chromedp.ID("save-client")), chromedp.WaitVisible(chromedp.ID("secret")))
 	if p := admin.path(); p != "/admin/clients" {
 		t.Errorf("after creating a client: %s (the secret must not be in a URL)", p)
 	}
@@ -351,4 +356,91 @@ func TestBrowserWeather(t *testing.T) {
 	if p := b.path(); !strings.HasPrefix(p, "/signin") {
 		t.Errorf("after signing out the weather page went to %s, want sign-in", p)
 	}
+}
+
+// TestBrowserClientsAndApps: an admin registers a web app in the console
+// and edits it; a user signs in to it through the consent page, finds it
+// under "Apps with access" on the account page and removes its access.
+func TestBrowserClientsAndApps(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	f.addUser(t, "root", "admin")
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>App</title><p id="code">%s</p>`, html.EscapeString(r.FormValue("code")))
+	}))
+	defer app.Close()
+	callback := app.URL + "/cb"
+	c := newChrome(t)
+
+	admin := c.tab(f.url)
+	admin.do("admin signs in", chromedp.Navigate(f.url+"/signin?next="+url.QueryEscape("/admin/clients/new")),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.KeyEvent("root"+kb.Tab+testPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("redirect_uris")),
+	)
+	admin.do("fill in the registration",
+		chromedp.SendKeys(chromedp.ID("name"), "Acme Orders"),
+		chromedp.Click(chromedp.ID("grant_authorization_code")),
+		chromedp.Click(chromedp.ID("grant_refresh_token")),
+		chromedp.SendKeys(chromedp.ID("redirect_uris"), callback+kb.Enter+"https://acme.example/cb"),
+		chromedp.SendKeys(chromedp.ID("scopes"), "orders:read"),
+	)
+	admin.screenshot("admin-client-new.png")
+	admin.do("register", chromedp.Click(chromedp.ID("save-client")), chromedp.WaitVisible(chromedp.ID("secret")))
+	id := admin.text("#client-id")
+	secret := admin.eval(`document.getElementById("secret").value`).(string)
+	stored, err := f.svc.AuthenticateClient(context.Background(), id, secret)
+	if err != nil {
+		t.Fatalf("the client registered in the browser: %v", err)
+	}
+	if got := strings.Join(stored.OAuth.RedirectURIs, " "); got != callback+" https://acme.example/cb" || stored.OAuth.FirstParty ||
+		strings.Join(stored.OAuth.GrantTypes, " ") != "authorization_code refresh_token" {
+		t.Errorf("stored: redirect URIs %q, grants %v, first party %v", got, stored.OAuth.GrantTypes, stored.OAuth.FirstParty)
+	}
+	if kind := admin.text("#client-kind"); kind != "web app" {
+		t.Errorf("kind %q, want web app", kind)
+	}
+	admin.screenshot("admin-client.png")
+	admin.do("edit the name", chromedp.Clear(chromedp.ID("name")), chromedp.SendKeys(chromedp.ID("name"), "Acme"),
+		chromedp.Click(chromedp.ID("save-client")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if p := admin.path(); p != "/admin/clients/"+id+"?done=saved" {
+		t.Errorf("after saving: %s", p)
+	}
+	if c, _ := f.svc.Client(context.Background(), id); c == nil || c.Name != "Acme" || len(c.OAuth.RedirectURIs) != 2 {
+		t.Errorf("after the edit: %+v", c)
+	}
+
+	// Alice signs in to the app, and lets it in. The response comes as a
+	// form post: Chromium applies the consent page's form-action 'self'
+	// to the redirect its form leads to, and would stop a redirect to the
+	// app's origin.
+	alice := c.tab(f.url)
+	q := url.Values{"client_id": {id}, "response_type": {"code"}, "redirect_uri": {callback}, "scope": {"openid offline_access orders:read"},
+		"state": {"s1"}, "code_challenge": {appChallenge}, "code_challenge_method": {"S256"}, "response_mode": {"form_post"}}
+	alice.do("the app sends alice to sign in", chromedp.Navigate(f.url+"/oauth/authorize?"+q.Encode()),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.KeyEvent("alice"+kb.Tab+testPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("consent-allow")),
+	)
+	alice.screenshot("consent.png")
+	alice.do("allow", chromedp.Click(chromedp.ID("consent-allow")), chromedp.WaitVisible(chromedp.ID("code")))
+	if code := alice.text("#code"); code == "" {
+		t.Fatal("the app got no code")
+	}
+	alice.do("the account page", chromedp.Navigate(f.url+"/account"), chromedp.WaitVisible(chromedp.ID("apps")))
+	if n := alice.eval(`document.querySelectorAll("#apps li.app").length`); n != 1.0 {
+		t.Fatalf("%v apps listed, want 1", n)
+	}
+	if name := alice.text("#apps li.app strong"); name != "Acme" {
+		t.Errorf("app %q, want Acme", name)
+	}
+	alice.do("scroll to the apps", chromedp.ScrollIntoView(chromedp.ID("apps-h")))
+	alice.screenshot("account-apps.png")
+	alice.do("remove its access", chromedp.Click(chromedp.CSS(`#apps li.app button`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if n := alice.eval(`document.querySelectorAll("#apps li.app").length`); n != 0.0 {
+		t.Errorf("after removing access, %v apps listed", n)
+	}
+	// Next time, the app must ask again.
+	alice.do("the app again", chromedp.Navigate(f.url+"/oauth/authorize?"+q.Encode()), chromedp.WaitVisible(chromedp.ID("consent-allow")))
 }

@@ -270,6 +270,20 @@ func scopeDescription(sc string) string {
 // consentScope is one line of the consent page.
 type consentScope struct{ Name, Description string }
 
+// scopeLines describes scopes as the consent page and the account page's
+// apps list show them.
+func scopeLines(scopes []string) []consentScope {
+	var out []consentScope
+	for _, sc := range scopes {
+		desc := scopeDescriptions[sc]
+		if desc == "" {
+			desc = "Use the API with the permission " + sc
+		}
+		out = append(out, consentScope{sc, desc})
+	}
+	return out
+}
+
 // consentData is the consent page's data.
 type consentData struct {
 	Client     string
@@ -290,9 +304,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, a *auth.Au
 	if d.RedirectTo == "" {
 		d.RedirectTo = a.Request.RedirectURI
 	}
-	for _, sc := range a.Scopes {
-		d.Scopes = append(d.Scopes, consentScope{sc, scopeDescription(sc)})
-	}
+	d.Scopes = scopeLines(a.Scopes)
 	allowRedirectTo(w, a.Request.RedirectURI)
 	h.render(w, r, http.StatusOK, "consent", &page{Title: "Allow " + a.Client.Name + "?", User: b.User, CSRF: h.csrfToken(b.Session.ID), Data: d})
 }

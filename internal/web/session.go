@@ -309,6 +309,8 @@ func (h *Handler) redirectAllowed(p string) bool {
 		return true
 	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
 		return true
+	case strings.HasPrefix(p, "/admin/clients/") && !strings.Contains(p[len("/admin/clients/"):], "/"):
+		return true // a client's page, or the registration form
 	}
 	for _, prefix := range h.redirects {
 		if p == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(p, prefix) {

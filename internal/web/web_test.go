@@ -79,7 +79,7 @@ func TestPagesSecurityHeadersAndMarkup(t *testing.T) {
 		wantAccessibleHTML(t, path, p.body)
 	}
 	b.mustSignIn("root")
-	for _, path := range []string{"/account", "/admin/users", "/admin/keys", "/admin/clients", "/admin/audit", "/admin/signout-all"} {
+	for _, path := range []string{"/account", "/admin/users", "/admin/keys", "/admin/clients", "/admin/clients/new", "/admin/audit", "/admin/signout-all"} {
 		p := b.get(path)
 		if p.status != http.StatusOK {
 			t.Fatalf("GET %s: status %d\n%s", path, p.status, p.body)
