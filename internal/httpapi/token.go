@@ -12,7 +12,9 @@ import (
 // and answers errors as RFC 6749 §5.2 says: 400 with invalid_request,
 // unsupported_grant_type, invalid_scope or invalid_grant.
 //
-// Two grants are supported. grant_type=refresh_token (RFC 6749 §6):
+// handleToken is the token endpoint. grant_type=authorization_code
+// (oidc.go) and the device code grant (device.go) are the applications'
+// grants. grant_type=refresh_token (RFC 6749 §6):
 // refresh tokens of user sessions are not bound to a client, so no client
 // authentication is asked for, but client authentication that is
 // presented must succeed (see presentedClient); a client_id alone

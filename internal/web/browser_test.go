@@ -142,7 +142,7 @@ func (b *tab) screenshot(name string) {
 		b.c.t.Fatal(err)
 	}
 	if os.Getenv("KEYCARD_UPDATE_SCREENSHOTS") == "1" && docScreenshots[name] {
-		if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name), png, 0o644); err != nil {
 			b.c.t.Fatal(err)
 		}
 	}

@@ -131,10 +131,7 @@ func (h *Handler) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		h.deviceError(w, r, b, code, err)
 		return
 	}
-	d := deviceConfirmData{Client: req.Client.Name, UserCode: req.UserCode, ThirdParty: !req.Client.OAuth.FirstParty}
-	for _, sc := range req.Scopes {
-		d.Scopes = append(d.Scopes, consentScope{sc, scopeDescription(sc)})
-	}
+	d := deviceConfirmData{Client: req.Client.Name, UserCode: req.UserCode, ThirdParty: !req.Client.OAuth.FirstParty, Scopes: scopeLines(req.Scopes)}
 	h.render(w, r, http.StatusOK, "deviceconfirm", &page{Title: "Sign in a device", User: b.User, CSRF: h.csrfToken(b.Session.ID), Data: d})
 }
 

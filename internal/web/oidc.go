@@ -275,11 +275,7 @@ type consentScope struct{ Name, Description string }
 func scopeLines(scopes []string) []consentScope {
 	var out []consentScope
 	for _, sc := range scopes {
-		desc := scopeDescriptions[sc]
-		if desc == "" {
-			desc = "Use the API with the permission " + sc
-		}
-		out = append(out, consentScope{sc, desc})
+		out = append(out, consentScope{sc, scopeDescription(sc)})
 	}
 	return out
 }
