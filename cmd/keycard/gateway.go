@@ -18,6 +18,7 @@ func (e *cmdEnv) gateway(args []string) int {
 	fs := e.flagSet("gateway")
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file` (or KEYCARD_CONFIG); see docs/gateway.md")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318), over the file's otlp_endpoint; see docs/observability.md")
 	forwardAuth := fs.Bool("forward-auth", false, "answer only the auth subrequests of a proxy in front (nginx, Caddy, Traefik), proxying nothing: routes need no upstream; see docs/forward-auth.md")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
@@ -35,7 +36,7 @@ func (e *cmdEnv) gateway(args []string) int {
 		fmt.Fprintf(e.stderr, "keycard gateway: %v\n", err)
 		return exitUsage
 	}
-	parse := gateway.ParseOptions{ForwardAuthOnly: *forwardAuth}
+	parse := gateway.ParseOptions{ForwardAuthOnly: *forwardAuth, OTLPEndpoint: *otlpEndpoint}
 	cfg, err := gateway.LoadConfigWith(configPath, data, parse)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "keycard gateway: %v\n", err)

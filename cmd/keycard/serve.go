@@ -48,6 +48,7 @@ type serverFlags struct {
 	tlsCert, tlsKey                                                    string // "" for plain HTTP
 	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
 	trustedProxies                                                     string // CIDR prefixes whose X-Forwarded-Proto is believed
+	otlpEndpoint                                                       string // "": no tracing
 }
 
 // flagGroup registers some of the server's flags on fs.
@@ -108,6 +109,7 @@ var (
 		fs.IntVar(&f.backchannelAttempts, "backchannel-attempts", backchannel.DefaultMaxAttempts, "back-channel logout: attempts per logout before it is given up")
 		fs.DurationVar(&f.backchannelBackoff, "backchannel-backoff", backchannel.DefaultBackoff, "back-channel logout: delay before the first retry, doubling up to 5m, with jitter")
 		fs.DurationVar(&f.backchannelTimeout, "backchannel-timeout", backchannel.DefaultTimeout, "back-channel logout: timeout of one request to a client")
+		fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	}
 )
 
@@ -214,6 +216,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.CookieMode, c.Pages = f.cookieMode, f.pages
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
+	c.OTLPEndpoint = f.otlpEndpoint
 	c.Registration = f.dev
 	switch f.registration {
 	case "true":

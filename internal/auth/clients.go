@@ -328,7 +328,7 @@ func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scop
 		ClientID: c.ID,
 		Scope:    strings.Join(scopes, " "),
 	}
-	token, err := signer.Sign(claims)
+	token, err := s.sign(ctx, signer, claims)
 	if err != nil {
 		return nil, err
 	}

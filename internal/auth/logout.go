@@ -57,7 +57,7 @@ func (s *Service) LogoutToken(ctx context.Context, d *keycard.LogoutDelivery) (s
 		return "", err
 	}
 	now := s.now()
-	return signer.Sign(&LogoutClaims{
+	return s.sign(ctx, signer, &LogoutClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.cfg.Issuer, Subject: d.UserID, Audience: jwt.Audience{d.ClientID},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(LogoutTokenLifetime)), ID: jti,

@@ -226,7 +226,7 @@ func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.
 	if slices.Contains(strings.Fields(sess.Scope), ScopeProfile) {
 		c.PreferredUsername, c.Roles = u.Username, u.Roles
 	}
-	return signer.Sign(c)
+	return s.sign(ctx, signer, c)
 }
 
 // acrOf returns the authentication context class of a sign-in by amr.

@@ -163,6 +163,7 @@ type Service struct {
 	limits LoginLimits
 	stats  Metrics
 	hasher *password.Hasher
+	tracer Trace // nil: no tracing
 	cfg    Config
 	now    func() time.Time
 	rand   io.Reader
@@ -198,6 +199,9 @@ type Deps struct {
 	// private_key_jwt and register a jwks_uri; nil: such clients cannot
 	// authenticate (those with an inline JWK Set can).
 	ClientKeys ClientKeys
+	// Trace, when not nil, times password hashing and token signing in
+	// the trace of the request that does them (see Trace).
+	Trace Trace
 }
 
 // NewService returns a Service.
@@ -225,7 +229,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 		}
 	}
 	feed := newFeedNotifier()
-	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
+	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, tracer: d.Trace, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
 		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys}
 	if s.stats == nil {
 		s.stats = noMetrics{}
@@ -320,7 +324,7 @@ func (s *Service) Register(ctx context.Context, name, pass string, roles []strin
 	if err := checkPassword(pass); err != nil {
 		return nil, err
 	}
-	hash, err := s.hasher.Hash(pass)
+	hash, err := s.hashPassword(ctx, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +413,7 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 	c = c.clean()
 	_, normalized, nameErr := username.Normalize(name)
 	if nameErr != nil || password.CheckLength(pass) != nil {
-		s.hasher.VerifyDummy(pass[:min(len(pass), password.MaxLength)])
+		s.verifyDummy(ctx, pass[:min(len(pass), password.MaxLength)])
 		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "malformed"})
 		return nil, errLogin()
 	}
@@ -418,11 +422,11 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 		if keycard.ErrorCode(err) != keycard.ENOTFOUND {
 			return nil, err
 		}
-		s.hasher.VerifyDummy(pass)
+		s.verifyDummy(ctx, pass)
 		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "unknown_user"})
 		return nil, errLogin()
 	}
-	ok, rehash, err := s.hasher.Verify(pass, u.PasswordHash)
+	ok, rehash, err := s.verifyPassword(ctx, pass, u.PasswordHash)
 	if err != nil {
 		// A stored hash we cannot read is our problem, not the user's;
 		// answer like a failure and log it.
@@ -438,7 +442,7 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 		return nil, errLogin()
 	}
 	if rehash {
-		if h, err := s.hasher.Hash(pass); err == nil {
+		if h, err := s.hashPassword(ctx, pass); err == nil {
 			if _, err := s.stores.Users.RehashPassword(ctx, u.ID, u.PasswordHash, h, s.now()); err != nil {
 				s.log.WarnContext(ctx, "password rehash failed", "user", u.ID, "err", err)
 			}
@@ -582,7 +586,7 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
 	}
-	tok, err := signer.Sign(c)
+	tok, err := s.sign(ctx, signer, c)
 	return tok, ttl, err
 }
 
@@ -822,7 +826,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if password.CheckLength(current) != nil { // bounds the argon2 work
 		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}
 	}
-	ok, _, err := s.hasher.Verify(current, p.User.PasswordHash)
+	ok, _, err := s.verifyPassword(ctx, current, p.User.PasswordHash)
 	if err != nil || !ok {
 		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Current password is wrong."}
 	}
@@ -836,7 +840,7 @@ func (s *Service) SetPassword(ctx context.Context, by Actor, userID, next, keepS
 	if err := checkPassword(next); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(next)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/jwt"
 	"github.com/keycard-auth/keycard/verifier"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // BenchmarkGatewayVsReverseProxy measures the gateway's throughput against
@@ -31,6 +33,8 @@ import (
 //     revocation set).
 //   - gateway/cold: the gateway with the cache off, so every request
 //     verifies the ES256 signature.
+//   - gateway/cached/traced: gateway/cached with tracing on, every
+//     request sampled, its spans batched to an exporter that drops them.
 //
 // The verifier follows a (fake, empty) revocation feed, as in production.
 //
@@ -92,7 +96,7 @@ func BenchmarkGatewayVsReverseProxy(b *testing.B) {
 			}
 		})
 	}
-	gw := func(b *testing.B, cacheSize int) http.Handler {
+	gw := func(b *testing.B, cacheSize int, tp trace.TracerProvider) http.Handler {
 		v, err := verifier.New(context.Background(), verifier.Config{
 			Issuer: issuer.URL, ClientID: "gateway", ClientSecret: "secret", CacheSize: cacheSize,
 		})
@@ -104,16 +108,29 @@ func BenchmarkGatewayVsReverseProxy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		g, err := New(cfg, Options{Auth: v})
+		g, err := New(cfg, Options{Auth: v, Tracer: tp})
 		if err != nil {
 			b.Fatal(err)
 		}
 		return g
 	}
 	b.Run("bare", func(b *testing.B) { run(b, bare) })
-	b.Run("gateway/cached", func(b *testing.B) { run(b, gw(b, 0)) })
-	b.Run("gateway/cold", func(b *testing.B) { run(b, gw(b, -1)) })
+	b.Run("gateway/cached", func(b *testing.B) { run(b, gw(b, 0, nil)) })
+	b.Run("gateway/cold", func(b *testing.B) { run(b, gw(b, -1, nil)) })
+	b.Run("gateway/cached/traced", func(b *testing.B) {
+		// Every request sampled: a server and a client span, batched to
+		// an exporter that drops them.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		defer tp.Shutdown(context.Background())
+		run(b, gw(b, 0, tp))
+	})
 }
+
+// discardExporter drops every span.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // fakeIssuer serves discovery, the JWKS of key and an empty revocation
 // feed (long-polls wait, as the real one does).

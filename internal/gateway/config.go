@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/verifier"
 )
@@ -110,6 +111,10 @@ type Config struct {
 	AccessLog *bool `yaml:"access_log"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
+	// OTLPEndpoint, when set, turns tracing on: spans go to this
+	// OTLP/HTTP collector URL (docs/observability.md). The command
+	// line's --otlp-endpoint wins over it. Restart only.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
 	// ForwardAuth, when set, answers the auth subrequests of a proxy in
 	// front (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth,
 	// Envoy ext_authz) by the same routes; docs/forward-auth.md.
@@ -219,6 +224,9 @@ type ParseOptions struct {
 	// is on (with its defaults when the file has no forward_auth key)
 	// and only, so routes need no upstream.
 	ForwardAuthOnly bool
+	// OTLPEndpoint, when set, replaces the file's otlp_endpoint: the
+	// command line's --otlp-endpoint.
+	OTLPEndpoint string
 }
 
 // LoadConfigWith is LoadConfig with options.
@@ -299,6 +307,9 @@ func ParseWith(data []byte, opt ParseOptions) (*Config, error) {
 			cfg.ForwardAuth = &ForwardAuthConfig{}
 		}
 		cfg.ForwardAuth.Only = true
+	}
+	if opt.OTLPEndpoint != "" {
+		cfg.OTLPEndpoint = opt.OTLPEndpoint
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -455,6 +466,11 @@ func (c *Config) validate() error {
 		add("issuer: missing: give the auth server's issuer URL")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		add("issuer: %q is not an http(s) URL without query, fragment or credentials", c.Issuer)
+	}
+	if c.OTLPEndpoint != "" {
+		if _, err := tracing.CheckEndpoint(c.OTLPEndpoint); err != nil {
+			add("otlp_endpoint: %v", err)
+		}
 	}
 	if c.TLS != nil {
 		if c.TLS.Cert == "" {
@@ -763,5 +779,6 @@ func restartOnly(a, b *Config) []string {
 	check("max_feed_outage", a.MaxFeedOutage == b.MaxFeedOutage)
 	check("upstream_timeout", a.UpstreamTimeout == b.UpstreamTimeout)
 	check("shutdown_timeout", a.ShutdownTimeout == b.ShutdownTimeout)
+	check("otlp_endpoint", a.OTLPEndpoint == b.OTLPEndpoint)
 	return changed
 }

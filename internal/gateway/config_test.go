@@ -70,9 +70,13 @@ upstream_timeout: 3s
 shutdown_timeout: 1s
 access_log: false
 log_level: debug
+otlp_endpoint: http://127.0.0.1:4318
 routes:
   - {path: /, upstream: "http://127.0.0.1:1/base", auth: optional, audience: web, strip_authorization: true}
 `)
+	if cfg.OTLPEndpoint != "http://127.0.0.1:4318" {
+		t.Errorf("otlp_endpoint: %q", cfg.OTLPEndpoint)
+	}
 	if cfg.LeewayOrDefault() != 0 || !cfg.FailOpen || cfg.MaxFeedOutage != 5*time.Minute || cfg.UpstreamTimeout != 3*time.Second ||
 		cfg.ShutdownTimeout != time.Second || cfg.AccessLogOn() || cfg.Level().String() != "DEBUG" || len(cfg.JOSEAlgorithms()) != 2 {
 		t.Errorf("globals: %+v", cfg)
@@ -110,6 +114,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad algorithm", route("") + "algorithms: [none]\n", []string{`unsupported algorithm "none"`}},
 		{"bad duration", route("") + "leeway: soon\n", []string{"line 8: leeway: cannot unmarshal", "want a duration"}},
 		{"integer duration", route("") + "upstream_timeout: 30\n", []string{"upstream_timeout: cannot unmarshal"}},
+		{"otlp endpoint with credentials", route("") + "otlp_endpoint: https://u:pw@otel.example\n", []string{"otlp_endpoint:", "OTEL_EXPORTER_OTLP_HEADERS"}},
+		{"otlp endpoint over gRPC", route("") + "otlp_endpoint: grpc://otel.example:4317\n", []string{"otlp_endpoint:", "http:// or https://"}},
 		{"negative duration", route("") + "max_feed_outage: -1s\n", []string{"max_feed_outage", "negative"}},
 		{"bad log level", route("") + "log_level: loud\n", []string{"log_level"}},
 		{"bad access_log", route("") + "access_log: sometimes\n", []string{"access_log: cannot unmarshal"}},

@@ -28,7 +28,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/verifier"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Identity headers set on requests forwarded upstream. Every client-sent
@@ -84,6 +87,11 @@ type Options struct {
 	// Parse are the options every reload reads the configuration with
 	// (the command line's --forward-auth).
 	Parse ParseOptions
+	// Tracer, when not nil, makes a server span of every request but
+	// those of /healthz, /readyz and /metrics, and a client span of
+	// every forward, whose context goes upstream in traceparent
+	// (internal/tracing); the log's records then carry the trace id.
+	Tracer trace.TracerProvider
 }
 
 // Gateway is the reverse proxy, an http.Handler. It is safe for
@@ -100,6 +108,7 @@ type Gateway struct {
 	buffers   bufferPool
 	reloadMu  sync.Mutex // serializes reloads
 	parse     ParseOptions
+	tracer    *tracing.Server // nil without tracing
 }
 
 // table is one configuration's routes, ready to serve.
@@ -146,6 +155,11 @@ func New(cfg *Config, opt Options) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(g.auth.Ready)
 	g.transport = &timedTransport{next: g.transport, metrics: g.metrics, now: g.now}
+	if opt.Tracer != nil {
+		g.tracer = tracing.NewServer(opt.Tracer)
+		g.transport = tracing.Transport(opt.Tracer, g.transport)
+		g.log = slog.New(tracing.LogHandler(g.log.Handler()))
+	}
 	t, err := g.build(cfg)
 	if err != nil {
 		return nil, err
@@ -291,11 +305,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 	t := g.table.Load()
 	rec := &recorder{ResponseWriter: w}
 	name, subject := routeInvalid, ""
+	var span trace.Span
+	spanRoute := "" // the route's path, for the span's name
+	if g.tracer != nil && !slices.Contains(reservedPaths, r.URL.Path) {
+		r, span = g.tracer.Start(r)
+	}
 	defer func() {
 		// Deferred, so that a request the proxy aborts (it panics with
 		// http.ErrAbortHandler) is still counted and logged.
 		d := g.now().Sub(start)
 		g.metrics.observe(name, rec.status(), d)
+		if span != nil {
+			tracing.End(span, r.Method, spanRoute, rec.status())
+		}
 		if t.cfg.AccessLogOn() {
 			g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)),
@@ -315,6 +337,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 	}
 	if fa := t.cfg.ForwardAuth; fa != nil {
 		if r.URL.Path == fa.Path || strings.HasPrefix(r.URL.Path, fa.Path+"/") {
+			spanRoute = fa.Path
 			name, subject = g.serveForwardAuth(rec, r, t) // forwardauth.go
 			return
 		}
@@ -326,9 +349,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, withMetrics bool
 	}
 	rt, claims, refusal := g.admit(r, t)
 	if rt != nil {
-		name = rt.name
+		name, spanRoute = rt.name, rt.path
 	} else if refusal.status != http.StatusBadRequest {
 		name = routeUnmatched
+	}
+	if span != nil && refusal.err != nil {
+		span.SetAttributes(attrAuthFailure.String(reason(refusal.err)))
 	}
 	if refusal.status != 0 {
 		refusal.write(rec)
@@ -565,6 +591,10 @@ func reason(err error) string {
 	}
 	return "other"
 }
+
+// attrAuthFailure is the span attribute of a refused request's reason
+// (one of authReasons).
+const attrAuthFailure = attribute.Key("keycard.auth.failure")
 
 // authReasons are the label values of reason, for initialization.
 var authReasons = []string{"no_token", "malformed_request", "revoked", "wrong_audience", "insufficient_role",

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/verifier"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TLSNames name the gateway's TLS settings (YAML keys) in messages.
@@ -63,6 +65,9 @@ type RunOptions struct {
 	Started func(addr net.Addr)
 	// Parse are the options Config was read with, for reloads.
 	Parse ParseOptions
+	// Tracer, when not nil, makes the spans instead of an exporter to
+	// Config.OTLPEndpoint (the demo, tests).
+	Tracer trace.TracerProvider
 }
 
 // Run runs "keycard gateway": it opens the listeners (the proxy's and
@@ -130,6 +135,15 @@ func Run(ctx context.Context, opt RunOptions) error {
 	if err != nil {
 		return err
 	}
+	tp := opt.Tracer
+	if tp == nil && cfg.OTLPEndpoint != "" {
+		p, err := tracing.New(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "keycard-gateway", Logger: log})
+		if err != nil {
+			return err
+		}
+		defer p.Close() // after the drain: the last requests' spans go too
+		tp = p.TracerProvider()
+	}
 	v := opt.Verifier
 	if v == nil {
 		if v, err = newVerifier(ctx, cfg, secret, log); err != nil {
@@ -137,7 +151,7 @@ func Run(ctx context.Context, opt RunOptions) error {
 		}
 		defer v.Close()
 	}
-	g, err := New(cfg, Options{Auth: VerifierAuth{v}, Logger: log, Level: opt.Level, Transport: upstreams, Parse: opt.Parse})
+	g, err := New(cfg, Options{Auth: VerifierAuth{v}, Logger: log, Level: opt.Level, Transport: upstreams, Parse: opt.Parse, Tracer: tp})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+
+	"github.com/keycard-auth/keycard/internal/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ctxKey is the type of this package's context keys.
@@ -89,10 +92,16 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // available from RequestID), sets the headers every response carries, and
 // logs one line per request: method, path, status, duration and request
 // id. It logs nothing else from the request: no query string, no headers,
-// no body.
+// no body. With tracing on, the request runs in its server span, named by
+// its route once the mux has found it, so the line logged carries the
+// trace id.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
+		var span trace.Span
+		if s.tracer != nil && !tracing.Untraced(r.URL.Path) {
+			r, span = s.tracer.Start(r)
+		}
 		id := requestID(r)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		h := w.Header()
@@ -112,6 +121,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			// The mux set r.Pattern on this request: a route pattern,
 			// never the raw path, so clients cannot create label values.
 			s.metrics.ObserveRequest(r.Pattern, sw.status, elapsed)
+		}
+		if span != nil {
+			tracing.End(span, r.Method, r.Pattern, sw.status)
 		}
 		level := slog.LevelInfo
 		if sw.status >= 500 {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
+	"github.com/keycard-auth/keycard/internal/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MaxBodyBytes is the largest request body accepted, 64 KiB. A larger one
@@ -66,6 +68,10 @@ type Options struct {
 	// patterns it lists, beside the API. Its patterns must not overlap
 	// the API's routes (New panics if they do).
 	Pages Pages
+	// Tracer, when not nil, makes a server span of every request but
+	// those of /healthz, /readyz and /metrics, named by its route
+	// (internal/tracing); nil makes none.
+	Tracer trace.TracerProvider
 }
 
 // Pages is a handler of web pages and the net/http.ServeMux patterns it
@@ -107,6 +113,9 @@ type Server struct {
 
 	// patterns are the route patterns registered, in order (see handle).
 	patterns []string
+
+	// tracer makes the requests' spans; nil without tracing.
+	tracer *tracing.Server
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -114,7 +123,8 @@ var _ http.Handler = (*Server)(nil)
 // New returns a Server serving svc's operations.
 func New(svc *auth.Service, opt Options) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, degraded: opt.Degraded, now: opt.Now, metrics: opt.Metrics,
-		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages}
+		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages,
+		tracer: tracing.NewServer(opt.Tracer)}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}

@@ -49,8 +49,11 @@ import (
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/storetrace"
 	"github.com/keycard-auth/keycard/internal/throttle"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/jose"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const (
@@ -95,6 +98,15 @@ func newBenchServer(b *testing.B) *benchServer {
 // newBenchServerOn is newBenchServer on the given stores.
 func newBenchServerOn(b *testing.B, stores keycard.Stores) *benchServer {
 	b.Helper()
+	return newBenchServerTraced(b, stores, nil)
+}
+
+// newBenchServerTraced is newBenchServerOn with tracing through tp, as
+// internal/server wires it (traced stores, the auth hook, the request
+// spans, trace ids in the log); nil tp is no tracing.
+func newBenchServerTraced(b *testing.B, stores keycard.Stores, tp trace.TracerProvider) *benchServer {
+	b.Helper()
+	stores = storetrace.Wrap(stores, tp, storetrace.SQLite)
 	ctx := context.Background()
 	master, err := auth.GenerateMasterKey(nil)
 	if err != nil {
@@ -119,6 +131,9 @@ func newBenchServerOn(b *testing.B, stores keycard.Stores) *benchServer {
 		b.Fatal(err)
 	}
 	log := slog.New(httpapi.WithRequestID(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if tp != nil {
+		log = slog.New(tracing.LogHandler(log.Handler()))
+	}
 	hasher := &password.Hasher{Params: password.DefaultParams()}
 	// The login throttles of serve's defaults count failures only, so
 	// the benchmarks' successful logins pay for them but are never
@@ -129,11 +144,11 @@ func newBenchServerOn(b *testing.B, stores keycard.Stores) *benchServer {
 	}
 	m := metrics.New(metrics.Options{Keys: keys.Keys})
 	svc, err := auth.NewService(auth.Deps{Stores: stores, Keys: keys, Sealer: sealer, Hasher: hasher, Logger: log,
-		LoginLimits: limits, Metrics: m}, auth.Config{Issuer: benchIssuer})
+		LoginLimits: limits, Metrics: m, Trace: tracing.Operation(tp, tracing.OpOptions{})}, auth.Config{Issuer: benchIssuer})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts := httptest.NewServer(httpapi.New(svc, httpapi.Options{Logger: log, Metrics: m}))
+	ts := httptest.NewServer(httpapi.New(svc, httpapi.Options{Logger: log, Metrics: m, Tracer: tp}))
 	b.Cleanup(ts.Close)
 
 	idle := 2 * benchWorkers()
@@ -329,7 +344,11 @@ func benchRefreshGrant(b *testing.B, s *benchServer) {
 // verification, a new session with its refresh token, an audit event and
 // an ES256-signed access token.
 func BenchmarkLogin(b *testing.B) {
-	s := newBenchServer(b)
+	benchLogin(b, newBenchServer(b))
+}
+
+// benchLogin is BenchmarkLogin on the server s.
+func benchLogin(b *testing.B, s *benchServer) {
 	n := benchWorkers()
 	names := make([]string, n)
 	for i := range names {

@@ -68,9 +68,11 @@ func TestClientHTTP1KeepAlive(t *testing.T) {
 	if len(protos) != 1 || !protos["HTTP/1.1"] {
 		t.Errorf("protocols %v, want HTTP/1.1 only", protos)
 	}
-	// 101 requests; a dial may race with a connection coming free, so a
-	// few more connections than workers are possible.
-	if len(conns) > 8 {
-		t.Errorf("%d connections for 4 workers, want about 4 (keep-alive)", len(conns))
+	// 101 requests. A dial may race with a connection coming free, and on
+	// a loaded machine such races are many (CI once saw 9 connections),
+	// so the bound is loose: without keep-alive there is one connection a
+	// request, 101.
+	if len(conns) > 50 {
+		t.Errorf("%d connections for 101 requests of 4 workers, want far fewer (keep-alive)", len(conns))
 	}
 }

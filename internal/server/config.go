@@ -26,7 +26,9 @@ import (
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/jose"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is an auth server's settings: those of "keycard serve", whose
@@ -106,6 +108,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+
+	// OTLPEndpoint, when set, turns tracing on (docs/observability.md):
+	// Run exports spans to this OTLP/HTTP collector URL and flushes them
+	// at shutdown. Empty: no spans are made.
+	OTLPEndpoint string
+	// Tracer, when not nil, makes the spans instead of an exporter to
+	// OTLPEndpoint (tests, and a process that exports for several
+	// parts). With either, log records carry the trace and span ids.
+	Tracer trace.TracerProvider
 }
 
 // ServeTLSNames name the TLS settings of "keycard serve" in messages.
@@ -187,6 +198,11 @@ func (c *Config) Check() error {
 	}
 	if c.MasterKeyFile == "" && c.MasterKey == "" && !c.Dev {
 		return errNoMasterKey
+	}
+	if c.OTLPEndpoint != "" {
+		if _, err := tracing.CheckEndpoint(c.OTLPEndpoint); err != nil {
+			return fmt.Errorf("--otlp-endpoint: %w", err)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/sqlite"
+	"github.com/keycard-auth/keycard/internal/storetrace"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,6 +64,9 @@ var ErrNoDatabase = errors.New("server: no Keycard database")
 // schema), the login throttles, and with opt.Keys the master key and the
 // signing keys, and builds the auth.Service on them.
 func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
+	if cfg.Tracer != nil && cfg.Logger != nil {
+		cfg.Logger = slog.New(tracing.LogHandler(cfg.Logger.Handler()))
+	}
 	log := cfg.logger()
 	db, err := openDB(ctx, &cfg, opt.Existing)
 	if err != nil {
@@ -73,7 +79,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			a.Close()
 		}
 	}()
-	stores := db.Stores()
+	stores := storetrace.Wrap(db.Stores(), cfg.Tracer, a.dbSystem())
 	hasher := &password.Hasher{Params: password.DefaultParams()}
 	if cfg.Argon2Memory != 0 {
 		hasher.Params.Memory = cfg.Argon2Memory
@@ -134,7 +140,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 	}
 	a.clientKeys = newClientKeySets(log)
 	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
-		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys}, auth.Config{
+		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys, Trace: tracing.Operation(cfg.Tracer, tracing.OpOptions{})}, auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
@@ -168,6 +174,14 @@ func (a *App) SchemaVersion(ctx context.Context) (int, error) {
 		return sqlite.SchemaVersion(), nil
 	}
 	return 0, fmt.Errorf("server: unknown database %T", a.db)
+}
+
+// dbSystem names the database for the store spans.
+func (a *App) dbSystem() string {
+	if a.StoreKind() == "postgres" {
+		return storetrace.PostgreSQL
+	}
+	return storetrace.SQLite
 }
 
 // Close closes the throttles' Redis client and the database.

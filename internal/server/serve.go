@@ -16,6 +16,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/postgres"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/internal/web"
 )
 
@@ -46,6 +47,14 @@ func Run(ctx context.Context, cfg Config, listening func(addr net.Addr, issuer s
 	}
 	if cfg.CookieMode && !strings.HasPrefix(cfg.Issuer, "https://") {
 		log.Warn("cookie mode with a non-https issuer: browsers only keep its Secure cookies on localhost", "issuer", cfg.Issuer)
+	}
+	if cfg.OTLPEndpoint != "" && cfg.Tracer == nil {
+		p, err := tracing.New(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: "keycard", Logger: log})
+		if err != nil {
+			return err
+		}
+		defer p.Close() // after the drain: the last requests' spans go too
+		cfg.Tracer = p.TracerProvider()
 	}
 	a, err := Open(ctx, cfg, Options{Keys: true})
 	if err != nil {
@@ -80,7 +89,7 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		pages = p
 	}
 	return httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: a.cfg.CookieMode, CSRFKey: a.csrfKey,
-		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready}), nil
+		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer}), nil
 }
 
 // ready is the readiness check: the database answers and a key signs. A

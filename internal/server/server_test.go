@@ -51,6 +51,9 @@ func TestCheck(t *testing.T) {
 		{"negative back-channel attempts", func(c *Config) { c.Backchannel.MaxAttempts = -1 }, "--backchannel-attempts"},
 		{"negative back-channel timeout", func(c *Config) { c.Backchannel.Timeout = -time.Second }, "--backchannel-timeout"},
 		{"cookie mode without TLS", func(c *Config) { c.Dev, c.MasterKey, c.CookieMode = false, "k", true }, "--cookie-mode"},
+		{"an OTLP endpoint", func(c *Config) { c.OTLPEndpoint = "http://127.0.0.1:4318" }, ""},
+		{"an OTLP endpoint with credentials", func(c *Config) { c.OTLPEndpoint = "https://u:secret@otel.example" }, "--otlp-endpoint"},
+		{"an OTLP gRPC endpoint", func(c *Config) { c.OTLPEndpoint = "grpc://otel.example:4317" }, "--otlp-endpoint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(t)
