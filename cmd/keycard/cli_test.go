@@ -54,8 +54,16 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 // the first serve.
 func TestMigrateMakesTheDatabase(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "new")
-	if code, out, errOut := run(t, "", "migrate", "--data", data); code != exitOK || !strings.Contains(out, `"schema_version"`) {
+	code, out, errOut := run(t, "", "migrate", "--data", data)
+	if code != exitOK || !strings.Contains(out, `"schema_version"`) {
 		t.Fatalf("migrate: exit %d, %q %q", code, out, errOut)
+	}
+	// Not silently: a mistyped --data would otherwise go unseen.
+	if want := "no Keycard database at " + data + "; made a new one"; !strings.Contains(errOut, want) {
+		t.Errorf("migrate of a new directory: stderr %q, want %q", errOut, want)
+	}
+	if code, _, errOut := run(t, "", "migrate", "--data", data); code != exitOK || errOut != "" {
+		t.Errorf("migrate again: exit %d, stderr %q; want 0 and nothing", code, errOut)
 	}
 	if code, _, errOut := run(t, "a good long password\n", "users", "add", "--data", data, "--username", "root", "--role", "admin",
 		"--password-stdin", "--argon2-memory", "64", "--argon2-iterations", "1"); code != exitOK {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -18,7 +19,13 @@ func (e *cmdEnv) migrate(args []string) int {
 	}
 	// The one command that makes a new database: before a first
 	// serve, so that an admin can be added (keycard users add) first.
-	a, err := e.openWith(fs, &f, server.Options{})
+	// It says so, so that a mistyped --data is not a silent new database.
+	a, err := e.openWith(fs, &f, server.Options{Existing: true})
+	if errors.Is(err, server.ErrNoDatabase) {
+		if a, err = e.openWith(fs, &f, server.Options{}); err == nil {
+			fmt.Fprintf(e.stderr, "keycard migrate: there was no Keycard database at %s; made a new one\n", f.data)
+		}
+	}
 	if err != nil {
 		return e.fail("%v", err)
 	}

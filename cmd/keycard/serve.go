@@ -291,10 +291,20 @@ func (e *cmdEnv) openWith(fs *flagSetWithConfig, f *serverFlags, opt server.Opti
 	}
 	a, err := server.Open(e.ctx, cfg, opt)
 	if errors.Is(err, server.ErrNoDatabase) {
-		return nil, fmt.Errorf("no Keycard database at %s; run serve first or pass --data (or --store)", f.data)
+		return nil, noDatabase(f.data)
 	}
 	return a, err
 }
+
+// noDatabase is openWith's error for a --data with no Keycard database in
+// it; it is a server.ErrNoDatabase.
+type noDatabase string
+
+func (d noDatabase) Error() string {
+	return fmt.Sprintf("no Keycard database at %s; run serve first or pass --data (or --store)", string(d))
+}
+
+func (noDatabase) Unwrap() error { return server.ErrNoDatabase }
 
 // onData opens the server's data, runs fn on its service and closes it.
 func (e *cmdEnv) onData(fs *flagSetWithConfig, f *serverFlags, withKeys bool, fn func(svc *auth.Service) int) int {
