@@ -251,6 +251,8 @@ func TestServeChecksSettingsFirst(t *testing.T) {
 		{[]string{"--dev", "--tls-cert", "x.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{}, "no master key"},
 		{[]string{"--issuer", "http://auth.example.com"}, "refusing --issuer"},
+		{[]string{"--dev", "--claims-hook-url", "http://127.0.0.1:9/c"}, "--claims-hook-url needs a secret"},
+		{[]string{"--dev", "--claims-hook-url", "http://127.0.0.1:9/c", "--claims-hook-on-failure", "maybe"}, "--claims-hook-on-failure"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir(), "--addr", addr}, tc.args...)
 		code, _, errOut := run(t, "", args...)

@@ -12,6 +12,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/claimshook"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/server"
@@ -49,6 +50,9 @@ type serverFlags struct {
 	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
 	trustedProxies                                                     string // CIDR prefixes whose X-Forwarded-Proto is believed
 	otlpEndpoint                                                       string // "": no tracing
+	claimsHookURL, claimsHookSecretFile, claimsHookOnFailure           string
+	claimsHookTimeout                                                  time.Duration
+	claimsHookMaxBytes                                                 int64
 }
 
 // flagGroup registers some of the server's flags on fs.
@@ -109,6 +113,11 @@ var (
 		fs.IntVar(&f.backchannelAttempts, "backchannel-attempts", backchannel.DefaultMaxAttempts, "back-channel logout: attempts per logout before it is given up")
 		fs.DurationVar(&f.backchannelBackoff, "backchannel-backoff", backchannel.DefaultBackoff, "back-channel logout: delay before the first retry, doubling up to 5m, with jitter")
 		fs.DurationVar(&f.backchannelTimeout, "backchannel-timeout", backchannel.DefaultTimeout, "back-channel logout: timeout of one request to a client")
+		fs.StringVar(&f.claimsHookURL, "claims-hook-url", "", "custom-claims hook: `URL` asked for extra claims at each token minting for a user (docs/claims-hook.md); empty: none")
+		fs.StringVar(&f.claimsHookSecretFile, "claims-hook-secret-file", "", "custom-claims hook: `file` holding the whsec_ secret that signs its requests (or KEYCARD_CLAIMS_HOOK_SECRET)")
+		fs.DurationVar(&f.claimsHookTimeout, "claims-hook-timeout", claimshook.DefaultTimeout, "custom-claims hook: deadline of one call")
+		fs.Int64Var(&f.claimsHookMaxBytes, "claims-hook-max-bytes", claimshook.DefaultMaxBytes, "custom-claims hook: largest answer accepted")
+		fs.StringVar(&f.claimsHookOnFailure, "claims-hook-on-failure", "deny", "custom-claims hook: when it fails, deny (the sign-in or refresh fails) or continue (tokens without its claims)")
 		fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	}
 )
@@ -217,6 +226,15 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
 	c.OTLPEndpoint = f.otlpEndpoint
+	c.ClaimsHook = server.ClaimsHookConfig{URL: f.claimsHookURL, SecretFile: f.claimsHookSecretFile, Secret: e.getenv("KEYCARD_CLAIMS_HOOK_SECRET"),
+		Timeout: f.claimsHookTimeout, MaxBytes: f.claimsHookMaxBytes}
+	switch f.claimsHookOnFailure {
+	case "deny":
+	case "continue":
+		c.ClaimsHook.Continue = true
+	default:
+		return c, fmt.Errorf("--claims-hook-on-failure: %q is neither deny nor continue", f.claimsHookOnFailure)
+	}
 	c.Registration = f.dev
 	switch f.registration {
 	case "true":

@@ -14,6 +14,13 @@ const (
 	RefreshTheft    = "theft"    // a rotated token after the grace window: the session was revoked
 )
 
+// Outcomes of a call of the custom-claims hook, reported to
+// Metrics.ClaimsHookOutcome.
+const (
+	ClaimsHookOK     = "ok"
+	ClaimsHookFailed = "failed" // an error, a timeout, or an answer refused (see ClaimsHook)
+)
+
 // Metrics receives counts of the Service's security-relevant events, for
 // monitoring. It is implemented outside this package (internal/metrics,
 // over Prometheus), so that the domain logic does not depend on a metrics
@@ -30,6 +37,9 @@ type Metrics interface {
 	// SessionsRevoked counts n sessions revoked for reason, one of the
 	// keycard.Revoke… constants.
 	SessionsRevoked(reason string, n int)
+	// ClaimsHookOutcome counts one call of the custom-claims hook by its
+	// outcome, one of the ClaimsHook… constants.
+	ClaimsHookOutcome(outcome string)
 }
 
 // noMetrics is the Metrics of a Service given none: it reports nothing.
@@ -38,3 +48,4 @@ type noMetrics struct{}
 func (noMetrics) LoginOutcome(string)         {}
 func (noMetrics) RefreshOutcome(string)       {}
 func (noMetrics) SessionsRevoked(string, int) {}
+func (noMetrics) ClaimsHookOutcome(string)    {}

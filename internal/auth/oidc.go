@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"hash"
 	"slices"
@@ -189,13 +190,18 @@ func (s *Service) grantPolicy(u *keycard.User, client *keycard.Client) SessionPo
 // token when openid was granted. parentID is the browser session (the ID
 // token's sid).
 func (s *Service) sessionTokens(ctx context.Context, u *keycard.User, client *keycard.Client, sess *keycard.Session, parentID, nonce string) (*Tokens, error) {
-	access, ttl, err := s.mintFor(ctx, u, sess, client)
+	openid := slices.Contains(strings.Fields(sess.Scope), ScopeOpenID)
+	custom, err := s.customClaims(ctx, u, sess, client, openid)
+	if err != nil {
+		return nil, err
+	}
+	access, ttl, err := s.mintFor(ctx, u, sess, client, custom)
 	if err != nil {
 		return nil, err
 	}
 	t := &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: sess.Scope}
-	if slices.Contains(strings.Fields(sess.Scope), ScopeOpenID) {
-		if t.IDToken, err = s.idToken(ctx, u, client, sess, parentID, nonce, access, ttl); err != nil {
+	if openid {
+		if t.IDToken, err = s.idToken(ctx, u, client, sess, parentID, nonce, access, ttl, custom.id()); err != nil {
 			return nil, err
 		}
 	}
@@ -204,7 +210,7 @@ func (s *Service) sessionTokens(ctx context.Context, u *keycard.User, client *ke
 
 // idToken signs an ID token (OpenID Connect Core section 2) for u and
 // client, with the active key and header typ "JWT".
-func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.Client, sess *keycard.Session, parentID, nonce, access string, ttl time.Duration) (string, error) {
+func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.Client, sess *keycard.Session, parentID, nonce, access string, ttl time.Duration, custom map[string]json.RawMessage) (string, error) {
 	signer, alg, err := s.keys.TypedSigner(ctx, "JWT")
 	if err != nil {
 		return "", err
@@ -226,7 +232,7 @@ func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.
 	if slices.Contains(strings.Fields(sess.Scope), ScopeProfile) {
 		c.PreferredUsername, c.Roles = u.Username, u.Roles
 	}
-	return s.sign(ctx, signer, c)
+	return s.sign(ctx, signer, extend(c, custom))
 }
 
 // acrOf returns the authentication context class of a sign-in by amr.

@@ -78,6 +78,10 @@ type Config struct {
 	// insufficient_user_authentication, RFC 9470), and the user signs in
 	// again. 0 means no such requirement.
 	ReauthWithin time.Duration
+	// ClaimsHookContinue mints tokens without custom claims when the
+	// custom-claims hook (Deps.ClaimsHook) fails; false (the default)
+	// fails the minting instead.
+	ClaimsHookContinue bool
 }
 
 // SessionPolicy is what Config.RolePolicies overrides for a role.
@@ -164,11 +168,13 @@ type Service struct {
 	stats  Metrics
 	hasher *password.Hasher
 	tracer Trace // nil: no tracing
-	cfg    Config
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
-	parser *jwt.Parser
+	// claimsHook adds custom claims to user tokens; nil: none.
+	claimsHook ClaimsHook
+	cfg        Config
+	now        func() time.Time
+	rand       io.Reader
+	log        *slog.Logger
+	parser     *jwt.Parser
 	// introspector verifies access tokens of any audience, with or
 	// without a session: users' and service clients' tokens alike.
 	introspector *jwt.Parser
@@ -202,6 +208,9 @@ type Deps struct {
 	// Trace, when not nil, times password hashing and token signing in
 	// the trace of the request that does them (see Trace).
 	Trace Trace
+	// ClaimsHook, when not nil, adds custom claims to the tokens minted
+	// for users (see ClaimsHook, Config.ClaimsHookContinue).
+	ClaimsHook ClaimsHook
 }
 
 // NewService returns a Service.
@@ -230,7 +239,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	}
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, tracer: d.Trace, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
-		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys}
+		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys, claimsHook: d.ClaimsHook}
 	if s.stats == nil {
 		s.stats = noMetrics{}
 	}
@@ -398,7 +407,11 @@ func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass stri
 	if err := s.keys.Sync(ctx); err != nil { // as startSession does
 		return nil, err
 	}
-	access, ttl, err := s.mintFor(ctx, u, sess, nil)
+	custom, err := s.customClaims(ctx, u, sess, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	access, ttl, err := s.mintFor(ctx, u, sess, nil, custom)
 	if err != nil {
 		return nil, err
 	}
@@ -478,6 +491,12 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 		UserAgent: c.UserAgent, ClientAddr: c.Addr,
 		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
 	}
+	// The hook is asked before the session is stored, so that a failed
+	// hook leaves no session behind.
+	custom, err := s.customClaims(ctx, u, sess, nil, false)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.stores.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
 		return nil, err
 	}
@@ -486,7 +505,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 			return nil, err
 		}
 	}
-	access, ttl, err := s.mintFor(ctx, u, sess, nil)
+	access, ttl, err := s.mintFor(ctx, u, sess, nil, custom)
 	if err != nil {
 		return nil, err
 	}
@@ -549,7 +568,7 @@ func (s *Service) enforceSessionLimit(ctx context.Context, userID, keep string, 
 // the grant's, and its lifetime no longer than the client's. For
 // Keycard's own sessions client is nil: client_id is Config.ClientID and
 // the scope is the user's roles' (Config.RoleScopes).
-func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Session, client *keycard.Client) (string, time.Duration, error) {
+func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Session, client *keycard.Client, custom *CustomClaims) (string, time.Duration, error) {
 	if s.cfg.Issuer == "" || s.keys == nil {
 		return "", 0, errors.New("auth: minting tokens needs an issuer and signing keys")
 	}
@@ -586,7 +605,7 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
 	}
-	tok, err := s.sign(ctx, signer, c)
+	tok, err := s.sign(ctx, signer, extend(c, custom.access()))
 	return tok, ttl, err
 }
 
@@ -689,7 +708,11 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 		t.RefreshToken = next
 		return t, nil
 	}
-	access, ttl, err := s.mintFor(ctx, u, res.Session, nil)
+	custom, err := s.customClaims(ctx, u, res.Session, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	access, ttl, err := s.mintFor(ctx, u, res.Session, nil, custom)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ func (m *countingMetrics) RefreshOutcome(o string) {
 	m.refresh[o]++
 }
 
+func (m *countingMetrics) ClaimsHookOutcome(string) {}
+
 func (m *countingMetrics) SessionsRevoked(reason string, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

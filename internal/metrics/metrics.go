@@ -54,6 +54,7 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	refresh  *prometheus.CounterVec
 	revoked  *prometheus.CounterVec
+	hook     *prometheus.CounterVec
 	feedSubs *prometheus.GaugeVec
 	feedLag  *prometheus.HistogramVec
 }
@@ -86,6 +87,10 @@ func New(opt Options) *Metrics {
 			Namespace: Namespace, Name: "sessions_revoked_total",
 			Help: "Sessions revoked, by reason.",
 		}, []string{"reason"}),
+		hook: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "claims_hook_calls_total",
+			Help: "Calls of the custom-claims hook, by outcome: ok, or failed (error, timeout or refused answer).",
+		}, []string{"outcome"}),
 		feedSubs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "revocation_feed_subscribers",
 			Help: "Revocation feed readers connected now, by kind: long_poll (GET /v1/revocations with wait) or stream (GET /v1/revocations/stream).",
@@ -104,6 +109,9 @@ func New(opt Options) *Metrics {
 	for _, o := range []string{auth.RefreshRotated, auth.RefreshReplayed, auth.RefreshTheft} {
 		m.refresh.WithLabelValues(o)
 	}
+	for _, o := range []string{auth.ClaimsHookOK, auth.ClaimsHookFailed} {
+		m.hook.WithLabelValues(o)
+	}
 	for _, r := range []string{keycard.RevokeLogout, keycard.RevokeLogoutAll, keycard.RevokePasswordChanged, keycard.RevokeTokenReuse} {
 		m.revoked.WithLabelValues(r)
 	}
@@ -112,7 +120,7 @@ func New(opt Options) *Metrics {
 	for _, k := range []string{"long_poll", "stream"} {
 		m.feedSubs.WithLabelValues(k)
 	}
-	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.feedSubs, m.feedLag,
+	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.hook, m.feedSubs, m.feedLag,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Keys != nil {
@@ -151,6 +159,9 @@ func (m *Metrics) LoginOutcome(outcome string) { m.logins.WithLabelValues(outcom
 
 // RefreshOutcome implements auth.Metrics.
 func (m *Metrics) RefreshOutcome(outcome string) { m.refresh.WithLabelValues(outcome).Inc() }
+
+// ClaimsHookOutcome implements auth.Metrics.
+func (m *Metrics) ClaimsHookOutcome(outcome string) { m.hook.WithLabelValues(outcome).Inc() }
 
 // SessionsRevoked implements auth.Metrics.
 func (m *Metrics) SessionsRevoked(reason string, n int) {

@@ -17,12 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/claimshook"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
@@ -104,6 +106,10 @@ type Config struct {
 	// its defaults). Its Wake, Now and Logger are the server's.
 	Backchannel backchannel.Options
 
+	// ClaimsHook configures the custom-claims hook (docs/claims-hook.md);
+	// its zero value: none.
+	ClaimsHook ClaimsHookConfig
+
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
@@ -117,6 +123,23 @@ type Config struct {
 	// OTLPEndpoint (tests, and a process that exports for several
 	// parts). With either, log records carry the trace and span ids.
 	Tracer trace.TracerProvider
+}
+
+// ClaimsHookConfig is the custom-claims hook's part of Config.
+type ClaimsHookConfig struct {
+	// URL is the hook's endpoint; empty: no hook.
+	URL string
+	// SecretFile holds the shared secret in its whsec_ form; Secret is
+	// the secret itself (KEYCARD_CLAIMS_HOOK_SECRET). One is required
+	// with URL.
+	SecretFile, Secret string
+	// Timeout bounds a call, MaxBytes its answer (claimshook defaults
+	// when zero).
+	Timeout  time.Duration
+	MaxBytes int64
+	// Continue mints tokens without custom claims when the hook fails;
+	// false fails the sign-in or refresh (auth.Config.ClaimsHookContinue).
+	Continue bool
 }
 
 // ServeTLSNames name the TLS settings of "keycard serve" in messages.
@@ -204,7 +227,42 @@ func (c *Config) Check() error {
 			return fmt.Errorf("--otlp-endpoint: %w", err)
 		}
 	}
+	if _, err := c.claimsHook(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// claimsHook returns the custom-claims hook of c.ClaimsHook, nil for
+// none, or why it is refused (flags named as the command line has them).
+func (c *Config) claimsHook() (*claimshook.Hook, error) {
+	h := c.ClaimsHook
+	if h.URL == "" {
+		if h.SecretFile != "" || h.Secret != "" {
+			return nil, errors.New("--claims-hook-secret-file or KEYCARD_CLAIMS_HOOK_SECRET without --claims-hook-url")
+		}
+		return nil, nil
+	}
+	if h.Timeout < 0 || h.MaxBytes < 0 {
+		return nil, errors.New("--claims-hook-timeout and --claims-hook-max-bytes must not be negative")
+	}
+	secret := h.Secret
+	if h.SecretFile != "" {
+		b, err := os.ReadFile(h.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--claims-hook-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return nil, errors.New("--claims-hook-url needs a secret: --claims-hook-secret-file or KEYCARD_CLAIMS_HOOK_SECRET (docs/claims-hook.md)")
+	}
+	hook, err := claimshook.New(h.URL, secret, c.Dev)
+	if err != nil {
+		return nil, fmt.Errorf("--claims-hook-url: %w", err)
+	}
+	hook.Timeout, hook.MaxBytes = h.Timeout, h.MaxBytes
+	return hook, nil
 }
 
 var errNoMasterKey = errors.New("no master key: give --master-key-file or KEYCARD_MASTER_KEY (or --dev to generate one in the data directory)")

@@ -139,12 +139,20 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		}, a.shared.degradedCount))
 	}
 	a.clientKeys = newClientKeySets(log)
-	a.svc, err = auth.NewService(auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
-		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys, Trace: tracing.Operation(cfg.Tracer, tracing.OpOptions{})}, auth.Config{
+	deps := auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
+		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys, Trace: tracing.Operation(cfg.Tracer, tracing.OpOptions{})}
+	hook, err := cfg.claimsHook()
+	if err != nil {
+		return nil, err
+	}
+	if hook != nil {
+		deps.ClaimsHook = hook
+	}
+	a.svc, err = auth.NewService(deps, auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		ReauthWithin: cfg.ReauthWithin,
+		ReauthWithin: cfg.ReauthWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue,
 	})
 	if err != nil {
 		return nil, err

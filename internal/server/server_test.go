@@ -7,16 +7,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/claimshook"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/jose"
 )
 
 // testConfig is a development server on SQLite in a temporary directory,
@@ -54,6 +59,18 @@ func TestCheck(t *testing.T) {
 		{"an OTLP endpoint", func(c *Config) { c.OTLPEndpoint = "http://127.0.0.1:4318" }, ""},
 		{"an OTLP endpoint with credentials", func(c *Config) { c.OTLPEndpoint = "https://u:secret@otel.example" }, "--otlp-endpoint"},
 		{"an OTLP gRPC endpoint", func(c *Config) { c.OTLPEndpoint = "grpc://otel.example:4317" }, "--otlp-endpoint"},
+		{"a claims hook", func(c *Config) { c.ClaimsHook = ClaimsHookConfig{URL: "https://hooks.example/c", Secret: hookSecret} }, ""},
+		{"a claims hook without a secret", func(c *Config) { c.ClaimsHook.URL = "https://hooks.example/c" }, "needs a secret"},
+		{"a claims hook secret without a hook", func(c *Config) { c.ClaimsHook.Secret = hookSecret }, "without --claims-hook-url"},
+		{"a claims hook secret in the wrong form", func(c *Config) {
+			c.ClaimsHook = ClaimsHookConfig{URL: "https://hooks.example/c", Secret: "secret-of-the-hook"}
+		}, "whsec_"},
+		{"a plain-http claims hook outside dev", func(c *Config) {
+			c.Dev, c.MasterKey, c.ClaimsHook = false, "k", ClaimsHookConfig{URL: "http://hooks.example/c", Secret: hookSecret}
+		}, "--claims-hook-url"},
+		{"a missing claims hook secret file", func(c *Config) {
+			c.ClaimsHook = ClaimsHookConfig{URL: "https://hooks.example/c", SecretFile: "/nonexistent/hook.secret"}
+		}, "--claims-hook-secret-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(t)
@@ -62,11 +79,93 @@ func TestCheck(t *testing.T) {
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Check() = %v, want %q", err, tc.want)
 			}
-			if err != nil && strings.Contains(err.Error(), "secret") {
-				t.Errorf("the error repeats a secret: %v", err)
+			for _, secret := range []string{"u:secret", hookSecret[len("whsec_"):], "secret-of-the-hook"} {
+				if err != nil && strings.Contains(err.Error(), secret) {
+					t.Errorf("the error repeats a secret: %v", err)
+				}
 			}
 		})
 	}
+}
+
+const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// TestClaimsHook: a server configured with a custom-claims hook asks it
+// at sign-in, with a signed request, and puts its claims in the access
+// token; a hook that fails fails the sign-in with a server_error and no
+// token, or with Continue, gives a token without its claims.
+func TestClaimsHook(t *testing.T) {
+	var fail atomic.Bool
+	var signed atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		key, _ := claimshook.ParseSecret(hookSecret)
+		ts, _ := strconv.ParseInt(r.Header.Get("Webhook-Timestamp"), 10, 64)
+		signed.Store(r.Header.Get("Webhook-Signature") == claimshook.Sign(key, r.Header.Get("Webhook-Id"), ts, body))
+		if fail.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token": {"https://app.example/tenant": "acme"}}`)
+	}))
+	defer hook.Close()
+	for _, cont := range []bool{false, true} {
+		c := testConfig(t)
+		c.ClaimsHook = ClaimsHookConfig{URL: hook.URL, Secret: hookSecret, Continue: cont}
+		s := serve(t, c)
+		login := func() (int, map[string]any) {
+			t.Helper()
+			resp, err := http.Post(s.base+"/v1/login", "application/json", strings.NewReader(`{"username":"alice","password":"correct horse battery"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			return resp.StatusCode, out
+		}
+		resp, err := http.Post(s.base+"/v1/users", "application/json", strings.NewReader(`{"username":"alice","password":"correct horse battery"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		fail.Store(false)
+		code, out := login()
+		tok, _ := out["access_token"].(string)
+		if code != 200 || tok == "" || !signed.Load() {
+			t.Fatalf("login: %d %v (request signed: %v)", code, out, signed.Load())
+		}
+		if claims := payload(t, tok); claims["https://app.example/tenant"] != "acme" {
+			t.Errorf("access token claims %v: want the hook's", claims)
+		}
+		fail.Store(true)
+		code, out = login()
+		if !cont {
+			if code != 500 || out["error"] != "server_error" || out["access_token"] != nil {
+				t.Errorf("deny, hook down: login %d %v; want 500 server_error", code, out)
+			}
+		} else if tok, _ := out["access_token"].(string); code != 200 || tok == "" || payload(t, tok)["https://app.example/tenant"] != nil {
+			t.Errorf("continue, hook down: login %d %v; want a token without the hook's claims", code, out)
+		}
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// payload decodes a JWT's claims without verifying them.
+func payload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	msg, err := jose.UnsafeParse(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(msg.Payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestOpen(t *testing.T) {
