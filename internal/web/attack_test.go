@@ -1,0 +1,518 @@
+package web_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
+)
+
+// The attacks of RFC 9700 (OAuth 2.0 Security Best Current Practice) and
+// OpenID Connect Core section 16 that an outsider sends to the OpenID
+// Provider's endpoints over HTTP, each against the real pages and API.
+// docs/decisions/oidc-security.md lists every attack with its defence and
+// its test, here or elsewhere.
+
+// publicRP registers a public, first-party application client (a
+// single-page or native app) with the web fixture's redirect URI and a
+// loopback one.
+func (f *fixture) publicRP(t *testing.T) *keycard.Client {
+	t.Helper()
+	c, _, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "SPA",
+		OAuth: keycard.OAuthSettings{
+			GrantTypes: []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken}, FirstParty: true, Public: true,
+			RedirectURIs: []string{rpRedirect, "http://127.0.0.1/native"}, PostLogoutRedirectURIs: []string{"https://rp.example/bye"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// rpCode sends a signed-in browser through the authorization endpoint
+// and returns the code it came back with.
+func rpCode(t *testing.T, b *browser, c *keycard.Client, extra ...string) string {
+	t.Helper()
+	q := callback(t, b.send(http.MethodGet, authorizeURL(c, extra...), nil, crossSite))
+	if q.Get("code") == "" {
+		t.Fatalf("no code: %v", q)
+	}
+	return q.Get("code")
+}
+
+// tokenCall posts a form to the token endpoint (or another of the API's
+// form endpoints) and returns the answer with its headers.
+func (f *fixture) tokenCall(t *testing.T, path string, form url.Values) (oauthAnswer, http.Header) {
+	t.Helper()
+	var a oauthAnswer
+	res, err := http.PostForm(f.url+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	a.status = res.StatusCode
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Fatalf("POST %s: %d %q is not JSON", path, res.StatusCode, body)
+		}
+	}
+	return a, res.Header
+}
+
+// userinfo calls the userinfo endpoint with header as Authorization and
+// returns the status and WWW-Authenticate.
+func (f *fixture) userinfo(t *testing.T, target, authorization string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.url+target, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("WWW-Authenticate")
+}
+
+// TestAttackStateRoundTrip: state comes back to the client exactly as it
+// was sent, whatever its characters, in a query response, a form_post
+// response and an error response, and the issuer with it (RFC 9207).
+func TestAttackStateRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	for _, state := range []string{
+		`a b&c=d#e%25f+g/h?i`,
+		`"><script>alert(1)</script>`,
+		"ünïcødé ✓ 🔑",
+		"code=forged&iss=https://evil.example",
+		"~!*'();:@$,[]",
+	} {
+		q := callback(t, b.send(http.MethodGet, authorizeURL(c, "state", state), nil, crossSite))
+		if q.Get("state") != state || len(q["state"]) != 1 || len(q["code"]) != 1 || len(q["iss"]) != 1 || q.Get("iss") != f.url {
+			t.Errorf("state %q: query response %v", state, q)
+		}
+		q = callback(t, b.send(http.MethodGet, authorizeURL(c, "state", state, "scope", "openid nope"), nil, crossSite))
+		if q.Get("state") != state || q.Get("error") != "invalid_scope" || q.Get("iss") != f.url || len(q["iss"]) != 1 {
+			t.Errorf("state %q: error response %v", state, q)
+		}
+		p := b.send(http.MethodGet, authorizeURL(c, "state", state, "response_mode", "form_post"), nil, crossSite)
+		if p.status != http.StatusOK || hiddenField(t, p.body, "state") != state || hiddenField(t, p.body, "iss") != f.url {
+			t.Errorf("state %q: form_post response %d\n%s", state, p.status, p.body)
+		}
+	}
+}
+
+// hiddenField returns the value of the hidden input name of a page,
+// unescaped as a browser would.
+func hiddenField(t *testing.T, body, name string) string {
+	t.Helper()
+	marker := `name="` + name + `" value="`
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatalf("no hidden %s on the page:\n%s", name, body)
+	}
+	v := body[i+len(marker):]
+	v = v[:strings.Index(v, `"`)]
+	return htmlUnescape(v)
+}
+
+// htmlUnescape undoes html/template's escaping of an attribute value.
+func htmlUnescape(s string) string {
+	r := strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#43;", "+", "&amp;", "&")
+	return r.Replace(s)
+}
+
+// TestAttackAuthorizationResponses: every authorization response —
+// a code, an error, by redirect or by form_post — carries the issuer
+// (mix-up, RFC 9207), may not be cached (a code in a cache), sends no
+// Referer (RFC 9700 section 4.2.4) and may not be framed. prompt=none for a user who must consent answers
+// consent_required, redirected.
+func TestAttackAuthorizationResponses(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	first, _ := f.rpClient(t, true)
+	third, _ := f.rpClient(t, false)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	wantHeaders := func(what string, p *page) {
+		t.Helper()
+		for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+			if got := p.header.Get(name); got != want {
+				t.Errorf("%s: %s %q, want %q", what, name, got, want)
+			}
+		}
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy %q lets it be framed", what, csp)
+		}
+	}
+	for _, tc := range []struct {
+		name, path, code string
+	}{
+		{"a code", authorizeURL(first), ""},
+		{"consent_required", authorizeURL(third, "prompt", "none"), "consent_required"},
+		{"unsupported_response_type", authorizeURL(first, "response_type", "id_token"), "unsupported_response_type"},
+		{"invalid_request", authorizeURL(first, "code_challenge", ""), "invalid_request"},
+	} {
+		p := b.send(http.MethodGet, tc.path, nil, crossSite)
+		q := callback(t, p)
+		if q.Get("error") != tc.code || q.Get("iss") != f.url || q.Get("state") != "xyz" || (tc.code == "") != (q.Get("code") != "") {
+			t.Errorf("%s: %v, want error %q with iss and state", tc.name, q, tc.code)
+		}
+		wantHeaders(tc.name, p)
+		p = b.send(http.MethodGet, tc.path+"&response_mode=form_post", nil, crossSite)
+		if p.status != http.StatusOK || hiddenField(t, p.body, "iss") != f.url {
+			t.Errorf("%s, form_post: %d\n%s", tc.name, p.status, p.body)
+		}
+		wantHeaders(tc.name+", form_post", p)
+	}
+	// The pages of the flow: the sign-in detour, the consent page, the
+	// error page.
+	signedOut := f.browser(t)
+	p := signedOut.send(http.MethodGet, authorizeURL(first), nil, crossSite)
+	wantHeaders("the sign-in detour", p)
+	wantHeaders("the sign-in page of the detour", signedOut.get(p.location()))
+	wantHeaders("the consent page", b.send(http.MethodGet, authorizeURL(third), nil, crossSite))
+	wantHeaders("the error page", b.send(http.MethodGet, authorizeURL(first, "redirect_uri", "https://evil.example/cb"), nil, crossSite))
+}
+
+// TestAttackResponseTypesAndRepeats: only response_type=code is served —
+// no implicit, no hybrid, whatever the order of the words — and a
+// client_id, redirect_uri or request_uri sent twice is never redirected.
+func TestAttackResponseTypesAndRepeats(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	for _, rt := range []string{"token", "id_token", "code id_token", "id_token code", "code token", "code id_token token", "none", "CODE", "code "} {
+		q := callback(t, b.send(http.MethodGet, authorizeURL(c, "response_type", rt), nil, crossSite))
+		if q.Get("error") != "unsupported_response_type" || q.Get("code") != "" || q.Get("access_token") != "" || q.Get("id_token") != "" {
+			t.Errorf("response_type %q: %v, want unsupported_response_type and nothing else", rt, q)
+		}
+	}
+	for _, param := range []string{"client_id", "redirect_uri", "request_uri"} {
+		for _, second := range []string{"same", "other"} {
+			path := authorizeURL(c)
+			v := map[string]string{"client_id": c.ID, "redirect_uri": rpRedirect, "request_uri": auth.PushedRequestURIPrefix + "x"}[param]
+			if second == "other" {
+				v = "https://evil.example/cb"
+			}
+			path += "&" + url.Values{param: {v}}.Encode()
+			if param == "request_uri" {
+				path += "&" + url.Values{param: {v}}.Encode()
+			}
+			p := b.send(http.MethodGet, path, nil, crossSite)
+			if p.status != http.StatusBadRequest || p.location() != "" {
+				t.Errorf("%s twice (%s): %d %q, want a 400 page and no redirect", param, second, p.status, p.location())
+			}
+		}
+	}
+}
+
+// TestAttackTokenEndpoint sends a code, over HTTP, everywhere it must
+// not work — another client, no or a wrong verifier, another
+// redirect_uri — then uses it twice: the second use is refused and
+// revokes what the first got (RFC 6749 section 4.1.2, RFC 9700 section
+// 4.5). Every answer of the token endpoint is no-store.
+func TestAttackTokenEndpoint(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, secret := f.rpClient(t, true)
+	spa := f.publicRP(t)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	code := rpCode(t, b, c)
+	good := url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "client_secret": {secret},
+		"code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}}
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, vs := range good {
+			v[k] = vs
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"another (public) client", with("client_id", spa.ID, "client_secret", ""), 400, "invalid_grant"},
+		{"the client_id without its secret", with("client_secret", ""), 401, "invalid_client"},
+		{"a wrong secret", with("client_secret", secret+"x"), 401, "invalid_client"},
+		{"no verifier", with("code_verifier", ""), 400, "invalid_request"},
+		{"a wrong verifier", with("code_verifier", strings.Repeat("A", 43)), 400, "invalid_grant"},
+		{"the challenge as verifier (plain)", with("code_verifier", pkceChallenge(rpVerifier)), 400, "invalid_grant"},
+		{"a 129-character verifier", with("code_verifier", strings.Repeat("A", 129)), 400, "invalid_grant"},
+		{"another redirect_uri", with("redirect_uri", "https://rp.example/cb/"), 400, "invalid_grant"},
+		{"no redirect_uri", with("redirect_uri", ""), 400, "invalid_request"},
+		{"a forged code", with("code", code+"A"), 400, "invalid_grant"},
+	} {
+		a, h := f.tokenCall(t, "/oauth/token", tc.form)
+		if a.status != tc.status || a.Error != tc.code || a.AccessToken != "" {
+			t.Errorf("%s: %d %q, want %d %s", tc.name, a.status, a.Error, tc.status, tc.code)
+		}
+		if h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", tc.name, h.Get("Cache-Control"))
+		}
+	}
+	tok, h := f.tokenCall(t, "/oauth/token", good)
+	if tok.status != http.StatusOK || tok.AccessToken == "" || tok.IDToken == "" || tok.RefreshToken == "" {
+		t.Fatalf("the refusals above used the code up: %+v", tok)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("Pragma") != "no-cache" {
+		t.Errorf("token response: Cache-Control %q, Pragma %q", h.Get("Cache-Control"), h.Get("Pragma"))
+	}
+	if claims := idClaims(t, tok.IDToken); claims["nonce"] != "n1" || claims["aud"] != c.ID {
+		t.Errorf("ID token: nonce %v, aud %v; want the request's nonce n1 and the client", claims["nonce"], claims["aud"])
+	}
+	// The code again: refused, and the tokens of its first use die.
+	if a, _ := f.tokenCall(t, "/oauth/token", good); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
+		t.Errorf("the code's second use: %d %q, want 400 invalid_grant", a.status, a.Error)
+	}
+	if status, _ := f.userinfo(t, "/oauth/userinfo", "Bearer "+tok.AccessToken); status != http.StatusUnauthorized {
+		t.Errorf("after the code's second use its access token still works: %d", status)
+	}
+	if a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {c.ID}, "client_secret": {secret},
+		"refresh_token": {tok.RefreshToken}}); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
+		t.Errorf("after the code's second use its refresh token: %d %q, want 400 invalid_grant", a.status, a.Error)
+	}
+}
+
+// pkceChallenge is the S256 challenge of a verifier (RFC 7636 section
+// 4.2).
+func pkceChallenge(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestAttackClientBoundTokens: a refresh token of one client is refused
+// to another and to a request naming no client; a public client cannot
+// use client_credentials; userinfo takes only access tokens — not an ID
+// token, a refresh token or a service's token — and only in the
+// Authorization header.
+func TestAttackClientBoundTokens(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, secret := f.rpClient(t, true)
+	spa := f.publicRP(t)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	tok, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {spa.ID},
+		"code": {rpCode(t, b, spa)}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}})
+	if tok.status != http.StatusOK || tok.RefreshToken == "" {
+		t.Fatalf("public client's code: %+v", tok)
+	}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+	}{
+		{"by another client", url.Values{"client_id": {c.ID}, "client_secret": {secret}}},
+		{"by no client", url.Values{}},
+	} {
+		tc.form.Set("grant_type", "refresh_token")
+		tc.form.Set("refresh_token", tok.RefreshToken)
+		if a, _ := f.tokenCall(t, "/oauth/token", tc.form); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
+			t.Errorf("the public client's refresh token %s: %d %q, want 400 invalid_grant", tc.name, a.status, a.Error)
+		}
+	}
+	if a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {spa.ID}}); a.status != http.StatusUnauthorized || a.Error != "invalid_client" {
+		t.Errorf("client_credentials by a public client: %d %q, want 401 invalid_client", a.status, a.Error)
+	}
+	if status, _ := f.userinfo(t, "/oauth/userinfo", "Bearer "+tok.AccessToken); status != http.StatusOK {
+		t.Fatalf("userinfo with the access token: %d", status)
+	}
+	svc, svcSecret, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcTok, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {svc.ID}, "client_secret": {svcSecret}})
+	for _, tc := range []struct{ name, target, authorization string }{
+		{"an ID token", "/oauth/userinfo", "Bearer " + tok.IDToken},
+		{"a refresh token", "/oauth/userinfo", "Bearer " + tok.RefreshToken},
+		{"a service client's token", "/oauth/userinfo", "Bearer " + svcTok.AccessToken},
+		{"the token in the query", "/oauth/userinfo?access_token=" + url.QueryEscape(tok.AccessToken), ""},
+		{"a token of another scheme", "/oauth/userinfo", "Basic " + tok.AccessToken},
+	} {
+		if status, challenge := f.userinfo(t, tc.target, tc.authorization); status != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer") {
+			t.Errorf("userinfo with %s: %d %q, want 401 with a Bearer challenge", tc.name, status, challenge)
+		}
+	}
+}
+
+// TestAttackPushedRequests: a request_uri is the pushing client's alone,
+// good once and for its lifetime only (RFC 9126 section 7.3); a pushed
+// request is checked as the authorization endpoint would check it.
+func TestAttackPushedRequests(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, secret := f.rpClient(t, true)
+	other, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	push := func(kv ...string) (int, string, string) {
+		t.Helper()
+		u, _ := url.Parse(authorizeURL(c))
+		form := u.Query()
+		form.Set("client_secret", secret)
+		for i := 0; i+1 < len(kv); i += 2 {
+			form.Set(kv[i], kv[i+1])
+		}
+		res, err := http.PostForm(f.url+"/oauth/par", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out struct{ RequestURI, Error string }
+		var raw map[string]any
+		json.NewDecoder(res.Body).Decode(&raw)
+		out.RequestURI, _ = raw["request_uri"].(string)
+		out.Error, _ = raw["error"].(string)
+		return res.StatusCode, out.RequestURI, out.Error
+	}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		code string
+	}{
+		{"an unregistered redirect_uri", []string{"redirect_uri", "https://evil.example/cb"}, "invalid_request"},
+		{"a redirect_uri with a suffix", []string{"redirect_uri", rpRedirect + "/x"}, "invalid_request"},
+		{"plain PKCE", []string{"code_challenge_method", "plain"}, "invalid_request"},
+		{"implicit", []string{"response_type", "token"}, "unsupported_response_type"},
+		{"a request_uri inside", []string{"request_uri", auth.PushedRequestURIPrefix + "x"}, "invalid_request"},
+	} {
+		if status, uri, code := push(tc.kv...); status != http.StatusBadRequest || code != tc.code || uri != "" {
+			t.Errorf("PAR with %s: %d %q, want 400 %s", tc.name, status, code, tc.code)
+		}
+	}
+	status, uri, _ := push()
+	if status != http.StatusCreated || uri == "" {
+		t.Fatalf("PAR: %d", status)
+	}
+	use := func(client *keycard.Client) *page {
+		return b.send(http.MethodGet, "/oauth/authorize?"+url.Values{"client_id": {client.ID}, "request_uri": {uri}}.Encode(), nil, crossSite)
+	}
+	if p := use(other); p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("another client's request_uri: %d %q, want a 400 page, no redirect", p.status, p.location())
+	}
+	if q := callback(t, use(c)); q.Get("code") == "" || q.Get("state") != "xyz" {
+		t.Fatalf("the request_uri: %v", q)
+	}
+	if p := use(c); p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("the request_uri again: %d %q, want a 400 page, no redirect", p.status, p.location())
+	}
+	_, uri, _ = push()
+	f.clock.Advance(keycard.PushedRequestLifetime + 1)
+	if p := use(c); p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("an expired request_uri: %d %q, want a 400 page, no redirect", p.status, p.location())
+	}
+}
+
+// TestAttackLogoutRedirects: the end-session endpoint redirects only to a
+// post_logout_redirect_uri registered, exactly, for the client the hint
+// or client_id names; never to anything else, with or without a hint.
+func TestAttackLogoutRedirects(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	for _, tc := range []struct{ name, clientID, uri string }{
+		{"no client", "", "https://rp.example/bye"},
+		{"an unregistered URI", c.ID, "https://evil.example/"},
+		{"a suffix", c.ID, "https://rp.example/bye/x"},
+		{"a trailing slash", c.ID, "https://rp.example/bye/"},
+		{"another case", c.ID, "https://RP.example/bye"},
+		{"an extra query", c.ID, "https://rp.example/bye?x=1"},
+		{"a fragment", c.ID, "https://rp.example/bye#x"},
+		{"user info", c.ID, "https://rp.example@evil.example/bye"},
+		{"percent-encoding", c.ID, "https://rp.example/%62ye"},
+		{"path traversal", c.ID, "https://rp.example/bye/../../evil"},
+		{"an unknown client", "nobody", "https://rp.example/bye"},
+		{"a javascript: URI", c.ID, "javascript:alert(1)"},
+	} {
+		v := url.Values{"post_logout_redirect_uri": {tc.uri}, "state": {"s"}}
+		if tc.clientID != "" {
+			v.Set("client_id", tc.clientID)
+		}
+		p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode(), nil, crossSite)
+		if p.status != http.StatusBadRequest || p.location() != "" {
+			t.Errorf("%s: %d %q, want a 400 page and no redirect", tc.name, p.status, p.location())
+		}
+	}
+	// Registered for the client named, without a hint, signed out: there.
+	v := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {"https://rp.example/bye"}, "state": {"s"}}
+	if p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode(), nil, crossSite); p.status != http.StatusSeeOther || p.location() != "https://rp.example/bye?state=s" {
+		t.Errorf("a registered URI: %d %q", p.status, p.location())
+	}
+	// Repeated: refused.
+	if p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode()+"&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", nil, crossSite); p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("a repeated post_logout_redirect_uri: %d %q", p.status, p.location())
+	}
+}
+
+// TestAttackOversizedParameters: parameters far beyond what any client
+// sends are refused with a 4xx by every endpoint, never a 5xx.
+func TestAttackOversizedParameters(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	big := strings.Repeat("A", 40<<10)
+	for _, tc := range []struct{ name, method, path string }{
+		{"client_id", http.MethodGet, authorizeURL(c, "client_id", big)},
+		{"redirect_uri", http.MethodGet, authorizeURL(c, "redirect_uri", rpRedirect+"?"+big)},
+		{"state", http.MethodGet, authorizeURL(c, "state", big)},
+		{"nonce", http.MethodGet, authorizeURL(c, "nonce", big)},
+		{"scope", http.MethodGet, authorizeURL(c, "scope", strings.Repeat("openid ", 6000))},
+		{"code_challenge", http.MethodGet, authorizeURL(c, "code_challenge", big)},
+		{"login_hint", http.MethodGet, authorizeURL(c, "login_hint", big)},
+		{"request_uri", http.MethodGet, authorizeURL(c, "request_uri", auth.PushedRequestURIPrefix+big)},
+		{"id_token_hint", http.MethodGet, "/oauth/logout?id_token_hint=" + big},
+		{"post_logout_redirect_uri", http.MethodGet, "/oauth/logout?client_id=" + c.ID + "&post_logout_redirect_uri=" + big},
+		{"user_code", http.MethodGet, "/device?user_code=" + big},
+	} {
+		p := b.send(tc.method, tc.path, nil, crossSite)
+		if p.status >= 500 || p.status == http.StatusOK && tc.name != "user_code" {
+			t.Errorf("%s of 40 KiB: %d, want a 4xx (or a redirected error)", tc.name, p.status)
+		}
+		if tc.name == "user_code" && strings.Contains(p.body, big) {
+			t.Errorf("the user code form shows a 40 KiB code back")
+		}
+	}
+	// Bodies beyond the forms' limit.
+	huge := url.Values{"client_id": {c.ID}, "state": {strings.Repeat("A", 1<<20)}}
+	for _, path := range []string{"/oauth/authorize", "/oauth/logout", "/oauth/consent", "/device", "/signin"} {
+		if p := b.send(http.MethodPost, path, huge, nil); p.status < 400 || p.status >= 500 {
+			t.Errorf("POST %s of 1 MiB: %d, want a 4xx", path, p.status)
+		}
+	}
+	for _, path := range []string{"/oauth/token", "/oauth/par", "/oauth/device_authorization", "/oauth/introspect", "/oauth/revoke"} {
+		if a, _ := f.tokenCall(t, path, huge); a.status < 400 || a.status >= 500 {
+			t.Errorf("POST %s of 1 MiB: %d, want a 4xx", path, a.status)
+		}
+	}
+	if status, _ := f.userinfo(t, "/oauth/userinfo", "Bearer "+big); status != http.StatusUnauthorized {
+		t.Errorf("userinfo with a 40 KiB token: %d, want 401", status)
+	}
+}
