@@ -61,11 +61,43 @@ func (e *AuthorizeError) Error() string {
 }
 
 func noRedirect(format string, args ...any) *AuthorizeError {
-	return &AuthorizeError{Code: "invalid_request", Description: fmt.Sprintf(format, args...)}
+	return &AuthorizeError{Code: "invalid_request", Description: errorDescription(fmt.Sprintf(format, args...))}
 }
 
 func redirectError(code, format string, args ...any) *AuthorizeError {
-	return &AuthorizeError{Code: code, Description: fmt.Sprintf(format, args...), Redirect: true}
+	return &AuthorizeError{Code: code, Description: errorDescription(fmt.Sprintf(format, args...)), Redirect: true}
+}
+
+// maxErrorDescription is the longest error_description sent, in bytes.
+const maxErrorDescription = 200
+
+// errorDescription makes s, which may quote what a request held, an
+// error_description RFC 6749 section 4.1.2.1 allows: the printable ASCII
+// characters but '"' and '\' (which become ' and /, and anything else
+// ?), at most maxErrorDescription bytes. The description of a refused
+// request goes to the client's redirect URI, where an application may
+// show it: an attacker's request must not put markup, quotes or text of
+// its choosing beyond a short quote there.
+func errorDescription(s string) string {
+	s = strings.ReplaceAll(s, "…", "...")
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxErrorDescription-3 {
+			b.WriteString("...")
+			break
+		}
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // AuthorizationRequest is an authorization request's parameters (RFC 6749
@@ -187,7 +219,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values) (*Authorizat
 		return a, redirectError("invalid_request", "The state parameter is longer than %d bytes.", maxStateLen)
 	}
 	if requestURI == "" && repeated != "" {
-		return a, redirectError("invalid_request", "The %s parameter is repeated.", repeated)
+		return a, redirectError("invalid_request", "The %s parameter is repeated.", truncate(repeated, 32))
 	}
 	if requestURI == "" {
 		if err := s.checkRequestParams(p); err != nil {

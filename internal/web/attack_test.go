@@ -516,3 +516,38 @@ func TestAttackOversizedParameters(t *testing.T) {
 		t.Errorf("userinfo with a 40 KiB token: %d, want 401", status)
 	}
 }
+
+// TestAttackErrorDescriptionInjection: an error redirected to the client
+// holds an error_description of the characters RFC 6749 section 4.1.2.1
+// allows alone, and a short one, whatever the attacker put in the
+// request that it describes: an application that shows it cannot be
+// made to show markup, quotes or another script's text.
+func TestAttackErrorDescriptionInjection(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _ := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	hostile := `"><img src=x onerror=alert(1)>\é` + strings.Repeat("x", 600)
+	for _, tc := range []struct{ name, path string }{
+		{"a prompt", authorizeURL(c, "prompt", hostile)},
+		{"a scope", authorizeURL(c, "scope", "openid "+strings.ReplaceAll(hostile, " ", ""))},
+		{"a repeated parameter's name", authorizeURL(c) + "&" + url.QueryEscape(hostile) + "=1&" + url.QueryEscape(hostile) + "=2"},
+	} {
+		q := callback(t, b.send(http.MethodGet, tc.path, nil, crossSite))
+		desc := q.Get("error_description")
+		if q.Get("error") == "" || desc == "" {
+			t.Errorf("%s: %v, want an error with a description", tc.name, q)
+			continue
+		}
+		for _, r := range desc {
+			if r < 0x20 || r == '"' || r == '\\' || r > 0x7e {
+				t.Errorf("%s: error_description %q holds %q, outside RFC 6749's set", tc.name, desc, r)
+				break
+			}
+		}
+		if len(desc) > 256 {
+			t.Errorf("%s: error_description of %d bytes", tc.name, len(desc))
+		}
+	}
+}
