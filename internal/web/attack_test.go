@@ -551,3 +551,49 @@ func TestAttackErrorDescriptionInjection(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackLoopbackRedirects: a native app's loopback redirect URI,
+// registered without a port, takes any port on the same IP literal (RFC
+// 8252 section 7.3) and nothing else — not localhost, not the other IP
+// version, not another path; one registered with a port takes that port
+// alone. The variants of other redirect URIs are TestMatchRedirectURI's
+// (internal/auth) and TestAuthorizeErrors's.
+func TestAttackLoopbackRedirects(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, _, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "native", OAuth: keycard.OAuthSettings{
+		GrantTypes: []string{keycard.GrantAuthorizationCode}, Public: true, FirstParty: true,
+		RedirectURIs: []string{"http://127.0.0.1/native", "http://127.0.0.1:8080/dev"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{"http://127.0.0.1/native", true},
+		{"http://127.0.0.1:49152/native", true},
+		{"http://127.0.0.1:8080/dev", true},
+		{"http://127.0.0.1:9090/dev", false},
+		{"http://127.0.0.1/dev", false},
+		{"http://localhost:49152/native", false},
+		{"http://[::1]:49152/native", false},
+		{"http://127.0.0.2:49152/native", false},
+		{"http://127.0.0.1:49152/native/../x", false},
+		{"http://127.0.0.1:49152/native/", false},
+		{"http://127.0.0.1:49152/native?x=1", false},
+		{"http://evil@127.0.0.1:49152/native", false},
+		{"https://127.0.0.1:49152/native", false},
+	} {
+		p := b.send(http.MethodGet, authorizeURL(c, "redirect_uri", tc.uri), nil, crossSite)
+		switch loc := p.location(); {
+		case tc.ok && (p.status != http.StatusSeeOther || !strings.HasPrefix(loc, tc.uri+"?code=")):
+			t.Errorf("%s: %d %q, want a code", tc.uri, p.status, loc)
+		case !tc.ok && (p.status != http.StatusBadRequest || loc != ""):
+			t.Errorf("%s: %d %q, want a 400 page and no redirect", tc.uri, p.status, loc)
+		}
+	}
+}
