@@ -13,6 +13,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/web"
 )
 
 // The attacks of RFC 9700 (OAuth 2.0 Security Best Current Practice) and
@@ -184,6 +185,11 @@ func TestAttackAuthorizationResponses(t *testing.T) {
 	p := signedOut.send(http.MethodGet, authorizeURL(first), nil, crossSite)
 	wantHeaders("the sign-in detour", p)
 	wantHeaders("the sign-in page of the detour", signedOut.get(p.location()))
+	// login_hint is shown on the sign-in page, escaped.
+	p = signedOut.send(http.MethodGet, authorizeURL(first, "login_hint", `"><script>alert(1)</script>`), nil, crossSite)
+	if signIn := signedOut.get(p.location()); signIn.status != http.StatusOK || strings.Contains(signIn.body, "<script>alert") {
+		t.Errorf("the sign-in page with a hostile login_hint: %d\n%s", signIn.status, signIn.body)
+	}
 	wantHeaders("the consent page", b.send(http.MethodGet, authorizeURL(third), nil, crossSite))
 	wantHeaders("the error page", b.send(http.MethodGet, authorizeURL(first, "redirect_uri", "https://evil.example/cb"), nil, crossSite))
 }
@@ -202,6 +208,16 @@ func TestAttackResponseTypesAndRepeats(t *testing.T) {
 		if q.Get("error") != "unsupported_response_type" || q.Get("code") != "" || q.Get("access_token") != "" || q.Get("id_token") != "" {
 			t.Errorf("response_type %q: %v, want unsupported_response_type and nothing else", rt, q)
 		}
+	}
+	// A POST request is answered with 303, never 307, which would have
+	// the browser post the form on to the application (RFC 9700 section
+	// 4.12); a body that is not a form is refused on the page.
+	u, _ := url.Parse(authorizeURL(c))
+	if p := b.send(http.MethodPost, "/oauth/authorize", u.Query(), nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), rpRedirect+"?code=") {
+		t.Errorf("POST /oauth/authorize: %d %q, want a 303 with a code", p.status, p.location())
+	}
+	if p := b.send(http.MethodPost, "/oauth/authorize", nil, http.Header{"Content-Type": {"application/json"}}); p.status != http.StatusBadRequest || p.location() != "" {
+		t.Errorf("POST /oauth/authorize with JSON: %d %q, want a 400 page", p.status, p.location())
 	}
 	for _, param := range []string{"client_id", "redirect_uri", "request_uri"} {
 		for _, second := range []string{"same", "other"} {
@@ -347,6 +363,16 @@ func TestAttackClientBoundTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	svcTok, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {svc.ID}, "client_secret": {svcSecret}})
+	// Without openid, the token is no userinfo token.
+	narrow, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {spa.ID},
+		"code": {rpCode(t, b, spa, "scope", "offline_access")}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}})
+	if status, challenge := f.userinfo(t, "/oauth/userinfo", "Bearer "+narrow.AccessToken); status != http.StatusForbidden || !strings.Contains(challenge, "insufficient_scope") {
+		t.Errorf("userinfo with a token without openid: %d %q, want 403 insufficient_scope", status, challenge)
+	}
+	// Introspection is for confidential clients.
+	if a, _ := f.tokenCall(t, "/oauth/introspect", url.Values{"client_id": {spa.ID}, "token": {tok.AccessToken}}); a.status != http.StatusUnauthorized || a.Error != "invalid_client" {
+		t.Errorf("introspection by a public client: %d %q, want 401 invalid_client", a.status, a.Error)
+	}
 	for _, tc := range []struct{ name, target, authorization string }{
 		{"an ID token", "/oauth/userinfo", "Bearer " + tok.IDToken},
 		{"a refresh token", "/oauth/userinfo", "Bearer " + tok.RefreshToken},
@@ -594,6 +620,45 @@ func TestAttackLoopbackRedirects(t *testing.T) {
 			t.Errorf("%s: %d %q, want a code", tc.uri, p.status, loc)
 		case !tc.ok && (p.status != http.StatusBadRequest || loc != ""):
 			t.Errorf("%s: %d %q, want a 400 page and no redirect", tc.uri, p.status, loc)
+		}
+	}
+}
+
+// TestAttackFramingEveryPage: every route of the pages — GET and POST,
+// signed in as an admin and signed out, answered with a page, a redirect
+// or a refusal — may not be framed (clickjacking, RFC 9700 section
+// 4.16), leaks no Referer and is not cached. Assets alone may be cached.
+func TestAttackFramingEveryPage(t *testing.T) {
+	f := newFixture(t, fixtureOptions{registration: true})
+	f.addUser(t, "root", "admin")
+	h, err := web.New(f.svc, web.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := f.browser(t)
+	admin.mustSignIn("root")
+	for _, b := range []*browser{f.browser(t), admin} {
+		for _, pattern := range h.Patterns() {
+			method, path, _ := strings.Cut(pattern, " ")
+			path = strings.NewReplacer("{$}", "", "{id}", "x", "{sid}", "x", "{client}", "x", "{kid}", "x", "{file}", "style.css").Replace(path)
+			var form url.Values
+			if method == http.MethodPost {
+				form = url.Values{"x": {"1"}}
+			}
+			p := b.send(method, path, form, nil)
+			what := pattern + " → " + http.StatusText(p.status)
+			if p.status >= 500 {
+				t.Errorf("%s: %d", what, p.status)
+			}
+			if p.header.Get("X-Frame-Options") != "DENY" || !strings.Contains(p.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("%s: X-Frame-Options %q, Content-Security-Policy %q: may be framed", what, p.header.Get("X-Frame-Options"), p.header.Get("Content-Security-Policy"))
+			}
+			if p.header.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("%s: Referrer-Policy %q", what, p.header.Get("Referrer-Policy"))
+			}
+			if cc := p.header.Get("Cache-Control"); cc != "no-store" && !strings.HasPrefix(path, "/assets/") {
+				t.Errorf("%s: Cache-Control %q", what, cc)
+			}
 		}
 	}
 }
