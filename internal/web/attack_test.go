@@ -485,10 +485,13 @@ func TestAttackLogoutRedirects(t *testing.T) {
 			t.Errorf("%s: %d %q, want a 400 page and no redirect", tc.name, p.status, p.location())
 		}
 	}
-	// Registered for the client named, without a hint, signed out: there.
-	v := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {"https://rp.example/bye"}, "state": {"s"}}
-	if p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode(), nil, crossSite); p.status != http.StatusSeeOther || p.location() != "https://rp.example/bye?state=s" {
-		t.Errorf("a registered URI: %d %q", p.status, p.location())
+	// Registered for the client named, without a hint, signed out: there,
+	// with the state unchanged.
+	odd := `a b&c=d#e%25f+ü"<>`
+	v := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {"https://rp.example/bye"}, "state": {odd}}
+	p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode(), nil, crossSite)
+	if loc := p.location(); p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "https://rp.example/bye?") || mustQuery(t, loc).Get("state") != odd || len(mustQuery(t, loc)) != 1 {
+		t.Errorf("a registered URI: %d %q", p.status, loc)
 	}
 	// Repeated: refused.
 	if p := b.send(http.MethodGet, "/oauth/logout?"+v.Encode()+"&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", nil, crossSite); p.status != http.StatusBadRequest || p.location() != "" {
@@ -621,6 +624,41 @@ func TestAttackLoopbackRedirects(t *testing.T) {
 		case !tc.ok && (p.status != http.StatusBadRequest || loc != ""):
 			t.Errorf("%s: %d %q, want a 400 page and no redirect", tc.uri, p.status, loc)
 		}
+	}
+	// At the token endpoint the port is the request's, exactly.
+	code := mustQuery(t, b.send(http.MethodGet, authorizeURL(c, "redirect_uri", "http://127.0.0.1:49152/native"), nil, crossSite).location()).Get("code")
+	redeem := func(uri string) oauthAnswer {
+		a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID},
+			"code": {code}, "redirect_uri": {uri}, "code_verifier": {rpVerifier}})
+		return a
+	}
+	for _, uri := range []string{"http://127.0.0.1:49153/native", "http://127.0.0.1/native"} {
+		if a := redeem(uri); a.status != http.StatusBadRequest || a.Error != "invalid_grant" {
+			t.Errorf("the code of port 49152 redeemed with %s: %d %q, want 400 invalid_grant", uri, a.status, a.Error)
+		}
+	}
+	if a := redeem("http://127.0.0.1:49152/native"); a.status != http.StatusOK {
+		t.Errorf("the code with its own redirect URI: %d %q", a.status, a.Error)
+	}
+}
+
+// TestAttackCodeAfterSignOut: a code is worth nothing once the browser
+// session it was issued in has ended: signing out between the redirect
+// and the exchange leaves the application nothing to redeem.
+func TestAttackCodeAfterSignOut(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	spa := f.publicRP(t)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	code := rpCode(t, b, spa)
+	if r := b.post("/signout", url.Values{"csrf_token": {b.csrf(b.get("/account"))}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {spa.ID},
+		"code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}})
+	if a.status != http.StatusBadRequest || a.Error != "invalid_grant" || a.AccessToken != "" {
+		t.Errorf("a code of an ended session: %d %q, want 400 invalid_grant", a.status, a.Error)
 	}
 }
 
