@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -697,6 +698,70 @@ func TestAttackFramingEveryPage(t *testing.T) {
 			if cc := p.header.Get("Cache-Control"); cc != "no-store" && !strings.HasPrefix(path, "/assets/") {
 				t.Errorf("%s: Cache-Control %q", what, cc)
 			}
+		}
+	}
+}
+
+// TestAttackIDTokenHintOfAnotherUser: an application that asks, with
+// prompt=none and an id_token_hint, whether its user is still signed in
+// gets login_required when the browser is signed in as someone else, not
+// a code for the other user (OpenID Connect Core section 3.1.2.1);
+// without prompt=none the user is asked to sign in. A hint that is not
+// an ID token of this server for this client is refused.
+func TestAttackIDTokenHintOfAnotherUser(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	f.addUser(t, "bob")
+	c, secret := f.rpClient(t, true)
+	other, otherSecret := f.rpClient(t, true)
+	idToken := func(b *browser, client *keycard.Client, secret string) string {
+		t.Helper()
+		a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {client.ID}, "client_secret": {secret},
+			"code": {rpCode(t, b, client)}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}})
+		if a.IDToken == "" {
+			t.Fatalf("no ID token: %+v", a)
+		}
+		return a.IDToken
+	}
+	alice := f.browser(t)
+	alice.mustSignIn("alice")
+	hint := idToken(alice, c, secret)
+	bob := f.browser(t)
+	bob.mustSignIn("bob")
+	f.clock.Advance(time.Second) // the requests below begin after the sign-ins
+
+	q := callback(t, bob.send(http.MethodGet, authorizeURL(c, "prompt", "none", "id_token_hint", hint), nil, crossSite))
+	if q.Get("error") != "login_required" || q.Get("code") != "" || q.Get("iss") != f.url || q.Get("state") != "xyz" {
+		t.Errorf("prompt=none, signed in as bob, hint of alice: %v, want login_required", q)
+	}
+	p := bob.send(http.MethodGet, authorizeURL(c, "id_token_hint", hint), nil, crossSite)
+	if !strings.HasPrefix(p.location(), "/signin?") || !strings.Contains(p.location(), "reauth=1") {
+		t.Fatalf("signed in as bob, hint of alice: %d %q, want a sign-in", p.status, p.location())
+	}
+	// Whoever signs in then is the answer: the user chose.
+	next := mustQuery(t, p.location()).Get("next")
+	form := bob.get(p.location())
+	if r := bob.post("/signin", url.Values{"csrf_token": {bob.csrf(form)}, "username": {"alice"}, "password": {testPassword}, "next": {next}}); r.location() != next {
+		t.Fatalf("sign in as alice: %d %q", r.status, r.location())
+	}
+	q = callback(t, bob.get(next))
+	a, _ := f.tokenCall(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {c.ID}, "client_secret": {secret},
+		"code": {q.Get("code")}, "redirect_uri": {rpRedirect}, "code_verifier": {rpVerifier}})
+	if a.IDToken == "" || idClaims(t, a.IDToken)["sub"] != idClaims(t, hint)["sub"] {
+		t.Errorf("after signing in as alice: %v, %+v; want alice's tokens", q, a)
+	}
+	if q := callback(t, alice.send(http.MethodGet, authorizeURL(c, "prompt", "none", "id_token_hint", hint), nil, crossSite)); q.Get("code") == "" {
+		t.Errorf("prompt=none, signed in as alice, hint of alice: %v, want a code", q)
+	}
+	for _, tc := range []struct{ name, hint string }{
+		{"another client's ID token", idToken(alice, other, otherSecret)},
+		{"a forged ID token", hint[:len(hint)-4] + "AAAA"},
+		{"junk", "not-a-jwt"},
+		{"an 9 KiB hint", strings.Repeat("A", 9<<10)},
+	} {
+		q := callback(t, alice.send(http.MethodGet, authorizeURL(c, "prompt", "none", "id_token_hint", tc.hint), nil, crossSite))
+		if q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("%s as id_token_hint: %v, want invalid_request", tc.name, q)
 		}
 	}
 }
