@@ -111,30 +111,10 @@ func TestAttackStateRoundTrip(t *testing.T) {
 			t.Errorf("state %q: error response %v", state, q)
 		}
 		p := b.send(http.MethodGet, authorizeURL(c, "state", state, "response_mode", "form_post"), nil, crossSite)
-		if p.status != http.StatusOK || hiddenField(t, p.body, "state") != state || hiddenField(t, p.body, "iss") != f.url {
+		if p.status != http.StatusOK || hiddenValue(t, p.body, "state") != state || hiddenValue(t, p.body, "iss") != f.url {
 			t.Errorf("state %q: form_post response %d\n%s", state, p.status, p.body)
 		}
 	}
-}
-
-// hiddenField returns the value of the hidden input name of a page,
-// unescaped as a browser would.
-func hiddenField(t *testing.T, body, name string) string {
-	t.Helper()
-	marker := `name="` + name + `" value="`
-	i := strings.Index(body, marker)
-	if i < 0 {
-		t.Fatalf("no hidden %s on the page:\n%s", name, body)
-	}
-	v := body[i+len(marker):]
-	v = v[:strings.Index(v, `"`)]
-	return htmlUnescape(v)
-}
-
-// htmlUnescape undoes html/template's escaping of an attribute value.
-func htmlUnescape(s string) string {
-	r := strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#43;", "+", "&amp;", "&")
-	return r.Replace(s)
 }
 
 // TestAttackAuthorizationResponses: every authorization response —
@@ -175,7 +155,7 @@ func TestAttackAuthorizationResponses(t *testing.T) {
 		}
 		wantHeaders(tc.name, p)
 		p = b.send(http.MethodGet, tc.path+"&response_mode=form_post", nil, crossSite)
-		if p.status != http.StatusOK || hiddenField(t, p.body, "iss") != f.url {
+		if p.status != http.StatusOK || hiddenValue(t, p.body, "iss") != f.url {
 			t.Errorf("%s, form_post: %d\n%s", tc.name, p.status, p.body)
 		}
 		wantHeaders(tc.name+", form_post", p)
@@ -757,7 +737,7 @@ func TestAttackIDTokenHintOfAnotherUser(t *testing.T) {
 		{"another client's ID token", idToken(alice, other, otherSecret)},
 		{"a forged ID token", hint[:len(hint)-4] + "AAAA"},
 		{"junk", "not-a-jwt"},
-		{"an 9 KiB hint", strings.Repeat("A", 9<<10)},
+		{"a 9 KiB hint", strings.Repeat("A", 9<<10)},
 	} {
 		q := callback(t, alice.send(http.MethodGet, authorizeURL(c, "prompt", "none", "id_token_hint", tc.hint), nil, crossSite))
 		if q.Get("error") != "invalid_request" || q.Get("code") != "" {
