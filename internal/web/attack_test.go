@@ -646,7 +646,8 @@ func TestAttackCodeAfterSignOut(t *testing.T) {
 // TestAttackFramingEveryPage: every route of the pages — GET and POST,
 // signed in as an admin and signed out, answered with a page, a redirect
 // or a refusal — may not be framed (clickjacking, RFC 9700 section
-// 4.16), leaks no Referer and is not cached. Assets alone may be cached.
+// 4.16), leaks no Referer and is not cached, and redirects with 303 only.
+// Assets alone may be cached.
 func TestAttackFramingEveryPage(t *testing.T) {
 	f := newFixture(t, fixtureOptions{registration: true})
 	f.addUser(t, "root", "admin")
@@ -668,6 +669,9 @@ func TestAttackFramingEveryPage(t *testing.T) {
 			what := pattern + " → " + http.StatusText(p.status)
 			if p.status >= 500 {
 				t.Errorf("%s: %d", what, p.status)
+			}
+			if p.status >= 300 && p.status < 400 && p.status != http.StatusSeeOther {
+				t.Errorf("%s: a redirect other than 303 (a 307 re-posts the form, RFC 9700 section 4.12)", what)
 			}
 			if p.header.Get("X-Frame-Options") != "DENY" || !strings.Contains(p.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 				t.Errorf("%s: X-Frame-Options %q, Content-Security-Policy %q: may be framed", what, p.header.Get("X-Frame-Options"), p.header.Get("Content-Security-Policy"))
