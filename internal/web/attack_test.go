@@ -120,7 +120,7 @@ func TestAttackStateRoundTrip(t *testing.T) {
 // TestAttackAuthorizationResponses: every authorization response —
 // a code, an error, by redirect or by form_post — carries the issuer
 // (mix-up, RFC 9207), may not be cached (a code in a cache), sends no
-// Referer (RFC 9700 section 4.2.4) and may not be framed. prompt=none for a user who must consent answers
+// Referer (RFC 9700 section 4.2) and may not be framed. prompt=none for a user who must consent answers
 // consent_required, redirected.
 func TestAttackAuthorizationResponses(t *testing.T) {
 	f := newFixture(t)
