@@ -120,8 +120,10 @@ func TestAttackStateRoundTrip(t *testing.T) {
 // TestAttackAuthorizationResponses: every authorization response —
 // a code, an error, by redirect or by form_post — carries the issuer
 // (mix-up, RFC 9207), may not be cached (a code in a cache), sends no
-// Referer (RFC 9700 section 4.2) and may not be framed. prompt=none for a user who must consent answers
-// consent_required, redirected.
+// Referer (RFC 9700 section 4.2) and may not be framed. prompt=none for
+// a user who must consent answers consent_required, redirected. The
+// pages of the flow carry the same headers, and a hostile login_hint is
+// shown escaped.
 func TestAttackAuthorizationResponses(t *testing.T) {
 	f := newFixture(t)
 	f.addUser(t, "alice")
