@@ -70,8 +70,9 @@ func (f *fixture) tokenCall(t *testing.T, path string, form url.Values) (oauthAn
 	return a, res.Header
 }
 
-// userinfo calls the userinfo endpoint with header as Authorization and
-// returns the status and WWW-Authenticate.
+// userinfo GETs target (the userinfo endpoint) with authorization, when
+// not empty, as its Authorization header, and returns the status and
+// WWW-Authenticate.
 func (f *fixture) userinfo(t *testing.T, target, authorization string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, f.url+target, nil)
