@@ -752,3 +752,45 @@ func TestAttackIDTokenHintOfAnotherUser(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackHostHeader: a request with another Host, or forwarding
+// headers naming another host, changes no URL the server answers with —
+// discovery (which caches may keep for minutes), the device's
+// verification URI, the issuer of an authorization response: they all
+// come from the configured issuer.
+func TestAttackHostHeader(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.rpClient(t, true)
+	tv := f.deviceClient(t, "TV", true)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodGet, "/.well-known/openid-configuration", ""},
+		{http.MethodGet, "/.well-known/oauth-authorization-server", ""},
+		{http.MethodPost, "/oauth/device_authorization", url.Values{"client_id": {tv.ID}, "scope": {"openid"}}.Encode()},
+		{http.MethodGet, authorizeURL(c, "prompt", "none"), ""},
+	} {
+		req, err := http.NewRequest(tc.method, f.url+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "evil.example"
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("Forwarded", "host=evil.example;proto=https")
+		if tc.body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode >= 400 || strings.Contains(string(body), "evil") || strings.Contains(res.Header.Get("Location"), "evil.example") {
+			t.Errorf("%s %s with Host evil.example: %d, Location %q\n%s", tc.method, tc.path, res.StatusCode, res.Header.Get("Location"), body)
+		}
+		if tc.method == http.MethodGet && strings.HasPrefix(tc.path, "/oauth/authorize") && mustQuery(t, res.Header.Get("Location")).Get("iss") != f.url {
+			t.Errorf("authorization response with Host evil.example: Location %q, want iss %s", res.Header.Get("Location"), f.url)
+		}
+	}
+}
