@@ -62,7 +62,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.audiences, "audience", "an audience the client's tokens are for (repeatable; the first is their aud; default: the server's audience at the time of issue)")
 	fs.Var(&c.grants, "grant", "a grant the client may use: client_credentials, authorization_code, refresh_token or "+keycard.GrantDeviceCode+
 		" (repeatable; default: authorization_code and refresh_token with --redirect-uri or --public, else client_credentials)")
-	fs.Var(&c.redirectURIs, "redirect-uri", "a redirect URI of the authorization_code grant, matched exactly (repeatable): https, http on loopback (any port), or a private-use scheme")
+	fs.Var(&c.redirectURIs, "redirect-uri", "a redirect URI of the authorization_code grant, matched exactly (repeatable): https, http on loopback (any port if registered without one), or a private-use scheme")
 	fs.Var(&c.postLogoutURIs, "post-logout-redirect-uri", "where RP-initiated logout may send the browser back (repeatable)")
 	fs.BoolVar(&c.public, "public", false, "a public client (single-page or native app): no secret, PKCE only; fixed at creation")
 	fs.BoolVar(&c.firstParty, "first-party", false, "one of your own apps: no consent page, refresh tokens without offline_access")

@@ -38,7 +38,10 @@ const (
 	maxStateLen     = 1024
 	maxNonceLen     = 512
 	maxLoginHintLen = 256
-	maxScopeParam   = 2048
+	// maxIDTokenHintLen bounds an id_token_hint: an ID token is about a
+	// kilobyte.
+	maxIDTokenHintLen = 8192
+	maxScopeParam     = 2048
 	// InteractionLifetime is how long an authorization request waits for
 	// the user to sign in or consent.
 	InteractionLifetime = 10 * time.Minute
@@ -61,11 +64,43 @@ func (e *AuthorizeError) Error() string {
 }
 
 func noRedirect(format string, args ...any) *AuthorizeError {
-	return &AuthorizeError{Code: "invalid_request", Description: fmt.Sprintf(format, args...)}
+	return &AuthorizeError{Code: "invalid_request", Description: errorDescription(fmt.Sprintf(format, args...))}
 }
 
 func redirectError(code, format string, args ...any) *AuthorizeError {
-	return &AuthorizeError{Code: code, Description: fmt.Sprintf(format, args...), Redirect: true}
+	return &AuthorizeError{Code: code, Description: errorDescription(fmt.Sprintf(format, args...)), Redirect: true}
+}
+
+// maxErrorDescription is the longest error_description sent, in bytes.
+const maxErrorDescription = 200
+
+// errorDescription makes s, which may quote what a request held, an
+// error_description RFC 6749 section 4.1.2.1 allows: the printable ASCII
+// characters but '"' and '\' (which become ' and /, and anything else
+// ?), at most maxErrorDescription bytes. The description of a refused
+// request goes to the client's redirect URI, where an application may
+// show it: an attacker's request must not put markup, quotes or text of
+// its choosing beyond a short quote there.
+func errorDescription(s string) string {
+	s = strings.ReplaceAll(s, "…", "...")
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxErrorDescription-3 {
+			b.WriteString("...")
+			break
+		}
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // AuthorizationRequest is an authorization request's parameters (RFC 6749
@@ -85,6 +120,7 @@ type AuthorizationRequest struct {
 	MaxAge              string `json:"max_age,omitempty"`
 	LoginHint           string `json:"login_hint,omitempty"`
 	ACRValues           string `json:"acr_values,omitempty"`
+	IDTokenHint         string `json:"id_token_hint,omitempty"`
 }
 
 // Authorization is a checked authorization request: what the client
@@ -106,6 +142,9 @@ type Authorization struct {
 	// Since is when the request began (its push, for a pushed one): a
 	// sign-in at or after it satisfies prompt=login and max_age.
 	Since time.Time
+	// HintSubject is the subject of the request's id_token_hint: the user
+	// the client expects to be signed in; "" without a hint.
+	HintSubject string
 }
 
 // HasPrompt reports whether the request's prompt holds v.
@@ -171,7 +210,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values) (*Authorizat
 			ClientID: clientID, RedirectURI: p["redirect_uri"], ResponseType: p["response_type"], ResponseMode: p["response_mode"],
 			Scope: p["scope"], State: p["state"], Nonce: p["nonce"], CodeChallenge: p["code_challenge"],
 			CodeChallengeMethod: p["code_challenge_method"], Prompt: p["prompt"], MaxAge: p["max_age"],
-			LoginHint: p["login_hint"], ACRValues: p["acr_values"],
+			LoginHint: p["login_hint"], ACRValues: p["acr_values"], IDTokenHint: p["id_token_hint"],
 		}
 	}
 	if req.RedirectURI == "" {
@@ -187,7 +226,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values) (*Authorizat
 		return a, redirectError("invalid_request", "The state parameter is longer than %d bytes.", maxStateLen)
 	}
 	if requestURI == "" && repeated != "" {
-		return a, redirectError("invalid_request", "The %s parameter is repeated.", repeated)
+		return a, redirectError("invalid_request", "The %s parameter is repeated.", truncate(repeated, 32))
 	}
 	if requestURI == "" {
 		if err := s.checkRequestParams(p); err != nil {
@@ -246,6 +285,17 @@ func (s *Service) checkAuthorization(a *Authorization) error {
 	}
 	if len(req.LoginHint) > maxLoginHintLen {
 		return redirectError("invalid_request", "The login_hint parameter is longer than %d bytes.", maxLoginHintLen)
+	}
+	if req.IDTokenHint != "" {
+		// OpenID Connect Core section 3.1.2.1: an ID token this server
+		// issued to this client (it may have expired), naming the user
+		// the client expects.
+		var c IDClaims
+		if len(req.IDTokenHint) > maxIDTokenHintLen || s.hintParser.Parse(req.IDTokenHint, &c) != nil ||
+			len(c.Audience) != 1 || c.Audience[0] != a.Client.ID {
+			return redirectError("invalid_request", "The id_token_hint is not an ID token this server issued to this client.")
+		}
+		a.HintSubject = c.Subject
 	}
 	scopes, err := requestedScopes(a.Client, req.Scope)
 	if err != nil {
@@ -441,8 +491,10 @@ func (s *Service) BrowserSession(ctx context.Context, sessionID string) (*Browse
 
 // NeedsLogin reports whether the signed-in browser b (nil: nobody) must
 // sign in (again) before a can be answered: no session; prompt=login or
-// select_account, unless the user signed in after the request began (the
-// sign-in it asked for); or a sign-in older than max_age.
+// select_account, an id_token_hint naming another user than b's (OpenID
+// Connect Core section 3.1.2.1), unless the user signed in after the
+// request began (the sign-in it asked for); or a sign-in older than
+// max_age. With prompt=none, the answer is then login_required.
 func (s *Service) NeedsLogin(a *Authorization, b *BrowserSession) bool {
 	if b == nil {
 		return true
@@ -454,7 +506,7 @@ func (s *Service) NeedsLogin(a *Authorization, b *BrowserSession) bool {
 	if fresh {
 		return false
 	}
-	if a.HasPrompt("login") || a.HasPrompt("select_account") {
+	if a.HasPrompt("login") || a.HasPrompt("select_account") || (a.HintSubject != "" && a.HintSubject != b.User.ID) {
 		return true
 	}
 	return a.MaxAge >= 0 && (at.IsZero() || s.now().Sub(at) > a.MaxAge)

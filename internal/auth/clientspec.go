@@ -235,9 +235,12 @@ func loopbackHost(host string) bool {
 }
 
 // MatchRedirectURI reports whether a request's redirect_uri is one of the
-// client's: by exact string comparison, except that for a registered
-// loopback IP URI (http://127.0.0.1 or http://[::1], RFC 8252 section
-// 7.3) any port is accepted, everything else still exact.
+// client's: by exact string comparison, except that for a loopback IP URI
+// registered without a port (http://127.0.0.1/… or http://[::1]/…, a
+// native app's, RFC 8252 section 7.3) any port is accepted, everything
+// else still exact. A loopback URI registered with a port names the one
+// port its application listens on: another port there may be another
+// local program's, so it is refused like any other difference.
 func MatchRedirectURI(registered []string, requested string) bool {
 	if slices.Contains(registered, requested) {
 		return true
@@ -247,7 +250,8 @@ func MatchRedirectURI(registered []string, requested string) bool {
 		return false
 	}
 	for _, r := range registered {
-		if reg, ok := withoutLoopbackPort(r); ok && reg == req {
+		// reg == r: registered without a port.
+		if reg, ok := withoutLoopbackPort(r); ok && reg == r && reg == req {
 			return true
 		}
 	}

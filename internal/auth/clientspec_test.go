@@ -9,7 +9,8 @@ import (
 
 // TestMatchRedirectURI sends the redirect URI variants an attacker tries
 // (RFC 9700 section 4.1): every one but the registered URI itself, and a
-// loopback IP URI on another port (RFC 8252 section 7.3), is refused.
+// loopback IP URI registered without a port on any port (RFC 8252
+// section 7.3), is refused.
 func TestMatchRedirectURI(t *testing.T) {
 	registered := []string{
 		"https://app.example.com/callback",
@@ -26,11 +27,14 @@ func TestMatchRedirectURI(t *testing.T) {
 		{"https://app.example.com/callback", true},
 		{"https://app.example.com/cb?tenant=a", true},
 		{"com.example.app:/oauth", true},
-		// Loopback IP literals: any port, all else exact.
+		// Loopback IP literals registered without a port: any port, all
+		// else exact. With a port: that port alone.
 		{"http://127.0.0.1:49152/native", true},
 		{"http://127.0.0.1/native", true},
-		{"http://[::1]:61000/v6", true},
-		{"http://[::1]/v6", true},
+		{"http://[::1]:5000/v6", true},
+		{"http://[::1]:61000/v6", false},
+		{"http://[::1]/v6", false},
+		{"http://[::1]:49152/native", false},
 		{"http://127.0.0.1:49152/native/", false},
 		{"http://127.0.0.1:49152/Native", false},
 		{"http://127.0.0.1:49152/native?x=1", false},

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -309,7 +310,8 @@ func mustQuery(t *testing.T, loc string) url.Values {
 	return u.Query()
 }
 
-// hiddenValue returns the value of a hidden input of a page.
+// hiddenValue returns the value of a hidden input of a page, unescaped as
+// a browser would.
 func hiddenValue(t *testing.T, body, name string) string {
 	t.Helper()
 	marker := `name="` + name + `" value="`
@@ -318,5 +320,5 @@ func hiddenValue(t *testing.T, body, name string) string {
 		t.Fatalf("no hidden %s on the page:\n%s", name, body)
 	}
 	v := body[i+len(marker):]
-	return strings.ReplaceAll(v[:strings.Index(v, `"`)], "&#43;", "+")
+	return html.UnescapeString(v[:strings.Index(v, `"`)])
 }
