@@ -147,13 +147,13 @@ func (s *Server) routes() *http.ServeMux {
 
 	s.handle(mux, "POST /v1/users", http.HandlerFunc(s.handleRegister))
 	s.handle(mux, "POST /v1/login", http.HandlerFunc(s.handleLogin))
-	s.handle(mux, "POST /oauth/token", http.HandlerFunc(s.handleToken))
+	s.handle(mux, "POST /oauth/token", publicCORS(s.handleToken))
 	s.handle(mux, "POST /oauth/introspect", http.HandlerFunc(s.handleIntrospect))
-	s.handle(mux, "POST /oauth/revoke", http.HandlerFunc(s.handleRevoke))
+	s.handle(mux, "POST /oauth/revoke", publicCORS(s.handleRevoke))
 	s.handle(mux, "POST /oauth/par", http.HandlerFunc(s.handlePAR))
 	s.handle(mux, "POST /oauth/device_authorization", http.HandlerFunc(s.handleDeviceAuthorization))
-	s.handle(mux, "GET /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
-	s.handle(mux, "POST /oauth/userinfo", http.HandlerFunc(s.handleUserInfo))
+	s.handle(mux, "GET /oauth/userinfo", publicCORS(s.handleUserInfo))
+	s.handle(mux, "POST /oauth/userinfo", publicCORS(s.handleUserInfo))
 
 	s.handle(mux, "POST /v1/logout", s.bearer(s.handleLogout))
 	s.handle(mux, "POST /v1/logout/all", s.bearer(s.handleLogoutAll))

@@ -12,10 +12,16 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 )
 
-// wellKnownRoutes registers the public documents: the JWKS and the two
-// discovery paths, each readable by scripts on any origin (publicCORS)
-// and answering the CORS preflight (handlePreflight). No other route
-// answers CORS.
+// wellKnownRoutes registers the routes that scripts on any origin may
+// call (publicCORS), each answering the CORS preflight (preflight): the
+// public documents — the JWKS and the two discovery paths — and the
+// OAuth endpoints a single-page app on another origin calls from the
+// browser — token, revocation and userinfo. None of these takes a
+// cookie's word for who calls it (the token endpoint's cookie-mode
+// refresh has its own CSRF defence, and browsers send no cookies to a
+// response they may read under "*"), so any origin may read their
+// answers: that is what Auth0, Okta and Keycloak do for public clients'
+// "web origins". No other route answers CORS.
 func (s *Server) wellKnownRoutes(mux *http.ServeMux) {
 	for _, route := range []struct {
 		path string
@@ -26,11 +32,14 @@ func (s *Server) wellKnownRoutes(mux *http.ServeMux) {
 		{"/.well-known/oauth-authorization-server", s.handleDiscovery},
 	} {
 		s.handle(mux, "GET "+route.path, publicCORS(route.h))
-		s.handle(mux, "OPTIONS "+route.path, http.HandlerFunc(handlePreflight))
+		s.handle(mux, "OPTIONS "+route.path, preflight("GET, HEAD, OPTIONS", "GET"))
 	}
+	s.handle(mux, "OPTIONS /oauth/token", preflight("POST, OPTIONS", "POST"))
+	s.handle(mux, "OPTIONS /oauth/revoke", preflight("POST, OPTIONS", "POST"))
+	s.handle(mux, "OPTIONS /oauth/userinfo", preflight("GET, HEAD, POST, OPTIONS", "GET, POST"))
 }
 
-// CORS limits of handlePreflight.
+// CORS limits of preflight.
 const (
 	// preflightMaxAge is how long a browser may cache a preflight's
 	// answer (Access-Control-Max-Age, in seconds): a day. Browsers cap it
@@ -54,26 +63,28 @@ func publicCORS(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// handlePreflight answers OPTIONS on a public document with 204: the
-// methods (Allow) and, to a CORS preflight (one with
-// Access-Control-Request-Method), what the browser may send: GET, the
-// request headers it asks for when they are a short list of valid field
-// names (Access-Control-Request-Headers; for a GET they can only be
-// custom headers a script added, which the route ignores), no
-// credentials, cached for preflightMaxAge. A method other than GET is
-// not granted, so the browser stops there.
-func handlePreflight(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Allow", "GET, HEAD, OPTIONS")
-	h.Set("Access-Control-Allow-Origin", "*")
-	if r.Header.Get("Access-Control-Request-Method") != "" {
-		h.Set("Access-Control-Allow-Methods", "GET")
-		if names := preflightHeaders(r); names != "" {
-			h.Set("Access-Control-Allow-Headers", names)
+// preflight answers OPTIONS on a CORS route with 204: the route's
+// methods (allow) and, to a CORS preflight (one with
+// Access-Control-Request-Method), what the browser may send: the methods
+// granted, the request headers it asks for when they are a short list of
+// valid field names (Access-Control-Request-Headers: Authorization and
+// Content-Type for the OAuth endpoints; any others a script added are
+// ignored by the route), no credentials, cached for preflightMaxAge. A
+// method not granted stops the browser there.
+func preflight(allow, methods string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Allow", allow)
+		h.Set("Access-Control-Allow-Origin", "*")
+		if r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", methods)
+			if names := preflightHeaders(r); names != "" {
+				h.Set("Access-Control-Allow-Headers", names)
+			}
+			h.Set("Access-Control-Max-Age", strconv.Itoa(preflightMaxAge))
 		}
-		h.Set("Access-Control-Max-Age", strconv.Itoa(preflightMaxAge))
+		w.WriteHeader(http.StatusNoContent)
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // preflightHeaders returns the field names of the request's

@@ -90,19 +90,21 @@ func TestPublicDocumentsCORS(t *testing.T) {
 		}
 	}
 
-	// Nothing else answers CORS: not the API, not the token endpoint,
-	// not a wrong method on a public document.
+	// Nothing else answers CORS: not the API, not the endpoints of
+	// confidential clients or of the pages, not a wrong method on a
+	// public document.
 	f.register(t, "alice", testPassword)
 	others := []struct {
 		method, path, contentType, body string
 		status                          int
 	}{
 		{http.MethodPost, "/v1/login", "application/json", credentialsJSON("alice", testPassword), http.StatusOK},
-		{http.MethodPost, "/oauth/token", "application/x-www-form-urlencoded", "grant_type=refresh_token", http.StatusBadRequest},
+		{http.MethodPost, "/oauth/introspect", "application/x-www-form-urlencoded", "token=x", http.StatusUnauthorized},
+		{http.MethodPost, "/oauth/par", "application/x-www-form-urlencoded", "client_id=x", http.StatusUnauthorized},
+		{http.MethodOptions, "/oauth/introspect", "", "", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/healthz", "", "", http.StatusOK},
 		{http.MethodGet, "/v1/me", "", "", http.StatusUnauthorized},
 		{http.MethodOptions, "/v1/login", "", "", http.StatusMethodNotAllowed},
-		{http.MethodOptions, "/oauth/token", "", "", http.StatusMethodNotAllowed},
 		{http.MethodPost, "/.well-known/jwks.json", "", "", http.StatusMethodNotAllowed},
 	}
 	for _, tt := range others {
@@ -117,6 +119,54 @@ func TestPublicDocumentsCORS(t *testing.T) {
 		for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Credentials"} {
 			if got := res.header.Get(name); got != "" {
 				t.Errorf("%s %s: got %s %q, want none", tt.method, tt.path, name, got)
+			}
+		}
+	}
+}
+
+// A single-page app on another origin can call the token, revocation and
+// userinfo endpoints from the browser: their answers, errors included,
+// carry Access-Control-Allow-Origin "*" and never credentials, and their
+// preflights grant their methods and the Authorization and Content-Type
+// headers.
+func TestOAuthEndpointsCORS(t *testing.T) {
+	f := newFixture(t)
+	const origin = "https://spa.example"
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{http.MethodPost, "/oauth/token", "grant_type=authorization_code&code=x&client_id=y", http.StatusUnauthorized},
+		{http.MethodPost, "/oauth/token", "grant_type=nope", http.StatusBadRequest},
+		{http.MethodPost, "/oauth/revoke", "token=x&client_id=y", http.StatusUnauthorized},
+		{http.MethodGet, "/oauth/userinfo", "", http.StatusUnauthorized},
+		{http.MethodPost, "/oauth/userinfo", "", http.StatusUnauthorized},
+	} {
+		h := http.Header{"Origin": {origin}}
+		if tt.body != "" {
+			h.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		res := f.do(t, request{method: tt.method, path: tt.path, header: h, body: tt.body})
+		if res.status != tt.status || res.header.Get("Access-Control-Allow-Origin") != "*" || res.header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("%s %s: %d, Allow-Origin %q, Allow-Credentials %q; want %d, *, none (body %s)", tt.method, tt.path, res.status,
+				res.header.Get("Access-Control-Allow-Origin"), res.header.Get("Access-Control-Allow-Credentials"), tt.status, res.body)
+		}
+	}
+	for path, methods := range map[string]string{"/oauth/token": "POST", "/oauth/revoke": "POST", "/oauth/userinfo": "GET, POST"} {
+		res := f.do(t, request{method: http.MethodOptions, path: path, header: http.Header{"Origin": {origin},
+			"Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization, content-type"}}})
+		want := map[string]string{
+			"Access-Control-Allow-Origin":      "*",
+			"Access-Control-Allow-Methods":     methods,
+			"Access-Control-Allow-Headers":     "authorization, content-type",
+			"Access-Control-Allow-Credentials": "",
+		}
+		if res.status != http.StatusNoContent {
+			t.Errorf("OPTIONS %s: %d, want 204", path, res.status)
+		}
+		for name, v := range want {
+			if got := res.header.Get(name); got != v {
+				t.Errorf("OPTIONS %s: %s %q, want %q", path, name, got, v)
 			}
 		}
 	}
