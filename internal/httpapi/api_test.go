@@ -569,7 +569,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		method, path, allow string
 	}{
 		{http.MethodGet, "/v1/login", "POST"},
-		{http.MethodGet, "/oauth/token", "POST"},
+		{http.MethodGet, "/oauth/token", "OPTIONS, POST"},
 		{http.MethodPut, "/v1/users", "POST"},
 		{http.MethodPost, "/v1/me", "GET, HEAD"},
 		{http.MethodPost, "/.well-known/jwks.json", "GET, HEAD, OPTIONS"},
