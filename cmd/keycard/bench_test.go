@@ -228,11 +228,13 @@ routes:
 		return code == http.StatusOK
 	})
 
-	code, r, _, errOut := runBench(t, s, "gateway", "--gateway", g.base, "--path", "/me/x", "--requests", "50", "--concurrency", "4", "--json")
+	// Enough requests for the gateway's CPU time, counted in 10 ms
+	// ticks, to advance (50 once did not).
+	code, r, _, errOut := runBench(t, s, "gateway", "--gateway", g.base, "--path", "/me/x", "--requests", "1000", "--concurrency", "4", "--json")
 	if code != 0 {
 		t.Fatalf("bench gateway: exit %d: %s", code, errOut)
 	}
-	checkReport(t, r, "gateway", "closed", 50)
+	checkReport(t, r, "gateway", "closed", 1000)
 	if r.Gateway != g.base {
 		t.Errorf("gateway %q, want %q", r.Gateway, g.base)
 	}

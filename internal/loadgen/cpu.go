@@ -243,6 +243,8 @@ func NewCPUFigure(source string, before CPUReading, errBefore error, after CPURe
 		f.Unavailable = "the CPU time went backwards: the server restarted, or another instance answered"
 	case successes == 0:
 		f.Unavailable = "no request succeeded"
+	case after.CPU == before.CPU:
+		f.Unavailable = "the server's CPU time did not advance: the run was shorter than the 10 ms ticks it is counted in; run longer"
 	default:
 		cpu := after.CPU - before.CPU
 		s := math.Round(cpu.Seconds()*1000) / 1000                                // the sources count in 10 ms ticks

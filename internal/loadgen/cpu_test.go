@@ -178,7 +178,7 @@ func TestCPUFigure(t *testing.T) {
 	}{
 		{name: "measured", before: at(10 * time.Second), after: at(12500 * time.Millisecond), successes: 1000, wantUS: 2500, wantSeconds: 2.5},
 		{name: "one decimal", before: at(0), after: at(10 * time.Millisecond), successes: 3, wantUS: 3333.3, wantSeconds: 0.01},
-		{name: "no CPU used", before: at(time.Second), after: at(time.Second), successes: 5, wantUS: 0, wantSeconds: 0},
+		{name: "no CPU used", before: at(time.Second), after: at(time.Second), successes: 5, wantWhy: "did not advance"},
 		{name: "first reading failed", errB: failed, successes: 5, wantWhy: "before the run failed: connection refused"},
 		{name: "second reading failed", before: at(0), errA: failed, successes: 5, wantWhy: "after the run failed: connection refused"},
 		{name: "another process", before: at(0), after: CPUReading{CPU: time.Second, Process: "200"}, successes: 5, wantWhy: "different processes"},
