@@ -45,11 +45,24 @@ func checkWebhookURL(raw string, allowHTTP bool) error {
 	return checkServerURI("webhook URL", raw)
 }
 
-// CreateWebhook registers an endpoint at rawURL for the event types
-// (none: all), with a new signing secret, returned in the endpoint: shown
-// only this once.
-func (s *Service) CreateWebhook(ctx context.Context, by Actor, rawURL string, events []string, description string) (*keycard.WebhookEndpoint, error) {
-	if err := checkWebhookURL(rawURL, s.cfg.WebhooksAllowHTTP); err != nil {
+// WebhookSpec is an endpoint to register.
+type WebhookSpec struct {
+	// URL is where deliveries are posted: https, or http on a loopback
+	// host; http on any host with Config.WebhooksAllowHTTP or AllowHTTP.
+	URL string
+	// Events are the event types to send; none means all.
+	Events      []string
+	Description string
+	// AllowHTTP is the operator's explicit allowance of http on any host
+	// for this endpoint (keycard webhooks add --allow-http).
+	AllowHTTP bool
+}
+
+// CreateWebhook registers an endpoint as spec describes, with a new
+// signing secret, returned in the endpoint: shown only this once.
+func (s *Service) CreateWebhook(ctx context.Context, by Actor, spec WebhookSpec) (*keycard.WebhookEndpoint, error) {
+	rawURL, events, description := spec.URL, spec.Events, spec.Description
+	if err := checkWebhookURL(rawURL, s.cfg.WebhooksAllowHTTP || spec.AllowHTTP); err != nil {
 		return nil, err
 	}
 	events, err := cleanList("event type", events, len(keycard.WebhookEventTypes()), 64, keycard.ValidWebhookEventType)
