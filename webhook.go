@@ -2,9 +2,32 @@ package keycard
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 )
+
+// WebhookSecretPrefix starts every webhook signing secret (Standard
+// Webhooks: the HMAC key is the standard base64 after it).
+const WebhookSecretPrefix = "whsec_"
+
+// webhookSecretLen is the number of random bytes in a secret made by
+// NewWebhookSecret (Standard Webhooks asks for 24 to 64).
+const webhookSecretLen = 32
+
+// NewWebhookSecret returns a new signing secret: WebhookSecretPrefix and
+// the standard base64 of 32 bytes read from r (normally
+// crypto/rand.Reader).
+func NewWebhookSecret(r io.Reader) (string, error) {
+	var b [webhookSecretLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("keycard: reading a random webhook secret: %w", err)
+	}
+	return WebhookSecretPrefix + base64.StdEncoding.EncodeToString(b[:]), nil
+}
 
 // Webhook event types: the type member of a webhook's body.
 const (
@@ -135,6 +158,14 @@ type WebhookDelivery struct {
 	// Secret is the endpoint's signing secret, filled in by
 	// ClaimWebhookDeliveries only.
 	Secret string
+}
+
+// MessageID returns the webhook-id of the delivery: "msg_" and the audit
+// event's id, the same for every attempt and replay of one event, to
+// every endpoint, so that a receiver can drop a message it already
+// handled.
+func (d *WebhookDelivery) MessageID() string {
+	return "msg_" + strconv.FormatInt(d.EventID, 10)
 }
 
 // RoundAttempts returns the attempts made since the delivery was last

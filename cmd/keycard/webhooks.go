@@ -7,7 +7,6 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
-	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // parseWebhookFlags parses the arguments of a webhooks subcommand and
@@ -137,7 +136,7 @@ func (e *cmdEnv) webhooksRemove(args []string) int {
 // deliveryJSON is what deliveries and replay print of a delivery.
 func deliveryJSON(d *keycard.WebhookDelivery) map[string]any {
 	return map[string]any{
-		"id": d.ID, "endpoint_id": d.EndpointID, "url": d.URL, "webhook_id": webhook.MessageID(d), "event_type": d.EventType,
+		"id": d.ID, "endpoint_id": d.EndpointID, "url": d.URL, "webhook_id": d.MessageID(), "event_type": d.EventType,
 		"event_time": d.EventTime.UTC().Format(time.RFC3339), "state": d.State, "attempts": d.RoundAttempts(),
 		"next_attempt_at": d.NextAttemptAt.UTC().Format(time.RFC3339), "last_error": d.LastError,
 		"updated_at": d.UpdatedAt.UTC().Format(time.RFC3339),

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard"
-	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // Webhooks (docs/webhooks.md, docs/decisions/webhooks.md).
@@ -76,7 +75,7 @@ func (s *Service) CreateWebhook(ctx context.Context, by Actor, spec WebhookSpec)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := webhook.NewSecret(s.rand)
+	secret, err := keycard.NewWebhookSecret(s.rand)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +131,7 @@ func (s *Service) ReplayWebhook(ctx context.Context, by Actor, id int64) (*keyca
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, AuditWebhookReplayed, by, d.EndpointID, map[string]any{"delivery": d.ID, "event": d.EventType, "webhook_id": webhook.MessageID(d)})
+	s.audit(ctx, AuditWebhookReplayed, by, d.EndpointID, map[string]any{"delivery": d.ID, "event": d.EventType, "webhook_id": d.MessageID()})
 	return d, nil
 }
 
@@ -140,6 +139,6 @@ func (s *Service) ReplayWebhook(ctx context.Context, by Actor, id int64) (*keyca
 // delivery d was given up for the reason.
 func (s *Service) WebhookGivenUp(ctx context.Context, d *keycard.WebhookDelivery, reason string) {
 	s.audit(ctx, AuditWebhookFailed, System(), d.EndpointID, map[string]any{
-		"delivery": d.ID, "event": d.EventType, "webhook_id": webhook.MessageID(d), "attempts": d.RoundAttempts(), "error": reason,
+		"delivery": d.ID, "event": d.EventType, "webhook_id": d.MessageID(), "attempts": d.RoundAttempts(), "error": reason,
 	})
 }

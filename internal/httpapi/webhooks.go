@@ -9,7 +9,6 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
-	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // webhookRoutes registers the admin API of webhooks (docs/webhooks.md).
@@ -129,17 +128,17 @@ type WebhookDeliveryJSON struct {
 	NextAttemptAt time.Time     `json:"next_attempt_at"`
 	LastError     string        `json:"last_error"`
 	UpdatedAt     time.Time     `json:"updated_at"`
-	Payload       *webhook.Body `json:"payload,omitempty"`
+	Payload       *auth.WebhookBody `json:"payload,omitempty"`
 }
 
 // NewWebhookDeliveryJSON returns d as the admin API shows it.
 func NewWebhookDeliveryJSON(d *keycard.WebhookDelivery) WebhookDeliveryJSON {
 	out := WebhookDeliveryJSON{
-		ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, WebhookID: webhook.MessageID(d), EventType: d.EventType,
+		ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, WebhookID: d.MessageID(), EventType: d.EventType,
 		EventTime: d.EventTime.UTC(), State: string(d.State), Attempts: d.RoundAttempts(), NextAttemptAt: d.NextAttemptAt.UTC(),
 		LastError: d.LastError, UpdatedAt: d.UpdatedAt.UTC(),
 	}
-	if b, err := webhook.NewBody(d); err == nil {
+	if b, err := auth.NewWebhookBody(d); err == nil {
 		out.Payload = b
 	}
 	return out

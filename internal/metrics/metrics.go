@@ -21,7 +21,6 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
-	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // Namespace prefixes every Keycard metric name.
@@ -118,7 +117,9 @@ func New(opt Options) *Metrics {
 	for _, k := range []string{"long_poll", "stream"} {
 		m.feedSubs.WithLabelValues(k)
 	}
-	for _, o := range webhook.Outcomes() {
+	// The outcomes of a webhook attempt, webhook.OutcomeDelivered, …
+	// (this package does not import internal/webhook).
+	for _, o := range []string{"delivered", "retried", "failed"} {
 		m.webhooks.WithLabelValues(o)
 	}
 	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.feedSubs, m.feedLag, m.webhooks,
@@ -162,7 +163,7 @@ func (m *Metrics) LoginOutcome(outcome string) { m.logins.WithLabelValues(outcom
 func (m *Metrics) RefreshOutcome(outcome string) { m.refresh.WithLabelValues(outcome).Inc() }
 
 // WebhookOutcome counts a webhook delivery attempt by outcome
-// (webhook.OutcomeDelivered, …).
+// (webhook.OutcomeDelivered, OutcomeRetried, OutcomeFailed).
 func (m *Metrics) WebhookOutcome(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
 
 // SessionsRevoked implements auth.Metrics.

@@ -106,7 +106,7 @@ type Config struct {
 	Backchannel backchannel.Options
 	// Webhooks tunes the webhook worker: attempts, back-off, request
 	// timeout (webhook.Options; zero fields take its defaults). Its
-	// Outcome, GivenUp and Logger are the server's.
+	// Outcome and Logger are the server's.
 	Webhooks webhook.Options
 	// WebhooksAllowHTTP lets webhook endpoints use http on any host
 	// (auth.Config.WebhooksAllowHTTP).

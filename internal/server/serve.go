@@ -209,8 +209,8 @@ func (a *App) Background(ctx context.Context) {
 		}
 	}
 	hooks := a.cfg.Webhooks
-	hooks.Outcome, hooks.GivenUp, hooks.Logger = a.metrics.WebhookOutcome, a.svc.WebhookGivenUp, log
-	if w, err := webhook.New(a.db.Stores().Webhooks, hooks); err != nil {
+	hooks.Outcome, hooks.Logger = a.metrics.WebhookOutcome, log
+	if w, err := webhook.New(a.db.Stores().Webhooks, a.svc, hooks); err != nil {
 		log.Error("webhook worker not started", "err", err) // Config.Check refuses such options first
 	} else {
 		sent := make(chan struct{})

@@ -5,38 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keycard-auth/keycard"
 )
-
-// SecretPrefix starts every signing secret (Standard Webhooks: the key is
-// the base64 after it).
-const SecretPrefix = "whsec_"
-
-// secretLen is the number of random bytes in a secret made by NewSecret
-// (Standard Webhooks asks for 24 to 64).
-const secretLen = 32
 
 // ErrSecret is returned for a signing secret that is not whsec_ followed
 // by standard base64 of at least 24 bytes.
 var ErrSecret = errors.New("webhook: the secret must be whsec_ followed by the base64 of 24 to 64 bytes")
 
-// NewSecret returns a new signing secret: SecretPrefix and the standard
-// base64 of 32 bytes read from r (normally crypto/rand.Reader).
-func NewSecret(r io.Reader) (string, error) {
-	var b [secretLen]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("webhook: reading a random secret: %w", err)
-	}
-	return SecretPrefix + base64.StdEncoding.EncodeToString(b[:]), nil
-}
-
 // secretKey returns the HMAC key of a whsec_ secret.
 func secretKey(secret string) ([]byte, error) {
-	enc, ok := strings.CutPrefix(secret, SecretPrefix)
+	enc, ok := strings.CutPrefix(secret, keycard.WebhookSecretPrefix)
 	if !ok {
 		return nil, ErrSecret
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
@@ -53,21 +54,21 @@ func verify(secret, id, timestamp string, body []byte, header string) bool {
 	return false
 }
 
-// TestNewSecret: a new secret is whsec_ and 32 random bytes, signs, and
+// TestNewWebhookSecret: a new secret is whsec_ and 32 random bytes, signs, and
 // verifies with the receiver's check.
-func TestNewSecret(t *testing.T) {
-	s, err := webhook.NewSecret(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
+func TestNewWebhookSecret(t *testing.T) {
+	s, err := keycard.NewWebhookSecret(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)); s != want {
-		t.Errorf("NewSecret: got %s, want %s", s, want)
+		t.Errorf("NewWebhookSecret: got %s, want %s", s, want)
 	}
 	if err := webhook.CheckSecret(s); err != nil {
 		t.Errorf("CheckSecret of a new secret: %v", err)
 	}
-	if _, err := webhook.NewSecret(bytes.NewReader(nil)); err == nil {
-		t.Error("NewSecret without randomness: got nil error")
+	if _, err := keycard.NewWebhookSecret(bytes.NewReader(nil)); err == nil {
+		t.Error("NewWebhookSecret without randomness: got nil error")
 	}
 	body := []byte(`{"type":"user.created"}`)
 	sig, err := webhook.Sign(s, "msg_1", time.Unix(1700000000, 0), body)

@@ -15,7 +15,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,8 +46,15 @@ const (
 	OutcomeFailed    = "failed"
 )
 
-// Outcomes returns every outcome.
-func Outcomes() []string { return []string{OutcomeDelivered, OutcomeRetried, OutcomeFailed} }
+// Events makes the bodies of deliveries and hears of those given up;
+// *auth.Service implements it.
+type Events interface {
+	// WebhookBody returns the JSON body of the delivery.
+	WebhookBody(d *keycard.WebhookDelivery) ([]byte, error)
+	// WebhookGivenUp records that the delivery was given up for the
+	// reason.
+	WebhookGivenUp(ctx context.Context, d *keycard.WebhookDelivery, reason string)
+}
 
 // Options tune a Worker. The zero value of each field means its default.
 type Options struct {
@@ -82,9 +88,6 @@ type Options struct {
 	// Outcome, when not nil, is told of each attempt's outcome
 	// (OutcomeDelivered, OutcomeRetried, OutcomeFailed): the metrics.
 	Outcome func(outcome string)
-	// GivenUp, when not nil, is told of a delivery given up, with the
-	// reason (the server audits it).
-	GivenUp func(ctx context.Context, d *keycard.WebhookDelivery, reason string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger hears of deliveries that fail; nil discards. It never hears
@@ -137,9 +140,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Outcome == nil {
 		o.Outcome = func(string) {}
 	}
-	if o.GivenUp == nil {
-		o.GivenUp = func(context.Context, *keycard.WebhookDelivery, string) {}
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -153,18 +153,19 @@ func (o Options) withDefaults() (Options, error) {
 // one process or in several on a shared database, share the work: each
 // delivery is claimed by one at a time.
 type Worker struct {
-	store keycard.WebhookStore
-	o     Options
+	store  keycard.WebhookStore
+	events Events
+	o      Options
 }
 
-// New returns a Worker that takes deliveries from store. It fails as
-// Options.Check does.
-func New(store keycard.WebhookStore, o Options) (*Worker, error) {
+// New returns a Worker that takes deliveries from store and their bodies
+// from events. It fails as Options.Check does.
+func New(store keycard.WebhookStore, events Events, o Options) (*Worker, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{store: store, o: o}, nil
+	return &Worker{store: store, events: events, o: o}, nil
 }
 
 // Run sends deliveries as they become due until ctx ends, then waits for
@@ -213,7 +214,7 @@ func (w *Worker) Run(ctx context.Context) {
 
 // deliver makes one attempt at d and records its outcome.
 func (w *Worker) deliver(ctx context.Context, d *keycard.WebhookDelivery) {
-	log := w.o.Logger.With("delivery", d.ID, "endpoint", d.EndpointID, "event", d.EventType, "webhook_id", MessageID(d), "attempt", d.RoundAttempts())
+	log := w.o.Logger.With("delivery", d.ID, "endpoint", d.EndpointID, "event", d.EventType, "webhook_id", d.MessageID(), "attempt", d.RoundAttempts())
 	err := w.send(ctx, d)
 	if ctx.Err() != nil {
 		return // shutting down: the lease runs out and the attempt is made again
@@ -238,7 +239,7 @@ func (w *Worker) deliver(ctx context.Context, d *keycard.WebhookDelivery) {
 			return
 		}
 		w.o.Outcome(OutcomeFailed)
-		w.o.GivenUp(rec, d, err.Error())
+		w.events.WebhookGivenUp(rec, d, err.Error())
 		log.Warn("webhook given up", "url", d.URL, "err", err)
 	default:
 		next := now.Add(backchannel.Backoff(d.RoundAttempts(), w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
@@ -263,15 +264,11 @@ const maxErrorLen = 300
 // send POSTs d's body, signed, to its endpoint and returns an error
 // unless the answer is 2xx.
 func (w *Worker) send(ctx context.Context, d *keycard.WebhookDelivery) error {
-	body, err := NewBody(d)
+	b, err := w.events.WebhookBody(d)
 	if err != nil {
 		return &permanentError{err.Error()}
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return &permanentError{err.Error()}
-	}
-	id, ts := MessageID(d), w.o.Now()
+	id, ts := d.MessageID(), w.o.Now()
 	sig, err := Sign(d.Secret, id, ts, b)
 	if err != nil {
 		return &permanentError{err.Error()}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/webhook"
 )
@@ -72,15 +73,21 @@ func (o *outcomes) get(s string) int {
 	return o.n[s]
 }
 
-// env is a store with one endpoint.
+// env is a store with one endpoint, and the auth service that makes the
+// bodies.
 type env struct {
 	stores   keycard.Stores
+	svc      *auth.Service
 	endpoint *keycard.WebhookEndpoint
 }
 
 func newEnv(t *testing.T, url string, events ...string) *env {
 	e := authtest.New(t, nil)
-	secret, err := webhook.NewSecret(strings.NewReader(strings.Repeat("k", 32)))
+	svc, err := auth.NewService(e.Deps(), auth.Config{Issuer: "https://auth.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := keycard.NewWebhookSecret(strings.NewReader(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +95,7 @@ func newEnv(t *testing.T, url string, events ...string) *env {
 	if err := e.Stores.Webhooks.CreateWebhook(context.Background(), ep); err != nil {
 		t.Fatal(err)
 	}
-	return &env{stores: e.Stores, endpoint: ep}
+	return &env{stores: e.Stores, svc: svc, endpoint: ep}
 }
 
 // event appends an audit event of the type.
@@ -104,7 +111,7 @@ func (e *env) event(t *testing.T, typ, subject, detail string) *keycard.AuditEve
 // run starts a worker until the test ends.
 func (e *env) run(t *testing.T, o webhook.Options) {
 	t.Helper()
-	w, err := webhook.New(e.stores.Webhooks, o)
+	w, err := webhook.New(e.stores.Webhooks, e.svc, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,25 +231,20 @@ func TestGiveUpAndReplay(t *testing.T) {
 	})
 	e := newEnv(t, r.srv.URL)
 	e.event(t, keycard.AuditUserCreated, "user-1", `{"username":"ann"}`)
-	var (
-		o       outcomes
-		givenMu sync.Mutex
-		given   []string
-	)
+	var o outcomes
 	opts := fast(&o)
 	opts.MaxAttempts = 3
-	opts.GivenUp = func(_ context.Context, d *keycard.WebhookDelivery, reason string) {
-		givenMu.Lock()
-		defer givenMu.Unlock()
-		given = append(given, reason)
-	}
 	e.run(t, opts)
 	waitFor(t, "the delivery given up", func() bool { return allIn(e.states(t), 1, keycard.WebhookFailed) })
-	givenMu.Lock()
-	if len(given) != 1 || given[0] != "HTTP 500" {
-		t.Errorf("given up: got %q, want one HTTP 500", given)
+	var audited []*keycard.AuditEvent
+	waitFor(t, "the audit event", func() bool {
+		var err error
+		audited, err = e.stores.Audit.ListAudit(context.Background(), keycard.AuditFilter{Type: auth.AuditWebhookFailed})
+		return err == nil && len(audited) > 0
+	})
+	if len(audited) != 1 || audited[0].Subject != e.endpoint.ID || !strings.Contains(string(audited[0].Detail), `"error":"HTTP 500"`) {
+		t.Errorf("audited: got %v, want one webhook.failed of the endpoint with HTTP 500", audited)
 	}
-	givenMu.Unlock()
 	if n := len(r.requests()); n != 3 {
 		t.Errorf("requests: got %d, want 3 (MaxAttempts)", n)
 	}

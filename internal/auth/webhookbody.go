@@ -1,27 +1,19 @@
-package webhook
+package auth
 
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/keycard-auth/keycard"
 )
 
-// Body is the JSON body of a webhook (Standard Webhooks, "Payload
+// WebhookBody is the JSON body of a webhook (Standard Webhooks, "Payload
 // structure").
-type Body struct {
+type WebhookBody struct {
 	Type      string         `json:"type"`
 	Timestamp time.Time      `json:"timestamp"` // when the event happened, RFC 3339
 	Data      map[string]any `json:"data"`
-}
-
-// MessageID returns the webhook-id of the delivery: the same for every
-// attempt and replay of one event, to every endpoint, so that a receiver
-// can drop a message it already handled.
-func MessageID(d *keycard.WebhookDelivery) string {
-	return "msg_" + strconv.FormatInt(d.EventID, 10)
 }
 
 // auditDetail is every audit detail field a webhook may carry. Anything
@@ -40,13 +32,14 @@ type auditDetail struct {
 	Method          string   `json:"method"`
 }
 
-// NewBody returns the body of the delivery d: its event type, the time of
-// the event and the data of the event type (docs/webhooks.md lists them).
-func NewBody(d *keycard.WebhookDelivery) (*Body, error) {
+// NewWebhookBody returns the body of the delivery d: its event type, the
+// time of the event and the data of the event type (docs/webhooks.md
+// lists them).
+func NewWebhookBody(d *keycard.WebhookDelivery) (*WebhookBody, error) {
 	var det auditDetail
 	if len(d.Detail) > 0 {
 		if err := json.Unmarshal(d.Detail, &det); err != nil {
-			return nil, fmt.Errorf("webhook: the audit detail of event %d: %w", d.EventID, err)
+			return nil, fmt.Errorf("auth: the audit detail of webhook of event %d: %w", d.EventID, err)
 		}
 	}
 	data := map[string]any{"user_id": d.Subject}
@@ -81,7 +74,17 @@ func NewBody(d *keycard.WebhookDelivery) (*Body, error) {
 	case keycard.WebhookMFAEnrolled:
 		data["method"] = det.Method
 	default:
-		return nil, fmt.Errorf("webhook: unknown event type %q", d.EventType)
+		return nil, fmt.Errorf("auth: unknown webhook event type %q", d.EventType)
 	}
-	return &Body{Type: d.EventType, Timestamp: d.EventTime.UTC(), Data: data}, nil
+	return &WebhookBody{Type: d.EventType, Timestamp: d.EventTime.UTC(), Data: data}, nil
+}
+
+// WebhookBody returns the JSON body sent for the delivery d
+// (NewWebhookBody).
+func (s *Service) WebhookBody(d *keycard.WebhookDelivery) ([]byte, error) {
+	b, err := NewWebhookBody(d)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(b)
 }

@@ -1,4 +1,4 @@
-package webhook_test
+package auth_test
 
 import (
 	"encoding/json"
@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
-	"github.com/keycard-auth/keycard/internal/webhook"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
-// TestNewBody: each event type's data, made from the audit event by an
+// TestNewWebhookBody: each event type's data, made from the audit event by an
 // allow-list: fields of the detail not on it are never sent.
-func TestNewBody(t *testing.T) {
+func TestNewWebhookBody(t *testing.T) {
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name      string
@@ -40,7 +40,7 @@ func TestNewBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := webhook.NewBody(&keycard.WebhookDelivery{EventID: 9, EventType: tt.eventType, AuditType: tt.auditType,
+			b, err := auth.NewWebhookBody(&keycard.WebhookDelivery{EventID: 9, EventType: tt.eventType, AuditType: tt.auditType,
 				Subject: "u1", Detail: json.RawMessage(tt.detail), EventTime: at})
 			if err != nil {
 				t.Fatal(err)
@@ -59,13 +59,13 @@ func TestNewBody(t *testing.T) {
 			}
 		})
 	}
-	if _, err := webhook.NewBody(&keycard.WebhookDelivery{EventType: "user.exploded"}); err == nil {
-		t.Error("NewBody of an unknown type: got nil error")
+	if _, err := auth.NewWebhookBody(&keycard.WebhookDelivery{EventType: "user.exploded"}); err == nil {
+		t.Error("NewWebhookBody of an unknown type: got nil error")
 	}
-	if _, err := webhook.NewBody(&keycard.WebhookDelivery{EventType: keycard.WebhookUserCreated, Detail: json.RawMessage(`[`)}); err == nil {
-		t.Error("NewBody of a malformed detail: got nil error")
+	if _, err := auth.NewWebhookBody(&keycard.WebhookDelivery{EventType: keycard.WebhookUserCreated, Detail: json.RawMessage(`[`)}); err == nil {
+		t.Error("NewWebhookBody of a malformed detail: got nil error")
 	}
-	if got := webhook.MessageID(&keycard.WebhookDelivery{EventID: 42}); got != "msg_42" {
+	if got := (&keycard.WebhookDelivery{EventID: 42}).MessageID(); got != "msg_42" {
 		t.Errorf("MessageID: got %s, want msg_42", got)
 	}
 }
