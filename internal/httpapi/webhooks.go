@@ -124,10 +124,10 @@ type WebhookDeliveryJSON struct {
 	EventTime time.Time `json:"event_time"`
 	State     string    `json:"state"`
 	// Attempts are those of the current round (since the last replay).
-	Attempts      int           `json:"attempts"`
-	NextAttemptAt time.Time     `json:"next_attempt_at"`
-	LastError     string        `json:"last_error"`
-	UpdatedAt     time.Time     `json:"updated_at"`
+	Attempts      int               `json:"attempts"`
+	NextAttemptAt time.Time         `json:"next_attempt_at"`
+	LastError     string            `json:"last_error"`
+	UpdatedAt     time.Time         `json:"updated_at"`
 	Payload       *auth.WebhookBody `json:"payload,omitempty"`
 }
 
