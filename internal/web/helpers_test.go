@@ -65,7 +65,7 @@ type fixture struct {
 	svc    *auth.Service
 	stores keycard.Stores
 	clock  *clock
-	url   string
+	url    string
 	// gateway is the URL of the gateway in front of the weather page and
 	// the pages (fixtureOptions.weather).
 	gateway string
