@@ -111,9 +111,8 @@ func (s *Server) handleAdminDeleteWebhook(w http.ResponseWriter, r *http.Request
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// WebhookDeliveryJSON is a webhook delivery in the admin API; the web
-// console shows the same.
-type WebhookDeliveryJSON struct {
+// webhookDeliveryJSON is a webhook delivery in the admin API.
+type webhookDeliveryJSON struct {
 	ID         int64  `json:"id"`
 	EndpointID string `json:"endpoint_id"`
 	URL        string `json:"url"`
@@ -131,9 +130,9 @@ type WebhookDeliveryJSON struct {
 	Payload       *auth.WebhookBody `json:"payload,omitempty"`
 }
 
-// NewWebhookDeliveryJSON returns d as the admin API shows it.
-func NewWebhookDeliveryJSON(d *keycard.WebhookDelivery) WebhookDeliveryJSON {
-	out := WebhookDeliveryJSON{
+// newWebhookDeliveryJSON returns d as the admin API shows it.
+func newWebhookDeliveryJSON(d *keycard.WebhookDelivery) webhookDeliveryJSON {
+	out := webhookDeliveryJSON{
 		ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, WebhookID: d.MessageID(), EventType: d.EventType,
 		EventTime: d.EventTime.UTC(), State: string(d.State), Attempts: d.RoundAttempts(), NextAttemptAt: d.NextAttemptAt.UTC(),
 		LastError: d.LastError, UpdatedAt: d.UpdatedAt.UTC(),
@@ -179,10 +178,10 @@ func (s *Server) handleAdminWebhookDeliveries(w http.ResponseWriter, r *http.Req
 		return
 	}
 	out := struct {
-		Deliveries []WebhookDeliveryJSON `json:"deliveries"`
-	}{make([]WebhookDeliveryJSON, 0, len(ds))}
+		Deliveries []webhookDeliveryJSON `json:"deliveries"`
+	}{make([]webhookDeliveryJSON, 0, len(ds))}
 	for _, d := range ds {
-		out.Deliveries = append(out.Deliveries, NewWebhookDeliveryJSON(d))
+		out.Deliveries = append(out.Deliveries, newWebhookDeliveryJSON(d))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -201,5 +200,5 @@ func (s *Server) handleAdminReplayWebhook(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewWebhookDeliveryJSON(d))
+	writeJSON(w, http.StatusOK, newWebhookDeliveryJSON(d))
 }

@@ -63,7 +63,7 @@ func TestAdminWebhooks(t *testing.T) {
 	// follows, a user.signed_in to the one of every event.
 	uid := f.register(t, "alice", testPassword)
 	type deliveries struct {
-		Deliveries []WebhookDeliveryJSON `json:"deliveries"`
+		Deliveries []webhookDeliveryJSON `json:"deliveries"`
 	}
 	var got deliveries
 	ok(t, f.call(t, "GET", "/admin/v1/webhooks/deliveries?endpoint_id="+created.ID, ""), http.StatusOK, &got)
@@ -113,7 +113,7 @@ func TestAdminWebhooks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var replayed WebhookDeliveryJSON
+	var replayed webhookDeliveryJSON
 	ok(t, f.call(t, "POST", replay, ""), http.StatusOK, &replayed)
 	if replayed.ID != d.ID || replayed.State != "pending" || replayed.Attempts != 0 || replayed.WebhookID != d.WebhookID {
 		t.Errorf("replayed: got %+v", replayed)
