@@ -14,16 +14,25 @@ import (
 // the subcommand's own flags (named own) come from the command line
 // alone: KEYCARD_ID or a config file's url is not an endpoint's.
 func (e *cmdEnv) parseWebhookFlags(fs *flagSetWithConfig, args []string, own ...string) (code int, ok bool) {
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if _, code, ok := e.parseFlags(fs.FlagSet, args, 0); !ok {
+		return code, false
+	}
+	given := map[string]bool{}
+	for _, name := range own {
+		given[name] = explicitlySet(fs.FlagSet, name)
+	}
+	if code, ok := e.layer(fs); !ok {
 		return code, false
 	}
 	for _, name := range own {
-		if fl := fs.Lookup(name); fl != nil && !explicitlySet(fs.FlagSet, name) {
-			if l, isList := fl.Value.(*stringList); isList {
-				*l = nil
-			} else if err := fl.Value.Set(fl.DefValue); err != nil {
-				return e.fail("%v", err), false
-			}
+		fl := fs.Lookup(name)
+		if fl == nil || given[name] {
+			continue
+		}
+		if l, isList := fl.Value.(*stringList); isList {
+			*l = nil
+		} else if err := fl.Value.Set(fl.DefValue); err != nil {
+			return e.fail("%v", err), false
 		}
 	}
 	return exitOK, true

@@ -311,3 +311,25 @@ func TestWebhooksCLI(t *testing.T) {
 		t.Errorf("deliveries after the removal: got %d, want 1", len(got))
 	}
 }
+
+// TestWebhooksCLIFlagsNotFromEnv: a subcommand's own flags come from the
+// command line only: KEYCARD_URL or KEYCARD_ID in the environment (or a
+// config file) is not an endpoint to register or remove.
+func TestWebhooksCLIFlagsNotFromEnv(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errOut := run(t, "", "migrate", "--data", data); code != exitOK {
+		t.Fatalf("migrate: %s", errOut)
+	}
+	t.Setenv("KEYCARD_URL", "https://env.example/hooks")
+	t.Setenv("KEYCARD_ID", "from-env")
+	t.Setenv("KEYCARD_ALLOW_HTTP", "true")
+	if code, _, errOut := run(t, "", "webhooks", "add", "--data", data); code != exitUsage || !strings.Contains(errOut, "--url is required") {
+		t.Errorf("webhooks add with KEYCARD_URL: exit %d, %q; want usage", code, errOut)
+	}
+	if code, _, errOut := run(t, "", "webhooks", "add", "--data", data, "--url", "http://hooks.internal/k"); code != exitFailure {
+		t.Errorf("webhooks add of http with KEYCARD_ALLOW_HTTP: exit %d, %q; want refused", code, errOut)
+	}
+	if code, _, errOut := run(t, "", "webhooks", "remove", "--data", data); code != exitUsage || !strings.Contains(errOut, "--id is required") {
+		t.Errorf("webhooks remove with KEYCARD_ID: exit %d, %q; want usage", code, errOut)
+	}
+}
