@@ -25,6 +25,9 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 		{"clients", "list"},
 		{"clients", "add", "--name", "x"},
 		{"clients", "delete", "--id", "x"},
+		{"webhooks", "list"},
+		{"webhooks", "add", "--url", "https://hooks.example"},
+		{"webhooks", "replay", "--id", "1"},
 		{"keys", "list"},
 		{"keys", "rotate", "--dev"},
 		{"keys", "revoke", "--dev", "kid"},
@@ -33,7 +36,7 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			missing := filepath.Join(t.TempDir(), "typo")
 			words := 1 // the command, then its subcommand if it has them
-			if args[0] == "users" || args[0] == "clients" || args[0] == "keys" {
+			if args[0] == "users" || args[0] == "clients" || args[0] == "keys" || args[0] == "webhooks" {
 				words = 2
 			}
 			full := append(append(append([]string{}, args[:words]...), "--data", missing), args[words:]...)

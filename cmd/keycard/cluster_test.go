@@ -59,6 +59,7 @@ func TestCluster(t *testing.T) {
 	t.Run("PostgresConnectionsTerminated", func(t *testing.T) { testClusterPostgresTerminated(t, bin) })
 	t.Run("RedisStopped", func(t *testing.T) { testClusterRedisStopped(t, bin) })
 	t.Run("BackchannelLogoutOnce", func(t *testing.T) { testClusterBackchannelLogout(t, bin) })
+	t.Run("WebhooksOnce", func(t *testing.T) { testClusterWebhooksOnce(t, bin) })
 }
 
 const clusterPassword = "correct horse battery staple"

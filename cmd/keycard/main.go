@@ -53,6 +53,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		"serve":      env.serve,
 		"users":      env.users,
 		"clients":    env.clients,
+		"webhooks":   env.webhooks,
 		"revoke-all": env.revokeAll,
 		"demo":       env.demo,
 		"gateway":    env.gateway,
@@ -155,6 +156,14 @@ var usageSections = []struct{ command, text string }{
   keycard clients rotate-secret --data DIR --id ID
   keycard clients delete --data DIR --id ID
 `},
+	{"webhooks", `Webhooks: signed event deliveries (safe while the server runs on the same data; docs/webhooks.md):
+  keycard webhooks add --data DIR --url U [--event T]... [--description D] [--allow-http]
+                                                 prints the endpoint with its secret (whsec_…), only this once
+  keycard webhooks list --data DIR
+  keycard webhooks remove --data DIR --id ID    its deliveries go with it
+  keycard webhooks deliveries --data DIR [--endpoint ID] [--state S] [--limit N]
+  keycard webhooks replay --data DIR --id N      send a delivered or failed delivery again
+`},
 	{"login", `Sign in to a Keycard server from the command line (a native app; docs/oidc.md):
   keycard login --issuer URL --client-id ID [--device] [--scope S] [--no-browser] [--credentials FILE]
                                                  sign in through the browser (or --device: a code to type anywhere)
@@ -181,8 +190,8 @@ func (e *cmdEnv) usage(w io.Writer, command string) {
 			fmt.Fprintln(w, s.text)
 		}
 	}
-	if command == "" || command == "serve" || command == "users" || command == "clients" || command == "keys" {
-		fmt.Fprint(w, `Every serve/users/clients/keys flag also reads KEYCARD_<FLAG> (dashes as underscores)
+	if command == "" || command == "serve" || command == "users" || command == "clients" || command == "keys" || command == "webhooks" {
+		fmt.Fprint(w, `Every serve/users/clients/keys/webhooks flag also reads KEYCARD_<FLAG> (dashes as underscores)
 and the YAML key <flag> of --config; an explicit flag wins. The registration flags of
 clients add and update are read from the command line only.
 `)

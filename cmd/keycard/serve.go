@@ -18,6 +18,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/server"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/webhook"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -46,6 +47,9 @@ type serverFlags struct {
 	reauthWithin                                                       time.Duration
 	backchannelAttempts                                                int
 	backchannelBackoff, backchannelTimeout                             time.Duration
+	webhookAttempts                                                    int
+	webhookBackoff, webhookTimeout                                     time.Duration
+	webhooksAllowHTTP                                                  bool
 	tlsCert, tlsKey                                                    string // "" for plain HTTP
 	behindProxy                                                        bool   // a TLS-terminating proxy forwards to --addr
 	trustedProxies                                                     string // CIDR prefixes whose X-Forwarded-Proto is believed
@@ -118,6 +122,10 @@ var (
 		fs.DurationVar(&f.claimsHookTimeout, "claims-hook-timeout", claimshook.DefaultTimeout, "custom-claims hook: deadline of one call")
 		fs.Int64Var(&f.claimsHookMaxBytes, "claims-hook-max-bytes", claimshook.DefaultMaxBytes, "custom-claims hook: largest answer accepted")
 		fs.StringVar(&f.claimsHookOnFailure, "claims-hook-on-failure", "deny", "custom-claims hook: when it fails, deny (the sign-in or refresh fails) or continue (tokens without its claims)")
+		fs.IntVar(&f.webhookAttempts, "webhook-attempts", webhook.DefaultMaxAttempts, "webhooks: attempts per delivery before it is given up")
+		fs.DurationVar(&f.webhookBackoff, "webhook-backoff", webhook.DefaultBackoff, "webhooks: delay before the first retry, doubling up to 30m, with jitter")
+		fs.DurationVar(&f.webhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "webhooks: timeout of one request to an endpoint")
+		fs.BoolVar(&f.webhooksAllowHTTP, "webhooks-allow-http", false, "webhooks: let the admin API register http endpoints on any host, not only loopback (bodies travel in clear)")
 		fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	}
 )
@@ -224,6 +232,8 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.MaxSessionsPerUser, c.ReauthWithin = f.maxSessions, f.reauthWithin
 	c.CookieMode, c.Pages = f.cookieMode, f.pages
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
+	c.Webhooks.MaxAttempts, c.Webhooks.Backoff, c.Webhooks.Timeout = f.webhookAttempts, f.webhookBackoff, f.webhookTimeout
+	c.WebhooksAllowHTTP = f.webhooksAllowHTTP
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
 	c.OTLPEndpoint = f.otlpEndpoint
 	c.ClaimsHook = server.ClaimsHookConfig{URL: f.claimsHookURL, SecretFile: f.claimsHookSecretFile, Secret: e.getenv("KEYCARD_CLAIMS_HOOK_SECRET"),

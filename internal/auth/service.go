@@ -82,6 +82,10 @@ type Config struct {
 	// custom-claims hook (Deps.ClaimsHook) fails; false (the default)
 	// fails the minting instead.
 	ClaimsHookContinue bool
+	// WebhooksAllowHTTP lets webhook endpoints use http on any host, not
+	// only a loopback one: for a private network, or development. The
+	// bodies are then readable, and forgeable, on the way.
+	WebhooksAllowHTTP bool
 }
 
 // SessionPolicy is what Config.RolePolicies overrides for a role.
@@ -278,7 +282,8 @@ func (s *Service) Keys() *KeyManager { return s.keys }
 // tokens) revoked or expired before now, the successors kept for the
 // rotation grace window once it has passed, revocation feed entries past
 // their expiry, back-channel logouts delivered or given up more than
-// LogoutRetention ago, and codes, pushed requests and single-use markers
+// LogoutRetention ago, webhook deliveries settled more than
+// WebhookRetention ago, and codes, pushed requests and single-use markers
 // an hour past theirs. The server calls it periodically.
 func (s *Service) Prune(ctx context.Context) error {
 	now := s.now()
@@ -290,6 +295,9 @@ func (s *Service) Prune(ctx context.Context) error {
 	}
 	if _, err := s.stores.Logouts.PruneLogouts(ctx, now.Add(-LogoutRetention)); err != nil {
 		return fmt.Errorf("auth: pruning back-channel logouts: %w", err)
+	}
+	if _, err := s.stores.Webhooks.PruneWebhookDeliveries(ctx, now.Add(-WebhookRetention)); err != nil {
+		return fmt.Errorf("auth: pruning webhook deliveries: %w", err)
 	}
 	if _, err := s.stores.Grants.PruneGrants(ctx, now.Add(-grantRetention)); err != nil {
 		return fmt.Errorf("auth: pruning codes, pushed requests and single-use markers: %w", err)
@@ -352,7 +360,7 @@ func (s *Service) Register(ctx context.Context, name, pass string, roles []strin
 		}
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditUserCreated, UserActor(id, Agent{}), id, nil)
+	s.audit(ctx, keycard.AuditUserCreated, UserActor(id, Agent{}), id, map[string]string{"username": display})
 	return u, nil
 }
 

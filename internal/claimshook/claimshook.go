@@ -8,17 +8,15 @@
 // (https://www.standardwebhooks.com) signs: headers webhook-id,
 // webhook-timestamp and webhook-signature, an HMAC-SHA256 under the
 // shared secret of "id.timestamp.body", so the hook can tell Keycard's
-// calls from anyone else's. Each call has a deadline (Timeout), the
+// calls from anyone else's (internal/webhook signs it, as it signs
+// webhooks). Each call has a deadline (Timeout), the
 // answer a size limit (MaxBytes), and redirects are not followed.
 package claimshook
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,10 +27,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // Defaults of Hook's limits.
@@ -44,15 +42,11 @@ const (
 // EventType is the "type" of every request body.
 const EventType = "token.claims"
 
-// SecretPrefix begins a secret in its text form: "whsec_" and the
-// base64 of the key, as Standard Webhooks writes them.
-const SecretPrefix = "whsec_"
-
 // Hook calls the custom-claims hook at URL. The zero value of each limit
 // takes its default; Client nil: an http.Client of its own.
 type Hook struct {
 	URL      string
-	Secret   []byte // the HMAC key; ParseSecret reads the whsec_ form
+	Secret   string // whsec_ and the base64 of the HMAC key (keycard.WebhookSecretPrefix)
 	Timeout  time.Duration
 	MaxBytes int64
 	Client   *http.Client
@@ -68,11 +62,10 @@ func New(rawURL, secret string, insecure bool) (*Hook, error) {
 	if err := CheckURL(rawURL, insecure); err != nil {
 		return nil, err
 	}
-	key, err := ParseSecret(secret)
-	if err != nil {
-		return nil, err
+	if err := webhook.CheckSecret(secret); err != nil {
+		return nil, fmt.Errorf("claims hook secret: %w", err)
 	}
-	return &Hook{URL: rawURL, Secret: key}, nil
+	return &Hook{URL: rawURL, Secret: secret}, nil
 }
 
 // CheckURL refuses a hook URL that is not absolute http(s), carries
@@ -98,31 +91,6 @@ func loopback(host string) bool {
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
-// ParseSecret reads a secret in its whsec_ form: at least 24 bytes of key.
-func ParseSecret(s string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(s, SecretPrefix)
-	if !ok {
-		return nil, fmt.Errorf("claims hook secret: must begin with %q (see docs/claims-hook.md)", SecretPrefix)
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("claims hook secret: the part after whsec_ is not standard base64")
-	}
-	if len(key) < 24 {
-		return nil, fmt.Errorf("claims hook secret: %d bytes of key, want at least 24", len(key))
-	}
-	return key, nil
-}
-
-// NewSecret returns a new random secret (32 bytes) in its whsec_ form.
-func NewSecret() (string, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return "", err
-	}
-	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
-}
-
 // request is the body of a call.
 type request struct {
 	Type      string   `json:"type"`
@@ -138,15 +106,6 @@ type user struct {
 	ID       string   `json:"id"`
 	Username string   `json:"username"`
 	Roles    []string `json:"roles"`
-}
-
-// Sign returns the webhook-signature header value of body sent with id
-// at ts: "v1," and the base64 HMAC-SHA256 under key of "id.ts.body".
-func Sign(key []byte, id string, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%d.", id, ts)
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
 // Claims implements auth.ClaimsHook: one signed POST, answered 200 with
@@ -190,7 +149,11 @@ func (h *Hook) Claims(ctx context.Context, r *auth.ClaimsRequest) (*auth.CustomC
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Webhook-Id", id)
 	req.Header.Set("Webhook-Timestamp", strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set("Webhook-Signature", Sign(h.Secret, id, at.Unix(), body))
+	sig, err := webhook.Sign(h.Secret, id, at, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Webhook-Signature", sig)
 	resp, err := h.client().Do(req)
 	if err != nil {
 		// The URL is left out of the error: it could carry a credential

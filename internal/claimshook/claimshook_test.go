@@ -12,37 +12,8 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/webhook"
 )
-
-// The Standard Webhooks specification's published test vector: a
-// receiver can check Keycard's requests with any of its libraries.
-func TestSignStandardWebhooksVector(t *testing.T) {
-	key, err := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
-		t.Errorf("Sign = %s, want %s", got, want)
-	}
-}
-
-func TestParseSecret(t *testing.T) {
-	s, err := NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, err := ParseSecret(s); err != nil || len(key) != 32 {
-		t.Errorf("ParseSecret(NewSecret()) = %d bytes, %v", len(key), err)
-	}
-	for _, bad := range []string{"", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_c2hvcnQ=", "whsec_not base64!"} {
-		if _, err := ParseSecret(bad); err == nil {
-			t.Errorf("ParseSecret(%q) accepted", bad)
-		} else if bad != "" && strings.Contains(err.Error(), bad) {
-			t.Errorf("ParseSecret(%q): the error repeats the secret: %v", bad, err)
-		}
-	}
-}
 
 func TestCheckURL(t *testing.T) {
 	for _, tc := range []struct {
@@ -68,14 +39,15 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-var testKey = []byte("0123456789abcdef0123456789abcdef")
+// testSecret is the Standard Webhooks specification's test secret.
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // hookServer runs handler as the hook and returns a Hook for it.
 func hookServer(t *testing.T, handler http.HandlerFunc) *Hook {
 	t.Helper()
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	return &Hook{URL: srv.URL + "/claims", Secret: testKey}
+	return &Hook{URL: srv.URL + "/claims", Secret: testSecret}
 }
 
 var testRequest = &auth.ClaimsRequest{UserID: "u1", Username: "alice", Roles: []string{"user"}, ClientID: "app", Scope: "openid", SessionID: "s1", IDToken: true}
@@ -101,7 +73,8 @@ func TestClaims(t *testing.T) {
 	if err != nil || hdr.Get("Content-Type") != "application/json" || !strings.HasPrefix(hdr.Get("Webhook-Id"), "msg_") {
 		t.Fatalf("headers %v", hdr)
 	}
-	if got, want := hdr.Get("Webhook-Signature"), Sign(testKey, hdr.Get("Webhook-Id"), ts, body); got != want {
+	if want, err := webhook.Sign(testSecret, hdr.Get("Webhook-Id"), time.Unix(ts, 0), body); err != nil || hdr.Get("Webhook-Signature") != want {
+		got := hdr.Get("Webhook-Signature")
 		t.Errorf("signature %s, want %s", got, want)
 	}
 	var req map[string]any
@@ -169,9 +142,25 @@ func TestClaimsRefusals(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close()
-		h := &Hook{URL: srv.URL + "/claims?key=s3cret", Secret: testKey}
+		h := &Hook{URL: srv.URL + "/claims?key=s3cret", Secret: testSecret}
 		if _, err := h.Claims(context.Background(), testRequest); err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("closed server: %v", err)
 		}
 	})
+}
+
+func TestNew(t *testing.T) {
+	if _, err := New("https://hooks.example/c", testSecret, false); err != nil {
+		t.Errorf("New: %v", err)
+	}
+	for _, bad := range []string{"", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_c2hvcnQ=", "whsec_not base64!"} {
+		if _, err := New("https://hooks.example/c", bad, false); err == nil {
+			t.Errorf("New with secret %q accepted", bad)
+		} else if len(bad) > len("whsec_") && strings.Contains(err.Error(), bad) {
+			t.Errorf("New with secret %q: the error repeats the secret: %v", bad, err)
+		}
+	}
+	if _, err := New("http://hooks.example/c", testSecret, false); err == nil {
+		t.Error("New accepted plain http to a remote host")
+	}
 }

@@ -171,7 +171,8 @@ func (s *Server) routes() *http.ServeMux {
 
 	s.wellKnownRoutes(mux) // wellknown.go
 
-	s.adminRoutes(mux) // admin.go
+	s.adminRoutes(mux)   // admin.go
+	s.webhookRoutes(mux) // webhooks.go
 
 	s.handle(mux, "GET /healthz", http.HandlerFunc(s.handleHealth))
 	s.handle(mux, "GET /readyz", http.HandlerFunc(s.handleReady))

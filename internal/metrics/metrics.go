@@ -57,6 +57,7 @@ type Metrics struct {
 	hook     *prometheus.CounterVec
 	feedSubs *prometheus.GaugeVec
 	feedLag  *prometheus.HistogramVec
+	webhooks *prometheus.CounterVec
 }
 
 var _ auth.Metrics = (*Metrics)(nil)
@@ -100,6 +101,10 @@ func New(opt Options) *Metrics {
 			Help:    "Age of the oldest entry in each delivery of new revocation feed entries (snapshots excluded): how long a revocation waited before a reader got it, by kind: poll, long_poll or stream.",
 			Buckets: []float64{.005, .025, .1, .25, 1, 2.5, 5, 15, 30, 60, 300, 900},
 		}, []string{"kind"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by outcome: delivered (2xx), retried (failed, tried again later) or failed (given up).",
+		}, []string{"outcome"}),
 	}
 	// Known label values start at 0, so that rates and alerts work
 	// before the first event.
@@ -120,7 +125,12 @@ func New(opt Options) *Metrics {
 	for _, k := range []string{"long_poll", "stream"} {
 		m.feedSubs.WithLabelValues(k)
 	}
-	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.hook, m.feedSubs, m.feedLag,
+	// The outcomes of a webhook attempt, webhook.OutcomeDelivered, …
+	// (this package does not import internal/webhook).
+	for _, o := range []string{"delivered", "retried", "failed"} {
+		m.webhooks.WithLabelValues(o)
+	}
+	reg.MustRegister(m.requests, m.duration, m.logins, m.refresh, m.revoked, m.hook, m.feedSubs, m.feedLag, m.webhooks,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Keys != nil {
@@ -162,6 +172,10 @@ func (m *Metrics) RefreshOutcome(outcome string) { m.refresh.WithLabelValues(out
 
 // ClaimsHookOutcome implements auth.Metrics.
 func (m *Metrics) ClaimsHookOutcome(outcome string) { m.hook.WithLabelValues(outcome).Inc() }
+
+// WebhookOutcome counts a webhook delivery attempt by outcome
+// (webhook.OutcomeDelivered, OutcomeRetried, OutcomeFailed).
+func (m *Metrics) WebhookOutcome(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
 
 // SessionsRevoked implements auth.Metrics.
 func (m *Metrics) SessionsRevoked(reason string, n int) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -115,5 +116,25 @@ func TestFeedMetrics(t *testing.T) {
 		`keycard_revocation_feed_lag_seconds_bucket{kind="poll",le="15"} 0`,
 		`keycard_revocation_feed_lag_seconds_bucket{kind="poll",le="30"} 1`,
 		`keycard_revocation_feed_lag_seconds_sum{kind="poll"} 20`,
+	)
+}
+
+// TestWebhookMetrics: every outcome the webhook worker reports starts at
+// 0, and each attempt counts under its outcome.
+func TestWebhookMetrics(t *testing.T) {
+	m := New(Options{})
+	outcomes := []string{webhook.OutcomeDelivered, webhook.OutcomeRetried, webhook.OutcomeFailed}
+	var zero []string
+	for _, o := range outcomes {
+		zero = append(zero, `keycard_webhook_deliveries_total{outcome="`+o+`"} 0`)
+	}
+	wantLines(t, scrape(t, m), zero...)
+	m.WebhookOutcome(webhook.OutcomeRetried)
+	m.WebhookOutcome(webhook.OutcomeRetried)
+	m.WebhookOutcome(webhook.OutcomeDelivered)
+	wantLines(t, scrape(t, m),
+		`keycard_webhook_deliveries_total{outcome="retried"} 2`,
+		`keycard_webhook_deliveries_total{outcome="delivered"} 1`,
+		`keycard_webhook_deliveries_total{outcome="failed"} 0`,
 	)
 }

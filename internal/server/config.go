@@ -29,6 +29,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/internal/tracing"
+	"github.com/keycard-auth/keycard/internal/webhook"
 	"github.com/keycard-auth/keycard/jose"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -105,6 +106,13 @@ type Config struct {
 	// back-off, request timeout (backchannel.Options; zero fields take
 	// its defaults). Its Wake, Now and Logger are the server's.
 	Backchannel backchannel.Options
+	// Webhooks tunes the webhook worker: attempts, back-off, request
+	// timeout (webhook.Options; zero fields take its defaults). Its
+	// Outcome and Logger are the server's.
+	Webhooks webhook.Options
+	// WebhooksAllowHTTP lets webhook endpoints use http on any host
+	// (auth.Config.WebhooksAllowHTTP).
+	WebhooksAllowHTTP bool
 
 	// ClaimsHook configures the custom-claims hook (docs/claims-hook.md);
 	// its zero value: none.
@@ -206,6 +214,17 @@ func (c *Config) Check() error {
 		return errors.New("--backchannel-timeout must not be negative")
 	}
 	if err := c.Backchannel.Check(); err != nil {
+		return err
+	}
+	switch {
+	case c.Webhooks.MaxAttempts < 0:
+		return errors.New("--webhook-attempts must not be negative")
+	case c.Webhooks.Backoff < 0:
+		return errors.New("--webhook-backoff must not be negative")
+	case c.Webhooks.Timeout < 0:
+		return errors.New("--webhook-timeout must not be negative")
+	}
+	if err := c.Webhooks.Check(); err != nil {
 		return err
 	}
 	if err := c.TLS.Check(); err != nil {

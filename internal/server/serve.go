@@ -18,6 +18,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/internal/web"
+	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
 // Run runs "keycard serve": it checks cfg, listens on cfg.Addr, secures
@@ -173,7 +174,8 @@ const (
 
 // Background runs the server's periodic work until ctx ends: key
 // lifecycle every minute, pruning of what has ended every hour, the
-// back-channel logout worker (with the signing keys), and the
+// back-channel logout worker (with the signing keys), the webhook worker,
+// and the
 // watch for revocation feed entries that other processes append — other
 // instances on PostgreSQL, whose NOTIFY wakes this server's long-polls and
 // streams, and the command line (keys revoke, users disable) on either
@@ -205,6 +207,18 @@ func (a *App) Background(ctx context.Context) {
 			}()
 			defer func() { <-sent }()
 		}
+	}
+	hooks := a.cfg.Webhooks
+	hooks.Outcome, hooks.Logger = a.metrics.WebhookOutcome, log
+	if w, err := webhook.New(a.db.Stores().Webhooks, a.svc, hooks); err != nil {
+		log.Error("webhook worker not started", "err", err) // Config.Check refuses such options first
+	} else {
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			w.Run(ctx)
+		}()
+		defer func() { <-sent }()
 	}
 	keyTick := time.NewTicker(keyMaintenanceEvery)
 	defer keyTick.Stop()

@@ -280,6 +280,14 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"GiveUpLogout", func() error { return s.Logouts.GiveUpLogout(ctx, grant.ID, 1, t0, "x") }},
 		{"ListLogouts", func() error { _, err := s.Logouts.ListLogouts(ctx, keycard.LogoutFilter{}); return err }},
 		{"PruneLogouts", func() error { _, err := s.Logouts.PruneLogouts(ctx, t0); return err }},
+		{"CreateWebhook", func() error {
+			return s.Webhooks.CreateWebhook(ctx, &keycard.WebhookEndpoint{ID: "w", URL: "https://w.example", Secret: "whsec_w", CreatedAt: t0})
+		}},
+		{"ListWebhooks", func() error { _, err := s.Webhooks.ListWebhooks(ctx); return err }},
+		{"ClaimWebhookDeliveries", func() error { _, err := s.Webhooks.ClaimWebhookDeliveries(ctx, t0, time.Minute, 10); return err }},
+		{"ListWebhookDeliveries", func() error { _, err := s.Webhooks.ListWebhookDeliveries(ctx, keycard.WebhookFilter{}); return err }},
+		{"ReplayWebhook", func() error { _, err := s.Webhooks.ReplayWebhook(ctx, 1, t0); return err }},
+		{"PruneWebhookDeliveries", func() error { _, err := s.Webhooks.PruneWebhookDeliveries(ctx, t0); return err }},
 		{"UseOnce", func() error { _, err := s.Grants.UseOnce(ctx, "canceled", t0, t0.Add(time.Minute)); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},

@@ -459,3 +459,83 @@ func (w logoutStore) PruneLogouts(ctx context.Context, before time.Time) (_ int6
 	defer func() { end(err) }()
 	return w.LogoutStore.PruneLogouts(ctx, before)
 }
+
+// webhookStore traces a keycard.WebhookStore.
+type webhookStore struct {
+	keycard.WebhookStore
+	op tracing.Op
+}
+
+var _ keycard.WebhookStore = webhookStore{}
+
+func (w webhookStore) CreateWebhook(ctx context.Context, e *keycard.WebhookEndpoint) (err error) {
+	ctx, end := w.op(ctx, "store.CreateWebhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.CreateWebhook(ctx, e)
+}
+
+func (w webhookStore) Webhook(ctx context.Context, id string) (_ *keycard.WebhookEndpoint, err error) {
+	ctx, end := w.op(ctx, "store.Webhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.Webhook(ctx, id)
+}
+
+func (w webhookStore) ListWebhooks(ctx context.Context) (_ []*keycard.WebhookEndpoint, err error) {
+	ctx, end := w.op(ctx, "store.ListWebhooks")
+	defer func() { end(err) }()
+	return w.WebhookStore.ListWebhooks(ctx)
+}
+
+func (w webhookStore) DeleteWebhook(ctx context.Context, id string) (err error) {
+	ctx, end := w.op(ctx, "store.DeleteWebhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.DeleteWebhook(ctx, id)
+}
+
+func (w webhookStore) WebhookDelivery(ctx context.Context, id int64) (_ *keycard.WebhookDelivery, err error) {
+	ctx, end := w.op(ctx, "store.WebhookDelivery")
+	defer func() { end(err) }()
+	return w.WebhookStore.WebhookDelivery(ctx, id)
+}
+
+func (w webhookStore) ClaimWebhookDeliveries(ctx context.Context, at time.Time, lease time.Duration, limit int) (_ []*keycard.WebhookDelivery, err error) {
+	ctx, end := w.op(ctx, "store.ClaimWebhookDeliveries")
+	defer func() { end(err) }()
+	return w.WebhookStore.ClaimWebhookDeliveries(ctx, at, lease, limit)
+}
+
+func (w webhookStore) WebhookDelivered(ctx context.Context, id int64, attempt int, at time.Time) (err error) {
+	ctx, end := w.op(ctx, "store.WebhookDelivered")
+	defer func() { end(err) }()
+	return w.WebhookStore.WebhookDelivered(ctx, id, attempt, at)
+}
+
+func (w webhookStore) RetryWebhook(ctx context.Context, id int64, attempt int, at, next time.Time, reason string) (err error) {
+	ctx, end := w.op(ctx, "store.RetryWebhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.RetryWebhook(ctx, id, attempt, at, next, reason)
+}
+
+func (w webhookStore) GiveUpWebhook(ctx context.Context, id int64, attempt int, at time.Time, reason string) (err error) {
+	ctx, end := w.op(ctx, "store.GiveUpWebhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.GiveUpWebhook(ctx, id, attempt, at, reason)
+}
+
+func (w webhookStore) ReplayWebhook(ctx context.Context, id int64, at time.Time) (_ *keycard.WebhookDelivery, err error) {
+	ctx, end := w.op(ctx, "store.ReplayWebhook")
+	defer func() { end(err) }()
+	return w.WebhookStore.ReplayWebhook(ctx, id, at)
+}
+
+func (w webhookStore) ListWebhookDeliveries(ctx context.Context, f keycard.WebhookFilter) (_ []*keycard.WebhookDelivery, err error) {
+	ctx, end := w.op(ctx, "store.ListWebhookDeliveries")
+	defer func() { end(err) }()
+	return w.WebhookStore.ListWebhookDeliveries(ctx, f)
+}
+
+func (w webhookStore) PruneWebhookDeliveries(ctx context.Context, before time.Time) (_ int64, err error) {
+	ctx, end := w.op(ctx, "store.PruneWebhookDeliveries")
+	defer func() { end(err) }()
+	return w.WebhookStore.PruneWebhookDeliveries(ctx, before)
+}

@@ -40,6 +40,8 @@ func notice(r *http.Request) string {
 		return "The app's access is removed: it is signed out, and must ask again."
 	case "appsignedout":
 		return "Signed out of the app."
+	case "replayed":
+		return "The delivery will be sent again within a second."
 	}
 	return ""
 }

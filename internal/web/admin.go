@@ -36,7 +36,8 @@ func auditTypes() []string {
 		auth.AuditUserRolesChanged, auth.AuditUserDeleted, keycard.AuditLoginSucceeded, keycard.AuditLoginFailed,
 		keycard.AuditLoginThrottled, keycard.AuditTokenReuse, keycard.AuditLogout, auth.AuditTokenRevoked,
 		keycard.AuditKeyRotated, keycard.AuditKeyRevoked, keycard.AuditRevokeAll, auth.AuditClientCreated,
-		auth.AuditClientSecretRotated, auth.AuditClientDeleted,
+		auth.AuditClientSecretRotated, auth.AuditClientDeleted, auth.AuditWebhookCreated, auth.AuditWebhookDeleted,
+		auth.AuditWebhookReplayed, auth.AuditWebhookFailed,
 	}
 }
 

@@ -23,7 +23,7 @@ func TestAdminNeedsRole(t *testing.T) {
 	if p := b.get("/account"); strings.Contains(p.body, `href="/admin/users"`) {
 		t.Error("the console is linked for a user without the admin role")
 	}
-	for _, path := range []string{"/admin/", "/admin/users", "/admin/keys", "/admin/clients", "/admin/audit", "/admin/signout-all"} {
+	for _, path := range []string{"/admin/", "/admin/users", "/admin/keys", "/admin/clients", "/admin/audit", "/admin/webhooks", "/admin/signout-all"} {
 		if p := b.get(path); p.status != http.StatusForbidden {
 			t.Errorf("GET %s without the admin role: status %d, want 403", path, p.status)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/demo"
 
@@ -61,9 +62,10 @@ const weatherPath = "/weather-app/"
 // auth.Service on SQLite, served over loopback. Its issuer is its own URL,
 // so that the pages' origin check sees the browser's Origin.
 type fixture struct {
-	svc   *auth.Service
-	clock *clock
-	url   string
+	svc    *auth.Service
+	stores keycard.Stores
+	clock  *clock
+	url    string
 	// gateway is the URL of the gateway in front of the weather page and
 	// the pages (fixtureOptions.weather).
 	gateway string
@@ -105,7 +107,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	t.Cleanup(api.StopFeeds)
-	f := &fixture{svc: svc, clock: clk, url: base}
+	f := &fixture{svc: svc, stores: stores, clock: clk, url: base}
 	if opt.weather {
 		f.gateway = "http://" + gw.Listener.Addr().String()
 		startWeather(t, f, gw)

@@ -172,6 +172,8 @@ func (h *Handler) routes() {
 	h.handle("POST /admin/clients/{id}/rotate-secret", h.admin(h.handleRotateClientSecret))
 	h.handle("POST /admin/clients/{id}/delete", h.admin(h.handleDeleteClient))
 	h.handle("GET /admin/audit", h.admin(h.handleAudit))
+	h.handle("GET /admin/webhooks", h.admin(h.handleWebhooks))
+	h.handle("POST /admin/webhooks/deliveries/{id}/replay", h.admin(h.handleReplayWebhook))
 	h.handle("GET /admin/signout-all", h.admin(h.handleRevokeAllPage))
 	h.handle("POST /admin/signout-all", h.admin(h.handleRevokeAll))
 }
