@@ -269,3 +269,33 @@ func TestServeChecksSettingsFirst(t *testing.T) {
 		t.Errorf("busy port: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestEnvironmentNeverPicksTheTarget: a subcommand's own flags come from
+// its command line alone. With KEYCARD_ID and KEYCARD_USERNAME in the
+// environment (of another tool, or a shell left so), commands that act
+// on one client or user still ask for it, rather than acting on the one
+// the environment names.
+func TestEnvironmentNeverPicksTheTarget(t *testing.T) {
+	data := newData(t)
+	if code, _, errOut := run(t, "a good long password\n", "users", "add", "--data", data, "--username", "victim", "--password-stdin",
+		"--argon2-memory", "64", "--argon2-iterations", "1"); code != exitOK {
+		t.Fatalf("users add: %d %s", code, errOut)
+	}
+	t.Setenv("KEYCARD_ID", "some-client")
+	t.Setenv("KEYCARD_USERNAME", "victim")
+	for _, args := range [][]string{
+		{"clients", "show", "--data", data},
+		{"clients", "delete", "--data", data},
+		{"users", "disable", "--data", data},
+		{"webhooks", "remove", "--data", data},
+	} {
+		code, _, errOut := run(t, "", args...)
+		if code == exitOK || !strings.Contains(errOut, "required") {
+			t.Errorf("keycard %s with KEYCARD_ID and KEYCARD_USERNAME set: exit %d, stderr %q; want a usage error asking for the flag",
+				strings.Join(args, " "), code, errOut)
+		}
+	}
+	if code, out, _ := run(t, "", "users", "list", "--data", data); code != exitOK || strings.Contains(out, `"disabled":true`) {
+		t.Errorf("users list: %d %s; want victim still enabled", code, out)
+	}
+}

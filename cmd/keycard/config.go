@@ -31,7 +31,11 @@ func yamlName(flagName string) string { return strings.ReplaceAll(flagName, "-",
 // layer fills every flag of fs that was not given on the command line from
 // the environment (getenv) and then from the YAML file at configPath
 // ("" for none). fs must already be parsed. The file may also hold the
-// keys in known (nil for none): those of other commands sharing it.
+// keys in known (nil for none): those of other commands sharing it. With
+// known, only the flags it names are layered: a subcommand's own flags
+// (users disable --username, clients delete --id) come from its command
+// line alone, so that KEYCARD_ID or KEYCARD_USERNAME in the environment
+// never picks what a command acts on.
 func layer(fs *flag.FlagSet, configPath string, getenv func(string) string, known map[string]bool) error {
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
@@ -45,7 +49,7 @@ func layer(fs *flag.FlagSet, configPath string, getenv func(string) string, know
 	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if explicit[f.Name] || f.Name == "config" {
+		if explicit[f.Name] || f.Name == "config" || known != nil && !known[yamlName(f.Name)] {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {

@@ -9,35 +9,6 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 )
 
-// parseWebhookFlags parses the arguments of a webhooks subcommand and
-// layers the server's flags from the environment and the config file;
-// the subcommand's own flags (named own) come from the command line
-// alone: KEYCARD_ID or a config file's url is not an endpoint's.
-func (e *cmdEnv) parseWebhookFlags(fs *flagSetWithConfig, args []string, own ...string) (code int, ok bool) {
-	if _, code, ok := e.parseFlags(fs.FlagSet, args, 0); !ok {
-		return code, false
-	}
-	given := map[string]bool{}
-	for _, name := range own {
-		given[name] = explicitlySet(fs.FlagSet, name)
-	}
-	if code, ok := e.layer(fs); !ok {
-		return code, false
-	}
-	for _, name := range own {
-		fl := fs.Lookup(name)
-		if fl == nil || given[name] {
-			continue
-		}
-		if l, isList := fl.Value.(*stringList); isList {
-			*l = nil
-		} else if err := fl.Value.Set(fl.DefValue); err != nil {
-			return e.fail("%v", err), false
-		}
-	}
-	return exitOK, true
-}
-
 // webhooks runs "keycard webhooks …": webhook endpoints and their
 // deliveries on the server's data, safe while the server runs on it,
 // through the auth.Service with the command line as the audit log's actor.
@@ -74,7 +45,7 @@ func (e *cmdEnv) webhooksAdd(args []string) int {
 	fs.Var(&events, "event", "an event type to send (repeatable, or comma-separated; default: all): "+joinTypes())
 	description := fs.String("description", "", "a label for the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow http on a host that is not loopback (a private network; bodies travel in clear)")
-	if code, ok := e.parseWebhookFlags(fs, args, "url", "event", "description", "allow-http"); !ok {
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	if *url == "" {
@@ -126,7 +97,7 @@ func (e *cmdEnv) webhooksRemove(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("webhooks remove", &f)
 	id := fs.String("id", "", "the endpoint's id (required); its deliveries go with it")
-	if code, ok := e.parseWebhookFlags(fs, args, "id"); !ok {
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	if *id == "" {
@@ -158,7 +129,7 @@ func (e *cmdEnv) webhooksDeliveries(args []string) int {
 	endpoint := fs.String("endpoint", "", "only the deliveries to this endpoint id")
 	state := fs.String("state", "", "only the deliveries in this state: pending, delivered or failed")
 	limit := fs.Int("limit", 50, "at most this many, newest first (1 to "+strconv.Itoa(keycard.MaxPageSize)+")")
-	if code, ok := e.parseWebhookFlags(fs, args, "endpoint", "state", "limit"); !ok {
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	st := keycard.WebhookState(*state)
@@ -186,7 +157,7 @@ func (e *cmdEnv) webhooksReplay(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("webhooks replay", &f)
 	id := fs.Int64("id", 0, "the delivery's id (required; see webhooks deliveries): a delivered or failed one")
-	if code, ok := e.parseWebhookFlags(fs, args, "id"); !ok {
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
 		return code
 	}
 	if *id <= 0 {
