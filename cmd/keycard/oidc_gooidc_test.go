@@ -268,31 +268,48 @@ func (rp *relyingParty) signedIn() (*oauth2.Token, *oidc.IDToken, *oidc.UserInfo
 	return rp.token, rp.idToken, rp.userInfo
 }
 
-// browserTab opens a tab in a browser context of its own (its own
-// cookies) and returns a function that runs actions in it within 30
-// seconds each, failing the test with what the page shows.
-func browserTab(t *testing.T, browser context.Context) func(step string, actions ...chromedp.Action[chromedp.Void]) {
+// browserTab is a tab in a browser context of its own (its own
+// cookies).
+type browserTab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newTab(t *testing.T, browser context.Context) *browserTab {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	if err := chromedp.Do(tab); err != nil { // the tab lives as long as tab
 		t.Fatalf("opening a tab: %v", err)
 	}
-	return func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			c2, cancel2 := context.WithTimeout(tab, 5*time.Second)
-			defer cancel2()
-			loc, errLoc := chromedp.Run(c2, chromedp.Location())
-			text, errText := chromedp.Run(c2, chromedp.Text(chromedp.CSS("body")))
-			if errLoc != nil || errText != nil {
-				t.Logf("reading the page: %v, %v", errLoc, errText)
-			}
-			t.Fatalf("%s: %v; the browser is at %s showing:\n%s", step, err, loc, text)
+	return &browserTab{t: t, ctx: tab}
+}
+
+// do runs actions within 30 seconds, failing the test with what the page
+// shows.
+func (b *browserTab) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		c2, cancel2 := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel2()
+		loc, errLoc := chromedp.Run(c2, chromedp.Location())
+		text, errText := chromedp.Run(c2, chromedp.Text(chromedp.CSS("body")))
+		if errLoc != nil || errText != nil {
+			b.t.Logf("reading the page: %v, %v", errLoc, errText)
 		}
+		b.t.Fatalf("%s: %v; the browser is at %s showing:\n%s", step, err, loc, text)
 	}
+}
+
+// has reports whether the page has an element with the id.
+func (b *browserTab) has(id string) bool {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`!!document.getElementById(%q)`, id)))
+	return err == nil && ok
 }
 
 // h1Is waits until the page's h1 reads want, through the navigations
@@ -338,12 +355,12 @@ func TestGoOIDCClient(t *testing.T) {
 	idB, secretB := registerClient(t, s, admin, fmt.Sprintf(`{"name":"Billing","grant_types":["authorization_code","refresh_token"],"first_party":true,"redirect_uris":[%q]}`, baseB+"/callback"))
 
 	a := startRelyingParty(t, "Orders", lnA, baseA, s.base, idA, secretA, []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess})
-	b := startRelyingParty(t, "Billing", lnB, baseB, s.base, idB, secretB, []string{oidc.ScopeOpenID, "profile"})
+	bill := startRelyingParty(t, "Billing", lnB, baseB, s.base, idB, secretB, []string{oidc.ScopeOpenID, "profile"})
 
-	do := browserTab(t, browser)
-	do("Orders' login to the sign-in page", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
-	do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), chromedp.WaitVisible(chromedp.ID("consent-allow")))
-	do("consenting", chromedp.Click(chromedp.ID("consent-allow")), h1Is("Signed in as alice"))
+	b := newTab(t, browser)
+	b.do("Orders' login to the sign-in page", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	b.do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), chromedp.WaitVisible(chromedp.ID("consent-allow")))
+	b.do("consenting", chromedp.Click(chromedp.ID("consent-allow")), h1Is("Signed in as alice"))
 
 	tokA, idTokA, infoA := a.signedIn()
 	if idTokA.Issuer != s.base || idTokA.Audience[0] != idA || idTokA.Subject == "" || infoA.Subject != idTokA.Subject {
@@ -380,8 +397,8 @@ func TestGoOIDCClient(t *testing.T) {
 	}
 
 	// Single sign-on: Billing, first party, gets a code at once.
-	do("Billing's login, signed in already", chromedp.Navigate(baseB+"/login"), h1Is("Signed in as alice"))
-	tokB, idTokB, _ := b.signedIn()
+	b.do("Billing's login, signed in already", chromedp.Navigate(baseB+"/login"), h1Is("Signed in as alice"))
+	tokB, idTokB, _ := bill.signedIn()
 	if idTokB.Subject != idTokA.Subject || tokB.RefreshToken == "" {
 		t.Errorf("Billing: sub %q (Orders' %q), refresh token %t", idTokB.Subject, idTokA.Subject, tokB.RefreshToken != "")
 	}
@@ -389,11 +406,11 @@ func TestGoOIDCClient(t *testing.T) {
 	// RP-initiated logout from Orders: id_token_hint names this
 	// browser's session, so it ends at once and the browser comes back
 	// to the registered post-logout URI with Orders' state.
-	do("RP-initiated logout", chromedp.Navigate(baseA+"/logout"), h1Is("Signed out"))
+	b.do("RP-initiated logout", chromedp.Navigate(baseA+"/logout"), h1Is("Signed out"))
 	for _, tc := range []struct {
 		rp  *relyingParty
 		tok *oauth2.Token
-	}{{a, refreshed}, {b, tokB}} {
+	}{{a, refreshed}, {bill, tokB}} {
 		old := *tc.tok
 		old.Expiry = time.Now().Add(-time.Minute)
 		_, err := tc.rp.config.TokenSource(ctx, &old).Token()
@@ -406,7 +423,7 @@ func TestGoOIDCClient(t *testing.T) {
 		}
 	}
 	// The browser is signed out: Orders' login asks for a password again.
-	do("Orders' login after the logout", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	b.do("Orders' login after the logout", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
 
 	// A post-logout URI that is not registered is refused, not followed.
 	hint := a.rawID

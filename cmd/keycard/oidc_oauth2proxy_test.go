@@ -1,0 +1,168 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keycard-auth/keycard/internal/chrometest"
+)
+
+// oauth2ProxyVersion is the oauth2-proxy release .ci/run installs and
+// docs/oidc.md names.
+const oauth2ProxyVersion = "v7.15.6"
+
+// seenRequest is what the upstream behind oauth2-proxy was told of one
+// request.
+type seenRequest struct {
+	user, email, accessToken string
+}
+
+// TestOAuth2Proxy puts the real oauth2-proxy (provider oidc, discovery
+// from Keycard's issuer URL, PKCE S256) in front of an upstream and signs
+// in through it in Chromium: oauth2-proxy sends the browser to Keycard's
+// sign-in page, redeems the code and hands the upstream the user and
+// Keycard's access token, which reads Keycard's userinfo. With
+// --cookie-refresh it refreshes the session with Keycard's refresh
+// token. After the user signs out everywhere (POST /v1/logout/all), the
+// next refresh is refused with invalid_grant, oauth2-proxy drops its
+// session, and the browser lands on Keycard's sign-in page instead of
+// the upstream: access ends at the first request after --cookie-refresh,
+// as docs/oidc.md says.
+func TestOAuth2Proxy(t *testing.T) {
+	bin := proxyBinary(t, "oauth2-proxy "+oauth2ProxyVersion, "oauth2-proxy", filepath.Join(goBinDir(), "oauth2-proxy"))
+	browser := chrometest.Start(t)
+	s, admin := interopServer(t)
+
+	var mu sync.Mutex
+	var seen []seenRequest
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := seenRequest{r.Header.Get("X-Forwarded-User"), r.Header.Get("X-Forwarded-Email"), r.Header.Get("X-Forwarded-Access-Token")}
+		mu.Lock()
+		seen = append(seen, req)
+		n := len(seen)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><title>upstream</title><h1>Hello %s</h1><p id=n>%d</p>", html.EscapeString(req.email), n)
+	}))
+	t.Cleanup(upstream.Close)
+	last := func() seenRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			return seenRequest{}
+		}
+		return seen[len(seen)-1]
+	}
+
+	addr := freePort(t)
+	base := "http://" + addr
+	clientID, secret := registerClient(t, s, admin, fmt.Sprintf(
+		`{"name":"oauth2-proxy","first_party":true,"grant_types":["authorization_code","refresh_token"],"redirect_uris":[%q]}`, base+"/oauth2/callback"))
+	cookieSecret := make([]byte, 32)
+	rand.Read(cookieSecret)
+	startProxy(t, "oauth2-proxy", bin, []string{
+		"--http-address=" + addr,
+		"--provider=oidc",
+		"--oidc-issuer-url=" + s.base,
+		"--client-id=" + clientID,
+		"--client-secret=" + secret,
+		"--redirect-url=" + base + "/oauth2/callback",
+		"--code-challenge-method=S256",
+		"--scope=openid profile",
+		// Keycard's ID tokens have no email: name the user by
+		// preferred_username instead, and let any "domain" in.
+		"--oidc-email-claim=preferred_username",
+		"--email-domain=*",
+		"--upstream=" + upstream.URL,
+		"--pass-access-token",
+		"--skip-provider-button",
+		"--cookie-secret=" + base64.RawURLEncoding.EncodeToString(cookieSecret),
+		"--cookie-secure=false", // plain http on loopback in the test
+		// How long a session lives at oauth2-proxy before it asks
+		// Keycard again (with the refresh token): the bound on how long
+		// access outlives a sign-out at Keycard. Short here so that the
+		// test need not wait; docs/oidc.md suggests a minute.
+		"--cookie-refresh=2s",
+	}, addr)
+
+	b := newTab(t, browser)
+	b.do("oauth2-proxy to Keycard's sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("username")))
+	b.do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), h1Is("Hello alice"))
+	first := last()
+	if first.email != "alice" || first.user == "" || first.accessToken == "" {
+		t.Fatalf("the upstream saw %+v", first)
+	}
+	if code, name := userInfo(t, s, first.accessToken); code != http.StatusOK || name != "alice" {
+		t.Errorf("userinfo with the access token oauth2-proxy passed: %d %q", code, name)
+	}
+
+	// Once the session is older than --cookie-refresh, oauth2-proxy
+	// refreshes it at Keycard: the upstream gets a new access token.
+	refreshed := poll(t, "oauth2-proxy refreshing the session", func() (seenRequest, bool) {
+		b.do("reloading", chromedp.Reload(), h1Is("Hello alice"))
+		got := last()
+		return got, got.accessToken != first.accessToken
+	})
+	if code, name := userInfo(t, s, refreshed.accessToken); code != http.StatusOK || name != "alice" {
+		t.Errorf("userinfo with the refreshed access token: %d %q", code, name)
+	}
+
+	// Alice signs out everywhere, through the API.
+	mu.Lock()
+	beforeLogout := len(seen)
+	tokensBefore := map[string]bool{}
+	for _, r := range seen {
+		tokensBefore[r.accessToken] = true
+	}
+	mu.Unlock()
+	api := s.login(t, "alice", loginPassword)
+	if code, _ := call(t, "POST", s.base+"/v1/logout/all", api.AccessToken, "", "", nil); code != http.StatusNoContent {
+		t.Fatalf("POST /v1/logout/all: %d", code)
+	}
+	if code, _ := userInfo(t, s, refreshed.accessToken); code != http.StatusUnauthorized {
+		t.Errorf("userinfo with oauth2-proxy's access token after the sign-out: %d, want 401", code)
+	}
+	// Within --cookie-refresh (and the next request), oauth2-proxy's
+	// refresh is refused and the browser is sent to sign in again.
+	poll(t, "oauth2-proxy ending the session", func() (struct{}, bool) {
+		b.do("reloading", chromedp.Navigate(base+"/"), chromedp.WaitReady(chromedp.CSS("body")))
+		return struct{}{}, b.has("username")
+	})
+	// No request reached the upstream after the sign-out with an access
+	// token minted after it.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range seen[beforeLogout:] {
+		if !tokensBefore[r.accessToken] {
+			t.Errorf("the upstream got an access token minted after the sign-out")
+		}
+	}
+}
+
+// poll calls f, at most every half second, until it reports done, and
+// returns its value; it fails the test after 60 seconds.
+func poll[T any](t *testing.T, what string, f func() (T, bool)) T {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v, done := f()
+		if done {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 60 seconds", what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
