@@ -312,6 +312,16 @@ func (b *browserTab) has(id string) bool {
 	return err == nil && ok
 }
 
+// signIn fills in and sends Keycard's sign-in form, once it shows, as
+// alice.
+func signIn() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), loginPassword+kb.Enter),
+	)
+}
+
 // h1Is waits until the page's h1 reads want, through the navigations
 // on the way (the step's context bounds the wait).
 func h1Is(want string) chromedp.Action[chromedp.Void] {
@@ -359,7 +369,7 @@ func TestGoOIDCClient(t *testing.T) {
 
 	b := newTab(t, browser)
 	b.do("Orders' login to the sign-in page", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
-	b.do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), chromedp.WaitVisible(chromedp.ID("consent-allow")))
+	b.do("signing in", signIn(), chromedp.WaitVisible(chromedp.ID("consent-allow")))
 	b.do("consenting", chromedp.Click(chromedp.ID("consent-allow")), h1Is("Signed in as alice"))
 
 	tokA, idTokA, infoA := a.signedIn()

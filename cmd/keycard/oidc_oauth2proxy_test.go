@@ -7,13 +7,14 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/keycard-auth/keycard/internal/chrometest"
 )
@@ -68,7 +69,9 @@ func TestOAuth2Proxy(t *testing.T) {
 	addr := freePort(t)
 	base := "http://" + addr
 	clientID, secret := registerClient(t, s, admin, fmt.Sprintf(
-		`{"name":"oauth2-proxy","first_party":true,"grant_types":["authorization_code","refresh_token"],"redirect_uris":[%q]}`, base+"/oauth2/callback"))
+		`{"name":"oauth2-proxy","first_party":true,"grant_types":["authorization_code","refresh_token"],"redirect_uris":[%q],"post_logout_redirect_uris":[%q]}`,
+		base+"/oauth2/callback", base+"/"))
+	keycardHost := strings.TrimPrefix(s.base, "http://")
 	cookieSecret := make([]byte, 32)
 	rand.Read(cookieSecret)
 	startProxy(t, "oauth2-proxy", bin, []string{
@@ -79,7 +82,6 @@ func TestOAuth2Proxy(t *testing.T) {
 		"--client-secret=" + secret,
 		"--redirect-url=" + base + "/oauth2/callback",
 		"--code-challenge-method=S256",
-		"--scope=openid profile",
 		// Keycard's ID tokens have no email: name the user by
 		// preferred_username instead, and let any "domain" in.
 		"--oidc-email-claim=preferred_username",
@@ -87,6 +89,9 @@ func TestOAuth2Proxy(t *testing.T) {
 		"--upstream=" + upstream.URL,
 		"--pass-access-token",
 		"--skip-provider-button",
+		// Its sign-out may send the browser on to Keycard's
+		// end_session_endpoint.
+		"--whitelist-domain=" + keycardHost,
 		"--cookie-secret=" + base64.RawURLEncoding.EncodeToString(cookieSecret),
 		"--cookie-secure=false", // plain http on loopback in the test
 		// How long a session lives at oauth2-proxy before it asks
@@ -98,7 +103,7 @@ func TestOAuth2Proxy(t *testing.T) {
 
 	b := newTab(t, browser)
 	b.do("oauth2-proxy to Keycard's sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("username")))
-	b.do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), h1Is("Hello alice"))
+	b.do("signing in", signIn(), h1Is("Hello alice"))
 	first := last()
 	if first.email != "alice" || first.user == "" || first.accessToken == "" {
 		t.Fatalf("the upstream saw %+v", first)
@@ -142,11 +147,28 @@ func TestOAuth2Proxy(t *testing.T) {
 	// No request reached the upstream after the sign-out with an access
 	// token minted after it.
 	mu.Lock()
-	defer mu.Unlock()
 	for _, r := range seen[beforeLogout:] {
 		if !tokensBefore[r.accessToken] {
 			t.Errorf("the upstream got an access token minted after the sign-out")
 		}
+	}
+	mu.Unlock()
+
+	// Signed in again, the user signs out at oauth2-proxy, which sends
+	// the browser on to Keycard's end_session_endpoint with the ID token
+	// as id_token_hint (its {id_token} placeholder): the hint names this
+	// browser's session, so Keycard ends it at once, without asking, and
+	// sends the browser back to the registered post-logout URI, where
+	// oauth2-proxy sends it to sign in again.
+	b.do("signing in again", signIn(), h1Is("Hello alice"))
+	again := last()
+	end := s.base + "/oauth/logout?" + "id_token_hint={id_token}&post_logout_redirect_uri=" + url.QueryEscape(base+"/")
+	b.do("signing out at oauth2-proxy", chromedp.Navigate(base+"/oauth2/sign_out?rd="+url.QueryEscape(end)), chromedp.WaitVisible(chromedp.ID("username")))
+	if loc, err := chromedp.Run(b.ctx, chromedp.Location()); err != nil || !strings.HasPrefix(loc, s.base+"/signin") {
+		t.Errorf("after the sign-out the browser is at %s (%v); want Keycard's sign-in page", loc, err)
+	}
+	if code, _ := userInfo(t, s, again.accessToken); code != http.StatusUnauthorized {
+		t.Errorf("userinfo with oauth2-proxy's access token after its sign-out: %d, want 401", code)
 	}
 }
 

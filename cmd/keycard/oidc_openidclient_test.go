@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/keycard-auth/keycard/internal/chrometest"
 )
@@ -164,7 +163,7 @@ func TestOpenIDClient(t *testing.T) {
 		t.Errorf("authorization URL %s", auth.URL)
 	}
 	b.do("the authorization URL to the sign-in page", chromedp.Navigate(auth.URL), chromedp.WaitVisible(chromedp.ID("username")))
-	b.do("signing in", chromedp.KeyEvent("alice"+kb.Tab+loginPassword+kb.Enter), h1Is("Callback"))
+	b.do("signing in", signIn(), h1Is("Callback"))
 	send(wait(callbacks))
 
 	in := next("signed-in")
