@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +46,11 @@ func nodeRP(t *testing.T) string {
 type rpMessage struct {
 	Step string `json:"step"`
 	URL  string `json:"url"`
-	// signed-in, device-done
+	// signed-in, par-done, device-done
 	Sub, SID, Username, UsernameAfterRefresh, AccessToken string
+	IntrospectedActive                                    bool
+	IntrospectedSub                                       string
+	RefreshAfterRevocation                                string
 	// device
 	UserCode, VerificationURI, VerificationURIComplete string
 	Interval                                           int
@@ -61,6 +65,7 @@ type rpMessage struct {
 // serve, with Chromium as the browser: discovery, the authorization URL
 // with PKCE, state and nonce; the callback checked (state, iss) and the
 // code exchanged, the ID token validated; userinfo; a refresh; the
+// pushed authorization request, introspection and revocation; the
 // device grant, approved at /device in the same browser; the
 // end-session URL, which signs the browser out and comes back to the
 // post-logout URI; after it, the refresh token is refused.
@@ -172,6 +177,21 @@ func TestOpenIDClient(t *testing.T) {
 	}
 	if code, name := userInfo(t, s, in.AccessToken); code != http.StatusOK || name != "alice" {
 		t.Errorf("userinfo with openid-client's refreshed token: %d %q", code, name)
+	}
+	if !in.IntrospectedActive || in.IntrospectedSub != in.Sub {
+		t.Errorf("introspection of the access token: active %t, sub %q", in.IntrospectedActive, in.IntrospectedSub)
+	}
+
+	// The pushed request: signed in already, the browser comes straight
+	// back with a code.
+	par := next("authorize-par")
+	if u, err := url.Parse(par.URL); err != nil || !strings.HasPrefix(par.URL, s.base+"/oauth/authorize?") || !strings.HasPrefix(u.Query().Get("request_uri"), "urn:ietf:params:oauth:request_uri:") {
+		t.Errorf("authorization URL of the pushed request %s", par.URL)
+	}
+	b.do("the pushed request", chromedp.Navigate(par.URL), h1Is("Callback"))
+	send(wait(callbacks))
+	if done := next("par-done"); done.Sub != in.Sub || done.RefreshAfterRevocation != "invalid_grant" || done.IntrospectedActive {
+		t.Errorf("pushed request, then revocation: %+v; want the same sub, invalid_grant and inactive", done)
 	}
 
 	dev := next("device")

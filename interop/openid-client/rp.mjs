@@ -8,8 +8,12 @@
 // waits for a line on stdin where a step needs the browser:
 //
 //   {"step":"authorize","url":…}  → stdin: the URL the browser came back to
-//   {"step":"signed-in",…}          what the code grant, userinfo and the
-//                                   refresh gave
+//   {"step":"signed-in",…}          what the code grant, userinfo, the
+//                                   refresh and introspection gave
+//   {"step":"authorize-par","url":…} → stdin: the URL the browser came
+//                                   back to (a pushed request, RFC 9126)
+//   {"step":"par-done",…}           what its tokens gave, and revoking
+//                                   its refresh token
 //   {"step":"device",…}             the user code; polls until approved
 //   {"step":"device-done",…}
 //   {"step":"logout","url":…}     → stdin: any line, once the browser has
@@ -80,12 +84,47 @@ check(refreshed.access_token && refreshed.access_token !== tokens.access_token, 
 check(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token, 'the refresh did not rotate the refresh token');
 check(refreshed.claims()?.sub === claims.sub, 'the refreshed ID token names another subject');
 const infoAfter = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
+const introspected = await client.tokenIntrospection(config, refreshed.access_token);
 say('signed-in', {
   sub: claims.sub,
   sid: claims.sid,
   username: info.preferred_username,
   usernameAfterRefresh: infoAfter.preferred_username,
   accessToken: refreshed.access_token,
+  introspectedActive: introspected.active,
+  introspectedSub: introspected.sub,
+});
+
+// A pushed authorization request (PAR); the browser is signed in, so it
+// comes straight back. Then RFC 7009 revocation of its refresh token.
+const parVerifier = client.randomPKCECodeVerifier();
+const parState = client.randomState();
+const parURL = await client.buildAuthorizationUrlWithPAR(config, {
+  redirect_uri: redirectUri,
+  scope: 'openid profile',
+  code_challenge: await client.calculatePKCECodeChallenge(parVerifier),
+  code_challenge_method: 'S256',
+  state: parState,
+});
+say('authorize-par', { url: parURL.href });
+const parTokens = await client.authorizationCodeGrant(config, new URL(await readLine()), {
+  pkceCodeVerifier: parVerifier,
+  expectedState: parState,
+  idTokenExpected: true,
+});
+check(parTokens.refresh_token, 'no refresh token from the pushed request');
+await client.tokenRevocation(config, parTokens.refresh_token, { token_type_hint: 'refresh_token' });
+let refreshAfterRevocation = 'accepted';
+try {
+  await client.refreshTokenGrant(config, parTokens.refresh_token);
+} catch (err) {
+  refreshAfterRevocation = err instanceof client.ResponseBodyError ? err.error : `${err.name}: ${err.message}`;
+}
+const parIntrospected = await client.tokenIntrospection(config, parTokens.access_token);
+say('par-done', {
+  sub: parTokens.claims().sub,
+  refreshAfterRevocation,
+  introspectedActive: parIntrospected.active,
 });
 
 // The device authorization grant (RFC 8628).
