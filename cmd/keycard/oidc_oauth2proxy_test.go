@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -172,19 +171,4 @@ func TestOAuth2Proxy(t *testing.T) {
 	}
 }
 
-// poll calls f, at most every half second, until it reports done, and
-// returns its value; it fails the test after 60 seconds.
-func poll[T any](t *testing.T, what string, f func() (T, bool)) T {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		v, done := f()
-		if done {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60 seconds", what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
+//END
