@@ -91,6 +91,7 @@ func TestOAuth2Proxy(t *testing.T) {
 		// Its sign-out may send the browser on to Keycard's
 		// end_session_endpoint.
 		"--whitelist-domain=" + keycardHost,
+		"--backend-logout-url=" + s.base + "/oauth/logout?id_token_hint={id_token}",
 		"--cookie-secret=" + base64.RawURLEncoding.EncodeToString(cookieSecret),
 		"--cookie-secure=false", // plain http on loopback in the test
 		// How long a session lives at oauth2-proxy before it asks
@@ -153,13 +154,27 @@ func TestOAuth2Proxy(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// Signed in again, the user signs out at oauth2-proxy, which sends
+	// Signed in again, the user signs out at oauth2-proxy alone: its
+	// --backend-logout-url calls Keycard's end_session_endpoint from the
+	// server, without the browser's cookies, so there is no browser
+	// session for Keycard to end (OpenID Connect RP-Initiated Logout §2:
+	// the OP must ask the user when the hint is not of the current
+	// session), and Keycard's single sign-on lets the browser straight
+	// back in.
+	b.do("signing in again", signIn(), h1Is("Hello alice"))
+	logoutCalls := func() int { return strings.Count(s.log.String(), `"path":"/oauth/logout"`) }
+	calls := logoutCalls()
+	b.do("signing out at oauth2-proxy alone", chromedp.Navigate(base+"/oauth2/sign_out"), h1Is("Hello alice"))
+	if logoutCalls() == calls {
+		t.Error("oauth2-proxy did not call its --backend-logout-url")
+	}
+
+	// The user signs out at oauth2-proxy, which sends
 	// the browser on to Keycard's end_session_endpoint with the ID token
 	// as id_token_hint (its {id_token} placeholder): the hint names this
 	// browser's session, so Keycard ends it at once, without asking, and
 	// sends the browser back to the registered post-logout URI, where
 	// oauth2-proxy sends it to sign in again.
-	b.do("signing in again", signIn(), h1Is("Hello alice"))
 	again := last()
 	end := s.base + "/oauth/logout?" + "id_token_hint={id_token}&post_logout_redirect_uri=" + url.QueryEscape(base+"/")
 	b.do("signing out at oauth2-proxy", chromedp.Navigate(base+"/oauth2/sign_out?rd="+url.QueryEscape(end)), chromedp.WaitVisible(chromedp.ID("username")))
