@@ -313,7 +313,9 @@ func TestGoOIDCClient(t *testing.T) {
 	b.do("Orders' login after the logout", chromedp.Navigate(baseA+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
 
 	// A post-logout URI that is not registered is refused, not followed.
+	a.mu.Lock()
 	hint := a.rawID
+	a.mu.Unlock()
 	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}}
 	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(a.endSess + "?" + q.Encode())
 	if err != nil {

@@ -38,7 +38,9 @@ type seenRequest struct {
 // next refresh is refused with invalid_grant, oauth2-proxy drops its
 // session, and the browser lands on Keycard's sign-in page instead of
 // the upstream: access ends at the first request after --cookie-refresh,
-// as docs/oidc.md says.
+// as docs/oidc.md says. Its sign-out with rd through Keycard's
+// end_session_endpoint ends the Keycard session; its
+// --backend-logout-url alone does not.
 func TestOAuth2Proxy(t *testing.T) {
 	bin := proxyBinary(t, "oauth2-proxy "+oauth2ProxyVersion, "oauth2-proxy", filepath.Join(goBinDir(), "oauth2-proxy"))
 	browser := chrometest.Start(t)
@@ -50,10 +52,9 @@ func TestOAuth2Proxy(t *testing.T) {
 		req := seenRequest{r.Header.Get("X-Forwarded-User"), r.Header.Get("X-Forwarded-Email"), r.Header.Get("X-Forwarded-Access-Token")}
 		mu.Lock()
 		seen = append(seen, req)
-		n := len(seen)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><title>upstream</title><h1>Hello %s</h1><p id=n>%d</p>", html.EscapeString(req.email), n)
+		fmt.Fprintf(w, "<!doctype html><title>upstream</title><h1>Hello %s</h1>", html.EscapeString(req.email))
 	}))
 	t.Cleanup(upstream.Close)
 	last := func() seenRequest {
@@ -169,9 +170,9 @@ func TestOAuth2Proxy(t *testing.T) {
 		t.Error("oauth2-proxy did not call its --backend-logout-url")
 	}
 
-	// The user signs out at oauth2-proxy, which sends
-	// the browser on to Keycard's end_session_endpoint with the ID token
-	// as id_token_hint (its {id_token} placeholder): the hint names this
+	// The user signs out at oauth2-proxy with rd, which sends the browser
+	// on to Keycard's end_session_endpoint with the ID token as
+	// id_token_hint (its {id_token} placeholder): the hint names this
 	// browser's session, so Keycard ends it at once, without asking, and
 	// sends the browser back to the registered post-logout URI, where
 	// oauth2-proxy sends it to sign in again.
@@ -185,5 +186,3 @@ func TestOAuth2Proxy(t *testing.T) {
 		t.Errorf("userinfo with oauth2-proxy's access token after its sign-out: %d, want 401", code)
 	}
 }
-
-//END
