@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/keycard-auth/keycard/internal/chrometest"
+	"github.com/keycard-auth/keycard/jose"
 )
 
 // openidClientDir holds the relying party written with openid-client
@@ -69,8 +71,17 @@ type rpMessage struct {
 // device grant, approved at /device in the same browser; the
 // end-session URL, which signs the browser out and comes back to the
 // post-logout URI; after it, the refresh token is refused.
+// It runs twice: the client authenticating with its secret
+// (client_secret_post, openid-client's default), then with
+// private_key_jwt, its assertions signed by openid-client.
 func TestOpenIDClient(t *testing.T) {
 	node := nodeRP(t)
+	for _, method := range []string{"client_secret_post", "private_key_jwt"} {
+		t.Run(method, func(t *testing.T) { testOpenIDClient(t, node, method) })
+	}
+}
+
+func testOpenIDClient(t *testing.T, node, method string) {
 	browser := chrometest.Start(t)
 	s, admin := interopServer(t)
 
@@ -90,14 +101,37 @@ func TestOpenIDClient(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
-	clientID, secret := registerClient(t, s, admin, fmt.Sprintf(`{"name":"openid-client app","first_party":true,
+	registration := fmt.Sprintf(`"name":"openid-client app","first_party":true,
 		"grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:device_code"],
-		"redirect_uris":[%q],"post_logout_redirect_uris":[%q]}`, base+"/callback", base+"/logged-out"))
+		"redirect_uris":[%q],"post_logout_redirect_uris":[%q]`, base+"/callback", base+"/logged-out")
+	var env []string
+	if method == "private_key_jwt" {
+		key, err := jose.GenerateKey(jose.ES256, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key, err = key.WithKeyID("rp-1"); err != nil {
+			t.Fatal(err)
+		}
+		set, err := jose.NewKeySet(key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks, _ := json.Marshal(set)
+		private, err := key.MarshalPrivateJWK()
+		if err != nil {
+			t.Fatal(err)
+		}
+		registration += `,"token_endpoint_auth_method":"private_key_jwt","jwks":` + string(jwks)
+		env = append(env, "KEYCARD_RP_PRIVATE_JWK="+string(private))
+	}
+	clientID, secret := registerClient(t, s, admin, "{"+registration+"}")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "rp.mjs", s.base, clientID, secret, base+"/callback", base+"/logged-out")
 	cmd.Dir = openidClientDir
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,10 @@
 //                                   been through the logout
 //   {"step":"done",…}               what a refresh after the logout got
 //
+// With the environment variable KEYCARD_RP_PRIVATE_JWK (a private JWK,
+// ES256) the client authenticates with private_key_jwt (RFC 7523) signed
+// by that key instead of its secret (CLIENT_SECRET is then "").
+//
 // Any failed check throws: the process exits 1 with the error on stderr.
 import * as client from 'openid-client';
 import * as readline from 'node:readline';
@@ -46,7 +50,13 @@ function check(ok, what) {
 // Discovery. openid-client refuses http issuers; the test's Keycard is
 // on http://127.0.0.1, so the one concession is allowInsecureRequests.
 // A client on https drops it.
-const config = await client.discovery(new URL(issuer), clientId, clientSecret, undefined, {
+let clientAuth;
+if (process.env.KEYCARD_RP_PRIVATE_JWK) {
+  const jwk = JSON.parse(process.env.KEYCARD_RP_PRIVATE_JWK);
+  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  clientAuth = client.PrivateKeyJwt({ key, kid: jwk.kid });
+}
+const config = await client.discovery(new URL(issuer), clientId, clientSecret || undefined, clientAuth, {
   execute: [client.allowInsecureRequests],
 });
 check(config.serverMetadata().issuer === issuer, 'discovery: issuer');
