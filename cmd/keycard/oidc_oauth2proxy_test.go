@@ -95,6 +95,12 @@ func TestOAuth2Proxy(t *testing.T) {
 		"--backend-logout-url=" + s.base + "/oauth/logout?id_token_hint={id_token}",
 		"--cookie-secret=" + base64.RawURLEncoding.EncodeToString(cookieSecret),
 		"--cookie-secure=false", // plain http on loopback in the test
+		// One CSRF cookie (with the PKCE verifier) per sign-in: the
+		// page and its favicon, both sent to sign in at once, would
+		// otherwise overwrite each other's, and the page's code would be
+		// redeemed with the favicon's verifier (invalid_grant).
+		"--cookie-csrf-per-request",
+		"--cookie-csrf-per-request-limit=5",
 		// How long a session lives at oauth2-proxy before it asks
 		// Keycard again (with the refresh token): the bound on how long
 		// access outlives a sign-out at Keycard. Short here so that the
