@@ -29,27 +29,11 @@ const loginPassword = "correct horse battery"
 // device grants. It returns the server and the client's id.
 func loginServer(t *testing.T) (*runningServer, string) {
 	t.Helper()
-	s := startServer(t)
-	for _, u := range []struct{ name, role string }{{"root", "admin"}, {"alice", ""}} {
-		args := []string{"users", "add", "--data", s.data, "--username", u.name, "--password-stdin"}
-		if u.role != "" {
-			args = append(args, "--role", u.role)
-		}
-		if code, _, errOut := run(t, loginPassword+"\n", args...); code != exitOK {
-			t.Fatalf("users add %s: exit %d: %s", u.name, code, errOut)
-		}
-	}
-	root := s.login(t, "root", loginPassword)
-	body := `{"name":"keycard login","public":true,"first_party":true,
+	s, admin := interopServer(t) // oidc_gooidc_test.go
+	id, _ := registerClient(t, s, admin, `{"name":"keycard login","public":true,"first_party":true,
 		"grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:device_code"],
-		"redirect_uris":["http://127.0.0.1/callback"]}`
-	var c struct {
-		ID string `json:"id"`
-	}
-	if code, _ := call(t, "POST", s.base+"/admin/v1/clients", root.AccessToken, "application/json", body, &c); code != http.StatusCreated || c.ID == "" {
-		t.Fatalf("registering the client: status %d, %+v", code, c)
-	}
-	return s, c.ID
+		"redirect_uris":["http://127.0.0.1/callback"]}`)
+	return s, id
 }
 
 // loginRun is a keycard login command running in the background.

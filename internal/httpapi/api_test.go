@@ -467,11 +467,12 @@ func TestDiscovery(t *testing.T) {
 			// ID tokens (go-oidc's default verifier wants it listed).
 			"id_token_signing_alg_values_supported":         []any{"ES256"},
 			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
-			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 			"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 			// private_key_jwt assertions: asymmetric algorithms only.
-			"token_endpoint_auth_signing_alg_values_supported":      assertionAlgs,
-			"revocation_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+			"token_endpoint_auth_signing_alg_values_supported":         assertionAlgs,
+			"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgs,
+			"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 			"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
 				"preferred_username", "roles"},
 			"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},

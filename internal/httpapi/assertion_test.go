@@ -57,8 +57,8 @@ func (f *fixture) clientAssertion(t *testing.T, key *jose.Key, id, aud string) s
 	return tok
 }
 
-// TestPrivateKeyJWTEndpoints: the token, PAR and revocation endpoints take
-// a client assertion, and refuse it mixed with another method, of the
+// TestPrivateKeyJWTEndpoints: the token, PAR, introspection and
+// revocation endpoints take a client assertion, and refuse it mixed with another method, of the
 // wrong type, replayed, for another endpoint, or from a client registered
 // for secrets; a private_key_jwt client cannot use a secret.
 func TestPrivateKeyJWTEndpoints(t *testing.T) {
@@ -72,7 +72,7 @@ func TestPrivateKeyJWTEndpoints(t *testing.T) {
 		}
 		return v.Encode()
 	}
-	tokenURL, parURL := testIssuer+"/oauth/token", testIssuer+"/oauth/par"
+	tokenURL, parURL, introspectURL := testIssuer+"/oauth/token", testIssuer+"/oauth/par", testIssuer+"/oauth/introspect"
 
 	good := f.clientAssertion(t, key, c.ID, tokenURL)
 	res := f.postForm(t, "/oauth/token", form(good, "grant_type", "client_credentials"))
@@ -104,6 +104,12 @@ func TestPrivateKeyJWTEndpoints(t *testing.T) {
 	if res := f.postForm(t, "/oauth/par", parForm(f.clientAssertion(t, key, c.ID, tokenURL))); res.status != http.StatusCreated {
 		t.Errorf("PAR with aud the token endpoint: %d %s", res.status, res.body)
 	}
+	for _, aud := range []string{introspectURL, tokenURL, testIssuer} {
+		res := f.postForm(t, "/oauth/introspect", form(f.clientAssertion(t, key, c.ID, aud), "token", tok.AccessToken))
+		if res.status != http.StatusOK || !strings.Contains(string(res.body), `"active":true`) {
+			t.Errorf("introspection with an assertion for %s: %d %s", aud, res.status, res.body)
+		}
+	}
 	if res := f.postForm(t, "/oauth/revoke", form(f.clientAssertion(t, key, c.ID, tokenURL), "token", tok.AccessToken)); res.status != http.StatusOK {
 		t.Errorf("revoke with an assertion: %d %s", res.status, res.body)
 	}
@@ -129,6 +135,10 @@ func TestPrivateKeyJWTEndpoints(t *testing.T) {
 		{"assertion without type", "/oauth/token", formHeader(), "grant_type=client_credentials&client_assertion=" + good, 400, codeInvalidRequest},
 		{"junk assertion", "/oauth/token", formHeader(), form("x.y.z", "grant_type", "client_credentials"), 401, codeInvalidClient},
 		{"replayed at PAR", "/oauth/par", formHeader(), form(good, "response_type", "code"), 401, codeInvalidClient},
+		{"replayed at introspection", "/oauth/introspect", formHeader(), form(good, "token", "x"), 401, codeInvalidClient},
+		{"aud the PAR endpoint, at introspection", "/oauth/introspect", formHeader(), form(f.clientAssertion(t, key, c.ID, parURL), "token", "x"), 401, codeInvalidClient},
+		{"a client registered for secrets, at introspection", "/oauth/introspect", formHeader(), form(f.clientAssertion(t, key, secretClient.id, introspectURL), "token", "x"), 401, codeInvalidClient},
+		{"with client_secret too, at introspection", "/oauth/introspect", formHeader(), form(f.clientAssertion(t, key, c.ID, introspectURL), "token", "x", "client_secret", "x"), 400, codeInvalidRequest},
 		{"the private_key_jwt client with a secret", "/oauth/token", formHeader(basic(c.ID, "anything")), "grant_type=client_credentials", 401, codeInvalidClient},
 	}
 	for _, tt := range tests {

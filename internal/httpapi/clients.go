@@ -171,18 +171,27 @@ func unixOrZero(t time.Time) int64 {
 }
 
 // handleIntrospect is POST /oauth/introspect, token introspection (RFC
-// 7662) for authenticated service clients. It takes a form-encoded token
-// (and an optional token_type_hint, which is not needed: the form of the
-// token tells) and answers 200 with {"active":false} for anything expired,
-// revoked, unknown or malformed.
+// 7662) for authenticated clients: by secret (client_secret_basic,
+// client_secret_post) or by client assertion (private_key_jwt, its aud
+// the issuer, the token endpoint or this endpoint), as at the token
+// endpoint (tokenClient). A public client, which cannot authenticate, is
+// 401 invalid_client. It takes a form-encoded token (and an optional
+// token_type_hint, which is not needed: the form of the token tells) and
+// answers 200 with {"active":false} for anything expired, revoked,
+// unknown or malformed.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	form, err := parseForm(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.authenticateClient(w, r, form); err != nil {
+	c, err := s.tokenClient(w, r, form) // oidc.go
+	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if c == nil || c.Public() { // a client_id alone authenticates nothing
+		s.writeError(w, r, errInvalidClient(w))
 		return
 	}
 	token := form["token"]

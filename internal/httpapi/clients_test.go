@@ -323,7 +323,13 @@ func TestIntrospectEndpoint(t *testing.T) {
 	f.clock.Advance(auth.DefaultAccessTTL)
 	f.wantInactive(t, c, "expired access token", tok.AccessToken)
 
-	// Errors.
+	// Errors. A client_id alone authenticates nothing: neither a
+	// confidential client's nor a public client's may introspect.
+	public, _, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "SPA", OAuth: keycard.OAuthSettings{
+		GrantTypes: []string{keycard.GrantAuthorizationCode}, RedirectURIs: []string{"https://spa.example/cb"}, Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	bad := []struct {
 		name   string
@@ -333,6 +339,8 @@ func TestIntrospectEndpoint(t *testing.T) {
 		code   string
 	}{
 		{"no client authentication", form, "token=x", 401, codeInvalidClient},
+		{"a confidential client's client_id alone", form, "token=x&client_id=" + c.id, 401, codeInvalidClient},
+		{"a public client", form, "token=" + url.QueryEscape(user.AccessToken) + "&client_id=" + public.ID, 401, codeInvalidClient},
 		{"wrong secret", http.Header{"Content-Type": form["Content-Type"], "Authorization": {basic(c.id, "wrong")}}, "token=x", 401, codeInvalidClient},
 		{"a user's access token instead", http.Header{"Content-Type": form["Content-Type"], "Authorization": {"Bearer " + user.AccessToken}}, "token=x", 401, codeInvalidClient},
 		{"no token", http.Header{"Content-Type": form["Content-Type"], "Authorization": {basic(c.id, c.secret)}}, "", 400, codeInvalidRequest},

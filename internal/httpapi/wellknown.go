@@ -174,7 +174,10 @@ type metadata struct {
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	// The algorithms of private_key_jwt assertions at the introspection
+	// endpoint (RFC 8414 §2).
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported"`
 	// The algorithms of private_key_jwt assertions at the revocation
 	// endpoint (RFC 8414 §2).
 	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
@@ -228,11 +231,12 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		IDTokenSigningAlgValuesSupported:   algs,
 		// "none": public clients, and the refresh_token grant of
 		// Keycard's own sessions.
-		TokenEndpointAuthMethodsSupported:               append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
-		TokenEndpointAuthSigningAlgValuesSupported:      auth.AssertionAlgorithms(),
-		IntrospectionEndpointAuthMethodsSupported:       secretMethods,
-		RevocationEndpointAuthMethodsSupported:          append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
-		RevocationEndpointAuthSigningAlgValuesSupported: auth.AssertionAlgorithms(),
+		TokenEndpointAuthMethodsSupported:                  append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
+		TokenEndpointAuthSigningAlgValuesSupported:         auth.AssertionAlgorithms(),
+		IntrospectionEndpointAuthMethodsSupported:          append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT),
+		IntrospectionEndpointAuthSigningAlgValuesSupported: auth.AssertionAlgorithms(),
+		RevocationEndpointAuthMethodsSupported:             append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
+		RevocationEndpointAuthSigningAlgValuesSupported:    auth.AssertionAlgorithms(),
 		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "preferred_username", "roles"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		BackchannelLogoutSupported:                 true,
