@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -360,4 +361,35 @@ func signerKID(t *testing.T, token string) string {
 		t.Fatalf("kid %q", m.Header.KeyID)
 	}
 	return m.Header.KeyID
+}
+
+// TestExchangeCarriesCustomClaims: the exchanged token has the custom
+// claims of the subject token, without asking the hook again, and
+// Keycard's own act and scope, never the hook's.
+func TestExchangeCarriesCustomClaims(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "alice")
+	h := &hookFunc{fn: func(*ClaimsRequest) (*CustomClaims, error) {
+		return &CustomClaims{AccessToken: map[string]json.RawMessage{"tenant": raw(`"acme"`), "perms": raw(`["read"]`)}}, nil
+	}}
+	f.withHook(t, h, false)
+	tok, err := f.svc.Login(ctx, "alice", "correct horse battery", Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.exchanger(t, "service A", "orders-api")
+	calls := len(h.reqs)
+	ex, err := f.svc.ExchangeToken(ctx, a, subjectRequest(tok.AccessToken), Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.reqs) != calls {
+		t.Errorf("the exchange asked the hook %d times, want none", len(h.reqs)-calls)
+	}
+	m := f.claimsOf(t, ex.AccessToken)
+	act, _ := m["act"].(map[string]any)
+	if m["tenant"] != "acme" || len(m["perms"].([]any)) != 1 || act["sub"] != a.ID || m["client_id"] != a.ID || m["sid"] != tok.SessionID {
+		t.Errorf("exchanged token claims %v", m)
+	}
 }
