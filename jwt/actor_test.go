@@ -85,6 +85,10 @@ func TestActorMalformed(t *testing.T) {
 		{name: "nested not an object", act: `{"sub":"b","act":"a"}`},
 		{name: "nested without sub", act: `{"sub":"b","act":{}}`},
 		{name: "duplicate sub", act: `{"sub":"a","sub":"b"}`},
+		{name: "case-variant sub beside sub", act: `{"sub":"a","SUB":"b"}`},
+		{name: "case-variant sub alone", act: `{"Sub":"a"}`},
+		{name: "case-variant act", act: `{"sub":"b","Act":{"sub":"a"}}`},
+		{name: "nested case-variant sub", act: `{"sub":"b","act":{"sub":"a","sUb":"c"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, err := Sign(key, json.RawMessage(`{`+exp+`,"act":`+tc.act+`}`))

@@ -345,8 +345,9 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 // decodeActor decodes an "act" claim (RFC 8693 section 4.1), already
 // validated by jsonscan.ScanObject, reusing a's values where it can. The
 // object must have a string "sub"; its "act", when present, is decoded
-// the same way; other members are ignored. Nesting is bounded by
-// jsonscan.MaxDepth.
+// the same way; other members are ignored, but not names that differ
+// from sub or act only in case, which encoding/json would read as them.
+// Nesting is bounded by jsonscan.MaxDepth.
 func decodeActor(a *Actor, value []byte) (*Actor, error) {
 	if len(value) == 0 || value[0] != '{' {
 		return a, fmt.Errorf("%w: act must be an object", ErrInvalidClaim)
@@ -355,7 +356,7 @@ func decodeActor(a *Actor, value []byte) (*Actor, error) {
 		a = new(Actor)
 	}
 	var hasSub, hasAct bool
-	err := jsonscan.ScanObject(value, false, func(name, v []byte) error {
+	err := jsonscan.ScanObject(value, true, func(name, v []byte) error {
 		switch string(name) {
 		case "sub":
 			hasSub = true
@@ -365,6 +366,10 @@ func decodeActor(a *Actor, value []byte) (*Actor, error) {
 			var err error
 			a.Act, err = decodeActor(a.Act, v)
 			return err
+		}
+		// encoding/json would read these as sub and act.
+		if strings.EqualFold(string(name), "sub") || strings.EqualFold(string(name), "act") {
+			return fmt.Errorf("%w: case-variant member %q in act", ErrInvalidClaim, name)
 		}
 		return nil
 	})
