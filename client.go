@@ -44,12 +44,13 @@ type Client struct {
 	UpdatedAt time.Time
 }
 
-// Grant types a client may be allowed (RFC 6749, RFC 8628).
+// Grant types a client may be allowed (RFC 6749, RFC 8628, RFC 8693).
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // Client authentication methods at the token endpoint (OpenID Connect
@@ -102,6 +103,17 @@ type OAuthSettings struct {
 	// tokens belong to.
 	RefreshLifetime time.Duration `json:"refresh_lifetime,omitempty"`
 	RefreshIdle     time.Duration `json:"refresh_idle,omitempty"`
+	// TokenExchangeAudiences are the audiences a client allowed
+	// GrantTokenExchange may ask tokens for (RFC 8693 section 2.1: an
+	// audience or resource parameter must be one of them, exactly).
+	TokenExchangeAudiences []string `json:"token_exchange_audiences,omitempty"`
+}
+
+// MayExchangeFor reports whether the client may obtain, by token
+// exchange, a token for the audience: it is allowed the grant and the
+// audience is one of its TokenExchangeAudiences, compared exactly.
+func (c *Client) MayExchangeFor(aud string) bool {
+	return c.AllowsGrant(GrantTokenExchange) && slices.Contains(c.OAuth.TokenExchangeAudiences, aud)
 }
 
 // AllowsGrant reports whether the client may use the grant type. A client

@@ -142,6 +142,40 @@ type AccessClaims struct {
 	// that check scopes should accept all three (verifier does).
 	Scp    []string `json:"scp,omitempty"`
 	Scopes []string `json:"scopes,omitempty"`
+	// Act is the actor claim of a token obtained by token exchange (RFC
+	// 8693 section 4.1): the party acting on behalf of the subject, and
+	// through its own Act the parties before it. Nil when the subject
+	// acts for itself.
+	Act *Actor `json:"act,omitempty"`
+}
+
+// Actor is the "act" (actor) claim of RFC 8693 section 4.1: a party that
+// acts on behalf of the token's subject. Act, when not nil, is the actor
+// before this one in a chain of delegations (section 4.1 nests them, the
+// most recent outermost). Only "sub" and "act" are read; other members of
+// the object are ignored, as the RFC leaves them to the issuer.
+type Actor struct {
+	Subject string `json:"sub"`
+	Act     *Actor `json:"act,omitempty"`
+}
+
+// Chain returns the subjects of a and the actors before it, most recent
+// first; nil for a nil Actor.
+func (a *Actor) Chain() []string {
+	var out []string
+	for ; a != nil; a = a.Act {
+		out = append(out, a.Subject)
+	}
+	return out
+}
+
+// Depth is the number of actors in the chain a starts: 0 for nil.
+func (a *Actor) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // MapClaims is a claims set as a map, decoded with encoding/json (numbers

@@ -146,3 +146,28 @@ func ExampleMapClaims() {
 	// Output:
 	// user-42 acme [beta] true
 }
+
+// ExampleActor reads the actor chain of a token obtained by token
+// exchange (RFC 8693 section 4.1): service B acting, after service A, for
+// user-42.
+func ExampleActor() {
+	key, err := jose.ParseJWK([]byte(exampleHMACJWK))
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := exampleClaims()
+	c.ClientID = "service-b"
+	c.Act = &jwt.Actor{Subject: "service-b", Act: &jwt.Actor{Subject: "service-a"}}
+	token, err := jwt.Sign(key, c, jwt.WithHeaderType("at+jwt"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var got jwt.AccessClaims
+	p := jwt.NewParser(key, jwt.WithType("at+jwt"), jwt.WithNow(func() time.Time { return exampleNow }))
+	if err := p.Parse(token, &got); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.Subject, got.Act.Chain(), got.Act.Depth())
+	// Output:
+	// user-42 [service-b service-a] 2
+}

@@ -35,6 +35,10 @@ func FuzzParse(f *testing.F) {
 			`,"jti":"j1","sid":"s1","client_id":"web","scope":"read write","roles":["admin","user"],"auth_time":`+at(-60)+`,"role":"admin","ctx":{"a":[1,2]}}`)
 	f.Add(valid, false)
 	f.Add(valid, true)
+	delegated := strictSign(strictSecret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
+		`{"iss":"`+strictIss+`","sub":"alice","exp":`+at(600)+`,"sid":"s1","client_id":"b","act":{"sub":"b","iss":"x","act":{"sub":"a"}}}`)
+	f.Add(delegated, false)
+	f.Add(delegated, true)
 	f.Add(strictSign(strictSecret, strictHeader, malloryClaims), true)
 
 	key := strictKey(f)

@@ -105,8 +105,9 @@ type parseState struct {
 //
 // Parser is safe for concurrent use, but a claims value is not: give each
 // goroutine its own. An *AccessClaims or *RegisteredClaims reuses its
-// Audience and Roles slices from call to call, so clone them if you keep
-// them beyond the next Parse into the same value.
+// Audience and Roles slices (and the Actor values of Act) from call to
+// call, so clone them if you keep them beyond the next Parse into the
+// same value.
 func (p *Parser) Parse(token string, claims any) error {
 	_, err := p.parse(token, claims, nil)
 	return err
@@ -199,7 +200,7 @@ const (
 // accessNames are the claim names the fast path understands; a top-level
 // member equal to one of them except for case is refused, because
 // encoding/json would match it case-insensitively.
-var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes"}
+var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "act"}
 
 // scan reads the claims set strictly into reg (and ac, when not nil) and
 // reports which claims were present.
@@ -260,6 +261,9 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 					if err != nil {
 						err = fmt.Errorf("%w: scopes must be an array of strings", ErrInvalidClaim)
 					}
+				case "act":
+					bit = 1 << 14
+					ac.Act, err = decodeActor(ac.Act, value)
 				}
 			}
 			if bit == 0 {
@@ -331,8 +335,57 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 		if seen&(1<<13) == 0 {
 			ac.Scopes = ac.Scopes[:0]
 		}
+		if seen&(1<<14) == 0 {
+			ac.Act = nil
+		}
 	}
 	return present, nil
+}
+
+// decodeActor decodes an "act" claim (RFC 8693 section 4.1), already
+// validated by jsonscan.ScanObject, reusing a's values where it can. The
+// object must have a string "sub"; its "act", when present, is decoded
+// the same way; other members are ignored, but not names that differ
+// from sub or act only in case, which encoding/json would read as them.
+// Nesting is bounded by jsonscan.MaxDepth.
+func decodeActor(a *Actor, value []byte) (*Actor, error) {
+	if len(value) == 0 || value[0] != '{' {
+		return a, fmt.Errorf("%w: act must be an object", ErrInvalidClaim)
+	}
+	if a == nil {
+		a = new(Actor)
+	}
+	var hasSub, hasAct bool
+	err := jsonscan.ScanObject(value, true, func(name, v []byte) error {
+		switch string(name) {
+		case "sub":
+			hasSub = true
+			return stringClaim(&a.Subject, v)
+		case "act":
+			hasAct = true
+			var err error
+			a.Act, err = decodeActor(a.Act, v)
+			return err
+		}
+		// encoding/json would read these as sub and act.
+		if strings.EqualFold(string(name), "sub") || strings.EqualFold(string(name), "act") {
+			return fmt.Errorf("%w: case-variant member %q in act", ErrInvalidClaim, name)
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrInvalidClaim) {
+			err = fmt.Errorf("%w: act: %w", ErrInvalidClaim, err)
+		}
+		return nil, err
+	}
+	if !hasSub || a.Subject == "" {
+		return nil, fmt.Errorf("%w: act needs a sub", ErrInvalidClaim)
+	}
+	if !hasAct {
+		a.Act = nil
+	}
+	return a, nil
 }
 
 func stringClaim(dst *string, value []byte) error {

@@ -96,6 +96,28 @@ func appendClaims(dst []byte, claims any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
+// appendActor encodes an "act" claim (RFC 8693 section 4.1), nested
+// actors inside; ok is false if a subject is not valid UTF-8.
+func appendActor(dst []byte, a *Actor) (_ []byte, ok bool) {
+	ok = true
+	depth := 0
+	for ; a != nil; a = a.Act {
+		if depth > 0 {
+			dst = append(dst, `,"act":`...)
+		}
+		if !utf8.ValidString(a.Subject) {
+			ok = false
+		}
+		dst = append(dst, `{"sub":`...)
+		dst = jsonscan.AppendQuote(dst, a.Subject)
+		depth++
+	}
+	for range depth {
+		dst = append(dst, '}')
+	}
+	return dst, ok
+}
+
 // appendAccess encodes c as a JSON object, omitting empty members.
 func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 	start := len(dst)
@@ -165,6 +187,16 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 	date(`"auth_time":`, c.AuthTime)
 	list(`"scp":`, c.Scp, false)
 	list(`"scopes":`, c.Scopes, false)
+	if c.Act != nil {
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"act":`...)
+		var ok bool
+		if dst, ok = appendActor(dst, c.Act); !ok {
+			bad = true
+		}
+	}
 	if bad {
 		return dst[:start], fmt.Errorf("jwt: claim values must be valid UTF-8")
 	}

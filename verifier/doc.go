@@ -33,6 +33,12 @@
 //
 //	claims, _ := verifier.FromContext(r.Context())
 //
+// A token that another service obtained for the user by token exchange
+// (RFC 8693) names the user as subject and that service as actor:
+// [Claims.Actors] is the chain, most recent first, empty for a user's own
+// token. It carries the user's session, so the user's logout revokes it
+// like the user's own token.
+//
 // Refusals follow RFC 6750: 401 with WWW-Authenticate: Bearer, 403
 // insufficient_scope, 400 for a malformed request (two credentials, a
 // token in the URL). When the revocation feed has been unreachable for

@@ -267,7 +267,17 @@ type Claims struct {
 	KeyID string
 
 	scopes []string // scope split on spaces, then scp, then scopes
+	actors []string // the act chain, most recent first
 }
+
+// Actors returns the chain of actors of a token obtained by token
+// exchange (RFC 8693 section 4.1): the sub of its act claim, then of
+// each act nested in it, most recent first — the service that exchanged
+// the token last comes first. It is empty when the subject acts for
+// itself (no act claim). The slice is shared: do not modify it. The
+// chain is what the issuer recorded; only the first entry is the party
+// that presented the token to the issuer last.
+func (c *Claims) Actors() []string { return c.actors }
 
 // ScopeList returns the token's scopes: "scope" split on spaces, then the
 // arrays "scp" and "scopes", in that order, without duplicates. The
@@ -298,6 +308,7 @@ func (c *Claims) finish(kid string) {
 	for _, s := range c.Scopes {
 		add(s)
 	}
+	c.actors = c.Act.Chain()
 }
 
 // Verify verifies an access token: its signature against the issuer's

@@ -49,6 +49,7 @@ type clientFlags struct {
 	name                                  string
 	scopes, audiences, grants             stringList
 	redirectURIs, postLogoutURIs          uriList
+	exchangeAudiences                     uriList
 	public, firstParty                    bool
 	backchannelURI, authMethod            string
 	jwksFile, jwksURI                     string
@@ -60,8 +61,10 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.name, "name", "", "a label for the client, shown on the consent page (required)")
 	fs.Var(&c.scopes, "scope", "an API scope the client may ask for (repeatable, or comma-separated)")
 	fs.Var(&c.audiences, "audience", "an audience the client's tokens are for (repeatable; the first is their aud; default: the server's audience at the time of issue)")
-	fs.Var(&c.grants, "grant", "a grant the client may use: client_credentials, authorization_code, refresh_token or "+keycard.GrantDeviceCode+
-		" (repeatable; default: authorization_code and refresh_token with --redirect-uri or --public, else client_credentials)")
+	fs.Var(&c.grants, "grant", "a grant the client may use: client_credentials, authorization_code, refresh_token, "+keycard.GrantDeviceCode+
+		" or "+keycard.GrantTokenExchange+" (repeatable; default: authorization_code and refresh_token with --redirect-uri or --public, "+
+		"client_credentials and token exchange with --exchange-audience, else client_credentials)")
+	fs.Var(&c.exchangeAudiences, "exchange-audience", "token exchange (RFC 8693): an audience or resource URI the client may exchange users' tokens for (repeatable, matched exactly)")
 	fs.Var(&c.redirectURIs, "redirect-uri", "a redirect URI of the authorization_code grant, matched exactly (repeatable): https, http on loopback (any port if registered without one), or a private-use scheme")
 	fs.Var(&c.postLogoutURIs, "post-logout-redirect-uri", "where RP-initiated logout may send the browser back (repeatable)")
 	fs.BoolVar(&c.public, "public", false, "a public client (single-page or native app): no secret, PKCE only; fixed at creation")
@@ -84,9 +87,14 @@ func (c *clientFlags) spec() (auth.ClientSpec, error) {
 		RedirectURIs: c.redirectURIs, PostLogoutRedirectURIs: c.postLogoutURIs,
 		BackchannelLogoutURI: c.backchannelURI, TokenAuthMethod: c.authMethod, JWKSURI: c.jwksURI,
 		AccessTTL: c.accessTTL, RefreshLifetime: c.refreshLifetime, RefreshIdle: c.refreshIn,
+		TokenExchangeAudiences: c.exchangeAudiences,
 	}
-	if len(o.GrantTypes) == 0 && (len(o.RedirectURIs) > 0 || o.Public) {
+	switch {
+	case len(o.GrantTypes) > 0:
+	case len(o.RedirectURIs) > 0 || o.Public:
 		o.GrantTypes = []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken}
+	case len(o.TokenExchangeAudiences) > 0:
+		o.GrantTypes = []string{keycard.GrantClientCredentials, keycard.GrantTokenExchange}
 	}
 	if c.jwksFile != "" {
 		jwks, err := readJWKS(c.jwksFile)
@@ -233,8 +241,8 @@ func clientJSON(c *keycard.Client) map[string]any {
 		"client_id": c.ID, "name": c.Name, "scopes": nonNil(c.Scopes), "audiences": nonNil(c.Audiences),
 		"grant_types": grants, "public": o.Public, "first_party": o.FirstParty,
 		"redirect_uris": nonNil(o.RedirectURIs), "post_logout_redirect_uris": nonNil(o.PostLogoutRedirectURIs),
-		"token_endpoint_auth_method": method,
-		"created_at":                 c.CreatedAt.UTC().Format(time.RFC3339), "updated_at": c.UpdatedAt.UTC().Format(time.RFC3339),
+		"token_endpoint_auth_method": method, "token_exchange_audiences": nonNil(o.TokenExchangeAudiences),
+		"created_at": c.CreatedAt.UTC().Format(time.RFC3339), "updated_at": c.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 	for k, v := range map[string]string{"backchannel_logout_uri": o.BackchannelLogoutURI, "jwks_uri": o.JWKSURI} {
 		if v != "" {

@@ -106,11 +106,13 @@ http {
       auth_request_set $keycard_session $upstream_http_x_keycard_session;
       auth_request_set $keycard_scopes  $upstream_http_x_keycard_scopes;
       auth_request_set $keycard_roles   $upstream_http_x_keycard_roles;
+      auth_request_set $keycard_actor   $upstream_http_x_keycard_actor;
       auth_request_set $keycard_www     $upstream_http_www_authenticate;
       proxy_set_header X-Keycard-Subject $keycard_subject;
       proxy_set_header X-Keycard-Session $keycard_session;
       proxy_set_header X-Keycard-Scopes  $keycard_scopes;
       proxy_set_header X-Keycard-Roles   $keycard_roles;
+      proxy_set_header X-Keycard-Actor   $keycard_actor;
       error_page 401 = @keycard_401;
       proxy_pass %[3]s;
     }
@@ -141,7 +143,7 @@ const caddyConfig = `{
 http://%[1]s {
 	forward_auth %[3]s {
 		uri /auth
-		copy_headers X-Keycard-Subject X-Keycard-Session X-Keycard-Scopes X-Keycard-Roles
+		copy_headers X-Keycard-Subject X-Keycard-Session X-Keycard-Scopes X-Keycard-Roles X-Keycard-Actor
 	}
 	reverse_proxy %[2]s
 }
@@ -226,6 +228,7 @@ routes:
 				req.Header.Set("X-Keycard-Subject", "mallory")
 				req.Header.Set("X-Keycard-Roles", "admin")
 				req.Header.Set("X-Keycard-Scopes", "weather:read")
+				req.Header.Set("X-Keycard-Actor", "mallory")
 				req.Header["X_Keycard_Subject"] = []string{"mallory"}
 				req.Header["x_keycard_roles"] = []string{"admin"}
 				resp, err := http.DefaultClient.Do(req)

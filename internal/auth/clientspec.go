@@ -24,8 +24,12 @@ const (
 //   - Scopes and Audiences: RFC 6749 scope-tokens, repeats dropped.
 //   - OAuth.GrantTypes: client_credentials, authorization_code,
 //     refresh_token, the device code grant; empty means client_credentials
-//     alone (a service client). A public client may not have
-//     client_credentials; authorization_code needs redirect URIs.
+//     alone (a service client); token exchange (RFC 8693). A public client
+//     may have neither client_credentials nor token exchange;
+//     authorization_code needs redirect URIs.
+//   - OAuth.TokenExchangeAudiences: for clients of token exchange, and
+//     at least one for them; RFC 6749 scope-tokens (an audience name or
+//     an absolute URI), repeats dropped, at most MaxClientAudience.
 //   - OAuth.RedirectURIs: absolute, without fragment or user info: https;
 //     http only on a loopback host (localhost, 127.0.0.1, [::1]: native
 //     apps and development, RFC 8252 section 7.3); or a private-use scheme
@@ -68,9 +72,9 @@ func (spec ClientSpec) client() (*keycard.Client, error) {
 	grants := []string{}
 	for _, g := range o.GrantTypes {
 		switch g {
-		case keycard.GrantClientCredentials, keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantDeviceCode:
+		case keycard.GrantClientCredentials, keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantDeviceCode, keycard.GrantTokenExchange:
 		default:
-			return nil, invalid("Unknown grant type %q: use client_credentials, authorization_code, refresh_token or %s.", truncate(g, 64), keycard.GrantDeviceCode)
+			return nil, invalid("Unknown grant type %q: use client_credentials, authorization_code, refresh_token, %s or %s.", truncate(g, 64), keycard.GrantDeviceCode, keycard.GrantTokenExchange)
 		}
 		if !slices.Contains(grants, g) {
 			grants = append(grants, g)
@@ -95,6 +99,17 @@ func (spec ClientSpec) client() (*keycard.Client, error) {
 	if !has(keycard.GrantAuthorizationCode) && (len(o.RedirectURIs) > 0 || len(o.PostLogoutRedirectURIs) > 0) {
 		return nil, invalid("Redirect URIs are for clients of the authorization_code grant.")
 	}
+	if o.TokenExchangeAudiences, err = cleanList("exchange audience", o.TokenExchangeAudiences, MaxClientAudience, MaxAudienceLen, isScopeToken); err != nil {
+		return nil, err
+	}
+	switch {
+	case has(keycard.GrantTokenExchange) && len(o.TokenExchangeAudiences) == 0:
+		return nil, invalid("A client of token exchange needs at least one exchange audience: the audiences it may ask tokens for.")
+	case !has(keycard.GrantTokenExchange) && len(o.TokenExchangeAudiences) > 0:
+		return nil, invalid("Exchange audiences are for clients of the token exchange grant.")
+	case len(o.TokenExchangeAudiences) == 0:
+		o.TokenExchangeAudiences = nil
+	}
 	if o.BackchannelLogoutURI != "" {
 		if err := checkServerURI("back-channel logout URI", o.BackchannelLogoutURI); err != nil {
 			return nil, err
@@ -104,6 +119,9 @@ func (spec ClientSpec) client() (*keycard.Client, error) {
 	case o.Public:
 		if has(keycard.GrantClientCredentials) {
 			return nil, invalid("A public client cannot use client_credentials: it has no secret.")
+		}
+		if has(keycard.GrantTokenExchange) {
+			return nil, invalid("A public client cannot use token exchange: it has no secret.")
 		}
 		if o.TokenAuthMethod != "" && o.TokenAuthMethod != keycard.AuthNone {
 			return nil, invalid("A public client does not authenticate: its token_endpoint_auth_method is none.")

@@ -143,6 +143,15 @@ func TestClientSpec(t *testing.T) {
 		}()}, false},
 		{"negative lifetime", ClientSpec{Name: "x", OAuth: func() keycard.OAuthSettings { o := app; o.AccessTTL = -1; return o }()}, false},
 		{"no name", ClientSpec{OAuth: app}, false},
+		{"token exchange", ClientSpec{Name: "x", OAuth: keycard.OAuthSettings{GrantTypes: []string{keycard.GrantClientCredentials, keycard.GrantTokenExchange}, TokenExchangeAudiences: []string{"orders-api", "https://orders.example/"}}}, true},
+		{"token exchange without audiences", ClientSpec{Name: "x", OAuth: keycard.OAuthSettings{GrantTypes: []string{keycard.GrantTokenExchange}}}, false},
+		{"exchange audiences without the grant", ClientSpec{Name: "x", OAuth: keycard.OAuthSettings{TokenExchangeAudiences: []string{"orders-api"}}}, false},
+		{"exchange audience with a space", ClientSpec{Name: "x", OAuth: keycard.OAuthSettings{GrantTypes: []string{keycard.GrantTokenExchange}, TokenExchangeAudiences: []string{"orders api"}}}, false},
+		{"public client of token exchange", ClientSpec{Name: "x", OAuth: func() keycard.OAuthSettings {
+			o := spa
+			o.GrantTypes, o.TokenExchangeAudiences = append(o.GrantTypes, keycard.GrantTokenExchange), []string{"orders-api"}
+			return o
+		}()}, false},
 	} {
 		c, err := tc.spec.client()
 		if (err == nil) != tc.ok {

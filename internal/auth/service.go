@@ -770,11 +770,17 @@ func errToken() error {
 // Authenticate verifies an access token issued by this server to a user
 // and checks, as only the server itself can afford to on every request,
 // that its jti is not revoked, its session is still active and its user
-// still enabled.
+// still enabled. A token obtained by token exchange (one with an act
+// claim) is refused: it lets a service act for the user towards another
+// service, not manage the user's account.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	p := &Principal{}
 	if err := s.parser.Parse(token, &p.Claims); err != nil {
 		s.log.DebugContext(ctx, "access token rejected", "err", err)
+		return nil, errToken()
+	}
+	if p.Claims.Act != nil {
+		s.log.DebugContext(ctx, "access token rejected: a delegated token at the user API")
 		return nil, errToken()
 	}
 	u, _, err := s.liveAccess(ctx, &p.Claims)

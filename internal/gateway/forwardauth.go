@@ -79,7 +79,7 @@ func (g *Gateway) serveForwardAuth(w http.ResponseWriter, r *http.Request, t *ta
 	// nothing to say: a proxy that copies the answer's headers over the
 	// request's (Envoy's allowed_upstream_headers) then overwrites a
 	// client's forged copy instead of letting it through.
-	for _, h := range []string{HeaderSubject, HeaderSession, HeaderScopes, HeaderRoles} {
+	for _, h := range []string{HeaderSubject, HeaderSession, HeaderScopes, HeaderRoles, HeaderActor} {
 		if _, ok := w.Header()[h]; !ok {
 			w.Header()[h] = []string{""}
 		}

@@ -42,6 +42,10 @@ const (
 	HeaderSession = "X-Keycard-Session" // its sid; absent for service clients
 	HeaderScopes  = "X-Keycard-Scopes"  // its scopes, comma-joined; absent when none
 	HeaderRoles   = "X-Keycard-Roles"   // its roles, comma-joined; absent when none
+	// HeaderActor is the chain of actors of a token obtained by token
+	// exchange (RFC 8693 act claim, verifier.Claims.Actors), comma-joined,
+	// most recent first; absent when the subject acts for itself.
+	HeaderActor = "X-Keycard-Actor"
 )
 
 // identityPrefix is the lower-case prefix of the headers the gateway owns.
@@ -261,6 +265,9 @@ func setIdentity(h http.Header, c *verifier.Claims) {
 	}
 	if len(c.Roles) > 0 {
 		h.Set(HeaderRoles, strings.Join(c.Roles, ","))
+	}
+	if a := c.Actors(); len(a) > 0 {
+		h.Set(HeaderActor, strings.Join(a, ","))
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keycard-auth/keycard/jwt"
 )
 
 func TestRouting(t *testing.T) {
@@ -169,6 +171,8 @@ routes:
 		"X_Keycard_Subject": {"root"},
 		"x_keycard-roles":   {"admin"},
 		"X-Keycard-Future":  {"whatever"},
+		"X-Keycard-Actor":   {"trusted-service"},
+		"x_keycard_actor":   {"trusted-service"},
 		// Hop-by-hop names may not remove the headers the gateway sets.
 		"Connection": {"X-Keycard-Subject, X-Keycard-Roles, x-keycard-scopes"},
 	}
@@ -691,5 +695,38 @@ func TestQueryTokens(t *testing.T) {
 		if w := g.do(t, "GET", path+"?access_level=2", good, nil); w.Code != 200 {
 			t.Errorf("GET %s?access_level=2: got %d %q, want 200", path, w.Code, w.Body)
 		}
+	}
+}
+
+// TestActorHeader forwards the actor chain of an exchanged token (RFC 8693
+// act claim) as X-Keycard-Actor, most recent first; a token without act
+// gets none, and a client's forged copy never passes.
+func TestActorHeader(t *testing.T) {
+	up := newUpstream(t)
+	g := newTestGateway(t, header+"routes:\n  - {path: /, upstream: '"+up.URL+"'}\n")
+	now := time.Now()
+	delegated, err := jwt.Sign(g.auth.key, &jwt.AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: testIssuer, Subject: "alice", Audience: jwt.Audience{"api"},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), ID: "jti-delegated",
+		},
+		SessionID: "sid-alice", ClientID: "service-b", Scope: "read",
+		Act: &jwt.Actor{Subject: "service-b", Act: &jwt.Actor{Subject: "service-a"}},
+	}, jwt.WithHeaderType("at+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := http.Header{"X-Keycard-Actor": {"root"}}
+	if w := g.do(t, "GET", "/x", delegated, forged); w.Code != 200 {
+		t.Fatalf("%d %q", w.Code, w.Body)
+	}
+	if got := up.last().Header.Values(HeaderActor); len(got) != 1 || got[0] != "service-b,service-a" {
+		t.Errorf("delegated token: upstream %s %q, want [service-b,service-a]", HeaderActor, got)
+	}
+	if w := g.do(t, "GET", "/x", g.auth.token(t, "alice", "api", "read"), forged); w.Code != 200 {
+		t.Fatalf("%d %q", w.Code, w.Body)
+	}
+	if got := up.last().Header.Values(HeaderActor); len(got) != 0 {
+		t.Errorf("the user's own token: upstream %s %q, want none", HeaderActor, got)
 	}
 }

@@ -525,6 +525,7 @@ type adminClientJSON struct {
 	AccessTTL              int64           `json:"access_token_lifetime,omitempty"`  // seconds
 	RefreshLifetime        int64           `json:"refresh_token_lifetime,omitempty"` // seconds
 	RefreshIdle            int64           `json:"refresh_token_idle,omitempty"`     // seconds
+	TokenExchangeAudiences []string        `json:"token_exchange_audiences"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
 	// Secret is set only in the answer to the creation.
@@ -547,7 +548,8 @@ func adminClient(c *keycard.Client) adminClientJSON {
 		PostLogoutRedirectURIs: nonNil(o.PostLogoutRedirectURIs), BackchannelLogoutURI: o.BackchannelLogoutURI,
 		TokenAuthMethod: method, JWKS: o.JWKS, JWKSURI: o.JWKSURI,
 		AccessTTL: int64(o.AccessTTL / time.Second), RefreshLifetime: int64(o.RefreshLifetime / time.Second), RefreshIdle: int64(o.RefreshIdle / time.Second),
-		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		TokenExchangeAudiences: nonNil(o.TokenExchangeAudiences),
+		CreatedAt:              c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }
 
@@ -602,6 +604,7 @@ type clientRequest struct {
 	AccessTTL              int64           `json:"access_token_lifetime"`
 	RefreshLifetime        int64           `json:"refresh_token_lifetime"`
 	RefreshIdle            int64           `json:"refresh_token_idle"`
+	TokenExchangeAudiences []string        `json:"token_exchange_audiences"`
 }
 
 // maxLifetimeSeconds bounds the lifetimes a registration may give (a year).
@@ -626,7 +629,8 @@ func (req *clientRequest) spec() (auth.ClientSpec, error) {
 		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, BackchannelLogoutURI: req.BackchannelLogoutURI,
 		TokenAuthMethod: req.TokenAuthMethod, JWKS: jwks, JWKSURI: req.JWKSURI,
 		AccessTTL: time.Duration(req.AccessTTL) * time.Second, RefreshLifetime: time.Duration(req.RefreshLifetime) * time.Second,
-		RefreshIdle: time.Duration(req.RefreshIdle) * time.Second,
+		RefreshIdle:            time.Duration(req.RefreshIdle) * time.Second,
+		TokenExchangeAudiences: req.TokenExchangeAudiences,
 	}}, nil
 }
 

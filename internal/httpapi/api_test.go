@@ -460,7 +460,7 @@ func TestDiscovery(t *testing.T) {
 			"scopes_supported":                      []any{"openid", "profile", "email", "offline_access"},
 			"response_types_supported":              []any{"code"},
 			"response_modes_supported":              []any{"query", "form_post"},
-			"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
+			"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"},
 			"code_challenge_methods_supported":      []any{"S256"},
 			"subject_types_supported":               []any{"public"},
 			// The active key's algorithm, so that clients accept the

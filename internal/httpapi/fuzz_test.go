@@ -27,6 +27,13 @@ func FuzzJSONEndpoints(f *testing.F) {
 		f.Fatal(err)
 	}
 	deviceCode := fx.deviceStart(f, device.ID, "openid").DeviceCode
+	exchanger, exchangerSecret, err := fx.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "service A", OAuth: keycard.OAuthSettings{
+		GrantTypes: []string{keycard.GrantTokenExchange}, TokenExchangeAudiences: []string{"orders-api", "https://orders.example/"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	exchange := "grant_type=" + url.QueryEscape(keycard.GrantTokenExchange) + "&client_id=" + exchanger.ID + "&client_secret=" + exchangerSecret +
+		"&subject_token_type=" + url.QueryEscape(auth.TokenTypeURIAccess)
 	// The test clock stands still, so a refresh token the fuzzer rotates
 	// stays within its grace window, and the access token never expires.
 	endpoints := []struct {
@@ -75,6 +82,10 @@ func FuzzJSONEndpoints(f *testing.F) {
 		{7, "application/x-www-form-urlencoded", "client_id=" + device.ID + "&scope=%00"},
 		{2, "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(keycard.GrantDeviceCode) + "&client_id=" + device.ID + "&device_code=" + deviceCode},
 		{2, "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(keycard.GrantDeviceCode) + "&client_id=" + device.ID + "&device_code=a.b"},
+		{2, "application/x-www-form-urlencoded", exchange + "&subject_token=" + tok.AccessToken + "&audience=orders-api&scope="},
+		{2, "application/x-www-form-urlencoded", exchange + "&subject_token=" + tok.AccessToken + "&resource=https%3A%2F%2Forders.example%2F&requested_token_type=" + url.QueryEscape(auth.TokenTypeURIAccess)},
+		{2, "application/x-www-form-urlencoded", exchange + "&subject_token=" + tok.RefreshToken + "&audience=orders-api&actor_token=x&actor_token_type=y"},
+		{2, "application/x-www-form-urlencoded", exchange + "&subject_token=" + tok.AccessToken + "&audience=orders-api&resource=%3A%2F%2F%23"},
 	}
 	for _, s := range seeds {
 		f.Add(s.endpoint, s.contentType, []byte(s.body))

@@ -40,9 +40,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.authorizationCodeGrant(w, r, form) // oidc.go
 	case keycard.GrantDeviceCode:
 		s.deviceCodeGrant(w, r, form) // device.go
+	case keycard.GrantTokenExchange:
+		s.tokenExchangeGrant(w, r, form) // exchange.go
 	default:
 		s.writeError(w, r, errorf(http.StatusBadRequest, codeUnsupportedGrantType,
-			`Unsupported grant_type; this server supports "authorization_code", "refresh_token", "client_credentials" and "`+keycard.GrantDeviceCode+`".`))
+			`Unsupported grant_type; this server supports "authorization_code", "refresh_token", "client_credentials", "`+keycard.GrantDeviceCode+`" and "`+keycard.GrantTokenExchange+`".`))
 	}
 }
 

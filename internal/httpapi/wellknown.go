@@ -225,7 +225,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		ScopesSupported:                    auth.OIDCScopes(),
 		ResponseTypesSupported:             []string{"code"},
 		ResponseModesSupported:             []string{"query", "form_post"},
-		GrantTypesSupported:                []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantClientCredentials, keycard.GrantDeviceCode},
+		GrantTypesSupported:                []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken, keycard.GrantClientCredentials, keycard.GrantDeviceCode, keycard.GrantTokenExchange},
 		CodeChallengeMethodsSupported:      []string{"S256"},
 		SubjectTypesSupported:              []string{"public"},
 		IDTokenSigningAlgValuesSupported:   algs,

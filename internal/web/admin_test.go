@@ -305,6 +305,20 @@ func TestAdminClients(t *testing.T) {
 		t.Errorf("the web app as stored: %+v", o)
 	}
 
+	// A service of token exchange, and the form shows its settings back.
+	r, exchanger := registerClient(t, b, url.Values{"name": {"Orders front"}, "grant_client_credentials": {"on"}, "grant_token_exchange": {"on"},
+		"exchange_audiences": {"orders-api  https://orders.example/"}})
+	if r.status != http.StatusOK || exchanger == "" || secretRE.FindStringSubmatch(r.body) == nil {
+		t.Fatalf("register a client of token exchange: %d\n%s", r.status, r.body)
+	}
+	if c, err := f.svc.Client(ctx, exchanger); err != nil || !c.MayExchangeFor("orders-api") || !c.MayExchangeFor("https://orders.example/") || !c.AllowsGrant(keycard.GrantClientCredentials) {
+		t.Errorf("the client of token exchange as stored: %+v, %v", c, err)
+	}
+	if page := b.get("/admin/clients/" + exchanger); !strings.Contains(page.body, `name="grant_token_exchange" type="checkbox" checked`) ||
+		!strings.Contains(page.body, `value="orders-api https://orders.example/"`) {
+		t.Errorf("the client's page does not show its token exchange settings")
+	}
+
 	// A public app: no secret.
 	r, spa := registerClient(t, b, url.Values{"name": {"Orders SPA"}, "public": {"on"}, "grant_authorization_code": {"on"},
 		"redirect_uris": {"https://spa.example/cb"}})
@@ -339,6 +353,7 @@ func TestAdminClients(t *testing.T) {
 		{"a JWK Set that is not JSON", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}, "jwks": {"{keys"}}, http.StatusBadRequest, "not JSON"},
 		{"private_key_jwt without keys", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}}, http.StatusBadRequest, "private_key_jwt needs"},
 		{"an http JWKS URI", "/admin/clients", url.Values{"name": {"kept name"}, "auth_method": {"private_key_jwt"}, "jwks_uri": {"http://keys.example/"}}, http.StatusBadRequest, "https"},
+		{"token exchange without exchange audiences", "/admin/clients", url.Values{"name": {"kept name"}, "grant_token_exchange": {"on"}}, http.StatusBadRequest, "exchange audience"},
 		{"a public client of client_credentials", "/admin/clients", url.Values{"name": {"kept name"}, "public": {"on"}, "grant_client_credentials": {"on"}}, http.StatusBadRequest, "public client"},
 		{"edit: public to confidential", "/admin/clients/" + spa, url.Values{"name": {"kept name"}, "grant_authorization_code": {"on"}, "redirect_uris": {"https://spa.example/cb"}}, http.StatusConflict, "public and confidential"},
 		{"edit: private_key_jwt to a secret", "/admin/clients/" + keyed, url.Values{"name": {"kept name"}}, http.StatusConflict, "no secret"},
@@ -353,8 +368,8 @@ func TestAdminClients(t *testing.T) {
 			}
 		})
 	}
-	if got, _ := f.svc.ListClients(ctx, "", 100); len(got) != 4 {
-		t.Errorf("%d clients after the refused forms, want 4", len(got))
+	if got, _ := f.svc.ListClients(ctx, "", 100); len(got) != 5 {
+		t.Errorf("%d clients after the refused forms, want 5", len(got))
 	}
 
 	// Editing replaces the settings and keeps the secret.

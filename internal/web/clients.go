@@ -76,7 +76,8 @@ type clientForm struct {
 	Name, Scopes, Audiences                 string
 	Public, FirstParty                      bool
 	ClientCredentials, AuthorizationCode    bool
-	RefreshToken, DeviceCode                bool
+	RefreshToken, DeviceCode, TokenExchange bool
+	ExchangeAudiences                       string // separated by spaces
 	RedirectURIs, PostLogoutRedirectURIs    string // one a line
 	BackchannelLogoutURI                    string
 	AuthMethod                              string
@@ -102,6 +103,7 @@ func formOf(c *keycard.Client) clientForm {
 		Public: o.Public, FirstParty: o.FirstParty,
 		ClientCredentials: c.AllowsGrant(keycard.GrantClientCredentials), AuthorizationCode: c.AllowsGrant(keycard.GrantAuthorizationCode),
 		RefreshToken: c.AllowsGrant(keycard.GrantRefreshToken), DeviceCode: c.AllowsGrant(keycard.GrantDeviceCode),
+		TokenExchange: c.AllowsGrant(keycard.GrantTokenExchange), ExchangeAudiences: strings.Join(o.TokenExchangeAudiences, " "),
 		RedirectURIs: strings.Join(o.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(o.PostLogoutRedirectURIs, "\n"),
 		BackchannelLogoutURI: o.BackchannelLogoutURI, AuthMethod: method, JWKS: string(o.JWKS), JWKSURI: o.JWKSURI,
 		AccessTTL: d(o.AccessTTL), RefreshLifetime: d(o.RefreshLifetime), RefreshIdle: d(o.RefreshIdle),
@@ -116,6 +118,7 @@ func readClientForm(r *http.Request) clientForm {
 		Public: on("public"), FirstParty: on("first_party"),
 		ClientCredentials: on("grant_client_credentials"), AuthorizationCode: on("grant_authorization_code"),
 		RefreshToken: on("grant_refresh_token"), DeviceCode: on("grant_device_code"),
+		TokenExchange: on("grant_token_exchange"), ExchangeAudiences: formValue(r, "exchange_audiences"),
 		RedirectURIs: formValue(r, "redirect_uris"), PostLogoutRedirectURIs: formValue(r, "post_logout_redirect_uris"),
 		BackchannelLogoutURI: strings.TrimSpace(formValue(r, "backchannel_logout_uri")), AuthMethod: formValue(r, "auth_method"),
 		JWKS: strings.TrimSpace(formValue(r, "jwks")), JWKSURI: strings.TrimSpace(formValue(r, "jwks_uri")),
@@ -145,12 +148,13 @@ func (f clientForm) spec() (auth.ClientSpec, string) {
 	o := keycard.OAuthSettings{
 		Public: f.Public, FirstParty: f.FirstParty, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		BackchannelLogoutURI: f.BackchannelLogoutURI, TokenAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI,
+		TokenExchangeAudiences: strings.Fields(f.ExchangeAudiences),
 	}
 	for _, g := range []struct {
 		on    bool
 		grant string
 	}{{f.ClientCredentials, keycard.GrantClientCredentials}, {f.AuthorizationCode, keycard.GrantAuthorizationCode},
-		{f.RefreshToken, keycard.GrantRefreshToken}, {f.DeviceCode, keycard.GrantDeviceCode}} {
+		{f.RefreshToken, keycard.GrantRefreshToken}, {f.DeviceCode, keycard.GrantDeviceCode}, {f.TokenExchange, keycard.GrantTokenExchange}} {
 		if g.on {
 			o.GrantTypes = append(o.GrantTypes, g.grant)
 		}
