@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +17,7 @@ import (
 
 	"github.com/keycard-auth/keycard/internal/chrometest"
 	"github.com/keycard-auth/keycard/internal/demo"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 )
 
 // demoTab is a Chromium tab on the demo.
@@ -155,4 +162,79 @@ func TestDemoSingleSignOn(t *testing.T) {
 		t.Errorf("after signing out at the travel app the weather page went to %s, want the sign-in page", loc)
 	}
 	b.do("the travel app once more", chromedp.Navigate(travel), chromedp.WaitVisible(chromedp.ID("travel-signed-out")))
+}
+
+// TestDemoTLSBackchannelLogout: with --tls, the travel app serves HTTPS
+// with the local CA's certificate, and the auth server's back-channel
+// logout reaches it all the same. A client that trusts the CA alone and
+// keeps cookies, as a browser would, signs in at the weather page, is in
+// at the travel app without a password, and signs out at the weather
+// page: the travel app gets the logout token and shows signed out.
+func TestDemoTLSBackchannelLogout(t *testing.T) {
+	data := t.TempDir()
+	d := startDemo(t, data, "--tls")
+	if !strings.HasPrefix(d.travel, "https://") {
+		t.Fatalf("travel app at %s, want https", d.travel)
+	}
+	tr, err := tlsconfig.Transport(filepath.Join(data, tlsconfig.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second}
+	fetch := func(method, u string, form url.Values) (string, string) {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequest(method, u, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", d.gateway) // the pages' forms, on the gateway's origin
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, u, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: ended at %s with %d:\n%s\nlog:\n%s", method, u, res.Request.URL, res.StatusCode, b, d.log)
+		}
+		return res.Request.URL.String(), string(b)
+	}
+	csrf := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+	_, page := fetch("GET", d.gateway+"/signin?next="+url.QueryEscape(demo.WeatherApp), nil)
+	m := csrf.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form token on the sign-in page:\n%s", page)
+	}
+	_, page = fetch("POST", d.gateway+"/signin", url.Values{"csrf_token": {m[1]}, "username": {demo.User}, "password": {d.demoPassword}, "next": {demo.WeatherApp}})
+	if !strings.Contains(page, `<dd id="weather-user">`+demo.User+`</dd>`) {
+		t.Fatalf("signed in, the weather page:\n%s", page)
+	}
+	if at, page := fetch("GET", d.travel+"/", nil); at != d.travel+"/" || !strings.Contains(page, `id="travel-user">`+demo.User+`<`) {
+		t.Fatalf("the travel app at %s:\n%s", at, page)
+	}
+	m = csrf.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no sign-out form on the weather page:\n%s", page)
+	}
+	fetch("POST", d.gateway+"/signout", url.Values{"csrf_token": {m[1]}})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.log.String(), `"sessions_ended":1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no back-channel logout reached the travel app over HTTPS in 30 s; log:\n%s", d.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, page := fetch("GET", d.travel+"/", nil); !strings.Contains(page, `id="travel-signed-out"`) {
+		t.Errorf("after signing out at the weather page the travel app shows:\n%s", page)
+	}
 }

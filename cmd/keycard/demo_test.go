@@ -54,14 +54,14 @@ var (
 	demoVariableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
 )
 
-// startDemo runs "keycard demo" on data with port 0 everywhere and waits
-// for its walk-through.
-func startDemo(t *testing.T, data string) *demoRun {
+// startDemo runs "keycard demo" on data with port 0 everywhere (and the
+// extra arguments) and waits for its walk-through.
+func startDemo(t *testing.T, data string, extra ...string) *demoRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRun{out: &syncBuffer{}, log: &syncBuffer{}}
 	done := make(chan int, 1)
-	args := []string{"demo", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--travel-addr", "127.0.0.1:0"}
+	args := append([]string{"demo", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--travel-addr", "127.0.0.1:0"}, extra...)
 	go func() { done <- Main(ctx, args, strings.NewReader(""), d.out, d.log) }()
 	var once sync.Once
 	code := -1

@@ -28,6 +28,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/server"
@@ -154,6 +155,13 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	}
 	if opt.Argon2Memory > 0 {
 		cfg.Argon2Memory, cfg.Argon2Iterations = opt.Argon2Memory, opt.Argon2Iterations
+	}
+	if dt != nil {
+		// Back-channel logouts go to the travel app over HTTPS with the
+		// local CA's certificate: trust that CA alone, follow no redirect
+		// (as the worker's own client would not).
+		cfg.Backchannel.Client = &http.Client{Transport: dt.client.Transport, Timeout: backchannel.DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	app, err := server.Open(ctx, cfg, server.Options{Keys: true})
 	if err != nil {
@@ -428,7 +436,7 @@ routes:
   - {path: /assets/, upstream: %[2]s, auth: none}
 `, listen, info.Auth, audience, client.id, info.Weather, info.Orders, ScopeOrders, WeatherApp, ScopeWeather)
 	if info.CAFile != "" { // TLS: as "keycard gateway" would be set up
-		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.CAFile) + "\n"
+		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.CAFile) + "\nupstream_ca: " + filepath.Base(info.CAFile) + "\n"
 	}
 	path := filepath.Join(data, "gateway.yaml")
 	return path, os.WriteFile(path, []byte(conf), 0o600)
