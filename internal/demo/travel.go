@@ -221,23 +221,29 @@ func (t *Travel) render(w http.ResponseWriter, status int, d travelData) {
 	}
 }
 
-// session returns the browser's session, nil when it has none.
-func (t *Travel) session(r *http.Request) (string, *travelSession) {
+// session returns the id of the browser's session and a copy of it (a
+// refresh may change the original meanwhile); ok is false when it has
+// none.
+func (t *Travel) session(r *http.Request) (id string, s travelSession, ok bool) {
 	c, err := r.Cookie(travelSessionCookie)
 	if err != nil || c.Value == "" {
-		return "", nil
+		return "", s, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return c.Value, t.sessions[c.Value]
+	p := t.sessions[c.Value]
+	if p == nil {
+		return "", s, false
+	}
+	return c.Value, *p, true
 }
 
 // handleHome is GET /: the signed-in user, after checking that the
 // access token is still accepted (renewing it when it is not); without
 // a session, a silent sign-in.
 func (t *Travel) handleHome(w http.ResponseWriter, r *http.Request) {
-	id, s := t.session(r)
-	if s == nil {
+	id, s, ok := t.session(r)
+	if !ok {
 		http.Redirect(w, r, "/login?silent=1", http.StatusSeeOther)
 		return
 	}
@@ -249,7 +255,7 @@ func (t *Travel) handleHome(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Expired or revoked: a refresh says which.
-		if err := t.refresh(r.Context(), id, s); err != nil {
+		if err := t.refresh(r.Context(), id, s.refresh); err != nil {
 			t.log.InfoContext(r.Context(), "demo: travel: session ended", "reason", "access token refused, refresh refused", "sid", s.sid)
 			t.drop(id)
 			t.clearCookie(w, travelSessionCookie, "/")
@@ -301,15 +307,16 @@ func (t *Travel) token(ctx context.Context, form url.Values) (*tokenResponse, er
 	return &tr, nil
 }
 
-// refresh renews the session's tokens with its refresh token.
-func (t *Travel) refresh(ctx context.Context, id string, s *travelSession) error {
-	tr, err := t.token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {s.refresh}})
+// refresh renews the tokens of the session id with its refresh token.
+func (t *Travel) refresh(ctx context.Context, id, refresh string) error {
+	tr, err := t.token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.sessions[id] != s {
+	s := t.sessions[id]
+	if s == nil {
 		return errors.New("the session ended meanwhile")
 	}
 	s.accessToken = tr.AccessToken
@@ -444,9 +451,9 @@ func truncate(s string, n int) string {
 // the end-session endpoint with the ID token as hint, which ends the
 // single sign-on session at once and comes back to TravelSignedOut.
 func (t *Travel) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	id, s := t.session(r)
+	id, s, ok := t.session(r)
 	r.Body = http.MaxBytesReader(w, r.Body, travelMaxForm)
-	if s == nil {
+	if !ok {
 		http.Redirect(w, r, TravelSignedOut, http.StatusSeeOther)
 		return
 	}

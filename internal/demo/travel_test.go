@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,10 +310,11 @@ func TestTravelSignOut(t *testing.T) {
 // server refuses that too, the session ends. The verifier unavailable is
 // a 503, not a sign-out.
 func TestTravelRefusedAccessToken(t *testing.T) {
-	var refreshes int
-	answer := http.StatusBadRequest
+	var refreshes atomic.Int32
+	var answer atomic.Int32
+	answer.Store(http.StatusBadRequest)
 	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/oauth/token" || r.FormValue("grant_type") != "refresh_token" || r.FormValue("refresh_token") != "refresh" {
+		if r.URL.Path != "/oauth/token" || r.FormValue("grant_type") != "refresh_token" || r.FormValue("refresh_token") != "refresh" && r.FormValue("refresh_token") != "refresh-2" {
 			http.Error(w, "unexpected", http.StatusNotFound)
 			return
 		}
@@ -319,10 +322,10 @@ func TestTravelRefusedAccessToken(t *testing.T) {
 			http.Error(w, "no client authentication", http.StatusUnauthorized)
 			return
 		}
-		refreshes++
+		refreshes.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(answer)
-		if answer == http.StatusOK {
+		w.WriteHeader(int(answer.Load()))
+		if answer.Load() == http.StatusOK {
 			w.Write([]byte(`{"access_token":"access-2","refresh_token":"refresh-2"}`))
 		} else {
 			w.Write([]byte(`{"error":"invalid_grant"}`))
@@ -337,11 +340,11 @@ func TestTravelRefusedAccessToken(t *testing.T) {
 	revoked := accessResult{err: &verifier.Error{Status: http.StatusUnauthorized, Code: verifier.CodeInvalidToken, Err: verifier.ErrInvalidToken}}
 
 	f := newTravelFixture(t, revoked, issuer.URL)
-	if rec := home(f); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="travel-signed-out"`) || f.hasSession() || refreshes != 1 {
-		t.Errorf("revoked, refresh refused: %d, session kept %v, %d refreshes\n%s", rec.Code, f.hasSession(), refreshes, rec.Body)
+	if rec := home(f); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="travel-signed-out"`) || f.hasSession() || refreshes.Load() != 1 {
+		t.Errorf("revoked, refresh refused: %d, session kept %v, %d refreshes\n%s", rec.Code, f.hasSession(), refreshes.Load(), rec.Body)
 	}
 
-	answer = http.StatusOK
+	answer.Store(http.StatusOK)
 	f = newTravelFixture(t, revoked, issuer.URL)
 	if rec := home(f); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="travel-user"`) || !f.hasSession() {
 		t.Errorf("expired, refreshed: %d, session kept %v\n%s", rec.Code, f.hasSession(), rec.Body)
@@ -349,6 +352,16 @@ func TestTravelRefusedAccessToken(t *testing.T) {
 	if s := f.app.sessions[f.sess]; s.accessToken != "access-2" || s.refresh != "refresh-2" {
 		t.Errorf("after the refresh the session holds %q, %q", s.accessToken, s.refresh)
 	}
+	// Loads of one session at once (go test -race): each refreshes.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if rec := home(f); rec.Code != http.StatusOK {
+				t.Errorf("concurrent load: %d", rec.Code)
+			}
+		})
+	}
+	wg.Wait()
 
 	f = newTravelFixture(t, accessResult{err: &verifier.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable"}}, issuer.URL)
 	if rec := home(f); rec.Code != http.StatusServiceUnavailable || !f.hasSession() {
