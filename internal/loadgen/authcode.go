@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // AuthCodeRedirectURI is the redirect URI of the web application client
@@ -22,6 +20,15 @@ import (
 // reads the code from the authorization response's Location header and
 // never follows it.
 const AuthCodeRedirectURI = "http://127.0.0.1/callback"
+
+// The auth server's cookies that the authcode workload handles as a
+// browser would: the sign-in form's token and the single sign-on session
+// (internal/browser's FormCookie and SSOCookie; loadgen speaks to the
+// server over HTTP only and imports none of it).
+const (
+	formCookie = "__Host-keycard_form"
+	ssoCookie  = "__Host-keycard_sso"
+)
 
 // authCodeScope is the scope every authcode flow asks for: an ID token
 // (openid) with the user's name (profile).
@@ -115,7 +122,7 @@ func (w *authcodeWorkload) Op(ctx context.Context, worker int) (time.Duration, e
 	state := randomHex(8)
 	q := url.Values{"code_challenge": {challenge}, "state": {state}, "nonce": {randomHex(8)}}
 	status, h, body, err := w.f.doHeader(ctx, "GET", w.authorize+"&"+q.Encode(),
-		http.Header{"Cookie": {browser.SSOCookie + "=" + w.sso[worker]}}, nil)
+		http.Header{"Cookie": {ssoCookie + "=" + w.sso[worker]}}, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/keycard-auth/keycard/internal/browser"
 )
 
 // maxBody is the most of an answer's body a request reads.
@@ -326,20 +324,20 @@ func (f *Fixture) SignIn(ctx context.Context, u User) (string, error) {
 	if status != http.StatusOK {
 		return "", fmt.Errorf("GET /signin: %w", statusError(status, body))
 	}
-	form := cookieOf(h, browser.FormCookie)
+	form := cookieOf(h, formCookie)
 	if form == "" {
 		return "", errors.New("GET /signin set no form cookie: are the pages on?")
 	}
 	post := url.Values{"username": {u.Username}, "password": {u.Password}, "csrf_token": {form}, "next": {"/"}}
 	status, h, body, err = f.doHeader(ctx, "POST", f.t.URL+"/signin", http.Header{
 		"Content-Type":   {"application/x-www-form-urlencoded"},
-		"Cookie":         {browser.FormCookie + "=" + form},
+		"Cookie":         {formCookie + "=" + form},
 		"Sec-Fetch-Site": {"same-origin"},
 	}, []byte(post.Encode()))
 	if err != nil {
 		return "", err
 	}
-	sso := cookieOf(h, browser.SSOCookie)
+	sso := cookieOf(h, ssoCookie)
 	if status != http.StatusSeeOther || sso == "" {
 		return "", fmt.Errorf("POST /signin: no single sign-on cookie: %w", statusError(status, body))
 	}
