@@ -127,6 +127,10 @@ type RedeemRequest struct {
 	Session *Session
 	First   *RefreshToken
 	At      time.Time
+	// Audit, when not nil, is appended to the audit log in the same
+	// transaction if the outcome is Redeemed, so that every grant is
+	// recorded and nothing is recorded for one that did not happen.
+	Audit *AuditEvent
 }
 
 // RedeemOutcome says what Redeem did.

@@ -46,7 +46,7 @@ var layers = map[string][]string{
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},
 	"internal/gateway":    {"jose", "jwt", "verifier", "internal/tlsconfig", "internal/tracing"},
-	"internal/demo": {"", "verifier", "internal/auth", "internal/browser", "internal/gateway", "internal/httpapi",
+	"internal/demo": {"", "jose", "jwt", "verifier", "internal/auth", "internal/backchannel", "internal/browser", "internal/gateway", "internal/httpapi",
 		"internal/server", "internal/tlsconfig", "internal/web"},
 	"internal/loadgen":         {"", "jose", "jwt"},
 	"internal/authtest":        {"", "jose", "internal/auth", "internal/password", "internal/sqlite"},

@@ -132,7 +132,7 @@ func checkCleanedUp(t *testing.T, s *runningServer) {
 
 func TestBenchAuthServerWorkloads(t *testing.T) {
 	s := benchServer(t)
-	for _, w := range []string{"login", "refresh", "client-credentials", "introspect"} {
+	for _, w := range []string{"login", "refresh", "client-credentials", "introspect", "authcode"} {
 		code, r, _, errOut := runBench(t, s, w, "--requests", "50", "--concurrency", "4", "--json")
 		if code != 0 {
 			t.Fatalf("bench %s: exit %d: %s", w, code, errOut)

@@ -21,6 +21,7 @@ func (e *cmdEnv) demo(args []string) int {
 	data := fs.String("data", "keycard-demo", "data `directory` (SQLite database, dev master key, gateway configuration)")
 	authAddr := fs.String("auth-addr", "127.0.0.1:4000", "the auth server's listen `address` (port 0 picks a free port)")
 	gatewayAddr := fs.String("gateway-addr", "127.0.0.1:8080", "the gateway's listen `address` (port 0 picks a free port)")
+	travelAddr := fs.String("travel-addr", "127.0.0.1:8090", "the travel app's listen `address`, the second web application (port 0 picks a free port)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 	useTLS := fs.Bool("tls", false, "serve HTTPS, with certificates of a throw-away local CA kept in --data (trust DATA/ca.pem)")
@@ -41,7 +42,12 @@ func (e *cmdEnv) demo(args []string) int {
 		return e.fail("listen (--gateway-addr): %v", err)
 	}
 	defer gatewayLn.Close()
-	err = demo.Run(e.ctx, demo.Options{Data: *data, AuthListener: authLn, GatewayListener: gatewayLn, TLS: *useTLS,
+	travelLn, err := net.Listen("tcp", *travelAddr)
+	if err != nil {
+		return e.fail("listen (--travel-addr): %v", err)
+	}
+	defer travelLn.Close()
+	err = demo.Run(e.ctx, demo.Options{Data: *data, AuthListener: authLn, GatewayListener: gatewayLn, TravelListener: travelLn, TLS: *useTLS,
 		Logger: log, ShutdownTimeout: *shutdownTimeout}, func(info *demo.Info) {
 		printDemo(e.stdout, info)
 		log.Info("demo running", "auth", info.Auth, "gateway", info.Gateway, "data", info.Data)
@@ -73,6 +79,7 @@ gateway:         %s
 weather service: %s   (behind the gateway at /weather/, needs %s)
 orders service:  %s   (behind the gateway at /orders/, needs %s)
 weather page:    %s%s   (in a browser, through the gateway; sign in as %s)
+travel app:      %s   (in the same browser: signed in through the auth server, no password; sign out in one, both are out)
 
 user %s:   password %s   (role %s: tokens carry %s %s)
 user %s: password %s   (no role: tokens carry %s)
@@ -112,7 +119,7 @@ curl -si %s/weather/paris -H "Authorization: Bearer $ACCESS"
 
 `,
 		d.Data, demoTrust(d), d.Auth, d.Gateway, d.Weather, demo.ScopeWeather, d.Orders, demo.ScopeOrders,
-		d.Gateway, demo.WeatherApp, demo.User,
+		d.Gateway, demo.WeatherApp, demo.User, d.Travel,
 		demo.User, d.DemoPassword, demo.Role, demo.ScopeWeather, demo.ScopeOrders,
 		demo.Viewer, d.ViewerPassword, demo.ScopeWeather, passwords,
 		demo.User, login(demo.User, d.DemoPassword),

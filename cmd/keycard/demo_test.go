@@ -25,6 +25,7 @@ import (
 type demoRun struct {
 	out, log                       *syncBuffer
 	auth, gateway, weather, orders string
+	travel                         string
 	demoPassword, viewerPassword   string
 	steps                          []demoStep
 	stop                           func() int
@@ -45,6 +46,7 @@ var (
 	demoGatewayRE  = demoLineRE("gateway")
 	demoWeatherRE  = demoLineRE("weather service")
 	demoOrdersRE   = demoLineRE("orders service")
+	demoTravelRE   = demoLineRE("travel app")
 	demoUserRE     = regexp.MustCompile(`(?m)^user demo:\s+password (\S+)`)
 	demoViewerRE   = regexp.MustCompile(`(?m)^user viewer:\s+password (\S+)`)
 	demoStepRE     = regexp.MustCompile(`^# (\d+)\. (.*)$`)
@@ -52,14 +54,14 @@ var (
 	demoVariableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
 )
 
-// startDemo runs "keycard demo" on data with port 0 everywhere and waits
-// for its walk-through.
-func startDemo(t *testing.T, data string) *demoRun {
+// startDemo runs "keycard demo" on data with port 0 everywhere (and the
+// extra arguments) and waits for its walk-through.
+func startDemo(t *testing.T, data string, extra ...string) *demoRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &demoRun{out: &syncBuffer{}, log: &syncBuffer{}}
 	done := make(chan int, 1)
-	args := []string{"demo", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"}
+	args := append([]string{"demo", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--travel-addr", "127.0.0.1:0"}, extra...)
 	go func() { done <- Main(ctx, args, strings.NewReader(""), d.out, d.log) }()
 	var once sync.Once
 	code := -1
@@ -84,7 +86,7 @@ func startDemo(t *testing.T, data string) *demoRun {
 		re   *regexp.Regexp
 		into *string
 	}{
-		{demoAuthRE, &d.auth}, {demoGatewayRE, &d.gateway}, {demoWeatherRE, &d.weather}, {demoOrdersRE, &d.orders},
+		{demoAuthRE, &d.auth}, {demoGatewayRE, &d.gateway}, {demoWeatherRE, &d.weather}, {demoOrdersRE, &d.orders}, {demoTravelRE, &d.travel},
 		{demoUserRE, &d.demoPassword}, {demoViewerRE, &d.viewerPassword},
 	} {
 		m := f.re.FindStringSubmatch(out)
@@ -527,6 +529,7 @@ func TestDemoBadArgs(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, exitFailure, "--log-level"},
 		{"busy auth port", []string{"--auth-addr", busy.Addr().String()}, exitFailure, "--auth-addr"},
 		{"busy gateway port", []string{"--auth-addr", "127.0.0.1:0", "--gateway-addr", busy.Addr().String()}, exitFailure, "--gateway-addr"},
+		{"busy travel port", []string{"--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--travel-addr", busy.Addr().String()}, exitFailure, "--travel-addr"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			data := t.TempDir()

@@ -705,7 +705,7 @@ func TestDemoTLS(t *testing.T) {
 		stdout, stderr := &syncBuffer{}, &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
-			done <- Main(ctx, []string{"demo", "--tls", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"},
+			done <- Main(ctx, []string{"demo", "--tls", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--travel-addr", "127.0.0.1:0"},
 				strings.NewReader(""), stdout, stderr)
 		}()
 		var once sync.Once

@@ -144,7 +144,10 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 		}
 		first = &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}
 	}
-	outcome, err := s.stores.Grants.Redeem(ctx, keycard.RedeemRequest{Kind: kind, ID: id, Session: sess, First: first, At: now})
+	// The grant is recorded in Redeem's transaction: one write the fewer
+	// per grant, and no grant without its record.
+	audit := s.auditEvent(AuditGrant, UserActor(u.ID, from), u.ID, map[string]string{"client": client.ID, "session": sess.ID, "parent": parent.ID, "scope": sess.Scope})
+	outcome, err := s.stores.Grants.Redeem(ctx, keycard.RedeemRequest{Kind: kind, ID: id, Session: sess, First: first, At: now, Audit: audit})
 	switch {
 	case keycard.ErrorCode(err) == keycard.EUNAUTHORIZED || keycard.ErrorCode(err) == keycard.ENOTFOUND || keycard.ErrorCode(err) == keycard.EINVALID:
 		return nil, errCode()
@@ -161,7 +164,6 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 		return nil, err
 	}
 	t.RefreshToken = refresh
-	s.audit(ctx, AuditGrant, UserActor(u.ID, from), u.ID, map[string]string{"client": client.ID, "session": sess.ID, "parent": parent.ID, "scope": sess.Scope})
 	return t, nil
 }
 

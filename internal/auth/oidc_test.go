@@ -187,6 +187,11 @@ func TestCodeFlow(t *testing.T) {
 	if tok.AccessToken == "" || tok.IDToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("tokens %+v: want access, ID and refresh tokens", tok)
 	}
+	// The grant is audited (in the redemption's transaction).
+	if e := f.lastAudit(t, AuditGrant); e.Subject != b.User.ID || e.UserAgent != "app" ||
+		!strings.Contains(string(e.Detail), `"session":"`+tok.SessionID+`"`) || !strings.Contains(string(e.Detail), `"client":"`+c.ID+`"`) {
+		t.Errorf("grant audit event %+v %s", e, e.Detail)
+	}
 	// The ID token (OpenID Connect Core section 2).
 	keys, _ := f.svc.Keys().VerificationKeys(ctx)
 	var idc IDClaims

@@ -893,6 +893,14 @@ func (s *Service) SetPassword(ctx context.Context, by Actor, userID, next, keepS
 // audit appends an event; a failure is logged, not returned, so that the
 // audit log cannot turn a successful operation into an error.
 func (s *Service) audit(ctx context.Context, typ string, by Actor, subject string, detail any) {
+	if err := s.stores.Audit.AppendAudit(ctx, s.auditEvent(typ, by, subject, detail)); err != nil {
+		s.log.ErrorContext(ctx, "audit append failed", "type", typ, "err", err)
+	}
+}
+
+// auditEvent returns the event audit appends, for a store operation that
+// appends it in its own transaction.
+func (s *Service) auditEvent(typ string, by Actor, subject string, detail any) *keycard.AuditEvent {
 	e := &keycard.AuditEvent{Time: s.now(), Type: typ, Actor: by.auditID(), Subject: subject, ClientAddr: by.Agent.Addr, UserAgent: by.Agent.UserAgent}
 	if detail != nil {
 		b, err := json.Marshal(detail)
@@ -900,7 +908,5 @@ func (s *Service) audit(ctx context.Context, typ string, by Actor, subject strin
 			e.Detail = b
 		}
 	}
-	if err := s.stores.Audit.AppendAudit(ctx, e); err != nil {
-		s.log.ErrorContext(ctx, "audit append failed", "type", typ, "err", err)
-	}
+	return e
 }

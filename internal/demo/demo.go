@@ -1,8 +1,10 @@
 // Package demo is "keycard demo": an auth server, a gateway and two small
 // services behind it — weather and orders, each verifying tokens again
-// with the verifier middleware — and the weather page for a browser, in
-// one process on a SQLite database in a data directory, with two users
-// and a service client for each verifying party.
+// with the verifier middleware — the weather page for a browser, and the
+// travel app, a second web application on its own origin that signs in
+// through the auth server's authorization endpoint (single sign-on with
+// the weather page), in one process on a SQLite database in a data
+// directory, with two users and a client for each verifying party.
 //
 // It is the one place where the auth server (internal/server) and the
 // verifying side (verifier, internal/gateway) meet in a program; the
@@ -26,6 +28,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/server"
@@ -56,14 +59,18 @@ var roleScopes = map[string][]string{"*": {ScopeWeather}, Role: {ScopeOrders}}
 // in a real deployment.
 var clients = []string{"demo-gateway", "demo-weather", "demo-orders"}
 
+// travelClient is the name of the travel app's client.
+const travelClient = "demo-travel"
+
 // Options configure a demo run.
 type Options struct {
 	// Data is the data directory: SQLite database, dev master key, the
 	// gateway's configuration and, with TLS, the local CA.
 	Data string
 	// AuthListener and GatewayListener are where the auth server and the
-	// gateway listen (plain TCP; TLS is added with TLS).
-	AuthListener, GatewayListener net.Listener
+	// gateway listen, and TravelListener the travel app, the second web
+	// application (plain TCP; TLS is added with TLS).
+	AuthListener, GatewayListener, TravelListener net.Listener
 	// TLS serves HTTPS with certificates of a throw-away local CA kept in
 	// Data.
 	TLS bool
@@ -79,6 +86,9 @@ type Options struct {
 // Info is what a started demo tells its user.
 type Info struct {
 	Data, Auth, Gateway, Weather, Orders string // data directory and base URLs
+	// Travel is the travel app's base URL: the second web application,
+	// which signs in through the auth server's authorization endpoint.
+	Travel string
 	// CAFile, with TLS, is the CA that clients must trust.
 	CAFile                       string
 	DemoPassword, ViewerPassword string
@@ -98,7 +108,7 @@ func Run(ctx context.Context, opt Options, ready func(*Info)) error {
 	var dt *localTLS // nil without TLS
 	if opt.TLS {
 		var err error
-		if dt, err = newLocalTLS(opt.Data, log, opt.AuthListener.Addr(), opt.GatewayListener.Addr()); err != nil {
+		if dt, err = newLocalTLS(opt.Data, log, opt.AuthListener.Addr(), opt.GatewayListener.Addr(), opt.TravelListener.Addr()); err != nil {
 			return fmt.Errorf("--tls: %w", err)
 		}
 	}
@@ -126,7 +136,7 @@ func Run(ctx context.Context, opt Options, ready func(*Info)) error {
 // start starts every part of the demo on st.
 func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *localTLS) (*Info, error) {
 	info := &Info{Data: opt.Data, Auth: dt.scheme() + "://" + opt.AuthListener.Addr().String(),
-		Gateway: dt.scheme() + "://" + opt.GatewayListener.Addr().String()}
+		Gateway: dt.scheme() + "://" + opt.GatewayListener.Addr().String(), Travel: dt.scheme() + "://" + opt.TravelListener.Addr().String()}
 	if dt != nil {
 		info.CAFile = dt.caFile
 	}
@@ -145,6 +155,13 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	}
 	if opt.Argon2Memory > 0 {
 		cfg.Argon2Memory, cfg.Argon2Iterations = opt.Argon2Memory, opt.Argon2Iterations
+	}
+	if dt != nil {
+		// Back-channel logouts go to the travel app over HTTPS with the
+		// local CA's certificate: trust that CA alone, follow no redirect
+		// (as the worker's own client would not).
+		cfg.Backchannel.Client = &http.Client{Transport: dt.client.Transport, Timeout: backchannel.DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	app, err := server.Open(ctx, cfg, server.Options{Keys: true})
 	if err != nil {
@@ -165,9 +182,20 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	usable := time.Now().Truncate(time.Second).Add(time.Second)
 	secrets := map[string]*credentials{}
 	for _, name := range clients {
-		if secrets[name], err = client(ctx, svc, name); err != nil {
+		if secrets[name], err = client(ctx, svc, auth.ClientSpec{Name: name}); err != nil {
 			return nil, err
 		}
+	}
+	// The travel app: a confidential first-party web application whose
+	// addresses change with its port, registered again at every start.
+	if secrets[travelClient], err = client(ctx, svc, auth.ClientSpec{Name: travelClient, OAuth: keycard.OAuthSettings{
+		GrantTypes:             []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken},
+		FirstParty:             true,
+		RedirectURIs:           []string{info.Travel + TravelCallback},
+		PostLogoutRedirectURIs: []string{info.Travel + TravelSignedOut},
+		BackchannelLogoutURI:   info.Travel + TravelBackchannelLogout,
+	}}); err != nil {
+		return nil, err
 	}
 	sec := &tlsconfig.Secured{}
 	if dt != nil {
@@ -220,6 +248,21 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 		return nil, err
 	}
 
+	// The travel app, on its own origin, with a verifier of its own: the
+	// issuer's keys check its ID and logout tokens, and the revocation
+	// feed its access tokens.
+	travelV, err := newVerifier(travelClient, "travel", audience)
+	if err != nil {
+		return nil, err
+	}
+	travel, err := NewTravel(TravelOptions{BaseURL: info.Travel, Issuer: info.Auth,
+		ClientID: secrets[travelClient].id, ClientSecret: secrets[travelClient].secret,
+		Keys: travelV.KeySet(), Access: travelV, HTTPClient: dt.httpClient(), Logger: log.With("component", "travel")})
+	if err != nil {
+		return nil, err
+	}
+	st.serve("travel app", opt.TravelListener, sec.Config, travel, log.With("component", "travel"), opt.ShutdownTimeout)
+
 	// The gateway, configured by a file written into the data directory
 	// like an operator's; its verifier leaves the audience to the routes.
 	configPath, err := writeGatewayConfig(opt.Data, opt.GatewayListener.Addr().String(), info, audience, secrets["demo-gateway"])
@@ -246,7 +289,7 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 			Listener: opt.GatewayListener, Secured: sec, Verifier: gatewayV})
 	})
 
-	if err := waitReady(ctx, readyWait, weatherV, ordersV, gatewayV); err != nil {
+	if err := waitReady(ctx, readyWait, weatherV, ordersV, gatewayV, travelV); err != nil {
 		return nil, err
 	}
 	if info.Reset {
@@ -319,10 +362,12 @@ func randomPassword() (string, error) {
 // credentials are a service client's credentials.
 type credentials struct{ id, secret string }
 
-// client returns the credentials of the service client called name: a new
-// client, or the existing one with a new secret (secrets are not kept,
-// so every run rotates them).
-func client(ctx context.Context, svc *auth.Service, name string) (*credentials, error) {
+// client returns the credentials of the client spec describes, found by
+// its name: a new client, or the existing one registered again as spec
+// says, with a new secret (secrets are not kept, so every run rotates
+// them).
+func client(ctx context.Context, svc *auth.Service, spec auth.ClientSpec) (*credentials, error) {
+	name := spec.Name
 	after := ""
 	for {
 		page, err := svc.ListClients(ctx, after, keycard.MaxPageSize)
@@ -331,6 +376,9 @@ func client(ctx context.Context, svc *auth.Service, name string) (*credentials, 
 		}
 		for _, c := range page {
 			if c.Name == name {
+				if _, err := svc.UpdateClient(ctx, auth.System(), c.ID, spec); err != nil {
+					return nil, fmt.Errorf("client %s: %w", name, err)
+				}
 				secret, err := svc.RotateClientSecret(ctx, auth.System(), c.ID)
 				if err != nil {
 					return nil, fmt.Errorf("client %s: %w", name, err)
@@ -343,7 +391,7 @@ func client(ctx context.Context, svc *auth.Service, name string) (*credentials, 
 		}
 		after = page[len(page)-1].ID
 	}
-	c, secret, err := svc.CreateClient(ctx, auth.System(), auth.ClientSpec{Name: name, Scopes: nil, Audiences: nil})
+	c, secret, err := svc.CreateClient(ctx, auth.System(), spec)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", name, err)
 	}
@@ -388,7 +436,7 @@ routes:
   - {path: /assets/, upstream: %[2]s, auth: none}
 `, listen, info.Auth, audience, client.id, info.Weather, info.Orders, ScopeOrders, WeatherApp, ScopeWeather)
 	if info.CAFile != "" { // TLS: as "keycard gateway" would be set up
-		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.CAFile) + "\n"
+		conf += "tls: {cert: tls.pem, key: tls-key.pem}\nissuer_ca: " + filepath.Base(info.CAFile) + "\nupstream_ca: " + filepath.Base(info.CAFile) + "\n"
 	}
 	path := filepath.Join(data, "gateway.yaml")
 	return path, os.WriteFile(path, []byte(conf), 0o600)

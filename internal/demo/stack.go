@@ -63,6 +63,16 @@ func (s *stack) listenAndServe(name string, h http.Handler, log *slog.Logger, sh
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
+	s.serve(name, ln, nil, h, log, shutdownTimeout)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// serve serves h on ln, with TLS when tlsConfig is not nil, until the
+// stack stops.
+func (s *stack) serve(name string, ln net.Listener, tlsConfig *tls.Config, h http.Handler, log *slog.Logger, shutdownTimeout time.Duration) {
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	if shutdownTimeout <= 0 {
 		shutdownTimeout = 20 * time.Second
 	}
@@ -88,7 +98,6 @@ func (s *stack) listenAndServe(name string, h http.Handler, log *slog.Logger, sh
 		return srv.Shutdown(sctx)
 	})
 	log.Info("listening", "addr", ln.Addr().String())
-	return "http://" + ln.Addr().String(), nil
 }
 
 // stop stops everything, the last started first.

@@ -90,6 +90,11 @@ func postJSONAnswer(s *benchServer, path, form string, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return doJSON(s, req, out)
+}
+
+// doJSON sends req and decodes a 200 answer into out.
+func doJSON(s *benchServer, req *http.Request, out any) error {
 	res, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -100,7 +105,7 @@ func postJSONAnswer(s *benchServer, path, form string, out any) error {
 		return err
 	}
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", path, res.StatusCode, body)
+		return fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, res.StatusCode, body)
 	}
 	return json.Unmarshal(body, out)
 }

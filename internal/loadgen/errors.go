@@ -48,6 +48,7 @@ const (
 	KindBadResponse       = "bad_response"       // a success status with a body the workload cannot use
 	KindInactive          = "inactive"           // introspection said a live token is inactive
 	KindNotRefused        = "not_refused"        // revocation-latency: still accepted at the time limit
+	KindNoCode            = "no_code"            // authcode: the authorization endpoint answered without a code
 	KindOther             = "other"              // anything else
 )
 

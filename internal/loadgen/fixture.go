@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -237,19 +236,38 @@ func (f *Fixture) createUser(ctx context.Context, name string) (User, error) {
 // CreateClient creates a service client allowed scopes (POST
 // /admin/v1/clients).
 func (f *Fixture) CreateClient(ctx context.Context, scopes []string) (ServiceClient, error) {
-	status, body, err := f.admin(ctx, "POST", "/admin/v1/clients", map[string]any{"name": f.prefix + "-client", "scopes": scopes})
+	return f.createClient(ctx, "a service client", map[string]any{"name": f.prefix + "-client", "scopes": scopes})
+}
+
+// CreateWebClient creates a confidential, first-party web application
+// (POST /admin/v1/clients) of the authorization_code and refresh_token
+// grants, with redirectURI as its one redirect URI: first party, so that
+// it needs no consent and gets a refresh token with every code.
+func (f *Fixture) CreateWebClient(ctx context.Context, redirectURI string) (ServiceClient, error) {
+	return f.createClient(ctx, "a web application client", map[string]any{
+		"name":          f.prefix + "-webapp",
+		"grant_types":   []string{"authorization_code", "refresh_token"},
+		"first_party":   true,
+		"redirect_uris": []string{redirectURI},
+	})
+}
+
+// createClient registers the client reg describes; what names it in
+// errors.
+func (f *Fixture) createClient(ctx context.Context, what string, reg map[string]any) (ServiceClient, error) {
+	status, body, err := f.admin(ctx, "POST", "/admin/v1/clients", reg)
 	if err != nil {
 		return ServiceClient{}, err
 	}
 	if status != http.StatusCreated {
-		return ServiceClient{}, fmt.Errorf("creating a service client: %w", statusError(status, body))
+		return ServiceClient{}, fmt.Errorf("creating %s: %w", what, statusError(status, body))
 	}
 	var created struct {
 		ID     string `json:"id"`
 		Secret string `json:"client_secret"`
 	}
 	if err := json.Unmarshal(body, &created); err != nil || created.ID == "" || created.Secret == "" {
-		return ServiceClient{}, errors.New("creating a service client: the answer has no id or secret")
+		return ServiceClient{}, fmt.Errorf("creating %s: the answer has no id or secret", what)
 	}
 	c := ServiceClient{ID: created.ID, Secret: created.Secret}
 	f.mu.Lock()
@@ -291,6 +309,50 @@ func (f *Fixture) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 		return Tokens{}, &KindError{Kind: KindBadResponse, Msg: "refresh answer without tokens"}
 	}
 	return tok, nil
+}
+
+// SignIn signs u in at the sign-in page (GET, then POST /signin), as a
+// browser does, and returns the value of the single sign-on cookie the
+// server sets: the browser session that /oauth/authorize recognises.
+// The POST says Sec-Fetch-Site: same-origin, as a browser posting the
+// page's own form does.
+func (f *Fixture) SignIn(ctx context.Context, u User) (string, error) {
+	status, h, body, err := f.doHeader(ctx, "GET", f.t.URL+"/signin", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusOK {
+		return "", fmt.Errorf("GET /signin: %w", statusError(status, body))
+	}
+	form := cookieOf(h, formCookie)
+	if form == "" {
+		return "", errors.New("GET /signin set no form cookie: are the pages on?")
+	}
+	post := url.Values{"username": {u.Username}, "password": {u.Password}, "csrf_token": {form}, "next": {"/"}}
+	status, h, body, err = f.doHeader(ctx, "POST", f.t.URL+"/signin", http.Header{
+		"Content-Type":   {"application/x-www-form-urlencoded"},
+		"Cookie":         {formCookie + "=" + form},
+		"Sec-Fetch-Site": {"same-origin"},
+	}, []byte(post.Encode()))
+	if err != nil {
+		return "", err
+	}
+	sso := cookieOf(h, ssoCookie)
+	if status != http.StatusSeeOther || sso == "" {
+		return "", fmt.Errorf("POST /signin: no single sign-on cookie: %w", statusError(status, body))
+	}
+	return sso, nil
+}
+
+// cookieOf returns the value of the cookie name that the answer's header
+// h sets, "" when it sets none.
+func cookieOf(h http.Header, name string) string {
+	for _, c := range (&http.Response{Header: h}).Cookies() {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // LoginAll logs each of users in, at most 4 at a time, count times in
@@ -377,13 +439,19 @@ func (f *Fixture) deleteAdmin(ctx context.Context, path string) error {
 // do sends one request and reads the answer's body (so that the
 // connection is reused).
 func (f *Fixture) do(ctx context.Context, method, u string, h http.Header, body []byte) (int, []byte, error) {
+	status, _, b, err := f.doHeader(ctx, method, u, h, body)
+	return status, b, err
+}
+
+// doHeader is do that also returns the answer's header.
+func (f *Fixture) doHeader(ctx context.Context, method, u string, h http.Header, body []byte) (int, http.Header, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	for k, v := range h {
 		req.Header[k] = v
@@ -391,14 +459,14 @@ func (f *Fixture) do(ctx context.Context, method, u string, h http.Header, body 
 	req.Header.Set("User-Agent", "keycard-bench")
 	resp, err := f.t.Client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return resp.StatusCode, b, nil
+	return resp.StatusCode, resp.Header, b, nil
 }
 
 // postForm sends an application/x-www-form-urlencoded POST, with HTTP
@@ -406,10 +474,7 @@ func (f *Fixture) do(ctx context.Context, method, u string, h http.Header, body 
 func (f *Fixture) postForm(ctx context.Context, path string, form url.Values, c *ServiceClient) (int, []byte, error) {
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	if c != nil {
-		// RFC 6749 §2.3.1: id and secret are form-encoded first; Keycard's
-		// are base64url, which that leaves unchanged.
-		cred := url.QueryEscape(c.ID) + ":" + url.QueryEscape(c.Secret)
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+		h.Set("Authorization", basicAuth(*c))
 	}
 	return f.do(ctx, "POST", f.t.URL+path, h, []byte(form.Encode()))
 }

@@ -20,12 +20,13 @@ const (
 	WorkloadIntrospect        = "introspect"
 	WorkloadGateway           = "gateway"
 	WorkloadRevocationLatency = "revocation-latency"
+	WorkloadAuthCode          = "authcode"
 )
 
 // WorkloadNames returns the names NewWorkload knows, in the order
 // docs/bench.md describes them.
 func WorkloadNames() []string {
-	return []string{WorkloadLogin, WorkloadRefresh, WorkloadClientCredentials, WorkloadIntrospect, WorkloadGateway, WorkloadRevocationLatency}
+	return []string{WorkloadLogin, WorkloadRefresh, WorkloadClientCredentials, WorkloadIntrospect, WorkloadGateway, WorkloadRevocationLatency, WorkloadAuthCode}
 }
 
 // NeedsGateway reports whether the named workload sends requests through
@@ -98,6 +99,8 @@ func NewWorkload(name string, f *Fixture, opts WorkloadOptions) (Workload, error
 		return &gatewayWorkload{f: f}, nil
 	case WorkloadRevocationLatency:
 		return &revocationWorkload{f: f, opts: opts}, nil
+	case WorkloadAuthCode:
+		return &authcodeWorkload{f: f}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (want one of %s)", name, strings.Join(WorkloadNames(), ", "))
 }

@@ -361,6 +361,11 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		b := &pgx.Batch{}
 		queueSession(b, r.Session, r.First)
 		b.Queue(`UPDATE `+table+` SET redeemed_at = $1, grant_session_id = $2 WHERE id = $3`, r.At, r.Session.ID, r.ID)
+		if r.Audit != nil {
+			if err := queueAudit(b, r.Audit); err != nil {
+				return nil, err
+			}
+		}
 		return b, nil
 	})
 	switch {

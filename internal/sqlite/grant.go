@@ -301,6 +301,11 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 			micros(r.At), r.Session.ID, r.ID); err != nil {
 			return err
 		}
+		if r.Audit != nil {
+			if err := insertAudit(ctx, tx, r.Audit); err != nil {
+				return err
+			}
+		}
 		outcome = keycard.Redeemed
 		return nil
 	})

@@ -207,9 +207,22 @@ func testRedeem(t *testing.T, open OpenFunc) {
 	at := t0.Add(10 * time.Second)
 
 	r := redeemRequest(t, keycard.GrantKindAuthCode, code.ID, parent, c.ID, at, false)
+	r.Audit = &keycard.AuditEvent{Time: at, Type: "grant.issued", Actor: u.ID, Subject: u.ID, Detail: []byte(`{"client":"app"}`)}
 	out, err := s.Grants.Redeem(ctx, r)
 	if err != nil || out != keycard.Redeemed {
 		t.Fatalf("Redeem = %v, %v; want Redeemed", out, err)
+	}
+	// The audit event is appended in the redemption's transaction.
+	grants := func() []*keycard.AuditEvent {
+		t.Helper()
+		got, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{Type: "grant.issued"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := grants(); len(got) != 1 || got[0].Subject != u.ID || got[0].Actor != u.ID || !got[0].Time.Equal(at) || string(got[0].Detail) != `{"client":"app"}` {
+		t.Errorf("audit after Redeem: %+v, want the one event of the request", got)
 	}
 	got, err := s.Sessions.Session(ctx, r.Session.ID)
 	if err != nil {
@@ -242,9 +255,13 @@ func testRedeem(t *testing.T, open OpenFunc) {
 	reuseAt := at.Add(2 * time.Minute) // after the code's expiry: still reuse
 	seq := lastSeq(t, s)
 	again := redeemRequest(t, keycard.GrantKindAuthCode, code.ID, parent, c.ID, reuseAt, false)
+	again.Audit = &keycard.AuditEvent{Time: reuseAt, Type: "grant.issued", Actor: u.ID, Subject: u.ID}
 	out, err = s.Grants.Redeem(ctx, again)
 	if err != nil || out != keycard.Reused {
 		t.Fatalf("Redeem(again) = %v, %v; want Reused", out, err)
+	}
+	if got := grants(); len(got) != 1 {
+		t.Errorf("audit after a reused code: %d grant events, want only the first redemption's", len(got))
 	}
 	wantNoSession(t, s, "Redeem(again)", again)
 	wantRevoked(t, s, "after reuse", reuseAt, map[string]string{r.Session.ID: keycard.RevokeCodeReuse, parent.ID: ""})
