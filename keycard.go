@@ -31,6 +31,7 @@ type Stores struct {
 	Clients     ClientStore
 	Grants      GrantStore
 	Logouts     LogoutStore
+	Emails      EmailStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

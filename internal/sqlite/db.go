@@ -162,6 +162,7 @@ func (db *DB) Stores() keycard.Stores {
 		Clients:     &ClientStore{db: db},
 		Grants:      &GrantStore{db: db},
 		Logouts:     &LogoutStore{db: db},
+		Emails:      &EmailStore{db: db},
 	}
 }
 

@@ -94,6 +94,11 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PruneLogouts", testPruneLogouts},
 		{"UseOnce", testUseOnce},
 		{"UseOnceConcurrent", testUseOnceConcurrent},
+		{"Emails", testEmails},
+		{"EmailTokens", testEmailTokens},
+		{"VerifyEmail", testVerifyEmail},
+		{"ResetPassword", testResetPassword},
+		{"PruneEmailTokens", testPruneEmailTokens},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {

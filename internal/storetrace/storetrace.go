@@ -50,5 +50,6 @@ func Wrap(st keycard.Stores, tp trace.TracerProvider, system string) keycard.Sto
 		Clients:     clientStore{st.Clients, op},
 		Grants:      grantStore{st.Grants, op},
 		Logouts:     logoutStore{st.Logouts, op},
+		Emails:      emailStore{st.Emails, op},
 	}
 }
