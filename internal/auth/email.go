@@ -363,3 +363,45 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, c Agent
 	}
 	return err
 }
+
+// ChangeEmail sets the caller's own email address (empty removes it): a
+// sensitive change, since password resets go to it, so it needs a recent
+// sign-in like ChangePassword. The new address is unverified until the
+// user follows the link mailed to it; giving the current unverified
+// address again mails a new link.
+func (s *Service) ChangeEmail(ctx context.Context, p *Principal, email string, c Agent) (*keycard.User, error) {
+	if err := s.CheckRecentAuth(p); err != nil {
+		return nil, err
+	}
+	return s.SetEmail(ctx, UserActor(p.User.ID, c.clean()), p.User.ID, email, false)
+}
+
+// SendPasswordReset mails a password-reset link to a user's address on an
+// admin's or operator's behalf (the console's "send a reset link"). It
+// fails with EINVALID if the user has no address, and EFORBIDDEN without a
+// mailer.
+func (s *Service) SendPasswordReset(ctx context.Context, by Actor, userID string) error {
+	if s.mailer == nil {
+		return &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Password reset by email is not available on this server."}
+	}
+	u, err := s.stores.Users.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Email == "" {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "The user has no email address."}
+	}
+	if u.Disabled {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "The user is disabled."}
+	}
+	token, err := s.newEmailToken(ctx, u, keycard.PurposeResetPassword, keycard.PasswordResetLifetime)
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, AuditPasswordResetRequest, by, u.ID, map[string]any{"sent": true})
+	s.send(ctx, Mail{To: u.Email, Template: MailPasswordReset, Data: MailData{
+		Username: u.Username, Email: u.Email, Link: s.link(ResetPasswordPath, token),
+		ValidFor: keycard.PasswordResetLifetime, Issuer: s.cfg.Issuer, At: s.now(),
+	}})
+	return nil
+}
