@@ -53,6 +53,7 @@ type serverFlags struct {
 	claimsHookURL, claimsHookSecretFile, claimsHookOnFailure           string
 	claimsHookTimeout                                                  time.Duration
 	claimsHookMaxBytes                                                 int64
+	smtpURL, mailFrom, mailTemplates                                   string // "": no mail (the log with --dev)
 }
 
 // flagGroup registers some of the server's flags on fs.
@@ -118,6 +119,9 @@ var (
 		fs.DurationVar(&f.claimsHookTimeout, "claims-hook-timeout", claimshook.DefaultTimeout, "custom-claims hook: deadline of one call")
 		fs.Int64Var(&f.claimsHookMaxBytes, "claims-hook-max-bytes", claimshook.DefaultMaxBytes, "custom-claims hook: largest answer accepted")
 		fs.StringVar(&f.claimsHookOnFailure, "claims-hook-on-failure", "deny", "custom-claims hook: when it fails, deny (the sign-in or refresh fails) or continue (tokens without its claims)")
+		fs.StringVar(&f.smtpURL, "smtp-url", "", "send mail (verification and password-reset links) through this SMTP server: smtp://user:password@host:port (STARTTLS when offered) or smtps://… (TLS); prefer KEYCARD_SMTP_URL, out of the process list; empty: no mail (with --dev: written to the log)")
+		fs.StringVar(&f.mailFrom, "mail-from", "", "the sender `address` of the mail; required with --smtp-url")
+		fs.StringVar(&f.mailTemplates, "mail-templates", "", "a `directory` of mail templates (NAME.txt, NAME.html) replacing the built-in ones of the same name (docs/accounts.md)")
 		fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	}
 )
@@ -226,6 +230,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
 	c.OTLPEndpoint = f.otlpEndpoint
+	c.Mail = server.MailConfig{SMTPURL: f.smtpURL, From: f.mailFrom, Templates: f.mailTemplates}
 	c.ClaimsHook = server.ClaimsHookConfig{URL: f.claimsHookURL, SecretFile: f.claimsHookSecretFile, Secret: e.getenv("KEYCARD_CLAIMS_HOOK_SECRET"),
 		Timeout: f.claimsHookTimeout, MaxBytes: f.claimsHookMaxBytes}
 	switch f.claimsHookOnFailure {

@@ -385,6 +385,8 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 		pg.Notice = "You are signed out."
 	case r.URL.Query().Get("registered") != "":
 		pg.Notice = "Your account is ready. Sign in."
+	case r.URL.Query().Get("reset") != "":
+		pg.Notice = "Your password is changed, and every device is signed out. Sign in with the new password."
 	}
 	h.render(w, r, http.StatusOK, "signin", pg)
 }
