@@ -235,7 +235,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, c Agent) (*keyc
 // are apart from the login keys, so that asking for links does not lock
 // anyone out of signing in.
 func resetKeys(email, addr string) (account, address string) {
-	account, address = loginKeys("", addr)
+	_, address = loginKeys("", addr)
 	sum := sha256.Sum256([]byte(email))
 	account = "reset:email:" + hex.EncodeToString(sum[:16])
 	if address != "" {
@@ -288,10 +288,7 @@ func (s *Service) mailResetLink(ctx context.Context, email string, c Agent) {
 		return
 	}
 	s.audit(ctx, AuditPasswordResetRequest, anonymous(c), u.ID, map[string]any{"sent": true})
-	m := Mail{To: u.Email, Template: MailPasswordReset, Data: MailData{
-		Username: u.Username, Email: u.Email, Link: s.link(ResetPasswordPath, token),
-		ValidFor: keycard.PasswordResetLifetime, Issuer: s.cfg.Issuer, At: s.now(),
-	}}
+	m := s.resetMail(u, token)
 	if err := s.mailer.Send(ctx, m); err != nil {
 		s.log.ErrorContext(ctx, "sending mail failed", "mail", m.Template, "err", err)
 	}
@@ -399,9 +396,14 @@ func (s *Service) SendPasswordReset(ctx context.Context, by Actor, userID string
 		return err
 	}
 	s.audit(ctx, AuditPasswordResetRequest, by, u.ID, map[string]any{"sent": true})
-	s.send(ctx, Mail{To: u.Email, Template: MailPasswordReset, Data: MailData{
+	s.send(ctx, s.resetMail(u, token))
+	return nil
+}
+
+// resetMail is the mail of a password-reset link to u.
+func (s *Service) resetMail(u *keycard.User, token string) Mail {
+	return Mail{To: u.Email, Template: MailPasswordReset, Data: MailData{
 		Username: u.Username, Email: u.Email, Link: s.link(ResetPasswordPath, token),
 		ValidFor: keycard.PasswordResetLifetime, Issuer: s.cfg.Issuer, At: s.now(),
-	}})
-	return nil
+	}}
 }
