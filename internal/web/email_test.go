@@ -210,3 +210,24 @@ func TestBrowserForgotPassword(t *testing.T) {
 		t.Errorf("account page email: %q", got)
 	}
 }
+
+func TestRegisterWithEmail(t *testing.T) {
+	f, mp := mailFixture(t, fixtureOptions{registration: true})
+	b := f.browser(t)
+	form := func(name, email string) url.Values {
+		return url.Values{"username": {name}, "email": {email}, "password": {testPassword}, "confirm": {testPassword}}
+	}
+	if p := b.postFrom("/register", "/register", form("erin", "not an address")); p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="email-error"`) {
+		t.Errorf("register with a malformed address: %d", p.status)
+	}
+	if p := b.postFrom("/register", "/register", form("erin", "Erin@Example.com")); p.status != http.StatusSeeOther {
+		t.Fatalf("register: %d\n%s", p.status, p.body)
+	}
+	mp.WaitFor(t, "erin@example.com", 1)
+	if p := b.postFrom("/register", "/register", form("frank", "erin@example.com")); p.status != http.StatusConflict {
+		t.Errorf("register with a taken address: %d", p.status)
+	}
+	if p := b.postFrom("/register", "/register", form("gus", "")); p.status != http.StatusSeeOther {
+		t.Errorf("register without an address: %d", p.status)
+	}
+}
