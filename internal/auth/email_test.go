@@ -1,9 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/jose"
@@ -111,4 +115,89 @@ func TestEmailClaims(t *testing.T) {
 	idc, info = claims("openid email")
 	want("ID token, verified", idc, "alice@example.com", &yes)
 	want("userinfo, verified", info, "alice@example.com", &yes)
+}
+
+// blockingMailer holds every Send until release is closed, and counts the
+// mails it was given.
+type blockingMailer struct {
+	release chan struct{}
+	sent    chan Mail
+}
+
+func (m *blockingMailer) Send(ctx context.Context, mail Mail) error {
+	select {
+	case <-m.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	m.sent <- mail
+	return nil
+}
+
+// TestMailQueueNeverBlocks: with the mail server stuck, requests that
+// send mail still answer; mail beyond the queue is dropped and logged,
+// and what was queued is sent once the server answers.
+func TestMailQueueNeverBlocks(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	var logs syncBuffer
+	m := &blockingMailer{release: make(chan struct{}), sent: make(chan Mail, 16)}
+	svc, err := NewService(Deps{Stores: f.db.Stores(), Keys: f.svc.keys, Sealer: f.svc.sealer, Hasher: fastHasher, Now: f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Mailer: m}, Config{Issuer: "https://auth.test", MailQueue: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RegisterWithEmail(ctx, "alice", "correct horse battery", "alice@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.RunMail(runCtx)
+	}()
+	// The worker takes the verification mail and waits on the server;
+	// two more fill the queue; the rest are dropped. None of these calls
+	// waits for the mail server.
+	for i := range 6 {
+		if err := svc.RequestPasswordReset(ctx, "alice@example.com", Agent{Addr: "192.0.2.1"}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "mail queue full") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"mail queue full\" in the log: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(m.release)
+	stop()
+	<-done // RunMail finishes the queued jobs before returning
+	close(m.sent)
+	var got []string
+	for mail := range m.sent {
+		got = append(got, mail.Template)
+	}
+	if len(got) < 2 || len(got) > 3 || got[0] != MailVerifyEmail {
+		t.Errorf("sent %v: want the verification mail and the queued reset links (2 or 3 in all)", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

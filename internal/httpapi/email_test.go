@@ -244,3 +244,31 @@ func TestPasswordResetWithoutMailer(t *testing.T) {
 	f := newFixture(t)
 	f.postJSON(t, "/v1/password/reset-request", "", `{"email":"x@example.com"}`).wantError(t, http.StatusForbidden, codeAccessDenied)
 }
+
+// TestPasswordResetDisabledUser: a disabled user gets no link, and the
+// answer is the same as for anyone.
+func TestPasswordResetDisabledUser(t *testing.T) {
+	f, mp := mailFixture(t, fixtureOptions{})
+	id := f.register(t, "erin", testPassword)
+	if _, err := f.svc.SetEmail(context.Background(), auth.Operator(), id, "erin@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetUserDisabled(context.Background(), auth.Operator(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	res := f.postJSON(t, "/v1/password/reset-request", "", `{"email":"erin@example.com"}`)
+	if res.status != http.StatusAccepted {
+		t.Fatalf("reset-request: %d %s", res.status, res.body)
+	}
+	// The job has run once its audit event is written.
+	deadline := time.Now().Add(mailpittest.Wait)
+	for f.auditTypes(t)[auth.AuditPasswordResetRequest] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reset request was never handled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := mp.Count(t, "erin@example.com"); n != 0 {
+		t.Errorf("%d mails to a disabled user", n)
+	}
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -377,5 +378,51 @@ func testPruneEmailTokens(t *testing.T, open OpenFunc) {
 	wantCode(t, "EmailToken(pruned)", err, keycard.ENOTFOUND)
 	if _, err := s.Emails.EmailToken(ctx, verify.ID); err != nil {
 		t.Errorf("EmailToken(unexpired, after prune): %v", err)
+	}
+}
+
+// testEmailUniqueConcurrent: of concurrent claims of one address, by new
+// users and by existing ones, exactly one succeeds; the others are
+// ECONFLICT.
+func testEmailUniqueConcurrent(t *testing.T, open OpenFunc) {
+	ctx := context.Background()
+	s := open(t)
+	var existing []*keycard.User
+	for i := range 4 {
+		existing = append(existing, createUser(t, s, fmt.Sprintf("existing%d", i)))
+	}
+	var fresh []*keycard.User
+	for i := range 4 {
+		u := newUser(t, fmt.Sprintf("fresh%d", i))
+		u.Email = "shared@example.com"
+		fresh = append(fresh, u)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	record := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch keycard.ErrorCode(err) {
+		case "":
+			ok++
+		case keycard.ECONFLICT:
+		default:
+			t.Errorf("claiming a shared address: %v", err)
+		}
+	}
+	for i := range 4 {
+		wg.Go(func() { record(s.Users.CreateUser(ctx, fresh[i])) })
+		wg.Go(func() {
+			_, err := s.Emails.SetEmail(ctx, existing[i].ID, "shared@example.com", false, t0)
+			record(err)
+		})
+	}
+	wg.Wait()
+	if ok != 1 {
+		t.Errorf("%d claims of one address succeeded, want 1", ok)
+	}
+	if _, err := s.Emails.UserByEmail(ctx, "shared@example.com"); err != nil {
+		t.Errorf("UserByEmail after the race: %v", err)
 	}
 }

@@ -99,6 +99,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"VerifyEmail", testVerifyEmail},
 		{"ResetPassword", testResetPassword},
 		{"PruneEmailTokens", testPruneEmailTokens},
+		{"EmailUniqueConcurrent", testEmailUniqueConcurrent},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {
