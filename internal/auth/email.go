@@ -90,6 +90,10 @@ func normalizeOptionalEmail(s string) (string, error) {
 	return NormalizeEmail(s)
 }
 
+// msgResetThrottled is the client's message of a throttled reset request
+// or reset.
+const msgResetThrottled = "Too many password-reset attempts. Try again later."
+
 // errLink is the one answer to a verification or reset link that is not
 // honoured: malformed, unknown, used, expired or outdated.
 func errLink() error {
@@ -265,7 +269,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, c Agen
 	account, address := resetKeys(email, c.Addr)
 	if retry, limits := s.loginAllowed(ctx, account, address); retry > 0 {
 		s.audit(ctx, AuditPasswordResetThrottle, anonymous(c), "", map[string]any{"limits": limits, "retry_after": int64(retry / time.Second)})
-		return &ThrottledError{RetryAfter: retry}
+		return &ThrottledError{RetryAfter: retry, Message: msgResetThrottled}
 	}
 	s.loginFailed(ctx, account, address)
 	s.enqueue(ctx, MailPasswordReset, func(ctx context.Context) { s.mailResetLink(ctx, email, c) })
@@ -330,7 +334,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, c Agent
 	_, address := resetKeys("", c.Addr)
 	if retry, limits := s.loginAllowed(ctx, "", address); retry > 0 {
 		s.audit(ctx, AuditPasswordResetThrottle, anonymous(c), "", map[string]any{"limits": limits, "retry_after": int64(retry / time.Second)})
-		return &ThrottledError{RetryAfter: retry}
+		return &ThrottledError{RetryAfter: retry, Message: msgResetThrottled}
 	}
 	id, err := s.emailToken(ctx, token, keycard.PurposeResetPassword)
 	if err == nil {
