@@ -32,6 +32,7 @@ type Stores struct {
 	Grants      GrantStore
 	Logouts     LogoutStore
 	Webhooks    WebhookStore
+	Emails      EmailStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

@@ -41,7 +41,7 @@ var layers = map[string][]string{
 	"internal/browser":          {"", "internal/auth"},
 	"internal/httpapi":          {"", "internal/auth", "internal/browser", "internal/tracing", "jose", "jwt"},
 	"internal/web":              {"", "internal/auth", "internal/browser"},
-	"internal/server": {"", "jose", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
+	"internal/server": {"", "jose", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
 		"internal/password", "internal/throttle", "internal/tlsconfig", "internal/sqlite", "internal/postgres", "internal/redis",
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},
@@ -56,6 +56,8 @@ var layers = map[string][]string{
 	"internal/postgres/pgtest": {},
 	"internal/cliauth":         {"jose", "jwt"},
 	"internal/chrometest":      {},
+	"internal/mail":            {"internal/auth"},
+	"internal/mailpittest":     {},
 	"cmd/keycard":              nil, // the command wires everything: no rule
 }
 

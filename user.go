@@ -28,6 +28,14 @@ type User struct {
 	Roles []string
 	// Disabled users cannot log in or refresh.
 	Disabled bool
+	// Email is the user's email address in its normalized form (see
+	// docs/decisions/accounts.md), unique among users; empty when the
+	// user has none. Like NormalizedUsername, it is normalized by the
+	// caller and stores treat it as an opaque key.
+	Email string
+	// EmailVerified reports whether the user proved they receive mail
+	// at Email (a verification link). Changing Email clears it.
+	EmailVerified bool
 
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -78,8 +86,8 @@ func PageSize(limit int) int {
 
 // UserStore keeps users. Implementations are safe for concurrent use.
 type UserStore interface {
-	// CreateUser inserts u. It fails with ECONFLICT if the ID or the
-	// NormalizedUsername is taken, and with EINVALID if ID,
+	// CreateUser inserts u. It fails with ECONFLICT if the ID, the
+	// NormalizedUsername or the Email (when not empty) is taken, and with EINVALID if ID,
 	// NormalizedUsername or PasswordHash is empty.
 	CreateUser(ctx context.Context, u *User) error
 

@@ -137,11 +137,12 @@ var usageSections = []struct{ command, text string }{
                                                  auth server, gateway and two services, with a curl walk-through
 `},
 	{"users", `Users (safe while the server runs on the same data):
-  keycard users add --data DIR --username U [--role R]... [--password-stdin]
+  keycard users add --data DIR --username U [--role R]... [--password-stdin] [--email A [--email-verified]]
   keycard users list --data DIR
   keycard users disable --data DIR --username U  all of the user's sessions end
   keycard users enable --data DIR --username U
   keycard users set-password --data DIR --username U [--password-stdin]
+  keycard users set-email --data DIR --username U --email A [--verified]   (--email "" removes it)
 `},
 	{"clients", `OAuth clients: services and apps (safe while the server runs on the same data; docs/oidc.md):
   keycard clients add --data DIR --name N [--scope S]... [--audience A]... [--grant G]...

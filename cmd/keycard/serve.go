@@ -57,6 +57,7 @@ type serverFlags struct {
 	claimsHookURL, claimsHookSecretFile, claimsHookOnFailure           string
 	claimsHookTimeout                                                  time.Duration
 	claimsHookMaxBytes                                                 int64
+	smtpURL, mailFrom, mailTemplates                                   string // "": no mail (the log with --dev)
 }
 
 // flagGroup registers some of the server's flags on fs.
@@ -126,6 +127,9 @@ var (
 		fs.DurationVar(&f.webhookBackoff, "webhook-backoff", webhook.DefaultBackoff, "webhooks: delay before the first retry, doubling up to 30m, with jitter")
 		fs.DurationVar(&f.webhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "webhooks: timeout of one request to an endpoint")
 		fs.BoolVar(&f.webhooksAllowHTTP, "webhooks-allow-http", false, "webhooks: let the admin API register http endpoints on any host, not only loopback (bodies travel in clear)")
+		fs.StringVar(&f.smtpURL, "smtp-url", "", "send mail (verification and password-reset links) through this SMTP server: smtp://user:password@host:port (STARTTLS when offered) or smtps://… (TLS); prefer KEYCARD_SMTP_URL, out of the process list; empty: no mail (with --dev: written to the log)")
+		fs.StringVar(&f.mailFrom, "mail-from", "", "the sender `address` of the mail; required with --smtp-url")
+		fs.StringVar(&f.mailTemplates, "mail-templates", "", "a `directory` of mail templates (NAME.txt, NAME.html) replacing the built-in ones of the same name (docs/accounts.md)")
 		fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	}
 )
@@ -236,6 +240,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.WebhooksAllowHTTP = f.webhooksAllowHTTP
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
 	c.OTLPEndpoint = f.otlpEndpoint
+	c.Mail = server.MailConfig{SMTPURL: f.smtpURL, From: f.mailFrom, Templates: f.mailTemplates}
 	c.ClaimsHook = server.ClaimsHookConfig{URL: f.claimsHookURL, SecretFile: f.claimsHookSecretFile, Secret: e.getenv("KEYCARD_CLAIMS_HOOK_SECRET"),
 		Timeout: f.claimsHookTimeout, MaxBytes: f.claimsHookMaxBytes}
 	switch f.claimsHookOnFailure {

@@ -148,11 +148,17 @@ func (s *Service) SetUserRoles(ctx context.Context, by Actor, id string, roles [
 // /admin/v1/users). Roles are checked like SetUserRoles'; the rest like
 // Register's.
 func (s *Service) CreateUser(ctx context.Context, by Actor, name, pass string, roles []string) (*keycard.User, error) {
+	return s.CreateUserWithEmail(ctx, by, name, pass, "", roles)
+}
+
+// CreateUserWithEmail is CreateUser with an optional email address (see
+// RegisterWithEmail: it is unverified, and a link is mailed).
+func (s *Service) CreateUserWithEmail(ctx context.Context, by Actor, name, pass, email string, roles []string) (*keycard.User, error) {
 	roles, err := cleanList("role", roles, MaxUserRoles, MaxRoleLen, isScopeToken)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.Register(ctx, name, pass, roles)
+	u, err := s.RegisterWithEmail(ctx, name, pass, email, roles)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,19 @@ type IDClaims struct {
 	AccessTokenHash   string   `json:"at_hash,omitempty"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
 	Roles             []string `json:"roles,omitempty"`
+	// Email and EmailVerified are the user's address and whether it is
+	// verified (section 5.1), with the email scope, for a user who has
+	// an address.
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+}
+
+// setEmail sets the email claims for u if the scopes include email.
+func (c *IDClaims) setEmail(u *keycard.User, scopes []string) {
+	if u.Email != "" && slices.Contains(scopes, ScopeEmail) {
+		verified := u.EmailVerified
+		c.Email, c.EmailVerified = u.Email, &verified
+	}
 }
 
 // errCode is the answer to every authorization code that is not honoured:
@@ -234,6 +247,7 @@ func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.
 	if slices.Contains(strings.Fields(sess.Scope), ScopeProfile) {
 		c.PreferredUsername, c.Roles = u.Username, u.Roles
 	}
+	c.setEmail(u, strings.Fields(sess.Scope))
 	return s.sign(ctx, signer, extend(c, custom))
 }
 
@@ -298,6 +312,7 @@ func (s *Service) UserInfo(ctx context.Context, token string) (*IDClaims, error)
 		info.PreferredUsername = u.Username
 		info.Roles = slices.Clone(u.Roles)
 	}
+	info.setEmail(u, scopes)
 	return info, nil
 }
 

@@ -201,7 +201,20 @@ func notifyingStores(st keycard.Stores, n *feedNotifier) keycard.Stores {
 	st.Revocations = notifyRevocations{st.Revocations, n}
 	st.Clients = notifyClients{st.Clients, n}
 	st.Grants = notifyGrants{st.Grants, n}
+	if st.Emails != nil {
+		st.Emails = notifyEmails{st.Emails, n}
+	}
 	return st
+}
+
+type notifyEmails struct {
+	keycard.EmailStore
+	n *feedNotifier
+}
+
+func (s notifyEmails) ResetPassword(ctx context.Context, id, hash string, at time.Time) (*keycard.User, []string, error) {
+	defer s.n.notify()
+	return s.EmailStore.ResetPassword(ctx, id, hash, at)
 }
 
 type notifySessions struct {

@@ -6,6 +6,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -54,6 +55,9 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Registration allows POST /v1/users.
 	Registration bool
+	// MailQueue is how many mail jobs may wait for the mail worker;
+	// DefaultMailQueue when zero.
+	MailQueue int
 	// RoleScopes grants scopes to users' access tokens by role: a user's
 	// token carries, in "scope", the scopes of each of its roles, and
 	// those of the key "*", which every user has. Empty: user tokens
@@ -188,6 +192,10 @@ type Service struct {
 	// clientKeys fetches the key sets of private_key_jwt clients with a
 	// jwks_uri; nil fetches none.
 	clientKeys ClientKeys
+	// mailer sends mail through the mail worker (RunMail); nil sends
+	// none.
+	mailer   Mailer
+	mailJobs chan mailJob
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -215,6 +223,9 @@ type Deps struct {
 	// ClaimsHook, when not nil, adds custom claims to the tokens minted
 	// for users (see ClaimsHook, Config.ClaimsHookContinue).
 	ClaimsHook ClaimsHook
+	// Mailer, when not nil, sends verification and password-reset links
+	// and notifications, from the worker RunMail runs.
+	Mailer Mailer
 }
 
 // NewService returns a Service.
@@ -243,7 +254,8 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	}
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, tracer: d.Trace, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
-		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys, claimsHook: d.ClaimsHook}
+		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys, claimsHook: d.ClaimsHook,
+		mailer: d.Mailer, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
 	if s.stats == nil {
 		s.stats = noMetrics{}
 	}
@@ -302,6 +314,11 @@ func (s *Service) Prune(ctx context.Context) error {
 	if _, err := s.stores.Grants.PruneGrants(ctx, now.Add(-grantRetention)); err != nil {
 		return fmt.Errorf("auth: pruning codes, pushed requests and single-use markers: %w", err)
 	}
+	if s.stores.Emails != nil {
+		if _, err := s.stores.Emails.PruneEmailTokens(ctx, now); err != nil {
+			return fmt.Errorf("auth: pruning email links: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -334,6 +351,11 @@ func errLogin() error {
 // is taken. It is used both by POST /v1/users (when registration is on)
 // and by the CLI.
 func (s *Service) Register(ctx context.Context, name, pass string, roles []string) (*keycard.User, error) {
+	return s.register(ctx, name, pass, "", roles)
+}
+
+// register is Register with a normalized email address, or "".
+func (s *Service) register(ctx context.Context, name, pass, email string, roles []string) (*keycard.User, error) {
 	display, normalized, err := username.Normalize(name)
 	if err != nil {
 		return nil, err
@@ -352,10 +374,15 @@ func (s *Service) Register(ctx context.Context, name, pass string, roles []strin
 	now := s.now()
 	u := &keycard.User{
 		ID: id, Username: display, NormalizedUsername: normalized, PasswordHash: hash,
-		Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+		Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now, Email: email,
 	}
 	if err := s.stores.Users.CreateUser(ctx, u); err != nil {
 		if keycard.ErrorCode(err) == keycard.ECONFLICT {
+			if email != "" {
+				// Which of the two is taken is not said: an address
+				// must not be found out by registering with it.
+				return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "Username or email address is taken."}
+			}
 			return nil, &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is taken."}
 		}
 		return nil, err

@@ -37,6 +37,9 @@ type ThrottledError struct {
 	// RetryAfter is how long the client must wait: whole seconds, at
 	// least one.
 	RetryAfter time.Duration
+	// Message, when set, replaces the client's message about logins
+	// (for the throttles of password-reset requests).
+	Message string
 }
 
 func (e *ThrottledError) Error() string {
@@ -46,6 +49,9 @@ func (e *ThrottledError) Error() string {
 // Unwrap returns the keycard error the client is told about; it is the
 // same whichever limit was hit and whether or not the account exists.
 func (e *ThrottledError) Unwrap() error {
+	if e.Message != "" {
+		return &keycard.Error{Code: keycard.ETHROTTLED, Message: e.Message}
+	}
 	return &keycard.Error{Code: keycard.ETHROTTLED, Message: "Too many login attempts. Try again later."}
 }
 

@@ -36,6 +36,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /admin/v1/users/{id}/disable", s.admin(s.handleAdminSetDisabled(true)))
 	s.handle(mux, "POST /admin/v1/users/{id}/enable", s.admin(s.handleAdminSetDisabled(false)))
 	s.handle(mux, "PUT /admin/v1/users/{id}/roles", s.admin(s.handleAdminSetRoles))
+	s.handle(mux, "PUT /admin/v1/users/{id}/email", s.admin(s.handleAdminSetEmail))
+	s.handle(mux, "POST /admin/v1/users/{id}/password-reset", s.admin(s.handleAdminSendReset))
 	s.handle(mux, "GET /admin/v1/users/{id}/sessions", s.admin(s.handleAdminSessions))
 	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions", s.admin(s.handleAdminRevokeSessions))
 	s.handle(mux, "DELETE /admin/v1/users/{id}/sessions/{sid}", s.admin(s.handleAdminRevokeSession))
@@ -184,6 +186,8 @@ type adminUserJSON struct {
 	Username          string    `json:"username"`
 	Roles             []string  `json:"roles"`
 	Disabled          bool      `json:"disabled"`
+	Email             string    `json:"email,omitempty"`
+	EmailVerified     bool      `json:"email_verified"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
@@ -191,7 +195,7 @@ type adminUserJSON struct {
 
 func adminUser(u *keycard.User) adminUserJSON {
 	return adminUserJSON{
-		ID: u.ID, Username: u.Username, Roles: nonNil(u.Roles), Disabled: u.Disabled,
+		ID: u.ID, Username: u.Username, Roles: nonNil(u.Roles), Disabled: u.Disabled, Email: u.Email, EmailVerified: u.EmailVerified,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(), PasswordChangedAt: u.PasswordChangedAt.UTC(),
 	}
 }
@@ -256,6 +260,7 @@ type createUserRequest struct {
 	Username *string   `json:"username"`
 	Password *string   `json:"password"`
 	Roles    *[]string `json:"roles"`
+	Email    *string   `json:"email"`
 }
 
 // handleAdminCreateUser is POST /admin/v1/users
@@ -279,7 +284,7 @@ func (s *Server) handleAdminCreateUser(w http.ResponseWriter, r *http.Request) {
 	if req.Roles != nil {
 		roles = *req.Roles
 	}
-	u, err := s.svc.CreateUser(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), *req.Username, *req.Password, roles)
+	u, err := s.svc.CreateUserWithEmail(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), *req.Username, *req.Password, deref(req.Email), roles)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

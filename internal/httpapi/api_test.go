@@ -21,8 +21,8 @@ func TestRegister(t *testing.T) {
 	}
 	var u map[string]any
 	res.decode(t, &u)
-	if u["username"] != "Alice" || u["id"] == "" || len(u) != 2 {
-		t.Errorf("got %s, want {id, username:Alice}", res.body)
+	if u["username"] != "Alice" || u["id"] == "" || u["email_verified"] != false || len(u) != 3 {
+		t.Errorf("got %s, want {id, username:Alice, email_verified:false}", res.body)
 	}
 
 	tests := []struct {
@@ -263,8 +263,8 @@ func TestMe(t *testing.T) {
 	var m map[string]any
 	res.decode(t, &m)
 	roles, ok := m["roles"].([]any)
-	if m["id"] != id || m["username"] != "Alice" || m["session_id"] != tok.SessionID || !ok || len(roles) != 0 || len(m) != 4 {
-		t.Errorf("got %s, want id %s, username Alice, roles [], session_id %s", res.body, id, tok.SessionID)
+	if m["id"] != id || m["username"] != "Alice" || m["session_id"] != tok.SessionID || !ok || len(roles) != 0 || m["email_verified"] != false || len(m) != 5 {
+		t.Errorf("got %s, want id %s, username Alice, email_verified false, roles [], session_id %s", res.body, id, tok.SessionID)
 	}
 }
 
@@ -474,7 +474,7 @@ func TestDiscovery(t *testing.T) {
 			"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgs,
 			"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 			"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
-				"preferred_username", "roles"},
+				"preferred_username", "roles", "email", "email_verified"},
 			"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},
 			"backchannel_logout_supported":                   true,
 			"backchannel_logout_session_supported":           true,

@@ -66,7 +66,8 @@ type fixtureOptions struct {
 	reauthWithin   time.Duration                               // auth.Config.ReauthWithin
 	limits         func(now func() time.Time) auth.LoginLimits // on the fixture's clock
 	metrics        *metrics.Metrics
-	cookies        bool // Options.Cookies
+	cookies        bool        // Options.Cookies
+	mailer         auth.Mailer // auth.Deps.Mailer; the fixture runs the mail worker
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -100,9 +101,19 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if opt.metrics != nil {
 		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
 	}
+	deps.Mailer = opt.mailer
 	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opt.mailer != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			svc.RunMail(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	s := New(svc, serverOpt)
 	ts := httptest.NewServer(s)

@@ -132,6 +132,8 @@ type userInfoResponse struct {
 	Subject           string   `json:"sub"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
 	Roles             []string `json:"roles,omitempty"`
+	Email             string   `json:"email,omitempty"`
+	EmailVerified     *bool    `json:"email_verified,omitempty"`
 }
 
 // handleUserInfo is GET and POST /oauth/userinfo (OpenID Connect Core
@@ -167,7 +169,8 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userInfoResponse{Subject: info.Subject, PreferredUsername: info.PreferredUsername, Roles: info.Roles})
+	writeJSON(w, http.StatusOK, userInfoResponse{Subject: info.Subject, PreferredUsername: info.PreferredUsername, Roles: info.Roles,
+		Email: info.Email, EmailVerified: info.EmailVerified})
 }
 
 // parResponse is the answer of the pushed authorization request endpoint

@@ -161,6 +161,10 @@ func (s *Server) routes() *http.ServeMux {
 	s.handle(mux, "DELETE /v1/sessions/{id}", s.bearer(s.handleRevokeSession))
 	s.handle(mux, "GET /v1/me", s.bearer(s.handleMe))
 	s.handle(mux, "POST /v1/password", s.bearer(s.handleChangePassword))
+	s.handle(mux, "PUT /v1/me/email", s.bearer(s.handleChangeEmail))
+	s.handle(mux, "POST /v1/email/verify", http.HandlerFunc(s.handleVerifyEmail))
+	s.handle(mux, "POST /v1/password/reset-request", http.HandlerFunc(s.handleResetRequest))
+	s.handle(mux, "POST /v1/password/reset", http.HandlerFunc(s.handleReset))
 
 	// The revocation feed and the admin revocations (revocations.go),
 	// behind the admin API's role check (admin.go).

@@ -23,9 +23,18 @@ func (c *credentials) check() error {
 	return nil
 }
 
+// registerRequest is the body of POST /v1/users.
+type registerRequest struct {
+	Username *string `json:"username"`
+	Password *string `json:"password"`
+	Email    *string `json:"email"`
+}
+
 type userResponse struct {
-	ID       string `json:"id"`
-	Username string `json:"username"`
+	ID            string `json:"id"`
+	Username      string `json:"username"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
 }
 
 // handleRegister is POST /v1/users: self-service registration, when the
@@ -35,28 +44,30 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, codeRegistrationDisabled, "Registration is disabled on this server."))
 		return
 	}
-	var req credentials
+	var req registerRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := req.check(); err != nil {
+	if err := (&credentials{Username: req.Username, Password: req.Password}).check(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.svc.Register(r.Context(), *req.Username, *req.Password, nil)
+	u, err := s.svc.RegisterWithEmail(r.Context(), *req.Username, *req.Password, deref(req.Email), nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Username: u.Username})
+	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified})
 }
 
 type meResponse struct {
-	ID        string   `json:"id"`
-	Username  string   `json:"username"`
-	Roles     []string `json:"roles"`
-	SessionID string   `json:"session_id"`
+	ID            string   `json:"id"`
+	Username      string   `json:"username"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified bool     `json:"email_verified"`
+	Roles         []string `json:"roles"`
+	SessionID     string   `json:"session_id"`
 }
 
 // handleMe is GET /v1/me: the caller's identity.
@@ -66,7 +77,8 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	if roles == nil {
 		roles = []string{}
 	}
-	writeJSON(w, http.StatusOK, meResponse{ID: p.User.ID, Username: p.User.Username, Roles: roles, SessionID: p.Claims.SessionID})
+	writeJSON(w, http.StatusOK, meResponse{ID: p.User.ID, Username: p.User.Username, Email: p.User.Email, EmailVerified: p.User.EmailVerified,
+		Roles: roles, SessionID: p.Claims.SessionID})
 }
 
 type passwordRequest struct {

@@ -237,7 +237,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		IntrospectionEndpointAuthSigningAlgValuesSupported: auth.AssertionAlgorithms(),
 		RevocationEndpointAuthMethodsSupported:             append(slices.Clone(secretMethods), keycard.AuthPrivateKeyJWT, keycard.AuthNone),
 		RevocationEndpointAuthSigningAlgValuesSupported:    auth.AssertionAlgorithms(),
-		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "preferred_username", "roles"},
+		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "preferred_username", "roles", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,

@@ -15,14 +15,16 @@ type UserStore struct{ db *DB }
 
 var _ keycard.UserStore = (*UserStore)(nil)
 
-const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at`
+const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at, email, email_verified`
 
 func scanUser(row pgx.Row) (*keycard.User, error) {
 	var u keycard.User
+	var email *string
 	if err := row.Scan(&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &u.Roles, &u.Disabled,
-		&u.CreatedAt, &u.UpdatedAt, &u.PasswordChangedAt); err != nil {
+		&u.CreatedAt, &u.UpdatedAt, &u.PasswordChangedAt, &email, &u.EmailVerified); err != nil {
 		return nil, err
 	}
+	u.Email = orZero(email)
 	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC(), u.PasswordChangedAt.UTC()
 	return &u, nil
 }
@@ -35,12 +37,14 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "User id, username and password hash are required."}
 	}
 	err := s.db.update(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, orEmpty(u.Roles), u.Disabled,
-			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt)
+			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt, nullString(u.Email), u.Email != "" && u.EmailVerified)
 		switch {
 		case pgCode(err) == uniqueViolation && constraint(err) == "users_username_normalized_key":
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
+		case pgCode(err) == uniqueViolation && constraint(err) == "users_email_key":
+			return emailTaken()
 		case pgCode(err) == uniqueViolation:
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
 		}

@@ -14,6 +14,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/claimshook"
+	"github.com/keycard-auth/keycard/internal/mail"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
@@ -118,6 +120,10 @@ type Config struct {
 	// its zero value: none.
 	ClaimsHook ClaimsHookConfig
 
+	// Mail configures the mail the server sends (verification and
+	// password-reset links, notifications; docs/accounts.md).
+	Mail MailConfig
+
 	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
@@ -148,6 +154,50 @@ type ClaimsHookConfig struct {
 	// Continue mints tokens without custom claims when the hook fails;
 	// false fails the sign-in or refresh (auth.Config.ClaimsHookContinue).
 	Continue bool
+}
+
+// MailConfig is the mailer's part of Config. Without SMTPURL the server
+// sends no mail, except with Dev, where messages go to the log (links
+// included) instead.
+type MailConfig struct {
+	// SMTPURL is smtp://[user[:password]@]host[:port] or smtps://… (see
+	// mail.Config.URL); its password is never logged.
+	SMTPURL string
+	// From is the sender's address; required with SMTPURL.
+	From string
+	// Templates is a directory of templates that replace the built-in
+	// ones of the same name (mail.LoadTemplates); empty: built-in only.
+	Templates string
+	// TLS, when not nil, is the base TLS configuration of the SMTP
+	// connections (a private CA's RootCAs).
+	TLS *tls.Config
+}
+
+// mailer returns the mailer c.Mail configures: SMTP, the log with Dev
+// and no SMTP URL, or nil.
+func (c *Config) mailer(log *slog.Logger) (auth.Mailer, error) {
+	m := c.Mail
+	if m.SMTPURL == "" && m.From != "" {
+		return nil, errors.New("--mail-from needs --smtp-url")
+	}
+	if m.SMTPURL == "" && !c.Dev {
+		return nil, nil
+	}
+	tpl, err := mail.LoadTemplates(m.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("--mail-templates: %w", err)
+	}
+	if m.SMTPURL == "" {
+		return &mail.LogMailer{Templates: tpl, Logger: log}, nil
+	}
+	if m.From == "" {
+		return nil, errors.New("--smtp-url needs --mail-from, the sender's address")
+	}
+	mailer, err := mail.New(mail.Config{URL: m.SMTPURL, From: m.From, Templates: tpl, TLS: m.TLS})
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-url: %w", err)
+	}
+	return mailer, nil
 }
 
 // ServeTLSNames name the TLS settings of "keycard serve" in messages.
@@ -247,6 +297,9 @@ func (c *Config) Check() error {
 		}
 	}
 	if _, err := c.claimsHook(); err != nil {
+		return err
+	}
+	if _, err := c.mailer(slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/mail"
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/postgres"
@@ -147,6 +148,22 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 	}
 	if hook != nil {
 		deps.ClaimsHook = hook
+	}
+	if opt.Keys { // the server, not the command line, sends mail
+		mailer, err := cfg.mailer(log)
+		if err != nil {
+			return nil, err
+		}
+		switch m := mailer.(type) {
+		case nil:
+			log.Warn("no --smtp-url: the server sends no mail, so email addresses are not verified and passwords cannot be reset by email")
+		case *mail.LogMailer:
+			log.Warn("development: no --smtp-url, so mail is written to this log, links included")
+			deps.Mailer = m
+		case *mail.Mailer:
+			log.Info("sending mail", "smtp", m.String(), "from", cfg.Mail.From)
+			deps.Mailer = m
+		}
 	}
 	a.svc, err = auth.NewService(deps, auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,

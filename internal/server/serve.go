@@ -193,6 +193,12 @@ func (a *App) Background(ctx context.Context) {
 		watchFeed(ctx, a.db.Stores().Revocations, feedWatchInterval, a.svc.RevocationsAppended)
 	}()
 	defer func() { <-done }()
+	mailed := make(chan struct{})
+	go func() {
+		defer close(mailed)
+		a.svc.RunMail(ctx)
+	}()
+	defer func() { <-mailed }()
 	if a.keys != nil {
 		opts := a.cfg.Backchannel
 		opts.Wake, opts.Logger = a.svc.RevocationsChanged, log

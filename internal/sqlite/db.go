@@ -163,6 +163,7 @@ func (db *DB) Stores() keycard.Stores {
 		Grants:      &GrantStore{db: db},
 		Logouts:     &LogoutStore{db: db},
 		Webhooks:    &WebhookStore{db: db},
+		Emails:      &EmailStore{db: db},
 	}
 }
 

@@ -507,7 +507,7 @@ const (
 		s.id, s.user_id, s.parent_id, s.client_id, s.scope, s.created_at, s.auth_time, s.amr,
 		s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason`
 	rotationUserColumns = `,
-		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at`
+		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at, u.email, u.email_verified`
 	rotationKeyGenColumn = `, (` + keyGenerationQuery + `)`
 	rotationFrom         = `
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id`

@@ -18,7 +18,7 @@ var _ keycard.UserStore = (*UserStore)(nil)
 // NewUserStore returns the user store on db.
 func NewUserStore(db *DB) *UserStore { return &UserStore{db: db} }
 
-const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at`
+const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at, email, email_verified`
 
 // userScan is sessionScan for userColumns.
 func userScan() (*keycard.User, []any, func() error) {
@@ -26,10 +26,12 @@ func userScan() (*keycard.User, []any, func() error) {
 		u                                 keycard.User
 		roles                             string
 		created, updated, passwordChanged sql.NullInt64
+		email                             sql.NullString
 	})
 	u := &r.u
-	return u, []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &r.roles, &u.Disabled, &r.created, &r.updated, &r.passwordChanged},
+	return u, []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &r.roles, &u.Disabled, &r.created, &r.updated, &r.passwordChanged, &r.email, &u.EmailVerified},
 		func() error {
+			u.Email = r.email.String
 			if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 				return err
 			}
@@ -76,9 +78,12 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 		if n > 0 {
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if err := emailFree(ctx, tx, u.Email, ""); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, roles, u.Disabled,
-			micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.PasswordChangedAt))
+			micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.PasswordChangedAt), nullString(u.Email), u.Email != "" && u.EmailVerified)
 		if isConstraint(err) {
 			return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
 		}

@@ -195,6 +195,9 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 	device := createDeviceCode(t, s, client.ID, "DEVICE01", t0)
 	consent := saveConsent(t, s, u.ID, client.ID)
 	par := createPushedRequest(t, s, client.ID, t0)
+	mailed := createUserWithEmail(t, s, "wendy", "wendy@example.com")
+	verifyLink := createEmailToken(t, s, mailed, keycard.PurposeVerifyEmail, t0)
+	resetLink := createEmailToken(t, s, mailed, keycard.PurposeResetPassword, t0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	calls := []struct {
@@ -289,6 +292,15 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"ReplayWebhook", func() error { _, err := s.Webhooks.ReplayWebhook(ctx, 1, t0); return err }},
 		{"PruneWebhookDeliveries", func() error { _, err := s.Webhooks.PruneWebhookDeliveries(ctx, t0); return err }},
 		{"UseOnce", func() error { _, err := s.Grants.UseOnce(ctx, "canceled", t0, t0.Add(time.Minute)); return err }},
+		{"UserByEmail", func() error { _, err := s.Emails.UserByEmail(ctx, mailed.Email); return err }},
+		{"SetEmail", func() error { _, err := s.Emails.SetEmail(ctx, u.ID, "victor@example.com", false, t0); return err }},
+		{"CreateEmailToken", func() error {
+			return s.Emails.CreateEmailToken(ctx, newEmailToken(t, mailed, keycard.PurposeVerifyEmail, t0))
+		}},
+		{"EmailToken", func() error { _, err := s.Emails.EmailToken(ctx, verifyLink.ID); return err }},
+		{"VerifyEmail", func() error { _, err := s.Emails.VerifyEmail(ctx, verifyLink.ID, t0); return err }},
+		{"ResetPassword", func() error { _, _, err := s.Emails.ResetPassword(ctx, resetLink.ID, "h", t0); return err }},
+		{"PruneEmailTokens", func() error { _, err := s.Emails.PruneEmailTokens(ctx, t0.Add(48*time.Hour)); return err }},
 		{"AppendAudit", func() error { return s.Audit.AppendAudit(ctx, &keycard.AuditEvent{Time: t0, Type: "x"}) }},
 		{"ListAudit", func() error { _, err := s.Audit.ListAudit(ctx, keycard.AuditFilter{}); return err }},
 	}
@@ -305,6 +317,18 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		t.Fatal(err)
 	}
 	check(t, "user after canceled calls", got, u)
+	if got, err := s.Users.UserByID(context.Background(), mailed.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		check(t, "user with an address after canceled calls", got, mailed)
+	}
+	for _, link := range []*keycard.EmailToken{verifyLink, resetLink} {
+		if got, err := s.Emails.EmailToken(context.Background(), link.ID); err != nil {
+			t.Errorf("email link after canceled calls: %v", err)
+		} else {
+			check(t, "email link after canceled calls (unused)", got, link)
+		}
+	}
 	if got, _ := s.Sessions.Session(context.Background(), sess.ID); got == nil || got.Revoked() {
 		t.Errorf("session after canceled calls: %+v, want live", got)
 	}

@@ -99,6 +99,12 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PruneWebhookDeliveries", testPruneWebhookDeliveries},
 		{"UseOnce", testUseOnce},
 		{"UseOnceConcurrent", testUseOnceConcurrent},
+		{"Emails", testEmails},
+		{"EmailTokens", testEmailTokens},
+		{"VerifyEmail", testVerifyEmail},
+		{"ResetPassword", testResetPassword},
+		{"PruneEmailTokens", testPruneEmailTokens},
+		{"EmailUniqueConcurrent", testEmailUniqueConcurrent},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {

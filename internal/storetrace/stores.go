@@ -539,3 +539,53 @@ func (w webhookStore) PruneWebhookDeliveries(ctx context.Context, before time.Ti
 	defer func() { end(err) }()
 	return w.WebhookStore.PruneWebhookDeliveries(ctx, before)
 }
+
+// emailStore traces a keycard.EmailStore.
+type emailStore struct {
+	keycard.EmailStore
+	op tracing.Op
+}
+
+var _ keycard.EmailStore = emailStore{}
+
+func (w emailStore) UserByEmail(ctx context.Context, email string) (_ *keycard.User, err error) {
+	ctx, end := w.op(ctx, "store.UserByEmail")
+	defer func() { end(err) }()
+	return w.EmailStore.UserByEmail(ctx, email)
+}
+
+func (w emailStore) SetEmail(ctx context.Context, userID, email string, verified bool, at time.Time) (_ *keycard.User, err error) {
+	ctx, end := w.op(ctx, "store.SetEmail")
+	defer func() { end(err) }()
+	return w.EmailStore.SetEmail(ctx, userID, email, verified, at)
+}
+
+func (w emailStore) CreateEmailToken(ctx context.Context, t *keycard.EmailToken) (err error) {
+	ctx, end := w.op(ctx, "store.CreateEmailToken")
+	defer func() { end(err) }()
+	return w.EmailStore.CreateEmailToken(ctx, t)
+}
+
+func (w emailStore) EmailToken(ctx context.Context, id string) (_ *keycard.EmailToken, err error) {
+	ctx, end := w.op(ctx, "store.EmailToken")
+	defer func() { end(err) }()
+	return w.EmailStore.EmailToken(ctx, id)
+}
+
+func (w emailStore) VerifyEmail(ctx context.Context, id string, at time.Time) (_ *keycard.User, err error) {
+	ctx, end := w.op(ctx, "store.VerifyEmail")
+	defer func() { end(err) }()
+	return w.EmailStore.VerifyEmail(ctx, id, at)
+}
+
+func (w emailStore) ResetPassword(ctx context.Context, id, hash string, at time.Time) (_ *keycard.User, _ []string, err error) {
+	ctx, end := w.op(ctx, "store.ResetPassword")
+	defer func() { end(err) }()
+	return w.EmailStore.ResetPassword(ctx, id, hash, at)
+}
+
+func (w emailStore) PruneEmailTokens(ctx context.Context, before time.Time) (_ int64, err error) {
+	ctx, end := w.op(ctx, "store.PruneEmailTokens")
+	defer func() { end(err) }()
+	return w.EmailStore.PruneEmailTokens(ctx, before)
+}

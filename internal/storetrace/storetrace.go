@@ -51,5 +51,6 @@ func Wrap(st keycard.Stores, tp trace.TracerProvider, system string) keycard.Sto
 		Grants:      grantStore{st.Grants, op},
 		Logouts:     logoutStore{st.Logouts, op},
 		Webhooks:    webhookStore{st.Webhooks, op},
+		Emails:      emailStore{st.Emails, op},
 	}
 }

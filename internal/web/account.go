@@ -18,6 +18,10 @@ func notice(r *http.Request) string {
 		return "The session is signed out."
 	case "password":
 		return "Your password is changed. Your other sessions are signed out."
+	case "email":
+		return "Your email address is saved. If it is new, open the link we sent to it to confirm it."
+	case "resetsent":
+		return "A link to reset the password is on its way to the user's address."
 	case "disabled":
 		return "The user is disabled and signed out everywhere."
 	case "enabled":
@@ -61,6 +65,9 @@ type accountData struct {
 	// CurrentError, NewError and ConfirmError are the password form's
 	// errors, next to their fields.
 	CurrentError, NewError, ConfirmError string
+	// Email and EmailError are the email form's value and error, after a
+	// refused change.
+	Email, EmailError string
 }
 
 // handleAccount is GET /account: who I am, my sessions, the apps with

@@ -54,6 +54,8 @@ type fixtureOptions struct {
 	// fixture's feed, behind a real gateway that also routes the pages'
 	// paths to the auth server, as the demo does.
 	weather bool
+	// mailer is the service's mailer; the fixture runs the mail worker.
+	mailer auth.Mailer
 }
 
 const weatherPath = "/weather-app/"
@@ -80,7 +82,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	clk := newClock()
 	env := authtest.New(t, clk.Now)
 	stores, sealer, km := env.Stores, env.Sealer, env.Keys
-	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}
+	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Mailer: opt.mailer}
 	if opt.throttle != nil {
 		deps.LoginLimits = auth.LoginLimits{Account: throttle.NewMemory(*opt.throttle, clk.Now)}
 	}
@@ -89,6 +91,15 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opt.mailer != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			svc.RunMail(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
 	webOpt := web.Options{CSRFKey: key, RedirectPrefixes: opt.redirects}

@@ -356,6 +356,8 @@ type signInData struct {
 	// UsernameError and PasswordError are shown next to their fields.
 	UsernameError string
 	PasswordError string
+	// Email and EmailError are the registration form's optional address.
+	Email, EmailError string
 }
 
 func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
@@ -385,6 +387,8 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 		pg.Notice = "You are signed out."
 	case r.URL.Query().Get("registered") != "":
 		pg.Notice = "Your account is ready. Sign in."
+	case r.URL.Query().Get("reset") != "":
+		pg.Notice = "Your password is changed, and every device is signed out. Sign in with the new password."
 	}
 	h.render(w, r, http.StatusOK, "signin", pg)
 }
@@ -480,7 +484,7 @@ func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
 		return
 	}
-	d := signInData{Username: formValue(r, "username")}
+	d := signInData{Username: formValue(r, "username"), Email: formValue(r, "email")}
 	pg := &page{Title: "Create an account", CSRF: formToken(w, r), Data: &d}
 	pass, confirm := formValue(r, "password"), formValue(r, "confirm")
 	switch {
@@ -495,10 +499,13 @@ func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "register", pg)
 		return
 	}
-	_, err := h.svc.Register(r.Context(), d.Username, pass, nil)
+	_, err := h.svc.RegisterWithEmail(r.Context(), d.Username, pass, d.Email, nil)
 	switch code := keycard.ErrorCode(err); {
 	case err == nil:
 		http.Redirect(w, r, "/signin?registered=1", http.StatusSeeOther)
+	case code == keycard.ECONFLICT && strings.TrimSpace(d.Email) != "":
+		d.UsernameError = "This username or email address is taken."
+		h.render(w, r, http.StatusConflict, "register", pg)
 	case code == keycard.ECONFLICT:
 		d.UsernameError = "This username is taken."
 		h.render(w, r, http.StatusConflict, "register", pg)
@@ -506,6 +513,8 @@ func (h *Handler) handleRegister(w http.ResponseWriter, r *http.Request) {
 		msg := keycard.ErrorMessage(err)
 		if strings.Contains(strings.ToLower(msg), "password") {
 			d.PasswordError = msg
+		} else if strings.HasPrefix(msg, "Email") {
+			d.EmailError = msg
 		} else {
 			d.UsernameError = msg
 		}

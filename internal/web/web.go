@@ -133,6 +133,13 @@ func (h *Handler) routes() {
 		h.handle("POST /register", h.handleRegister)
 	}
 	h.handle("POST /signout", h.user(h.handleSignOut))
+	h.handle("GET "+auth.VerifyEmailPath, h.handleVerifyEmail)
+	if h.svc.MailEnabled() {
+		h.handle("GET /forgot-password", h.handleForgotPage)
+		h.handle("POST /forgot-password", h.handleForgot)
+	}
+	h.handle("GET "+auth.ResetPasswordPath, h.handleResetPage)
+	h.handle("POST "+auth.ResetPasswordPath, h.handleReset)
 	h.handle("GET "+browser.PageRefreshPath, h.handleRefresh)
 
 	h.handle("GET /oauth/authorize", h.handleAuthorize)
@@ -146,6 +153,7 @@ func (h *Handler) routes() {
 
 	h.handle("GET /account", h.user(h.handleAccount))
 	h.handle("POST /account/password", h.user(h.handleChangePassword))
+	h.handle("POST /account/email", h.user(h.handleChangeEmail))
 	h.handle("POST /account/sessions/{id}/revoke", h.user(h.handleRevokeSession))
 	h.handle("POST /account/signout-everywhere", h.user(h.handleSignOutEverywhere))
 	h.handle("POST /account/apps/{client}/revoke", h.user(h.handleRemoveApp))
@@ -157,6 +165,8 @@ func (h *Handler) routes() {
 	h.handle("POST /admin/users/{id}/disable", h.admin(h.handleSetDisabled(true)))
 	h.handle("POST /admin/users/{id}/enable", h.admin(h.handleSetDisabled(false)))
 	h.handle("POST /admin/users/{id}/roles", h.admin(h.handleSetRoles))
+	h.handle("POST /admin/users/{id}/email", h.admin(h.handleAdminSetEmail))
+	h.handle("POST /admin/users/{id}/password-reset", h.admin(h.handleAdminSendReset))
 	h.handle("POST /admin/users/{id}/sessions/{sid}/revoke", h.admin(h.handleAdminRevokeSession))
 	h.handle("POST /admin/users/{id}/sessions/revoke", h.admin(h.handleAdminRevokeSessions))
 	h.handle("POST /admin/users/{id}/consents/{client}/revoke", h.admin(h.handleAdminRevokeConsent))
@@ -290,6 +300,9 @@ type page struct {
 	Admin bool
 	// Registration reports whether registration is open.
 	Registration bool
+	// Mail reports whether the server sends mail (the "Forgot your
+	// password?" link is shown).
+	Mail bool
 	// Notice is a message about the last action, announced politely.
 	Notice string
 	// Error is a message about the whole form, announced at once.
@@ -307,6 +320,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		panic("web: no template " + name) // a programming error
 	}
 	p.Registration = h.svc.Config().Registration
+	p.Mail = h.svc.MailEnabled()
 	if p.User != nil {
 		p.Admin = p.User.HasRole(auth.RoleAdmin)
 	}
