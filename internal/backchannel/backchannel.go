@@ -11,16 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/outbox"
 )
 
 // Defaults for Options.
@@ -131,7 +130,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{
 			Timeout:       o.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			CheckRedirect: outbox.NoRedirects,
 		}
 	}
 	if o.Now == nil {
@@ -157,49 +156,11 @@ func New(store keycard.LogoutStore, tokens Tokens, o Options) (*Worker, error) {
 // the requests under way to end (ctx's end cancels them; their deliveries
 // are claimed again once their lease runs out).
 func (w *Worker) Run(ctx context.Context) {
-	var (
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, w.o.Concurrency)
-		freed = make(chan struct{}, 1)
-	)
-	defer wg.Wait()
-	tick := time.NewTicker(w.o.PollInterval)
-	defer tick.Stop()
-	for {
-		var wake <-chan struct{}
-		if w.o.Wake != nil {
-			wake = w.o.Wake() // before the claim: a session ended after it wakes us
-		}
-		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := w.store.ClaimLogouts(ctx, w.o.Now(), w.o.Lease, free)
-			if err != nil && ctx.Err() == nil {
-				w.o.Logger.Error("back-channel logout: claiming deliveries", "err", err)
-			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					w.deliver(ctx, d)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			if len(ds) == free {
-				continue // more may be due: claim again once a slot is free
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-tick.C:
-		case <-freed:
-		}
-	}
+	outbox.Run(ctx, outbox.Loop[*keycard.LogoutDelivery]{
+		Claim: w.store.ClaimLogouts, Deliver: w.deliver,
+		Concurrency: w.o.Concurrency, PollInterval: w.o.PollInterval, Lease: w.o.Lease,
+		Wake: w.o.Wake, Now: w.o.Now, Logger: w.o.Logger, Name: "back-channel logout",
+	})
 }
 
 // deliver makes one attempt at d and records its outcome.
@@ -228,7 +189,7 @@ func (w *Worker) deliver(ctx context.Context, d *keycard.LogoutDelivery) {
 	case d.Attempts >= w.o.MaxAttempts:
 		w.giveUp(rec, log, d, err.Error())
 	default:
-		next := now.Add(Backoff(d.Attempts, w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
+		next := now.Add(outbox.Backoff(d.Attempts, w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
 		if err := w.store.RetryLogout(rec, d.SessionID, d.Attempts, now, next, err.Error()); err != nil {
 			log.Warn("back-channel logout: recording the failure", "err", err)
 			return
@@ -247,9 +208,6 @@ func (w *Worker) giveUp(ctx context.Context, log *slog.Logger, d *keycard.Logout
 	log.Warn("back-channel logout given up", "uri", d.URI, "err", reason)
 }
 
-// maxErrorLen bounds the error kept with a delivery.
-const maxErrorLen = 300
-
 // send POSTs d's logout token to its URI (section 2.5: form-encoded,
 // logout_token) and returns an error unless the answer is 2xx (section
 // 2.8 asks for 200; frameworks answer 204 too).
@@ -264,31 +222,5 @@ func (w *Worker) send(ctx context.Context, d *keycard.LogoutDelivery) error {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Cache-Control", "no-store")
-	resp, err := w.o.Client.Do(req)
-	if err != nil {
-		msg := err.Error()
-		if len(msg) > maxErrorLen {
-			msg = msg[:maxErrorLen]
-		}
-		return errors.New(msg)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// Backoff returns the delay after the failed attempt number attempt
-// (from 1): base doubled attempt-1 times, at most limit, then scaled
-// into [half, whole] by frac in [0, 1) (the jitter).
-func Backoff(attempt int, base, limit time.Duration, frac float64) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	half := d / 2
-	return half + time.Duration(frac*float64(d-half))
+	return outbox.Send(w.o.Client, req)
 }

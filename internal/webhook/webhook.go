@@ -17,16 +17,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/keycard-auth/keycard"
-	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/outbox"
 )
 
 // Defaults for Options.
@@ -134,7 +132,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{
 			Timeout:       o.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			CheckRedirect: outbox.NoRedirects,
 		}
 	}
 	if o.Outcome == nil {
@@ -172,44 +170,11 @@ func New(store keycard.WebhookStore, events Events, o Options) (*Worker, error) 
 // the requests under way to end (ctx's end cancels them; their deliveries
 // are claimed again once their lease runs out).
 func (w *Worker) Run(ctx context.Context) {
-	var (
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, w.o.Concurrency)
-		freed = make(chan struct{}, 1)
-	)
-	defer wg.Wait()
-	tick := time.NewTicker(w.o.PollInterval)
-	defer tick.Stop()
-	for {
-		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := w.store.ClaimWebhookDeliveries(ctx, w.o.Now(), w.o.Lease, free)
-			if err != nil && ctx.Err() == nil {
-				w.o.Logger.Error("webhooks: claiming deliveries", "err", err)
-			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					w.deliver(ctx, d)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			if len(ds) == free {
-				continue // more may be due: claim again once a slot is free
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-freed:
-		}
-	}
+	outbox.Run(ctx, outbox.Loop[*keycard.WebhookDelivery]{
+		Claim: w.store.ClaimWebhookDeliveries, Deliver: w.deliver,
+		Concurrency: w.o.Concurrency, PollInterval: w.o.PollInterval, Lease: w.o.Lease,
+		Now: w.o.Now, Logger: w.o.Logger, Name: "webhooks",
+	})
 }
 
 // deliver makes one attempt at d and records its outcome.
@@ -242,7 +207,7 @@ func (w *Worker) deliver(ctx context.Context, d *keycard.WebhookDelivery) {
 		w.events.WebhookGivenUp(rec, d, err.Error())
 		log.Warn("webhook given up", "url", d.URL, "err", err)
 	default:
-		next := now.Add(backchannel.Backoff(d.RoundAttempts(), w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
+		next := now.Add(outbox.Backoff(d.RoundAttempts(), w.o.Backoff, w.o.MaxBackoff, rand.Float64()))
 		if err := w.store.RetryWebhook(rec, d.ID, d.Attempts, now, next, err.Error()); err != nil {
 			log.Warn("webhooks: recording the failure", "err", err)
 			return
@@ -257,9 +222,6 @@ func (w *Worker) deliver(ctx context.Context, d *keycard.WebhookDelivery) {
 type permanentError struct{ msg string }
 
 func (e *permanentError) Error() string { return e.msg }
-
-// maxErrorLen bounds the error kept with a delivery.
-const maxErrorLen = 300
 
 // send POSTs d's body, signed, to its endpoint and returns an error
 // unless the answer is 2xx.
@@ -282,18 +244,5 @@ func (w *Worker) send(ctx context.Context, d *keycard.WebhookDelivery) error {
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
-	resp, err := w.o.Client.Do(req)
-	if err != nil {
-		msg := err.Error()
-		if len(msg) > maxErrorLen {
-			msg = msg[:maxErrorLen]
-		}
-		return errors.New(msg)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return nil
+	return outbox.Send(w.o.Client, req)
 }
