@@ -102,7 +102,17 @@ type OAuthSettings struct {
 	// tokens belong to.
 	RefreshLifetime time.Duration `json:"refresh_lifetime,omitempty"`
 	RefreshIdle     time.Duration `json:"refresh_idle,omitempty"`
+	// DPoP is the client's DPoP policy (RFC 9449): DPoPOptional (the
+	// default, also when empty) binds its tokens to a key when it sends
+	// a proof; DPoPRequired refuses its token requests without one.
+	DPoP string `json:"dpop,omitempty"`
 }
+
+// The DPoP policies of a client (OAuthSettings.DPoP).
+const (
+	DPoPOptional = "optional"
+	DPoPRequired = "required"
+)
 
 // AllowsGrant reports whether the client may use the grant type. A client
 // without GrantTypes is a service client: client_credentials only.

@@ -199,7 +199,7 @@ const (
 // accessNames are the claim names the fast path understands; a top-level
 // member equal to one of them except for case is refused, because
 // encoding/json would match it case-insensitively.
-var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes"}
+var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "cnf"}
 
 // scan reads the claims set strictly into reg (and ac, when not nil) and
 // reports which claims were present.
@@ -260,6 +260,8 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 					if err != nil {
 						err = fmt.Errorf("%w: scopes must be an array of strings", ErrInvalidClaim)
 					}
+				case "cnf":
+					bit, err = 1<<14, confirmationClaim(&ac.Confirmation, value)
 				}
 			}
 			if bit == 0 {
@@ -331,8 +333,41 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 		if seen&(1<<13) == 0 {
 			ac.Scopes = ac.Scopes[:0]
 		}
+		if seen&(1<<14) == 0 {
+			ac.Confirmation.JKT = ""
+		}
 	}
 	return present, nil
+}
+
+// confirmationClaim reads a cnf claim (RFC 7800): an object whose jkt,
+// when present, is a string. Other confirmation methods are ignored.
+func confirmationClaim(dst *Confirmation, value []byte) error {
+	var jkt []byte
+	hasJKT := false
+	err := jsonscan.ScanObject(value, false, func(name, v []byte) error {
+		if string(name) != "jkt" {
+			return nil
+		}
+		s, err := jsonscan.Unquote(v)
+		if err != nil {
+			return fmt.Errorf("%w: cnf jkt must be a string", ErrInvalidClaim)
+		}
+		jkt, hasJKT = s, true
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrInvalidClaim) {
+			err = fmt.Errorf("%w: cnf must be an object", ErrInvalidClaim)
+		}
+		return err
+	}
+	if !hasJKT {
+		dst.JKT = ""
+		return nil
+	}
+	setString(&dst.JKT, jkt)
+	return nil
 }
 
 func stringClaim(dst *string, value []byte) error {

@@ -165,6 +165,10 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 	date(`"auth_time":`, c.AuthTime)
 	list(`"scp":`, c.Scp, false)
 	list(`"scopes":`, c.Scopes, false)
+	if c.Confirmation.JKT != "" {
+		str(`"cnf":{"jkt":`, c.Confirmation.JKT)
+		dst = append(dst, '}')
+	}
 	if bad {
 		return dst[:start], fmt.Errorf("jwt: claim values must be valid UTF-8")
 	}

@@ -304,7 +304,10 @@ const grantRetention = time.Hour
 
 // Tokens is the result of a login or a refresh (RFC 6749 section 5.1).
 type Tokens struct {
-	AccessToken  string
+	AccessToken string
+	// TokenType is "DPoP" for an access token bound to a DPoP key
+	// (RFC 9449 section 5), "Bearer" otherwise.
+	TokenType    string
 	ExpiresIn    int64 // seconds
 	RefreshToken string
 	// IDToken is the ID token of an application's grant with the openid
@@ -509,7 +512,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, TokenType: tokenType(ctx), ExpiresIn: int64(ttl / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
 }
 
 // enforceSessionLimit ends the user's least recently used sessions beyond
@@ -605,6 +608,7 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
 	}
+	c.Confirmation.JKT = DPoPKey(ctx)
 	tok, err := s.sign(ctx, signer, extend(c, custom.access()))
 	return tok, ttl, err
 }
@@ -635,6 +639,9 @@ func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, 
 // granted (OpenID Connect Core section 12.2).
 func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.Client, c Agent) (*Tokens, error) {
 	c = c.clean()
+	if err := requireDPoP(ctx, client); err != nil {
+		return nil, err
+	}
 	id, hash, err := keycard.ParseRefreshToken(token)
 	if err != nil {
 		return nil, errRefresh()
@@ -693,6 +700,10 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if u.Disabled {
 		return nil, errRefresh()
 	}
+	if err := checkSessionKey(ctx, res.Session); err != nil {
+		s.log.InfoContext(ctx, "refresh token bound to a DPoP key presented without a proof of it", "session", res.Session.ID)
+		return nil, err
+	}
 	if s.keys != nil {
 		s.keys.Observe(res.KeyGeneration)
 	}
@@ -716,7 +727,7 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, TokenType: tokenType(ctx), ExpiresIn: int64(ttl / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
 // ReauthRequiredError is the refusal of a sensitive action to a caller

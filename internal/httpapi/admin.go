@@ -525,6 +525,7 @@ type adminClientJSON struct {
 	AccessTTL              int64           `json:"access_token_lifetime,omitempty"`  // seconds
 	RefreshLifetime        int64           `json:"refresh_token_lifetime,omitempty"` // seconds
 	RefreshIdle            int64           `json:"refresh_token_idle,omitempty"`     // seconds
+	DPoP                   string          `json:"dpop"`                             // optional | required (RFC 9449)
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
 	// Secret is set only in the answer to the creation.
@@ -541,13 +542,17 @@ func adminClient(c *keycard.Client) adminClientJSON {
 	if method == "" {
 		method = keycard.AuthClientSecretBasic
 	}
+	dpopPolicy := o.DPoP
+	if dpopPolicy == "" {
+		dpopPolicy = keycard.DPoPOptional
+	}
 	return adminClientJSON{
 		ID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audiences: nonNil(c.Audiences),
 		GrantTypes: grants, Public: o.Public, FirstParty: o.FirstParty, RedirectURIs: nonNil(o.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(o.PostLogoutRedirectURIs), BackchannelLogoutURI: o.BackchannelLogoutURI,
 		TokenAuthMethod: method, JWKS: o.JWKS, JWKSURI: o.JWKSURI,
 		AccessTTL: int64(o.AccessTTL / time.Second), RefreshLifetime: int64(o.RefreshLifetime / time.Second), RefreshIdle: int64(o.RefreshIdle / time.Second),
-		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		DPoP: dpopPolicy, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }
 
@@ -602,6 +607,7 @@ type clientRequest struct {
 	AccessTTL              int64           `json:"access_token_lifetime"`
 	RefreshLifetime        int64           `json:"refresh_token_lifetime"`
 	RefreshIdle            int64           `json:"refresh_token_idle"`
+	DPoP                   string          `json:"dpop"`
 }
 
 // maxLifetimeSeconds bounds the lifetimes a registration may give (a year).
@@ -626,7 +632,7 @@ func (req *clientRequest) spec() (auth.ClientSpec, error) {
 		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, BackchannelLogoutURI: req.BackchannelLogoutURI,
 		TokenAuthMethod: req.TokenAuthMethod, JWKS: jwks, JWKSURI: req.JWKSURI,
 		AccessTTL: time.Duration(req.AccessTTL) * time.Second, RefreshLifetime: time.Duration(req.RefreshLifetime) * time.Second,
-		RefreshIdle: time.Duration(req.RefreshIdle) * time.Second,
+		RefreshIdle: time.Duration(req.RefreshIdle) * time.Second, DPoP: req.DPoP,
 	}}, nil
 }
 

@@ -1,0 +1,191 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/dpop"
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+func newProver(t *testing.T) *dpop.Prover {
+	t.Helper()
+	k, err := jose.GenerateKey(jose.ES256, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := dpop.NewProver(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tokenProof is a proof for POST /oauth/token at the issuer's URL.
+func tokenProof(t *testing.T, p *dpop.Prover) string {
+	t.Helper()
+	proof, err := p.Proof("POST", testIssuer+"/oauth/token", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proof
+}
+
+// withProof returns a token request's header with a DPoP proof.
+func withProof(h http.Header, proofs ...string) http.Header {
+	h = h.Clone()
+	h["Dpop"] = proofs
+	return h
+}
+
+// cnfOf returns the cnf.jkt of an access token (its signature is checked
+// elsewhere).
+func cnfOf(t *testing.T, token string) string {
+	t.Helper()
+	m, err := jose.UnsafeParse(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Cnf struct{ JKT string } `json:"cnf"`
+	}
+	if err := json.Unmarshal(m.Payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Cnf.JKT
+}
+
+// TestTokenDPoPPublicClient: a public client's code bound with dpop_jkt
+// is redeemed only with a proof of that key; its tokens are DPoP tokens
+// bound to the key, and its refresh token is refused without a proof or
+// with another key's.
+func TestTokenDPoPPublicClient(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "alice", testPassword)
+	app, _, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "SPA", Scopes: []string{"orders:read"}, OAuth: keycard.OAuthSettings{
+		Public: true, FirstParty: true, GrantTypes: []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken}, RedirectURIs: []string{"https://app.example/cb"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, thief := newProver(t), newProver(t)
+	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 appendix B
+	login := f.login(t, "alice", testPassword)
+	b, err := f.svc.BrowserSession(ctx, login.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := url.Values{"client_id": {app.ID}, "response_type": {"code"}, "redirect_uri": {"https://app.example/cb"},
+		"scope": {"openid orders:read"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	params.Set("dpop_jkt", "short")
+	if _, err := f.svc.Authorize(ctx, params); err == nil {
+		t.Error("Authorize accepted a malformed dpop_jkt")
+	}
+	params.Set("dpop_jkt", key.Thumbprint())
+	a, err := f.svc.Authorize(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.svc.IssueCode(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {app.ID}, "code": {code}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}}.Encode()
+	redeem := func(h http.Header) *response {
+		return f.do(t, request{method: "POST", path: "/oauth/token", header: h, body: form})
+	}
+	// The bound code, without a proof or with the thief's: refused, and
+	// left for the right key.
+	redeem(formHeader()).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	redeem(withProof(formHeader(), tokenProof(t, thief))).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	var tok tokenResponse
+	ok(t, redeem(withProof(formHeader(), tokenProof(t, key))), http.StatusOK, &tok)
+	if tok.TokenType != "DPoP" || cnfOf(t, tok.AccessToken) != key.Thumbprint() {
+		t.Fatalf("got token_type %q, cnf.jkt %q; want DPoP bound to %q", tok.TokenType, cnfOf(t, tok.AccessToken), key.Thumbprint())
+	}
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token")
+	}
+
+	refresh := func(h http.Header) *response {
+		return f.do(t, request{method: "POST", path: "/oauth/token", header: h,
+			body: url.Values{"grant_type": {"refresh_token"}, "client_id": {app.ID}, "refresh_token": {tok.RefreshToken}}.Encode()})
+	}
+	refresh(formHeader()).wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+	refresh(withProof(formHeader(), tokenProof(t, thief))).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	var next tokenResponse
+	ok(t, refresh(withProof(formHeader(), tokenProof(t, key))), http.StatusOK, &next)
+	if next.TokenType != "DPoP" || cnfOf(t, next.AccessToken) != key.Thumbprint() {
+		t.Errorf("refresh: got token_type %q, cnf.jkt %q", next.TokenType, cnfOf(t, next.AccessToken))
+	}
+}
+
+// TestTokenDPoPProofRefused sends the token endpoint bad proofs: each is
+// 400 invalid_dpop_proof and mints nothing.
+func TestTokenDPoPProofRefused(t *testing.T) {
+	f := newFixture(t)
+	c := f.newClient(t, []string{"orders:read"}, nil)
+	key := newProver(t)
+	used := tokenProof(t, key)
+	var tok tokenResponse
+	ok(t, f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(formHeader(basic(c.id, c.secret)), used), body: "grant_type=client_credentials"}), http.StatusOK, &tok)
+	if tok.TokenType != "DPoP" || cnfOf(t, tok.AccessToken) != key.Thumbprint() {
+		t.Fatalf("got token_type %q, cnf.jkt %q", tok.TokenType, cnfOf(t, tok.AccessToken))
+	}
+	otherURL, err := key.Proof("POST", "https://evil.example/oauth/token", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	getProof, err := key.Proof("GET", testIssuer+"/oauth/token", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]http.Header{
+		"replayed":         withProof(formHeader(basic(c.id, c.secret)), used),
+		"another URL":      withProof(formHeader(basic(c.id, c.secret)), otherURL),
+		"another method":   withProof(formHeader(basic(c.id, c.secret)), getProof),
+		"garbage":          withProof(formHeader(basic(c.id, c.secret)), "not.a.proof"),
+		"two DPoP headers": withProof(formHeader(basic(c.id, c.secret)), tokenProof(t, key), tokenProof(t, key)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := f.do(t, request{method: "POST", path: "/oauth/token", header: h, body: "grant_type=client_credentials"})
+			res.wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+		})
+	}
+}
+
+// TestTokenDPoPRequired: a client whose policy requires DPoP gets no
+// token without a proof; introspection shows the binding.
+func TestTokenDPoPRequired(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, secret, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "strict", Scopes: []string{"orders:read"}, OAuth: keycard.OAuthSettings{DPoP: keycard.DPoPRequired}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "odd", OAuth: keycard.OAuthSettings{DPoP: "sometimes"}}); keycard.ErrorCode(err) != keycard.EINVALID {
+		t.Errorf("policy \"sometimes\": got %v, want EINVALID", err)
+	}
+	h := formHeader(basic(c.ID, secret))
+	f.do(t, request{method: "POST", path: "/oauth/token", header: h, body: "grant_type=client_credentials"}).wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+	key := newProver(t)
+	var tok tokenResponse
+	ok(t, f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(h, tokenProof(t, key)), body: "grant_type=client_credentials"}), http.StatusOK, &tok)
+
+	var in struct {
+		Active    bool              `json:"active"`
+		TokenType string            `json:"token_type"`
+		Cnf       map[string]string `json:"cnf"`
+	}
+	ok(t, f.do(t, request{method: "POST", path: "/oauth/introspect", header: h, body: url.Values{"token": {tok.AccessToken}}.Encode()}), http.StatusOK, &in)
+	if !in.Active || in.TokenType != "DPoP" || in.Cnf["jkt"] != key.Thumbprint() {
+		t.Errorf("introspection: got %+v, want an active DPoP token with cnf.jkt %q", in, key.Thumbprint())
+	}
+}
