@@ -168,12 +168,7 @@ func (c *Checker) Check(proof string, r Request) (Proof, error) {
 	if dot <= 0 {
 		return Proof{}, fmt.Errorf("%w: not a compact JWS", ErrInvalidProof)
 	}
-	var hbuf [DefaultMaxSize]byte
-	header := hbuf[:0]
-	if base64.RawURLEncoding.DecodedLen(dot) > len(hbuf) {
-		header = nil
-	}
-	header, err := base64.RawURLEncoding.Strict().AppendDecode(header, []byte(proof[:dot]))
+	header, err := base64.RawURLEncoding.Strict().DecodeString(proof[:dot])
 	if err != nil {
 		return Proof{}, fmt.Errorf("%w: header is not base64url", ErrInvalidProof)
 	}

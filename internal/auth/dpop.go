@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jwt"
 )
 
 // DPoP (RFC 9449) at the token endpoint. The HTTP layer checks the proof
@@ -59,6 +60,19 @@ func (e *DPoPError) Error() string { return "auth: " + e.Description }
 func requireDPoP(ctx context.Context, client *keycard.Client) error {
 	if client != nil && client.OAuth.DPoP == keycard.DPoPRequired && DPoPKey(ctx) == "" {
 		return &DPoPError{Description: "This client must send a DPoP proof with its token requests."}
+	}
+	return nil
+}
+
+// checkTokenKey refuses an access token bound to a DPoP key (cnf.jkt)
+// unless the request proved that key (WithDPoPKey), and an unbound token
+// that came with a proof (as Authorization: DPoP): the server's own
+// resources take a bound token only with its proof, so that a stolen one
+// is useless there too (RFC 9449 section 7).
+func (s *Service) checkTokenKey(ctx context.Context, c *jwt.AccessClaims) error {
+	if subtle.ConstantTimeCompare([]byte(c.Confirmation.JKT), []byte(DPoPKey(ctx))) != 1 {
+		s.log.InfoContext(ctx, "access token refused: its DPoP binding does not match the proof of the request", "jti", c.ID)
+		return errToken()
 	}
 	return nil
 }

@@ -296,6 +296,9 @@ func (s *Service) UserInfo(ctx context.Context, token string) (*IDClaims, error)
 	if c.SessionID == "" {
 		return nil, errToken() // a service client's token: no user
 	}
+	if err := s.checkTokenKey(ctx, &c); err != nil {
+		return nil, err
+	}
 	u, _, err := s.liveAccess(ctx, &c)
 	if err != nil {
 		return nil, err

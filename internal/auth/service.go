@@ -780,6 +780,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 		s.log.DebugContext(ctx, "access token rejected", "err", err)
 		return nil, errToken()
 	}
+	if err := s.checkTokenKey(ctx, &p.Claims); err != nil {
+		return nil, err
+	}
 	u, _, err := s.liveAccess(ctx, &p.Claims)
 	if err != nil {
 		return nil, err

@@ -40,3 +40,52 @@ func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (*http.Reques
 	}
 	return r.WithContext(auth.WithDPoPKey(r.Context(), p.Thumbprint)), nil
 }
+
+// dpopToken returns the token of an Authorization: DPoP header, or "".
+func dpopToken(r *http.Request) string {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return ""
+	}
+	scheme, token, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "DPoP") {
+		return ""
+	}
+	return strings.TrimLeft(token, " ")
+}
+
+// resourceDPoP checks a request to one of the server's resources (the
+// userinfo endpoint) that sends its access token as Authorization: DPoP
+// (RFC 9449 section 7): the DPoP proof must be valid for the request's
+// method, the resource's URL under the issuer, and the token (ath). It
+// returns r with the proven key in its context (the service then checks
+// that the token is bound to it), r unchanged for any other scheme, or
+// false once it has answered a refusal: 401 with a DPoP challenge.
+func (s *Server) resourceDPoP(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	token := dpopToken(r)
+	if token == "" {
+		return r, true
+	}
+	refuse := func(code, desc string) (*http.Request, bool) {
+		w.Header().Set("WWW-Authenticate", `DPoP error="`+code+`", algs="`+strings.Join(s.dpop.AlgorithmNames(), " ")+`"`)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, code, desc))
+		return r, false
+	}
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) != 1 || len(token) > maxAccessTokenLen {
+		return refuse(codeInvalidDPoPProof, "Send one DPoP proof in the DPoP header.")
+	}
+	url := strings.TrimRight(s.svc.Config().Issuer, "/") + r.URL.EscapedPath()
+	p, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: url, AccessToken: token})
+	if s.dpop.Nonces != nil {
+		w.Header().Set("DPoP-Nonce", s.dpop.Nonces.Issue())
+	}
+	switch {
+	case errors.Is(err, dpop.ErrUseNonce):
+		return refuse(codeUseDPoPNonce, "Send the DPoP proof again with the server's nonce (the DPoP-Nonce header).")
+	case err != nil:
+		s.log.InfoContext(r.Context(), "DPoP proof refused", "err", err)
+		return refuse(codeInvalidDPoPProof, "The DPoP proof is not valid for this request.")
+	}
+	return r.WithContext(auth.WithDPoPKey(r.Context(), p.Thumbprint)), true
+}

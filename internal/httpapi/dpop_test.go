@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/keycard-auth/keycard"
@@ -125,6 +126,43 @@ func TestTokenDPoPPublicClient(t *testing.T) {
 	if next.TokenType != "DPoP" || cnfOf(t, next.AccessToken) != key.Thumbprint() {
 		t.Errorf("refresh: got token_type %q, cnf.jkt %q", next.TokenType, cnfOf(t, next.AccessToken))
 	}
+
+	// The server's own resources: the bound token works at userinfo only
+	// with a proof of its key; as a bearer token it works nowhere.
+	userinfo := func(scheme string, proofs ...string) *response {
+		h := http.Header{"Authorization": {scheme + " " + next.AccessToken}}
+		if len(proofs) > 0 {
+			h["Dpop"] = proofs
+		}
+		return f.do(t, request{method: "GET", path: "/oauth/userinfo", header: h})
+	}
+	proof := func(p *dpop.Prover, method, path, token string) string {
+		s, err := p.Proof(method, testIssuer+path, token, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if res := userinfo("DPoP", proof(key, "GET", "/oauth/userinfo", next.AccessToken)); res.status != http.StatusOK {
+		t.Errorf("userinfo with a proof: got %d %s", res.status, res.body)
+	}
+	userinfo("Bearer").wantError(t, http.StatusUnauthorized, codeInvalidToken)
+	for name, res := range map[string]*response{
+		"the thief's proof":   userinfo("DPoP", proof(thief, "GET", "/oauth/userinfo", next.AccessToken)),
+		"a proof for POST":    userinfo("DPoP", proof(key, "POST", "/oauth/userinfo", next.AccessToken)),
+		"a proof without ath": userinfo("DPoP", proof(key, "GET", "/oauth/userinfo", "")),
+		"no proof":            userinfo("DPoP"),
+	} {
+		if res.status != http.StatusUnauthorized || !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "DPoP ") {
+			t.Errorf("userinfo, %s: got %d, WWW-Authenticate %q", name, res.status, res.header.Get("WWW-Authenticate"))
+		}
+	}
+	f.send(t, "GET", "/v1/me", next.AccessToken).wantError(t, http.StatusUnauthorized, codeInvalidToken)
+	// An unbound token sent as DPoP is refused too.
+	plain := f.login(t, "alice", testPassword)
+	res := f.do(t, request{method: "GET", path: "/oauth/userinfo", header: http.Header{
+		"Authorization": {"DPoP " + plain.AccessToken}, "Dpop": {proof(key, "GET", "/oauth/userinfo", plain.AccessToken)}}})
+	res.wantError(t, http.StatusUnauthorized, codeInvalidToken)
 }
 
 // TestTokenDPoPProofRefused sends the token endpoint bad proofs: each is

@@ -141,6 +141,14 @@ type userInfoResponse struct {
 // refused one 401 invalid_token, one without openid 403
 // insufficient_scope, each with WWW-Authenticate (RFC 6750 §3).
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	r, ok := s.resourceDPoP(w, r) // dpop.go
+	if !ok {
+		return
+	}
+	if auth.DPoPKey(r.Context()) != "" {
+		s.userInfo(w, r, dpopToken(r), "DPoP")
+		return
+	}
 	token, present, problem := bearerToken(r)
 	switch {
 	case !present:
@@ -152,15 +160,21 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, problem))
 		return
 	}
+	s.userInfo(w, r, token, "Bearer")
+}
+
+// userInfo answers a userinfo request with token, checked, which came
+// under scheme (Bearer or DPoP, the scheme of the challenges).
+func (s *Server) userInfo(w http.ResponseWriter, r *http.Request, token, scheme string) {
 	info, err := s.svc.UserInfo(r.Context(), token)
 	switch keycard.ErrorCode(err) {
 	case "":
 	case keycard.EUNAUTHORIZED:
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", scheme+` error="invalid_token"`)
 		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, keycard.ErrorMessage(err)))
 		return
 	case keycard.EFORBIDDEN:
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		w.Header().Set("WWW-Authenticate", scheme+` error="insufficient_scope", scope="openid"`)
 		s.writeError(w, r, errorf(http.StatusForbidden, codeInsufficientScope, keycard.ErrorMessage(err)))
 		return
 	default:
