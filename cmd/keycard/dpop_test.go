@@ -1,0 +1,148 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keycard-auth/keycard/dpop"
+	"github.com/keycard-auth/keycard/jose"
+)
+
+// dpopProver returns a client's DPoP key and prover.
+func dpopProver(t *testing.T) *dpop.Prover {
+	t.Helper()
+	k, err := jose.GenerateKey(jose.ES256, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := dpop.NewProver(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// dpopDo sends method to u with the Authorization and DPoP headers given
+// (empty: none) and returns the answer's status, headers and body.
+func dpopDo(t *testing.T, method, u, authorization, proof, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// TestDPoPEndToEnd runs a real auth server and a real gateway, and a
+// client holding an ECDSA key: its DPoP-bound token works through the
+// gateway only with a fresh proof of its key; stolen, the token is
+// refused as a bearer token, with the thief's own key, and with a
+// replayed proof.
+func TestDPoPEndToEnd(t *testing.T) {
+	s := startServer(t)
+	feed := addClient(t, s.data, "--name", "gateway")
+	app := addClient(t, s.data, "--name", "weather app", "--scope", "weather:read", "--dpop", "required")
+	up := newRecordingUpstream(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "gateway.yaml")
+	config := fmt.Sprintf(`
+listen: 127.0.0.1:0
+issuer: %s
+audience: api
+client: {id: %s, secret_file: feed.secret}
+routes:
+  - path: /weather/
+    upstream: %s
+    scopes: [weather:read]
+    dpop: required
+`, s.base, feed.ClientID, up.URL)
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, configPath)
+	eventually(t, "gateway ready", func() bool {
+		code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
+		return code == http.StatusOK
+	})
+
+	client, thief := dpopProver(t), dpopProver(t)
+	tokenURL := s.base + "/oauth/token"
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}}.Encode()
+	// The client's policy requires DPoP: no proof, no token.
+	if code, _, body := dpopDo(t, "POST", tokenURL, "", "", form); code != http.StatusBadRequest || !strings.Contains(string(body), "invalid_dpop_proof") {
+		t.Fatalf("token without a proof: %d %s", code, body)
+	}
+	proof, err := client.Proof("POST", tokenURL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := dpopDo(t, "POST", tokenURL, "", proof, form)
+	var tok tokenResponse
+	if err := json.Unmarshal(body, &tok); code != http.StatusOK || err != nil || tok.TokenType != "DPoP" {
+		t.Fatalf("token with a proof: %d %s", code, body)
+	}
+
+	target := g.base + "/weather/today"
+	use := func(p *dpop.Prover) string {
+		proof, err := p.Proof("GET", target, tok.AccessToken, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return proof
+	}
+	fresh := use(client)
+	if code, _, body := dpopDo(t, "GET", target+"?city=paris", "DPoP "+tok.AccessToken, fresh, ""); code != http.StatusOK {
+		t.Fatalf("the key holder through the gateway: %d %s", code, body)
+	}
+	if got := up.last().Get("X-Keycard-Key-Thumbprint"); got != client.Thumbprint() {
+		t.Errorf("upstream saw X-Keycard-Key-Thumbprint %q, want %q", got, client.Thumbprint())
+	}
+	for name, req := range map[string][2]string{
+		"stolen token as Bearer":         {"Bearer " + tok.AccessToken, ""},
+		"stolen token, the thief's key":  {"DPoP " + tok.AccessToken, use(thief)},
+		"the client's proof, replayed":   {"DPoP " + tok.AccessToken, fresh},
+		"stolen token, no proof":         {"DPoP " + tok.AccessToken, ""},
+		"a proof for another path":       {"DPoP " + tok.AccessToken, mustProofFor(t, client, "GET", g.base+"/weather/admin", tok.AccessToken)},
+		"a proof for the upstream's URL": {"DPoP " + tok.AccessToken, mustProofFor(t, client, "GET", up.URL+"/weather/today", tok.AccessToken)},
+	} {
+		code, h, body := dpopDo(t, "GET", target, req[0], req[1], "")
+		if code != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "DPoP ") {
+			t.Errorf("%s: got %d %q %s, want 401 with a DPoP challenge", name, code, h.Get("WWW-Authenticate"), body)
+		}
+	}
+}
+
+func mustProofFor(t *testing.T, p *dpop.Prover, method, u, token string) string {
+	t.Helper()
+	proof, err := p.Proof(method, u, token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proof
+}
