@@ -42,7 +42,7 @@ var layers = map[string][]string{
 	"internal/browser":          {"", "internal/auth"},
 	"internal/httpapi":          {"", "internal/auth", "internal/browser", "internal/tracing", "jose", "jwt", "dpop"},
 	"internal/web":              {"", "internal/auth", "internal/browser"},
-	"internal/server": {"", "jose", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
+	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
 		"internal/password", "internal/throttle", "internal/tlsconfig", "internal/sqlite", "internal/postgres", "internal/redis",
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},

@@ -146,3 +146,32 @@ func mustProofFor(t *testing.T, p *dpop.Prover, method, u, token string) string 
 	}
 	return proof
 }
+
+// TestDPoPNonceEndToEnd: with --dpop-nonce the token endpoint answers a
+// proof without the server's nonce use_dpop_nonce with a DPoP-Nonce, and
+// takes the proof made again with it; a made-up nonce is refused.
+func TestDPoPNonceEndToEnd(t *testing.T) {
+	s := startServer(t, "--dpop-nonce")
+	app := addClient(t, s.data, "--name", "svc", "--scope", "weather:read")
+	client := dpopProver(t)
+	tokenURL := s.base + "/oauth/token"
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}}.Encode()
+	withNonce := func(nonce string) (int, http.Header, []byte) {
+		proof, err := client.Proof("POST", tokenURL, "", nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dpopDo(t, "POST", tokenURL, "", proof, form)
+	}
+	code, h, body := withNonce("")
+	nonce := h.Get("DPoP-Nonce")
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "use_dpop_nonce") || nonce == "" {
+		t.Fatalf("no nonce: got %d, DPoP-Nonce %q, %s", code, nonce, body)
+	}
+	if code, _, body := withNonce("made-up"); code != http.StatusBadRequest || !strings.Contains(string(body), "use_dpop_nonce") {
+		t.Errorf("a made-up nonce: got %d %s", code, body)
+	}
+	if code, _, body := withNonce(nonce); code != http.StatusOK || !strings.Contains(string(body), `"token_type":"DPoP"`) {
+		t.Errorf("the server's nonce: got %d %s", code, body)
+	}
+}
