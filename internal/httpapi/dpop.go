@@ -28,9 +28,7 @@ func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (*http.Reques
 	}
 	url := strings.TrimRight(s.svc.Config().Issuer, "/") + r.URL.EscapedPath()
 	p, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: url})
-	if s.dpop.Nonces != nil {
-		w.Header().Set("DPoP-Nonce", s.dpop.Nonces.Issue())
-	}
+	s.issueNonce(w)
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return r, errorf(http.StatusBadRequest, codeUseDPoPNonce, "Send the DPoP proof again with the server's nonce (the DPoP-Nonce header).")
@@ -39,6 +37,17 @@ func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (*http.Reques
 		return r, errorf(http.StatusBadRequest, codeInvalidDPoPProof, "The DPoP proof is not valid for this request.")
 	}
 	return r.WithContext(auth.WithDPoPKey(r.Context(), p.Thumbprint)), nil
+}
+
+// issueNonce sets the current server nonce (RFC 9449 section 8) on an
+// answer to a request with a DPoP proof, when nonces are on, and lets a
+// script on another origin read it.
+func (s *Server) issueNonce(w http.ResponseWriter) {
+	if s.dpop.Nonces == nil {
+		return
+	}
+	w.Header().Set("DPoP-Nonce", s.dpop.Nonces.Issue())
+	w.Header().Set("Access-Control-Expose-Headers", "DPoP-Nonce")
 }
 
 // dpopToken returns the token of an Authorization: DPoP header, or "".
@@ -77,9 +86,7 @@ func (s *Server) resourceDPoP(w http.ResponseWriter, r *http.Request) (*http.Req
 	}
 	url := strings.TrimRight(s.svc.Config().Issuer, "/") + r.URL.EscapedPath()
 	p, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: url, AccessToken: token})
-	if s.dpop.Nonces != nil {
-		w.Header().Set("DPoP-Nonce", s.dpop.Nonces.Issue())
-	}
+	s.issueNonce(w)
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return refuse(codeUseDPoPNonce, "Send the DPoP proof again with the server's nonce (the DPoP-Nonce header).")

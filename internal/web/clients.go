@@ -82,6 +82,7 @@ type clientForm struct {
 	AuthMethod                              string
 	JWKS, JWKSURI                           string
 	AccessTTL, RefreshLifetime, RefreshIdle string // durations, "" for the server's
+	DPoP                                    string // "" (optional) or "required"
 }
 
 // formOf returns the form of a registered client.
@@ -105,6 +106,7 @@ func formOf(c *keycard.Client) clientForm {
 		RedirectURIs: strings.Join(o.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(o.PostLogoutRedirectURIs, "\n"),
 		BackchannelLogoutURI: o.BackchannelLogoutURI, AuthMethod: method, JWKS: string(o.JWKS), JWKSURI: o.JWKSURI,
 		AccessTTL: d(o.AccessTTL), RefreshLifetime: d(o.RefreshLifetime), RefreshIdle: d(o.RefreshIdle),
+		DPoP: o.DPoP,
 	}
 }
 
@@ -120,7 +122,7 @@ func readClientForm(r *http.Request) clientForm {
 		BackchannelLogoutURI: strings.TrimSpace(formValue(r, "backchannel_logout_uri")), AuthMethod: formValue(r, "auth_method"),
 		JWKS: strings.TrimSpace(formValue(r, "jwks")), JWKSURI: strings.TrimSpace(formValue(r, "jwks_uri")),
 		AccessTTL: strings.TrimSpace(formValue(r, "access_token_lifetime")), RefreshLifetime: strings.TrimSpace(formValue(r, "refresh_token_lifetime")),
-		RefreshIdle: strings.TrimSpace(formValue(r, "refresh_token_idle")),
+		RefreshIdle: strings.TrimSpace(formValue(r, "refresh_token_idle")), DPoP: formValue(r, "dpop"),
 	}
 }
 
@@ -144,7 +146,7 @@ func (f clientForm) spec() (auth.ClientSpec, string) {
 	}
 	o := keycard.OAuthSettings{
 		Public: f.Public, FirstParty: f.FirstParty, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
-		BackchannelLogoutURI: f.BackchannelLogoutURI, TokenAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI,
+		BackchannelLogoutURI: f.BackchannelLogoutURI, TokenAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, DPoP: f.DPoP,
 	}
 	for _, g := range []struct {
 		on    bool
