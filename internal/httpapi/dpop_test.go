@@ -227,3 +227,27 @@ func TestTokenDPoPRequired(t *testing.T) {
 		t.Errorf("introspection: got %+v, want an active DPoP token with cnf.jkt %q", in, key.Thumbprint())
 	}
 }
+
+// TestTokenDPoPDeviceGrant: the device grant binds the tokens of a public
+// client to the key of the proof that came with the poll, its refresh
+// token included.
+func TestTokenDPoPDeviceGrant(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "alice", testPassword)
+	public, _, _, _ := f.deviceClients(t)
+	d := f.deviceStart(t, public.ID, "openid orders:read")
+	if _, err := f.svc.DecideDevice(context.Background(), f.browserSession(t, "alice"), d.UserCode, true, auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+	key := newProver(t)
+	var tok tokenResponse
+	ok(t, f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(formHeader(), tokenProof(t, key)),
+		body: url.Values{"grant_type": {keycard.GrantDeviceCode}, "client_id": {public.ID}, "device_code": {d.DeviceCode}}.Encode()}), http.StatusOK, &tok)
+	if tok.TokenType != "DPoP" || cnfOf(t, tok.AccessToken) != key.Thumbprint() || tok.RefreshToken == "" {
+		t.Fatalf("got token_type %q, cnf.jkt %q, refresh token %t", tok.TokenType, cnfOf(t, tok.AccessToken), tok.RefreshToken != "")
+	}
+	body := url.Values{"grant_type": {"refresh_token"}, "client_id": {public.ID}, "refresh_token": {tok.RefreshToken}}.Encode()
+	f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(formHeader(), tokenProof(t, newProver(t))), body: body}).
+		wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	ok(t, f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(formHeader(), tokenProof(t, key)), body: body}), http.StatusOK, nil)
+}
