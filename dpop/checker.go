@@ -188,16 +188,8 @@ func (c *Checker) Check(proof string, r Request) (Proof, error) {
 	if cl.htm != r.Method {
 		return Proof{}, fmt.Errorf("%w: htm %q, request method %q", ErrInvalidProof, cl.htm, r.Method)
 	}
-	want, err := NormalizeURL(r.URL)
-	if err != nil {
-		return Proof{}, fmt.Errorf("%w: request URL: %w", ErrInvalidProof, err)
-	}
-	got, err := NormalizeURL(cl.htu)
-	if err != nil {
+	if err := matchURL(cl.htu, r.URL); err != nil {
 		return Proof{}, err
-	}
-	if got != want {
-		return Proof{}, fmt.Errorf("%w: htu %q, request URL %q", ErrInvalidProof, got, want)
 	}
 	now, window := c.now(), c.window()
 	if cl.iat.Before(now.Add(-window)) || cl.iat.After(now.Add(window)) {
@@ -224,6 +216,32 @@ func (c *Checker) Check(proof string, r Request) (Proof, error) {
 		return Proof{}, ErrReplayed
 	}
 	return Proof{Thumbprint: pk.thumbprint, Key: pk.key, ID: cl.jti, IssuedAt: cl.iat}, nil
+}
+
+// matchURL checks a proof's htu against the request's URL (RFC 9449
+// section 4.3, step 9). A client usually sends exactly the request's URL
+// without its query: the same string is the same URL, and needs no
+// parsing. Anything else is compared after NormalizeURL.
+func matchURL(htu, requestURL string) error {
+	base := requestURL
+	if i := strings.IndexAny(base, "?#"); i >= 0 {
+		base = base[:i]
+	}
+	if htu == base {
+		return nil // the same URL, whatever its spelling
+	}
+	want, err := NormalizeURL(requestURL)
+	if err != nil {
+		return fmt.Errorf("%w: request URL: %w", ErrInvalidProof, err)
+	}
+	got, err := NormalizeURL(htu)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%w: htu %q, request URL %q", ErrInvalidProof, got, want)
+	}
+	return nil
 }
 
 // headerKey reads the proof's JOSE header — typ, alg and a public jwk —

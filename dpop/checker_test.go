@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,6 +420,25 @@ func TestProverRefusesPublicAndHMACKeys(t *testing.T) {
 	for _, k := range []*jose.Key{nil, pub, hmacKey} {
 		if _, err := dpop.NewProver(k); err == nil {
 			t.Errorf("NewProver(%v) accepted", k)
+		}
+	}
+}
+
+// TestCheckComparesNormalisedURLs: an htu spelled differently from the
+// request's URL is the same URL after normalisation (RFC 9449 section
+// 4.3, step 9, RFC 3986 section 6).
+func TestCheckComparesNormalisedURLs(t *testing.T) {
+	key := mustKey(t, jose.ES256)
+	for i, tc := range []struct{ htu, request string }{
+		{"HTTPS://API.Example.COM:443/orders", "https://api.example.com/orders?x=1"},
+		{"https://api.example.com/orders", "https://API.example.com:443/orders#frag"},
+		{"http://api.example.com:80", "http://api.example.com/"},
+		{"https://api.example.com/a%2fb", "https://api.example.com/a%2Fb"},
+	} {
+		h, c := goodParts(t, key)
+		c["htu"], c["jti"] = tc.htu, "n"+strconv.Itoa(i)
+		if _, err := newChecker().Check(forge(t, key, h, c), dpop.Request{Method: "GET", URL: tc.request}); err != nil {
+			t.Errorf("htu %q for %q: %v", tc.htu, tc.request, err)
 		}
 	}
 }
