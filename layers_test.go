@@ -36,7 +36,7 @@ var layers = map[string][]string{
 	"internal/auth":             {"", "jose", "jwt", "internal/password", "internal/username", "internal/throttle"},
 	"internal/sqlite":           {""},
 	"internal/postgres":         {""},
-	"internal/redis":            {"internal/throttle"},
+	"internal/redis":            {"internal/throttle", "dpop"},
 	"internal/storetest":        {"", "internal/username"},
 	"internal/metrics":          {"", "internal/auth"},
 	"internal/browser":          {"", "internal/auth"},

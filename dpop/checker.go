@@ -54,10 +54,12 @@ type Checker struct {
 	MaxSize int
 	// Now returns the current time; time.Now if nil.
 	Now func() time.Time
-	// Replay remembers proof ids. If nil, the Checker makes one of
-	// DefaultReplayCapacity on first use. Share one cache between
-	// checkers that guard the same URLs.
-	Replay *ReplayCache
+	// Replay remembers proof ids. If nil, the Checker makes a
+	// ReplayCache of DefaultReplayCapacity on first use. Share one
+	// between checkers that guard the same URLs; a Replayer shared by
+	// several processes (Keycard's Redis one) closes the window each
+	// instance otherwise leaves open to the others.
+	Replay Replayer
 	// Nonces, if set, makes a server nonce mandatory: a proof without a
 	// valid one fails with ErrUseNonce (RFC 9449 section 8).
 	Nonces *Nonces

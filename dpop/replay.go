@@ -7,6 +7,17 @@ import (
 	"time"
 )
 
+// Replayer remembers proof ids for a Checker. *ReplayCache is the
+// in-process one. Implementations are safe for concurrent use.
+type Replayer interface {
+	// Use records id as seen until expires and reports whether it was
+	// new: false means it was recorded before and has not expired at
+	// now, and the proof is refused as a replay.
+	Use(id string, now, expires time.Time) bool
+}
+
+var _ Replayer = (*ReplayCache)(nil)
+
 // DefaultReplayCapacity is the number of live proof ids a [ReplayCache]
 // made with a capacity of 0 holds: 100,000, in about 3 MiB.
 const DefaultReplayCapacity = 100_000

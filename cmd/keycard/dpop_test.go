@@ -175,3 +175,75 @@ func TestDPoPNonceEndToEnd(t *testing.T) {
 		t.Errorf("the server's nonce: got %d %s", code, body)
 	}
 }
+
+// TestDPoPReplayAcrossGateways: two gateway instances behind one public
+// URL (as behind a load balancer). Each alone lets a proof accepted by
+// the other through once more within its window; with --redis they share
+// the replay cache and the replay is refused.
+func TestDPoPReplayAcrossGateways(t *testing.T) {
+	redis := redisURL(t)
+	s := startServer(t)
+	feed := addClient(t, s.data, "--name", "gateway")
+	app := addClient(t, s.data, "--name", "svc", "--scope", "weather:read")
+	up := newRecordingUpstream(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "gateway.yaml")
+	const public = "https://api.example.com"
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, `
+listen: 127.0.0.1:0
+issuer: %s
+audience: api
+public_url: %s
+client: {id: %s, secret_file: feed.secret}
+routes:
+  - path: /weather/
+    upstream: %s
+`, s.base, public, feed.ClientID, up.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client := dpopProver(t)
+	tokenURL := s.base + "/oauth/token"
+	proof, err := client.Proof("POST", tokenURL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, body := dpopDo(t, "POST", tokenURL, "", proof, url.Values{"grant_type": {"client_credentials"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}}.Encode())
+	var tok tokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil || tok.TokenType != "DPoP" {
+		t.Fatalf("token: %s", body)
+	}
+	ready := func(g *gatewayProc) {
+		eventually(t, "gateway ready", func() bool {
+			code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
+			return code == http.StatusOK
+		})
+	}
+	replayTo := func(a, b *gatewayProc) (first, second int) {
+		p, err := client.Proof("GET", public+"/weather/today", tok.AccessToken, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ = dpopDo(t, "GET", a.base+"/weather/today", "DPoP "+tok.AccessToken, p, "")
+		second, _, _ = dpopDo(t, "GET", b.base+"/weather/today", "DPoP "+tok.AccessToken, p, "")
+		return first, second
+	}
+
+	a, b := startGateway(t, configPath), startGateway(t, configPath)
+	ready(a)
+	ready(b)
+	if first, second := replayTo(a, b); first != http.StatusOK || second != http.StatusOK {
+		t.Errorf("each instance alone: got %d then %d, want 200 twice (the window each instance leaves open)", first, second)
+	}
+	a.stop()
+	b.stop()
+
+	a, b = startGateway(t, configPath, "--redis", redis), startGateway(t, configPath, "--redis", redis)
+	ready(a)
+	ready(b)
+	if first, second := replayTo(a, b); first != http.StatusOK || second != http.StatusUnauthorized {
+		t.Errorf("sharing Redis: got %d then %d, want 200 then 401", first, second)
+	}
+}

@@ -43,6 +43,7 @@ func oauthSettings(t *testing.T, variant int) keycard.OAuthSettings {
 		AccessTTL:              n * 5 * time.Minute,
 		RefreshLifetime:        n * 24 * time.Hour,
 		RefreshIdle:            n * time.Hour,
+		DPoP:                   keycard.DPoPRequired,
 	}
 	if variant == 2 {
 		o.RedirectURIs = []string{"https://other.example/cb"}
@@ -52,6 +53,7 @@ func oauthSettings(t *testing.T, variant int) keycard.OAuthSettings {
 		o.TokenAuthMethod = keycard.AuthNone
 		o.JWKS = json.RawMessage(`{"keys":[]}`)
 		o.JWKSURI = "https://other.example/jwks"
+		o.DPoP = keycard.DPoPOptional
 	}
 	// Every field is set, so a field added to OAuthSettings and not stored
 	// fails the round trip below.
