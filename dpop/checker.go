@@ -65,6 +65,7 @@ type Checker struct {
 	Nonces *Nonces
 
 	once sync.Once
+	algs []jose.Algorithm // the accepted algorithms, set once by init
 	// last memoizes the key of the most recent proof: a client signs all
 	// its proofs with one key, so parsing its JWK, checking its point and
 	// hashing its thumbprint can be skipped when the bytes repeat.
@@ -113,6 +114,7 @@ func (c *Checker) init() {
 		if c.Replay == nil {
 			c.Replay = NewReplayCache(0)
 		}
+		c.algs = c.algorithms()
 	})
 }
 
@@ -277,7 +279,7 @@ func (c *Checker) headerKey(header []byte) (*proofKey, error) {
 		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalidProof, typ, Type)
 	}
 	a := jose.Algorithm(alg)
-	if isHMAC(a) || !slices.Contains(c.algorithms(), a) {
+	if isHMAC(a) || !slices.Contains(c.algs, a) {
 		return nil, fmt.Errorf("%w: alg %q is not an accepted asymmetric algorithm", ErrInvalidProof, alg)
 	}
 	if rawJWK == nil {
