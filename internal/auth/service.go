@@ -701,7 +701,7 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 		return nil, errRefresh()
 	}
 	if err := checkSessionKey(ctx, res.Session); err != nil {
-		s.log.InfoContext(ctx, "refresh token bound to a DPoP key presented without a proof of it", "session", res.Session.ID)
+		s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused: no proof of that key", "session", res.Session.ID)
 		return nil, err
 	}
 	if s.keys != nil {

@@ -106,6 +106,9 @@ routes:
 			}
 		})
 	}
+	if got := testutilCount(t, g.Metrics(), "keycard_gateway_auth_failures_total", `reason="dpop"`); got != 4 {
+		t.Errorf("auth failures for reason dpop: got %v, want 4", got)
+	}
 	if w := send("/weather/today", "Bearer", bearer, "", forged); w.Code != 200 || up.last().Header.Get(HeaderKeyThumbprint) != "" {
 		t.Errorf("a bearer token: got %d, upstream %s %q", w.Code, HeaderKeyThumbprint, up.last().Header.Get(HeaderKeyThumbprint))
 	}

@@ -645,6 +645,8 @@ func reason(err error) string {
 		return "insufficient_scope"
 	case errors.Is(err, verifier.ErrUnavailable):
 		return "unavailable"
+	case errors.Is(err, verifier.ErrDPoP):
+		return "dpop"
 	case errors.Is(err, verifier.ErrInvalidToken):
 		return "invalid_token"
 	}
@@ -657,7 +659,7 @@ const attrAuthFailure = attribute.Key("keycard.auth.failure")
 
 // authReasons are the label values of reason, for initialization.
 var authReasons = []string{"no_token", "malformed_request", "revoked", "wrong_audience", "insufficient_role",
-	"insufficient_scope", "unavailable", "invalid_token", "other"}
+	"insufficient_scope", "unavailable", "dpop", "invalid_token", "other"}
 
 // logPath returns a path for the log: at most 256 bytes of it.
 func logPath(p string) string {
