@@ -49,7 +49,7 @@ var layers = map[string][]string{
 	"internal/gateway":    {"jose", "jwt", "dpop", "verifier", "internal/tlsconfig", "internal/tracing"},
 	"internal/demo": {"", "verifier", "internal/auth", "internal/browser", "internal/gateway", "internal/httpapi",
 		"internal/server", "internal/tlsconfig", "internal/web"},
-	"internal/loadgen":         {"", "jose", "jwt"},
+	"internal/loadgen":         {"", "jose", "jwt", "dpop"},
 	"internal/authtest":        {"", "jose", "internal/auth", "internal/password", "internal/sqlite"},
 	"internal/backchannel":     {""},
 	"internal/claimshook":      {"internal/auth"},
