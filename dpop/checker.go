@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -66,11 +67,17 @@ type Checker struct {
 
 	once sync.Once
 	algs []jose.Algorithm // the accepted algorithms, set once by init
-	// last memoizes the key of the most recent proof: a client signs all
-	// its proofs with one key, so parsing its JWK, checking its point and
-	// hashing its thumbprint can be skipped when the bytes repeat.
-	last atomic.Pointer[proofKey]
+	// keys memoizes the keys of recent proofs, direct-mapped by a hash
+	// of their JWK: a client signs all its proofs with one key, so
+	// parsing its JWK, checking its point and hashing its thumbprint can
+	// be skipped when the bytes repeat. An entry is used only if its JWK
+	// is byte for byte the proof's.
+	seed maphash.Seed
+	keys [keyCacheSize]atomic.Pointer[proofKey]
 }
+
+// keyCacheSize is the number of recent proof keys a Checker memoizes.
+const keyCacheSize = 256
 
 // proofKey is a JWK parsed from a proof header, with what is derived
 // from it.
@@ -115,6 +122,7 @@ func (c *Checker) init() {
 			c.Replay = NewReplayCache(0)
 		}
 		c.algs = c.algorithms()
+		c.seed = maphash.MakeSeed()
 	})
 }
 
@@ -285,7 +293,8 @@ func (c *Checker) headerKey(header []byte) (*proofKey, error) {
 	if rawJWK == nil {
 		return nil, fmt.Errorf("%w: no jwk in the header", ErrInvalidProof)
 	}
-	if last := c.last.Load(); last != nil && last.alg == a && last.raw == string(rawJWK) {
+	slot := &c.keys[maphash.Bytes(c.seed, rawJWK)%keyCacheSize]
+	if last := slot.Load(); last != nil && last.alg == a && last.raw == string(rawJWK) {
 		return last, nil
 	}
 	key, err := publicJWK(rawJWK, a)
@@ -296,7 +305,7 @@ func (c *Checker) headerKey(header []byte) (*proofKey, error) {
 		raw: string(rawJWK), alg: a, key: key, thumbprint: key.Thumbprint(),
 		jws: &jose.JWSVerifier{Keys: key, Algorithms: []jose.Algorithm{a}, MaxSize: max(c.MaxSize, DefaultMaxSize)},
 	}
-	c.last.Store(pk)
+	slot.Store(pk)
 	return pk, nil
 }
 
