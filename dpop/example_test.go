@@ -11,8 +11,7 @@ import (
 // A client makes a proof for each request with its key; the server checks
 // it against the request and binds tokens to the key's thumbprint.
 func Example() {
-	key, _ := jose.GenerateKey(jose.ES256, rand.Reader)
-	client, _ := dpop.NewProver(key)
+	client, _ := dpop.GenerateProver(jose.ES256, rand.Reader)
 	proof, _ := client.Proof("POST", "https://auth.example.com/oauth/token", "", "")
 
 	var server dpop.Checker

@@ -39,6 +39,20 @@ func NewProver(key *jose.Key) (*Prover, error) {
 	return &Prover{key: key, header: h}, nil
 }
 
+// GenerateProver returns a Prover with a new private key for alg (ES256
+// is the usual choice), made with random (crypto/rand.Reader when nil).
+// Keep its key, Key, for as long as the tokens bound to it.
+func GenerateProver(alg jose.Algorithm, random io.Reader) (*Prover, error) {
+	key, err := jose.GenerateKey(alg, random)
+	if err != nil {
+		return nil, err
+	}
+	return NewProver(key)
+}
+
+// Key returns the prover's private key.
+func (p *Prover) Key() *jose.Key { return p.key }
+
 // Thumbprint returns the RFC 7638 thumbprint of the prover's key: the
 // jkt of the tokens bound to it, and the dpop_jkt of an authorization
 // request.

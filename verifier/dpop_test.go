@@ -13,11 +13,7 @@ import (
 
 func newDPoPProver(t testing.TB, f *fixture) *dpop.Prover {
 	t.Helper()
-	k, err := jose.GenerateKey(jose.ES256, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := dpop.NewProver(k)
+	p, err := dpop.GenerateProver(jose.ES256, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,14 +87,11 @@ func BenchmarkVerifyCached(b *testing.B) {
 //	go test -run '^$' -bench DPoP -benchmem ./verifier/
 func BenchmarkDPoP(b *testing.B) {
 	f := newFixture(b, jose.ES256, Config{})
-	pk, err := jose.GenerateKey(jose.ES256, nil)
+	key, err := dpop.GenerateProver(jose.ES256, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	key, err := dpop.NewProver(pk)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pk := key.Key()
 	key.Now = f.clock.now
 	c := f.claims()
 	c.Confirmation.JKT = key.Thumbprint()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,11 +18,7 @@ import (
 // dpopProver returns a client's DPoP key and prover.
 func dpopProver(t *testing.T) *dpop.Prover {
 	t.Helper()
-	k, err := jose.GenerateKey(jose.ES256, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := dpop.NewProver(k)
+	p, err := dpop.GenerateProver(jose.ES256, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

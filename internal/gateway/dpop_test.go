@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,11 +33,7 @@ func (a *testAuth) boundToken(t *testing.T, sub string, p *dpop.Prover) string {
 
 func newGatewayProver(t *testing.T) *dpop.Prover {
 	t.Helper()
-	k, err := jose.GenerateKey(jose.ES256, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := dpop.NewProver(k)
+	p, err := dpop.GenerateProver(jose.ES256, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

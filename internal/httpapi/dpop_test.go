@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -17,11 +16,7 @@ import (
 
 func newProver(t *testing.T) *dpop.Prover {
 	t.Helper()
-	k, err := jose.GenerateKey(jose.ES256, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := dpop.NewProver(k)
+	p, err := dpop.GenerateProver(jose.ES256, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

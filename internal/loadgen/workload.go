@@ -295,11 +295,8 @@ func newDPoPUserTokens(ctx context.Context, f *Fixture, workers int) (*userToken
 		return nil, err
 	}
 	for _, s := range u.slots {
-		key, err := jose.GenerateKey(jose.ES256, nil)
-		if err != nil {
-			return nil, err
-		}
-		if s.prover, err = dpop.NewProver(key); err != nil {
+		var err error
+		if s.prover, err = dpop.GenerateProver(jose.ES256, nil); err != nil {
 			return nil, err
 		}
 		next, err := f.RefreshDPoP(ctx, s.cur.Load().refresh, s.prover)
