@@ -77,6 +77,19 @@ func (v *Verifier) checkBinding(r *http.Request, token string, scheme int, c *Cl
 	return nil
 }
 
+// challengeFor returns err, a refusal of a token sent under scheme, with
+// a DPoP challenge when the token came as Authorization: DPoP (RFC 9449
+// section 7.1): the client is told in the scheme it used.
+func (v *Verifier) challengeFor(scheme int, err error) error {
+	e, ok := errors.AsType[*Error](err)
+	if !ok || scheme != schemeDPoP || e.Status != http.StatusUnauthorized {
+		return err
+	}
+	c := *e
+	c.DPoPAlgs = v.dpopAlgs
+	return &c
+}
+
 // dpopError is a 401 refusal with a DPoP challenge (RFC 9449 section
 // 7.1).
 func (v *Verifier) dpopError(code, desc string, err error) *Error {

@@ -78,6 +78,7 @@ func TestDPoP(t *testing.T) {
 		{"proof for another token", send("GET", "DPoP", bound, mustProof(t, key, "GET", url, unbound)), CodeInvalidDPoPProof},
 		{"garbage proof", send("GET", "DPoP", bound, "x.y.z"), CodeInvalidDPoPProof},
 		{"unbound token as DPoP", send("GET", "DPoP", unbound, mustProof(t, key, "GET", url, unbound)), CodeInvalidToken},
+		{"forged token as DPoP", send("GET", "DPoP", bound[:len(bound)-4]+"AAAA", mustProof(t, key, "GET", url, bound[:len(bound)-4]+"AAAA")), CodeInvalidToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.w.Code != 401 {

@@ -56,9 +56,9 @@ func (v *Verifier) AuthenticateFrom(r *http.Request, src Sources) (*Claims, erro
 	}
 	c, err := v.Verify(token)
 	if err != nil {
-		return nil, err
+		return nil, v.challengeFor(scheme, err) // dpop.go
 	}
-	if err := v.checkBinding(r, token, scheme, c); err != nil { // dpop.go
+	if err := v.checkBinding(r, token, scheme, c); err != nil {
 		return nil, err
 	}
 	return c, nil
