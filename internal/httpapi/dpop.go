@@ -9,9 +9,10 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 )
 
-// tokenDPoP checks the DPoP proof of a token request, if it has one
-// (RFC 9449 section 5), against the token endpoint's public URL (the
-// issuer's, so that a proxy in front changes nothing) and returns r with
+// tokenDPoP checks the DPoP proof of a token request (RFC 9449 section
+// 5) or of a pushed authorization request (section 10.1), if it has one,
+// against the endpoint's public URL (the issuer's, so that a proxy in
+// front changes nothing) and returns r with
 // the proven key in its context (auth.WithDPoPKey): the grant then binds
 // its tokens to the key. A request without a DPoP header is returned as
 // it is; two DPoP headers, or a proof that fails a check, are 400

@@ -246,3 +246,51 @@ func TestTokenDPoPDeviceGrant(t *testing.T) {
 		wantError(t, http.StatusBadRequest, codeInvalidGrant)
 	ok(t, f.do(t, request{method: "POST", path: "/oauth/token", header: withProof(formHeader(), tokenProof(t, key)), body: body}), http.StatusOK, nil)
 }
+
+// TestPARDPoP: a DPoP proof with a pushed authorization request binds its
+// code to the proof's key (RFC 9449 section 10.1); a dpop_jkt that names
+// another key is refused.
+func TestPARDPoP(t *testing.T) {
+	f := newFixture(t)
+	app, _, err := f.svc.CreateClient(context.Background(), auth.Operator(), auth.ClientSpec{Name: "SPA", OAuth: keycard.OAuthSettings{
+		Public: true, FirstParty: true, GrantTypes: []string{keycard.GrantAuthorizationCode}, RedirectURIs: []string{"https://app.example/cb"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, other := newProver(t), newProver(t)
+	par := func(extra url.Values, proof string) *response {
+		form := url.Values{"client_id": {app.ID}, "response_type": {"code"}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		h := formHeader()
+		if proof != "" {
+			h = withProof(h, proof)
+		}
+		return f.do(t, request{method: "POST", path: "/oauth/par", header: h, body: form.Encode()})
+	}
+	parProof := func(p *dpop.Prover) string {
+		s, err := p.Proof("POST", testIssuer+"/oauth/par", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	res := par(nil, parProof(key))
+	if res.status != http.StatusCreated {
+		t.Fatalf("PAR with a proof: %d %s", res.status, res.body)
+	}
+	var pushed parResponse
+	res.decode(t, &pushed)
+	a, err := f.svc.Authorize(context.Background(), url.Values{"client_id": {app.ID}, "request_uri": {pushed.RequestURI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Request.DPoPJKT != key.Thumbprint() {
+		t.Errorf("the pushed request's dpop_jkt is %q, want the proof's key %q", a.Request.DPoPJKT, key.Thumbprint())
+	}
+	par(url.Values{"dpop_jkt": {other.Thumbprint()}}, parProof(key)).wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+	par(nil, "not-a-proof").wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+}

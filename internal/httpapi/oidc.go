@@ -214,6 +214,20 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		}
 		params.Set(k, v)
 	}
+	// A DPoP proof with the pushed request binds its code to the key
+	// (RFC 9449 section 10.1), as dpop_jkt does; both must agree.
+	r, err = s.tokenDPoP(w, r) // dpop.go
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if jkt := auth.DPoPKey(r.Context()); jkt != "" {
+		if v := params.Get("dpop_jkt"); v != "" && v != jkt {
+			s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidDPoPProof, "The dpop_jkt is not the thumbprint of the DPoP proof's key."))
+			return
+		}
+		params.Set("dpop_jkt", jkt)
+	}
 	uri, ttl, err := s.svc.PushAuthorization(r.Context(), client, params)
 	if err != nil {
 		s.writeError(w, r, asAuthorizeError(err))
