@@ -242,3 +242,61 @@ routes:
 		t.Errorf("sharing Redis: got %d then %d, want 200 then 401", first, second)
 	}
 }
+
+// TestDPoPGatewayNonce: with dpop_nonce_secret_file the gateway answers
+// a proof without its nonce 401 use_dpop_nonce with a DPoP-Nonce, and
+// takes the proof made again with it.
+func TestDPoPGatewayNonce(t *testing.T) {
+	s := startServer(t)
+	feed := addClient(t, s.data, "--name", "gateway")
+	app := addClient(t, s.data, "--name", "svc", "--scope", "weather:read")
+	up := newRecordingUpstream(t)
+	dir := t.TempDir()
+	for name, secret := range map[string]string{"feed.secret": feed.ClientSecret, "nonce.secret": "a nonce key of at least thirty-two bytes, shared"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configPath := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, `
+listen: 127.0.0.1:0
+issuer: %s
+audience: api
+dpop_nonce_secret_file: nonce.secret
+client: {id: %s, secret_file: feed.secret}
+routes:
+  - path: /weather/
+    upstream: %s
+`, s.base, feed.ClientID, up.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, configPath)
+	eventually(t, "gateway ready", func() bool {
+		code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
+		return code == http.StatusOK
+	})
+	client := dpopProver(t)
+	tokenURL := s.base + "/oauth/token"
+	_, _, body := dpopDo(t, "POST", tokenURL, "", mustProofFor(t, client, "POST", tokenURL, ""),
+		url.Values{"grant_type": {"client_credentials"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}}.Encode())
+	var tok tokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil || tok.TokenType != "DPoP" {
+		t.Fatalf("token: %s", body)
+	}
+	target := g.base + "/weather/today"
+	withNonce := func(nonce string) (int, http.Header, []byte) {
+		proof, err := client.Proof("GET", target, tok.AccessToken, nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dpopDo(t, "GET", target, "DPoP "+tok.AccessToken, proof, "")
+	}
+	code, h, body := withNonce("")
+	nonce := h.Get("DPoP-Nonce")
+	if code != http.StatusUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || nonce == "" {
+		t.Fatalf("no nonce: got %d, WWW-Authenticate %q, DPoP-Nonce %q, %s", code, h.Get("WWW-Authenticate"), nonce, body)
+	}
+	if code, _, body := withNonce(nonce); code != http.StatusOK {
+		t.Errorf("with the gateway's nonce: %d %s", code, body)
+	}
+}

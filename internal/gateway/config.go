@@ -86,6 +86,11 @@ type Config struct {
 	// proxy whose X-Forwarded-Proto says so (behind_proxy), else http,
 	// and the request's Host.
 	PublicURL string `yaml:"public_url"`
+	// DPoPNonceSecretFile, when set, makes the gateway require server
+	// nonces in DPoP proofs (RFC 9449 section 8), keyed with the secret
+	// in this file (at least 32 bytes; every instance must share it).
+	// Relative to the configuration file. Restart only.
+	DPoPNonceSecretFile string `yaml:"dpop_nonce_secret_file"`
 	// BehindProxy says that a TLS-terminating load balancer forwards to
 	// Listen: plain HTTP is then allowed on a non-loopback address, and
 	// X-Forwarded-Proto is believed from TrustedProxies. Restart only.
@@ -259,6 +264,9 @@ func LoadConfigWith(name string, data []byte, opt ParseOptions) (*Config, error)
 	}
 	cfg.ClientSecretFile = resolve(cfg.Client.SecretFile)
 	cfg.IssuerCA, cfg.UpstreamCA = resolve(cfg.IssuerCA), resolve(cfg.UpstreamCA)
+	if cfg.DPoPNonceSecretFile != "" {
+		cfg.DPoPNonceSecretFile = resolve(cfg.DPoPNonceSecretFile)
+	}
 	if cfg.TLS != nil {
 		cfg.TLS = &TLSConfig{Cert: resolve(cfg.TLS.Cert), Key: resolve(cfg.TLS.Key)}
 	}
