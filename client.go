@@ -107,6 +107,10 @@ type OAuthSettings struct {
 	// GrantTokenExchange may ask tokens for (RFC 8693 section 2.1: an
 	// audience or resource parameter must be one of them, exactly).
 	TokenExchangeAudiences []string `json:"token_exchange_audiences,omitempty"`
+	// DPoP is the client's DPoP policy (RFC 9449): DPoPOptional (the
+	// default, also when empty) binds its tokens to a key when it sends
+	// a proof; DPoPRequired refuses its token requests without one.
+	DPoP string `json:"dpop,omitempty"`
 }
 
 // MayExchangeFor reports whether the client may obtain, by token
@@ -115,6 +119,12 @@ type OAuthSettings struct {
 func (c *Client) MayExchangeFor(aud string) bool {
 	return c.AllowsGrant(GrantTokenExchange) && slices.Contains(c.OAuth.TokenExchangeAudiences, aud)
 }
+
+// The DPoP policies of a client (OAuthSettings.DPoP).
+const (
+	DPoPOptional = "optional"
+	DPoPRequired = "required"
+)
 
 // AllowsGrant reports whether the client may use the grant type. A client
 // without GrantTypes is a service client: client_credentials only.

@@ -29,6 +29,10 @@ type AuthCode struct {
 	CodeChallenge string
 	Scope         string
 	Nonce         string
+	// DPoPJKT is the dpop_jkt of the authorization request (RFC 9449
+	// section 10): the thumbprint of the DPoP key the token request must
+	// prove, or empty.
+	DPoPJKT string
 	// AuthTime and AMR describe the user's authentication.
 	AuthTime  time.Time
 	AMR       []string

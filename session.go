@@ -71,6 +71,11 @@ type Session struct {
 	// RevokedAt is zero while the session is not revoked.
 	RevokedAt    time.Time
 	RevokeReason string
+	// DPoPJKT is the RFC 7638 thumbprint of the DPoP key a public
+	// client's grant session is bound to (RFC 9449 section 5): its
+	// refresh token is honoured only with a proof signed by that key.
+	// Empty for an unbound session.
+	DPoPJKT string
 }
 
 // AuthenticatedAt returns AuthTime, or CreatedAt when it is zero.

@@ -435,3 +435,23 @@ func UnsafeParse(token string) (*Message, error) {
 	}
 	return m, nil
 }
+
+// SignWithHeader returns the compact JWS of payload signed with key under
+// header, a JSON object given as is. It is for headers that [Header]
+// cannot express, such as the "jwk" of a DPoP proof (RFC 9449 section
+// 4.2); the header is read with the same strict rules as on verification
+// and its "alg" must be the key's algorithm.
+func SignWithHeader(key *Key, header, payload []byte) (string, error) {
+	if key == nil || !key.IsPrivate() {
+		return "", fmt.Errorf("%w: signing needs a private or HMAC key", ErrInvalidKey)
+	}
+	var h Header
+	if err := parseHeader(header, &h); err != nil {
+		return "", err
+	}
+	if h.Algorithm != key.alg {
+		return "", fmt.Errorf("%w: header alg %s, key alg %s", ErrAlgorithmMismatch, h.Algorithm, key.alg)
+	}
+	s := Signer{key: key, prefix: append(b64.AppendEncode(nil, header), '.')}
+	return s.Sign(payload)
+}

@@ -2,6 +2,7 @@ package jose
 
 import (
 	"crypto"
+	"crypto/rand"
 	"errors"
 	"io"
 	"testing"
@@ -137,5 +138,28 @@ func TestSignThroughCryptoSigner(t *testing.T) {
 				t.Errorf("token signed through crypto.Signer: %v", err)
 			}
 		})
+	}
+}
+
+func TestSignWithHeader(t *testing.T) {
+	key, err := GenerateKey(ES256, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := SignWithHeader(key, []byte(`{"alg":"ES256","typ":"dpop+jwt","jwk":{"kty":"EC"}}`), []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Verify(tok, key.Public())
+	if err != nil || string(m.Payload) != `{"a":1}` || m.Header.Type != "dpop+jwt" {
+		t.Errorf("got %+v, %v", m, err)
+	}
+	for _, h := range []string{`{"alg":"ES384"}`, `{"typ":"JWT"}`, `{"alg":"ES256","crit":["x"]}`, `not json`} {
+		if _, err := SignWithHeader(key, []byte(h), []byte(`{}`)); err == nil {
+			t.Errorf("SignWithHeader accepted header %s", h)
+		}
+	}
+	if _, err := SignWithHeader(key.Public(), []byte(`{"alg":"ES256"}`), []byte(`{}`)); err == nil {
+		t.Error("SignWithHeader signed with a public key")
 	}
 }

@@ -147,6 +147,10 @@ type AccessClaims struct {
 	// through its own Act the parties before it. Nil when the subject
 	// acts for itself.
 	Act *Actor `json:"act,omitempty"`
+	// Confirmation is the cnf claim (RFC 7800): for a token bound to a
+	// DPoP key, the key's thumbprint (RFC 9449 section 6.1). A verifier
+	// must refuse such a token without a proof signed by that key.
+	Confirmation Confirmation `json:"cnf,omitzero"`
 }
 
 // Actor is the "act" (actor) claim of RFC 8693 section 4.1: a party that
@@ -176,6 +180,14 @@ func (a *Actor) Depth() int {
 		n++
 	}
 	return n
+}
+
+// Confirmation is a cnf claim (RFC 7800 section 3.1), reduced to the
+// member Keycard issues.
+type Confirmation struct {
+	// JKT is the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP
+	// key the token is bound to (RFC 9449 section 6.1).
+	JKT string `json:"jkt,omitempty"`
 }
 
 // MapClaims is a claims set as a map, decoded with encoding/json (numbers

@@ -200,7 +200,7 @@ const (
 // accessNames are the claim names the fast path understands; a top-level
 // member equal to one of them except for case is refused, because
 // encoding/json would match it case-insensitively.
-var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "act"}
+var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "act", "cnf"}
 
 // scan reads the claims set strictly into reg (and ac, when not nil) and
 // reports which claims were present.
@@ -264,6 +264,8 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 				case "act":
 					bit = 1 << 14
 					ac.Act, err = decodeActor(ac.Act, value)
+				case "cnf":
+					bit, err = 1<<15, confirmationClaim(&ac.Confirmation, value)
 				}
 			}
 			if bit == 0 {
@@ -338,6 +340,9 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 		if seen&(1<<14) == 0 {
 			ac.Act = nil
 		}
+		if seen&(1<<15) == 0 {
+			ac.Confirmation.JKT = ""
+		}
 	}
 	return present, nil
 }
@@ -386,6 +391,36 @@ func decodeActor(a *Actor, value []byte) (*Actor, error) {
 		a.Act = nil
 	}
 	return a, nil
+}
+
+// confirmationClaim reads a cnf claim (RFC 7800): an object whose jkt,
+// when present, is a string. Other confirmation methods are ignored.
+func confirmationClaim(dst *Confirmation, value []byte) error {
+	var jkt []byte
+	hasJKT := false
+	err := jsonscan.ScanObject(value, false, func(name, v []byte) error {
+		if string(name) != "jkt" {
+			return nil
+		}
+		s, err := jsonscan.Unquote(v)
+		if err != nil {
+			return fmt.Errorf("%w: cnf jkt must be a string", ErrInvalidClaim)
+		}
+		jkt, hasJKT = s, true
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrInvalidClaim) {
+			err = fmt.Errorf("%w: cnf must be an object", ErrInvalidClaim)
+		}
+		return err
+	}
+	if !hasJKT {
+		dst.JKT = ""
+		return nil
+	}
+	setString(&dst.JKT, jkt)
+	return nil
 }
 
 func stringClaim(dst *string, value []byte) error {

@@ -117,3 +117,45 @@ func TestExpiredAndMissingExp(t *testing.T) {
 		t.Errorf("no exp: got %v, want ErrMissingClaim", err)
 	}
 }
+
+// TestConfirmationClaim reads the cnf of a DPoP-bound token (RFC 9449
+// section 6.1) and refuses malformed ones.
+func TestConfirmationClaim(t *testing.T) {
+	key := mustKey(t, jose.ES256)
+	p := NewParser(key.Public(), WithNow(func() time.Time { return testNow }))
+	sign := func(extra map[string]any) string {
+		c := MapClaims{"iss": "i", "exp": testNow.Add(time.Minute).Unix()}
+		for k, v := range extra {
+			c[k] = v
+		}
+		tok, err := Sign(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	var got AccessClaims
+	if err := p.Parse(sign(map[string]any{"cnf": map[string]any{"jkt": "abc", "x5t#S256": "x"}}), &got); err != nil || got.Confirmation.JKT != "abc" {
+		t.Fatalf("got %+v, %v; want jkt abc", got.Confirmation, err)
+	}
+	// The fast encoder of AccessClaims writes it.
+	ac := testAccessClaims()
+	ac.ExpiresAt = NewNumericDate(testNow.Add(time.Minute))
+	ac.Confirmation.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	tok, err := Sign(key, ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Parse(tok, &got); err != nil || got.Confirmation != ac.Confirmation {
+		t.Fatalf("round trip: got %+v, %v; want %+v", got.Confirmation, err, ac.Confirmation)
+	}
+	// Reused for a token without cnf, the value forgets the jkt.
+	if err := p.Parse(sign(nil), &got); err != nil || got.Confirmation.JKT != "" {
+		t.Errorf("got %+v, %v; want no jkt", got.Confirmation, err)
+	}
+	for _, bad := range []map[string]any{{"cnf": "abc"}, {"cnf": map[string]any{"jkt": 1}}, {"CNF": map[string]any{"jkt": "abc"}}} {
+		if err := p.Parse(sign(bad), &got); !errors.Is(err, ErrInvalidClaim) {
+			t.Errorf("%v: got %v, want ErrInvalidClaim", bad, err)
+		}
+	}
+}

@@ -197,6 +197,10 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			bad = true
 		}
 	}
+	if c.Confirmation.JKT != "" {
+		str(`"cnf":{"jkt":`, c.Confirmation.JKT)
+		dst = append(dst, '}')
+	}
 	if bad {
 		return dst[:start], fmt.Errorf("jwt: claim values must be valid UTF-8")
 	}

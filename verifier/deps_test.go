@@ -26,13 +26,15 @@ func TestDependencies(t *testing.T) {
 		"github.com/keycard-auth/keycard/verifier": true,
 		"github.com/keycard-auth/keycard/jose":     true,
 		"github.com/keycard-auth/keycard/jwt":      true,
+		// DPoP proofs: standard library, jose and jwt, like this package.
+		"github.com/keycard-auth/keycard/dpop": true,
 		// The token core's JSON reader: standard library only, and
 		// internal to this module, so no part of the verifier's API.
 		"github.com/keycard-auth/keycard/internal/jsonscan": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !allowed[p] {
-			t.Errorf("verifier depends on %s; only the standard library, jose, jwt and internal/jsonscan are allowed", p)
+			t.Errorf("verifier depends on %s; only the standard library, jose, jwt, dpop and internal/jsonscan are allowed", p)
 		}
 	}
 }

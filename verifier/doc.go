@@ -39,12 +39,17 @@
 // token. It carries the user's session, so the user's logout revokes it
 // like the user's own token.
 //
+// A token bound to a client's key (cnf.jkt, DPoP, RFC 9449) is accepted
+// only as Authorization: DPoP with a fresh proof of that key for the
+// request's method and URL (Config.PublicURL behind a proxy), checked
+// with package dpop; as a bearer token it is refused.
+//
 // Refusals follow RFC 6750: 401 with WWW-Authenticate: Bearer, 403
 // insufficient_scope, 400 for a malformed request (two credentials, a
 // token in the URL). When the revocation feed has been unreachable for
 // longer than Config.MaxFeedOutage (2 minutes), every token is refused
 // with 503 unless Config.FailOpen is set; Ready says so.
 //
-// The package depends on the standard library and Keycard's jose and jwt
-// packages only.
+// The package depends on the standard library and Keycard's jose, jwt
+// and dpop packages only.
 package verifier

@@ -15,6 +15,10 @@ const (
 	CodeInvalidToken           = "invalid_token"
 	CodeInsufficientScope      = "insufficient_scope"
 	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	// RFC 9449 sections 7.1 and 8: a DPoP proof that fails a check, and
+	// one that lacks the server's nonce.
+	CodeInvalidDPoPProof = "invalid_dpop_proof"
+	CodeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // Sentinel errors, matched with errors.Is. Every *Error returned by
@@ -36,6 +40,12 @@ var (
 	// ErrUnavailable: the revocation feed has been unreachable for longer
 	// than Config.MaxFeedOutage and the verifier fails closed.
 	ErrUnavailable = errors.New("verifier: revocation feed unavailable")
+	// ErrDPoP: the token is bound to a DPoP key (cnf.jkt) and came
+	// without a valid proof of it — as a bearer token, with a proof that
+	// fails a check (which also matches dpop.ErrInvalidProof), or signed
+	// by another key; or it came as Authorization: DPoP without being
+	// bound to a key.
+	ErrDPoP = errors.New("verifier: DPoP proof required")
 )
 
 // Error is a refusal, with the HTTP answer that goes with it (RFC 6750
@@ -48,6 +58,13 @@ type Error struct {
 	// Scope, for insufficient_scope, lists the scopes the resource needs
 	// (RFC 6750 section 3).
 	Scope string
+	// DPoPAlgs, when not empty, makes the challenge a DPoP one (RFC 9449
+	// section 7.1) listing these algorithms (space-separated): the
+	// refusal of a token bound to a key.
+	DPoPAlgs string
+	// Nonce, for use_dpop_nonce, is the nonce to send back in the
+	// DPoP-Nonce header (RFC 9449 section 8).
+	Nonce string
 	Err   error
 }
 
@@ -95,6 +112,9 @@ func WriteError(w http.ResponseWriter, err error) {
 		e = invalidToken("The access token is invalid.", err)
 	}
 	h := w.Header()
+	if e.Nonce != "" {
+		h.Set("DPoP-Nonce", e.Nonce)
+	}
 	switch e.Status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		h.Set("WWW-Authenticate", challenge(e))
@@ -118,13 +138,20 @@ func WriteError(w http.ResponseWriter, err error) {
 // challenge is the WWW-Authenticate value for e.
 func challenge(e *Error) string {
 	var b strings.Builder
-	b.WriteString(`Bearer realm="` + Realm + `"`)
+	if e.DPoPAlgs != "" {
+		b.WriteString(`DPoP realm="` + Realm + `"`)
+	} else {
+		b.WriteString(`Bearer realm="` + Realm + `"`)
+	}
 	if e.Code != "" {
 		b.WriteString(`, error="` + e.Code + `"`)
 		b.WriteString(`, error_description=` + strconv.Quote(quoteSafe(e.Description)))
 	}
 	if e.Scope != "" {
 		b.WriteString(`, scope=` + strconv.Quote(quoteSafe(e.Scope)))
+	}
+	if e.DPoPAlgs != "" {
+		b.WriteString(`, algs=` + strconv.Quote(quoteSafe(e.DPoPAlgs)))
 	}
 	return b.String()
 }

@@ -50,44 +50,71 @@ func (v *Verifier) Authenticate(r *http.Request) (*Claims, error) {
 // token. A request that carries a token in more than one place is
 // refused (400): which one counts would be a guess.
 func (v *Verifier) AuthenticateFrom(r *http.Request, src Sources) (*Claims, error) {
-	token, err := TokenFrom(r, src)
+	token, scheme, err := credential(r, src)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(token)
+	c, err := v.Verify(token)
+	if err != nil {
+		return nil, v.challengeFor(scheme, err) // dpop.go
+	}
+	if err := v.checkBinding(r, token, scheme, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // TokenFrom returns the access token of r (see Sources) without verifying
 // it, or an *Error: ErrNoToken when there is none, ErrMalformedRequest
 // for two credentials, a token in the URL or a malformed Authorization
 // header.
+//
+// A token sent as Authorization: DPoP <token> (RFC 9449 section 7.1) is
+// returned like a bearer token; Authenticate checks its DPoP proof.
 func TokenFrom(r *http.Request, src Sources) (string, error) {
+	token, _, err := credential(r, src)
+	return token, err
+}
+
+// The schemes a token is presented under.
+const (
+	schemeBearer = iota // Authorization: Bearer, a cookie or a WebSocket protocol
+	schemeDPoP          // Authorization: DPoP, with a DPoP proof header
+)
+
+// credential is TokenFrom, which also says under which scheme the token
+// came.
+func credential(r *http.Request, src Sources) (string, int, error) {
 	if err := CheckQuery(r); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	var token string
-	found := 0
+	found, kind := 0, schemeBearer
 	switch auth := r.Header.Values("Authorization"); len(auth) {
 	case 0:
 	case 1:
 		scheme, rest, _ := strings.Cut(auth[0], " ")
-		if strings.EqualFold(scheme, "Bearer") {
+		bearer := strings.EqualFold(scheme, "Bearer")
+		if bearer || strings.EqualFold(scheme, "DPoP") {
 			token = strings.TrimLeft(rest, " ")
 			// IndexByte is vectorised; ContainsAny on a long token is not.
 			if token == "" || strings.IndexByte(token, ',') >= 0 || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
-				return "", badRequest("The Authorization header must be \"Bearer <token>\".")
+				return "", 0, badRequest("The Authorization header must be \"Bearer <token>\" or \"DPoP <token>\".")
+			}
+			if !bearer {
+				kind = schemeDPoP
 			}
 			found++
 		}
 		// Another scheme (Basic, say) is not ours: no bearer token.
 	default:
-		return "", badRequest("Send one Authorization header.")
+		return "", 0, badRequest("Send one Authorization header.")
 	}
 	if src.Cookie != "" {
 		n := 0
 		for _, c := range r.CookiesNamed(src.Cookie) {
 			if n++; n > 1 {
-				return "", badRequest("Send one " + src.Cookie + " cookie.")
+				return "", 0, badRequest("Send one " + src.Cookie + " cookie.")
 			}
 			if c.Value != "" {
 				token = c.Value
@@ -97,7 +124,7 @@ func TokenFrom(r *http.Request, src Sources) (string, error) {
 	}
 	if src.WebSocket && isWebSocketUpgrade(r) {
 		if t, ok, err := webSocketToken(r); err != nil {
-			return "", err
+			return "", 0, err
 		} else if ok {
 			token = t
 			found++
@@ -105,11 +132,11 @@ func TokenFrom(r *http.Request, src Sources) (string, error) {
 	}
 	switch found {
 	case 0:
-		return "", noToken()
+		return "", 0, noToken()
 	case 1:
-		return token, nil
+		return token, kind, nil
 	}
-	return "", badRequest("Send the access token in one place only.")
+	return "", 0, badRequest("Send the access token in one place only.")
 }
 
 // CheckQuery returns an *Error, 400 invalid_request wrapping

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/jose"
 )
 
@@ -73,4 +75,86 @@ func BenchmarkVerifyCached(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDPoP measures a DPoP-protected request through the middleware
+// (a cached token, its proof checked: ES256 signature, claims, ath, the
+// replay cache) against its floor: the same request with a cached bearer
+// token plus one ES256 verification of a proof, the least any DPoP check
+// must add. Both run in each iteration, in turns, so that the ratio
+// (dpop/floor) compares them under the same load; the target is 1.1.
+//
+//	go test -run '^$' -bench DPoP -benchmem ./verifier/
+func BenchmarkDPoP(b *testing.B) {
+	f := newFixture(b, jose.ES256, Config{})
+	key, err := dpop.GenerateProver(jose.ES256, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pk := key.Key()
+	key.Now = f.clock.now
+	c := f.claims()
+	c.Confirmation.JKT = key.Thumbprint()
+	bound := f.sign(b, c)
+	c.ID, c.Confirmation.JKT = "jti-bearer", ""
+	bearer := f.sign(b, c)
+	const url = "http://api.example/weather"
+	var next http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	h := f.v.Middleware()(next)
+	var w http.ResponseWriter = httptest.NewRecorder()
+
+	floorReq := httptest.NewRequest("GET", url, nil)
+	floorReq.Header.Set("Authorization", "Bearer "+bearer)
+	sample := mustProof(b, key, "GET", url, bound)
+	verifyKey := pk.Public()
+
+	dpopReq := httptest.NewRequest("GET", url, nil)
+	dpopReq.Header.Set("Authorization", "DPoP "+bound)
+	// Proofs are used once: make them in batches, outside the timing.
+	var pool []string
+	refill := func() {
+		pool = pool[:0]
+		for range 2000 {
+			pool = append(pool, mustProof(b, key, "GET", url, bound))
+		}
+	}
+	refill()
+	// Warm the token cache for both tokens.
+	serveOnce := func(r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != 200 {
+			b.Fatalf("got %d %s", rec.Code, rec.Body)
+		}
+	}
+	serveOnce(floorReq)
+	dpopReq.Header.Set("DPoP", pool[0])
+	serveOnce(dpopReq)
+	pool = pool[1:]
+
+	var floor, withDPoP time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if len(pool) == 0 {
+			b.StopTimer()
+			refill()
+			b.StartTimer()
+		}
+		t0 := time.Now()
+		h.ServeHTTP(w, floorReq)
+		if _, err := jose.Verify(sample, verifyKey); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		dpopReq.Header["Dpop"] = pool[:1]
+		h.ServeHTTP(w, dpopReq)
+		t2 := time.Now()
+		pool = pool[1:]
+		floor += t1.Sub(t0)
+		withDPoP += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(floor.Nanoseconds())/float64(b.N), "floor-ns/op")
+	b.ReportMetric(float64(withDPoP.Nanoseconds())/float64(b.N), "dpop-ns/op")
+	b.ReportMetric(float64(withDPoP)/float64(floor), "dpop/floor")
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/jwt"
 )
@@ -82,6 +83,20 @@ type Config struct {
 	// holding the keys themselves).
 	Keys jose.KeyResolver
 
+	// DPoP checks the DPoP proofs of tokens presented as Authorization:
+	// DPoP (RFC 9449 section 7); its replay cache remembers this
+	// verifier's proofs only. nil means a dpop.Checker with the package's
+	// defaults (asymmetric algorithms, a 60 s window) on Now.
+	DPoP *dpop.Checker
+	// PublicURL is the scheme and host (and any path prefix a proxy in
+	// front strips) under which clients reach this service, such as
+	// "https://api.example.com": a DPoP proof names the URL the client
+	// used (htu), which a service behind a proxy does not see. When
+	// empty, the URL is taken from the request: https with TLS, http
+	// without, and its Host. A proxy can name the URL of each request
+	// with WithPublicURL instead.
+	PublicURL string
+
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -98,6 +113,7 @@ type Verifier struct {
 	set      *RevocationSet
 	follower *Follower // nil with NoRevocationFeed
 	cache    *cache    // nil when disabled
+	dpopAlgs string    // the algs of a DPoP challenge
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -162,7 +178,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("verifier: the issuer %s publishes no revocation feed (keycard_revocation_feed_endpoint); set Config.FeedURL", cfg.Issuer)
 	}
 
-	v := &Verifier{cfg: cfg, now: cfg.Now, log: cfg.Logger, set: NewRevocationSet()}
+	if cfg.DPoP == nil {
+		cfg.DPoP = &dpop.Checker{Now: cfg.Now}
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	v := &Verifier{cfg: cfg, now: cfg.Now, log: cfg.Logger, set: NewRevocationSet(), dpopAlgs: strings.Join(cfg.DPoP.AlgorithmNames(), " ")}
 	keys := cfg.Keys
 	if keys == nil {
 		v.keySet = NewRemoteKeySet(cfg.JWKSURL, RemoteKeySetOptions{HTTPClient: keysClient, Logger: cfg.Logger, Now: cfg.Now})

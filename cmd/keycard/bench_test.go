@@ -218,7 +218,10 @@ routes:
   - path: /admin/
     upstream: %s
     roles: [admin]
-`, s.base, feed.ClientID, up.URL, up.URL)
+  - path: /dpop/
+    upstream: %s
+    dpop: required
+`, s.base, feed.ClientID, up.URL, up.URL, up.URL)
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +245,18 @@ routes:
 	checkCPU(t, "gateway", r.ServerCPU, g.base+"/metrics")
 	if h := up.last(); h == nil || h.Get("X-Keycard-Subject") == "" {
 		t.Errorf("the upstream did not get an authenticated request: %v", h)
+	}
+
+	// The same through a route that takes DPoP-bound tokens only: each
+	// request with a fresh proof of the user's key.
+	code, r, _, errOut = runBench(t, s, "gateway-dpop", "--gateway", g.base, "--path", "/dpop/x", "--requests", "1000", "--concurrency", "4", "--json")
+	if code != 0 {
+		t.Fatalf("bench gateway-dpop: exit %d: %s", code, errOut)
+	}
+	checkReport(t, r, "gateway-dpop", "closed", 1000)
+	checkCPU(t, "gateway-dpop", r.ServerCPU, g.base+"/metrics")
+	if h := up.last(); h == nil || h.Get("X-Keycard-Key-Thumbprint") == "" {
+		t.Errorf("the upstream did not get a DPoP-bound request: %v", h)
 	}
 
 	code, r, _, errOut = runBench(t, s, "revocation-latency", "--gateway", g.base, "--path", "/me/x", "--requests", "10", "--json")

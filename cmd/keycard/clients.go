@@ -54,6 +54,7 @@ type clientFlags struct {
 	backchannelURI, authMethod            string
 	jwksFile, jwksURI                     string
 	accessTTL, refreshLifetime, refreshIn time.Duration
+	dpop                                  string
 }
 
 // register adds the registration flags to fs.
@@ -77,6 +78,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.accessTTL, "access-token-lifetime", 0, "shorter access tokens for the client's users (0: the server's)")
 	fs.DurationVar(&c.refreshLifetime, "refresh-token-lifetime", 0, "a shorter absolute lifetime of the client's sessions (0: the server's)")
 	fs.DurationVar(&c.refreshIn, "refresh-token-idle", 0, "a shorter idle timeout of the client's sessions (0: the server's)")
+	fs.StringVar(&c.dpop, "dpop", "", "DPoP policy (RFC 9449): optional (default: tokens are bound to a key when the client sends a proof) or required (no token without a proof)")
 }
 
 // spec returns the registration the flags describe, with the defaults
@@ -87,7 +89,7 @@ func (c *clientFlags) spec() (auth.ClientSpec, error) {
 		RedirectURIs: c.redirectURIs, PostLogoutRedirectURIs: c.postLogoutURIs,
 		BackchannelLogoutURI: c.backchannelURI, TokenAuthMethod: c.authMethod, JWKSURI: c.jwksURI,
 		AccessTTL: c.accessTTL, RefreshLifetime: c.refreshLifetime, RefreshIdle: c.refreshIn,
-		TokenExchangeAudiences: c.exchangeAudiences,
+		TokenExchangeAudiences: c.exchangeAudiences, DPoP: c.dpop,
 	}
 	switch {
 	case len(o.GrantTypes) > 0:
@@ -237,11 +239,15 @@ func clientJSON(c *keycard.Client) map[string]any {
 		}
 		return s
 	}
+	dpopPolicy := o.DPoP
+	if dpopPolicy == "" {
+		dpopPolicy = keycard.DPoPOptional
+	}
 	m := map[string]any{
 		"client_id": c.ID, "name": c.Name, "scopes": nonNil(c.Scopes), "audiences": nonNil(c.Audiences),
 		"grant_types": grants, "public": o.Public, "first_party": o.FirstParty,
 		"redirect_uris": nonNil(o.RedirectURIs), "post_logout_redirect_uris": nonNil(o.PostLogoutRedirectURIs),
-		"token_endpoint_auth_method": method, "token_exchange_audiences": nonNil(o.TokenExchangeAudiences),
+		"token_endpoint_auth_method": method, "token_exchange_audiences": nonNil(o.TokenExchangeAudiences), "dpop": dpopPolicy,
 		"created_at": c.CreatedAt.UTC().Format(time.RFC3339), "updated_at": c.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 	for k, v := range map[string]string{"backchannel_logout_uri": o.BackchannelLogoutURI, "jwks_uri": o.JWKSURI} {

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,12 +109,14 @@ http {
       auth_request_set $keycard_scopes  $upstream_http_x_keycard_scopes;
       auth_request_set $keycard_roles   $upstream_http_x_keycard_roles;
       auth_request_set $keycard_actor   $upstream_http_x_keycard_actor;
+      auth_request_set $keycard_jkt     $upstream_http_x_keycard_key_thumbprint;
       auth_request_set $keycard_www     $upstream_http_www_authenticate;
       proxy_set_header X-Keycard-Subject $keycard_subject;
       proxy_set_header X-Keycard-Session $keycard_session;
       proxy_set_header X-Keycard-Scopes  $keycard_scopes;
       proxy_set_header X-Keycard-Roles   $keycard_roles;
       proxy_set_header X-Keycard-Actor   $keycard_actor;
+      proxy_set_header X-Keycard-Key-Thumbprint $keycard_jkt;
       error_page 401 = @keycard_401;
       proxy_pass %[3]s;
     }
@@ -123,7 +127,7 @@ http {
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Host $http_host;
     }
     location @keycard_401 {
       add_header WWW-Authenticate $keycard_www always;
@@ -143,7 +147,7 @@ const caddyConfig = `{
 http://%[1]s {
 	forward_auth %[3]s {
 		uri /auth
-		copy_headers X-Keycard-Subject X-Keycard-Session X-Keycard-Scopes X-Keycard-Roles X-Keycard-Actor
+		copy_headers X-Keycard-Subject X-Keycard-Session X-Keycard-Scopes X-Keycard-Roles X-Keycard-Actor X-Keycard-Key-Thumbprint
 	}
 	reverse_proxy %[2]s
 }
@@ -229,6 +233,7 @@ routes:
 				req.Header.Set("X-Keycard-Roles", "admin")
 				req.Header.Set("X-Keycard-Scopes", "weather:read")
 				req.Header.Set("X-Keycard-Actor", "mallory")
+				req.Header.Set("X-Keycard-Key-Thumbprint", "mallory")
 				req.Header["X_Keycard_Subject"] = []string{"mallory"}
 				req.Header["x_keycard_roles"] = []string{"admin"}
 				resp, err := http.DefaultClient.Do(req)
@@ -254,6 +259,28 @@ routes:
 				t.Errorf("upstream identity: subject %q scopes %q roles %q", h.Get("X-Keycard-Subject"), h.Get("X-Keycard-Scopes"), h.Get("X-Keycard-Roles"))
 			}
 			noForgery(t, up.last())
+			// A DPoP-bound token with a proof for the URL the client used
+			// at the proxy: the upstream learns the key's thumbprint; the
+			// same token as a bearer token is refused.
+			key := dpopProver(t)
+			proof, err := key.Proof("POST", s.base+"/oauth/token", "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, body := dpopDo(t, "POST", s.base+"/oauth/token", "", proof,
+				url.Values{"grant_type": {"client_credentials"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}, "scope": {"weather:read"}}.Encode())
+			var bound tokenResponse
+			if err := json.Unmarshal(body, &bound); err != nil || bound.TokenType != "DPoP" {
+				t.Fatalf("DPoP token: %s", body)
+			}
+			if code, _, body := dpopDo(t, "GET", base+"/weather/today", "DPoP "+bound.AccessToken, mustProofFor(t, key, "GET", base+"/weather/today", bound.AccessToken), ""); code != http.StatusOK {
+				t.Errorf("DPoP through the proxy: %d %s", code, body)
+			} else if got := up.last().Get("X-Keycard-Key-Thumbprint"); got != key.Thumbprint() {
+				t.Errorf("upstream X-Keycard-Key-Thumbprint %q, want %q", got, key.Thumbprint())
+			}
+			if code, _ := get("/weather/today", bound.AccessToken); code != http.StatusUnauthorized {
+				t.Errorf("a DPoP-bound token as Bearer through the proxy: %d, want 401", code)
+			}
 			// Missing scope: 403.
 			orders := clientToken(t, s, app, "orders:write")
 			if code, _ := get("/weather/today", orders); code != http.StatusForbidden {

@@ -7,7 +7,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/internal/gateway"
+	"github.com/keycard-auth/keycard/internal/redis"
 )
 
 // gateway runs the verifying reverse proxy of the configuration file
@@ -19,6 +21,7 @@ func (e *cmdEnv) gateway(args []string) int {
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file` (or KEYCARD_CONFIG); see docs/gateway.md")
 	otlpEndpoint := fs.String("otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318), over the file's otlp_endpoint; see docs/observability.md")
+	redisURL := fs.String("redis", "", "a redis:// or rediss:// `URL` (or KEYCARD_REDIS): DPoP proof ids are remembered there, shared by every gateway instance on it, instead of in each instance alone; see docs/dpop.md")
 	forwardAuth := fs.Bool("forward-auth", false, "answer only the auth subrequests of a proxy in front (nginx, Caddy, Traefik), proxying nothing: routes need no upstream; see docs/forward-auth.md")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
@@ -45,10 +48,23 @@ func (e *cmdEnv) gateway(args []string) int {
 	level := new(slog.LevelVar)
 	level.Set(cfg.Level())
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if *redisURL == "" {
+		*redisURL = e.getenv(envName("redis"))
+	}
+	var replay dpop.Replayer
+	if *redisURL != "" {
+		rc, err := redis.NewClient(*redisURL)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycard gateway: --redis: %v\n", err)
+			return exitUsage
+		}
+		defer rc.Close()
+		replay = redis.NewReplayCache(rc, redis.ReplayOptions{Logger: log})
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	err = gateway.Run(e.ctx, gateway.RunOptions{Config: cfg, ConfigPath: configPath, Loaded: data, Signals: hup, Logger: log, Level: level, Parse: parse})
+	err = gateway.Run(e.ctx, gateway.RunOptions{Config: cfg, ConfigPath: configPath, Loaded: data, Signals: hup, Logger: log, Level: level, Parse: parse, Replay: replay})
 	if err != nil {
 		return e.fail("gateway: %v", err)
 	}

@@ -9,12 +9,12 @@ import (
 	"github.com/keycard-auth/keycard/internal/chrometest"
 )
 
-// spaPage is a single-page app with no back end, as one is written with
+// corsSPAPage is a single-page app with no back end, as one is written with
 // the browser's own APIs: PKCE with WebCrypto, the code exchanged, the
 // token refreshed and revoked, and userinfo read with fetch, across
 // origins. It also tries to read the introspection endpoint, which must
 // stay closed to it. Its heading says how it went.
-const spaPage = `<!doctype html>
+const corsSPAPage = `<!doctype html>
 <meta charset="utf-8"><title>SPA</title><h1>starting</h1>
 <script type="module">
 const issuer = %q, clientID = %q, redirect = location.origin + "/";
@@ -67,7 +67,7 @@ func TestSinglePageApp(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, spaPage, s.base, id)
+		fmt.Fprintf(w, corsSPAPage, s.base, id)
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -33,6 +33,7 @@ type serverFlags struct {
 	redis, redisPrefix                                                 string // "" for per-instance login throttles
 	dev                                                                bool
 	cookieMode                                                         bool
+	dpopNonce                                                          bool
 	registration                                                       string // "", "true" or "false": default follows --dev
 	accessTTL, refreshGrace, idleTimeout, sessionLifetime, rotateEvery time.Duration
 	shutdownTimeout                                                    time.Duration
@@ -103,6 +104,7 @@ var (
 		fs.DurationVar(&f.rotateEvery, "key-rotation", auth.DefaultRotateEvery, "automatic signing-key rotation interval (negative: never)")
 		fs.BoolVar(&f.cookieMode, "cookie-mode", false, "let browser logins keep their tokens in HttpOnly cookies, with a CSRF defence (needs --tls-cert or --behind-proxy, unless --dev)")
 		fs.StringVar(&f.registration, "registration", "", "allow POST /v1/users: true or false (default: true with --dev)")
+		fs.BoolVar(&f.dpopNonce, "dpop-nonce", false, "require server-issued nonces in DPoP proofs at the token and userinfo endpoints (RFC 9449 section 8)")
 		fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 		fs.IntVar(&f.loginAttempts, "login-attempts", server.DefaultLoginAttempts, "failed logins per account before back-off (0: no per-account throttle)")
 		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", server.DefaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
@@ -234,7 +236,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.ShutdownTimeout, c.LoginRefill, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginLockoutMax
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
 	c.MaxSessionsPerUser, c.ReauthWithin = f.maxSessions, f.reauthWithin
-	c.CookieMode, c.Pages = f.cookieMode, f.pages
+	c.CookieMode, c.Pages, c.DPoPNonce = f.cookieMode, f.pages, f.dpopNonce
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.Webhooks.MaxAttempts, c.Webhooks.Backoff, c.Webhooks.Timeout = f.webhookAttempts, f.webhookBackoff, f.webhookTimeout
 	c.WebhooksAllowHTTP = f.webhooksAllowHTTP

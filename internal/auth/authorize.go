@@ -121,6 +121,9 @@ type AuthorizationRequest struct {
 	LoginHint           string `json:"login_hint,omitempty"`
 	ACRValues           string `json:"acr_values,omitempty"`
 	IDTokenHint         string `json:"id_token_hint,omitempty"`
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 section 10): the
+	// token request must carry a proof of the key with this thumbprint.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // Authorization is a checked authorization request: what the client
@@ -211,6 +214,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values) (*Authorizat
 			Scope: p["scope"], State: p["state"], Nonce: p["nonce"], CodeChallenge: p["code_challenge"],
 			CodeChallengeMethod: p["code_challenge_method"], Prompt: p["prompt"], MaxAge: p["max_age"],
 			LoginHint: p["login_hint"], ACRValues: p["acr_values"], IDTokenHint: p["id_token_hint"],
+			DPoPJKT: p["dpop_jkt"],
 		}
 	}
 	if req.RedirectURI == "" {
@@ -279,6 +283,9 @@ func (s *Service) checkAuthorization(a *Authorization) error {
 		return redirectError("invalid_request", "The code_challenge_method must be S256.")
 	case len(req.CodeChallenge) != 43 || !isBase64URLString(req.CodeChallenge):
 		return redirectError("invalid_request", "The code_challenge must be the base64url SHA-256 of the verifier: 43 characters.")
+	}
+	if req.DPoPJKT != "" && (len(req.DPoPJKT) != 43 || !isBase64URLString(req.DPoPJKT)) {
+		return redirectError("invalid_request", "The dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key: 43 characters.")
 	}
 	if len(req.Nonce) > maxNonceLen {
 		return redirectError("invalid_request", "The nonce parameter is longer than %d bytes.", maxNonceLen)
@@ -608,7 +615,7 @@ func (s *Service) IssueCode(ctx context.Context, a *Authorization, b *BrowserSes
 	c := &keycard.AuthCode{
 		ID: id, SecretHash: hash, ClientID: a.Client.ID, UserID: b.User.ID, SessionID: b.Session.ID,
 		RedirectURI: a.Request.RedirectURI, CodeChallenge: a.Request.CodeChallenge,
-		Scope: strings.Join(s.grantedScopes(a.Scopes, b.User), " "), Nonce: a.Request.Nonce,
+		Scope: strings.Join(s.grantedScopes(a.Scopes, b.User), " "), Nonce: a.Request.Nonce, DPoPJKT: a.Request.DPoPJKT,
 		AuthTime: b.Session.AuthenticatedAt(), AMR: b.Session.AMR, CreatedAt: now, ExpiresAt: now.Add(keycard.AuthCodeLifetime),
 	}
 	if err := s.stores.Grants.CreateAuthCode(ctx, c); err != nil {

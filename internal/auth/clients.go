@@ -296,6 +296,9 @@ func grantScopes(c *keycard.Client, requested string) ([]string, error) {
 // key manager of any change to the signing keys, so the token is never
 // signed with a key revoked before that lookup.
 func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scope string) (*Tokens, error) {
+	if err := requireDPoP(ctx, c); err != nil {
+		return nil, err
+	}
 	scopes, err := grantScopes(c, scope)
 	if err != nil {
 		return nil, err
@@ -328,11 +331,12 @@ func (s *Service) ClientCredentials(ctx context.Context, c *keycard.Client, scop
 		ClientID: c.ID,
 		Scope:    strings.Join(scopes, " "),
 	}
+	claims.Confirmation.JKT = DPoPKey(ctx)
 	token, err := s.sign(ctx, signer, claims)
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: token, ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
+	return &Tokens{AccessToken: token, TokenType: tokenType(ctx), ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
 }
 
 // The kinds of token introspection and revocation take, named as RFC
@@ -359,6 +363,9 @@ type Introspection struct {
 	SessionID string
 	ExpiresAt time.Time
 	IssuedAt  time.Time
+	// KeyThumbprint is the cnf.jkt of an access token bound to a DPoP
+	// key (RFC 9449 section 6.2), or empty.
+	KeyThumbprint string
 }
 
 // liveAccess checks, after the signature and claims of an access token
@@ -449,6 +456,7 @@ func (s *Service) Introspect(ctx context.Context, token string) (*Introspection,
 		Active: true, TokenType: TokenTypeAccess, Scope: c.Scope, ClientID: c.ClientID,
 		Subject: c.Subject, Audience: slices.Clone(c.Audience), Issuer: c.Issuer, JTI: c.ID,
 		SessionID: c.SessionID, ExpiresAt: c.ExpiresAt.Time, IssuedAt: c.IssuedAt.Time,
+		KeyThumbprint: c.Confirmation.JKT,
 	}
 	if u != nil {
 		in.Username = u.Username

@@ -42,6 +42,7 @@ const (
 //     private_key_jwt with OAuth.JWKS (a JWK Set of public keys) or
 //     OAuth.JWKSURI (https) for confidential ones.
 //   - Lifetimes: not negative.
+//   - OAuth.DPoP: optional (stored as empty) or required.
 type ClientSpec struct {
 	Name      string
 	Scopes    []string
@@ -163,6 +164,13 @@ func (spec ClientSpec) client() (*keycard.Client, error) {
 		if d < 0 {
 			return nil, invalid("Token lifetimes must not be negative.")
 		}
+	}
+	switch o.DPoP {
+	case "", keycard.DPoPOptional:
+		o.DPoP = ""
+	case keycard.DPoPRequired:
+	default:
+		return nil, invalid("Unknown DPoP policy %q: use optional or required.", truncate(o.DPoP, 64))
 	}
 	return &keycard.Client{Name: spec.Name, Scopes: scopes, Audiences: audiences, OAuth: o}, nil
 }

@@ -306,6 +306,9 @@ func (s *Service) DecideDevice(ctx context.Context, b *BrowserSession, userCode 
 // unknown or another client's is EUNAUTHORIZED (invalid_grant).
 func (s *Service) DeviceToken(ctx context.Context, client *keycard.Client, deviceCode string, from Agent) (*Tokens, error) {
 	from = from.clean()
+	if err := requireDPoP(ctx, client); err != nil {
+		return nil, err
+	}
 	id, hash, ok := keycard.ParseOpaqueToken(deviceCode)
 	if !ok {
 		return nil, errDeviceCode()

@@ -80,6 +80,9 @@ const AuditCodeReuse = "code.reuse_detected"
 // (invalid_grant).
 func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code, redirectURI, verifier string, from Agent) (*Tokens, error) {
 	from = from.clean()
+	if err := requireDPoP(ctx, client); err != nil {
+		return nil, err
+	}
 	id, hash, ok := keycard.ParseOpaqueToken(code)
 	if !ok {
 		return nil, errCode()
@@ -96,6 +99,11 @@ func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code
 	// A redeemed code goes on to Redeem, whatever else is wrong with the
 	// request: presented again, it revokes what its first use got.
 	if c.RedeemedAt.IsZero() && (!s.now().Before(c.ExpiresAt) || c.RedirectURI != redirectURI || !checkPKCE(c.CodeChallenge, verifier)) {
+		return nil, errCode()
+	}
+	// A code issued for a DPoP key (dpop_jkt, RFC 9449 section 10) is
+	// redeemed only with a proof of that key.
+	if c.RedeemedAt.IsZero() && c.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(c.DPoPJKT), []byte(DPoPKey(ctx))) != 1 {
 		return nil, errCode()
 	}
 	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
@@ -142,6 +150,11 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 	}
 	if sess.AuthTime.IsZero() {
 		sess.AuthTime = parent.AuthenticatedAt()
+	}
+	if client.Public() {
+		// A public client's refresh token is bound to its DPoP key
+		// (RFC 9449 section 5): it has no other credential.
+		sess.DPoPJKT = DPoPKey(ctx)
 	}
 	if len(sess.AMR) == 0 {
 		sess.AMR = parent.AMR
@@ -214,7 +227,7 @@ func (s *Service) sessionTokens(ctx context.Context, u *keycard.User, client *ke
 	if err != nil {
 		return nil, err
 	}
-	t := &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: sess.Scope}
+	t := &Tokens{AccessToken: access, TokenType: tokenType(ctx), ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: sess.Scope}
 	if openid {
 		if t.IDToken, err = s.idToken(ctx, u, client, sess, parentID, nonce, access, ttl, custom.id()); err != nil {
 			return nil, err
@@ -298,6 +311,9 @@ func (s *Service) UserInfo(ctx context.Context, token string) (*IDClaims, error)
 	}
 	if c.SessionID == "" {
 		return nil, errToken() // a service client's token: no user
+	}
+	if err := s.checkTokenKey(ctx, &c); err != nil {
+		return nil, err
 	}
 	u, _, err := s.liveAccess(ctx, &c)
 	if err != nil {

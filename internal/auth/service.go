@@ -329,7 +329,10 @@ const grantRetention = time.Hour
 
 // Tokens is the result of a login or a refresh (RFC 6749 section 5.1).
 type Tokens struct {
-	AccessToken  string
+	AccessToken string
+	// TokenType is "DPoP" for an access token bound to a DPoP key
+	// (RFC 9449 section 5), "Bearer" otherwise.
+	TokenType    string
 	ExpiresIn    int64 // seconds
 	RefreshToken string
 	// IDToken is the ID token of an application's grant with the openid
@@ -544,7 +547,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, TokenType: tokenType(ctx), ExpiresIn: int64(ttl / time.Second), RefreshToken: refresh, SessionID: sid, Scope: s.cfg.userScope(u)}, nil
 }
 
 // enforceSessionLimit ends the user's least recently used sessions beyond
@@ -640,6 +643,7 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
 	}
+	c.Confirmation.JKT = DPoPKey(ctx)
 	tok, err := s.sign(ctx, signer, extend(c, custom.access()))
 	return tok, ttl, err
 }
@@ -670,6 +674,9 @@ func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, 
 // granted (OpenID Connect Core section 12.2).
 func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.Client, c Agent) (*Tokens, error) {
 	c = c.clean()
+	if err := requireDPoP(ctx, client); err != nil {
+		return nil, err
+	}
 	id, hash, err := keycard.ParseRefreshToken(token)
 	if err != nil {
 		return nil, errRefresh()
@@ -728,6 +735,10 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if u.Disabled {
 		return nil, errRefresh()
 	}
+	if err := checkSessionKey(ctx, res.Session); err != nil {
+		s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused: no proof of that key", "session", res.Session.ID)
+		return nil, err
+	}
 	if s.keys != nil {
 		s.keys.Observe(res.KeyGeneration)
 	}
@@ -751,7 +762,7 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
+	return &Tokens{AccessToken: access, TokenType: tokenType(ctx), ExpiresIn: int64(ttl / time.Second), RefreshToken: next, SessionID: res.Session.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
 // ReauthRequiredError is the refusal of a sensitive action to a caller
@@ -809,6 +820,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	if p.Claims.Act != nil {
 		s.log.DebugContext(ctx, "access token rejected: a delegated token at the user API")
 		return nil, errToken()
+	}
+	if err := s.checkTokenKey(ctx, &p.Claims); err != nil {
+		return nil, err
 	}
 	u, _, err := s.liveAccess(ctx, &p.Claims)
 	if err != nil {

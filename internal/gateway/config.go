@@ -32,6 +32,13 @@ const (
 	DefaultShutdownTimeout = 20 * time.Second
 )
 
+// DPoP modes of a route (RFC 9449). Either way, a token bound to a DPoP
+// key is accepted only with a valid proof of the key.
+const (
+	DPoPAllowed  = "allowed"  // bearer tokens and DPoP-bound tokens (the default)
+	DPoPRequired = "required" // DPoP-bound tokens only
+)
+
 // Authentication modes of a route.
 const (
 	AuthRequired = "required" // a valid token is needed (the default)
@@ -72,6 +79,18 @@ type Config struct {
 	// TLS, when set, makes the proxy listener serve HTTPS. Restart only;
 	// the certificate files themselves are reread when they change.
 	TLS *TLSConfig `yaml:"tls"`
+	// PublicURL is the scheme and host (and path prefix, if any) clients
+	// reach the gateway at, such as https://api.example.com: the URL a
+	// DPoP proof must name is PublicURL followed by the request's path.
+	// When empty, it is the request's: https over TLS or from a trusted
+	// proxy whose X-Forwarded-Proto says so (behind_proxy), else http,
+	// and the request's Host.
+	PublicURL string `yaml:"public_url"`
+	// DPoPNonceSecretFile, when set, makes the gateway require server
+	// nonces in DPoP proofs (RFC 9449 section 8), keyed with the secret
+	// in this file (at least 32 bytes; every instance must share it).
+	// Relative to the configuration file. Restart only.
+	DPoPNonceSecretFile string `yaml:"dpop_nonce_secret_file"`
 	// BehindProxy says that a TLS-terminating load balancer forwards to
 	// Listen: plain HTTP is then allowed on a non-loopback address, and
 	// X-Forwarded-Proto is believed from TrustedProxies. Restart only.
@@ -174,6 +193,8 @@ type RouteConfig struct {
 	AnyRoles           []string `yaml:"any_roles"`
 	Audience           string   `yaml:"audience"`
 	StripAuthorization bool     `yaml:"strip_authorization"`
+	// DPoP is DPoPAllowed (the default) or DPoPRequired.
+	DPoP string `yaml:"dpop"`
 
 	line int // in the configuration file, for messages
 }
@@ -243,6 +264,9 @@ func LoadConfigWith(name string, data []byte, opt ParseOptions) (*Config, error)
 	}
 	cfg.ClientSecretFile = resolve(cfg.Client.SecretFile)
 	cfg.IssuerCA, cfg.UpstreamCA = resolve(cfg.IssuerCA), resolve(cfg.UpstreamCA)
+	if cfg.DPoPNonceSecretFile != "" {
+		cfg.DPoPNonceSecretFile = resolve(cfg.DPoPNonceSecretFile)
+	}
 	if cfg.TLS != nil {
 		cfg.TLS = &TLSConfig{Cert: resolve(cfg.TLS.Cert), Key: resolve(cfg.TLS.Key)}
 	}
@@ -461,6 +485,12 @@ func (c *Config) validate() error {
 			add("metrics_listen: %q is not a host:port address", c.MetricsListen)
 		}
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+			add("public_url: %q is not an http(s) URL without query, fragment or credentials", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
 	switch u, err := url.Parse(c.Issuer); {
 	case c.Issuer == "":
 		add("issuer: missing: give the auth server's issuer URL")
@@ -649,6 +679,16 @@ func (rc *RouteConfig) validate(forwardAuthOnly bool) []error {
 	case AuthRequired, AuthOptional, AuthNone:
 	default:
 		add("auth: unknown mode %q (want required, optional or none)", rc.Auth)
+	}
+	switch rc.DPoP {
+	case "":
+		rc.DPoP = DPoPAllowed
+	case DPoPAllowed, DPoPRequired:
+	default:
+		add("dpop: unknown mode %q (want allowed or required)", rc.DPoP)
+	}
+	if rc.Auth == AuthNone && rc.DPoP == DPoPRequired {
+		add("auth: none verifies no token, DPoP or not")
 	}
 	lists := []struct {
 		name string

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,6 +32,7 @@ const (
 	headerForwardedMethod = "X-Forwarded-Method"
 	headerForwardedURI    = "X-Forwarded-Uri"
 	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedProto  = "X-Forwarded-Proto"
 	headerOriginalMethod  = "X-Original-Method"
 	headerOriginalURI     = "X-Original-URI"
 )
@@ -79,7 +81,7 @@ func (g *Gateway) serveForwardAuth(w http.ResponseWriter, r *http.Request, t *ta
 	// nothing to say: a proxy that copies the answer's headers over the
 	// request's (Envoy's allowed_upstream_headers) then overwrites a
 	// client's forged copy instead of letting it through.
-	for _, h := range []string{HeaderSubject, HeaderSession, HeaderScopes, HeaderRoles, HeaderActor} {
+	for _, h := range []string{HeaderSubject, HeaderSession, HeaderScopes, HeaderRoles, HeaderActor, HeaderKeyThumbprint} {
 		if _, ok := w.Header()[h]; !ok {
 			w.Header()[h] = []string{""}
 		}
@@ -124,6 +126,16 @@ func originalRequest(r *http.Request, prefix string) (*http.Request, string) {
 	if host := r.Header.Get(headerForwardedHost); host != "" {
 		orig.Host = host
 	}
+	// The URL the client used, which a DPoP proof names: the proxy's
+	// scheme (X-Forwarded-Proto), the original host and path.
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := strings.ToLower(firstHeader(r, headerForwardedProto)); p == "http" || p == "https" {
+		scheme = p
+	}
+	orig = orig.WithContext(context.WithValue(orig.Context(), originalURLKey{}, scheme+"://"+orig.Host+u.EscapedPath()))
 	return orig, ""
 }
 

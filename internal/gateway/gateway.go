@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keycard-auth/keycard/dpop"
+	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/verifier"
 	"go.opentelemetry.io/otel/attribute"
@@ -46,6 +48,10 @@ const (
 	// exchange (RFC 8693 act claim, verifier.Claims.Actors), comma-joined,
 	// most recent first; absent when the subject acts for itself.
 	HeaderActor = "X-Keycard-Actor"
+	// HeaderKeyThumbprint is the RFC 7638 thumbprint of the DPoP key
+	// the token is bound to and the request proved (RFC 9449); absent
+	// for a bearer token.
+	HeaderKeyThumbprint = "X-Keycard-Key-Thumbprint"
 )
 
 // identityPrefix is the lower-case prefix of the headers the gateway owns.
@@ -119,6 +125,9 @@ type Gateway struct {
 type table struct {
 	cfg    *Config
 	routes []*route // longest path first
+	// proxies are the load balancers whose X-Forwarded-Proto is believed
+	// (behind_proxy); nil otherwise.
+	proxies *tlsconfig.Proxies
 }
 
 // route is one configured route.
@@ -133,6 +142,7 @@ type route struct {
 	roles    []string
 	anyRole  []string
 	audience string
+	dpop     bool // DPoP-bound tokens only (dpop: required)
 	upstream *url.URL
 	proxy    *httputil.ReverseProxy
 }
@@ -181,6 +191,13 @@ func (g *Gateway) Config() *Config { return g.table.Load().cfg }
 // build makes the route table of cfg.
 func (g *Gateway) build(cfg *Config) (*table, error) {
 	t := &table{cfg: cfg}
+	if cfg.BehindProxy {
+		p, err := tlsconfig.ParseProxies(cfg.TrustedProxyList())
+		if err != nil { // Parse checked them
+			return nil, fmt.Errorf("gateway: trusted_proxies: %w", err)
+		}
+		t.proxies = p
+	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		u, err := url.Parse(rc.Upstream)
@@ -190,7 +207,7 @@ func (g *Gateway) build(cfg *Config) (*table, error) {
 		rt := &route{
 			name: rc.Name(), path: rc.Path, folded: foldPath(rc.Path), methods: rc.Methods, auth: rc.Auth,
 			scopes: rc.Scopes, anyScope: rc.AnyScopes, roles: rc.Roles, anyRole: rc.AnyRoles,
-			audience: rc.Audience, upstream: u,
+			audience: rc.Audience, upstream: u, dpop: rc.DPoP == DPoPRequired,
 		}
 		if rt.audience == "" {
 			rt.audience = cfg.Audience
@@ -215,6 +232,7 @@ func (g *Gateway) proxy(rt *route, stripAuthorization bool) *httputil.ReversePro
 			verifier.StripWebSocketToken(pr.Out.Header)
 			if stripAuthorization {
 				pr.Out.Header.Del("Authorization")
+				pr.Out.Header.Del("DPoP")
 			}
 			if st := stateOf(pr.In.Context()); st != nil && st.claims != nil {
 				setIdentity(pr.Out.Header, st.claims)
@@ -268,6 +286,11 @@ func setIdentity(h http.Header, c *verifier.Claims) {
 	}
 	if a := c.Actors(); len(a) > 0 {
 		h.Set(HeaderActor, strings.Join(a, ","))
+	}
+	if c.Confirmation.JKT != "" {
+		// The verifier let a bound token through only with a proof of
+		// its key.
+		h.Set(HeaderKeyThumbprint, c.Confirmation.JKT)
 	}
 }
 
@@ -423,7 +446,7 @@ func (g *Gateway) admit(r *http.Request, t *table) (*route, *verifier.Claims, re
 	if rt.auth == AuthNone {
 		return rt, nil, refusal{}
 	}
-	claims, err := g.authenticate(r, rt)
+	claims, err := g.authenticate(r, rt, t)
 	if err != nil {
 		g.metrics.authFailure(reason(err))
 		return rt, nil, refusal{status: verifierStatus(err), err: err}
@@ -442,13 +465,23 @@ func verifierStatus(err error) int {
 
 // authenticate verifies the request's token for rt: nil claims and nil
 // error mean an anonymous request on an optional route.
-func (g *Gateway) authenticate(r *http.Request, rt *route) (*verifier.Claims, error) {
+func (g *Gateway) authenticate(r *http.Request, rt *route, t *table) (*verifier.Claims, error) {
+	if _, ok := r.Header["Dpop"]; ok {
+		// The proof names the URL the client used, which the verifier
+		// cannot know behind this gateway.
+		r = r.WithContext(verifier.WithPublicURL(r.Context(), t.publicURL(r)))
+	}
 	c, err := g.auth.Authenticate(r)
 	if err != nil {
 		if rt.auth == AuthOptional && errors.Is(err, verifier.ErrNoToken) {
 			return nil, nil
 		}
 		return nil, err
+	}
+	if rt.dpop && c.Confirmation.JKT == "" {
+		return nil, &verifier.Error{Status: http.StatusUnauthorized, Code: verifier.CodeInvalidToken,
+			Description: "This resource needs a DPoP-bound access token, sent as Authorization: DPoP with a DPoP proof.",
+			DPoPAlgs:    dpopAlgs(), Err: verifier.ErrDPoP}
 	}
 	if !slices.Contains(c.Audience, rt.audience) {
 		return nil, &verifier.Error{Status: http.StatusUnauthorized, Code: verifier.CodeInvalidToken,
@@ -467,6 +500,32 @@ func (g *Gateway) authenticate(r *http.Request, rt *route) (*verifier.Claims, er
 		return nil, insufficient(fmt.Sprintf("This resource needs one of the roles %s.", strings.Join(rt.anyRole, ", ")), "", errMissingRole)
 	}
 	return c, nil
+}
+
+// dpopAlgs returns the algorithms of the DPoP challenge of a route that
+// requires DPoP: those the verifier accepts by default.
+func dpopAlgs() string { return strings.Join((&dpop.Checker{}).AlgorithmNames(), " ") }
+
+// originalURLKey is the context key of the original request's URL in a
+// forward-auth subrequest (forwardauth.go).
+type originalURLKey struct{}
+
+// publicURL returns the URL the client sent r to, without its query:
+// public_url and r's path; for a forward-auth subrequest, the original
+// request's URL; else r's scheme (https over TLS or from a trusted proxy
+// saying so), host and path.
+func (t *table) publicURL(r *http.Request) string {
+	if t.cfg.PublicURL != "" {
+		return t.cfg.PublicURL + r.URL.EscapedPath()
+	}
+	if u, ok := r.Context().Value(originalURLKey{}).(string); ok {
+		return u
+	}
+	scheme := "http"
+	if tlsconfig.IsHTTPS(r, t.proxies) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }
 
 // Causes of the gateway's own refusals, for the log and metrics.
@@ -593,6 +652,8 @@ func reason(err error) string {
 		return "insufficient_scope"
 	case errors.Is(err, verifier.ErrUnavailable):
 		return "unavailable"
+	case errors.Is(err, verifier.ErrDPoP):
+		return "dpop"
 	case errors.Is(err, verifier.ErrInvalidToken):
 		return "invalid_token"
 	}
@@ -605,7 +666,7 @@ const attrAuthFailure = attribute.Key("keycard.auth.failure")
 
 // authReasons are the label values of reason, for initialization.
 var authReasons = []string{"no_token", "malformed_request", "revoked", "wrong_audience", "insufficient_role",
-	"insufficient_scope", "unavailable", "invalid_token", "other"}
+	"insufficient_scope", "unavailable", "dpop", "invalid_token", "other"}
 
 // logPath returns a path for the log: at most 256 bytes of it.
 func logPath(p string) string {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
 	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/verifier"
@@ -68,6 +69,10 @@ type RunOptions struct {
 	// Tracer, when not nil, makes the spans instead of an exporter to
 	// Config.OTLPEndpoint (the demo, tests).
 	Tracer trace.TracerProvider
+	// Replay, when not nil, remembers the DPoP proof ids of the verifier
+	// Run makes, instead of a cache of this process alone: one shared by
+	// every instance ("keycard gateway --redis").
+	Replay dpop.Replayer
 }
 
 // Run runs "keycard gateway": it opens the listeners (the proxy's and
@@ -146,7 +151,18 @@ func Run(ctx context.Context, opt RunOptions) error {
 	}
 	v := opt.Verifier
 	if v == nil {
-		if v, err = newVerifier(ctx, cfg, secret, log); err != nil {
+		checker := &dpop.Checker{Replay: opt.Replay} // Replay nil: a cache of this process
+		if cfg.DPoPNonceSecretFile != "" {
+			key, err := readSecretFile(cfg.DPoPNonceSecretFile)
+			if err != nil {
+				return fmt.Errorf("dpop_nonce_secret_file: %w", err)
+			}
+			if len(key) < 32 {
+				return errors.New("dpop_nonce_secret_file: the secret must be at least 32 bytes")
+			}
+			checker.Nonces = &dpop.Nonces{Secret: []byte(key)}
+		}
+		if v, err = newVerifier(ctx, cfg, secret, checker, log); err != nil {
 			return err
 		}
 		defer v.Close()
@@ -259,7 +275,7 @@ func upstreamTransport(cfg *Config) (http.RoundTripper, error) {
 // newVerifier returns the verifier that follows cfg's issuer: its keys,
 // and its revocation feed as the configured service client. It leaves
 // the audience to the routes.
-func newVerifier(ctx context.Context, cfg *Config, secret string, log *slog.Logger) (*verifier.Verifier, error) {
+func newVerifier(ctx context.Context, cfg *Config, secret string, checker *dpop.Checker, log *slog.Logger) (*verifier.Verifier, error) {
 	var issuerClient *http.Client
 	if cfg.IssuerCA != "" {
 		t, err := tlsconfig.Transport(cfg.IssuerCA)
@@ -283,6 +299,7 @@ func newVerifier(ctx context.Context, cfg *Config, secret string, log *slog.Logg
 		FailOpen:      cfg.FailOpen,
 		Logger:        log,
 		HTTPClient:    issuerClient,
+		DPoP:          checker,
 	})
 }
 

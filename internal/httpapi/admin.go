@@ -531,6 +531,7 @@ type adminClientJSON struct {
 	RefreshLifetime        int64           `json:"refresh_token_lifetime,omitempty"` // seconds
 	RefreshIdle            int64           `json:"refresh_token_idle,omitempty"`     // seconds
 	TokenExchangeAudiences []string        `json:"token_exchange_audiences"`
+	DPoP                   string          `json:"dpop"` // optional | required (RFC 9449)
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
 	// Secret is set only in the answer to the creation.
@@ -547,14 +548,18 @@ func adminClient(c *keycard.Client) adminClientJSON {
 	if method == "" {
 		method = keycard.AuthClientSecretBasic
 	}
+	dpopPolicy := o.DPoP
+	if dpopPolicy == "" {
+		dpopPolicy = keycard.DPoPOptional
+	}
 	return adminClientJSON{
 		ID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audiences: nonNil(c.Audiences),
 		GrantTypes: grants, Public: o.Public, FirstParty: o.FirstParty, RedirectURIs: nonNil(o.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(o.PostLogoutRedirectURIs), BackchannelLogoutURI: o.BackchannelLogoutURI,
 		TokenAuthMethod: method, JWKS: o.JWKS, JWKSURI: o.JWKSURI,
 		AccessTTL: int64(o.AccessTTL / time.Second), RefreshLifetime: int64(o.RefreshLifetime / time.Second), RefreshIdle: int64(o.RefreshIdle / time.Second),
-		TokenExchangeAudiences: nonNil(o.TokenExchangeAudiences),
-		CreatedAt:              c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		TokenExchangeAudiences: nonNil(o.TokenExchangeAudiences), DPoP: dpopPolicy,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }
 
@@ -610,6 +615,7 @@ type clientRequest struct {
 	RefreshLifetime        int64           `json:"refresh_token_lifetime"`
 	RefreshIdle            int64           `json:"refresh_token_idle"`
 	TokenExchangeAudiences []string        `json:"token_exchange_audiences"`
+	DPoP                   string          `json:"dpop"`
 }
 
 // maxLifetimeSeconds bounds the lifetimes a registration may give (a year).
@@ -635,7 +641,7 @@ func (req *clientRequest) spec() (auth.ClientSpec, error) {
 		TokenAuthMethod: req.TokenAuthMethod, JWKS: jwks, JWKSURI: req.JWKSURI,
 		AccessTTL: time.Duration(req.AccessTTL) * time.Second, RefreshLifetime: time.Duration(req.RefreshLifetime) * time.Second,
 		RefreshIdle:            time.Duration(req.RefreshIdle) * time.Second,
-		TokenExchangeAudiences: req.TokenExchangeAudiences,
+		TokenExchangeAudiences: req.TokenExchangeAudiences, DPoP: req.DPoP,
 	}}, nil
 }
 

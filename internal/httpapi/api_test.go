@@ -481,8 +481,10 @@ func TestDiscovery(t *testing.T) {
 			"authorization_response_iss_parameter_supported": true,
 			"request_parameter_supported":                    false,
 			"request_uri_parameter_supported":                true,
-			"keycard_revocation_feed_endpoint":               testIssuer + "/v1/revocations",
-			"keycard_revocation_stream_endpoint":             testIssuer + "/v1/revocations/stream",
+			// DPoP proofs (RFC 9449): asymmetric algorithms only.
+			"dpop_signing_alg_values_supported":  []any{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"},
+			"keycard_revocation_feed_endpoint":   testIssuer + "/v1/revocations",
+			"keycard_revocation_stream_endpoint": testIssuer + "/v1/revocations/stream",
 		}
 		if len(m) != len(want) {
 			t.Errorf("%s: got %d members, want %d: %s", path, len(m), len(want), res.body)

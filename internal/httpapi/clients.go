@@ -136,7 +136,7 @@ func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, clientTokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, Scope: t.Scope})
+	writeJSON(w, http.StatusOK, clientTokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, Scope: t.Scope})
 }
 
 // introspectionResponse is RFC 7662 §2.2's response; an inactive token
@@ -161,6 +161,9 @@ type introspectionResponse struct {
 	Issuer    string       `json:"iss,omitempty"`
 	JTI       string       `json:"jti,omitempty"`
 	SessionID string       `json:"sid,omitempty"`
+	// Confirmation is the cnf of a token bound to a DPoP key (RFC 9449
+	// section 6.2).
+	Confirmation *jwt.Confirmation `json:"cnf,omitempty"`
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -209,13 +212,17 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tokenType := ""
+	var cnf *jwt.Confirmation
 	if in.TokenType == auth.TokenTypeAccess {
-		tokenType = "Bearer"
+		tokenType = auth.TokenTypeBearer
+		if in.KeyThumbprint != "" {
+			tokenType, cnf = auth.TokenTypeDPoP, &jwt.Confirmation{JKT: in.KeyThumbprint}
+		}
 	}
 	writeJSON(w, http.StatusOK, introspectionResponse{
 		Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Username, TokenType: tokenType, TokenUse: in.TokenType,
 		ExpiresAt: unixOrZero(in.ExpiresAt), IssuedAt: unixOrZero(in.IssuedAt), Subject: in.Subject,
-		Audience: in.Audience, Issuer: in.Issuer, JTI: in.JTI, SessionID: in.SessionID,
+		Audience: in.Audience, Issuer: in.Issuer, JTI: in.JTI, SessionID: in.SessionID, Confirmation: cnf,
 	})
 }
 

@@ -35,6 +35,10 @@ const (
 	// RFC 9470 section 3: the token's authentication is too old for the
 	// action (step-up); WWW-Authenticate carries max_age.
 	codeInsufficientUserAuthentication = "insufficient_user_authentication"
+	// RFC 9449 section 5: a DPoP proof that is missing where required,
+	// or invalid; and section 8: the proof must carry the server's nonce.
+	codeInvalidDPoPProof = "invalid_dpop_proof"
+	codeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // httpError is an error answered with a given status and code: a protocol
@@ -81,6 +85,9 @@ func errorResponse(err error) (status int, code, description string) {
 	}
 	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
 		return http.StatusUnauthorized, codeInsufficientUserAuthentication, keycard.ErrorMessage(err)
+	}
+	if de, ok := errors.AsType[*auth.DPoPError](err); ok {
+		return http.StatusBadRequest, codeInvalidDPoPProof, de.Description
 	}
 	status = browser.StatusOf(err)
 	code, ok := apiErrorCodes[keycard.ErrorCode(err)]

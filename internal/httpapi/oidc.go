@@ -143,6 +143,14 @@ type userInfoResponse struct {
 // refused one 401 invalid_token, one without openid 403
 // insufficient_scope, each with WWW-Authenticate (RFC 6750 §3).
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	r, ok := s.resourceDPoP(w, r) // dpop.go
+	if !ok {
+		return
+	}
+	if auth.DPoPKey(r.Context()) != "" {
+		s.userInfo(w, r, dpopToken(r), "DPoP")
+		return
+	}
 	token, present, problem := bearerToken(r)
 	switch {
 	case !present:
@@ -154,15 +162,21 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, problem))
 		return
 	}
+	s.userInfo(w, r, token, "Bearer")
+}
+
+// userInfo answers a userinfo request with token, checked, which came
+// under scheme (Bearer or DPoP, the scheme of the challenges).
+func (s *Server) userInfo(w http.ResponseWriter, r *http.Request, token, scheme string) {
 	info, err := s.svc.UserInfo(r.Context(), token)
 	switch keycard.ErrorCode(err) {
 	case "":
 	case keycard.EUNAUTHORIZED:
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", scheme+` error="invalid_token"`)
 		s.writeError(w, r, errorf(http.StatusUnauthorized, codeInvalidToken, keycard.ErrorMessage(err)))
 		return
 	case keycard.EFORBIDDEN:
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		w.Header().Set("WWW-Authenticate", scheme+` error="insufficient_scope", scope="openid"`)
 		s.writeError(w, r, errorf(http.StatusForbidden, codeInsufficientScope, keycard.ErrorMessage(err)))
 		return
 	default:
@@ -202,6 +216,20 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 			continue // authentication, not the request
 		}
 		params.Set(k, v)
+	}
+	// A DPoP proof with the pushed request binds its code to the key
+	// (RFC 9449 section 10.1), as dpop_jkt does; both must agree.
+	r, err = s.tokenDPoP(w, r) // dpop.go
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if jkt := auth.DPoPKey(r.Context()); jkt != "" {
+		if v := params.Get("dpop_jkt"); v != "" && v != jkt {
+			s.writeError(w, r, errorf(http.StatusBadRequest, codeInvalidDPoPProof, "The dpop_jkt is not the thumbprint of the DPoP proof's key."))
+			return
+		}
+		params.Set("dpop_jkt", jkt)
 	}
 	uri, ttl, err := s.svc.PushAuthorization(r.Context(), client, params)
 	if err != nil {

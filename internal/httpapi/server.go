@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
 	"github.com/keycard-auth/keycard/internal/tracing"
@@ -72,6 +73,10 @@ type Options struct {
 	// those of /healthz, /readyz and /metrics, named by its route
 	// (internal/tracing); nil makes none.
 	Tracer trace.TracerProvider
+	// DPoP checks the DPoP proofs of token requests (RFC 9449); its
+	// replay cache is this instance's. nil gives the Server a checker
+	// with the defaults of package dpop.
+	DPoP *dpop.Checker
 }
 
 // Pages is a handler of web pages and the net/http.ServeMux patterns it
@@ -116,6 +121,9 @@ type Server struct {
 
 	// tracer makes the requests' spans; nil without tracing.
 	tracer *tracing.Server
+
+	// dpop checks the DPoP proofs of token requests (dpop.go).
+	dpop *dpop.Checker
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -124,7 +132,10 @@ var _ http.Handler = (*Server)(nil)
 func New(svc *auth.Service, opt Options) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, degraded: opt.Degraded, now: opt.Now, metrics: opt.Metrics,
 		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages,
-		tracer: tracing.NewServer(opt.Tracer)}
+		tracer: tracing.NewServer(opt.Tracer), dpop: opt.DPoP}
+	if s.dpop == nil {
+		s.dpop = &dpop.Checker{}
+	}
 	if opt.Logger != nil {
 		s.log = slog.New(WithRequestID(opt.Logger.Handler()))
 	}

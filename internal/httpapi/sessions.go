@@ -25,8 +25,12 @@ type tokenResponse struct {
 // no-cache are set on every response by logRequests, as RFC 6749 §5.1
 // requires of this one.
 func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
+	tokenType := t.TokenType
+	if tokenType == "" {
+		tokenType = auth.TokenTypeBearer
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn,
+		AccessToken: t.AccessToken, TokenType: tokenType, ExpiresIn: t.ExpiresIn,
 		RefreshToken: t.RefreshToken, IDToken: t.IDToken, Scope: t.Scope, SessionID: t.SessionID,
 	})
 }

@@ -29,6 +29,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if r, err = s.tokenDPoP(w, r); err != nil { // dpop.go
+		s.writeError(w, r, err)
+		return
+	}
 	switch gt := form["grant_type"]; gt {
 	case "":
 		s.writeError(w, r, badRequest(`Parameter "grant_type" is required.`))

@@ -188,6 +188,7 @@ type metadata struct {
 	AuthorizationResponseIssParameterSupported      bool     `json:"authorization_response_iss_parameter_supported"`
 	RequestParameterSupported                       bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported                    bool     `json:"request_uri_parameter_supported"`
+	DPoPSigningAlgValuesSupported                   []string `json:"dpop_signing_alg_values_supported"`
 	// Keycard's revocation feed (docs/http-api.md), for verifiers and
 	// gateways that start from the issuer; RFC 8414 §2 allows metadata of
 	// one's own.
@@ -244,6 +245,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		AuthorizationResponseIssParameterSupported: true,
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               true,
+		DPoPSigningAlgValuesSupported:              s.dpop.AlgorithmNames(),
 		RevocationFeedEndpoint:                     base + "/v1/revocations",
 		RevocationStreamEndpoint:                   base + "/v1/revocations/stream",
 	})

@@ -41,13 +41,13 @@ type BenchOptions struct {
 
 // DefaultServerCPU returns the meter Bench reads when none is given: the
 // /metrics of the process the workload loads, the auth server's, or the
-// gateway's for the gateway workload. revocation-latency has none (its
+// gateway's for the gateway workloads. revocation-latency has none (its
 // cycles are not requests to one process): nil.
 func DefaultServerCPU(workload string, t Target) CPUMeter {
 	switch workload {
 	case WorkloadRevocationLatency:
 		return nil
-	case WorkloadGateway:
+	case WorkloadGateway, WorkloadGatewayDPoP:
 		return MetricsCPU{URL: t.Gateway + "/metrics"}
 	}
 	return MetricsCPU{URL: t.URL + "/metrics"}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keycard-auth/keycard/dpop"
 )
 
 // maxBody is the most of an answer's body a request reads.
@@ -74,6 +76,7 @@ type ServiceClient struct {
 // Tokens is a token response.
 type Tokens struct {
 	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
 	RefreshToken string `json:"refresh_token"`
 	SessionID    string `json:"session_id"`
 	ExpiresIn    int    `json:"expires_in"`
@@ -296,8 +299,22 @@ func (f *Fixture) Login(ctx context.Context, u User) (Tokens, error) {
 // Refresh rotates a refresh token (POST /oauth/token
 // grant_type=refresh_token).
 func (f *Fixture) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	return f.RefreshDPoP(ctx, refreshToken, nil)
+}
+
+// RefreshDPoP is Refresh with a DPoP proof made by p (RFC 9449): the new
+// access token is bound to p's key. p nil is Refresh.
+func (f *Fixture) RefreshDPoP(ctx context.Context, refreshToken string, p *dpop.Prover) (Tokens, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	status, body, err := f.postForm(ctx, "/oauth/token", form, nil)
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if p != nil {
+		proof, err := p.Proof("POST", f.t.URL+"/oauth/token", "", "")
+		if err != nil {
+			return Tokens{}, err
+		}
+		h.Set("DPoP", proof)
+	}
+	status, body, err := f.do(ctx, "POST", f.t.URL+"/oauth/token", h, []byte(form.Encode()))
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keycard-auth/keycard/dpop"
+	"github.com/keycard-auth/keycard/jose"
 )
 
 // Workload names.
@@ -19,6 +22,7 @@ const (
 	WorkloadClientCredentials = "client-credentials"
 	WorkloadIntrospect        = "introspect"
 	WorkloadGateway           = "gateway"
+	WorkloadGatewayDPoP       = "gateway-dpop"
 	WorkloadRevocationLatency = "revocation-latency"
 	WorkloadAuthCode          = "authcode"
 )
@@ -26,13 +30,13 @@ const (
 // WorkloadNames returns the names NewWorkload knows, in the order
 // docs/bench.md describes them.
 func WorkloadNames() []string {
-	return []string{WorkloadLogin, WorkloadRefresh, WorkloadClientCredentials, WorkloadIntrospect, WorkloadGateway, WorkloadRevocationLatency, WorkloadAuthCode}
+	return []string{WorkloadLogin, WorkloadRefresh, WorkloadClientCredentials, WorkloadIntrospect, WorkloadGateway, WorkloadGatewayDPoP, WorkloadRevocationLatency, WorkloadAuthCode}
 }
 
 // NeedsGateway reports whether the named workload sends requests through
 // the gateway (Target.Gateway and Target.Path).
 func NeedsGateway(name string) bool {
-	return name == WorkloadGateway || name == WorkloadRevocationLatency
+	return name == WorkloadGateway || name == WorkloadGatewayDPoP || name == WorkloadRevocationLatency
 }
 
 // BenchScope is the scope of the service client bench creates for the
@@ -97,6 +101,8 @@ func NewWorkload(name string, f *Fixture, opts WorkloadOptions) (Workload, error
 		return &introspectWorkload{f: f}, nil
 	case WorkloadGateway:
 		return &gatewayWorkload{f: f}, nil
+	case WorkloadGatewayDPoP:
+		return &gatewayDPoPWorkload{f: f}, nil
 	case WorkloadRevocationLatency:
 		return &revocationWorkload{f: f, opts: opts}, nil
 	case WorkloadAuthCode:
@@ -243,6 +249,9 @@ type userTokens struct {
 type tokenSlot struct {
 	cur      atomic.Pointer[heldToken]
 	renewing atomic.Bool
+	// prover, when not nil, is the DPoP key the slot's tokens are bound
+	// to: renewals prove it.
+	prover *dpop.Prover
 }
 
 // heldToken is a token response ready to use.
@@ -281,16 +290,43 @@ func newUserTokens(ctx context.Context, f *Fixture, workers int) (*userTokens, e
 	return u, nil
 }
 
+// newDPoPUserTokens is newUserTokens with each user's access token bound
+// to a DPoP key of its own (RFC 9449), by a refresh with a proof of it.
+func newDPoPUserTokens(ctx context.Context, f *Fixture, workers int) (*userTokens, error) {
+	u, err := newUserTokens(ctx, f, workers)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range u.slots {
+		var err error
+		if s.prover, err = dpop.GenerateProver(jose.ES256, nil); err != nil {
+			return nil, err
+		}
+		next, err := f.RefreshDPoP(ctx, s.cur.Load().refresh, s.prover)
+		if err != nil {
+			return nil, fmt.Errorf("a refresh with a DPoP proof: %w", err)
+		}
+		if next.TokenType != "DPoP" {
+			return nil, &KindError{Kind: KindBadResponse, Msg: "a refresh with a DPoP proof answered token_type " + next.TokenType}
+		}
+		s.cur.Store(newHeldToken(next))
+	}
+	return u, nil
+}
+
+// slot returns the token slot of worker.
+func (u *userTokens) slot(worker int) *tokenSlot { return u.slots[worker%len(u.slots)] }
+
 // get returns the token for worker, starting its renewal if it is due.
 func (u *userTokens) get(ctx context.Context, worker int) *heldToken {
-	s := u.slots[worker%len(u.slots)]
+	s := u.slot(worker)
 	t := s.cur.Load()
 	if time.Now().After(t.renewAt) && s.renewing.CompareAndSwap(false, true) {
 		go func() {
 			defer s.renewing.Store(false)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			next, err := u.f.Refresh(rctx, t.refresh)
+			next, err := u.f.RefreshDPoP(rctx, t.refresh, s.prover)
 			if err != nil {
 				// Keep the old token; try again in a second rather than on
 				// every request.
@@ -353,6 +389,47 @@ func (w *gatewayWorkload) Setup(ctx context.Context, workers int) error {
 
 func (w *gatewayWorkload) Op(ctx context.Context, worker int) (time.Duration, error) {
 	status, body, err := w.f.do(ctx, "GET", w.url, w.tokens.get(ctx, worker).bearer, nil)
+	if err != nil {
+		return 0, err
+	}
+	if status < 200 || status > 299 {
+		return 0, statusError(status, body)
+	}
+	return 0, nil
+}
+
+// gateway-dpop: GET Path through the gateway with a user's DPoP-bound
+// access token as Authorization: DPoP and a fresh DPoP proof, signed with
+// ES256 by the user's key for each request (the client's signing is in
+// the latency); any 2xx answer is a success.
+type gatewayDPoPWorkload struct {
+	f      *Fixture
+	url    string
+	tokens *userTokens
+}
+
+func (w *gatewayDPoPWorkload) SelfTimed() bool { return false }
+
+func (w *gatewayDPoPWorkload) Setup(ctx context.Context, workers int) error {
+	toks, err := newDPoPUserTokens(ctx, w.f, workers)
+	if err != nil {
+		return err
+	}
+	w.tokens = toks
+	w.url = w.f.t.Gateway + w.f.t.Path
+	if _, err := w.Op(ctx, 0); err != nil {
+		return fmt.Errorf("GET %s through the gateway with a bench user's DPoP-bound token: %w", w.f.t.Path, err)
+	}
+	return nil
+}
+
+func (w *gatewayDPoPWorkload) Op(ctx context.Context, worker int) (time.Duration, error) {
+	t := w.tokens.get(ctx, worker)
+	proof, err := w.tokens.slot(worker).prover.Proof("GET", w.url, t.access, "")
+	if err != nil {
+		return 0, err
+	}
+	status, body, err := w.f.do(ctx, "GET", w.url, http.Header{"Authorization": {"DPoP " + t.access}, "Dpop": {proof}}, nil)
 	if err != nil {
 		return 0, err
 	}

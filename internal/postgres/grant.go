@@ -24,7 +24,7 @@ type GrantStore struct{ db *DB }
 var _ keycard.GrantStore = (*GrantStore)(nil)
 
 const authCodeColumns = `id, secret_hash, client_id, user_id, session_id, redirect_uri, code_challenge, scope, nonce,
-	auth_time, amr, created_at, expires_at, redeemed_at, grant_session_id`
+	auth_time, amr, created_at, expires_at, redeemed_at, grant_session_id, dpop_jkt`
 
 func scanAuthCode(row pgx.Row) (*keycard.AuthCode, error) {
 	var (
@@ -33,7 +33,7 @@ func scanAuthCode(row pgx.Row) (*keycard.AuthCode, error) {
 		grantSession       *string
 	)
 	if err := row.Scan(&c.ID, &c.SecretHash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.CodeChallenge, &c.Scope, &c.Nonce,
-		&authTime, &c.AMR, &c.CreatedAt, &c.ExpiresAt, &redeemed, &grantSession); err != nil {
+		&authTime, &c.AMR, &c.CreatedAt, &c.ExpiresAt, &redeemed, &grantSession, &c.DPoPJKT); err != nil {
 		return nil, err
 	}
 	if len(c.AMR) == 0 {
@@ -102,10 +102,10 @@ func (s *GrantStore) CreateAuthCode(ctx context.Context, c *keycard.AuthCode) er
 	// Inserted only if the session is the user's: one statement, one
 	// round trip.
 	tag, err := s.db.pool.Exec(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
 		WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $5 AND user_id = $4)`,
 		c.ID, c.SecretHash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.CodeChallenge, c.Scope, c.Nonce,
-		nullTime(c.AuthTime), orEmpty(c.AMR), c.CreatedAt, c.ExpiresAt, nullTime(c.RedeemedAt), nullString(c.GrantSessionID))
+		nullTime(c.AuthTime), orEmpty(c.AMR), c.CreatedAt, c.ExpiresAt, nullTime(c.RedeemedAt), nullString(c.GrantSessionID), c.DPoPJKT)
 	switch {
 	case pgCode(err) == foreignKeyViolation && constraint(err) == "auth_codes_client_id_fkey":
 		return clientNotFound()

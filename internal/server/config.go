@@ -97,6 +97,11 @@ type Config struct {
 	// CookieMode lets browser logins of the JSON API keep their tokens in
 	// HttpOnly cookies.
 	CookieMode bool
+	// DPoPNonce requires server-issued nonces in the DPoP proofs of the
+	// token and userinfo endpoints (RFC 9449 section 8). The nonces'
+	// key is derived from the master key, so every instance accepts
+	// the others'.
+	DPoPNonce bool
 	// Pages serves the web pages (sign-in, account, admin console).
 	Pages bool
 	// PageRedirects are path prefixes the sign-in page may send the

@@ -42,6 +42,9 @@ type App struct {
 	// sessions; derived from the master key, so the same on every
 	// instance and restart.
 	csrfKey []byte
+	// dpopNonceKey keys the server's DPoP nonces (Config.DPoPNonce),
+	// derived from the master key like csrfKey.
+	dpopNonceKey []byte
 	// clientKeys fetches the JWK Sets of private_key_jwt clients.
 	clientKeys *clientKeySets
 }
@@ -98,6 +101,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			return nil, err
 		}
 		if a.csrfKey, err = hkdf.Key(sha256.New, mk, nil, "keycard csrf key v1", 32); err != nil {
+			return nil, err
+		}
+		if a.dpopNonceKey, err = hkdf.Key(sha256.New, mk, nil, "keycard dpop nonce key v1", 32); err != nil {
 			return nil, err
 		}
 		accessTTL := cfg.AccessTTL

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/dpop"
 	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/browser"
 	"github.com/keycard-auth/keycard/internal/httpapi"
@@ -89,8 +90,15 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		}
 		pages = p
 	}
+	checker := &dpop.Checker{}
+	if a.cfg.DPoPNonce {
+		if len(a.dpopNonceKey) == 0 {
+			return nil, errors.New("--dpop-nonce: no master key to derive the nonce key from")
+		}
+		checker.Nonces = &dpop.Nonces{Secret: a.dpopNonceKey}
+	}
 	return httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: a.cfg.CookieMode, CSRFKey: a.csrfKey,
-		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer}), nil
+		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer, DPoP: checker}), nil
 }
 
 // ready is the readiness check: the database answers and a key signs. A

@@ -19,7 +19,7 @@ var _ keycard.GrantStore = (*GrantStore)(nil)
 func NewGrantStore(db *DB) *GrantStore { return &GrantStore{db: db} }
 
 const authCodeColumns = `id, secret_hash, client_id, user_id, session_id, redirect_uri, code_challenge, scope, nonce,
-	auth_time, amr, created_at, expires_at, redeemed_at, grant_session_id`
+	auth_time, amr, created_at, expires_at, redeemed_at, grant_session_id, dpop_jkt`
 
 func scanAuthCode(row scanner) (*keycard.AuthCode, error) {
 	var (
@@ -28,7 +28,7 @@ func scanAuthCode(row scanner) (*keycard.AuthCode, error) {
 		authTime, created, expires, redeemed sql.NullInt64
 	)
 	if err := row.Scan(&c.ID, &c.SecretHash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.CodeChallenge, &c.Scope, &c.Nonce,
-		&authTime, &amr, &created, &expires, &redeemed, &grantSession); err != nil {
+		&authTime, &amr, &created, &expires, &redeemed, &grantSession, &c.DPoPJKT); err != nil {
 		return nil, err
 	}
 	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.RedeemedAt = fromMicros(authTime), fromMicros(created), fromMicros(expires), fromMicros(redeemed)
@@ -77,10 +77,10 @@ func (s *GrantStore) CreateAuthCode(ctx context.Context, c *keycard.AuthCode) er
 	err = s.db.update(ctx, func(tx txn) error {
 		// Inserted only if the session is the user's.
 		res, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 			WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ? AND user_id = ?)`,
 			c.ID, c.SecretHash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.CodeChallenge, c.Scope, c.Nonce,
-			nullMicros(c.AuthTime), amr, micros(c.CreatedAt), micros(c.ExpiresAt), nullMicros(c.RedeemedAt), nullString(c.GrantSessionID),
+			nullMicros(c.AuthTime), amr, micros(c.CreatedAt), micros(c.ExpiresAt), nullMicros(c.RedeemedAt), nullString(c.GrantSessionID), c.DPoPJKT,
 			c.SessionID, c.UserID)
 		switch {
 		case isForeignKey(err):

@@ -44,6 +44,7 @@ func oauthSettings(t *testing.T, variant int) keycard.OAuthSettings {
 		RefreshLifetime:        n * 24 * time.Hour,
 		RefreshIdle:            n * time.Hour,
 		TokenExchangeAudiences: []string{"orders-api", "https://orders.example/"},
+		DPoP:                   keycard.DPoPRequired,
 	}
 	if variant == 2 {
 		o.RedirectURIs = []string{"https://other.example/cb"}
@@ -54,6 +55,7 @@ func oauthSettings(t *testing.T, variant int) keycard.OAuthSettings {
 		o.JWKS = json.RawMessage(`{"keys":[]}`)
 		o.JWKSURI = "https://other.example/jwks"
 		o.TokenExchangeAudiences = []string{"billing-api"}
+		o.DPoP = keycard.DPoPOptional
 	}
 	// Every field is set, so a field added to OAuthSettings and not stored
 	// fails the round trip below.

@@ -24,6 +24,7 @@ func newAuthCode(t *testing.T, sess *keycard.Session, clientID string, at time.T
 		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		Scope:         "openid profile offline_access",
 		Nonce:         "n-0S6_WzA2Mj",
+		DPoPJKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		AuthTime:      sess.AuthenticatedAt(),
 		AMR:           []string{"pwd"},
 		CreatedAt:     at,

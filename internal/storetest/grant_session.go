@@ -17,6 +17,8 @@ func newGrantSession(t *testing.T, parent *keycard.Session, clientID string, at 
 	sess := newSession(t, parent.UserID, at)
 	sess.ParentID, sess.ClientID, sess.Scope = parent.ID, clientID, "openid profile weather:read"
 	sess.AuthTime, sess.AMR = parent.AuthenticatedAt(), []string{"pwd", "otp"}
+	// Bound to a DPoP key (RFC 9449): the thumbprint reads back as is.
+	sess.DPoPJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 	return sess
 }
 
@@ -112,8 +114,8 @@ func testGrantSessionCreate(t *testing.T, open OpenFunc) {
 		t.Fatal(err)
 	}
 	check(t, "sign-in", got, parent)
-	if got.ParentID != "" || got.ClientID != "" || got.Scope != "" || !got.AuthTime.IsZero() || got.AMR != nil {
-		t.Errorf("sign-in: got grant fields %q %q %q %v %v, want none", got.ParentID, got.ClientID, got.Scope, got.AuthTime, got.AMR)
+	if got.ParentID != "" || got.ClientID != "" || got.Scope != "" || !got.AuthTime.IsZero() || got.AMR != nil || got.DPoPJKT != "" {
+		t.Errorf("sign-in: got grant fields %q %q %q %v %v %q, want none", got.ParentID, got.ClientID, got.Scope, got.AuthTime, got.AMR, got.DPoPJKT)
 	}
 	if !got.AuthenticatedAt().Equal(parent.CreatedAt) {
 		t.Errorf("sign-in AuthenticatedAt = %v, want its CreatedAt %v", got.AuthenticatedAt(), parent.CreatedAt)

@@ -289,7 +289,7 @@ func TestAdminClients(t *testing.T) {
 		"grant_authorization_code": {"on"}, "grant_refresh_token": {"on"},
 		"redirect_uris": {"https://orders.example/cb\r\n  https://orders.example/cb2?a=1,2 \r\n\r\n"}, "post_logout_redirect_uris": {"https://orders.example/"},
 		"scopes": {"orders:read"}, "backchannel_logout_uri": {"https://orders.example/bc"}, "auth_method": {"client_secret_post"},
-		"access_token_lifetime": {"5m"}, "refresh_token_lifetime": {"720h"}, "refresh_token_idle": {"24h"}})
+		"access_token_lifetime": {"5m"}, "refresh_token_lifetime": {"720h"}, "refresh_token_idle": {"24h"}, "dpop": {"required"}})
 	if r.status != http.StatusOK || web == "" || secretRE.FindStringSubmatch(r.body) == nil || !strings.Contains(r.body, `id="client-kind">web app`) {
 		t.Fatalf("register a web app: %d\n%s", r.status, r.body)
 	}
@@ -301,7 +301,8 @@ func TestAdminClients(t *testing.T) {
 	if !o.FirstParty || o.Public || strings.Join(o.GrantTypes, " ") != "authorization_code refresh_token" ||
 		strings.Join(o.RedirectURIs, " ") != "https://orders.example/cb https://orders.example/cb2?a=1,2" ||
 		strings.Join(o.PostLogoutRedirectURIs, " ") != "https://orders.example/" || o.BackchannelLogoutURI != "https://orders.example/bc" ||
-		o.TokenAuthMethod != "client_secret_post" || o.AccessTTL != 5*time.Minute || o.RefreshLifetime != 720*time.Hour || o.RefreshIdle != 24*time.Hour {
+		o.TokenAuthMethod != "client_secret_post" || o.AccessTTL != 5*time.Minute || o.RefreshLifetime != 720*time.Hour || o.RefreshIdle != 24*time.Hour ||
+		o.DPoP != keycard.DPoPRequired || !strings.Contains(r.body, `id="client-dpop">required`) {
 		t.Errorf("the web app as stored: %+v", o)
 	}
 

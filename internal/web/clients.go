@@ -83,6 +83,7 @@ type clientForm struct {
 	AuthMethod                              string
 	JWKS, JWKSURI                           string
 	AccessTTL, RefreshLifetime, RefreshIdle string // durations, "" for the server's
+	DPoP                                    string // "" (optional) or "required"
 }
 
 // formOf returns the form of a registered client.
@@ -107,6 +108,7 @@ func formOf(c *keycard.Client) clientForm {
 		RedirectURIs: strings.Join(o.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(o.PostLogoutRedirectURIs, "\n"),
 		BackchannelLogoutURI: o.BackchannelLogoutURI, AuthMethod: method, JWKS: string(o.JWKS), JWKSURI: o.JWKSURI,
 		AccessTTL: d(o.AccessTTL), RefreshLifetime: d(o.RefreshLifetime), RefreshIdle: d(o.RefreshIdle),
+		DPoP: o.DPoP,
 	}
 }
 
@@ -123,7 +125,7 @@ func readClientForm(r *http.Request) clientForm {
 		BackchannelLogoutURI: strings.TrimSpace(formValue(r, "backchannel_logout_uri")), AuthMethod: formValue(r, "auth_method"),
 		JWKS: strings.TrimSpace(formValue(r, "jwks")), JWKSURI: strings.TrimSpace(formValue(r, "jwks_uri")),
 		AccessTTL: strings.TrimSpace(formValue(r, "access_token_lifetime")), RefreshLifetime: strings.TrimSpace(formValue(r, "refresh_token_lifetime")),
-		RefreshIdle: strings.TrimSpace(formValue(r, "refresh_token_idle")),
+		RefreshIdle: strings.TrimSpace(formValue(r, "refresh_token_idle")), DPoP: formValue(r, "dpop"),
 	}
 }
 
@@ -148,7 +150,7 @@ func (f clientForm) spec() (auth.ClientSpec, string) {
 	o := keycard.OAuthSettings{
 		Public: f.Public, FirstParty: f.FirstParty, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		BackchannelLogoutURI: f.BackchannelLogoutURI, TokenAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI,
-		TokenExchangeAudiences: strings.Fields(f.ExchangeAudiences),
+		TokenExchangeAudiences: strings.Fields(f.ExchangeAudiences), DPoP: f.DPoP,
 	}
 	for _, g := range []struct {
 		on    bool
