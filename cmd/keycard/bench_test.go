@@ -503,14 +503,15 @@ func TestBenchServerCPU(t *testing.T) {
 		t.Skip("--server-pid reads /proc, which is Linux only")
 	}
 	pid := os.Getpid()
-	code, r, _, errOut = runBench(t, s, "client-credentials", "--requests", "300", "--concurrency", "4", "--server-pid", strconv.Itoa(pid), "--json", "--quiet")
+	// Enough requests for CPU counted in 10 ms ticks to advance.
+	code, r, _, errOut = runBench(t, s, "client-credentials", "--requests", "1000", "--concurrency", "4", "--server-pid", strconv.Itoa(pid), "--json", "--quiet")
 	if code != 0 {
 		t.Fatalf("--server-pid: exit %d: %s", code, errOut)
 	}
 	checkCPU(t, "server, from /proc", r.ServerCPU, fmt.Sprintf("/proc/%d/stat", pid))
 
 	// The table says it too.
-	code, _, out, errOut = runBench(t, s, "client-credentials", "--requests", "50", "--quiet")
+	code, _, out, errOut = runBench(t, s, "client-credentials", "--requests", "1000", "--quiet")
 	if code != 0 {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
