@@ -50,6 +50,7 @@ type rpMessage struct {
 	URL  string `json:"url"`
 	// signed-in, par-done, device-done
 	Sub, SID, Username, UsernameAfterRefresh, AccessToken string
+	TokenType, RefreshedTokenType                         string
 	IntrospectedActive                                    bool
 	IntrospectedSub                                       string
 	RefreshAfterRevocation                                string
@@ -76,7 +77,9 @@ type rpMessage struct {
 // private_key_jwt, its assertions signed by openid-client.
 func TestOpenIDClient(t *testing.T) {
 	node := nodeRP(t)
-	for _, method := range []string{"client_secret_post", "private_key_jwt"} {
+	// "dpop": client_secret_post, with a DPoP key (RFC 9449) for the code
+	// grant, the refresh and userinfo.
+	for _, method := range []string{"client_secret_post", "private_key_jwt", "dpop"} {
 		t.Run(method, func(t *testing.T) { testOpenIDClient(t, node, method) })
 	}
 }
@@ -124,6 +127,9 @@ func testOpenIDClient(t *testing.T, node, method string) {
 		}
 		registration += `,"token_endpoint_auth_method":"private_key_jwt","jwks":` + string(jwks)
 		env = append(env, "KEYCARD_RP_PRIVATE_JWK="+string(private))
+	}
+	if method == "dpop" {
+		env = append(env, "KEYCARD_RP_DPOP=1")
 	}
 	clientID, secret := registerClient(t, s, admin, "{"+registration+"}")
 
@@ -209,7 +215,25 @@ func testOpenIDClient(t *testing.T, node, method string) {
 	if in.Sub == "" || in.SID == "" || in.Username != "alice" || in.UsernameAfterRefresh != "alice" {
 		t.Errorf("signed in: %+v", in)
 	}
-	if code, name := userInfo(t, s, in.AccessToken); code != http.StatusOK || name != "alice" {
+	if method == "dpop" {
+		// Bound to openid-client's key: the token alone, as a bearer
+		// token, is refused.
+		if !strings.EqualFold(in.TokenType, "DPoP") || !strings.EqualFold(in.RefreshedTokenType, "DPoP") {
+			t.Errorf("token types %q and %q, want DPoP", in.TokenType, in.RefreshedTokenType)
+		}
+		msg, err := jose.UnsafeParse(in.AccessToken)
+		var c struct {
+			Cnf struct {
+				JKT string `json:"jkt"`
+			} `json:"cnf"`
+		}
+		if err != nil || json.Unmarshal(msg.Payload, &c) != nil || c.Cnf.JKT == "" {
+			t.Errorf("openid-client's DPoP access token has no cnf.jkt (%v)", err)
+		}
+		if code, _ := userInfo(t, s, in.AccessToken); code != http.StatusUnauthorized {
+			t.Errorf("userinfo with openid-client's DPoP-bound token as a bearer token: %d, want 401", code)
+		}
+	} else if code, name := userInfo(t, s, in.AccessToken); code != http.StatusOK || name != "alice" {
 		t.Errorf("userinfo with openid-client's refreshed token: %d %q", code, name)
 	}
 	if !in.IntrospectedActive || in.IntrospectedSub != in.Sub {

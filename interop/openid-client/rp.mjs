@@ -24,6 +24,11 @@
 // ES256) the client authenticates with private_key_jwt (RFC 7523) signed
 // by that key instead of its secret (CLIENT_SECRET is then "").
 //
+// With KEYCARD_RP_DPOP=1 the client holds a DPoP key (RFC 9449,
+// openid-client's randomDPoPKeyPair and getDPoPHandle) and sends a proof
+// with its code grant, its refresh and its userinfo requests: its access
+// tokens are then bound to that key (token_type DPoP).
+//
 // Any failed check throws: the process exits 1 with the error on stderr.
 import * as client from 'openid-client';
 import * as readline from 'node:readline';
@@ -60,6 +65,9 @@ const config = await client.discovery(new URL(issuer), clientId, clientSecret ||
   execute: [client.allowInsecureRequests],
 });
 check(config.serverMetadata().issuer === issuer, 'discovery: issuer');
+const dpop = process.env.KEYCARD_RP_DPOP === '1'
+  ? { DPoP: client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) }
+  : undefined;
 
 // The authorization code flow with PKCE, state and nonce.
 const codeVerifier = client.randomPKCECodeVerifier();
@@ -84,16 +92,16 @@ const tokens = await client.authorizationCodeGrant(config, callback, {
   expectedState: state,
   expectedNonce: nonce,
   idTokenExpected: true,
-});
+}, undefined, dpop);
 const claims = tokens.claims();
 check(claims && claims.sub, 'no ID token claims');
 check(tokens.refresh_token, 'no refresh token');
-const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub, dpop);
+const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, dpop);
 check(refreshed.access_token && refreshed.access_token !== tokens.access_token, 'the refresh gave no new access token');
 check(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token, 'the refresh did not rotate the refresh token');
 check(refreshed.claims()?.sub === claims.sub, 'the refreshed ID token names another subject');
-const infoAfter = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
+const infoAfter = await client.fetchUserInfo(config, refreshed.access_token, claims.sub, dpop);
 const introspected = await client.tokenIntrospection(config, refreshed.access_token);
 say('signed-in', {
   sub: claims.sub,
@@ -101,6 +109,8 @@ say('signed-in', {
   username: info.preferred_username,
   usernameAfterRefresh: infoAfter.preferred_username,
   accessToken: refreshed.access_token,
+  tokenType: tokens.token_type,
+  refreshedTokenType: refreshed.token_type,
   introspectedActive: introspected.active,
   introspectedSub: introspected.sub,
 });
