@@ -575,8 +575,11 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 		st := s.Status()
 		return st.Failures == 0 && s.set.Load().Lookup("b") != nil && st.NextRefresh.After(st.LastFetch)
 	})
-	// max-age=3600 is clamped to MaxRefresh.
-	if st := s.Status(); st.Keys != 1 || st.NextRefresh.Sub(st.LastFetch) > opt.MaxRefresh {
+	// max-age=3600 is clamped to MaxRefresh. NextRefresh is reckoned from
+	// a clock reading a little after LastFetch's, and on a loaded machine
+	// "a little" was once 0.6 µs past the 2 ms: the bound allows a second,
+	// still far below the hour the answer asked for.
+	if st := s.Status(); st.Keys != 1 || st.NextRefresh.Sub(st.LastFetch) > opt.MaxRefresh+time.Second {
 		t.Errorf("Status = %+v, want 1 key and the next refresh within MaxRefresh", st)
 	}
 }
