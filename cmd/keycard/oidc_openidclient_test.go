@@ -51,6 +51,8 @@ type rpMessage struct {
 	// signed-in, par-done, device-done
 	Sub, SID, Username, UsernameAfterRefresh, AccessToken string
 	TokenType, RefreshedTokenType                         string
+	ResourceStatus                                        int
+	ResourceBody                                          string
 	IntrospectedActive                                    bool
 	IntrospectedSub                                       string
 	RefreshAfterRevocation                                string
@@ -128,8 +130,32 @@ func testOpenIDClient(t *testing.T, node, method string) {
 		registration += `,"token_endpoint_auth_method":"private_key_jwt","jwks":` + string(jwks)
 		env = append(env, "KEYCARD_RP_PRIVATE_JWK="+string(private))
 	}
+	var (
+		up       *recordingUpstream
+		resource string // behind the gateway
+	)
 	if method == "dpop" {
-		env = append(env, "KEYCARD_RP_DPOP=1")
+		// A resource behind keycard gateway on a route that requires
+		// DPoP, which openid-client calls with its bound token.
+		up = newRecordingUpstream(t)
+		feed := addClient(t, s.data, "--name", "gateway")
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		configPath := filepath.Join(dir, "gateway.yaml")
+		config := fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\naudience: api\nclient: {id: %s, secret_file: feed.secret}\nroutes:\n  - path: /orders/\n    upstream: %s\n    dpop: required\n",
+			s.base, feed.ClientID, up.URL)
+		if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g := startGateway(t, configPath)
+		eventually(t, "gateway ready", func() bool {
+			code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
+			return code == http.StatusOK
+		})
+		resource = g.base + "/orders/7"
+		env = append(env, "KEYCARD_RP_DPOP=1", "KEYCARD_RP_RESOURCE="+resource)
 	}
 	clientID, secret := registerClient(t, s, admin, "{"+registration+"}")
 
@@ -232,6 +258,16 @@ func testOpenIDClient(t *testing.T, node, method string) {
 		}
 		if code, _ := userInfo(t, s, in.AccessToken); code != http.StatusUnauthorized {
 			t.Errorf("userinfo with openid-client's DPoP-bound token as a bearer token: %d, want 401", code)
+		}
+		// Through the gateway with openid-client's proof: the upstream
+		// sees alice and the key; the same token alone does not pass.
+		if in.ResourceStatus != http.StatusOK {
+			t.Errorf("openid-client through the gateway: %d %s", in.ResourceStatus, in.ResourceBody)
+		} else if h := up.last(); h == nil || h.Get("X-Keycard-Subject") != in.Sub || h.Get("X-Keycard-Key-Thumbprint") != c.Cnf.JKT {
+			t.Errorf("the upstream got %v; want alice's subject %q and the key %q", h, in.Sub, c.Cnf.JKT)
+		}
+		if code, _ := call(t, "GET", resource, in.AccessToken, "", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("the same token as a bearer token at the gateway: %d, want 401", code)
 		}
 	} else if code, name := userInfo(t, s, in.AccessToken); code != http.StatusOK || name != "alice" {
 		t.Errorf("userinfo with openid-client's refreshed token: %d %q", code, name)

@@ -27,7 +27,10 @@
 // With KEYCARD_RP_DPOP=1 the client holds a DPoP key (RFC 9449,
 // openid-client's randomDPoPKeyPair and getDPoPHandle) and sends a proof
 // with its code grant, its refresh and its userinfo requests: its access
-// tokens are then bound to that key (token_type DPoP).
+// tokens are then bound to that key (token_type DPoP). With
+// KEYCARD_RP_RESOURCE (a URL behind keycard gateway) as well, it calls
+// that resource with fetchProtectedResource, its DPoP token and a fresh
+// proof, and reports the status and body.
 //
 // Any failed check throws: the process exits 1 with the error on stderr.
 import * as client from 'openid-client';
@@ -103,6 +106,11 @@ check(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_toke
 check(refreshed.claims()?.sub === claims.sub, 'the refreshed ID token names another subject');
 const infoAfter = await client.fetchUserInfo(config, refreshed.access_token, claims.sub, dpop);
 const introspected = await client.tokenIntrospection(config, refreshed.access_token);
+let resource;
+if (dpop && process.env.KEYCARD_RP_RESOURCE) {
+  const res = await client.fetchProtectedResource(config, refreshed.access_token, new URL(process.env.KEYCARD_RP_RESOURCE), 'GET', undefined, undefined, dpop);
+  resource = { status: res.status, body: await res.text() };
+}
 say('signed-in', {
   sub: claims.sub,
   sid: claims.sid,
@@ -111,6 +119,8 @@ say('signed-in', {
   accessToken: refreshed.access_token,
   tokenType: tokens.token_type,
   refreshedTokenType: refreshed.token_type,
+  resourceStatus: resource?.status,
+  resourceBody: resource?.body,
   introspectedActive: introspected.active,
   introspectedSub: introspected.sub,
 });
