@@ -135,26 +135,7 @@ func testOpenIDClient(t *testing.T, node, method string) {
 		resource string // behind the gateway
 	)
 	if method == "dpop" {
-		// A resource behind keycard gateway on a route that requires
-		// DPoP, which openid-client calls with its bound token.
-		up = newRecordingUpstream(t)
-		feed := addClient(t, s.data, "--name", "gateway")
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		configPath := filepath.Join(dir, "gateway.yaml")
-		config := fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\naudience: api\nclient: {id: %s, secret_file: feed.secret}\nroutes:\n  - path: /orders/\n    upstream: %s\n    dpop: required\n",
-			s.base, feed.ClientID, up.URL)
-		if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		g := startGateway(t, configPath)
-		eventually(t, "gateway ready", func() bool {
-			code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
-			return code == http.StatusOK
-		})
-		resource = g.base + "/orders/7"
+		resource, up = dpopResource(t, s)
 		env = append(env, "KEYCARD_RP_DPOP=1", "KEYCARD_RP_RESOURCE="+resource)
 	}
 	clientID, secret := registerClient(t, s, admin, "{"+registration+"}")
@@ -319,4 +300,29 @@ func testOpenIDClient(t *testing.T, node, method string) {
 	case <-time.After(30 * time.Second):
 		t.Error("rp.mjs did not exit")
 	}
+}
+
+// dpopResource starts keycard gateway, following s's feed, in front of a
+// recording upstream on a route that requires DPoP (/orders/), and
+// returns a URL under that route.
+func dpopResource(t *testing.T, s *runningServer) (string, *recordingUpstream) {
+	t.Helper()
+	up := newRecordingUpstream(t)
+	feed := addClient(t, s.data, "--name", "gateway")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "feed.secret"), []byte(feed.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "gateway.yaml")
+	config := fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\naudience: api\nclient: {id: %s, secret_file: feed.secret}\nroutes:\n  - path: /orders/\n    upstream: %s\n    dpop: required\n",
+		s.base, feed.ClientID, up.URL)
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, configPath)
+	eventually(t, "gateway ready", func() bool {
+		code, _ := call(t, "GET", g.base+"/readyz", "", "", "", nil)
+		return code == http.StatusOK
+	})
+	return g.base + "/orders/7", up
 }
