@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/keycard-auth/keycard/internal/chrometest"
+	"github.com/keycard-auth/keycard/verifier"
 )
 
 // TestOAuth4WebAPIDPoP runs a public client written with oauth4webapi v3
@@ -29,6 +32,20 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	browser := chrometest.Start(t)
 	s, admin := interopServer(t)
 	resource, up := dpopResource(t, s)
+	// A service that verifies tokens itself with the verifier middleware.
+	feed := addClient(t, s.data, "--name", "orders service")
+	v, err := verifier.New(context.Background(), verifier.Config{Issuer: s.base, Audience: "api", ClientID: feed.ClientID, ClientSecret: feed.ClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	var serviceSaw atomic.Value // the key thumbprint of the last token let through
+	service := httptest.NewServer(v.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verifier.FromContext(r.Context())
+		serviceSaw.Store(c.Confirmation.JKT)
+		fmt.Fprint(w, "orders")
+	})))
+	t.Cleanup(service.Close)
 
 	ln, base := loopbackListener(t)
 	callbacks := make(chan string, 1)
@@ -43,7 +60,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "o4w.mjs", s.base, clientID, base+"/callback", resource)
+	cmd := exec.CommandContext(ctx, node, "o4w.mjs", s.base, clientID, base+"/callback", resource, service.URL+"/orders/7")
 	cmd.Dir = openidClientDir
 	cmd.Env = os.Environ()
 	stdin, err := cmd.StdinPipe()
@@ -98,6 +115,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	var done struct {
 		TokenType, RefreshedTokenType, ResourceBody, RefreshOtherKey      string
 		ResourceStatus, Replayed, Bearer, OtherKey, OtherURL, OtherMethod int
+		ServiceStatus, ServiceBearer                                      int
 	}
 	next("done", &done)
 	if !strings.EqualFold(done.TokenType, "DPoP") || !strings.EqualFold(done.RefreshedTokenType, "DPoP") {
@@ -113,6 +131,10 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 		if got != http.StatusUnauthorized {
 			t.Errorf("the token with %s: %d, want 401", name, got)
 		}
+	}
+	if jkt, _ := serviceSaw.Load().(string); done.ServiceStatus != http.StatusOK || jkt == "" || done.ServiceBearer != http.StatusUnauthorized {
+		t.Errorf("the service with the verifier middleware: %d with a proof (key %q), %d as a bearer token; want 200 with the key, and 401",
+			done.ServiceStatus, jkt, done.ServiceBearer)
 	}
 	if done.RefreshOtherKey != "invalid_grant" {
 		t.Errorf("the refresh token with another key's proof: %q, want invalid_grant", done.RefreshOtherKey)

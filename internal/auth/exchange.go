@@ -81,6 +81,9 @@ type Exchanged struct {
 	Scope       string
 	// IssuedTokenType is TokenTypeURIAccess.
 	IssuedTokenType string
+	// TokenType is TokenTypeDPoP for a token bound to the client's DPoP
+	// key, else TokenTypeBearer.
+	TokenType string
 }
 
 // ExchangeToken is the token exchange grant (RFC 8693) for a service
@@ -124,6 +127,9 @@ func (s *Service) ExchangeToken(ctx context.Context, client *keycard.Client, req
 	}
 	if !client.AllowsGrant(keycard.GrantTokenExchange) {
 		return nil, exchangeError(ExchangeUnauthorizedClient, "This client may not use the token exchange grant.")
+	}
+	if err := requireDPoP(ctx, client); err != nil {
+		return nil, err
 	}
 	switch {
 	case req.SubjectToken == "":
@@ -204,6 +210,10 @@ func (s *Service) ExchangeToken(ctx context.Context, client *keycard.Client, req
 		Roles:     slices.Clone(sub.Roles),
 		AuthTime:  sub.AuthTime,
 		Act:       &jwt.Actor{Subject: client.ID, Act: cloneActor(sub.Act)},
+		// Bound to the exchanging client's key when it sent a DPoP proof
+		// (RFC 9449 section 5: every grant), never to the subject
+		// token's: the client cannot prove the user's key.
+		Confirmation: jwt.Confirmation{JKT: DPoPKey(ctx)},
 	}
 	tok, err := s.sign(ctx, signer, extend(c, custom))
 	if err != nil {
@@ -213,7 +223,7 @@ func (s *Service) ExchangeToken(ctx context.Context, client *keycard.Client, req
 		"session": sub.SessionID, "jti": jti, "subject_jti": sub.ID, "audience": []string(aud), "scope": scope, "actors": c.Act.Chain(),
 	})
 	expiresIn := int64(c.ExpiresAt.Sub(now) / time.Second)
-	return &Exchanged{AccessToken: tok, ExpiresIn: max(expiresIn, 0), Scope: scope, IssuedTokenType: TokenTypeURIAccess}, nil
+	return &Exchanged{AccessToken: tok, ExpiresIn: max(expiresIn, 0), Scope: scope, IssuedTokenType: TokenTypeURIAccess, TokenType: tokenType(ctx)}, nil
 }
 
 // liveExchangeToken verifies an access token given to the token exchange

@@ -393,3 +393,36 @@ func TestExchangeCarriesCustomClaims(t *testing.T) {
 		t.Errorf("exchanged token claims %v", m)
 	}
 }
+
+// TestExchangeDPoP: token exchange is a grant like the others for DPoP
+// (RFC 9449 section 5): with a proof of the exchanging client's key the
+// new token is bound to that key (never to the subject token's), and a
+// client whose policy requires DPoP gets nothing without one.
+func TestExchangeDPoP(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	user := f.grantTokens(t)
+	a := f.exchanger(t, "service A", "orders-api")
+	req := subjectRequest(user.AccessToken)
+
+	ex, err := f.svc.ExchangeToken(WithDPoPKey(ctx, "jkt-of-A"), a, req, Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.parseExchanged(t, ex.AccessToken, "orders-api"); c.Confirmation.JKT != "jkt-of-A" || ex.TokenType != TokenTypeDPoP {
+		t.Errorf("with a proof: cnf.jkt %q, token type %q; want jkt-of-A and DPoP", c.Confirmation.JKT, ex.TokenType)
+	}
+	ex, err = f.svc.ExchangeToken(ctx, a, req, Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.parseExchanged(t, ex.AccessToken, "orders-api"); c.Confirmation.JKT != "" || ex.TokenType != TokenTypeBearer {
+		t.Errorf("without a proof: cnf.jkt %q, token type %q; want none and Bearer", c.Confirmation.JKT, ex.TokenType)
+	}
+
+	a.OAuth.DPoP = keycard.DPoPRequired
+	var dpopErr *DPoPError
+	if _, err := f.svc.ExchangeToken(ctx, a, req, Agent{}); !errors.As(err, &dpopErr) {
+		t.Errorf("a client that requires DPoP, without a proof: %v, want a DPoPError", err)
+	}
+}

@@ -49,6 +49,6 @@ func (s *Server) tokenExchangeGrant(w http.ResponseWriter, r *http.Request, form
 		return
 	}
 	writeJSON(w, http.StatusOK, exchangeResponse{
-		AccessToken: t.AccessToken, IssuedTokenType: t.IssuedTokenType, TokenType: "Bearer", ExpiresIn: t.ExpiresIn, Scope: t.Scope,
+		AccessToken: t.AccessToken, IssuedTokenType: t.IssuedTokenType, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, Scope: t.Scope,
 	})
 }

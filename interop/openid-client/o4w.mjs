@@ -4,7 +4,10 @@
 // requires DPoP. The Go test cmd/keycard/oidc_oauth4webapi_test.go runs it
 // and plays the browser:
 //
-//   node o4w.mjs ISSUER CLIENT_ID REDIRECT_URI RESOURCE_URL
+//   node o4w.mjs ISSUER CLIENT_ID REDIRECT_URI RESOURCE_URL [SERVICE_URL]
+//
+// SERVICE_URL, when given, is a service that verifies tokens itself with
+// Keycard's verifier middleware; the client calls it too.
 //
 // It writes one JSON object a line on stdout, each with a "step":
 //
@@ -17,7 +20,7 @@
 import * as oauth from 'oauth4webapi';
 import * as readline from 'node:readline';
 
-const [issuer, clientId, redirectUri, resource] = process.argv.slice(2);
+const [issuer, clientId, redirectUri, resource, service] = process.argv.slice(2);
 if (!resource) {
   console.error('usage: node o4w.mjs ISSUER CLIENT_ID REDIRECT_URI RESOURCE_URL');
   process.exit(2);
@@ -96,7 +99,14 @@ try {
 } catch (err) {
   refreshOtherKey = err instanceof oauth.ResponseBodyError ? err.error : `${err.name}: ${err.message}`;
 }
+let serviceStatus, serviceBearer;
+if (service) {
+  serviceStatus = (await oauth.protectedResourceRequest(token, 'GET', new URL(service), undefined, undefined, { DPoP, ...insecure })).status;
+  serviceBearer = (await fetch(service, { headers: { authorization: 'Bearer ' + token } })).status;
+}
 say('done', {
+  serviceStatus,
+  serviceBearer,
   tokenType: tokens.token_type,
   refreshedTokenType: refreshed.token_type,
   resourceStatus: ok.status,
