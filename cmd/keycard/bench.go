@@ -36,6 +36,7 @@ type benchFlags struct {
 	metricsURL                        string
 	serverPID                         int
 	jsonOut, quiet                    bool
+	dpop                              bool // gateway with DPoP: the gateway-dpop workload
 }
 
 // bench runs "keycard bench WORKLOAD --target URL …": a load test of a
@@ -114,6 +115,7 @@ func (e *cmdEnv) benchFlags(args []string) (f benchFlags, code int, ok bool) {
 	fs.IntVar(&f.serverPID, "server-pid", 0, "`PID` of the server on this machine, for its CPU time per request from /proc/PID/stat (Linux), instead of its metrics")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object (docs/bench.md describes its members)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&f.dpop, "dpop", false, "with the gateway workload: DPoP-bound tokens and a fresh proof per request, the same as the gateway-dpop workload (docs/dpop.md)")
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: keycard bench WORKLOAD --target URL [--concurrency N | --rate R] [--duration D | --requests N] [--metrics-url URL | --server-pid PID] [--json]\n\n"+
 			"Workloads: %s\n\nFlags:\n", strings.Join(loadgen.WorkloadNames(), ", "))
@@ -153,6 +155,14 @@ func (e *cmdEnv) benchFlags(args []string) (f benchFlags, code int, ok bool) {
 // admin's credentials from getenv when no flag gives them.
 func (f *benchFlags) options(getenv func(string) string) (loadgen.BenchOptions, error) {
 	var none loadgen.BenchOptions
+	if f.dpop {
+		switch f.workload {
+		case loadgen.WorkloadGateway, loadgen.WorkloadGatewayDPoP:
+			f.workload = loadgen.WorkloadGatewayDPoP
+		default:
+			return none, fmt.Errorf("--dpop is for the gateway workload, not %s", f.workload)
+		}
+	}
 	if !validWorkload(f.workload) {
 		return none, fmt.Errorf("unknown workload %q (want one of %s)", f.workload, strings.Join(loadgen.WorkloadNames(), ", "))
 	}

@@ -249,7 +249,7 @@ routes:
 
 	// The same through a route that takes DPoP-bound tokens only: each
 	// request with a fresh proof of the user's key.
-	code, r, _, errOut = runBench(t, s, "gateway-dpop", "--gateway", g.base, "--path", "/dpop/x", "--requests", "1000", "--concurrency", "4", "--json")
+	code, r, _, errOut = runBench(t, s, "gateway", "--dpop", "--gateway", g.base, "--path", "/dpop/x", "--requests", "1000", "--concurrency", "4", "--json")
 	if code != 0 {
 		t.Fatalf("bench gateway-dpop: exit %d: %s", code, errOut)
 	}
@@ -290,6 +290,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"no workload", []string{"--target", "http://127.0.0.1:1"}, "want one workload, got 0"},
 		{"unknown workload", []string{"nope", "--target", "http://127.0.0.1:1"}, `unknown workload "nope"`},
 		{"no target", []string{"login"}, "--target is required"},
+		{"dpop with another workload", []string{"refresh", "--dpop", "--target", "http://h"}, "--dpop is for the gateway workload"},
 		{"bad target", []string{"login", "--target", "127.0.0.1:4000"}, "want an http:// or https:// base URL"},
 		{"target with a query", []string{"login", "--target", "http://h/?x=1"}, "base URL"},
 		{"duration and requests", []string{"login", "--target", "http://h", "--duration", "1s", "--requests", "5"}, "not both"},
