@@ -122,6 +122,24 @@ func (b *tab) eval(expr string) any {
 	return v
 }
 
+// waitFor waits, up to 30 seconds, until the JavaScript condition holds
+// on the tab's page (through navigations: a failed evaluation, while a
+// page loads, counts as not yet), then returns the value of expr.
+func (b *tab) waitFor(condition, expr string) any {
+	b.c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](condition))
+		if err == nil && ok {
+			return b.eval(expr)
+		}
+		if time.Now().After(deadline) {
+			b.c.t.Fatalf("waiting for %s: not within 30 seconds (last error %v)", condition, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (b *tab) text(sel string) string {
 	b.c.t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -269,10 +287,15 @@ func TestBrowserAdminRevokeAll(t *testing.T) {
 		t.Errorf("first page of users: %v rows, want 25", n)
 	}
 	admin.screenshot("admin-users.png")
-	admin.do("search", chromedp.SendKeys(chromedp.ID("q"), "AL"+kb.Enter), chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users/`+aliceID+`"]`)))
-	if n := admin.eval(`document.querySelectorAll("tbody tr").length`); n != 1.0 {
-		t.Errorf("search AL: %v rows, want 1", n)
+	// alice's row is on the first page too: wait for the search's page
+	// itself (its query in the URL, loaded) before counting its rows.
+	admin.do("search", chromedp.SendKeys(chromedp.ID("q"), "AL"+kb.Enter))
+	rows := admin.waitFor(`new URLSearchParams(location.search).get("q") === "AL" && document.readyState === "complete"`,
+		`document.querySelectorAll("tbody tr").length`)
+	if rows != 1.0 {
+		t.Errorf("search AL: %v rows, want 1", rows)
 	}
+	admin.do("alice in the results", chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users/`+aliceID+`"]`)))
 	admin.do("open alice", chromedp.Click(chromedp.CSS(`a[href="/admin/users/`+aliceID+`"]`)), chromedp.WaitVisible(chromedp.ID("roles")))
 	admin.screenshot("admin-user.png")
 	admin.do("keys", chromedp.Navigate(f.url+"/admin/keys"), chromedp.WaitVisible(chromedp.ID("immediate")))
