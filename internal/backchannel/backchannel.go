@@ -42,44 +42,15 @@ type Tokens interface {
 	LogoutGivenUp(ctx context.Context, d *keycard.LogoutDelivery, reason string)
 }
 
-// Options tune a Worker. The zero value of each field means its default.
+// Options tune a Worker: the Settings every outbox worker has (zero
+// fields take this package's Default… constants), and its own.
 type Options struct {
-	// MaxAttempts is how many times a delivery is tried before it is
-	// given up; DefaultMaxAttempts.
-	MaxAttempts int
-	// Backoff is the delay before the first retry, doubled for each
-	// retry after it up to MaxBackoff; each delay is then drawn at random
-	// between its half and itself (jitter), so that clients coming back
-	// from an outage are not all retried at once. DefaultBackoff and
-	// DefaultMaxBackoff.
-	Backoff    time.Duration
-	MaxBackoff time.Duration
-	// Timeout bounds one request, from connecting to reading the answer;
-	// DefaultTimeout.
-	Timeout time.Duration
-	// Lease is how long a claimed delivery is kept from other workers
-	// (another instance, or this one after a crash); twice Timeout plus
-	// ten seconds when zero. It must exceed Timeout.
-	Lease time.Duration
-	// Concurrency is how many deliveries are sent at once;
-	// DefaultConcurrency.
-	Concurrency int
-	// PollInterval is how often the worker looks for due deliveries
-	// when nothing wakes it; DefaultPollInterval.
-	PollInterval time.Duration
+	outbox.Settings
 	// Wake, when not nil, returns a channel that is closed when sessions
 	// may have ended (the revocation feed's notification), taken before
 	// each look, so that a logout is sent at once rather than at the
 	// next poll.
 	Wake func() <-chan struct{}
-	// Client sends the requests; nil means one with Timeout that follows
-	// no redirect (a 3xx answer is a failure: the registered URI is where
-	// the token goes, and nowhere else).
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Logger hears of deliveries that fail; nil discards.
-	Logger *slog.Logger
 }
 
 // Worker sends back-channel logouts. Run it in its own goroutine; several
@@ -100,44 +71,11 @@ func (o Options) Check() error {
 
 // withDefaults returns o with every zero field set to its default.
 func (o Options) withDefaults() (Options, error) {
-	if o.MaxAttempts < 0 || o.Backoff < 0 || o.MaxBackoff < 0 || o.Timeout < 0 || o.Lease < 0 || o.Concurrency < 0 || o.PollInterval < 0 {
-		return o, errors.New("backchannel: options must not be negative")
-	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = DefaultMaxAttempts
-	}
-	if o.Backoff == 0 {
-		o.Backoff = DefaultBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = max(DefaultMaxBackoff, o.Backoff)
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Lease == 0 {
-		o.Lease = 2*o.Timeout + 10*time.Second
-	}
-	if o.Lease <= o.Timeout {
-		return o, fmt.Errorf("backchannel: the lease (%v) must exceed the request timeout (%v)", o.Lease, o.Timeout)
-	}
-	if o.Concurrency == 0 {
-		o.Concurrency = DefaultConcurrency
-	}
-	if o.PollInterval == 0 {
-		o.PollInterval = DefaultPollInterval
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{
-			Timeout:       o.Timeout,
-			CheckRedirect: outbox.NoRedirects,
-		}
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+	var err error
+	o.Settings, err = o.Settings.WithDefaults("backchannel", outbox.Settings{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff,
+		MaxBackoff: DefaultMaxBackoff, Timeout: DefaultTimeout, Concurrency: DefaultConcurrency, PollInterval: DefaultPollInterval})
+	if err != nil {
+		return o, err
 	}
 	return o, nil
 }

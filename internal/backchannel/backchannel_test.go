@@ -17,6 +17,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/outbox"
 	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/jwt"
 )
@@ -118,8 +119,8 @@ type env struct {
 // fastRetries are worker options that retry at once, so that tests wait
 // for outcomes rather than for back-off.
 func fastRetries() backchannel.Options {
-	return backchannel.Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		Timeout: deadline, MaxAttempts: 5}
+	return backchannel.Options{Settings: outbox.Settings{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		Timeout: deadline, MaxAttempts: 5}}
 }
 
 func newEnv(t *testing.T, cfg auth.Config, o backchannel.Options) *env {

@@ -9,6 +9,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/outbox"
 )
 
 // logout signs name in, signs app in through the browser, and signs the
@@ -204,10 +205,10 @@ func TestOptions(t *testing.T) {
 		ok   bool
 	}{
 		{name: "defaults", ok: true},
-		{name: "negative attempts", o: backchannel.Options{MaxAttempts: -1}},
-		{name: "negative back-off", o: backchannel.Options{Backoff: -time.Second}},
-		{name: "lease within the timeout", o: backchannel.Options{Timeout: time.Minute, Lease: 30 * time.Second}},
-		{name: "a long timeout", o: backchannel.Options{Timeout: time.Minute}, ok: true},
+		{name: "negative attempts", o: backchannel.Options{Settings: outbox.Settings{MaxAttempts: -1}}},
+		{name: "negative back-off", o: backchannel.Options{Settings: outbox.Settings{Backoff: -time.Second}}},
+		{name: "lease within the timeout", o: backchannel.Options{Settings: outbox.Settings{Timeout: time.Minute, Lease: 30 * time.Second}}},
+		{name: "a long timeout", o: backchannel.Options{Settings: outbox.Settings{Timeout: time.Minute}}, ok: true},
 	} {
 		if err := tc.o.Check(); (err == nil) != tc.ok {
 			t.Errorf("%s: Check() = %v, want ok %v", tc.name, err, tc.ok)

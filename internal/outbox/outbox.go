@@ -131,3 +131,82 @@ func Backoff(attempt int, base, limit time.Duration, frac float64) time.Duration
 	half := d / 2
 	return half + time.Duration(frac*float64(d-half))
 }
+
+// Settings are the tunables both workers have. The zero value of each
+// field means its default: the worker's for the first six (given to
+// WithDefaults), the rest as each field says.
+type Settings struct {
+	// MaxAttempts is how many times a delivery is tried before it is
+	// given up.
+	MaxAttempts int
+	// Backoff is the delay before the first retry, doubled for each
+	// retry after it up to MaxBackoff; each delay is then drawn at random
+	// between its half and itself (jitter), so that receivers coming back
+	// from an outage are not all retried at once.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// Timeout bounds one request, from connecting to reading the answer.
+	Timeout time.Duration
+	// Lease is how long a claimed delivery is kept from other workers
+	// (another instance, or this one after a crash); twice Timeout plus
+	// ten seconds when zero. It must exceed Timeout.
+	Lease time.Duration
+	// Concurrency is how many deliveries are sent at once.
+	Concurrency int
+	// PollInterval is how often the worker looks for due deliveries
+	// when nothing wakes it.
+	PollInterval time.Duration
+	// Client sends the requests; nil means one with Timeout that follows
+	// no redirect (NoRedirects: a 3xx answer is a failure, and a body
+	// goes to the registered URL and nowhere else).
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger hears of deliveries that fail; nil discards. It never hears
+	// a secret, a token or a body.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns s with every zero field set: the first six from
+// d, the others as Settings says. It refuses a negative field, or a
+// lease that does not exceed the timeout; name ("webhook") begins the
+// error.
+func (s Settings) WithDefaults(name string, d Settings) (Settings, error) {
+	if s.MaxAttempts < 0 || s.Backoff < 0 || s.MaxBackoff < 0 || s.Timeout < 0 || s.Lease < 0 || s.Concurrency < 0 || s.PollInterval < 0 {
+		return s, errors.New(name + ": options must not be negative")
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = d.MaxAttempts
+	}
+	if s.Backoff == 0 {
+		s.Backoff = d.Backoff
+	}
+	if s.MaxBackoff == 0 {
+		s.MaxBackoff = max(d.MaxBackoff, s.Backoff)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = d.Timeout
+	}
+	if s.Lease == 0 {
+		s.Lease = 2*s.Timeout + 10*time.Second
+	}
+	if s.Lease <= s.Timeout {
+		return s, fmt.Errorf("%s: the lease (%v) must exceed the request timeout (%v)", name, s.Lease, s.Timeout)
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = d.Concurrency
+	}
+	if s.PollInterval == 0 {
+		s.PollInterval = d.PollInterval
+	}
+	if s.Client == nil {
+		s.Client = &http.Client{Timeout: s.Timeout, CheckRedirect: NoRedirects}
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}

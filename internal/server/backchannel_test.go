@@ -14,6 +14,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
+	"github.com/keycard-auth/keycard/internal/outbox"
 )
 
 // TestBackchannelLogout: the server's background work sends back-channel
@@ -24,7 +25,7 @@ import (
 func TestBackchannelLogout(t *testing.T) {
 	ctx := context.Background()
 	c := testConfig(t)
-	c.Backchannel = backchannel.Options{Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}
+	c.Backchannel = backchannel.Options{Settings: outbox.Settings{Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}}
 	srv := serve(t, c)
 	// The test's own App on the same data, with the server's issuer, sets
 	// the scene as the API would.

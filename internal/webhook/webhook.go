@@ -16,8 +16,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -54,43 +52,13 @@ type Events interface {
 	WebhookGivenUp(ctx context.Context, d *keycard.WebhookDelivery, reason string)
 }
 
-// Options tune a Worker. The zero value of each field means its default.
+// Options tune a Worker: the Settings every outbox worker has (zero
+// fields take this package's Default… constants), and its own.
 type Options struct {
-	// MaxAttempts is how many times a delivery is tried (in each round:
-	// a replay starts a new one) before it is given up;
-	// DefaultMaxAttempts.
-	MaxAttempts int
-	// Backoff is the delay before the first retry, doubled for each
-	// retry after it up to MaxBackoff; each delay is then drawn at random
-	// between its half and itself (jitter). DefaultBackoff and
-	// DefaultMaxBackoff: ten attempts span about an hour and a half.
-	Backoff    time.Duration
-	MaxBackoff time.Duration
-	// Timeout bounds one request, from connecting to reading the answer;
-	// DefaultTimeout.
-	Timeout time.Duration
-	// Lease is how long a claimed delivery is kept from other workers
-	// (another instance, or this one after a crash); twice Timeout plus
-	// ten seconds when zero. It must exceed Timeout.
-	Lease time.Duration
-	// Concurrency is how many deliveries are sent at once;
-	// DefaultConcurrency.
-	Concurrency int
-	// PollInterval is how often the worker looks for due deliveries;
-	// DefaultPollInterval.
-	PollInterval time.Duration
-	// Client sends the requests; nil means one with Timeout that follows
-	// no redirect (a 3xx answer is a failure: the body goes to the
-	// registered URL and nowhere else).
-	Client *http.Client
+	outbox.Settings
 	// Outcome, when not nil, is told of each attempt's outcome
 	// (OutcomeDelivered, OutcomeRetried, OutcomeFailed): the metrics.
 	Outcome func(outcome string)
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Logger hears of deliveries that fail; nil discards. It never hears
-	// a secret or a body.
-	Logger *slog.Logger
 }
 
 // Check reports an option that is wrong on its face: a negative one, or
@@ -102,47 +70,14 @@ func (o Options) Check() error {
 
 // withDefaults returns o with every zero field set to its default.
 func (o Options) withDefaults() (Options, error) {
-	if o.MaxAttempts < 0 || o.Backoff < 0 || o.MaxBackoff < 0 || o.Timeout < 0 || o.Lease < 0 || o.Concurrency < 0 || o.PollInterval < 0 {
-		return o, errors.New("webhook: options must not be negative")
-	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = DefaultMaxAttempts
-	}
-	if o.Backoff == 0 {
-		o.Backoff = DefaultBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = max(DefaultMaxBackoff, o.Backoff)
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Lease == 0 {
-		o.Lease = 2*o.Timeout + 10*time.Second
-	}
-	if o.Lease <= o.Timeout {
-		return o, fmt.Errorf("webhook: the lease (%v) must exceed the request timeout (%v)", o.Lease, o.Timeout)
-	}
-	if o.Concurrency == 0 {
-		o.Concurrency = DefaultConcurrency
-	}
-	if o.PollInterval == 0 {
-		o.PollInterval = DefaultPollInterval
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{
-			Timeout:       o.Timeout,
-			CheckRedirect: outbox.NoRedirects,
-		}
+	var err error
+	o.Settings, err = o.Settings.WithDefaults("webhook", outbox.Settings{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff,
+		MaxBackoff: DefaultMaxBackoff, Timeout: DefaultTimeout, Concurrency: DefaultConcurrency, PollInterval: DefaultPollInterval})
+	if err != nil {
+		return o, err
 	}
 	if o.Outcome == nil {
 		o.Outcome = func(string) {}
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
 }

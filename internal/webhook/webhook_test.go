@@ -14,6 +14,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
+	"github.com/keycard-auth/keycard/internal/outbox"
 	"github.com/keycard-auth/keycard/internal/webhook"
 )
 
@@ -166,8 +167,8 @@ func allIn(states []keycard.WebhookState, n int, want keycard.WebhookState) bool
 }
 
 func fast(o *outcomes) webhook.Options {
-	return webhook.Options{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		Timeout: 30 * time.Second, Outcome: o.add}
+	return webhook.Options{Settings: outbox.Settings{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		Timeout: 30 * time.Second}, Outcome: o.add}
 }
 
 // TestDeliverAfterFailure: an endpoint that fails the first attempt gets
@@ -353,7 +354,7 @@ func TestSharedWork(t *testing.T) {
 
 // TestOptions: options wrong on their face are refused.
 func TestOptions(t *testing.T) {
-	for _, o := range []webhook.Options{{MaxAttempts: -1}, {Timeout: time.Minute, Lease: time.Second}} {
+	for _, o := range []webhook.Options{{Settings: outbox.Settings{MaxAttempts: -1}}, {Settings: outbox.Settings{Timeout: time.Minute, Lease: time.Second}}} {
 		if err := o.Check(); err == nil {
 			t.Errorf("Check(%+v): got nil error", o)
 		}
