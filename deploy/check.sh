@@ -132,6 +132,9 @@ must_refuse "must be an https:// URL" "${base[@]}" --set auth.issuer=http://auth
 must_refuse "auth.masterKey: give existingSecret or value, not both" "${base[@]}" --set auth.masterKey.value=x
 must_refuse "auth.store.url must be a postgres://" -f "$chart/ci/full-values.yaml" --set auth.store.url=mysql://db/keycard
 must_refuse "development mode has no place" "${base[@]}" --set auth.settings.dev=true
+must_refuse "auth.mail.from is required" "${base[@]}" --set auth.mail.smtpUrl=smtp://smtp.example.com:587
+must_refuse "auth.mail.smtpUrl must be an smtp://" "${base[@]}" --set auth.mail.smtpUrl=http://smtp.example.com --set auth.mail.from=a@example.com
+must_refuse "auth.settings.smtp-url is set by the chart" "${base[@]}" --set auth.settings.smtp-url=smtp://x
 must_refuse "auth.settings.store is set by the chart" "${base[@]}" --set auth.settings.store=postgres://x
 must_refuse "gateway.client.id is required" "${base[@]}" --set gateway.enabled=true
 must_refuse "gateway.client: give existingSecret (recommended) or secret" "${base[@]}" --set gateway.enabled=true --set gateway.client.id=gw

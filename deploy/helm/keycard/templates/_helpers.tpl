@@ -74,7 +74,7 @@ the Secret holding the named value; keycard.authSecretKey its key.
 {{/* Whether the chart creates the auth Secret: some value is given inline. */}}
 {{- define "keycard.authSecretCreated" -}}
 {{- $a := .Values.auth }}
-{{- if or (and (not $a.masterKey.existingSecret) $a.masterKey.value) (and (not $a.store.existingSecret) $a.store.url) (and $a.redis.enabled (not $a.redis.existingSecret) $a.redis.url) }}true{{ end }}
+{{- if or (and (not $a.masterKey.existingSecret) $a.masterKey.value) (and (not $a.store.existingSecret) $a.store.url) (and $a.redis.enabled (not $a.redis.existingSecret) $a.redis.url) (and (not $a.mail.existingSecret) $a.mail.smtpUrl) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -112,7 +112,16 @@ is missing or contradictory.
 {{- fail "auth.redis.enabled needs existingSecret or url (redis:// or rediss://)" }}
 {{- end }}
 {{- end }}
-{{- $owned := list "store" "redis" "master-key" "master-key-file" "issuer" "addr" "data" "behind-proxy" "trusted-proxies" "tls-cert" "tls-key" "config" "dev" }}
+{{- if and $a.mail.existingSecret $a.mail.smtpUrl }}
+{{- fail "auth.mail: give existingSecret or smtpUrl, not both" }}
+{{- end }}
+{{- if and $a.mail.smtpUrl (not (or (hasPrefix "smtp://" $a.mail.smtpUrl) (hasPrefix "smtps://" $a.mail.smtpUrl))) }}
+{{- fail "auth.mail.smtpUrl must be an smtp:// or smtps:// URL" }}
+{{- end }}
+{{- if and (or $a.mail.existingSecret $a.mail.smtpUrl) (not $a.mail.from) }}
+{{- fail "auth.mail.from is required with an SMTP server: the sender address of the mail" }}
+{{- end }}
+{{- $owned := list "store" "redis" "master-key" "master-key-file" "issuer" "addr" "data" "behind-proxy" "trusted-proxies" "tls-cert" "tls-key" "config" "dev" "smtp-url" "mail-from" }}
 {{- range $k, $_ := $a.settings }}
 {{- $flag := $k | replace "_" "-" }}
 {{- if has $flag $owned }}
