@@ -146,7 +146,8 @@ export class Session {
     this.timer = undefined;
     const t = this.tokens;
     if (!t || this.closed) return;
-    const delay = Math.max(0, t.expiresAt - Math.min(this.deps.margin, t.lifetime / 2) - this.deps.now());
+    // At least a second apart, whatever the server says: no busy loop.
+    const delay = Math.max(1000, t.expiresAt - Math.min(this.deps.margin, t.lifetime / 2) - this.deps.now());
     this.timer = this.deps.setTimeout(() => {
       this.timer = undefined;
       this.refresh(t).catch(() => {}); // failures reach the app as events
