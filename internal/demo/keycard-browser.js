@@ -198,7 +198,7 @@ var Session = class {
     this.timer = void 0;
     const t = this.tokens;
     if (!t || this.closed) return;
-    const delay = Math.max(0, t.expiresAt - Math.min(this.deps.margin, t.lifetime / 2) - this.deps.now());
+    const delay = Math.max(1e3, t.expiresAt - Math.min(this.deps.margin, t.lifetime / 2) - this.deps.now());
     this.timer = this.deps.setTimeout(() => {
       this.timer = void 0;
       this.refresh(t).catch(() => {
