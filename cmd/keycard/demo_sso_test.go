@@ -141,10 +141,15 @@ func TestDemoSingleSignOn(t *testing.T) {
 	// Sign out at the weather page: the travel app is out on its next
 	// load, its session ended by the back-channel logout.
 	b.do("back to the weather page", chromedp.Navigate(weather), chromedp.WaitVisible(chromedp.CSS("#forecast tr")))
+	// The page says signed out at once, then goes through the
+	// end_session_endpoint and comes back.
 	b.do("sign out at the weather page", chromedp.Click(chromedp.ID("weather-signout")), chromedp.WaitVisible(chromedp.ID("weather-signed-out")))
-	if loc := b.location(); loc != weather+"?signed-out" {
-		t.Errorf("after signing out the weather page is at %s, want %s (back from the end_session_endpoint)", loc, weather+"?signed-out")
+	for deadline := time.Now().Add(30 * time.Second); b.location() != weather+"?signed-out"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after signing out the weather page is at %s, want %s (back from the end_session_endpoint)", b.location(), weather+"?signed-out")
+		}
 	}
+	b.do("signed out, back at the weather page", chromedp.WaitVisible(chromedp.ID("weather-signed-out")))
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(d.log.String(), `"msg":"demo: travel: back-channel logout"`) || !strings.Contains(d.log.String(), `"sessions_ended":1`) {
 		if time.Now().After(deadline) {
