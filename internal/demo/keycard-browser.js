@@ -380,6 +380,7 @@ var MemoryStore = class {
 
 // src/client.ts
 var skewSeconds = 60;
+var tokenTimeoutMs = 3e4;
 var KeycardClient = class _KeycardClient {
   constructor(options, metadata) {
     this.options = options;
@@ -417,6 +418,9 @@ var KeycardClient = class _KeycardClient {
   store;
   /** create reads the issuer's discovery document and returns a client. */
   static async create(options) {
+    if (!globalThis.crypto?.subtle || !options.locks && !globalThis.navigator?.locks) {
+      throw new KeycardError("unsupported", "WebCrypto and Web Locks are needed: serve the page over https (or from localhost)");
+    }
     const f = options.fetch ?? globalThis.fetch.bind(globalThis);
     const res = await f(options.issuer.replace(/\/$/, "") + "/.well-known/openid-configuration");
     if (!res.ok) throw new KeycardError("http_error", `discovery: ${res.status}`);
@@ -638,7 +642,12 @@ var KeycardClient = class _KeycardClient {
     let res;
     for (let attempt = 0; attempt < 2; attempt++) {
       const proof2 = await proof(await this.dpopKey(), { method: "POST", url, nonce: this.nonces.get(origin) });
-      res = await this.fetchImpl(url, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", DPoP: proof2 }, body: new URLSearchParams(params) });
+      res = await this.fetchImpl(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", DPoP: proof2 },
+        body: new URLSearchParams(params),
+        signal: AbortSignal.timeout(tokenTimeoutMs)
+      });
       const n = res.headers.get("DPoP-Nonce");
       if (n) this.nonces.set(origin, n);
       try {

@@ -68,6 +68,9 @@ interface Pending {
 
 const skewSeconds = 60;
 
+/** How long a token request may take, in ms. */
+const tokenTimeoutMs = 30_000;
+
 /**
  * KeycardClient signs a single-page app in with Keycard (authorization
  * code with PKCE S256, state, nonce and RFC 9207 iss, the ID token
@@ -111,6 +114,9 @@ export class KeycardClient {
 
   /** create reads the issuer's discovery document and returns a client. */
   static async create(options: Options): Promise<KeycardClient> {
+    if (!globalThis.crypto?.subtle || (!options.locks && !globalThis.navigator?.locks)) {
+      throw new KeycardError("unsupported", "WebCrypto and Web Locks are needed: serve the page over https (or from localhost)");
+    }
     const f = options.fetch ?? globalThis.fetch.bind(globalThis);
     const res = await f(options.issuer.replace(/\/$/, "") + "/.well-known/openid-configuration");
     if (!res.ok) throw new KeycardError("http_error", `discovery: ${res.status}`);
@@ -324,7 +330,11 @@ export class KeycardClient {
     let res: Response | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const proof = await dpop.proof(await this.dpopKey(), { method: "POST", url, nonce: this.nonces.get(origin) });
-      res = await this.fetchImpl(url, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", DPoP: proof }, body: new URLSearchParams(params) });
+      // Bounded: the refresh runs under the lock every tab waits for.
+      res = await this.fetchImpl(url, {
+        method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", DPoP: proof }, body: new URLSearchParams(params),
+        signal: AbortSignal.timeout(tokenTimeoutMs),
+      });
       const n = res.headers.get("DPoP-Nonce");
       if (n) this.nonces.set(origin, n);
       try { body = (await res.json()) as Record<string, unknown>; } catch { body = {}; }
