@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/keycard-auth/keycard/internal/web"
 )
 
 //go:embed weatherapp.html
@@ -104,12 +106,8 @@ func (a *WeatherSPA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
+	web.SecurityHeaders(h) // the pages' headers, with this page's policy:
 	h.Set("Content-Security-Policy", a.csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Type", ctype)
 	if r.Method == http.MethodHead {
 		return
