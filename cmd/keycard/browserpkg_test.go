@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -230,5 +232,61 @@ func TestBrowserPackageTabs(t *testing.T) {
 	}
 	for i, b := range tabs {
 		b.do(fmt.Sprintf("tab %d hearing of the ended session", i+1), h1Is("signed out: invalid_grant"))
+	}
+}
+
+// TestBrowserPackageStolenRefreshToken: the refresh token the package
+// keeps in IndexedDB, copied out of the page, is refused without the
+// page's key: without a proof (invalid_dpop_proof) and with a proof of
+// another key (invalid_grant).
+func TestBrowserPackageStolenRefreshToken(t *testing.T) {
+	browser := chrometest.Start(t)
+	s, _, base := browserJSApp(t, 300, 60)
+	b := newTab(t, browser)
+	b.do("signing in", chromedp.Navigate(base+"/?signin"), signIn(), h1Is("signed in as alice"))
+	stolen := eval[string](b, `new Promise((resolve, reject) => {
+		const open = indexedDB.open("keycard:" + kc.options.issuer + ":" + kc.options.clientId, 1);
+		open.onerror = () => reject(open.error);
+		open.onsuccess = () => {
+			const get = open.result.transaction("state").objectStore("state").get("refresh");
+			get.onsuccess = () => resolve(get.result.token);
+			get.onerror = () => reject(get.error);
+		};
+	})`)
+	if stolen == "" {
+		t.Fatal("no refresh token in the page's IndexedDB")
+	}
+	clientID := eval[string](b, `kc.options.clientId`)
+	form := "grant_type=refresh_token&client_id=" + url.QueryEscape(clientID) + "&refresh_token=" + url.QueryEscape(stolen)
+	refresh := func(how, proof string) (int, string) {
+		req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body.Error
+	}
+	if code, e := refresh("without a proof", ""); code != http.StatusBadRequest || e != "invalid_dpop_proof" {
+		t.Errorf("the stolen refresh token without a proof: %d %s, want 400 invalid_dpop_proof", code, e)
+	}
+	thief, err := dpop.GenerateProver(jose.ES256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := thief.Proof("POST", s.base+"/oauth/token", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, e := refresh("with another key's proof", proof); code != http.StatusBadRequest || e != "invalid_grant" {
+		t.Errorf("the stolen refresh token with another key's proof: %d %s, want 400 invalid_grant", code, e)
 	}
 }

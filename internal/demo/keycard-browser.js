@@ -386,8 +386,8 @@ var KeycardClient = class _KeycardClient {
     this.options = options;
     this.metadata = metadata;
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.store = options.store ?? new IndexedDBStore("keycard:" + options.issuer);
     const lockName = `keycard:${options.issuer}:${options.clientId}`;
+    this.store = options.store ?? new IndexedDBStore(lockName);
     this.session = new Session(
       {
         locks: options.locks ?? navigator.locks,

@@ -90,8 +90,10 @@ export class KeycardClient {
 
   private constructor(readonly options: Options, readonly metadata: Metadata) {
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.store = options.store ?? new IndexedDBStore("keycard:" + options.issuer);
+    // One lock, channel and database per issuer and client: two apps on
+    // one origin keep their sessions apart.
     const lockName = `keycard:${options.issuer}:${options.clientId}`;
+    this.store = options.store ?? new IndexedDBStore(lockName);
     this.session = new Session(
       {
         locks: options.locks ?? (navigator.locks as unknown as Locks),
