@@ -45,11 +45,11 @@ try {
 
 // browserJSApp starts a keycard serve with alice, registers the page's
 // public client (access tokens of lifetime seconds) and serves the page on
-// a loopback origin of its own. It returns the server, an admin token,
-// the page's base URL.
-func browserJSApp(t *testing.T, lifetime, margin int) (*runningServer, string, string) {
+// a loopback origin of its own. serveArgs go to keycard serve. It
+// returns the server, an admin token, the page's base URL.
+func browserJSApp(t *testing.T, lifetime, margin int, serveArgs ...string) (*runningServer, string, string) {
 	t.Helper()
-	s, admin := interopServer(t)
+	s, admin := interopServer(t, serveArgs...)
 	ln, base := loopbackListener(t)
 	id, _ := registerClient(t, s, admin, fmt.Sprintf(`{"name":"JS app","public":true,"first_party":true,"grant_types":["authorization_code","refresh_token"],`+
 		`"redirect_uris":[%q],"post_logout_redirect_uris":[%[1]q],"access_token_lifetime":%d}`, base+"/", lifetime))
@@ -288,5 +288,39 @@ func TestBrowserPackageStolenRefreshToken(t *testing.T) {
 	}
 	if code, e := refresh("with another key's proof", proof); code != http.StatusBadRequest || e != "invalid_grant" {
 		t.Errorf("the stolen refresh token with another key's proof: %d %s, want 400 invalid_grant", code, e)
+	}
+}
+
+// TestBrowserPackageDPoPNonce: with server nonces on (keycard serve
+// --dpop-nonce), the page's code grant goes through the nonce dance (RFC
+// 9449 §8) across origins: the token endpoint's 400 use_dpop_nonce,
+// retried once with the DPoP-Nonce the server exposes to scripts; its
+// userinfo calls, on the same origin, carry that nonce from the start.
+// (A 401 use_dpop_nonce at an API is retried the same way: unit tests.)
+func TestBrowserPackageDPoPNonce(t *testing.T) {
+	browser := chrometest.Start(t)
+	s, _, base := browserJSApp(t, 300, 60, "--dpop-nonce")
+	b := newTab(t, browser)
+	b.do("signing in", chromedp.Navigate(base+"/?signin"), signIn(), h1Is("signed in as alice"))
+	if got := eval[string](b, `userinfo()`); got != "200 alice" {
+		t.Errorf("userinfo with server nonces: %q, want 200 alice", got)
+	}
+	if got := eval[string](b, `userinfo()`); got != "200 alice" {
+		t.Errorf("userinfo again: %q, want 200 alice", got)
+	}
+	tokenAnswers := func(code string) float64 {
+		return metricValue(t, s, regexp.MustCompile(`^keycard_http_requests_total\{code="`+code+`",route="POST /oauth/token"\} `))
+	}
+	if ok, nonce := tokenAnswers("200"), tokenAnswers("400"); ok != 1 || nonce != 1 {
+		t.Errorf("token endpoint: %v answers 200 and %v answers 400, want 1 (the code grant) and 1 (use_dpop_nonce)", ok, nonce)
+	}
+	if got := metricValue(t, s, refreshesRE); got != 0 {
+		t.Errorf("%v refreshes, want none: the nonce dance at userinfo needs no new token", got)
+	}
+	userinfo := func(code string) float64 {
+		return metricValue(t, s, regexp.MustCompile(`^keycard_http_requests_total\{code="`+code+`",route="GET /oauth/userinfo"\} `))
+	}
+	if refused, ok := userinfo("401"), userinfo("200"); refused != 0 || ok != 2 {
+		t.Errorf("userinfo: %v answers 401 and %v answers 200, want 0 (the nonce the token endpoint gave serves the same origin) and 2", refused, ok)
 	}
 }

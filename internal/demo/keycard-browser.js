@@ -567,16 +567,19 @@ var KeycardClient = class _KeycardClient {
     let refreshed = false, nonceRetried = false;
     for (; ; ) {
       const headers = new Headers(base.headers);
+      const origin = new URL(base.url).origin;
+      const sent = this.nonces.get(origin);
       headers.set("Authorization", `${tokens.tokenType} ${tokens.accessToken}`);
-      if (tokens.tokenType.toLowerCase() === "dpop") {
-        headers.set("DPoP", await proof(await this.dpopKey(), { method: base.method, url: base.url, accessToken: tokens.accessToken, nonce: this.nonces.get(new URL(base.url).origin) }));
+      const bound = tokens.tokenType.toLowerCase() === "dpop";
+      if (bound) {
+        headers.set("DPoP", await proof(await this.dpopKey(), { method: base.method, url: base.url, accessToken: tokens.accessToken, nonce: sent }));
       }
       const res = await this.fetchImpl(new Request(base.clone(), { headers }));
       const nonce = res.headers.get("DPoP-Nonce");
-      if (nonce) this.nonces.set(new URL(base.url).origin, nonce);
+      if (nonce) this.nonces.set(origin, nonce);
       if (res.status !== 401) return res;
       const challenge2 = res.headers.get("WWW-Authenticate") ?? "";
-      if (/error="use_dpop_nonce"/.test(challenge2) && nonce && !nonceRetried) {
+      if (bound && nonce && !nonceRetried && (/error="use_dpop_nonce"/.test(challenge2) || nonce !== sent)) {
         nonceRetried = true;
         continue;
       }

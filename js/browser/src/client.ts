@@ -255,16 +255,23 @@ export class KeycardClient {
     let refreshed = false, nonceRetried = false;
     for (;;) {
       const headers = new Headers(base.headers);
+      const origin = new URL(base.url).origin;
+      const sent = this.nonces.get(origin);
       headers.set("Authorization", `${tokens.tokenType} ${tokens.accessToken}`);
-      if (tokens.tokenType.toLowerCase() === "dpop") {
-        headers.set("DPoP", await dpop.proof(await this.dpopKey(), { method: base.method, url: base.url, accessToken: tokens.accessToken, nonce: this.nonces.get(new URL(base.url).origin) }));
+      const bound = tokens.tokenType.toLowerCase() === "dpop";
+      if (bound) {
+        headers.set("DPoP", await dpop.proof(await this.dpopKey(), { method: base.method, url: base.url, accessToken: tokens.accessToken, nonce: sent }));
       }
       const res = await this.fetchImpl(new Request(base.clone(), { headers }));
       const nonce = res.headers.get("DPoP-Nonce");
-      if (nonce) this.nonces.set(new URL(base.url).origin, nonce);
+      if (nonce) this.nonces.set(origin, nonce);
       if (res.status !== 401) return res;
+      // use_dpop_nonce (RFC 9449 §8): retry once with the server's nonce.
+      // Across origins WWW-Authenticate is often not exposed to scripts
+      // while DPoP-Nonce is: a new nonce on a 401 is taken as the same
+      // request.
       const challenge = res.headers.get("WWW-Authenticate") ?? "";
-      if (/error="use_dpop_nonce"/.test(challenge) && nonce && !nonceRetried) {
+      if (bound && nonce && !nonceRetried && (/error="use_dpop_nonce"/.test(challenge) || nonce !== sent)) {
         nonceRetried = true;
         continue;
       }

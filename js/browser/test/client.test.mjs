@@ -32,7 +32,11 @@ function server() {
       const [scheme, token] = (req.headers.get("Authorization") ?? "").split(" ");
       const proof = claimsOf(req.headers.get("DPoP"));
       if (scheme !== "DPoP" || proof.htu !== "https://api.example/orders" || proof.htm !== req.method) return new Response(null, { status: 401 });
-      if (proof.nonce !== s.nonce) return new Response(null, { status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": s.nonce } });
+      if (proof.nonce !== s.nonce) {
+        // Across origins a script may read DPoP-Nonce (exposed) but not WWW-Authenticate.
+        const h = s.hideChallenge ? { "DPoP-Nonce": s.nonce } : { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": s.nonce };
+        return new Response(null, { status: 401, headers: h });
+      }
       if (s.refused.has(token)) return new Response(null, { status: 401, headers: { "WWW-Authenticate": 'DPoP error="invalid_token"' } });
       return Response.json({ token, body: req.method === "POST" ? await req.text() : null });
     }
@@ -106,4 +110,18 @@ test("the DPoP key is made once, not extractable, and kept in the store", async 
   assert.equal(pair.privateKey.extractable, false);
   const jwks = s.requests.filter((r) => r.headers.get("DPoP")).map((r) => JSON.stringify(JSON.parse(new TextDecoder().decode(decode(r.headers.get("DPoP").split(".")[0]))).jwk));
   assert.equal(new Set(jwks).size, 1, "every proof is of the one key");
+});
+
+test("across origins, a 401 with a new DPoP-Nonce and no readable challenge is retried with the nonce, without a refresh", async (t) => {
+  const s = server();
+  s.hideChallenge = true;
+  const kc = await client(s);
+  t.after(() => kc.close());
+  assert.equal((await kc.fetch("https://api.example/orders")).status, 200);
+  assert.equal(s.issued, 1, "no refresh for the nonce");
+  s.nonce = "n-2"; // the server's nonce rotates
+  assert.equal((await kc.fetch("https://api.example/orders")).status, 200);
+  assert.equal(s.issued, 1, "still no refresh");
+  s.refused.add("at1"); // a refused token, the nonce unchanged: renewed once
+  assert.equal((await (await kc.fetch("https://api.example/orders")).json()).token, "at2");
 });
