@@ -95,8 +95,8 @@ func sameContextTab(t *testing.T, b *browserTab) *browserTab {
 	return &browserTab{t: t, ctx: ctx}
 }
 
-// metricValue returns the sum of the server's metric samples whose line
-// starts with prefix (a name with, optionally, some of its labels).
+// metricValue returns the sum of the server's metric samples (from
+// /metrics) whose line re matches.
 func metricValue(t *testing.T, s *runningServer, re *regexp.Regexp) float64 {
 	t.Helper()
 	res, err := http.Get(s.base + "/metrics")
