@@ -38,11 +38,18 @@ func Path(t testing.TB) string {
 // Timeout. Open tabs with chromedp.NewContext on it.
 func Start(t testing.TB) context.Context {
 	t.Helper()
+	return StartFor(t, Timeout)
+}
+
+// StartFor is Start for a test that needs longer than Timeout: one that
+// waits for tokens to expire, for instance.
+func StartFor(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
 	path := Path(t)
 	if testing.Short() {
 		t.Skip("browser tests are skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),

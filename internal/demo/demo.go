@@ -62,6 +62,9 @@ var clients = []string{"demo-gateway", "demo-weather", "demo-orders"}
 // travelClient is the name of the travel app's client.
 const travelClient = "demo-travel"
 
+// weatherPageClient is the name of the weather page's client (public).
+const weatherPageClient = "demo-weather-page"
+
 // Options configure a demo run.
 type Options struct {
 	// Data is the data directory: SQLite database, dev master key, the
@@ -197,6 +200,17 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	}}); err != nil {
 		return nil, err
 	}
+	// The weather page: a single-page app on @keycard/browser, a public
+	// first-party client whose addresses follow the gateway's port.
+	if secrets[weatherPageClient], err = client(ctx, svc, auth.ClientSpec{Name: weatherPageClient, Scopes: []string{ScopeWeather}, OAuth: keycard.OAuthSettings{
+		Public:                 true,
+		GrantTypes:             []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken},
+		FirstParty:             true,
+		RedirectURIs:           []string{info.Gateway + WeatherApp},
+		PostLogoutRedirectURIs: []string{info.Gateway + WeatherApp + "?signed-out"},
+	}}); err != nil {
+		return nil, err
+	}
 	sec := &tlsconfig.Secured{}
 	if dt != nil {
 		sec.Config = dt.server
@@ -207,9 +221,9 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	// The services and the gateway verify tokens with verifiers that
 	// follow the auth server's keys and revocation feed until stopped.
 	audience := svc.Config().Audience
-	newVerifier := func(client, component, aud string) (*verifier.Verifier, error) {
+	newVerifier := func(client, component, aud, publicURL string) (*verifier.Verifier, error) {
 		v, err := verifier.New(ctx, verifier.Config{
-			Issuer: info.Auth, Audience: aud,
+			Issuer: info.Auth, Audience: aud, PublicURL: publicURL,
 			ClientID: secrets[client].id, ClientSecret: secrets[client].secret,
 			Logger: log.With("component", component), HTTPClient: dt.httpClient(),
 		})
@@ -219,28 +233,25 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 		st.onStop(func() error { v.Close(); return nil })
 		return v, nil
 	}
-	weatherV, err := newVerifier("demo-weather", "weather", audience)
+	// The weather page's tokens are DPoP-bound: their proofs name the URL
+	// the browser called, the gateway's, which the weather service must
+	// check them against.
+	weatherV, err := newVerifier("demo-weather", "weather", audience, info.Gateway)
 	if err != nil {
 		return nil, err
 	}
-	weatherPage, err := NewWeather(weatherV, WeatherOptions{Path: WeatherApp, Scope: ScopeWeather, Logger: log.With("component", "weather"),
-		Username: func(ctx context.Context, sub string) (string, error) {
-			u, err := svc.User(ctx, sub)
-			if err != nil {
-				return "", err
-			}
-			return u.Username, nil
-		}})
+	weatherPage, err := NewWeatherSPA(WeatherSPAOptions{Path: WeatherApp, Issuer: info.Auth, ClientID: secrets[weatherPageClient].id,
+		Scope: "openid profile " + ScopeWeather, Cities: []string{"Lisbon", "Oslo", "Nairobi", "Tokyo"}})
 	if err != nil {
 		return nil, err
 	}
 	weatherMux := http.NewServeMux()
-	weatherMux.Handle(WeatherApp, weatherPage) // verifies the access cookie itself
+	weatherMux.Handle(WeatherApp, weatherPage) // static files: the page signs in and calls the service itself
 	weatherMux.Handle("/", weatherService(weatherV))
 	if info.Weather, err = st.listenAndServe("weather service", weatherMux, log.With("component", "weather"), opt.ShutdownTimeout); err != nil {
 		return nil, err
 	}
-	ordersV, err := newVerifier("demo-orders", "orders", audience)
+	ordersV, err := newVerifier("demo-orders", "orders", audience, "")
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +262,7 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	// The travel app, on its own origin, with a verifier of its own: the
 	// issuer's keys check its ID and logout tokens, and the revocation
 	// feed its access tokens.
-	travelV, err := newVerifier(travelClient, "travel", audience)
+	travelV, err := newVerifier(travelClient, "travel", audience, "")
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +291,7 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	if opt.ShutdownTimeout > 0 {
 		gcfg.ShutdownTimeout = opt.ShutdownTimeout
 	}
-	gatewayV, err := newVerifier("demo-gateway", "gateway", "")
+	gatewayV, err := newVerifier("demo-gateway", "gateway", "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -379,6 +390,9 @@ func client(ctx context.Context, svc *auth.Service, spec auth.ClientSpec) (*cred
 				if _, err := svc.UpdateClient(ctx, auth.System(), c.ID, spec); err != nil {
 					return nil, fmt.Errorf("client %s: %w", name, err)
 				}
+				if spec.OAuth.Public {
+					return &credentials{id: c.ID}, nil // no secret to rotate
+				}
 				secret, err := svc.RotateClientSecret(ctx, auth.System(), c.ID)
 				if err != nil {
 					return nil, fmt.Errorf("client %s: %w", name, err)
@@ -426,9 +440,10 @@ routes:
     methods: [POST]
     upstream: %[6]s
     scopes: [%[7]s]
-  # The weather page, for a browser: it checks the access cookie itself.
+  # The weather page, for a browser: static files of a single-page app
+  # that signs in at the issuer and calls /weather/ with its own tokens.
   - {path: %[8]s, upstream: %[5]s, auth: none}
-  # The auth server's pages it signs in and out with.
+  # The auth server's pages (the account page), on the gateway's origin.
   - {path: /signin, upstream: %[2]s, auth: none}
   - {path: /signout, upstream: %[2]s, auth: none}
   - {path: /session/, upstream: %[2]s, auth: none}

@@ -74,3 +74,54 @@ func TestWeatherPageAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestWeatherSPAAnswers(t *testing.T) {
+	page, err := demo.NewWeatherSPA(demo.WeatherSPAOptions{Path: "/w/", Issuer: "https://auth.example:4000", ClientID: "c1</script>", Scope: "openid", Cities: []string{"Oslo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		ctype        string
+	}{
+		{http.MethodGet, "/w/", http.StatusOK, "text/html; charset=utf-8"},
+		{http.MethodHead, "/w/", http.StatusOK, "text/html; charset=utf-8"},
+		{http.MethodGet, "/w/weather-app.js", http.StatusOK, "text/javascript; charset=utf-8"},
+		{http.MethodGet, "/w/keycard-browser.js", http.StatusOK, "text/javascript; charset=utf-8"},
+		{http.MethodPost, "/w/", http.StatusMethodNotAllowed, "text/plain; charset=utf-8"},
+		{http.MethodGet, "/w/other.js", http.StatusNotFound, "text/plain; charset=utf-8"},
+		{http.MethodGet, "/", http.StatusNotFound, "text/plain; charset=utf-8"},
+	} {
+		rec := httptest.NewRecorder()
+		page.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || rec.Header().Get("Content-Type") != tc.ctype {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, rec.Code, rec.Header().Get("Content-Type"), tc.status, tc.ctype)
+		}
+		if tc.status == http.StatusOK && rec.Header().Get("Content-Security-Policy") != "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' https://auth.example:4000; form-action 'none'; frame-ancestors 'none'; base-uri 'none'" {
+			t.Errorf("%s: Content-Security-Policy %q", tc.path, rec.Header().Get("Content-Security-Policy"))
+		}
+		body := rec.Body.String()
+		switch {
+		case tc.method == http.MethodHead && body != "":
+			t.Errorf("HEAD answered with a body")
+		case tc.path == "/w/" && tc.method == http.MethodGet && (strings.Contains(body, "c1</script>") || !strings.Contains(body, `"clientId":"c1\u003c/script\u003e"`)):
+			t.Errorf("the configuration is not escaped for its script element:\n%s", body)
+		case tc.path == "/w/keycard-browser.js" && body != string(demo.BrowserBundle()):
+			t.Errorf("another bundle is served")
+		}
+	}
+	for _, opt := range []demo.WeatherSPAOptions{
+		{Path: "w/", Issuer: "https://a.example", ClientID: "c", Cities: []string{"Oslo"}},
+		{Path: "/w/", Issuer: "javascript:alert(1)", ClientID: "c", Cities: []string{"Oslo"}},
+		{Path: "/w/", Issuer: "https://a.example", Cities: []string{"Oslo"}},
+		{Path: "/w/", Issuer: "https://a.example", ClientID: "c"},
+	} {
+		if _, err := demo.NewWeatherSPA(opt); err == nil {
+			t.Errorf("%+v accepted", opt)
+		}
+	}
+	if len(demo.BrowserBundle()) < 1000 || !strings.Contains(string(demo.BrowserBundle()), "KeycardClient") {
+		t.Errorf("the embedded bundle is not @keycard/browser")
+	}
+}
