@@ -642,6 +642,10 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		Scope:     scope,
 		Roles:     u.Roles,
 		AuthTime:  jwt.NewNumericDate(sess.AuthenticatedAt()),
+		// How the user signed in, kept by the session through every
+		// refresh (RFC 9470 step-up reads acr).
+		ACR: acrOf(sess.AMR),
+		AMR: sess.AMR,
 	}
 	c.Confirmation.JKT = DPoPKey(ctx)
 	tok, err := s.sign(ctx, signer, extend(c, custom.access()))
