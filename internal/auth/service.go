@@ -29,7 +29,7 @@ const (
 	DefaultAccessTTL = 15 * time.Minute
 	// DefaultStepUpWithin is Config.StepUpWithin's default.
 	DefaultStepUpWithin = 5 * time.Minute
-	DefaultAudience  = "api"
+	DefaultAudience     = "api"
 	// DefaultClientID is the client_id (RFC 9068 section 2.2) of tokens
 	// issued to users through Keycard's own login, which involves no
 	// registered OAuth client.
