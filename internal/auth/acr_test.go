@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,4 +189,73 @@ func TestAccessTokensSayHowTheUserSignedIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantACR(t, "client credentials", f.accessClaims(t, cc.AccessToken, "api"), "", nil)
+}
+
+// TestAuthorizeACRValues: acr_values asking for mfa makes a password-only
+// browser session sign in again, like an expired max_age, while a
+// second-factor session (or a request satisfied by pwd) goes through;
+// unknown values are ignored; a sign-in made for the request is taken as
+// the best this server can do (acr_values are voluntary).
+func TestAuthorizeACRValues(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "alice")
+	c, _ := f.app(t, true, false)
+	pwd := f.browser(t, "alice")
+	_, mfa := f.sessionWithAMR(t, "alice", []string{"pwd", "otp", "mfa"})
+	f.clock.Advance(time.Second) // the request begins after both sign-ins
+	for _, tc := range []struct {
+		acrValues string
+		b         *BrowserSession
+		want      bool
+	}{
+		{"", pwd, false},
+		{"mfa", pwd, true},
+		{"mfa", mfa, false},
+		{"pwd", pwd, false},
+		{"pwd", mfa, false}, // a second factor is more than asked
+		{"mfa pwd", pwd, false},
+		{"urn:example:loa:4", pwd, false}, // unknown: ignored
+		{"urn:example:loa:4 mfa", pwd, true},
+	} {
+		a, err := f.svc.Authorize(ctx, authzParams(c, "acr_values", tc.acrValues))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.svc.NeedsLogin(a, tc.b); got != tc.want {
+			t.Errorf("acr_values %q, session amr %v: NeedsLogin %v, want %v", tc.acrValues, tc.b.Session.AMR, got, tc.want)
+		}
+	}
+	// Signed in since the request began: answered, whatever the class.
+	a, err := f.svc.Authorize(ctx, authzParams(c, "acr_values", "mfa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if f.svc.NeedsLogin(a, f.browser(t, "alice")) {
+		t.Error("a password sign-in made for the request is asked to sign in again: a loop for a user without a second factor")
+	}
+	if _, err := f.svc.Authorize(ctx, authzParams(c, "acr_values", strings.Repeat("a", maxACRValuesParam+1))); err == nil {
+		t.Error("an overlong acr_values was accepted")
+	}
+}
+
+func TestACRSatisfies(t *testing.T) {
+	for _, tc := range []struct {
+		acr  string
+		want []string
+		ok   bool
+	}{
+		{"pwd", nil, true},
+		{"", nil, true},
+		{"pwd", []string{"mfa"}, false},
+		{"", []string{"pwd"}, false},
+		{"mfa", []string{"mfa"}, true},
+		{"mfa", []string{"pwd"}, true},
+		{"pwd", []string{"pwd", "mfa"}, true},
+	} {
+		if got := ACRSatisfies(tc.acr, tc.want); got != tc.ok {
+			t.Errorf("ACRSatisfies(%q, %q) = %v, want %v", tc.acr, tc.want, got, tc.ok)
+		}
+	}
 }
