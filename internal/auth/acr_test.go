@@ -122,27 +122,11 @@ func TestAccessTokensSayHowTheUserSignedIn(t *testing.T) {
 
 	// The authorization code grant: the grant session takes the browser
 	// session's amr, and so does its refresh and its ID token.
-	c, secret := f.app(t, true, false)
-	a, err := f.svc.Authorize(ctx, authzParams(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := f.svc.IssueCode(ctx, a, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authed, err := f.svc.AuthenticateClient(ctx, c.ID, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	granted, err := f.svc.ExchangeCode(ctx, authed, code, testRedirect, testVerifier, Agent{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	granted, authed := f.codeFlow(t, b)
 	wantACR(t, "authorization code", f.accessClaims(t, granted.AccessToken, "api"), ACRMFA, mfa)
 	var idc IDClaims
 	keys, _ := f.svc.Keys().VerificationKeys(ctx)
-	if err := jwt.NewParser(keys, jwt.WithAudience(c.ID), jwt.WithNow(f.clock.Now)).Parse(granted.IDToken, &idc); err != nil {
+	if err := jwt.NewParser(keys, jwt.WithAudience(authed.ID), jwt.WithNow(f.clock.Now)).Parse(granted.IDToken, &idc); err != nil {
 		t.Fatal(err)
 	}
 	if idc.ACR != ACRMFA || !slices.Equal(idc.AMR, mfa) {

@@ -2,14 +2,12 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/jwt"
@@ -156,20 +154,7 @@ func TestStepUpWithAuthServerTokens(t *testing.T) {
 	}
 	wantStepUp(t, "password sign-in", tg.do(t, "POST", "/transfers/1", login.AccessToken, nil), `acr_values="mfa"`)
 
-	sid, err := keycard.NewID(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refresh, rid, hash, err := keycard.NewRefreshToken(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: []string{"pwd", "otp", "mfa"},
-		IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-	if err := env.Stores.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
+	refresh := env.SignInWithAMR(t, u.ID, []string{"pwd", "otp", "mfa"}, time.Now())
 	for i := range 2 {
 		tok, err := svc.Refresh(ctx, refresh, auth.Agent{})
 		if err != nil {
