@@ -127,8 +127,8 @@ type RegisteredClaims struct {
 func (c *RegisteredClaims) Registered() *RegisteredClaims { return c }
 
 // AccessClaims is the access-token profile of RFC 9068 as Keycard issues
-// it: the registered claims plus the session, client, scopes, roles and
-// time of authentication. Parsing into an *AccessClaims that is reused
+// it: the registered claims plus the session, client, scopes, roles, and
+// the time and strength of authentication. Parsing into an *AccessClaims that is reused
 // across calls does not allocate when the values repeat.
 type AccessClaims struct {
 	RegisteredClaims
@@ -137,6 +137,14 @@ type AccessClaims struct {
 	Scope     string      `json:"scope,omitempty"`     // space-separated (RFC 8693 section 4.2)
 	Roles     []string    `json:"roles,omitempty"`     // RFC 9068 section 2.2.3.1
 	AuthTime  NumericDate `json:"auth_time,omitzero"`  // when the user authenticated
+	// ACR is the authentication context class of the user's sign-in
+	// (OpenID Connect Core section 2, RFC 9470 section 3): Keycard
+	// issues "pwd" for a password alone and "mfa" for a sign-in with a
+	// second factor. Empty for a token without a user.
+	ACR string `json:"acr,omitempty"`
+	// AMR lists the authentication methods of the sign-in (RFC 8176:
+	// "pwd", "otp", "hwk", "swk", "mfa", "fed", …).
+	AMR []string `json:"amr,omitempty"`
 	// Scp and Scopes are scopes as arrays of strings, as some issuers
 	// (Azure AD, Okta, Ory) send them; Keycard issues Scope. Readers
 	// that check scopes should accept all three (verifier does).

@@ -32,7 +32,7 @@ func FuzzParse(f *testing.F) {
 	}
 	valid := strictSign(strictSecret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
 		`{"iss":"`+strictIss+`","sub":"alice","aud":["api","web"],"exp":`+at(600)+`,"iat":`+at(0)+`,"nbf":`+at(0)+
-			`,"jti":"j1","sid":"s1","client_id":"web","scope":"read write","roles":["admin","user"],"auth_time":`+at(-60)+`,"role":"admin","ctx":{"a":[1,2]}}`)
+			`,"jti":"j1","sid":"s1","client_id":"web","scope":"read write","roles":["admin","user"],"auth_time":`+at(-60)+`,"acr":"mfa","amr":["pwd","otp","mfa"],"role":"admin","ctx":{"a":[1,2]}}`)
 	f.Add(valid, false)
 	f.Add(valid, true)
 	delegated := strictSign(strictSecret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,

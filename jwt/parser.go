@@ -200,7 +200,7 @@ const (
 // accessNames are the claim names the fast path understands; a top-level
 // member equal to one of them except for case is refused, because
 // encoding/json would match it case-insensitively.
-var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "act", "cnf"}
+var accessNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope", "roles", "auth_time", "scp", "scopes", "act", "cnf", "acr", "amr"}
 
 // scan reads the claims set strictly into reg (and ac, when not nil) and
 // reports which claims were present.
@@ -266,6 +266,14 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 					ac.Act, err = decodeActor(ac.Act, value)
 				case "cnf":
 					bit, err = 1<<15, confirmationClaim(&ac.Confirmation, value)
+				case "acr":
+					bit, err = 1<<16, stringClaim(&ac.ACR, value)
+				case "amr":
+					bit = 1 << 17
+					ac.AMR, err = decodeStrings(ac.AMR, value)
+					if err != nil {
+						err = fmt.Errorf("%w: amr must be an array of strings", ErrInvalidClaim)
+					}
 				}
 			}
 			if bit == 0 {
@@ -342,6 +350,12 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 		}
 		if seen&(1<<15) == 0 {
 			ac.Confirmation.JKT = ""
+		}
+		if seen&(1<<16) == 0 {
+			ac.ACR = ""
+		}
+		if seen&(1<<17) == 0 {
+			ac.AMR = ac.AMR[:0]
 		}
 	}
 	return present, nil

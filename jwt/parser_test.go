@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -48,6 +49,7 @@ func TestSignParseAccessClaims(t *testing.T) {
 			key := mustKey(t, alg)
 			claims := testAccessClaims()
 			claims.Scp, claims.Scopes = []string{"orders:write"}, []string{"weather:read", "a b"}
+			claims.ACR, claims.AMR = "mfa", []string{"pwd", "otp", "mfa"}
 			tok, err := Sign(key, claims, WithHeaderType("at+jwt"))
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +66,7 @@ func TestSignParseAccessClaims(t *testing.T) {
 			want := claims
 			if got.Subject != want.Subject || got.SessionID != want.SessionID || got.Scope != want.Scope ||
 				len(got.Roles) != 2 || got.Roles[1] != "user" || !got.ExpiresAt.Equal(want.ExpiresAt.Time) || !got.AuthTime.Equal(want.AuthTime.Time) ||
-				!slices.Equal(got.Scp, want.Scp) || !slices.Equal(got.Scopes, want.Scopes) {
+				!slices.Equal(got.Scp, want.Scp) || !slices.Equal(got.Scopes, want.Scopes) || got.ACR != "mfa" || !slices.Equal(got.AMR, want.AMR) {
 				t.Errorf("got %+v, want %+v", got, *want)
 			}
 			var m MapClaims
@@ -73,6 +75,9 @@ func TestSignParseAccessClaims(t *testing.T) {
 			}
 			if m["sid"] != "sess-1" {
 				t.Errorf("map sid: got %v, want sess-1", m["sid"])
+			}
+			if m["acr"] != "mfa" || len(m["amr"].([]any)) != 3 {
+				t.Errorf("map acr, amr: got %v, %v, want mfa, [pwd otp mfa]", m["acr"], m["amr"])
 			}
 		})
 	}
@@ -156,6 +161,31 @@ func TestConfirmationClaim(t *testing.T) {
 	for _, bad := range []map[string]any{{"cnf": "abc"}, {"cnf": map[string]any{"jkt": 1}}, {"CNF": map[string]any{"jkt": "abc"}}} {
 		if err := p.Parse(sign(bad), &got); !errors.Is(err, ErrInvalidClaim) {
 			t.Errorf("%v: got %v, want ErrInvalidClaim", bad, err)
+		}
+	}
+}
+
+// TestAppendAccessMatchesEncodingJSON keeps the purpose-built encoder of
+// AccessClaims (appendAccess) and encoding/json, which the claims hook's
+// tokens go through, in agreement: the same bytes for every member.
+func TestAppendAccessMatchesEncodingJSON(t *testing.T) {
+	full := testAccessClaims()
+	full.NotBefore = NewNumericDate(testNow)
+	full.ACR, full.AMR = "mfa", []string{"pwd", "otp", "mfa"}
+	full.Scp, full.Scopes = []string{"a"}, []string{"b", "c"}
+	full.Act = &Actor{Subject: "svc", Act: &Actor{Subject: "svc0"}}
+	full.Confirmation.JKT = "thumb"
+	for _, c := range []*AccessClaims{full, testAccessClaims(), {}} {
+		fast, err := appendClaims(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(fast) != string(std) {
+			t.Errorf("appendAccess: got %s, encoding/json %s", fast, std)
 		}
 	}
 }

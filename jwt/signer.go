@@ -185,6 +185,8 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 	str(`"scope":`, c.Scope)
 	list(`"roles":`, c.Roles, false)
 	date(`"auth_time":`, c.AuthTime)
+	str(`"acr":`, c.ACR)
+	list(`"amr":`, c.AMR, false)
 	list(`"scp":`, c.Scp, false)
 	list(`"scopes":`, c.Scopes, false)
 	if c.Act != nil {

@@ -259,6 +259,8 @@ func caseVariantCases() []claimCase {
 		{name: "Roles", claims: `{"Roles":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		{name: "SCP", claims: `{"SCP":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		{name: "Scopes", claims: `{"Scopes":["admin"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
+		{name: "ACR", claims: `{"ACR":"mfa","exp":` + e + `}`, want: jwt.ErrInvalidClaim},
+		{name: "Amr", claims: `{"Amr":["mfa"],"exp":` + e + `}`, want: jwt.ErrInvalidClaim},
 		// encoding/json folds Unicode too: U+017F LATIN SMALL LETTER LONG S
 		// matches "s".
 		{name: "sub with a long s (U+017F)", claims: `{"ſub":"admin","exp":` + e + `}`, want: jwt.ErrInvalidClaim},
@@ -569,7 +571,7 @@ func TestStrictClaimsZeroedOnInvalidClaims(t *testing.T) {
 // alone: nothing the first token carried and the second does not survives.
 func TestStrictReusedClaimsValue(t *testing.T) {
 	p := jwt.NewParser(strictKey(t), jwt.WithNow(strictClock))
-	first := strictSign(strictSecret, strictHeader, `{"sub":"alice","aud":["api","admin-api"],"role":"admin","roles":["admin"],"scope":"admin","sid":"s1","ctx":{"a":1},"exp":`+at(600)+`}`)
+	first := strictSign(strictSecret, strictHeader, `{"sub":"alice","aud":["api","admin-api"],"role":"admin","roles":["admin"],"scope":"admin","sid":"s1","acr":"mfa","amr":["pwd","otp","mfa"],"ctx":{"a":1},"exp":`+at(600)+`}`)
 	second := strictSign(strictSecret, strictHeader, `{"sub":"bob","exp":`+at(600)+`}`)
 	for _, form := range claimForms() {
 		t.Run(form.name, func(t *testing.T) {
@@ -594,7 +596,7 @@ func TestStrictReusedClaimsValue(t *testing.T) {
 }
 
 // TestStrictScopeArrays checks the types of the array forms of scopes
-// that AccessClaims reads (scp, scopes): a wrong type is a malformed
+// that AccessClaims reads (scp, scopes), and of acr and amr: a wrong type is a malformed
 // claim, and nothing of the token is handed back.
 func TestStrictScopeArrays(t *testing.T) {
 	key := strictKey(t)
@@ -605,6 +607,10 @@ func TestStrictScopeArrays(t *testing.T) {
 		{"scopes with a number", `{"scopes":["read",1],"exp":` + e + `}`},
 		{"scp as an object", `{"scp":{"a":"b"},"exp":` + e + `}`},
 		{"scopes null", `{"scopes":null,"exp":` + e + `}`},
+		{"amr as a string", `{"amr":"mfa","exp":` + e + `}`},
+		{"amr with a number", `{"amr":["pwd",1],"exp":` + e + `}`},
+		{"acr as an array", `{"acr":["mfa"],"exp":` + e + `}`},
+		{"acr as a number", `{"acr":1,"exp":` + e + `}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := &jwt.AccessClaims{Scp: []string{"previous"}}

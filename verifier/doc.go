@@ -44,6 +44,11 @@
 // request's method and URL (Config.PublicURL behind a proxy), checked
 // with package dpop; as a bearer token it is refused.
 //
+// A resource that needs a second factor or a recent sign-in says so with
+// [RequireACR], [Verifier.RequireMaxAge] or [StepUp]: a token that falls
+// short gets 401 insufficient_user_authentication naming acr_values or
+// max_age (RFC 9470), on which the client signs the user in again.
+//
 // Refusals follow RFC 6750: 401 with WWW-Authenticate: Bearer, 403
 // insufficient_scope, 400 for a malformed request (two credentials, a
 // token in the URL). When the revocation feed has been unreachable for

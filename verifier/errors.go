@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Error codes of RFC 6750 section 3.1, plus temporarily_unavailable
@@ -19,6 +20,9 @@ const (
 	// one that lacks the server's nonce.
 	CodeInvalidDPoPProof = "invalid_dpop_proof"
 	CodeUseDPoPNonce     = "use_dpop_nonce"
+	// RFC 9470 section 3: the token is valid, but the user's sign-in is
+	// not of a class the resource accepts (acr), or too old (max_age).
+	CodeInsufficientUserAuthentication = "insufficient_user_authentication"
 )
 
 // Sentinel errors, matched with errors.Is. Every *Error returned by
@@ -46,6 +50,10 @@ var (
 	// by another key; or it came as Authorization: DPoP without being
 	// bound to a key.
 	ErrDPoP = errors.New("verifier: DPoP proof required")
+	// ErrInsufficientAuthentication: the token is valid, but the user
+	// signed in in a way the resource does not accept, or too long ago
+	// (StepUp, RFC 9470).
+	ErrInsufficientAuthentication = errors.New("verifier: insufficient user authentication")
 )
 
 // Error is a refusal, with the HTTP answer that goes with it (RFC 6750
@@ -65,7 +73,13 @@ type Error struct {
 	// Nonce, for use_dpop_nonce, is the nonce to send back in the
 	// DPoP-Nonce header (RFC 9449 section 8).
 	Nonce string
-	Err   error
+	// ACRValues, for insufficient_user_authentication, lists the
+	// acceptable acr values (space-separated); MaxAge, when positive, is
+	// the longest time since the user's sign-in the resource accepts
+	// (RFC 9470 section 3).
+	ACRValues string
+	MaxAge    time.Duration
+	Err       error
 }
 
 func (e *Error) Error() string {
@@ -152,6 +166,12 @@ func challenge(e *Error) string {
 	}
 	if e.DPoPAlgs != "" {
 		b.WriteString(`, algs=` + strconv.Quote(quoteSafe(e.DPoPAlgs)))
+	}
+	if e.ACRValues != "" {
+		b.WriteString(`, acr_values=` + strconv.Quote(quoteSafe(e.ACRValues)))
+	}
+	if e.MaxAge > 0 {
+		b.WriteString(`, max_age="` + strconv.FormatInt(maxAgeSeconds(e.MaxAge), 10) + `"`)
 	}
 	return b.String()
 }

@@ -21,6 +21,7 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 		{"users", "list"},
 		{"users", "add", "--username", "u", "--password-stdin"},
 		{"users", "disable", "--username", "u"},
+		{"users", "delete", "--username", "u"},
 		{"users", "set-password", "--username", "u", "--password-stdin"},
 		{"clients", "list"},
 		{"clients", "add", "--name", "x"},
@@ -186,6 +187,7 @@ func TestCommandLineIsAudited(t *testing.T) {
 		{"users", "enable", "--data", data, "--username", "alice"},
 		{"users", "set-password", "--data", data, "--username", "alice", "--password-stdin"},
 		{"revoke-all", "--data", data},
+		{"users", "delete", "--data", data, "--username", "alice"},
 	}
 	for _, args := range steps {
 		if code, _, errOut := run(t, "a good long password\n", args...); code != exitOK {
@@ -202,7 +204,7 @@ func TestCommandLineIsAudited(t *testing.T) {
 	f.data = data
 	env.onData(fs, &f, false, func(svc *auth.Service) int {
 		for _, typ := range []string{auth.AuditUserCreatedByAdmin, auth.AuditUserDisabled, auth.AuditUserEnabled, keycard.AuditPasswordChanged,
-			keycard.AuditRevokeAll, auth.AuditClientCreated, auth.AuditClientDeleted} {
+			keycard.AuditRevokeAll, auth.AuditClientCreated, auth.AuditClientDeleted, auth.AuditUserDeleted} {
 			events, err := svc.AuditEvents(env.ctx, keycard.AuditFilter{Type: typ})
 			if err != nil || len(events) != 1 || events[0].Actor != "cli" {
 				t.Errorf("%s: events %+v, %v; want one, by cli", typ, events, err)
@@ -287,6 +289,7 @@ func TestEnvironmentNeverPicksTheTarget(t *testing.T) {
 		{"clients", "show", "--data", data},
 		{"clients", "delete", "--data", data},
 		{"users", "disable", "--data", data},
+		{"users", "delete", "--data", data},
 		{"webhooks", "remove", "--data", data},
 	} {
 		code, _, errOut := run(t, "", args...)

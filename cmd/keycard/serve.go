@@ -45,7 +45,7 @@ type serverFlags struct {
 	maxSessions                                                        int
 	pages                                                              bool
 	pageRedirects, pageOrigins                                         stringList
-	reauthWithin                                                       time.Duration
+	reauthWithin, stepUpWithin                                         time.Duration
 	backchannelAttempts                                                int
 	backchannelBackoff, backchannelTimeout                             time.Duration
 	webhookAttempts                                                    int
@@ -116,6 +116,7 @@ var (
 		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
+		fs.DurationVar(&f.stepUpWithin, "step-up-within", auth.DefaultStepUpWithin, "deleting a user (admin API, console) needs an admin login this recent, whatever --reauth-within says (which wins when shorter)")
 		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
 		fs.IntVar(&f.backchannelAttempts, "backchannel-attempts", backchannel.DefaultMaxAttempts, "back-channel logout: attempts per logout before it is given up")
 		fs.DurationVar(&f.backchannelBackoff, "backchannel-backoff", backchannel.DefaultBackoff, "back-channel logout: delay before the first retry, doubling up to 5m, with jitter")
@@ -235,7 +236,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.RefreshGrace, c.IdleTimeout, c.SessionLifetime, c.KeyRotation = f.refreshGrace, f.idleTimeout, f.sessionLifetime, f.rotateEvery
 	c.ShutdownTimeout, c.LoginRefill, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginLockoutMax
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
-	c.MaxSessionsPerUser, c.ReauthWithin = f.maxSessions, f.reauthWithin
+	c.MaxSessionsPerUser, c.ReauthWithin, c.StepUpWithin = f.maxSessions, f.reauthWithin, f.stepUpWithin
 	c.CookieMode, c.Pages, c.DPoPNonce = f.cookieMode, f.pages, f.dpopNonce
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.Webhooks.MaxAttempts, c.Webhooks.Backoff, c.Webhooks.Timeout = f.webhookAttempts, f.webhookBackoff, f.webhookTimeout

@@ -37,6 +37,7 @@ func (e *cmdEnv) users(args []string) int {
 		"enable":       func(args []string) int { return e.usersSetDisabled(args, false) },
 		"set-password": e.usersSetPassword,
 		"set-email":    e.usersSetEmail,
+		"delete":       e.usersDelete,
 	})
 }
 
@@ -152,6 +153,32 @@ func (e *cmdEnv) usersSetDisabled(args []string, disabled bool) int {
 		} else {
 			fmt.Fprintf(e.stdout, "enabled %s\n", u.Username)
 		}
+		return exitOK
+	})
+}
+
+// usersDelete is "keycard users delete": every session of the user ends
+// (through the revocation feed) and the user is deleted.
+func (e *cmdEnv) usersDelete(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("users delete", &f)
+	name := fs.String("username", "", "the user to delete (required); every session of theirs ends at once")
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	if *name == "" {
+		fmt.Fprintln(e.stderr, "keycard users delete: --username is required")
+		return exitUsage
+	}
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.UserByName(e.ctx, *name)
+		if err == nil {
+			err = svc.DeleteUser(e.ctx, auth.Operator(), u.ID)
+		}
+		if err != nil {
+			return e.failErr(err)
+		}
+		fmt.Fprintf(e.stdout, "deleted %s; every session of theirs is revoked\n", u.Username)
 		return exitOK
 	})
 }

@@ -1,6 +1,10 @@
 package auth
 
-import "github.com/keycard-auth/keycard"
+import (
+	"time"
+
+	"github.com/keycard-auth/keycard"
+)
 
 // Agent describes where a request came from — the User-Agent header and
 // the network address of the program that sent it — for sessions and the
@@ -59,12 +63,17 @@ type Actor struct {
 	// Agent is where the request came from; empty for the command line
 	// and the system.
 	Agent Agent
+	// AuthTime and ACR are when and how an admin signed in (the token
+	// they act with), for the step-up of destructive actions; zero for
+	// the others.
+	AuthTime time.Time
+	ACR      string
 }
 
 // AdminActor is p acting as an admin from agent a. The caller has checked
 // that p has RoleAdmin.
 func AdminActor(p *Principal, a Agent) Actor {
-	return Actor{Kind: ActorAdmin, ID: p.User.ID, Agent: a.clean()}
+	return Actor{Kind: ActorAdmin, ID: p.User.ID, Agent: a.clean(), AuthTime: p.Claims.AuthTime.Time, ACR: p.Claims.ACR}
 }
 
 // UserActor is the user with this id acting on their own account from

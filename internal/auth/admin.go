@@ -174,13 +174,18 @@ func nonNilRoles(r []string) []string {
 }
 
 // DeleteUser revokes every live session of a user and deletes the user,
-// in one transaction. An admin cannot delete themselves (ECONFLICT).
+// in one transaction. An admin cannot delete themselves (ECONFLICT), and
+// must have signed in within the step-up window (Config.StepUpWithin;
+// a *ReauthRequiredError otherwise).
 // A per-user cut-off enters the revocation feed first, so that every
 // access token of the user is refused by verifiers, including one whose
 // session had already reached its end (and so is not revoked again).
 func (s *Service) DeleteUser(ctx context.Context, by Actor, id string) error {
 	if by.is(id) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot delete their own account."}
+	}
+	if err := s.checkStepUp(by); err != nil {
+		return err
 	}
 	u, err := s.User(ctx, id)
 	if err != nil {

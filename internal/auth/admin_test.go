@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/jose"
@@ -247,5 +249,56 @@ func TestAdminKeysAndClients(t *testing.T) {
 	}
 	if e := f.lastAudit(t, AuditClientDeleted); e.Actor != admin.User.ID || e.Subject != c.ID {
 		t.Errorf("client delete audit event %+v", e)
+	}
+}
+
+// TestDeleteUserNeedsStepUp: deleting a user needs an admin sign-in
+// within the step-up window (5 minutes by default, ReauthWithin when
+// shorter), whatever ReauthWithin says; signing in again meets it. The
+// command line's operator is not asked.
+func TestDeleteUserNeedsStepUp(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	admin := f.admin(t, "root")
+	f.user(t, "alice")
+	f.user(t, "bob")
+	alice, _ := f.svc.UserByName(ctx, "alice")
+	bob, _ := f.svc.UserByName(ctx, "bob")
+
+	f.clock.Advance(DefaultStepUpWithin + time.Second)
+	err := f.svc.DeleteUser(ctx, AdminActor(admin, Agent{}), alice.ID)
+	if re, ok := errors.AsType[*ReauthRequiredError](err); !ok || re.MaxAge != DefaultStepUpWithin || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Fatalf("delete with a sign-in older than the window: got %v, want a ReauthRequiredError of %v", err, DefaultStepUpWithin)
+	}
+	if _, err := f.svc.User(ctx, alice.ID); err != nil {
+		t.Fatalf("the user is gone after a refused delete: %v", err)
+	}
+	if events, err := f.svc.AuditEvents(ctx, keycard.AuditFilter{Type: AuditUserDeleted}); err != nil || len(events) != 0 {
+		t.Fatalf("audit after a refused delete: %v, %v; want no user.deleted", events, err)
+	}
+
+	// Signing in again (step-up) meets it.
+	tok, err := f.svc.Reauthenticate(ctx, admin.Claims.SessionID, "root", "correct horse battery", Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := f.svc.Authenticate(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteUser(ctx, AdminActor(fresh, Agent{}), alice.ID); err != nil {
+		t.Fatalf("delete after signing in again: %v", err)
+	}
+
+	// A shorter ReauthWithin shortens the window.
+	f.svc.cfg.ReauthWithin = time.Minute
+	f.clock.Advance(2 * time.Minute)
+	err = f.svc.DeleteUser(ctx, AdminActor(fresh, Agent{}), bob.ID)
+	if re, ok := errors.AsType[*ReauthRequiredError](err); !ok || re.MaxAge != time.Minute {
+		t.Fatalf("with ReauthWithin 1m: got %v, want a ReauthRequiredError of 1m", err)
+	}
+	// The operator holds the data: no step-up.
+	if err := f.svc.DeleteUser(ctx, Operator(), bob.ID); err != nil {
+		t.Errorf("operator delete: %v", err)
 	}
 }

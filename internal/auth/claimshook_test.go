@@ -175,7 +175,7 @@ func hookFails(t *testing.T, fn func(*ClaimsRequest) (*CustomClaims, error)) {
 		}
 		for k := range m {
 			switch k {
-			case "iss", "sub", "aud", "exp", "iat", "jti", "sid", "client_id", "roles", "auth_time":
+			case "iss", "sub", "aud", "exp", "iat", "jti", "sid", "client_id", "roles", "auth_time", "acr", "amr":
 			default:
 				t.Errorf("continue: claim %q in the token; want only Keycard's", k)
 			}

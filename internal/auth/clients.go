@@ -366,6 +366,12 @@ type Introspection struct {
 	// KeyThumbprint is the cnf.jkt of an access token bound to a DPoP
 	// key (RFC 9449 section 6.2), or empty.
 	KeyThumbprint string
+	// AuthTime, ACR and AMR say when and how the user signed in, for
+	// tokens of users (RFC 9470 section 6: a resource server that
+	// introspects decides step-up from them).
+	AuthTime time.Time
+	ACR      string
+	AMR      []string
 }
 
 // liveAccess checks, after the signature and claims of an access token
@@ -457,6 +463,7 @@ func (s *Service) Introspect(ctx context.Context, token string) (*Introspection,
 		Subject: c.Subject, Audience: slices.Clone(c.Audience), Issuer: c.Issuer, JTI: c.ID,
 		SessionID: c.SessionID, ExpiresAt: c.ExpiresAt.Time, IssuedAt: c.IssuedAt.Time,
 		KeyThumbprint: c.Confirmation.JKT,
+		AuthTime:      c.AuthTime.Time, ACR: c.ACR, AMR: slices.Clone(c.AMR),
 	}
 	if u != nil {
 		in.Username = u.Username
@@ -508,6 +515,7 @@ func (s *Service) introspectRefresh(ctx context.Context, token string) (*Introsp
 	return &Introspection{
 		Active: true, TokenType: TokenTypeRefresh, ClientID: s.cfg.ClientID, Username: u.Username,
 		Subject: u.ID, Issuer: s.cfg.Issuer, SessionID: sess.ID, ExpiresAt: exp, IssuedAt: rt.CreatedAt,
+		AuthTime: sess.AuthenticatedAt(), ACR: acrOf(sess.AMR), AMR: slices.Clone(sess.AMR),
 	}, nil
 }
 

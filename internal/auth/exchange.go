@@ -209,7 +209,11 @@ func (s *Service) ExchangeToken(ctx context.Context, client *keycard.Client, req
 		Scope:     scope,
 		Roles:     slices.Clone(sub.Roles),
 		AuthTime:  sub.AuthTime,
-		Act:       &jwt.Actor{Subject: client.ID, Act: cloneActor(sub.Act)},
+		// The user's sign-in, as the subject token tells it: the
+		// exchange authenticates a service, never the user again.
+		ACR: sub.ACR,
+		AMR: slices.Clone(sub.AMR),
+		Act: &jwt.Actor{Subject: client.ID, Act: cloneActor(sub.Act)},
 		// Bound to the exchanging client's key when it sent a DPoP proof
 		// (RFC 9449 section 5: every grant), never to the subject
 		// token's: the client cannot prove the user's key.

@@ -37,10 +37,18 @@ func (f *fixture) exchanger(t *testing.T, name string, audiences ...string) *key
 // offline_access orders:read", an ID token and a refresh token.
 func (f *fixture) grantTokens(t *testing.T) *Tokens {
 	t.Helper()
-	ctx := context.Background()
 	f.user(t, "alice")
+	tok, _ := f.codeFlow(t, f.browser(t, "alice"))
+	return tok
+}
+
+// codeFlow runs the code flow of a new first-party application in the
+// browser session b, and returns the tokens and the application,
+// authenticated.
+func (f *fixture) codeFlow(t *testing.T, b *BrowserSession) (*Tokens, *keycard.Client) {
+	t.Helper()
+	ctx := context.Background()
 	c, secret := f.app(t, true, false)
-	b := f.browser(t, "alice")
 	a, err := f.svc.Authorize(ctx, authzParams(c))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +65,7 @@ func (f *fixture) grantTokens(t *testing.T) *Tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return tok, authed
 }
 
 // parseExchanged verifies an exchanged token with the server's published

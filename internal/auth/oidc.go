@@ -18,12 +18,26 @@ import (
 	"github.com/keycard-auth/keycard/jwt"
 )
 
-// Authentication context classes (the "acr" claim, OpenID Connect Core
-// section 2): ACRPassword for a sign-in with a password alone.
-const ACRPassword = "pwd"
+// Authentication context classes (the "acr" claim of access and ID
+// tokens, OpenID Connect Core section 2; RFC 9470 section 3), from the
+// weakest: ACRPassword for a sign-in with one factor, ACRMFA for one with
+// a second factor. acrOf maps a session's amr to them; docs/accounts.md
+// lists them for services.
+const (
+	ACRPassword = "pwd"
+	ACRMFA      = "mfa"
+)
 
-// AMRPassword is the "amr" value of a password sign-in (RFC 8176).
-const AMRPassword = "pwd"
+// ACRValues are the supported authentication context classes, weakest
+// first: discovery's acr_values_supported.
+var ACRValues = []string{ACRPassword, ACRMFA}
+
+// "amr" values (RFC 8176 section 2): AMRPassword for a password,
+// AMRMFA for a sign-in with more than one factor.
+const (
+	AMRPassword = "pwd"
+	AMRMFA      = "mfa"
+)
 
 // IDClaims are the claims of an ID token (OpenID Connect Core section 2),
 // and of the answer of the userinfo endpoint (section 5.3) where they
@@ -264,12 +278,36 @@ func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.
 	return s.sign(ctx, signer, extend(c, custom))
 }
 
-// acrOf returns the authentication context class of a sign-in by amr.
+// acrOf returns the authentication context class of a sign-in by its
+// amr: ACRMFA when amr has "mfa" (a second factor, whatever its kind:
+// ["pwd","otp","mfa"], ["hwk","mfa"], …), ACRPassword for any other
+// method (["pwd"], a passkey alone ["hwk"], a federated sign-in ["fed"]),
+// and "" without one (no acr claim). A sign-in method that counts as
+// multi-factor on its own must put "mfa" in its amr.
 func acrOf(amr []string) string {
-	if len(amr) == 0 {
+	switch {
+	case len(amr) == 0:
 		return ""
+	case slices.Contains(amr, AMRMFA):
+		return ACRMFA
 	}
 	return ACRPassword
+}
+
+// ACRSatisfies reports whether a sign-in of class acr meets a request for
+// any of the classes in want (acr_values, RFC 9470's acr_values): an
+// ACRMFA sign-in meets a request for ACRPassword too, since it is
+// stronger. An empty want is met by any sign-in.
+func ACRSatisfies(acr string, want []string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	for _, w := range want {
+		if w == acr || w == ACRPassword && acr == ACRMFA {
+			return true
+		}
+	}
+	return false
 }
 
 // halfHash returns the base64url of the left half of the hash of s, with

@@ -6,6 +6,7 @@ package authtest
 
 import (
 	"context"
+	"crypto/rand"
 	"path/filepath"
 	"testing"
 	"time"
@@ -73,4 +74,28 @@ func FastHasher() *password.Hasher {
 // FastHasher and e's clock.
 func (e *Env) Deps() auth.Deps {
 	return auth.Deps{Stores: e.Stores, Keys: e.Keys, Sealer: e.Sealer, Hasher: FastHasher(), Now: e.Now}
+}
+
+// SignInWithAMR makes a session of the user with the authentication
+// methods amr (RFC 8176: ["pwd","otp","mfa"] for a second factor, …), as
+// a sign-in by those methods would, writing it to the store directly, and
+// returns its refresh token: the tokens a Service mints from it (Refresh)
+// say how the user signed in (amr, acr). The session began at now and
+// lasts an hour.
+func (e *Env) SignInWithAMR(t testing.TB, userID string, amr []string, now time.Time) string {
+	t.Helper()
+	sid, err := keycard.NewID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh, rid, hash, err := keycard.NewRefreshToken(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := &keycard.Session{ID: sid, UserID: userID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: amr,
+		IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
+	if err := e.Stores.Sessions.CreateSession(context.Background(), sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	return refresh
 }

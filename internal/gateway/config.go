@@ -195,6 +195,13 @@ type RouteConfig struct {
 	StripAuthorization bool     `yaml:"strip_authorization"`
 	// DPoP is DPoPAllowed (the default) or DPoPRequired.
 	DPoP string `yaml:"dpop"`
+	// ACR lists the authentication context classes the route accepts
+	// (the token's acr must be one, compared exactly: [mfa] demands a
+	// second factor, [pwd, mfa] any sign-in); MaxAge, when set, is the
+	// longest time since the user signed in (auth_time). A token that
+	// falls short gets 401 insufficient_user_authentication (RFC 9470).
+	ACR    []string      `yaml:"acr"`
+	MaxAge time.Duration `yaml:"max_age"`
 
 	line int // in the configuration file, for messages
 }
@@ -693,7 +700,7 @@ func (rc *RouteConfig) validate(forwardAuthOnly bool) []error {
 	lists := []struct {
 		name string
 		vals []string
-	}{{"scopes", rc.Scopes}, {"any_scopes", rc.AnyScopes}, {"roles", rc.Roles}, {"any_roles", rc.AnyRoles}}
+	}{{"scopes", rc.Scopes}, {"any_scopes", rc.AnyScopes}, {"roles", rc.Roles}, {"any_roles", rc.AnyRoles}, {"acr", rc.ACR}}
 	demands := false
 	for _, l := range lists {
 		if l.vals != nil && len(l.vals) == 0 {
@@ -713,13 +720,17 @@ func (rc *RouteConfig) validate(forwardAuthOnly bool) []error {
 		}
 		demands = demands || len(l.vals) > 0
 	}
+	if rc.MaxAge < 0 {
+		add("max_age: %v is negative", rc.MaxAge)
+	}
+	demands = demands || rc.MaxAge > 0
 	switch {
 	case rc.Auth == AuthNone && demands:
-		add("auth: none cannot require scopes or roles")
+		add("auth: none cannot require scopes, roles, acr or max_age")
 	case rc.Auth == AuthNone && rc.Audience != "":
 		add("auth: none does not check an audience")
 	case rc.Auth == AuthOptional && demands:
-		add("auth: optional with scopes or roles would let anonymous requests through without them; use auth: required")
+		add("auth: optional with scopes, roles, acr or max_age would let anonymous requests through without them; use auth: required")
 	}
 	if rc.Audience != "" && !isToken(rc.Audience) {
 		add("audience: %q must be printable ASCII without spaces", rc.Audience)

@@ -143,6 +143,7 @@ type route struct {
 	anyRole  []string
 	audience string
 	dpop     bool // DPoP-bound tokens only (dpop: required)
+	stepUp   verifier.StepUp
 	upstream *url.URL
 	proxy    *httputil.ReverseProxy
 }
@@ -208,6 +209,7 @@ func (g *Gateway) build(cfg *Config) (*table, error) {
 			name: rc.Name(), path: rc.Path, folded: foldPath(rc.Path), methods: rc.Methods, auth: rc.Auth,
 			scopes: rc.Scopes, anyScope: rc.AnyScopes, roles: rc.Roles, anyRole: rc.AnyRoles,
 			audience: rc.Audience, upstream: u, dpop: rc.DPoP == DPoPRequired,
+			stepUp: verifier.StepUp{ACR: rc.ACR, MaxAge: rc.MaxAge},
 		}
 		if rt.audience == "" {
 			rt.audience = cfg.Audience
@@ -499,6 +501,11 @@ func (g *Gateway) authenticate(r *http.Request, rt *route, t *table) (*verifier.
 	if len(rt.anyRole) > 0 && !slices.ContainsFunc(rt.anyRole, c.HasRole) {
 		return nil, insufficient(fmt.Sprintf("This resource needs one of the roles %s.", strings.Join(rt.anyRole, ", ")), "", errMissingRole)
 	}
+	// Last: a user who signs in again for it should not then meet a
+	// refusal that no sign-in could have helped.
+	if err := rt.stepUp.Check(c, g.now()); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -654,6 +661,8 @@ func reason(err error) string {
 		return "unavailable"
 	case errors.Is(err, verifier.ErrDPoP):
 		return "dpop"
+	case errors.Is(err, verifier.ErrInsufficientAuthentication):
+		return "insufficient_user_authentication"
 	case errors.Is(err, verifier.ErrInvalidToken):
 		return "invalid_token"
 	}
@@ -666,7 +675,7 @@ const attrAuthFailure = attribute.Key("keycard.auth.failure")
 
 // authReasons are the label values of reason, for initialization.
 var authReasons = []string{"no_token", "malformed_request", "revoked", "wrong_audience", "insufficient_role",
-	"insufficient_scope", "unavailable", "dpop", "invalid_token", "other"}
+	"insufficient_scope", "unavailable", "dpop", "insufficient_user_authentication", "invalid_token", "other"}
 
 // logPath returns a path for the log: at most 256 bytes of it.
 func logPath(p string) string {

@@ -54,7 +54,7 @@ func newMetrics(ready func() error) *Metrics {
 		}, []string{"route"}),
 		authFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "auth_failures_total",
-			Help: "Requests refused by authentication or authorization, by reason: no_token, malformed_request, invalid_token, revoked, wrong_audience, insufficient_scope, insufficient_role, unavailable (revocation feed stale, failing closed) or other.",
+			Help: "Requests refused by authentication or authorization, by reason: no_token, malformed_request, invalid_token, revoked, wrong_audience, insufficient_scope, insufficient_role, insufficient_user_authentication (acr or max_age of the route), dpop, unavailable (revocation feed stale, failing closed) or other.",
 		}, []string{"reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "config_reloads_total",

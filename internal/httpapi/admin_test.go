@@ -627,6 +627,48 @@ func TestStepUp(t *testing.T) {
 	}
 }
 
+// TestAdminDeleteUserStepUp: deleting a user needs a sign-in within the
+// step-up window (5 minutes) even without --reauth-within: an older one
+// gets 401 insufficient_user_authentication with max_age and deletes
+// nothing; after signing in again the user is deleted, their session ends
+// through the revocation feed, and the deletion is audited.
+func TestAdminDeleteUserStepUp(t *testing.T) {
+	f := newAdminFixture(t)
+	uid := f.register(t, "alice", testPassword)
+	alice := f.login(t, "alice", testPassword)
+	root := f.login(t, "root", testPassword)
+	f.clock.Advance(auth.DefaultStepUpWithin + time.Minute)
+	var tr tokenResponse
+	res := f.refresh(t, root.RefreshToken) // a new access token, the same old sign-in
+	if res.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.status, res.body)
+	}
+	res.decode(t, &tr)
+	res = f.send(t, http.MethodDelete, "/admin/v1/users/"+uid, tr.AccessToken)
+	res.wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
+	if ch := res.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, "max_age=300") {
+		t.Errorf("challenge %q", ch)
+	}
+	// Nothing was deleted, and other admin calls need no step-up.
+	ok(t, f.send(t, http.MethodGet, "/admin/v1/users/"+uid, tr.AccessToken), http.StatusOK, nil)
+
+	again := f.login(t, "root", testPassword)
+	ok(t, f.send(t, http.MethodDelete, "/admin/v1/users/"+uid, again.AccessToken), http.StatusNoContent, nil)
+	f.refresh(t, alice.RefreshToken).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	revs, err := f.stores.Revocations.Revocations(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(revs, func(r *keycard.Revocation) bool { return r.Kind == keycard.RevokeSession && r.Value == alice.SessionID }) ||
+		!slices.ContainsFunc(revs, func(r *keycard.Revocation) bool { return r.Kind == keycard.RevokeUser && r.Value == uid }) {
+		t.Errorf("revocation feed %v lacks the deleted user's session %s or cut-off", revs, alice.SessionID)
+	}
+	events, err := f.svc.AuditEvents(context.Background(), keycard.AuditFilter{Type: auth.AuditUserDeleted})
+	if err != nil || len(events) != 1 || events[0].Actor != f.adminID || events[0].Subject != uid {
+		t.Errorf("user.deleted events %+v, %v; want one by the admin about alice", events, err)
+	}
+}
+
 // TestAdminCreateUser: an admin creates users (with roles) even with
 // registration off; bad input is 400, a taken name 409, a non-admin 403.
 func TestAdminCreateUser(t *testing.T) {

@@ -476,6 +476,7 @@ func TestDiscovery(t *testing.T) {
 			"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
 				"preferred_username", "roles", "email", "email_verified"},
 			"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},
+			"acr_values_supported":                           []any{"pwd", "mfa"},
 			"backchannel_logout_supported":                   true,
 			"backchannel_logout_session_supported":           true,
 			"authorization_response_iss_parameter_supported": true,

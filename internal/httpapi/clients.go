@@ -164,6 +164,11 @@ type introspectionResponse struct {
 	// Confirmation is the cnf of a token bound to a DPoP key (RFC 9449
 	// section 6.2).
 	Confirmation *jwt.Confirmation `json:"cnf,omitempty"`
+	// AuthTime, ACR and AMR say when and how the user signed in (RFC
+	// 9470 section 6); absent for a service client's token.
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -223,6 +228,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		Active: true, Scope: in.Scope, ClientID: in.ClientID, Username: in.Username, TokenType: tokenType, TokenUse: in.TokenType,
 		ExpiresAt: unixOrZero(in.ExpiresAt), IssuedAt: unixOrZero(in.IssuedAt), Subject: in.Subject,
 		Audience: in.Audience, Issuer: in.Issuer, JTI: in.JTI, SessionID: in.SessionID, Confirmation: cnf,
+		AuthTime: unixOrZero(in.AuthTime), ACR: in.ACR, AMR: in.AMR,
 	})
 }
 

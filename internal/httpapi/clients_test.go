@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,19 +274,21 @@ func TestIntrospectEndpoint(t *testing.T) {
 		"active": true, "client_id": auth.DefaultClientID, "username": "alice", "token_type": "Bearer", "token_use": "access_token",
 		"exp": float64(now + int64(auth.DefaultAccessTTL.Seconds())), "iat": float64(now), "sub": userID,
 		"aud": auth.DefaultAudience, "iss": testIssuer, "sid": user.SessionID,
+		"auth_time": float64(now), "acr": auth.ACRPassword, // how the user signed in (RFC 9470 section 6)
 	}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("introspect(user access token): got %s = %v, want %v", k, m[k], v)
 		}
 	}
-	if jti, _ := m["jti"].(string); jti == "" || len(m) != len(want)+1 {
-		t.Errorf("introspect(user access token) = %v, want exactly the members %v and jti", m, want)
+	if jti, _ := m["jti"].(string); jti == "" || !slices.Equal(toStrings(m["amr"]), []string{auth.AMRPassword}) || len(m) != len(want)+2 {
+		t.Errorf("introspect(user access token) = %v, want exactly the members %v, jti and amr [pwd]", m, want)
 	}
 	// A refresh token: no RFC 6749 §5.1 access token type, since it is
 	// none; token_use says what it is.
 	m = f.introspect(t, c, user.RefreshToken)
-	if _, hasType := m["token_type"]; m["active"] != true || hasType || m["token_use"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID {
+	if _, hasType := m["token_type"]; m["active"] != true || hasType || m["token_use"] != "refresh_token" || m["sid"] != user.SessionID || m["username"] != "alice" || m["sub"] != userID ||
+		m["acr"] != auth.ACRPassword || m["auth_time"] != float64(now) {
 		t.Errorf("introspect(refresh token) = %v, want active, no token_type, token_use refresh_token", m)
 	}
 	// A service client's token is a Bearer token too.

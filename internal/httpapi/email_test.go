@@ -272,3 +272,49 @@ func TestPasswordResetDisabledUser(t *testing.T) {
 		t.Errorf("%d mails to a disabled user", n)
 	}
 }
+
+// TestAdminSendReset: an admin has a reset link mailed to a user (202),
+// which works like one the user asked for and is audited with the admin
+// as actor; a user without an address is 400, an unknown one 404, a
+// caller without the admin role 403, a server without mail 403.
+func TestAdminSendReset(t *testing.T) {
+	f, mp := mailFixture(t, fixtureOptions{})
+	ctx := context.Background()
+	root, err := f.svc.Register(ctx, "root", testPassword, []string{auth.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := f.login(t, "root", testPassword).AccessToken
+	id := f.register(t, "dave", testPassword)
+	if _, err := f.svc.SetEmail(ctx, auth.Operator(), id, "dave@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	nomail := f.register(t, "erin", testPassword)
+	before := f.login(t, "dave", testPassword)
+
+	if res := f.postJSON(t, "/admin/v1/users/"+id+"/password-reset", admin, ""); res.status != http.StatusAccepted {
+		t.Fatalf("send reset: %d %s", res.status, res.body)
+	}
+	token := tokenIn(t, mp.WaitFor(t, "dave@example.com", 1), "/reset-password")
+	if res := f.postJSON(t, "/v1/password/reset", "", `{"token":`+jsonString(token)+`,"new_password":"reset by the admin's link"}`); res.status != http.StatusNoContent {
+		t.Fatalf("reset with the admin's link: %d %s", res.status, res.body)
+	}
+	f.refresh(t, before.RefreshToken).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	f.login(t, "dave", "reset by the admin's link")
+	events, err := f.svc.AuditEvents(ctx, keycard.AuditFilter{Type: auth.AuditPasswordResetRequest})
+	if err != nil || len(events) != 1 || events[0].Actor != root.ID || events[0].Subject != id {
+		t.Errorf("password.reset_requested events %+v, %v; want one by the admin about dave", events, err)
+	}
+
+	f.postJSON(t, "/admin/v1/users/"+nomail+"/password-reset", admin, "").wantError(t, http.StatusBadRequest, codeInvalidRequest)
+	f.postJSON(t, "/admin/v1/users/nobody/password-reset", admin, "").wantError(t, http.StatusNotFound, codeNotFound)
+	user := f.login(t, "erin", testPassword).AccessToken
+	f.postJSON(t, "/admin/v1/users/"+id+"/password-reset", user, "").wantError(t, http.StatusForbidden, codeInsufficientRole)
+
+	plain := newFixture(t)
+	if _, err := plain.svc.Register(ctx, "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	other := plain.register(t, "dave", testPassword)
+	plain.postJSON(t, "/admin/v1/users/"+other+"/password-reset", plain.login(t, "root", testPassword).AccessToken, "").wantError(t, http.StatusForbidden, codeAccessDenied)
+}

@@ -183,6 +183,7 @@ type metadata struct {
 	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	ClaimsSupported                                 []string `json:"claims_supported"`
 	PromptValuesSupported                           []string `json:"prompt_values_supported"`
+	ACRValuesSupported                              []string `json:"acr_values_supported"`
 	BackchannelLogoutSupported                      bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported               bool     `json:"backchannel_logout_session_supported"`
 	AuthorizationResponseIssParameterSupported      bool     `json:"authorization_response_iss_parameter_supported"`
@@ -240,6 +241,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		RevocationEndpointAuthSigningAlgValuesSupported:    auth.AssertionAlgorithms(),
 		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "preferred_username", "roles", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		ACRValuesSupported:                         auth.ACRValues,
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
 		AuthorizationResponseIssParameterSupported: true,

@@ -85,6 +85,9 @@ type Config struct {
 	RolePolicies       map[string]auth.SessionPolicy
 	MaxSessionsPerUser int
 	ReauthWithin       time.Duration
+	// StepUpWithin is auth.Config.StepUpWithin: how recent an admin's
+	// sign-in must be to delete a user; 0 means its default (5 minutes).
+	StepUpWithin time.Duration
 
 	// Argon2 parameters; the password package's defaults when zero.
 	Argon2Memory, Argon2Iterations uint32
@@ -250,6 +253,8 @@ func (c *Config) Check() error {
 		return errors.New("--max-sessions-per-user must not be negative")
 	case c.ReauthWithin < 0:
 		return errors.New("--reauth-within must not be negative")
+	case c.StepUpWithin < 0:
+		return errors.New("--step-up-within must not be negative")
 	}
 	for _, d := range []struct {
 		name string

@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		ReauthWithin: cfg.ReauthWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue, WebhooksAllowHTTP: cfg.WebhooksAllowHTTP,
+		ReauthWithin: cfg.ReauthWithin, StepUpWithin: cfg.StepUpWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue, WebhooksAllowHTTP: cfg.WebhooksAllowHTTP,
 	})
 	if err != nil {
 		return nil, err

@@ -38,6 +38,12 @@ func notice(r *http.Request) string {
 		return "The key is revoked."
 	case "deleted":
 		return "The client is deleted."
+	case "usercreated":
+		return "The user is created."
+	case "userdeleted":
+		return "The user is deleted, and signed out everywhere."
+	case "stepup":
+		return "You signed in again: you can now delete the user."
 	case "saved":
 		return "The client's settings are saved."
 	case "appremoved":

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,7 +34,7 @@ const (
 func auditTypes() []string {
 	return []string{
 		keycard.AuditUserCreated, keycard.AuditPasswordChanged, auth.AuditUserDisabled, auth.AuditUserEnabled,
-		auth.AuditUserRolesChanged, auth.AuditUserDeleted, keycard.AuditLoginSucceeded, keycard.AuditLoginFailed,
+		auth.AuditUserRolesChanged, auth.AuditUserCreatedByAdmin, auth.AuditUserDeleted, keycard.AuditLoginSucceeded, keycard.AuditLoginFailed,
 		keycard.AuditLoginThrottled, keycard.AuditTokenReuse, keycard.AuditLogout, auth.AuditTokenRevoked,
 		keycard.AuditKeyRotated, keycard.AuditKeyRevoked, keycard.AuditRevokeAll, auth.AuditClientCreated,
 		auth.AuditClientSecretRotated, auth.AuditClientDeleted, auth.AuditWebhookCreated, auth.AuditWebhookDeleted,
@@ -58,15 +59,29 @@ type usersData struct {
 	Users      []*keycard.User
 	// Next is the link to the next page, "" on the last.
 	Next string
+	// New is the creation form's values after a refused creation (never
+	// the password), and NewError why it was refused.
+	New      newUserForm
+	NewError string
+}
+
+// newUserForm is the values of the form that creates a user.
+type newUserForm struct {
+	Username, Email, Roles string
 }
 
 // handleUsers is GET /admin/users?q=&after=: users by username, searched
 // by prefix, a page at a time.
 func (h *Handler) handleUsers(w http.ResponseWriter, r *http.Request) {
+	h.renderUsers(w, r, http.StatusOK, &usersData{})
+}
+
+// renderUsers renders the users page with d (the creation form's values
+// and error, for a refused creation), and the list the query asks for.
+func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int, d *usersData) {
 	q := r.URL.Query()
-	d := &usersData{Query: q.Get("q")}
+	d.Query = q.Get("q")
 	after := q.Get("after")
-	status := http.StatusOK
 	if len(d.Query) > maxFilterLen || len(after) > 4*keycard.MaxUsernameLen {
 		d.QueryError = "The search is too long."
 	} else {
@@ -95,6 +110,25 @@ func (h *Handler) handleUsers(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, status, "users", h.adminPage(r, "Users", "users", d))
 }
 
+// handleCreateUser is POST /admin/users: a user with a username, a
+// password, and optionally an email address (a verification link is
+// mailed to it) and roles (split at spaces and commas), whether or not
+// registration is open. A refused creation shows the form again with
+// why, and its values but the password.
+func (h *Handler) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	form := newUserForm{Username: formValue(r, "username"), Email: formValue(r, "email"), Roles: formValue(r, "roles")}
+	roles := strings.FieldsFunc(form.Roles, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' })
+	u, err := h.svc.CreateUserWithEmail(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), form.Username, formValue(r, "password"), form.Email, roles)
+	switch keycard.ErrorCode(err) {
+	case "":
+		http.Redirect(w, r, userURL(u.ID, "usercreated"), http.StatusSeeOther)
+	case keycard.EINVALID, keycard.ECONFLICT:
+		h.renderUsers(w, r, browser.StatusOf(err), &usersData{New: form, NewError: keycard.ErrorMessage(err)})
+	default:
+		h.serviceError(w, r, err, current(r).User)
+	}
+}
+
 // userData is the page of one user.
 type userData struct {
 	Subject    *keycard.User
@@ -104,6 +138,9 @@ type userData struct {
 	Next       string
 	Roles      string
 	RolesError string
+	// DeleteError is why a deletion was refused (the typed confirmation
+	// does not match).
+	DeleteError string
 }
 
 // handleUser is GET /admin/users/{id}?before=: a user, their sessions and
@@ -142,6 +179,34 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, status int,
 		d.Roles = strings.Join(u.Roles, " ")
 	}
 	h.render(w, r, status, "user", h.adminPage(r, u.Username, "users", d))
+}
+
+// handleDeleteUser is POST /admin/users/{id}/delete: behind the user's
+// username typed as confirmation, and a step-up (a sign-in within
+// auth.Config.StepUpWithin, else the admin signs in again and comes back
+// to confirm once more), the user's sessions end through the revocation
+// feed and the user is deleted.
+func (h *Handler) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	p, id := current(r), r.PathValue("id")
+	u, err := h.svc.User(r.Context(), id)
+	if err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	if !confirmed(formValue(r, "confirm"), u.Username) {
+		h.renderUser(w, r, http.StatusBadRequest, &userData{DeleteError: "Type the username, " + u.Username + ", to delete this user."})
+		return
+	}
+	err = h.svc.DeleteUser(r.Context(), auth.AdminActor(p, browser.AgentOf(r)), id)
+	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		h.askReauth(w, r, userURL(id, "stepup"))
+		return
+	}
+	if err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	http.Redirect(w, r, "/admin/users?done=userdeleted", http.StatusSeeOther)
 }
 
 // userURL is the page of a user, with a notice.

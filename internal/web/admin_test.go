@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -164,6 +165,118 @@ func TestAdminUserActions(t *testing.T) {
 		if _, visited := x.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
 			t.Errorf("after revoking every session alice reaches %v", visited)
 		}
+	}
+}
+
+// TestAdminCreateAndDeleteUser: the console creates users (a refused
+// form shows why, keeps its values but the password) and deletes them
+// behind the typed username and a step-up: an admin whose sign-in is
+// older than the step-up window signs in again and confirms once more.
+// The deleted user is signed out everywhere; each action is audited.
+func TestAdminCreateAndDeleteUser(t *testing.T) {
+	f := newFixture(t)
+	rootID := f.addUser(t, "root", auth.RoleAdmin)
+	f.addUser(t, "taken")
+	admin := f.browser(t)
+	admin.mustSignIn("root")
+
+	p := admin.get("/admin/users")
+	if !strings.Contains(p.body, `action="/admin/users"`) || !strings.Contains(p.body, `id="create-user"`) {
+		t.Fatal("the users page has no creation form")
+	}
+	for _, c := range []struct {
+		name   string
+		form   url.Values
+		status int
+	}{
+		{"short password", url.Values{"username": {"newbie"}, "password": {"short"}, "roles": {"editor"}}, http.StatusBadRequest},
+		{"bad username", url.Values{"username": {"a b"}, "password": {testPassword}}, http.StatusBadRequest},
+		{"bad role", url.Values{"username": {"newbie"}, "password": {testPassword}, "roles": {`x"y`}}, http.StatusBadRequest},
+		{"bad address", url.Values{"username": {"newbie"}, "password": {testPassword}, "email": {"not an address"}}, http.StatusBadRequest},
+		{"taken", url.Values{"username": {"Taken"}, "password": {testPassword}}, http.StatusConflict},
+	} {
+		r := admin.postFrom("/admin/users", "/admin/users", c.form)
+		if r.status != c.status || !strings.Contains(r.body, `id="new-user-error" role="alert"`) {
+			t.Errorf("%s: status %d, want %d with the error on the form", c.name, r.status, c.status)
+		}
+		if !strings.Contains(r.body, `value="`+template.HTMLEscapeString(c.form.Get("username"))+`"`) {
+			t.Errorf("%s: the username is not kept", c.name)
+		}
+		if strings.Contains(r.body, testPassword) || strings.Contains(r.body, `value="short"`) {
+			t.Errorf("%s: the password is sent back", c.name)
+		}
+	}
+	r := admin.postFrom("/admin/users", "/admin/users", url.Values{"username": {"Newbie"}, "password": {testPassword}, "roles": {"editor, viewer"}})
+	m := regexp.MustCompile(`^/admin/users/([^?]+)\?done=usercreated$`).FindStringSubmatch(r.location())
+	if r.status != http.StatusSeeOther || m == nil {
+		t.Fatalf("create: %d to %q", r.status, r.location())
+	}
+	newID := m[1]
+	if p := admin.get(r.location()); !strings.Contains(p.body, "The user is created.") || !strings.Contains(p.body, `value="editor viewer"`) {
+		t.Error("the new user's page has no notice, or not their roles")
+	}
+	if e, err := f.svc.AuditEvents(context.Background(), keycard.AuditFilter{Type: auth.AuditUserCreatedByAdmin}); err != nil || len(e) != 1 || e[0].Actor != rootID || e[0].Subject != newID {
+		t.Errorf("user.created_by_admin: %+v, %v", e, err)
+	}
+	newbie := f.browser(t)
+	newbie.mustSignIn("newbie")
+
+	// Deleting: the typed username must match.
+	userPage := "/admin/users/" + newID
+	if p := admin.get(userPage); !strings.Contains(p.body, `id="delete-user"`) || !strings.Contains(p.body, `data-confirm="Newbie"`) {
+		t.Error("the user's page offers no deletion behind the username")
+	}
+	r = admin.postFrom(userPage, userPage+"/delete", url.Values{"confirm": {"someone else"}})
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, `id="confirm-delete-error" role="alert"`) {
+		t.Errorf("wrong confirmation: status %d", r.status)
+	}
+	if _, err := f.svc.User(context.Background(), newID); err != nil {
+		t.Fatalf("the user is gone after a wrong confirmation: %v", err)
+	}
+
+	// An old sign-in: step up first, and nothing is deleted until then.
+	f.clock.Advance(auth.DefaultStepUpWithin + time.Minute)
+	r = admin.postFrom(userPage, userPage+"/delete", url.Values{"confirm": {"newbie"}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/signin?reauth=1&next=") {
+		t.Fatalf("delete with an old sign-in: %d to %q, want the step-up sign-in", r.status, r.location())
+	}
+	if _, err := f.svc.User(context.Background(), newID); err != nil {
+		t.Fatalf("the user was deleted without a step-up: %v", err)
+	}
+	next, _ := url.Parse(r.location())
+	back := next.Query().Get("next")
+	signin := admin.get(r.location())
+	r = admin.post("/signin", url.Values{"csrf_token": {admin.csrf(signin)}, "username": {"root"}, "password": {testPassword}, "next": {back}})
+	if r.status != http.StatusSeeOther || r.location() != userPage+"?done=stepup" {
+		t.Fatalf("step-up sign-in: %d to %q", r.status, r.location())
+	}
+	if p := admin.get(r.location()); !strings.Contains(p.body, "You signed in again") {
+		t.Error("no notice after the step-up")
+	}
+	r = admin.postFrom(userPage, userPage+"/delete", url.Values{"confirm": {" NEWBIE "}})
+	if r.status != http.StatusSeeOther || r.location() != "/admin/users?done=userdeleted" {
+		t.Fatalf("delete after the step-up: %d to %q", r.status, r.location())
+	}
+	if _, err := f.svc.User(context.Background(), newID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("the user after deletion: %v, want ENOTFOUND", err)
+	}
+	if _, visited := newbie.follow("/account"); !strings.HasPrefix(visited[len(visited)-1], "/signin") {
+		t.Errorf("the deleted user still reaches %v", visited)
+	}
+	if e, err := f.svc.AuditEvents(context.Background(), keycard.AuditFilter{Type: auth.AuditUserDeleted}); err != nil || len(e) != 1 || e[0].Actor != rootID || e[0].Subject != newID {
+		t.Errorf("user.deleted: %+v, %v", e, err)
+	}
+
+	// Not oneself: no form, and a forged post is refused.
+	if p := admin.get("/admin/users/" + rootID); strings.Contains(p.body, `id="delete-user"`) {
+		t.Error("the admin's own page offers to delete them")
+	}
+	if r := admin.postFrom("/admin/users/"+rootID, "/admin/users/"+rootID+"/delete", url.Values{"confirm": {"root"}}); r.status != http.StatusConflict {
+		t.Errorf("deleting oneself: status %d, want 409", r.status)
+	}
+	// A post without the session's CSRF token is refused.
+	if r := admin.post(userPage+"/delete", url.Values{"confirm": {"taken"}}); r.status != http.StatusForbidden {
+		t.Errorf("delete without a CSRF token: status %d, want 403", r.status)
 	}
 }
 

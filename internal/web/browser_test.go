@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/chrometest"
 )
 
@@ -466,4 +468,81 @@ func TestBrowserClientsAndApps(t *testing.T) {
 	}
 	// Next time, the app must ask again.
 	alice.do("the app again", chromedp.Navigate(f.url+"/oauth/authorize?"+q.Encode()), chromedp.WaitVisible(chromedp.ID("consent-allow")))
+}
+
+// TestBrowserAdminCreateAndDeleteUser: an admin creates a user from the
+// users page, then deletes them from their page: the button stays
+// disabled until the username is typed, an old sign-in is asked for the
+// password again first (step-up), and the deleted user's own browser is
+// sent to sign in on its next page.
+func TestBrowserAdminCreateAndDeleteUser(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "root", "admin")
+	c := newChrome(t)
+	admin := c.tab(f.url)
+	admin.do("admin signs in", chromedp.Navigate(f.url+"/signin?next="+url.QueryEscape("/admin/users")),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.KeyEvent("root"+kb.Tab+testPassword+kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("new-username")),
+	)
+	admin.do("create a user",
+		chromedp.SendKeys(chromedp.ID("new-username"), "Nadia"),
+		chromedp.SendKeys(chromedp.ID("new-password"), testPassword),
+		chromedp.SendKeys(chromedp.ID("new-roles"), "editor"),
+		chromedp.Click(chromedp.ID("create-user")),
+		chromedp.WaitVisible(chromedp.ID("confirm-delete")),
+	)
+	if p := admin.path(); !strings.HasPrefix(p, "/admin/users/") || !strings.HasSuffix(p, "?done=usercreated") {
+		t.Fatalf("after creating a user: %s", p)
+	}
+	if n := admin.text(".notice"); !strings.Contains(n, "The user is created.") {
+		t.Errorf("notice %q", n)
+	}
+	userPage := strings.TrimSuffix(admin.path(), "?done=usercreated")
+	u, err := f.svc.UserByName(context.Background(), "nadia")
+	if err != nil || userPage != "/admin/users/"+u.ID || len(u.Roles) != 1 || u.Roles[0] != "editor" {
+		t.Fatalf("created user %+v, %v at %s", u, err, userPage)
+	}
+
+	nadia := c.tab(f.url)
+	nadia.do("nadia signs in", chromedp.Navigate(f.url+"/signin"))
+	nadia.signIn("Nadia")
+
+	if disabled := admin.eval(`document.getElementById("delete-user").disabled`); disabled != true {
+		t.Error("the delete button is enabled before the username is typed (is app.js blocked?)")
+	}
+	admin.do("type the username", chromedp.SendKeys(chromedp.ID("confirm-delete"), "nadia"))
+	if disabled := admin.eval(`document.getElementById("delete-user").disabled`); disabled != false {
+		t.Error("the delete button stays disabled after the username is typed")
+	}
+	admin.screenshot("admin-delete-user.png")
+
+	// The admin's sign-in grows older than the step-up window.
+	f.clock.Advance(auth.DefaultStepUpWithin + time.Minute)
+	admin.do("delete, asked to step up", chromedp.Click(chromedp.ID("delete-user")), chromedp.WaitVisible(chromedp.ID("password")))
+	if p := admin.path(); !strings.HasPrefix(p, "/signin?reauth=1") {
+		t.Fatalf("delete with an old sign-in went to %s, want the step-up sign-in", p)
+	}
+	if _, err := f.svc.User(context.Background(), u.ID); err != nil {
+		t.Fatalf("the user was deleted before the step-up: %v", err)
+	}
+	admin.do("step up", chromedp.SendKeys(chromedp.ID("password"), testPassword+kb.Enter), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	if p := admin.path(); p != userPage+"?done=stepup" {
+		t.Errorf("after the step-up: %s", p)
+	}
+	admin.do("delete", chromedp.SendKeys(chromedp.ID("confirm-delete"), "Nadia"), chromedp.Click(chromedp.ID("delete-user")),
+		chromedp.WaitVisible(chromedp.ID("new-username")))
+	if p := admin.path(); p != "/admin/users?done=userdeleted" {
+		t.Errorf("after deleting: %s", p)
+	}
+	if n := admin.text(".notice"); !strings.Contains(n, "deleted") {
+		t.Errorf("notice %q", n)
+	}
+	if _, err := f.svc.User(context.Background(), u.ID); keycard.ErrorCode(err) != keycard.ENOTFOUND {
+		t.Errorf("the user after deletion: %v", err)
+	}
+	nadia.do("nadia's next page", chromedp.Click(chromedp.CSS(`nav a[href="/account"]`)), chromedp.WaitVisible(chromedp.ID("username")))
+	if p := nadia.path(); !strings.HasPrefix(p, "/signin") {
+		t.Errorf("the deleted user is at %s", p)
+	}
 }

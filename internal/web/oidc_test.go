@@ -322,3 +322,50 @@ func hiddenValue(t *testing.T, body, name string) string {
 	v := body[i+len(marker):]
 	return html.UnescapeString(v[:strings.Index(v, `"`)])
 }
+
+// TestAuthorizeACRValues: an application asking for acr_values=mfa of a
+// browser signed in with a password alone is treated as for an expired
+// max_age: sent to sign in again (the detour keeps the request), or
+// login_required with prompt=none. The sign-in made for it is answered,
+// and its ID token says acr pwd: the application decides (acr_values are
+// voluntary). Asking for pwd is met at once.
+func TestAuthorizeACRValues(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "alice")
+	c, secret := f.rpClient(t, true)
+	b := f.browser(t)
+	b.mustSignIn("alice")
+	f.clock.Advance(time.Second)
+
+	q := callback(t, b.send(http.MethodGet, authorizeURL(c, "acr_values", "mfa", "prompt", "none"), nil, crossSite))
+	if q.Get("error") != "login_required" || q.Get("code") != "" || q.Get("state") != "xyz" {
+		t.Errorf("prompt=none, acr_values=mfa, a password session: %v, want login_required", q)
+	}
+	if q := callback(t, b.send(http.MethodGet, authorizeURL(c, "acr_values", "pwd", "prompt", "none"), nil, crossSite)); q.Get("code") == "" {
+		t.Errorf("acr_values=pwd, a password session: %v, want a code", q)
+	}
+	p := b.send(http.MethodGet, authorizeURL(c, "acr_values", "mfa", "state", "stepup"), nil, crossSite)
+	if !strings.HasPrefix(p.location(), "/signin?") || !strings.Contains(p.location(), "reauth=1") {
+		t.Fatalf("acr_values=mfa, a password session: %d %q, want a sign-in again", p.status, p.location())
+	}
+	next := mustQuery(t, p.location()).Get("next")
+	form := b.get(p.location())
+	if r := b.post("/signin", url.Values{"csrf_token": {b.csrf(form)}, "username": {"alice"}, "password": {testPassword}, "next": {next}}); r.location() != next {
+		t.Fatalf("sign in again: %d %q", r.status, r.location())
+	}
+	q = callback(t, b.get(next))
+	if q.Get("state") != "stepup" || q.Get("code") == "" {
+		t.Fatalf("after signing in again: %v, want a code", q)
+	}
+	client, err := f.svc.AuthenticateClient(context.Background(), c.ID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.svc.ExchangeCode(context.Background(), client, q.Get("code"), rpRedirect, rpVerifier, auth.Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := idClaims(t, tok.IDToken); id["acr"] != "pwd" {
+		t.Errorf("ID token acr %v, want pwd (what the sign-in was)", id["acr"])
+	}
+}

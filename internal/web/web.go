@@ -161,7 +161,9 @@ func (h *Handler) routes() {
 
 	h.handle("GET /admin/{$}", h.admin(h.handleAdminRoot))
 	h.handle("GET /admin/users", h.admin(h.handleUsers))
+	h.handle("POST /admin/users", h.admin(h.handleCreateUser))
 	h.handle("GET /admin/users/{id}", h.admin(h.handleUser))
+	h.handle("POST /admin/users/{id}/delete", h.admin(h.handleDeleteUser))
 	h.handle("POST /admin/users/{id}/disable", h.admin(h.handleSetDisabled(true)))
 	h.handle("POST /admin/users/{id}/enable", h.admin(h.handleSetDisabled(false)))
 	h.handle("POST /admin/users/{id}/roles", h.admin(h.handleSetRoles))
