@@ -111,18 +111,68 @@ export function parseObject(bytes: Uint8Array, what: string, registered: readonl
   } catch {
     throw new MalformedTokenError(what + " is not valid UTF-8");
   }
-  const v = new StrictJSON(text, what).parseDocument();
+  const v = fastParse(text) ?? new StrictJSON(text, what).parseDocument();
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new MalformedTokenError(what + " is not a JSON object");
-  const seen = new Set<string>();
-  for (const name of Object.keys(v)) {
-    const lower = name.toLowerCase();
-    if (seen.has(lower)) throw new MalformedTokenError(`${what} has case-variant member names ${JSON.stringify(name)}`);
-    seen.add(lower);
-    for (const r of registered) {
-      if (r !== name && r.toLowerCase() === lower) throw new MalformedTokenError(`${what} has the case-variant name ${JSON.stringify(name)}`);
+  const names = Object.keys(v);
+  let folded = false;
+  for (const name of names) {
+    if (NEEDS_FOLDING.test(name)) {
+      folded = true;
+      break;
+    }
+  }
+  const canon = foldedNames(registered);
+  const seen = folded ? new Set<string>() : undefined;
+  for (const name of names) {
+    const lower = folded ? name.toLowerCase() : name;
+    const r = canon.get(lower);
+    if (r !== undefined && r !== name) throw new MalformedTokenError(`${what} has the case-variant name ${JSON.stringify(name)}`);
+    if (seen !== undefined) {
+      if (seen.has(lower)) throw new MalformedTokenError(`${what} has case-variant member names ${JSON.stringify(name)}`);
+      seen.add(lower);
     }
   }
   return v as Record<string, unknown>;
+}
+
+/** A name that lower-casing may change: upper-case ASCII, or anything beyond ASCII (the Kelvin sign folds to k). */
+const NEEDS_FOLDING = /[A-Z\u0080-\uffff]/;
+
+const foldedCache = new Map<readonly string[], Map<string, string>>();
+
+/** foldedNames maps the lower-case spelling of each registered name to the name. */
+function foldedNames(registered: readonly string[]): Map<string, string> {
+  let m = foldedCache.get(registered);
+  if (m === undefined) {
+    m = new Map(registered.map((r) => [r.toLowerCase(), r]));
+    if (foldedCache.size < 16) foldedCache.set(registered, m);
+  }
+  return m;
+}
+
+/**
+ * fastParse is JSON.parse where it provably agrees with StrictJSON, or
+ * undefined: when the text is exactly what JSON.stringify writes of the
+ * parsed value, it had no duplicate member (JSON.parse would have dropped
+ * one), no white space or other spelling choices; without "\\u" it has no
+ * escaped lone surrogate (the text itself is well-formed UTF-8); with
+ * fewer than MAX_JSON_DEPTH brackets it is not nested too deep. The
+ * compact JSON Keycard's Go encoder writes takes this path.
+ */
+function fastParse(text: string): unknown {
+  if (text.includes("\\u")) return undefined;
+  let brackets = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c === 0x7b || c === 0x5b) && ++brackets >= MAX_JSON_DEPTH) return undefined;
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined; // StrictJSON says why
+  }
+  return JSON.stringify(v) === text ? v : undefined;
 }
 
 /**

@@ -283,7 +283,7 @@ export class Verifier {
         audience: this.cfg.audience,
         clockTolerance: this.leeway,
         requiredClaims: ["exp"],
-        currentDate: new Date(now),
+        currentDate: this.cfg.now ? new Date(now) : undefined,
       });
     } catch (e) {
       if (!(e instanceof joseErrors.JWTClaimValidationFailed) && !(e instanceof joseErrors.JWTExpired)) {
