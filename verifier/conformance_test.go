@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,7 +47,19 @@ type conformanceFile struct {
 	Config      conformanceConfig `json:"config"`
 	JWKS        json.RawMessage   `json:"jwks"`
 	Revocations []verifier.Entry  `json:"revocations"`
-	Cases       []conformanceCase `json:"cases"`
+	// Feed, when set, replaces Revocations: a revocation feed served to
+	// the verifier's follower over HTTP, which the cases run after.
+	Feed  *conformanceFeed  `json:"feed,omitempty"`
+	Cases []conformanceCase `json:"cases"`
+}
+
+// conformanceFeed is a revocation feed: the first page of GET
+// /v1/revocations and the raw text of GET /v1/revocations/stream, which
+// the follower must have read up to Cursor before the cases run.
+type conformanceFeed struct {
+	Page   json.RawMessage `json:"page"`
+	Stream string          `json:"stream"`
+	Cursor int64           `json:"cursor"`
 }
 
 type conformanceConfig struct {
@@ -138,29 +151,82 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: jwks: %v", name, err)
 		}
+		var fed *verifier.Verifier
+		if f.Feed != nil {
+			fed = feedVerifier(t, &f, keys)
+		}
 		for _, c := range f.Cases {
 			t.Run(filepath.Base(name)+"/"+c.Name, func(t *testing.T) {
-				runConformanceCase(t, &f, keys, c)
+				runConformanceCase(t, &f, keys, fed, c)
 			})
 		}
 	}
 }
 
-func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, c conformanceCase) {
+// feedVerifier serves f.Feed on a loopback server and returns a verifier
+// that follows it, once its follower has read the feed up to its cursor.
+func feedVerifier(t *testing.T, f *conformanceFile, keys *jose.KeySet) *verifier.Verifier {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/revocations", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if after := r.URL.Query().Get("after"); after != "0" {
+			// Nothing after the first page: answer a long-poll empty.
+			fmt.Fprintf(w, `{"entries":[],"next":%s,"snapshot":false}`, after)
+			return
+		}
+		w.Write(f.Feed.Page)
+	})
+	mux.HandleFunc("GET /v1/revocations/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, f.Feed.Stream)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // held open, as the server does
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	clock := func() time.Time { return time.Unix(f.Config.Now, 0) }
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL, Keys: keys,
+		FeedURL: srv.URL + "/v1/revocations", StreamURL: srv.URL + "/v1/revocations/stream",
+		ClientID: "conformance", ClientSecret: "conformance", Now: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	deadline := time.Now().Add(30 * time.Second)
+	for v.Follower().Status().Cursor != f.Feed.Cursor {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower did not reach cursor %d: %+v", f.Feed.Cursor, v.Follower().Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return v
+}
+
+func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed *verifier.Verifier, c conformanceCase) {
 	now := f.Config.Now
 	if c.Now != 0 {
 		now = c.Now
 	}
 	clock := func() time.Time { return time.Unix(now, 0) }
-	v, err := verifier.New(context.Background(), verifier.Config{
-		Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL,
-		Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: &dpop.Checker{Now: clock},
-	})
-	if err != nil {
-		t.Fatal(err)
+	v := fed
+	if v == nil {
+		var err error
+		v, err = verifier.New(context.Background(), verifier.Config{
+			Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL,
+			Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: &dpop.Checker{Now: clock},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		v.Revocations().Reset(f.Revocations)
 	}
-	defer v.Close()
-	v.Revocations().Reset(f.Revocations)
 
 	var (
 		status          int
@@ -572,6 +638,43 @@ func writeConformance(t *testing.T) {
 		Config:      cfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,
 	})
 
+	// feed.json: a revocation feed as the follower reads it: a first page,
+	// then a stream with a heartbeat, CRLF line ends, an unknown event, an
+	// entry already applied (ignored), an entry whose data spans two
+	// lines, and a key revocation.
+	ent := func(seq int64, kind, value string) string {
+		b, _ := json.Marshal(verifier.Entry{Seq: seq, Kind: kind, Value: value, At: at, ExpiresAt: until})
+		return string(b)
+	}
+	multi := ent(7, "session", "s-multi")
+	split := strings.Index(multi, `"value"`)
+	page, _ := json.Marshal(map[string]any{"entries": []json.RawMessage{json.RawMessage(ent(1, "session", "s-boot"))}, "next": 1, "snapshot": false})
+	stream := ": heartbeat\n\n" +
+		"id: 2\nevent: revocation\ndata: " + ent(2, "session", "s-stream") + "\n\n" +
+		"id: 3\r\nevent: revocation\r\ndata: " + ent(3, "token", "jti-stream") + "\r\n\r\n" +
+		"event: an-event-from-the-future\ndata: {}\n\n" +
+		"id: 2\nevent: revocation\ndata: " + ent(2, "session", "s-replayed") + "\n\n" +
+		"id: 4\nevent: revocation\ndata: " + ent(4, "user", "bob") + "\n\n" +
+		": heartbeat\n\n" +
+		"id: 5\nevent: revocation\ndata: " + ent(5, "key", "ed-1") + "\n\n" +
+		"id: 6\nevent: revocation\ndata: " + ent(6, "a-kind-from-the-future", "alice") + "\n\n" +
+		"id: 7\nevent: revocation\ndata: " + multi[:split] + "\ndata: " + multi[split:] + "\n\n"
+	cases = []conformanceCase{
+		vcase("control: nothing revokes it", good, accept(alice())),
+		vcase("its session, from the first page", exp(map[string]any{"sid": "s-boot"}), wasRevoked),
+		vcase("its session, from the stream", exp(map[string]any{"sid": "s-stream"}), wasRevoked),
+		vcase("its jti, from an event with CRLF line ends", exp(map[string]any{"jti": "jti-stream"}), wasRevoked),
+		vcase("control: an entry sent again under an applied seq is ignored", exp(map[string]any{"sid": "s-replayed"}), accept(withSid(alice(), "s-replayed"))),
+		vcase("its user cut off", exp(map[string]any{"sub": "bob", "iat": confNow - 31}), wasRevoked),
+		vcase("its key revoked", ed.token(t, `{"alg":"EdDSA","typ":"at+jwt","kid":"ed-1"}`, claimsJSON(nil)), wasRevoked),
+		vcase("its session, from data on two lines", exp(map[string]any{"sid": "s-multi"}), wasRevoked),
+	}
+	writeConformanceFile(t, "feed.json", conformanceFile{
+		Description: "A revocation feed read by the follower over HTTP (the first page of GET /v1/revocations, then GET /v1/revocations/stream): heartbeats, CRLF, unknown events and kinds, an entry under an applied seq, data on two lines; the tokens it then refuses.",
+		Config:      cfg, JWKS: jwks, Revocations: []verifier.Entry{},
+		Feed: &conformanceFeed{Page: page, Stream: stream, Cursor: 7}, Cases: cases,
+	})
+
 	// dpop.json: DPoP-bound tokens (RFC 9449).
 	prover := mustProver(t, confEC256JWK)
 	other := mustProver(t, confAttackerJWK)
@@ -696,6 +799,7 @@ func rawProofHTU(t *testing.T, k confKey, method, htu, token string) string {
 
 func withKid(c *conformanceClaims, kid string) *conformanceClaims { c.Kid = kid; return c }
 func withSub(c *conformanceClaims, sub string) *conformanceClaims { c.Sub = sub; return c }
+func withSid(c *conformanceClaims, sid string) *conformanceClaims { c.Sid = sid; return c }
 func withScopes(c *conformanceClaims, s ...string) *conformanceClaims {
 	c.Scopes = s
 	return c

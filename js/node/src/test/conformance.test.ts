@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Verifier, VerifierError, anyRole, anyScope, handler, roles, scopes, type Claims, type Requirement } from "../index.js";
 
@@ -31,6 +31,8 @@ interface File {
   config: { issuer: string; audience: string; publicUrl: string; now: number };
   jwks: object;
   revocations: never[];
+  /** A revocation feed served to the follower, which must reach cursor before the cases run. */
+  feed?: { page: object; stream: string; cursor: number };
   cases: Case[];
 }
 
@@ -77,12 +79,64 @@ async function verifierFor(f: File, now: number): Promise<Verifier> {
   return v;
 }
 
+/**
+ * feedVerifier serves f.feed on a loopback server and returns a verifier
+ * following it, once its follower has read the feed up to its cursor.
+ */
+async function feedVerifier(f: File): Promise<{ v: Verifier; close: () => Promise<void> }> {
+  const feed = f.feed!;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, "http://x");
+    if (url.pathname === "/v1/revocations") {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      const after = url.searchParams.get("after");
+      res.end(after === "0" ? JSON.stringify(feed.page) : JSON.stringify({ entries: [], next: Number(after), snapshot: false }));
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    res.write(feed.stream); // held open, as the server does
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const v = await Verifier.create({
+    issuer: f.config.issuer,
+    audience: f.config.audience,
+    publicUrl: f.config.publicUrl,
+    keys: f.jwks,
+    feedUrl: base + "/v1/revocations",
+    streamUrl: base + "/v1/revocations/stream",
+    clientId: "conformance",
+    clientSecret: "conformance",
+    now: () => f.config.now * 1000,
+  });
+  const deadline = Date.now() + 30_000;
+  while (v.follower!.status().cursor !== feed.cursor) {
+    if (Date.now() > deadline) throw new Error(`the follower did not reach cursor ${feed.cursor}: ${JSON.stringify(v.follower!.status())}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    v,
+    close: async () => {
+      await v.close();
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
   const f = JSON.parse(readFileSync(dir + name, "utf8")) as File;
   describe(`conformance ${name}`, () => {
+    let fed: Awaited<ReturnType<typeof feedVerifier>> | undefined;
+    if (f.feed) {
+      before(async () => {
+        fed = await feedVerifier(f);
+      });
+      after(async () => fed?.close());
+    }
     for (const c of f.cases) {
       test(c.name, async () => {
-        const v = await verifierFor(f, c.now ?? f.config.now);
+        const v = fed ? fed.v : await verifierFor(f, c.now ?? f.config.now);
         let status: number;
         let challenge = "";
         let code = "";
@@ -128,7 +182,7 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
             server.close();
           }
         }
-        await v.close();
+        if (!fed) await v.close();
         const want = c.expect;
         assert.deepEqual(
           { status, challenge, code, desc },
