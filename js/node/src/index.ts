@@ -40,3 +40,16 @@ export { Follower, MODE_STREAM, MODE_LONG_POLL } from "./follower.js";
 export type { FollowerOptions, FollowerStatus } from "./follower.js";
 export { DPoPChecker, accessTokenHash, normalizeURL } from "./dpop.js";
 export type { DPoPOptions, Proof } from "./dpop.js";
+
+import type { Claims as VerifiedClaims } from "./claims.js";
+
+declare module "node:http" {
+  interface IncomingMessage {
+    /**
+     * The verified claims that @keycard/node's middleware (express,
+     * handler; fastify on request.raw) attached, or undefined for an
+     * optional request without a token.
+     */
+    keycard?: VerifiedClaims;
+  }
+}

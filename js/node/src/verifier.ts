@@ -17,7 +17,7 @@ import { Follower } from "./follower.js";
 import { getJSON, StatusError } from "./http.js";
 import { RemoteKeySet, parseKeySet, type KeySet, type Logger, type VerificationKey } from "./keyset.js";
 import { RevocationSet } from "./revocation.js";
-import { splitToken } from "./strict.js";
+import { parseObject, splitToken } from "./strict.js";
 
 /** Defaults of VerifierConfig, the Go verifier's. */
 export const DEFAULT_LEEWAY_S = 30;
@@ -507,7 +507,18 @@ export async function discover(issuer: string): Promise<Metadata> {
     if (!(e instanceof StatusError && e.status === 404)) throw e;
     got = await getJSON(base + "/.well-known/oauth-authorization-server", "application/json", 1 << 20, 10_000);
   }
-  const md = JSON.parse(got.body) as Metadata;
+  // Strict JSON, as the Go verifier reads it: no member twice, none
+  // differing from another only in case, so that no reader sees another
+  // issuer or jwks_uri.
+  let md: Metadata;
+  try {
+    md = parseObject(Buffer.from(got.body), "discovery document", ["issuer", "jwks_uri", "keycard_revocation_feed_endpoint", "keycard_revocation_stream_endpoint"]) as unknown as Metadata;
+  } catch (e) {
+    throw new Error(`keycard: discovery document of ${issuer}: ${(e as Error).message}`);
+  }
+  for (const name of ["issuer", "jwks_uri", "keycard_revocation_feed_endpoint", "keycard_revocation_stream_endpoint"] as const) {
+    if (md[name] !== undefined && typeof md[name] !== "string") throw new Error(`keycard: discovery document of ${issuer}: member ${name} must be a string`);
+  }
   if (md.issuer !== issuer) throw new Error(`keycard: discovery document of ${issuer} names issuer ${JSON.stringify(md.issuer)}; it must be the same`);
   if (typeof md.jwks_uri !== "string" || md.jwks_uri === "") throw new Error(`keycard: discovery document of ${issuer} has no jwks_uri`);
   for (const name of ["jwks_uri", "keycard_revocation_feed_endpoint", "keycard_revocation_stream_endpoint"] as const) {
