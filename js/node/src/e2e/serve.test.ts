@@ -123,7 +123,7 @@ test("@keycard/node against keycard serve", { skip: BIN ? false : "KEYCARD_BIN i
 
   // One verifier follows the feed by its stream, the other by long-poll
   // (its stream URL answers 404, so it falls back).
-  const sse = await Verifier.create({ issuer, audience: "api", clientId: client.client_id, clientSecret: client.client_secret, maxFeedOutageMs: 8_000 });
+  const sse = await Verifier.create({ issuer, audience: "api", clientId: client.client_id, clientSecret: client.client_secret });
   const lp = await Verifier.create({
     issuer, audience: "api", clientId: client.client_id, clientSecret: client.client_secret,
     jwksUrl: md.jwks_uri, feedUrl: md.keycard_revocation_feed_endpoint, streamUrl: srv.base + "/v1/no-such-stream",
@@ -194,9 +194,16 @@ test("@keycard/node against keycard serve", { skip: BIN ? false : "KEYCARD_BIN i
   });
 
   await t.test("the auth server stopped: cached keys keep verifying, then the verifier fails closed", async () => {
+    // A third verifier, with an outage bound of 20 s: more than the 15 s
+    // between the stream's heartbeats, so that it holds while the server
+    // runs, and short enough to wait out.
+    const closing = await Verifier.create({ issuer, audience: "api", clientId: client.client_id, clientSecret: client.client_secret, maxFeedOutageMs: 20_000 });
+    t.after(() => closing.close());
+    const closingApp = await app(closing);
+    t.after(() => closingApp.close());
     const seen = await login(srv.base, "alice");
     const fresh = await login(srv.base, "alice"); // never presented before the stop
-    assert.equal((await get(apps[0]!.url + "/me", seen)).status, 200);
+    assert.equal((await get(closingApp.url + "/me", seen)).status, 200);
     const fetchesBefore = lp.keySet!.status().fetches;
     srv.proc.kill("SIGTERM");
     await srv.exited;
@@ -206,13 +213,14 @@ test("@keycard/node against keycard serve", { skip: BIN ? false : "KEYCARD_BIN i
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(lp.keySet!.status().keys > 0);
     assert.equal(lp.keySet!.status().fetches, fetchesBefore, "verified without fetching the key set");
-    // The stream verifier's bound is 8 s: past it, every token is refused.
-    const closed = await poll("the verifier to fail closed", 60_000, async () => {
-      const r = await get(apps[0]!.url + "/me", seen);
+    // Past its 20 s bound, the third verifier refuses every token.
+    const closed = await poll("the verifier to fail closed", 120_000, async () => {
+      const r = await get(closingApp.url + "/me", seen);
       return r.status === 503 ? r : undefined;
     });
     assert.equal(closed.retryAfter, "5");
     assert.equal(closed.body.error, "temporarily_unavailable");
-    assert.match(sse.ready() ?? "", /failing closed/);
+    assert.match(closing.ready() ?? "", /failing closed/);
+    assert.equal(sse.ready(), undefined, "the default bound (2 minutes) is not reached yet");
   });
 });
