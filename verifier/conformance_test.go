@@ -68,6 +68,9 @@ type conformanceConfig struct {
 	PublicURL string `json:"publicUrl"`
 	// Now is the verifier's clock, in Unix seconds, unless a case names its own.
 	Now int64 `json:"now"`
+	// DPoPNonceSecret, when set (base64url), turns server nonces on (RFC
+	// 9449 section 8) with this secret and the default period.
+	DPoPNonceSecret string `json:"dpopNonceSecret,omitempty"`
 }
 
 type conformanceCase struct {
@@ -100,6 +103,8 @@ type conformanceExpect struct {
 	WWWAuthenticate  string `json:"wwwAuthenticate,omitempty"`
 	Error            string `json:"error,omitempty"`
 	ErrorDescription string `json:"errorDescription,omitempty"`
+	// DPoPNonce is the DPoP-Nonce header of the answer, if any.
+	DPoPNonce string `json:"dpopNonce,omitempty"`
 	// Claims, for an accepted token: what the verifier made of it.
 	Claims *conformanceClaims `json:"claims,omitempty"`
 }
@@ -217,9 +222,17 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 	v := fed
 	if v == nil {
 		var err error
+		checker := &dpop.Checker{Now: clock}
+		if f.Config.DPoPNonceSecret != "" {
+			secret, err := base64.RawURLEncoding.DecodeString(f.Config.DPoPNonceSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checker.Nonces = &dpop.Nonces{Secret: secret, Now: clock}
+		}
 		v, err = verifier.New(context.Background(), verifier.Config{
 			Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL,
-			Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: &dpop.Checker{Now: clock},
+			Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: checker,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -231,6 +244,7 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 	var (
 		status          int
 		challenge, code string
+		nonce           string
 		desc            string
 		got             *conformanceClaims
 	)
@@ -269,7 +283,7 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		status, challenge = rec.Code, rec.Header().Get("WWW-Authenticate")
+		status, challenge, nonce = rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Header().Get("DPoP-Nonce")
 		if status != 200 {
 			code, desc = bodyError(t, rec)
 		}
@@ -277,8 +291,9 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 		t.Fatal("a case needs a token or a request")
 	}
 	want := c.Expect
-	if status != want.Status || challenge != want.WWWAuthenticate || code != want.Error || desc != want.ErrorDescription {
-		t.Errorf("got %d %q %q %q\nwant %d %q %q %q", status, challenge, code, desc, want.Status, want.WWWAuthenticate, want.Error, want.ErrorDescription)
+	if status != want.Status || challenge != want.WWWAuthenticate || code != want.Error || desc != want.ErrorDescription || nonce != want.DPoPNonce {
+		t.Errorf("got %d %q %q %q nonce %q\nwant %d %q %q %q nonce %q", status, challenge, code, desc, nonce,
+			want.Status, want.WWWAuthenticate, want.Error, want.ErrorDescription, want.DPoPNonce)
 	}
 	if want.Status == 200 && !reflect.DeepEqual(got, want.Claims) {
 		t.Errorf("claims: got %+v, want %+v", got, want.Claims)
@@ -725,6 +740,39 @@ func writeConformance(t *testing.T) {
 	writeConformanceFile(t, "dpop.json", conformanceFile{
 		Description: "DPoP-bound tokens (RFC 9449 section 7): the binding, the proof's checks and the DPoP challenges.",
 		Config:      cfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,
+	})
+	// dpop-nonce.json: server nonces (RFC 9449 section 8), stateless HMACs
+	// of a shared secret: the same secret gives the same nonces in Go and
+	// in Node.
+	secret := []byte("conformance secret for DPoP nonces, 32+ bytes long")
+	nonceAt := func(t0 int64) string {
+		return (&dpop.Nonces{Secret: secret, Now: func() time.Time { return time.Unix(t0, 0) }}).Issue()
+	}
+	current, previous, stale := nonceAt(confNow), nonceAt(confNow-300), nonceAt(confNow-600)
+	foreign := (&dpop.Nonces{Secret: []byte("another secret, also 32 bytes or more"), Now: func() time.Time { return time.Unix(confNow, 0) }}).Issue()
+	withNonce := func(n string) string {
+		prover.Now = func() time.Time { return time.Unix(confNow, 0) }
+		s, err := prover.Proof("GET", url, bound, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	useNonce := dpopRefuse("use_dpop_nonce", "Send the DPoP proof again with the server's nonce.")
+	useNonce.DPoPNonce = current
+	nonceCfg := cfg
+	nonceCfg.DPoPNonceSecret = b64(secret)
+	cases = []conformanceCase{
+		hcase("a proof without a nonce: the current one is handed out", req("/orders", auth("DPoP "+bound), dp(withNonce(""))), nil, useNonce),
+		hcase("control: a proof with the current nonce", req("/orders", auth("DPoP "+bound), dp(withNonce(current))), nil, accept(boundClaims)),
+		hcase("control: a proof with the previous period's nonce", req("/orders", auth("DPoP "+bound), dp(withNonce(previous))), nil, accept(boundClaims)),
+		hcase("a proof with a nonce two periods old", req("/orders", auth("DPoP "+bound), dp(withNonce(stale))), nil, useNonce),
+		hcase("a proof with another secret's nonce", req("/orders", auth("DPoP "+bound), dp(withNonce(foreign))), nil, useNonce),
+		hcase("a proof with a made-up nonce", req("/orders", auth("DPoP "+bound), dp(withNonce("made-up"))), nil, useNonce),
+	}
+	writeConformanceFile(t, "dpop-nonce.json", conformanceFile{
+		Description: "DPoP server nonces (RFC 9449 section 8) with a shared secret: the nonce handed out, and which nonces a proof may carry.",
+		Config:      nonceCfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,
 	})
 }
 

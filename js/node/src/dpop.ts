@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from "jose";
 import { MalformedTokenError, decodeSegment, parseObject } from "./strict.js";
 
@@ -21,11 +21,72 @@ export class InvalidProofError extends Error {
   }
 }
 
+/** A proof without the server's current nonce, when nonces are on (RFC 9449 section 8). */
+export class UseNonceError extends Error {
+  constructor() {
+    super("keycard: DPoP proof without a valid server nonce");
+    this.name = "UseNonceError";
+  }
+}
+
+/** How long a server nonce is handed out before the next replaces it: 5 minutes. */
+export const DEFAULT_NONCE_PERIOD_MS = 5 * 60_000;
+
+/**
+ * Nonces issues and checks server-provided DPoP nonces (RFC 9449 section
+ * 8) without state, exactly as Go's dpop.Nonces: the number of the current
+ * period (8 bytes, big-endian) followed by the first 16 bytes of its
+ * HMAC-SHA-256 under the secret, base64url. Instances that share the
+ * secret, Go or Node, accept each other's nonces; one is accepted during
+ * its period and the next.
+ */
+export class Nonces {
+  private readonly secret: Buffer;
+  private readonly periodMs: number;
+  private readonly now: () => number;
+
+  constructor(opt: { secret: Uint8Array; periodMs?: number; now?: () => number }) {
+    if (opt.secret.length < 32) throw new Error("keycard: the DPoP nonce secret needs at least 32 bytes");
+    this.secret = Buffer.from(opt.secret);
+    this.periodMs = opt.periodMs ?? DEFAULT_NONCE_PERIOD_MS;
+    this.now = opt.now ?? Date.now;
+  }
+
+  private period(): bigint {
+    return BigInt(Math.floor(this.now() / this.periodMs));
+  }
+
+  private make(period: bigint): string {
+    const buf = Buffer.alloc(24);
+    buf.writeBigUInt64BE(BigInt.asUintN(64, period), 0);
+    createHmac("sha256", this.secret).update(buf.subarray(0, 8)).digest().copy(buf, 8, 0, 16);
+    return buf.toString("base64url");
+  }
+
+  /** issue returns the nonce of the current period, for a DPoP-Nonce header. */
+  issue(): string {
+    return this.make(this.period());
+  }
+
+  /** valid reports whether nonce is the nonce of the current period or of the one before. */
+  valid(nonce: string): boolean {
+    if (nonce.length !== 32 || !/^[A-Za-z0-9_-]{32}$/.test(nonce)) return false;
+    const p = BigInt.asIntN(64, Buffer.from(nonce, "base64url").readBigUInt64BE(0));
+    const cur = this.period();
+    if (p !== cur && p !== cur - 1n) return false;
+    const want = Buffer.from(this.make(p));
+    const got = Buffer.from(nonce);
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+}
+
 export interface DPoPOptions {
   /** Accepted asymmetric algorithms; HMAC is never accepted. */
   algorithms?: string[];
   windowMs?: number;
   maxSize?: number;
+  /** Server nonces (RFC 9449 section 8): every proof must carry a current one; see Nonces. */
+  nonces?: { secret: Uint8Array; periodMs?: number };
   /** Capacity of the replay cache, in proofs (default 100,000). */
   replayCapacity?: number;
   now?: () => number;
@@ -61,6 +122,8 @@ export class DPoPChecker {
   private readonly seen = new Map<string, number>(); // jti → expiry (ms)
   private readonly capacity: number;
   private readonly keys = new Map<string, ProofKey>(); // raw JWK JSON + alg → key
+  /** The server nonces, when on. */
+  readonly nonces: Nonces | undefined;
 
   constructor(opt: DPoPOptions = {}) {
     this.algorithms = (opt.algorithms ?? DEFAULT_DPOP_ALGORITHMS).filter((a) => !a.startsWith("HS") && a !== "none");
@@ -68,6 +131,7 @@ export class DPoPChecker {
     this.maxSize = opt.maxSize ?? DEFAULT_DPOP_MAX_SIZE;
     this.capacity = opt.replayCapacity ?? 100_000;
     this.now = opt.now ?? Date.now;
+    this.nonces = opt.nonces ? new Nonces({ ...opt.nonces, now: this.now }) : undefined;
   }
 
   /** check checks proof for a request's method, URL and access token; it throws an InvalidProofError. */
@@ -104,7 +168,7 @@ export class DPoPChecker {
     const htm = str("htm") ?? "";
     const htu = str("htu") ?? "";
     const ath = str("ath");
-    str("nonce");
+    const nonce = str("nonce");
     const iat = claims.iat;
     if (jti === "" || Buffer.byteLength(jti) > MAX_JTI) throw new InvalidProofError(`jti must be 1 to ${MAX_JTI} bytes`);
     if (htm === "") throw new InvalidProofError("no htm");
@@ -121,6 +185,7 @@ export class DPoPChecker {
       const got = Buffer.from(ath);
       if (want.length !== got.length || !timingSafeEqual(want, got)) throw new InvalidProofError("ath does not match the access token");
     }
+    if (this.nonces !== undefined && (nonce === undefined || !this.nonces.valid(nonce))) throw new UseNonceError();
     if (!this.use(jti, now, iat * 1000 + this.window + 1000)) throw new InvalidProofError("replayed");
     return { thumbprint: pk.thumbprint, jti, iat };
   }

@@ -43,6 +43,8 @@ export class VerifierError extends Error {
   acrValues = "";
   /** For insufficient_user_authentication: the largest acceptable age of the authentication, in seconds. */
   maxAge: number | undefined = undefined;
+  /** For use_dpop_nonce: the nonce to send back in the DPoP-Nonce header (RFC 9449 section 8). */
+  nonce = "";
 
   constructor(status: number, code: string, description: string, reason: Reason, cause?: unknown) {
     super(cause instanceof Error ? `keycard: ${reason}: ${cause.message}` : `keycard: ${description}`, cause === undefined ? undefined : { cause });
@@ -70,6 +72,7 @@ export class VerifierError extends Error {
   /** The response headers of this refusal. */
   headers(): Record<string, string> {
     const h: Record<string, string> = {};
+    if (this.nonce !== "") h["DPoP-Nonce"] = this.nonce;
     const c = this.challenge();
     if (c !== "") h["WWW-Authenticate"] = c;
     if (this.status === 503) h["Retry-After"] = "5";

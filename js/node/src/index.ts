@@ -38,7 +38,7 @@ export { RevocationSet } from "./revocation.js";
 export type { Entry } from "./revocation.js";
 export { Follower, MODE_STREAM, MODE_LONG_POLL } from "./follower.js";
 export type { FollowerOptions, FollowerStatus } from "./follower.js";
-export { DPoPChecker, accessTokenHash, normalizeURL } from "./dpop.js";
+export { DPoPChecker, Nonces, accessTokenHash, normalizeURL } from "./dpop.js";
 export type { DPoPOptions, Proof } from "./dpop.js";
 
 import type { Claims as VerifiedClaims } from "./claims.js";

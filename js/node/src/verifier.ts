@@ -2,10 +2,11 @@ import { timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { errors as joseErrors, jwtVerify } from "jose";
 import { readClaims, type Claims } from "./claims.js";
-import { DPoPChecker, type DPoPOptions } from "./dpop.js";
+import { DPoPChecker, UseNonceError, type DPoPOptions } from "./dpop.js";
 import {
   CODE_INVALID_DPOP_PROOF,
   CODE_INVALID_TOKEN,
+  CODE_USE_DPOP_NONCE,
   VerifierError,
   badRequest,
   invalidToken,
@@ -350,6 +351,11 @@ export class Verifier {
     try {
       p = await this.dpop.check(proofs[0]!, req.method ?? "GET", this.requestURL(req), token);
     } catch (e) {
+      if (e instanceof UseNonceError) {
+        const err = this.dpopError(CODE_USE_DPOP_NONCE, "Send the DPoP proof again with the server's nonce.", e);
+        err.nonce = this.dpop.nonces!.issue();
+        throw err;
+      }
       throw this.dpopError(CODE_INVALID_DPOP_PROOF, "The DPoP proof is not valid for this request.", e);
     }
     const a = Buffer.from(p.thumbprint);

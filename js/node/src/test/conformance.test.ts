@@ -16,6 +16,7 @@ interface Expect {
   wwwAuthenticate?: string;
   error?: string;
   errorDescription?: string;
+  dpopNonce?: string;
   claims?: Record<string, unknown>;
 }
 interface Case {
@@ -28,7 +29,7 @@ interface Case {
 }
 interface File {
   description: string;
-  config: { issuer: string; audience: string; publicUrl: string; now: number };
+  config: { issuer: string; audience: string; publicUrl: string; now: number; dpopNonceSecret?: string };
   jwks: object;
   revocations: never[];
   /** A revocation feed served to the follower, which must reach cursor before the cases run. */
@@ -74,6 +75,7 @@ async function verifierFor(f: File, now: number): Promise<Verifier> {
     keys: f.jwks,
     noRevocationFeed: true,
     now: () => now * 1000,
+    dpop: f.config.dpopNonceSecret ? { nonces: { secret: Buffer.from(f.config.dpopNonceSecret, "base64url") } } : undefined,
   });
   v.revocations.reset(f.revocations);
   return v;
@@ -141,6 +143,7 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
         let challenge = "";
         let code = "";
         let desc = "";
+        let nonce = "";
         let got: ReturnType<typeof claimsView> | undefined;
         if (c.token !== undefined) {
           try {
@@ -173,6 +176,7 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
             const res = await send((server.address() as AddressInfo).port, c.request!);
             status = res.status;
             challenge = (res.headers["www-authenticate"] as string | undefined) ?? "";
+            nonce = (res.headers["dpop-nonce"] as string | undefined) ?? "";
             if (status !== 200) {
               const b = JSON.parse(res.body) as { error: string; error_description: string };
               code = b.error;
@@ -185,8 +189,8 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
         if (!fed) await v.close();
         const want = c.expect;
         assert.deepEqual(
-          { status, challenge, code, desc },
-          { status: want.status, challenge: want.wwwAuthenticate ?? "", code: want.error ?? "", desc: want.errorDescription ?? "" },
+          { status, challenge, code, desc, nonce },
+          { status: want.status, challenge: want.wwwAuthenticate ?? "", code: want.error ?? "", desc: want.errorDescription ?? "", nonce: want.dpopNonce ?? "" },
         );
         if (want.status === 200) assert.deepEqual(got, want.claims);
       });
