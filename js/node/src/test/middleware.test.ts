@@ -121,6 +121,34 @@ test("sources: the cookie-mode cookie, one place only; optional lets requests wi
   }
 });
 
+test("WebSocket upgrades: the token in Sec-WebSocket-Protocol, removed before the handler", async () => {
+  const v = await verifier();
+  const server = http.createServer(handler(v, (req, res, c) => res.end(`${c!.sub} ${req.headers["sec-websocket-protocol"] ?? "-"}`), { webSocket: true }));
+  const base = await listen(server);
+  try {
+    const token = await sign(key);
+    const ws = { Upgrade: "websocket", Connection: "Upgrade" };
+    // fetch cannot send Upgrade: a raw request does.
+    const send = (headers: Record<string, string>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(base + "/live", { headers: { ...ws, ...headers } }, (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on("upgrade", (res, socket) => (socket.destroy(), resolve({ status: res.statusCode!, body: "" })));
+        req.on("error", reject);
+        req.end();
+      });
+    assert.deepEqual(await send({ "Sec-WebSocket-Protocol": `keycard.bearer.${token}, chat` }), { status: 200, body: "alice chat" });
+    assert.equal((await send({ "Sec-WebSocket-Protocol": `keycard.bearer.${token}, keycard.bearer.${token}` })).status, 400);
+    assert.equal((await send({ "Sec-WebSocket-Protocol": "keycard.bearer., chat" })).status, 400);
+  } finally {
+    server.close();
+    await v.close();
+  }
+});
+
 test("the verification cache never outlives a revocation or the expiry", async () => {
   let now = Date.now();
   const v = await verifier({ now: () => now });
