@@ -62,7 +62,7 @@ const (
 	MailMFAEnrolled         = "mfa-enrolled"
 	MailMFARemoved          = "mfa-removed"
 	MailRecoveryCodeUsed    = "recovery-code-used"
-	MailRecoveryCodesRenewd = "recovery-codes-regenerated"
+	MailRecoveryCodesRegenerated = "recovery-codes-regenerated"
 )
 
 // MFATokenLifetime is how long an MFA token is good for.

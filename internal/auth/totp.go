@@ -268,7 +268,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, c A
 		return nil, err
 	}
 	s.audit(ctx, AuditRecoveryCodesRegenerated, UserActor(p.User.ID, c.clean()), p.User.ID, nil)
-	s.notify(ctx, p.User, MailRecoveryCodesRenewd)
+	s.notify(ctx, p.User, MailRecoveryCodesRegenerated)
 	return codes, nil
 }
 
