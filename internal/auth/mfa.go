@@ -59,9 +59,9 @@ const (
 
 // Mail templates of the second factors.
 const (
-	MailMFAEnrolled         = "mfa-enrolled"
-	MailMFARemoved          = "mfa-removed"
-	MailRecoveryCodeUsed    = "recovery-code-used"
+	MailMFAEnrolled              = "mfa-enrolled"
+	MailMFARemoved               = "mfa-removed"
+	MailRecoveryCodeUsed         = "recovery-code-used"
 	MailRecoveryCodesRegenerated = "recovery-codes-regenerated"
 )
 
@@ -415,11 +415,12 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 	res := &MFAResult{RecoveryCodesLeft: -1}
 	var f *SecondFactor
 	if p.Enroll {
-		if proof.Factor != "" && proof.Factor != FactorTOTP {
-			return nil, keycard.Errorf(keycard.EINVALID, "Set up an authenticator app: give its first code.")
-		}
 		f = s.factor(FactorTOTP)
-		res.RecoveryCodes, err = s.confirmTOTP(ctx, u, proof.Code, UserActor(u.ID, c))
+		if proof.Factor != "" && proof.Factor != FactorTOTP {
+			err = keycard.Errorf(keycard.EINVALID, "Set up an authenticator app: give its first code.")
+		} else {
+			res.RecoveryCodes, err = s.confirmTOTP(ctx, u, proof.Code, UserActor(u.ID, c))
+		}
 	} else {
 		name := proof.Factor
 		if name == "" {
@@ -428,16 +429,16 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 				name = FactorTOTP
 			}
 		}
-		f = s.factor(name)
-		if f == nil {
-			return nil, keycard.Errorf(keycard.EINVALID, "Unknown second factor %q.", name)
-		}
-		var has bool
-		if has, err = f.Enrolled(ctx, u); err == nil && !has {
-			err = errMFACode()
-		}
-		if err == nil {
-			err = f.Verify(ctx, u, p, proof)
+		if f = s.factor(name); f == nil {
+			err = keycard.Errorf(keycard.EINVALID, "Unknown second factor %q.", name)
+		} else {
+			var has bool
+			if has, err = f.Enrolled(ctx, u); err == nil && !has {
+				err = errMFACode()
+			}
+			if err == nil {
+				err = f.Verify(ctx, u, p, proof)
+			}
 		}
 	}
 	if err != nil {
