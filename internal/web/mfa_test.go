@@ -30,7 +30,7 @@ func totpCode(t testing.TB, secret string, at time.Time) string {
 
 var (
 	totpSecretRE = regexp.MustCompile(`id="totp-secret" class="secret">([A-Z2-7]+)<`)
-	codeRE   = regexp.MustCompile(`<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>`)
+	codeRE       = regexp.MustCompile(`<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>`)
 )
 
 // enrolPage reads the secret of an enrolment page, checking its QR code.
