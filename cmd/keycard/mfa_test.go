@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	pqtotp "github.com/pquerna/otp/totp"
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
 
 // TestRequireMFAForRoles: keycard serve --require-mfa-for-roles admin
@@ -52,7 +51,7 @@ func TestRequireMFAForRoles(t *testing.T) {
 			if code, _ := call(t, "POST", s.base+"/v1/login/mfa/enroll", "", "application/json", `{"mfa_token":"`+step.MFAToken+`"}`, &e); code != 200 {
 				t.Fatalf("enroll: %d", code)
 			}
-			code, _ := pqtotp.GenerateCodeCustom(e.Secret, time.Now(), pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			code := authtest.TOTPCode(t, e.Secret, time.Now())
 			var tok struct {
 				AccessToken   string   `json:"access_token"`
 				RecoveryCodes []string `json:"recovery_codes"`
