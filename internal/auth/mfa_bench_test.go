@@ -69,13 +69,13 @@ func BenchmarkSignIn(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	}
-	b.Run("password", func(b *testing.B) {
+	b.Run("factors=password", func(b *testing.B) {
 		run(b, func() error {
 			_, err := svc.Login(ctx, "alice", "correct horse battery", Agent{Addr: "192.0.2.1"})
 			return err
 		})
 	})
-	b.Run("password+totp", func(b *testing.B) {
+	b.Run("factors=password+totp", func(b *testing.B) {
 		run(b, func() error {
 			_, err := svc.Login(ctx, "bob", "correct horse battery", Agent{Addr: "192.0.2.1"})
 			var mfa *MFARequiredError
