@@ -13,12 +13,12 @@ import (
 )
 
 // TestRequireMFAForRoles: keycard serve --require-mfa-for-roles admin
-// (and the same from the configuration file) stops an admin without a
+// (and the same from the configuration file and the environment) stops an admin without a
 // second factor at the password with mfa_enrollment_required; the admin
 // enrols over the JSON API and gets tokens; keycard users remove-mfa
 // takes the factor away again.
 func TestRequireMFAForRoles(t *testing.T) {
-	for _, how := range []string{"flag", "config"} {
+	for _, how := range []string{"flag", "config", "env"} {
 		t.Run(how, func(t *testing.T) {
 			data := t.TempDir()
 			extra := []string{"--require-mfa-for-roles", "admin, ops"}
@@ -28,6 +28,10 @@ func TestRequireMFAForRoles(t *testing.T) {
 					t.Fatal(err)
 				}
 				extra = []string{"--config", cfg}
+			}
+			if how == "env" {
+				t.Setenv("KEYCARD_REQUIRE_MFA_FOR_ROLES", "ops,admin")
+				extra = nil
 			}
 			s := startServerIn(t, data, extra...)
 			const pass = "correct horse battery staple"
