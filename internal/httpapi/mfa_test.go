@@ -261,3 +261,22 @@ func TestMFAPolicyJSON(t *testing.T) {
 	bob := f.login(t, "bob", testPassword)
 	f.send(t, http.MethodDelete, "/admin/v1/users/"+root.ID+"/mfa", bob.AccessToken).wantError(t, http.StatusForbidden, codeInsufficientRole)
 }
+
+// TestMFAAdminRemoveStepUp: DELETE /admin/v1/users/{id}/mfa with a
+// sign-in older than --reauth-within is 401
+// insufficient_user_authentication, and nothing is removed.
+func TestMFAAdminRemoveStepUp(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: time.Minute})
+	ctx := context.Background()
+	if _, err := f.svc.Register(ctx, "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.register(t, "bob", testPassword)
+	f.enrolOverHTTP(t, f.login(t, "bob", testPassword).AccessToken)
+	admin := f.login(t, "root", testPassword)
+	f.clock.Advance(2 * time.Minute)
+	f.send(t, http.MethodDelete, "/admin/v1/users/"+bob+"/mfa", admin.AccessToken).wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
+	if n := f.auditTypes(t)[auth.AuditMFARemoved]; n != 0 {
+		t.Errorf("%d mfa.removed events after a refused removal", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
 )
@@ -220,4 +221,37 @@ func TestMFAPolicyPages(t *testing.T) {
 	if acc := b.get("/account"); strings.Contains(acc.body, `id="remove-totp"`) {
 		t.Error("the account page offers to turn off a required factor")
 	}
+}
+
+// TestMFAAdminRemoveStepUp: removing a user's second factors from the
+// console needs a recent sign-in (--reauth-within): an older one is sent
+// to sign in again and nothing is removed.
+func TestMFAAdminRemoveStepUp(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: time.Minute})
+	f.addUser(t, "root", auth.RoleAdmin)
+	bob := f.addUser(t, "bob")
+	bb := f.browser(t)
+	bb.mustSignIn("bob")
+	enrolOnAccountPage(t, f, bb)
+	b := f.browser(t)
+	b.mustSignIn("root")
+	form := b.get("/admin/users/" + bob)
+	f.clock.Advance(2 * time.Minute)
+	p := b.post("/admin/users/"+bob+"/mfa/remove", url.Values{"csrf_token": {b.csrf(form)}})
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/signin?reauth=1") {
+		t.Fatalf("remove with an old sign-in: %d %q, want a sign-in again", p.status, p.location())
+	}
+	st, err := f.svc.MFAStatus(context.Background(), mustUser(t, f, bob))
+	if err != nil || !st.TOTP {
+		t.Errorf("after the refused removal: %v, %v; want the app still set up", st, err)
+	}
+}
+
+func mustUser(t *testing.T, f *fixture, id string) *keycard.User {
+	t.Helper()
+	u, err := f.svc.User(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
