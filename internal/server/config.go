@@ -88,6 +88,9 @@ type Config struct {
 	// StepUpWithin is auth.Config.StepUpWithin: how recent an admin's
 	// sign-in must be to delete a user; 0 means its default (5 minutes).
 	StepUpWithin time.Duration
+	// RequireMFAForRoles lists roles whose users must have a second
+	// factor (auth.Config.RequireMFAForRoles).
+	RequireMFAForRoles []string
 
 	// Argon2 parameters; the password package's defaults when zero.
 	Argon2Memory, Argon2Iterations uint32

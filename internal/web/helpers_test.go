@@ -56,6 +56,8 @@ type fixtureOptions struct {
 	weather bool
 	// mailer is the service's mailer; the fixture runs the mail worker.
 	mailer auth.Mailer
+	// requireMFA is auth.Config.RequireMFAForRoles.
+	requireMFA []string
 }
 
 const weatherPath = "/weather-app/"
@@ -88,7 +90,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA})
 	if err != nil {
 		t.Fatal(err)
 	}
