@@ -235,7 +235,10 @@ routes:
 	a.stop()
 	b.stop()
 
-	a, b = startGateway(t, configPath, "--redis", redis), startGateway(t, configPath, "--redis", redis)
+	// A Redis call slower than --redis-timeout falls back to the instance's
+	// own cache, which would let the replay through: on a loaded machine
+	// the first call (which dials) can take longer than the default 100 ms.
+	a, b = startGateway(t, configPath, "--redis", redis, "--redis-timeout", "30s"), startGateway(t, configPath, "--redis", redis, "--redis-timeout", "30s")
 	ready(a)
 	ready(b)
 	if first, second := replayTo(a, b); first != http.StatusOK || second != http.StatusUnauthorized {

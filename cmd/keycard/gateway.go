@@ -22,6 +22,7 @@ func (e *cmdEnv) gateway(args []string) int {
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file` (or KEYCARD_CONFIG); see docs/gateway.md")
 	otlpEndpoint := fs.String("otlp-endpoint", "", "send OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318), over the file's otlp_endpoint; see docs/observability.md")
 	redisURL := fs.String("redis", "", "a redis:// or rediss:// `URL` (or KEYCARD_REDIS): DPoP proof ids are remembered there, shared by every gateway instance on it, instead of in each instance alone; see docs/dpop.md")
+	redisTimeout := fs.Duration("redis-timeout", redis.DefaultReplayTimeout, "with --redis: how long one proof-id check may wait for Redis before this instance checks the id alone (a slower Redis leaves a replay window across instances; see docs/dpop.md)")
 	forwardAuth := fs.Bool("forward-auth", false, "answer only the auth subrequests of a proxy in front (nginx, Caddy, Traefik), proxying nothing: routes need no upstream; see docs/forward-auth.md")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
@@ -59,7 +60,7 @@ func (e *cmdEnv) gateway(args []string) int {
 			return exitUsage
 		}
 		defer rc.Close()
-		replay = redis.NewReplayCache(rc, redis.ReplayOptions{Logger: log})
+		replay = redis.NewReplayCache(rc, redis.ReplayOptions{Logger: log, Timeout: *redisTimeout})
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
