@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard"
@@ -375,4 +376,14 @@ func idpClaim(extra map[string]json.RawMessage, sess *keycard.Session) map[strin
 	}
 	out["idp"] = b
 	return out
+}
+
+// UseFlowState records the single use of a federated sign-in's state
+// until expiresAt and reports whether this was its first use: a response
+// from the provider is accepted once, on any instance.
+func (s *Service) UseFlowState(ctx context.Context, state string, expiresAt time.Time) (bool, error) {
+	if state == "" || len(state) > 128 {
+		return false, nil
+	}
+	return s.stores.Grants.UseOnce(ctx, "federation-state:"+state, s.now(), expiresAt)
 }

@@ -44,6 +44,10 @@ func notice(r *http.Request) string {
 		return "The app's access is removed: it is signed out, and must ask again."
 	case "appsignedout":
 		return "Signed out of the app."
+	case "linked":
+		return "The provider is linked: you can sign in with it."
+	case "unlinked":
+		return "The provider is unlinked."
 	case "replayed":
 		return "The delivery will be sent again within a second."
 	}
@@ -68,6 +72,10 @@ type accountData struct {
 	// Email and EmailError are the email form's value and error, after a
 	// refused change.
 	Email, EmailError string
+	// Identities are the user's linked upstream identities, and
+	// Linkable the providers not linked yet (docs/federation.md).
+	Identities []identityRow
+	Linkable   []providerButton
 }
 
 // handleAccount is GET /account: who I am, my sessions, the apps with
@@ -94,6 +102,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	d.Apps = appRows(apps)
+	if d.Identities, d.Linkable, err = h.accountIdentities(r, p.User); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }
