@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/mail"
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
@@ -47,6 +48,8 @@ type App struct {
 	dpopNonceKey []byte
 	// clientKeys fetches the JWK Sets of private_key_jwt clients.
 	clientKeys *clientKeySets
+	// fed is the upstream identity providers (Config.Federation).
+	fed *federation.Set
 }
 
 // Options say what Open opens.
@@ -146,6 +149,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		}, a.shared.degradedCount))
 	}
 	a.clientKeys = newClientKeySets(log)
+	if a.fed, err = federation.New(cfg.Federation, federation.Options{Logger: log}); err != nil {
+		return nil, err
+	}
 	deps := auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
 		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys, Trace: tracing.Operation(cfg.Tracer, tracing.OpOptions{})}
 	hook, err := cfg.claimsHook()
@@ -217,6 +223,7 @@ func (a *App) dbSystem() string {
 
 // Close closes the throttles' Redis client and the database.
 func (a *App) Close() error {
+	a.fed.Close()
 	if a.shared != nil {
 		a.shared.Close()
 	}

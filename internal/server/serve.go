@@ -83,8 +83,11 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		return nil, fmt.Errorf("--page-origin: %w", err)
 	}
 	var pages httpapi.Pages
+	if len(a.cfg.Federation) > 0 && !a.cfg.Pages {
+		return nil, errors.New("federation: signing in at upstream providers needs the pages (--pages)")
+	}
 	if a.cfg.Pages {
-		p, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: log, RedirectPrefixes: a.cfg.PageRedirects, Origins: a.cfg.PageOrigins})
+		p, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: log, RedirectPrefixes: a.cfg.PageRedirects, Origins: a.cfg.PageOrigins, Federation: a.fed})
 		if err != nil {
 			return nil, fmt.Errorf("--pages: %w", err)
 		}

@@ -156,4 +156,3 @@ func testFederation(t *testing.T, open OpenFunc) {
 	_, err = s.Federation.Identity(ctx, "corp", "sub-ann")
 	wantCode(t, "Identity of a deleted user", err, keycard.ENOTFOUND)
 }
-
