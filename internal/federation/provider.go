@@ -235,15 +235,19 @@ func (p *Provider) Start(ctx context.Context, redirectURI, loginHint string) (st
 	return md.AuthorizationEndpoint + sep + q.Encode(), f, nil
 }
 
-// AuthorizationEndpoint returns the provider's authorization endpoint,
-// once discovered ("" before).
+// AuthorizationEndpoint returns the provider's authorization endpoint:
+// the configured one of an OAuth 2.0 provider, the discovered one of an
+// OpenID Connect provider, or its issuer until discovery succeeds.
 func (p *Provider) AuthorizationEndpoint() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.md == nil {
-		return ""
+	switch {
+	case p.md != nil:
+		return p.md.AuthorizationEndpoint
+	case p.cfg.Kind == KindOAuth2:
+		return p.cfg.AuthorizationEndpoint
 	}
-	return p.md.AuthorizationEndpoint
+	return p.cfg.Issuer
 }
 
 func challenge(verifier string) string {

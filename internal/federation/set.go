@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,43 @@ func (s *Set) Close() {
 	}
 	for _, p := range s.list {
 		p.close()
+	}
+}
+
+// DiscoverAll fetches each provider's metadata, retrying those that fail
+// every retry interval (doubling from 1 s up to 5 min), until all have
+// succeeded or ctx ends. The server runs it in the background at start,
+// so that the sign-in page knows where each provider's forms go; a
+// sign-in discovers its provider itself when it is not done yet.
+func (s *Set) DiscoverAll(ctx context.Context, log *slog.Logger) {
+	if s == nil {
+		return
+	}
+	pending := s.Providers()
+	delay := time.Second
+	for len(pending) > 0 {
+		var failed []*Provider
+		for _, p := range pending {
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := p.Discover(dctx)
+			cancel()
+			if err != nil {
+				if log != nil {
+					log.Warn("federation: discovery failed; retrying", "provider", p.Name(), "err", err)
+				}
+				failed = append(failed, p)
+			}
+		}
+		pending = failed
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Minute)
 	}
 }
 

@@ -490,12 +490,12 @@ func TestFederationNoSilentLinking(t *testing.T) {
 	if !strings.Contains(acct.body, `id="link-up"`) {
 		t.Fatalf("the account page offers no link:\n%s", acct.body)
 	}
+	if csp := acct.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+e.up.base) {
+		t.Errorf("the account page's form-action does not let its link form go on to the provider: %q", csp)
+	}
 	start := b.send(http.MethodPost, e.down.base+"/account/identities/link", url.Values{"csrf_token": {csrfOf(t, acct)}, "provider": {"up"}})
 	if start.status != http.StatusSeeOther || !strings.HasPrefix(start.location(), e.up.base) {
 		t.Fatalf("link: status %d, Location %q", start.status, start.location())
-	}
-	if csp := start.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+e.up.base) {
-		t.Errorf("the link form's redirect to the provider is not allowed by form-action: %q", csp)
 	}
 	done := b.get(e.toCallback(t, b, start.location(), "eve"))
 	if done.status != http.StatusOK || !strings.Contains(done.body, "done") {

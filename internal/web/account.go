@@ -106,6 +106,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		h.serviceError(w, r, err, p.User)
 		return
 	}
+	h.allowProviderRedirects(w)
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }

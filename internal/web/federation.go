@@ -332,6 +332,16 @@ func (h *Handler) handleUpstreamLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// allowProviderRedirects lets the forms of a page (the sign-in form routed
+// by domain, the account page's "Link") be redirected to each provider's
+// authorization endpoint: a browser checks a redirect after a form post
+// against the form-action of the page the form is on.
+func (h *Handler) allowProviderRedirects(w http.ResponseWriter) {
+	for _, p := range h.fed.Providers() {
+		allowRedirectTo(w, p.AuthorizationEndpoint())
+	}
+}
+
 // providerButton is a sign-in button.
 type providerButton struct {
 	Name, Label, Href string

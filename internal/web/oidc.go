@@ -215,7 +215,11 @@ func formActionSource(target string) string {
 // the application would otherwise stop halfway.
 func allowRedirectTo(w http.ResponseWriter, target string) {
 	if src := formActionSource(target); src != "" {
-		w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+src, 1))
+		csp := w.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "form-action 'self'") {
+			csp = contentSecurityPolicy
+		}
+		w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+src, 1))
 	}
 }
 

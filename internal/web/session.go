@@ -384,6 +384,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
 	h.allowAuthorizeRedirect(w, r, next)
+	h.allowProviderRedirects(w)
 	switch {
 	case reauth:
 		// Step-up (auth.Config.ReauthWithin): the action needs a recent
@@ -419,6 +420,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
 	h.allowAuthorizeRedirect(w, r, d.Next)
+	h.allowProviderRedirects(w)
 	pass := formValue(r, "password")
 	if d.Username == "" {
 		d.UsernameError = "Enter your username."
