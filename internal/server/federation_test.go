@@ -314,6 +314,14 @@ func TestFederationSignIn(t *testing.T) {
 	if claims["sub"] != ann.ID || claims["idp"] != "up" {
 		t.Errorf("access token: sub %v idp %v; want %s and up", claims["sub"], claims["idp"], ann.ID)
 	}
+	// A refreshed access token still names the provider.
+	refreshed, err := svc.Refresh(ctx, b.cookies["127.0.0.1"]["__Secure-keycard_page_refresh"].Value, auth.Agent{})
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if c := decodeClaims(t, refreshed.AccessToken); c["idp"] != "up" {
+		t.Errorf("refreshed access token: idp %v, want up", c["idp"])
+	}
 	sess, err := svc.UserSessions(ctx, ann.ID, "", 10)
 	if err != nil || len(sess) != 1 || !slices.Equal(sess[0].AMR, []string{"fed"}) || sess[0].IdP != "up" || sess[0].IdPSessionID == "" {
 		t.Fatalf("sessions: %+v, %v; want one with amr [fed], idp up and the upstream's sid", sess, err)
@@ -339,6 +347,39 @@ func TestFederationSignIn(t *testing.T) {
 	}
 	if p := b.get(cb); p.status != http.StatusBadRequest {
 		t.Errorf("replayed callback without the flow cookie: status %d, want 400", p.status)
+	}
+
+	// The admin API lists the identity and the provider (no secret), and
+	// refuses to unlink ann's last way in.
+	if _, err := svc.CreateUser(ctx, auth.Operator(), "root", fedPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := svc.Login(ctx, "root", fedPassword, auth.Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, e.down.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+root.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, body := admin("GET", "/admin/v1/users/"+ann.ID+"/identities"); code != http.StatusOK || !strings.Contains(body, `"provider":"up"`) || !strings.Contains(body, upAnn.ID) {
+		t.Errorf("admin identities: %d %s", code, body)
+	}
+	if code, body := admin("GET", "/admin/v1/federation/providers"); code != http.StatusOK || !strings.Contains(body, `"callback_url":"`+e.down.base+`/federation/up/callback"`) || strings.Contains(body, e.secret) {
+		t.Errorf("admin providers: %d %s", code, body)
+	}
+	if code, _ := admin("DELETE", "/admin/v1/users/"+ann.ID+"/identities/up/"+upAnn.ID); code != http.StatusForbidden {
+		t.Errorf("admin unlink of the last way in: %d, want 403", code)
+	}
+	if code, _ := admin("DELETE", "/admin/v1/users/"+ann.ID+"/identities/up/nobody"); code != http.StatusNotFound {
+		t.Errorf("admin unlink of an unknown identity: %d, want 404", code)
 	}
 
 	// A second sign-in finds the linked account: no new user.
