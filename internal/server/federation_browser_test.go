@@ -35,23 +35,6 @@ func (b *tab) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// headingIs waits until the page's h1 reads want.
-func headingIs(want string) chromedp.Action[chromedp.Void] {
-	read := chromedp.Evaluate[string](`document.querySelector("h1")?.textContent ?? ""`)
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		for {
-			if got, err := read(ctx, t); err == nil && got == want {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("waiting for the heading %q: %w", want, ctx.Err())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
-}
-
 // at waits until the browser is at a URL that starts with prefix.
 func at(prefix string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -96,7 +79,7 @@ func TestFederationBrowser(t *testing.T) {
 	b.do("the downstream's sign-in page", chromedp.Navigate(e.down.base+"/signin?next=%2Faccount"), chromedp.WaitVisible(chromedp.ID("signin-with-up")))
 	b.do("the provider's button", chromedp.Click(chromedp.ID("signin-with-up")), at(e.up.base+"/signin"))
 	b.do("signing in at the upstream", upstreamSignIn("ann"))
-	b.do("back at the downstream, signed in", headingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="up"]`)))
+	b.do("back at the downstream, signed in", chrometest.HeadingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="up"]`)))
 	svc := e.down.Service()
 	ann, err := svc.UserByName(ctx, "ann")
 	if err != nil {
@@ -109,8 +92,8 @@ func TestFederationBrowser(t *testing.T) {
 
 	// ann signs out at the upstream, in the same browser: its
 	// back-channel logout ends the downstream session.
-	b.do("the upstream's account page", chromedp.Navigate(e.up.base+"/account"), headingIs("Your account"))
-	b.do("signing out at the upstream", chromedp.Click(chromedp.CSS(`form.signout button`)), headingIs("Sign in"))
+	b.do("the upstream's account page", chromedp.Navigate(e.up.base+"/account"), chrometest.HeadingIs("Your account"))
+	b.do("signing out at the upstream", chromedp.Click(chromedp.CSS(`form.signout button`)), chrometest.HeadingIs("Sign in"))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := svc.BrowserSession(ctx, sess[0].ID); keycard.ErrorCode(err) == keycard.ENOTFOUND {
 			break
@@ -119,7 +102,7 @@ func TestFederationBrowser(t *testing.T) {
 			t.Fatal("the downstream session outlived the upstream's sign-out by 30 s")
 		}
 	}
-	b.do("the downstream's account page after the upstream's sign-out", chromedp.Navigate(e.down.base+"/account"), headingIs("Sign in"))
+	b.do("the downstream's account page after the upstream's sign-out", chromedp.Navigate(e.down.base+"/account"), chrometest.HeadingIs("Sign in"))
 
 	// A password user of the downstream links the provider, then signs
 	// in with it.
@@ -129,18 +112,18 @@ func TestFederationBrowser(t *testing.T) {
 	e.upUser(t, "carol-up", "carol@corp.example", true)
 	b.do("the downstream's sign-in form", chromedp.Navigate(e.down.base+"/signin?next=%2Faccount"))
 	b.do("signing in with a password", upstreamSignIn("carol"))
-	b.do("signed in with a password", headingIs("Your account"))
+	b.do("signed in with a password", chrometest.HeadingIs("Your account"))
 	b.do("linking the provider", chromedp.Click(chromedp.ID("link-up")), at(e.up.base+"/signin"))
 	b.do("signing in at the upstream to link", upstreamSignIn("carol-up"))
-	b.do("linked", headingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="up"]`)))
+	b.do("linked", chrometest.HeadingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="up"]`)))
 	carol, _ := svc.UserByName(ctx, "carol")
 	if ids, _ := svc.Identities(ctx, carol.ID); len(ids) != 1 {
 		t.Fatalf("carol's identities: %+v", ids)
 	}
-	b.do("signing out at the downstream", chromedp.Click(chromedp.CSS(`form.signout button`)), headingIs("Sign in"))
+	b.do("signing out at the downstream", chromedp.Click(chromedp.CSS(`form.signout button`)), chrometest.HeadingIs("Sign in"))
 	b.do("the sign-in page", chromedp.Navigate(e.down.base+"/signin?next=%2Faccount"), chromedp.WaitVisible(chromedp.ID("signin-with-up")))
 	b.do("signing in with the provider, whose session is still there", chromedp.Click(chromedp.ID("signin-with-up")))
-	b.do("signed in with the provider", headingIs("Your account"))
+	b.do("signed in with the provider", chrometest.HeadingIs("Your account"))
 	rctx, rcancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer rcancel()
 	who, err := chromedp.Run(rctx, chromedp.Text(chromedp.CSS(".who")))

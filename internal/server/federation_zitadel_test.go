@@ -51,7 +51,7 @@ func TestFederationZitadel(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), "test-user@localhost"),
 		chromedp.SendKeys(chromedp.ID("password"), "verysecure"+kb.Enter))
-	b.do("back at Keycard, signed in", headingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="zitadel"]`)))
+	b.do("back at Keycard, signed in", chrometest.HeadingIs("Your account"), chromedp.WaitVisible(chromedp.CSS(`[data-provider="zitadel"]`)))
 
 	svc := down.Service()
 	u, err := svc.UserByName(ctx, "test-user@localhost")
