@@ -375,6 +375,13 @@ func TestFederationSignIn(t *testing.T) {
 	if code, body := admin("GET", "/admin/v1/federation/providers"); code != http.StatusOK || !strings.Contains(body, `"callback_url":"`+e.down.base+`/federation/up/callback"`) || strings.Contains(body, e.secret) {
 		t.Errorf("admin providers: %d %s", code, body)
 	}
+	// The console's page of the user shows the provider and the session's.
+	rootBrowser := newFedBrowser(t)
+	rootBrowser.cookies["127.0.0.1"] = map[string]*http.Cookie{"__Host-keycard_access": {Name: "__Host-keycard_access", Value: root.AccessToken, Path: "/"}}
+	if p := rootBrowser.get(e.down.base + "/admin/users/" + ann.ID); p.status != http.StatusOK || !strings.Contains(p.body, `data-provider="up"`) ||
+		!strings.Contains(p.body, "none: signs in through a provider") || !strings.Contains(p.body, "through up") {
+		t.Errorf("the console's user page: %d\n%s", p.status, p.body)
+	}
 	if code, _ := admin("DELETE", "/admin/v1/users/"+ann.ID+"/identities/up/"+upAnn.ID); code != http.StatusForbidden {
 		t.Errorf("admin unlink of the last way in: %d, want 403", code)
 	}
