@@ -461,6 +461,19 @@ func TestFederationMalformedCallbacks(t *testing.T) {
 	if p := b.get(e.down.base + "/federation/nope/callback?" + u.RawQuery); p.status != http.StatusNotFound {
 		t.Errorf("callback of an unknown provider: status %d, want 404", p.status)
 	}
+	// Sign-ins started over and over keep a few cookies, not one each.
+	for range 10 {
+		b.get(e.down.base + "/signin/up")
+	}
+	n := 0
+	for name := range b.cookies["127.0.0.1"] {
+		if strings.HasPrefix(name, "__Host-keycard_fed_") {
+			n++
+		}
+	}
+	if n > 4 {
+		t.Errorf("%d sign-in cookies after 10 sign-ins started, want at most 4", n)
+	}
 	if p := b.get(e.down.base + "/signin/nope"); p.status != http.StatusNotFound {
 		t.Errorf("start at an unknown provider: status %d, want 404", p.status)
 	}

@@ -31,6 +31,12 @@ const flowLifetime = 10 * time.Minute
 // its state follow, so that sign-ins in two tabs keep their own.
 const flowCookiePrefix = "__Host-keycard_fed_"
 
+// maxFlows bounds the sign-ins a browser has under way: starting one more
+// drops the others' cookies, so that a page that makes the browser start
+// sign-ins over and over cannot fill its cookie jar (and push Keycard's
+// session cookies out).
+const maxFlows = 4
+
 // flowCookie is what a sign-in's cookie holds, sealed (AES-256-GCM under
 // a key derived from the CSRF key): the flow, where to go afterwards, and
 // the user who is linking the provider, if any.
@@ -122,6 +128,17 @@ func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, p *federatio
 	if err != nil {
 		h.serviceError(w, r, err, nil)
 		return
+	}
+	var pending []string
+	for _, old := range r.Cookies() {
+		if strings.HasPrefix(old.Name, flowCookiePrefix) {
+			pending = append(pending, old.Name)
+		}
+	}
+	if len(pending) >= maxFlows {
+		for _, name := range pending {
+			http.SetCookie(w, browser.Cookie(name, "/", "", -1, true))
+		}
 	}
 	http.SetCookie(w, c)
 	// A form posted here (the account page's "Link", the sign-in form
