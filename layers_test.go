@@ -42,8 +42,12 @@ var layers = map[string][]string{
 	"internal/metrics":          {"", "internal/auth"},
 	"internal/browser":          {"", "internal/auth"},
 	"internal/httpapi":          {"", "internal/auth", "internal/browser", "internal/tracing", "jose", "jwt", "dpop"},
-	"internal/web":              {"", "internal/auth", "internal/browser"},
-	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
+	"internal/web":              {"", "internal/auth", "internal/browser", "internal/federation"},
+	// The relying party of upstream identity providers checks their ID
+	// and logout tokens with verifier.RemoteKeySet: the one package of
+	// the auth server that imports verifier (docs/decisions/federation.md).
+	"internal/federation": {"jose", "jwt", "verifier"},
+	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/browser", "internal/httpapi", "internal/web", "internal/federation", "internal/metrics",
 		"internal/password", "internal/throttle", "internal/tlsconfig", "internal/sqlite", "internal/postgres", "internal/redis",
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},
@@ -68,10 +72,14 @@ var layers = map[string][]string{
 // indirectly: the auth server touches the verifying side only through
 // jose and jwt, and the domain knows no transport or storage.
 var neverBelow = map[string][]string{
-	"":                {"jose", "jwt", "verifier", "internal/auth", "internal/httpapi", "internal/sqlite", "internal/postgres"},
-	"internal/auth":   {"verifier", "internal/httpapi", "internal/web", "internal/browser", "internal/sqlite", "internal/postgres", "internal/redis", "internal/server"},
-	"internal/web":    {"verifier", "internal/gateway", "internal/httpapi", "internal/server", "internal/demo"},
-	"internal/server": {"verifier", "internal/gateway", "internal/demo"},
+	"":              {"jose", "jwt", "verifier", "internal/auth", "internal/httpapi", "internal/sqlite", "internal/postgres"},
+	"internal/auth": {"verifier", "internal/httpapi", "internal/web", "internal/browser", "internal/sqlite", "internal/postgres", "internal/redis", "internal/server"},
+	// The pages and the server reach verifier through
+	// internal/federation alone (its key set for upstream providers'
+	// keys), never for Keycard's own tokens: the table above lets no
+	// other package of theirs import it.
+	"internal/web":    {"internal/gateway", "internal/httpapi", "internal/server", "internal/demo"},
+	"internal/server": {"internal/gateway", "internal/demo"},
 	"verifier":        {"internal/auth", "internal/server", "internal/httpapi"},
 	"dpop":            {"", "verifier", "internal/auth", "internal/server", "internal/httpapi"},
 	// keycard login is a client like any other: it speaks HTTP to the

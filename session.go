@@ -27,6 +27,7 @@ const (
 	RevokeCodeReuse       = "code_reuse"       // its authorization code was presented again (RFC 6749 section 4.1.2)
 	RevokeConsentRevoked  = "consent_revoked"  // the user took back the client's access
 	RevokeClientDeleted   = "client_deleted"   // its client was deleted
+	RevokeUpstreamLogout  = "upstream_logout"  // the upstream identity provider it signed in through logged the user out
 )
 
 // Session is one login: a family of refresh tokens of which at most one is
@@ -76,6 +77,15 @@ type Session struct {
 	// refresh token is honoured only with a proof signed by that key.
 	// Empty for an unbound session.
 	DPoPJKT string
+	// IdP is the name of the upstream identity provider the sign-in went
+	// through (docs/federation.md), empty for a sign-in at Keycard; a
+	// grant session has its parent's. IdPSubject and IdPSessionID are
+	// the user's subject at that provider and the provider's session id
+	// (the ID token's sid, if it sent one), which a back-channel logout
+	// from the provider names.
+	IdP          string
+	IdPSubject   string
+	IdPSessionID string
 }
 
 // AuthenticatedAt returns AuthTime, or CreatedAt when it is zero.

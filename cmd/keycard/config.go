@@ -92,6 +92,9 @@ func readYAMLConfig(fs *flag.FlagSet, path string, also map[string]bool) (map[st
 			unknown = append(unknown, k)
 			continue
 		}
+		if k == federationKey {
+			continue // a section, not a flag: readFederation reads it
+		}
 		switch n.Kind {
 		case yaml.ScalarNode:
 			out[k] = n.Value

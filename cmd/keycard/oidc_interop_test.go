@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keycard-auth/keycard/internal/chrometest"
 )
 
 // The interop tests sign in to a real keycard serve with OpenID Connect
@@ -119,21 +121,7 @@ func signIn() chromedp.Action[chromedp.Void] {
 
 // h1Is waits until the page's h1 reads want, through the navigations
 // on the way (the step's context bounds the wait).
-func h1Is(want string) chromedp.Action[chromedp.Void] {
-	read := chromedp.Evaluate[string](`document.querySelector("h1")?.textContent ?? ""`)
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		for {
-			if got, err := read(ctx, t); err == nil && got == want {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("waiting for the heading %q: %w", want, ctx.Err())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
-}
+func h1Is(want string) chromedp.Action[chromedp.Void] { return chrometest.HeadingIs(want) }
 
 // poll calls f, at most every half second, until it reports done, and
 // returns its value; it fails the test after 60 seconds.

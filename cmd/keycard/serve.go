@@ -148,7 +148,7 @@ func serverConfigKeys() map[string]bool {
 	for _, g := range []flagGroup{storageFlags, keyFlags, passwordFlags, serveFlags} {
 		g(fs, &f)
 	}
-	keys := map[string]bool{}
+	keys := map[string]bool{federationKey: true}
 	fs.VisitAll(func(fl *flag.Flag) { keys[yamlName(fl.Name)] = true })
 	return keys
 }
@@ -275,6 +275,13 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 		return c, err
 	}
 	if c.RolePolicies, err = f.rolePolicyMap(); err != nil {
+		return c, err
+	}
+	path := *fs.config
+	if path == "" {
+		path = e.getenv(envName("config"))
+	}
+	if c.Federation, err = readFederation(path, e.getenv); err != nil {
 		return c, err
 	}
 	c.Logger = log

@@ -52,7 +52,7 @@ var ReservedClaims = []string{
 	"sid", "client_id", "scope", "scp", "scopes", "roles", "auth_time",
 	"acr", "amr", "azp", "nonce", "at_hash", "c_hash", "s_hash",
 	"cnf", "act", "may_act", "events", "typ", "token_type",
-	"preferred_username", "email", "email_verified",
+	"preferred_username", "email", "email_verified", "idp",
 }
 
 // maxClaimName bounds a custom claim's name.

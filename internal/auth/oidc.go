@@ -62,6 +62,9 @@ type IDClaims struct {
 	// an address.
 	Email         string `json:"email,omitempty"`
 	EmailVerified *bool  `json:"email_verified,omitempty"`
+	// IdP names the upstream identity provider the user signed in at
+	// (docs/federation.md); empty for a sign-in at Keycard.
+	IdP string `json:"idp,omitempty"`
 }
 
 // setEmail sets the email claims for u if the scopes include email.
@@ -173,6 +176,7 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 	if len(sess.AMR) == 0 {
 		sess.AMR = parent.AMR
 	}
+	sess.IdP, sess.IdPSubject, sess.IdPSessionID = parent.IdP, parent.IdPSubject, parent.IdPSessionID
 	var refresh string
 	var first *keycard.RefreshToken
 	scopes := strings.Fields(sess.Scope)
@@ -264,7 +268,7 @@ func (s *Service) idToken(ctx context.Context, u *keycard.User, client *keycard.
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), IssuedAt: jwt.NewNumericDate(now),
 		},
 		Nonce: nonce, AuthTime: jwt.NewNumericDate(sess.AuthenticatedAt()), AZP: client.ID, SessionID: parentID,
-		AMR: sess.AMR, ACR: acrOf(sess.AMR),
+		AMR: sess.AMR, ACR: acrOf(sess.AMR), IdP: sess.IdP,
 	}
 	if access != "" {
 		if c.AccessTokenHash, err = halfHash(alg, access); err != nil {

@@ -526,6 +526,13 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "unknown_user"})
 		return nil, errLogin()
 	}
+	if !u.HasPassword() {
+		// Created by a sign-in at an upstream provider: no password
+		// verifies, after the same work as a wrong one.
+		s.verifyDummy(ctx, pass)
+		s.audit(ctx, keycard.AuditLoginFailed, UserActor(u.ID, c), u.ID, map[string]string{"reason": "no_password"})
+		return nil, errLogin()
+	}
 	ok, rehash, err := s.verifyPassword(ctx, pass, u.PasswordHash)
 	if err != nil {
 		// A stored hash we cannot read is our problem, not the user's;
@@ -555,6 +562,12 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 // (RFC 8176), with its first refresh token and mints an access token for
 // it.
 func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, amr []string) (*Tokens, error) {
+	return s.startSessionFrom(ctx, u, c, amr, nil)
+}
+
+// startSessionFrom is startSession for a sign-in at the upstream provider
+// of up (whose amr is then AMRFederated), or at Keycard when up is nil.
+func (s *Service) startSessionFrom(ctx context.Context, u *keycard.User, c Agent, amr []string, up *UpstreamIdentity) (*Tokens, error) {
 	if s.keys != nil {
 		// The token must not be signed by a key revoked by another
 		// process before this login: a login makes no read the key
@@ -578,6 +591,10 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, am
 		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: amr,
 		UserAgent: c.UserAgent, ClientAddr: c.Addr,
 		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
+	}
+	if up != nil {
+		sess.AMR = []string{AMRFederated}
+		sess.IdP, sess.IdPSubject, sess.IdPSessionID = up.Provider, up.Subject, up.SessionID
 	}
 	// The hook is asked before the session is stored, so that a failed
 	// hook leaves no session behind.
@@ -698,7 +715,7 @@ func (s *Service) mintFor(ctx context.Context, u *keycard.User, sess *keycard.Se
 		AMR: sess.AMR,
 	}
 	c.Confirmation.JKT = DPoPKey(ctx)
-	tok, err := s.sign(ctx, signer, extend(c, custom.access()))
+	tok, err := s.sign(ctx, signer, extend(c, idpClaim(custom.access(), sess)))
 	return tok, ttl, err
 }
 

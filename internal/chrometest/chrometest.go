@@ -6,6 +6,7 @@ package chrometest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -73,4 +74,22 @@ func StartFor(t testing.TB, d time.Duration) context.Context {
 		t.Fatalf("starting Chromium: %v", err)
 	}
 	return browser
+}
+
+// HeadingIs waits until the page's h1 reads want, through the
+// navigations on the way (the step's context bounds the wait).
+func HeadingIs(want string) chromedp.Action[chromedp.Void] {
+	read := chromedp.Evaluate[string](`document.querySelector("h1")?.textContent ?? ""`)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			if got, err := read(ctx, t); err == nil && got == want {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for the heading %q: %w", want, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }

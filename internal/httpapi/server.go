@@ -77,6 +77,25 @@ type Options struct {
 	// replay cache is this instance's. nil gives the Server a checker
 	// with the defaults of package dpop.
 	DPoP *dpop.Checker
+	// Providers lists the upstream identity providers users may sign in
+	// with, for GET /admin/v1/federation/providers (docs/federation.md);
+	// nil lists none.
+	Providers func() []Provider
+}
+
+// Provider describes an upstream identity provider to admins; it holds
+// no secret.
+type Provider struct {
+	Name        string              `json:"name"`
+	DisplayName string              `json:"display_name"`
+	Kind        string              `json:"kind"`
+	Issuer      string              `json:"issuer,omitempty"`
+	ClientID    string              `json:"client_id"`
+	CallbackURL string              `json:"callback_url"`
+	Domains     []string            `json:"domains"`
+	Roles       map[string][]string `json:"roles"`
+	CreateUsers bool                `json:"create_users"`
+	Hidden      bool                `json:"hidden"`
 }
 
 // Pages is a handler of web pages and the net/http.ServeMux patterns it
@@ -102,15 +121,16 @@ const ReadyTimeout = 5 * time.Second
 
 // Server is the auth server's http.Handler. It is safe for concurrent use.
 type Server struct {
-	svc      *auth.Service
-	log      *slog.Logger
-	ready    func(ctx context.Context) error
-	degraded func() []string
-	now      func() time.Time
-	metrics  RequestMetrics
-	handler  http.Handler
-	cookies  *cookieMode // nil unless cookie mode is on (cookies.go)
-	pages    Pages       // nil without pages
+	svc       *auth.Service
+	log       *slog.Logger
+	ready     func(ctx context.Context) error
+	degraded  func() []string
+	now       func() time.Time
+	metrics   RequestMetrics
+	handler   http.Handler
+	cookies   *cookieMode // nil unless cookie mode is on (cookies.go)
+	pages     Pages       // nil without pages
+	providers func() []Provider
 
 	// feedStop is closed by StopFeeds to end long-polls and streams.
 	feedStop     chan struct{}
@@ -132,7 +152,7 @@ var _ http.Handler = (*Server)(nil)
 func New(svc *auth.Service, opt Options) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, degraded: opt.Degraded, now: opt.Now, metrics: opt.Metrics,
 		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages,
-		tracer: tracing.NewServer(opt.Tracer), dpop: opt.DPoP}
+		tracer: tracing.NewServer(opt.Tracer), dpop: opt.DPoP, providers: opt.Providers}
 	if s.dpop == nil {
 		s.dpop = &dpop.Checker{}
 	}

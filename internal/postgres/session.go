@@ -27,7 +27,7 @@ type SessionStore struct{ db *DB }
 
 var _ keycard.SessionStore = (*SessionStore)(nil)
 
-const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason, dpop_jkt`
+const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason, dpop_jkt, idp, idp_subject, idp_sid`
 
 // idleEnd is the SQL for the end of a session's idle timeout.
 const idleEnd = `(last_used_at + idle_timeout * interval '1 microsecond')`
@@ -41,7 +41,7 @@ func scanSession(row pgx.Row) (*keycard.Session, error) {
 		revoked  *time.Time
 	)
 	if err := row.Scan(&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &s.CreatedAt, &authTime, &s.AMR,
-		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason, &s.DPoPJKT); err != nil {
+		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason, &s.DPoPJKT, &s.IdP, &s.IdPSubject, &s.IdPSessionID); err != nil {
 		return nil, err
 	}
 	s.ParentID = parent.String
@@ -170,12 +170,12 @@ func checkParent(parent, sess *keycard.Session) error {
 	return nil
 }
 
-const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 
 func sessionArgs(sess *keycard.Session) []any {
 	return []any{sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, sess.CreatedAt, nullTime(sess.AuthTime), orEmpty(sess.AMR),
 		sess.LastUsedAt, cleanText(sess.UserAgent), cleanText(sess.ClientAddr),
-		sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason), sess.DPoPJKT}
+		sess.IdleTimeout.Microseconds(), sess.ExpiresAt, nullTime(sess.RevokedAt), cleanText(sess.RevokeReason), sess.DPoPJKT, sess.IdP, sess.IdPSubject, sess.IdPSessionID}
 }
 
 // queueSession queues the inserts of sess and, if not nil, of its first

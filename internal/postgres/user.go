@@ -36,21 +36,24 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 	if u.ID == "" || u.NormalizedUsername == "" || u.PasswordHash == "" {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "User id, username and password hash are required."}
 	}
-	err := s.db.update(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, orEmpty(u.Roles), u.Disabled,
-			u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt, nullString(u.Email), u.Email != "" && u.EmailVerified)
-		switch {
-		case pgCode(err) == uniqueViolation && constraint(err) == "users_username_normalized_key":
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
-		case pgCode(err) == uniqueViolation && constraint(err) == "users_email_key":
-			return emailTaken()
-		case pgCode(err) == uniqueViolation:
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
-		}
-		return err
-	})
+	err := s.db.update(ctx, func(tx pgx.Tx) error { return insertUser(ctx, tx, u) })
 	return wrap("create user", err)
+}
+
+// insertUser inserts u in tx.
+func insertUser(ctx context.Context, tx pgx.Tx, u *keycard.User) error {
+	_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, orEmpty(u.Roles), u.Disabled,
+		u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt, nullString(u.Email), u.Email != "" && u.EmailVerified)
+	switch {
+	case pgCode(err) == uniqueViolation && constraint(err) == "users_username_normalized_key":
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
+	case pgCode(err) == uniqueViolation && constraint(err) == "users_email_key":
+		return emailTaken()
+	case pgCode(err) == uniqueViolation:
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
+	}
+	return err
 }
 
 func getUser(ctx context.Context, q querier, column, value string, lock bool) (*keycard.User, error) {

@@ -26,6 +26,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/claimshook"
+	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/mail"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
@@ -130,6 +131,10 @@ type Config struct {
 	// ClaimsHook configures the custom-claims hook (docs/claims-hook.md);
 	// its zero value: none.
 	ClaimsHook ClaimsHookConfig
+
+	// Federation lists the upstream identity providers users may sign in
+	// with (docs/federation.md); they need the pages (Pages).
+	Federation []federation.Config
 
 	// Mail configures the mail the server sends (verification and
 	// password-reset links, notifications; docs/accounts.md).

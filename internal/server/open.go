@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/mail"
 	"github.com/keycard-auth/keycard/internal/metrics"
 	"github.com/keycard-auth/keycard/internal/password"
@@ -47,6 +48,10 @@ type App struct {
 	dpopNonceKey []byte
 	// clientKeys fetches the JWK Sets of private_key_jwt clients.
 	clientKeys *clientKeySets
+	// fed is the upstream identity providers (Config.Federation), and
+	// stopDiscovery ends their discovery in the background.
+	fed           *federation.Set
+	stopDiscovery context.CancelFunc
 }
 
 // Options say what Open opens.
@@ -146,6 +151,14 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		}, a.shared.degradedCount))
 	}
 	a.clientKeys = newClientKeySets(log)
+	if a.fed, err = federation.New(cfg.Federation, federation.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	if len(cfg.Federation) > 0 && opt.Keys {
+		dctx, cancel := context.WithCancel(context.Background())
+		a.stopDiscovery = cancel
+		go a.fed.DiscoverAll(dctx, log)
+	}
 	deps := auth.Deps{Stores: stores, Keys: a.keys, Sealer: sealer, Hasher: hasher, Logger: log,
 		LoginLimits: limits, Metrics: a.metrics, ClientKeys: a.clientKeys, Trace: tracing.Operation(cfg.Tracer, tracing.OpOptions{})}
 	hook, err := cfg.claimsHook()
@@ -218,6 +231,10 @@ func (a *App) dbSystem() string {
 
 // Close closes the throttles' Redis client and the database.
 func (a *App) Close() error {
+	if a.stopDiscovery != nil {
+		a.stopDiscovery()
+	}
+	a.fed.Close()
 	if a.shared != nil {
 		a.shared.Close()
 	}

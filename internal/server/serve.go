@@ -83,8 +83,11 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		return nil, fmt.Errorf("--page-origin: %w", err)
 	}
 	var pages httpapi.Pages
+	if len(a.cfg.Federation) > 0 && !a.cfg.Pages {
+		return nil, errors.New("federation: signing in at upstream providers needs the pages (--pages)")
+	}
 	if a.cfg.Pages {
-		p, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: log, RedirectPrefixes: a.cfg.PageRedirects, Origins: a.cfg.PageOrigins})
+		p, err := web.New(a.svc, web.Options{CSRFKey: a.csrfKey, Logger: log, RedirectPrefixes: a.cfg.PageRedirects, Origins: a.cfg.PageOrigins, Federation: a.fed})
 		if err != nil {
 			return nil, fmt.Errorf("--pages: %w", err)
 		}
@@ -98,7 +101,26 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		checker.Nonces = &dpop.Nonces{Secret: a.dpopNonceKey}
 	}
 	return httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: a.cfg.CookieMode, CSRFKey: a.csrfKey,
-		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer, DPoP: checker}), nil
+		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer, DPoP: checker, Providers: a.providers}), nil
+}
+
+// providers describes the upstream identity providers for the admin API.
+func (a *App) providers() []httpapi.Provider {
+	var out []httpapi.Provider
+	for _, p := range a.fed.Providers() {
+		c := p.Config()
+		roles := c.Roles
+		if roles == nil {
+			roles = map[string][]string{}
+		}
+		domains := c.Domains
+		if domains == nil {
+			domains = []string{}
+		}
+		out = append(out, httpapi.Provider{Name: c.Name, DisplayName: c.DisplayName, Kind: c.Kind, Issuer: c.Issuer, ClientID: c.ClientID,
+			CallbackURL: web.CallbackURL(a.cfg.Issuer, c.Name), Domains: domains, Roles: roles, CreateUsers: c.CreateUsers, Hidden: c.Hidden})
+	}
+	return out
 }
 
 // ready is the readiness check: the database answers and a key signs. A

@@ -18,7 +18,7 @@ var _ keycard.SessionStore = (*SessionStore)(nil)
 // NewSessionStore returns the session store on db.
 func NewSessionStore(db *DB) *SessionStore { return &SessionStore{db: db} }
 
-const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason, dpop_jkt`
+const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, auth_time, amr, last_used_at, user_agent, client_addr, idle_timeout, expires_at, revoked_at, revoke_reason, dpop_jkt, idp, idp_subject, idp_sid`
 
 // scanner is a row: *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
@@ -35,7 +35,7 @@ func sessionScan() (*keycard.Session, []any, func() error) {
 	})
 	s := &r.s
 	return s, []any{&s.ID, &s.UserID, &r.parent, &s.ClientID, &s.Scope, &r.created, &r.authTime, &r.amr, &r.lastUsed,
-			&s.UserAgent, &s.ClientAddr, &r.idle, &r.expires, &r.revoked, &s.RevokeReason, &s.DPoPJKT},
+			&s.UserAgent, &s.ClientAddr, &r.idle, &r.expires, &r.revoked, &s.RevokeReason, &s.DPoPJKT, &s.IdP, &s.IdPSubject, &s.IdPSessionID},
 		func() error {
 			s.ParentID = r.parent.String
 			s.CreatedAt, s.AuthTime, s.LastUsedAt = fromMicros(r.created), fromMicros(r.authTime), fromMicros(r.lastUsed)
@@ -179,10 +179,10 @@ func insertSession(ctx context.Context, tx txn, sess *keycard.Session, first *ke
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, micros(sess.CreatedAt), nullMicros(sess.AuthTime), amr,
 		micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
-		sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason, sess.DPoPJKT)
+		sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason, sess.DPoPJKT, sess.IdP, sess.IdPSubject, sess.IdPSessionID)
 	if isConstraint(err) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
 	} else if err != nil {
@@ -505,7 +505,7 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 const (
 	rotationColumns = `t.id, t.session_id, t.secret_hash, t.created_at, t.rotated_at, t.successor_id, t.successor_sealed,
 		s.id, s.user_id, s.parent_id, s.client_id, s.scope, s.created_at, s.auth_time, s.amr,
-		s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason, s.dpop_jkt`
+		s.last_used_at, s.user_agent, s.client_addr, s.idle_timeout, s.expires_at, s.revoked_at, s.revoke_reason, s.dpop_jkt, s.idp, s.idp_subject, s.idp_sid`
 	rotationUserColumns = `,
 		u.id, u.username, u.username_normalized, u.password_hash, u.roles, u.disabled, u.created_at, u.updated_at, u.password_changed_at, u.email, u.email_verified`
 	rotationKeyGenColumn = `, (` + keyGenerationQuery + `)`

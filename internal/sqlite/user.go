@@ -66,30 +66,34 @@ func (s *UserStore) CreateUser(ctx context.Context, u *keycard.User) error {
 	if u.ID == "" || u.NormalizedUsername == "" || u.PasswordHash == "" {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "User id, username and password hash are required."}
 	}
+	err := s.db.update(ctx, func(tx txn) error { return insertUser(ctx, tx, u) })
+	return wrap("create user", err)
+}
+
+// insertUser inserts u in tx, after checking that its username and email
+// are free.
+func insertUser(ctx context.Context, tx txn, u *keycard.User) error {
 	roles, err := encodeRoles(u.Roles)
 	if err != nil {
-		return wrap("create user", err)
-	}
-	err = s.db.update(ctx, func(tx txn) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE username_normalized = ?`, u.NormalizedUsername).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
-		}
-		if err := emailFree(ctx, tx, u.Email, ""); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, roles, u.Disabled,
-			micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.PasswordChangedAt), nullString(u.Email), u.Email != "" && u.EmailVerified)
-		if isConstraint(err) {
-			return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
-		}
 		return err
-	})
-	return wrap("create user", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE username_normalized = ?`, u.NormalizedUsername).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Username is already taken."}
+	}
+	if err := emailFree(ctx, tx, u.Email, ""); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.NormalizedUsername, u.PasswordHash, roles, u.Disabled,
+		micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.PasswordChangedAt), nullString(u.Email), u.Email != "" && u.EmailVerified)
+	if isConstraint(err) {
+		return &keycard.Error{Code: keycard.ECONFLICT, Message: "User already exists."}
+	}
+	return err
 }
 
 func getUser(ctx context.Context, q queryer, id string) (*keycard.User, error) {

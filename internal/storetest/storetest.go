@@ -41,6 +41,7 @@ func Run(t *testing.T, open OpenFunc) {
 		fn   func(t *testing.T, open OpenFunc)
 	}{
 		{"Users", testUsers},
+		{"Federation", testFederation},
 		{"UsernameNormalization", testUsernameNormalization},
 		{"ListUsers", testListUsers},
 		{"UpdateUser", testUpdateUser},

@@ -645,3 +645,53 @@ func (w mfaStore) RecoveryCodesLeft(ctx context.Context, userID string) (_ int, 
 	defer func() { end(err) }()
 	return w.MFAStore.RecoveryCodesLeft(ctx, userID)
 }
+
+// federationStore traces a keycard.FederationStore.
+type federationStore struct {
+	keycard.FederationStore
+	op tracing.Op
+}
+
+var _ keycard.FederationStore = federationStore{}
+
+func (w federationStore) CreateFederatedUser(ctx context.Context, u *keycard.User, id *keycard.FederatedIdentity) (err error) {
+	ctx, end := w.op(ctx, "store.CreateFederatedUser")
+	defer func() { end(err) }()
+	return w.FederationStore.CreateFederatedUser(ctx, u, id)
+}
+
+func (w federationStore) LinkIdentity(ctx context.Context, id *keycard.FederatedIdentity) (err error) {
+	ctx, end := w.op(ctx, "store.LinkIdentity")
+	defer func() { end(err) }()
+	return w.FederationStore.LinkIdentity(ctx, id)
+}
+
+func (w federationStore) Identity(ctx context.Context, provider, subject string) (_ *keycard.FederatedIdentity, err error) {
+	ctx, end := w.op(ctx, "store.Identity")
+	defer func() { end(err) }()
+	return w.FederationStore.Identity(ctx, provider, subject)
+}
+
+func (w federationStore) UserIdentities(ctx context.Context, userID string) (_ []*keycard.FederatedIdentity, err error) {
+	ctx, end := w.op(ctx, "store.UserIdentities")
+	defer func() { end(err) }()
+	return w.FederationStore.UserIdentities(ctx, userID)
+}
+
+func (w federationStore) IdentityUsed(ctx context.Context, provider, subject, email string, at time.Time) (err error) {
+	ctx, end := w.op(ctx, "store.IdentityUsed")
+	defer func() { end(err) }()
+	return w.FederationStore.IdentityUsed(ctx, provider, subject, email, at)
+}
+
+func (w federationStore) UnlinkIdentity(ctx context.Context, userID, provider, subject string) (err error) {
+	ctx, end := w.op(ctx, "store.UnlinkIdentity")
+	defer func() { end(err) }()
+	return w.FederationStore.UnlinkIdentity(ctx, userID, provider, subject)
+}
+
+func (w federationStore) UpstreamSessions(ctx context.Context, provider, subject, sid string, at time.Time) (_ []string, err error) {
+	ctx, end := w.op(ctx, "store.UpstreamSessions")
+	defer func() { end(err) }()
+	return w.FederationStore.UpstreamSessions(ctx, provider, subject, sid, at)
+}

@@ -54,6 +54,10 @@ func notice(r *http.Request) string {
 		return "Two-step sign-in is off: the authenticator app and the recovery codes are removed."
 	case "mfaremoved":
 		return "The user's second factors are removed. They sign in with the password alone, or set one up again if their role requires it."
+	case "linked":
+		return "The provider is linked: you can sign in with it."
+	case "unlinked":
+		return "The provider is unlinked."
 	case "replayed":
 		return "The delivery will be sent again within a second."
 	}
@@ -80,6 +84,10 @@ type accountData struct {
 	Email, EmailError string
 	// MFA is what the user has of second factors.
 	MFA *auth.MFAStatus
+	// Identities are the user's linked upstream identities, and
+	// Linkable the providers not linked yet (docs/federation.md).
+	Identities []identityRow
+	Linkable   []providerButton
 }
 
 // handleAccount is GET /account: who I am, my sessions, the apps with
@@ -110,6 +118,11 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		h.serviceError(w, r, err, p.User)
 		return
 	}
+	if d.Identities, d.Linkable, err = h.accountIdentities(r, p.User); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	h.allowProviderRedirects(w)
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }

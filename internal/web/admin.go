@@ -143,6 +143,8 @@ type userData struct {
 	DeleteError string
 	// MFA is what the user has of second factors.
 	MFA *auth.MFAStatus
+	// Identities are the user's linked identities at upstream providers.
+	Identities []identityRow
 }
 
 // handleUser is GET /admin/users/{id}?before=: a user, their sessions and
@@ -173,6 +175,10 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, status int,
 	}
 	apps, err := h.svc.Apps(ctx, id)
 	if err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
+	if d.Identities, _, err = h.accountIdentities(r, u); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

@@ -87,7 +87,17 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			h.authorizeError(w, r, a, &auth.AuthorizeError{Code: "login_required", Description: "The user is not signed in.", Redirect: true})
 			return
 		}
-		h.authorizeDetour(w, r, a, "/signin", b != nil)
+		page := "/signin"
+		if idp := params.Get("idp"); idp != "" {
+			// idp=NAME sends the user straight to that provider
+			// (docs/federation.md).
+			if h.fed.Provider(idp) == nil {
+				h.authorizeError(w, r, a, &auth.AuthorizeError{Code: "invalid_request", Description: "The idp parameter names no provider.", Redirect: true})
+				return
+			}
+			page = "/signin/" + idp
+		}
+		h.authorizeDetour(w, r, a, page, b != nil)
 		return
 	}
 	consent, err := h.svc.NeedsConsent(r.Context(), a, b)
@@ -205,7 +215,11 @@ func formActionSource(target string) string {
 // the application would otherwise stop halfway.
 func allowRedirectTo(w http.ResponseWriter, target string) {
 	if src := formActionSource(target); src != "" {
-		w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+src, 1))
+		csp := w.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "form-action 'self'") {
+			csp = contentSecurityPolicy
+		}
+		w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+src, 1))
 	}
 }
 

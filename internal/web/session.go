@@ -358,14 +358,22 @@ type signInData struct {
 	PasswordError string
 	// Email and EmailError are the registration form's optional address.
 	Email, EmailError string
+	// Providers are the buttons of the upstream identity providers.
+	Providers []providerButton
 }
 
 func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
 	reauth := r.URL.Query().Get("reauth") != ""
-	d := signInData{Next: next}
+	d := signInData{Next: next, Providers: h.signInButtons(next)}
 	if hint := r.URL.Query().Get("login_hint"); len(hint) <= 256 {
 		d.Username = hint
+		// An address of a domain routed to a provider signs in there
+		// (docs/federation.md, "Routing by domain").
+		if p := h.fed.ForEmail(hint); p != nil && r.URL.Query().Get("reauth") == "" {
+			http.Redirect(w, r, "/signin/"+p.Name()+"?"+url.Values{"next": {next}, "login_hint": {hint}}.Encode(), http.StatusSeeOther)
+			return
+		}
 	}
 	if b, err := h.ssoSession(r); err == nil && b != nil {
 		if !reauth {
@@ -376,6 +384,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: d}
 	h.allowAuthorizeRedirect(w, r, next)
+	h.allowProviderRedirects(w)
 	switch {
 	case reauth:
 		// Step-up (auth.Config.ReauthWithin): the action needs a recent
@@ -404,8 +413,16 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
+	d.Providers = h.signInButtons(d.Next)
+	if p := h.fed.ForEmail(d.Username); p != nil {
+		// Users of a routed domain sign in at their provider, whatever
+		// password they typed here.
+		h.startFlow(w, r, p, d.Next, d.Username, "")
+		return
+	}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
 	h.allowAuthorizeRedirect(w, r, d.Next)
+	h.allowProviderRedirects(w)
 	pass := formValue(r, "password")
 	if d.Username == "" {
 		d.UsernameError = "Enter your username."

@@ -33,6 +33,7 @@ import (
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
+	"github.com/keycard-auth/keycard/internal/federation"
 )
 
 //go:embed templates/*.html
@@ -59,6 +60,9 @@ type Options struct {
 	// of a gateway in front of them ("https://app.example"); forms posted
 	// from them are accepted like those of the issuer's origin.
 	Origins []string
+	// Federation holds the upstream identity providers users may sign in
+	// with (docs/federation.md); nil or empty shows no buttons.
+	Federation *federation.Set
 	// Logger receives internal errors; nil discards. Passwords, tokens and
 	// form values never reach it.
 	Logger *slog.Logger
@@ -67,6 +71,7 @@ type Options struct {
 // Handler serves the pages. It is safe for concurrent use.
 type Handler struct {
 	svc       *auth.Service
+	fed       *federation.Set
 	log       *slog.Logger
 	csrfKey   []byte
 	origins   browser.Origins // the issuer's origin and Options.Origins: those allowed to post
@@ -79,7 +84,7 @@ type Handler struct {
 // New returns a Handler for svc. It fails if a template does not parse or
 // a redirect prefix is not a path.
 func New(svc *auth.Service, opt Options) (*Handler, error) {
-	h := &Handler{svc: svc, log: opt.Logger, csrfKey: opt.CSRFKey, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, fed: opt.Federation, log: opt.Logger, csrfKey: opt.CSRFKey, mux: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,6 +159,14 @@ func (h *Handler) routes() {
 	h.handle("GET /device", h.handleDevicePage)
 	h.handle("POST /device", h.handleDeviceCode)
 	h.handle("POST /device/decide", h.handleDeviceDecide)
+
+	if len(h.fed.Providers()) > 0 {
+		h.handle("GET /signin/{provider}", h.handleFederatedStart)
+		h.handle("GET /federation/{provider}/callback", h.handleFederatedCallback)
+		h.handle("POST /federation/{provider}/backchannel-logout", h.handleUpstreamLogout)
+		h.handle("POST /account/identities/link", h.user(h.handleLinkStart))
+		h.handle("POST /account/identities/unlink", h.user(h.handleUnlink))
+	}
 
 	h.handle("GET /account", h.user(h.handleAccount))
 	h.handle("POST /account/password", h.user(h.handleChangePassword))

@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/browser"
+)
+
+// identityJSON is a linked identity in the admin API.
+type identityJSON struct {
+	Provider   string    `json:"provider"`
+	Subject    string    `json:"subject"`
+	Email      string    `json:"email,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+}
+
+// handleAdminIdentities is GET /admin/v1/users/{id}/identities: the
+// user's linked identities at upstream providers (docs/federation.md).
+func (s *Server) handleAdminIdentities(w http.ResponseWriter, r *http.Request) {
+	u, err := s.svc.User(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ids, err := s.svc.Identities(r.Context(), u.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Identities []identityJSON `json:"identities"`
+	}{Identities: make([]identityJSON, 0, len(ids))}
+	for _, id := range ids {
+		out.Identities = append(out.Identities, identityJSON{Provider: id.Provider, Subject: id.Subject, Email: id.Email,
+			CreatedAt: id.CreatedAt.UTC(), LastUsedAt: id.LastUsedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleAdminUnlink is DELETE /admin/v1/users/{id}/identities/{provider}/{subject}:
+// unlink, unless it is the last way in of a user without a password (403).
+func (s *Server) handleAdminUnlink(w http.ResponseWriter, r *http.Request) {
+	err := s.svc.UnlinkIdentity(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)),
+		r.PathValue("id"), r.PathValue("provider"), r.PathValue("subject"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleAdminProviders is GET /admin/v1/federation/providers: the
+// configured upstream providers, without their secrets.
+func (s *Server) handleAdminProviders(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Providers []Provider `json:"providers"`
+	}{Providers: []Provider{}}
+	if s.providers != nil {
+		out.Providers = append(out.Providers, s.providers()...)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
