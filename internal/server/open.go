@@ -176,6 +176,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		ReauthWithin: cfg.ReauthWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue, WebhooksAllowHTTP: cfg.WebhooksAllowHTTP,
+		// The server follows the revocation feed (Background), which is
+		// what the introspection cache needs.
+		IntrospectionCache: introspectionCache,
 	})
 	if err != nil {
 		return nil, err
