@@ -106,17 +106,21 @@ func AppendQuote(dst []byte, s string) []byte {
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
-		dst = append(dst, s[start:i]...)
-		if c < 0x20 {
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		} else {
-			dst = append(dst, '\\', c)
-		}
+		dst = appendEscape(append(dst, s[start:i]...), c)
 		start = i + 1
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendEscape appends the JSON escape of c, a control character, '"'
+// or '\\'.
+func appendEscape(dst []byte, c byte) []byte {
+	if c < 0x20 {
+		const hex = "0123456789abcdef"
+		return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+	}
+	return append(dst, '\\', c)
 }
 
 // AppendQuoteValid is AppendQuote for a string that must be valid
@@ -145,13 +149,7 @@ func AppendQuoteValid(dst []byte, s string) (_ []byte, ok bool) {
 			}
 			i += size
 		default:
-			dst = append(dst, s[start:i]...)
-			if c < 0x20 {
-				const hex = "0123456789abcdef"
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			} else {
-				dst = append(dst, '\\', c)
-			}
+			dst = appendEscape(append(dst, s[start:i]...), c)
 			i++
 			start = i
 		}
