@@ -289,6 +289,16 @@ type notifyGrants struct {
 	n *feedNotifier
 }
 
+// Redeem revokes the grant session of a code or device code redeemed
+// twice (keycard.Reused), which puts its sid in the feed.
+func (s notifyGrants) Redeem(ctx context.Context, req keycard.RedeemRequest) (keycard.RedeemOutcome, error) {
+	out, err := s.GrantStore.Redeem(ctx, req)
+	if err == nil && out == keycard.Reused {
+		s.n.notify()
+	}
+	return out, err
+}
+
 func (s notifyGrants) RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) ([]string, error) {
 	defer s.n.notify()
 	return s.GrantStore.RevokeConsent(ctx, userID, clientID, at)
