@@ -6,8 +6,14 @@
 # primitive is s_k of Keycard's time and s_f of the floor's, Keycard takes
 # s_f / s_k times the floor's time.
 #
-#   bench/shares.sh            # prints a markdown table; about 3 minutes
+# For HS256 the primitive is SHA-256's block function under the HMAC
+# (the same bytes are MACed by every library), and a second table gives
+# Keycard's speed-up over the fastest peer the same way: s_k / s_p.
+#
+#   bench/shares.sh            # prints the markdown tables; about 4 minutes
+#   bench/shares.sh HS256      # only the cases whose algorithm matches
 set -euo pipefail
+only="${1:-}"
 cd "$(dirname "$0")"
 # pprof samples at 100 Hz: 10 s gives ~1000 samples, about ±1% on a ratio.
 BENCHTIME="${BENCHTIME:-10s}"
@@ -22,6 +28,14 @@ cases=(
   "Sign RS256 crypto/rsa.SignPKCS1v15"
   "Sign ES256 crypto/ecdsa.SignASN1"
   "Sign EdDSA crypto/internal/fips140/ed25519.sign"
+  "Verify HS256 crypto/internal/fips140/sha256.block"
+  "Sign HS256 crypto/internal/fips140/sha256.block"
+)
+# op alg peer primitive: Keycard against a peer (the fastest in
+# BENCHMARKS.md's tables).
+peers=(
+  "Verify HS256 cristalhq crypto/internal/fips140/sha256.block"
+  "Sign HS256 cristalhq crypto/internal/fips140/sha256.block"
 )
 
 go test -c -o "$tmp/bench.test" . >/dev/null
@@ -41,8 +55,21 @@ echo "| operation | primitive | its share of Keycard's time | of the floor's | �
 echo "|---|---|--:|--:|--:|"
 for c in "${cases[@]}"; do
   read -r op alg fn <<<"$c"
+  case "$alg" in *"$only"*) ;; *) continue ;; esac
   k="$(share "$op" keycard "$alg" "$fn")"
   f="$(share "$op" floor "$alg" "$fn")"
   awk -v op="$op" -v alg="$alg" -v fn="$fn" -v k="$k" -v f="$f" \
     'BEGIN { printf "| %s %s | `%s` | %.1f%% | %.1f%% | %.3f× |\n", op, alg, fn, 100*k, 100*f, f/k }'
+done
+
+echo
+echo "| operation | peer | primitive | its share of Keycard's time | of the peer's | ≈ Keycard's speed-up |"
+echo "|---|---|---|--:|--:|--:|"
+for c in "${peers[@]}"; do
+  read -r op alg peer fn <<<"$c"
+  case "$alg" in *"$only"*) ;; *) continue ;; esac
+  k="$(share "$op" keycard "$alg" "$fn")"
+  p="$(share "$op" "$peer" "$alg" "$fn")"
+  awk -v op="$op" -v alg="$alg" -v peer="$peer" -v fn="$fn" -v k="$k" -v p="$p" \
+    'BEGIN { printf "| %s %s | %s | `%s` | %.1f%% | %.1f%% | %.2f× |\n", op, alg, peer, fn, 100*k, 100*p, k/p }'
 done

@@ -1,12 +1,14 @@
 package jose
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/keycard-auth/keycard/internal/jsonscan"
 )
@@ -383,19 +385,23 @@ func Sign(key *Key, h Header, payload []byte) (string, error) {
 
 // Sign returns the compact JWS of payload (RFC 7515 section 5.1).
 func (s *Signer) Sign(payload []byte) (string, error) {
-	var buf [1024]byte
-	out, err := s.AppendSign(buf[:0], payload)
+	n := len(s.prefix) + base64.RawURLEncoding.EncodedLen(len(payload)) + 1 +
+		base64.RawURLEncoding.EncodedLen(s.key.sigSize())
+	out, err := s.AppendSign(make([]byte, 0, n), payload)
 	if err != nil {
 		return "", err
 	}
-	return string(out), nil
+	// out is this call's own allocation (made here, or by append should
+	// the size be off), never written again: the string shares it rather
+	// than copy it.
+	return unsafe.String(unsafe.SliceData(out), len(out)), nil
 }
 
 // AppendSign appends the compact JWS of payload to dst.
 func (s *Signer) AppendSign(dst, payload []byte) ([]byte, error) {
 	base := len(dst)
 	dst = append(dst, s.prefix...)
-	dst = b64.AppendEncode(dst, payload)
+	dst = b64AppendEncode(dst, payload)
 	signingInput := len(dst)
 	var sigBuf [512]byte
 	sig, err := s.key.signAppend(sigBuf[:0], dst[base:signingInput])
@@ -403,7 +409,7 @@ func (s *Signer) AppendSign(dst, payload []byte) ([]byte, error) {
 		return dst[:base], err
 	}
 	dst = append(dst, '.')
-	return b64.AppendEncode(dst, sig), nil
+	return b64AppendEncode(dst, sig), nil
 }
 
 // UnsafeParse decodes a compact JWS without verifying its signature. Use

@@ -281,6 +281,18 @@ func digest(h crypto.Hash, msg []byte, buf *[64]byte) []byte {
 	}
 }
 
+// sigSize is the length in bytes of the key's raw JWS signatures.
+func (k *Key) sigSize() int {
+	switch k.info.family {
+	case famRSA, famPSS:
+		return k.rsaSize
+	case famECDSA:
+		return 2 * k.info.size // r || s (RFC 7518 section 3.4)
+	default:
+		return k.info.size // HMAC: the hash's output; Ed25519: 64
+	}
+}
+
 // macState is a keyed HMAC with room for its output, pooled per key so
 // that computing a MAC does not allocate.
 type macState struct {

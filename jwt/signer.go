@@ -18,11 +18,9 @@ type Signer struct {
 	bufs sync.Pool // of *signBuf
 }
 
-// signBuf is the scratch space of one Sign call: the encoded claims and
-// the token being built.
+// signBuf is the scratch space of one Sign call: the encoded claims.
 type signBuf struct {
 	payload []byte
-	token   []byte
 }
 
 // SignerOption configures a [Signer].
@@ -46,7 +44,7 @@ func NewSigner(key *jose.Key, opts ...SignerOption) (*Signer, error) {
 		return nil, err
 	}
 	s := &Signer{js: js}
-	s.bufs.New = func() any { return &signBuf{payload: make([]byte, 0, 1024), token: make([]byte, 0, 2048)} }
+	s.bufs.New = func() any { return &signBuf{payload: make([]byte, 0, 1024)} }
 	return s, nil
 }
 
@@ -69,10 +67,9 @@ func (s *Signer) Sign(claims any) (string, error) {
 	if b.payload, err = appendClaims(b.payload[:0], claims); err != nil {
 		return "", err
 	}
-	if b.token, err = s.js.AppendSign(b.token[:0], b.payload); err != nil {
-		return "", err
-	}
-	return string(b.token), nil
+	// Built in an allocation of its own, of the exact size, which the
+	// string shares.
+	return s.js.Sign(b.payload)
 }
 
 func appendClaims(dst []byte, claims any) ([]byte, error) {
@@ -127,14 +124,14 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 		if v == "" {
 			return
 		}
-		if !utf8.ValidString(v) {
-			bad = true
-		}
 		if len(dst) > start+1 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, name...)
-		dst = jsonscan.AppendQuote(dst, v)
+		var ok bool
+		if dst, ok = jsonscan.AppendQuoteValid(dst, v); !ok {
+			bad = true
+		}
 	}
 	date := func(name string, d NumericDate) {
 		if d.IsZero() {
@@ -154,11 +151,11 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, name...)
+		var ok bool
 		if single && len(v) == 1 {
-			if !utf8.ValidString(v[0]) {
+			if dst, ok = jsonscan.AppendQuoteValid(dst, v[0]); !ok {
 				bad = true
 			}
-			dst = jsonscan.AppendQuote(dst, v[0])
 			return
 		}
 		dst = append(dst, '[')
@@ -166,10 +163,9 @@ func appendAccess(dst []byte, c *AccessClaims) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if !utf8.ValidString(s) {
+			if dst, ok = jsonscan.AppendQuoteValid(dst, s); !ok {
 				bad = true
 			}
-			dst = jsonscan.AppendQuote(dst, s)
 		}
 		dst = append(dst, ']')
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/jose"
 	"github.com/keycard-auth/keycard/jwt"
 )
 
@@ -219,9 +220,6 @@ func errClient() error {
 // (ClientCredentials) is signed with a key that was current at the
 // lookup, and a token then introspected is verified with such keys.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*keycard.Client, error) {
-	if len(secret) > maxClientSecretLen {
-		secret = secret[:maxClientSecretLen]
-	}
 	var c *keycard.Client
 	if id != "" && len(id) <= maxClientIDLen {
 		var (
@@ -235,6 +233,50 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*k
 		if c != nil && s.keys != nil {
 			s.keys.Observe(gen)
 		}
+	}
+	return checkClientSecret(c, secret)
+}
+
+// AuthenticateClientCached is AuthenticateClient for the introspection
+// endpoint, with the store's read cached (Config.IntrospectionCache): a
+// client, or the absence of one, looked up within the last
+// Config.IntrospectionCacheFor is used again unless a client was
+// created, changed or deleted, or its secret rotated, by this Service
+// since (at once), or by another process more than
+// IntrospectionCacheFor ago. The secret is hashed and compared on every
+// call, unknown ids are cached too, so that the cache does not tell
+// unknown ids from wrong secrets either. It does not observe the key
+// generation: a token minted for the client must not follow it (use
+// AuthenticateClient). Without the cache it is AuthenticateClient.
+func (s *Service) AuthenticateClientCached(ctx context.Context, id, secret string) (*keycard.Client, error) {
+	if s.clientCache == nil {
+		return s.AuthenticateClient(ctx, id, secret)
+	}
+	var c *keycard.Client
+	if id != "" && len(id) <= maxClientIDLen {
+		now := s.now()
+		cached, ok := s.clientCache.get(id, now)
+		if ok {
+			c = cached
+		} else {
+			epoch := s.feed.epochs.now()
+			var err error
+			c, err = s.stores.Clients.Client(ctx, id)
+			if err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND {
+				return nil, err
+			}
+			s.clientCache.put(id, c, now, epoch)
+		}
+	}
+	return checkClientSecret(c, secret)
+}
+
+// checkClientSecret is AuthenticateClient's check of secret against the
+// client c found for the id (nil: none), in the same work whether c is
+// nil or not.
+func checkClientSecret(c *keycard.Client, secret string) (*keycard.Client, error) {
+	if len(secret) > maxClientSecretLen {
+		secret = secret[:maxClientSecretLen]
 	}
 	// Against an unknown id, compare with a hash no secret has, so that
 	// the work does not tell unknown ids from wrong secrets.
@@ -380,53 +422,68 @@ type Introspection struct {
 // its client (for tokens of service clients). It returns the user or the
 // client the token is for, and errToken() for a dead token.
 func (s *Service) liveAccess(ctx context.Context, c *jwt.AccessClaims) (*keycard.User, *keycard.Client, error) {
+	u, cl, _, err := s.liveAccessUntil(ctx, c)
+	return u, cl, err
+}
+
+// liveAccessUntil is liveAccess that also returns, for a user's token,
+// when its session ends unless it is used again (the earlier of its
+// expiry and its idle expiry); the zero time for a service client's.
+func (s *Service) liveAccessUntil(ctx context.Context, c *jwt.AccessClaims) (*keycard.User, *keycard.Client, time.Time, error) {
 	revoked, err := s.stores.Revocations.HasRevocation(ctx, keycard.RevokeToken, c.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	if revoked {
-		return nil, nil, errToken()
+		return nil, nil, time.Time{}, errToken()
 	}
 	if c.SessionID == "" {
 		// A service client's token: sub and client_id are its id.
 		if c.ClientID != c.Subject {
-			return nil, nil, errToken()
+			return nil, nil, time.Time{}, errToken()
 		}
 		cl, err := s.stores.Clients.Client(ctx, c.ClientID)
 		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil, nil, errToken()
+			return nil, nil, time.Time{}, errToken()
 		} else if err != nil {
-			return nil, nil, err
+			return nil, nil, time.Time{}, err
 		}
-		return nil, cl, nil
+		return nil, cl, time.Time{}, nil
 	}
-	u, err := s.liveSessionUser(ctx, c.SessionID, c.Subject)
-	return u, nil, err
+	u, sess, err := s.liveSessionUser(ctx, c.SessionID, c.Subject)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	until := sess.ExpiresAt
+	if idle := sess.IdleExpiresAt(); idle.Before(until) {
+		until = idle
+	}
+	return u, nil, until, nil
 }
 
-// liveSessionUser returns the user of an active session, after checking
-// that the session belongs to userID and the user is enabled; errToken()
-// otherwise.
-func (s *Service) liveSessionUser(ctx context.Context, sessionID, userID string) (*keycard.User, error) {
+// liveSessionUser returns the user of an active session, and the
+// session, after checking that the session belongs to userID and the
+// user is enabled; errToken() otherwise.
+func (s *Service) liveSessionUser(ctx context.Context, sessionID, userID string) (*keycard.User, *keycard.Session, error) {
 	sess, err := s.stores.Sessions.Session(ctx, sessionID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-		return nil, errToken()
+		return nil, nil, errToken()
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sess.UserID != userID || !sess.Active(s.now()) {
-		return nil, errToken()
+		return nil, nil, errToken()
 	}
 	u, err := s.stores.Users.UserByID(ctx, userID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-		return nil, errToken()
+		return nil, nil, errToken()
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if u.Disabled {
-		return nil, errToken()
+		return nil, nil, errToken()
 	}
-	return u, nil
+	return u, sess, nil
 }
 
 // Introspect says whether a token issued by this server is active (RFC
@@ -439,20 +496,42 @@ func (s *Service) liveSessionUser(ctx context.Context, sessionID, userID string)
 // token and the session is active. Anything else — expired, revoked,
 // rotated, unknown or malformed — is answered {Active: false} with a nil
 // error; only a failing store gives an error.
+//
+// With Config.IntrospectionCache, the answer for an active access token
+// is kept (introCache) and given again without the signature check and
+// the store's reads while the token and its session last, for at most
+// Config.IntrospectionCacheFor, while the key that signed it is still
+// one the server verifies with, and until any change that could end it:
+// a revocation, a user or client changed (see epochs).
 func (s *Service) Introspect(ctx context.Context, token string) (*Introspection, error) {
 	inactive := &Introspection{}
 	if _, _, err := keycard.ParseRefreshToken(token); err == nil {
 		return s.introspectRefresh(ctx, token)
 	}
+	var epoch uint64
+	if s.introCache != nil {
+		in, h, ok := s.introCache.get(token, s.now())
+		if ok {
+			if s.keyVerifies(ctx, h) {
+				return in, nil
+			}
+			return inactive, nil
+		}
+		// Taken before the first read: a change committed after it
+		// keeps this lookup's answer out of the cache.
+		epoch = s.feed.epochs.now()
+	}
 	var c jwt.AccessClaims
-	if err := s.introspector.Parse(token, &c); err != nil {
+	h, err := s.introspector.ParseWithHeader(token, &c)
+	if err != nil {
 		s.log.DebugContext(ctx, "introspected token rejected", "err", err)
 		return inactive, nil
 	}
-	if !s.now().Before(c.ExpiresAt.Time) {
+	now := s.now()
+	if !now.Before(c.ExpiresAt.Time) {
 		return inactive, nil
 	}
-	u, _, err := s.liveAccess(ctx, &c)
+	u, _, sessionEnd, err := s.liveAccessUntil(ctx, &c)
 	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
 		return inactive, nil
 	} else if err != nil {
@@ -468,7 +547,29 @@ func (s *Service) Introspect(ctx context.Context, token string) (*Introspection,
 	if u != nil {
 		in.Username = u.Username
 	}
+	if s.introCache != nil {
+		until := c.ExpiresAt.Time
+		if !sessionEnd.IsZero() && sessionEnd.Before(until) {
+			until = sessionEnd
+		}
+		s.introCache.put(token, in, jose.Header{Algorithm: h.Algorithm, KeyID: h.KeyID}, until, now, epoch)
+	}
 	return in, nil
+}
+
+// keyVerifies says whether the key a token header names is still one
+// the server verifies with: a cached introspection answer is given only
+// then.
+func (s *Service) keyVerifies(ctx context.Context, h *jose.Header) bool {
+	if s.keys == nil {
+		return false
+	}
+	set, err := s.keys.VerificationKeys(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = set.ResolveKey(h)
+	return err == nil
 }
 
 // refreshTokenOf looks up a refresh token and checks its secret in
@@ -502,7 +603,7 @@ func (s *Service) introspectRefresh(ctx context.Context, token string) (*Introsp
 	} else if err != nil {
 		return nil, err
 	}
-	u, err := s.liveSessionUser(ctx, sess.ID, sess.UserID)
+	u, _, err := s.liveSessionUser(ctx, sess.ID, sess.UserID)
 	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
 		return inactive, nil
 	} else if err != nil {

@@ -142,7 +142,9 @@ func TestAuthorizeRefusals(t *testing.T) {
 // session; everything a thief could try with it is refused; a second use
 // revokes what the first got; signing the browser out ends the grant.
 func TestCodeFlow(t *testing.T) {
-	f := newFixture(t, jose.ES256)
+	// With the introspection cache: the grant's access token, cached
+	// active, is inactive at once after the code's reuse.
+	f := newFixtureConfig(t, jose.ES256, Config{Issuer: "https://auth.test", Registration: true, IntrospectionCache: 100}, nil)
 	ctx := context.Background()
 	f.user(t, "alice")
 	c, secret := f.app(t, true, false)
@@ -228,9 +230,17 @@ func TestCodeFlow(t *testing.T) {
 	if _, err := f.svc.Refresh(ctx, next.RefreshToken, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("refresh without a client: %v", err)
 	}
+	for range 2 {
+		if in, err := f.svc.Introspect(ctx, next.AccessToken); err != nil || !in.Active {
+			t.Fatalf("Introspect(the grant's access token) = %+v, %v; want active", in, err)
+		}
+	}
 	// The code again: refused, and the grant it gave is revoked.
 	if _, err := f.svc.ExchangeCode(ctx, authed, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("second use: %v", err)
+	}
+	if in, err := f.svc.Introspect(ctx, next.AccessToken); err != nil || in.Active {
+		t.Errorf("Introspect(the grant's access token) after the code's reuse = %+v, %v; want inactive", in, err)
 	}
 	if _, err := f.svc.UserInfo(ctx, next.AccessToken); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("after the code's reuse the grant's tokens still work: %v", err)

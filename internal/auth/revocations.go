@@ -169,10 +169,15 @@ func (s *Service) activeKey(ctx context.Context) (string, *keycard.SigningKey, e
 }
 
 // feedNotifier wakes the waiters of the revocation feed: changed returns a
-// channel that notify closes and replaces. It is safe for concurrent use.
+// channel that notify closes and replaces. Every notify, and every
+// changed call of the stores that changes no feed but what an
+// introspection answers or a client authenticates with, also bumps
+// epochs, which ends the answers cached before (introCache,
+// clientCache). It is safe for concurrent use.
 type feedNotifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu     sync.Mutex
+	ch     chan struct{}
+	epochs epochs
 }
 
 func newFeedNotifier() *feedNotifier { return &feedNotifier{ch: make(chan struct{})} }
@@ -184,6 +189,7 @@ func (n *feedNotifier) changed() <-chan struct{} {
 }
 
 func (n *feedNotifier) notify() {
+	n.epochs.bump()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	close(n.ch)
@@ -260,9 +266,37 @@ func (s notifyClients) DeleteClient(ctx context.Context, id string, at time.Time
 	return s.ClientStore.DeleteClient(ctx, id, at)
 }
 
+// The changes below append nothing to the feed; they end the cached
+// client authentications (clientCache) at once.
+
+func (s notifyClients) CreateClient(ctx context.Context, c *keycard.Client) error {
+	defer s.n.epochs.bump()
+	return s.ClientStore.CreateClient(ctx, c)
+}
+
+func (s notifyClients) UpdateClient(ctx context.Context, c *keycard.Client) (*keycard.Client, error) {
+	defer s.n.epochs.bump()
+	return s.ClientStore.UpdateClient(ctx, c)
+}
+
+func (s notifyClients) SetClientSecret(ctx context.Context, id string, hash []byte, at time.Time) error {
+	defer s.n.epochs.bump()
+	return s.ClientStore.SetClientSecret(ctx, id, hash, at)
+}
+
 type notifyGrants struct {
 	keycard.GrantStore
 	n *feedNotifier
+}
+
+// Redeem revokes the grant session of a code or device code redeemed
+// twice (keycard.Reused), which puts its sid in the feed.
+func (s notifyGrants) Redeem(ctx context.Context, req keycard.RedeemRequest) (keycard.RedeemOutcome, error) {
+	out, err := s.GrantStore.Redeem(ctx, req)
+	if err == nil && out == keycard.Reused {
+		s.n.notify()
+	}
+	return out, err
 }
 
 func (s notifyGrants) RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) ([]string, error) {

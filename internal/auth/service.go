@@ -95,6 +95,22 @@ type Config struct {
 	// custom-claims hook (Deps.ClaimsHook) fails; false (the default)
 	// fails the minting instead.
 	ClaimsHookContinue bool
+	// IntrospectionCache is how many answers of Introspect for active
+	// access tokens the Service keeps, and turns on the cache of service
+	// clients' authentication at the introspection endpoint
+	// (AuthenticateClientCached); 0 keeps none. Give it only to a
+	// Service whose process follows the revocation feed (calls
+	// RevocationsAppended on other processes' appends, as
+	// internal/server does): every change this Service makes ends the
+	// cached answers at once, another process's feed entries when their
+	// notification arrives, and its other changes (a client's secret or
+	// a user's name changed on another instance) within
+	// IntrospectionCacheFor.
+	IntrospectionCache int
+	// IntrospectionCacheFor is the longest a cached introspection answer
+	// or client authentication is used; DefaultIntrospectionCacheFor
+	// when zero.
+	IntrospectionCacheFor time.Duration
 	// WebhooksAllowHTTP lets webhook endpoints use http on any host, not
 	// only a loopback one: for a private network, or development. The
 	// bodies are then readable, and forgeable, on the way.
@@ -176,6 +192,9 @@ func (c *Config) setDefaults() {
 	if c.SessionLifetime == 0 {
 		c.SessionLifetime = keycard.DefaultSessionLifetime
 	}
+	if c.IntrospectionCacheFor == 0 {
+		c.IntrospectionCacheFor = DefaultIntrospectionCacheFor
+	}
 }
 
 // Service implements the auth server's operations. It is safe for
@@ -200,6 +219,10 @@ type Service struct {
 	// introspector verifies access tokens of any audience, with or
 	// without a session: users' and service clients' tokens alike.
 	introspector *jwt.Parser
+	// introCache and clientCache, when not nil, keep introspection
+	// answers and client authentications (Config.IntrospectionCache).
+	introCache  *introCache
+	clientCache *clientCache
 	// hintParser verifies ID tokens given back as an id_token_hint: of
 	// any audience, and expired up to a session's lifetime.
 	hintParser *jwt.Parser
@@ -256,6 +279,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	if cfg.StepUpWithin < 0 {
 		return nil, errors.New("auth: StepUpWithin must not be negative")
 	}
+	if cfg.IntrospectionCache < 0 || cfg.IntrospectionCacheFor < 0 {
+		return nil, errors.New("auth: IntrospectionCache and IntrospectionCacheFor must not be negative")
+	}
 	for role, p := range cfg.RolePolicies {
 		if p.AccessTTL < 0 || p.IdleTimeout < 0 || p.SessionLifetime < 0 {
 			return nil, fmt.Errorf("auth: role %q: lifetimes must not be negative", role)
@@ -277,6 +303,10 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 		mailer: d.Mailer, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
 	if s.stats == nil {
 		s.stats = noMetrics{}
+	}
+	if cfg.IntrospectionCache > 0 {
+		s.introCache = newIntroCache(cfg.IntrospectionCache, cfg.IntrospectionCacheFor, &feed.epochs)
+		s.clientCache = newClientCache(cfg.IntrospectionCacheFor, &feed.epochs)
 	}
 	if s.now == nil {
 		s.now = time.Now

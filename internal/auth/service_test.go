@@ -39,6 +39,14 @@ type fixture struct {
 
 func newFixture(t testing.TB, alg jose.Algorithm) *fixture {
 	t.Helper()
+	return newFixtureConfig(t, alg, Config{Issuer: "https://auth.test", Registration: true}, nil)
+}
+
+// newFixtureConfig is newFixture with the given Config and, when wrap is
+// not nil, the stores the Service gets passed through it (f.db keeps the
+// bare ones).
+func newFixtureConfig(t testing.TB, alg jose.Algorithm, cfg Config, wrap func(keycard.Stores) keycard.Stores) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	clk := newClock()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keycard.db"), sqlite.Options{Now: clk.Now})
@@ -60,7 +68,10 @@ func newFixture(t testing.TB, alg jose.Algorithm) *fixture {
 	if err := km.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}, Config{Issuer: "https://auth.test", Registration: true})
+	if wrap != nil {
+		stores = wrap(stores)
+	}
+	svc, err := NewService(Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

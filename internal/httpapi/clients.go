@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -80,6 +81,12 @@ func basicCredentials(r *http.Request) (id, secret string, present, ok bool) {
 // unknown id, wrong secret, undecodable header — is the same 401
 // invalid_client.
 func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	return s.authenticateClientWith(w, r, form, s.svc.AuthenticateClient)
+}
+
+// authenticateClientWith is authenticateClient with the given check of a
+// client id and secret (see tokenClientWith).
+func (s *Server) authenticateClientWith(w http.ResponseWriter, r *http.Request, form map[string]string, authenticate func(ctx context.Context, id, secret string) (*keycard.Client, error)) (*keycard.Client, error) {
 	id, secret, basic, ok := basicCredentials(r)
 	postID, postSecret := form["client_id"], form["client_secret"]
 	switch {
@@ -93,7 +100,7 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 			return nil, errInvalidClient(w)
 		}
 	}
-	c, err := s.svc.AuthenticateClient(r.Context(), id, secret)
+	c, err := authenticate(r.Context(), id, secret)
 	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
 		return nil, errInvalidClient(w)
 	}
@@ -193,7 +200,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.tokenClient(w, r, form) // oidc.go
+	// Introspection mints nothing, so the client's lookup may be cached
+	// (auth.Service.AuthenticateClientCached).
+	c, err := s.tokenClientWith(w, r, form, s.svc.AuthenticateClientCached) // oidc.go
 	if err != nil {
 		s.writeError(w, r, err)
 		return

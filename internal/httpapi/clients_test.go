@@ -261,8 +261,18 @@ func TestRefreshGrantClientAuthentication(t *testing.T) {
 	}
 }
 
+// TestIntrospectEndpoint runs without and with the server's cache of
+// introspection answers and client authentications: every answer is the
+// same, each inactive one after the same token's active answer was
+// cached where the test introspected it before.
 func TestIntrospectEndpoint(t *testing.T) {
-	f := newFixture(t)
+	for _, cache := range []int{0, 100} {
+		t.Run(fmt.Sprintf("cache=%d", cache), func(t *testing.T) { testIntrospectEndpoint(t, cache) })
+	}
+}
+
+func testIntrospectEndpoint(t *testing.T, cache int) {
+	f := newFixture(t, fixtureOptions{introspectionCache: cache})
 	c := f.newClient(t, []string{"feed:read"}, nil)
 	userID := f.register(t, "alice", testPassword)
 	user := f.login(t, "alice", testPassword)

@@ -69,6 +69,8 @@ type fixtureOptions struct {
 	cookies        bool        // Options.Cookies
 	mailer         auth.Mailer // auth.Deps.Mailer; the fixture runs the mail worker
 	requireMFA     []string    // auth.Config.RequireMFAForRoles
+	// introspectionCache is auth.Config.IntrospectionCache.
+	introspectionCache int
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -103,7 +105,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
 	}
 	deps.Mailer = opt.mailer
-	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA, IntrospectionCache: opt.introspectionCache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -25,6 +26,13 @@ const (
 // public client's authenticates nothing and is ignored: the grant decides
 // whether it needs a client.
 func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[string]string) (*keycard.Client, error) {
+	return s.tokenClientWith(w, r, form, s.svc.AuthenticateClient)
+}
+
+// tokenClientWith is tokenClient with the given check of a client id and
+// secret: the introspection endpoint's, which mints nothing, may use the
+// cached one (auth.Service.AuthenticateClientCached).
+func (s *Server) tokenClientWith(w http.ResponseWriter, r *http.Request, form map[string]string, authenticate func(ctx context.Context, id, secret string) (*keycard.Client, error)) (*keycard.Client, error) {
 	_, _, basic, _ := basicCredentials(r)
 	if form["client_assertion"] != "" || form["client_assertion_type"] != "" {
 		if basic || form["client_secret"] != "" {
@@ -33,7 +41,7 @@ func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request, form map[st
 		return s.assertionClient(w, r, form)
 	}
 	if basic || form["client_secret"] != "" {
-		return s.authenticateClient(w, r, form)
+		return s.authenticateClientWith(w, r, form, authenticate)
 	}
 	id := form["client_id"]
 	if id == "" {

@@ -106,17 +106,64 @@ func AppendQuote(dst []byte, s string) []byte {
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
-		dst = append(dst, s[start:i]...)
-		if c < 0x20 {
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		} else {
-			dst = append(dst, '\\', c)
-		}
+		dst = appendEscape(append(dst, s[start:i]...), c)
 		start = i + 1
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendEscape appends the JSON escape of c, a control character, '"'
+// or '\\'.
+func appendEscape(dst []byte, c byte) []byte {
+	if c < 0x20 {
+		const hex = "0123456789abcdef"
+		return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+	}
+	return append(dst, '\\', c)
+}
+
+// AppendQuoteValid is AppendQuote for a string that must be valid
+// UTF-8, checked in the same pass: ok is false, and dst is returned with
+// an unspecified tail, when s is not. Eight plain ASCII bytes at a time
+// are skipped and copied in one append at the end, so a string that needs
+// no escape costs one read of it and one copy.
+func AppendQuoteValid(dst []byte, s string) (_ []byte, ok bool) {
+	dst = append(dst, '"')
+	start, i := 0, 0
+	for i < len(s) {
+		for i+8 <= len(s) && plainASCII(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		switch {
+		case c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\':
+			i++
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return dst, false
+			}
+			i += size
+		default:
+			dst = appendEscape(append(dst, s[start:i]...), c)
+			i++
+			start = i
+		}
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"'), true
+}
+
+// load64 is the little-endian uint64 of s[i:i+8] (the compiler makes it
+// one load).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // hasBackslash is bytes.IndexByte(b, '\\') >= 0, with a plain loop for the

@@ -1,8 +1,10 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -229,4 +231,29 @@ func FuzzScanObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// AppendQuoteValid writes what AppendQuote writes and says whether the
+// string is valid UTF-8, as utf8.ValidString does, for strings of every
+// length with quotes, backslashes, control characters, multi-byte and
+// invalid sequences anywhere.
+func TestAppendQuoteValid(t *testing.T) {
+	rng := rand.New(rand.NewChaCha8([32]byte{'q'}))
+	pieces := []string{"a", "Z", "0", " ", "\"", "\\", "\x00", "\x1f", "\x7f", "é", "€", "𝄞", "\xff", "\xc3", "\xed\xa0\x80", "https://auth.example.com"}
+	for n := range 40 {
+		for range 50 {
+			var b strings.Builder
+			for range n {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			s := b.String()
+			got, ok := AppendQuoteValid([]byte("x"), s)
+			if ok != utf8.ValidString(s) {
+				t.Fatalf("AppendQuoteValid(%q): ok %v, want %v", s, ok, !ok)
+			}
+			if want := AppendQuote([]byte("x"), s); ok && !bytes.Equal(got, want) {
+				t.Fatalf("AppendQuoteValid(%q) = %s, want %s", s, got, want)
+			}
+		}
+	}
 }

@@ -190,6 +190,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		ReauthWithin: cfg.ReauthWithin, StepUpWithin: cfg.StepUpWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue, WebhooksAllowHTTP: cfg.WebhooksAllowHTTP,
 		RequireMFAForRoles: cfg.RequireMFAForRoles,
+		// The server follows the revocation feed (Background), which is
+		// what the introspection cache needs.
+		IntrospectionCache: introspectionCache,
 	})
 	if err != nil {
 		return nil, err

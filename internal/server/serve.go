@@ -202,6 +202,10 @@ const (
 	feedWatchInterval = 200 * time.Millisecond
 )
 
+// introspectionCache is how many introspection answers the server keeps
+// (auth.Config.IntrospectionCache): about 1 KiB each.
+const introspectionCache = 10_000
+
 // Background runs the server's periodic work until ctx ends: key
 // lifecycle every minute, pruning of what has ended every hour, the
 // back-channel logout worker (with the signing keys), the webhook worker,
