@@ -33,6 +33,7 @@ type Stores struct {
 	Logouts     LogoutStore
 	Webhooks    WebhookStore
 	Emails      EmailStore
+	Passkeys    PasskeyStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

@@ -52,5 +52,6 @@ func Wrap(st keycard.Stores, tp trace.TracerProvider, system string) keycard.Sto
 		Logouts:     logoutStore{st.Logouts, op},
 		Webhooks:    webhookStore{st.Webhooks, op},
 		Emails:      emailStore{st.Emails, op},
+		Passkeys:    passkeyStore{st.Passkeys, op},
 	}
 }
