@@ -42,7 +42,7 @@ var layers = map[string][]string{
 	"internal/browser":          {"", "internal/auth"},
 	"internal/httpapi":          {"", "internal/auth", "internal/browser", "internal/tracing", "jose", "jwt", "dpop"},
 	"internal/web":              {"", "internal/auth", "internal/browser"},
-	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
+	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/passkey", "internal/browser", "internal/httpapi", "internal/web", "internal/metrics",
 		"internal/password", "internal/throttle", "internal/tlsconfig", "internal/sqlite", "internal/postgres", "internal/redis",
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},
@@ -59,6 +59,7 @@ var layers = map[string][]string{
 	"internal/cliauth":         {"jose", "jwt"},
 	"internal/chrometest":      {},
 	"internal/mail":            {"internal/auth"},
+	"internal/passkey":         {"", "internal/auth"},
 	"internal/mailpittest":     {},
 	"cmd/keycard":              nil, // the command wires everything: no rule
 }

@@ -196,6 +196,8 @@ type Service struct {
 	// none.
 	mailer   Mailer
 	mailJobs chan mailJob
+	// webauthn runs the passkey ceremonies; nil: passkeys are off.
+	webauthn WebAuthn
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -226,6 +228,9 @@ type Deps struct {
 	// Mailer, when not nil, sends verification and password-reset links
 	// and notifications, from the worker RunMail runs.
 	Mailer Mailer
+	// WebAuthn, when not nil, lets users register passkeys and sign in
+	// with them (internal/passkey implements it).
+	WebAuthn WebAuthn
 }
 
 // NewService returns a Service.
@@ -233,6 +238,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
 	if cfg.MaxSessionsPerUser < 0 {
 		return nil, errors.New("auth: MaxSessionsPerUser must not be negative")
+	}
+	if d.WebAuthn != nil && d.Stores.Passkeys == nil {
+		return nil, errors.New("auth: passkeys (Deps.WebAuthn) need a PasskeyStore")
 	}
 	if cfg.ReauthWithin < 0 {
 		return nil, errors.New("auth: ReauthWithin must not be negative")
@@ -255,7 +263,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, tracer: d.Trace, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
 		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys, claimsHook: d.ClaimsHook,
-		mailer: d.Mailer, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
+		mailer: d.Mailer, webauthn: d.WebAuthn, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
 	if s.stats == nil {
 		s.stats = noMetrics{}
 	}
@@ -317,6 +325,11 @@ func (s *Service) Prune(ctx context.Context) error {
 	if s.stores.Emails != nil {
 		if _, err := s.stores.Emails.PruneEmailTokens(ctx, now); err != nil {
 			return fmt.Errorf("auth: pruning email links: %w", err)
+		}
+	}
+	if s.stores.Passkeys != nil {
+		if _, err := s.stores.Passkeys.PrunePasskeyChallenges(ctx, now); err != nil {
+			return fmt.Errorf("auth: pruning passkey challenges: %w", err)
 		}
 	}
 	return nil
@@ -410,7 +423,7 @@ func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Token
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.startSession(ctx, u, c)
+	t, err := s.startSession(ctx, u, c, []string{AMRPassword})
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +437,13 @@ func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass stri
 	if err != nil {
 		return nil, err
 	}
+	return s.renewSession(ctx, u, sessionID, []string{AMRPassword}, c)
+}
+
+// renewSession records a new sign-in of u, by the methods amr, in u's
+// browser session sessionID (a sign-in session, not an application's)
+// and mints an access token for it.
+func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID string, amr []string, c Agent) (*Tokens, error) {
 	now := s.now()
 	sess, err := s.stores.Sessions.Session(ctx, sessionID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
@@ -434,7 +454,6 @@ func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass stri
 	if sess.UserID != u.ID || sess.ParentID != "" {
 		return nil, errLogin()
 	}
-	amr := []string{AMRPassword}
 	if err := s.stores.Sessions.Reauthenticated(ctx, sessionID, now, amr); err != nil {
 		if code := keycard.ErrorCode(err); code == keycard.ENOTFOUND || code == keycard.EUNAUTHORIZED {
 			return nil, errLogin()
@@ -453,7 +472,7 @@ func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass stri
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]any{"session": sess.ID, "reauthenticated": true})
+	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]any{"session": sess.ID, "reauthenticated": true, "amr": amr})
 	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
@@ -502,9 +521,10 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 	return u, nil
 }
 
-// startSession creates a session with its first refresh token and mints
-// an access token for it.
-func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*Tokens, error) {
+// startSession creates a session of a sign-in by the methods amr (RFC
+// 8176 values) with its first refresh token and mints an access token
+// for it.
+func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, amr []string) (*Tokens, error) {
 	if s.keys != nil {
 		// The token must not be signed by a key revoked by another
 		// process before this login: a login makes no read the key
@@ -525,7 +545,7 @@ func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent) (*
 	}
 	pol := s.cfg.policyFor(u)
 	sess := &keycard.Session{
-		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: []string{AMRPassword},
+		ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: amr,
 		UserAgent: c.UserAgent, ClientAddr: c.Addr,
 		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
 	}

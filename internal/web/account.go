@@ -44,6 +44,12 @@ func notice(r *http.Request) string {
 		return "The app's access is removed: it is signed out, and must ask again."
 	case "appsignedout":
 		return "Signed out of the app."
+	case "passkeyadded":
+		return "The passkey is added: you can sign in with it."
+	case "passkeyrenamed":
+		return "The passkey is renamed."
+	case "passkeyremoved":
+		return "The passkey is removed: it can no longer sign in to your account."
 	case "replayed":
 		return "The delivery will be sent again within a second."
 	}
@@ -68,6 +74,12 @@ type accountData struct {
 	// Email and EmailError are the email form's value and error, after a
 	// refused change.
 	Email, EmailError string
+	// Passkeys are the user's passkeys; PasskeysEnabled says whether new
+	// ones can be added. PasskeyError is the rename form's error, for
+	// the passkey PasskeyErrorID.
+	Passkeys                     []*keycard.Passkey
+	PasskeysEnabled              bool
+	PasskeyError, PasskeyErrorID string
 }
 
 // handleAccount is GET /account: who I am, my sessions, the apps with
@@ -94,6 +106,11 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	d.Apps = appRows(apps)
+	if d.Passkeys, err = h.svc.ListPasskeys(r.Context(), p.User.ID); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	d.PasskeysEnabled = h.svc.PasskeysEnabled()
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }
