@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/passkey"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/web"
@@ -56,6 +59,10 @@ type fixtureOptions struct {
 	weather bool
 	// mailer is the service's mailer; the fixture runs the mail worker.
 	mailer auth.Mailer
+	// passkeys serves the fixture at http://localhost:PORT (browsers
+	// accept no IP address as a WebAuthn relying party id) with
+	// passkeys on, relying party id localhost.
+	passkeys bool
 }
 
 const weatherPath = "/weather-app/"
@@ -88,6 +95,14 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
+	if opt.passkeys {
+		base = "http://localhost:" + strconv.Itoa(ts.Listener.Addr().(*net.TCPAddr).Port)
+		rp, err := passkey.New(passkey.Config{RPID: "localhost", Origins: []string{base}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.WebAuthn = rp
+	}
 	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin})
 	if err != nil {
 		t.Fatal(err)

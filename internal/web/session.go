@@ -358,12 +358,14 @@ type signInData struct {
 	PasswordError string
 	// Email and EmailError are the registration form's optional address.
 	Email, EmailError string
+	// Passkeys reports whether the sign-in page offers passkeys.
+	Passkeys bool
 }
 
 func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
 	reauth := r.URL.Query().Get("reauth") != ""
-	d := signInData{Next: next}
+	d := signInData{Next: next, Passkeys: h.svc.PasskeysEnabled()}
 	if hint := r.URL.Query().Get("login_hint"); len(hint) <= 256 {
 		d.Username = hint
 	}
@@ -401,7 +403,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
 		return
 	}
-	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
+	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username"), Passkeys: h.svc.PasskeysEnabled()}
 	pg := &page{Title: "Sign in", CSRF: formToken(w, r), Data: &d}
 	h.allowAuthorizeRedirect(w, r, d.Next)
 	pass := formValue(r, "password")
