@@ -34,6 +34,7 @@ type Stores struct {
 	Webhooks    WebhookStore
 	Emails      EmailStore
 	Passkeys    PasskeyStore
+	MFA         MFAStore
 }
 
 // IDLen is the number of random bytes in an identifier made by NewID.

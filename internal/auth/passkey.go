@@ -324,7 +324,13 @@ func (s *Service) PasskeyLogin(ctx context.Context, id string, response []byte, 
 	amr := PasskeyAMR(a.BackupEligible, a.UserVerified)
 	if keepSession != "" {
 		if sess, err := s.stores.Sessions.Session(ctx, keepSession); err == nil && sess.UserID == a.User.ID && sess.ParentID == "" {
-			return s.renewSession(ctx, a.User, keepSession, amr, c)
+			t, err := s.renewSession(ctx, a.User, keepSession, amr, c)
+			if err != nil {
+				return nil, err
+			}
+			s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(a.User.ID, c), a.User.ID, map[string]any{"session": t.SessionID,
+				"reauthenticated": true, "amr": amr, "passkey": a.Passkey.ID})
+			return t, nil
 		}
 	}
 	t, err := s.startSession(ctx, a.User, c, amr)
@@ -414,4 +420,111 @@ func (s *Service) passkeyOwner(ctx context.Context, userID string) (*keycard.Use
 		return nil, nil, &keycard.Error{Code: keycard.ENOTFOUND, Message: "Unknown passkey."}
 	}
 	return u, pks, nil
+}
+
+// FactorPasskey is the passkey as a second factor (MFAProof.Factor).
+const FactorPasskey = "passkey"
+
+// passkeyFactor is the passkey as a second factor of the MFA step: the
+// proof is an assertion (MFAProof.Response) to a ceremony begun with
+// BeginPasskeySecondFactor, whose id is MFAProof.Code.
+func (s *Service) passkeyFactor() SecondFactor {
+	return SecondFactor{Name: FactorPasskey, Enrolled: s.hasPasskeyFactor, VerifyAMR: s.verifyPasskeyFactor}
+}
+
+// hasPasskeyFactor reports whether the MFA step offers u its passkeys:
+// when u has one and a second factor is wanted anyway — u has an
+// authenticator app, or the policy requires a second factor
+// (Config.RequireMFAForRoles). A passkey alone does not turn the MFA
+// step on: it is a way to sign in without the password
+// (docs/decisions/passkeys.md).
+func (s *Service) hasPasskeyFactor(ctx context.Context, u *keycard.User) (bool, error) {
+	if s.webauthn == nil || s.stores.Passkeys == nil {
+		return false, nil
+	}
+	pks, err := s.stores.Passkeys.ListPasskeys(ctx, u.ID)
+	if err != nil || len(pks) == 0 {
+		return false, err
+	}
+	if s.cfg.requiresMFA(u) {
+		return true, nil
+	}
+	return s.hasTOTP(ctx, u)
+}
+
+// BeginPasskeySecondFactor begins the passkey ceremony of the MFA step of
+// the MFA token tok (an *MFARequiredError's): the request options for
+// the user's passkeys. The ceremony is bound to that sign-in attempt:
+// the proof goes to CompleteMFA with the same token, as MFAProof{Factor:
+// FactorPasskey, Code: the ceremony's id, Response: the assertion}.
+func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string) (*PasskeyCeremony, error) {
+	if s.webauthn == nil {
+		return nil, errPasskeysOff()
+	}
+	p, err := s.openMFAToken(tok)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.pendingUser(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Enroll {
+		return nil, &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Set up an authenticator app first."}
+	}
+	if ok, err := s.hasPasskeyFactor(ctx, u); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &keycard.Error{Code: keycard.EFORBIDDEN, Message: "Your account has no passkey to use here."}
+	}
+	pks, err := s.stores.Passkeys.ListPasskeys(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	opts, state, err := s.webauthn.BeginLogin(u, pks)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.newCeremony(ctx, keycard.PasskeySecondFactor, u.ID, p.ID, state)
+	if err != nil {
+		return nil, err
+	}
+	return &PasskeyCeremony{ID: id, Options: opts}, nil
+}
+
+// verifyPasskeyFactor checks a passkey proof of the MFA step and returns
+// its methods ("hwk" or "swk"; CompleteMFA adds "pwd" and "mfa").
+func (s *Service) verifyPasskeyFactor(ctx context.Context, u *keycard.User, p *MFAPending, proof MFAProof) ([]string, error) {
+	if len(proof.Response) == 0 {
+		return nil, &keycard.Error{Code: keycard.EINVALID, Message: "The passkey's answer is missing."}
+	}
+	cer, err := s.takeCeremony(ctx, proof.Code, keycard.PasskeySecondFactor, u.ID, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.checkAssertion(ctx, cer, proof.Response, Agent{})
+	if err != nil {
+		return nil, err
+	}
+	if a.User.ID != u.ID {
+		return nil, errPasskeyLogin()
+	}
+	return PasskeyAMR(a.BackupEligible, false), nil
+}
+
+// MFAFactors returns the second factors the MFA token's user can prove
+// (Factor… names); an expired or forged token is EUNAUTHORIZED.
+func (s *Service) MFAFactors(ctx context.Context, tok string) ([]string, error) {
+	p, err := s.openMFAToken(tok)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.pendingUser(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Enroll {
+		return []string{FactorTOTP}, nil
+	}
+	return s.userFactors(ctx, u)
 }

@@ -90,6 +90,11 @@ type Config struct {
 	// only a loopback one: for a private network, or development. The
 	// bodies are then readable, and forgeable, on the way.
 	WebhooksAllowHTTP bool
+	// RequireMFAForRoles lists roles whose users must have a second
+	// factor: a user with one of them and no second factor is stopped at
+	// sign-in until one is enrolled (MFARequiredError.Enroll), and cannot
+	// remove it. Empty: second factors are optional.
+	RequireMFAForRoles []string
 }
 
 // SessionPolicy is what Config.RolePolicies overrides for a role.
@@ -198,6 +203,8 @@ type Service struct {
 	mailJobs chan mailJob
 	// webauthn runs the passkey ceremonies; nil: passkeys are off.
 	webauthn WebAuthn
+	// factors are the second factors of the MFA step (mfa.go).
+	factors []SecondFactor
 }
 
 // Deps are the Service's collaborators. Now, Rand and Logger may be nil.
@@ -278,6 +285,10 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	}
 	if s.hasher == nil {
 		s.hasher = &password.Hasher{}
+	}
+	s.factors = s.builtinFactors()
+	if s.webauthn != nil {
+		s.factors = append(s.factors, s.passkeyFactor())
 	}
 	// Without keys (the CLI's user commands) nothing is minted or parsed.
 	s.parser = jwt.NewParser(keySetResolver{s.keys},
@@ -423,6 +434,9 @@ func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Token
 	if err != nil {
 		return nil, err
 	}
+	if err := s.mfaGate(ctx, u, "", c); err != nil {
+		return nil, err
+	}
 	t, err := s.startSession(ctx, u, c, []string{AMRPassword})
 	if err != nil {
 		return nil, err
@@ -437,14 +451,23 @@ func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass stri
 	if err != nil {
 		return nil, err
 	}
-	return s.renewSession(ctx, u, sessionID, []string{AMRPassword}, c)
+	if _, err := s.ownSession(ctx, u, sessionID); err != nil {
+		return nil, err
+	}
+	if err := s.mfaGate(ctx, u, sessionID, c); err != nil {
+		return nil, err
+	}
+	t, err := s.renewSession(ctx, u, sessionID, []string{AMRPassword}, c)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]any{"session": t.SessionID, "reauthenticated": true})
+	return t, nil
 }
 
-// renewSession records a new sign-in of u, by the methods amr, in u's
-// browser session sessionID (a sign-in session, not an application's)
-// and mints an access token for it.
-func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID string, amr []string, c Agent) (*Tokens, error) {
-	now := s.now()
+// ownSession returns the session sessionID if it is a browser session
+// of u's own; any other is errLogin().
+func (s *Service) ownSession(ctx context.Context, u *keycard.User, sessionID string) (*keycard.Session, error) {
 	sess, err := s.stores.Sessions.Session(ctx, sessionID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return nil, errLogin()
@@ -453,6 +476,18 @@ func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID s
 	}
 	if sess.UserID != u.ID || sess.ParentID != "" {
 		return nil, errLogin()
+	}
+	return sess, nil
+}
+
+// renewSession records a new authentication of u, with the methods amr,
+// in u's browser session sessionID (a sign-in again), and mints an
+// access token of it.
+func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID string, amr []string, c Agent) (*Tokens, error) {
+	now := s.now()
+	sess, err := s.ownSession(ctx, u, sessionID)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.stores.Sessions.Reauthenticated(ctx, sessionID, now, amr); err != nil {
 		if code := keycard.ErrorCode(err); code == keycard.ENOTFOUND || code == keycard.EUNAUTHORIZED {
@@ -472,7 +507,6 @@ func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID s
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]any{"session": sess.ID, "reauthenticated": true, "amr": amr})
 	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
@@ -521,9 +555,9 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 	return u, nil
 }
 
-// startSession creates a session of a sign-in by the methods amr (RFC
-// 8176 values) with its first refresh token and mints an access token
-// for it.
+// startSession creates a session, whose sign-in used the methods amr
+// (RFC 8176), with its first refresh token and mints an access token for
+// it.
 func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, amr []string) (*Tokens, error) {
 	if s.keys != nil {
 		// The token must not be signed by a key revoked by another

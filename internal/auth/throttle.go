@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -100,7 +101,12 @@ func (s *Service) throttled(ctx context.Context, name string, c Agent, attempt f
 		return nil, &ThrottledError{RetryAfter: retry}
 	}
 	t, err := attempt()
+	var mfa *MFARequiredError
 	switch {
+	case errors.As(err, &mfa):
+		// The password was right; the sign-in waits for its second
+		// factor, whose attempts have a throttle of their own
+		// (CompleteMFA). Counted as neither success nor failure.
 	case err == nil:
 		s.stats.LoginOutcome(LoginSucceeded)
 		if l := s.limits.Account; l != nil {

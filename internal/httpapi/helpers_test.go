@@ -68,6 +68,7 @@ type fixtureOptions struct {
 	metrics        *metrics.Metrics
 	cookies        bool        // Options.Cookies
 	mailer         auth.Mailer // auth.Deps.Mailer; the fixture runs the mail worker
+	requireMFA     []string    // auth.Config.RequireMFAForRoles
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -102,7 +103,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
 	}
 	deps.Mailer = opt.mailer
-	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA})
 	if err != nil {
 		t.Fatal(err)
 	}

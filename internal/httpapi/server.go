@@ -187,6 +187,7 @@ func (s *Server) routes() *http.ServeMux {
 	s.wellKnownRoutes(mux) // wellknown.go
 
 	s.adminRoutes(mux)   // admin.go
+	s.mfaRoutes(mux)     // mfa.go
 	s.webhookRoutes(mux) // webhooks.go
 
 	s.handle(mux, "GET /healthz", http.HandlerFunc(s.handleHealth))

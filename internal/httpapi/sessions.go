@@ -39,7 +39,8 @@ func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 // Every refusal is the same 401 invalid_grant, whatever its reason. A
 // login refused by the throttle before its password was checked is 429
 // too_many_requests with Retry-After, the same for every account, existing
-// or not. With "cookies": true (cookie mode only) the tokens are set as
+// or not. A user with a second factor gets 403 mfa_required with an MFA
+// token instead of tokens (mfa.go). With "cookies": true (cookie mode only) the tokens are set as
 // cookies instead of returned (writeCookieTokens).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest // cookies.go
@@ -59,6 +60,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.svc.Login(r.Context(), *req.Username, *req.Password, browser.AgentOf(r))
 	if err != nil {
+		if s.writeMFAStep(w, r, err) { // mfa.go
+			return
+		}
 		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
 		return
 	}

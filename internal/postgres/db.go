@@ -184,6 +184,7 @@ func (db *DB) Stores() keycard.Stores {
 		Webhooks:    &WebhookStore{db: db},
 		Emails:      &EmailStore{db: db},
 		Passkeys:    &PasskeyStore{db: db},
+		MFA:         &MFAStore{db: db},
 	}
 }
 

@@ -100,6 +100,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"UseOnce", testUseOnce},
 		{"UseOnceConcurrent", testUseOnceConcurrent},
 		{"Emails", testEmails},
+		{"MFA", testMFA},
 		{"EmailTokens", testEmailTokens},
 		{"VerifyEmail", testVerifyEmail},
 		{"ResetPassword", testResetPassword},

@@ -589,3 +589,59 @@ func (w emailStore) PruneEmailTokens(ctx context.Context, before time.Time) (_ i
 	defer func() { end(err) }()
 	return w.EmailStore.PruneEmailTokens(ctx, before)
 }
+
+// mfaStore traces a keycard.MFAStore.
+type mfaStore struct {
+	keycard.MFAStore
+	op tracing.Op
+}
+
+var _ keycard.MFAStore = mfaStore{}
+
+func (w mfaStore) PutPendingTOTP(ctx context.Context, c *keycard.TOTPCredential) (err error) {
+	ctx, end := w.op(ctx, "store.PutPendingTOTP")
+	defer func() { end(err) }()
+	return w.MFAStore.PutPendingTOTP(ctx, c)
+}
+
+func (w mfaStore) TOTP(ctx context.Context, userID string) (_ *keycard.TOTPCredential, err error) {
+	ctx, end := w.op(ctx, "store.TOTP")
+	defer func() { end(err) }()
+	return w.MFAStore.TOTP(ctx, userID)
+}
+
+func (w mfaStore) ConfirmTOTP(ctx context.Context, userID string, step int64, codes [][]byte, at time.Time) (err error) {
+	ctx, end := w.op(ctx, "store.ConfirmTOTP")
+	defer func() { end(err) }()
+	return w.MFAStore.ConfirmTOTP(ctx, userID, step, codes, at)
+}
+
+func (w mfaStore) UseTOTPStep(ctx context.Context, userID string, step int64) (err error) {
+	ctx, end := w.op(ctx, "store.UseTOTPStep")
+	defer func() { end(err) }()
+	return w.MFAStore.UseTOTPStep(ctx, userID, step)
+}
+
+func (w mfaStore) DeleteTOTP(ctx context.Context, userID string) (err error) {
+	ctx, end := w.op(ctx, "store.DeleteTOTP")
+	defer func() { end(err) }()
+	return w.MFAStore.DeleteTOTP(ctx, userID)
+}
+
+func (w mfaStore) ReplaceRecoveryCodes(ctx context.Context, userID string, codes [][]byte, at time.Time) (err error) {
+	ctx, end := w.op(ctx, "store.ReplaceRecoveryCodes")
+	defer func() { end(err) }()
+	return w.MFAStore.ReplaceRecoveryCodes(ctx, userID, codes, at)
+}
+
+func (w mfaStore) UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) (err error) {
+	ctx, end := w.op(ctx, "store.UseRecoveryCode")
+	defer func() { end(err) }()
+	return w.MFAStore.UseRecoveryCode(ctx, userID, hash, at)
+}
+
+func (w mfaStore) RecoveryCodesLeft(ctx context.Context, userID string) (_ int, err error) {
+	ctx, end := w.op(ctx, "store.RecoveryCodesLeft")
+	defer func() { end(err) }()
+	return w.MFAStore.RecoveryCodesLeft(ctx, userID)
+}

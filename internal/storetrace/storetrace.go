@@ -53,5 +53,6 @@ func Wrap(st keycard.Stores, tp trace.TracerProvider, system string) keycard.Sto
 		Webhooks:    webhookStore{st.Webhooks, op},
 		Emails:      emailStore{st.Emails, op},
 		Passkeys:    passkeyStore{st.Passkeys, op},
+		MFA:         mfaStore{st.MFA, op},
 	}
 }

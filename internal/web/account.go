@@ -50,6 +50,10 @@ func notice(r *http.Request) string {
 		return "The passkey is renamed."
 	case "passkeyremoved":
 		return "The passkey is removed: it can no longer sign in to your account."
+	case "mfaoff":
+		return "Two-step sign-in is off: the authenticator app and the recovery codes are removed."
+	case "mfaremoved":
+		return "The user's second factors are removed. They sign in with the password alone, or set one up again if their role requires it."
 	case "replayed":
 		return "The delivery will be sent again within a second."
 	}
@@ -80,6 +84,8 @@ type accountData struct {
 	Passkeys                     []*keycard.Passkey
 	PasskeysEnabled              bool
 	PasskeyError, PasskeyErrorID string
+	// MFA is what the user has of second factors.
+	MFA *auth.MFAStatus
 }
 
 // handleAccount is GET /account: who I am, my sessions, the apps with
@@ -111,6 +117,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	d.PasskeysEnabled = h.svc.PasskeysEnabled()
+	if d.MFA, err = h.svc.MFAStatus(r.Context(), p.User); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
 	h.render(w, r, status, "account", &page{Title: "Your account", Section: "account", User: p.User,
 		CSRF: h.csrfToken(p.Claims.SessionID), Notice: note, Data: d})
 }

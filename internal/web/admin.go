@@ -104,6 +104,8 @@ type userData struct {
 	Next       string
 	Roles      string
 	RolesError string
+	// MFA is what the user has of second factors.
+	MFA *auth.MFAStatus
 }
 
 // handleUser is GET /admin/users/{id}?before=: a user, their sessions and
@@ -138,6 +140,10 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	d.Subject, d.Sessions, d.Apps, d.Self = u, sessions, appRows(apps), u.ID == current(r).User.ID
+	if d.MFA, err = h.svc.MFAStatus(ctx, u); err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
 	if d.RolesError == "" {
 		d.Roles = strings.Join(u.Roles, " ")
 	}

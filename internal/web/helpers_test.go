@@ -63,6 +63,8 @@ type fixtureOptions struct {
 	// accept no IP address as a WebAuthn relying party id) with
 	// passkeys on, relying party id localhost.
 	passkeys bool
+	// requireMFA is auth.Config.RequireMFAForRoles.
+	requireMFA []string
 }
 
 const weatherPath = "/weather-app/"
@@ -103,7 +105,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		}
 		deps.WebAuthn = rp
 	}
-	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin})
+	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ const maxPasskeyBody = 64 << 10
 func (h *Handler) passkeyRoutes() {
 	h.handle("POST /signin/passkey/options", h.handlePasskeySignInOptions)
 	h.handle("POST /signin/passkey", h.handlePasskeySignIn)
+	h.handle("POST /signin/mfa/passkey/options", h.handleMFAPasskeyOptions)
+	h.handle("POST /signin/mfa/passkey", h.handleMFAPasskey)
 	h.handle("POST /account/passkeys/options", h.handlePasskeyRegisterOptions)
 	h.handle("POST /account/passkeys", h.handlePasskeyRegister)
 	h.handle("POST /account/passkeys/{id}/rename", h.user(h.handleRenamePasskey))
@@ -280,4 +282,69 @@ func (h *Handler) handleRemovePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account?done=passkeyremoved#passkeys-h", http.StatusSeeOther)
+}
+
+// handleMFAPasskeyOptions is POST /signin/mfa/passkey/options: the
+// request options of the user's passkeys for the MFA step of the token
+// in mfaCookie.
+func (h *Handler) handleMFAPasskeyOptions(w http.ResponseWriter, r *http.Request) {
+	if !h.svc.PasskeysEnabled() {
+		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
+		return
+	}
+	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
+		return
+	}
+	c, err := h.svc.BeginPasskeySecondFactor(r.Context(), mfaToken(r))
+	if err != nil {
+		h.mfaPasskeyError(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": c.ID, "options": c.Options})
+}
+
+// handleMFAPasskey is POST /signin/mfa/passkey: a passkey's answer as the
+// second factor of the MFA step. On success the browser is signed in and
+// told where to go, {"redirect": next}.
+func (h *Handler) handleMFAPasskey(w http.ResponseWriter, r *http.Request) {
+	if !h.svc.PasskeysEnabled() {
+		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
+		return
+	}
+	var a passkeyAnswer
+	if !h.readPasskeyJSON(w, r, formCookie(r), &a) {
+		return
+	}
+	next := h.safeNext(a.Next)
+	if len(a.Credential) == 0 {
+		jsonError(w, http.StatusBadRequest, "The passkey's answer is missing.")
+		return
+	}
+	res, err := h.svc.CompleteMFA(r.Context(), mfaToken(r), auth.MFAProof{Factor: auth.FactorPasskey, Code: a.ID, Response: a.Credential},
+		browser.AgentOf(r))
+	if err != nil {
+		h.mfaPasskeyError(w, r, err, next)
+		return
+	}
+	h.finishMFA(w, r, res)
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": next})
+}
+
+// mfaPasskeyError answers a refused passkey of the MFA step: a wrong one
+// gets the next MFA token in the cookie (the user may try again); an
+// expired sign-in is sent back to the password, {"redirect": …}.
+func (h *Handler) mfaPasskeyError(w http.ResponseWriter, r *http.Request, err error, next string) {
+	var bad *auth.InvalidMFAProofError
+	if errors.As(err, &bad) {
+		setMFACookie(w, bad.Token, bad.ExpiresIn)
+		jsonError(w, browser.StatusOf(bad.Err), "This passkey could not confirm your sign-in. Try again, or use a code.")
+		return
+	}
+	if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
+		clearMFACookie(w)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": keycard.ErrorMessage(err),
+			"redirect": "/signin?mfaexpired=1&next=" + url.QueryEscape(h.safeNext(next))})
+		return
+	}
+	h.jsonServiceError(w, r, err)
 }

@@ -332,6 +332,51 @@ func TestBrowserPasskeys(t *testing.T) {
 		}
 	}
 
+	// As a second factor: alice sets up an authenticator app, so the
+	// password is no longer enough; at the MFA step a passkey (a copy of
+	// the laptop's, ahead of the clone's counter) finishes the sign-in.
+	ctx := context.Background()
+	pwd, err := f.svc.Login(ctx, "alice", testPassword, auth.Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := f.svc.Authenticate(ctx, pwd.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrol, err := f.svc.BeginTOTP(ctx, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ConfirmTOTP(ctx, pr, totpCode(t, enrol.Secret, f.clock.Now()), auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+	second := c.tab(f.url)
+	second.noConditionalUI()
+	secondAuth := second.virtualAuthenticator(false)
+	ac := *app.credentials(appAuth)[0]
+	ac.SignCount += 50
+	second.addCredential(secondAuth, &ac)
+	second.do("open sign-in", chromedp.Navigate(f.url+"/signin"), chromedp.WaitVisible(chromedp.ID("username")))
+	before = f.sessionIDs(t, alice)
+	second.do("password, then a passkey as the second factor",
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("mfa-passkey-button")),
+	)
+	if p := second.path(); !strings.HasPrefix(p, "/signin/mfa") {
+		t.Errorf("after the password: %s, want the MFA step", p)
+	}
+	if n := second.eval(`document.querySelectorAll("#code").length`); n != 1.0 {
+		t.Errorf("the MFA step offers no code field beside the passkey")
+	}
+	second.screenshot("signin-mfa-passkey.png")
+	second.do("use the passkey", chromedp.Click(chromedp.ID("mfa-passkey-button")), chromedp.WaitVisible(chromedp.ID("passkeys")))
+	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRPassword, auth.AMRHardwareKey, auth.AMRMultiFactor}) {
+		t.Errorf("a password and a passkey give the session amr %v, want [pwd hwk mfa]", got)
+	}
+
 	// Mail: two additions and a removal (the verification mail too).
 	mp.WaitFor(t, "alice@example.com", 4)
 	var subjects []string

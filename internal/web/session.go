@@ -304,7 +304,7 @@ func cleanPath(p string) string {
 // configured prefix.
 func (h *Handler) redirectAllowed(p string) bool {
 	switch {
-	case p == "/" || p == "/account" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
+	case p == "/" || p == "/account" || p == "/account/totp" || p == "/admin/" || p == "/admin/users" || p == "/admin/keys" ||
 		p == "/admin/clients" || p == "/admin/audit" || p == "/admin/signout-all" || p == "/oauth/authorize" || p == "/device":
 		return true
 	case strings.HasPrefix(p, "/admin/users/") && !strings.Contains(p[len("/admin/users/"):], "/"):
@@ -389,6 +389,8 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 		pg.Notice = "You are signed out."
 	case r.URL.Query().Get("registered") != "":
 		pg.Notice = "Your account is ready. Sign in."
+	case r.URL.Query().Get("mfaexpired") != "":
+		pg.Notice = "Your sign-in took too long, or was already used. Sign in again."
 	case r.URL.Query().Get("reset") != "":
 		pg.Notice = "Your password is changed, and every device is signed out. Sign in with the new password."
 	}
@@ -397,7 +399,7 @@ func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 
 // handleSignIn is POST /signin: a password login. Every refusal shows the
 // same message, whatever its reason; a throttled login says how long to
-// wait. A session the browser was still signed in to is ended.
+// wait. A user with a second factor goes on to /signin/mfa (mfa.go). A session the browser was still signed in to is ended.
 func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if err := h.checkAnonymousForm(w, r); err != nil {
 		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
@@ -434,7 +436,10 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		var throttled *auth.ThrottledError
+		var mfa *auth.MFARequiredError
 		switch {
+		case errors.As(err, &mfa):
+			h.startMFAStep(w, r, mfa, d.Next) // mfa.go
 		case errors.As(err, &throttled):
 			secs := int64(throttled.RetryAfter / time.Second)
 			w.Header().Set("Retry-After", fmt.Sprint(secs))

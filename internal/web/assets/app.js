@@ -207,9 +207,38 @@ function setUpPasskeySignIn(form) {
   conditional();
 }
 
+function setUpMFAPasskey(box) {
+  var button = document.getElementById("mfa-passkey-button");
+  var error = document.getElementById("mfa-passkey-error");
+  var csrf = box.getAttribute("data-csrf"), next = box.getAttribute("data-next");
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    error.hidden = true;
+    button.disabled = true;
+    postJSON("/signin/mfa/passkey/options", csrf).then(function (begun) {
+      return navigator.credentials.get({ publicKey: requestOptions(begun.options) }).then(function (cred) {
+        return postJSON("/signin/mfa/passkey", csrf, { id: begun.id, next: next, credential: credentialJSON(cred) });
+      });
+    }).then(function (done) {
+      location.assign(done.redirect);
+    }).catch(function (err) {
+      button.disabled = false;
+      if (err.data && err.data.redirect) {
+        location.assign(err.data.redirect);
+        return;
+      }
+      showError(error, err.name === "NotAllowedError" ? "No passkey was used." : err.message);
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   if (!window.PublicKeyCredential || !navigator.credentials) {
     return;
+  }
+  var mfa = document.getElementById("mfa-passkey");
+  if (mfa) {
+    setUpMFAPasskey(mfa);
   }
   var add = document.getElementById("passkey-add");
   if (add) {

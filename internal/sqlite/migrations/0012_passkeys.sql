@@ -1,4 +1,4 @@
--- Keycard schema, version 11: passkeys (WebAuthn credentials) and the
+-- Keycard schema, version 12: passkeys (WebAuthn credentials) and the
 -- server-side state of their ceremonies (keycard.PasskeyStore). A
 -- credential id is unique among all users; a ceremony's state is taken
 -- once (deleted as it is read) and pruned when it expires.

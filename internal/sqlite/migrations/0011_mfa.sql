@@ -1,0 +1,22 @@
+-- Keycard schema, version 11: users' second factors (keycard.MFAStore).
+-- A TOTP credential's secret is stored sealed under the master key; it is
+-- pending (confirmed_at NULL) until the user confirms it with a code, and
+-- last_step is the last time step whose code was accepted (RFC 6238
+-- section 5.2: a code is accepted at most once). Recovery codes are kept
+-- as hashes only.
+
+CREATE TABLE totp_credentials (
+	user_id       TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	secret_sealed BLOB NOT NULL,
+	created_at    INTEGER NOT NULL,
+	confirmed_at  INTEGER,
+	last_step     INTEGER NOT NULL DEFAULT -1
+) STRICT;
+
+CREATE TABLE recovery_codes (
+	user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	code_hash  BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	used_at    INTEGER,
+	PRIMARY KEY (user_id, code_hash)
+) STRICT;
