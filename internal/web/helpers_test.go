@@ -244,16 +244,22 @@ func (p *page) location() string { return p.header.Get("Location") }
 // request.
 func (b *browser) send(method, path string, form url.Values, header http.Header) *page {
 	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return b.sendBody(method, path, "", nil, header)
 	}
+	return b.sendBody(method, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), header)
+}
+
+// sendBody is send with a body of any type (none when contentType is
+// empty).
+func (b *browser) sendBody(method, path, contentType string, body io.Reader, header http.Header) *page {
+	b.t.Helper()
 	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if header == nil {
 		header = http.Header{"Sec-Fetch-Site": {"same-origin"}}
