@@ -198,6 +198,9 @@ type WebAuthnConfig struct {
 // relyingParty returns the passkeys' relying party of c, or nil (with
 // the reason) when passkeys are off.
 func (c *Config) relyingParty() (*passkey.RelyingParty, string, error) {
+	if c.Issuer == "" {
+		return nil, "the server has no issuer URL", nil
+	}
 	rpID, issuerOrigin, err := passkey.Defaults(c.Issuer)
 	if err != nil {
 		return nil, "", fmt.Errorf("passkeys: %w", err)
