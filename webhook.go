@@ -46,10 +46,7 @@ const (
 	// session.revoked and refresh.reuse_detected).
 	WebhookSessionRevoked = "session.revoked"
 	// WebhookMFAEnrolled: a user enrolled a second factor (audit type
-	// mfa.enrolled). Keycard has no second factor yet: the type is
-	// defined, and the store routes the audit type to it, so that it is
-	// sent as soon as multi-factor authentication records that audit
-	// event.
+	// mfa.enrolled, recorded when an authenticator app is confirmed).
 	WebhookMFAEnrolled = "mfa.enrolled"
 )
 

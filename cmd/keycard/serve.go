@@ -61,6 +61,7 @@ type serverFlags struct {
 	claimsHookTimeout                                                  time.Duration
 	claimsHookMaxBytes                                                 int64
 	smtpURL, mailFrom, mailTemplates                                   string // "": no mail (the log with --dev)
+	requireMFAForRoles                                                 string // comma-separated roles
 }
 
 // flagGroup registers some of the server's flags on fs.
@@ -120,6 +121,7 @@ var (
 		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
+		fs.StringVar(&f.requireMFAForRoles, "require-mfa-for-roles", "", "comma-separated `roles` whose users must have a second factor: without one they enrol at their next sign-in before getting tokens (docs/accounts.md)")
 		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
 		fs.IntVar(&f.backchannelAttempts, "backchannel-attempts", backchannel.DefaultMaxAttempts, "back-channel logout: attempts per logout before it is given up")
 		fs.DurationVar(&f.backchannelBackoff, "backchannel-backoff", backchannel.DefaultBackoff, "back-channel logout: delay before the first retry, doubling up to 5m, with jitter")
@@ -240,6 +242,11 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.ShutdownTimeout, c.LoginRefill, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginLockoutMax
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
 	c.MaxSessionsPerUser, c.ReauthWithin = f.maxSessions, f.reauthWithin
+	for _, role := range strings.Split(f.requireMFAForRoles, ",") {
+		if role = strings.TrimSpace(role); role != "" {
+			c.RequireMFAForRoles = append(c.RequireMFAForRoles, role)
+		}
+	}
 	c.CookieMode, c.Pages, c.DPoPNonce = f.cookieMode, f.pages, f.dpopNonce
 	c.Backchannel.MaxAttempts, c.Backchannel.Backoff, c.Backchannel.Timeout = f.backchannelAttempts, f.backchannelBackoff, f.backchannelTimeout
 	c.Webhooks.MaxAttempts, c.Webhooks.Backoff, c.Webhooks.Timeout = f.webhookAttempts, f.webhookBackoff, f.webhookTimeout

@@ -37,6 +37,7 @@ func (e *cmdEnv) users(args []string) int {
 		"enable":       func(args []string) int { return e.usersSetDisabled(args, false) },
 		"set-password": e.usersSetPassword,
 		"set-email":    e.usersSetEmail,
+		"remove-mfa":   e.usersRemoveMFA,
 	})
 }
 
@@ -209,6 +210,33 @@ func (e *cmdEnv) usersSetEmail(args []string) int {
 			return e.failErr(err)
 		}
 		e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "email_verified": u.EmailVerified})
+		return exitOK
+	})
+}
+
+// usersRemoveMFA is keycard users remove-mfa --username NAME: remove the
+// user's second factors (authenticator app and recovery codes), for a
+// user who lost them; audited with the operator as actor.
+func (e *cmdEnv) usersRemoveMFA(args []string) int {
+	var f serverFlags
+	fs := e.serverFlagSet("users remove-mfa", &f)
+	name := fs.String("username", "", "the user (required)")
+	if code, ok := e.parseLayered(fs, args, 0); !ok {
+		return code
+	}
+	if *name == "" {
+		fmt.Fprintln(e.stderr, "keycard users remove-mfa: --username is required")
+		return exitUsage
+	}
+	return e.onData(fs, &f, false, func(svc *auth.Service) int {
+		u, err := svc.UserByName(e.ctx, *name)
+		if err == nil {
+			err = svc.RemoveSecondFactors(e.ctx, auth.Operator(), u.ID)
+		}
+		if err != nil {
+			return e.failErr(err)
+		}
+		e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "mfa_removed": true})
 		return exitOK
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,5 +363,35 @@ func TestMFAReauthenticate(t *testing.T) {
 	sess, _ := f.svc.stores.Sessions.Session(ctx, first.Tokens.SessionID)
 	if !sess.AuthTime.Equal(f.clock.Now()) || !slices.Equal(sess.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("session auth time %v amr %v", sess.AuthTime, sess.AMR)
+	}
+}
+
+// TestMFAEnrolledWebhook: an enrolment's audit event is delivered as the
+// mfa.enrolled webhook with its method; nothing secret in the body.
+func TestMFAEnrolledWebhook(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	if _, err := f.svc.CreateWebhook(ctx, Operator(), WebhookSpec{URL: "http://127.0.0.1:9/hook", Events: []string{keycard.WebhookMFAEnrolled}}); err != nil {
+		t.Fatal(err)
+	}
+	f.user(t, "alice")
+	secret, codes := enrolTOTP(t, f.svc, f.clock, "alice")
+	ds, err := f.svc.WebhookDeliveries(ctx, keycard.WebhookFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].EventType != keycard.WebhookMFAEnrolled {
+		t.Fatalf("deliveries %+v, want one mfa.enrolled", ds)
+	}
+	body, err := f.svc.WebhookBody(ds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.svc.UserByName(ctx, "alice")
+	if want := `"data":{"method":"totp","user_id":"` + u.ID + `"}`; !strings.Contains(string(body), want) {
+		t.Errorf("body %s, want %s", body, want)
+	}
+	if strings.Contains(string(body), secret) || strings.Contains(string(body), codes[0]) {
+		t.Error("the webhook body holds a secret")
 	}
 }

@@ -37,7 +37,7 @@ type fixture struct {
 	db    *sqlite.DB
 }
 
-func newFixture(t *testing.T, alg jose.Algorithm) *fixture {
+func newFixture(t testing.TB, alg jose.Algorithm) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := newClock()

@@ -88,6 +88,9 @@ type Config struct {
 	RolePolicies       map[string]auth.SessionPolicy
 	MaxSessionsPerUser int
 	ReauthWithin       time.Duration
+	// RequireMFAForRoles lists roles whose users must have a second
+	// factor (auth.Config.RequireMFAForRoles).
+	RequireMFAForRoles []string
 
 	// Argon2 parameters; the password package's defaults when zero.
 	Argon2Memory, Argon2Iterations uint32

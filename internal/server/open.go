@@ -185,6 +185,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		IdleTimeout: cfg.IdleTimeout, SessionLifetime: cfg.SessionLifetime, Registration: cfg.Registration,
 		RoleScopes: cfg.RoleScopes, RolePolicies: cfg.RolePolicies, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		ReauthWithin: cfg.ReauthWithin, ClaimsHookContinue: cfg.ClaimsHook.Continue, WebhooksAllowHTTP: cfg.WebhooksAllowHTTP,
+		RequireMFAForRoles: cfg.RequireMFAForRoles,
 	})
 	if err != nil {
 		return nil, err
