@@ -285,7 +285,9 @@ func encode(options any, session *webauthn.SessionData) (json.RawMessage, []byte
 	if err != nil {
 		return nil, nil, fmt.Errorf("passkey: %w", err)
 	}
-	state, err := json.Marshal(session)
+	// The state is kept in go-webauthn's MessagePack form: it is read
+	// back by this package only, and decodes without reflection.
+	state, err := session.MarshalMsg(nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("passkey: %w", err)
 	}
@@ -294,7 +296,7 @@ func encode(options any, session *webauthn.SessionData) (json.RawMessage, []byte
 
 func decodeState(state []byte) (*webauthn.SessionData, error) {
 	var s webauthn.SessionData
-	if err := json.Unmarshal(state, &s); err != nil {
+	if _, err := s.UnmarshalMsg(state); err != nil {
 		return nil, fmt.Errorf("passkey: stored ceremony state unreadable: %w", err)
 	}
 	return &s, nil
