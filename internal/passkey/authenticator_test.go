@@ -78,9 +78,11 @@ func (a *softAuthenticator) authData(rpID string, attested bool) []byte {
 		out = append(out, make([]byte, 16)...) // AAGUID: none
 		out = binary.BigEndian.AppendUint16(out, uint16(len(a.credentialID)))
 		out = append(out, a.credentialID...)
-		x, y := make([]byte, 32), make([]byte, 32)
-		a.key.PublicKey.X.FillBytes(x)
-		a.key.PublicKey.Y.FillBytes(y)
+		raw, err := a.key.PublicKey.Bytes() // 0x04 || x || y
+		if err != nil {
+			panic(err)
+		}
+		x, y := raw[1:33], raw[33:65]
 		// COSE_Key (RFC 9053): kty EC2, alg ES256, crv P-256, x, y.
 		cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
 		if err != nil {
