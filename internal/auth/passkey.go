@@ -461,11 +461,7 @@ func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string) (*Pa
 	if s.webauthn == nil {
 		return nil, errPasskeysOff()
 	}
-	p, err := s.openMFAToken(tok)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.pendingUser(ctx, p)
+	p, u, err := s.pendingMFA(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -515,11 +511,7 @@ func (s *Service) verifyPasskeyFactor(ctx context.Context, u *keycard.User, p *M
 // MFAFactors returns the second factors the MFA token's user can prove
 // (Factor… names); an expired or forged token is EUNAUTHORIZED.
 func (s *Service) MFAFactors(ctx context.Context, tok string) ([]string, error) {
-	p, err := s.openMFAToken(tok)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.pendingUser(ctx, p)
+	p, u, err := s.pendingMFA(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -527,4 +519,19 @@ func (s *Service) MFAFactors(ctx context.Context, tok string) ([]string, error) 
 		return []string{FactorTOTP}, nil
 	}
 	return s.userFactors(ctx, u)
+}
+
+// pendingMFA returns the pending sign-in of an MFA token and its user, if
+// it may still finish (openMFAToken, pendingUser); it does not use the
+// token up.
+func (s *Service) pendingMFA(ctx context.Context, tok string) (*MFAPending, *keycard.User, error) {
+	p, err := s.openMFAToken(tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.pendingUser(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, u, nil
 }

@@ -32,14 +32,25 @@ const maxPasskeyBody = 64 << 10
 
 // passkeyRoutes registers the passkey routes.
 func (h *Handler) passkeyRoutes() {
-	h.handle("POST /signin/passkey/options", h.handlePasskeySignInOptions)
-	h.handle("POST /signin/passkey", h.handlePasskeySignIn)
-	h.handle("POST /signin/mfa/passkey/options", h.handleMFAPasskeyOptions)
-	h.handle("POST /signin/mfa/passkey", h.handleMFAPasskey)
-	h.handle("POST /account/passkeys/options", h.handlePasskeyRegisterOptions)
-	h.handle("POST /account/passkeys", h.handlePasskeyRegister)
+	h.handle("POST /signin/passkey/options", h.passkeysOn(h.handlePasskeySignInOptions))
+	h.handle("POST /signin/passkey", h.passkeysOn(h.handlePasskeySignIn))
+	h.handle("POST /signin/mfa/passkey/options", h.passkeysOn(h.handleMFAPasskeyOptions))
+	h.handle("POST /signin/mfa/passkey", h.passkeysOn(h.handleMFAPasskey))
+	h.handle("POST /account/passkeys/options", h.passkeysOn(h.handlePasskeyRegisterOptions))
+	h.handle("POST /account/passkeys", h.passkeysOn(h.handlePasskeyRegister))
 	h.handle("POST /account/passkeys/{id}/rename", h.user(h.handleRenamePasskey))
 	h.handle("POST /account/passkeys/{id}/remove", h.user(h.handleRemovePasskey))
+}
+
+// passkeysOn wraps a ceremony's endpoint: 404 when passkeys are off.
+func (h *Handler) passkeysOn(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.svc.PasskeysEnabled() {
+			jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
+			return
+		}
+		next(w, r)
+	}
 }
 
 // jsonError writes {"error": message} with status.
@@ -124,10 +135,6 @@ type passkeyAnswer struct {
 // a sign-in with any passkey of this site (a discoverable credential)
 // and keeps its id in passkeyCookie.
 func (h *Handler) handlePasskeySignInOptions(w http.ResponseWriter, r *http.Request) {
-	if !h.svc.PasskeysEnabled() {
-		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
-		return
-	}
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
@@ -145,10 +152,6 @@ func (h *Handler) handlePasskeySignInOptions(w http.ResponseWriter, r *http.Requ
 // signed in like a password sign-in (or its session of the same user
 // renewed) and told where to go: {"redirect": next}.
 func (h *Handler) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
-	if !h.svc.PasskeysEnabled() {
-		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
-		return
-	}
 	var a passkeyAnswer
 	if !h.readPasskeyJSON(w, r, formCookie(r), &a) {
 		return
@@ -288,10 +291,6 @@ func (h *Handler) handleRemovePasskey(w http.ResponseWriter, r *http.Request) {
 // request options of the user's passkeys for the MFA step of the token
 // in mfaCookie.
 func (h *Handler) handleMFAPasskeyOptions(w http.ResponseWriter, r *http.Request) {
-	if !h.svc.PasskeysEnabled() {
-		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
-		return
-	}
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
@@ -307,10 +306,6 @@ func (h *Handler) handleMFAPasskeyOptions(w http.ResponseWriter, r *http.Request
 // second factor of the MFA step. On success the browser is signed in and
 // told where to go, {"redirect": next}.
 func (h *Handler) handleMFAPasskey(w http.ResponseWriter, r *http.Request) {
-	if !h.svc.PasskeysEnabled() {
-		jsonError(w, http.StatusNotFound, "Passkeys are not enabled on this server.")
-		return
-	}
 	var a passkeyAnswer
 	if !h.readPasskeyJSON(w, r, formCookie(r), &a) {
 		return
