@@ -49,7 +49,7 @@ func notice(r *http.Request) string {
 	case "passkeyrenamed":
 		return "The passkey is renamed."
 	case "passkeyremoved":
-		return "The passkey is removed: it can no longer sign in to your account."
+		return "The passkey is removed: it can no longer sign in."
 	case "mfaoff":
 		return "Two-step sign-in is off: the authenticator app and the recovery codes are removed."
 	case "mfaremoved":

@@ -40,6 +40,7 @@ func (h *Handler) passkeyRoutes() {
 	h.handle("POST /account/passkeys", h.passkeysOn(h.handlePasskeyRegister))
 	h.handle("POST /account/passkeys/{id}/rename", h.user(h.handleRenamePasskey))
 	h.handle("POST /account/passkeys/{id}/remove", h.user(h.handleRemovePasskey))
+	h.handle("POST /admin/users/{id}/passkeys/{passkey}/remove", h.admin(h.handleAdminRemovePasskey))
 }
 
 // passkeysOn wraps a ceremony's endpoint: 404 when passkeys are off.
@@ -342,4 +343,15 @@ func (h *Handler) mfaPasskeyError(w http.ResponseWriter, r *http.Request, err er
 		return
 	}
 	h.jsonServiceError(w, r, err)
+}
+
+// handleAdminRemovePasskey is POST /admin/users/{id}/passkeys/{passkey}/remove:
+// an admin removes a user's passkey (audited, mailed to the user).
+func (h *Handler) handleAdminRemovePasskey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := h.svc.RemovePasskey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("passkey")); err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
+	http.Redirect(w, r, userURL(id, "passkeyremoved"), http.StatusSeeOther)
 }

@@ -1,10 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/auth"
 )
 
 // postJSON posts body as JSON from a page of the site, with the CSRF
@@ -111,5 +116,41 @@ func TestPasskeysOff(t *testing.T) {
 	}
 	if p := b.postJSON("/signin/passkey/options", b.csrf(page), `{}`); p.status != http.StatusNotFound {
 		t.Errorf("options with passkeys off: %d", p.status)
+	}
+}
+
+// TestAdminPasskeys: the console lists a user's passkeys on their page
+// and removes one, audited with the admin as actor.
+func TestAdminPasskeys(t *testing.T) {
+	f := newFixture(t, fixtureOptions{passkeys: true})
+	root := f.addUser(t, "root", auth.RoleAdmin)
+	alice := f.addUser(t, "alice")
+	pk := &keycard.Passkey{ID: "pk-1", UserID: alice, CredentialID: []byte("cred-1"), PublicKey: []byte{0xa5}, Name: "Alice's key",
+		CreatedAt: f.clock.Now()}
+	if err := f.stores.Passkeys.CreatePasskey(context.Background(), pk); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.mustSignIn("root")
+	page := b.get("/admin/users/" + alice)
+	if page.status != http.StatusOK || !strings.Contains(page.body, "Alice&#39;s key") {
+		t.Fatalf("the user's page does not list the passkey: %d\n%s", page.status, page.body)
+	}
+	p := b.post("/admin/users/"+alice+"/passkeys/pk-1/remove", url.Values{"csrf_token": {b.csrf(page)}})
+	if p.status != http.StatusSeeOther || !strings.Contains(p.location(), "done=passkeyremoved") {
+		t.Fatalf("remove: %d %s", p.status, p.location())
+	}
+	if pks, _ := f.svc.ListPasskeys(context.Background(), alice); len(pks) != 0 {
+		t.Errorf("%d passkeys left, want 0", len(pks))
+	}
+	events, _ := f.stores.Audit.ListAudit(context.Background(), keycard.AuditFilter{Type: auth.AuditPasskeyRemoved})
+	if len(events) != 1 || events[0].Actor != root || events[0].Subject != alice {
+		t.Errorf("audit %+v, want one removal by root of alice's", events)
+	}
+	// A non-admin cannot.
+	a := f.browser(t)
+	a.mustSignIn("alice")
+	if p := a.post("/admin/users/"+alice+"/passkeys/pk-1/remove", url.Values{"csrf_token": {a.csrf(a.get("/account"))}}); p.status != http.StatusForbidden {
+		t.Errorf("a user on the console's removal: %d", p.status)
 	}
 }
