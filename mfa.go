@@ -1,6 +1,7 @@
 package keycard
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -78,4 +79,21 @@ type MFAStore interface {
 	// RecoveryCodesLeft returns how many unused recovery codes the user
 	// has.
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+}
+
+// CheckRecoveryCodeHashes returns an EINVALID error when a hash is empty
+// or repeated: the stores' check of MFAStore.ConfirmTOTP and
+// ReplaceRecoveryCodes.
+func CheckRecoveryCodeHashes(codes [][]byte) error {
+	for i, c := range codes {
+		if len(c) == 0 {
+			return &Error{Code: EINVALID, Message: "A recovery code hash is empty."}
+		}
+		for _, d := range codes[:i] {
+			if bytes.Equal(c, d) {
+				return &Error{Code: EINVALID, Message: "A recovery code hash is repeated."}
+			}
+		}
+	}
+	return nil
 }

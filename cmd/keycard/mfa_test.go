@@ -9,17 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	pqtotp "github.com/pquerna/otp/totp"
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
 
 // TestRequireMFAForRoles: keycard serve --require-mfa-for-roles admin
-// (and the same from the configuration file) stops an admin without a
+// (and the same from the configuration file and the environment) stops an admin without a
 // second factor at the password with mfa_enrollment_required; the admin
 // enrols over the JSON API and gets tokens; keycard users remove-mfa
 // takes the factor away again.
 func TestRequireMFAForRoles(t *testing.T) {
-	for _, how := range []string{"flag", "config"} {
+	for _, how := range []string{"flag", "config", "env"} {
 		t.Run(how, func(t *testing.T) {
 			data := t.TempDir()
 			extra := []string{"--require-mfa-for-roles", "admin, ops"}
@@ -29,6 +28,10 @@ func TestRequireMFAForRoles(t *testing.T) {
 					t.Fatal(err)
 				}
 				extra = []string{"--config", cfg}
+			}
+			if how == "env" {
+				t.Setenv("KEYCARD_REQUIRE_MFA_FOR_ROLES", "ops,admin")
+				extra = nil
 			}
 			s := startServerIn(t, data, extra...)
 			const pass = "correct horse battery staple"
@@ -52,7 +55,7 @@ func TestRequireMFAForRoles(t *testing.T) {
 			if code, _ := call(t, "POST", s.base+"/v1/login/mfa/enroll", "", "application/json", `{"mfa_token":"`+step.MFAToken+`"}`, &e); code != 200 {
 				t.Fatalf("enroll: %d", code)
 			}
-			code, _ := pqtotp.GenerateCodeCustom(e.Secret, time.Now(), pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			code := authtest.TOTPCode(t, e.Secret, time.Now())
 			var tok struct {
 				AccessToken   string   `json:"access_token"`
 				RecoveryCodes []string `json:"recovery_codes"`

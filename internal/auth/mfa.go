@@ -386,10 +386,10 @@ func errMFACode() error {
 //
 // Attempts are throttled per account (LoginLimits.Account, under a key of
 // their own): a refused attempt is a *ThrottledError (the token is not
-// used up). A wrong code is EUNAUTHORIZED "Invalid code."; a malformed, expired or used token, or one
-// whose password changed since, is EUNAUTHORIZED "This sign-in has
-// expired". Every token works once: a refused proof is an
-// *InvalidMFAProofError carrying the next token.
+// used up). Every token works once: a wrong code is an
+// *InvalidMFAProofError (EUNAUTHORIZED "Invalid code.") carrying the
+// next token; a malformed, expired or used token, or one whose password
+// changed since, is EUNAUTHORIZED "This sign-in has expired".
 func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof, c Agent) (*MFAResult, error) {
 	c = c.clean()
 	p, err := s.openMFAToken(token)
@@ -499,7 +499,9 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, detail)
 	if f.Name == FactorRecoveryCode {
 		if res.RecoveryCodesLeft, err = s.stores.MFA.RecoveryCodesLeft(ctx, u.ID); err != nil {
-			return nil, err
+			// The session is made: answer it rather than lose it.
+			s.log.ErrorContext(ctx, "counting recovery codes", "user", u.ID, "err", err)
+			res.RecoveryCodesLeft = -1
 		}
 		s.audit(ctx, AuditRecoveryCodeUsed, UserActor(u.ID, c), u.ID, map[string]any{"remaining": res.RecoveryCodesLeft})
 		s.notify(ctx, u, MailRecoveryCodeUsed)

@@ -9,22 +9,11 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/throttle"
 )
-
-// totpCode computes a code with github.com/pquerna/otp, an
-// implementation independent of Keycard's.
-func totpCode(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	code, err := pqtotp.GenerateCodeCustom(secret, at, pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
 
 // enrolOverHTTP sets up an authenticator app for the holder of token
 // through the user API; it returns the secret and the recovery codes.
@@ -43,7 +32,7 @@ func (f *fixture) enrolOverHTTP(t *testing.T, token string) (string, []string) {
 		t.Errorf("pquerna/otp cannot read the otpauth URI: %v", err)
 	}
 	f.postJSON(t, "/v1/me/mfa/totp/confirm", token, `{"code":"abcdef"}`).wantError(t, http.StatusBadRequest, codeInvalidGrant)
-	res = f.postJSON(t, "/v1/me/mfa/totp/confirm", token, `{"code":"`+totpCode(t, e.Secret, f.clock.Now())+`"}`)
+	res = f.postJSON(t, "/v1/me/mfa/totp/confirm", token, `{"code":"`+authtest.TOTPCode(t, e.Secret, f.clock.Now())+`"}`)
 	if res.status != http.StatusOK {
 		t.Fatalf("confirm: %d %s", res.status, res.body)
 	}
@@ -120,12 +109,12 @@ func TestMFASignInJSON(t *testing.T) {
 
 	// The confirming code's step is used: the same code is a replay.
 	now := f.clock.Now()
-	next = wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, totpCode(t, secret, now))), "replayed code")
+	next = wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, authtest.TOTPCode(t, secret, now))), "replayed code")
 	// The used token is refused, without a new one.
-	f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, totpCode(t, secret, now))).wantError(t, http.StatusUnauthorized, codeInvalidGrant)
+	f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, authtest.TOTPCode(t, secret, now))).wantError(t, http.StatusUnauthorized, codeInvalidGrant)
 	next = wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, "99999x")), "wrong code")
 	f.clock.Advance(30 * time.Second)
-	good := totpCode(t, secret, f.clock.Now())
+	good := authtest.TOTPCode(t, secret, f.clock.Now())
 	res = f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, good))
 	if res.status != http.StatusOK {
 		t.Fatalf("login/mfa: %d %s", res.status, res.body)
@@ -144,7 +133,7 @@ func TestMFASignInJSON(t *testing.T) {
 	next = wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, good)), "code replayed in a new sign-in")
 	// Expired MFA token.
 	f.clock.Advance(auth.MFATokenLifetime)
-	f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, totpCode(t, secret, f.clock.Now()))).wantError(t, http.StatusUnauthorized, codeInvalidGrant)
+	f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, authtest.TOTPCode(t, secret, f.clock.Now()))).wantError(t, http.StatusUnauthorized, codeInvalidGrant)
 
 	// A recovery code, once.
 	step = f.mfaStep(t, "alice", codeMFARequired)
@@ -211,7 +200,7 @@ func TestMFAThrottledJSON(t *testing.T) {
 	for i := range 2 {
 		next = wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, "000000")), "wrong code "+string(rune('1'+i)))
 	}
-	res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, totpCode(t, secret, f.clock.Now().Add(30*time.Second))))
+	res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, authtest.TOTPCode(t, secret, f.clock.Now().Add(30*time.Second))))
 	res.wantError(t, http.StatusTooManyRequests, codeTooManyRequests)
 	if res.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After")
@@ -221,7 +210,7 @@ func TestMFAThrottledJSON(t *testing.T) {
 	step = f.mfaStep(t, "alice", codeMFARequired)
 	f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, "000000")).wantError(t, http.StatusTooManyRequests, codeTooManyRequests)
 	f.clock.Advance(2 * time.Minute)
-	if res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, totpCode(t, secret, f.clock.Now()))); res.status != http.StatusOK {
+	if res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, authtest.TOTPCode(t, secret, f.clock.Now()))); res.status != http.StatusOK {
 		t.Errorf("after the wait: %d %s", res.status, res.body)
 	}
 }
@@ -245,7 +234,7 @@ func TestMFAPolicyJSON(t *testing.T) {
 	if res.status != http.StatusOK || e.Secret == "" {
 		t.Fatalf("enroll: %d %s", res.status, res.body)
 	}
-	res = f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, totpCode(t, e.Secret, f.clock.Now())))
+	res = f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, authtest.TOTPCode(t, e.Secret, f.clock.Now())))
 	if res.status != http.StatusOK {
 		t.Fatalf("login/mfa: %d %s", res.status, res.body)
 	}
@@ -271,4 +260,23 @@ func TestMFAPolicyJSON(t *testing.T) {
 	f.register(t, "bob", testPassword)
 	bob := f.login(t, "bob", testPassword)
 	f.send(t, http.MethodDelete, "/admin/v1/users/"+root.ID+"/mfa", bob.AccessToken).wantError(t, http.StatusForbidden, codeInsufficientRole)
+}
+
+// TestMFAAdminRemoveStepUp: DELETE /admin/v1/users/{id}/mfa with a
+// sign-in older than --reauth-within is 401
+// insufficient_user_authentication, and nothing is removed.
+func TestMFAAdminRemoveStepUp(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: time.Minute})
+	ctx := context.Background()
+	if _, err := f.svc.Register(ctx, "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.register(t, "bob", testPassword)
+	f.enrolOverHTTP(t, f.login(t, "bob", testPassword).AccessToken)
+	admin := f.login(t, "root", testPassword)
+	f.clock.Advance(2 * time.Minute)
+	f.send(t, http.MethodDelete, "/admin/v1/users/"+bob+"/mfa", admin.AccessToken).wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
+	if n := f.auditTypes(t)[auth.AuditMFARemoved]; n != 0 {
+		t.Errorf("%d mfa.removed events after a refused removal", n)
+	}
 }

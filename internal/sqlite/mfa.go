@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,21 +16,6 @@ var _ keycard.MFAStore = (*MFAStore)(nil)
 
 func totpNotFound() error {
 	return &keycard.Error{Code: keycard.ENOTFOUND, Message: "No authenticator app is set up."}
-}
-
-// checkCodes returns EINVALID for an empty or repeated recovery-code hash.
-func checkCodes(codes [][]byte) error {
-	for i, c := range codes {
-		if len(c) == 0 {
-			return &keycard.Error{Code: keycard.EINVALID, Message: "A recovery code hash is empty."}
-		}
-		for _, d := range codes[:i] {
-			if bytes.Equal(c, d) {
-				return &keycard.Error{Code: keycard.EINVALID, Message: "A recovery code hash is repeated."}
-			}
-		}
-	}
-	return nil
 }
 
 // PutPendingTOTP implements keycard.MFAStore.
@@ -75,7 +59,7 @@ func (s *MFAStore) TOTP(ctx context.Context, userID string) (*keycard.TOTPCreden
 
 // ConfirmTOTP implements keycard.MFAStore.
 func (s *MFAStore) ConfirmTOTP(ctx context.Context, userID string, step int64, codes [][]byte, at time.Time) error {
-	if err := checkCodes(codes); err != nil {
+	if err := keycard.CheckRecoveryCodeHashes(codes); err != nil {
 		return err
 	}
 	err := s.db.update(ctx, func(tx txn) error {
@@ -150,7 +134,7 @@ func replaceCodes(ctx context.Context, tx txn, userID string, codes [][]byte, at
 
 // ReplaceRecoveryCodes implements keycard.MFAStore.
 func (s *MFAStore) ReplaceRecoveryCodes(ctx context.Context, userID string, codes [][]byte, at time.Time) error {
-	if err := checkCodes(codes); err != nil {
+	if err := keycard.CheckRecoveryCodeHashes(codes); err != nil {
 		return err
 	}
 	err := s.db.update(ctx, func(tx txn) error {

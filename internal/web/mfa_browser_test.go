@@ -7,6 +7,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
 
 // TestBrowserMFA: in Chromium, set up an authenticator app from the
@@ -35,7 +37,7 @@ func TestBrowserMFA(t *testing.T) {
 	first.screenshot("mfa-setup.png")
 	first.do("type the first code",
 		chromedp.Focus(chromedp.ID("code")),
-		chromedp.KeyEvent(totpCode(t, secret, f.clock.Now())+kb.Enter),
+		chromedp.KeyEvent(authtest.TOTPCode(t, secret, f.clock.Now())+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("recovery-codes")))
 	if n := first.eval(`document.querySelectorAll("#recovery-codes li").length`); n != 10.0 {
 		t.Errorf("%v recovery codes shown", n)
@@ -59,14 +61,14 @@ func TestBrowserMFA(t *testing.T) {
 	}
 	second.screenshot("mfa-signin.png")
 	wrong := "000000"
-	if totpCode(t, secret, f.clock.Now()) == wrong {
+	if authtest.TOTPCode(t, secret, f.clock.Now()) == wrong {
 		wrong = "111111"
 	}
 	second.do("a wrong code", chromedp.KeyEvent(wrong+kb.Enter), chromedp.WaitVisible(chromedp.ID("code-error")))
 	f.clock.Advance(30 * time.Second)
 	second.do("the code",
 		chromedp.Clear(chromedp.ID("code")), chromedp.Focus(chromedp.ID("code")),
-		chromedp.KeyEvent(totpCode(t, secret, f.clock.Now())+kb.Enter),
+		chromedp.KeyEvent(authtest.TOTPCode(t, secret, f.clock.Now())+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("sessions")))
 	if p := second.path(); p != "/account" {
 		t.Errorf("after the code: %s", p)

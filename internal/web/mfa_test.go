@@ -11,22 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	pqtotp "github.com/pquerna/otp/totp"
-
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
-
-// totpCode computes a code with github.com/pquerna/otp, independently
-// of Keycard's implementation.
-func totpCode(t testing.TB, secret string, at time.Time) string {
-	t.Helper()
-	code, err := pqtotp.GenerateCodeCustom(secret, at, pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
 
 var (
 	totpSecretRE = regexp.MustCompile(`id="totp-secret" class="secret">([A-Z2-7]+)<`)
@@ -73,7 +61,7 @@ func enrolOnAccountPage(t testing.TB, f *fixture, b *browser) (string, []string)
 	if p := b.post("/account/totp", url.Values{"csrf_token": {b.csrf(pg)}, "code": {"12345x"}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="code-error"`) {
 		t.Errorf("a wrong code: %d", p.status)
 	}
-	p := b.post("/account/totp", url.Values{"csrf_token": {b.csrf(pg)}, "code": {totpCode(t, secret, f.clock.Now())}})
+	p := b.post("/account/totp", url.Values{"csrf_token": {b.csrf(pg)}, "code": {authtest.TOTPCode(t, secret, f.clock.Now())}})
 	codes := recoveryCodes(t, p)
 	if acc := b.get("/account"); !strings.Contains(acc.body, "10 unused recovery codes") {
 		t.Errorf("account page after enrolment:\n%s", acc.body)
@@ -115,7 +103,7 @@ func TestMFAPagesSignIn(t *testing.T) {
 		t.Fatalf("wrong code: %d, a new token %v", p.status, b.cookies["__Host-keycard_mfa"].Value != first)
 	}
 	f.clock.Advance(30 * time.Second)
-	p = b.post("/signin/mfa", url.Values{"csrf_token": {b.csrf(form)}, "code": {totpCode(t, secret, f.clock.Now())}, "next": {"/account"}})
+	p = b.post("/signin/mfa", url.Values{"csrf_token": {b.csrf(form)}, "code": {authtest.TOTPCode(t, secret, f.clock.Now())}, "next": {"/account"}})
 	if p.status != http.StatusSeeOther || p.location() != "/account" || b.cookies["__Host-keycard_access"] == nil || b.cookies["__Host-keycard_mfa"] != nil {
 		t.Fatalf("right code: %d %q", p.status, p.location())
 	}
@@ -133,7 +121,7 @@ func TestMFAPagesSignIn(t *testing.T) {
 	}
 	// An expired MFA token goes back to the password.
 	f.clock.Advance(auth.MFATokenLifetime)
-	p = b.postFrom("/signin/mfa", "/signin/mfa", url.Values{"code": {totpCode(t, secret, f.clock.Now())}, "next": {"/account"}})
+	p = b.postFrom("/signin/mfa", "/signin/mfa", url.Values{"code": {authtest.TOTPCode(t, secret, f.clock.Now())}, "next": {"/account"}})
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/signin?mfaexpired=1") {
 		t.Errorf("expired: %d %q", p.status, p.location())
 	}
@@ -165,7 +153,7 @@ func TestMFAAuthorize(t *testing.T) {
 		t.Fatalf("authorize before the second factor: %d %q", p.status, p.location())
 	}
 	f.clock.Advance(30 * time.Second)
-	p = b.postFrom(r.location(), "/signin/mfa", url.Values{"code": {totpCode(t, secret, f.clock.Now())}, "next": {next}})
+	p = b.postFrom(r.location(), "/signin/mfa", url.Values{"code": {authtest.TOTPCode(t, secret, f.clock.Now())}, "next": {next}})
 	if p.location() != next {
 		t.Fatalf("code: %d %q, want back to %q", p.status, p.location(), next)
 	}
@@ -211,7 +199,7 @@ func TestMFAPolicyPages(t *testing.T) {
 	if p.status != http.StatusUnauthorized || enrolPage(t, &page{status: 200, body: p.body}) != secret {
 		t.Fatalf("wrong code: %d", p.status)
 	}
-	p = b.post("/signin/enroll", url.Values{"csrf_token": {b.csrf(pg)}, "code": {totpCode(t, secret, f.clock.Now())}, "next": {"/admin/users"}})
+	p = b.post("/signin/enroll", url.Values{"csrf_token": {b.csrf(pg)}, "code": {authtest.TOTPCode(t, secret, f.clock.Now())}, "next": {"/admin/users"}})
 	recoveryCodes(t, p)
 	if !strings.Contains(p.body, `href="/admin/users" id="codes-continue"`) || b.cookies["__Host-keycard_access"] == nil {
 		t.Fatalf("after enrolment: %d\n%s", p.status, p.body)
@@ -233,4 +221,37 @@ func TestMFAPolicyPages(t *testing.T) {
 	if acc := b.get("/account"); strings.Contains(acc.body, `id="remove-totp"`) {
 		t.Error("the account page offers to turn off a required factor")
 	}
+}
+
+// TestMFAAdminRemoveStepUp: removing a user's second factors from the
+// console needs a recent sign-in (--reauth-within): an older one is sent
+// to sign in again and nothing is removed.
+func TestMFAAdminRemoveStepUp(t *testing.T) {
+	f := newFixture(t, fixtureOptions{reauthWithin: time.Minute})
+	f.addUser(t, "root", auth.RoleAdmin)
+	bob := f.addUser(t, "bob")
+	bb := f.browser(t)
+	bb.mustSignIn("bob")
+	enrolOnAccountPage(t, f, bb)
+	b := f.browser(t)
+	b.mustSignIn("root")
+	form := b.get("/admin/users/" + bob)
+	f.clock.Advance(2 * time.Minute)
+	p := b.post("/admin/users/"+bob+"/mfa/remove", url.Values{"csrf_token": {b.csrf(form)}})
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/signin?reauth=1") {
+		t.Fatalf("remove with an old sign-in: %d %q, want a sign-in again", p.status, p.location())
+	}
+	st, err := f.svc.MFAStatus(context.Background(), mustUser(t, f, bob))
+	if err != nil || !st.TOTP {
+		t.Errorf("after the refused removal: %v, %v; want the app still set up", st, err)
+	}
+}
+
+func mustUser(t *testing.T, f *fixture, id string) *keycard.User {
+	t.Helper()
+	u, err := f.svc.User(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

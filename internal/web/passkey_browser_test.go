@@ -19,6 +19,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
 
 // virtualAuthenticator adds a CTAP2 platform authenticator to the tab
@@ -348,7 +349,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.ConfirmTOTP(ctx, pr, totpCode(t, enrol.Secret, f.clock.Now()), auth.Agent{}); err != nil {
+	if _, err := f.svc.ConfirmTOTP(ctx, pr, authtest.TOTPCode(t, enrol.Secret, f.clock.Now()), auth.Agent{}); err != nil {
 		t.Fatal(err)
 	}
 	second := c.tab(f.url)
