@@ -27,12 +27,11 @@ const (
 //     (BE flag clear): its private key never leaves the authenticator.
 //   - AMRSoftwareKey ("swk") for a backup-eligible (synced) credential:
 //     its key is copied between devices by a passkey provider.
-//   - AMRMultiFactor ("mfa") besides, when the authenticator verified the
+//   - AMRMFA ("mfa") besides, when the authenticator verified the
 //     user (UV flag): possession of the key and a PIN or biometric.
 const (
 	AMRHardwareKey = "hwk"
 	AMRSoftwareKey = "swk"
-	AMRMultiFactor = "mfa"
 )
 
 // PasskeyAMR returns the amr of a sign-in with a passkey whose assertion
@@ -43,7 +42,7 @@ func PasskeyAMR(backupEligible, userVerified bool) []string {
 		amr[0] = AMRSoftwareKey
 	}
 	if userVerified {
-		amr = append(amr, AMRMultiFactor)
+		amr = append(amr, AMRMFA)
 	}
 	return amr
 }

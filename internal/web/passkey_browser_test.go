@@ -229,13 +229,13 @@ func TestBrowserPasskeys(t *testing.T) {
 	// the authenticator answers: the browser is signed in again.
 	before := f.sessionIDs(t, alice)
 	laptop.do("sign out", chromedp.Click(chromedp.CSS(`form.signout button`)))
-	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRHardwareKey, auth.AMRMultiFactor}) {
+	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRHardwareKey, auth.AMRMFA}) {
 		t.Errorf("a device-bound, user-verified passkey's session has amr %v, want [hwk mfa]", got)
 	}
 	phone.do("sign out", chromedp.Click(chromedp.CSS(`form.signout button`)), chromedp.WaitVisible(chromedp.ID("username")))
 	before = f.sessionIDs(t, alice)
 	phone.passkeySignIn()
-	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRSoftwareKey, auth.AMRMultiFactor}) {
+	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRSoftwareKey, auth.AMRMFA}) {
 		t.Errorf("a synced, user-verified passkey's session has amr %v, want [swk mfa]", got)
 	}
 	if pks, _ := f.svc.ListPasskeys(context.Background(), alice); pks[0].LastUsedAt.IsZero() || pks[0].SignCount == 0 {
@@ -374,7 +374,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	second.screenshot("signin-mfa-passkey.png")
 	second.do("use the passkey", chromedp.Click(chromedp.ID("mfa-passkey-button")), chromedp.WaitVisible(chromedp.ID("passkeys")))
-	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRPassword, auth.AMRHardwareKey, auth.AMRMultiFactor}) {
+	if got := f.newSession(t, alice, before).AMR; !slices.Equal(got, []string{auth.AMRPassword, auth.AMRHardwareKey, auth.AMRMFA}) {
 		t.Errorf("a password and a passkey give the session amr %v, want [pwd hwk mfa]", got)
 	}
 
