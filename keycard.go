@@ -33,6 +33,7 @@ type Stores struct {
 	Logouts     LogoutStore
 	Webhooks    WebhookStore
 	Emails      EmailStore
+	Passkeys    PasskeyStore
 	MFA         MFAStore
 	Federation  FederationStore
 }

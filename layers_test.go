@@ -47,7 +47,7 @@ var layers = map[string][]string{
 	// and logout tokens with verifier.RemoteKeySet: the one package of
 	// the auth server that imports verifier (docs/decisions/federation.md).
 	"internal/federation": {"jose", "jwt", "verifier"},
-	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/browser", "internal/httpapi", "internal/web", "internal/federation", "internal/metrics",
+	"internal/server": {"", "jose", "dpop", "internal/auth", "internal/backchannel", "internal/claimshook", "internal/webhook", "internal/mail", "internal/passkey", "internal/browser", "internal/httpapi", "internal/web", "internal/federation", "internal/metrics",
 		"internal/password", "internal/throttle", "internal/tlsconfig", "internal/sqlite", "internal/postgres", "internal/redis",
 		"internal/tracing", "internal/storetrace"},
 	"internal/storetrace": {"", "internal/tracing"},
@@ -64,6 +64,7 @@ var layers = map[string][]string{
 	"internal/cliauth":         {"jose", "jwt"},
 	"internal/chrometest":      {},
 	"internal/mail":            {"internal/auth"},
+	"internal/passkey":         {"", "internal/auth"},
 	"internal/mailpittest":     {},
 	"cmd/keycard":              nil, // the command wires everything: no rule
 }

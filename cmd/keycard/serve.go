@@ -45,6 +45,8 @@ type serverFlags struct {
 	maxSessions                                                        int
 	pages                                                              bool
 	pageRedirects, pageOrigins                                         stringList
+	webauthnRPID                                                       string
+	webauthnOrigins                                                    stringList
 	reauthWithin, stepUpWithin                                         time.Duration
 	backchannelAttempts                                                int
 	backchannelBackoff, backchannelTimeout                             time.Duration
@@ -114,6 +116,8 @@ var (
 		fs.BoolVar(&f.pages, "pages", true, "serve the web pages: sign-in, account and sessions, admin console (docs/web.md)")
 		fs.Var(&f.pageRedirects, "page-redirect", "a path prefix (such as /weather/) the sign-in page may send the browser back to, besides its own pages; repeatable")
 		fs.Var(&f.pageOrigins, "page-origin", "another origin the pages are served under (a gateway in front, such as https://app.example); repeatable")
+		fs.StringVar(&f.webauthnRPID, "webauthn-rp-id", "", "the passkeys' WebAuthn relying party `id`, a domain such as example.com; passkeys are bound to it (default: the issuer's host; off when that is an IP address)")
+		fs.Var(&f.webauthnOrigins, "webauthn-origin", "an origin whose pages may use passkeys, such as https://auth.example.com, on the relying party id's domain; repeatable (default: the issuer's and the --page-origin ones on that domain)")
 		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
@@ -249,6 +253,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.Webhooks.MaxAttempts, c.Webhooks.Backoff, c.Webhooks.Timeout = f.webhookAttempts, f.webhookBackoff, f.webhookTimeout
 	c.WebhooksAllowHTTP = f.webhooksAllowHTTP
 	c.PageRedirects, c.PageOrigins = f.pageRedirects, f.pageOrigins
+	c.WebAuthn = server.WebAuthnConfig{RPID: f.webauthnRPID, Origins: f.webauthnOrigins}
 	c.OTLPEndpoint = f.otlpEndpoint
 	c.Mail = server.MailConfig{SMTPURL: f.smtpURL, From: f.mailFrom, Templates: f.mailTemplates}
 	c.ClaimsHook = server.ClaimsHookConfig{URL: f.claimsHookURL, SecretFile: f.claimsHookSecretFile, Secret: e.getenv("KEYCARD_CLAIMS_HOOK_SECRET"),

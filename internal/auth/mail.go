@@ -11,6 +11,8 @@ const (
 	MailVerifyEmail     = "verify-email"
 	MailPasswordReset   = "password-reset"
 	MailPasswordChanged = "password-changed"
+	MailPasskeyAdded    = "passkey-added"
+	MailPasskeyRemoved  = "passkey-removed"
 )
 
 // Mail is a message to a user, before rendering.
@@ -38,6 +40,8 @@ type MailData struct {
 	Issuer string
 	// At is when the event happened.
 	At time.Time
+	// Passkey is the name of the passkey added or removed.
+	Passkey string
 }
 
 // Mailer sends mail. Send may block for as long as ctx allows; the

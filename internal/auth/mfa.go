@@ -158,6 +158,10 @@ type SecondFactor struct {
 	// an EUNAUTHORIZED error (counted by the MFA throttle); a proof must
 	// work at most once.
 	Verify func(ctx context.Context, u *keycard.User, pending *MFAPending, p MFAProof) error
+	// VerifyAMR, when not nil, is used instead of Verify by a factor
+	// whose methods depend on the proof (a passkey: "hwk" or "swk"): it
+	// returns them in place of AMR.
+	VerifyAMR func(ctx context.Context, u *keycard.User, pending *MFAPending, p MFAProof) ([]string, error)
 }
 
 // MFAResult is the outcome of CompleteMFA.
@@ -410,8 +414,10 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 	}
 	res := &MFAResult{RecoveryCodesLeft: -1}
 	var f *SecondFactor
+	var factorAMR []string // the methods of the factor proved
 	if p.Enroll {
 		f = s.factor(FactorTOTP)
+		factorAMR = f.AMR
 		if proof.Factor != "" && proof.Factor != FactorTOTP {
 			err = keycard.Errorf(keycard.EINVALID, "Set up an authenticator app: give its first code.")
 		} else {
@@ -433,7 +439,11 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 				err = errMFACode()
 			}
 			if err == nil {
-				err = f.Verify(ctx, u, p, proof)
+				if f.VerifyAMR != nil {
+					factorAMR, err = f.VerifyAMR(ctx, u, p, proof)
+				} else {
+					factorAMR, err = f.AMR, f.Verify(ctx, u, p, proof)
+				}
 			}
 		}
 	}
@@ -463,7 +473,7 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 			ExpiresIn: time.Unix(p.ExpiresAt, 0).Sub(s.now()).Truncate(time.Second)}
 	}
 	s.mfaOutcome(ctx, u.ID, true)
-	amr := append(append([]string{AMRPassword}, f.AMR...), AMRMFA)
+	amr := append(append([]string{AMRPassword}, factorAMR...), AMRMFA)
 	res.Factor = f.Name
 	if p.SessionID != "" {
 		res.Tokens, err = s.renewSession(ctx, u, p.SessionID, amr, c)

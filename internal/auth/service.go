@@ -233,6 +233,8 @@ type Service struct {
 	// none.
 	mailer   Mailer
 	mailJobs chan mailJob
+	// webauthn runs the passkey ceremonies; nil: passkeys are off.
+	webauthn WebAuthn
 	// factors are the second factors of the MFA step (mfa.go).
 	factors []SecondFactor
 }
@@ -265,6 +267,9 @@ type Deps struct {
 	// Mailer, when not nil, sends verification and password-reset links
 	// and notifications, from the worker RunMail runs.
 	Mailer Mailer
+	// WebAuthn, when not nil, lets users register passkeys and sign in
+	// with them (internal/passkey implements it).
+	WebAuthn WebAuthn
 }
 
 // NewService returns a Service.
@@ -272,6 +277,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	cfg.setDefaults()
 	if cfg.MaxSessionsPerUser < 0 {
 		return nil, errors.New("auth: MaxSessionsPerUser must not be negative")
+	}
+	if d.WebAuthn != nil && d.Stores.Passkeys == nil {
+		return nil, errors.New("auth: passkeys (Deps.WebAuthn) need a PasskeyStore")
 	}
 	if cfg.ReauthWithin < 0 {
 		return nil, errors.New("auth: ReauthWithin must not be negative")
@@ -300,7 +308,7 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	feed := newFeedNotifier()
 	s := &Service{stores: notifyingStores(d.Stores, feed), feed: feed, keys: d.Keys, sealer: d.Sealer, hasher: d.Hasher, tracer: d.Trace, cfg: cfg, now: d.Now, rand: d.Rand, log: d.Logger,
 		limits: d.LoginLimits, stats: d.Metrics, clientKeys: d.ClientKeys, claimsHook: d.ClaimsHook,
-		mailer: d.Mailer, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
+		mailer: d.Mailer, webauthn: d.WebAuthn, mailJobs: make(chan mailJob, cmp.Or(cfg.MailQueue, DefaultMailQueue))}
 	if s.stats == nil {
 		s.stats = noMetrics{}
 	}
@@ -321,6 +329,9 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 		s.hasher = &password.Hasher{}
 	}
 	s.factors = s.builtinFactors()
+	if s.webauthn != nil {
+		s.factors = append(s.factors, s.passkeyFactor())
+	}
 	// Without keys (the CLI's user commands) nothing is minted or parsed.
 	s.parser = jwt.NewParser(keySetResolver{s.keys},
 		jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience), jwt.WithType("at+jwt"),
@@ -367,6 +378,11 @@ func (s *Service) Prune(ctx context.Context) error {
 	if s.stores.Emails != nil {
 		if _, err := s.stores.Emails.PruneEmailTokens(ctx, now); err != nil {
 			return fmt.Errorf("auth: pruning email links: %w", err)
+		}
+	}
+	if s.stores.Passkeys != nil {
+		if _, err := s.stores.Passkeys.PrunePasskeyChallenges(ctx, now); err != nil {
+			return fmt.Errorf("auth: pruning passkey challenges: %w", err)
 		}
 	}
 	return nil

@@ -90,6 +90,8 @@ func TestAdminNeedsAdminRole(t *testing.T) {
 		{"DELETE", "/admin/v1/users/" + uid + "/sessions", ""},
 		{"DELETE", "/admin/v1/users/" + uid + "/sessions/x", ""},
 		{"GET", "/admin/v1/users/" + uid + "/consents", ""},
+		{"GET", "/admin/v1/users/" + uid + "/passkeys", ""},
+		{"DELETE", "/admin/v1/users/" + uid + "/passkeys/x", ""},
 		{"DELETE", "/admin/v1/users/" + uid + "/consents/x", ""},
 		{"GET", "/admin/v1/keys", ""},
 		{"POST", "/admin/v1/keys/rotate", ""},

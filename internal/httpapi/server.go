@@ -208,6 +208,7 @@ func (s *Server) routes() *http.ServeMux {
 
 	s.adminRoutes(mux)   // admin.go
 	s.mfaRoutes(mux)     // mfa.go
+	s.passkeyRoutes(mux) // passkeys.go
 	s.webhookRoutes(mux) // webhooks.go
 
 	s.handle(mux, "GET /healthz", http.HandlerFunc(s.handleHealth))

@@ -22,7 +22,7 @@ var defaultTemplates embed.FS
 // Names are the mail templates the auth server sends. Each has a plain
 // text template NAME.txt, which defines the subject as the template
 // "subject", and an HTML template NAME.html.
-var Names = []string{auth.MailVerifyEmail, auth.MailPasswordReset, auth.MailPasswordChanged,
+var Names = []string{auth.MailVerifyEmail, auth.MailPasswordReset, auth.MailPasswordChanged, auth.MailPasskeyAdded, auth.MailPasskeyRemoved,
 	auth.MailMFAEnrolled, auth.MailMFARemoved, auth.MailRecoveryCodeUsed, auth.MailRecoveryCodesRegenerated}
 
 // Templates renders mail. It is safe for concurrent use.

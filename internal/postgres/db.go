@@ -183,6 +183,7 @@ func (db *DB) Stores() keycard.Stores {
 		Logouts:     &LogoutStore{db: db},
 		Webhooks:    &WebhookStore{db: db},
 		Emails:      &EmailStore{db: db},
+		Passkeys:    &PasskeyStore{db: db},
 		MFA:         &MFAStore{db: db},
 		Federation:  &FederationStore{db: db},
 	}

@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +30,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/claimshook"
 	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/mail"
+	"github.com/keycard-auth/keycard/internal/passkey"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
@@ -115,6 +118,9 @@ type Config struct {
 	// browser back to; PageOrigins other origins the pages are served
 	// under (a gateway in front).
 	PageRedirects, PageOrigins []string
+	// WebAuthn is the passkeys' relying party (docs/accounts.md,
+	// "Passkeys"); its zero value derives it from the issuer.
+	WebAuthn WebAuthnConfig
 
 	// Backchannel tunes the back-channel logout worker: attempts,
 	// back-off, request timeout (backchannel.Options; zero fields take
@@ -187,6 +193,61 @@ type MailConfig struct {
 	// TLS, when not nil, is the base TLS configuration of the SMTP
 	// connections (a private CA's RootCAs).
 	TLS *tls.Config
+}
+
+// WebAuthnConfig configures the passkeys' relying party.
+type WebAuthnConfig struct {
+	// RPID is the relying party id; empty: the issuer's host, unless it
+	// is an IP address (passkeys are then off: browsers accept only
+	// domain names).
+	RPID string
+	// Origins are the origins allowed to run the ceremonies; empty: the
+	// issuer's, and those of PageOrigins on the RP id's domain.
+	Origins []string
+}
+
+// relyingParty returns the passkeys' relying party of c, or nil (with
+// the reason) when passkeys are off.
+func (c *Config) relyingParty() (*passkey.RelyingParty, string, error) {
+	if c.Issuer == "" {
+		return nil, "the server has no issuer URL", nil
+	}
+	rpID, issuerOrigin, err := passkey.Defaults(c.Issuer)
+	if err != nil {
+		return nil, "", fmt.Errorf("passkeys: %w", err)
+	}
+	explicit := c.WebAuthn.RPID != ""
+	if explicit {
+		rpID = c.WebAuthn.RPID
+	} else if net.ParseIP(rpID) != nil {
+		return nil, "the issuer's host is an IP address, which cannot be a WebAuthn relying party id: set --webauthn-rp-id (and serve under that name) to enable passkeys", nil
+	}
+	origins := c.WebAuthn.Origins
+	if len(origins) == 0 {
+		origins = []string{issuerOrigin}
+		for _, o := range c.PageOrigins {
+			if u, err := url.Parse(o); err == nil && onDomain(u.Hostname(), rpID) {
+				origins = append(origins, strings.TrimSuffix(o, "/"))
+			}
+		}
+	}
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || !onDomain(u.Hostname(), rpID) {
+			return nil, "", fmt.Errorf("--webauthn-origin %q: its host is not %s or under it (--webauthn-rp-id)", o, rpID)
+		}
+	}
+	rp, err := passkey.New(passkey.Config{RPID: rpID, Origins: origins})
+	if err != nil {
+		return nil, "", fmt.Errorf("--webauthn-rp-id: %w", err)
+	}
+	return rp, "", nil
+}
+
+// onDomain reports whether host is domain or a subdomain of it.
+func onDomain(host, domain string) bool {
+	host, domain = strings.ToLower(host), strings.ToLower(domain)
+	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
 // mailer returns the mailer c.Mail configures: SMTP, the log with Dev

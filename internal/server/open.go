@@ -183,6 +183,15 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			log.Info("sending mail", "smtp", m.String(), "from", cfg.Mail.From)
 			deps.Mailer = m
 		}
+		rp, off, err := cfg.relyingParty()
+		if err != nil {
+			return nil, err
+		}
+		if rp == nil {
+			log.Warn("passkeys off: " + off)
+		} else {
+			deps.WebAuthn = rp
+		}
 	}
 	a.svc, err = auth.NewService(deps, auth.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace,

@@ -107,6 +107,10 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ResetPassword", testResetPassword},
 		{"PruneEmailTokens", testPruneEmailTokens},
 		{"EmailUniqueConcurrent", testEmailUniqueConcurrent},
+		{"Passkeys", testPasskeys},
+		{"UsePasskeyConcurrent", testUsePasskeyConcurrent},
+		{"PasskeyChallenges", testPasskeyChallenges},
+		{"TakePasskeyChallengeConcurrent", testTakePasskeyChallengeConcurrent},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {

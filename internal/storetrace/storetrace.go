@@ -52,6 +52,7 @@ func Wrap(st keycard.Stores, tp trace.TracerProvider, system string) keycard.Sto
 		Logouts:     logoutStore{st.Logouts, op},
 		Webhooks:    webhookStore{st.Webhooks, op},
 		Emails:      emailStore{st.Emails, op},
+		Passkeys:    passkeyStore{st.Passkeys, op},
 		MFA:         mfaStore{st.MFA, op},
 		Federation:  federationStore{st.Federation, op},
 	}

@@ -50,6 +50,12 @@ func notice(r *http.Request) string {
 		return "The app's access is removed: it is signed out, and must ask again."
 	case "appsignedout":
 		return "Signed out of the app."
+	case "passkeyadded":
+		return "The passkey is added: you can sign in with it."
+	case "passkeyrenamed":
+		return "The passkey is renamed."
+	case "passkeyremoved":
+		return "The passkey is removed: it can no longer sign in."
 	case "mfaoff":
 		return "Two-step sign-in is off: the authenticator app and the recovery codes are removed."
 	case "mfaremoved":
@@ -82,6 +88,12 @@ type accountData struct {
 	// Email and EmailError are the email form's value and error, after a
 	// refused change.
 	Email, EmailError string
+	// Passkeys are the user's passkeys; PasskeysEnabled says whether new
+	// ones can be added. PasskeyError is the rename form's error, for
+	// the passkey PasskeyErrorID.
+	Passkeys                     []*keycard.Passkey
+	PasskeysEnabled              bool
+	PasskeyError, PasskeyErrorID string
 	// MFA is what the user has of second factors.
 	MFA *auth.MFAStatus
 	// Identities are the user's linked upstream identities, and
@@ -114,6 +126,11 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	d.Apps = appRows(apps)
+	if d.Passkeys, err = h.svc.ListPasskeys(r.Context(), p.User.ID); err != nil {
+		h.serviceError(w, r, err, p.User)
+		return
+	}
+	d.PasskeysEnabled = h.svc.PasskeysEnabled()
 	if d.MFA, err = h.svc.MFAStatus(r.Context(), p.User); err != nil {
 		h.serviceError(w, r, err, p.User)
 		return

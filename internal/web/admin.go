@@ -145,6 +145,8 @@ type userData struct {
 	MFA *auth.MFAStatus
 	// Identities are the user's linked identities at upstream providers.
 	Identities []identityRow
+	// Passkeys are the user's passkeys.
+	Passkeys []*keycard.Passkey
 }
 
 // handleUser is GET /admin/users/{id}?before=: a user, their sessions and
@@ -184,6 +186,10 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, status int,
 	}
 	d.Subject, d.Sessions, d.Apps, d.Self = u, sessions, appRows(apps), u.ID == current(r).User.ID
 	if d.MFA, err = h.svc.MFAStatus(ctx, u); err != nil {
+		h.serviceError(w, r, err, current(r).User)
+		return
+	}
+	if d.Passkeys, err = h.svc.ListPasskeys(ctx, u.ID); err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

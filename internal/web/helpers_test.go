@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/gateway"
 	"github.com/keycard-auth/keycard/internal/httpapi"
+	"github.com/keycard-auth/keycard/internal/passkey"
 	"github.com/keycard-auth/keycard/internal/password"
 	"github.com/keycard-auth/keycard/internal/throttle"
 	"github.com/keycard-auth/keycard/internal/web"
@@ -56,6 +59,10 @@ type fixtureOptions struct {
 	weather bool
 	// mailer is the service's mailer; the fixture runs the mail worker.
 	mailer auth.Mailer
+	// passkeys serves the fixture at http://localhost:PORT (browsers
+	// accept no IP address as a WebAuthn relying party id) with
+	// passkeys on, relying party id localhost.
+	passkeys bool
 	// requireMFA is auth.Config.RequireMFAForRoles.
 	requireMFA []string
 }
@@ -90,6 +97,14 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
+	if opt.passkeys {
+		base = "http://localhost:" + strconv.Itoa(ts.Listener.Addr().(*net.TCPAddr).Port)
+		rp, err := passkey.New(passkey.Config{RPID: "localhost", Origins: []string{base}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.WebAuthn = rp
+	}
 	svc, err := auth.NewService(deps, auth.Config{Issuer: base, Registration: opt.registration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA})
 	if err != nil {
 		t.Fatal(err)
@@ -229,16 +244,22 @@ func (p *page) location() string { return p.header.Get("Location") }
 // request.
 func (b *browser) send(method, path string, form url.Values, header http.Header) *page {
 	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return b.sendBody(method, path, "", nil, header)
 	}
+	return b.sendBody(method, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), header)
+}
+
+// sendBody is send with a body of any type (none when contentType is
+// empty).
+func (b *browser) sendBody(method, path, contentType string, body io.Reader, header http.Header) *page {
+	b.t.Helper()
 	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if header == nil {
 		header = http.Header{"Sec-Fetch-Site": {"same-origin"}}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -64,6 +65,20 @@ type mfaData struct {
 	// after.
 	Codes    []string
 	Continue string
+	// Passkey: the user can answer with a passkey; NoCode: with nothing
+	// else (no authenticator app, no recovery codes).
+	Passkey, NoCode bool
+}
+
+// mfaFactors fills in which factors the code's page offers for the MFA
+// token tok.
+func (h *Handler) mfaFactors(r *http.Request, tok string, d *mfaData) {
+	factors, err := h.svc.MFAFactors(r.Context(), tok)
+	if err != nil {
+		return // the page's form then says the sign-in expired
+	}
+	d.Passkey = slices.Contains(factors, auth.FactorPasskey)
+	d.NoCode = d.Passkey && !slices.Contains(factors, auth.FactorTOTP) && !slices.Contains(factors, auth.FactorRecoveryCode)
 }
 
 // mfaExpired sends the browser back to sign in with the password.
@@ -79,7 +94,9 @@ func (h *Handler) handleMFAPage(w http.ResponseWriter, r *http.Request) {
 		h.mfaExpired(w, r, next)
 		return
 	}
-	h.render(w, r, http.StatusOK, "mfa", &page{Title: "Two-step sign-in", CSRF: formToken(w, r), Data: &mfaData{Next: next}})
+	d := &mfaData{Next: next}
+	h.mfaFactors(r, mfaToken(r), d)
+	h.render(w, r, http.StatusOK, "mfa", &page{Title: "Two-step sign-in", CSRF: formToken(w, r), Data: d})
 }
 
 // handleMFA is POST /signin/mfa and POST /signin/enroll: the code (of
@@ -132,23 +149,30 @@ func (h *Handler) handleMFA(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	clearMFACookie(w)
-	if res.Reauthenticated {
-		h.setAccessCookie(w, res.Tokens)
-	} else {
-		if old, err := h.ssoSession(r); err == nil && old != nil {
-			if err := h.svc.EndBrowserSession(r.Context(), old, browser.AgentOf(r)); err != nil {
-				h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
-			}
-		}
-		h.setSessionCookies(w, res.Tokens)
-	}
+	h.finishMFA(w, r, res)
 	if len(res.RecoveryCodes) > 0 {
 		h.render(w, r, http.StatusOK, "recoverycodes", &page{Title: "Your recovery codes",
 			Data: &mfaData{Codes: res.RecoveryCodes, Continue: d.Next}})
 		return
 	}
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// finishMFA sets the cookies of a sign-in the MFA step completed: a new
+// session (ending another user's this browser had), or the new access
+// token of the session signed in to again.
+func (h *Handler) finishMFA(w http.ResponseWriter, r *http.Request, res *auth.MFAResult) {
+	clearMFACookie(w)
+	if res.Reauthenticated {
+		h.setAccessCookie(w, res.Tokens)
+		return
+	}
+	if old, err := h.ssoSession(r); err == nil && old != nil {
+		if err := h.svc.EndBrowserSession(r.Context(), old, browser.AgentOf(r)); err != nil {
+			h.log.ErrorContext(r.Context(), "web: ending the replaced session", "err", err)
+		}
+	}
+	h.setSessionCookies(w, res.Tokens)
 }
 
 // renderMFA renders the code's page, or the enrolment page with the app
@@ -169,6 +193,9 @@ func (h *Handler) renderMFA(w http.ResponseWriter, r *http.Request, status int, 
 			h.serviceError(w, r, err, nil)
 			return
 		}
+	}
+	if tmpl == "mfa" {
+		h.mfaFactors(r, tok, pg.Data.(*mfaData))
 	}
 	h.render(w, r, status, tmpl, pg)
 }

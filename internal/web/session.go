@@ -360,12 +360,14 @@ type signInData struct {
 	Email, EmailError string
 	// Providers are the buttons of the upstream identity providers.
 	Providers []providerButton
+	// Passkeys reports whether the sign-in page offers passkeys.
+	Passkeys bool
 }
 
 func (h *Handler) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	next := h.safeNext(r.URL.Query().Get("next"))
 	reauth := r.URL.Query().Get("reauth") != ""
-	d := signInData{Next: next, Providers: h.signInButtons(next)}
+	d := signInData{Next: next, Providers: h.signInButtons(next), Passkeys: h.svc.PasskeysEnabled()}
 	if hint := r.URL.Query().Get("login_hint"); len(hint) <= 256 {
 		d.Username = hint
 		// An address of a domain routed to a provider signs in there
@@ -412,7 +414,7 @@ func (h *Handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusForbidden, "Request refused", "This form could not be accepted. Reload the page and try again.", nil)
 		return
 	}
-	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username")}
+	d := signInData{Next: h.safeNext(formValue(r, "next")), Username: formValue(r, "username"), Passkeys: h.svc.PasskeysEnabled()}
 	d.Providers = h.signInButtons(d.Next)
 	if p := h.fed.ForEmail(d.Username); p != nil {
 		// Users of a routed domain sign in at their provider, whatever

@@ -179,6 +179,7 @@ func (h *Handler) routes() {
 	h.handle("POST /account/signout-everywhere", h.user(h.handleSignOutEverywhere))
 	h.handle("POST /account/apps/{client}/revoke", h.user(h.handleRemoveApp))
 	h.handle("POST /account/apps/{client}/signout", h.user(h.handleSignOutOfApp))
+	h.passkeyRoutes()
 
 	h.handle("GET /admin/{$}", h.admin(h.handleAdminRoot))
 	h.handle("GET /admin/users", h.admin(h.handleUsers))
