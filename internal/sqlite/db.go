@@ -56,8 +56,9 @@ type DB struct {
 	// every call otherwise, which costs more than running it.
 	writeStmts, readStmts stmtCache
 
-	// rotations commits refresh-token rotations in batches.
-	rotations *rotator
+	// batches commits the writes of the hot paths in batches (group
+	// commit).
+	batches *batcher
 }
 
 // Options tune Open. The zero value is the default.
@@ -134,7 +135,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	db := &DB{Now: now, revocationTTL: revocationTTL, path: path, write: write, read: read}
 	db.writeStmts.db, db.readStmts.db = write, read
-	db.rotations = startRotator(db)
+	db.batches = startBatcher(db)
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -144,7 +145,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 
 // Close closes the database. Stores made from it must not be used after.
 func (db *DB) Close() error {
-	db.rotations.close()
+	db.batches.close()
 	return errors.Join(db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
 }
 

@@ -178,3 +178,67 @@ func TestFilePermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshTokenSessionIndex checks the one index on refresh_tokens
+// (session_id) of migration 0014: it refuses a second live token of a
+// session, takes any number of rotated ones, and is what lookups by
+// session use (revoking a session, the foreign key's cascade).
+func TestRefreshTokenSessionIndex(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "keycard.db"))
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	s := db.Stores()
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	sess := &keycard.Session{ID: "s", UserID: u.ID, CreatedAt: t0, LastUsedAt: t0,
+		IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id string, rotated any) error {
+		_, err := db.write.ExecContext(ctx, `INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at, rotated_at) VALUES (?, 's', x'00', 0, ?)`, id, rotated)
+		return err
+	}
+	if err := insert("t2", nil); !isConstraint(err) {
+		t.Errorf("a second live token of a session: got %v, want a constraint violation", err)
+	}
+	for _, id := range []string{"r1", "r2"} {
+		if err := insert(id, 1); err != nil {
+			t.Errorf("rotated token %s: %v", id, err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE refresh_tokens SET successor_sealed = NULL WHERE session_id = ? AND successor_sealed IS NOT NULL`,
+		`DELETE FROM refresh_tokens WHERE session_id = ?`, // what the cascade runs
+	} {
+		rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX refresh_tokens_session_live (session_id=?)") {
+			t.Errorf("plan of %q: %s; want it to use refresh_tokens_session_live", q, got)
+		}
+	}
+	if _, err := s.Sessions.RevokeSession(ctx, sess.ID, t0.Add(time.Minute), keycard.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM sessions WHERE id = 's'`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("refresh tokens after deleting their session: %d, %v; want 0", n, err)
+	}
+}

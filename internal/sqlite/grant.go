@@ -74,7 +74,8 @@ func (s *GrantStore) CreateAuthCode(ctx context.Context, c *keycard.AuthCode) er
 	if err != nil {
 		return wrap("create auth code", err)
 	}
-	err = s.db.update(ctx, func(tx txn) error {
+	// Batched with the other writes of the sign-in flows (see batcher).
+	err = s.db.batches.write(ctx, func(ctx context.Context, tx txn) error {
 		// Inserted only if the session is the user's.
 		res, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
 			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
@@ -255,7 +256,8 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		return 0, err
 	}
 	var outcome keycard.RedeemOutcome
-	err := s.db.update(ctx, func(tx txn) error {
+	// Batched with the other writes of the sign-in flows (see batcher).
+	err := s.db.batches.write(ctx, func(ctx context.Context, tx txn) error {
 		// An authorization code is approved when it is issued.
 		var c redeemable
 		query := `SELECT client_id, user_id, session_id, grant_session_id, 'approved', expires_at, redeemed_at FROM auth_codes WHERE id = ?`

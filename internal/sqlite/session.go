@@ -415,9 +415,13 @@ func sessionEnded() error {
 
 // RotateRefreshToken implements keycard.SessionStore. Concurrent
 // rotations are committed together, each in its own savepoint (see
-// rotator), so that the single writer pays for one commit per batch.
+// batcher), so that the single writer pays for one commit per batch.
 func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
-	res, err := s.db.rotations.rotate(ctx, req)
+	var res *keycard.RotateResult
+	err := s.db.batches.write(ctx, func(ctx context.Context, tx txn) (err error) {
+		res, err = rotate(ctx, tx, req)
+		return err
+	})
 	if err != nil {
 		return nil, wrap("rotate refresh token", err)
 	}

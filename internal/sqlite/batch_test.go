@@ -10,7 +10,7 @@ import (
 	"github.com/keycard-auth/keycard"
 )
 
-// TestRotateBatch runs one batch holding every kind of rotation and checks
+// TestRotateBatch runs one batch of the batcher holding every kind of rotation and checks
 // that each gets the result it would get alone: the refused and failed
 // ones leave nothing behind, and the others commit.
 func TestRotateBatch(t *testing.T) {
@@ -43,12 +43,23 @@ func TestRotateBatch(t *testing.T) {
 		return tok
 	}
 	at := t0.Add(time.Minute)
-	call := func(ctx context.Context, tok *keycard.RefreshToken, succ *keycard.RefreshToken) *rotateCall {
-		return &rotateCall{ctx: ctx, done: make(chan struct{}), req: keycard.RotateRequest{
+	// rotation is one RotateRefreshToken as the batcher runs it.
+	type rotation struct {
+		call *batchCall
+		res  *keycard.RotateResult
+	}
+	call := func(ctx context.Context, tok *keycard.RefreshToken, succ *keycard.RefreshToken) *rotation {
+		req := keycard.RotateRequest{
 			TokenID: tok.ID, SecretHash: tok.SecretHash, Now: at, Grace: keycard.DefaultRotationGrace,
 			Successor: *succ, SuccessorSealed: []byte("sealed:" + succ.ID), WithUser: true,
 			Audit: &keycard.AuditEvent{Time: at, Type: keycard.AuditRefresh},
+		}
+		r := &rotation{}
+		r.call = &batchCall{ctx: ctx, done: make(chan struct{}), fn: func(ctx context.Context, tx txn) (err error) {
+			r.res, err = rotate(ctx, tx, req)
+			return err
 		}}
+		return r
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -60,7 +71,7 @@ func TestRotateBatch(t *testing.T) {
 	wrong.SecretHash[0] ^= 1
 	taken := *bSucc
 	taken.ID = d.ID // an existing token's id: the insert fails after the update
-	batch := []*rotateCall{
+	batch := []*rotation{
 		call(ctx, a, aSucc),      // rotates
 		call(ctx, b, &taken),     // fails with ECONFLICT after writing
 		call(ctx, a, aSecond),    // sees the first rotation: replays it
@@ -68,11 +79,15 @@ func TestRotateBatch(t *testing.T) {
 		call(canceled, d, dSucc), // never runs
 		call(ctx, b, bSucc),      // b is still live: rotates
 	}
-	db.rotateBatch(batch)
+	var calls []*batchCall
+	for _, r := range batch {
+		calls = append(calls, r.call)
+	}
+	db.writeBatch(calls)
 
 	tests := []struct {
 		name     string
-		call     *rotateCall
+		call     *rotation
 		outcome  keycard.RotateOutcome
 		code     string
 		succ     string
@@ -88,7 +103,7 @@ func TestRotateBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := tt.call.res, tt.call.err
+			res, err := tt.call.res, tt.call.call.err
 			switch {
 			case tt.name == "canceled":
 				if err != context.Canceled || res != nil {
