@@ -6,7 +6,7 @@ replace github.com/keycard-auth/keycard => ../
 
 require (
 	github.com/cristalhq/jwt/v5 v5.4.0
-	github.com/go-jose/go-jose/v4 v4.1.8
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/keycard-auth/keycard v0.0.0-00010101000000-000000000000
