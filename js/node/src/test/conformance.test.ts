@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Verifier, VerifierError, anyRole, anyScope, handler, roles, scopes, type Claims, type Requirement } from "../index.js";
+import { Verifier, VerifierError, acr, anyRole, anyScope, handler, roles, scopes, type Claims, type Requirement } from "../index.js";
 
 const dir = fileURLToPath(new URL("../../../../testdata/conformance/", import.meta.url));
 
@@ -24,7 +24,7 @@ interface Case {
   now?: number;
   token?: string;
   request?: { method: string; path: string; headers: [string, string][] | null };
-  require?: { scopes?: string[]; anyScopes?: string[]; roles?: string[]; anyRoles?: string[] };
+  require?: { scopes?: string[]; anyScopes?: string[]; roles?: string[]; anyRoles?: string[]; acr?: string[]; maxAge?: number };
   expect: Expect;
 }
 interface File {
@@ -160,11 +160,14 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
         } else {
           const reqs: Requirement[] = [];
           const rq = c.require ?? {};
-          // The Go runner's order: scopes, any scope, roles, any role.
+          // The Go runner's order: scopes, any scope, roles, any role, step-up.
           if (rq.scopes?.length) reqs.push(scopes(...rq.scopes));
           if (rq.anyScopes?.length) reqs.push(anyScope(...rq.anyScopes));
           if (rq.roles?.length) reqs.push(roles(...rq.roles));
           if (rq.anyRoles?.length) reqs.push(anyRole(...rq.anyRoles));
+          // Then step-up (acr values, max_age), on the case's clock.
+          const now = (c.now ?? f.config.now) * 1000;
+          if (rq.acr?.length || rq.maxAge) reqs.push(acr(rq.acr ?? [], { maxAge: rq.maxAge, now: () => now }));
           const server = http.createServer(
             handler(v, (_req, res, claims) => {
               got = claims ? claimsView(claims) : undefined;
