@@ -71,6 +71,10 @@ type conformanceConfig struct {
 	// DPoPNonceSecret, when set (base64url), turns server nonces on (RFC
 	// 9449 section 8) with this secret and the default period.
 	DPoPNonceSecret string `json:"dpopNonceSecret,omitempty"`
+	// RemoteJWKS, when true, has the runner serve jwks on a loopback URL
+	// and the verifier fetch it from there, as it fetches an auth
+	// server's jwks_uri, instead of being given the keys.
+	RemoteJWKS bool `json:"remoteJwks,omitempty"`
 }
 
 type conformanceCase struct {
@@ -235,10 +239,19 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 			}
 			checker.Nonces = &dpop.Nonces{Secret: secret, Now: clock}
 		}
-		v, err = verifier.New(context.Background(), verifier.Config{
+		cfg := verifier.Config{
 			Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL,
 			Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: checker,
-		})
+		}
+		if f.Config.RemoteJWKS {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/jwk-set+json")
+				w.Write(f.JWKS)
+			}))
+			defer srv.Close()
+			cfg.Keys, cfg.JWKSURL = nil, srv.URL+"/jwks.json"
+		}
+		v, err = verifier.New(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -858,6 +871,20 @@ func writeConformance(t *testing.T) {
 		hcase("acr not a string", req("/admin", auth(withAuth(map[string]any{"acr": 2}))), mfa, invalid),
 		hcase("auth_time not a number", req("/admin", auth(withAuth(map[string]any{"auth_time": "yesterday"}))), recent, invalid),
 	}
+	// jwks-remote.json: a fetched JWK Set that publishes a secret.
+	published := []byte("a-secret-published-in-the-jwks!!")
+	remoteJWKS := `{"keys":[` + publicJWKString(t, ec) + `,{"kty":"oct","kid":"published","alg":"HS256","k":"` + b64(published) + `"}]}`
+	writeConformanceFile(t, "jwks-remote.json", conformanceFile{
+		Description: "A JWK Set fetched from a URL (as from the auth server's jwks_uri) that also publishes a symmetric key: the key is skipped, so a token signed with the published secret is refused.",
+		Config:      conformanceConfig{Issuer: confIssuer, Audience: confAudience, PublicURL: confPublic, Now: confNow, RemoteJWKS: true},
+		JWKS:        json.RawMessage(remoteJWKS), Revocations: []verifier.Entry{},
+		Cases: []conformanceCase{
+			vcase("control: a good ES256 token", good, accept(alice())),
+			vcase("HS256 signed with the secret the JWKS publishes", hmacToken(`{"alg":"HS256","typ":"at+jwt","kid":"published"}`, claimsJSON(nil), published), invalid),
+			hcase("HS256 signed with the published secret, through the middleware", req("/orders", auth("Bearer "+hmacToken(`{"alg":"HS256","typ":"at+jwt","kid":"published"}`, claimsJSON(nil), published))), nil, invalid),
+		},
+	})
+
 	writeConformanceFile(t, "stepup.json", conformanceFile{
 		Description: "Step-up requirements (RFC 9470 section 3) through the middleware: acr values (compared exactly; amr is not consulted) and max_age against auth_time, and the exact insufficient_user_authentication answers.",
 		Config:      cfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,

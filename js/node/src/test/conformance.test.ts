@@ -29,7 +29,8 @@ interface Case {
 }
 interface File {
   description: string;
-  config: { issuer: string; audience: string; publicUrl: string; now: number; dpopNonceSecret?: string };
+  /** remoteJwks: serve jwks on a loopback URL and have the verifier fetch it, as from a jwks_uri. */
+  config: { issuer: string; audience: string; publicUrl: string; now: number; dpopNonceSecret?: string; remoteJwks?: boolean };
   jwks: object;
   revocations: never[];
   /** A revocation feed served to the follower, which must reach cursor before the cases run. */
@@ -68,17 +69,33 @@ function send(port: number, r: NonNullable<Case["request"]>): Promise<{ status: 
 }
 
 async function verifierFor(f: File, now: number): Promise<Verifier> {
-  const v = await Verifier.create({
-    issuer: f.config.issuer,
-    audience: f.config.audience,
-    publicUrl: f.config.publicUrl,
-    keys: f.jwks,
-    noRevocationFeed: true,
-    now: () => now * 1000,
-    dpop: f.config.dpopNonceSecret ? { nonces: { secret: Buffer.from(f.config.dpopNonceSecret, "base64url") } } : undefined,
-  });
-  v.revocations.reset(f.revocations);
-  return v;
+  let jwksUrl: string | undefined;
+  let server: http.Server | undefined;
+  if (f.config.remoteJwks) {
+    server = http.createServer((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/jwk-set+json" });
+      res.end(JSON.stringify(f.jwks));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  }
+  try {
+    const v = await Verifier.create({
+      issuer: f.config.issuer,
+      audience: f.config.audience,
+      publicUrl: f.config.publicUrl,
+      ...(jwksUrl ? { jwksUrl } : { keys: f.jwks }),
+      noRevocationFeed: true,
+      now: () => now * 1000,
+      dpop: f.config.dpopNonceSecret ? { nonces: { secret: Buffer.from(f.config.dpopNonceSecret, "base64url") } } : undefined,
+    });
+    v.revocations.reset(f.revocations);
+    return v;
+  } finally {
+    // The keys are fetched by create; a refetch on an unknown kid then fails, keeping them.
+    server?.closeAllConnections();
+    server?.close();
+  }
 }
 
 /**
