@@ -852,7 +852,7 @@ func writeConformance(t *testing.T) {
 		hcase("control: acr pwd where pwd or mfa is accepted", req("/admin", auth(pwdRecent)), either, accept(alice())),
 		hcase("control: acr mfa where pwd or mfa is accepted", req("/admin", auth(mfaRecent)), either, accept(alice())),
 		hcase("no acr where pwd or mfa is accepted", req("/admin", auth(noACR)), either,
-			step("This resource needs a sign-in with a second factor (acr pwd or mfa).", "pwd mfa", 0)),
+			step("This resource needs another kind of sign-in (acr pwd or mfa).", "pwd mfa", 0)),
 		hcase("acr other where pwd is required", req("/admin", auth(withAuth(map[string]any{"acr": "other"}))), &conformanceRequire{ACR: []string{"pwd"}},
 			step("This resource needs another kind of sign-in (acr pwd).", "pwd", 0)),
 		hcase("control: auth_time 60 s ago, max_age 300", req("/admin", auth(pwdRecent)), recent, accept(alice())),

@@ -56,7 +56,8 @@ export function acr(values: string[], opt: { maxAge?: number; now?: () => number
     if (!badACR && !tooOld) return undefined;
     let what = "a sign-in";
     if (badACR) {
-      what = values.includes("mfa") ? "a sign-in with a second factor" : "another kind of sign-in";
+      // "second factor" only when a single factor would not do (pwd not accepted).
+      what = values.includes("mfa") && !values.includes("pwd") ? "a sign-in with a second factor" : "another kind of sign-in";
       what += ` (acr ${values.join(" or ")})`;
     }
     if (tooOld) what += ` within the last ${Math.ceil(maxAge!)} seconds`;
