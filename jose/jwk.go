@@ -430,7 +430,15 @@ func (e *SkippedKeyError) Unwrap() error { return e.Err }
 // the whole set unusable. Two usable keys with the same kid are an error
 // ([ErrDuplicateKeyID]), as is a document that is not a strict JSON object
 // with a "keys" array.
-func ParseKeySet(data []byte) (*KeySet, error) {
+func ParseKeySet(data []byte) (*KeySet, error) { return parseKeySet(data, false) }
+
+// ParsePublicKeySet is [ParseKeySet] for a key set fetched from a URL,
+// such as an auth server's jwks_uri: a symmetric ("oct") key is skipped
+// too ([ErrInvalidKey]), since a secret published at a URL is no secret
+// and anyone who read it could sign tokens with it.
+func ParsePublicKeySet(data []byte) (*KeySet, error) { return parseKeySet(data, true) }
+
+func parseKeySet(data []byte, publicOnly bool) (*KeySet, error) {
 	// The document is split with encoding/json, which tolerates what the
 	// strict reader refuses (a duplicate member, invalid UTF-8) so that
 	// such a flaw inside one key costs only that key: each key is then
@@ -448,6 +456,9 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 	var skipped []error
 	for i, e := range entries {
 		k, err := ParseJWK(e)
+		if err == nil && publicOnly && k.alg.info().family == famHMAC {
+			err = fmt.Errorf("%w: symmetric JWK in a published key set", ErrInvalidKey)
+		}
 		if err != nil {
 			var kid struct {
 				Kid string `json:"kid"`

@@ -1118,6 +1118,34 @@ func TestStrictKeySetSkipsBadKeys(t *testing.T) {
 	}
 }
 
+// A published key set (ParsePublicKeySet) skips a symmetric key even with
+// an alg, where ParseKeySet takes it: anyone who read the set could sign
+// with it.
+func TestStrictPublicKeySetSkipsSecrets(t *testing.T) {
+	fx := newStrictFixture(t)
+	secret := `{"kty":"oct","kid":"published","alg":"HS256","k":"` + b64url([]byte(strictSecret)) + `"}`
+	doc := []byte(`{"keys":[` + secret + `,` + publicJWK(t, strictEC256JWK) + `]}`)
+	forged := strictHMACKey(t, jose.HS256, strictSecret, "published").token(t, `{"alg":"HS256","kid":"published"}`, strictPayload)
+
+	all, err := jose.ParseKeySet(doc)
+	if err != nil || len(all.Keys()) != 2 {
+		t.Fatalf("ParseKeySet: %v, %v; want both keys", all, err)
+	}
+	pub, err := jose.ParsePublicKeySet(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.Keys()) != 1 || len(pub.Skipped()) != 1 || !errors.Is(pub.Skipped()[0], jose.ErrInvalidKey) {
+		t.Errorf("ParsePublicKeySet: %d keys, skipped %v; want 1 key and the secret skipped as ErrInvalidKey", len(pub.Keys()), pub.Skipped())
+	}
+	if _, err := jose.Verify(forged, pub); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Errorf("token signed with the published secret: got %v, want ErrKeyNotFound", err)
+	}
+	if _, err := jose.Verify(fx.es.token(t, `{"alg":"ES256","kid":"ec-1"}`, strictPayload), pub); err != nil {
+		t.Errorf("token of the public key: %v", err)
+	}
+}
+
 // Generated keys are bound to the algorithm asked for, and a generated key
 // of the wrong curve is refused by NewKey.
 func TestStrictGeneratedKeys(t *testing.T) {

@@ -71,6 +71,10 @@ type conformanceConfig struct {
 	// DPoPNonceSecret, when set (base64url), turns server nonces on (RFC
 	// 9449 section 8) with this secret and the default period.
 	DPoPNonceSecret string `json:"dpopNonceSecret,omitempty"`
+	// RemoteJWKS, when true, has the runner serve jwks on a loopback URL
+	// and the verifier fetch it from there, as it fetches an auth
+	// server's jwks_uri, instead of being given the keys.
+	RemoteJWKS bool `json:"remoteJwks,omitempty"`
 }
 
 type conformanceCase struct {
@@ -96,6 +100,11 @@ type conformanceRequire struct {
 	AnyScopes []string `json:"anyScopes,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
 	AnyRoles  []string `json:"anyRoles,omitempty"`
+	// ACR and MaxAge (seconds) are step-up requirements (RFC 9470),
+	// checked after the others: acr alone is RequireACR, max_age alone
+	// Verifier.RequireMaxAge, both one StepUp.Check naming what fails.
+	ACR    []string `json:"acr,omitempty"`
+	MaxAge int64    `json:"maxAge,omitempty"`
 }
 
 type conformanceExpect struct {
@@ -230,10 +239,19 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 			}
 			checker.Nonces = &dpop.Nonces{Secret: secret, Now: clock}
 		}
-		v, err = verifier.New(context.Background(), verifier.Config{
+		cfg := verifier.Config{
 			Issuer: f.Config.Issuer, Audience: f.Config.Audience, PublicURL: f.Config.PublicURL,
 			Keys: keys, NoRevocationFeed: true, Now: clock, DPoP: checker,
-		})
+		}
+		if f.Config.RemoteJWKS {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/jwk-set+json")
+				w.Write(f.JWKS)
+			}))
+			defer srv.Close()
+			cfg.Keys, cfg.JWKSURL = nil, srv.URL+"/jwks.json"
+		}
+		v, err = verifier.New(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,6 +287,23 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 			got = claimsOf(claims)
 		})
 		if rq := c.Require; rq != nil {
+			switch {
+			case len(rq.ACR) > 0 && rq.MaxAge > 0:
+				s := verifier.StepUp{ACR: rq.ACR, MaxAge: time.Duration(rq.MaxAge) * time.Second}
+				next := h
+				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					claims, _ := verifier.FromContext(r.Context())
+					if err := s.Check(claims, clock()); err != nil {
+						verifier.WriteError(w, err)
+						return
+					}
+					next.ServeHTTP(w, r)
+				})
+			case len(rq.ACR) > 0:
+				h = verifier.RequireACR(rq.ACR...)(h)
+			case rq.MaxAge > 0:
+				h = v.RequireMaxAge(time.Duration(rq.MaxAge) * time.Second)(h)
+			}
 			for _, m := range []func(http.Handler) http.Handler{
 				verifier.RequireAnyRole(rq.AnyRoles...), verifier.RequireRole(rq.Roles...),
 				verifier.RequireAnyScope(rq.AnyScopes...), verifier.RequireScope(rq.Scopes...),
@@ -773,6 +808,86 @@ func writeConformance(t *testing.T) {
 	writeConformanceFile(t, "dpop-nonce.json", conformanceFile{
 		Description: "DPoP server nonces (RFC 9449 section 8) with a shared secret: the nonce handed out, and which nonces a proof may carry.",
 		Config:      nonceCfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,
+	})
+
+	// stepup.json: step-up requirements (RFC 9470) on acr and auth_time.
+	withAuth := func(over map[string]any) string {
+		c := map[string]any{"acr": "mfa", "amr": []string{"pwd", "otp"}, "auth_time": confNow - 60}
+		for k, v := range over {
+			c[k] = v
+		}
+		return "Bearer " + ec.token(t, hdr, claimsJSON(c))
+	}
+	mfaRecent := withAuth(nil)
+	pwdRecent := withAuth(map[string]any{"acr": "pwd", "amr": []string{"pwd"}})
+	noACR := withAuth(map[string]any{"acr": nil, "amr": nil})
+	mfaOld := withAuth(map[string]any{"auth_time": confNow - 301})
+	pwdOld := withAuth(map[string]any{"acr": "pwd", "amr": []string{"pwd"}, "auth_time": confNow - 301})
+	noAuthTime := withAuth(map[string]any{"auth_time": nil})
+	bare := withAuth(map[string]any{"acr": nil, "amr": nil, "auth_time": nil})
+	step := func(desc, acrValues string, maxAge int64) conformanceExpect {
+		ch := `Bearer realm="keycard", error="insufficient_user_authentication", error_description="` + desc + `"`
+		if acrValues != "" {
+			ch += `, acr_values="` + acrValues + `"`
+		}
+		if maxAge > 0 {
+			ch += fmt.Sprintf(`, max_age="%d"`, maxAge)
+		}
+		return conformanceExpect{Status: 401, Error: "insufficient_user_authentication", ErrorDescription: desc, WWWAuthenticate: ch}
+	}
+	mfa := &conformanceRequire{ACR: []string{"mfa"}}
+	either := &conformanceRequire{ACR: []string{"pwd", "mfa"}}
+	recent := &conformanceRequire{MaxAge: 300}
+	mfaRecently := &conformanceRequire{ACR: []string{"mfa"}, MaxAge: 300}
+	needMFA := step("This resource needs a sign-in with a second factor (acr mfa).", "mfa", 0)
+	needRecent := step("This resource needs a sign-in within the last 300 seconds.", "", 300)
+	needBoth := step("This resource needs a sign-in with a second factor (acr mfa) within the last 300 seconds.", "mfa", 300)
+	cases = []conformanceCase{
+		hcase("control: acr mfa where mfa is required", req("/admin", auth(mfaRecent)), mfa, accept(alice())),
+		hcase("acr pwd where mfa is required", req("/admin", auth(pwdRecent)), mfa, needMFA),
+		hcase("no acr where mfa is required", req("/admin", auth(noACR)), mfa, needMFA),
+		hcase("acr compared exactly: MFA is not mfa", req("/admin", auth(withAuth(map[string]any{"acr": "MFA"}))), mfa, needMFA),
+		hcase("amr is not acr: amr mfa with acr pwd", req("/admin", auth(withAuth(map[string]any{"acr": "pwd", "amr": []string{"mfa", "otp"}}))), mfa, needMFA),
+		hcase("an empty acr where mfa is required", req("/admin", auth(withAuth(map[string]any{"acr": ""}))), mfa, needMFA),
+		hcase("control: acr pwd where pwd or mfa is accepted", req("/admin", auth(pwdRecent)), either, accept(alice())),
+		hcase("control: acr mfa where pwd or mfa is accepted", req("/admin", auth(mfaRecent)), either, accept(alice())),
+		hcase("no acr where pwd or mfa is accepted", req("/admin", auth(noACR)), either,
+			step("This resource needs another kind of sign-in (acr pwd or mfa).", "pwd mfa", 0)),
+		hcase("acr other where pwd is required", req("/admin", auth(withAuth(map[string]any{"acr": "other"}))), &conformanceRequire{ACR: []string{"pwd"}},
+			step("This resource needs another kind of sign-in (acr pwd).", "pwd", 0)),
+		hcase("control: auth_time 60 s ago, max_age 300", req("/admin", auth(pwdRecent)), recent, accept(alice())),
+		hcase("control: auth_time exactly 300 s ago, max_age 300", req("/admin", auth(withAuth(map[string]any{"auth_time": confNow - 300}))), recent, accept(alice())),
+		hcase("auth_time 301 s ago, max_age 300", req("/admin", auth(mfaOld)), recent, needRecent),
+		hcase("no auth_time, max_age 300", req("/admin", auth(noAuthTime)), recent, needRecent),
+		hcase("control: acr mfa, recent, where both are required", req("/admin", auth(mfaRecent)), mfaRecently, accept(alice())),
+		hcase("acr mfa but too old, where both are required: max_age only", req("/admin", auth(mfaOld)), mfaRecently, needRecent),
+		hcase("acr pwd and recent, where both are required: acr_values only", req("/admin", auth(pwdRecent)), mfaRecently, needMFA),
+		hcase("acr pwd and too old, where both are required: both", req("/admin", auth(pwdOld)), mfaRecently, needBoth),
+		hcase("neither acr nor auth_time, where both are required: both", req("/admin", auth(bare)), mfaRecently, needBoth),
+		hcase("no token where mfa is required", req("/admin"), mfa, noTok),
+		hcase("an expired token where mfa is required: invalid_token", req("/admin", auth("Bearer "+exp(map[string]any{"exp": confNow - 100, "acr": "pwd"}))), mfa, expired),
+		hcase("a scope lacking and acr pwd: the scope is checked first", req("/admin", auth(pwdRecent)),
+			&conformanceRequire{Scopes: []string{"admin"}, ACR: []string{"mfa"}}, forbid("The access token lacks the scope admin.", "admin")),
+		hcase("acr not a string", req("/admin", auth(withAuth(map[string]any{"acr": 2}))), mfa, invalid),
+		hcase("auth_time not a number", req("/admin", auth(withAuth(map[string]any{"auth_time": "yesterday"}))), recent, invalid),
+	}
+	// jwks-remote.json: a fetched JWK Set that publishes a secret.
+	published := []byte("a-secret-published-in-the-jwks!!")
+	remoteJWKS := `{"keys":[` + publicJWKString(t, ec) + `,{"kty":"oct","kid":"published","alg":"HS256","k":"` + b64(published) + `"}]}`
+	writeConformanceFile(t, "jwks-remote.json", conformanceFile{
+		Description: "A JWK Set fetched from a URL (as from the auth server's jwks_uri) that also publishes a symmetric key: the key is skipped, so a token signed with the published secret is refused.",
+		Config:      conformanceConfig{Issuer: confIssuer, Audience: confAudience, PublicURL: confPublic, Now: confNow, RemoteJWKS: true},
+		JWKS:        json.RawMessage(remoteJWKS), Revocations: []verifier.Entry{},
+		Cases: []conformanceCase{
+			vcase("control: a good ES256 token", good, accept(alice())),
+			vcase("HS256 signed with the secret the JWKS publishes", hmacToken(`{"alg":"HS256","typ":"at+jwt","kid":"published"}`, claimsJSON(nil), published), invalid),
+			hcase("HS256 signed with the published secret, through the middleware", req("/orders", auth("Bearer "+hmacToken(`{"alg":"HS256","typ":"at+jwt","kid":"published"}`, claimsJSON(nil), published))), nil, invalid),
+		},
+	})
+
+	writeConformanceFile(t, "stepup.json", conformanceFile{
+		Description: "Step-up requirements (RFC 9470 section 3) through the middleware: acr values (compared exactly; amr is not consulted) and max_age against auth_time, and the exact insufficient_user_authentication answers.",
+		Config:      cfg, JWKS: jwks, Revocations: []verifier.Entry{}, Cases: cases,
 	})
 }
 

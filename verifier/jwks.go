@@ -107,7 +107,9 @@ type KeySetStatus struct {
 // non-200 status, a document that is too large, not JSON, or holds no
 // usable key) never replaces the keys already held: they keep serving and
 // the failure is reported by [RemoteKeySet.Status] and logged. Keys in the
-// document that are malformed or unsupported are skipped, not fatal.
+// document that are malformed or unsupported are skipped, not fatal, and
+// so are symmetric ("oct") keys: a secret published at a URL is no secret
+// ([jose.ParsePublicKeySet]).
 //
 // A token whose kid is not in the set triggers one refetch, shared by all
 // callers waiting for it and made at most once per RefetchInterval;
@@ -543,7 +545,7 @@ func (s *RemoteKeySet) fetch(ctx context.Context) (*jose.KeySet, time.Duration, 
 	if err != nil {
 		return nil, 0, err
 	}
-	set, err := jose.ParseKeySet(body)
+	set, err := jose.ParsePublicKeySet(body)
 	if err != nil {
 		return nil, 0, fmt.Errorf("verifier: JWKS from %s: %w", s.url, err)
 	}

@@ -477,6 +477,9 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 		`{"kty":"RSA","kid":"tiny","n":"AQAB","e":"AQAB"}`,
 		`{"kty":"OKP","crv":"X25519","kid":"ecdh","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
 		`{"kty":"oct","kid":"secret"}`,
+		// A secret published with an alg: usable to anyone who reads
+		// the set, so skipped as well.
+		`{"kty":"oct","kid":"published","alg":"HS256","k":"c2VjcmV0LXB1Ymxpc2hlZC1pbi10aGUtandrcy0zMmI"}`,
 		`{"kty":"EC","crv":"P-256","kid":"enc","use":"enc"}`,
 		`"not an object"`,
 	))
@@ -486,8 +489,8 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 	opt.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	s := startJWKS(t, srv.URL, opt)
 
-	if st := s.Status(); st.Keys != 1 || st.Skipped != 6 {
-		t.Errorf("Status = %+v, want 1 key and 6 skipped", st)
+	if st := s.Status(); st.Keys != 1 || st.Skipped != 7 {
+		t.Errorf("Status = %+v, want 1 key and 7 skipped", st)
 	}
 	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.ES256, KeyID: "a"}); err != nil {
 		t.Errorf("ResolveKey(a): %v", err)
@@ -497,8 +500,14 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 			t.Errorf("ResolveKey(%s) = %v, want ErrKeyNotFound", kid, err)
 		}
 	}
+	if _, err := s.ResolveKey(&jose.Header{Algorithm: jose.HS256, KeyID: "published"}); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Errorf("ResolveKey(published, HS256) = %v, want ErrKeyNotFound", err)
+	}
 	if !strings.Contains(logs.String(), "JWKS key skipped") {
 		t.Errorf("log %q does not report the skipped keys", logs.String())
+	}
+	if strings.Contains(logs.String(), "c2VjcmV0LXB1Ymxpc2hlZC1pbi10aGUtandrcy0zMmI") {
+		t.Errorf("log %q holds the published secret", logs.String())
 	}
 }
 

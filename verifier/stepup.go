@@ -46,7 +46,9 @@ func (s StepUp) Check(c *Claims, now time.Time) error {
 	if badACR {
 		e.ACRValues = strings.Join(s.ACR, " ")
 		what = "another kind of sign-in"
-		if slices.Contains(s.ACR, "mfa") {
+		// "second factor" only when a single factor would not do: with
+		// pwd accepted too, the user needs just another sign-in.
+		if slices.Contains(s.ACR, "mfa") && !slices.Contains(s.ACR, "pwd") {
 			what = "a sign-in with a second factor"
 		}
 		what += " (acr " + strings.Join(s.ACR, " or ") + ")"

@@ -41,7 +41,7 @@ export class VerifierError extends Error {
   dpopAlgs = "";
   /** For insufficient_user_authentication (RFC 9470 section 3): acceptable acr values, space-separated. */
   acrValues = "";
-  /** For insufficient_user_authentication: the largest acceptable age of the authentication, in seconds. */
+  /** For insufficient_user_authentication: the largest acceptable age of the authentication, in seconds (written rounded up). */
   maxAge: number | undefined = undefined;
   /** For use_dpop_nonce: the nonce to send back in the DPoP-Nonce header (RFC 9449 section 8). */
   nonce = "";
@@ -63,9 +63,10 @@ export class VerifierError extends Error {
       b += `, error="${this.code}", error_description="${quoteSafe(this.description)}"`;
     }
     if (this.scope !== "") b += `, scope="${quoteSafe(this.scope)}"`;
-    if (this.acrValues !== "") b += `, acr_values="${quoteSafe(this.acrValues)}"`;
-    if (this.maxAge !== undefined) b += `, max_age=${this.maxAge}`;
     if (this.dpopAlgs !== "") b += `, algs="${quoteSafe(this.dpopAlgs)}"`;
+    if (this.acrValues !== "") b += `, acr_values="${quoteSafe(this.acrValues)}"`;
+    // Quoted, as in RFC 9470's examples and the Go verifier; whole seconds, rounded up.
+    if (this.maxAge !== undefined && this.maxAge > 0) b += `, max_age="${Math.ceil(this.maxAge)}"`;
     return b;
   }
 

@@ -35,28 +35,35 @@ export const roles = (...r: string[]): Requirement => requirement(r, true, (c, w
 export const anyRole = (...r: string[]): Requirement => requirement(r, false, (c, w) => c.roles.includes(w), "role");
 
 /**
- * acr needs the token's acr claim to be one of values and, with maxAge
- * (seconds), its auth_time to be at most that old; else 401
- * insufficient_user_authentication with acr_values (and max_age) in the
- * challenge (RFC 9470 section 3), telling the client to have the user
- * authenticate again, at that level.
+ * acr needs the token's acr claim to be one of values (compared exactly;
+ * an empty list accepts any) and, with maxAge (seconds), its auth_time to
+ * be at most that old (a token without auth_time fails); else 401
+ * insufficient_user_authentication (RFC 9470 section 3) whose challenge
+ * names what failed: acr_values for the wrong class, max_age for a
+ * sign-in too old, both when both fail. The answer is the Go verifier's
+ * StepUp.Check, word for word. now defaults to Date.now; pass the
+ * verifier's clock if it has its own.
  */
 export function acr(values: string[], opt: { maxAge?: number; now?: () => number } = {}): Requirement {
   values = [...values];
+  const maxAge = opt.maxAge !== undefined && opt.maxAge > 0 ? opt.maxAge : undefined;
   const now = opt.now ?? Date.now;
   return (c) => {
+    if (values.length === 0 && maxAge === undefined) return undefined;
     if (c === undefined) return noToken();
-    const levelOK = values.length === 0 || (c.acr !== undefined && values.includes(c.acr));
-    const ageOK = opt.maxAge === undefined || (c.auth_time !== undefined && now() / 1000 - c.auth_time <= opt.maxAge);
-    if (levelOK && ageOK) return undefined;
-    const e = new VerifierError(
-      401,
-      CODE_INSUFFICIENT_USER_AUTHENTICATION,
-      levelOK ? "A more recent authentication is required." : "A stronger authentication is required.",
-      "insufficient_user_authentication",
-    );
-    e.acrValues = values.join(" ");
-    e.maxAge = opt.maxAge;
+    const badACR = values.length > 0 && (c.acr === undefined || c.acr === "" || !values.includes(c.acr));
+    const tooOld = maxAge !== undefined && (c.auth_time === undefined || now() / 1000 - c.auth_time > maxAge);
+    if (!badACR && !tooOld) return undefined;
+    let what = "a sign-in";
+    if (badACR) {
+      // "second factor" only when a single factor would not do (pwd not accepted).
+      what = values.includes("mfa") && !values.includes("pwd") ? "a sign-in with a second factor" : "another kind of sign-in";
+      what += ` (acr ${values.join(" or ")})`;
+    }
+    if (tooOld) what += ` within the last ${Math.ceil(maxAge!)} seconds`;
+    const e = new VerifierError(401, CODE_INSUFFICIENT_USER_AUTHENTICATION, `This resource needs ${what}.`, "insufficient_user_authentication");
+    if (badACR) e.acrValues = values.join(" ");
+    if (tooOld) e.maxAge = maxAge;
     return e;
   };
 }

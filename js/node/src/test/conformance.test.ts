@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Verifier, VerifierError, anyRole, anyScope, handler, roles, scopes, type Claims, type Requirement } from "../index.js";
+import { Verifier, VerifierError, acr, anyRole, anyScope, handler, roles, scopes, type Claims, type Requirement } from "../index.js";
 
 const dir = fileURLToPath(new URL("../../../../testdata/conformance/", import.meta.url));
 
@@ -24,12 +24,13 @@ interface Case {
   now?: number;
   token?: string;
   request?: { method: string; path: string; headers: [string, string][] | null };
-  require?: { scopes?: string[]; anyScopes?: string[]; roles?: string[]; anyRoles?: string[] };
+  require?: { scopes?: string[]; anyScopes?: string[]; roles?: string[]; anyRoles?: string[]; acr?: string[]; maxAge?: number };
   expect: Expect;
 }
 interface File {
   description: string;
-  config: { issuer: string; audience: string; publicUrl: string; now: number; dpopNonceSecret?: string };
+  /** remoteJwks: serve jwks on a loopback URL and have the verifier fetch it, as from a jwks_uri. */
+  config: { issuer: string; audience: string; publicUrl: string; now: number; dpopNonceSecret?: string; remoteJwks?: boolean };
   jwks: object;
   revocations: never[];
   /** A revocation feed served to the follower, which must reach cursor before the cases run. */
@@ -68,17 +69,33 @@ function send(port: number, r: NonNullable<Case["request"]>): Promise<{ status: 
 }
 
 async function verifierFor(f: File, now: number): Promise<Verifier> {
-  const v = await Verifier.create({
-    issuer: f.config.issuer,
-    audience: f.config.audience,
-    publicUrl: f.config.publicUrl,
-    keys: f.jwks,
-    noRevocationFeed: true,
-    now: () => now * 1000,
-    dpop: f.config.dpopNonceSecret ? { nonces: { secret: Buffer.from(f.config.dpopNonceSecret, "base64url") } } : undefined,
-  });
-  v.revocations.reset(f.revocations);
-  return v;
+  let jwksUrl: string | undefined;
+  let server: http.Server | undefined;
+  if (f.config.remoteJwks) {
+    server = http.createServer((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/jwk-set+json" });
+      res.end(JSON.stringify(f.jwks));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  }
+  try {
+    const v = await Verifier.create({
+      issuer: f.config.issuer,
+      audience: f.config.audience,
+      publicUrl: f.config.publicUrl,
+      ...(jwksUrl ? { jwksUrl } : { keys: f.jwks }),
+      noRevocationFeed: true,
+      now: () => now * 1000,
+      dpop: f.config.dpopNonceSecret ? { nonces: { secret: Buffer.from(f.config.dpopNonceSecret, "base64url") } } : undefined,
+    });
+    v.revocations.reset(f.revocations);
+    return v;
+  } finally {
+    // The keys are fetched by create; a refetch on an unknown kid then fails, keeping them.
+    server?.closeAllConnections();
+    server?.close();
+  }
 }
 
 /**
@@ -160,11 +177,14 @@ for (const name of readdirSync(dir).filter((n) => n.endsWith(".json")).sort()) {
         } else {
           const reqs: Requirement[] = [];
           const rq = c.require ?? {};
-          // The Go runner's order: scopes, any scope, roles, any role.
+          // The Go runner's order: scopes, any scope, roles, any role, step-up.
           if (rq.scopes?.length) reqs.push(scopes(...rq.scopes));
           if (rq.anyScopes?.length) reqs.push(anyScope(...rq.anyScopes));
           if (rq.roles?.length) reqs.push(roles(...rq.roles));
           if (rq.anyRoles?.length) reqs.push(anyRole(...rq.anyRoles));
+          // Then step-up (acr values, max_age), on the case's clock.
+          const now = (c.now ?? f.config.now) * 1000;
+          if (rq.acr?.length || rq.maxAge) reqs.push(acr(rq.acr ?? [], { maxAge: rq.maxAge, now: () => now }));
           const server = http.createServer(
             handler(v, (_req, res, claims) => {
               got = claims ? claimsView(claims) : undefined;

@@ -93,10 +93,10 @@ test("node:http: acr and max_age requirements answer 401 insufficient_user_authe
     assert.deepEqual([strong.status, strong.body], [200, "mfa"]);
     const weak = await get(base + "/", { Authorization: "Bearer " + (await sign(key, { acr: "pwd", auth_time: now - 10 })) });
     assert.equal(weak.status, 401);
-    assert.equal(weak.challenge, 'Bearer realm="keycard", error="insufficient_user_authentication", error_description="A stronger authentication is required.", acr_values="mfa hwk", max_age=300');
+    assert.equal(weak.challenge, 'Bearer realm="keycard", error="insufficient_user_authentication", error_description="This resource needs a sign-in with a second factor (acr mfa or hwk).", acr_values="mfa hwk"');
     const old = await get(base + "/", { Authorization: "Bearer " + (await sign(key, { acr: "mfa", auth_time: now - 301 })) });
     assert.equal(old.status, 401);
-    assert.match(old.challenge, /A more recent authentication is required\..*max_age=300/);
+    assert.equal(old.challenge, 'Bearer realm="keycard", error="insufficient_user_authentication", error_description="This resource needs a sign-in within the last 300 seconds.", max_age="300"');
     const none = await get(base + "/", { Authorization: "Bearer " + (await sign(key)) });
     assert.equal(none.status, 401, "no acr claim");
   } finally {
