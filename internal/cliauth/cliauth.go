@@ -315,7 +315,7 @@ func (c *Client) keySet(ctx context.Context) (*jose.KeySet, error) {
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("cliauth: fetching the JWKS: status %d", res.StatusCode)
 	}
-	return jose.ParseKeySet(body)
+	return jose.ParsePublicKeySet(body)
 }
 
 // verifyIDToken verifies an ID token (OpenID Connect Core section

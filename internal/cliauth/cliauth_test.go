@@ -32,6 +32,8 @@ type fakeIssuer struct {
 	token    func(form url.Values) (int, any)
 	requests []url.Values // the token endpoint's, in order
 	revoked  []url.Values
+	// published are more keys in the JWKS, beside the issuer's own.
+	published []*jose.Key
 }
 
 func newFakeIssuer(t *testing.T) *fakeIssuer {
@@ -53,7 +55,13 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 		})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		set, _ := jose.NewKeySet(k.Public())
+		f.mu.Lock()
+		keys := append([]*jose.Key{k.Public()}, f.published...)
+		f.mu.Unlock()
+		set, err := jose.NewKeySet(keys...)
+		if err != nil {
+			t.Error(err)
+		}
 		b, _ := set.MarshalJSON()
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
@@ -201,6 +209,16 @@ func TestLoginAuthorizationRequest(t *testing.T) {
 func TestLoginRefusals(t *testing.T) {
 	f := newFakeIssuer(t)
 	other, _ := jose.GenerateKey(jose.ES256, nil)
+	// A secret published in the JWKS: anyone who read it could sign with
+	// it, so the client must not take it as a key of the issuer's.
+	shared, err := jose.NewHMACKey(jose.HS256, []byte("a secret that anyone reading the JWKS can see, 32+ bytes"))
+	if err == nil {
+		shared, err = shared.WithKeyID("shared")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.published = []*jose.Key{shared}
 	for _, tc := range []struct {
 		name     string
 		response func(state string) url.Values
@@ -238,6 +256,15 @@ func TestLoginRefusals(t *testing.T) {
 			return f.idToken(n, func(m map[string]any) { m["exp"] = time.Now().Add(-time.Hour).Unix() }, nil, "JWT")
 		}, want: ErrInvalidIDToken, page: 400, exchange: true},
 		{name: "an ID token signed by another key", idToken: func(n string) string { return f.idToken(n, nil, other, "JWT") }, want: ErrInvalidIDToken, page: 400, exchange: true},
+		{name: "an ID token signed with a secret published in the JWKS", idToken: func(n string) string {
+			now := time.Now()
+			tok, err := jwt.Sign(shared, jwt.MapClaims{"iss": f.srv.URL, "sub": "u1", "aud": "cli", "exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "nonce": n},
+				jwt.WithHeaderType("JWT"), jwt.WithKeyID("shared"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}, want: ErrInvalidIDToken, page: 400, exchange: true},
 		{name: "an access token as the ID token", idToken: func(n string) string { return f.idToken(n, nil, nil, "at+jwt") }, want: ErrInvalidIDToken, page: 400, exchange: true},
 		{name: "no ID token", idToken: func(string) string { return "" }, want: ErrInvalidIDToken, page: 400, exchange: true},
 	} {

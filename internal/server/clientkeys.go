@@ -218,7 +218,7 @@ func (c *clientKeySets) fetch(ctx context.Context, uri string) (*jose.KeySet, ti
 	if len(body) > clientKeysMaxBytes {
 		return nil, 0, fmt.Errorf("server: GET %s: more than %d bytes", uri, clientKeysMaxBytes)
 	}
-	set, err := jose.ParseKeySet(body)
+	set, err := jose.ParsePublicKeySet(body)
 	if err != nil {
 		return nil, 0, fmt.Errorf("server: JWK Set at %s: %w", uri, err)
 	}
