@@ -223,6 +223,8 @@ type PresenterError struct {
 	// Key is true when the session's DPoP key was not proven, false when
 	// the presenter is not the grant session's client.
 	Key bool
+	// SessionID is the token's session, for the log.
+	SessionID string
 }
 
 func (e *PresenterError) Error() string {
@@ -243,10 +245,10 @@ func CheckPresenter(sess *Session, p *Presenter) error {
 		return nil
 	}
 	if sess.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(sess.DPoPJKT), []byte(p.DPoPKey)) != 1 {
-		return &PresenterError{Key: true}
+		return &PresenterError{Key: true, SessionID: sess.ID}
 	}
 	if sess.ClientID != "" && sess.ClientID != p.ClientID {
-		return &PresenterError{}
+		return &PresenterError{SessionID: sess.ID}
 	}
 	return nil
 }

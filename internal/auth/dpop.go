@@ -84,10 +84,10 @@ func (s *Service) checkTokenKey(ctx context.Context, c *jwt.AccessClaims) error 
 // any refused refresh token (invalid_grant).
 func (s *Service) presenterRefused(ctx context.Context, perr *keycard.PresenterError) error {
 	if !perr.Key {
-		s.log.InfoContext(ctx, "refresh token of a grant session presented by another client: refused, not rotated")
+		s.log.InfoContext(ctx, "refresh token of a grant session presented by another client: refused, not rotated", "session", perr.SessionID)
 		return errRefresh()
 	}
-	s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused, not rotated: no proof of that key")
+	s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused, not rotated: no proof of that key", "session", perr.SessionID)
 	if DPoPKey(ctx) == "" {
 		return &DPoPError{Description: "This refresh token is bound to a DPoP key: send a DPoP proof signed with it."}
 	}

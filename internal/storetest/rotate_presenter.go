@@ -62,8 +62,8 @@ func testRotatePresenter(t *testing.T, open OpenFunc) {
 		for _, st := range strangers {
 			res, _, err := rotateAs(s, t, tok, at, st.p)
 			var perr *keycard.PresenterError
-			if !errors.As(err, &perr) || perr.Key != st.key || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
-				t.Errorf("%s, %s: got %+v, %v; want a PresenterError (key %v), EUNAUTHORIZED", what, st.name, res, err, st.key)
+			if !errors.As(err, &perr) || perr.Key != st.key || perr.SessionID != g.ID || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+				t.Errorf("%s, %s: got %+v, %v; want a PresenterError (key %v, session %s), EUNAUTHORIZED", what, st.name, res, err, st.key, g.ID)
 			}
 		}
 		gotTok, err := s.Sessions.RefreshToken(ctx, tok.ID)
