@@ -2,6 +2,7 @@ package keycard
 
 import (
 	"context"
+	"crypto/subtle"
 	"time"
 )
 
@@ -193,6 +194,63 @@ type RotateRequest struct {
 	// signing keys changed (an emergency revocation) without a read of
 	// its own.
 	WithKeyGeneration bool
+	// Presenter, when not nil, is who presents the token. The store then
+	// refuses, before anything changes, a token whose session is bound to
+	// another presenter: a session with a DPoP key (Session.DPoPJKT) to a
+	// presenter without a proof of that key, and a grant session
+	// (Session.ClientID) to a presenter that is not its client. The
+	// refusal is a *PresenterError, whatever state the token is in (live,
+	// in its grace window or past it), so that someone holding the token
+	// but not what it is bound to can neither spend it nor have the
+	// session revoked as stolen. Nil checks nothing.
+	Presenter *Presenter
+}
+
+// Presenter is who presents a refresh token (RotateRequest.Presenter).
+type Presenter struct {
+	// ClientID is the client that identified or authenticated itself and
+	// may use the refresh grant; "" for none.
+	ClientID string
+	// DPoPKey is the RFC 7638 thumbprint of the key whose DPoP proof came
+	// with the request, checked by the caller; "" for none.
+	DPoPKey string
+}
+
+// PresenterError is RotateRefreshToken's refusal of a token presented by
+// someone its session is not bound to (RotateRequest.Presenter); nothing
+// changed. It wraps the *Error of an invalid refresh token.
+type PresenterError struct {
+	// Key is true when the session's DPoP key was not proven, false when
+	// the presenter is not the grant session's client.
+	Key bool
+	// SessionID is the token's session, for the log.
+	SessionID string
+}
+
+func (e *PresenterError) Error() string {
+	if e.Key {
+		return "keycard: refresh token presented without a proof of its DPoP key"
+	}
+	return "keycard: refresh token presented by another client than its own"
+}
+
+// Unwrap returns the *Error of an invalid refresh token (EUNAUTHORIZED).
+func (e *PresenterError) Unwrap() error { return ErrInvalidRefreshToken() }
+
+// CheckPresenter returns a *PresenterError if p is not nil and sess is
+// bound to another presenter (RotateRequest.Presenter), and nil
+// otherwise. The keys are compared in constant time.
+func CheckPresenter(sess *Session, p *Presenter) error {
+	if p == nil {
+		return nil
+	}
+	if sess.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(sess.DPoPJKT), []byte(p.DPoPKey)) != 1 {
+		return &PresenterError{Key: true, SessionID: sess.ID}
+	}
+	if sess.ClientID != "" && sess.ClientID != p.ClientID {
+		return &PresenterError{SessionID: sess.ID}
+	}
+	return nil
 }
 
 // DefaultRotationGrace is the default grace window for repeated use of a
@@ -301,6 +359,8 @@ type SessionStore interface {
 	//
 	//   - unknown id, or a secret hash that does not match (compared in
 	//     constant time): EUNAUTHORIZED;
+	//   - req.Presenter is set and the session is bound to another
+	//     presenter (CheckPresenter): a *PresenterError, nothing changes;
 	//   - the token's session is not Active at req.Now: EUNAUTHORIZED;
 	//   - the token is live: it is marked rotated at req.Now with
 	//     req.Successor as successor, the successor is inserted as the

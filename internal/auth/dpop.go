@@ -77,19 +77,19 @@ func (s *Service) checkTokenKey(ctx context.Context, c *jwt.AccessClaims) error 
 	return nil
 }
 
-// checkSessionKey refuses the refresh of a session bound to a DPoP key
-// without a proof of that key: none is a DPoPError, another key the same
-// answer as any refused refresh token (invalid_grant).
-func checkSessionKey(ctx context.Context, sess *keycard.Session) error {
-	if sess.DPoPJKT == "" {
-		return nil
-	}
-	jkt := DPoPKey(ctx)
-	if jkt == "" {
-		return &DPoPError{Description: "This refresh token is bound to a DPoP key: send a DPoP proof signed with it."}
-	}
-	if subtle.ConstantTimeCompare([]byte(jkt), []byte(sess.DPoPJKT)) != 1 {
+// presenterRefused is the answer to a refresh token presented by someone
+// its session is not bound to (keycard.PresenterError): a session's DPoP
+// key not proven because no proof came is a DPoPError (400
+// invalid_dpop_proof), another key or another client the same answer as
+// any refused refresh token (invalid_grant).
+func (s *Service) presenterRefused(ctx context.Context, perr *keycard.PresenterError) error {
+	if !perr.Key {
+		s.log.InfoContext(ctx, "refresh token of a grant session presented by another client: refused, not rotated", "session", perr.SessionID)
 		return errRefresh()
 	}
-	return nil
+	s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused, not rotated: no proof of that key", "session", perr.SessionID)
+	if DPoPKey(ctx) == "" {
+		return &DPoPError{Description: "This refresh token is bound to a DPoP key: send a DPoP proof signed with it."}
+	}
+	return errRefresh()
 }

@@ -784,11 +784,17 @@ func (s *Service) Refresh(ctx context.Context, token string, c Agent) (*Tokens, 
 // RefreshFor is Refresh by a client that identified itself (a public
 // client by its client_id) or authenticated (a confidential one); nil for
 // none. A grant session's refresh token is honoured only for its own
-// client: presented by another, or by none, it is refused (the rotation
-// it caused is then the legitimate client's to repeat within the grace
-// window; after that, its own next use is theft). The tokens of a grant
-// session carry its client and scope, and an ID token when openid was
-// granted (OpenID Connect Core section 12.2).
+// client, and a session bound to a DPoP key only with a proof of that key
+// (WithDPoPKey): presented by another client, or by none, or without the
+// key, it is refused before the store changes anything
+// (RotateRequest.Presenter), whatever state the token is in. Someone who
+// holds the token but not the client's credentials or the key can then
+// neither spend it (which would make the legitimate client's next refresh
+// look like theft and revoke the session) nor have the session revoked by
+// presenting an old token: the binding is what makes the token
+// sender-constrained (RFC 9449 sections 1 and 5; RFC 6749 section 6). The
+// tokens of a grant session carry its client and scope, and an ID token
+// when openid was granted (OpenID Connect Core section 12.2).
 func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.Client, c Agent) (*Tokens, error) {
 	c = c.clean()
 	if err := requireDPoP(ctx, client); err != nil {
@@ -806,6 +812,13 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if err != nil {
 		return nil, err
 	}
+	// Who presents the token, checked by the store against the session's
+	// bindings before it rotates anything, in the rotation's own
+	// transaction: no extra read.
+	presenter := &keycard.Presenter{DPoPKey: DPoPKey(ctx)}
+	if client != nil && client.AllowsGrant(keycard.GrantRefreshToken) {
+		presenter.ClientID = client.ID
+	}
 	now := s.now()
 	res, err := s.stores.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
 		TokenID: id, SecretHash: hash, Now: now, Grace: s.cfg.RefreshGrace,
@@ -819,8 +832,12 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 		// whether the signing keys changed (KeyManager.Observe).
 		WithUser:          true,
 		WithKeyGeneration: s.keys != nil,
+		Presenter:         presenter,
 	})
 	if err != nil {
+		if perr := (*keycard.PresenterError)(nil); errors.As(err, &perr) {
+			return nil, s.presenterRefused(ctx, perr)
+		}
 		if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
 			return nil, errRefresh()
 		}
@@ -852,18 +869,15 @@ func (s *Service) RefreshFor(ctx context.Context, token string, client *keycard.
 	if u.Disabled {
 		return nil, errRefresh()
 	}
-	if err := checkSessionKey(ctx, res.Session); err != nil {
-		s.log.InfoContext(ctx, "refresh token bound to a DPoP key refused: no proof of that key", "session", res.Session.ID)
-		return nil, err
+	// The store checked the presenter before rotating; a store that did
+	// not is still refused here.
+	if perr := (*keycard.PresenterError)(nil); errors.As(keycard.CheckPresenter(res.Session, presenter), &perr) {
+		return nil, s.presenterRefused(ctx, perr)
 	}
 	if s.keys != nil {
 		s.keys.Observe(res.KeyGeneration)
 	}
 	if sess := res.Session; sess.ClientID != "" {
-		if client == nil || client.ID != sess.ClientID || !client.AllowsGrant(keycard.GrantRefreshToken) {
-			s.log.InfoContext(ctx, "refresh token of a grant session presented by another client", "session", sess.ID)
-			return nil, errRefresh()
-		}
 		t, err := s.sessionTokens(ctx, u, client, sess, sess.ParentID, "")
 		if err != nil {
 			return nil, err

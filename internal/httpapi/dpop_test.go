@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/dpop"
@@ -110,17 +111,42 @@ func TestTokenDPoPPublicClient(t *testing.T) {
 		t.Fatal("no refresh token")
 	}
 
-	refresh := func(h http.Header) *response {
-		return f.do(t, request{method: "POST", path: "/oauth/token", header: h,
-			body: url.Values{"grant_type": {"refresh_token"}, "client_id": {app.ID}, "refresh_token": {tok.RefreshToken}}.Encode()})
+	other, _, err := f.svc.CreateClient(ctx, auth.Operator(), auth.ClientSpec{Name: "Other SPA", OAuth: keycard.OAuthSettings{
+		Public: true, GrantTypes: []string{keycard.GrantAuthorizationCode, keycard.GrantRefreshToken}, RedirectURIs: []string{"https://other.example/cb"},
+	}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	refresh(formHeader()).wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
-	refresh(withProof(formHeader(), tokenProof(t, thief))).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	refreshAs := func(clientID, rt string, h http.Header) *response {
+		return f.do(t, request{method: "POST", path: "/oauth/token", header: h,
+			body: url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {rt}}.Encode()})
+	}
+	// strangers present rt without the key, or as another client: each
+	// is refused and spends nothing.
+	strangers := func(rt string) {
+		t.Helper()
+		refreshAs(app.ID, rt, formHeader()).wantError(t, http.StatusBadRequest, codeInvalidDPoPProof)
+		refreshAs(app.ID, rt, withProof(formHeader(), tokenProof(t, thief))).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+		refreshAs(other.ID, rt, withProof(formHeader(), tokenProof(t, key))).wantError(t, http.StatusBadRequest, codeInvalidGrant)
+	}
+	strangers(tok.RefreshToken)
+	// The legitimate client, after the grace window: its token was not
+	// rotated by the refusals, so this is no reuse (which would revoke
+	// the session as stolen).
+	grace := f.svc.Config().RefreshGrace + time.Second
+	f.clock.Advance(grace)
 	var next tokenResponse
-	ok(t, refresh(withProof(formHeader(), tokenProof(t, key))), http.StatusOK, &next)
+	ok(t, refreshAs(app.ID, tok.RefreshToken, withProof(formHeader(), tokenProof(t, key))), http.StatusOK, &next)
 	if next.TokenType != "DPoP" || cnfOf(t, next.AccessToken) != key.Thumbprint() {
 		t.Errorf("refresh: got token_type %q, cnf.jkt %q", next.TokenType, cnfOf(t, next.AccessToken))
 	}
+	// The rotated token, presented by strangers after its grace window,
+	// is refused too, and does not revoke the session: the successor
+	// still refreshes.
+	f.clock.Advance(grace)
+	strangers(tok.RefreshToken)
+	var third tokenResponse
+	ok(t, refreshAs(app.ID, next.RefreshToken, withProof(formHeader(), tokenProof(t, key))), http.StatusOK, &third)
 
 	// The server's own resources: the bound token works at userinfo only
 	// with a proof of its key; as a bearer token it works nowhere.

@@ -612,6 +612,11 @@ func (s *SessionStore) rotatePipelined(ctx context.Context, req keycard.RotateRe
 		if req.WithUser && user == nil {
 			return nil, userNotFound() // a session's user is deleted with it: not reached
 		}
+		// Before any write: a presenter the session is not bound to
+		// changes nothing (the transaction is rolled back).
+		if err := keycard.CheckPresenter(sess, req.Presenter); err != nil {
+			return nil, err
+		}
 		switch {
 		case presented.Live():
 			if !sess.Active(req.Now) {
@@ -684,6 +689,11 @@ func (s *SessionStore) rotateTheft(ctx context.Context, req keycard.RotateReques
 		}
 		if sess == nil || presented == nil || subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
 			return keycard.ErrInvalidRefreshToken()
+		}
+		// Checked by rotatePipelined under the same lock; the session's
+		// binding never changes.
+		if err := keycard.CheckPresenter(sess, req.Presenter); err != nil {
+			return err
 		}
 		// rotatePipelined saw this token rotated and past its grace
 		// window, under the same lock; neither can be undone since.

@@ -443,6 +443,11 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 		if subtle.ConstantTimeCompare(presented.SecretHash, req.SecretHash) != 1 {
 			return keycard.ErrInvalidRefreshToken()
 		}
+		// Before any write: a presenter the session is not bound to
+		// changes nothing.
+		if err := keycard.CheckPresenter(sess, req.Presenter); err != nil {
+			return err
+		}
 		switch {
 		case presented.Live():
 			if !sess.Active(req.Now) {

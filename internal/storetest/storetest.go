@@ -56,6 +56,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Rotate", testRotate},
 		{"RotateEnded", testRotateEnded},
 		{"RotateConcurrent", testRotateConcurrent},
+		{"RotatePresenter", testRotatePresenter},
 		{"RotateAudit", testRotateAudit},
 		{"RotateWithUser", testRotateWithUser},
 		{"Keys", testKeys},
