@@ -80,6 +80,13 @@ type fedEnv struct {
 // developer and may create users.
 func newFedEnv(t *testing.T, mutate func(*federation.Config)) *fedEnv {
 	t.Helper()
+	return newFedEnvWith(t, mutate, nil)
+}
+
+// newFedEnvWith is newFedEnv with the downstream's configuration changed
+// by down.
+func newFedEnvWith(t *testing.T, mutate func(*federation.Config), down func(*Config)) *fedEnv {
+	t.Helper()
 	ctx := context.Background()
 	downLn, downPort := listen(t)
 	downBase := "http://127.0.0.1:" + downPort
@@ -105,6 +112,9 @@ func newFedEnv(t *testing.T, mutate func(*federation.Config)) *fedEnv {
 		mutate(&p)
 	}
 	downCfg.Federation = []federation.Config{p}
+	if down != nil {
+		down(&downCfg)
+	}
 	e.down = serveOn(t, downCfg, downLn, downBase)
 	return e
 }
@@ -752,5 +762,34 @@ func TestFederationBackchannelLogout(t *testing.T) {
 	bob, _ := svc.UserByName(ctx, "bob")
 	if sess, _ := svc.UserSessions(ctx, bob.ID, "", 10); len(sess) != 1 {
 		t.Errorf("bob's sessions: %+v; want his one, live", sess)
+	}
+}
+
+// TestFederationLinkNeedsRecentSignIn: linking an upstream identity adds
+// a way to sign in, so a session older than --reauth-within (here any
+// session: 1ns) is sent to sign in again instead of to the provider, and
+// nothing is linked. Without it, a stolen session cookie would let an
+// attacker link their own upstream account and sign in to the victim's
+// from then on, past a password change.
+func TestFederationLinkNeedsRecentSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newFedEnvWith(t, nil, func(c *Config) { c.ReauthWithin = time.Nanosecond })
+	svc := e.down.Service()
+	victim, err := svc.CreateUser(ctx, auth.Operator(), "victim", fedPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newFedBrowser(t)
+	form := b.get(e.down.base + "/signin")
+	if p := b.send(http.MethodPost, e.down.base+"/signin", url.Values{"csrf_token": {csrfOf(t, form)}, "username": {"victim"}, "password": {fedPassword}, "next": {"/account"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("password sign-in: %d\n%s", p.status, p.body)
+	}
+	acct := b.get(e.down.base + "/account")
+	start := b.send(http.MethodPost, e.down.base+"/account/identities/link", url.Values{"csrf_token": {csrfOf(t, acct)}, "provider": {"up"}})
+	if start.status != http.StatusSeeOther || !strings.HasPrefix(start.location(), "/signin?reauth=1") {
+		t.Fatalf("link with an old sign-in: status %d, Location %q; want 303 to /signin?reauth=1", start.status, start.location())
+	}
+	if ids, _ := svc.Identities(ctx, victim.ID); len(ids) != 0 {
+		t.Fatalf("linked without a recent sign-in: %+v", ids)
 	}
 }

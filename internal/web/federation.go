@@ -277,9 +277,17 @@ func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, target, tex
 }
 
 // handleLinkStart is POST /account/identities/link: the signed-in user
-// signs in at a provider to link it to their account.
+// signs in at a provider to link it to their account. A linked identity
+// is a new way to sign in, so, like registering a passkey, it needs a
+// recent sign-in (auth.Config.ReauthWithin): a stolen session cookie
+// must not be turned into a lasting sign-in for someone else's
+// upstream account.
 func (h *Handler) handleLinkStart(w http.ResponseWriter, r *http.Request) {
 	pr := current(r)
+	if h.svc.CheckRecentAuth(pr) != nil {
+		h.askReauth(w, r, "/account")
+		return
+	}
 	p := h.fed.Provider(formValue(r, "provider"))
 	if p == nil {
 		h.message(w, r, http.StatusBadRequest, "Unknown provider", "There is no such sign-in provider.", pr.User)
