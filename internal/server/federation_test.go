@@ -16,6 +16,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/outbox"
@@ -791,5 +792,57 @@ func TestFederationLinkNeedsRecentSignIn(t *testing.T) {
 	}
 	if ids, _ := svc.Identities(ctx, victim.ID); len(ids) != 0 {
 		t.Fatalf("linked without a recent sign-in: %+v", ids)
+	}
+}
+
+// TestFederationSecondFactor: a user who set up a second factor at
+// Keycard is asked for it after signing in at a linked provider, as after
+// a password; the provider's word alone gets no session. The session the
+// factor then starts is the provider's (amr fed and the factor's, idp).
+func TestFederationSecondFactor(t *testing.T) {
+	ctx := context.Background()
+	e := newFedEnv(t, nil)
+	svc := e.down.Service()
+	victim, err := svc.CreateUser(ctx, auth.Operator(), "victim", fedPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &auth.Principal{User: victim}
+	enr, err := svc.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := svc.ConfirmTOTP(ctx, p, authtest.TOTPCode(t, enr.Secret, time.Now()), auth.Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := e.up.Service().UserByName(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.LinkIdentity(ctx, p, auth.UpstreamIdentity{Provider: "up", Subject: ann.ID}, auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newFedBrowser(t)
+	cont := b.get(e.toCallback(t, b, e.down.base+"/signin/up?next=%2Faccount", "ann"))
+	if cont.status != http.StatusOK || !strings.Contains(cont.body, `action="/signin/mfa"`) {
+		t.Fatalf("callback of a user with a second factor: %d, want 200 and the page going on to /signin/mfa:\n%s", cont.status, cont.body)
+	}
+	if b.cookies["127.0.0.1"]["__Host-keycard_access"] != nil || b.cookies["127.0.0.1"]["__Host-keycard_refresh"] != nil {
+		t.Fatal("the provider's sign-in alone got a session past the user's second factor")
+	}
+	form := b.get(e.down.base + "/signin/mfa?next=%2Faccount")
+	if form.status != http.StatusOK {
+		t.Fatalf("GET /signin/mfa: %d\n%s", form.status, form.body)
+	}
+	done := b.send(http.MethodPost, e.down.base+"/signin/mfa", url.Values{"csrf_token": {csrfOf(t, form)}, "code": {codes[0]}, "next": {"/account"}})
+	if done.status != http.StatusSeeOther || done.location() != "/account" {
+		t.Fatalf("recovery code: %d %q\n%s", done.status, done.location(), done.body)
+	}
+	c := b.accessClaims(t, "127.0.0.1")
+	amr, _ := json.Marshal(c["amr"])
+	if c["sub"] != victim.ID || string(amr) != `["fed","otp","mfa"]` || c["acr"] != "mfa" || c["idp"] != "up" {
+		t.Errorf("claims after the second factor: sub %v amr %s acr %v idp %v; want %s [fed otp mfa] mfa up", c["sub"], amr, c["acr"], c["idp"], victim.ID)
 	}
 }

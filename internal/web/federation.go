@@ -222,6 +222,19 @@ func (h *Handler) handleFederatedCallback(w http.ResponseWriter, r *http.Request
 			h.render(w, r, http.StatusForbidden, "linkrequired", &page{Title: "Sign in to link your account", Data: struct{ Provider string }{cfg.DisplayName}})
 			return
 		}
+		if mfa, ok := errors.AsType[*auth.MFARequiredError](err); ok {
+			// The user's second factor (or the enrolment the policy
+			// requires) comes next, as after a password. A page of this
+			// origin goes on, so that the SameSite=Strict MFA cookie is
+			// sent (see continueTo).
+			setMFACookie(w, mfa.Token, mfa.ExpiresIn)
+			step := "/signin/mfa"
+			if mfa.Enroll {
+				step = "/signin/enroll"
+			}
+			h.continueTo(w, r, step+"?"+url.Values{"next": {fc.Next}}.Encode(), "Signed in at the provider. Continuing to your second factor…")
+			return
+		}
 		h.serviceError(w, r, err, nil)
 		return
 	}
