@@ -4,7 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/keycard-auth/keycard/internal/authtest"
 )
 
 // TestAttackMalformedSecondFactorBodies sends every JSON body of the
@@ -89,4 +93,69 @@ func TestAttackMalformedSecondFactorBodies(t *testing.T) {
 	if len(list.Passkeys) != 1 || list.Passkeys[0].Name != "Laptop" {
 		t.Errorf("after the malformed requests: %+v", list)
 	}
+}
+
+// TestAttackMFAStepJSON: the half-signed-in state of the MFA step is
+// worth nothing on its own. The MFA token is not a bearer token nor a
+// refresh token; Alice's MFA token does not take Bob's right code (or
+// the other way round); the same token with a right code sent twice at
+// once signs in once.
+func TestAttackMFAStepJSON(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "alice", testPassword)
+	f.register(t, "bob", testPassword)
+	aliceSecret, _ := f.enrolOverHTTP(t, f.login(t, "alice", testPassword).AccessToken)
+	bobSecret, _ := f.enrolOverHTTP(t, f.login(t, "bob", testPassword).AccessToken)
+	f.clock.Advance(30 * time.Second) // past the steps the enrolments used
+
+	step := f.mfaStep(t, "alice", codeMFARequired)
+	// Skipping the second step: the token as an access token, as a
+	// refresh token, and as the subject of a token exchange.
+	if res := f.send(t, http.MethodGet, "/v1/me", step.MFAToken); res.status != http.StatusUnauthorized {
+		t.Errorf("MFA token as a bearer token: %d %s", res.status, res.body)
+	}
+	if res := f.refresh(t, url.QueryEscape(step.MFAToken)); res.status != http.StatusBadRequest && res.status != http.StatusUnauthorized {
+		t.Errorf("MFA token as a refresh token: %d %s", res.status, res.body)
+	}
+	// Swapping: Alice's token with Bob's code is a wrong code.
+	next := wantRetry(t, f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, authtest.TOTPCode(t, bobSecret, f.clock.Now()))), "alice's token, bob's code")
+	// Bob's code is still good for Bob (it was not spent on Alice's sign-in).
+	bobStep := f.mfaStep(t, "bob", codeMFARequired)
+	res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(bobStep.MFAToken, authtest.TOTPCode(t, bobSecret, f.clock.Now())))
+	var tok mfaTokensResponse
+	res.decode(t, &tok)
+	if res.status != http.StatusOK {
+		t.Fatalf("bob's own code: %d %s", res.status, res.body)
+	}
+	if res := f.send(t, http.MethodGet, "/v1/me", tok.AccessToken); !strings.Contains(string(res.body), `"bob"`) {
+		t.Errorf("bob's sign-in is not bob's: %s", res.body)
+	}
+
+	// The same token and right code, twice at once: one 200.
+	code := authtest.TOTPCode(t, aliceSecret, f.clock.Now())
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = f.postJSON(t, "/v1/login/mfa", "", mfaJSON(next, code)).status })
+	}
+	wg.Wait()
+	if n := countOf(statuses, http.StatusOK); n != 1 {
+		t.Errorf("one MFA token and code sent 8 times at once: statuses %v, want exactly one 200", statuses)
+	}
+	for _, s := range statuses {
+		if s != http.StatusOK && s != http.StatusUnauthorized {
+			t.Errorf("statuses %v: want 200 once and 401 otherwise", statuses)
+			break
+		}
+	}
+}
+
+func countOf(xs []int, x int) int {
+	n := 0
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
 }
