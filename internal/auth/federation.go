@@ -140,6 +140,11 @@ func verifiedEmail(id *UpstreamIdentity) string {
 //     identity linked (just-in-time), without a password, with the
 //     provider's address when the provider verified it, and the mapped
 //     roles; without it the answer is EFORBIDDEN.
+//
+// A user who has a second factor, or whose roles require one, gets an
+// *MFARequiredError as after a password (mfaGate): the provider's word
+// stands for the first step only. CompleteMFA then starts the session,
+// with the amr ["fed", the factor's methods, "mfa"].
 func (s *Service) FederatedSignIn(ctx context.Context, id UpstreamIdentity, policy FederationPolicy, c Agent) (*Tokens, *keycard.User, error) {
 	c = c.clean()
 	if err := checkUpstream(&id); err != nil {
@@ -183,6 +188,9 @@ func (s *Service) FederatedSignIn(ctx context.Context, id UpstreamIdentity, poli
 			return nil, nil, err
 		}
 	default:
+		return nil, nil, err
+	}
+	if err := s.mfaGateFrom(ctx, u, "", &id, c); err != nil {
 		return nil, nil, err
 	}
 	t, err := s.startSessionFrom(ctx, u, c, nil, &id)

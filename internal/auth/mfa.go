@@ -64,8 +64,11 @@ const (
 // MFATokenLifetime is how long an MFA token is good for.
 const MFATokenLifetime = 5 * time.Minute
 
-// maxMFATokenLen bounds the MFA token a client presents.
-const maxMFATokenLen = 1024
+// maxMFATokenLen bounds the MFA token a client presents, and one made:
+// it lives in a cookie (4096 bytes with its name and attributes); a
+// federated sign-in's subject and session id make it longer than a
+// password's.
+const maxMFATokenLen = 3072
 
 // mfaTokenPrefix starts every MFA token, so that one is told from other
 // tokens in a log line or a bug report.
@@ -143,6 +146,18 @@ type MFAPending struct {
 	ExpiresAt         int64 `json:"exp"` // Unix seconds
 	// Enroll: the policy requires the user to enrol first.
 	Enroll bool `json:"enroll,omitempty"`
+	// Upstream is the provider's sign-in that stands for the password
+	// when the first step was a federated sign-in (FederatedSignIn): the
+	// session it starts is that provider's (amr "fed", idp, back-channel
+	// logout).
+	Upstream *PendingUpstream `json:"up,omitempty"`
+}
+
+// PendingUpstream is what an MFA token keeps of a federated sign-in.
+type PendingUpstream struct {
+	Provider  string `json:"p"`
+	Subject   string `json:"s"`
+	SessionID string `json:"sid,omitempty"`
 }
 
 // SecondFactor is one kind of second factor the MFA step accepts.
@@ -238,6 +253,14 @@ func (c *Config) requiresMFA(u *keycard.User) bool {
 // (or enrol one) before a session is started or renewed (sessionID), and
 // nil when the password is enough.
 func (s *Service) mfaGate(ctx context.Context, u *keycard.User, sessionID string, c Agent) error {
+	return s.mfaGateFrom(ctx, u, sessionID, nil, c)
+}
+
+// mfaGateFrom is mfaGate for a first step that was the password (up nil)
+// or a federated sign-in: a provider's word does not stand for the
+// second factor the user set up at Keycard, nor for the one the policy
+// requires of the user's roles.
+func (s *Service) mfaGateFrom(ctx context.Context, u *keycard.User, sessionID string, up *UpstreamIdentity, c Agent) error {
 	factors, err := s.userFactors(ctx, u)
 	if err != nil {
 		return err
@@ -256,6 +279,9 @@ func (s *Service) mfaGate(ctx context.Context, u *keycard.User, sessionID string
 	}
 	p := MFAPending{ID: id, UserID: u.ID, SessionID: sessionID, PasswordChangedAt: u.PasswordChangedAt.UnixMicro(),
 		ExpiresAt: s.now().Add(MFATokenLifetime).Unix(), Enroll: enroll}
+	if up != nil {
+		p.Upstream = &PendingUpstream{Provider: up.Provider, Subject: up.Subject, SessionID: up.SessionID}
+	}
 	tok, err := s.sealMFAToken(&p)
 	if err != nil {
 		return err
@@ -274,7 +300,11 @@ func (s *Service) sealMFAToken(p *MFAPending) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return mfaTokenPrefix + base64.RawURLEncoding.EncodeToString(sealed), nil
+	tok := mfaTokenPrefix + base64.RawURLEncoding.EncodeToString(sealed)
+	if len(tok) > maxMFATokenLen {
+		return "", &keycard.Error{Code: keycard.EINVALID, Message: "The provider's identifiers are too long for a sign-in with a second factor."}
+	}
+	return tok, nil
 }
 
 // errMFAToken is the answer to an MFA token that is malformed, forged,
@@ -473,9 +503,16 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 			ExpiresIn: time.Unix(p.ExpiresAt, 0).Sub(s.now()).Truncate(time.Second)}
 	}
 	s.mfaOutcome(ctx, u.ID, true)
-	amr := append(append([]string{AMRPassword}, factorAMR...), AMRMFA)
+	first := AMRPassword
+	if p.Upstream != nil {
+		first = AMRFederated
+	}
+	amr := append(append([]string{first}, factorAMR...), AMRMFA)
 	res.Factor = f.Name
-	if p.SessionID != "" {
+	if p.Upstream != nil {
+		up := &UpstreamIdentity{Provider: p.Upstream.Provider, Subject: p.Upstream.Subject, SessionID: p.Upstream.SessionID}
+		res.Tokens, err = s.startSessionFrom(ctx, u, c, amr, up)
+	} else if p.SessionID != "" {
 		res.Tokens, err = s.renewSession(ctx, u, p.SessionID, amr, c)
 		res.Reauthenticated = true
 	} else {

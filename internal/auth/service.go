@@ -639,7 +639,9 @@ func (s *Service) startSessionFrom(ctx context.Context, u *keycard.User, c Agent
 		IdleTimeout: pol.IdleTimeout, ExpiresAt: now.Add(pol.SessionLifetime),
 	}
 	if up != nil {
-		sess.AMR = []string{AMRFederated}
+		if amr == nil {
+			sess.AMR = []string{AMRFederated}
+		}
 		sess.IdP, sess.IdPSubject, sess.IdPSessionID = up.Provider, up.Subject, up.SessionID
 	}
 	// The hook is asked before the session is stored, so that a failed

@@ -16,6 +16,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,13 +163,46 @@ func New(svc *auth.Service, opt Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.handler = s.logRequests(s.recoverPanics(jsonErrorsFromMux(s.routes())))
+	s.handler = s.logRequests(s.recoverPanics(s.canonicalPaths(jsonErrorsFromMux(s.routes()))))
 	return s
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
+}
+
+// canonicalPaths refuses (400) a request with a side effect whose path
+// ServeMux would clean. ServeMux answers a path with "." or ".."
+// segments or "//" with a 307 to the cleaned path, which keeps the
+// method: DELETE /admin/v1/users/ID/passkeys/.. would come back as
+// DELETE /admin/v1/users/ID, and clients that follow redirects (Go's,
+// fetch) send it again with the Authorization header. A path segment
+// taken from elsewhere (an upstream subject, a passkey id) must never
+// climb to another resource. GET and HEAD keep the redirect.
+func (s *Server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodConnect && !cleanRequestPath(r.URL.EscapedPath()) {
+			s.writeError(w, r, badRequest("The request path is not in canonical form."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanRequestPath reports whether p (escaped) has no empty, "." or ".."
+// segment, which ServeMux would redirect away from.
+func cleanRequestPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return p == "" || p == "*"
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i != len(segs)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // routes returns the route table: docs/architecture.md's HTTP contract as far as it

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/backchannel"
 	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/outbox"
@@ -80,6 +81,13 @@ type fedEnv struct {
 // developer and may create users.
 func newFedEnv(t *testing.T, mutate func(*federation.Config)) *fedEnv {
 	t.Helper()
+	return newFedEnvWith(t, mutate, nil)
+}
+
+// newFedEnvWith is newFedEnv with the downstream's configuration changed
+// by down.
+func newFedEnvWith(t *testing.T, mutate func(*federation.Config), down func(*Config)) *fedEnv {
+	t.Helper()
 	ctx := context.Background()
 	downLn, downPort := listen(t)
 	downBase := "http://127.0.0.1:" + downPort
@@ -105,6 +113,9 @@ func newFedEnv(t *testing.T, mutate func(*federation.Config)) *fedEnv {
 		mutate(&p)
 	}
 	downCfg.Federation = []federation.Config{p}
+	if down != nil {
+		down(&downCfg)
+	}
 	e.down = serveOn(t, downCfg, downLn, downBase)
 	return e
 }
@@ -752,5 +763,86 @@ func TestFederationBackchannelLogout(t *testing.T) {
 	bob, _ := svc.UserByName(ctx, "bob")
 	if sess, _ := svc.UserSessions(ctx, bob.ID, "", 10); len(sess) != 1 {
 		t.Errorf("bob's sessions: %+v; want his one, live", sess)
+	}
+}
+
+// TestFederationLinkNeedsRecentSignIn: linking an upstream identity adds
+// a way to sign in, so a session older than --reauth-within (here any
+// session: 1ns) is sent to sign in again instead of to the provider, and
+// nothing is linked. Without it, a stolen session cookie would let an
+// attacker link their own upstream account and sign in to the victim's
+// from then on, past a password change.
+func TestFederationLinkNeedsRecentSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newFedEnvWith(t, nil, func(c *Config) { c.ReauthWithin = time.Nanosecond })
+	svc := e.down.Service()
+	victim, err := svc.CreateUser(ctx, auth.Operator(), "victim", fedPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newFedBrowser(t)
+	form := b.get(e.down.base + "/signin")
+	if p := b.send(http.MethodPost, e.down.base+"/signin", url.Values{"csrf_token": {csrfOf(t, form)}, "username": {"victim"}, "password": {fedPassword}, "next": {"/account"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("password sign-in: %d\n%s", p.status, p.body)
+	}
+	acct := b.get(e.down.base + "/account")
+	start := b.send(http.MethodPost, e.down.base+"/account/identities/link", url.Values{"csrf_token": {csrfOf(t, acct)}, "provider": {"up"}})
+	if start.status != http.StatusSeeOther || !strings.HasPrefix(start.location(), "/signin?reauth=1") {
+		t.Fatalf("link with an old sign-in: status %d, Location %q; want 303 to /signin?reauth=1", start.status, start.location())
+	}
+	if ids, _ := svc.Identities(ctx, victim.ID); len(ids) != 0 {
+		t.Fatalf("linked without a recent sign-in: %+v", ids)
+	}
+}
+
+// TestFederationSecondFactor: a user who set up a second factor at
+// Keycard is asked for it after signing in at a linked provider, as after
+// a password; the provider's word alone gets no session. The session the
+// factor then starts is the provider's (amr fed and the factor's, idp).
+func TestFederationSecondFactor(t *testing.T) {
+	ctx := context.Background()
+	e := newFedEnv(t, nil)
+	svc := e.down.Service()
+	victim, err := svc.CreateUser(ctx, auth.Operator(), "victim", fedPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &auth.Principal{User: victim}
+	enr, err := svc.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := svc.ConfirmTOTP(ctx, p, authtest.TOTPCode(t, enr.Secret, time.Now()), auth.Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := e.up.Service().UserByName(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.LinkIdentity(ctx, p, auth.UpstreamIdentity{Provider: "up", Subject: ann.ID}, auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newFedBrowser(t)
+	cont := b.get(e.toCallback(t, b, e.down.base+"/signin/up?next=%2Faccount", "ann"))
+	if cont.status != http.StatusOK || !strings.Contains(cont.body, `action="/signin/mfa"`) {
+		t.Fatalf("callback of a user with a second factor: %d, want 200 and the page going on to /signin/mfa:\n%s", cont.status, cont.body)
+	}
+	if b.cookies["127.0.0.1"]["__Host-keycard_access"] != nil || b.cookies["127.0.0.1"]["__Host-keycard_refresh"] != nil {
+		t.Fatal("the provider's sign-in alone got a session past the user's second factor")
+	}
+	form := b.get(e.down.base + "/signin/mfa?next=%2Faccount")
+	if form.status != http.StatusOK {
+		t.Fatalf("GET /signin/mfa: %d\n%s", form.status, form.body)
+	}
+	done := b.send(http.MethodPost, e.down.base+"/signin/mfa", url.Values{"csrf_token": {csrfOf(t, form)}, "code": {codes[0]}, "next": {"/account"}})
+	if done.status != http.StatusSeeOther || done.location() != "/account" {
+		t.Fatalf("recovery code: %d %q\n%s", done.status, done.location(), done.body)
+	}
+	c := b.accessClaims(t, "127.0.0.1")
+	amr, _ := json.Marshal(c["amr"])
+	if c["sub"] != victim.ID || string(amr) != `["fed","otp","mfa"]` || c["acr"] != "mfa" || c["idp"] != "up" {
+		t.Errorf("claims after the second factor: sub %v amr %s acr %v idp %v; want %s [fed otp mfa] mfa up", c["sub"], amr, c["acr"], c["idp"], victim.ID)
 	}
 }

@@ -222,6 +222,19 @@ func (h *Handler) handleFederatedCallback(w http.ResponseWriter, r *http.Request
 			h.render(w, r, http.StatusForbidden, "linkrequired", &page{Title: "Sign in to link your account", Data: struct{ Provider string }{cfg.DisplayName}})
 			return
 		}
+		if mfa, ok := errors.AsType[*auth.MFARequiredError](err); ok {
+			// The user's second factor (or the enrolment the policy
+			// requires) comes next, as after a password. A page of this
+			// origin goes on, so that the SameSite=Strict MFA cookie is
+			// sent (see continueTo).
+			setMFACookie(w, mfa.Token, mfa.ExpiresIn)
+			step := "/signin/mfa"
+			if mfa.Enroll {
+				step = "/signin/enroll"
+			}
+			h.continueTo(w, r, step+"?"+url.Values{"next": {fc.Next}}.Encode(), "Signed in at the provider. Continuing to your second factor…")
+			return
+		}
 		h.serviceError(w, r, err, nil)
 		return
 	}
@@ -277,9 +290,17 @@ func (h *Handler) continueTo(w http.ResponseWriter, r *http.Request, target, tex
 }
 
 // handleLinkStart is POST /account/identities/link: the signed-in user
-// signs in at a provider to link it to their account.
+// signs in at a provider to link it to their account. A linked identity
+// is a new way to sign in, so, like registering a passkey, it needs a
+// recent sign-in (auth.Config.ReauthWithin): a stolen session cookie
+// must not be turned into a lasting sign-in for someone else's
+// upstream account.
 func (h *Handler) handleLinkStart(w http.ResponseWriter, r *http.Request) {
 	pr := current(r)
+	if h.svc.CheckRecentAuth(pr) != nil {
+		h.askReauth(w, r, "/account")
+		return
+	}
 	p := h.fed.Provider(formValue(r, "provider"))
 	if p == nil {
 		h.message(w, r, http.StatusBadRequest, "Unknown provider", "There is no such sign-in provider.", pr.User)
