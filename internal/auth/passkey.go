@@ -264,8 +264,12 @@ func (s *Service) RenamePasskey(ctx context.Context, by Actor, userID, id, name 
 // RemovePasskey deletes the user's passkey id (by the user or an admin):
 // it can sign in no more. The removal is audited and the user told by
 // email. Sessions signed in with it stay; "sign out everywhere" ends
-// them.
+// them. An admin needs the step-up of destructive actions (checkStepUp;
+// a *ReauthRequiredError otherwise).
 func (s *Service) RemovePasskey(ctx context.Context, by Actor, userID, id string) error {
+	if err := s.checkStepUp(ctx, by); err != nil {
+		return err
+	}
 	u, err := s.stores.Users.UserByID(ctx, userID)
 	if err != nil {
 		return err

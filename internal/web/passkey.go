@@ -349,7 +349,12 @@ func (h *Handler) mfaPasskeyError(w http.ResponseWriter, r *http.Request, err er
 // an admin removes a user's passkey (audited, mailed to the user).
 func (h *Handler) handleAdminRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.svc.RemovePasskey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("passkey")); err != nil {
+	err := h.svc.RemovePasskey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("passkey"))
+	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		h.askReauth(w, r, userURL(id, "stepup"))
+		return
+	}
+	if err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}
