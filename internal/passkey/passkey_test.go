@@ -161,7 +161,7 @@ func TestRegistrationRefused(t *testing.T) {
 // signIn runs a discoverable sign-in with a's answer from (origin, rpID).
 func (e *env) signIn(t *testing.T, a *passkeytest.Authenticator, origin, rpID string) (*auth.Tokens, error) {
 	t.Helper()
-	c, err := e.svc.BeginPasskeyLogin(context.Background())
+	c, err := e.svc.BeginPasskeyLogin(context.Background(), auth.Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestSignIn(t *testing.T) {
 
 	// Signing in again in the browser that has a session of the user
 	// renews that session.
-	c, _ := e.svc.BeginPasskeyLogin(ctx)
+	c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 	again, err := e.svc.PasskeyLogin(ctx, c.ID, device.Get(t, c.Options, origin, rpID), tok.SessionID, auth.Agent{})
 	if err != nil || again.SessionID != tok.SessionID {
 		t.Errorf("sign-in again: session %v (%v), want %s renewed", again, err, tok.SessionID)
@@ -247,18 +247,18 @@ func TestSignInRefused(t *testing.T) {
 
 	// A good answer works once: replayed to the same ceremony (gone), or
 	// to a new one (another challenge), it is refused.
-	c, _ := e.svc.BeginPasskeyLogin(ctx)
+	c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 	resp := a.Get(t, c.Options, origin, rpID)
 	if _, err := e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{}); err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}
 	_, err := e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{})
 	wantCode(t, "the same answer to the same ceremony", err, keycard.EUNAUTHORIZED)
-	c2, _ := e.svc.BeginPasskeyLogin(ctx)
+	c2, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 	_, err = e.svc.PasskeyLogin(ctx, c2.ID, resp, "", auth.Agent{})
 	wantCode(t, "an old answer to a new ceremony", err, keycard.EUNAUTHORIZED)
 	// An expired ceremony.
-	c, _ = e.svc.BeginPasskeyLogin(ctx)
+	c, _ = e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 	resp = a.Get(t, c.Options, origin, rpID)
 	e.now = e.now.Add(keycard.PasskeyChallengeLifetime)
 	_, err = e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{})
@@ -309,7 +309,7 @@ func TestSignInRefused(t *testing.T) {
 	// Malformed answers: EINVALID or EUNAUTHORIZED, never internal.
 	for _, body := range []string{``, `{}`, `null`, `"x"`, `{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA"}}`,
 		`{"id":1}`, `{"id":"` + passkeytest.B64.EncodeToString(a.CredentialID) + `","rawId":"` + passkeytest.B64.EncodeToString(a.CredentialID) + `","type":"public-key","response":{"clientDataJSON":"!!","authenticatorData":"","signature":""}}`} {
-		c, _ := e.svc.BeginPasskeyLogin(ctx)
+		c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 		_, err := e.svc.PasskeyLogin(ctx, c.ID, []byte(body), "", auth.Agent{})
 		if code := keycard.ErrorCode(err); code != keycard.EINVALID && code != keycard.EUNAUTHORIZED {
 			t.Errorf("sign-in answer %q: %v, want EINVALID or EUNAUTHORIZED", body, err)

@@ -139,7 +139,7 @@ func (h *Handler) handlePasskeySignInOptions(w http.ResponseWriter, r *http.Requ
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
-	c, err := h.svc.BeginPasskeyLogin(r.Context())
+	c, err := h.svc.BeginPasskeyLogin(r.Context(), browser.AgentOf(r))
 	if err != nil {
 		h.jsonServiceError(w, r, err)
 		return
