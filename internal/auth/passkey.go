@@ -539,12 +539,17 @@ func (s *Service) hasPasskeyFactor(ctx context.Context, u *keycard.User) (bool, 
 // the user's passkeys. The ceremony is bound to that sign-in attempt:
 // the proof goes to CompleteMFA with the same token, as MFAProof{Factor:
 // FactorPasskey, Code: the ceremony's id, Response: the assertion}.
-func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string) (*PasskeyCeremony, error) {
+// Each ceremony begun counts against c's address like those of
+// BeginPasskeyLogin (a *ThrottledError when it has none left).
+func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string, c Agent) (*PasskeyCeremony, error) {
 	if s.webauthn == nil {
 		return nil, errPasskeysOff()
 	}
 	p, u, err := s.pendingMFA(ctx, tok)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.passkeyBeginAllowed(ctx, c.clean()); err != nil {
 		return nil, err
 	}
 	if p.Enroll {

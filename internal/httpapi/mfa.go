@@ -233,7 +233,7 @@ func (s *Server) handleLoginMFAPasskeyOptions(w http.ResponseWriter, r *http.Req
 		s.writeError(w, r, badRequest(`Send only "mfa_token".`))
 		return
 	}
-	c, err := s.svc.BeginPasskeySecondFactor(r.Context(), *req.MFAToken)
+	c, err := s.svc.BeginPasskeySecondFactor(r.Context(), *req.MFAToken, browser.AgentOf(r))
 	if err != nil {
 		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
 		return

@@ -195,3 +195,25 @@ func TestMFAPasskeyJSONOff(t *testing.T) {
 	}
 	f.postJSON(t, "/v1/login/mfa/passkey/options", "", `{"mfa_token":`+jsonString(step.MFAToken)+`}`).wantError(t, http.StatusForbidden, codeAccessDenied)
 }
+
+// TestMFAPasskeyOptionsThrottled: each passkey ceremony begun at the MFA
+// step takes one of the client address's burst; the flood meets 429
+// with Retry-After.
+func TestMFAPasskeyOptionsThrottled(t *testing.T) {
+	f := newFixture(t, fixtureOptions{passkeys: true, limits: limits(throttle.Policy{Burst: 100}, throttle.Policy{Burst: 3, BaseDelay: time.Minute, Refill: time.Hour})})
+	f.register(t, "alice", testPassword)
+	access := f.login(t, "alice", testPassword).AccessToken
+	f.enrolOverHTTP(t, access)
+	f.registerPasskey(t, access, passkeytest.New(t))
+	step := f.mfaStep(t, "alice", codeMFARequired)
+	for range 3 {
+		f.passkeyOptions(t, step.MFAToken)
+	}
+	res := f.postJSON(t, "/v1/login/mfa/passkey/options", "", `{"mfa_token":`+jsonString(step.MFAToken)+`}`)
+	res.wantError(t, http.StatusTooManyRequests, codeTooManyRequests)
+	if res.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	f.clock.Advance(time.Minute + time.Second)
+	f.passkeyOptions(t, step.MFAToken)
+}

@@ -295,7 +295,7 @@ func (h *Handler) handleMFAPasskeyOptions(w http.ResponseWriter, r *http.Request
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
-	c, err := h.svc.BeginPasskeySecondFactor(r.Context(), mfaToken(r))
+	c, err := h.svc.BeginPasskeySecondFactor(r.Context(), mfaToken(r), browser.AgentOf(r))
 	if err != nil {
 		h.mfaPasskeyError(w, r, err, "")
 		return
