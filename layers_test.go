@@ -54,19 +54,20 @@ var layers = map[string][]string{
 	"internal/gateway":    {"jose", "jwt", "dpop", "verifier", "internal/tlsconfig", "internal/tracing"},
 	"internal/demo": {"", "jose", "jwt", "verifier", "internal/auth", "internal/backchannel", "internal/browser", "internal/gateway", "internal/httpapi",
 		"internal/server", "internal/tlsconfig", "internal/web"},
-	"internal/loadgen":         {"", "jose", "jwt", "dpop"},
-	"internal/authtest":        {"", "jose", "internal/auth", "internal/password", "internal/sqlite"},
-	"internal/backchannel":     {"", "internal/outbox"},
-	"internal/outbox":          {},
-	"internal/claimshook":      {"internal/auth", "internal/webhook"},
-	"internal/webhook":         {"", "internal/outbox"},
-	"internal/postgres/pgtest": {},
-	"internal/cliauth":         {"jose", "jwt"},
-	"internal/chrometest":      {},
-	"internal/mail":            {"internal/auth"},
-	"internal/passkey":         {"", "internal/auth"},
-	"internal/mailpittest":     {},
-	"cmd/keycard":              nil, // the command wires everything: no rule
+	"internal/loadgen":             {"", "jose", "jwt", "dpop"},
+	"internal/authtest":            {"", "jose", "internal/auth", "internal/password", "internal/sqlite"},
+	"internal/backchannel":         {"", "internal/outbox"},
+	"internal/outbox":              {},
+	"internal/claimshook":          {"internal/auth", "internal/webhook"},
+	"internal/webhook":             {"", "internal/outbox"},
+	"internal/postgres/pgtest":     {},
+	"internal/cliauth":             {"jose", "jwt"},
+	"internal/chrometest":          {},
+	"internal/mail":                {"internal/auth"},
+	"internal/passkey":             {"", "internal/auth"},
+	"internal/mailpittest":         {},
+	"internal/passkey/passkeytest": {},
+	"cmd/keycard":                  nil, // the command wires everything: no rule
 }
 
 // neverBelow lists, for a package, module packages it must not reach even

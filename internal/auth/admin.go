@@ -175,8 +175,9 @@ func nonNilRoles(r []string) []string {
 
 // DeleteUser revokes every live session of a user and deletes the user,
 // in one transaction. An admin cannot delete themselves (ECONFLICT), and
-// must have signed in within the step-up window (Config.StepUpWithin;
-// a *ReauthRequiredError otherwise).
+// must have signed in within the step-up window (Config.StepUpWithin),
+// with their second factor if they have one (a *ReauthRequiredError
+// otherwise).
 // A per-user cut-off enters the revocation feed first, so that every
 // access token of the user is refused by verifiers, including one whose
 // session had already reached its end (and so is not revoked again).
@@ -184,7 +185,7 @@ func (s *Service) DeleteUser(ctx context.Context, by Actor, id string) error {
 	if by.is(id) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "An admin cannot delete their own account."}
 	}
-	if err := s.checkStepUp(by); err != nil {
+	if err := s.checkStepUp(ctx, by); err != nil {
 		return err
 	}
 	u, err := s.User(ctx, id)

@@ -302,3 +302,82 @@ func TestDeleteUserNeedsStepUp(t *testing.T) {
 		t.Errorf("operator delete: %v", err)
 	}
 }
+
+// TestStepUpNeedsAdminsSecondFactor: an admin who has a second factor
+// steps up with it (acr mfa) for deleting a user and removing a user's
+// second factors or passkeys; a recent password sign-in is not enough,
+// nor an old second-factor one. An admin without a factor still steps up
+// with the password; the operator is not asked.
+func TestStepUpNeedsAdminsSecondFactor(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "alice")
+	f.user(t, "bob")
+	alice, _ := f.svc.UserByName(ctx, "alice")
+	bob, _ := f.svc.UserByName(ctx, "bob")
+	enrolTOTP(t, f.svc, f.clock, "bob")
+
+	// Without a factor of their own, a recent password sign-in does.
+	plain := f.admin(t, "plain")
+	if err := f.svc.RemoveSecondFactors(ctx, AdminActor(plain, Agent{}), bob.ID); err != nil {
+		t.Fatalf("an admin without a factor, signed in just now: %v", err)
+	}
+	enrolTOTP(t, f.svc, f.clock, "bob")
+
+	// An admin who has one: the password sign-in they act with (made
+	// before they set it up) is recent, but not of acr mfa.
+	admin := f.admin(t, "root")
+	secret, _ := enrolTOTP(t, f.svc, f.clock, "root")
+	if admin.Claims.ACR != ACRPassword {
+		t.Fatalf("admin acr %q", admin.Claims.ACR)
+	}
+	wantMFAStepUp := func(what string, err error) {
+		t.Helper()
+		re, ok := errors.AsType[*ReauthRequiredError](err)
+		if !ok || re.ACR != ACRMFA || re.MaxAge != DefaultStepUpWithin || keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+			t.Errorf("%s: got %v, want a ReauthRequiredError of acr mfa", what, err)
+		}
+	}
+	by := AdminActor(admin, Agent{})
+	wantMFAStepUp("delete with acr pwd", f.svc.DeleteUser(ctx, by, alice.ID))
+	wantMFAStepUp("remove second factors with acr pwd", f.svc.RemoveSecondFactors(ctx, by, bob.ID))
+	wantMFAStepUp("remove a passkey with acr pwd", f.svc.RemovePasskey(ctx, by, bob.ID, "any"))
+	if _, err := f.svc.User(ctx, alice.ID); err != nil {
+		t.Fatalf("alice is gone after a refused delete: %v", err)
+	}
+	if st, err := f.svc.MFAStatus(ctx, bob); err != nil || !st.TOTP {
+		t.Fatalf("bob's factor after a refused removal: %v %v", st, err)
+	}
+
+	// Signing in again with the password alone stops at the MFA step;
+	// with the code, the session's acr is mfa and the actions pass.
+	_, err := f.svc.Reauthenticate(ctx, admin.Claims.SessionID, "root", "correct horse battery", Agent{})
+	var step *MFARequiredError
+	if !errors.As(err, &step) {
+		t.Fatalf("Reauthenticate: %v, want the MFA step", err)
+	}
+	f.clock.Advance(30 * time.Second) // the enrolment used this step's code
+	res, err := f.svc.CompleteMFA(ctx, step.Token, MFAProof{Code: otpCode(t, secret, f.clock.Now())}, Agent{})
+	if err != nil {
+		t.Fatalf("CompleteMFA: %v", err)
+	}
+	fresh, err := f.svc.Authenticate(ctx, res.Tokens.AccessToken)
+	if err != nil || fresh.Claims.ACR != ACRMFA {
+		t.Fatalf("after the step-up: %v, acr %q", err, fresh.Claims.ACR)
+	}
+	if err := f.svc.RemoveSecondFactors(ctx, AdminActor(fresh, Agent{}), bob.ID); err != nil {
+		t.Errorf("remove second factors with acr mfa: %v", err)
+	}
+	if err := f.svc.DeleteUser(ctx, AdminActor(fresh, Agent{}), alice.ID); err != nil {
+		t.Errorf("delete with acr mfa: %v", err)
+	}
+
+	// An mfa sign-in older than the window: the step-up again, with the
+	// factor.
+	f.clock.Advance(DefaultStepUpWithin + time.Second)
+	wantMFAStepUp("delete with an old mfa sign-in", f.svc.DeleteUser(ctx, AdminActor(fresh, Agent{}), bob.ID))
+	// The operator is not asked.
+	if err := f.svc.DeleteUser(ctx, Operator(), bob.ID); err != nil {
+		t.Errorf("operator delete: %v", err)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/keycard-auth/keycard"
+	"github.com/keycard-auth/keycard/internal/throttle"
 )
 
 // Audit events of passkeys.
@@ -264,8 +266,12 @@ func (s *Service) RenamePasskey(ctx context.Context, by Actor, userID, id, name 
 // RemovePasskey deletes the user's passkey id (by the user or an admin):
 // it can sign in no more. The removal is audited and the user told by
 // email. Sessions signed in with it stay; "sign out everywhere" ends
-// them.
+// them. An admin needs the step-up of destructive actions (checkStepUp;
+// a *ReauthRequiredError otherwise).
 func (s *Service) RemovePasskey(ctx context.Context, by Actor, userID, id string) error {
+	if err := s.checkStepUp(ctx, by); err != nil {
+		return err
+	}
 	u, err := s.stores.Users.UserByID(ctx, userID)
 	if err != nil {
 		return err
@@ -284,9 +290,19 @@ func (s *Service) RemovePasskey(ctx context.Context, by Actor, userID, id string
 // conditional mediation, in the username field's autofill). The ceremony
 // id must come back with the answer; the web pages keep it in a cookie,
 // so only this browser can finish it.
-func (s *Service) BeginPasskeyLogin(ctx context.Context) (*PasskeyCeremony, error) {
+//
+// Anyone may begin one, and each is a stored challenge, so ceremonies are
+// throttled per client address (c.Addr) by the address limiter
+// (LoginLimits.Address) under keys of their own: every ceremony begun
+// takes one of the address's Burst, one comes back every Refill, and an
+// address that has none left gets a *ThrottledError. A throttled call is
+// not audited (the flood would go to the audit log instead).
+func (s *Service) BeginPasskeyLogin(ctx context.Context, c Agent) (*PasskeyCeremony, error) {
 	if s.webauthn == nil {
 		return nil, errPasskeysOff()
+	}
+	if err := s.passkeyBeginAllowed(ctx, c.clean()); err != nil {
+		return nil, err
 	}
 	opts, state, err := s.webauthn.BeginLogin(nil, nil)
 	if err != nil {
@@ -299,6 +315,42 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context) (*PasskeyCeremony, erro
 	return &PasskeyCeremony{ID: id, Options: opts}, nil
 }
 
+const msgPasskeyThrottled = "Too many passkey sign-ins from your network. Try again later, or use your password."
+
+// passkeyBeginKey is the address throttle's key of the passkey sign-in
+// ceremonies begun from addr (an IPv6 address by its /64, as for
+// logins); "" when addr is empty.
+func passkeyBeginKey(addr string) string {
+	_, address := loginKeys("", addr)
+	if address == "" {
+		return ""
+	}
+	return "passkey-begin:" + address
+}
+
+// passkeyBeginAllowed takes one ceremony of c's address from the address
+// throttle, or returns a *ThrottledError when it has none left.
+func (s *Service) passkeyBeginAllowed(ctx context.Context, c Agent) error {
+	l, key := s.limits.Address, passkeyBeginKey(c.Addr)
+	if l == nil || key == "" {
+		return nil
+	}
+	ok, wait, err := l.Allow(ctx, key)
+	if err != nil {
+		s.log.ErrorContext(ctx, "passkey throttle unavailable; allowing the ceremony", "err", err)
+		return nil
+	}
+	if !ok {
+		return &ThrottledError{RetryAfter: throttle.RetryAfter(wait), Message: msgPasskeyThrottled}
+	}
+	// Every ceremony counts: a begun one is not known to be answered,
+	// and a success must not forget an address shared with others.
+	if err := l.Failure(ctx, key); err != nil {
+		s.log.ErrorContext(ctx, "passkey throttle: recording a ceremony", "err", err)
+	}
+	return nil
+}
+
 // PasskeyLogin finishes the sign-in ceremony id with the browser's
 // answer. The user is the one the credential belongs to; a disabled user,
 // an unknown credential, a bad signature or a signature counter that did
@@ -307,11 +359,42 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context) (*PasskeyCeremony, erro
 // (signing in again in the browser that has it), that session records
 // the new sign-in instead of a new one being started.
 //
+// Refused answers count as failed logins of the client's address (the
+// address limiter of LoginLimits, the key password logins use): an
+// address that keeps sending them is throttled, for passkeys and
+// passwords alike, with a *ThrottledError before the answer is looked at.
+// They are not counted against the user the answer names: a signature
+// cannot be guessed, and anyone may name any user
+// (docs/decisions/passkeys.md).
+//
 // The session's amr is PasskeyAMR of the assertion's flags.
 func (s *Service) PasskeyLogin(ctx context.Context, id string, response []byte, keepSession string, c Agent) (*Tokens, error) {
 	if s.webauthn == nil {
 		return nil, errPasskeysOff()
 	}
+	c = c.clean()
+	_, address := loginKeys("", c.Addr)
+	if retry, limits := s.loginAllowed(ctx, "", address); retry > 0 {
+		s.stats.LoginOutcome(LoginThrottled)
+		s.audit(ctx, keycard.AuditLoginThrottled, anonymous(c), "", map[string]any{
+			"limits": limits, "retry_after": int64(retry / time.Second), "method": "passkey",
+		})
+		return nil, &ThrottledError{RetryAfter: retry}
+	}
+	t, err := s.passkeyLogin(ctx, id, response, keepSession, c)
+	switch code := keycard.ErrorCode(err); {
+	case err == nil:
+		s.stats.LoginOutcome(LoginSucceeded)
+	case code == keycard.EUNAUTHORIZED || code == keycard.EINVALID:
+		s.stats.LoginOutcome(LoginFailed)
+		s.loginFailed(ctx, "", address)
+	default:
+		s.stats.LoginOutcome(LoginError)
+	}
+	return t, err
+}
+
+func (s *Service) passkeyLogin(ctx context.Context, id string, response []byte, keepSession string, c Agent) (*Tokens, error) {
 	cer, err := s.takeCeremony(ctx, id, keycard.PasskeyLogin, "", "")
 	if err != nil {
 		return nil, err
@@ -456,12 +539,17 @@ func (s *Service) hasPasskeyFactor(ctx context.Context, u *keycard.User) (bool, 
 // the user's passkeys. The ceremony is bound to that sign-in attempt:
 // the proof goes to CompleteMFA with the same token, as MFAProof{Factor:
 // FactorPasskey, Code: the ceremony's id, Response: the assertion}.
-func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string) (*PasskeyCeremony, error) {
+// Each ceremony begun counts against c's address like those of
+// BeginPasskeyLogin (a *ThrottledError when it has none left).
+func (s *Service) BeginPasskeySecondFactor(ctx context.Context, tok string, c Agent) (*PasskeyCeremony, error) {
 	if s.webauthn == nil {
 		return nil, errPasskeysOff()
 	}
 	p, u, err := s.pendingMFA(ctx, tok)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.passkeyBeginAllowed(ctx, c.clean()); err != nil {
 		return nil, err
 	}
 	if p.Enroll {

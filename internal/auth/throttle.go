@@ -170,9 +170,10 @@ func (s *Service) loginAllowed(ctx context.Context, account, address string) (re
 	return retry, strings.Join(hit, ",")
 }
 
-// loginFailed records a refused login with both throttles.
+// loginFailed records a refused login with both throttles (with the
+// address's only when account is "").
 func (s *Service) loginFailed(ctx context.Context, account, address string) {
-	if l := s.limits.Account; l != nil {
+	if l := s.limits.Account; l != nil && account != "" {
 		if err := l.Failure(ctx, account); err != nil {
 			s.log.ErrorContext(ctx, "login throttle: recording a failure", "limit", "account", "err", err)
 		}

@@ -218,8 +218,13 @@ func (s *Service) RemoveTOTP(ctx context.Context, p *Principal, c Agent) error {
 
 // RemoveSecondFactors removes a user's second factors (authenticator app
 // and recovery codes): for an admin or the operator, when a user lost
-// them. It fails with ENOTFOUND when the user has none.
+// them. It fails with ENOTFOUND when the user has none. An admin needs
+// the step-up of destructive actions (checkStepUp: a recent sign-in, with
+// their own second factor if they have one).
 func (s *Service) RemoveSecondFactors(ctx context.Context, by Actor, userID string) error {
+	if err := s.checkStepUp(ctx, by); err != nil {
+		return err
+	}
 	u, err := s.User(ctx, userID)
 	if err != nil {
 		return err

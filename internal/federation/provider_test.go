@@ -206,7 +206,12 @@ func TestFinishAttacks(t *testing.T) {
 			return url.Values{"code": {"c"}, "state": {f.State}, "iss": {op.srv.URL, op.srv.URL}}
 		}},
 		{name: "state of another sign-in", query: func(f *Flow) url.Values {
-			return url.Values{"code": {"c"}, "state": {"x" + f.State[1:]}, "iss": {op.srv.URL}}
+			// Its first character changed (to one it is not).
+			other := "x" + f.State[1:]
+			if f.State[0] == 'x' {
+				other = "y" + f.State[1:]
+			}
+			return url.Values{"code": {"c"}, "state": {other}, "iss": {op.srv.URL}}
 		}},
 		{name: "no code", query: func(f *Flow) url.Values { return url.Values{"state": {f.State}, "iss": {op.srv.URL}} }},
 		{name: "error response", query: func(f *Flow) url.Values {

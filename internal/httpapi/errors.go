@@ -134,8 +134,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if re, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
 		// RFC 9470 section 3: the client must get a token with a recent
 		// auth_time; max_age says how recent.
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="%s", error_description="%s", max_age=%d`,
-			codeInsufficientUserAuthentication, desc, int64(re.MaxAge/time.Second)))
+		// acr_values, when the sign-in must also be of an acr (an admin
+		// with a second factor steps up with it).
+		challenge := fmt.Sprintf(`Bearer error="%s", error_description="%s", max_age=%d`,
+			codeInsufficientUserAuthentication, desc, int64(re.MaxAge/time.Second))
+		if re.ACR != "" {
+			challenge += fmt.Sprintf(`, acr_values="%s"`, re.ACR)
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	if te, ok := errors.AsType[*auth.ThrottledError](err); ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(te.RetryAfter/time.Second), 10))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/authtest"
+	"github.com/keycard-auth/keycard/internal/passkey"
 
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/metrics"
@@ -71,6 +72,9 @@ type fixtureOptions struct {
 	requireMFA     []string    // auth.Config.RequireMFAForRoles
 	// introspectionCache is auth.Config.IntrospectionCache.
 	introspectionCache int
+	// passkeys turns passkeys on: a relying party for testIssuer's host
+	// and origin.
+	passkeys bool
 }
 
 // fixture is a Server over a real auth.Service on SQLite in a temporary
@@ -105,6 +109,15 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		deps.Metrics, serverOpt.Metrics = opt.metrics, opt.metrics
 	}
 	deps.Mailer = opt.mailer
+	if opt.passkeys {
+		rpID, origin, err := passkey.Defaults(testIssuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deps.WebAuthn, err = passkey.New(passkey.Config{RPID: rpID, Origins: []string{origin}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	svc, err := auth.NewService(deps, auth.Config{Issuer: testIssuer, Registration: !opt.noRegistration, ReauthWithin: opt.reauthWithin, RequireMFAForRoles: opt.requireMFA, IntrospectionCache: opt.introspectionCache})
 	if err != nil {
 		t.Fatal(err)

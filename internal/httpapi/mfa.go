@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/browser"
 )
@@ -15,7 +17,10 @@ import (
 // token and a code. A user whose role requires a second factor and who
 // has none gets 403 mfa_enrollment_required: POST /v1/login/mfa/enroll
 // shows the authenticator app's secret, and POST /v1/login/mfa with its
-// first code confirms it and signs in.
+// first code confirms it and signs in. A user with a passkey answers
+// with it: POST /v1/login/mfa/passkey/options gives the WebAuthn request
+// options bound to that sign-in attempt, and POST /v1/login/mfa with
+// "factor": "passkey", the ceremony's id and the assertion signs in.
 
 // Error codes of the MFA step.
 const (
@@ -27,6 +32,7 @@ const (
 func (s *Server) mfaRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/login/mfa", http.HandlerFunc(s.handleLoginMFA))
 	s.handle(mux, "POST /v1/login/mfa/enroll", http.HandlerFunc(s.handleLoginMFAEnroll))
+	s.handle(mux, "POST /v1/login/mfa/passkey/options", http.HandlerFunc(s.handleLoginMFAPasskeyOptions))
 	s.handle(mux, "GET /v1/me/mfa", s.bearer(s.handleMFAStatus))
 	s.handle(mux, "POST /v1/me/mfa/totp", s.bearer(s.handleBeginTOTP))
 	s.handle(mux, "POST /v1/me/mfa/totp/confirm", s.bearer(s.handleConfirmTOTP))
@@ -76,6 +82,44 @@ type mfaLoginRequest struct {
 	Code     *string `json:"code"`
 	Factor   string  `json:"factor"`
 	Cookies  bool    `json:"cookies"`
+	// Ceremony and Response are a passkey's proof (factor "passkey"):
+	// the id from /v1/login/mfa/passkey/options and the
+	// PublicKeyCredential the authenticator answered, as JSON.
+	Ceremony string          `json:"ceremony"`
+	Response json.RawMessage `json:"response"`
+}
+
+// maxCeremonyID bounds a passkey ceremony's id (ids are 26 characters).
+const maxCeremonyID = 64
+
+// mfaProof reads the proof of a POST /v1/login/mfa: a code, or a
+// passkey's ceremony id and assertion.
+func (req *mfaLoginRequest) mfaProof() (auth.MFAProof, error) {
+	if req.Factor == auth.FactorPasskey {
+		if req.Code != nil {
+			return auth.MFAProof{}, badRequest(`A passkey's proof is "ceremony" and "response", not "code".`)
+		}
+		if req.Ceremony == "" || len(req.Response) == 0 {
+			return auth.MFAProof{}, badRequest(`Fields "ceremony" and "response" are required with "factor": "passkey".`)
+		}
+		if len(req.Ceremony) > maxCeremonyID {
+			return auth.MFAProof{}, badRequest(`Field "ceremony" is too long.`)
+		}
+		if req.Response[0] != '{' {
+			return auth.MFAProof{}, badRequest(`Field "response" must be the authenticator's PublicKeyCredential, a JSON object.`)
+		}
+		return auth.MFAProof{Factor: auth.FactorPasskey, Code: req.Ceremony, Response: req.Response}, nil
+	}
+	if req.Ceremony != "" || len(req.Response) != 0 {
+		return auth.MFAProof{}, badRequest(`Fields "ceremony" and "response" go with "factor": "passkey".`)
+	}
+	if req.Code == nil {
+		return auth.MFAProof{}, badRequest(`Fields "mfa_token" and "code" are required.`)
+	}
+	if len(*req.Code) > 64 {
+		return auth.MFAProof{}, badRequest(`Field "code" is too long.`)
+	}
+	return auth.MFAProof{Factor: req.Factor, Code: *req.Code}, nil
 }
 
 // mfaTokensResponse is a token response with the recovery codes of an
@@ -87,7 +131,10 @@ type mfaTokensResponse struct {
 }
 
 // handleLoginMFA is POST /v1/login/mfa {"mfa_token", "code", "factor"?,
-// "cookies"?}: the second step of a sign-in. → 200 tokens (or cookies);
+// "cookies"?}, or for a passkey {"mfa_token", "factor": "passkey",
+// "ceremony", "response", "cookies"?}: the second step of a sign-in.
+// → 200 tokens (or cookies); 401 invalid_grant with a new mfa_token for a
+// wrong code or a refused assertion;
 // 401 invalid_grant with a new mfa_token for a wrong code; 401
 // invalid_grant without one for an expired or used token; 429 when the
 // account's second-factor attempts are throttled.
@@ -97,12 +144,13 @@ func (s *Server) handleLoginMFA(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.MFAToken == nil || req.Code == nil {
+	if req.MFAToken == nil {
 		s.writeError(w, r, badRequest(`Fields "mfa_token" and "code" are required.`))
 		return
 	}
-	if len(*req.Code) > 64 {
-		s.writeError(w, r, badRequest(`Field "code" is too long.`))
+	proof, err := req.mfaProof()
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if req.Cookies {
@@ -111,7 +159,7 @@ func (s *Server) handleLoginMFA(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res, err := s.svc.CompleteMFA(r.Context(), *req.MFAToken, auth.MFAProof{Factor: req.Factor, Code: *req.Code}, browser.AgentOf(r))
+	res, err := s.svc.CompleteMFA(r.Context(), *req.MFAToken, proof, browser.AgentOf(r))
 	if err != nil {
 		if !s.writeMFAStep(w, r, err) {
 			s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
@@ -158,6 +206,39 @@ func (s *Server) handleLoginMFAEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, totpEnrollmentResponse{Secret: e.Secret, OTPAuthURI: e.URI})
+}
+
+// passkeyOptionsResponse is the start of a passkey ceremony: its id, to
+// send back with the answer, and the options for
+// navigator.credentials.get (WebAuthn Level 3 §5.5), as {"publicKey": …}.
+type passkeyOptionsResponse struct {
+	Ceremony  string          `json:"ceremony"`
+	Options   json.RawMessage `json:"options"`
+	ExpiresIn int64           `json:"expires_in"`
+}
+
+// handleLoginMFAPasskeyOptions is POST /v1/login/mfa/passkey/options
+// {"mfa_token"}: the WebAuthn request options for the passkeys of the
+// sign-in waiting for its second factor, bound to that attempt (the MFA
+// token's; the token is not used up). → 200 {"ceremony", "options",
+// "expires_in"}; 401 invalid_grant for an expired or used token; 403
+// when the account has no passkey to use here.
+func (s *Server) handleLoginMFAPasskeyOptions(w http.ResponseWriter, r *http.Request) {
+	var req mfaLoginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.MFAToken == nil || req.Code != nil || req.Ceremony != "" || len(req.Response) != 0 {
+		s.writeError(w, r, badRequest(`Send only "mfa_token".`))
+		return
+	}
+	c, err := s.svc.BeginPasskeySecondFactor(r.Context(), *req.MFAToken, browser.AgentOf(r))
+	if err != nil {
+		s.writeError(w, r, asGrantError(err, http.StatusUnauthorized))
+		return
+	}
+	writeJSON(w, http.StatusOK, passkeyOptionsResponse{Ceremony: c.ID, Options: c.Options, ExpiresIn: int64(keycard.PasskeyChallengeLifetime / time.Second)})
 }
 
 type mfaStatusResponse struct {

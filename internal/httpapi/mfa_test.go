@@ -280,3 +280,37 @@ func TestMFAAdminRemoveStepUp(t *testing.T) {
 		t.Errorf("%d mfa.removed events after a refused removal", n)
 	}
 }
+
+// TestAdminStepUpWithSecondFactor: an admin who has a second factor
+// acting with a password sign-in (made before the factor was set up) is
+// refused the destructive actions with 401 insufficient_user_authentication
+// naming acr_values="mfa"; after signing in with the factor they pass.
+func TestAdminStepUpWithSecondFactor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.svc.Register(ctx, "root", testPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.register(t, "bob", testPassword)
+	f.enrolOverHTTP(t, f.login(t, "bob", testPassword).AccessToken)
+	admin := f.login(t, "root", testPassword)
+	secret, _ := f.enrolOverHTTP(t, admin.AccessToken)
+	for _, path := range []string{"/admin/v1/users/" + bob + "/mfa", "/admin/v1/users/" + bob} {
+		res := f.send(t, http.MethodDelete, path, admin.AccessToken)
+		res.wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
+		if h := res.header.Get("WWW-Authenticate"); !strings.Contains(h, `acr_values="mfa"`) || !strings.Contains(h, "max_age=") {
+			t.Errorf("DELETE %s: WWW-Authenticate %q, want acr_values=\"mfa\" and max_age", path, h)
+		}
+	}
+	step := f.mfaStep(t, "root", codeMFARequired)
+	f.clock.Advance(30 * time.Second)
+	res := f.postJSON(t, "/v1/login/mfa", "", mfaJSON(step.MFAToken, authtest.TOTPCode(t, secret, f.clock.Now())))
+	var tok mfaTokensResponse
+	res.decode(t, &tok)
+	if res.status != http.StatusOK {
+		t.Fatalf("login/mfa: %d %s", res.status, res.body)
+	}
+	if res := f.send(t, http.MethodDelete, "/admin/v1/users/"+bob+"/mfa", tok.AccessToken); res.status != http.StatusNoContent {
+		t.Errorf("removal with acr mfa: %d %s", res.status, res.body)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/passkey"
+	"github.com/keycard-auth/keycard/internal/passkey/passkeytest"
 )
 
 // BenchmarkAssertion compares, in one run, the verification of a passkey
@@ -27,20 +28,20 @@ func BenchmarkAssertion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := newSoftAuthenticator(b)
+	a := passkeytest.New(b)
 	user := &keycard.User{ID: "CgLRygpaBhuZLxOmVOOPMQ", Username: "alice"}
-	a.userHandle = []byte(user.ID)
+	a.UserHandle = []byte(user.ID)
 	opts, state, err := rp.BeginLogin(nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	resp := a.get(b, opts, origin, rpID)
+	resp := a.Get(b, opts, origin, rpID)
 	// The stored credential, as a registration made it.
 	regOpts, regState, err := rp.BeginRegistration(user, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pk, err := rp.FinishRegistration(user, regState, a.create(b, regOpts, origin, rpID))
+	pk, err := rp.FinishRegistration(user, regState, a.Create(b, regOpts, origin, rpID))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,10 +60,10 @@ func BenchmarkAssertion(b *testing.B) {
 	if err := json.Unmarshal(resp, &parsed); err != nil {
 		b.Fatal(err)
 	}
-	cd, _ := b64.DecodeString(parsed.Response.ClientDataJSON)
-	ad, _ := b64.DecodeString(parsed.Response.AuthenticatorData)
-	sig, _ := b64.DecodeString(parsed.Response.Signature)
-	pub := &a.key.PublicKey
+	cd, _ := passkeytest.B64.DecodeString(parsed.Response.ClientDataJSON)
+	ad, _ := passkeytest.B64.DecodeString(parsed.Response.AuthenticatorData)
+	sig, _ := passkeytest.B64.DecodeString(parsed.Response.Signature)
+	pub := &a.Key.PublicKey
 
 	b.Run("floor-es256", func(b *testing.B) {
 		signed := make([]byte, len(ad)+sha256.Size)

@@ -10,6 +10,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/passkey"
+	"github.com/keycard-auth/keycard/internal/passkey/passkeytest"
 )
 
 const (
@@ -61,14 +62,14 @@ func (e *env) principal(t *testing.T, name string) *auth.Principal {
 }
 
 // register registers a passkey of a's for p, from the right origin.
-func (e *env) register(t *testing.T, p *auth.Principal, a *softAuthenticator) *keycard.Passkey {
+func (e *env) register(t *testing.T, p *auth.Principal, a *passkeytest.Authenticator) *keycard.Passkey {
 	t.Helper()
 	ctx := context.Background()
 	c, err := e.svc.BeginPasskeyRegistration(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, err := e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "Key", a.create(t, c.Options, origin, rpID), auth.Agent{})
+	pk, err := e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "Key", a.Create(t, c.Options, origin, rpID), auth.Agent{})
 	if err != nil {
 		t.Fatalf("FinishPasskeyRegistration: %v", err)
 	}
@@ -89,12 +90,12 @@ func TestRegistrationOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := parseOptions(t, c.Options)
+	o := passkeytest.ParseOptions(t, c.Options)
 	sel := o.PublicKey.AuthenticatorSelection
 	if o.PublicKey.RP.ID != rpID || sel.ResidentKey != "required" || sel.UserVerification != "preferred" || len(o.PublicKey.Challenge) < 43 {
 		t.Errorf("creation options %s: want rp %s, a discoverable credential required, user verification preferred, a 32-byte challenge", c.Options, rpID)
 	}
-	if h, _ := b64.DecodeString(o.PublicKey.User.ID); string(h) != p.User.ID {
+	if h, _ := passkeytest.B64.DecodeString(o.PublicKey.User.ID); string(h) != p.User.ID {
 		t.Errorf("user handle %q, want the user id %q", h, p.User.ID)
 	}
 }
@@ -120,7 +121,7 @@ func TestRegistrationRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "", newSoftAuthenticator(t).create(t, c.Options, tt.origin, tt.rpID), auth.Agent{})
+			_, err = e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "", passkeytest.New(t).Create(t, c.Options, tt.origin, tt.rpID), auth.Agent{})
 			wantCode(t, "registration", err, keycard.EUNAUTHORIZED)
 		})
 	}
@@ -131,15 +132,15 @@ func TestRegistrationRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newSoftAuthenticator(t)
-	resp := a.create(t, c.Options, origin, rpID)
+	a := passkeytest.New(t)
+	resp := a.Create(t, c.Options, origin, rpID)
 	_, err = e.svc.FinishPasskeyRegistration(ctx, other, c.ID, "", resp, auth.Agent{})
 	wantCode(t, "another session's ceremony", err, keycard.EUNAUTHORIZED)
 	_, err = e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "", resp, auth.Agent{})
 	wantCode(t, "the ceremony after another session tried it (used up)", err, keycard.EUNAUTHORIZED)
 	// Expired.
 	c, _ = e.svc.BeginPasskeyRegistration(ctx, p)
-	resp = a.create(t, c.Options, origin, rpID)
+	resp = a.Create(t, c.Options, origin, rpID)
 	e.now = e.now.Add(keycard.PasskeyChallengeLifetime)
 	_, err = e.svc.FinishPasskeyRegistration(ctx, p, c.ID, "", resp, auth.Agent{})
 	wantCode(t, "an expired ceremony", err, keycard.EUNAUTHORIZED)
@@ -158,13 +159,13 @@ func TestRegistrationRefused(t *testing.T) {
 }
 
 // signIn runs a discoverable sign-in with a's answer from (origin, rpID).
-func (e *env) signIn(t *testing.T, a *softAuthenticator, origin, rpID string) (*auth.Tokens, error) {
+func (e *env) signIn(t *testing.T, a *passkeytest.Authenticator, origin, rpID string) (*auth.Tokens, error) {
 	t.Helper()
-	c, err := e.svc.BeginPasskeyLogin(context.Background())
+	c, err := e.svc.BeginPasskeyLogin(context.Background(), auth.Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.svc.PasskeyLogin(context.Background(), c.ID, a.get(t, c.Options, origin, rpID), "", auth.Agent{})
+	return e.svc.PasskeyLogin(context.Background(), c.ID, a.Get(t, c.Options, origin, rpID), "", auth.Agent{})
 }
 
 func sessionAMR(t *testing.T, e *env, tok *auth.Tokens) []string {
@@ -180,8 +181,8 @@ func TestSignIn(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	p := e.principal(t, "alice")
-	device, synced := newSoftAuthenticator(t), newSoftAuthenticator(t)
-	synced.backup, synced.noCounter = true, true
+	device, synced := passkeytest.New(t), passkeytest.New(t)
+	synced.Backup, synced.NoCounter = true, true
 	e.register(t, p, device)
 	e.register(t, p, synced)
 
@@ -198,7 +199,7 @@ func TestSignIn(t *testing.T) {
 	}
 	// A synced passkey that reports no counter (always 0), without user
 	// verification: swk alone.
-	synced.noUV = true
+	synced.NoUV = true
 	for range 2 { // twice: a counter that stays 0 is no regression
 		if tok, err = e.signIn(t, synced, origin, rpID); err != nil {
 			t.Fatalf("sign-in with a synced passkey: %v", err)
@@ -207,18 +208,18 @@ func TestSignIn(t *testing.T) {
 	if got := sessionAMR(t, e, tok); !slices.Equal(got, []string{"swk"}) {
 		t.Errorf("amr %v, want [swk]", got)
 	}
-	dev, err := e.stores.Passkeys.PasskeyByCredentialID(ctx, device.credentialID)
-	if err != nil || dev.SignCount != device.counter || dev.LastUsedAt.IsZero() {
-		t.Errorf("after use the device's passkey is %+v (%v), want counter %d and a last use", dev, err, device.counter)
+	dev, err := e.stores.Passkeys.PasskeyByCredentialID(ctx, device.CredentialID)
+	if err != nil || dev.SignCount != device.Counter || dev.LastUsedAt.IsZero() {
+		t.Errorf("after use the device's passkey is %+v (%v), want counter %d and a last use", dev, err, device.Counter)
 	}
-	if syn, err := e.stores.Passkeys.PasskeyByCredentialID(ctx, synced.credentialID); err != nil || !syn.BackupEligible || !syn.BackupState {
+	if syn, err := e.stores.Passkeys.PasskeyByCredentialID(ctx, synced.CredentialID); err != nil || !syn.BackupEligible || !syn.BackupState {
 		t.Errorf("the synced passkey is %+v (%v), want BE and BS", syn, err)
 	}
 
 	// Signing in again in the browser that has a session of the user
 	// renews that session.
-	c, _ := e.svc.BeginPasskeyLogin(ctx)
-	again, err := e.svc.PasskeyLogin(ctx, c.ID, device.get(t, c.Options, origin, rpID), tok.SessionID, auth.Agent{})
+	c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
+	again, err := e.svc.PasskeyLogin(ctx, c.ID, device.Get(t, c.Options, origin, rpID), tok.SessionID, auth.Agent{})
 	if err != nil || again.SessionID != tok.SessionID {
 		t.Errorf("sign-in again: session %v (%v), want %s renewed", again, err, tok.SessionID)
 	}
@@ -231,7 +232,7 @@ func TestSignInRefused(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	p := e.principal(t, "alice")
-	a := newSoftAuthenticator(t)
+	a := passkeytest.New(t)
 	e.register(t, p, a)
 
 	for _, tt := range []struct{ name, origin, rpID string }{
@@ -246,19 +247,19 @@ func TestSignInRefused(t *testing.T) {
 
 	// A good answer works once: replayed to the same ceremony (gone), or
 	// to a new one (another challenge), it is refused.
-	c, _ := e.svc.BeginPasskeyLogin(ctx)
-	resp := a.get(t, c.Options, origin, rpID)
+	c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
+	resp := a.Get(t, c.Options, origin, rpID)
 	if _, err := e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{}); err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}
 	_, err := e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{})
 	wantCode(t, "the same answer to the same ceremony", err, keycard.EUNAUTHORIZED)
-	c2, _ := e.svc.BeginPasskeyLogin(ctx)
+	c2, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 	_, err = e.svc.PasskeyLogin(ctx, c2.ID, resp, "", auth.Agent{})
 	wantCode(t, "an old answer to a new ceremony", err, keycard.EUNAUTHORIZED)
 	// An expired ceremony.
-	c, _ = e.svc.BeginPasskeyLogin(ctx)
-	resp = a.get(t, c.Options, origin, rpID)
+	c, _ = e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
+	resp = a.Get(t, c.Options, origin, rpID)
 	e.now = e.now.Add(keycard.PasskeyChallengeLifetime)
 	_, err = e.svc.PasskeyLogin(ctx, c.ID, resp, "", auth.Agent{})
 	wantCode(t, "an expired ceremony", err, keycard.EUNAUTHORIZED)
@@ -268,7 +269,7 @@ func TestSignInRefused(t *testing.T) {
 	pks, _ := e.svc.ListPasskeys(ctx, p.User.ID)
 	stored := pks[0].SignCount
 	clone := *a
-	clone.counter = stored - 1 // its next signature carries stored: not above
+	clone.Counter = stored - 1 // its next signature carries stored: not above
 	_, err = e.signIn(t, &clone, origin, rpID)
 	wantCode(t, "a counter that did not advance", err, keycard.EUNAUTHORIZED)
 	events, _ := e.stores.Audit.ListAudit(ctx, keycard.AuditFilter{Type: auth.AuditPasskeyCounterRegressed})
@@ -300,15 +301,15 @@ func TestSignInRefused(t *testing.T) {
 	_, err = e.signIn(t, a, origin, rpID)
 	wantCode(t, "a removed passkey", err, keycard.EUNAUTHORIZED)
 	// An unknown credential of a user handle that is no user.
-	stranger := newSoftAuthenticator(t)
-	stranger.userHandle = []byte("no-such-user")
+	stranger := passkeytest.New(t)
+	stranger.UserHandle = []byte("no-such-user")
 	_, err = e.signIn(t, stranger, origin, rpID)
 	wantCode(t, "an unknown user handle", err, keycard.EUNAUTHORIZED)
 
 	// Malformed answers: EINVALID or EUNAUTHORIZED, never internal.
 	for _, body := range []string{``, `{}`, `null`, `"x"`, `{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA"}}`,
-		`{"id":1}`, `{"id":"` + b64.EncodeToString(a.credentialID) + `","rawId":"` + b64.EncodeToString(a.credentialID) + `","type":"public-key","response":{"clientDataJSON":"!!","authenticatorData":"","signature":""}}`} {
-		c, _ := e.svc.BeginPasskeyLogin(ctx)
+		`{"id":1}`, `{"id":"` + passkeytest.B64.EncodeToString(a.CredentialID) + `","rawId":"` + passkeytest.B64.EncodeToString(a.CredentialID) + `","type":"public-key","response":{"clientDataJSON":"!!","authenticatorData":"","signature":""}}`} {
+		c, _ := e.svc.BeginPasskeyLogin(ctx, auth.Agent{})
 		_, err := e.svc.PasskeyLogin(ctx, c.ID, []byte(body), "", auth.Agent{})
 		if code := keycard.ErrorCode(err); code != keycard.EINVALID && code != keycard.EUNAUTHORIZED {
 			t.Errorf("sign-in answer %q: %v, want EINVALID or EUNAUTHORIZED", body, err)

@@ -43,7 +43,7 @@ func notice(r *http.Request) string {
 	case "userdeleted":
 		return "The user is deleted, and signed out everywhere."
 	case "stepup":
-		return "You signed in again: you can now delete the user."
+		return "You signed in again: you can now go on with the change."
 	case "saved":
 		return "The client's settings are saved."
 	case "appremoved":

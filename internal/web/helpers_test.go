@@ -51,7 +51,9 @@ type fixtureOptions struct {
 	registration bool
 	reauthWithin time.Duration    // auth.Config.ReauthWithin
 	throttle     *throttle.Policy // per account
-	redirects    []string
+	// addressThrottle is the per-address login limiter's policy.
+	addressThrottle *throttle.Policy
+	redirects       []string
 	// weather serves the demo weather page at weatherPath of its own
 	// upstream, verifying tokens with a real verifier that follows the
 	// fixture's feed, behind a real gateway that also routes the pages'
@@ -94,6 +96,9 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	deps := auth.Deps{Stores: stores, Keys: km, Sealer: sealer, Hasher: fastHasher, Now: clk.Now, Mailer: opt.mailer}
 	if opt.throttle != nil {
 		deps.LoginLimits = auth.LoginLimits{Account: throttle.NewMemory(*opt.throttle, clk.Now)}
+	}
+	if opt.addressThrottle != nil {
+		deps.LoginLimits.Address = throttle.NewMemory(*opt.addressThrottle, clk.Now)
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()

@@ -316,7 +316,12 @@ func (h *Handler) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 // removes a user's second factors (the console's step-up applies).
 func (h *Handler) handleAdminRemoveMFA(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.svc.RemoveSecondFactors(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id); err != nil {
+	err := h.svc.RemoveSecondFactors(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id)
+	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		h.askReauth(w, r, userURL(id, "stepup"))
+		return
+	}
+	if err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

@@ -139,7 +139,7 @@ func (h *Handler) handlePasskeySignInOptions(w http.ResponseWriter, r *http.Requ
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
-	c, err := h.svc.BeginPasskeyLogin(r.Context())
+	c, err := h.svc.BeginPasskeyLogin(r.Context(), browser.AgentOf(r))
 	if err != nil {
 		h.jsonServiceError(w, r, err)
 		return
@@ -295,7 +295,7 @@ func (h *Handler) handleMFAPasskeyOptions(w http.ResponseWriter, r *http.Request
 	if !h.readPasskeyJSON(w, r, formCookie(r), nil) {
 		return
 	}
-	c, err := h.svc.BeginPasskeySecondFactor(r.Context(), mfaToken(r))
+	c, err := h.svc.BeginPasskeySecondFactor(r.Context(), mfaToken(r), browser.AgentOf(r))
 	if err != nil {
 		h.mfaPasskeyError(w, r, err, "")
 		return
@@ -349,7 +349,12 @@ func (h *Handler) mfaPasskeyError(w http.ResponseWriter, r *http.Request, err er
 // an admin removes a user's passkey (audited, mailed to the user).
 func (h *Handler) handleAdminRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.svc.RemovePasskey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("passkey")); err != nil {
+	err := h.svc.RemovePasskey(r.Context(), auth.AdminActor(current(r), browser.AgentOf(r)), id, r.PathValue("passkey"))
+	if _, ok := errors.AsType[*auth.ReauthRequiredError](err); ok {
+		h.askReauth(w, r, userURL(id, "stepup"))
+		return
+	}
+	if err != nil {
 		h.serviceError(w, r, err, current(r).User)
 		return
 	}

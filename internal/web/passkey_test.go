@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/throttle"
 )
 
 // postJSON posts body as JSON from a page of the site, with the CSRF
@@ -42,7 +44,12 @@ func TestPasskeyEndpointsRefuse(t *testing.T) {
 		}
 	}
 	check("options without the form token", anon.postJSON("/signin/passkey/options", "", `{}`), http.StatusForbidden)
-	check("options with another token", anon.postJSON("/signin/passkey/options", "x"+form[1:], `{}`), http.StatusForbidden)
+	// Another token: its first character changed (to one it is not).
+	other := "x" + form[1:]
+	if form[0] == 'x' {
+		other = "y" + form[1:]
+	}
+	check("options with another token", anon.postJSON("/signin/passkey/options", other, `{}`), http.StatusForbidden)
 	p := anon.sendBody(http.MethodPost, "/signin/passkey/options", "application/json", strings.NewReader(`{}`),
 		http.Header{"Origin": {"https://evil.example"}, "X-CSRF-Token": {form}})
 	check("options from another origin", p, http.StatusForbidden)
@@ -153,4 +160,84 @@ func TestAdminPasskeys(t *testing.T) {
 	if p := a.post("/admin/users/"+alice+"/passkeys/pk-1/remove", url.Values{"csrf_token": {a.csrf(a.get("/account"))}}); p.status != http.StatusForbidden {
 		t.Errorf("a user on the console's removal: %d", p.status)
 	}
+}
+
+// TestPasskeySignInThrottled: the anonymous ceremony of a passkey
+// sign-in is throttled per client address — a flood of
+// /signin/passkey/options meets 429 with Retry-After once the address's
+// burst is spent, storing no more challenges — and refused answers count
+// as failed logins of the address, which then waits for passkeys and
+// passwords alike.
+// passkeyCookieName is the cookie that holds a browser's pending passkey
+// sign-in.
+const passkeyCookieName = "__Host-keycard_passkey"
+
+func TestPasskeySignInThrottled(t *testing.T) {
+	ctx := context.Background()
+	policy := throttle.Policy{Burst: 4, BaseDelay: time.Minute, Refill: time.Hour}
+	t.Run("options flood", func(t *testing.T) {
+		f := newFixture(t, fixtureOptions{passkeys: true, addressThrottle: &policy})
+		anon := f.browser(t)
+		form := anon.csrf(anon.get("/signin"))
+		ceremony := func() string {
+			if c := anon.cookies[passkeyCookieName]; c != nil {
+				return c.Value
+			}
+			return ""
+		}
+		var ids []string
+		for i := range 4 {
+			p := anon.postJSON("/signin/passkey/options", form, `{}`)
+			if p.status != http.StatusOK {
+				t.Fatalf("ceremony %d: %d %s", i+1, p.status, p.body)
+			}
+			ids = append(ids, ceremony())
+		}
+		for range 3 {
+			p := anon.postJSON("/signin/passkey/options", form, `{}`)
+			if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, `"error"`) {
+				t.Fatalf("the flood: %d %q %s, want 429 with Retry-After", p.status, p.header.Get("Retry-After"), p.body)
+			}
+		}
+		// The refused calls stored nothing: the cookie still names the
+		// last ceremony begun, and it is there to be answered.
+		if got := ceremony(); got != ids[3] {
+			t.Errorf("the ceremony cookie changed under the throttle")
+		}
+		if _, err := f.stores.Passkeys.TakePasskeyChallenge(ctx, ids[3], f.clock.Now()); err != nil {
+			t.Errorf("the last ceremony: %v", err)
+		}
+		// After the back-off, one more.
+		f.clock.Advance(time.Minute + time.Second)
+		if p := anon.postJSON("/signin/passkey/options", form, `{}`); p.status != http.StatusOK {
+			t.Errorf("after the back-off: %d %s", p.status, p.body)
+		}
+	})
+	t.Run("refused answers", func(t *testing.T) {
+		f := newFixture(t, fixtureOptions{passkeys: true, addressThrottle: &policy})
+		f.addUser(t, "alice")
+		anon := f.browser(t)
+		form := anon.csrf(anon.get("/signin"))
+		for i := range 4 {
+			if p := anon.postJSON("/signin/passkey/options", form, `{}`); p.status != http.StatusOK {
+				t.Fatalf("ceremony %d: %d %s", i+1, p.status, p.body)
+			}
+			if p := anon.postJSON("/signin/passkey", form, `{"credential":{"id":"AA"}}`); p.status < 400 || p.status >= 500 || p.status == http.StatusTooManyRequests {
+				t.Fatalf("refused answer %d: %d %s", i+1, p.status, p.body)
+			}
+		}
+		// The address backs off: an answer is refused before it is
+		// looked at, and so is the password from there.
+		p := anon.postJSON("/signin/passkey", form, `{"credential":{"id":"AA"}}`)
+		if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
+			t.Errorf("answer after four refused: %d %s, want 429", p.status, p.body)
+		}
+		if _, err := f.svc.Login(ctx, "alice", testPassword, auth.Agent{Addr: "127.0.0.1"}); keycard.ErrorCode(err) != keycard.ETHROTTLED {
+			t.Errorf("password login from the address: %v, want throttled", err)
+		}
+		events, err := f.stores.Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditLoginThrottled})
+		if err != nil || len(events) == 0 {
+			t.Errorf("login.throttled events: %v %v", events, err)
+		}
+	})
 }

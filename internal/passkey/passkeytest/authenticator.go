@@ -1,4 +1,6 @@
-package passkey_test
+// Package passkeytest is a WebAuthn authenticator for tests, written from
+// the specification and independent of go-webauthn.
+package passkeytest
 
 import (
 	"crypto/ecdsa"
@@ -13,24 +15,25 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// softAuthenticator is a WebAuthn authenticator written for the tests
+// Authenticator is a WebAuthn authenticator written for the tests
 // from the specification (WebAuthn Level 3 §6.1 authenticator data, §8.7
 // "none" attestation, §6.3.3 assertion signatures), independent of
 // go-webauthn: one P-256 credential, with flags and counter the test
 // chooses, answering for whatever origin and relying party id the test
 // says — which is how a phishing page's or another site's answer is
 // made.
-type softAuthenticator struct {
-	key          *ecdsa.PrivateKey
-	credentialID []byte
-	userHandle   []byte
-	counter      uint32
+type Authenticator struct {
+	Key          *ecdsa.PrivateKey
+	CredentialID []byte
+	UserHandle   []byte
+	Counter      uint32
 	// backup sets BE and BS; noUV clears UV; noCounter keeps the
 	// counter at 0, as synced passkeys do.
-	backup, noUV, noCounter bool
+	Backup, NoUV, NoCounter bool
 }
 
-func newSoftAuthenticator(t testing.TB) *softAuthenticator {
+// New returns an authenticator with a new P-256 credential.
+func New(t testing.TB) *Authenticator {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -38,10 +41,11 @@ func newSoftAuthenticator(t testing.TB) *softAuthenticator {
 	}
 	id := make([]byte, 32)
 	rand.Read(id)
-	return &softAuthenticator{key: key, credentialID: id}
+	return &Authenticator{Key: key, CredentialID: id}
 }
 
-var b64 = base64.RawURLEncoding
+// B64 is the base64url of WebAuthn's JSON.
+var B64 = base64.RawURLEncoding
 
 // Authenticator data flags (WebAuthn Level 3 §6.1).
 const (
@@ -52,12 +56,12 @@ const (
 	flagAT = 0x40
 )
 
-func (a *softAuthenticator) flags() byte {
+func (a *Authenticator) flags() byte {
 	f := byte(flagUP)
-	if !a.noUV {
+	if !a.NoUV {
 		f |= flagUV
 	}
-	if a.backup {
+	if a.Backup {
 		f |= flagBE | flagBS
 	}
 	return f
@@ -65,7 +69,7 @@ func (a *softAuthenticator) flags() byte {
 
 // authData returns the authenticator data for rpID, with the attested
 // credential data when attested.
-func (a *softAuthenticator) authData(rpID string, attested bool) []byte {
+func (a *Authenticator) authData(rpID string, attested bool) []byte {
 	h := sha256.Sum256([]byte(rpID))
 	out := append([]byte{}, h[:]...)
 	f := a.flags()
@@ -73,12 +77,12 @@ func (a *softAuthenticator) authData(rpID string, attested bool) []byte {
 		f |= flagAT
 	}
 	out = append(out, f)
-	out = binary.BigEndian.AppendUint32(out, a.counter)
+	out = binary.BigEndian.AppendUint32(out, a.Counter)
 	if attested {
 		out = append(out, make([]byte, 16)...) // AAGUID: none
-		out = binary.BigEndian.AppendUint16(out, uint16(len(a.credentialID)))
-		out = append(out, a.credentialID...)
-		raw, err := a.key.PublicKey.Bytes() // 0x04 || x || y
+		out = binary.BigEndian.AppendUint16(out, uint16(len(a.CredentialID)))
+		out = append(out, a.CredentialID...)
+		raw, err := a.Key.PublicKey.Bytes() // 0x04 || x || y
 		if err != nil {
 			panic(err)
 		}
@@ -93,13 +97,14 @@ func (a *softAuthenticator) authData(rpID string, attested bool) []byte {
 	return out
 }
 
-func clientData(typ, challenge, origin string) []byte {
+// ClientData is a client data JSON (WebAuthn Level 3 §5.8.1).
+func ClientData(typ, challenge, origin string) []byte {
 	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": false})
 	return b
 }
 
-// options is what the tests read of the server's options.
-type options struct {
+// Options is what the tests read of the server's options.
+type Options struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
 		RP        struct {
@@ -120,63 +125,63 @@ type options struct {
 	} `json:"publicKey"`
 }
 
-func parseOptions(t testing.TB, raw []byte) options {
+func ParseOptions(t testing.TB, raw []byte) Options {
 	t.Helper()
-	var o options
+	var o Options
 	if err := json.Unmarshal(raw, &o); err != nil {
 		t.Fatalf("options %s: %v", raw, err)
 	}
 	return o
 }
 
-// create answers a registration ceremony's options as if from origin,
+// Create answers a registration ceremony's options as if from origin,
 // for the relying party rpID.
-func (a *softAuthenticator) create(t testing.TB, opts []byte, origin, rpID string) []byte {
+func (a *Authenticator) Create(t testing.TB, opts []byte, origin, rpID string) []byte {
 	t.Helper()
-	o := parseOptions(t, opts)
-	handle, err := b64.DecodeString(o.PublicKey.User.ID)
+	o := ParseOptions(t, opts)
+	handle, err := B64.DecodeString(o.PublicKey.User.ID)
 	if err != nil {
 		t.Fatalf("user id %q: %v", o.PublicKey.User.ID, err)
 	}
-	a.userHandle = handle
+	a.UserHandle = handle
 	att, err := cbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": a.authData(rpID, true)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a.response(map[string]any{
-		"clientDataJSON":    b64.EncodeToString(clientData("webauthn.create", o.PublicKey.Challenge, origin)),
-		"attestationObject": b64.EncodeToString(att),
+		"clientDataJSON":    B64.EncodeToString(ClientData("webauthn.create", o.PublicKey.Challenge, origin)),
+		"attestationObject": B64.EncodeToString(att),
 		"transports":        []string{"internal"},
 	})
 }
 
-// get answers a sign-in ceremony's options as if from origin, for the
+// Get answers a sign-in ceremony's options as if from origin, for the
 // relying party rpID, counting one more signature.
-func (a *softAuthenticator) get(t testing.TB, opts []byte, origin, rpID string) []byte {
+func (a *Authenticator) Get(t testing.TB, opts []byte, origin, rpID string) []byte {
 	t.Helper()
-	o := parseOptions(t, opts)
-	if !a.noCounter {
-		a.counter++
+	o := ParseOptions(t, opts)
+	if !a.NoCounter {
+		a.Counter++
 	}
 	ad := a.authData(rpID, false)
-	cd := clientData("webauthn.get", o.PublicKey.Challenge, origin)
+	cd := ClientData("webauthn.get", o.PublicKey.Challenge, origin)
 	h := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, a.Key, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a.response(map[string]any{
-		"clientDataJSON":    b64.EncodeToString(cd),
-		"authenticatorData": b64.EncodeToString(ad),
-		"signature":         b64.EncodeToString(sig),
-		"userHandle":        b64.EncodeToString(a.userHandle),
+		"clientDataJSON":    B64.EncodeToString(cd),
+		"authenticatorData": B64.EncodeToString(ad),
+		"signature":         B64.EncodeToString(sig),
+		"UserHandle":        B64.EncodeToString(a.UserHandle),
 	})
 }
 
-func (a *softAuthenticator) response(resp map[string]any) []byte {
+func (a *Authenticator) response(resp map[string]any) []byte {
 	b, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(a.credentialID), "rawId": b64.EncodeToString(a.credentialID), "type": "public-key",
+		"id": B64.EncodeToString(a.CredentialID), "rawId": B64.EncodeToString(a.CredentialID), "type": "public-key",
 		"authenticatorAttachment": "platform", "response": resp, "clientExtensionResults": map[string]any{},
 	})
 	return b
