@@ -112,6 +112,12 @@ func errCeremony() error {
 }
 
 // errPasskeyLogin is the answer to every refused passkey sign-in.
+// errPasskeyNeedsUV refuses a passkey sign-in without user verification
+// for an account that needs two factors.
+func errPasskeyNeedsUV() error {
+	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "This account signs in with two factors: use a passkey that asks for your PIN, fingerprint or face, or sign in with your password and your second factor."}
+}
+
 func errPasskeyLogin() error {
 	return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "This passkey could not sign you in."}
 }
@@ -402,6 +408,19 @@ func (s *Service) passkeyLogin(ctx context.Context, id string, response []byte, 
 	a, err := s.checkAssertion(ctx, cer, response, c)
 	if err != nil {
 		return nil, err
+	}
+	if !a.UserVerified {
+		// Without user verification a passkey is one factor, possession:
+		// it cannot stand for an account that has a second factor, nor for
+		// one whose role requires two (docs/decisions/passkeys.md).
+		factors, err := s.userFactors(ctx, a.User)
+		if err != nil {
+			return nil, err
+		}
+		if len(factors) > 0 || s.cfg.requiresMFA(a.User) {
+			s.audit(ctx, keycard.AuditLoginFailed, UserActor(a.User.ID, c), a.User.ID, map[string]string{"reason": "user_verification_required", "method": "passkey"})
+			return nil, errPasskeyNeedsUV()
+		}
 	}
 	amr := PasskeyAMR(a.BackupEligible, a.UserVerified)
 	if keepSession != "" {

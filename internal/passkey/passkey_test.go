@@ -2,6 +2,7 @@ package passkey_test
 
 import (
 	"context"
+	"encoding/base32"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/authtest"
 	"github.com/keycard-auth/keycard/internal/passkey"
 	"github.com/keycard-auth/keycard/internal/passkey/passkeytest"
+	"github.com/keycard-auth/keycard/internal/totp"
 )
 
 const (
@@ -336,5 +338,44 @@ func TestDefaults(t *testing.T) {
 	}
 	if _, err := passkey.New(passkey.Config{RPID: "", Origins: []string{"https://example.com"}}); err == nil {
 		t.Error("an empty relying party id was accepted")
+	}
+}
+
+// TestSignInWithoutUserVerification: a passkey that did not verify its
+// user is one factor, possession. It signs in an account with nothing
+// more, but not one that has set up a second factor: that takes a
+// passkey that verifies its user, or the password and the factor.
+func TestSignInWithoutUserVerification(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	p := e.principal(t, "alice")
+	key := passkeytest.New(t)
+	key.NoUV = true
+	e.register(t, p, key)
+	if _, err := e.signIn(t, key, origin, rpID); err != nil {
+		t.Fatalf("a passkey without user verification, no second factor: %v", err)
+	}
+
+	enrol, err := e.svc.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enrol.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ConfirmTOTP(ctx, p, totp.Code(secret, totp.Step(e.now)), auth.Agent{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.signIn(t, key, origin, rpID)
+	wantCode(t, "a passkey without user verification, an authenticator app set up", err, keycard.EUNAUTHORIZED)
+
+	key.NoUV = false
+	tok, err := e.signIn(t, key, origin, rpID)
+	if err != nil {
+		t.Fatalf("the same passkey verifying its user: %v", err)
+	}
+	if got := sessionAMR(t, e, tok); !slices.Equal(got, []string{"hwk", "mfa"}) {
+		t.Errorf("amr %v, want [hwk mfa]", got)
 	}
 }
