@@ -76,19 +76,29 @@ func (s *Server) handleAdminProviders(w http.ResponseWriter, r *http.Request) {
 // make them.
 var errNoFederation = errorf(http.StatusNotImplemented, codeInvalidRequest, "This server does not manage identity providers through the API.")
 
-// handleAdminCreateProvider is POST /admin/v1/federation/providers: add
-// an upstream provider (201 with it, without its secret).
-func (s *Server) handleAdminCreateProvider(w http.ResponseWriter, r *http.Request) {
+// providerInput decodes the body of a provider change; false when it
+// answered the request with an error.
+func (s *Server) providerInput(w http.ResponseWriter, r *http.Request) (*ProviderInput, bool) {
 	if s.federation == nil {
 		s.writeError(w, r, errNoFederation)
-		return
+		return nil, false
 	}
 	var in ProviderInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.writeError(w, r, err)
+		return nil, false
+	}
+	return &in, true
+}
+
+// handleAdminCreateProvider is POST /admin/v1/federation/providers: add
+// an upstream provider (201 with it, without its secret).
+func (s *Server) handleAdminCreateProvider(w http.ResponseWriter, r *http.Request) {
+	in, ok := s.providerInput(w, r)
+	if !ok {
 		return
 	}
-	p, err := s.federation.Create(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), &in)
+	p, err := s.federation.Create(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -100,13 +110,8 @@ func (s *Server) handleAdminCreateProvider(w http.ResponseWriter, r *http.Reques
 // replace a provider added at run time; a client_secret member replaces
 // its secret, none keeps it.
 func (s *Server) handleAdminUpdateProvider(w http.ResponseWriter, r *http.Request) {
-	if s.federation == nil {
-		s.writeError(w, r, errNoFederation)
-		return
-	}
-	var in ProviderInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+	in, ok := s.providerInput(w, r)
+	if !ok {
 		return
 	}
 	name := r.PathValue("name")
@@ -116,7 +121,7 @@ func (s *Server) handleAdminUpdateProvider(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, badRequest("The name in the body differs from the URL's; a provider cannot be renamed."))
 		return
 	}
-	p, err := s.federation.Update(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), name, &in)
+	p, err := s.federation.Update(r.Context(), auth.AdminActor(principal(r.Context()), browser.AgentOf(r)), name, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

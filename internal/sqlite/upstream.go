@@ -35,6 +35,21 @@ func scanUpstream(row scanner) (*keycard.UpstreamProvider, error) {
 	return &p, nil
 }
 
+// execUpstream runs a statement on one provider: ENOTFOUND if it
+// touched none.
+func execUpstream(ctx context.Context, tx txn, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return upstreamNotFound()
+	}
+	return nil
+}
+
 // CreateUpstreamProvider implements keycard.UpstreamProviderStore.
 func (s *FederationStore) CreateUpstreamProvider(ctx context.Context, p *keycard.UpstreamProvider) error {
 	if err := checkUpstream(p); err != nil {
@@ -57,17 +72,8 @@ func (s *FederationStore) UpdateUpstreamProvider(ctx context.Context, p *keycard
 		return err
 	}
 	err := s.db.update(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE upstream_providers SET config = ?, sealed_secret = ?, updated_at = ? WHERE name = ?`,
+		return execUpstream(ctx, tx, `UPDATE upstream_providers SET config = ?, sealed_secret = ?, updated_at = ? WHERE name = ?`,
 			string(p.Config), p.SealedSecret, micros(p.UpdatedAt), p.Name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return upstreamNotFound()
-		}
-		return nil
 	})
 	return wrap("update upstream provider", err)
 }
@@ -75,16 +81,7 @@ func (s *FederationStore) UpdateUpstreamProvider(ctx context.Context, p *keycard
 // DeleteUpstreamProvider implements keycard.UpstreamProviderStore.
 func (s *FederationStore) DeleteUpstreamProvider(ctx context.Context, name string) error {
 	err := s.db.update(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM upstream_providers WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return upstreamNotFound()
-		}
-		return nil
+		return execUpstream(ctx, tx, `DELETE FROM upstream_providers WHERE name = ?`, name)
 	})
 	return wrap("delete upstream provider", err)
 }
