@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
-	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/federation"
 	"github.com/keycard-auth/keycard/internal/httpapi"
@@ -50,79 +48,38 @@ func (f fedAdmin) List(ctx context.Context) ([]httpapi.Provider, error) {
 	return f.a.providers(), nil
 }
 
-// config turns the API's input into a checked configuration, and its JSON
-// without the secret.
-func (f fedAdmin) config(in *httpapi.ProviderInput) (federation.Config, []byte, error) {
+// config is the API's input as a configuration.
+func config(in *httpapi.ProviderInput) federation.Config {
 	c := federation.Config{Name: in.Name, DisplayName: in.DisplayName, Kind: in.Kind, Issuer: in.Issuer,
 		AuthorizationEndpoint: in.AuthorizationEndpoint, TokenEndpoint: in.TokenEndpoint, UserinfoEndpoint: in.UserinfoEndpoint,
 		UseUserinfo: in.UseUserinfo, ClientID: in.ClientID, AuthMethod: in.AuthMethod, Scopes: in.Scopes,
 		Claims: federation.ClaimMap(in.Claims), Roles: in.Roles, Domains: in.Domains, CreateUsers: in.CreateUsers, Hidden: in.Hidden}
-	if f.a.fed.Static(c.Name) {
-		return c, nil, keycard.Errorf(keycard.ECONFLICT, "Provider %s is in the configuration file: change it there.", c.Name)
+	if in.ClientSecret != nil {
+		c.ClientSecret = *in.ClientSecret
 	}
-	if err := f.a.fed.CheckAdded(&c); err != nil {
-		return c, nil, keycard.Errorf(keycard.EINVALID, "%s", strings.TrimPrefix(err.Error(), "federation: "))
-	}
-	b, err := json.Marshal(c) // ClientSecret is empty: omitted
-	if err != nil {
-		return c, nil, err
-	}
-	if len(b) > keycard.MaxProviderConfigLen {
-		return c, nil, keycard.Errorf(keycard.EINVALID, "The provider's configuration is larger than %d bytes.", keycard.MaxProviderConfigLen)
-	}
-	return c, b, nil
+	return c
 }
 
 func (f fedAdmin) Create(ctx context.Context, by auth.Actor, in *httpapi.ProviderInput) (httpapi.Provider, error) {
-	if err := f.a.fed.Refresh(ctx); err != nil {
+	if err := web.AddProvider(ctx, f.a.svc, f.a.fed, by, config(in)); err != nil {
 		return httpapi.Provider{}, err
 	}
-	c, b, err := f.config(in)
-	if err != nil {
-		return httpapi.Provider{}, err
-	}
-	secret := ""
-	if in.ClientSecret != nil {
-		secret = *in.ClientSecret
-	}
-	if err := f.a.svc.CreateUpstreamProvider(ctx, by, c.Name, b, secret); err != nil {
-		return httpapi.Provider{}, err
-	}
-	return f.after(ctx, c.Name)
+	return f.after(in.Name)
 }
 
 func (f fedAdmin) Update(ctx context.Context, by auth.Actor, name string, in *httpapi.ProviderInput) (httpapi.Provider, error) {
-	if err := f.a.fed.Refresh(ctx); err != nil {
+	if err := web.ReplaceProvider(ctx, f.a.svc, f.a.fed, by, config(in), in.ClientSecret); err != nil {
 		return httpapi.Provider{}, err
 	}
-	if f.a.fed.Static(name) {
-		return httpapi.Provider{}, keycard.Errorf(keycard.ECONFLICT, "Provider %s is in the configuration file: change it there.", name)
-	}
-	c, b, err := f.config(in)
-	if err != nil {
-		return httpapi.Provider{}, err
-	}
-	if err := f.a.svc.UpdateUpstreamProvider(ctx, by, c.Name, b, in.ClientSecret); err != nil {
-		return httpapi.Provider{}, err
-	}
-	return f.after(ctx, c.Name)
+	return f.after(name)
 }
 
 func (f fedAdmin) Delete(ctx context.Context, by auth.Actor, name string) error {
-	if f.a.fed.Static(name) {
-		return keycard.Errorf(keycard.ECONFLICT, "Provider %s is in the configuration file: remove it there.", name)
-	}
-	if err := f.a.svc.DeleteUpstreamProvider(ctx, by, name); err != nil {
-		return err
-	}
-	return f.a.fed.Refresh(ctx)
+	return web.RemoveProvider(ctx, f.a.svc, f.a.fed, by, name)
 }
 
-// after refreshes the set and describes the provider name.
-func (f fedAdmin) after(ctx context.Context, name string) (httpapi.Provider, error) {
-	if err := f.a.fed.Refresh(ctx); err != nil {
-		return httpapi.Provider{}, err
-	}
+// after describes the provider name, just changed.
+func (f fedAdmin) after(name string) (httpapi.Provider, error) {
 	p := f.a.fed.Provider(name)
 	if p == nil {
 		return httpapi.Provider{}, fmt.Errorf("federation: provider %s stored but not loaded", name)

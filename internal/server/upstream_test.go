@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,5 +280,64 @@ func TestFederationProvidersAPI(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFederationProvidersConsole adds and removes a provider from the
+// admin console's providers page.
+func TestFederationProvidersConsole(t *testing.T) {
+	ctx := context.Background()
+	ln, port := listen(t)
+	base := "http://127.0.0.1:" + port
+	cfg := testConfig(t)
+	cfg.Federation = []federation.Config{{Name: "static", Issuer: "https://static.example", ClientID: "static-client"}}
+	a := serveOn(t, cfg, ln, base)
+	if _, err := a.Service().CreateUser(ctx, auth.Operator(), "root", fedPassword, []string{auth.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	b := newFedBrowser(t)
+	p := b.get(base + "/signin")
+	if p = b.send(http.MethodPost, base+"/signin", url.Values{"csrf_token": {csrfOf(t, p)}, "username": {"root"}, "password": {fedPassword}, "next": {"/admin/providers"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign-in: status %d:\n%s", p.status, p.body)
+	}
+	p = b.get(base + "/admin/providers")
+	if p.status != http.StatusOK || !strings.Contains(p.body, `data-provider="static"`) || strings.Contains(p.body, `action="/admin/providers/static/delete"`) {
+		t.Fatalf("providers page: status %d; want the configuration file's provider, without a remove button:\n%s", p.status, p.body)
+	}
+	csrf := csrfOf(t, p)
+	form := url.Values{"csrf_token": {csrf}, "name": {"corp"}, "display_name": {"Corp SSO"}, "issuer": {"http://idp.example"},
+		"client_id": {"kc"}, "client_secret": {"console-secret-value"}, "domains": {"corp.example"}}
+	if p = b.send(http.MethodPost, base+"/admin/providers", form); p.status != http.StatusBadRequest || !strings.Contains(p.body, "https") ||
+		!strings.Contains(p.body, `value="corp"`) || strings.Contains(p.body, "console-secret-value") {
+		t.Fatalf("an http issuer: status %d; want 400 with the reason and the form kept, without the secret:\n%s", p.status, p.body)
+	}
+	form.Set("name", "static")
+	form.Set("issuer", "https://idp.example")
+	if p = b.send(http.MethodPost, base+"/admin/providers", form); p.status != http.StatusConflict || !strings.Contains(p.body, "configuration file") {
+		t.Fatalf("the configuration file's name: status %d; want 409:\n%s", p.status, p.body)
+	}
+	form.Set("name", "corp")
+	if p = b.send(http.MethodPost, base+"/admin/providers", form); p.status != http.StatusSeeOther {
+		t.Fatalf("add: status %d:\n%s", p.status, p.body)
+	}
+	p = b.get(base + "/admin/providers")
+	if !strings.Contains(p.body, `data-provider="corp"`) || !strings.Contains(p.body, "secret set") || strings.Contains(p.body, "console-secret-value") ||
+		!strings.Contains(p.body, base+"/federation/corp/callback") {
+		t.Fatalf("the providers page after the addition:\n%s", p.body)
+	}
+	if p := newFedBrowser(t).get(base + "/signin"); !strings.Contains(p.body, `id="signin-with-corp"`) {
+		t.Fatalf("the sign-in page has no button for the added provider")
+	}
+	if p = b.send(http.MethodPost, base+"/admin/providers/static/delete", url.Values{"csrf_token": {csrf}}); p.status != http.StatusConflict {
+		t.Errorf("remove the configuration file's provider: status %d, want 409", p.status)
+	}
+	if p = b.send(http.MethodPost, base+"/admin/providers/corp/delete", url.Values{"csrf_token": {csrf}}); p.status != http.StatusSeeOther {
+		t.Fatalf("remove: status %d:\n%s", p.status, p.body)
+	}
+	if p := newFedBrowser(t).get(base + "/signin/corp"); p.status != http.StatusNotFound {
+		t.Errorf("sign-in through the removed provider: status %d, want 404", p.status)
+	}
+	if p = b.send(http.MethodPost, base+"/admin/providers/corp/delete", url.Values{"csrf_token": {csrf}}); p.status != http.StatusNotFound {
+		t.Errorf("remove again: status %d, want 404", p.status)
 	}
 }
