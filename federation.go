@@ -38,6 +38,8 @@ type FederatedIdentity struct {
 // FederationStore keeps linked identities. Implementations are safe for
 // concurrent use.
 type FederationStore interface {
+	// UpstreamProviderStore keeps the providers added at run time.
+	UpstreamProviderStore
 	// CreateFederatedUser inserts the user u (as UserStore.CreateUser,
 	// with u.Email and u.EmailVerified as given) and links id to it, in
 	// one transaction. It fails with ECONFLICT if the username, the
@@ -68,4 +70,44 @@ type FederationStore interface {
 	// IdPSessionID): the sessions a back-channel logout from the
 	// provider ends.
 	UpstreamSessions(ctx context.Context, provider, subject, sid string, at time.Time) ([]string, error)
+}
+
+// UpstreamProvider is an upstream identity provider added at run time
+// through the admin API (docs/federation.md), beside those of the
+// configuration file. The store keeps its configuration as opaque JSON
+// (internal/federation's Config without the client secret) and the client
+// secret sealed under the master key; nothing here is ever the secret in
+// clear.
+type UpstreamProvider struct {
+	Name string
+	// Config is the provider's configuration as JSON, without the
+	// client secret.
+	Config []byte
+	// SealedSecret is the client secret sealed under the master key;
+	// nil for a public registration (PKCE only).
+	SealedSecret []byte
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// MaxProviderConfigLen bounds UpstreamProvider.Config, in bytes.
+const MaxProviderConfigLen = 64 << 10
+
+// UpstreamProviderStore keeps the providers added at run time.
+// Implementations are safe for concurrent use.
+type UpstreamProviderStore interface {
+	// CreateUpstreamProvider inserts p; ECONFLICT if the name is taken.
+	CreateUpstreamProvider(ctx context.Context, p *UpstreamProvider) error
+	// UpdateUpstreamProvider replaces the configuration, sealed secret
+	// and UpdatedAt of the provider p.Name (CreatedAt is kept);
+	// ENOTFOUND if there is none.
+	UpdateUpstreamProvider(ctx context.Context, p *UpstreamProvider) error
+	// DeleteUpstreamProvider removes the provider; ENOTFOUND if there
+	// is none. Identities linked through it stay (a provider added
+	// again under the same name finds them).
+	DeleteUpstreamProvider(ctx context.Context, name string) error
+	// UpstreamProvider returns the provider named name, or ENOTFOUND.
+	UpstreamProvider(ctx context.Context, name string) (*UpstreamProvider, error)
+	// UpstreamProviders returns every provider, ordered by name.
+	UpstreamProviders(ctx context.Context) ([]*UpstreamProvider, error)
 }

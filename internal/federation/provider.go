@@ -63,6 +63,10 @@ type Options struct {
 	Now func() time.Time
 	// Keys tunes each provider's JWK Set cache (verifier.RemoteKeySet).
 	Keys verifier.RemoteKeySetOptions
+	// Load, when set, returns the providers added at run time (each
+	// with its client secret), which Set.Refresh puts after the
+	// configuration file's.
+	Load func(ctx context.Context) ([]Config, error)
 }
 
 // Provider is one configured upstream provider. It is safe for

@@ -5,13 +5,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Set is the configured providers, in configuration order. It is safe for
-// concurrent use; it does not change after New.
+// Set is the providers: those of the configuration file, in their
+// order, then those Options.Load gives (added at run time), as of the
+// last Refresh. It is safe for concurrent use.
 type Set struct {
+	opt    Options
+	static int // the first static providers of list are the configuration file's
+
+	mu     sync.RWMutex
 	list   []*Provider
 	byName map[string]*Provider
 }
@@ -34,7 +41,7 @@ func New(cfgs []Config, opt Options) (*Set, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Set{byName: map[string]*Provider{}}
+	s := &Set{opt: opt, byName: map[string]*Provider{}}
 	domains := map[string]string{}
 	for _, c := range cfgs {
 		if err := c.Check(); err != nil {
@@ -53,7 +60,106 @@ func New(cfgs []Config, opt Options) (*Set, error) {
 		s.list = append(s.list, p)
 		s.byName[c.Name] = p
 	}
+	s.static = len(s.list)
 	return s, nil
+}
+
+// Dynamic reports whether the set has providers added at run time
+// (Options.Load is set).
+func (s *Set) Dynamic() bool { return s != nil && s.opt.Load != nil }
+
+// Static reports whether name is a provider of the configuration file.
+func (s *Set) Static(name string) bool {
+	if s == nil {
+		return false
+	}
+	for _, p := range s.list[:s.static] {
+		if p.cfg.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckAdded checks c (Config.Check, which fills in its defaults) as a
+// provider to add at run time, or to replace the one of the same name:
+// its name must not be the configuration file's, and none of its domains
+// may be routed to another provider.
+func (s *Set) CheckAdded(c *Config) error {
+	if err := c.Check(); err != nil {
+		return err
+	}
+	if s.Static(c.Name) {
+		return fmt.Errorf("federation: provider %s is in the configuration file", c.Name)
+	}
+	for _, d := range c.Domains {
+		if p := s.ForEmail("@" + d); p != nil && p.cfg.Name != c.Name {
+			return fmt.Errorf("federation: provider %s: domain %s is routed to %s", c.Name, d, p.cfg.Name)
+		}
+	}
+	return nil
+}
+
+// Refresh replaces the providers added at run time with those
+// Options.Load gives now; a provider whose configuration did not change
+// keeps its discovered metadata and key set. A loaded provider that
+// fails its checks, takes a configuration file's name or a domain routed
+// elsewhere is left out (and logged). When Load fails, the providers of
+// the last Refresh stay and the error is returned.
+func (s *Set) Refresh(ctx context.Context) error {
+	if !s.Dynamic() {
+		return nil
+	}
+	cfgs, err := s.opt.Load(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := append([]*Provider(nil), s.list[:s.static]...)
+	byName := map[string]*Provider{}
+	domains := map[string]string{}
+	for _, p := range list {
+		byName[p.cfg.Name] = p
+		for _, d := range p.cfg.Domains {
+			domains[d] = p.cfg.Name
+		}
+	}
+	kept := map[*Provider]bool{}
+next:
+	for _, c := range cfgs {
+		if err := c.Check(); err != nil {
+			s.opt.Logger.WarnContext(ctx, "federation: a stored provider is left out", "provider", c.Name, "err", err)
+			continue
+		}
+		if _, dup := byName[c.Name]; dup {
+			s.opt.Logger.WarnContext(ctx, "federation: a stored provider is left out: its name is taken", "provider", c.Name)
+			continue
+		}
+		for _, d := range c.Domains {
+			if other, dup := domains[d]; dup {
+				s.opt.Logger.WarnContext(ctx, "federation: a stored provider is left out: a domain is routed elsewhere", "provider", c.Name, "domain", d, "to", other)
+				continue next
+			}
+		}
+		for _, d := range c.Domains {
+			domains[d] = c.Name
+		}
+		p := s.byName[c.Name]
+		if p == nil || !reflect.DeepEqual(p.cfg, c) {
+			p = &Provider{cfg: c, client: s.opt.HTTPClient, log: s.opt.Logger, now: s.opt.Now, keyOpt: s.opt.Keys}
+		}
+		kept[p] = true
+		list = append(list, p)
+		byName[c.Name] = p
+	}
+	for _, p := range s.list[s.static:] {
+		if !kept[p] {
+			p.close()
+		}
+	}
+	s.list, s.byName = list, byName
+	return nil
 }
 
 // Close stops the providers' key-set refreshes.
@@ -61,6 +167,8 @@ func (s *Set) Close() {
 	if s == nil {
 		return
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, p := range s.list {
 		p.close()
 	}
@@ -108,6 +216,8 @@ func (s *Set) Providers() []*Provider {
 	if s == nil {
 		return nil
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return append([]*Provider(nil), s.list...)
 }
 
@@ -116,6 +226,8 @@ func (s *Set) Provider(name string) *Provider {
 	if s == nil {
 		return nil
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.byName[name]
 }
 
@@ -129,6 +241,8 @@ func (s *Set) ForEmail(email string) *Provider {
 		return nil
 	}
 	d := strings.ToLower(strings.TrimSpace(email[at+1:]))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, p := range s.list {
 		for _, pd := range p.cfg.Domains {
 			if pd == d {

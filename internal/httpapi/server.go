@@ -80,8 +80,12 @@ type Options struct {
 	DPoP *dpop.Checker
 	// Providers lists the upstream identity providers users may sign in
 	// with, for GET /admin/v1/federation/providers (docs/federation.md);
-	// nil lists none.
+	// nil lists none. Federation, when set, replaces it.
 	Providers func() []Provider
+	// Federation lists, adds, changes and removes upstream identity
+	// providers for /admin/v1/federation/providers (docs/federation.md);
+	// nil leaves the list of Providers only.
+	Federation FederationAdmin
 }
 
 // Provider describes an upstream identity provider to admins; it holds
@@ -97,6 +101,64 @@ type Provider struct {
 	Roles       map[string][]string `json:"roles"`
 	CreateUsers bool                `json:"create_users"`
 	Hidden      bool                `json:"hidden"`
+	// Source is "config" for a provider of the configuration file
+	// (read-only through the API) and "api" for one added at run time.
+	Source                string         `json:"source,omitempty"`
+	AuthorizationEndpoint string         `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string         `json:"token_endpoint,omitempty"`
+	UserinfoEndpoint      string         `json:"userinfo_endpoint,omitempty"`
+	UseUserinfo           bool           `json:"use_userinfo"`
+	AuthMethod            string         `json:"auth_method,omitempty"`
+	Scopes                []string       `json:"scopes"`
+	Claims                ProviderClaims `json:"claims"`
+	// HasClientSecret tells whether the provider has a client secret;
+	// the secret itself is never shown.
+	HasClientSecret bool `json:"has_client_secret"`
+}
+
+// ProviderClaims maps a provider's claims to Keycard's fields.
+type ProviderClaims struct {
+	Subject       string `json:"subject,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified string `json:"email_verified,omitempty"`
+	Username      string `json:"username,omitempty"`
+	Groups        string `json:"groups,omitempty"`
+}
+
+// ProviderInput is the body of POST /admin/v1/federation/providers and
+// PUT /admin/v1/federation/providers/{name}: the fields of a provider in
+// the configuration file (docs/federation.md). ClientSecret nil (absent)
+// keeps a provider's secret on PUT.
+type ProviderInput struct {
+	Name                  string              `json:"name"`
+	DisplayName           string              `json:"display_name"`
+	Kind                  string              `json:"kind"`
+	Issuer                string              `json:"issuer"`
+	AuthorizationEndpoint string              `json:"authorization_endpoint"`
+	TokenEndpoint         string              `json:"token_endpoint"`
+	UserinfoEndpoint      string              `json:"userinfo_endpoint"`
+	UseUserinfo           bool                `json:"use_userinfo"`
+	ClientID              string              `json:"client_id"`
+	ClientSecret          *string             `json:"client_secret"`
+	AuthMethod            string              `json:"auth_method"`
+	Scopes                []string            `json:"scopes"`
+	Claims                ProviderClaims      `json:"claims"`
+	Roles                 map[string][]string `json:"roles"`
+	Domains               []string            `json:"domains"`
+	CreateUsers           bool                `json:"create_users"`
+	Hidden                bool                `json:"hidden"`
+}
+
+// FederationAdmin manages the upstream identity providers for the admin
+// API (internal/server implements it over internal/federation and
+// auth.Service). Its errors are service errors: EINVALID for a provider
+// that fails the configuration file's checks, ECONFLICT for a name taken
+// or a provider of the configuration file, ENOTFOUND.
+type FederationAdmin interface {
+	List(ctx context.Context) ([]Provider, error)
+	Create(ctx context.Context, by auth.Actor, in *ProviderInput) (Provider, error)
+	Update(ctx context.Context, by auth.Actor, name string, in *ProviderInput) (Provider, error)
+	Delete(ctx context.Context, by auth.Actor, name string) error
 }
 
 // Pages is a handler of web pages and the net/http.ServeMux patterns it
@@ -122,16 +184,17 @@ const ReadyTimeout = 5 * time.Second
 
 // Server is the auth server's http.Handler. It is safe for concurrent use.
 type Server struct {
-	svc       *auth.Service
-	log       *slog.Logger
-	ready     func(ctx context.Context) error
-	degraded  func() []string
-	now       func() time.Time
-	metrics   RequestMetrics
-	handler   http.Handler
-	cookies   *cookieMode // nil unless cookie mode is on (cookies.go)
-	pages     Pages       // nil without pages
-	providers func() []Provider
+	svc        *auth.Service
+	log        *slog.Logger
+	ready      func(ctx context.Context) error
+	degraded   func() []string
+	now        func() time.Time
+	metrics    RequestMetrics
+	handler    http.Handler
+	cookies    *cookieMode // nil unless cookie mode is on (cookies.go)
+	pages      Pages       // nil without pages
+	providers  func() []Provider
+	federation FederationAdmin
 
 	// feedStop is closed by StopFeeds to end long-polls and streams.
 	feedStop     chan struct{}
@@ -153,7 +216,7 @@ var _ http.Handler = (*Server)(nil)
 func New(svc *auth.Service, opt Options) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), ready: opt.Ready, degraded: opt.Degraded, now: opt.Now, metrics: opt.Metrics,
 		feedStop: make(chan struct{}), cookies: newCookieMode(svc, opt), pages: opt.Pages,
-		tracer: tracing.NewServer(opt.Tracer), dpop: opt.DPoP, providers: opt.Providers}
+		tracer: tracing.NewServer(opt.Tracer), dpop: opt.DPoP, providers: opt.Providers, federation: opt.Federation}
 	if s.dpop == nil {
 		s.dpop = &dpop.Checker{}
 	}

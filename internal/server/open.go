@@ -151,7 +151,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		}, a.shared.degradedCount))
 	}
 	a.clientKeys = newClientKeySets(log)
-	if a.fed, err = federation.New(cfg.Federation, federation.Options{Logger: log}); err != nil {
+	if a.fed, err = federation.New(cfg.Federation, federation.Options{Logger: log, Load: a.loadProviders}); err != nil {
 		return nil, err
 	}
 	if len(cfg.Federation) > 0 && opt.Keys {

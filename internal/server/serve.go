@@ -101,24 +101,14 @@ func (a *App) Handler() (*httpapi.Server, error) {
 		checker.Nonces = &dpop.Nonces{Secret: a.dpopNonceKey}
 	}
 	return httpapi.New(a.svc, httpapi.Options{Logger: log, Metrics: a.metrics, Cookies: a.cfg.CookieMode, CSRFKey: a.csrfKey,
-		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer, DPoP: checker, Providers: a.providers}), nil
+		Origins: origins, Degraded: a.degraded, Pages: pages, Ready: a.ready, Tracer: a.cfg.Tracer, DPoP: checker, Providers: a.providers, Federation: fedAdmin{a}}), nil
 }
 
 // providers describes the upstream identity providers for the admin API.
 func (a *App) providers() []httpapi.Provider {
 	var out []httpapi.Provider
 	for _, p := range a.fed.Providers() {
-		c := p.Config()
-		roles := c.Roles
-		if roles == nil {
-			roles = map[string][]string{}
-		}
-		domains := c.Domains
-		if domains == nil {
-			domains = []string{}
-		}
-		out = append(out, httpapi.Provider{Name: c.Name, DisplayName: c.DisplayName, Kind: c.Kind, Issuer: c.Issuer, ClientID: c.ClientID,
-			CallbackURL: web.CallbackURL(a.cfg.Issuer, c.Name), Domains: domains, Roles: roles, CreateUsers: c.CreateUsers, Hidden: c.Hidden})
+		out = append(out, a.describe(p.Config()))
 	}
 	return out
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open OpenFunc) {
 	}{
 		{"Users", testUsers},
 		{"Federation", testFederation},
+		{"UpstreamProviders", testUpstreamProviders},
 		{"UsernameNormalization", testUsernameNormalization},
 		{"ListUsers", testListUsers},
 		{"UpdateUser", testUpdateUser},

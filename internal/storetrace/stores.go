@@ -695,3 +695,33 @@ func (w federationStore) UpstreamSessions(ctx context.Context, provider, subject
 	defer func() { end(err) }()
 	return w.FederationStore.UpstreamSessions(ctx, provider, subject, sid, at)
 }
+
+func (w federationStore) CreateUpstreamProvider(ctx context.Context, p *keycard.UpstreamProvider) (err error) {
+	ctx, end := w.op(ctx, "store.CreateUpstreamProvider")
+	defer func() { end(err) }()
+	return w.FederationStore.CreateUpstreamProvider(ctx, p)
+}
+
+func (w federationStore) UpdateUpstreamProvider(ctx context.Context, p *keycard.UpstreamProvider) (err error) {
+	ctx, end := w.op(ctx, "store.UpdateUpstreamProvider")
+	defer func() { end(err) }()
+	return w.FederationStore.UpdateUpstreamProvider(ctx, p)
+}
+
+func (w federationStore) DeleteUpstreamProvider(ctx context.Context, name string) (err error) {
+	ctx, end := w.op(ctx, "store.DeleteUpstreamProvider")
+	defer func() { end(err) }()
+	return w.FederationStore.DeleteUpstreamProvider(ctx, name)
+}
+
+func (w federationStore) UpstreamProvider(ctx context.Context, name string) (_ *keycard.UpstreamProvider, err error) {
+	ctx, end := w.op(ctx, "store.UpstreamProvider")
+	defer func() { end(err) }()
+	return w.FederationStore.UpstreamProvider(ctx, name)
+}
+
+func (w federationStore) UpstreamProviders(ctx context.Context) (_ []*keycard.UpstreamProvider, err error) {
+	ctx, end := w.op(ctx, "store.UpstreamProviders")
+	defer func() { end(err) }()
+	return w.FederationStore.UpstreamProviders(ctx)
+}

@@ -36,6 +36,10 @@ func notice(r *http.Request) string {
 		return "A new key is published."
 	case "keyrevoked":
 		return "The key is revoked."
+	case "provideradded":
+		return "The identity provider is added: its button shows from the next sign-in on."
+	case "providerremoved":
+		return "The identity provider is removed: sign-ins through it are refused."
 	case "deleted":
 		return "The client is deleted."
 	case "usercreated":

@@ -432,3 +432,29 @@ func (h *Handler) accountIdentities(r *http.Request, u *keycard.User) ([]identit
 	}
 	return rows, more, nil
 }
+
+// usesProviders reports whether the page of pattern consults the
+// providers: the sign-in pages, the federation endpoints, the account
+// page and the authorization endpoint (its idp parameter).
+func usesProviders(pattern string) bool {
+	_, path, _ := strings.Cut(pattern, " ")
+	for _, prefix := range []string{"/signin", "/federation/", "/account", "/oauth/authorize"} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshProviders reloads the providers added at run time before f, so
+// that a provider an admin added, changed or removed on any instance
+// takes effect at the next sign-in here (docs/federation.md). A store
+// that cannot be read leaves the providers of the last reload.
+func (h *Handler) refreshProviders(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h.fed.Refresh(r.Context()); err != nil {
+			h.log.WarnContext(r.Context(), "federation: cannot reload the providers; using the last ones", "err", err)
+		}
+		f(w, r)
+	}
+}

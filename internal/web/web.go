@@ -122,6 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handle(pattern string, f http.HandlerFunc) {
+	if h.fed.Dynamic() && usesProviders(pattern) {
+		f = h.refreshProviders(f)
+	}
 	h.mux.HandleFunc(pattern, f)
 	h.patterns = append(h.patterns, pattern)
 }
@@ -160,7 +163,7 @@ func (h *Handler) routes() {
 	h.handle("POST /device", h.handleDeviceCode)
 	h.handle("POST /device/decide", h.handleDeviceDecide)
 
-	if len(h.fed.Providers()) > 0 {
+	if len(h.fed.Providers()) > 0 || h.fed.Dynamic() {
 		h.handle("GET /signin/{provider}", h.handleFederatedStart)
 		h.handle("GET /federation/{provider}/callback", h.handleFederatedCallback)
 		h.handle("POST /federation/{provider}/backchannel-logout", h.handleUpstreamLogout)
@@ -206,6 +209,9 @@ func (h *Handler) routes() {
 	h.handle("POST /admin/clients/{id}", h.admin(h.handleUpdateClient))
 	h.handle("POST /admin/clients/{id}/rotate-secret", h.admin(h.handleRotateClientSecret))
 	h.handle("POST /admin/clients/{id}/delete", h.admin(h.handleDeleteClient))
+	h.handle("GET /admin/providers", h.admin(h.handleProviders))
+	h.handle("POST /admin/providers", h.admin(h.handleAddProvider))
+	h.handle("POST /admin/providers/{name}/delete", h.admin(h.handleRemoveProvider))
 	h.handle("GET /admin/audit", h.admin(h.handleAudit))
 	h.handle("GET /admin/webhooks", h.admin(h.handleWebhooks))
 	h.handle("POST /admin/webhooks/deliveries/{id}/replay", h.admin(h.handleReplayWebhook))

@@ -1,0 +1,13 @@
+-- Keycard schema: upstream identity providers added at run time through
+-- the admin API (docs/federation.md). config is the provider's
+-- configuration as JSON without its client secret; sealed_secret is the
+-- client secret sealed under the master key (NULL for a public
+-- registration).
+
+CREATE TABLE upstream_providers (
+	name          TEXT PRIMARY KEY,
+	config        TEXT NOT NULL,
+	sealed_secret BYTEA,
+	created_at    TIMESTAMPTZ NOT NULL,
+	updated_at    TIMESTAMPTZ NOT NULL
+);
