@@ -89,6 +89,9 @@ type WatchOptions struct {
 	// Signals, when not nil, asks for a reload on each receive (SIGHUP),
 	// whether or not the file changed.
 	Signals <-chan os.Signal
+	// Ticks, when not nil, replaces the polling ticker: one read of the
+	// file per receive (tests drive the reads with it).
+	Ticks <-chan time.Time
 }
 
 // Watch reloads the configuration whenever the content of the file
@@ -105,8 +108,12 @@ func (g *Gateway) Watch(ctx context.Context, opt WatchOptions) {
 	if opt.Loaded != nil {
 		seen = sha256.Sum256(opt.Loaded)
 	}
-	tick := time.NewTicker(opt.Interval)
-	defer tick.Stop()
+	ticks := opt.Ticks
+	if ticks == nil {
+		tick := time.NewTicker(opt.Interval)
+		defer tick.Stop()
+		ticks = tick.C
+	}
 	lastErr := ""
 	for {
 		select {
@@ -118,7 +125,7 @@ func (g *Gateway) Watch(ctx context.Context, opt WatchOptions) {
 				seen = sha256.Sum256(data)
 			}
 			g.ReloadFile(opt.Path)
-		case <-tick.C:
+		case <-ticks:
 			data, err := os.ReadFile(opt.Path)
 			if err != nil {
 				// Say it once, not every second; a file being replaced

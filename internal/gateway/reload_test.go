@@ -233,19 +233,24 @@ func TestWatchIgnoresHalfWrittenFile(t *testing.T) {
 	torn := full[:len(full)-len("    roles: [admin]\n")]
 	os.WriteFile(path, full, 0o600)
 	g := newTestGateway(t, string(full))
-	const interval = 150 * time.Millisecond
+	// The test makes each read of the file itself: a send on the
+	// unbuffered channel returns once the watcher has taken it, that is
+	// once the read before it is done.
+	ticks := make(chan time.Time)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { g.Watch(ctx, WatchOptions{Path: path, Loaded: full, Interval: interval}) })
+	wg.Go(func() { g.Watch(ctx, WatchOptions{Path: path, Loaded: full, Ticks: ticks}) })
 	defer func() { cancel(); wg.Wait() }()
+	read := func() { ticks <- time.Now() }
 
 	// The torn content is there for exactly one read, as a slow write
 	// would leave it.
-	time.Sleep(interval / 3)
 	os.WriteFile(path, torn, 0o600)
-	time.Sleep(interval)
+	read()
 	os.WriteFile(path, full, 0o600)
-	time.Sleep(3 * interval)
+	read()
+	read()
+	read() // the third read is taken once the second is done
 	for _, rt := range g.Config().Routes {
 		if rt.Path == "/admin/" && len(rt.Roles) == 0 {
 			t.Fatal("a half-written configuration was applied: /admin/ lost its roles")
