@@ -47,10 +47,16 @@ func TestRedisSharedLoginThrottle(t *testing.T) {
 	if code != 429 || h.Get("Retry-After") == "" {
 		t.Fatalf("third failure, on the second instance: %d (Retry-After %q), want 429: the throttle is not shared", code, h.Get("Retry-After"))
 	}
-	var ready map[string]any
-	if code, _ := call(t, "GET", a.base+"/readyz", "", "", "", &ready); code != 200 || ready["status"] != "ok" {
-		t.Errorf("readyz with Redis up: %d %v", code, ready)
-	}
+	// A Redis call slower than the throttle's bound (200 ms) marks the
+	// instance degraded until a later call gets through; on a loaded
+	// machine that can happen with Redis up, so readyz is asked until a
+	// login has reached Redis again.
+	eventually(t, "readyz ok with Redis up", func() bool {
+		call(t, "POST", a.base+"/v1/login", "", "application/json", bad, nil)
+		var ready map[string]any
+		code, _ := call(t, "GET", a.base+"/readyz", "", "", "", &ready)
+		return code == 200 && ready["status"] == "ok"
+	})
 }
 
 // TestRedisDownFallsBack: with Redis unreachable, logins go on with
