@@ -108,7 +108,7 @@ func TestSessionPolicies(t *testing.T) {
 	time.Sleep(time.Until(secondAt.Add(3100 * time.Millisecond)))
 	var errBody map[string]string
 	code, h := callWith(t, fx.client, "POST", s.base+"/v1/password", second.AccessToken, "application/json", body, &errBody)
-	if code != 401 || errBody["error"] != "insufficient_user_authentication" || !strings.Contains(h.Get("WWW-Authenticate"), "max_age=3") {
+	if code != 401 || errBody["error"] != "insufficient_user_authentication" || !strings.Contains(h.Get("WWW-Authenticate"), `max_age="3`) {
 		t.Errorf("password change with a login over 3 s old: %d %v %q, want 401 insufficient_user_authentication", code, errBody, h.Get("WWW-Authenticate"))
 	}
 	fresh := login("ann", pass)

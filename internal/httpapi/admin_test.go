@@ -613,7 +613,7 @@ func TestStepUp(t *testing.T) {
 		t.Helper()
 		res.wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
 		ch := res.header.Get("WWW-Authenticate")
-		if !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, "max_age=300") {
+		if !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, `max_age="300"`) {
 			t.Errorf("challenge %q", ch)
 		}
 	}
@@ -648,7 +648,7 @@ func TestAdminDeleteUserStepUp(t *testing.T) {
 	res.decode(t, &tr)
 	res = f.send(t, http.MethodDelete, "/admin/v1/users/"+uid, tr.AccessToken)
 	res.wantError(t, http.StatusUnauthorized, codeInsufficientUserAuthentication)
-	if ch := res.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, "max_age=300") {
+	if ch := res.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, `max_age="300"`) {
 		t.Errorf("challenge %q", ch)
 	}
 	// Nothing was deleted, and other admin calls need no step-up.

@@ -136,7 +136,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// auth_time; max_age says how recent.
 		// acr_values, when the sign-in must also be of an acr (an admin
 		// with a second factor steps up with it).
-		challenge := fmt.Sprintf(`Bearer error="%s", error_description="%s", max_age=%d`,
+		challenge := fmt.Sprintf(`Bearer error="%s", error_description="%s", max_age="%d"`,
 			codeInsufficientUserAuthentication, desc, int64(re.MaxAge/time.Second))
 		if re.ACR != "" {
 			challenge += fmt.Sprintf(`, acr_values="%s"`, re.ACR)
