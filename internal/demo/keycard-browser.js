@@ -268,6 +268,7 @@ var Session = class {
     if (this.closed) throw new KeycardError("no_session", "the client is closed");
     if (this.tokens !== void 0 && this.tokens !== stale && this.valid(this.tokens)) return this.tokens;
     let saved = await this.deps.store.get(refreshKey);
+    if (this.tokens !== void 0 && this.tokens !== stale && this.valid(this.tokens)) return this.tokens;
     if (saved && saved.gen > this.gen) {
       const want = saved.gen;
       if (await this.waitForPeer(this.deps.peerWait, () => this.gen >= want && this.valid(this.tokens))) return this.tokens;

@@ -212,6 +212,10 @@ export class Session {
     if (this.closed) throw new KeycardError("no_session", "the client is closed");
     if (this.tokens !== undefined && this.tokens !== stale && this.valid(this.tokens)) return this.tokens;
     let saved = await this.deps.store.get<SavedRefresh>(refreshKey);
+    // Another tab's tokens may have arrived while the store was read: its
+    // broadcast moved this.gen up to the stored generation, so the check
+    // below would not see that a refresh happened.
+    if (this.tokens !== undefined && this.tokens !== stale && this.valid(this.tokens)) return this.tokens;
     if (saved && saved.gen > this.gen) {
       // Another tab refreshed after our tokens were made: its tokens are
       // on the way, or any tab has them.

@@ -66,6 +66,30 @@ test("a tab that takes the lock after another refreshed asks for the token inste
   assert.equal((await store.get("refresh")).token, "rt1");
 });
 
+test("a tab whose store read is slower than another tab's broadcast takes that token, and does not refresh again", async (t) => {
+  const locks = new FakeLocks(), hub = new Hub(), shared = new MemoryStore();
+  let calls = 0;
+  const grant = async () => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 20));
+    return { tokens: fresh("at" + calls), refreshToken: "rt" + calls };
+  };
+  // Tab 2 reads the store slowly: tab 1's broadcast lands during its read.
+  const slow = { get: async (k) => { await new Promise((r) => setTimeout(r, 50)); return shared.get(k); },
+    put: (k, v) => shared.put(k, v), delete: (k) => shared.delete(k) };
+  const mk = (store) => new Session({ locks, channel: hub.channel(), store, lockName: "l", refresh: grant, peerWait: 1000,
+    margin: 10_000, now: () => Date.now(), setTimeout, clearTimeout }, { tokens: () => {}, signedOut: () => {} });
+  const a = mk(shared), b = mk(slow);
+  t.after(() => { a.close(); b.close(); });
+  await a.signedIn({ tokens: fresh("at0"), refreshToken: "rt0" });
+  await settle();
+  const stale = b.current();
+  const [ga, gb] = await Promise.all([a.refresh(a.current()), b.refresh(stale)]);
+  assert.equal(calls, 1, "one refresh for both tabs");
+  assert.equal(ga.accessToken, "at1");
+  assert.equal(gb.accessToken, "at1");
+});
+
 test("when the tab that refreshed is gone, the next one refreshes with the rotated token", async (t) => {
   const seen = [];
   const { tabs: ts } = tabs(2, {
