@@ -97,7 +97,13 @@ func (c *ReplayCache) Use(id string, now, expires time.Time) bool {
 	s.mu.Lock()
 	// Two buckets per id (two-choice hashing): an id is dropped only
 	// when both of its buckets, 16 slots, hold live ids.
-	b1, b2 := &s.buckets[(h>>6)&c.mask], &s.buckets[(h>>19)&c.mask]
+	i1, i2 := (h>>6)&c.mask, (h>>19)&c.mask
+	if i2 == i1 {
+		// Two distinct buckets: with one, 8 ids sharing it would be
+		// enough to drop one, whatever room the rest of the cache has.
+		i2 = (i1 + 1) & c.mask
+	}
+	b1, b2 := &s.buckets[i1], &s.buckets[i2]
 	var victim *uint64
 	for _, b := range [2]*[replayWays]uint64{b1, b2} {
 		for i := range b {
