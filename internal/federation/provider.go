@@ -67,7 +67,16 @@ type Options struct {
 	// with its client secret), which Set.Refresh puts after the
 	// configuration file's.
 	Load func(ctx context.Context) ([]Config, error)
+	// MaxAge is how long the providers of one Load serve Set.RefreshStale,
+	// the reload of the sign-in pages' requests; DefaultMaxAge when zero.
+	MaxAge time.Duration
 }
+
+// DefaultMaxAge is Options.MaxAge when zero: a provider added, changed or
+// removed on another instance takes effect here within a second, as a
+// revocation does, and the pages read the store at most once a second
+// for it.
+const DefaultMaxAge = time.Second
 
 // Provider is one configured upstream provider. It is safe for
 // concurrent use.

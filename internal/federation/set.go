@@ -21,6 +21,7 @@ type Set struct {
 	mu     sync.RWMutex
 	list   []*Provider
 	byName map[string]*Provider
+	loaded time.Time // the last successful Refresh
 }
 
 // New returns the providers of cfgs, each checked (Config.Check). Nothing
@@ -40,6 +41,9 @@ func New(cfgs []Config, opt Options) (*Set, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.MaxAge <= 0 {
+		opt.MaxAge = DefaultMaxAge
 	}
 	s := &Set{opt: opt, byName: map[string]*Provider{}}
 	domains := map[string]string{}
@@ -110,6 +114,7 @@ func (s *Set) Refresh(ctx context.Context) error {
 	if !s.Dynamic() {
 		return nil
 	}
+	now := s.opt.Now()
 	cfgs, err := s.opt.Load(ctx)
 	if err != nil {
 		return err
@@ -158,8 +163,26 @@ next:
 			p.close()
 		}
 	}
-	s.list, s.byName = list, byName
+	s.list, s.byName, s.loaded = list, byName, now
 	return nil
+}
+
+// RefreshStale is Refresh when the last one is older than Options.MaxAge,
+// and nothing otherwise: the reload of the pages' requests, which would
+// otherwise read the store on every sign-in and authorization request.
+// The changes an instance makes itself call Refresh, and take effect here
+// at once.
+func (s *Set) RefreshStale(ctx context.Context) error {
+	if !s.Dynamic() {
+		return nil
+	}
+	s.mu.RLock()
+	fresh := s.opt.Now().Sub(s.loaded) < s.opt.MaxAge
+	s.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	return s.Refresh(ctx)
 }
 
 // Close stops the providers' key-set refreshes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSetRefresh: the providers of Load follow the configuration file's;
@@ -97,6 +98,43 @@ func TestSetRefresh(t *testing.T) {
 		}
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("CheckAdded(%s) = %v; want %q", tc.c.Name, err, tc.want)
+		}
+	}
+}
+
+// TestSetRefreshStale: the pages' reload reads the store at most once per
+// MaxAge; Refresh always reads it.
+func TestSetRefreshStale(t *testing.T) {
+	ctx := context.Background()
+	loads := 0
+	now := time.Unix(1_800_000_000, 0)
+	s, err := New(nil, Options{MaxAge: time.Second, Now: func() time.Time { return now },
+		Load: func(context.Context) ([]Config, error) { loads++; return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, step := range []struct {
+		name    string
+		advance time.Duration
+		stale   bool // RefreshStale, or Refresh
+		want    int
+	}{
+		{"the first reload", 0, true, 1},
+		{"within MaxAge", 999 * time.Millisecond, true, 1},
+		{"at MaxAge", time.Millisecond, true, 2},
+		{"right after", 0, true, 2},
+		{"Refresh, whatever the age", 0, false, 3},
+		{"within MaxAge of that", 500 * time.Millisecond, true, 3},
+	} {
+		now = now.Add(step.advance)
+		if step.stale {
+			err = s.RefreshStale(ctx)
+		} else {
+			err = s.Refresh(ctx)
+		}
+		if err != nil || loads != step.want {
+			t.Errorf("%s: %d loads (%v), want %d", step.name, loads, err, step.want)
 		}
 	}
 }

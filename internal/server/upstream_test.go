@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
@@ -231,12 +232,17 @@ func TestFederationProvidersAPI(t *testing.T) {
 	}
 
 	// A provider written to the store by another instance (here, the
-	// service directly, bypassing this instance's API) is used at the
-	// next sign-in without a restart.
+	// service directly, bypassing this instance's API) is used within a
+	// second (federation.DefaultMaxAge) without a restart.
 	cfg, _ := json.Marshal(federation.Config{Name: "corp", DisplayName: "Corp again", Kind: federation.KindOIDC, Issuer: e.up.base, ClientID: client.ID,
 		AuthMethod: "client_secret_basic", Scopes: []string{"openid", "email", "profile"}, Claims: federation.ClaimMap{Groups: "roles"}})
 	if err := svc.CreateUpstreamProvider(ctx, auth.Operator(), "corp", cfg, secret); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.get(downBase+"/signin").body, `id="signin-with-corp"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider another instance added: no button on the sign-in page within 30 s")
+		}
 	}
 	b = newFedBrowser(t)
 	if p := b.get(e.toCallback(t, b, downBase+"/signin/corp?next=%2Faccount", "ann")); p.status != http.StatusOK {

@@ -446,13 +446,14 @@ func usesProviders(pattern string) bool {
 	return false
 }
 
-// refreshProviders reloads the providers added at run time before f, so
-// that a provider an admin added, changed or removed on any instance
-// takes effect at the next sign-in here (docs/federation.md). A store
-// that cannot be read leaves the providers of the last reload.
+// refreshProviders reloads the providers added at run time before f when
+// the last reload is older than a second, so that a provider an admin
+// added, changed or removed on any instance takes effect here within a
+// second (docs/federation.md). A store that cannot be read leaves the
+// providers of the last reload.
 func (h *Handler) refreshProviders(f http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h.fed.Refresh(r.Context()); err != nil {
+		if err := h.fed.RefreshStale(r.Context()); err != nil {
 			h.log.WarnContext(r.Context(), "federation: cannot reload the providers; using the last ones", "err", err)
 		}
 		f(w, r)
