@@ -129,6 +129,10 @@ type MFAProof struct {
 	// Response is the proof of a factor that is not a code (a passkey's
 	// assertion), for the factor's Verify to read.
 	Response []byte
+
+	// agent is the client of the attempt, set by CompleteMFA for the
+	// audit events a factor's Verify records.
+	agent Agent
 }
 
 // MFAPending is the state an MFA token carries: a password sign-in
@@ -442,6 +446,7 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 	if !fresh {
 		return nil, errMFAToken()
 	}
+	proof.agent = c
 	res := &MFAResult{RecoveryCodesLeft: -1}
 	var f *SecondFactor
 	var factorAMR []string // the methods of the factor proved

@@ -604,7 +604,7 @@ func (s *Service) verifyPasskeyFactor(ctx context.Context, u *keycard.User, p *M
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.checkAssertion(ctx, cer, proof.Response, Agent{})
+	a, err := s.checkAssertion(ctx, cer, proof.Response, proof.agent)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
 	"github.com/keycard-auth/keycard/internal/passkey/passkeytest"
 	"github.com/keycard-auth/keycard/internal/throttle"
@@ -177,6 +178,24 @@ func TestMFAPasskeyJSON(t *testing.T) {
 	n := f.auditTypes(t)
 	if n[auth.AuditMFAFailed] < 7 || n[auth.AuditMFAThrottled] < 1 {
 		t.Errorf("audit %v: want the refused passkeys as mfa.failed and the throttle as mfa.throttled", n)
+	}
+	// The refused passkeys' own events name the client, as a password
+	// sign-in's do.
+	failed, err := f.stores.Audit.ListAudit(ctx, keycard.AuditFilter{Type: keycard.AuditLoginFailed, Limit: keycard.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passkeyFailures := 0
+	for _, e := range failed {
+		if strings.Contains(string(e.Detail), `"method":"passkey"`) {
+			passkeyFailures++
+			if e.ClientAddr == "" {
+				t.Errorf("%s %s: no client address", e.Type, e.Detail)
+			}
+		}
+	}
+	if passkeyFailures == 0 {
+		t.Error("no login.failed event of a refused passkey")
 	}
 	if logs := f.logs.String(); strings.Contains(logs, next) || strings.Contains(logs, step.MFAToken) {
 		t.Error("the log holds an MFA token")
