@@ -102,7 +102,7 @@ type conformanceRequire struct {
 	AnyRoles  []string `json:"anyRoles,omitempty"`
 	// ACR and MaxAge (seconds) are step-up requirements (RFC 9470),
 	// checked after the others: acr alone is RequireACR, max_age alone
-	// Verifier.RequireMaxAge, both one StepUp.Check naming what fails.
+	// Verifier.RequireMaxAge, both Verifier.RequireStepUp naming what fails.
 	ACR    []string `json:"acr,omitempty"`
 	MaxAge int64    `json:"maxAge,omitempty"`
 }
@@ -289,16 +289,7 @@ func runConformanceCase(t *testing.T, f *conformanceFile, keys *jose.KeySet, fed
 		if rq := c.Require; rq != nil {
 			switch {
 			case len(rq.ACR) > 0 && rq.MaxAge > 0:
-				s := verifier.StepUp{ACR: rq.ACR, MaxAge: time.Duration(rq.MaxAge) * time.Second}
-				next := h
-				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					claims, _ := verifier.FromContext(r.Context())
-					if err := s.Check(claims, clock()); err != nil {
-						verifier.WriteError(w, err)
-						return
-					}
-					next.ServeHTTP(w, r)
-				})
+				h = v.RequireStepUp(verifier.StepUp{ACR: rq.ACR, MaxAge: time.Duration(rq.MaxAge) * time.Second})(h)
 			case len(rq.ACR) > 0:
 				h = verifier.RequireACR(rq.ACR...)(h)
 			case rq.MaxAge > 0:

@@ -96,7 +96,19 @@ func RequireACR(values ...string) func(http.Handler) http.Handler {
 // request) and retries. A token without auth_time — a service client's —
 // is refused.
 func (v *Verifier) RequireMaxAge(maxAge time.Duration) func(http.Handler) http.Handler {
-	s := StepUp{MaxAge: maxAge}
+	return v.RequireStepUp(StepUp{MaxAge: maxAge})
+}
+
+// RequireStepUp returns middleware, to be placed after Middleware, that
+// lets a request through only if its token meets s by v's clock
+// (StepUp.Check); otherwise 401 insufficient_user_authentication naming
+// everything that falls short, acr_values and max_age both when both do.
+// Use it rather than RequireACR and RequireMaxAge in a chain when a
+// resource demands both: the first of a chain to refuse would name only
+// its own requirement, and the client, stepping up for it, would meet the
+// second refusal after signing in again.
+func (v *Verifier) RequireStepUp(s StepUp) func(http.Handler) http.Handler {
+	s.ACR = slices.Clone(s.ACR)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, _ := FromContext(r.Context())

@@ -50,6 +50,10 @@ func TestStepUp(t *testing.T) {
 		{"recent sign-in demanded, old", f.v.RequireMaxAge(5 * time.Minute), oldMFA, 401, []string{`max_age="300"`}},
 		{"recent sign-in demanded, no auth_time", f.v.RequireMaxAge(5 * time.Minute), none, 401, []string{`max_age="300"`}},
 		{"max_age rounds up", f.v.RequireMaxAge(1500 * time.Millisecond), pwd, 401, []string{`max_age="2"`}},
+		{"both demanded, both met", f.v.RequireStepUp(StepUp{ACR: []string{"mfa"}, MaxAge: 5 * time.Minute}), mfa, 200, nil},
+		{"both demanded, class short", f.v.RequireStepUp(StepUp{ACR: []string{"mfa"}, MaxAge: 5 * time.Minute}), pwd, 401, []string{`acr_values="mfa"`}},
+		{"both demanded, too old", f.v.RequireStepUp(StepUp{ACR: []string{"mfa"}, MaxAge: 5 * time.Minute}), oldMFA, 401, []string{`max_age="300"`}},
+		{"both demanded, both short", f.v.RequireStepUp(StepUp{ACR: []string{"mfa"}, MaxAge: 5 * time.Minute}), none, 401, []string{`acr_values="mfa"`, `max_age="300"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)
@@ -69,6 +73,12 @@ func TestStepUp(t *testing.T) {
 			for _, part := range want {
 				if !strings.Contains(ch, part) {
 					t.Errorf("challenge %q lacks %s", ch, part)
+				}
+			}
+			// and names nothing that was met.
+			for _, param := range []string{"acr_values=", "max_age="} {
+				if strings.Contains(ch, param) && !strings.Contains(strings.Join(tc.challenge, " "), param) {
+					t.Errorf("challenge %q names %s, which the token meets", ch, param)
 				}
 			}
 		})
