@@ -53,6 +53,37 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 	}
 }
 
+// TestCommandsNeedTheirRequiredFlags: a command without the flag naming
+// what it works on is a usage error saying which flag, before any data
+// is touched.
+func TestCommandsNeedTheirRequiredFlags(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "never-made")
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"users", "add"}, "username"},
+		{[]string{"users", "enable"}, "username"},
+		{[]string{"users", "disable"}, "username"},
+		{[]string{"users", "delete"}, "username"},
+		{[]string{"users", "set-password"}, "username"},
+		{[]string{"users", "set-email"}, "username"},
+		{[]string{"users", "remove-mfa"}, "username"},
+		{[]string{"clients", "delete"}, "id"},
+		{[]string{"webhooks", "add"}, "url"},
+		{[]string{"webhooks", "remove"}, "id"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := append(append([]string{}, tc.args...), "--data", data)
+			code, out, errOut := run(t, "a good long password\n", args...)
+			want := "keycard " + strings.Join(tc.args, " ") + ": --" + tc.flag + " is required"
+			if code != exitUsage || !strings.Contains(errOut, want) || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, exitUsage, want)
+			}
+		})
+	}
+}
+
 // TestMigrateMakesTheDatabase: keycard migrate is the one command that
 // makes a new SQLite database, so that the first admin can be added before
 // the first serve.

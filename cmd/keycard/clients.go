@@ -294,12 +294,8 @@ func (e *cmdEnv) clientIDFlags(name string, f *serverFlags, usage string) (*flag
 func (e *cmdEnv) onClient(name, usage string, args []string, fn func(svc *auth.Service, id string) int) int {
 	var f serverFlags
 	fs, id := e.clientIDFlags(name, &f, usage)
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "id"); !ok {
 		return code
-	}
-	if *id == "" {
-		fmt.Fprintf(e.stderr, "keycard %s: --id is required\n", name)
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int { return fn(svc, *id) })
 }

@@ -130,11 +130,23 @@ type flagSetWithConfig struct {
 
 // parseLayered parses args, checks the number of positional arguments,
 // and fills unset flags from the environment and the config file.
-func (e *cmdEnv) parseLayered(fs *flagSetWithConfig, args []string, positional int) (code int, ok bool) {
+//
+// Each flag named in required must then have a value (from any layer);
+// the first without one is a usage error, "--name is required".
+func (e *cmdEnv) parseLayered(fs *flagSetWithConfig, args []string, positional int, required ...string) (code int, ok bool) {
 	if _, code, ok := e.parseFlags(fs.FlagSet, args, positional); !ok {
 		return code, false
 	}
-	return e.layer(fs)
+	if code, ok := e.layer(fs); !ok {
+		return code, false
+	}
+	for _, name := range required {
+		if f := fs.Lookup(name); f == nil || f.Value.String() == "" {
+			fmt.Fprintf(e.stderr, "keycard %s: --%s is required\n", fs.Name(), name)
+			return exitUsage, false
+		}
+	}
+	return exitOK, true
 }
 
 // layer fills the unset flags of a parsed fs from the environment and the

@@ -70,12 +70,8 @@ func (e *cmdEnv) usersAdd(args []string) int {
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin (default: generate one)")
 	email := fs.String("email", "", "the user's email address (optional; unique)")
 	verified := fs.Bool("email-verified", false, "mark --email verified (the operator vouches for it); the command line mails nothing")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintln(e.stderr, "keycard users add: --username is required")
-		return exitUsage
 	}
 	if *verified && *email == "" {
 		fmt.Fprintln(e.stderr, "keycard users add: --email-verified needs --email")
@@ -134,12 +130,8 @@ func (e *cmdEnv) usersSetDisabled(args []string, disabled bool) int {
 	}
 	fs := e.serverFlagSet("users "+verb, &f)
 	name := fs.String("username", "", usage)
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintf(e.stderr, "keycard users %s: --username is required\n", verb)
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		u, err := svc.UserByName(e.ctx, *name)
@@ -164,12 +156,8 @@ func (e *cmdEnv) usersDelete(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("users delete", &f)
 	name := fs.String("username", "", "the user to delete (required); every session of theirs ends at once")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintln(e.stderr, "keycard users delete: --username is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		u, err := svc.UserByName(e.ctx, *name)
@@ -189,12 +177,8 @@ func (e *cmdEnv) usersSetPassword(args []string) int {
 	fs := e.serverFlagSet("users set-password", &f, passwordFlags)
 	name := fs.String("username", "", "the user (required); all of their sessions are revoked")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin (default: generate one)")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintln(e.stderr, "keycard users set-password: --username is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		u, err := svc.UserByName(e.ctx, *name)
@@ -221,12 +205,8 @@ func (e *cmdEnv) usersSetEmail(args []string) int {
 	name := fs.String("username", "", "the user (required)")
 	email := fs.String("email", "", "the new address; empty removes the user's address")
 	verified := fs.Bool("verified", false, "mark the address verified (the operator vouches for it); otherwise it is unverified until the user asks for a link on the account page")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintln(e.stderr, "keycard users set-email: --username is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		u, err := svc.UserByName(e.ctx, *name)
@@ -248,12 +228,8 @@ func (e *cmdEnv) usersRemoveMFA(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("users remove-mfa", &f)
 	name := fs.String("username", "", "the user (required)")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "username"); !ok {
 		return code
-	}
-	if *name == "" {
-		fmt.Fprintln(e.stderr, "keycard users remove-mfa: --username is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		u, err := svc.UserByName(e.ctx, *name)

@@ -45,12 +45,8 @@ func (e *cmdEnv) webhooksAdd(args []string) int {
 	fs.Var(&events, "event", "an event type to send (repeatable, or comma-separated; default: all): "+joinTypes())
 	description := fs.String("description", "", "a label for the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow http on a host that is not loopback (a private network; bodies travel in clear)")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "url"); !ok {
 		return code
-	}
-	if *url == "" {
-		fmt.Fprintln(e.stderr, "keycard webhooks add: --url is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		ep, err := svc.CreateWebhook(e.ctx, auth.Operator(), auth.WebhookSpec{URL: *url, Events: events, Description: *description, AllowHTTP: *allowHTTP})
@@ -97,12 +93,8 @@ func (e *cmdEnv) webhooksRemove(args []string) int {
 	var f serverFlags
 	fs := e.serverFlagSet("webhooks remove", &f)
 	id := fs.String("id", "", "the endpoint's id (required); its deliveries go with it")
-	if code, ok := e.parseLayered(fs, args, 0); !ok {
+	if code, ok := e.parseLayered(fs, args, 0, "id"); !ok {
 		return code
-	}
-	if *id == "" {
-		fmt.Fprintln(e.stderr, "keycard webhooks remove: --id is required")
-		return exitUsage
 	}
 	return e.onData(fs, &f, false, func(svc *auth.Service) int {
 		if err := svc.DeleteWebhook(e.ctx, auth.Operator(), *id); err != nil {
