@@ -9,6 +9,7 @@ import (
 
 	"github.com/keycard-auth/keycard/internal/demo"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 )
 
 // demo runs "keycard demo" (package demo): the auth server, the gateway
@@ -25,8 +26,15 @@ func (e *cmdEnv) demo(args []string) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 	useTLS := fs.Bool("tls", false, "serve HTTPS, with certificates of a throw-away local CA kept in --data (trust DATA/ca.pem)")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "send the auth server's and the gateway's OpenTelemetry traces to this OTLP/HTTP collector `URL` (such as http://127.0.0.1:4318); empty: no tracing (docs/observability.md)")
 	if _, code, ok := e.parseFlags(fs, args, 0); !ok {
 		return code
+	}
+	if *otlpEndpoint != "" {
+		if _, err := tracing.CheckEndpoint(*otlpEndpoint); err != nil {
+			fmt.Fprintf(e.stderr, "keycard demo: --otlp-endpoint: %v\n", err)
+			return exitUsage
+		}
 	}
 	log, err := e.logger(*logLevel)
 	if err != nil {
@@ -48,7 +56,7 @@ func (e *cmdEnv) demo(args []string) int {
 	}
 	defer travelLn.Close()
 	err = demo.Run(e.ctx, demo.Options{Data: *data, AuthListener: authLn, GatewayListener: gatewayLn, TravelListener: travelLn, TLS: *useTLS,
-		Logger: log, ShutdownTimeout: *shutdownTimeout}, func(info *demo.Info) {
+		Logger: log, ShutdownTimeout: *shutdownTimeout, OTLPEndpoint: *otlpEndpoint}, func(info *demo.Info) {
 		printDemo(e.stdout, info)
 		log.Info("demo running", "auth", info.Auth, "gateway", info.Gateway, "data", info.Data)
 	})

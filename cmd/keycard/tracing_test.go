@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keycard-auth/keycard/internal/demo"
 	"github.com/keycard-auth/keycard/internal/tracing/otlptest"
 )
 
@@ -120,11 +121,54 @@ func TestTracingFlagsRefuseBadEndpoints(t *testing.T) {
 			t.Errorf("serve --otlp-endpoint %s: exit %d, stderr %q", endpoint, code, errOut)
 		}
 	}
+	for _, endpoint := range []string{"https://user:s3cret@collector:4318", "grpc://collector:4317"} {
+		data := t.TempDir()
+		code, _, errOut := run(t, "", "demo", "--data", data, "--auth-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0",
+			"--travel-addr", "127.0.0.1:0", "--otlp-endpoint", endpoint)
+		if code != exitUsage || !strings.Contains(errOut, "--otlp-endpoint") || strings.Contains(errOut, "s3cret") {
+			t.Errorf("demo --otlp-endpoint %s: exit %d, stderr %q", endpoint, code, errOut)
+		}
+		if entries, _ := os.ReadDir(data); len(entries) != 0 {
+			t.Errorf("demo --otlp-endpoint %s wrote to its data directory: %v", endpoint, entries)
+		}
+	}
 	dir := t.TempDir()
 	configPath := filepath.Join(dir, "gateway.yaml")
 	os.WriteFile(configPath, []byte("issuer: http://127.0.0.1:4000\nclient: {id: g, secret_file: s}\nroutes: [{path: /a/, upstream: 'http://127.0.0.1:9'}]\n"), 0o600)
 	code, _, errOut := run(t, "", "gateway", "--config", configPath, "--otlp-endpoint", "https://user:s3cret@collector:4318")
 	if code != exitUsage || !strings.Contains(errOut, "otlp_endpoint") || strings.Contains(errOut, "s3cret") {
 		t.Errorf("gateway --otlp-endpoint with credentials: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestDemoExportsTraces: keycard demo --otlp-endpoint sends the auth
+// server's and the gateway's spans to the collector, as serve and gateway
+// do with the same flag, and flushes them when it stops; no token is in
+// any span.
+func TestDemoExportsTraces(t *testing.T) {
+	col := otlptest.NewReceiver(t)
+	d := startDemo(t, t.TempDir(), "--otlp-endpoint", col.URL)
+	var login tokenResponse
+	body := `{"username":"` + demo.User + `","password":"` + d.demoPassword + `"}`
+	if code, raw := call(t, "POST", d.auth+"/v1/login", "", "application/json", body, &login); code != http.StatusOK {
+		t.Fatalf("login: %d %s", code, raw)
+	}
+	expectStatus(t, "GET", d.gateway+"/weather/paris", login.AccessToken, nil, "", http.StatusOK)
+	if code := d.stop(); code != 0 {
+		t.Fatalf("demo exit %d", code)
+	}
+	seen := map[string]bool{}
+	for _, sp := range col.Spans() {
+		seen[sp.Service+" "+sp.Name] = true
+	}
+	for _, want := range []string{"keycard POST /v1/login", "keycard-gateway GET /weather/"} {
+		if !seen[want] {
+			t.Errorf("no span %q among %v", want, seen)
+		}
+	}
+	for _, text := range col.Texts() {
+		if strings.Contains(text, login.AccessToken) || strings.Contains(text, d.demoPassword) {
+			t.Errorf("a span holds the token or the password: %q", text)
+		}
 	}
 }

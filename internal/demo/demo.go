@@ -33,6 +33,7 @@ import (
 	"github.com/keycard-auth/keycard/internal/httpapi"
 	"github.com/keycard-auth/keycard/internal/server"
 	"github.com/keycard-auth/keycard/internal/tlsconfig"
+	"github.com/keycard-auth/keycard/internal/tracing"
 	"github.com/keycard-auth/keycard/verifier"
 )
 
@@ -84,6 +85,11 @@ type Options struct {
 	// Argon2Memory and Argon2Iterations, when not zero, replace the
 	// password hashing parameters (tests make them cheap).
 	Argon2Memory, Argon2Iterations uint32
+	// OTLPEndpoint, when set, sends the auth server's and the gateway's
+	// OpenTelemetry traces to this OTLP/HTTP collector URL, as
+	// `keycard serve --otlp-endpoint` and `keycard gateway
+	// --otlp-endpoint` do (docs/observability.md).
+	OTLPEndpoint string
 }
 
 // Info is what a started demo tells its user.
@@ -165,6 +171,16 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 		// (as the worker's own client would not).
 		cfg.Backchannel.Client = &http.Client{Transport: dt.client.Transport, Timeout: backchannel.DefaultTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if opt.OTLPEndpoint != "" {
+		p, err := tracing.New(ctx, tracing.Config{Endpoint: opt.OTLPEndpoint, ServiceName: "keycard", Logger: authLog})
+		if err != nil {
+			return nil, err
+		}
+		// Stopped after the auth server (the stack stops in reverse
+		// order): its last requests' spans go too.
+		st.onStop(func() error { p.Close(); return nil })
+		cfg.Tracer = p.TracerProvider()
 	}
 	app, err := server.Open(ctx, cfg, server.Options{Keys: true})
 	if err != nil {
@@ -291,6 +307,7 @@ func start(ctx context.Context, st *stack, opt Options, log *slog.Logger, dt *lo
 	if opt.ShutdownTimeout > 0 {
 		gcfg.ShutdownTimeout = opt.ShutdownTimeout
 	}
+	gcfg.OTLPEndpoint = opt.OTLPEndpoint
 	gatewayV, err := newVerifier("demo-gateway", "gateway", "", "")
 	if err != nil {
 		return nil, err
