@@ -20,7 +20,9 @@
 # database made next to the one the URL names, dropped afterwards), the
 # load for SECONDS, the server stopped. Prints one line per run (binary,
 # round, one-minute load average before it, throughput, µs of server CPU
-# per request, errors) and writes DIR/NAME-ROUND.json (the reports) and
+# per request, errors; with --store also PostgreSQL's CPU per request:
+# its backends serving that server, read from /proc, so PostgreSQL must
+# run on this machine) and writes DIR/NAME-ROUND.json (the reports) and
 # DIR/summary.tsv; DIR defaults to a new temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +95,20 @@ for r in $(seq 1 "$rounds"); do
     us="$(grep -m1 '"us_per_request"' "$report" | tr -dc '0-9.')"
     rate="$(grep -m1 '"throughput_per_s"' "$report" | tr -dc '0-9.')"
     errors="$(grep -m1 '"errors"' "$report" | tr -dc '0-9')"
-    printf '%s\tround %s\tload %s\t%.0f/s\t%s µs/request\terrors %s\n' "$name" "$r" "$load" "$rate" "$us" "$errors" | tee -a "$out/summary.tsv"
+    pg=""
+    if [ -n "$store" ]; then
+      # PostgreSQL's own CPU: the server's backends on the bench database
+      # (same machine), from their start, so the setup's few statements
+      # are included, divided by the successful requests.
+      ticks=0
+      for bpid in $(psql -qAt "$store" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"); do
+        [ -r "/proc/$bpid/stat" ] || continue
+        ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$bpid/stat")))
+      done
+      ok="$(grep -m1 '"successes"' "$report" | tr -dc '0-9')"
+      pg="$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "\tpostgres %.1f µs/request", t / hz * 1e6 / n }')"
+    fi
+    printf '%s\tround %s\tload %s\t%.0f/s\t%s µs/request\terrors %s%s\n' "$name" "$r" "$load" "$rate" "$us" "$errors" "$pg" | tee -a "$out/summary.tsv"
     stop "$pid"
     if [ -n "$db" ]; then
       psql -q "$store" -c "DROP DATABASE IF EXISTS $db" >/dev/null
