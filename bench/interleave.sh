@@ -86,6 +86,21 @@ for r in $(seq 1 "$rounds"); do
     url="http://$(listen_addr "$run/serve.log" "$pid")"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     report="$out/$name-$r.json"
+    sampler=""
+    if [ -n "$store" ]; then
+      # PostgreSQL's own CPU: every half second, the CPU ticks of each
+      # backend on the bench database (pooled connections come and go),
+      # so that the last reading of each counts once.
+      (
+        while :; do
+          for bpid in $(psql -qAt "$store" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'" 2>/dev/null); do
+            [ -r "/proc/$bpid/stat" ] && awk -v p="$bpid" '{ print p, $14 + $15 }' "/proc/$bpid/stat" 2>/dev/null
+          done
+          sleep 0.5
+        done
+      ) >"$run/pgcpu" &
+      sampler=$!
+    fi
     if [ "$workload" = authcode ]; then
       "$bin" bench authcode --target "$url" --duration "${seconds}s" --concurrency 16 --server-pid "$pid" --quiet --json >"$report"
     else
@@ -96,17 +111,14 @@ for r in $(seq 1 "$rounds"); do
     rate="$(grep -m1 '"throughput_per_s"' "$report" | tr -dc '0-9.')"
     errors="$(grep -m1 '"errors"' "$report" | tr -dc '0-9')"
     pg=""
-    if [ -n "$store" ]; then
-      # PostgreSQL's own CPU: the server's backends on the bench database
-      # (same machine), from their start, so the setup's few statements
-      # are included, divided by the successful requests.
-      ticks=0
-      for bpid in $(psql -qAt "$store" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"); do
-        [ -r "/proc/$bpid/stat" ] || continue
-        ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$bpid/stat")))
-      done
+    if [ -n "$sampler" ]; then
+      kill "$sampler" 2>/dev/null || true
+      wait "$sampler" 2>/dev/null || true
+      # Counted from each backend's start, so the fixture's few
+      # statements are included; divided by the successful requests.
       ok="$(grep -m1 '"successes"' "$report" | tr -dc '0-9')"
-      pg="$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "\tpostgres %.1f µs/request", t / hz * 1e6 / n }')"
+      pg="$(awk -v hz="$(getconf CLK_TCK)" -v n="${ok:-0}" '{ if ($2 > t[$1]) t[$1] = $2 }
+        END { for (p in t) s += t[p]; if (n > 0) printf "\tpostgres %.1f µs/request", s / hz * 1e6 / n }' "$run/pgcpu")"
     fi
     printf '%s\tround %s\tload %s\t%.0f/s\t%s µs/request\terrors %s%s\n' "$name" "$r" "$load" "$rate" "$us" "$errors" "$pg" | tee -a "$out/summary.tsv"
     stop "$pid"
