@@ -20,7 +20,9 @@
 # database made next to the one the URL names, dropped afterwards), the
 # load for SECONDS, the server stopped. Prints one line per run (binary,
 # round, one-minute load average before it, throughput, µs of server CPU
-# per request, errors) and writes DIR/NAME-ROUND.json (the reports) and
+# per request, errors; with --store also PostgreSQL's CPU per request:
+# its backends serving that server, read from /proc, so PostgreSQL must
+# run on this machine) and writes DIR/NAME-ROUND.json (the reports) and
 # DIR/summary.tsv; DIR defaults to a new temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +86,21 @@ for r in $(seq 1 "$rounds"); do
     url="http://$(listen_addr "$run/serve.log" "$pid")"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     report="$out/$name-$r.json"
+    sampler=""
+    if [ -n "$store" ]; then
+      # PostgreSQL's own CPU: every half second, the CPU ticks of each
+      # backend on the bench database (pooled connections come and go),
+      # so that the last reading of each counts once.
+      (
+        while :; do
+          for bpid in $(psql -qAt "$store" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'" 2>/dev/null); do
+            [ -r "/proc/$bpid/stat" ] && awk -v p="$bpid" '{ print p, $14 + $15 }' "/proc/$bpid/stat" 2>/dev/null
+          done
+          sleep 0.5
+        done
+      ) >"$run/pgcpu" &
+      sampler=$!
+    fi
     if [ "$workload" = authcode ]; then
       "$bin" bench authcode --target "$url" --duration "${seconds}s" --concurrency 16 --server-pid "$pid" --quiet --json >"$report"
     else
@@ -93,7 +110,17 @@ for r in $(seq 1 "$rounds"); do
     us="$(grep -m1 '"us_per_request"' "$report" | tr -dc '0-9.')"
     rate="$(grep -m1 '"throughput_per_s"' "$report" | tr -dc '0-9.')"
     errors="$(grep -m1 '"errors"' "$report" | tr -dc '0-9')"
-    printf '%s\tround %s\tload %s\t%.0f/s\t%s µs/request\terrors %s\n' "$name" "$r" "$load" "$rate" "$us" "$errors" | tee -a "$out/summary.tsv"
+    pg=""
+    if [ -n "$sampler" ]; then
+      kill "$sampler" 2>/dev/null || true
+      wait "$sampler" 2>/dev/null || true
+      # Counted from each backend's start, so the fixture's few
+      # statements are included; divided by the successful requests.
+      ok="$(grep -m1 '"successes"' "$report" | tr -dc '0-9')"
+      pg="$(awk -v hz="$(getconf CLK_TCK)" -v n="${ok:-0}" '{ if ($2 > t[$1]) t[$1] = $2 }
+        END { for (p in t) s += t[p]; if (n > 0) printf "\tpostgres %.1f µs/request", s / hz * 1e6 / n }' "$run/pgcpu")"
+    fi
+    printf '%s\tround %s\tload %s\t%.0f/s\t%s µs/request\terrors %s%s\n' "$name" "$r" "$load" "$rate" "$us" "$errors" "$pg" | tee -a "$out/summary.tsv"
     stop "$pid"
     if [ -n "$db" ]; then
       psql -q "$store" -c "DROP DATABASE IF EXISTS $db" >/dev/null

@@ -33,28 +33,43 @@ const sessionColumns = `id, user_id, parent_id, client_id, scope, created_at, au
 const idleEnd = `(last_used_at + idle_timeout * interval '1 microsecond')`
 
 func scanSession(row pgx.Row) (*keycard.Session, error) {
-	var (
-		s        keycard.Session
-		parent   pgtype.Text
-		idle     int64
-		authTime pgtype.Timestamptz
-		revoked  *time.Time
-	)
-	if err := row.Scan(&s.ID, &s.UserID, &parent, &s.ClientID, &s.Scope, &s.CreatedAt, &authTime, &s.AMR,
-		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &idle, &s.ExpiresAt, &revoked, &s.RevokeReason, &s.DPoPJKT, &s.IdP, &s.IdPSubject, &s.IdPSessionID); err != nil {
+	var x sessionScan
+	if err := row.Scan(x.dest()...); err != nil {
 		return nil, err
 	}
-	s.ParentID = parent.String
+	return x.session(), nil
+}
+
+// sessionScan is what a row's sessionColumns are scanned into (dest),
+// for statements that return more than a session.
+type sessionScan struct {
+	s        keycard.Session
+	parent   pgtype.Text
+	idle     int64
+	authTime pgtype.Timestamptz
+	revoked  *time.Time
+}
+
+func (x *sessionScan) dest() []any {
+	s := &x.s
+	return []any{&s.ID, &s.UserID, &x.parent, &s.ClientID, &s.Scope, &s.CreatedAt, &x.authTime, &s.AMR,
+		&s.LastUsedAt, &s.UserAgent, &s.ClientAddr, &x.idle, &s.ExpiresAt, &x.revoked, &s.RevokeReason, &s.DPoPJKT, &s.IdP, &s.IdPSubject, &s.IdPSessionID}
+}
+
+// session returns the session scanned.
+func (x *sessionScan) session() *keycard.Session {
+	s := &x.s
+	s.ParentID = x.parent.String
 	if len(s.AMR) == 0 {
 		s.AMR = nil
 	}
-	if authTime.Valid {
-		s.AuthTime = authTime.Time.UTC()
+	if x.authTime.Valid {
+		s.AuthTime = x.authTime.Time.UTC()
 	}
 	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC()
-	s.RevokedAt = fromNull(revoked)
-	s.IdleTimeout = time.Duration(idle) * time.Microsecond
-	return &s, nil
+	s.RevokedAt = fromNull(x.revoked)
+	s.IdleTimeout = time.Duration(x.idle) * time.Microsecond
+	return s
 }
 
 const tokenColumns = `id, session_id, secret_hash, created_at, rotated_at, successor_id, successor_sealed`
@@ -538,7 +553,10 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 	if !validText(req.TokenID) {
 		return nil, keycard.ErrInvalidRefreshToken()
 	}
-	res, err := s.rotatePipelined(ctx, req)
+	res, err := s.rotateFast(ctx, req)
+	if res == nil && err == nil {
+		res, err = s.rotatePipelined(ctx, req)
+	}
 	if errors.Is(err, errTheft) {
 		res, err = s.rotateTheft(ctx, req)
 	}
@@ -546,6 +564,162 @@ func (s *SessionStore) RotateRefreshToken(ctx context.Context, req keycard.Rotat
 		return nil, wrap("rotate refresh token", err)
 	}
 	return res, nil
+}
+
+// rotateFast is the common case of RotateRefreshToken in one statement,
+// one round trip, outside an explicit transaction: a live token, its
+// secret, an active session that is not locked, the presenter the
+// session is bound to, and (with WithUser) its user. The statement locks
+// the session (FOR UPDATE SKIP LOCKED), marks the token rotated,
+// inserts the successor, moves the session's last use and appends the
+// audit row, each write depending on the one before through its
+// RETURNING rows, so that either all of them happen or none.
+//
+// It returns nil, nil, having changed nothing, for every other case:
+// the token unknown, rotated (a replay, a theft, or a concurrent
+// rotation that committed first) or its secret wrong; the session ended,
+// bound to another presenter, or locked by another transaction (a
+// concurrent rotation, a revocation); the user gone. RotateRefreshToken
+// then takes the general path, rotatePipelined, which waits for the
+// session's lock, reads the token again and decides as before. Of two
+// concurrent rotations of one token, then, one rotates here or there and
+// the other finds the token rotated under the lock and replays its
+// successor, as before.
+//
+// Why one statement sees what it must: the session is locked with SKIP
+// LOCKED, so the statement never waits for its lock (and needs no
+// longer statement timeout, see rotationTimeout), and FOR UPDATE reads
+// the session's newest version. The token's UPDATE, under that lock,
+// re-checks a row that a concurrent rotation changed after the
+// statement's snapshot against its newest version (rotated_at IS NULL
+// no longer holds: nothing is written). The user and the key generation
+// are read as of the statement's snapshot, taken before the lock: the
+// user's sessions are revoked, under their locks, whenever the user is
+// disabled or deleted, so a session found active and locked belongs to a
+// user as the snapshot saw it, changed since at most in ways (roles, a
+// new key generation) that a rotation just before that change would have
+// seen too.
+//
+// The token's secret hash is compared by the database (bytea equality,
+// not constant-time): it is the SHA-256 of 256 random bits, whose timing
+// would tell an attacker at most the prefix of a hash they cannot invert.
+// The general path compares in constant time, as before.
+func (s *SessionStore) rotateFast(ctx context.Context, req keycard.RotateRequest) (*keycard.RotateResult, error) {
+	succ := req.Successor
+	if err := validToken(&succ); err != nil {
+		return nil, nil // the general path reports it, as before
+	}
+	var audit *keycard.AuditEvent
+	if req.Audit != nil {
+		audit = req.Audit
+		if audit.Type == "" || !validDetail(audit.Detail) {
+			return nil, nil // same
+		}
+	}
+	var jkt, clientID *string
+	if p := req.Presenter; p != nil {
+		jkt, clientID = &p.DPoPKey, &p.ClientID
+	}
+	args := []any{req.TokenID, req.SecretHash, req.Now, succ.ID, req.SuccessorSealed, succ.SecretHash, jkt, clientID}
+	var q strings.Builder
+	q.WriteString(`WITH s AS MATERIALIZED (
+		SELECT s.` + strings.ReplaceAll(sessionColumns, ", ", ", s."))
+	if req.WithUser {
+		// Named apart from the session's columns (both have an id).
+		for _, c := range strings.Split(userColumns, ", ") {
+			q.WriteString(`, u.` + c + ` AS u_` + c)
+		}
+	}
+	q.WriteString(` FROM sessions s`)
+	if req.WithUser {
+		q.WriteString(` JOIN users u ON u.id = s.user_id`)
+	}
+	q.WriteString(`
+		WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE id = $1)
+			AND s.revoked_at IS NULL AND s.expires_at > $3 AND (s.last_used_at + s.idle_timeout * interval '1 microsecond') > $3
+			AND ($7::text IS NULL OR s.dpop_jkt = '' OR s.dpop_jkt = $7)
+			AND ($8::text IS NULL OR s.client_id = '' OR s.client_id = $8)
+		FOR UPDATE OF s SKIP LOCKED),
+	t AS (UPDATE refresh_tokens SET rotated_at = $3, successor_id = $4, successor_sealed = $5
+		WHERE id = $1 AND secret_hash = $2 AND rotated_at IS NULL AND session_id = (SELECT id FROM s)
+		RETURNING id, session_id, secret_hash, created_at),
+	n AS (INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at) SELECT $4, session_id, $6, $3 FROM t),
+	l AS (UPDATE sessions SET last_used_at = $3 WHERE id = (SELECT session_id FROM t))`)
+	if audit != nil {
+		detail := "{}"
+		if len(audit.Detail) > 0 {
+			detail = string(audit.Detail) // see queueAudit
+		}
+		args = append(args, audit.Time, cleanText(audit.Type), cleanText(audit.Actor), cleanText(audit.Subject),
+			cleanText(audit.ClientAddr), cleanText(audit.UserAgent), detail)
+		q.WriteString(`,
+	a AS (INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
+		SELECT $9::timestamptz, $10::text, COALESCE(NULLIF($11::text, ''), s.user_id), COALESCE(NULLIF($12::text, ''), s.user_id),
+			$13::text, $14::text, $15::text::json FROM t, s)`)
+	}
+	q.WriteString(`
+	SELECT s.*, t.id, t.session_id, t.secret_hash, t.created_at`)
+	if req.WithKeyGeneration {
+		q.WriteString(`, COALESCE((` + keyGenerationQuery + `), 0)`)
+	}
+	q.WriteString(` FROM t, s`)
+
+	rows, err := s.db.pool.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fastError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		// No row: nothing was written (every write depends on t).
+		if err := rows.Err(); err != nil {
+			return nil, fastError(err)
+		}
+		return nil, nil
+	}
+	var (
+		ss        sessionScan
+		presented keycard.RefreshToken
+		us        userScan
+		keyGen    int64
+	)
+	dest := ss.dest()
+	if req.WithUser {
+		dest = append(dest, us.dest()...)
+	}
+	dest = append(dest, &presented.ID, &presented.SessionID, &presented.SecretHash, &presented.CreatedAt)
+	if req.WithKeyGeneration {
+		dest = append(dest, &keyGen)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, tokenConflict(err)
+	}
+	sess := ss.session()
+	res := &keycard.RotateResult{Outcome: keycard.Rotated, Session: sess, Presented: &presented, Successor: &succ, KeyGeneration: keyGen}
+	if req.WithUser {
+		res.User = us.user()
+	}
+	succ.SessionID, succ.CreatedAt = sess.ID, req.Now
+	succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
+	presented.CreatedAt = presented.CreatedAt.UTC()
+	presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
+	sess.LastUsedAt = req.Now
+	return res, nil
+}
+
+// fastError is rotateFast's error for err: nil, to take the general path,
+// when the server ended the connection under the statement (whether it
+// committed is then unknown, and the general path finds out: a token
+// this statement rotated is replayed with the successor it stored),
+// ECONFLICT for a successor id already taken, err otherwise.
+func fastError(err error) error {
+	if connectionLost(err) {
+		return nil
+	}
+	return tokenConflict(err)
 }
 
 // rotationTimeout is the statement timeout of a rotation's transaction

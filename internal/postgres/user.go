@@ -18,15 +18,32 @@ var _ keycard.UserStore = (*UserStore)(nil)
 const userColumns = `id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at, password_changed_at, email, email_verified`
 
 func scanUser(row pgx.Row) (*keycard.User, error) {
-	var u keycard.User
-	var email *string
-	if err := row.Scan(&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &u.Roles, &u.Disabled,
-		&u.CreatedAt, &u.UpdatedAt, &u.PasswordChangedAt, &email, &u.EmailVerified); err != nil {
+	var x userScan
+	if err := row.Scan(x.dest()...); err != nil {
 		return nil, err
 	}
-	u.Email = orZero(email)
+	return x.user(), nil
+}
+
+// userScan is what a row's userColumns are scanned into (dest), for
+// statements that return more than a user.
+type userScan struct {
+	u     keycard.User
+	email *string
+}
+
+func (x *userScan) dest() []any {
+	u := &x.u
+	return []any{&u.ID, &u.Username, &u.NormalizedUsername, &u.PasswordHash, &u.Roles, &u.Disabled,
+		&u.CreatedAt, &u.UpdatedAt, &u.PasswordChangedAt, &x.email, &u.EmailVerified}
+}
+
+// user returns the user scanned.
+func (x *userScan) user() *keycard.User {
+	u := &x.u
+	u.Email = orZero(x.email)
 	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC(), u.PasswordChangedAt.UTC()
-	return &u, nil
+	return u
 }
 
 func userNotFound() error { return &keycard.Error{Code: keycard.ENOTFOUND, Message: "User not found."} }
