@@ -66,13 +66,18 @@ var (
 // has already refused two names equal under case folding.
 func member(name []byte, names []string) int {
 	for i, n := range names {
-		if bytes.EqualFold(name, []byte(n)) {
+		if string(name) == n {
 			return i
 		}
 	}
 	for _, c := range name {
 		if c >= 0x80 {
 			return -2
+		}
+	}
+	for i, n := range names {
+		if len(name) == len(n) && bytes.EqualFold(name, []byte(n)) {
+			return i
 		}
 	}
 	for _, n := range names {
@@ -114,16 +119,23 @@ func str(value []byte) ([]byte, error) {
 	return jsonscan.Unquote(value)
 }
 
+// rawStr returns the contents of a JSON string value without escapes.
+// Escapes, which no browser writes in base64url, are left to
+// go-webauthn, and with them the line breaks its decoder skips.
+func rawStr(value []byte) ([]byte, error) {
+	if len(value) < 2 || value[0] != '"' || bytes.IndexByte(value, '\\') >= 0 {
+		return nil, errFastB64
+	}
+	return value[1 : len(value)-1], nil
+}
+
 // b64 appends to dst the base64url (no padding) decoding of the JSON
-// string value. Padding, line breaks (which the decoder would skip) and
-// null are left to go-webauthn.
+// string value. Escapes, padding (an error of the decoder) and null are
+// left to go-webauthn.
 func b64(dst, value []byte) ([]byte, []byte, error) {
-	s, err := str(value)
+	s, err := rawStr(value)
 	if err != nil {
 		return dst, nil, err
-	}
-	if bytes.ContainsAny(s, "=\r\n") {
-		return dst, nil, errFastB64
 	}
 	start := len(dst)
 	n := base64.RawURLEncoding.DecodedLen(len(s))
@@ -163,7 +175,7 @@ func parseAssertion(data []byte) (a assertionJSON, err error) {
 		var err error
 		switch i {
 		case 0: // id: a plain string, base64url by §5.1.
-			if id, err = str(value); err != nil {
+			if id, err = rawStr(value); err != nil {
 				return err
 			}
 		case 1:
@@ -207,7 +219,7 @@ func parseAssertion(data []byte) (a assertionJSON, err error) {
 	}
 	// id is the base64url of rawId (go-webauthn decodes it without
 	// trimming padding).
-	if len(id) == 0 || len(a.rawID) == 0 || bytes.ContainsAny(id, "=\r\n") || base64.RawURLEncoding.DecodedLen(len(id)) != len(a.rawID) {
+	if len(id) == 0 || len(a.rawID) == 0 || base64.RawURLEncoding.DecodedLen(len(id)) != len(a.rawID) {
 		return assertionJSON{}, errors.Join(errNotFast, errFastCheck)
 	}
 	var idBuf [keycard.MaxCredentialIDLen]byte
