@@ -29,7 +29,8 @@ import (
 // that does not verify goes to go-webauthn, whose verdict and error are
 // final, so the fast path can make no refusal the library would not
 // make, and (TestFastPathAgrees, FuzzParseAssertion) it accepts nothing
-// the library refuses. docs/decisions/passkey-assertion.md says why.
+// the library refuses. docs/decisions/passkeys.md ("Assertions: a fast
+// path in front of go-webauthn") says why.
 
 // errNotFast is why the fast path handed an answer over; the reasons are
 // for tests, never for clients.

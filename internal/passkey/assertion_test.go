@@ -3,6 +3,7 @@ package passkey
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -121,11 +122,14 @@ type tamper struct {
 	clientData func(string) string
 	authData   func([]byte) []byte
 	key        *ecdsa.PrivateKey // signs instead of the credential's key
-	sig        func([]byte) []byte
-	members    func(a *answer)
-	body       func([]byte) []byte
-	session    func(*webauthn.SessionData)
-	stored     func(*keycard.Passkey)
+	// signer, when set, signs authData || SHA-256(clientDataJSON)
+	// instead of ECDSA.
+	signer  func(msg []byte) []byte
+	sig     func([]byte) []byte
+	members func(a *answer)
+	body    func([]byte) []byte
+	session func(*webauthn.SessionData)
+	stored  func(*keycard.Passkey)
 	// fast: the fast path must accept this one (it is a browser's
 	// ordinary answer), unless the ceremony is discoverable and
 	// notDiscoverable is set.
@@ -151,10 +155,14 @@ func (f *fixture) build(t testing.TB, s *webauthn.SessionData, tc tamper) []byte
 		key = tc.key
 	}
 	cdHash := sha256.Sum256([]byte(a.clientData))
-	digest := sha256.Sum256(append(append([]byte{}, a.authData...), cdHash[:]...))
+	msg := append(append([]byte{}, a.authData...), cdHash[:]...)
+	digest := sha256.Sum256(msg)
 	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tc.signer != nil {
+		sig = tc.signer(msg)
 	}
 	a.sig = sig
 	if tc.sig != nil {
@@ -469,6 +477,42 @@ func sameAssertion(a, b *auth.PasskeyAssertion) bool {
 	return a != nil && b != nil && a.User == b.User && a.Passkey.CredentialID != nil &&
 		bytes.Equal(a.Passkey.CredentialID, b.Passkey.CredentialID) && a.SignCount == b.SignCount &&
 		a.UserVerified == b.UserVerified && a.BackupEligible == b.BackupEligible && a.BackupState == b.BackupState
+}
+
+// TestFallbackEdDSA: a credential of an algorithm the fast path does
+// not take (EdDSA here; also ES384, ES512, RS* and PS*, which
+// registration accepts) signs in through go-webauthn.
+func TestFallbackEdDSA(t *testing.T) {
+	f := newFixture(t)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := *f.pk
+	// COSE_Key: kty OKP, alg EdDSA, crv Ed25519, x.
+	pk.PublicKey = append([]byte{0xa4, 0x01, 0x01, 0x03, 0x27, 0x20, 0x06, 0x21, 0x58, 0x20}, pub...)
+	lookup := func([]byte) (*keycard.User, []*keycard.Passkey, error) { return f.user, []*keycard.Passkey{&pk}, nil }
+	for _, tc := range []struct {
+		name string
+		sign func([]byte) []byte
+		ok   bool
+	}{
+		{"valid", func(m []byte) []byte { return ed25519.Sign(priv, m) }, true},
+		{"bad signature", func(m []byte) []byte { s := ed25519.Sign(priv, m); s[3] ^= 1; return s }, false},
+	} {
+		s := f.session(t, true)
+		body := f.build(t, s, tamper{signer: tc.sign})
+		if _, err := f.rp.fastLogin(s, body, lookup); !errors.Is(err, errFastKey) {
+			t.Errorf("%s: fast path: %v, want errFastKey", tc.name, err)
+		}
+		a, err := f.rp.FinishLogin(mustState(t, s), body, lookup)
+		if tc.ok && (err != nil || a.Passkey != &pk) {
+			t.Errorf("%s: FinishLogin: %+v, %v; want the EdDSA passkey", tc.name, a, err)
+		}
+		if !tc.ok && keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+			t.Errorf("%s: FinishLogin: %v, want unauthorized", tc.name, err)
+		}
+	}
 }
 
 // TestFastPathLookupError: a failing lookup's error is FinishLogin's,
