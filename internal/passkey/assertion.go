@@ -186,8 +186,10 @@ func parseAssertion(data []byte) (a assertionJSON, err error) {
 			if t, err = str(value); err == nil && string(t) != string(protocol.PublicKeyCredentialType) {
 				err = errFastCheck
 			}
-		case 3: // authenticatorAttachment: any string, not used.
-			_, err = str(value)
+		case 3: // authenticatorAttachment: any string or null, not used.
+			if string(value) != "null" {
+				_, err = str(value)
+			}
 		case 4:
 			err = jsonscan.ScanObject(value, true, func(name, value []byte) error {
 				j := member(name, responseNames)
@@ -202,8 +204,10 @@ func parseAssertion(data []byte) (a assertionJSON, err error) {
 					buf, a.authData, err = b64(buf, value)
 				case 2:
 					buf, a.signature, err = b64(buf, value)
-				case 3:
-					buf, a.userHandle, err = b64(buf, value)
+				case 3: // null: none, as go-webauthn reads it
+					if string(value) != "null" {
+						buf, a.userHandle, err = b64(buf, value)
+					}
 				}
 				return err
 			})

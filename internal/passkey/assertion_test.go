@@ -264,7 +264,8 @@ func tampers(f *fixture) []tamper {
 		{name: "base64 escaped", members: func(a *answer) {
 			set(&a.response, "userHandle", `"`+strings.Replace(b64u.EncodeToString([]byte(f.user.ID)), "C", `\u0043`, 1)+`"`)
 		}},
-		{name: "userHandle null", members: func(a *answer) { set(&a.response, "userHandle", "null") }},
+		{name: "valid, userHandle null", members: func(a *answer) { set(&a.response, "userHandle", "null") }, fast: true, notDiscoverable: true},
+		{name: "valid, attachment null", members: func(a *answer) { set(&a.outer, "authenticatorAttachment", "null") }, fast: true},
 		{name: "crossOrigin null", clientData: replace(`"crossOrigin":false`, `"crossOrigin":null`)},
 		{name: "tokenBinding supported", clientData: replace(`}`, `,"tokenBinding":{"status":"supported"}}`)},
 		{name: "key with a trailing member order", stored: func(p *keycard.Passkey) { p.PublicKey = coseES256(&f.key.PublicKey, 3, 1, -2, -1, -3) }},
