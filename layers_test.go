@@ -64,7 +64,7 @@ var layers = map[string][]string{
 	"internal/cliauth":             {"jose", "jwt"},
 	"internal/chrometest":          {},
 	"internal/mail":                {"internal/auth"},
-	"internal/passkey":             {"", "internal/auth"},
+	"internal/passkey":             {"", "internal/auth", "internal/jsonscan"},
 	"internal/mailpittest":         {},
 	"internal/passkey/passkeytest": {},
 	"cmd/keycard":                  nil, // the command wires everything: no rule

@@ -3,7 +3,8 @@
 // and verifier reads discovery documents. It checks a document against
 // RFC 8259 and I-JSON (RFC 7493) and hands each top-level member to the
 // caller without building a tree, so that a token is read without
-// allocating. It also writes JSON strings for the signers.
+// allocating. It also writes JSON strings for the signers. Outside the
+// token core, internal/passkey reads passkey assertions with it.
 //
 // It is internal so that jose, jwt and verifier can share it without it
 // becoming part of their API. Like them it depends on the standard

@@ -11,10 +11,12 @@
 package passkey
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -55,6 +57,13 @@ func Defaults(issuer string) (rpID string, origin string, err error) {
 // RelyingParty implements auth.WebAuthn. It is safe for concurrent use.
 type RelyingParty struct {
 	w *webauthn.WebAuthn
+	// rpID, origins and rpIDHash are the configuration as the fast
+	// path of FinishLogin (assertion.go) reads it; keys caches the
+	// credentials' parsed public keys.
+	rpID     string
+	origins  []string
+	rpIDHash [32]byte
+	keys     keyCache
 }
 
 var _ auth.WebAuthn = (*RelyingParty)(nil)
@@ -106,7 +115,12 @@ func New(cfg Config) (*RelyingParty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passkey: %w", err)
 	}
-	return &RelyingParty{w: w}, nil
+	return &RelyingParty{
+		w:        w,
+		rpID:     cfg.RPID,
+		origins:  slices.Clone(cfg.Origins),
+		rpIDHash: sha256.Sum256([]byte(cfg.RPID)),
+	}, nil
 }
 
 // user adapts a keycard.User and its passkeys to webauthn.User. The user
@@ -225,6 +239,21 @@ func (rp *RelyingParty) FinishLogin(state, response []byte, lookup func(userHand
 	if err != nil {
 		return nil, err
 	}
+	// The fast path (assertion.go) decides the common answers; the
+	// others, including every answer it would refuse, are decided by
+	// go-webauthn below. The lookup is remembered so that a fallback
+	// does not ask the store twice.
+	lookup = (&lastLookup{fn: lookup}).lookup
+	if a, err := rp.fastLogin(session, response, lookup); err == nil {
+		return a, nil
+	}
+	return rp.libraryLogin(session, response, lookup)
+}
+
+// libraryLogin is FinishLogin by go-webauthn alone: the reference the
+// fast path is tested against, and the path of every answer it does not
+// accept.
+func (rp *RelyingParty) libraryLogin(session *webauthn.SessionData, response []byte, lookup func(userHandle []byte) (*keycard.User, []*keycard.Passkey, error)) (*auth.PasskeyAssertion, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
 		return nil, malformed(err)
@@ -274,6 +303,24 @@ func (rp *RelyingParty) FinishLogin(state, response []byte, lookup func(userHand
 		BackupEligible: flags.HasBackupEligible(),
 		BackupState:    flags.HasBackupState(),
 	}, nil
+}
+
+// lastLookup remembers the last answer of a FinishLogin lookup.
+type lastLookup struct {
+	fn     func(userHandle []byte) (*keycard.User, []*keycard.Passkey, error)
+	done   bool
+	handle string
+	u      *keycard.User
+	pks    []*keycard.Passkey
+	err    error
+}
+
+func (l *lastLookup) lookup(handle []byte) (*keycard.User, []*keycard.Passkey, error) {
+	if !l.done || l.handle != string(handle) {
+		l.u, l.pks, l.err = l.fn(handle)
+		l.done, l.handle = true, string(handle)
+	}
+	return l.u, l.pks, l.err
 }
 
 // passkeyOf returns the stored passkey behind the owner's i-th credential.
