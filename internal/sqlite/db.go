@@ -260,7 +260,7 @@ func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(txn{Tx: tx, stmts: &db.writeStmts, revocationTTL: db.revocationTTL})
+	err = fn(txn{Tx: tx, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)})
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -358,9 +358,22 @@ type txn struct {
 	// revocationTTL is the lifetime of the feed entries appended in the
 	// transaction (see Options.RevocationTTL).
 	revocationTTL time.Duration
+	// writes counts the statements run that may have changed the database:
+	// every Exec, and every query that is not a SELECT (RETURNING). The
+	// batcher reads it to tell a write refused before it changed anything
+	// from one that must be undone.
+	writes *int
+}
+
+// mayWrite counts a query that is not a plain SELECT in t.writes.
+func (t txn) mayWrite(query string) {
+	if !strings.HasPrefix(strings.TrimLeft(query, " \t\r\n"), "SELECT") {
+		*t.writes++
+	}
 }
 
 func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	*t.writes++
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
@@ -368,6 +381,7 @@ func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 }
 
 func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.mayWrite(query)
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
@@ -375,6 +389,7 @@ func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (t txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.mayWrite(query)
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
