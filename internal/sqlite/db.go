@@ -55,6 +55,9 @@ type DB struct {
 	// Prepared statements, by query text. SQLite compiles a statement on
 	// every call otherwise, which costs more than running it.
 	writeStmts, readStmts stmtCache
+	// raw holds the hottest writes' statements on the write connection's
+	// driver connection.
+	raw rawStmts
 
 	// batches commits the writes of the hot paths in batches (group
 	// commit).
@@ -146,7 +149,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 // Close closes the database. Stores made from it must not be used after.
 func (db *DB) Close() error {
 	db.batches.close()
-	return errors.Join(db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
+	return errors.Join(db.closeRaw(context.Background()), db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
 }
 
 // Path returns the database file's path.
@@ -256,11 +259,16 @@ func (db *DB) Migrate(ctx context.Context) error {
 
 // update runs fn in one write transaction, committing if it returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(txn{Tx: tx, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)})
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	err = fn(txn{Tx: tx, conn: conn, raw: &db.raw, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)})
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -268,6 +276,7 @@ func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 	} else {
 		tx.Rollback()
 	}
+	conn.Close() // back to the pool, for preparePending
 	if ctx.Err() == nil {
 		db.writeStmts.preparePending(ctx)
 	}
@@ -354,6 +363,10 @@ func (c *stmtCache) close() error {
 // txn is a write transaction that uses prepared statements where it can.
 type txn struct {
 	*sql.Tx
+	// conn is the write connection Tx runs on, and raw its driver
+	// statements (txn.rawExec, txn.rawQueryRow).
+	conn  *sql.Conn
+	raw   *rawStmts
 	stmts *stmtCache
 	// revocationTTL is the lifetime of the feed entries appended in the
 	// transaction (see Options.RevocationTTL).
