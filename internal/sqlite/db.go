@@ -268,7 +268,15 @@ func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 		conn.Close()
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(txn{Tx: tx, conn: conn, raw: &db.raw, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)})
+	t := txn{Tx: tx, conn: conn, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)}
+	if ctx.Done() == nil {
+		// Only a transaction that no context can end uses the driver
+		// directly: database/sql rolls back the transaction of a context
+		// that ends, and a statement on the driver after that would run
+		// on its own, outside it.
+		t.raw = &db.raw
+	}
+	err = fn(t)
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -364,7 +372,8 @@ func (c *stmtCache) close() error {
 type txn struct {
 	*sql.Tx
 	// conn is the write connection Tx runs on, and raw its driver
-	// statements (txn.rawExec, txn.rawQueryRow).
+	// statements (txn.rawExec, txn.rawQueryRow); nil when the transaction
+	// can be ended by its context.
 	conn  *sql.Conn
 	raw   *rawStmts
 	stmts *stmtCache

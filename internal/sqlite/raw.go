@@ -84,8 +84,12 @@ func namedValues(args []any) ([]driver.NamedValue, error) {
 
 // rawExec is ExecContext on the driver connection, with a statement
 // prepared once per connection (see rawStmts). Its arguments must be
-// driver values (see namedValues).
-func (t txn) rawExec(ctx context.Context, query string, args ...any) (driver.Result, error) {
+// driver values (see namedValues). In a transaction that its context can
+// end (t.raw is nil) it is ExecContext.
+func (t txn) rawExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.raw == nil {
+		return t.ExecContext(ctx, query, args...)
+	}
 	*t.writes++
 	nv, err := namedValues(args)
 	if err != nil {
@@ -107,8 +111,12 @@ func (t txn) rawExec(ctx context.Context, query string, args ...any) (driver.Res
 // connection, with a statement prepared once per connection; it returns
 // sql.ErrNoRows when there is no row. Its arguments must be driver values
 // (see namedValues), and dest holds the kinds of pointers assign takes.
-// The query must be a SELECT (it does not count as a write).
+// The query must be a SELECT (it does not count as a write). In a
+// transaction that its context can end it is QueryRowContext.
 func (t txn) rawQueryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	if t.raw == nil {
+		return t.QueryRowContext(ctx, query, args...).Scan(dest...)
+	}
 	nv, err := namedValues(args)
 	if err != nil {
 		return err
