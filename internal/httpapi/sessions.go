@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -23,16 +26,69 @@ type tokenResponse struct {
 
 // writeTokens answers with tokens. Cache-Control: no-store and Pragma:
 // no-cache are set on every response by logRequests, as RFC 6749 §5.1
-// requires of this one.
+// requires of this one. The body is the one writeJSON would write for the
+// tokenResponse, encoded by appendTokenResponse: every refresh and code
+// grant answers with it, and encoding/json's reflection was most of the
+// answer's encoding.
 func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 	tokenType := t.TokenType
 	if tokenType == "" {
 		tokenType = auth.TokenTypeBearer
 	}
-	writeJSON(w, http.StatusOK, tokenResponse{
+	r := tokenResponse{
 		AccessToken: t.AccessToken, TokenType: tokenType, ExpiresIn: t.ExpiresIn,
 		RefreshToken: t.RefreshToken, IDToken: t.IDToken, Scope: t.Scope, SessionID: t.SessionID,
-	})
+	}
+	n := len(r.AccessToken) + len(r.RefreshToken) + len(r.IDToken) + len(r.Scope) + len(r.SessionID) + len(r.TokenType) + 160
+	body := appendTokenResponse(make([]byte, 0, n), &r)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+// appendTokenResponse appends r as writeJSON encodes it (encoding/json,
+// HTML characters unescaped, a newline at the end) to b.
+func appendTokenResponse(b []byte, r *tokenResponse) []byte {
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, r.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, r.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, r.ExpiresIn, 10)
+	if r.RefreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, r.RefreshToken)
+	}
+	if r.IDToken != "" {
+		b = append(b, `,"id_token":`...)
+		b = appendJSONString(b, r.IDToken)
+	}
+	if r.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, r.Scope)
+	}
+	b = append(b, `,"session_id":`...)
+	b = appendJSONString(b, r.SessionID)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// with HTML escaping off. Tokens, ids and scopes are printable ASCII
+// without quotes or backslashes and are copied as they are; anything else
+// is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // handleLogin is POST /v1/login: password login, starting a session.

@@ -41,7 +41,7 @@ func insertAudit(ctx context.Context, tx txn, e *keycard.AuditEvent) error {
 		detail = string(e.Detail)
 	}
 	// An Exec and the rowid cost less than RETURNING's rows.
-	res, err := tx.ExecContext(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
+	res, err := tx.rawExec(ctx, `INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		micros(e.Time), e.Type, e.Actor, e.Subject, e.ClientAddr, e.UserAgent, detail)
 	if err != nil {

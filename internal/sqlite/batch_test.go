@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -131,8 +132,9 @@ func TestRotateBatch(t *testing.T) {
 			}
 		})
 	}
-	// The failed rotation of b was rolled back to its savepoint: b was
-	// live for the later rotation, which is the only one recorded for it.
+	// The failed rotation of b was undone (with its transaction; the
+	// others ran again): b was live for the later rotation, which is the
+	// only one recorded for it.
 	if got, err := s.Sessions.RefreshToken(ctx, b.ID); err != nil || got.SuccessorID != bSucc.ID {
 		t.Errorf("token b: got %+v, %v; want rotated to %s", got, err, bSucc.ID)
 	}
@@ -142,6 +144,87 @@ func TestRotateBatch(t *testing.T) {
 	}
 	if len(events) != 2 {
 		t.Errorf("got %d refresh audit events, want 2 (the two rotations)", len(events))
+	}
+}
+
+// TestBatchUndo checks that a write that fails after writing leaves
+// nothing, whatever its error, that one refused before writing or failing
+// with any error does not stop the others, and that every other write of
+// the batch commits once, having run again where the batch was redone.
+func TestBatchUndo(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "keycard.db"))
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		u := &keycard.User{ID: id, Username: id, NormalizedUsername: id, PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+		if err := db.Stores().Users.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename := func(id string) func(ctx context.Context, tx txn) error {
+		return func(ctx context.Context, tx txn) error {
+			_, err := tx.ExecContext(ctx, `UPDATE users SET username = username || '+' WHERE id = ?`, id)
+			return err
+		}
+	}
+	then := func(fn func(ctx context.Context, tx txn) error, err error) func(ctx context.Context, tx txn) error {
+		return func(ctx context.Context, tx txn) error {
+			if e := fn(ctx, tx); e != nil {
+				return e
+			}
+			return err
+		}
+	}
+	refused := &keycard.Error{Code: keycard.EINVALID, Message: "refused"}
+	failed := errors.New("failed")
+	read := func(ctx context.Context, tx txn) error {
+		var n int
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	}
+	runs := map[string]int{}
+	counted := func(name string, fn func(ctx context.Context, tx txn) error) func(ctx context.Context, tx txn) error {
+		return func(ctx context.Context, tx txn) error {
+			runs[name]++
+			return fn(ctx, tx)
+		}
+	}
+	calls := []struct {
+		name string
+		fn   func(ctx context.Context, tx txn) error
+		err  error
+	}{
+		{"a", rename("a"), nil},
+		{"b refused after writing", then(rename("b"), refused), refused},
+		{"refused before writing", then(read, refused), refused},
+		{"c", rename("c"), nil},
+		{"d failed after writing", then(rename("d"), failed), failed},
+		{"failed before writing", then(read, failed), failed},
+		{"e", rename("e"), nil},
+	}
+	var batch []*batchCall
+	for _, c := range calls {
+		batch = append(batch, &batchCall{ctx: ctx, fn: counted(c.name, c.fn), done: make(chan struct{})})
+	}
+	db.writeBatch(batch)
+	for i, c := range calls {
+		if got := batch[i].err; !errors.Is(got, c.err) {
+			t.Errorf("%s: got error %v, want %v", c.name, got, c.err)
+		}
+	}
+	for id, want := range map[string]string{"a": "a+", "b": "b", "c": "c+", "d": "d", "e": "e+"} {
+		u, err := db.Stores().Users.UserByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Username != want {
+			t.Errorf("user %s: got username %q, want %q", id, u.Username, want)
+		}
+	}
+	// Four transactions: undone at b, at d, at the failure before writing
+	// (an error that is not a refusal may have ended the transaction), and
+	// committed. "a" ran in all four, "e" in the last only.
+	if runs["a"] != 4 || runs["e"] != 1 || runs["b refused after writing"] != 1 {
+		t.Errorf("got runs %v, want a 4 times, e once, b once", runs)
 	}
 }
 

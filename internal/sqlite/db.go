@@ -55,6 +55,9 @@ type DB struct {
 	// Prepared statements, by query text. SQLite compiles a statement on
 	// every call otherwise, which costs more than running it.
 	writeStmts, readStmts stmtCache
+	// raw holds the hottest writes' statements on the write connection's
+	// driver connection.
+	raw rawStmts
 
 	// batches commits the writes of the hot paths in batches (group
 	// commit).
@@ -146,7 +149,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 // Close closes the database. Stores made from it must not be used after.
 func (db *DB) Close() error {
 	db.batches.close()
-	return errors.Join(db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
+	return errors.Join(db.closeRaw(context.Background()), db.readStmts.close(), db.writeStmts.close(), db.read.Close(), db.write.Close())
 }
 
 // Path returns the database file's path.
@@ -256,11 +259,24 @@ func (db *DB) Migrate(ctx context.Context) error {
 
 // update runs fn in one write transaction, committing if it returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(txn{Tx: tx, stmts: &db.writeStmts, revocationTTL: db.revocationTTL})
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	t := txn{Tx: tx, conn: conn, stmts: &db.writeStmts, revocationTTL: db.revocationTTL, writes: new(int)}
+	if ctx.Done() == nil {
+		// Only a transaction that no context can end uses the driver
+		// directly: database/sql rolls back the transaction of a context
+		// that ends, and a statement on the driver after that would run
+		// on its own, outside it.
+		t.raw = &db.raw
+	}
+	err = fn(t)
 	if err == nil {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -268,6 +284,7 @@ func (db *DB) update(ctx context.Context, fn func(tx txn) error) error {
 	} else {
 		tx.Rollback()
 	}
+	conn.Close() // back to the pool, for preparePending
 	if ctx.Err() == nil {
 		db.writeStmts.preparePending(ctx)
 	}
@@ -354,13 +371,31 @@ func (c *stmtCache) close() error {
 // txn is a write transaction that uses prepared statements where it can.
 type txn struct {
 	*sql.Tx
+	// conn is the write connection Tx runs on, and raw its driver
+	// statements (txn.rawExec, txn.rawQueryRow); nil when the transaction
+	// can be ended by its context.
+	conn  *sql.Conn
+	raw   *rawStmts
 	stmts *stmtCache
 	// revocationTTL is the lifetime of the feed entries appended in the
 	// transaction (see Options.RevocationTTL).
 	revocationTTL time.Duration
+	// writes counts the statements run that may have changed the database:
+	// every Exec, and every query that is not a SELECT (RETURNING). The
+	// batcher reads it to tell a write refused before it changed anything
+	// from one that must be undone.
+	writes *int
+}
+
+// mayWrite counts a query that is not a plain SELECT in t.writes.
+func (t txn) mayWrite(query string) {
+	if !strings.HasPrefix(strings.TrimLeft(query, " \t\r\n"), "SELECT") {
+		*t.writes++
+	}
 }
 
 func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	*t.writes++
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
@@ -368,6 +403,7 @@ func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 }
 
 func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.mayWrite(query)
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
@@ -375,6 +411,7 @@ func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (t txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.mayWrite(query)
 	if s, ok := t.stmts.lookup(query); ok {
 		return t.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}

@@ -102,7 +102,7 @@ func insertToken(ctx context.Context, tx txn, t *keycard.RefreshToken) error {
 	if t.ID == "" || len(t.SecretHash) == 0 {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Refresh token id and secret hash are required."}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err := tx.rawExec(ctx, `INSERT INTO refresh_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.SessionID, t.SecretHash, micros(t.CreatedAt), nullMicros(t.RotatedAt), nullString(t.SuccessorID), t.SuccessorSealed)
 	if isConstraint(err) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Refresh token already exists."}
@@ -456,14 +456,14 @@ func rotate(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.Ro
 			succ := req.Successor
 			succ.SessionID, succ.CreatedAt = sess.ID, req.Now
 			succ.RotatedAt, succ.SuccessorID, succ.SuccessorSealed = time.Time{}, "", nil
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?, successor_id = ?, successor_sealed = ? WHERE id = ?`,
+			if _, err := tx.rawExec(ctx, `UPDATE refresh_tokens SET rotated_at = ?, successor_id = ?, successor_sealed = ? WHERE id = ?`,
 				micros(req.Now), succ.ID, req.SuccessorSealed, presented.ID); err != nil {
 				return err
 			}
 			if err := insertToken(ctx, tx, &succ); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, micros(req.Now), sess.ID); err != nil {
+			if _, err := tx.rawExec(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, micros(req.Now), sess.ID); err != nil {
 				return err
 			}
 			if req.Audit != nil {
@@ -538,8 +538,8 @@ func rotationQuery(withUser, withKeyGen bool) string {
 }
 
 // rotationState reads the presented token, its session and, as req asks,
-// the session's user and the key generation, in one query; sql.ErrNoRows
-// for an unknown token.
+// the session's user and the key generation, in one query on the driver
+// (txn.rawQueryRow); sql.ErrNoRows for an unknown token.
 func rotationState(ctx context.Context, tx txn, req keycard.RotateRequest) (*keycard.RefreshToken, *keycard.Session, *keycard.User, int64, error) {
 	t, dest, finishToken := tokenScan()
 	sess, sdest, finishSession := sessionScan()
@@ -557,7 +557,7 @@ func rotationState(ctx context.Context, tx txn, req keycard.RotateRequest) (*key
 	if req.WithKeyGeneration {
 		dest = append(dest, &keyGen)
 	}
-	if err := tx.QueryRowContext(ctx, rotationQuery(req.WithUser, req.WithKeyGeneration), req.TokenID).Scan(dest...); err != nil {
+	if err := tx.rawQueryRow(ctx, rotationQuery(req.WithUser, req.WithKeyGeneration), []any{req.TokenID}, dest...); err != nil {
 		return nil, nil, nil, 0, err
 	}
 	if err := errors.Join(finishToken(), finishSession(), finishUser()); err != nil {
