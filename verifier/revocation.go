@@ -65,20 +65,24 @@ type cutoff struct {
 // set ready to use.
 type RevocationSet struct {
 	mu sync.RWMutex
+	// seed hashes the values, for the tables and the filter alike; it is
+	// made with the first value (zero until then).
+	seed maphash.Seed
 	// sessions, tokens and keys map a revoked value to when its entry
 	// expires, in Unix microseconds (math.MaxInt64: never).
-	sessions map[string]int64
-	tokens   map[string]int64
-	keys     map[string]int64
+	sessions idTable[int64]
+	tokens   idTable[int64]
+	keys     idTable[int64]
 	// users holds the per-user cut-offs.
-	users map[string]cutoff
+	users idTable[cutoff]
 	// all is the global cut-off, when hasAll.
 	all    cutoff
 	hasAll bool
 	// filter holds every value of sessions, tokens, keys and users (and
-	// values since deleted): Revoked looks in a map only for what it may
-	// hold, so that a token nothing revokes, the common case, costs a few
-	// cache-resident reads instead of a cache miss per map.
+	// values since deleted): Revoked looks in a table only for what it
+	// may hold, so that a token nothing revokes, the common case, costs a
+	// few cache-resident reads instead of a cache miss per table. It is
+	// empty (no words) only while the set has never held a value.
 	filter valueFilter
 	// skipped counts the entries ignored because their kind is unknown.
 	skipped atomic.Uint64
@@ -108,27 +112,35 @@ func (s *RevocationSet) Revoked(kid, sub, sid, jti string, iat time.Time) bool {
 	if s.hasAll && t < s.all.at {
 		return true
 	}
-	if kid != "" && s.filter.mayHold(kid) {
-		if _, ok := s.keys[kid]; ok {
-			return true
-		}
+	if len(s.filter.words) == 0 {
+		return false // no value ever held, and no seed to hash with
 	}
-	if sid != "" && s.filter.mayHold(sid) {
-		if _, ok := s.sessions[sid]; ok {
-			return true
-		}
+	if s.holds(&s.keys, kid) || s.holds(&s.sessions, sid) || s.holds(&s.tokens, jti) {
+		return true
 	}
-	if jti != "" && s.filter.mayHold(jti) {
-		if _, ok := s.tokens[jti]; ok {
-			return true
-		}
-	}
-	if sub != "" && s.filter.mayHold(sub) {
-		if c, ok := s.users[sub]; ok && t < c.at {
-			return true
+	if sub != "" {
+		if h := maphash.String(s.seed, sub); s.filter.mayHold(h) {
+			if c, ok := s.users.get(h, sub); ok && t < c.at {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// holds reports whether t, one of s's tables, holds v, asking the filter
+// first; an empty v is held by none. The caller holds s.mu, and s has a
+// filter (and so a seed).
+func (s *RevocationSet) holds(t *idTable[int64], v string) bool {
+	if v == "" {
+		return false
+	}
+	h := maphash.String(s.seed, v)
+	if !s.filter.mayHold(h) {
+		return false
+	}
+	_, ok := t.get(h, v)
+	return ok
 }
 
 // Apply adds one entry to the set. An entry of a kind unknown to this
@@ -164,11 +176,18 @@ func (s *RevocationSet) applyAll(entries []Entry) (newKeys []string) {
 // writing.
 func (s *RevocationSet) addNew(e *Entry) (newKey bool) {
 	if e.Kind == KindKey && e.Value != "" {
-		_, held := s.keys[e.Value]
-		newKey = !held
+		newKey = !s.holdsKey(e.Value)
 	}
-	s.remember(s.add(e))
+	if h, ok := s.add(e); ok {
+		s.remember(h)
+	}
 	return newKey
+}
+
+// holdsKey reports whether the set holds the revoked key kid. The caller
+// holds s.mu.
+func (s *RevocationSet) holdsKey(kid string) bool {
+	return s.keys.len() != 0 && s.holds(&s.keys, kid)
 }
 
 // Reset replaces everything the set holds with entries: what a follower
@@ -179,7 +198,7 @@ func (s *RevocationSet) Reset(entries []Entry) { s.reset(entries) }
 // reset is Reset, and returns the ids of the keys the new entries revoke
 // that the set did not hold before.
 func (s *RevocationSet) reset(entries []Entry) (newKeys []string) {
-	var counts [4]int // sessions, tokens, keys, users: the maps' sizes
+	var counts [4]int // sessions, tokens, keys, users: the tables' sizes
 	for i := range entries {
 		switch entries[i].Kind {
 		case KindSession:
@@ -193,10 +212,11 @@ func (s *RevocationSet) reset(entries []Entry) (newKeys []string) {
 		}
 	}
 	fresh := &RevocationSet{
-		sessions: make(map[string]int64, counts[0]),
-		tokens:   make(map[string]int64, counts[1]),
-		keys:     make(map[string]int64, counts[2]),
-		users:    make(map[string]cutoff, counts[3]),
+		seed:     maphash.MakeSeed(),
+		sessions: newIDTable[int64](counts[0]),
+		tokens:   newIDTable[int64](counts[1]),
+		keys:     newIDTable[int64](counts[2]),
+		users:    newIDTable[cutoff](counts[3]),
 	}
 	for i := range entries {
 		fresh.add(&entries[i])
@@ -204,12 +224,16 @@ func (s *RevocationSet) reset(entries []Entry) (newKeys []string) {
 	fresh.rebuildFilter()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for kid := range fresh.keys {
-		if _, held := s.keys[kid]; !held {
+	fresh.keys.each(func(inline []byte, long string, _ int64) {
+		kid := long
+		if inline != nil {
+			kid = string(inline)
+		}
+		if !s.holdsKey(kid) {
 			newKeys = append(newKeys, kid)
 		}
-	}
-	s.sessions, s.tokens, s.keys, s.users, s.filter = fresh.sessions, fresh.tokens, fresh.keys, fresh.users, fresh.filter
+	})
+	s.seed, s.sessions, s.tokens, s.keys, s.users, s.filter = fresh.seed, fresh.sessions, fresh.tokens, fresh.keys, fresh.users, fresh.filter
 	s.all, s.hasAll = fresh.all, fresh.hasAll
 	s.skipped.Add(fresh.skipped.Load())
 	return newKeys
@@ -223,85 +247,89 @@ func entryExpiry(e *Entry) int64 {
 	return e.ExpiresAt.UnixMicro()
 }
 
-// add adds e to the maps, and returns the value the filter must then
-// remember (see remember), or "" for none. The caller holds s.mu for
-// writing (or owns s alone).
-func (s *RevocationSet) add(e *Entry) string {
+// add adds e to the tables, and returns the hash of the value the filter
+// must then remember (see remember) and true, or false for none. The
+// caller holds s.mu for writing (or owns s alone).
+func (s *RevocationSet) add(e *Entry) (uint64, bool) {
 	exp := entryExpiry(e)
+	var t *idTable[int64]
 	switch e.Kind {
 	case KindSession:
-		return addValue(&s.sessions, e.Value, exp, &s.skipped)
+		t = &s.sessions
 	case KindToken:
-		return addValue(&s.tokens, e.Value, exp, &s.skipped)
+		t = &s.tokens
 	case KindKey:
-		return addValue(&s.keys, e.Value, exp, &s.skipped)
+		t = &s.keys
 	case KindUser:
 		if e.Value == "" {
 			s.skipped.Add(1)
-			return ""
+			return 0, false
 		}
-		if s.users == nil {
-			s.users = make(map[string]cutoff)
-		}
-		s.users[e.Value] = mergeCutoffs(s.users[e.Value], cutoff{e.At.UnixMicro(), exp})
-		return e.Value
+		h := s.hash(e.Value)
+		s.users.put(h, e.Value, cutoff{e.At.UnixMicro(), exp}, mergeCutoffs)
+		return h, true
 	case KindAll:
 		c := cutoff{e.At.UnixMicro(), exp}
 		if s.hasAll {
 			c = mergeCutoffs(s.all, c)
 		}
 		s.all, s.hasAll = c, true
+		return 0, false
 	default:
 		s.skipped.Add(1)
+		return 0, false
 	}
-	return ""
+	if e.Value == "" {
+		s.skipped.Add(1)
+		return 0, false
+	}
+	// Of duplicates, the later expiry is kept.
+	h := s.hash(e.Value)
+	t.put(h, e.Value, exp, maxInt64)
+	return h, true
 }
 
-// addValue records a revoked value in *m with its expiry, keeping the
-// later expiry of duplicates, and returns it. An empty value is counted
-// as skipped.
-func addValue(m *map[string]int64, v string, exp int64, skipped *atomic.Uint64) string {
-	if v == "" {
-		skipped.Add(1)
-		return ""
+func maxInt64(a, b int64) int64 { return max(a, b) }
+
+// hash returns the hash of v with the set's seed, making the seed first
+// if the set has none. The caller holds s.mu for writing (or owns s
+// alone).
+func (s *RevocationSet) hash(v string) uint64 {
+	if s.seed == (maphash.Seed{}) {
+		s.seed = maphash.MakeSeed()
 	}
-	if *m == nil {
-		*m = make(map[string]int64)
-	}
-	if old, ok := (*m)[v]; !ok || exp > old {
-		(*m)[v] = exp
-	}
-	return v
+	return maphash.String(s.seed, v)
 }
 
-// remember puts v, just added to a map, in the filter, rebuilding the
-// filter from the maps first when it has no room left (which also
-// forgets the values deleted since it was built). The caller holds s.mu
-// for writing.
-func (s *RevocationSet) remember(v string) {
-	if v == "" {
-		return
-	}
+// remember puts the value whose hash is h, just added to a table, in the
+// filter, rebuilding the filter from the tables first when it has no
+// room left (which also forgets the values deleted since it was built).
+// The caller holds s.mu for writing.
+func (s *RevocationSet) remember(h uint64) {
 	if s.filter.full() {
-		s.rebuildFilter() // v is in a map already
+		s.rebuildFilter() // the value is in a table already
 		return
 	}
-	s.filter.insert(v)
+	s.filter.insert(h)
 }
 
-// rebuildFilter makes a filter of the values in the maps, with room for
-// as many again. The caller holds s.mu for writing (or owns s alone).
+// rebuildFilter makes a filter of the values in the tables, with room
+// for as many again. The caller holds s.mu for writing (or owns s
+// alone), and s has a seed.
 func (s *RevocationSet) rebuildFilter() {
-	n := len(s.sessions) + len(s.tokens) + len(s.keys) + len(s.users)
+	n := s.sessions.len() + s.tokens.len() + s.keys.len() + s.users.len()
 	f := newValueFilter(2 * n)
-	for _, m := range []map[string]int64{s.sessions, s.tokens, s.keys} {
-		for v := range m {
-			f.insert(v)
+	insert := func(inline []byte, long string) {
+		if inline != nil {
+			f.insert(maphash.Bytes(s.seed, inline))
+		} else {
+			f.insert(maphash.String(s.seed, long))
 		}
 	}
-	for v := range s.users {
-		f.insert(v)
+	for _, t := range []*idTable[int64]{&s.sessions, &s.tokens, &s.keys} {
+		t.each(func(inline []byte, long string, _ int64) { insert(inline, long) })
 	}
+	s.users.each(func(inline []byte, long string, _ cutoff) { insert(inline, long) })
 	s.filter = f
 }
 
@@ -310,12 +338,12 @@ func (s *RevocationSet) rebuildFilter() {
 // answers "may hold" for about 1.5% of the values it does not hold.
 const filterBitsPerValue = 16
 
-// valueFilter is a Bloom filter blocked by 64-bit words: a value sets
-// two bits of one word, so asking about it reads a single word. It has
-// no false negatives: mayHold is true for every value inserted. The zero
-// value holds nothing and has no room: mayHold is always true.
+// valueFilter is a Bloom filter blocked by 64-bit words, of the values'
+// hashes: a value sets two bits of one word, so asking about it reads a
+// single word. It has no false negatives: mayHold is true for every
+// value inserted. The zero value holds nothing and has no room: mayHold
+// is always true.
 type valueFilter struct {
-	seed  maphash.Seed
 	words []uint64 // a power of two of them
 	room  int      // values that may be inserted before it is full
 }
@@ -326,28 +354,28 @@ func newValueFilter(n int) valueFilter {
 	for words*64 < n*filterBitsPerValue {
 		words *= 2
 	}
-	return valueFilter{seed: maphash.MakeSeed(), words: make([]uint64, words), room: words * 64 / filterBitsPerValue}
+	return valueFilter{words: make([]uint64, words), room: words * 64 / filterBitsPerValue}
 }
 
-// locate returns the index of v's word and the mask of its two bits.
-func (f *valueFilter) locate(v string) (int, uint64) {
-	h := maphash.String(f.seed, v)
+// locate returns the index of the word of the value whose hash is h and
+// the mask of its two bits.
+func (f *valueFilter) locate(h uint64) (int, uint64) {
 	return int(h & uint64(len(f.words)-1)), 1<<(h>>52&63) | 1<<(h>>58)
 }
 
-func (f *valueFilter) insert(v string) {
-	i, m := f.locate(v)
+func (f *valueFilter) insert(h uint64) {
+	i, m := f.locate(h)
 	f.words[i] |= m
 	f.room--
 }
 
-// mayHold reports whether v may have been inserted; false means it was
-// not.
-func (f *valueFilter) mayHold(v string) bool {
+// mayHold reports whether the value whose hash is h may have been
+// inserted; false means it was not.
+func (f *valueFilter) mayHold(h uint64) bool {
 	if len(f.words) == 0 {
 		return true
 	}
-	i, m := f.locate(v)
+	i, m := f.locate(h)
 	return f.words[i]&m == m
 }
 
@@ -372,15 +400,13 @@ func mergeCutoffs(a, b cutoff) cutoff {
 // the key entry refuses once the key has left the key set. They are few.
 func (s *RevocationSet) Prune(now time.Time) int {
 	t := now.UnixMicro()
+	expired := func(exp int64) bool { return exp < t }
+	userExpired := func(c cutoff) bool { return c.expires < t }
 	var sessions, tokens, users []string
 	s.mu.RLock()
-	sessions = expiredValues(s.sessions, t, sessions)
-	tokens = expiredValues(s.tokens, t, tokens)
-	for v, c := range s.users {
-		if c.expires < t {
-			users = append(users, v)
-		}
-	}
+	sessions = expiredValues(&s.sessions, expired, sessions)
+	tokens = expiredValues(&s.tokens, expired, tokens)
+	users = expiredValues(&s.users, userExpired, users)
 	all := s.hasAll && s.all.expires < t
 	s.mu.RUnlock()
 	if len(sessions)+len(tokens)+len(users) == 0 && !all {
@@ -391,13 +417,9 @@ func (s *RevocationSet) Prune(now time.Time) int {
 	defer s.mu.Unlock()
 	// An entry may have been renewed (or the set reset) in between:
 	// check each again.
-	n := deleteExpired(s.sessions, sessions, t) + deleteExpired(s.tokens, tokens, t)
-	for _, v := range users {
-		if c, ok := s.users[v]; ok && c.expires < t {
-			delete(s.users, v)
-			n++
-		}
-	}
+	n := deleteExpired(&s.sessions, s.seed, sessions, expired) +
+		deleteExpired(&s.tokens, s.seed, tokens, expired) +
+		deleteExpired(&s.users, s.seed, users, userExpired)
 	if s.hasAll && s.all.expires < t {
 		s.all, s.hasAll = cutoff{}, false
 		n++
@@ -405,20 +427,25 @@ func (s *RevocationSet) Prune(now time.Time) int {
 	return n
 }
 
-func expiredValues(m map[string]int64, t int64, out []string) []string {
-	for v, exp := range m {
-		if exp < t {
-			out = append(out, v)
+// expiredValues appends to out the values of t that are expired.
+func expiredValues[V any](t *idTable[V], expired func(V) bool, out []string) []string {
+	t.each(func(inline []byte, long string, x V) {
+		if expired(x) {
+			if inline != nil {
+				long = string(inline)
+			}
+			out = append(out, long)
 		}
-	}
+	})
 	return out
 }
 
-func deleteExpired(m map[string]int64, values []string, t int64) int {
+// deleteExpired deletes those of values that t holds and are expired,
+// and returns how many; seed is the seed of t's hashes.
+func deleteExpired[V any](t *idTable[V], seed maphash.Seed, values []string, expired func(V) bool) int {
 	n := 0
 	for _, v := range values {
-		if exp, ok := m[v]; ok && exp < t {
-			delete(m, v)
+		if t.deleteIf(maphash.String(seed, v), v, expired) {
 			n++
 		}
 	}
@@ -430,7 +457,7 @@ func deleteExpired(m map[string]int64, values []string, t int64) int {
 func (s *RevocationSet) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := len(s.sessions) + len(s.tokens) + len(s.keys) + len(s.users)
+	n := s.sessions.len() + s.tokens.len() + s.keys.len() + s.users.len()
 	if s.hasAll {
 		n++
 	}

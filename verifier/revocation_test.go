@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"sync"
@@ -28,6 +29,9 @@ func TestRevocationSetRevoked(t *testing.T) {
 		entry(2, KindToken, "jti-1"),
 		entry(3, KindKey, "kid-1"),
 		entry(4, KindUser, "alice"),
+		// Ids longer than the tables keep in their slots (maxInlineID).
+		entry(5, KindSession, longSession),
+		entry(6, KindUser, longUser),
 	} {
 		s.Apply(e)
 	}
@@ -50,6 +54,10 @@ func TestRevocationSetRevoked(t *testing.T) {
 		{name: "empty values match nothing", iat: feedT0.Add(-time.Hour), want: false},
 		{name: "values are case-sensitive", sid: "SESS-1", jti: "JTI-1", kid: "KID-1", sub: "Alice", iat: second, want: false},
 		{name: "a session id is not a token id", jti: "sess-1", iat: feedT0.Add(time.Hour), want: false},
+		{name: "revoked long session id", sid: longSession, iat: feedT0.Add(time.Hour), want: true},
+		{name: "long session id one byte short", sid: longSession[:len(longSession)-1], iat: feedT0.Add(time.Hour), want: false},
+		{name: "long user token issued before the cut-off", sub: longUser, iat: feedT0.Add(-time.Minute), want: true},
+		{name: "long user token issued the next second", sub: longUser, iat: second.Add(time.Second), want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,10 +66,16 @@ func TestRevocationSetRevoked(t *testing.T) {
 			}
 		})
 	}
-	if got := s.Len(); got != 4 {
-		t.Errorf("Len() = %d, want 4", got)
+	if got := s.Len(); got != 6 {
+		t.Errorf("Len() = %d, want 6", got)
 	}
 }
+
+// Ids longer than maxInlineID bytes.
+const (
+	longSession = "session-0123456789abcdef0123456789abcdef"
+	longUser    = "user-0123456789abcdef0123456789abcdef"
+)
 
 func TestRevocationSetGlobalCutoff(t *testing.T) {
 	s := NewRevocationSet()
@@ -153,16 +167,18 @@ func TestRevocationSetPrune(t *testing.T) {
 	user.ExpiresAt = feedT0.Add(time.Minute)
 	all := entry(6, KindAll, "")
 	all.ExpiresAt = feedT0.Add(time.Minute)
-	for _, e := range []Entry{short, renewed, renewedLater, forever, user, all} {
+	long := entry(8, KindSession, longSession)
+	long.ExpiresAt = feedT0.Add(time.Minute)
+	for _, e := range []Entry{short, renewed, renewedLater, forever, user, all, long} {
 		s.Apply(e)
 	}
 	if n := s.Prune(feedT0.Add(time.Minute)); n != 0 {
 		t.Errorf("Prune at the expiry itself dropped %d, want 0 (expired means before now)", n)
 	}
-	if n := s.Prune(feedT0.Add(2 * time.Minute)); n != 3 {
-		t.Errorf("Prune dropped %d, want 3 (the session, the user cut-off, the global cut-off)", n)
+	if n := s.Prune(feedT0.Add(2 * time.Minute)); n != 4 {
+		t.Errorf("Prune dropped %d, want 4 (the sessions, the user cut-off, the global cut-off)", n)
 	}
-	if s.Revoked("", "alice", "short", "", feedT0.Add(-time.Hour)) {
+	if s.Revoked("", "alice", "short", "", feedT0.Add(-time.Hour)) || s.Revoked("", "", longSession, "", feedT0) {
 		t.Error("pruned entries still revoke")
 	}
 	if !s.Revoked("", "", "", "renewed", feedT0) {
@@ -313,7 +329,7 @@ func TestRevocationSetFilterHasNoFalseNegatives(t *testing.T) {
 	// Few values it does not hold get past the filter.
 	passed := 0
 	for i := range 10000 {
-		if s.filter.mayHold(fmt.Sprintf("absent-%d", i)) {
+		if s.filter.mayHold(maphash.String(s.seed, fmt.Sprintf("absent-%d", i))) {
 			passed++
 		}
 	}

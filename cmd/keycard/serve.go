@@ -42,7 +42,7 @@ type serverFlags struct {
 	loginRefill, loginLockoutMax                                       time.Duration
 	roleScopes                                                         stringList // ROLE=SCOPE entries
 	rolePolicies                                                       stringList // ROLE:FIELD=DURATION entries
-	maxSessions                                                        int
+	maxSessions, introspectionCache                                    int
 	pages                                                              bool
 	pageRedirects, pageOrigins                                         stringList
 	webauthnRPID                                                       string
@@ -121,6 +121,7 @@ var (
 		fs.IntVar(&f.maxSessions, "max-sessions-per-user", 0, "a user's active sessions at most; a login beyond ends the least recently used (0: unlimited)")
 		fs.Var(&f.rolePolicies, "role-policies", "shorter lifetimes by role: ROLE:FIELD=DURATION, FIELD access_ttl, session_idle_timeout or session_lifetime; comma-separated or repeated")
 		fs.DurationVar(&f.reauthWithin, "reauth-within", 0, "password changes and the admin API need a login this recent, else 401 insufficient_user_authentication (0: no such requirement)")
+		fs.IntVar(&f.introspectionCache, "introspection-cache", server.DefaultIntrospectionCache, "introspection answers kept for active access tokens, about 1 KiB each, each used for at most a second (0: none; every introspection verifies the token and reads the database)")
 		fs.DurationVar(&f.stepUpWithin, "step-up-within", auth.DefaultStepUpWithin, "deleting a user (admin API, console) needs an admin login this recent, whatever --reauth-within says (which wins when shorter)")
 		fs.StringVar(&f.requireMFAForRoles, "require-mfa-for-roles", "", "comma-separated `roles` whose users must have a second factor: without one they enrol at their next sign-in before getting tokens (docs/accounts.md)")
 		fs.Var(&f.roleScopes, "role-scopes", "scopes for users' tokens by role: ROLE=SCOPE, comma-separated or repeated; role * is every user")
@@ -243,6 +244,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.ShutdownTimeout, c.LoginRefill, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginLockoutMax
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
 	c.MaxSessionsPerUser, c.ReauthWithin, c.StepUpWithin = f.maxSessions, f.reauthWithin, f.stepUpWithin
+	c.IntrospectionCache = f.introspectionCache
 	for _, role := range strings.Split(f.requireMFAForRoles, ",") {
 		if role = strings.TrimSpace(role); role != "" {
 			c.RequireMFAForRoles = append(c.RequireMFAForRoles, role)

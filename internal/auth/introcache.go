@@ -48,7 +48,11 @@ func (e *epochs) bump()       { e.n.Add(1) }
 // introCache remembers the answers of Introspect for active access
 // tokens, as the verifier's verification cache remembers verified
 // tokens: keyed by the whole token (only a byte-identical token finds
-// an entry), bounded in entries, sharded. An entry is used only while
+// an entry), bounded in entries, sharded. The dozen lines of sharding
+// and eviction it has in common with that cache are not shared: the
+// verifier is a public library that imports nothing from internal/, so
+// sharing them would mean exporting a cache from it, and the two evict
+// differently (this one also drops the entries a change made stale). An entry is used only while
 // the token and its session have not expired, no more than maxAge after
 // it was filled, while no change has happened since its lookup began
 // (epochs), and while the key that signed the token is still one the
@@ -74,12 +78,17 @@ type introEntry struct {
 	epoch  uint64
 }
 
+// newIntroCache returns a cache of at most size answers (an operator
+// setting, --introspection-cache): the shards share them out exactly, so
+// that with fewer than introShards some shards keep none.
 func newIntroCache(size int, maxAge time.Duration, e *epochs) *introCache {
 	c := &introCache{epochs: e, maxAge: maxAge}
-	per := max(size/introShards, 1)
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]introEntry)
-		c.shards[i].max = per
+		c.shards[i].max = size / introShards
+		if i < size%introShards {
+			c.shards[i].max++
+		}
 	}
 	return c
 }
@@ -111,13 +120,13 @@ func (c *introCache) get(token string, now time.Time) (*Introspection, *jose.Hea
 // time (or maxAge from now, if sooner). An answer whose lookup a change
 // overtook (the epoch moved) is not kept.
 func (c *introCache) put(token string, in *Introspection, h jose.Header, until, now time.Time, epoch uint64) {
-	if len(token) > maxIntrospectedToken {
+	s := c.shard(token)
+	if len(token) > maxIntrospectedToken || s.max == 0 {
 		return
 	}
 	if limit := now.Add(c.maxAge); limit.Before(until) {
 		until = limit
 	}
-	s := c.shard(token)
 	nowNano := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()

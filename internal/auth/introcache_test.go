@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -308,6 +309,70 @@ func TestIntrospectionCacheIsBounded(t *testing.T) {
 	f2.introspect(t, tok.AccessToken+"x")
 	if n := f2.svc.introCache.len(); n != 0 {
 		t.Errorf("cache holds %d entries after introspecting inactive tokens, want 0", n)
+	}
+}
+
+// The cache never holds more answers than its size, an operator
+// setting, even below one per shard; at its size it still takes new
+// answers, evicting old ones.
+func TestIntrospectionCacheSizeIsExact(t *testing.T) {
+	var e epochs
+	now := time.Unix(1000, 0)
+	in := &Introspection{Active: true}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{1, 5, 16, 37} {
+		c := newIntroCache(size, time.Minute, &e)
+		var last string
+		for range 40 * size {
+			// A token's shard is its signature's next-to-last character.
+			var sig [16]byte
+			for i := range sig {
+				sig[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[rng.IntN(64)]
+			}
+			last = "header.payload." + string(sig[:])
+			c.put(last, in, jose.Header{}, now.Add(time.Hour), now, e.now())
+			if n := c.len(); n > size {
+				t.Fatalf("size %d: cache holds %d entries", size, n)
+			}
+		}
+		if n := c.len(); n < size/2 {
+			t.Errorf("size %d: cache holds %d entries after %d answers, want about %d", size, n, 40*size, size)
+		}
+		if size >= introShards {
+			if _, _, ok := c.get(last, now); !ok {
+				t.Errorf("size %d: the last answer put in is not cached", size)
+			}
+		}
+	}
+}
+
+// Without a cache (IntrospectionCache 0, --introspection-cache 0) every
+// introspection verifies the token and reads the store, and answers as
+// with one: active, then inactive at once after a logout.
+func TestIntrospectionWithoutCache(t *testing.T) {
+	f := newCachedFixture(t, 0)
+	if f.svc.introCache != nil || f.svc.clientCache != nil {
+		t.Fatal("IntrospectionCache 0 made a cache")
+	}
+	tok := f.login(t)
+	for i := range 3 {
+		before := f.count.reads()
+		if in := f.introspect(t, tok.AccessToken); !in.Active || in.Username != "Alice" {
+			t.Fatalf("Introspect %d = %+v, want alice's active token", i, in)
+		}
+		if f.count.reads() == before {
+			t.Fatalf("Introspect %d read nothing from the store without a cache", i)
+		}
+	}
+	p, err := f.svc.Authenticate(context.Background(), tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Logout(context.Background(), p, Agent{}); err != nil {
+		t.Fatal(err)
+	}
+	if in := f.introspect(t, tok.AccessToken); in.Active {
+		t.Errorf("Introspect after logout = %+v, want inactive", in)
 	}
 }
 

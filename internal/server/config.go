@@ -89,6 +89,12 @@ type Config struct {
 	RolePolicies       map[string]auth.SessionPolicy
 	MaxSessionsPerUser int
 	ReauthWithin       time.Duration
+	// IntrospectionCache is how many answers of the introspection
+	// endpoint for active access tokens the server keeps, about 1 KiB
+	// each (auth.Config.IntrospectionCache); 0 keeps none, and every
+	// introspection verifies the token and reads the store.
+	// Defaults sets DefaultIntrospectionCache.
+	IntrospectionCache int
 	// StepUpWithin is auth.Config.StepUpWithin: how recent an admin's
 	// sign-in must be to delete a user; 0 means its default (5 minutes).
 	StepUpWithin time.Duration
@@ -295,7 +301,8 @@ func Defaults() Config {
 		Argon2Memory: password.DefaultMemory, Argon2Iterations: password.DefaultIterations,
 		LoginAttempts: DefaultLoginAttempts, LoginAddressAttempts: DefaultLoginAddressAttempts,
 		LoginRefill: throttle.DefaultRefill, LoginLockoutMax: throttle.DefaultMaxDelay,
-		Pages: true, ShutdownTimeout: 20 * time.Second,
+		IntrospectionCache: DefaultIntrospectionCache,
+		Pages:              true, ShutdownTimeout: 20 * time.Second,
 	}
 }
 
@@ -322,6 +329,8 @@ func (c *Config) Check() error {
 		return errors.New("--max-sessions-per-user must not be negative")
 	case c.ReauthWithin < 0:
 		return errors.New("--reauth-within must not be negative")
+	case c.IntrospectionCache < 0:
+		return errors.New("--introspection-cache must not be negative")
 	case c.StepUpWithin < 0:
 		return errors.New("--step-up-within must not be negative")
 	}

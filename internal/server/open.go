@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		RequireMFAForRoles: cfg.RequireMFAForRoles,
 		// The server follows the revocation feed (Background), which is
 		// what the introspection cache needs.
-		IntrospectionCache: introspectionCache,
+		IntrospectionCache: cfg.IntrospectionCache,
 	})
 	if err != nil {
 		return nil, err

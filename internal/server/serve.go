@@ -192,9 +192,9 @@ const (
 	feedWatchInterval = 200 * time.Millisecond
 )
 
-// introspectionCache is how many introspection answers the server keeps
-// (auth.Config.IntrospectionCache): about 1 KiB each.
-const introspectionCache = 10_000
+// DefaultIntrospectionCache is Config.IntrospectionCache's default: how
+// many introspection answers the server keeps, about 10 MiB of them.
+const DefaultIntrospectionCache = 10_000
 
 // Background runs the server's periodic work until ctx ends: key
 // lifecycle every minute, pruning of what has ended every hour, the
