@@ -404,18 +404,24 @@ func (s *GrantStore) redeemReused(ctx context.Context, table string, r keycard.R
 		if grant == nil {
 			return nil
 		}
-		sess, err := getSession(ctx, tx, *grant, true)
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil // pruned
-		} else if err != nil {
-			return err
-		}
-		revs, err := revokeSession(ctx, tx, sess, r.At, keycard.RevokeCodeReuse)
-		if err != nil {
-			return err
-		}
-		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+		return s.revokeGrant(ctx, tx, *grant, r.At)
 	})
+}
+
+// revokeGrant revokes the grant session of a reused code, if it is still
+// there, and appends to the feed.
+func (s *GrantStore) revokeGrant(ctx context.Context, tx pgx.Tx, id string, at time.Time) error {
+	sess, err := getSession(ctx, tx, id, true)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil // pruned
+	} else if err != nil {
+		return err
+	}
+	revs, err := revokeSession(ctx, tx, sess, at, keycard.RevokeCodeReuse)
+	if err != nil {
+		return err
+	}
+	return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
 }
 
 // checkSealed checks the arguments of Redeem for a sealed code.
@@ -539,17 +545,7 @@ func (s *GrantStore) redeemUsedSealed(ctx context.Context, r keycard.RedeemReque
 			return err
 		}
 		used = true
-		sess, err := getSession(ctx, tx, grant, true)
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil // pruned
-		} else if err != nil {
-			return err
-		}
-		revs, err := revokeSession(ctx, tx, sess, r.At, keycard.RevokeCodeReuse)
-		if err != nil {
-			return err
-		}
-		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+		return s.revokeGrant(ctx, tx, grant, r.At)
 	})
 	return used, err
 }

@@ -298,17 +298,12 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		if !parent.Active(r.At) {
 			return sessionEnded()
 		}
-		if err := insertSession(ctx, tx, r.Session, r.First); err != nil {
+		if err := insertGrant(ctx, tx, r); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET redeemed_at = ?, grant_session_id = ? WHERE id = ?`,
 			micros(r.At), r.Session.ID, r.ID); err != nil {
 			return err
-		}
-		if r.Audit != nil {
-			if err := insertAudit(ctx, tx, r.Audit); err != nil {
-				return err
-			}
 		}
 		outcome = keycard.Redeemed
 		return nil
@@ -392,21 +387,25 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 				return err
 			}
 		}
-		if err := insertSession(ctx, tx, r.Session, r.First); err != nil {
-			return err
-		}
-		if r.Audit != nil {
-			if err := insertAudit(ctx, tx, r.Audit); err != nil {
-				return err
-			}
-		}
 		outcome = keycard.Redeemed
-		return nil
+		return insertGrant(ctx, tx, r)
 	})
 	if err != nil {
 		return 0, wrap("redeem", err)
 	}
 	return outcome, nil
+}
+
+// insertGrant inserts a redemption's grant session, its first token and
+// its audit event.
+func insertGrant(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
+	if err := insertSession(ctx, tx, r.Session, r.First); err != nil {
+		return err
+	}
+	if r.Audit != nil {
+		return insertAudit(ctx, tx, r.Audit)
+	}
+	return nil
 }
 
 func codeExpired() error {

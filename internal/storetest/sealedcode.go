@@ -136,7 +136,6 @@ func testRedeemSealed(t *testing.T, open OpenFunc) {
 
 func testRedeemSealedConcurrent(t *testing.T, open OpenFunc) {
 	const n, rounds = 8, 5
-	ctx := context.Background()
 	s := open(t)
 	u := createUser(t, s, "sam")
 	c := createClient(t, s, "app")
@@ -148,34 +147,7 @@ func testRedeemSealedConcurrent(t *testing.T, open OpenFunc) {
 		for i := range reqs {
 			reqs[i] = sealedRequest(t, code, parent, c.ID, at)
 		}
-		outs := make([]keycard.RedeemOutcome, n)
-		errs := make([]error, n)
-		calls := make([]func(), n)
-		for i := range calls {
-			calls[i] = func() { outs[i], errs[i] = s.Grants.Redeem(ctx, reqs[i]) }
-		}
-		race(calls...)
-		winner := -1
-		for i := range n {
-			switch {
-			case errs[i] != nil:
-				t.Fatalf("round %d: Redeem %d: %v", round, i, errs[i])
-			case outs[i] == keycard.Redeemed && winner >= 0:
-				t.Fatalf("round %d: Redeem %d and %d both Redeemed", round, winner, i)
-			case outs[i] == keycard.Redeemed:
-				winner = i
-			case outs[i] != keycard.Reused:
-				t.Fatalf("round %d: Redeem %d: outcome %v, want Redeemed or Reused", round, i, outs[i])
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no Redeem of %d got Redeemed", round, n)
-		}
-		for i, r := range reqs {
-			if i != winner {
-				wantNoSession(t, s, fmt.Sprintf("round %d: Reused %d", round, i), r)
-			}
-		}
+		winner := raceRedeems(t, s, round, reqs)
 		wantRevoked(t, s, fmt.Sprintf("round %d: the redeemed session", round), at, map[string]string{reqs[winner].Session.ID: keycard.RevokeCodeReuse})
 	}
 }
