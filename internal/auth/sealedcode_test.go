@@ -25,6 +25,24 @@ func testCodeSealer(t *testing.T) *codeSealer {
 	return cs
 }
 
+// newTestSealer returns a Sealer of a new master key.
+func newTestSealer(t *testing.T) *Sealer {
+	t.Helper()
+	master, err := GenerateMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := ParseMasterKey([]byte(master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealer
+}
+
 // TestSealedCodeRoundTrip: a sealed code opens to what was sealed, and
 // only the sealer's key opens it; a changed byte anywhere, a cut, a
 // wrong version or another key's code is refused.
@@ -116,20 +134,10 @@ func TestSealedCodeAcrossInstances(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			open := shared(t)
-			master, _ := GenerateMasterKey(nil)
-			mk, _ := ParseMasterKey([]byte(master))
-			sealer, err := NewSealer(mk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sealer := newTestSealer(t)
 			a := newInstance(t, open(t), sealer, clk)
 			b := newInstance(t, open(t), sealer, clk)
-			otherMaster, _ := GenerateMasterKey(nil)
-			omk, _ := ParseMasterKey([]byte(otherMaster))
-			otherSealer, err := NewSealer(omk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			otherSealer := newTestSealer(t)
 			// Another deployment's master key (the signing keys are a's:
 			// only the codes' key differs).
 			stranger, err := NewService(Deps{Stores: open(t), Keys: a.keys, Sealer: otherSealer, Hasher: fastHasher, Now: clk.Now}, Config{Issuer: "https://auth.test"})

@@ -288,15 +288,8 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		if err := checkGrant(r.Session, c.sessionID.String, c.userID.String, c.clientID.String); err != nil {
 			return err
 		}
-		parent, err := getSession(ctx, tx, c.sessionID.String)
-		if err != nil {
+		if err := checkLiveParent(ctx, tx, r); err != nil {
 			return err
-		}
-		if err := checkParent(parent, r.Session); err != nil {
-			return err
-		}
-		if !parent.Active(r.At) {
-			return sessionEnded()
 		}
 		if err := insertGrant(ctx, tx, r); err != nil {
 			return err
@@ -368,15 +361,8 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 			outcome = keycard.Reused
 			return revokeGrant(ctx, tx, grant, r.At)
 		}
-		parent, err := getSession(ctx, tx, r.Session.ParentID)
-		if err != nil {
+		if err := checkLiveParent(ctx, tx, r); err != nil {
 			return err
-		}
-		if err := checkParent(parent, r.Session); err != nil {
-			return err
-		}
-		if !parent.Active(r.At) {
-			return sessionEnded()
 		}
 		if r.NeedsConsent {
 			var one int
@@ -394,6 +380,22 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 		return 0, wrap("redeem", err)
 	}
 	return outcome, nil
+}
+
+// checkLiveParent checks, in a redemption's transaction, that its grant
+// session's parent is a sign-in of the same user, active at r.At.
+func checkLiveParent(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
+	parent, err := getSession(ctx, tx, r.Session.ParentID)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(parent, r.Session); err != nil {
+		return err
+	}
+	if !parent.Active(r.At) {
+		return sessionEnded()
+	}
+	return nil
 }
 
 // insertGrant inserts a redemption's grant session, its first token and
