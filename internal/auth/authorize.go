@@ -646,6 +646,7 @@ func (s *Service) IssueCode(ctx context.Context, a *Authorization, b *BrowserSes
 			ClientID: a.Client.ID, UserID: b.User.ID, SessionID: b.Session.ID,
 			RedirectHash: redirectHash(a.Request.RedirectURI), CodeChallenge: a.Request.CodeChallenge,
 			Scope: scope, Nonce: a.Request.Nonce, DPoPJKT: a.Request.DPoPJKT, AMR: b.Session.AMR,
+			ParentExpiresAt: b.Session.ExpiresAt, IdP: b.Session.IdP, IdPSubject: b.Session.IdPSubject, IdPSessionID: b.Session.IdPSessionID,
 		})
 		if err != nil {
 			return "", err

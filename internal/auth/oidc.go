@@ -130,7 +130,7 @@ func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code
 	}
 	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
 		AuthTime: c.AuthTime, AMR: c.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
-	return s.grantTokens(ctx, keycard.RedeemRequest{Kind: keycard.GrantKindAuthCode, ID: id}, client, sess, c.Nonce, from)
+	return s.grantTokens(ctx, keycard.RedeemRequest{Kind: keycard.GrantKindAuthCode, ID: id}, client, sess, nil, c.Nonce, from)
 }
 
 // exchangeSealedCode is ExchangeCode for a sealed code. One that does not
@@ -161,7 +161,12 @@ func (s *Service) exchangeSealedCode(ctx context.Context, client *keycard.Client
 	r.NeedsConsent = !client.OAuth.FirstParty
 	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
 		AuthTime: c.AuthTime, AMR: c.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
-	return s.grantTokens(ctx, r, client, sess, c.Nonce, from)
+	// The browser session as the code saw it: what grantTokens takes of
+	// it never changes, and Redeem checks in its transaction that it is
+	// still active.
+	parent := &keycard.Session{ID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ParentExpiresAt, AuthTime: c.AuthTime, AMR: c.AMR,
+		IdP: c.IdP, IdPSubject: c.IdPSubject, IdPSessionID: c.IdPSessionID}
+	return s.grantTokens(ctx, r, client, sess, parent, c.Nonce, from)
 }
 
 // codeReused records the second use of a code, whose first grant the
@@ -173,8 +178,11 @@ func (s *Service) codeReused(ctx context.Context, client *keycard.Client, id str
 
 // grantTokens creates the grant session sess (filling in its id, times and
 // lifetimes) by redeeming the code of r (its Kind, ID and, for a sealed
-// code, ExpiresAt and NeedsConsent), and mints its tokens.
-func (s *Service) grantTokens(ctx context.Context, r keycard.RedeemRequest, client *keycard.Client, sess *keycard.Session, nonce string, from Agent) (*Tokens, error) {
+// code, ExpiresAt and NeedsConsent), and mints its tokens. parent is the
+// browser session as a sealed code carries it (its id, user, expiry and
+// upstream provider), or nil to read it, and refuse it unless it is
+// active, first; Redeem checks in its transaction that it is active.
+func (s *Service) grantTokens(ctx context.Context, r keycard.RedeemRequest, client *keycard.Client, sess *keycard.Session, parent *keycard.Session, nonce string, from Agent) (*Tokens, error) {
 	errCode := errCode
 	if r.Kind == keycard.GrantKindDeviceCode {
 		errCode = errDeviceCode
@@ -188,15 +196,16 @@ func (s *Service) grantTokens(ctx context.Context, r keycard.RedeemRequest, clie
 	if u.Disabled {
 		return nil, errCode()
 	}
-	parent, err := s.stores.Sessions.Session(ctx, sess.ParentID)
-	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-		return nil, errCode()
-	} else if err != nil {
-		return nil, err
-	}
 	now := s.now()
-	if !parent.Active(now) {
-		return nil, errCode()
+	if parent == nil {
+		if parent, err = s.stores.Sessions.Session(ctx, sess.ParentID); keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, errCode()
+		} else if err != nil {
+			return nil, err
+		}
+		if !parent.Active(now) {
+			return nil, errCode()
+		}
 	}
 	if sess.ID, err = keycard.NewID(s.rand); err != nil {
 		return nil, err

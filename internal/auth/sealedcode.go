@@ -21,6 +21,10 @@ import (
 // /oauth/authorize writes nothing; /oauth/token opens it and records its
 // single use in the redemption's transaction (keycard.GrantKindSealedCode).
 //
+// A code carries the browser session's expiry and upstream identity
+// provider too (which never change), so that the redemption does not read
+// the session before its transaction, which checks that it is active.
+//
 // A code is base64url (unpadded) of
 //
 //	version (1 byte) | nonce (24 bytes) | XChaCha20-Poly1305(payload) (16 bytes of tag)
@@ -57,6 +61,12 @@ type sealedCode struct {
 	Nonce         string
 	DPoPJKT       string
 	AMR           []string
+	// ParentExpiresAt, IdP, IdPSubject and IdPSessionID are the browser
+	// session's, which never change: the redemption takes them from the
+	// code instead of reading the session before its transaction (which
+	// still checks that the session is active).
+	ParentExpiresAt               time.Time
+	IdP, IdPSubject, IdPSessionID string
 }
 
 // codeSealer seals and opens authorization codes. It is safe for
@@ -83,7 +93,9 @@ func (cs *codeSealer) seal(c *sealedCode) (string, error) {
 		auth = uint64(c.AuthTime.UnixMicro())
 	}
 	p = binary.AppendUvarint(p, auth)
-	for _, s := range []string{c.ClientID, c.UserID, c.SessionID, string(c.RedirectHash), c.CodeChallenge, c.Scope, c.Nonce, c.DPoPJKT, strings.Join(c.AMR, " ")} {
+	p = binary.AppendUvarint(p, uint64(c.ParentExpiresAt.UnixMicro()))
+	for _, s := range []string{c.ClientID, c.UserID, c.SessionID, string(c.RedirectHash), c.CodeChallenge, c.Scope, c.Nonce, c.DPoPJKT, strings.Join(c.AMR, " "),
+		c.IdP, c.IdPSubject, c.IdPSessionID} {
 		p = binary.AppendUvarint(p, uint64(len(s)))
 		p = append(p, s...)
 	}
@@ -123,12 +135,19 @@ func (cs *codeSealer) open(code string) (*sealedCode, error) {
 		return nil, errSealedCode
 	}
 	p = p[n:]
+	parentExp, n := binary.Uvarint(p)
+	if n <= 0 {
+		return nil, errSealedCode
+	}
+	p = p[n:]
 	c.ExpiresAt = time.UnixMicro(int64(exp)).UTC()
+	c.ParentExpiresAt = time.UnixMicro(int64(parentExp)).UTC()
 	if auth != 0 {
 		c.AuthTime = time.UnixMicro(int64(auth)).UTC()
 	}
 	var amr, redirect string
-	for _, f := range []*string{&c.ClientID, &c.UserID, &c.SessionID, &redirect, &c.CodeChallenge, &c.Scope, &c.Nonce, &c.DPoPJKT, &amr} {
+	for _, f := range []*string{&c.ClientID, &c.UserID, &c.SessionID, &redirect, &c.CodeChallenge, &c.Scope, &c.Nonce, &c.DPoPJKT, &amr,
+		&c.IdP, &c.IdPSubject, &c.IdPSessionID} {
 		l, n := binary.Uvarint(p)
 		if n <= 0 || l > uint64(len(p)-n) {
 			return nil, errSealedCode

@@ -54,6 +54,7 @@ func TestSealedCodeRoundTrip(t *testing.T) {
 		ClientID: "client-1", UserID: "user-1", SessionID: "session-1",
 		RedirectHash: redirectHash(testRedirect), CodeChallenge: testChallenge,
 		Scope: "openid profile", Nonce: "n-0S6_WzA2Mj", DPoPJKT: "jkt", AMR: []string{"pwd", "otp", "mfa"},
+		ParentExpiresAt: at.Add(30 * 24 * time.Hour), IdP: "corp", IdPSubject: "248289761001", IdPSessionID: "upstream-sid",
 	}
 	code, err := cs.seal(in)
 	if err != nil {
@@ -69,7 +70,8 @@ func TestSealedCodeRoundTrip(t *testing.T) {
 	if out.ID != in.ID || !out.ExpiresAt.Equal(in.ExpiresAt) || !out.AuthTime.Equal(in.AuthTime) || out.ClientID != in.ClientID ||
 		out.UserID != in.UserID || out.SessionID != in.SessionID || !bytes.Equal(out.RedirectHash, in.RedirectHash) ||
 		out.CodeChallenge != in.CodeChallenge || out.Scope != in.Scope || out.Nonce != in.Nonce || out.DPoPJKT != in.DPoPJKT ||
-		len(out.AMR) != 3 || out.AMR[2] != "mfa" || !out.sameRedirect(testRedirect) || out.sameRedirect(testRedirect+"/") {
+		len(out.AMR) != 3 || out.AMR[2] != "mfa" || !out.sameRedirect(testRedirect) || out.sameRedirect(testRedirect+"/") ||
+		!out.ParentExpiresAt.Equal(in.ParentExpiresAt) || out.IdP != in.IdP || out.IdPSubject != in.IdPSubject || out.IdPSessionID != in.IdPSessionID {
 		t.Errorf("open = %+v, want %+v", out, in)
 	}
 	again, _ := cs.seal(&sealedCode{ExpiresAt: in.ExpiresAt, ClientID: "client-1"})
