@@ -115,8 +115,15 @@ type PushedRequest struct {
 type GrantKind int
 
 const (
+	// GrantKindAuthCode is a stored authorization code (CreateAuthCode):
+	// what servers before sealed codes issued, redeemable until the last
+	// of them has expired.
 	GrantKindAuthCode GrantKind = iota + 1
 	GrantKindDeviceCode
+	// GrantKindSealedCode is a sealed authorization code: no row holds
+	// it until it is redeemed, when Redeem records its single use by ID
+	// until ExpiresAt (docs/decisions/sealed-codes.md).
+	GrantKindSealedCode
 )
 
 // RedeemRequest asks GrantStore.Redeem to exchange a code for a grant
@@ -135,7 +142,22 @@ type RedeemRequest struct {
 	// transaction if the outcome is Redeemed, so that every grant is
 	// recorded and nothing is recorded for one that did not happen.
 	Audit *AuditEvent
+
+	// ExpiresAt is a sealed code's expiry (GrantKindSealedCode only): its
+	// use is recorded until then. The caller opened the code, so ID and
+	// ExpiresAt are the code's; Session's UserID, ParentID and ClientID are
+	// the code's too, which the store cannot check.
+	ExpiresAt time.Time
+	// NeedsConsent, for a sealed code, has Redeem refuse it unless the
+	// user's consent to the client (a third-party client's) still exists,
+	// checked in the transaction: revoking a consent refuses the sealed
+	// codes issued under it, as it deletes stored ones.
+	NeedsConsent bool
 }
+
+// MaxSealedCodeIDLen is the longest id of a sealed code Redeem takes, in
+// bytes.
+const MaxSealedCodeIDLen = 64
 
 // RedeemOutcome says what Redeem did.
 type RedeemOutcome int
@@ -208,6 +230,18 @@ type GrantStore interface {
 	// EINVALID for a device code that is not approved, or an r.Session
 	// whose ParentID, UserID or ClientID is not the code's. Of concurrent
 	// Redeems of one code, exactly one gets Redeemed.
+	//
+	// A sealed code (GrantKindSealedCode) has no row until its first
+	// redemption, which inserts one (id, ExpiresAt, the grant session)
+	// in the same transaction. A code used before is Reused as above,
+	// expired or not; an unused one fails with EUNAUTHORIZED if it has
+	// expired at r.At, its parent (r.Session.ParentID) is not Active or
+	// NeedsConsent finds no consent, and is then left unused. With a nil
+	// r.Session (a request the caller refused: wrong verifier, expired
+	// code, …) Redeem only looks for an earlier use: Reused, revoking,
+	// if there was one, ENOTFOUND otherwise. It fails with EINVALID for
+	// an id that is empty or longer than MaxSealedCodeIDLen, or a zero
+	// ExpiresAt.
 	Redeem(ctx context.Context, r RedeemRequest) (RedeemOutcome, error)
 
 	// Consent returns the user's consent to the client, or ENOTFOUND.
@@ -253,8 +287,9 @@ type GrantStore interface {
 	// MaxUseOnceKeyLen bytes, or an expiresAt not after at.
 	UseOnce(ctx context.Context, key string, at, expiresAt time.Time) (bool, error)
 
-	// PruneGrants deletes codes (redeemed or not), pushed requests and
-	// single-use markers (UseOnce) that expired before the given time,
+	// PruneGrants deletes codes (redeemed or not), the use records of
+	// sealed codes, pushed requests and single-use markers (UseOnce)
+	// that expired before the given time,
 	// and returns how many. Consents stay until revoked. A redeemed code kept after its expiry still detects
 	// reuse, so callers may keep codes a while past expiry.
 	PruneGrants(ctx context.Context, before time.Time) (int64, error)

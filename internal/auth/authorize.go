@@ -629,23 +629,44 @@ func (s *Service) RevokeConsent(ctx context.Context, by Actor, userID, clientID 
 }
 
 // IssueCode issues an authorization code for a to the user signed in in
-// browser session b, and uses up a's pushed request. The code is
-// "<id>.<secret>", lives keycard.AuthCodeLifetime, and is bound to the
-// client, the redirect URI, the PKCE challenge and the nonce.
+// browser session b, and uses up a's pushed request. The code lives
+// keycard.AuthCodeLifetime and is bound to the client, the redirect URI,
+// the PKCE challenge and the nonce. With a master key (Deps.Sealer) it is
+// sealed and nothing is written (sealedcode.go,
+// docs/decisions/sealed-codes.md); without one it is stored, as
+// "<id>.<secret>".
 func (s *Service) IssueCode(ctx context.Context, a *Authorization, b *BrowserSession) (string, error) {
-	code, id, hash, err := keycard.NewOpaqueToken(s.rand)
-	if err != nil {
-		return "", err
-	}
 	now := s.now()
-	c := &keycard.AuthCode{
-		ID: id, SecretHash: hash, ClientID: a.Client.ID, UserID: b.User.ID, SessionID: b.Session.ID,
-		RedirectURI: a.Request.RedirectURI, CodeChallenge: a.Request.CodeChallenge,
-		Scope: strings.Join(s.grantedScopes(a.Scopes, b.User), " "), Nonce: a.Request.Nonce, DPoPJKT: a.Request.DPoPJKT,
-		AuthTime: b.Session.AuthenticatedAt(), AMR: b.Session.AMR, CreatedAt: now, ExpiresAt: now.Add(keycard.AuthCodeLifetime),
-	}
-	if err := s.stores.Grants.CreateAuthCode(ctx, c); err != nil {
-		return "", err
+	scope := strings.Join(s.grantedScopes(a.Scopes, b.User), " ")
+	var code string
+	if s.codes != nil {
+		var err error
+		code, err = s.codes.seal(&sealedCode{
+			ExpiresAt: now.Add(keycard.AuthCodeLifetime), AuthTime: b.Session.AuthenticatedAt(),
+			ClientID: a.Client.ID, UserID: b.User.ID, SessionID: b.Session.ID,
+			RedirectHash: redirectHash(a.Request.RedirectURI), CodeChallenge: a.Request.CodeChallenge,
+			Scope: scope, Nonce: a.Request.Nonce, DPoPJKT: a.Request.DPoPJKT, AMR: b.Session.AMR,
+			ParentExpiresAt: b.Session.ExpiresAt, IdP: b.Session.IdP, IdPSubject: b.Session.IdPSubject, IdPSessionID: b.Session.IdPSessionID,
+		})
+		if err != nil {
+			return "", err
+		}
+	} else {
+		var id string
+		var hash []byte
+		var err error
+		if code, id, hash, err = keycard.NewOpaqueToken(s.rand); err != nil {
+			return "", err
+		}
+		c := &keycard.AuthCode{
+			ID: id, SecretHash: hash, ClientID: a.Client.ID, UserID: b.User.ID, SessionID: b.Session.ID,
+			RedirectURI: a.Request.RedirectURI, CodeChallenge: a.Request.CodeChallenge,
+			Scope: scope, Nonce: a.Request.Nonce, DPoPJKT: a.Request.DPoPJKT,
+			AuthTime: b.Session.AuthenticatedAt(), AMR: b.Session.AMR, CreatedAt: now, ExpiresAt: now.Add(keycard.AuthCodeLifetime),
+		}
+		if err := s.stores.Grants.CreateAuthCode(ctx, c); err != nil {
+			return "", err
+		}
 	}
 	if id, ok := strings.CutPrefix(a.RequestURI, PushedRequestURIPrefix); ok {
 		if err := s.stores.Grants.DeletePushedRequest(ctx, id); err != nil {

@@ -357,5 +357,5 @@ func (s *Service) DeviceToken(ctx context.Context, client *keycard.Client, devic
 	}
 	sess := &keycard.Session{UserID: d.UserID, ParentID: d.SessionID, ClientID: client.ID, Scope: scope,
 		AuthTime: d.AuthTime, AMR: d.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
-	return s.grantTokens(ctx, keycard.GrantKindDeviceCode, id, client, sess, "", from)
+	return s.grantTokens(ctx, keycard.RedeemRequest{Kind: keycard.GrantKindDeviceCode, ID: id}, client, sess, nil, "", from)
 }

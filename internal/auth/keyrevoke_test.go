@@ -89,12 +89,7 @@ func TestRevokeKeyHoldsAtOtherInstances(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			open := shared(t)
-			master, _ := GenerateMasterKey(nil)
-			mk, _ := ParseMasterKey([]byte(master))
-			sealer, err := NewSealer(mk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sealer := newTestSealer(t)
 			cli := newInstance(t, open(t), sealer, clk)
 			if _, err := cli.Register(ctx, "alice", "correct horse battery", nil); err != nil {
 				t.Fatal(err)

@@ -100,6 +100,11 @@ func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code
 	if err := requireDPoP(ctx, client); err != nil {
 		return nil, err
 	}
+	if s.codes != nil && looksSealed(code) {
+		return s.exchangeSealedCode(ctx, client, code, redirectURI, verifier, from)
+	}
+	// A stored code: issued by a server without a master key, or by an
+	// instance of a version before sealed codes during a rolling upgrade.
 	id, hash, ok := keycard.ParseOpaqueToken(code)
 	if !ok {
 		return nil, errCode()
@@ -125,15 +130,61 @@ func (s *Service) ExchangeCode(ctx context.Context, client *keycard.Client, code
 	}
 	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
 		AuthTime: c.AuthTime, AMR: c.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
-	return s.grantTokens(ctx, keycard.GrantKindAuthCode, id, client, sess, c.Nonce, from)
+	return s.grantTokens(ctx, keycard.RedeemRequest{Kind: keycard.GrantKindAuthCode, ID: id}, client, sess, nil, c.Nonce, from)
+}
+
+// exchangeSealedCode is ExchangeCode for a sealed code. One that does not
+// open (tampered, sealed under another master key, not a code) or is
+// another client's is refused and changes nothing. One refused for its
+// expiry, redirect URI, verifier or DPoP key still goes to the store,
+// which revokes what its first use got if it was used (RFC 6749 section
+// 4.1.2), as a stored code does. A third-party client's code is redeemed
+// only while the user's consent to the client exists.
+func (s *Service) exchangeSealedCode(ctx context.Context, client *keycard.Client, code, redirectURI, verifier string, from Agent) (*Tokens, error) {
+	c, err := s.codes.open(code)
+	if err != nil || c.ClientID != client.ID {
+		return nil, errCode()
+	}
+	r := sealedRedeem(c)
+	if !s.now().Before(c.ExpiresAt) || !c.sameRedirect(redirectURI) || !checkPKCE(c.CodeChallenge, verifier) ||
+		c.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(c.DPoPJKT), []byte(DPoPKey(ctx))) != 1 {
+		r.At = s.now()
+		outcome, err := s.stores.Grants.Redeem(ctx, r)
+		switch {
+		case err != nil && keycard.ErrorCode(err) != keycard.ENOTFOUND && keycard.ErrorCode(err) != keycard.EUNAUTHORIZED:
+			return nil, err
+		case outcome == keycard.Reused:
+			s.codeReused(ctx, client, c.ID, from)
+		}
+		return nil, errCode()
+	}
+	r.NeedsConsent = !client.OAuth.FirstParty
+	sess := &keycard.Session{UserID: c.UserID, ParentID: c.SessionID, ClientID: client.ID, Scope: c.Scope,
+		AuthTime: c.AuthTime, AMR: c.AMR, UserAgent: from.UserAgent, ClientAddr: from.Addr}
+	// The browser session as the code saw it: what grantTokens takes of
+	// it never changes, and Redeem checks in its transaction that it is
+	// still active.
+	parent := &keycard.Session{ID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ParentExpiresAt, AuthTime: c.AuthTime, AMR: c.AMR,
+		IdP: c.IdP, IdPSubject: c.IdPSubject, IdPSessionID: c.IdPSessionID}
+	return s.grantTokens(ctx, r, client, sess, parent, c.Nonce, from)
+}
+
+// codeReused records the second use of a code, whose first grant the
+// store has revoked.
+func (s *Service) codeReused(ctx context.Context, client *keycard.Client, id string, from Agent) {
+	s.stats.SessionsRevoked(keycard.RevokeCodeReuse, 1)
+	s.audit(ctx, AuditCodeReuse, ClientActor(client, from), client.ID, map[string]string{"code": id})
 }
 
 // grantTokens creates the grant session sess (filling in its id, times and
-// lifetimes) by redeeming the code id, an authorization or a device code
-// as kind says, and mints its tokens.
-func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id string, client *keycard.Client, sess *keycard.Session, nonce string, from Agent) (*Tokens, error) {
+// lifetimes) by redeeming the code of r (its Kind, ID and, for a sealed
+// code, ExpiresAt and NeedsConsent), and mints its tokens. parent is the
+// browser session as a sealed code carries it (its id, user, expiry and
+// upstream provider), or nil to read it, and refuse it unless it is
+// active, first; Redeem checks in its transaction that it is active.
+func (s *Service) grantTokens(ctx context.Context, r keycard.RedeemRequest, client *keycard.Client, sess *keycard.Session, parent *keycard.Session, nonce string, from Agent) (*Tokens, error) {
 	errCode := errCode
-	if kind == keycard.GrantKindDeviceCode {
+	if r.Kind == keycard.GrantKindDeviceCode {
 		errCode = errDeviceCode
 	}
 	u, err := s.stores.Users.UserByID(ctx, sess.UserID)
@@ -145,15 +196,16 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 	if u.Disabled {
 		return nil, errCode()
 	}
-	parent, err := s.stores.Sessions.Session(ctx, sess.ParentID)
-	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-		return nil, errCode()
-	} else if err != nil {
-		return nil, err
-	}
 	now := s.now()
-	if !parent.Active(now) {
-		return nil, errCode()
+	if parent == nil {
+		if parent, err = s.stores.Sessions.Session(ctx, sess.ParentID); keycard.ErrorCode(err) == keycard.ENOTFOUND {
+			return nil, errCode()
+		} else if err != nil {
+			return nil, err
+		}
+		if !parent.Active(now) {
+			return nil, errCode()
+		}
 	}
 	if sess.ID, err = keycard.NewID(s.rand); err != nil {
 		return nil, err
@@ -191,7 +243,8 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 	// The grant is recorded in Redeem's transaction: one write the fewer
 	// per grant, and no grant without its record.
 	audit := s.auditEvent(AuditGrant, UserActor(u.ID, from), u.ID, map[string]string{"client": client.ID, "session": sess.ID, "parent": parent.ID, "scope": sess.Scope})
-	outcome, err := s.stores.Grants.Redeem(ctx, keycard.RedeemRequest{Kind: kind, ID: id, Session: sess, First: first, At: now, Audit: audit})
+	r.Session, r.First, r.At, r.Audit = sess, first, now, audit
+	outcome, err := s.stores.Grants.Redeem(ctx, r)
 	switch {
 	case keycard.ErrorCode(err) == keycard.EUNAUTHORIZED || keycard.ErrorCode(err) == keycard.ENOTFOUND || keycard.ErrorCode(err) == keycard.EINVALID:
 		return nil, errCode()
@@ -199,8 +252,7 @@ func (s *Service) grantTokens(ctx context.Context, kind keycard.GrantKind, id st
 		return nil, err
 	case outcome == keycard.Reused:
 		// Another request redeemed it first; Redeem revoked that grant.
-		s.stats.SessionsRevoked(keycard.RevokeCodeReuse, 1)
-		s.audit(ctx, AuditCodeReuse, ClientActor(client, from), client.ID, map[string]string{"code": id})
+		s.codeReused(ctx, client, r.ID, from)
 		return nil, errCode()
 	}
 	t, err := s.sessionTokens(ctx, u, client, sess, parent.ID, nonce)

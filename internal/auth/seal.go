@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -25,6 +27,8 @@ const sealVersion = 1
 type Sealer struct {
 	aead cipher.AEAD
 	rand io.Reader
+	// master is kept to derive the keys of other purposes (Derive).
+	master []byte
 }
 
 // NewSealer returns a Sealer for a MasterKeySize-byte master key.
@@ -40,7 +44,14 @@ func NewSealer(masterKey []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead, rand: rand.Reader}, nil
+	return &Sealer{aead: aead, rand: rand.Reader, master: bytes.Clone(masterKey)}, nil
+}
+
+// Derive returns a 32-byte key for the purpose info, derived from the
+// master key with HKDF-SHA256: the same on every instance that has the
+// master key, and independent of the keys of other purposes.
+func (s *Sealer) Derive(info string) ([]byte, error) {
+	return hkdf.Key(sha256.New, s.master, nil, info, 32)
 }
 
 // Seal encrypts plaintext for label.

@@ -205,6 +205,9 @@ type Service struct {
 	feed   *feedNotifier
 	keys   *KeyManager
 	sealer *Sealer
+	// codes seals authorization codes (sealedcode.go); nil without a
+	// Sealer, when codes are stored.
+	codes  *codeSealer
 	limits LoginLimits
 	stats  Metrics
 	hasher *password.Hasher
@@ -324,6 +327,15 @@ func NewService(d Deps, cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.sealer != nil {
+		key, err := s.sealer.Derive(codeKeyInfo)
+		if err != nil {
+			return nil, err
+		}
+		if s.codes, err = newCodeSealer(key, s.rand); err != nil {
+			return nil, err
+		}
 	}
 	if s.hasher == nil {
 		s.hasher = &password.Hasher{}

@@ -296,6 +296,9 @@ func codeTable(kind keycard.GrantKind) (string, error) {
 // handled by a transaction of their own (redeemReused), which revokes the
 // first one's grant session and appends to the feed.
 func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keycard.RedeemOutcome, error) {
+	if r.Kind == keycard.GrantKindSealedCode {
+		return s.redeemSealed(ctx, r)
+	}
 	table, err := codeTable(r.Kind)
 	if err != nil {
 		return 0, err
@@ -401,18 +404,150 @@ func (s *GrantStore) redeemReused(ctx context.Context, table string, r keycard.R
 		if grant == nil {
 			return nil
 		}
-		sess, err := getSession(ctx, tx, *grant, true)
-		if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-			return nil // pruned
+		return s.revokeGrant(ctx, tx, *grant, r.At)
+	})
+}
+
+// revokeGrant revokes the grant session of a reused code, if it is still
+// there, and appends to the feed.
+func (s *GrantStore) revokeGrant(ctx context.Context, tx pgx.Tx, id string, at time.Time) error {
+	sess, err := getSession(ctx, tx, id, true)
+	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
+		return nil // pruned
+	} else if err != nil {
+		return err
+	}
+	revs, err := revokeSession(ctx, tx, sess, at, keycard.RevokeCodeReuse)
+	if err != nil {
+		return err
+	}
+	return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+}
+
+// checkSealed checks the arguments of Redeem for a sealed code.
+func checkSealed(r keycard.RedeemRequest) error {
+	if r.ID == "" || len(r.ID) > keycard.MaxSealedCodeIDLen || r.ExpiresAt.IsZero() {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A sealed code needs an id of 1 to 64 bytes and its expiry."}
+	}
+	if !validText(r.ID) {
+		return invalidText()
+	}
+	if r.Session != nil {
+		if err := validSession(r.Session, r.First); err != nil {
+			return err
+		}
+		if r.Session.ParentID == "" || r.Session.ClientID == "" {
+			return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session needs its parent and its client."}
+		}
+	}
+	return nil
+}
+
+// redeemSealed is Redeem for a sealed code, in two round trips like a
+// stored code's: BEGIN, the share lock on the parent session (and on the
+// consent, when needed) and the insert of the code's use in one; the
+// grant session's inserts and COMMIT in the other. The insert's primary
+// key lets one redemption in: a concurrent one waits for it, then
+// inserts nothing, is rolled back, and revokes what the first got
+// (redeemUsedSealed), as does any later use.
+func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) (keycard.RedeemOutcome, error) {
+	if err := checkSealed(r); err != nil {
+		return 0, err
+	}
+	if r.Session == nil || !r.At.Before(r.ExpiresAt) {
+		used, err := s.redeemUsedSealed(ctx, r)
+		switch {
+		case err != nil:
+			return 0, wrap("redeem", err)
+		case used:
+			return keycard.Reused, nil
+		case r.Session == nil:
+			return 0, authCodeNotFound()
+		}
+		return 0, codeExpired()
+	}
+	first := func(b *pgx.Batch) {
+		b.Queue(`SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR SHARE`, r.Session.ParentID)
+		if r.NeedsConsent {
+			b.Queue(`SELECT count(*) FROM (SELECT FROM consents WHERE user_id = $1 AND client_id = $2 FOR SHARE) c`, r.Session.UserID, r.Session.ClientID)
+		}
+		b.Queue(`INSERT INTO used_auth_codes (expires_at, id, grant_session_id) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, r.ExpiresAt, r.ID, r.Session.ID)
+	}
+	err := s.db.updatePipelined(ctx, first, func(br pgx.BatchResults) (*pgx.Batch, error) {
+		parent, perr := scanSession(br.QueryRow())
+		consents := 1
+		var cerr error
+		if r.NeedsConsent {
+			cerr = br.QueryRow().Scan(&consents)
+		}
+		tag, ierr := br.Exec()
+		if err := errors.Join(ignoreNoRows(perr), cerr, ierr); err != nil {
+			return nil, err
+		}
+		switch {
+		case tag.RowsAffected() == 0:
+			return nil, errReused
+		case parent == nil:
+			return nil, sessionNotFound()
+		}
+		if err := checkParent(parent, r.Session); err != nil {
+			return nil, err
+		}
+		if !parent.Active(r.At) {
+			return nil, sessionEnded()
+		}
+		if consents == 0 {
+			return nil, &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The user's consent to the client was revoked."}
+		}
+		b := &pgx.Batch{}
+		queueSession(b, r.Session, r.First)
+		if r.Audit != nil {
+			if err := queueAudit(b, r.Audit); err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	})
+	switch {
+	case errors.Is(err, errReused):
+		used, err := s.redeemUsedSealed(ctx, r)
+		if err != nil {
+			return 0, wrap("redeem", err)
+		}
+		if used {
+			return keycard.Reused, nil
+		}
+		// The row the insert met is gone: pruned, which takes an hour
+		// past the code's expiry, so not reached in practice.
+		return 0, codeExpired()
+	case err == nil:
+		if r.First != nil {
+			r.First.SessionID = r.Session.ID
+		}
+		return keycard.Redeemed, nil
+	}
+	return 0, wrap("redeem", sessionConflict(err))
+}
+
+// redeemUsedSealed looks for the use of a sealed code and, if there was
+// one, revokes the grant session it created (if it is still there) and
+// appends to the feed, in one transaction; used reports whether it found
+// the use.
+func (s *GrantStore) redeemUsedSealed(ctx context.Context, r keycard.RedeemRequest) (used bool, err error) {
+	err = s.db.update(ctx, func(tx pgx.Tx) error {
+		used = false
+		var grant string
+		err := tx.QueryRow(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = $1 AND id = $2 FOR UPDATE`, r.ExpiresAt, r.ID).Scan(&grant)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
 		} else if err != nil {
 			return err
 		}
-		revs, err := revokeSession(ctx, tx, sess, r.At, keycard.RevokeCodeReuse)
-		if err != nil {
-			return err
-		}
-		return appendFeed(ctx, tx, s.db.revocationTTL, revs...)
+		used = true
+		return s.revokeGrant(ctx, tx, grant, r.At)
 	})
+	return used, err
 }
 
 func codeExpired() error {
@@ -615,9 +750,10 @@ func (s *GrantStore) PruneGrants(ctx context.Context, before time.Time) (int64, 
 	var n int64
 	err := s.db.pool.QueryRow(ctx, `WITH
 			a AS (DELETE FROM auth_codes WHERE expires_at < $1 RETURNING 1),
+			s AS (DELETE FROM used_auth_codes WHERE expires_at < $1 RETURNING 1),
 			d AS (DELETE FROM device_codes WHERE expires_at < $1 RETURNING 1),
 			p AS (DELETE FROM pushed_requests WHERE expires_at < $1 RETURNING 1),
 			u AS (DELETE FROM used_once WHERE expires_at < $1 RETURNING 1)
-		SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) + (SELECT count(*) FROM u)`, before).Scan(&n)
+		SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM s) + (SELECT count(*) FROM d) + (SELECT count(*) FROM p) + (SELECT count(*) FROM u)`, before).Scan(&n)
 	return n, wrap("prune grants", err)
 }

@@ -246,6 +246,8 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		table = "auth_codes"
 	case keycard.GrantKindDeviceCode:
 		table = "device_codes"
+	case keycard.GrantKindSealedCode:
+		return s.redeemSealed(ctx, r)
 	default:
 		return 0, keycard.Errorf(keycard.EINVALID, "Unknown grant kind %d.", r.Kind)
 	}
@@ -286,27 +288,15 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		if err := checkGrant(r.Session, c.sessionID.String, c.userID.String, c.clientID.String); err != nil {
 			return err
 		}
-		parent, err := getSession(ctx, tx, c.sessionID.String)
-		if err != nil {
+		if err := checkLiveParent(ctx, tx, r); err != nil {
 			return err
 		}
-		if err := checkParent(parent, r.Session); err != nil {
-			return err
-		}
-		if !parent.Active(r.At) {
-			return sessionEnded()
-		}
-		if err := insertSession(ctx, tx, r.Session, r.First); err != nil {
+		if err := insertGrant(ctx, tx, r); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET redeemed_at = ?, grant_session_id = ? WHERE id = ?`,
 			micros(r.At), r.Session.ID, r.ID); err != nil {
 			return err
-		}
-		if r.Audit != nil {
-			if err := insertAudit(ctx, tx, r.Audit); err != nil {
-				return err
-			}
 		}
 		outcome = keycard.Redeemed
 		return nil
@@ -315,6 +305,109 @@ func (s *GrantStore) Redeem(ctx context.Context, r keycard.RedeemRequest) (keyca
 		return 0, wrap("redeem", err)
 	}
 	return outcome, nil
+}
+
+// checkSealed checks the arguments of Redeem for a sealed code.
+func checkSealed(r keycard.RedeemRequest) error {
+	if r.ID == "" || len(r.ID) > keycard.MaxSealedCodeIDLen || r.ExpiresAt.IsZero() {
+		return &keycard.Error{Code: keycard.EINVALID, Message: "A sealed code needs an id of 1 to 64 bytes and its expiry."}
+	}
+	if r.Session != nil {
+		if err := validSession(r.Session, r.First); err != nil {
+			return err
+		}
+		if r.Session.ParentID == "" || r.Session.ClientID == "" {
+			return &keycard.Error{Code: keycard.EINVALID, Message: "A grant session needs its parent and its client."}
+		}
+	}
+	return nil
+}
+
+// redeemSealed is Redeem for a sealed code: the insert of its use, then
+// the checks of its parent (and consent) and the grant session's inserts,
+// in one batched write. A code used before finds its row and revokes the
+// grant of that use.
+func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) (keycard.RedeemOutcome, error) {
+	if err := checkSealed(r); err != nil {
+		return 0, err
+	}
+	var outcome keycard.RedeemOutcome
+	err := s.db.batches.write(ctx, func(ctx context.Context, tx txn) error {
+		live := r.Session != nil && r.At.Before(r.ExpiresAt)
+		if live {
+			res, err := tx.ExecContext(ctx, `INSERT INTO used_auth_codes (expires_at, id, grant_session_id) VALUES (?, ?, ?)
+				ON CONFLICT DO NOTHING`, micros(r.ExpiresAt), r.ID, r.Session.ID)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			live = n == 1
+		}
+		if !live {
+			var grant string
+			err := tx.QueryRowContext(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = ? AND id = ?`,
+				micros(r.ExpiresAt), r.ID).Scan(&grant)
+			switch {
+			case errors.Is(err, sql.ErrNoRows) && r.Session == nil:
+				return authCodeNotFound()
+			case errors.Is(err, sql.ErrNoRows):
+				return codeExpired()
+			case err != nil:
+				return err
+			}
+			outcome = keycard.Reused
+			return revokeGrant(ctx, tx, grant, r.At)
+		}
+		if err := checkLiveParent(ctx, tx, r); err != nil {
+			return err
+		}
+		if r.NeedsConsent {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM consents WHERE user_id = ? AND client_id = ?`, r.Session.UserID, r.Session.ClientID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The user's consent to the client was revoked."}
+			} else if err != nil {
+				return err
+			}
+		}
+		outcome = keycard.Redeemed
+		return insertGrant(ctx, tx, r)
+	})
+	if err != nil {
+		return 0, wrap("redeem", err)
+	}
+	return outcome, nil
+}
+
+// checkLiveParent checks, in a redemption's transaction, that its grant
+// session's parent is a sign-in of the same user, active at r.At.
+func checkLiveParent(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
+	parent, err := getSession(ctx, tx, r.Session.ParentID)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(parent, r.Session); err != nil {
+		return err
+	}
+	if !parent.Active(r.At) {
+		return sessionEnded()
+	}
+	return nil
+}
+
+// insertGrant inserts a redemption's grant session, its first token and
+// its audit event.
+func insertGrant(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
+	if err := insertSession(ctx, tx, r.Session, r.First); err != nil {
+		return err
+	}
+	if r.Audit != nil {
+		return insertAudit(ctx, tx, r.Audit)
+	}
+	return nil
 }
 
 func codeExpired() error {
@@ -531,7 +624,7 @@ func (s *GrantStore) PruneGrants(ctx context.Context, before time.Time) (int64, 
 	var total int64
 	err := s.db.update(ctx, func(tx txn) error {
 		total = 0
-		for _, table := range []string{"auth_codes", "device_codes", "pushed_requests", "used_once"} {
+		for _, table := range []string{"auth_codes", "used_auth_codes", "device_codes", "pushed_requests", "used_once"} {
 			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, micros(before))
 			if err != nil {
 				return err

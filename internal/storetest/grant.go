@@ -460,34 +460,7 @@ func testRedeemConcurrent(t *testing.T, open OpenFunc) {
 		for i := range reqs {
 			reqs[i] = redeemRequest(t, keycard.GrantKindAuthCode, code.ID, parent, c.ID, at, false)
 		}
-		outs := make([]keycard.RedeemOutcome, n)
-		errs := make([]error, n)
-		calls := make([]func(), n)
-		for i := range calls {
-			calls[i] = func() { outs[i], errs[i] = s.Grants.Redeem(ctx, reqs[i]) }
-		}
-		race(calls...)
-		winner := -1
-		for i := range n {
-			switch {
-			case errs[i] != nil:
-				t.Fatalf("round %d: Redeem %d: %v", round, i, errs[i])
-			case outs[i] == keycard.Redeemed && winner >= 0:
-				t.Fatalf("round %d: Redeem %d and %d both Redeemed", round, winner, i)
-			case outs[i] == keycard.Redeemed:
-				winner = i
-			case outs[i] != keycard.Reused:
-				t.Fatalf("round %d: Redeem %d: outcome %v, want Redeemed or Reused", round, i, outs[i])
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no Redeem of %d got Redeemed", round, n)
-		}
-		for i, r := range reqs {
-			if i != winner {
-				wantNoSession(t, s, fmt.Sprintf("round %d: Reused %d", round, i), r)
-			}
-		}
+		winner := raceRedeems(t, s, round, reqs)
 		// Every Reused came after the Redeemed one, and revoked its session.
 		wantRevoked(t, s, fmt.Sprintf("round %d: the redeemed session", round), at, map[string]string{reqs[winner].Session.ID: keycard.RevokeCodeReuse})
 		got, err := s.Grants.AuthCode(ctx, code.ID)
@@ -498,6 +471,43 @@ func testRedeemConcurrent(t *testing.T, open OpenFunc) {
 	if got, _ := s.Sessions.Session(ctx, parent.ID); got == nil || got.Revoked() {
 		t.Errorf("parent after concurrent Redeems: %+v, want live", got)
 	}
+}
+
+// raceRedeems runs the Redeems of reqs (of one code) at once and returns
+// the index of the one that got Redeemed, failing the test unless exactly
+// one did, the others got Reused and created nothing.
+func raceRedeems(t *testing.T, s keycard.Stores, round int, reqs []keycard.RedeemRequest) int {
+	t.Helper()
+	n := len(reqs)
+	outs := make([]keycard.RedeemOutcome, n)
+	errs := make([]error, n)
+	calls := make([]func(), n)
+	for i := range calls {
+		calls[i] = func() { outs[i], errs[i] = s.Grants.Redeem(context.Background(), reqs[i]) }
+	}
+	race(calls...)
+	winner := -1
+	for i := range n {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("round %d: Redeem %d: %v", round, i, errs[i])
+		case outs[i] == keycard.Redeemed && winner >= 0:
+			t.Fatalf("round %d: Redeem %d and %d both Redeemed", round, winner, i)
+		case outs[i] == keycard.Redeemed:
+			winner = i
+		case outs[i] != keycard.Reused:
+			t.Fatalf("round %d: Redeem %d: outcome %v, want Redeemed or Reused", round, i, outs[i])
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("round %d: no Redeem of %d got Redeemed", round, n)
+	}
+	for i, r := range reqs {
+		if i != winner {
+			wantNoSession(t, s, fmt.Sprintf("round %d: Reused %d", round, i), r)
+		}
+	}
+	return winner
 }
 
 func testDeviceCodes(t *testing.T, open OpenFunc) {
