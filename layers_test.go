@@ -53,7 +53,7 @@ var layers = map[string][]string{
 	"internal/storetrace": {"", "internal/tracing"},
 	"internal/gateway":    {"jose", "jwt", "dpop", "verifier", "internal/tlsconfig", "internal/tracing"},
 	"internal/demo": {"", "jose", "jwt", "verifier", "internal/auth", "internal/backchannel", "internal/browser", "internal/gateway", "internal/httpapi",
-		"internal/server", "internal/tlsconfig", "internal/web"},
+		"internal/server", "internal/tlsconfig", "internal/tracing", "internal/web"},
 	"internal/loadgen":             {"", "jose", "jwt", "dpop"},
 	"internal/authtest":            {"", "jose", "internal/auth", "internal/password", "internal/sqlite"},
 	"internal/backchannel":         {"", "internal/outbox"},
