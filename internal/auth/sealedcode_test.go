@@ -268,11 +268,22 @@ func TestSealedCodeEndsWithSessionAndConsent(t *testing.T) {
 	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("a code issued under a consent revoked since: %v, want EUNAUTHORIZED", err)
 	}
+	f.clock.Advance(time.Second)
 	if err := f.svc.Consent(ctx, b, a, Agent{}); err != nil {
 		t.Fatal(err)
 	}
+	// Revoking the consent refused the code for good, as it deleted a
+	// stored one: a consent given again (here perhaps to fewer scopes
+	// than the code carries) does not bring it back.
+	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("a code issued under a consent revoked since, after the consent was given again: %v, want EUNAUTHORIZED", err)
+	}
+	code, err = f.svc.IssueCode(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); err != nil {
-		t.Errorf("the refused code, after the consent was given again: %v", err)
+		t.Errorf("a code issued under the consent given again: %v", err)
 	}
 
 	code, err = f.svc.IssueCode(ctx, a, b)
