@@ -149,9 +149,12 @@ type RedeemRequest struct {
 	// the code's too, which the store cannot check.
 	ExpiresAt time.Time
 	// NeedsConsent, for a sealed code, has Redeem refuse it unless the
-	// user's consent to the client (a third-party client's) still exists,
-	// checked in the transaction: revoking a consent refuses the sealed
-	// codes issued under it, as it deletes stored ones.
+	// user's consent to the client (a third-party client's) still exists
+	// and was given no later than the code was issued (ExpiresAt less
+	// AuthCodeLifetime), checked in the transaction: revoking a consent
+	// refuses the sealed codes issued under it for good, as it deletes
+	// stored ones — a consent given again later (perhaps to fewer scopes)
+	// does not bring them back.
 	NeedsConsent bool
 }
 

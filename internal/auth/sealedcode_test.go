@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,11 +269,22 @@ func TestSealedCodeEndsWithSessionAndConsent(t *testing.T) {
 	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("a code issued under a consent revoked since: %v, want EUNAUTHORIZED", err)
 	}
+	f.clock.Advance(time.Second)
 	if err := f.svc.Consent(ctx, b, a, Agent{}); err != nil {
 		t.Fatal(err)
 	}
+	// Revoking the consent refused the code for good, as it deleted a
+	// stored one: a consent given again (here perhaps to fewer scopes
+	// than the code carries) does not bring it back.
+	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("a code issued under a consent revoked since, after the consent was given again: %v, want EUNAUTHORIZED", err)
+	}
+	code, err = f.svc.IssueCode(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); err != nil {
-		t.Errorf("the refused code, after the consent was given again: %v", err)
+		t.Errorf("a code issued under the consent given again: %v", err)
 	}
 
 	code, err = f.svc.IssueCode(ctx, a, b)
@@ -284,5 +296,100 @@ func TestSealedCodeEndsWithSessionAndConsent(t *testing.T) {
 	}
 	if _, err := f.svc.ExchangeCode(ctx, pub, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
 		t.Errorf("a code of a browser session that has ended: %v, want EUNAUTHORIZED", err)
+	}
+}
+
+// TestSealedCodeReencodedIsTheSameCode: base64url has more than one
+// spelling of a code (line breaks, which Go's decoder skips; the unused
+// low bits of the last character), and every spelling is the same code:
+// its single use is recorded under the decoded nonce, not the text, so
+// a re-spelled code presented after the first use is a reuse, refused,
+// and revokes the first grant (RFC 6749 section 4.1.2).
+func TestSealedCodeReencodedIsTheSameCode(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "alice")
+	c, secret := f.app(t, true, false)
+	authed, err := f.svc.AuthenticateClient(ctx, c.ID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t, "alice")
+	respell := map[string]func(string) string{
+		"line breaks": func(code string) string { return code[:10] + "\r\n" + code[10:] + "\n" },
+		"low bits of the last character": func(code string) string {
+			// A code's decoded length is never a multiple of 3 here:
+			// its last character carries unused bits.
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			i := strings.IndexByte(alphabet, code[len(code)-1])
+			return code[:len(code)-1] + string(alphabet[i^1])
+		},
+	}
+	for name, fn := range respell {
+		a, err := f.svc.Authorize(ctx, authzParams(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := f.svc.IssueCode(ctx, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !looksSealed(code) {
+			t.Fatalf("not a sealed code: %q", code)
+		}
+		other := fn(code)
+		raw, err := base64.RawURLEncoding.DecodeString(code)
+		if err != nil || len(raw)%3 == 0 {
+			t.Fatalf("%s: code of %d bytes, %v; want one whose last character has unused bits", name, len(raw), err)
+		}
+		if o, err := base64.RawURLEncoding.DecodeString(other); err != nil || !bytes.Equal(raw, o) || other == code {
+			t.Fatalf("%s: %q is not another spelling of the code: %v", name, other, err)
+		}
+		tok, err := f.svc.ExchangeCode(ctx, authed, code, testRedirect, testVerifier, Agent{})
+		if err != nil {
+			t.Fatalf("%s: first use: %v", name, err)
+		}
+		if _, err := f.svc.ExchangeCode(ctx, authed, other, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+			t.Errorf("%s: the code re-spelled, after its use: %v, want EUNAUTHORIZED", name, err)
+		}
+		if sess, err := f.svc.stores.Sessions.Session(ctx, tok.SessionID); err != nil || sess.RevokeReason != keycard.RevokeCodeReuse {
+			t.Errorf("%s: grant of a code used again re-spelled: %+v, %v; want revoked for code reuse", name, sess, err)
+		}
+	}
+}
+
+// TestSealedCodeEndsWithUser: a code, which cannot be deleted, is
+// refused once its user is disabled (which revokes the browser session
+// it was issued in, in the same transaction) or deleted, and enabling
+// the user again does not bring it back.
+func TestSealedCodeEndsWithUser(t *testing.T) {
+	f := newFixture(t, jose.ES256)
+	ctx := context.Background()
+	f.user(t, "alice")
+	c, secret := f.app(t, true, false)
+	authed, err := f.svc.AuthenticateClient(ctx, c.ID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t, "alice")
+	a, err := f.svc.Authorize(ctx, authzParams(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.svc.IssueCode(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetUserDisabled(ctx, Operator(), b.User.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ExchangeCode(ctx, authed, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("a code of a user disabled since: %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := f.svc.SetUserDisabled(ctx, Operator(), b.User.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ExchangeCode(ctx, authed, code, testRedirect, testVerifier, Agent{}); keycard.ErrorCode(err) != keycard.EUNAUTHORIZED {
+		t.Errorf("a code of a user disabled, then enabled again: %v, want EUNAUTHORIZED", err)
 	}
 }

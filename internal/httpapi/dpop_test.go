@@ -73,27 +73,15 @@ func TestTokenDPoPPublicClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, thief := newProver(t), newProver(t)
-	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 appendix B
-	login := f.login(t, "alice", testPassword)
-	b, err := f.svc.BrowserSession(ctx, login.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := url.Values{"client_id": {app.ID}, "response_type": {"code"}, "redirect_uri": {"https://app.example/cb"},
-		"scope": {"openid orders:read"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	const verifier = rfc7636Verifier
+	b, params := f.codeRequest(t, "alice", app.ID)
+	params.Set("scope", "openid orders:read")
 	params.Set("dpop_jkt", "short")
 	if _, err := f.svc.Authorize(ctx, params); err == nil {
 		t.Error("Authorize accepted a malformed dpop_jkt")
 	}
 	params.Set("dpop_jkt", key.Thumbprint())
-	a, err := f.svc.Authorize(ctx, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := f.svc.IssueCode(ctx, a, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := f.issueCode(t, b, params)
 	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {app.ID}, "code": {code}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}}.Encode()
 	redeem := func(h http.Header) *response {
 		return f.do(t, request{method: "POST", path: "/oauth/token", header: h, body: form})

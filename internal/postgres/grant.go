@@ -469,7 +469,8 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 	first := func(b *pgx.Batch) {
 		b.Queue(`SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR SHARE`, r.Session.ParentID)
 		if r.NeedsConsent {
-			b.Queue(`SELECT count(*) FROM (SELECT FROM consents WHERE user_id = $1 AND client_id = $2 FOR SHARE) c`, r.Session.UserID, r.Session.ClientID)
+			b.Queue(`SELECT count(*) FROM (SELECT FROM consents WHERE user_id = $1 AND client_id = $2 AND created_at <= $3 FOR SHARE) c`,
+				r.Session.UserID, r.Session.ClientID, r.ExpiresAt.Add(-keycard.AuthCodeLifetime))
 		}
 		b.Queue(`INSERT INTO used_auth_codes (expires_at, id, grant_session_id) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, r.ExpiresAt, r.ID, r.Session.ID)

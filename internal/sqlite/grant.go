@@ -366,7 +366,8 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 		}
 		if r.NeedsConsent {
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM consents WHERE user_id = ? AND client_id = ?`, r.Session.UserID, r.Session.ClientID).Scan(&one)
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM consents WHERE user_id = ? AND client_id = ? AND created_at <= ?`,
+				r.Session.UserID, r.Session.ClientID, micros(r.ExpiresAt.Add(-keycard.AuthCodeLifetime))).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The user's consent to the client was revoked."}
 			} else if err != nil {

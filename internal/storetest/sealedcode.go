@@ -93,6 +93,14 @@ func testRedeemSealed(t *testing.T, open OpenFunc) {
 	if out, err := s.Grants.Redeem(ctx, needs); err != nil || out != keycard.Redeemed {
 		t.Errorf("Redeem(consent given) = %v, %v; want Redeemed", out, err)
 	}
+	// A code issued before the consent was given (under an earlier one
+	// since revoked, perhaps to more scopes) is not brought back by it.
+	older := sealedRequest(t, id(t), parent, c.ID, at)
+	older.ExpiresAt = t0.Add(-time.Second).Add(keycard.AuthCodeLifetime)
+	older.NeedsConsent = true
+	_, err = s.Grants.Redeem(ctx, older)
+	wantCode(t, "Redeem(code issued before the consent)", err, keycard.EUNAUTHORIZED)
+	wantNoSession(t, s, "Redeem(code issued before the consent)", older)
 
 	stranger := createUser(t, s, "stella")
 	theirs, _ := createSession(t, s, stranger.ID, t0)
