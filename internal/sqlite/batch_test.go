@@ -242,3 +242,52 @@ func TestRotateClosed(t *testing.T) {
 		t.Error("RotateRefreshToken after Close: got nil error")
 	}
 }
+
+// TestSealedCodeRefusalsSkipTheWriter: a redemption refused before it
+// could use the code (a wrong verifier: no grant session) or of an
+// expired code asks whether the code was used on the read pool, so that
+// replays of codes never redeemed do not queue on the one writer. With
+// the writer held, such refusals still answer; a code that was used goes
+// to the writer (which revokes its grant) once it is free.
+func TestSealedCodeRefusalsSkipTheWriter(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "keycard.db"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	grants := NewGrantStore(db)
+	now := time.Now()
+	unused := keycard.RedeemRequest{Kind: keycard.GrantKindSealedCode, ID: "never-redeemed-code-id", ExpiresAt: now.Add(time.Minute), At: now}
+	expired := unused
+	expired.ExpiresAt, expired.Session = now.Add(-time.Second), &keycard.Session{ID: "s", UserID: "u", ParentID: "p", ClientID: "c"}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		writerDone <- db.update(ctx, func(tx txn) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	for _, c := range []struct {
+		name string
+		r    keycard.RedeemRequest
+		want string
+	}{{"refused", unused, keycard.ENOTFOUND}, {"expired", expired, keycard.EUNAUTHORIZED}} {
+		answered := make(chan error, 1)
+		go func() { _, err := grants.Redeem(ctx, c.r); answered <- err }()
+		select {
+		case err := <-answered:
+			if keycard.ErrorCode(err) != c.want {
+				t.Errorf("%s, with the writer held: %v, want %s", c.name, err, c.want)
+			}
+		case <-ctx.Done():
+			// A minute: it was waiting for the writer.
+			t.Errorf("%s waited for the writer", c.name)
+		}
+	}
+	close(release)
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+}

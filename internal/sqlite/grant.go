@@ -331,6 +331,27 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 	if err := checkSealed(r); err != nil {
 		return 0, err
 	}
+	if r.Session == nil || !r.At.Before(r.ExpiresAt) {
+		// A refused request (or an expired code) only asks whether the
+		// code was used: answer "no" from the read pool, so that replays
+		// of codes that were never redeemed — anyone can get real codes
+		// of their own and send them with a wrong verifier — do not take
+		// the one writer. A code found used goes to the writer, which
+		// looks again and revokes (a first use committing in between is
+		// found there; its order against this request was arbitrary
+		// anyway).
+		var grant string
+		err := s.db.reader().QueryRowContext(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = ? AND id = ?`,
+			micros(r.ExpiresAt), r.ID).Scan(&grant)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && r.Session == nil:
+			return 0, authCodeNotFound()
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, codeExpired()
+		case err != nil:
+			return 0, wrap("redeem", err)
+		}
+	}
 	var outcome keycard.RedeemOutcome
 	err := s.db.batches.write(ctx, func(ctx context.Context, tx txn) error {
 		live := r.Session != nil && r.At.Before(r.ExpiresAt)
