@@ -340,15 +340,7 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 		// looks again and revokes (a first use committing in between is
 		// found there; its order against this request was arbitrary
 		// anyway).
-		var grant string
-		err := s.db.reader().QueryRowContext(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = ? AND id = ?`,
-			micros(r.ExpiresAt), r.ID).Scan(&grant)
-		switch {
-		case errors.Is(err, sql.ErrNoRows) && r.Session == nil:
-			return 0, authCodeNotFound()
-		case errors.Is(err, sql.ErrNoRows):
-			return 0, codeExpired()
-		case err != nil:
+		if _, err := usedCodeGrant(ctx, s.db.reader(), r); err != nil {
 			return 0, wrap("redeem", err)
 		}
 	}
@@ -368,15 +360,8 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 			live = n == 1
 		}
 		if !live {
-			var grant string
-			err := tx.QueryRowContext(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = ? AND id = ?`,
-				micros(r.ExpiresAt), r.ID).Scan(&grant)
-			switch {
-			case errors.Is(err, sql.ErrNoRows) && r.Session == nil:
-				return authCodeNotFound()
-			case errors.Is(err, sql.ErrNoRows):
-				return codeExpired()
-			case err != nil:
+			grant, err := usedCodeGrant(ctx, tx, r)
+			if err != nil {
 				return err
 			}
 			outcome = keycard.Reused
@@ -402,6 +387,22 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 		return 0, wrap("redeem", err)
 	}
 	return outcome, nil
+}
+
+// usedCodeGrant returns the grant session of a sealed code's earlier
+// use; a code not used before is, for a request that could not use it (no
+// grant session), not found, and otherwise expired.
+func usedCodeGrant(ctx context.Context, q queryer, r keycard.RedeemRequest) (string, error) {
+	var grant string
+	err := q.QueryRowContext(ctx, `SELECT grant_session_id FROM used_auth_codes WHERE expires_at = ? AND id = ?`,
+		micros(r.ExpiresAt), r.ID).Scan(&grant)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && r.Session == nil:
+		return "", authCodeNotFound()
+	case errors.Is(err, sql.ErrNoRows):
+		return "", codeExpired()
+	}
+	return grant, err
 }
 
 // checkLiveParent checks, in a redemption's transaction, that its grant
