@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/keycard-auth/keycard"
@@ -22,25 +24,90 @@ const clientColumns = `id, name, secret_hash, scopes, audiences, oauth, created_
 
 // scanClient scans clientColumns, then into extra the columns after them.
 func scanClient(row interface{ Scan(...any) error }, extra ...any) (*keycard.Client, error) {
-	var (
-		c                        keycard.Client
-		scopes, audiences, oauth string
-		created, updated         sql.NullInt64
-	)
-	if err := row.Scan(append([]any{&c.ID, &c.Name, &c.SecretHash, &scopes, &audiences, &oauth, &created, &updated}, extra...)...); err != nil {
+	var cols clientRow
+	if err := row.Scan(append(cols.dest(), extra...)...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(scopes), &c.Scopes); err != nil {
+	return cols.client()
+}
+
+// clientRow holds clientColumns as scanned.
+type clientRow struct {
+	c                        keycard.Client
+	scopes, audiences, oauth string
+	created, updated         sql.NullInt64
+}
+
+// dest returns the destinations of clientColumns.
+func (r *clientRow) dest() []any {
+	return []any{&r.c.ID, &r.c.Name, &r.c.SecretHash, &r.scopes, &r.audiences, &r.oauth, &r.created, &r.updated}
+}
+
+// client decodes the row's JSON columns and returns its client.
+func (r *clientRow) client() (*keycard.Client, error) {
+	c := r.c
+	if err := decodedLists.decode(r.scopes, &c.Scopes); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(audiences), &c.Audiences); err != nil {
+	if err := decodedLists.decode(r.audiences, &c.Audiences); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(oauth), &c.OAuth); err != nil {
+	if err := decodedOAuth.decode(r.oauth, &c.OAuth); err != nil {
 		return nil, err
 	}
-	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.CreatedAt, c.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
 	return &c, nil
+}
+
+// decodedLists and decodedOAuth keep what the JSON texts of clients'
+// scopes and audiences, and of their OAuth settings, decode to: a client
+// read at the token endpoint decoded the same few texts over and over.
+// They are keyed by the text itself, so nothing in them is ever stale.
+var (
+	decodedLists = decodedJSON[[]string]{clone: slices.Clone[[]string]}
+	decodedOAuth = decodedJSON[keycard.OAuthSettings]{clone: cloneOAuth}
+)
+
+// maxDecodedJSON bounds each decodedJSON; a full one starts again empty.
+const maxDecodedJSON = 1024
+
+// decodedJSON keeps values decoded from JSON texts, by text, and gives
+// each caller its own copy (clone), which it may change.
+type decodedJSON[T any] struct {
+	clone func(T) T
+	mu    sync.RWMutex
+	m     map[string]T
+}
+
+// decode stores in dst what json.Unmarshal would decode text to, into a
+// zero T.
+func (d *decodedJSON[T]) decode(text string, dst *T) error {
+	d.mu.RLock()
+	v, ok := d.m[text]
+	d.mu.RUnlock()
+	if !ok {
+		if err := json.Unmarshal([]byte(text), &v); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		if len(d.m) >= maxDecodedJSON || d.m == nil {
+			d.m = make(map[string]T)
+		}
+		d.m[text] = v
+		d.mu.Unlock()
+	}
+	*dst = d.clone(v)
+	return nil
+}
+
+// cloneOAuth returns a copy of o that shares no memory with it.
+func cloneOAuth(o keycard.OAuthSettings) keycard.OAuthSettings {
+	o.RedirectURIs = slices.Clone(o.RedirectURIs)
+	o.PostLogoutRedirectURIs = slices.Clone(o.PostLogoutRedirectURIs)
+	o.GrantTypes = slices.Clone(o.GrantTypes)
+	o.JWKS = slices.Clone(o.JWKS)
+	o.TokenExchangeAudiences = slices.Clone(o.TokenExchangeAudiences)
+	return o
 }
 
 func clientNotFound() error {
@@ -137,19 +204,29 @@ func (s *ClientStore) Client(ctx context.Context, id string) (*keycard.Client, e
 	return c, wrap("client", err)
 }
 
-// ClientWithKeyGeneration implements keycard.ClientStore, in one query.
+// ClientWithKeyGeneration implements keycard.ClientStore, in one query,
+// on the read connection's driver (DB.rawReadRow): it is the client's
+// lookup of every client credentials grant.
 func (s *ClientStore) ClientWithKeyGeneration(ctx context.Context, id string) (*keycard.Client, int64, error) {
-	var gen int64
-	c, err := scanClient(s.db.reader().QueryRowContext(ctx, `SELECT `+clientColumns+`, (`+keyGenerationQuery+`)
-		FROM clients WHERE id = ?`, id), &gen)
+	var (
+		row clientRow
+		gen int64
+	)
+	err := s.db.rawReadRow(ctx, clientWithKeyGenerationQuery, []any{id}, append(row.dest(), &gen)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, clientNotFound()
 	}
 	if err != nil {
 		return nil, 0, wrap("client", err)
 	}
+	c, err := row.client()
+	if err != nil {
+		return nil, 0, wrap("client", err)
+	}
 	return c, gen, nil
 }
+
+const clientWithKeyGenerationQuery = `SELECT ` + clientColumns + `, (` + keyGenerationQuery + `) FROM clients WHERE id = ?`
 
 // ListClients implements keycard.ClientStore.
 func (s *ClientStore) ListClients(ctx context.Context, f keycard.ClientFilter) ([]*keycard.Client, error) {

@@ -50,7 +50,7 @@ type DB struct {
 
 	path  string
 	write *sql.DB // one connection: all write transactions
-	read  *sql.DB // a pool of query-only connections
+	read  *sql.DB // a pool of query-only connections (readConn)
 
 	// Prepared statements, by query text. SQLite compiles a statement on
 	// every call otherwise, which costs more than running it.
@@ -124,11 +124,12 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	q.Add("_pragma", "query_only(1)")
-	read, err := sql.Open("sqlite", path+"?"+q.Encode())
+	readConnector, err := newReadConnector(path + "?" + q.Encode())
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	read := sql.OpenDB(readConnector)
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 

@@ -126,25 +126,31 @@ func (t txn) rawQueryRow(ctx context.Context, query string, args []any, dest ...
 		if err != nil {
 			return err
 		}
-		rows, err := s.(driver.StmtQueryContext).QueryContext(ctx, nv)
-		if err != nil {
-			return err
-		}
-		vals := make([]driver.Value, len(rows.Columns()))
-		err = rows.Next(vals)
-		if err == nil && len(vals) != len(dest) {
-			err = fmt.Errorf("sqlite: %d columns, %d destinations", len(vals), len(dest))
-		}
-		for i := 0; err == nil && i < len(dest); i++ {
-			if err = assign(dest[i], vals[i]); err != nil {
-				err = fmt.Errorf("sqlite: column %d: %w", i, err)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			err = sql.ErrNoRows
-		}
-		return errors.Join(err, rows.Close())
+		return queryRawRow(ctx, s, nv, dest)
 	})
+}
+
+// queryRawRow runs the driver statement s with the arguments nv and scans
+// its first row into dest (see assign); sql.ErrNoRows when there is none.
+func queryRawRow(ctx context.Context, s driver.Stmt, nv []driver.NamedValue, dest []any) error {
+	rows, err := s.(driver.StmtQueryContext).QueryContext(ctx, nv)
+	if err != nil {
+		return err
+	}
+	vals := make([]driver.Value, len(rows.Columns()))
+	err = rows.Next(vals)
+	if err == nil && len(vals) != len(dest) {
+		err = fmt.Errorf("sqlite: %d columns, %d destinations", len(vals), len(dest))
+	}
+	for i := 0; err == nil && i < len(dest); i++ {
+		if err = assign(dest[i], vals[i]); err != nil {
+			err = fmt.Errorf("sqlite: column %d: %w", i, err)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = sql.ErrNoRows
+	}
+	return errors.Join(err, rows.Close())
 }
 
 // assign stores the driver's value v in dest as database/sql's Scan would
