@@ -143,7 +143,20 @@ func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, clientTokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, Scope: t.Scope})
+	answer := clientTokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, Scope: t.Scope}
+	n := len(answer.AccessToken) + len(answer.TokenType) + len(answer.Scope) + 80
+	writeJSONBody(w, http.StatusOK, appendClientTokenResponse(make([]byte, 0, n), &answer))
+}
+
+// appendClientTokenResponse appends r as writeJSON encodes it (see
+// appendTokenResponse) to b.
+func appendClientTokenResponse(b []byte, r *clientTokenResponse) []byte {
+	b = appendAccessToken(b, r.AccessToken, r.TokenType, r.ExpiresIn)
+	if r.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, r.Scope)
+	}
+	return append(b, "}\n"...)
 }
 
 // introspectionResponse is RFC 7662 §2.2's response; an inactive token

@@ -30,9 +30,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		// always marshal.
 		panic(fmt.Sprintf("httpapi: marshal response: %v", err))
 	}
+	writeJSONBody(w, status, b.Bytes())
+}
+
+// writeJSONBody answers with status and the JSON body.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b.Bytes())
+	w.Write(body)
 }
 
 // Media types of request bodies.

@@ -40,21 +40,13 @@ func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 		RefreshToken: t.RefreshToken, IDToken: t.IDToken, Scope: t.Scope, SessionID: t.SessionID,
 	}
 	n := len(r.AccessToken) + len(r.RefreshToken) + len(r.IDToken) + len(r.Scope) + len(r.SessionID) + len(r.TokenType) + 160
-	body := appendTokenResponse(make([]byte, 0, n), &r)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	writeJSONBody(w, http.StatusOK, appendTokenResponse(make([]byte, 0, n), &r))
 }
 
 // appendTokenResponse appends r as writeJSON encodes it (encoding/json,
 // HTML characters unescaped, a newline at the end) to b.
 func appendTokenResponse(b []byte, r *tokenResponse) []byte {
-	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, r.AccessToken)
-	b = append(b, `,"token_type":`...)
-	b = appendJSONString(b, r.TokenType)
-	b = append(b, `,"expires_in":`...)
-	b = strconv.AppendInt(b, r.ExpiresIn, 10)
+	b = appendAccessToken(b, r.AccessToken, r.TokenType, r.ExpiresIn)
 	if r.RefreshToken != "" {
 		b = append(b, `,"refresh_token":`...)
 		b = appendJSONString(b, r.RefreshToken)
@@ -70,6 +62,17 @@ func appendTokenResponse(b []byte, r *tokenResponse) []byte {
 	b = append(b, `,"session_id":`...)
 	b = appendJSONString(b, r.SessionID)
 	return append(b, "}\n"...)
+}
+
+// appendAccessToken appends the members a token answer starts with, after
+// its opening brace: access_token, token_type and expires_in.
+func appendAccessToken(b []byte, token, typ string, expiresIn int64) []byte {
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, token)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"expires_in":`...)
+	return strconv.AppendInt(b, expiresIn, 10)
 }
 
 // appendJSONString appends s as a JSON string, as encoding/json writes it

@@ -54,3 +54,44 @@ func FuzzAppendTokenResponse(f *testing.F) {
 		}
 	})
 }
+
+// writeJSONBytes returns what writeJSON writes for v.
+func writeJSONBytes(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestAppendClientTokenResponse checks the client credentials answer's
+// encoder against encoding/json, as TestAppendTokenResponse does.
+func TestAppendClientTokenResponse(t *testing.T) {
+	for _, r := range []clientTokenResponse{
+		{AccessToken: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjIn0.c2ln", TokenType: "Bearer", ExpiresIn: 900, Scope: "read write"},
+		{AccessToken: "a", TokenType: "DPoP", ExpiresIn: 300},
+		{},
+		{ExpiresIn: -1},
+		{AccessToken: "a\"b\\c", TokenType: "x\ny\tz\x00", Scope: "<é> & \u2028 \xff"},
+	} {
+		if got, want := appendClientTokenResponse(nil, &r), writeJSONBytes(t, r); !bytes.Equal(got, want) {
+			t.Errorf("got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// FuzzAppendClientTokenResponse checks the encoder against encoding/json
+// for any strings.
+func FuzzAppendClientTokenResponse(f *testing.F) {
+	f.Add("eyJ.a.b", "Bearer", int64(900), "read")
+	f.Add("\"", "\\", int64(-5), "\u2028\xff<>&")
+	f.Fuzz(func(t *testing.T, access, typ string, exp int64, scope string) {
+		r := clientTokenResponse{AccessToken: access, TokenType: typ, ExpiresIn: exp, Scope: scope}
+		if got, want := appendClientTokenResponse(nil, &r), writeJSONBytes(t, r); !bytes.Equal(got, want) {
+			t.Errorf("got %s\nwant %s", got, want)
+		}
+	})
+}
