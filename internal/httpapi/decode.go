@@ -77,6 +77,11 @@ func requestContentType(r *http.Request) contentType {
 	if len(v) != 1 {
 		return contentType{missing: len(v) == 0}
 	}
+	if v[0] == typeForm || v[0] == typeJSON {
+		// What mime.ParseMediaType makes of the plain, lower-case types
+		// (without the map of parameters it allocates).
+		return contentType{typ: v[0], utf8: true}
+	}
 	typ, params, err := mime.ParseMediaType(v[0])
 	if err != nil {
 		return contentType{}
