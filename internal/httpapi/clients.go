@@ -152,10 +152,7 @@ func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, 
 // appendTokenResponse) to b.
 func appendClientTokenResponse(b []byte, r *clientTokenResponse) []byte {
 	b = appendAccessToken(b, r.AccessToken, r.TokenType, r.ExpiresIn)
-	if r.Scope != "" {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, r.Scope)
-	}
+	b = appendOptional(b, `,"scope":`, r.Scope)
 	return append(b, "}\n"...)
 }
 

@@ -47,18 +47,9 @@ func writeTokens(w http.ResponseWriter, t *auth.Tokens) {
 // HTML characters unescaped, a newline at the end) to b.
 func appendTokenResponse(b []byte, r *tokenResponse) []byte {
 	b = appendAccessToken(b, r.AccessToken, r.TokenType, r.ExpiresIn)
-	if r.RefreshToken != "" {
-		b = append(b, `,"refresh_token":`...)
-		b = appendJSONString(b, r.RefreshToken)
-	}
-	if r.IDToken != "" {
-		b = append(b, `,"id_token":`...)
-		b = appendJSONString(b, r.IDToken)
-	}
-	if r.Scope != "" {
-		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, r.Scope)
-	}
+	b = appendOptional(b, `,"refresh_token":`, r.RefreshToken)
+	b = appendOptional(b, `,"id_token":`, r.IDToken)
+	b = appendOptional(b, `,"scope":`, r.Scope)
 	b = append(b, `,"session_id":`...)
 	b = appendJSONString(b, r.SessionID)
 	return append(b, "}\n"...)
@@ -73,6 +64,15 @@ func appendAccessToken(b []byte, token, typ string, expiresIn int64) []byte {
 	b = appendJSONString(b, typ)
 	b = append(b, `,"expires_in":`...)
 	return strconv.AppendInt(b, expiresIn, 10)
+}
+
+// appendOptional appends the member (its comma, name and colon) with the
+// string s, unless s is empty (omitempty).
+func appendOptional(b []byte, member, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendJSONString(append(b, member...), s)
 }
 
 // appendJSONString appends s as a JSON string, as encoding/json writes it
