@@ -10,24 +10,33 @@ import (
 	"github.com/keycard-auth/keycard/internal/postgres/pgtest"
 )
 
+// rotateTestDB opens a fresh database, closed when t ends, with one user,
+// "u" (an admin), created at the time it returns.
+func rotateTestDB(t *testing.T) (*DB, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.NewDatabase(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", Roles: []string{"admin"}, CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := db.Stores().Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return db, t0
+}
+
 // TestRotateFast checks that the one-statement rotation takes the common
 // case (a live token of an active, unlocked session: everything written,
 // audit row included) and declines every other case having written
 // nothing, so that RotateRefreshToken's general path decides it.
 func TestRotateFast(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, t0 := rotateTestDB(t)
 	st := db.Stores()
 	sessions := &SessionStore{db: db}
-	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", Roles: []string{"admin"}, CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
-	if err := st.Users.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
 	_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour), DPoPJKT: "jkt"}
 	if err := st.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
@@ -129,17 +138,8 @@ func TestRotateFast(t *testing.T) {
 // version moves.
 func TestRotationUpdatesSessionInPlace(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, t0 := rotateTestDB(t)
 	st := db.Stores()
-	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
-	if err := st.Users.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
 	// Sessions like the one rotated, a few pages of them on either side.
 	fill := func(from int) {
 		t.Helper()
