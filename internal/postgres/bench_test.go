@@ -3,8 +3,15 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/postgres"
@@ -44,6 +51,7 @@ func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 	if err := s.Users.CreateUser(ctx, u); err != nil {
 		b.Fatal(err)
 	}
+	pg := backendCPU(ctx, b, db)
 	// Creating and migrating the database is not measured.
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -58,11 +66,17 @@ func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 		for pb.Next() {
 			_, nid, nhash, _ := keycard.NewRefreshToken(rand.Reader)
 			now = now.Add(time.Millisecond)
+			var audit *keycard.AuditEvent
+			if opts.Audit != nil {
+				a := *opts.Audit
+				a.Time = now
+				audit = &a
+			}
 			res, err := s.Sessions.RotateRefreshToken(ctx, keycard.RotateRequest{
 				TokenID: tid, SecretHash: hash, Now: now, Grace: keycard.DefaultRotationGrace,
 				Successor:       keycard.RefreshToken{ID: nid, SecretHash: nhash},
 				SuccessorSealed: make([]byte, 120),
-				WithUser:        opts.WithUser, WithKeyGeneration: opts.WithKeyGeneration,
+				WithUser:        opts.WithUser, WithKeyGeneration: opts.WithKeyGeneration, Audit: audit,
 			})
 			if err != nil || res.Outcome != keycard.Rotated {
 				b.Errorf("rotate: %v, %v", res, err)
@@ -71,6 +85,91 @@ func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 			tid, hash = nid, nhash
 		}
 	})
+	b.StopTimer()
+	pg(b)
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU starts counting the CPU time of this process and of the
+// PostgreSQL backends serving db's database, and returns the function
+// that reports them per operation as client-µs/op and pg-µs/op; the
+// latter is left out when the backends' /proc entries cannot be
+// read (a server on another machine). The pool's
+// connections are opened first, so that the backends counted are the
+// ones that will serve the benchmark.
+func backendCPU(ctx context.Context, b *testing.B, db *postgres.DB) func(*testing.B) {
+	b.Helper()
+	pids := func() []int {
+		var pids []int
+		rows, err := db.Pool().Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pid int
+			if err := rows.Scan(&pid); err != nil {
+				b.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+		return pids
+	}
+	// schedstat's first field: nanoseconds on a CPU.
+	cpu := func(pid int) (time.Duration, bool) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			return 0, false
+		}
+		f := strings.Fields(string(data))
+		if len(f) == 0 {
+			return 0, false
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		return time.Duration(ns), err == nil
+	}
+	// Open every connection the pool may use.
+	conns := make([]*pgxpool.Conn, 0, db.Pool().Config().MaxConns)
+	for range cap(conns) {
+		c, err := db.Pool().Acquire(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	start := map[int]time.Duration{}
+	for _, pid := range pids() {
+		if t, ok := cpu(pid); ok {
+			start[pid] = t
+		}
+	}
+	self := processCPU()
+	return func(b *testing.B) {
+		b.ReportMetric(float64((processCPU()-self).Microseconds())/float64(b.N), "client-µs/op")
+		if len(start) == 0 {
+			return
+		}
+		var spent time.Duration
+		for pid, t0 := range start {
+			t, ok := cpu(pid)
+			if !ok {
+				return // a backend went: the sum would be short
+			}
+			spent += t - t0
+		}
+		b.ReportMetric(float64(spent.Microseconds())/float64(b.N), "pg-µs/op")
+	}
 }
 
 // BenchmarkAuthCodeFlow is internal/sqlite's BenchmarkAuthCodeFlow on
@@ -82,4 +181,15 @@ func BenchmarkAuthCodeFlow(b *testing.B) {
 	}
 	b.Cleanup(func() { db.Close() })
 	storetest.BenchAuthCodeFlow(b, db.Stores())
+}
+
+// BenchmarkRotateGrant measures rotations as a refresh grant asks for
+// them (the user, the key generation and the audit row), and reports
+// beside the client's time the CPU that PostgreSQL's backends spent per
+// rotation ("pg-µs/op", read from /proc when the server runs on this
+// machine; absent otherwise): PostgreSQL's share of a grant, which on a
+// machine shared with the server limits the rate as much as Keycard's.
+func BenchmarkRotateGrant(b *testing.B) {
+	benchRotate(b, keycard.RotateRequest{WithUser: true, WithKeyGeneration: true,
+		Audit: &keycard.AuditEvent{Type: keycard.AuditRefresh, ClientAddr: "192.0.2.1", UserAgent: "bench"}})
 }

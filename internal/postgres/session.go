@@ -621,30 +621,6 @@ func (s *SessionStore) rotateFast(ctx context.Context, req keycard.RotateRequest
 		jkt, clientID = &p.DPoPKey, &p.ClientID
 	}
 	args := []any{req.TokenID, req.SecretHash, req.Now, succ.ID, req.SuccessorSealed, succ.SecretHash, jkt, clientID}
-	var q strings.Builder
-	q.WriteString(`WITH s AS MATERIALIZED (
-		SELECT s.` + strings.ReplaceAll(sessionColumns, ", ", ", s."))
-	if req.WithUser {
-		// Named apart from the session's columns (both have an id).
-		for _, c := range strings.Split(userColumns, ", ") {
-			q.WriteString(`, u.` + c + ` AS u_` + c)
-		}
-	}
-	q.WriteString(` FROM sessions s`)
-	if req.WithUser {
-		q.WriteString(` JOIN users u ON u.id = s.user_id`)
-	}
-	q.WriteString(`
-		WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE id = $1)
-			AND s.revoked_at IS NULL AND s.expires_at > $3 AND (s.last_used_at + s.idle_timeout * interval '1 microsecond') > $3
-			AND ($7::text IS NULL OR s.dpop_jkt = '' OR s.dpop_jkt = $7)
-			AND ($8::text IS NULL OR s.client_id = '' OR s.client_id = $8)
-		FOR UPDATE OF s SKIP LOCKED),
-	t AS (UPDATE refresh_tokens SET rotated_at = $3, successor_id = $4, successor_sealed = $5
-		WHERE id = $1 AND secret_hash = $2 AND rotated_at IS NULL AND session_id = (SELECT id FROM s)
-		RETURNING id, session_id, secret_hash, created_at),
-	n AS (INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at) SELECT $4, session_id, $6, $3 FROM t),
-	l AS (UPDATE sessions SET last_used_at = $3 WHERE id = (SELECT session_id FROM t))`)
 	if audit != nil {
 		detail := "{}"
 		if len(audit.Detail) > 0 {
@@ -652,19 +628,8 @@ func (s *SessionStore) rotateFast(ctx context.Context, req keycard.RotateRequest
 		}
 		args = append(args, audit.Time, cleanText(audit.Type), cleanText(audit.Actor), cleanText(audit.Subject),
 			cleanText(audit.ClientAddr), cleanText(audit.UserAgent), detail)
-		q.WriteString(`,
-	a AS (INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
-		SELECT $9::timestamptz, $10::text, COALESCE(NULLIF($11::text, ''), s.user_id), COALESCE(NULLIF($12::text, ''), s.user_id),
-			$13::text, $14::text, $15::text::json FROM t, s)`)
 	}
-	q.WriteString(`
-	SELECT s.*, t.id, t.session_id, t.secret_hash, t.created_at`)
-	if req.WithKeyGeneration {
-		q.WriteString(`, COALESCE((` + keyGenerationQuery + `), 0)`)
-	}
-	q.WriteString(` FROM t, s`)
-
-	rows, err := s.db.pool.Query(ctx, q.String(), args...)
+	rows, err := s.db.pool.Query(ctx, rotateFastQueries[rotateFastVariant(req.WithUser, audit != nil, req.WithKeyGeneration)], args...)
 	if err != nil {
 		return nil, fastError(err)
 	}
@@ -708,6 +673,80 @@ func (s *SessionStore) rotateFast(ctx context.Context, req keycard.RotateRequest
 	presented.RotatedAt, presented.SuccessorID, presented.SuccessorSealed = req.Now, succ.ID, req.SuccessorSealed
 	sess.LastUsedAt = req.Now
 	return res, nil
+}
+
+// rotateFastQueries holds rotateFast's statement for each combination of
+// its options, indexed by rotateFastVariant: built once, not per call.
+var rotateFastQueries = func() (qs [8]string) {
+	for _, withUser := range []bool{false, true} {
+		for _, withAudit := range []bool{false, true} {
+			for _, withKeyGen := range []bool{false, true} {
+				qs[rotateFastVariant(withUser, withAudit, withKeyGen)] = rotateFastQuery(withUser, withAudit, withKeyGen)
+			}
+		}
+	}
+	return qs
+}()
+
+func rotateFastVariant(withUser, withAudit, withKeyGen bool) int {
+	v := 0
+	if withUser {
+		v |= 1
+	}
+	if withAudit {
+		v |= 2
+	}
+	if withKeyGen {
+		v |= 4
+	}
+	return v
+}
+
+// rotateFastQuery is rotateFast's statement: parameters $1–$8 always
+// (token id, secret hash, now, successor id, sealed successor, successor
+// hash, presenter's key, presenter's client), $9–$15 the audit row's
+// (time, type, actor, subject, address, user agent, detail) with
+// withAudit. Its row is the session's columns, the user's (withUser), the
+// presented token's id, session, hash and creation, and the key
+// generation (withKeyGen).
+func rotateFastQuery(withUser, withAudit, withKeyGen bool) string {
+	var q strings.Builder
+	q.WriteString(`WITH s AS MATERIALIZED (
+		SELECT s.` + strings.ReplaceAll(sessionColumns, ", ", ", s."))
+	if withUser {
+		// Named apart from the session's columns (both have an id).
+		for _, c := range strings.Split(userColumns, ", ") {
+			q.WriteString(`, u.` + c + ` AS u_` + c)
+		}
+	}
+	q.WriteString(` FROM sessions s`)
+	if withUser {
+		q.WriteString(` JOIN users u ON u.id = s.user_id`)
+	}
+	q.WriteString(`
+		WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE id = $1)
+			AND s.revoked_at IS NULL AND s.expires_at > $3 AND (s.last_used_at + s.idle_timeout * interval '1 microsecond') > $3
+			AND ($7::text IS NULL OR s.dpop_jkt = '' OR s.dpop_jkt = $7)
+			AND ($8::text IS NULL OR s.client_id = '' OR s.client_id = $8)
+		FOR UPDATE OF s SKIP LOCKED),
+	t AS (UPDATE refresh_tokens SET rotated_at = $3, successor_id = $4, successor_sealed = $5
+		WHERE id = $1 AND secret_hash = $2 AND rotated_at IS NULL AND session_id = (SELECT id FROM s)
+		RETURNING id, session_id, secret_hash, created_at),
+	n AS (INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at) SELECT $4, session_id, $6, $3 FROM t),
+	l AS (UPDATE sessions SET last_used_at = $3 WHERE id = (SELECT session_id FROM t))`)
+	if withAudit {
+		q.WriteString(`,
+	a AS (INSERT INTO audit_events (time, type, actor, subject, client_addr, user_agent, detail)
+		SELECT $9::timestamptz, $10::text, COALESCE(NULLIF($11::text, ''), s.user_id), COALESCE(NULLIF($12::text, ''), s.user_id),
+			$13::text, $14::text, $15::text::json FROM t, s)`)
+	}
+	q.WriteString(`
+	SELECT s.*, t.id, t.session_id, t.secret_hash, t.created_at`)
+	if withKeyGen {
+		q.WriteString(`, COALESCE((` + keyGenerationQuery + `), 0)`)
+	}
+	q.WriteString(` FROM t, s`)
+	return q.String()
 }
 
 // fastError is rotateFast's error for err: nil, to take the general path,

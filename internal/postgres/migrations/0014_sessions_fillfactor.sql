@@ -1,0 +1,16 @@
+-- Keycard schema: room on each page of sessions for the newer versions of
+-- its rows. Every refresh grant updates its session's last_used_at, which
+-- no index holds, so PostgreSQL can write the new version on the same page
+-- without touching the session's indexes (a HOT update) — if the page has
+-- room. At the default fill factor (100) pages are filled by inserts, and
+-- at 100k sessions 88–97% of those updates were not HOT: each also
+-- inserted into sessions_pkey and sessions_user (and sessions_client,
+-- sessions_parent for OIDC grant sessions), and left dead entries there
+-- for vacuum; at 80, 20% were not (BENCHMARKS.md, "PostgreSQL refresh,
+-- round 4").
+--
+-- Setting the fill factor only records it: it takes a SHARE UPDATE
+-- EXCLUSIVE lock (reads and writes go on) and rewrites nothing, so it is
+-- instant on a table of any size. New pages keep 20% free; pages that are
+-- already full gain room as the old versions of their rows are pruned.
+ALTER TABLE sessions SET (fillfactor = 80);
