@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // RefreshSecretLen is the number of random bytes in a refresh token's
@@ -23,14 +24,72 @@ const (
 // from r (normally crypto/rand.Reader), its id, and the SHA-256 hash of its
 // secret, which is all that may be stored. The token string itself is a
 // bearer credential: it must never be logged or stored in plaintext.
-// Authorization and device codes are made the same way (NewOpaqueToken).
+//
+// Its format is NewOpaqueToken's, but the id's first seven characters are
+// the time it was made (see refreshIDTime): ids made one after the other
+// sort next to each other, so that the stores' indexes on the id take each
+// new token on the same few pages instead of one random page per token
+// (each page a rotation changes is written whole to SQLite's WAL at
+// commit). The id's other 86 bits are random, and the 256-bit secret
+// alone is what proves a token; its id is a lookup key, not a secret.
+// Authorization and device codes are made with NewOpaqueToken.
 func NewRefreshToken(r io.Reader) (token, id string, secretHash []byte, err error) {
-	return NewOpaqueToken(r)
+	return newRefreshToken(r, time.Now())
+}
+
+func newRefreshToken(r io.Reader, now time.Time) (token, id string, secretHash []byte, err error) {
+	var b [IDLen + RefreshSecretLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", "", nil, fmt.Errorf("keycard: reading random refresh token: %w", err)
+	}
+	refreshIDTime(b[:IDLen], now)
+	id = base64.RawURLEncoding.EncodeToString(b[:IDLen])
+	secret := base64.RawURLEncoding.EncodeToString(b[IDLen:])
+	return id + "." + secret, id, HashRefreshSecret(secret), nil
+}
+
+// sortedBase64URL is the base64url alphabet in byte order, the order in
+// which the stores compare ids (SQLite's BINARY collation, PostgreSQL's
+// "C" collation of the id column).
+const sortedBase64URL = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+// base64URLValue maps each character of sortedBase64URL, by its place
+// there, to the 6-bit value that base64url encodes as that character.
+var base64URLValue = func() (v [64]byte) {
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range v {
+		v[i] = byte(strings.IndexByte(std, sortedBase64URL[i]))
+	}
+	return v
+}()
+
+// refreshIDTime sets the first 42 bits of id, the first seven characters
+// of its base64url encoding, to now in milliseconds since the Unix epoch
+// (modulo 2^42, which wraps in 2109), as seven base-64 digits written with
+// sortedBase64URL: the encoded ids of later milliseconds sort after those
+// of earlier ones. The other bits of id are left as they are.
+func refreshIDTime(id []byte, now time.Time) {
+	ms := uint64(now.UnixMilli()) & (1<<42 - 1)
+	var v uint64 // the first 48 bits of id: eight base64url characters
+	for _, c := range id[:6] {
+		v = v<<8 | uint64(c)
+	}
+	v &= 63 // the eighth character stays random
+	for i := range 7 {
+		digit := ms >> (6 * (6 - i)) & 63
+		v |= uint64(base64URLValue[digit]) << (6 * (7 - i))
+	}
+	for i := 5; i >= 0; i-- {
+		id[i] = byte(v)
+		v >>= 8
+	}
 }
 
 // NewOpaqueToken returns a new opaque credential "<id>.<secret>" (128
 // random bits of id, 256 of secret) read from r, its id, and the SHA-256
-// of its secret: refresh tokens, authorization codes, device codes.
+// of its secret: authorization codes, device codes. Refresh tokens have
+// the same format, with the time they were made in their id
+// (NewRefreshToken).
 func NewOpaqueToken(r io.Reader) (token, id string, secretHash []byte, err error) {
 	var b [IDLen + RefreshSecretLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {

@@ -47,8 +47,40 @@ func insertAudit(ctx context.Context, tx txn, e *keycard.AuditEvent) error {
 	if err != nil {
 		return err
 	}
-	e.ID, err = res.LastInsertId()
+	if e.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	if !webhookAudit(e.Type) {
+		return nil
+	}
+	// The deliveries the event owes, one per endpoint that takes its
+	// webhook event type (all of them for an endpoint with no list), in
+	// the event's transaction.
+	_, err = tx.rawExec(ctx, `INSERT OR IGNORE INTO webhook_deliveries (endpoint_id, event_id, event_type, audit_type, subject, detail, event_time, next_attempt_at, updated_at)
+		SELECT e.id, ?1, t.event_type, ?2, ?3, ?4, ?5, ?5, ?5
+		FROM webhook_endpoints e, (SELECT CASE ?2
+				WHEN 'login.succeeded' THEN 'user.signed_in'
+				WHEN 'refresh.reuse_detected' THEN 'session.revoked'
+				ELSE ?2 END AS event_type) t
+		WHERE e.events = '[]' OR EXISTS (SELECT 1 FROM json_each(e.events) WHERE value = t.event_type)`,
+		e.ID, e.Type, e.Subject, detail, micros(e.Time))
 	return err
+}
+
+// webhookAudit reports whether an audit event of type typ owes webhook
+// deliveries: the audit types of keycard's webhook event types (see
+// keycard.WebhookUserCreated and the others), as the trigger
+// audit_events_webhooks chose them until migration 0017 and as
+// PostgreSQL's trigger of that name still does. An audit event of any
+// other type is one insert.
+func webhookAudit(typ string) bool {
+	switch typ {
+	case keycard.AuditUserCreated, keycard.AuditLoginSucceeded, keycard.AuditPasswordChanged,
+		keycard.AuditLogout, keycard.AuditTokenReuse,
+		"mfa.enrolled": // auth.AuditMFAEnrolled
+		return true
+	}
+	return false
 }
 
 // ListAudit implements keycard.AuditStore.
