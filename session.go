@@ -318,6 +318,12 @@ type SessionStore interface {
 	// Session returns the session, or an ENOTFOUND error.
 	Session(ctx context.Context, id string) (*Session, error)
 
+	// SessionWithUser returns the session and its user in one read (the
+	// authorization endpoint's single sign-on session), or an ENOTFOUND
+	// error when there is no such session. It judges nothing: the caller
+	// checks that the session is active and the user enabled.
+	SessionWithUser(ctx context.Context, id string) (*Session, *User, error)
+
 	// ListSessions returns a page of the user's sessions, newest first.
 	ListSessions(ctx context.Context, f SessionFilter) ([]*Session, error)
 
