@@ -466,11 +466,6 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 		}
 		return 0, codeExpired()
 	}
-	if done, err := s.redeemSealedFast(ctx, r); err != nil {
-		return 0, wrap("redeem", err)
-	} else if done {
-		return keycard.Redeemed, nil
-	}
 	first := func(b *pgx.Batch) {
 		b.Queue(`SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR SHARE`, r.Session.ParentID)
 		if r.NeedsConsent {
