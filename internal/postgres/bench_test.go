@@ -83,3 +83,15 @@ func BenchmarkAuthCodeFlow(b *testing.B) {
 	b.Cleanup(func() { db.Close() })
 	storetest.BenchAuthCodeFlow(b, db.Stores())
 }
+
+// BenchmarkSessionWithUser is internal/sqlite's on PostgreSQL (the
+// PostgreSQL server's own CPU is not counted: the wall time shows the
+// round trip saved).
+func BenchmarkSessionWithUser(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(b), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchSessionWithUser(b, db.Stores())
+}
