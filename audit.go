@@ -39,6 +39,27 @@ type AuditEvent struct {
 	Detail json.RawMessage
 }
 
+// ValidAuditDetail reports whether d is an AuditEvent's Detail a store
+// accepts: empty, or a JSON object. It is what decoding d into a map
+// accepts (a valid JSON value whose first byte past white space is '{'),
+// without decoding it: stores check every event, inside their write
+// transactions.
+func ValidAuditDetail(d json.RawMessage) bool {
+	if len(d) == 0 {
+		return true
+	}
+	for _, c := range d {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return json.Valid(d)
+		}
+		return false
+	}
+	return false
+}
+
 // AuditFilter selects a page of audit events, newest first.
 type AuditFilter struct {
 	// Type and Subject, when set, must match exactly.

@@ -34,7 +34,7 @@ var layers = map[string][]string{
 	"internal/tlsconfig":        {},
 	"internal/tracing":          {},
 	"internal/tracing/otlptest": {},
-	"internal/auth":             {"", "jose", "jwt", "internal/password", "internal/username", "internal/throttle", "internal/totp"},
+	"internal/auth":             {"", "jose", "jwt", "internal/jsonscan", "internal/password", "internal/username", "internal/throttle", "internal/totp"},
 	"internal/sqlite":           {""},
 	"internal/postgres":         {""},
 	"internal/redis":            {"internal/throttle", "dpop"},

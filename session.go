@@ -318,6 +318,14 @@ type SessionStore interface {
 	// Session returns the session, or an ENOTFOUND error.
 	Session(ctx context.Context, id string) (*Session, error)
 
+	// SessionWithUser returns the session and its user in one read (the
+	// authorization endpoint's single sign-on session), or an ENOTFOUND
+	// error when there is no such session (or, which the stores do not
+	// let happen, its user is gone). It judges nothing: a revoked or
+	// expired session, a grant session and a disabled user are returned
+	// as they are, for the caller to refuse.
+	SessionWithUser(ctx context.Context, id string) (*Session, *User, error)
+
 	// ListSessions returns a page of the user's sessions, newest first.
 	ListSessions(ctx context.Context, f SessionFilter) ([]*Session, error)
 

@@ -14,7 +14,9 @@
 // Claims come in three forms: [RegisteredClaims] and [AccessClaims]
 // (RFC 9068's access-token profile) decoded by a zero-allocation fast path;
 // the caller's own struct, typically embedding RegisteredClaims, decoded
-// with encoding/json; and [MapClaims].
+// with encoding/json; and [MapClaims]. Signing encodes RegisteredClaims
+// and AccessClaims by hand too, claims that implement [ClaimsAppender]
+// with their own method, and anything else with encoding/json.
 //
 // The package depends on the Go standard library and package jose alone.
 package jwt

@@ -59,7 +59,8 @@ func Sign(key *jose.Key, claims any, opts ...SignerOption) (string, error) {
 
 // Sign encodes claims and returns the signed compact JWT. claims may be an
 // AccessClaims or RegisteredClaims (value or pointer), encoded by a fast
-// path, or anything encoding/json turns into a JSON object.
+// path, a [ClaimsAppender], or anything encoding/json turns into a JSON
+// object.
 func (s *Signer) Sign(claims any) (string, error) {
 	b := s.bufs.Get().(*signBuf)
 	defer s.bufs.Put(b)
@@ -72,6 +73,14 @@ func (s *Signer) Sign(claims any) (string, error) {
 	return s.js.Sign(b.payload)
 }
 
+// ClaimsAppender is implemented by claims that encode themselves, which
+// Sign then prefers to encoding/json: AppendClaims appends the claims
+// set, one JSON object, to dst. Sign checks only that what was appended
+// starts with '{' and ends with '}'.
+type ClaimsAppender interface {
+	AppendClaims(dst []byte) ([]byte, error)
+}
+
 func appendClaims(dst []byte, claims any) ([]byte, error) {
 	switch c := claims.(type) {
 	case *AccessClaims:
@@ -82,6 +91,17 @@ func appendClaims(dst []byte, claims any) ([]byte, error) {
 		return appendAccess(dst, &AccessClaims{RegisteredClaims: *c})
 	case RegisteredClaims:
 		return appendAccess(dst, &AccessClaims{RegisteredClaims: c})
+	}
+	if a, ok := claims.(ClaimsAppender); ok {
+		start := len(dst)
+		out, err := a.AppendClaims(dst)
+		if err != nil {
+			return dst, fmt.Errorf("jwt: encoding claims: %w", err)
+		}
+		if len(out) < start+2 || out[start] != '{' || out[len(out)-1] != '}' {
+			return dst, fmt.Errorf("jwt: claims must encode to a JSON object, got %T", claims)
+		}
+		return out, nil
 	}
 	b, err := json.Marshal(claims)
 	if err != nil {

@@ -491,22 +491,13 @@ type BrowserSession struct {
 // enabled; ENOTFOUND otherwise.
 func (s *Service) BrowserSession(ctx context.Context, sessionID string) (*BrowserSession, error) {
 	gone := keycard.Errorf(keycard.ENOTFOUND, "No active session.")
-	sess, err := s.stores.Sessions.Session(ctx, sessionID)
+	sess, u, err := s.stores.Sessions.SessionWithUser(ctx, sessionID)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return nil, gone
 	} else if err != nil {
 		return nil, err
 	}
-	if sess.ParentID != "" || !sess.Active(s.now()) {
-		return nil, gone
-	}
-	u, err := s.stores.Users.UserByID(ctx, sess.UserID)
-	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
-		return nil, gone
-	} else if err != nil {
-		return nil, err
-	}
-	if u.Disabled {
+	if sess.ParentID != "" || !sess.Active(s.now()) || u.Disabled {
 		return nil, gone
 	}
 	return &BrowserSession{Session: sess, User: u}, nil

@@ -15,15 +15,6 @@ type AuditStore struct{ db *DB }
 
 var _ keycard.AuditStore = (*AuditStore)(nil)
 
-// validDetail reports whether d is empty or a JSON object.
-func validDetail(d json.RawMessage) bool {
-	if len(d) == 0 {
-		return true
-	}
-	var m map[string]json.RawMessage
-	return json.Unmarshal(d, &m) == nil && m != nil
-}
-
 // AppendAudit implements keycard.AuditStore.
 func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) error {
 	b := &pgx.Batch{}
@@ -37,7 +28,7 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) err
 // queueAudit queues the insert of e into b and arranges for e.ID to be set
 // when it runs.
 func queueAudit(b *pgx.Batch, e *keycard.AuditEvent) error {
-	if e.Type == "" || !validDetail(e.Detail) {
+	if e.Type == "" || !keycard.ValidAuditDetail(e.Detail) {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Audit event needs a type, and its detail must be a JSON object."}
 	}
 	detail := "{}"

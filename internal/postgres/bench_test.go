@@ -193,3 +193,15 @@ func BenchmarkRotateGrant(b *testing.B) {
 	benchRotate(b, keycard.RotateRequest{WithUser: true, WithKeyGeneration: true,
 		Audit: &keycard.AuditEvent{Type: keycard.AuditRefresh, ClientAddr: "192.0.2.1", UserAgent: "bench"}})
 }
+
+// BenchmarkSessionWithUser is internal/sqlite's on PostgreSQL (the
+// PostgreSQL server's own CPU is not counted: the wall time shows the
+// round trip saved).
+func BenchmarkSessionWithUser(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(b), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchSessionWithUser(b, db.Stores())
+}

@@ -612,7 +612,7 @@ func (s *SessionStore) rotateFast(ctx context.Context, req keycard.RotateRequest
 	var audit *keycard.AuditEvent
 	if req.Audit != nil {
 		audit = req.Audit
-		if audit.Type == "" || !validDetail(audit.Detail) {
+		if audit.Type == "" || !keycard.ValidAuditDetail(audit.Detail) {
 			return nil, nil // same
 		}
 	}

@@ -16,15 +16,6 @@ var _ keycard.AuditStore = (*AuditStore)(nil)
 // NewAuditStore returns the audit store on db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 
-// validDetail reports whether d is empty or a JSON object.
-func validDetail(d json.RawMessage) bool {
-	if len(d) == 0 {
-		return true
-	}
-	var m map[string]json.RawMessage
-	return json.Unmarshal(d, &m) == nil && m != nil
-}
-
 // AppendAudit implements keycard.AuditStore.
 func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) error {
 	err := s.db.update(ctx, func(tx txn) error { return insertAudit(ctx, tx, e) })
@@ -33,7 +24,7 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e *keycard.AuditEvent) err
 
 // insertAudit appends e inside the transaction tx.
 func insertAudit(ctx context.Context, tx txn, e *keycard.AuditEvent) error {
-	if e.Type == "" || !validDetail(e.Detail) {
+	if e.Type == "" || !keycard.ValidAuditDetail(e.Detail) {
 		return &keycard.Error{Code: keycard.EINVALID, Message: "Audit event needs a type, and its detail must be a JSON object."}
 	}
 	detail := "{}"

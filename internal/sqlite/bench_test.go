@@ -89,3 +89,13 @@ func BenchmarkAuthCodeFlow(b *testing.B) {
 	}
 	storetest.BenchAuthCodeFlow(b, db.Stores())
 }
+
+// BenchmarkSessionWithUser: the authorization endpoint's one read of the
+// browser session and its user against the two it replaced.
+func BenchmarkSessionWithUser(b *testing.B) {
+	db, err := openB(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storetest.BenchSessionWithUser(b, db.Stores())
+}

@@ -348,7 +348,7 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 	err := s.db.batches.write(ctx, func(ctx context.Context, tx txn) error {
 		live := r.Session != nil && r.At.Before(r.ExpiresAt)
 		if live {
-			res, err := tx.ExecContext(ctx, `INSERT INTO used_auth_codes (expires_at, id, grant_session_id) VALUES (?, ?, ?)
+			res, err := tx.rawExec(ctx, `INSERT INTO used_auth_codes (expires_at, id, grant_session_id) VALUES (?, ?, ?)
 				ON CONFLICT DO NOTHING`, micros(r.ExpiresAt), r.ID, r.Session.ID)
 			if err != nil {
 				return err
@@ -371,9 +371,9 @@ func (s *GrantStore) redeemSealed(ctx context.Context, r keycard.RedeemRequest) 
 			return err
 		}
 		if r.NeedsConsent {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM consents WHERE user_id = ? AND client_id = ? AND created_at <= ?`,
-				r.Session.UserID, r.Session.ClientID, micros(r.ExpiresAt.Add(-keycard.AuthCodeLifetime))).Scan(&one)
+			var one int64
+			err := tx.rawQueryRow(ctx, `SELECT 1 FROM consents WHERE user_id = ? AND client_id = ? AND created_at <= ?`,
+				[]any{r.Session.UserID, r.Session.ClientID, micros(r.ExpiresAt.Add(-keycard.AuthCodeLifetime))}, &one)
 			if errors.Is(err, sql.ErrNoRows) {
 				return &keycard.Error{Code: keycard.EUNAUTHORIZED, Message: "The user's consent to the client was revoked."}
 			} else if err != nil {
@@ -408,7 +408,14 @@ func usedCodeGrant(ctx context.Context, q queryer, r keycard.RedeemRequest) (str
 // checkLiveParent checks, in a redemption's transaction, that its grant
 // session's parent is a sign-in of the same user, active at r.At.
 func checkLiveParent(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
-	parent, err := getSession(ctx, tx, r.Session.ParentID)
+	parent, dest, finish := sessionScan()
+	err := tx.rawQueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, []any{r.Session.ParentID}, dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sessionNotFound()
+	}
+	if err == nil {
+		err = finish()
+	}
 	if err != nil {
 		return err
 	}

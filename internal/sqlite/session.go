@@ -179,7 +179,7 @@ func insertSession(ctx context.Context, tx txn, sess *keycard.Session, first *ke
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.rawExec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, micros(sess.CreatedAt), nullMicros(sess.AuthTime), amr,
 		micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
 		sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason, sess.DPoPJKT, sess.IdP, sess.IdPSubject, sess.IdPSessionID)

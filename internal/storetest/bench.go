@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,4 +60,72 @@ func BenchAuthCodeFlow(b *testing.B, s keycard.Stores) {
 			}
 		}
 	})
+}
+
+// BenchSessionWithUser compares SessionStore.SessionWithUser with what it
+// replaced at the authorization endpoint, Session and then UserByID,
+// alternating the two one call each; it reports the CPU time of this
+// process (getrusage: the store's side, and SQLite's, which runs in it)
+// and the wall time per call of each as metrics.
+func BenchSessionWithUser(b *testing.B, s keycard.Stores) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := &keycard.User{ID: "u", Username: "u", NormalizedUsername: "u", PasswordHash: "h", Roles: []string{"user"}, Email: "u@example.com",
+		CreatedAt: t0, UpdatedAt: t0, PasswordChangedAt: t0}
+	if err := s.Users.CreateUser(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	for range 64 {
+		sid, _ := keycard.NewID(rand.Reader)
+		_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
+		sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, AMR: []string{"pwd"},
+			IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
+		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, sid)
+	}
+	ways := []func(id string) error{
+		func(id string) error {
+			_, _, err := s.Sessions.SessionWithUser(ctx, id)
+			return err
+		},
+		func(id string) error {
+			sess, err := s.Sessions.Session(ctx, id)
+			if err != nil {
+				return err
+			}
+			_, err = s.Users.UserByID(ctx, sess.UserID)
+			return err
+		},
+	}
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	var used, wall [2]time.Duration
+	var n [2]int
+	i := 0
+	for b.Loop() {
+		w := i % 2
+		id := ids[(i/2)%len(ids)]
+		i++
+		c, t := cpu(), time.Now()
+		if err := ways[w](id); err != nil {
+			b.Fatal(err)
+		}
+		wall[w] += time.Since(t)
+		used[w] += cpu() - c
+		n[w]++
+	}
+	for w, name := range []string{"joined", "two-reads"} {
+		if n[w] > 0 {
+			b.ReportMetric(float64(used[w].Nanoseconds())/1e3/float64(n[w]), name+"-cpu-us/op")
+			b.ReportMetric(float64(wall[w].Nanoseconds())/1e3/float64(n[w]), name+"-wall-us/op")
+		}
+	}
 }

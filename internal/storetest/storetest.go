@@ -50,6 +50,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ChangePassword", testChangePassword},
 		{"RehashPassword", testRehashPassword},
 		{"Sessions", testSessions},
+		{"SessionWithUser", testSessionWithUser},
 		{"ListSessions", testListSessions},
 		{"RevokeSessions", testRevokeSessions},
 		{"Reauthenticated", testReauthenticated},

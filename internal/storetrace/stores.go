@@ -88,6 +88,12 @@ func (w sessionStore) Session(ctx context.Context, id string) (_ *keycard.Sessio
 	return w.SessionStore.Session(ctx, id)
 }
 
+func (w sessionStore) SessionWithUser(ctx context.Context, id string) (_ *keycard.Session, _ *keycard.User, err error) {
+	ctx, end := w.op(ctx, "store.SessionWithUser")
+	defer func() { end(err) }()
+	return w.SessionStore.SessionWithUser(ctx, id)
+}
+
 func (w sessionStore) ListSessions(ctx context.Context, f keycard.SessionFilter) (_ []*keycard.Session, err error) {
 	ctx, end := w.op(ctx, "store.ListSessions")
 	defer func() { end(err) }()
