@@ -55,7 +55,7 @@ if [ -n "$do_pairs" ]; then
   "$dir/httpapi.test" -test.run '^$' -test.bench '^BenchmarkLoginHashPairs$' \
     -test.benchtime "${pairs}x" >"$dir/pairs.txt" 2>"$dir/pairs.err"
   grep '^BenchmarkLoginHashPairs' "$dir/pairs.txt" | awk '{
-    for (i = 4; i < NF; i += 2) printf "  %-22s %s\n", $(i+1), $i }'
+    for (i = 5; i < NF; i += 2) printf "  %-22s %s\n", $(i+1), $i }'
   echo "load after pairs: $(uptime)" | tee -a "$dir/info.txt"
 fi
 
