@@ -24,7 +24,9 @@
 # Outputs in DIR (default: a new temporary directory): after.txt (and
 # before.txt), the raw go test output, and load.txt, uptime per pass.
 set -euo pipefail
+script="$(realpath "$0")"
 cd "$(dirname "$0")"
+. ./lib.sh
 
 passes=10 before="" dir=""
 while [ $# -gt 0 ]; do
@@ -32,13 +34,10 @@ while [ $# -gt 0 ]; do
   --passes) passes="$2"; shift 2 ;;
   --before) before="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
   -o) dir="$2"; shift 2 ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) usage ;;
   esac
 done
-[ -n "$dir" ] || dir="$(mktemp -d)"
-mkdir -p "$dir"
-dir="$(cd "$dir" && pwd)"
-echo "outputs: $dir"
+out_dir "$dir"
 BENCHSTAT="golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
 
 go test -c -o "$dir/after.test" .

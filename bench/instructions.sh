@@ -39,16 +39,14 @@
 # Go's asynchronous preemption is turned off (GODEBUG=asyncpreemptoff=1):
 # callgrind 3.19 aborts on the signal it uses.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 dir=""
 if [ "${1:-}" = "-o" ]; then
   dir="$2"
   shift 2
 fi
-if [ $# -ne 4 ]; then
-  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
-  exit 2
-fi
+[ $# -eq 4 ] || usage
 bin="$1" bench="$2" lo="$3" hi="$4"
 # A benchmark that loops b.N times is run at N=1 first and then at N, so
 # with LO of 2 or more both runs do its setup twice; at 1x it runs once.

@@ -27,7 +27,9 @@
 #
 # Outputs go to DIR (default: a new temporary directory), named on stdout.
 set -euo pipefail
+script="$(realpath "$0")"
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 pairs=15 lo=2 hi=8 dir="" do_pairs=1 do_cg=1
 while [ $# -gt 0 ]; do
@@ -38,13 +40,10 @@ while [ $# -gt 0 ]; do
   --no-pairs) do_pairs=""; shift ;;
   --no-callgrind) do_cg=""; shift ;;
   -o) dir="$2"; shift 2 ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) usage ;;
   esac
 done
-[ -n "$dir" ] || dir="$(mktemp -d)"
-mkdir -p "$dir"
-dir="$(cd "$dir" && pwd)"
-echo "outputs: $dir"
+out_dir "$dir"
 
 go test -c -o "$dir/httpapi.test" ./internal/httpapi
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')" | tee "$dir/info.txt"

@@ -53,26 +53,7 @@ const pairRoundOps = 4 * benchParallelism
 func BenchmarkLoginHashPairs(b *testing.B) {
 	s := newBenchServer(b)
 	n := benchWorkers()
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("pair%02d", i)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for _, name := range names {
-		wg.Go(func() { errs <- s.register(name) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	bodies := make([]string, n)
-	for i, name := range names {
-		bodies[i] = loginBody(name)
-	}
+	bodies := s.loginUsers(b, "pair")
 	h := &password.Hasher{Params: password.DefaultParams()}
 	stored, err := h.Hash(benchPassword)
 	if err != nil {

@@ -349,29 +349,7 @@ func BenchmarkLogin(b *testing.B) {
 
 // benchLogin is BenchmarkLogin on the server s.
 func benchLogin(b *testing.B, s *benchServer) {
-	n := benchWorkers()
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("user%02d", i)
-	}
-	// Hash the passwords concurrently: setup time is not measured, but
-	// it is waited for.
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for _, name := range names {
-		wg.Go(func() { errs <- s.register(name) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	bodies := make([]string, n)
-	for i, name := range names {
-		bodies[i] = loginBody(name)
-	}
+	bodies := s.loginUsers(b, "user")
 
 	var next atomic.Int64
 	b.SetParallelism(benchParallelism)
@@ -392,6 +370,35 @@ func benchLogin(b *testing.B, s *benchServer) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 	cpu.report(b)
+}
+
+// loginUsers registers benchWorkers() users named prefix00, prefix01, …
+// and returns their login request bodies, one per worker.
+func (s *benchServer) loginUsers(b *testing.B, prefix string) []string {
+	n := benchWorkers()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	// Hash the passwords concurrently: setup time is not measured, but
+	// it is waited for.
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, name := range names {
+		wg.Go(func() { errs <- s.register(name) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	bodies := make([]string, n)
+	for i, name := range names {
+		bodies[i] = loginBody(name)
+	}
+	return bodies
 }
 
 // BenchmarkArgon2idHash measures password.Hasher.Verify of a correct
