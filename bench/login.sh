@@ -10,8 +10,10 @@
 #    clients as BenchmarkLogin: N pairs of a round of 64 logins and a
 #    round of 64 argon2id verifications, alternating which goes first.
 #    Prints the median, smallest and largest per-pair ratio of the login
-#    rate to the hash rate (login/hash-rate), and of a hash's CPU time to
-#    a login's (login/hash-cpu); each pair's figures in DIR/pairs.err.
+#    rate to the hash rate (login/hash-rate), of a hash's CPU time to a
+#    login's (login/hash-cpu; user time alone: login/hash-user), and the
+#    system CPU per login and per hash (login-sys-ms/op, hash-sys-ms/op);
+#    each pair's figures in DIR/pairs.err.
 #    Wall and CPU time both still move with other work's memory traffic,
 #    which slows argon2id (19 MiB a hash) more than the rest of a login.
 # 2. Instructions (needs valgrind): BenchmarkLoginSerial and
