@@ -4,6 +4,21 @@
 
 log() { echo "== $*" >&2; }
 
+# usage prints the script's opening comment, its usage, and exits 2.
+usage() {
+  sed -n '2,/^set -euo/p' "${script:-$0}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# out_dir DIR sets dir to DIR as an absolute path (a new temporary
+# directory when DIR is empty), creates it and says where outputs go.
+out_dir() {
+  dir="${1:-$(mktemp -d)}"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  echo "outputs: $dir"
+}
+
 # stop_started ends every process in pids and waits for them: the start
 # of a cleanup.
 stop_started() {

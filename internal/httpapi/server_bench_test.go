@@ -224,26 +224,35 @@ func (s *benchServer) refresh(token string) (*tokenJSON, error) {
 // used, read from /proc/self/stat; ok is false where there is no such
 // file.
 func processCPU() (d time.Duration, ok bool) {
+	user, sys, ok := processTimes()
+	return user + sys, ok
+}
+
+// processTimes returns the user and the system CPU time this process has
+// used, read from /proc/self/stat; ok is false where there is no such
+// file.
+func processTimes() (user, sys time.Duration, ok bool) {
 	b, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	// Field 2, the command name, is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
 	if len(f) < 13 {
-		return 0, false
+		return 0, 0, false
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
 	if err1 != nil || err2 != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	// In clock ticks of USER_HZ, which is 100 on Linux whatever the kernel's HZ.
-	return time.Duration(utime+stime) * (time.Second / 100), true
+	const tick = time.Second / 100
+	return time.Duration(utime) * tick, time.Duration(stime) * tick, true
 }
 
 // cpuMeter measures the process's CPU time from its start to report.
@@ -349,29 +358,7 @@ func BenchmarkLogin(b *testing.B) {
 
 // benchLogin is BenchmarkLogin on the server s.
 func benchLogin(b *testing.B, s *benchServer) {
-	n := benchWorkers()
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("user%02d", i)
-	}
-	// Hash the passwords concurrently: setup time is not measured, but
-	// it is waited for.
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for _, name := range names {
-		wg.Go(func() { errs <- s.register(name) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	bodies := make([]string, n)
-	for i, name := range names {
-		bodies[i] = loginBody(name)
-	}
+	bodies := s.loginUsers(b, "user")
 
 	var next atomic.Int64
 	b.SetParallelism(benchParallelism)
@@ -392,6 +379,35 @@ func benchLogin(b *testing.B, s *benchServer) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 	cpu.report(b)
+}
+
+// loginUsers registers benchWorkers() users named prefix00, prefix01, …
+// and returns their login request bodies, one per worker.
+func (s *benchServer) loginUsers(b *testing.B, prefix string) []string {
+	n := benchWorkers()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	// Hash the passwords concurrently: setup time is not measured, but
+	// it is waited for.
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, name := range names {
+		wg.Go(func() { errs <- s.register(name) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	bodies := make([]string, n)
+	for i, name := range names {
+		bodies[i] = loginBody(name)
+	}
+	return bodies
 }
 
 // BenchmarkArgon2idHash measures password.Hasher.Verify of a correct
