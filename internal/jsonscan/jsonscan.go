@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -222,6 +223,18 @@ func plainASCII(x uint64) bool {
 		(x-0x20*lsb)&^x&msb == 0 && // none < 0x20
 		!hasZeroByte(x^('"'*lsb)) &&
 		!hasZeroByte(x^('\\'*lsb))
+}
+
+// firstSpecial returns the index of the first of the eight bytes of x
+// (loaded little-endian) that plainASCII would not skip — a byte of 0x80
+// or more, a control character, '"' or '\\' — or 8 when there is none.
+// Each test below flags its own lowest matching byte exactly (a borrow
+// runs only from a flagged byte to the bytes above it), so the lowest
+// flag of all four is the first such byte.
+func firstSpecial(x uint64) int {
+	q, b := x^('"'*lsb), x^('\\'*lsb)
+	m := x&msb | (x-0x20*lsb)&^x&msb | (q-lsb)&^q&msb | (b-lsb)&^b&msb
+	return bits.TrailingZeros64(m) >> 3
 }
 
 var errSyntax = errors.New("invalid JSON")
@@ -473,9 +486,14 @@ func (s *scanner) str() (escaped bool, err error) {
 	i := s.i + 1 // after the opening quote
 	s.nonASCII = false
 	for i < len(d) {
-		// Skip eight plain bytes at a time, then look at one.
-		for i+8 <= len(d) && plainASCII(binary.LittleEndian.Uint64(d[i:])) {
-			i += 8
+		// Skip eight plain bytes at a time, then straight to the first
+		// byte that is not plain.
+		for i+8 <= len(d) {
+			n := firstSpecial(binary.LittleEndian.Uint64(d[i:]))
+			i += n
+			if n < 8 {
+				break
+			}
 		}
 		if i >= len(d) {
 			break

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -255,5 +256,53 @@ func TestAppendQuoteValid(t *testing.T) {
 				t.Fatalf("AppendQuoteValid(%q) = %s, want %s", s, got, want)
 			}
 		}
+	}
+}
+
+// firstSpecial finds the first byte plainASCII would not skip, whatever
+// the bytes after it: every byte value at every place, behind plain bytes
+// and before random ones (which may borrow-flag the bytes above).
+func TestFirstSpecial(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	want := func(b [8]byte) int {
+		for i, c := range b {
+			if !plain(c) {
+				return i
+			}
+		}
+		return 8
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	check := func(b [8]byte) {
+		t.Helper()
+		if got := firstSpecial(binary.LittleEndian.Uint64(b[:])); got != want(b) {
+			t.Fatalf("firstSpecial(%q) = %d, want %d", b, got, want(b))
+		}
+	}
+	for place := range 8 {
+		for c := range 256 {
+			for range 64 {
+				var b [8]byte
+				for i := range b {
+					switch {
+					case i < place:
+						b[i] = byte(0x20 + r.IntN(0x60))
+						for !plain(b[i]) {
+							b[i] = byte(0x20 + r.IntN(0x60))
+						}
+					case i == place:
+						b[i] = byte(c)
+					default:
+						b[i] = byte(r.IntN(256))
+					}
+				}
+				check(b)
+			}
+		}
+	}
+	for range 100000 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], r.Uint64())
+		check(b)
 	}
 }
