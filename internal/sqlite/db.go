@@ -140,11 +140,41 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	db := &DB{Now: now, revocationTTL: revocationTTL, path: path, write: write, read: read}
 	db.writeStmts.db, db.readStmts.db = write, read
 	db.batches = startBatcher(db)
-	if err := db.Migrate(ctx); err != nil {
+	if err := db.migrateAtOpen(ctx, busy); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// migrateAtOpen is Migrate, tried again for up to busy while SQLite
+// answers SQLITE_BUSY. Processes (or DBs of one process) opening a new
+// database file at once each switch it to WAL mode on their first write
+// connection and then begin a write transaction; SQLite refuses some of
+// them at once, without waiting in its busy handler, where waiting could
+// deadlock (a connection holding a read lock asking for a write lock
+// while another waits for it to let go). Starting again, on a connection
+// that holds nothing, is SQLite's own advice.
+func (db *DB) migrateAtOpen(ctx context.Context, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := db.Migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or one of its
+// extended codes).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Close closes the database. Stores made from it must not be used after.
