@@ -408,14 +408,7 @@ func usedCodeGrant(ctx context.Context, q queryer, r keycard.RedeemRequest) (str
 // checkLiveParent checks, in a redemption's transaction, that its grant
 // session's parent is a sign-in of the same user, active at r.At.
 func checkLiveParent(ctx context.Context, tx txn, r keycard.RedeemRequest) error {
-	parent, dest, finish := sessionScan()
-	err := tx.rawQueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, []any{r.Session.ParentID}, dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sessionNotFound()
-	}
-	if err == nil {
-		err = finish()
-	}
+	parent, err := tx.session(ctx, r.Session.ParentID)
 	if err != nil {
 		return err
 	}
@@ -456,7 +449,7 @@ func checkGrant(sess *keycard.Session, sessionID, userID, clientID string) error
 // revokeGrant revokes the grant session of a reused code, if it is still
 // there.
 func revokeGrant(ctx context.Context, tx txn, id string, at time.Time) error {
-	sess, err := getSession(ctx, tx, id)
+	sess, err := tx.session(ctx, id)
 	if keycard.ErrorCode(err) == keycard.ENOTFOUND {
 		return nil // pruned
 	} else if err != nil {

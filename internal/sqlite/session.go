@@ -90,6 +90,19 @@ func getSession(ctx context.Context, q queryer, id string) (*keycard.Session, er
 	return s, err
 }
 
+// session is getSession in the transaction t, on the write connection's
+// driver (rawQueryRow) when t allows it.
+func (t txn) session(ctx context.Context, id string) (*keycard.Session, error) {
+	s, dest, finish := sessionScan()
+	err := t.rawQueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, []any{id}, dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sessionNotFound()
+	} else if err != nil {
+		return nil, err
+	}
+	return s, finish()
+}
+
 func getToken(ctx context.Context, q queryer, id string) (*keycard.RefreshToken, error) {
 	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM refresh_tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -133,7 +146,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 			}
 		} else {
 			// The parent's user exists: sessions go with their user.
-			parent, err := getSession(ctx, tx, sess.ParentID)
+			parent, err := tx.session(ctx, sess.ParentID)
 			if err != nil {
 				return err
 			}
@@ -326,7 +339,7 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 	var sess *keycard.Session
 	err := s.db.update(ctx, func(tx txn) error {
 		var err error
-		if sess, err = getSession(ctx, tx, id); err != nil {
+		if sess, err = tx.session(ctx, id); err != nil {
 			return err
 		}
 		return revokeSession(ctx, tx, sess, at, reason)
@@ -340,7 +353,7 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, at time.Tim
 // Reauthenticated implements keycard.SessionStore.
 func (s *SessionStore) Reauthenticated(ctx context.Context, id string, at time.Time, amr []string) error {
 	return wrap("reauthenticated", s.db.update(ctx, func(tx txn) error {
-		sess, err := getSession(ctx, tx, id)
+		sess, err := tx.session(ctx, id)
 		if err != nil {
 			return err
 		}
