@@ -44,6 +44,14 @@ func FuzzParseCompact(f *testing.F) {
 			t.Fatalf("UnsafeParse: got %+v, %v; want nil and a documented error", um, uerr)
 		}
 		m, err := v.Verify(tok)
+		// v remembers the last header segment it accepted and skips
+		// decoding and parsing one equal to it; a verifier with no
+		// memory must come to the same answer.
+		fresh := jose.JWSVerifier{Keys: v.Keys}
+		fm, ferr := fresh.Verify(tok)
+		if (err == nil) != (ferr == nil) || (err == nil && (fm.Header != m.Header || !bytes.Equal(fm.Payload, m.Payload))) {
+			t.Fatalf("Verify with the header memoized: %+v, %v; with a fresh verifier: %+v, %v", m, err, fm, ferr)
+		}
 		if err != nil {
 			if m != nil || !documentedError(err) {
 				t.Fatalf("Verify: got %+v, %v; want nil and a documented error", m, err)

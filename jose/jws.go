@@ -61,13 +61,18 @@ type JWSVerifier struct {
 	MaxSize int
 
 	// last memoizes the most recent header: tokens from one issuer and
-	// key share their header byte for byte, so parsing it again can be
-	// skipped. It holds only what parseHeader produced from those bytes.
+	// key share their header segment byte for byte, so decoding and
+	// parsing it again can be skipped. It holds only what decodeSegment
+	// and parseHeader accepted and produced from those bytes.
 	last atomic.Pointer[parsedHeader]
 }
 
+// parsedHeader is a header segment, still base64url-encoded, that decoded
+// canonically and parsed without error, and what parseHeader made of it.
+// Equal segments decode to equal bytes, so a token whose first segment is
+// seg has header h, and no other check applies to it.
 type parsedHeader struct {
-	raw string
+	seg string
 	h   Header
 }
 
@@ -117,15 +122,15 @@ func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte,
 	dst = slices.Grow(dst, 2*len(token))
 	dst = append(dst, token...)
 	tok := dst[base:]
-	dst, err = decodeSegment(dst, tok[:dot1], "header")
-	if err != nil {
-		return nil, err
-	}
-	if rawHeader := dst[base+len(tok):]; !v.lastHeader(rawHeader, h) {
-		if err := parseHeader(rawHeader, h); err != nil {
+	if seg := tok[:dot1]; !v.lastHeader(seg, h) {
+		dst, err = decodeSegment(dst, seg, "header")
+		if err != nil {
 			return nil, err
 		}
-		v.last.Store(&parsedHeader{raw: string(rawHeader), h: *h})
+		if err := parseHeader(dst[base+len(tok):], h); err != nil {
+			return nil, err
+		}
+		v.last.Store(&parsedHeader{seg: string(seg), h: *h})
 	}
 	if len(v.Algorithms) > 0 && !slices.Contains(v.Algorithms, h.Algorithm) {
 		return nil, fmt.Errorf("%w: %s", ErrAlgorithmMismatch, h.Algorithm)
@@ -159,11 +164,11 @@ func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte,
 	return dst[payloadStart:], nil
 }
 
-// lastHeader fills h from the memoized header if raw is byte for byte the
-// header it was parsed from.
-func (v *JWSVerifier) lastHeader(raw []byte, h *Header) bool {
+// lastHeader fills h from the memoized header if seg is byte for byte
+// the encoded header segment it was decoded and parsed from.
+func (v *JWSVerifier) lastHeader(seg []byte, h *Header) bool {
 	p := v.last.Load()
-	if p == nil || p.raw != string(raw) {
+	if p == nil || p.seg != string(seg) {
 		return false
 	}
 	*h = p.h

@@ -246,6 +246,14 @@ func runAttacks(t *testing.T, cases []attackCase) {
 			case tc.want != nil && m != nil:
 				t.Errorf("got message %+v for a rejected token, want nil", m)
 			}
+			// Again through the same verifier, which now remembers the
+			// header segment if it was accepted and skips decoding and
+			// parsing it: the same answer.
+			m2, err2 := v.Verify(tc.token)
+			if (err2 == nil) != (err == nil) || (err != nil && err2.Error() != err.Error()) ||
+				(err == nil && (m2.Header != m.Header || string(m2.Payload) != string(m.Payload))) {
+				t.Errorf("second Verify: got %+v, %v; first %+v, %v", m2, err2, m, err)
+			}
 			if !tc.shape || tc.maxSize != 0 {
 				return
 			}
