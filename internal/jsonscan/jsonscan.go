@@ -270,8 +270,10 @@ func (s *scanner) fail(what string) error {
 	return fmt.Errorf("%w: %s: %s at offset %d", ErrMalformed, errSyntax, what, s.i)
 }
 
+// skipSpace steps over JSON whitespace. Every byte above ' ' ends it at
+// the first comparison: tokens' JSON usually has no whitespace at all.
 func (s *scanner) skipSpace() {
-	for s.i < len(s.data) {
+	for s.i < len(s.data) && s.data[s.i] <= ' ' {
 		switch s.data[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
