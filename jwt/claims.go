@@ -79,13 +79,15 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON accepts a string or an array of strings.
 func (a *Audience) UnmarshalJSON(b []byte) error {
-	return a.decode(b)
+	return a.decode(b, false)
 }
 
-func (a *Audience) decode(b []byte) error {
+func (a *Audience) decode(b []byte, plain bool) error {
 	if len(b) > 0 && b[0] == '"' {
-		s, err := jsonscan.Unquote(b)
-		if err != nil {
+		s, err := b, error(nil)
+		if plain {
+			s = b[1 : len(b)-1]
+		} else if s, err = jsonscan.Unquote(b); err != nil {
 			return fmt.Errorf("%w: aud", ErrInvalidClaim)
 		}
 		*a = setStrings(*a, 1)
@@ -237,8 +239,10 @@ func decodeStrings(dst []string, b []byte) ([]string, error) {
 			return dst, ErrInvalidClaim
 		}
 		j := i + 1
+		escaped := false
 		for j < len(b) && b[j] != '"' {
 			if b[j] == '\\' {
+				escaped = true
 				j++
 			}
 			j++
@@ -246,9 +250,12 @@ func decodeStrings(dst []string, b []byte) ([]string, error) {
 		if j >= len(b) {
 			return dst, ErrInvalidClaim
 		}
-		s, err := jsonscan.Unquote(b[i : j+1])
-		if err != nil {
-			return dst, err
+		s := b[i+1 : j]
+		if escaped {
+			var err error
+			if s, err = jsonscan.Unquote(b[i : j+1]); err != nil {
+				return dst, err
+			}
 		}
 		dst = setStrings(dst, n+1)
 		setString(&dst[n], s)

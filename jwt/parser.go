@@ -209,17 +209,17 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 	// Reset what a reused value may hold; strings are kept for reuse
 	// until overwritten, and cleared below when absent.
 	var seen uint32
-	err := jsonscan.ScanObject(payload, true, func(name, value []byte) error {
+	err := jsonscan.ScanObjectPlain(payload, true, func(name, value []byte, plain bool) error {
 		var err error
 		bit := uint32(0)
 		switch string(name) {
 		case "iss":
-			bit, err = 1<<0, stringClaim(&reg.Issuer, value)
+			bit, err = 1<<0, stringClaim(&reg.Issuer, value, plain)
 			present |= hasIss
 		case "sub":
-			bit, err = 1<<1, stringClaim(&reg.Subject, value)
+			bit, err = 1<<1, stringClaim(&reg.Subject, value, plain)
 		case "aud":
-			bit, err = 1<<2, reg.Audience.decode(value)
+			bit, err = 1<<2, reg.Audience.decode(value, plain)
 			present |= hasAud
 		case "exp":
 			bit, err = 1<<3, dateClaim(&reg.ExpiresAt, value)
@@ -231,16 +231,16 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 			bit, err = 1<<5, dateClaim(&reg.IssuedAt, value)
 			present |= hasIat
 		case "jti":
-			bit, err = 1<<6, stringClaim(&reg.ID, value)
+			bit, err = 1<<6, stringClaim(&reg.ID, value, plain)
 		default:
 			if ac != nil {
 				switch string(name) {
 				case "sid":
-					bit, err = 1<<7, stringClaim(&ac.SessionID, value)
+					bit, err = 1<<7, stringClaim(&ac.SessionID, value, plain)
 				case "client_id":
-					bit, err = 1<<8, stringClaim(&ac.ClientID, value)
+					bit, err = 1<<8, stringClaim(&ac.ClientID, value, plain)
 				case "scope":
-					bit, err = 1<<9, stringClaim(&ac.Scope, value)
+					bit, err = 1<<9, stringClaim(&ac.Scope, value, plain)
 				case "roles":
 					bit = 1 << 10
 					ac.Roles, err = decodeStrings(ac.Roles, value)
@@ -267,7 +267,7 @@ func (p *Parser) scan(payload []byte, reg *RegisteredClaims, ac *AccessClaims) (
 				case "cnf":
 					bit, err = 1<<15, confirmationClaim(&ac.Confirmation, value)
 				case "acr":
-					bit, err = 1<<16, stringClaim(&ac.ACR, value)
+					bit, err = 1<<16, stringClaim(&ac.ACR, value, plain)
 				case "amr":
 					bit = 1 << 17
 					ac.AMR, err = decodeStrings(ac.AMR, value)
@@ -379,7 +379,7 @@ func decodeActor(a *Actor, value []byte) (*Actor, error) {
 		switch string(name) {
 		case "sub":
 			hasSub = true
-			return stringClaim(&a.Subject, v)
+			return stringClaim(&a.Subject, v, false)
 		case "act":
 			hasAct = true
 			var err error
@@ -437,7 +437,14 @@ func confirmationClaim(dst *Confirmation, value []byte) error {
 	return nil
 }
 
-func stringClaim(dst *string, value []byte) error {
+// stringClaim sets *dst to the JSON string value, whose contents are
+// taken as they are when plain (jsonscan.ScanObjectPlain found it a string
+// without escapes).
+func stringClaim(dst *string, value []byte, plain bool) error {
+	if plain {
+		setString(dst, value[1:len(value)-1])
+		return nil
+	}
 	s, err := jsonscan.Unquote(value)
 	if err != nil {
 		return fmt.Errorf("%w: want a string", ErrInvalidClaim)

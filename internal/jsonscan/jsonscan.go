@@ -67,6 +67,18 @@ func (e *wrapped) Unwrap() error { return e.parent }
 // [ErrMalformed]. ScanObject does not allocate unless a member name
 // contains escapes or an object has more than 16 members.
 func ScanObject(data []byte, fold bool, fn func(name, value []byte) error) error {
+	return scanObject(data, fold, func(name, value []byte, _ bool) error { return fn(name, value) })
+}
+
+// ScanObjectPlain is [ScanObject] for a caller that reads string values:
+// fn is also told whether value is a JSON string without escapes (plain),
+// whose contents are then value[1:len(value)-1] — what [Unquote] would
+// return, without its second pass over them.
+func ScanObjectPlain(data []byte, fold bool, fn func(name, value []byte, plain bool) error) error {
+	return scanObject(data, fold, fn)
+}
+
+func scanObject(data []byte, fold bool, fn func(name, value []byte, plain bool) error) error {
 	s := scanner{data: data}
 	s.skipSpace()
 	if s.i >= len(s.data) || s.data[s.i] != '{' {
@@ -285,7 +297,7 @@ func (s *scanner) skipSpace() {
 
 // object scans an object starting at '{'. At depth 0, fn (if non-nil) is
 // called for each member.
-func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error) error {
+func (s *scanner) object(depth int, fold bool, fn func(name, value []byte, plain bool) error) error {
 	if depth >= MaxDepth {
 		return s.fail("nesting too deep")
 	}
@@ -351,11 +363,20 @@ func (s *scanner) object(depth int, fold bool, fn func(name, value []byte) error
 		s.i++
 		s.skipSpace()
 		vstart := s.i
-		if err := s.value(depth + 1); err != nil {
+		plain := false
+		if s.i < len(s.data) && s.data[s.i] == '"' {
+			// A string, as most members' values are: what value would
+			// do for it, and whether it had escapes.
+			escaped, err := s.str()
+			if err != nil {
+				return err
+			}
+			plain = !escaped
+		} else if err := s.value(depth + 1); err != nil {
 			return err
 		}
 		if fn != nil {
-			if err := fn(name, s.data[vstart:s.i]); err != nil {
+			if err := fn(name, s.data[vstart:s.i], plain); err != nil {
 				return err
 			}
 		}

@@ -213,11 +213,37 @@ func FuzzScanObject(f *testing.F) {
 			}
 			return nil
 		})
+		// ScanObjectPlain hands over the same members, and plain exactly
+		// when the value is a string with no backslash, so that its
+		// contents are what Unquote returns.
+		i := 0
+		perr := ScanObjectPlain(data, fold, func(name, value []byte, plain bool) error {
+			if i >= len(names) || string(name) != names[i] {
+				t.Fatalf("ScanObjectPlain: member %d is %q, ScanObject's %q", i, name, names)
+			}
+			i++
+			isPlain := len(value) >= 2 && value[0] == '"' && !bytes.Contains(value[1:len(value)-1], []byte{'\\'})
+			if plain != isPlain {
+				t.Fatalf("ScanObjectPlain: plain %v for %s", plain, value)
+			}
+			if plain {
+				if got, err := Unquote(value); err != nil || string(got) != string(value[1:len(value)-1]) {
+					t.Fatalf("plain %s, but Unquote gives %q, %v", value, got, err)
+				}
+			}
+			return nil
+		})
+		if (perr == nil) != (err == nil) || (err != nil && perr.Error() != err.Error()) {
+			t.Fatalf("ScanObjectPlain: %v; ScanObject: %v", perr, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("got %v, want an error wrapping ErrMalformed", err)
 			}
 			return
+		}
+		if i != len(names) {
+			t.Fatalf("ScanObjectPlain: %d members, ScanObject %d", i, len(names))
 		}
 		if !json.Valid(data) || !utf8.Valid(data) {
 			t.Fatalf("accepted %q, which is not valid JSON", data)
