@@ -252,12 +252,12 @@ func declaresExtension(hdr string) bool {
 }
 
 // decodeSegment appends the canonical base64url decoding of seg to dst.
+// It refuses CR and LF, which b64 would skip.
 func decodeSegment(dst, seg []byte, what string) ([]byte, error) {
 	n := b64.DecodedLen(len(seg))
-	dst = slices.Grow(dst, n)
-	out := dst[len(dst) : len(dst)+n]
-	m, err := b64.Decode(out, seg)
-	if err != nil {
+	dst = slices.Grow(dst, n+2) // b64Decode's last 64-bit store
+	m, ok := b64Decode(dst[len(dst):len(dst)+n+2], seg)
+	if !ok {
 		return dst, fmt.Errorf("%w: %s is not canonical base64url", ErrMalformed, what)
 	}
 	return dst[:len(dst)+m], nil
