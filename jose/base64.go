@@ -98,9 +98,10 @@ var b64Values = func() *[256]byte {
 // holds some of the decoding.
 //
 // Eight characters a round: eight table reads, one test that none of them
-// was 0xff, one store. It takes about half the instructions of
-// encoding/base64's Decode (a verification's payload and signature:
-// 4,480 → see BENCHMARKS.md, "HS256 verify, round 3").
+// was 0xff, one store. It takes about 60% of the instructions of
+// encoding/base64's Decode (an HS256 verification's payload and
+// signature under callgrind: 2,774 against 4,480; BENCHMARKS.md, "HS256
+// verify, round 3").
 func b64Decode(out, src []byte) (n int, ok bool) {
 	t := b64Values
 	total := len(out)

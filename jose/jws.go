@@ -125,7 +125,7 @@ func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte,
 	if seg := tok[:dot1]; !v.lastHeader(seg, h) {
 		dst, err = decodeSegment(dst, seg, "header")
 		if err != nil {
-			return nil, err
+			return nil, segmentError(token, err)
 		}
 		if err := parseHeader(dst[base+len(tok):], h); err != nil {
 			return nil, err
@@ -151,12 +151,12 @@ func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte,
 	sigStart := len(dst)
 	dst, err = decodeSegment(dst, tok[dot2+1:], "signature")
 	if err != nil {
-		return nil, err
+		return nil, segmentError(token, err)
 	}
 	payloadStart := len(dst)
 	dst, err = decodeSegment(dst, tok[dot1+1:dot2], "payload")
 	if err != nil {
-		return nil, err
+		return nil, segmentError(token, err)
 	}
 	if err := key.verify(tok[:dot2], dst[sigStart:payloadStart]); err != nil {
 		return nil, err
@@ -180,19 +180,24 @@ func (v *JWSVerifier) lastHeader(seg []byte, h *Header) bool {
 // signature. It recognises JWE and JSON serialization to give clear errors.
 func splitCompact(token string) (dot1, dot2 int, err error) {
 	// Fast path, for the shape every real token has: exactly two dots,
-	// non-empty header and signature, and no CR or LF (the only non-
-	// alphabet bytes the strict base64 decoder would skip). Every other
-	// byte is checked by that decoder; the slow path below exists to name
-	// what is wrong with a token that fails here.
+	// non-empty header and signature. Every other byte is checked by
+	// decodeSegment, which refuses anything outside the alphabet, CR and
+	// LF too; the slow path below exists to name what is wrong with a
+	// token that fails here, and segmentError to name it for one whose
+	// segment fails to decode.
 	if dot1 = strings.IndexByte(token, '.'); dot1 > 0 && token[0] != '{' {
 		if d := strings.IndexByte(token[dot1+1:], '.'); d >= 0 {
 			dot2 = dot1 + 1 + d
-			if dot2 < len(token)-1 && strings.IndexByte(token[dot2+1:], '.') < 0 &&
-				strings.IndexByte(token, '\n') < 0 && strings.IndexByte(token, '\r') < 0 {
+			if dot2 < len(token)-1 && strings.IndexByte(token[dot2+1:], '.') < 0 {
 				return dot1, dot2, nil
 			}
 		}
 	}
+	return splitCompactSlow(token)
+}
+
+// splitCompactSlow is splitCompact byte by byte, for the error.
+func splitCompactSlow(token string) (dot1, dot2 int, err error) {
 	if token == "" {
 		return 0, 0, fmt.Errorf("%w: empty token", ErrMalformed)
 	}
@@ -238,6 +243,16 @@ func splitCompact(token string) (dot1, dot2 int, err error) {
 }
 
 func countDots(s string) int { return strings.Count(s, ".") }
+
+// segmentError is the error for token, which splitCompact accepted but one
+// of whose segments did not decode (err): what splitCompactSlow finds wrong
+// with a character of it, if anything, and err otherwise.
+func segmentError(token string, err error) error {
+	if _, _, serr := splitCompactSlow(token); serr != nil {
+		return serr
+	}
+	return err
+}
 
 // declaresExtension reports whether hdr, the first segment of a token that
 // is already known to be malformed, is a JOSE header declaring "b64" or
@@ -433,16 +448,16 @@ func UnsafeParse(token string) (*Message, error) {
 	tok := []byte(token)
 	raw, err := decodeSegment(nil, tok[:dot1], "header")
 	if err != nil {
-		return nil, err
+		return nil, segmentError(token, err)
 	}
 	if err := parseHeader(raw, &m.Header); err != nil {
 		return nil, err
 	}
 	if _, err := decodeSegment(nil, tok[dot2+1:], "signature"); err != nil {
-		return nil, err
+		return nil, segmentError(token, err)
 	}
 	if m.Payload, err = decodeSegment(nil, tok[dot1+1:dot2], "payload"); err != nil {
-		return nil, err
+		return nil, segmentError(token, err)
 	}
 	return m, nil
 }
