@@ -460,45 +460,52 @@ func (s *scanner) literal(lit string) error {
 }
 
 func (s *scanner) number() error {
-	d := s.data
-	if d[s.i] == '-' {
-		s.i++
+	// The index lives in a local until the end, so that the digit loops
+	// do not load and store s.i for every digit.
+	d, i := s.data, s.i
+	if d[i] == '-' {
+		i++
 	}
-	if s.i >= len(d) {
+	if i >= len(d) {
+		s.i = i
 		return s.fail("bad number")
 	}
-	if d[s.i] == '0' {
-		s.i++
-	} else if d[s.i] >= '1' && d[s.i] <= '9' {
-		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
-			s.i++
+	if d[i] == '0' {
+		i++
+	} else if d[i] >= '1' && d[i] <= '9' {
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
 		}
 	} else {
+		s.i = i
 		return s.fail("bad number")
 	}
-	if s.i < len(d) && d[s.i] == '.' {
-		s.i++
-		n := s.i
-		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
-			s.i++
+	if i < len(d) && d[i] == '.' {
+		i++
+		n := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
 		}
-		if s.i == n {
+		if i == n {
+			s.i = i
 			return s.fail("bad fraction")
 		}
 	}
-	if s.i < len(d) && (d[s.i] == 'e' || d[s.i] == 'E') {
-		s.i++
-		if s.i < len(d) && (d[s.i] == '+' || d[s.i] == '-') {
-			s.i++
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
 		}
-		n := s.i
-		for s.i < len(d) && d[s.i] >= '0' && d[s.i] <= '9' {
-			s.i++
+		n := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
 		}
-		if s.i == n {
+		if i == n {
+			s.i = i
 			return s.fail("bad exponent")
 		}
 	}
+	s.i = i
 	return nil
 }
 
