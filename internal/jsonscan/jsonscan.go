@@ -476,20 +476,14 @@ func (s *scanner) number() error {
 	if d[i] == '0' {
 		i++
 	} else if d[i] >= '1' && d[i] <= '9' {
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
+		i = skipDigits(d, i)
 	} else {
 		s.i = i
 		return s.fail("bad number")
 	}
 	if i < len(d) && d[i] == '.' {
-		i++
-		n := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == n {
+		n := i + 1
+		if i = skipDigits(d, n); i == n {
 			s.i = i
 			return s.fail("bad fraction")
 		}
@@ -500,16 +494,22 @@ func (s *scanner) number() error {
 			i++
 		}
 		n := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == n {
+		if i = skipDigits(d, n); i == n {
 			s.i = i
 			return s.fail("bad exponent")
 		}
 	}
 	s.i = i
 	return nil
+}
+
+// skipDigits returns the index of the first byte of d at or after i that
+// is not an ASCII digit.
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // str scans a string starting at '"', validating escapes and UTF-8, and
