@@ -37,22 +37,26 @@ const Version = 0x13
 const argon2id = 2
 
 // A Buffer is the memory of Argon2id hashes made one after the other. Its
-// zero value is empty and grows to the memory a hash needs. A Buffer must
-// not be used by two hashes at once.
+// zero value is empty and grows to the memory a hash needs; Free gives
+// the memory back. A Buffer must not be used by two hashes at once, nor
+// freed while a hash uses it.
 //
-// On Linux the memory is mapped outside the Go heap and asked to be
-// backed by transparent huge pages (2 MiB) where the kernel allows it
-// (madvise): Argon2's reads at random across the whole memory then miss
-// the TLB far less than on 4 KiB pages. It is unmapped once the Buffer is
-// garbage. Elsewhere it is an ordinary slice.
+// On Linux the memory of a Buffer of 2 MiB or more is mapped outside the
+// Go heap, asked to be backed by transparent huge pages where the kernel
+// allows it (madvise) and left out of core dumps: with two hashes at once
+// Argon2's reads at random across its memory run measurably faster on
+// 2 MiB pages (BENCHMARKS.md, "Login, round 3"). It is unmapped by Free,
+// when the Buffer grows, or else once it is garbage. Elsewhere, and when
+// the mapping fails, it is an ordinary slice.
 type Buffer struct {
 	mem *blocks
 }
 
 // blocks is the memory of a Buffer: all in one allocation, from the Go
-// heap or mapped (blocks_linux.go), freed when the blocks are garbage.
+// heap or mapped (blocks_linux.go).
 type blocks struct {
-	b []block
+	b    []block
+	free func() // unmaps a mapping at once; nil for heap memory
 }
 
 // Size is the memory the Buffer holds, in KiB.
@@ -63,10 +67,20 @@ func (b *Buffer) Size() int {
 	return len(b.mem.b)
 }
 
+// Free gives the Buffer's memory back (unmapped at once, if it was
+// mapped) and leaves it empty, ready to grow again.
+func (b *Buffer) Free() {
+	if b.mem != nil && b.mem.free != nil {
+		b.mem.free()
+	}
+	b.mem = nil
+}
+
 // IDKey is golang.org/x/crypto/argon2.IDKey computed in buf: it derives a
 // key of keyLen bytes from the password, salt and cost parameters with
-// Argon2id. buf grows if it holds less than the hash needs; with nil, the
-// hash allocates its own memory as x/crypto does. The CPU cost and
+// Argon2id. buf grows if it holds less than the hash needs (a larger one
+// lends a prefix); with nil, the hash allocates its own memory on the Go
+// heap, as x/crypto does. The CPU cost and
 // parallelism degree must be greater than zero.
 func IDKey(buf *Buffer, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
 	return deriveKey(buf, password, salt, nil, nil, time, memory, threads, keyLen)
@@ -88,14 +102,17 @@ func deriveKey(buf *Buffer, password, salt, secret, data []byte, time, memory ui
 	if memory < 2*syncPoints*uint32(threads) {
 		memory = 2 * syncPoints * uint32(threads)
 	}
+	var mem *blocks
 	if buf == nil {
-		buf = new(Buffer)
+		// As x/crypto: heap memory that is garbage after this hash.
+		mem = &blocks{b: make([]block, memory)}
+	} else {
+		if buf.Size() < int(memory) {
+			buf.Free() // the old blocks go before the new ones come
+			buf.mem = newBlocks(int(memory))
+		}
+		mem = buf.mem
 	}
-	if buf.Size() < int(memory) {
-		buf.mem = nil // the old blocks can go before the new ones come
-		buf.mem = newBlocks(int(memory))
-	}
-	mem := buf.mem
 	B := mem.b[:memory]
 	initBlocks(B, &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), argon2id)

@@ -12,11 +12,12 @@ import (
 const hugePage = 2 << 20
 
 // newBlocks maps n blocks of anonymous memory, starting on a huge-page
-// boundary, and asks the kernel to back them with transparent huge pages
+// boundary; asks the kernel to back them with transparent huge pages
 // (MADV_HUGEPAGE; a kernel that will not is no error, the pages are then
-// 4 KiB ones). The mapping is unmapped when the blocks are garbage.
-// Blocks smaller than a huge page, or that cannot be mapped, come from
-// the Go heap.
+// 4 KiB ones) and to leave them out of core dumps (MADV_DONTDUMP: they
+// hold password-derived blocks). The mapping is unmapped by the blocks'
+// free, or once they are garbage. Blocks smaller than a huge page, or
+// that cannot be mapped, come from the Go heap.
 func newBlocks(n int) *blocks {
 	size := n * int(unsafe.Sizeof(block{}))
 	if size < hugePage {
@@ -31,9 +32,14 @@ func newBlocks(n int) *blocks {
 		off = int(hugePage - p%hugePage)
 	}
 	_ = unix.Madvise(mapping[off:off+size], unix.MADV_HUGEPAGE)
+	_ = unix.Madvise(mapping, unix.MADV_DONTDUMP)
 	// The mapping holds no Go pointers and is aligned far beyond a
 	// block's eight bytes; the collector never scans or moves it.
 	m := &blocks{b: unsafe.Slice((*block)(unsafe.Pointer(&mapping[off])), n)}
-	runtime.AddCleanup(m, func(mapping []byte) { _ = unix.Munmap(mapping) }, mapping)
+	cleanup := runtime.AddCleanup(m, func(mapping []byte) { _ = unix.Munmap(mapping) }, mapping)
+	m.free = func() {
+		cleanup.Stop()
+		_ = unix.Munmap(mapping)
+	}
 	return m
 }

@@ -13,17 +13,26 @@ import (
 	xargon2 "golang.org/x/crypto/argon2"
 )
 
-// A Buffer of a huge page or more is a mapping of its own, asked for huge
-// pages, that gives the same keys as x/crypto and is unmapped once the
-// Buffer is garbage.
+// A Buffer of a huge page or more is a mapping of its own, on a huge-page
+// boundary, that gives x/crypto's keys when reused for other passwords,
+// salts and lane counts, that Free unmaps at once, and that is unmapped
+// once the Buffer is garbage.
 func TestMappedBlocks(t *testing.T) {
 	const memory = 4 << 10 // KiB: two huge pages
 	buf := new(Buffer)
-	password, salt := []byte("password"), []byte("somesalt")
-	want := xargon2.IDKey(password, salt, 1, memory, 1, 32)
-	for range 2 {
-		if got := IDKey(buf, password, salt, 1, memory, 1, 32); !bytes.Equal(got, want) {
-			t.Fatalf("%x, want %x", got, want)
+	for i, c := range []struct {
+		password, salt string
+		time, memory   uint32
+		threads        uint8
+	}{
+		{"password", "somesalt", 1, memory, 1},
+		{"another password", "another salt", 2, memory, 3},
+		{"a third", "saltsaltsalt", 1, memory - 100, 2}, // a prefix of the mapping
+		{"password", "somesalt", 1, memory, 4},
+	} {
+		want := xargon2.IDKey([]byte(c.password), []byte(c.salt), c.time, c.memory, c.threads, 32)
+		if got := IDKey(buf, []byte(c.password), []byte(c.salt), c.time, c.memory, c.threads, 32); !bytes.Equal(got, want) {
+			t.Fatalf("case %d: %x, want %x", i, got, want)
 		}
 	}
 	start := uintptr(unsafe.Pointer(&buf.mem.b[0]))
@@ -33,6 +42,18 @@ func TestMappedBlocks(t *testing.T) {
 	if !mapped(t, start) {
 		t.Fatalf("no mapping holds %#x: the blocks are not mapped memory", start)
 	}
+	buf.Free()
+	if buf.Size() != 0 {
+		t.Fatalf("Size = %d after Free", buf.Size())
+	}
+	if mapped(t, start) {
+		t.Fatalf("the mapping at %#x is still there after Free", start)
+	}
+
+	// Without Free: unmapped once garbage.
+	buf = new(Buffer)
+	IDKey(buf, []byte("password"), []byte("somesalt"), 1, memory, 1, 32)
+	start = uintptr(unsafe.Pointer(&buf.mem.b[0]))
 	buf = nil
 	deadline := time.Now().Add(30 * time.Second)
 	for mapped(t, start) {
