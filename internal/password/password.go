@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/keycard-auth/keycard/internal/argon2"
 )
@@ -97,11 +98,13 @@ func DefaultParams() Params {
 // the others wait their turn. More would not finish sooner on a busy
 // machine, and each holds Params.Memory: bounding them keeps memory flat
 // under a burst of logins (measured: logins per second went from 0.75 to
-// 0.98 of the raw hashing rate). A computation works in a buffer kept from
-// the last one rather than in Params.Memory KiB allocated, zeroed and
-// collected for every hash (internal/argon2); buffers nobody used since
-// the last garbage collection but one are let go, so an idle server gives
-// the memory back. A Hasher must not be copied after first use.
+// 0.98 of the raw hashing rate). Each slot keeps the memory of its last
+// computation for the next (internal/argon2), rather than Params.Memory
+// KiB allocated, zeroed and collected for every hash; so a Hasher holds
+// at most MaxConcurrent × Params.Memory KiB between hashes. A slot's
+// memory is let go after a minute without hashes, and at once after a
+// hash that needed more than Params.Memory (an old or hostile stored
+// hash). A Hasher must not be copied after first use.
 type Hasher struct {
 	// Params for new hashes; the zero value means DefaultParams.
 	Params Params
@@ -111,29 +114,59 @@ type Hasher struct {
 	// runtime.GOMAXPROCS(0).
 	MaxConcurrent int
 
-	once    sync.Once
-	slots   chan struct{}
-	buffers sync.Pool // of *argon2.Buffer
+	once sync.Once
+	// slots holds a buffer for each computation that may run: a
+	// computation takes one, waiting while there is none, and puts it
+	// back.
+	slots chan *argon2.Buffer
+	// idle is how long slots keep their memory without hashes; 0 means
+	// idleRelease. trim runs that long after the last hash.
+	idle time.Duration
+	trim *time.Timer
 }
 
-// idKey is argon2id, run in one of the Hasher's slots with one of its
-// buffers.
-func (h *Hasher) idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+// idleRelease is how long a Hasher keeps its buffers without hashes.
+const idleRelease = time.Minute
+
+// idKey is argon2id, run in one of the Hasher's slots with its buffer.
+func (h *Hasher) idKey(password, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
 	h.once.Do(func() {
 		n := h.MaxConcurrent
 		if n <= 0 {
 			n = runtime.GOMAXPROCS(0)
 		}
-		h.slots = make(chan struct{}, n)
+		h.slots = make(chan *argon2.Buffer, n)
+		for range n {
+			h.slots <- new(argon2.Buffer)
+		}
+		if h.idle <= 0 {
+			h.idle = idleRelease
+		}
+		h.trim = time.AfterFunc(h.idle, h.freeIdle)
 	})
-	h.slots <- struct{}{}
-	defer func() { <-h.slots }()
-	buf, _ := h.buffers.Get().(*argon2.Buffer)
-	if buf == nil {
-		buf = new(argon2.Buffer)
+	buf := <-h.slots
+	defer func() {
+		if buf.Size() > int(h.params().Memory) {
+			buf.Free()
+		}
+		h.slots <- buf
+		h.trim.Reset(h.idle)
+	}()
+	return argon2.IDKey(buf, password, salt, passes, memory, threads, keyLen)
+}
+
+// freeIdle frees the memory of every slot not in use: it runs once the
+// Hasher has made no hash for its idle time.
+func (h *Hasher) freeIdle() {
+	for range cap(h.slots) {
+		select {
+		case buf := <-h.slots:
+			buf.Free()
+			h.slots <- buf
+		default:
+			return // the others are in use
+		}
 	}
-	defer h.buffers.Put(buf)
-	return argon2.IDKey(buf, password, salt, time, memory, threads, keyLen)
 }
 
 func (h *Hasher) params() Params {

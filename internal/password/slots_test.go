@@ -1,20 +1,20 @@
 package password
 
 import (
-	"runtime"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/keycard-auth/keycard/internal/argon2"
 )
+
+var smallParams = Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // A Hasher runs no more than MaxConcurrent argon2id computations at once.
 func TestHasherWaitsForAFreeSlot(t *testing.T) {
-	h := &Hasher{Params: Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, MaxConcurrent: 1}
+	h := &Hasher{Params: smallParams, MaxConcurrent: 1}
 	if _, err := h.Hash("first password"); err != nil { // sets up the slots
 		t.Fatal(err)
 	}
-	h.slots <- struct{}{} // take the only slot
+	buf := <-h.slots // take the only slot
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -27,31 +27,83 @@ func TestHasherWaitsForAFreeSlot(t *testing.T) {
 		t.Fatal("a hash ran while every slot was taken")
 	case <-time.After(100 * time.Millisecond):
 	}
-	<-h.slots // free it
+	h.slots <- buf // free it
 	<-done
 }
 
-// A hash leaves its buffer for the next one, and buffers nobody has used
-// across two garbage collections are let go, so an idle server gives the
-// memory back.
-func TestHasherBuffers(t *testing.T) {
-	h := &Hasher{Params: Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, MaxConcurrent: 1}
-	var buf *argon2.Buffer
-	// Under the race detector sync.Pool drops a quarter of what is put
-	// in it at random; a few hashes make the miss unlikely to repeat.
-	for i := 0; buf == nil && i < 20; i++ {
-		if _, err := h.Hash("first password"); err != nil {
-			t.Fatal(err)
+// A hash leaves its memory to the next one; there are never more buffers
+// than slots, however many hashes wait.
+func TestHasherKeepsOneBufferPerSlot(t *testing.T) {
+	h := &Hasher{Params: smallParams, MaxConcurrent: 2, idle: time.Hour}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := h.Hash("a password"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(h.slots); n != 2 {
+		t.Fatalf("%d buffers in the slots, want 2", n)
+	}
+	kept := 0
+	for range 2 {
+		buf := <-h.slots
+		defer func() { h.slots <- buf }()
+		switch buf.Size() {
+		case 64:
+			kept++
+		case 0:
+		default:
+			t.Errorf("a slot holds %d KiB, want 64 or none", buf.Size())
 		}
-		buf, _ = h.buffers.Get().(*argon2.Buffer)
 	}
-	if buf == nil || buf.Size() != 64 {
-		t.Fatalf("after a hash the pool holds %v, want a buffer of 64 KiB", buf)
+	if kept == 0 {
+		t.Error("no slot kept the memory of its last hash")
 	}
-	h.buffers.Put(buf)
-	runtime.GC()
-	runtime.GC()
-	if buf, _ := h.buffers.Get().(*argon2.Buffer); buf != nil {
-		t.Fatalf("after two collections the pool still holds a buffer of %d KiB", buf.Size())
+}
+
+// A stored hash that needs more memory than the Hasher's own parameters
+// (an older, costlier one, or a hostile row) is verified, and its memory
+// is let go at once rather than kept for the hashes after it.
+func TestHasherFreesLargerMemory(t *testing.T) {
+	big := &Hasher{Params: Params{Memory: 4 << 10, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
+	stored, err := big.Hash("a password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Hasher{Params: smallParams, MaxConcurrent: 1, idle: time.Hour}
+	if ok, rehash, err := h.Verify("a password", stored); !ok || !rehash || err != nil {
+		t.Fatalf("Verify = %v, %v, %v; want true, true, nil", ok, rehash, err)
+	}
+	buf := <-h.slots
+	defer func() { h.slots <- buf }()
+	if buf.Size() != 0 {
+		t.Fatalf("after a 4 MiB hash the slot keeps %d KiB; want it let go", buf.Size())
+	}
+}
+
+// Without hashes for its idle time, a Hasher lets all its memory go.
+func TestHasherFreesIdleMemory(t *testing.T) {
+	h := &Hasher{Params: smallParams, MaxConcurrent: 2, idle: 20 * time.Millisecond}
+	if _, err := h.Hash("a password"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		total := 0
+		for range 2 {
+			buf := <-h.slots
+			total += buf.Size()
+			h.slots <- buf
+		}
+		if total == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slots still hold %d KiB 30 s after the last hash", total)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
