@@ -99,7 +99,8 @@ func (v *JWSVerifier) Verify(token string) (*Message, error) {
 // slice when it lacks room). With a dst of enough capacity and a reused h
 // whose string fields already hold the token's values, it does not
 // allocate for HMAC keys. The payload is returned only if the signature is
-// valid.
+// valid. All of dst's spare capacity may be written as scratch (the token,
+// its decoded segments), also beyond the returned payload's end.
 func (v *JWSVerifier) VerifyAppend(dst []byte, token string, h *Header) ([]byte, error) {
 	if v.Keys == nil {
 		return nil, fmt.Errorf("%w: no keys given", ErrKeyNotFound)

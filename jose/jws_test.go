@@ -163,3 +163,61 @@ func TestSignWithHeader(t *testing.T) {
 		t.Error("SignWithHeader signed with a public key")
 	}
 }
+
+// The verifier's memo of the last header skips only the header's decoding
+// and parse: a verifier whose allowed algorithms or keys change between
+// two verifications of the same token applies the new ones at once.
+func TestHeaderMemoFollowsAlgorithmsAndKeys(t *testing.T) {
+	key, err := GenerateKey(HS256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err = key.WithKeyID("k1"); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Sign(key, Header{Type: "JWT"}, []byte(`{"sub":"alice"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewKeySet(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &JWSVerifier{Keys: set}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("first verification: %v", err)
+	}
+	v.Algorithms = []Algorithm{ES256}
+	if _, err := v.Verify(tok); !errors.Is(err, ErrAlgorithmMismatch) {
+		t.Fatalf("with HS256 no longer allowed: %v, want ErrAlgorithmMismatch", err)
+	}
+	v.Algorithms = nil
+	other, err := GenerateKey(HS256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other, err = other.WithKeyID("k2"); err != nil {
+		t.Fatal(err)
+	}
+	if v.Keys, err = NewKeySet(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("with k1 gone from the keys: %v, want ErrKeyNotFound", err)
+	}
+	if other, err = other.WithKeyID("k1"); err != nil { // same kid, another secret
+		t.Fatal(err)
+	}
+	if v.Keys, err = NewKeySet(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); !errors.Is(err, ErrSignatureInvalid) {
+		t.Fatalf("with k1 now another secret: %v, want ErrSignatureInvalid", err)
+	}
+	if v.Keys, err = NewKeySet(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("with the key back: %v", err)
+	}
+}
