@@ -3,24 +3,24 @@
 // license that can be found in the LICENSE file.
 
 // Package argon2 is the Argon2id of golang.org/x/crypto/argon2 (v0.58.0,
-// whose LICENSE is beside this file) with one change: the caller can
-// hand it the memory to work in, a Buffer, and use the same Buffer for
-// hash after hash, where x/crypto allocates (and the runtime zeroes or
-// faults in) Params.Memory KiB for every hash. Keycard's logins each
-// hash once with 19 MiB; the allocation, its zeroing and the collector's
-// work on it were the largest part of a login above the hash itself
-// (BENCHMARKS.md, "Login, round 3"; docs/decisions/argon2-buffers.md).
+// whose LICENSE is beside this file), changed so that the caller can hand
+// it the memory to work in, a Buffer, and use the same Buffer for hash
+// after hash, where x/crypto allocates (and the runtime zeroes or faults
+// in) the whole memory for every hash. Keycard's logins each hash once
+// with 19 MiB; the allocation, its zeroing and the collector's work on it
+// were the largest part of a login above the hash itself (BENCHMARKS.md,
+// "Login, round 3"; docs/decisions/argon2-buffers.md).
 //
 // A reused buffer holds the last hash's blocks, so nothing may read a
 // block before this hash has written it: the first pass computes each
 // block without XOR (as RFC 9106 §3.2 says for every block of the first
 // pass), where x/crypto XORs into the zeroed memory it has just made.
-// And the first lane of each segment is computed on the calling
-// goroutine rather than on a new one. The rest (the BlaMka compression in
-// Go and SSE assembly, the indexing, BLAKE2b's H') is x/crypto's code
-// unchanged. Tests check every result
-// against golang.org/x/crypto/argon2.IDKey, with fresh and reused
-// buffers, and against RFC 9106's test vector.
+// The first lane of each segment is computed on the calling goroutine
+// rather than on a new one, and on Linux a Buffer's memory is a mapping
+// of its own (blocks_linux.go). The rest (the BlaMka compression in Go
+// and SSE assembly, the indexing, BLAKE2b's H') is x/crypto's code
+// unchanged. Tests check every result against x/crypto's IDKey, with
+// fresh and reused buffers, and against RFC 9106's test vector.
 package argon2
 
 import (
@@ -80,8 +80,8 @@ func (b *Buffer) Free() {
 // key of keyLen bytes from the password, salt and cost parameters with
 // Argon2id. buf grows if it holds less than the hash needs (a larger one
 // lends a prefix); with nil, the hash allocates its own memory on the Go
-// heap, as x/crypto does. The CPU cost and
-// parallelism degree must be greater than zero.
+// heap, as x/crypto does. The CPU cost and parallelism degree must be
+// greater than zero.
 func IDKey(buf *Buffer, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
 	return deriveKey(buf, password, salt, nil, nil, time, memory, threads, keyLen)
 }
