@@ -97,8 +97,8 @@ func DefaultParams() Params {
 // At most MaxConcurrent argon2id computations of one Hasher run at once;
 // the others wait their turn. More would not finish sooner on a busy
 // machine, and each holds Params.Memory: bounding them keeps memory flat
-// under a burst of logins (measured: logins per second went from 0.75 to
-// 0.98 of the raw hashing rate). Each slot keeps the memory of its last
+// under a burst of logins (BENCHMARKS.md: "Why logins fall short of the
+// hash rate", "Login, round 3"). Each slot keeps the memory of its last
 // computation for the next (internal/argon2), rather than Params.Memory
 // KiB allocated, zeroed and collected for every hash; so a Hasher holds
 // at most MaxConcurrent × Params.Memory KiB between hashes. A slot's
