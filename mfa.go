@@ -79,6 +79,22 @@ type MFAStore interface {
 	// RecoveryCodesLeft returns how many unused recovery codes the user
 	// has.
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+
+	// Factors returns the second factors the user has, in one read: the
+	// MFA step of every sign-in asks. An unknown user has none.
+	Factors(ctx context.Context, userID string) (MFAFactors, error)
+}
+
+// MFAFactors is what MFAStore.Factors returns: the second factors a user
+// has.
+type MFAFactors struct {
+	// TOTP is whether the user has a confirmed TOTP credential (a
+	// pending one does not count).
+	TOTP bool
+	// RecoveryCodesLeft is how many unused recovery codes the user has.
+	RecoveryCodesLeft int
+	// Passkeys is how many passkeys the user has (PasskeyStore).
+	Passkeys int
 }
 
 // CheckRecoveryCodeHashes returns an EINVALID error when a hash is empty

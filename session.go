@@ -293,6 +293,24 @@ type SessionFilter struct {
 	Limit int
 }
 
+// CreateSessionOptions are what SessionStore.CreateSession does besides
+// the session, in its transaction: a sign-in's one write.
+type CreateSessionOptions struct {
+	// Audit, when not nil, is appended to the audit log (with the
+	// deliveries its webhook event owes), so that a sign-in's session and
+	// its record are both made or neither. An invalid event is EINVALID,
+	// and nothing is made.
+	Audit *AuditEvent
+	// WithKeyGeneration asks for the key store's generation
+	// (KeyStore.KeyGeneration), read in the session's transaction, in
+	// KeyGeneration: the caller can tell whether the signing keys changed
+	// (an emergency revocation by another process) without a read of its
+	// own before it signs the session's first token.
+	WithKeyGeneration bool
+	// KeyGeneration is set by CreateSession when WithKeyGeneration is.
+	KeyGeneration int64
+}
+
 // SessionStore keeps sessions and their refresh tokens. Every method that
 // revokes sessions also appends RevokeSession entries (or one RevokeAllUsers
 // entry) to the revocation feed in the same transaction, and revoking a
@@ -312,8 +330,9 @@ type SessionStore interface {
 	// the parent session does not exist, EUNAUTHORIZED if the parent is
 	// revoked, ECONFLICT if an id is taken, and EINVALID if the parent is
 	// another user's or itself a grant session, or a sign-in comes without
-	// its first refresh token.
-	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
+	// its first refresh token. What opt, when not nil, asks is done in
+	// the same transaction (see CreateSessionOptions).
+	CreateSession(ctx context.Context, s *Session, first *RefreshToken, opt *CreateSessionOptions) error
 
 	// Session returns the session, or an ENOTFOUND error.
 	Session(ctx context.Context, id string) (*Session, error)

@@ -98,6 +98,11 @@ type UserStore interface {
 	// ENOTFOUND error.
 	UserByUsername(ctx context.Context, normalized string) (*User, error)
 
+	// SignInUser is UserByUsername with the user's second factors
+	// (MFAStore.Factors) read by the same statement: a password sign-in's
+	// one read before its hash.
+	SignInUser(ctx context.Context, normalized string) (*User, MFAFactors, error)
+
 	// ListUsers returns a page of users ordered by normalized username.
 	ListUsers(ctx context.Context, f UserFilter) ([]*User, error)
 

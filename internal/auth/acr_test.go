@@ -54,7 +54,7 @@ func (f *fixture) sessionWithAMR(t *testing.T, name string, amr []string) (strin
 	now := f.clock.Now()
 	sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: amr,
 		IdleTimeout: time.Hour, ExpiresAt: now.Add(24 * time.Hour)}
-	if err := f.db.Stores().Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
+	if err := f.db.Stores().Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := f.svc.BrowserSession(ctx, sid)

@@ -65,7 +65,7 @@ func TestBrowserSessionValidity(t *testing.T) {
 		now := f.clock.Now()
 		grant := &keycard.Session{ID: newID(t), UserID: alice.UserID, ParentID: alice.ID, ClientID: "app", Scope: "openid",
 			CreatedAt: now, LastUsedAt: now, IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-		if err := stores.Sessions.CreateSession(ctx, grant, nil); err != nil {
+		if err := stores.Sessions.CreateSession(ctx, grant, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		refused(t, "a grant session", grant.ID)
@@ -96,7 +96,7 @@ func TestBrowserSessionValidity(t *testing.T) {
 		now := f.clock.Now()
 		s := &keycard.Session{ID: newID(t), UserID: alice.UserID, CreatedAt: now.Add(-time.Hour), LastUsedAt: now,
 			IdleTimeout: 24 * time.Hour, ExpiresAt: now.Add(time.Minute)}
-		if err := stores.Sessions.CreateSession(ctx, s, &keycard.RefreshToken{ID: newID(t), SecretHash: []byte("h"), CreatedAt: now}); err != nil {
+		if err := stores.Sessions.CreateSession(ctx, s, &keycard.RefreshToken{ID: newID(t), SecretHash: []byte("h"), CreatedAt: now}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.BrowserSession(ctx, s.ID); err != nil {

@@ -190,14 +190,13 @@ func (s *Service) FederatedSignIn(ctx context.Context, id UpstreamIdentity, poli
 	default:
 		return nil, nil, err
 	}
-	if err := s.mfaGateFrom(ctx, u, "", &id, c); err != nil {
+	if err := s.mfaGateFrom(ctx, u, nil, "", &id, c); err != nil {
 		return nil, nil, err
 	}
-	t, err := s.startSessionFrom(ctx, u, c, nil, &id)
+	t, err := s.startSessionFrom(ctx, u, c, nil, &id, map[string]any{"idp": id.Provider})
 	if err != nil {
 		return nil, nil, err
 	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]string{"session": t.SessionID, "idp": id.Provider})
 	return t, u, nil
 }
 

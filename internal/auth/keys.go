@@ -254,7 +254,8 @@ func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (*keycard.Signi
 
 // Observe records that a store read made for an operation found the key
 // generation gen (keycard.KeyStore.KeyGeneration; a RotateResult's
-// KeyGeneration, ClientStore.ClientWithKeyGeneration's). From then on the
+// KeyGeneration, ClientStore.ClientWithKeyGeneration's,
+// CreateSessionOptions.KeyGeneration). From then on the
 // manager signs, and verifies, only from a view of the keys at least that
 // new, reading the store again first if its view is older. The operation
 // that observed the generation then signs with a key that was still

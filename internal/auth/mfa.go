@@ -171,8 +171,10 @@ type SecondFactor struct {
 	// AMR are the methods (RFC 8176) a sign-in with it records besides
 	// "pwd"; "mfa" is added to them.
 	AMR []string
-	// Enrolled reports whether the user has the factor.
-	Enrolled func(ctx context.Context, u *keycard.User) (bool, error)
+	// Enrolled reports whether the user has the factor, from the
+	// second factors the store says the user has (MFAStore.Factors: one
+	// read for every factor of a sign-in).
+	Enrolled func(u *keycard.User, has keycard.MFAFactors) bool
 	// Verify checks the proof for the user of pending. A wrong proof is
 	// an EUNAUTHORIZED error (counted by the MFA throttle); a proof must
 	// work at most once.
@@ -202,8 +204,10 @@ type MFAResult struct {
 // builtinFactors returns TOTP and recovery codes.
 func (s *Service) builtinFactors() []SecondFactor {
 	return []SecondFactor{
-		{Name: FactorTOTP, AMR: []string{AMROTP}, Enrolled: s.hasTOTP, Verify: s.verifyTOTP},
-		{Name: FactorRecoveryCode, AMR: []string{AMROTP}, Enrolled: s.hasRecoveryCodes, Verify: s.verifyRecoveryCode},
+		{Name: FactorTOTP, AMR: []string{AMROTP}, Verify: s.verifyTOTP,
+			Enrolled: func(_ *keycard.User, has keycard.MFAFactors) bool { return has.TOTP }},
+		{Name: FactorRecoveryCode, AMR: []string{AMROTP}, Verify: s.verifyRecoveryCode,
+			Enrolled: func(_ *keycard.User, has keycard.MFAFactors) bool { return has.RecoveryCodesLeft > 0 }},
 	}
 }
 
@@ -226,20 +230,31 @@ func (s *Service) factor(name string) *SecondFactor {
 
 // userFactors returns the names of the factors u has.
 func (s *Service) userFactors(ctx context.Context, u *keycard.User) ([]string, error) {
-	if s.stores.MFA == nil {
-		return nil, nil
+	has, err := s.factorsOf(ctx, u)
+	if err != nil {
+		return nil, err
 	}
+	return s.enrolledFactors(u, has), nil
+}
+
+// enrolledFactors returns the names of the factors u has, of what the
+// store says u has.
+func (s *Service) enrolledFactors(u *keycard.User, has keycard.MFAFactors) []string {
 	var out []string
 	for _, f := range s.factors {
-		ok, err := f.Enrolled(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		if f.Enrolled(u, has) {
 			out = append(out, f.Name)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// factorsOf returns the second factors u has: none without an MFA store.
+func (s *Service) factorsOf(ctx context.Context, u *keycard.User) (keycard.MFAFactors, error) {
+	if s.stores.MFA == nil {
+		return keycard.MFAFactors{}, nil
+	}
+	return s.stores.MFA.Factors(ctx, u.ID)
 }
 
 // requiresMFA reports whether the policy requires u to have a second
@@ -253,22 +268,27 @@ func (c *Config) requiresMFA(u *keycard.User) bool {
 	return false
 }
 
-// mfaGate returns an *MFARequiredError when u must prove a second factor
-// (or enrol one) before a session is started or renewed (sessionID), and
-// nil when the password is enough.
-func (s *Service) mfaGate(ctx context.Context, u *keycard.User, sessionID string, c Agent) error {
-	return s.mfaGateFrom(ctx, u, sessionID, nil, c)
+// mfaGate returns an *MFARequiredError when u, who has the second factors
+// has (read with the user: UserStore.SignInUser), must prove one (or
+// enrol one) before a session is started or renewed (sessionID), and nil
+// when the password is enough.
+func (s *Service) mfaGate(ctx context.Context, u *keycard.User, has keycard.MFAFactors, sessionID string, c Agent) error {
+	return s.mfaGateFrom(ctx, u, &has, sessionID, nil, c)
 }
 
 // mfaGateFrom is mfaGate for a first step that was the password (up nil)
 // or a federated sign-in: a provider's word does not stand for the
 // second factor the user set up at Keycard, nor for the one the policy
-// requires of the user's roles.
-func (s *Service) mfaGateFrom(ctx context.Context, u *keycard.User, sessionID string, up *UpstreamIdentity, c Agent) error {
-	factors, err := s.userFactors(ctx, u)
-	if err != nil {
-		return err
+// requires of the user's roles. With has nil it reads u's factors.
+func (s *Service) mfaGateFrom(ctx context.Context, u *keycard.User, has *keycard.MFAFactors, sessionID string, up *UpstreamIdentity, c Agent) error {
+	if has == nil {
+		read, err := s.factorsOf(ctx, u)
+		if err != nil {
+			return err
+		}
+		has = &read
 	}
+	factors := s.enrolledFactors(u, *has)
 	enroll := false
 	if len(factors) == 0 {
 		if !s.cfg.requiresMFA(u) {
@@ -469,8 +489,8 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 		if f = s.factor(name); f == nil {
 			err = keycard.Errorf(keycard.EINVALID, "Unknown second factor %q.", name)
 		} else {
-			var has bool
-			if has, err = f.Enrolled(ctx, u); err == nil && !has {
+			var has keycard.MFAFactors
+			if has, err = s.factorsOf(ctx, u); err == nil && !f.Enrolled(u, has) {
 				err = errMFACode()
 			}
 			if err == nil {
@@ -514,14 +534,15 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 	}
 	amr := append(append([]string{first}, factorAMR...), AMRMFA)
 	res.Factor = f.Name
+	detail := map[string]any{"method": f.Name}
 	if p.Upstream != nil {
 		up := &UpstreamIdentity{Provider: p.Upstream.Provider, Subject: p.Upstream.Subject, SessionID: p.Upstream.SessionID}
-		res.Tokens, err = s.startSessionFrom(ctx, u, c, amr, up)
+		res.Tokens, err = s.startSessionFrom(ctx, u, c, amr, up, detail)
 	} else if p.SessionID != "" {
 		res.Tokens, err = s.renewSession(ctx, u, p.SessionID, amr, c)
 		res.Reauthenticated = true
 	} else {
-		res.Tokens, err = s.startSession(ctx, u, c, amr)
+		res.Tokens, err = s.startSession(ctx, u, c, amr, detail)
 	}
 	if err != nil {
 		if keycard.ErrorCode(err) == keycard.EUNAUTHORIZED {
@@ -530,11 +551,11 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, proof MFAProof,
 		return nil, err
 	}
 	s.stats.LoginOutcome(LoginSucceeded)
-	detail := map[string]any{"session": res.Tokens.SessionID, "method": f.Name}
 	if res.Reauthenticated {
-		detail["reauthenticated"] = true
+		// A new session's event was written with it (startSession).
+		s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID,
+			map[string]any{"session": res.Tokens.SessionID, "method": f.Name, "reauthenticated": true})
 	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, detail)
 	if f.Name == FactorRecoveryCode {
 		if res.RecoveryCodesLeft, err = s.stores.MFA.RecoveryCodesLeft(ctx, u.ID); err != nil {
 			// The session is made: answer it rather than lose it.

@@ -434,12 +434,7 @@ func (s *Service) passkeyLogin(ctx context.Context, id string, response []byte, 
 			return t, nil
 		}
 	}
-	t, err := s.startSession(ctx, a.User, c, amr)
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(a.User.ID, c), a.User.ID, map[string]any{"session": t.SessionID, "amr": amr, "passkey": a.Passkey.ID})
-	return t, nil
+	return s.startSession(ctx, a.User, c, amr, map[string]any{"amr": amr, "passkey": a.Passkey.ID})
 }
 
 // checkAssertion checks an assertion against the ceremony's state and
@@ -530,7 +525,7 @@ const FactorPasskey = "passkey"
 // proof is an assertion (MFAProof.Response) to a ceremony begun with
 // BeginPasskeySecondFactor, whose id is MFAProof.Code.
 func (s *Service) passkeyFactor() SecondFactor {
-	return SecondFactor{Name: FactorPasskey, Enrolled: s.hasPasskeyFactor, VerifyAMR: s.verifyPasskeyFactor}
+	return SecondFactor{Name: FactorPasskey, Enrolled: s.offersPasskeys, VerifyAMR: s.verifyPasskeyFactor}
 }
 
 // hasPasskeyFactor reports whether the MFA step offers u its passkeys:
@@ -540,17 +535,17 @@ func (s *Service) passkeyFactor() SecondFactor {
 // step on: it is a way to sign in without the password
 // (docs/decisions/passkeys.md).
 func (s *Service) hasPasskeyFactor(ctx context.Context, u *keycard.User) (bool, error) {
-	if s.webauthn == nil || s.stores.Passkeys == nil {
-		return false, nil
+	has, err := s.factorsOf(ctx, u)
+	return err == nil && s.offersPasskeys(u, has), err
+}
+
+// offersPasskeys is hasPasskeyFactor of what the store says u has: the
+// passkey factor's Enrolled.
+func (s *Service) offersPasskeys(u *keycard.User, has keycard.MFAFactors) bool {
+	if s.webauthn == nil || s.stores.Passkeys == nil || has.Passkeys == 0 {
+		return false
 	}
-	pks, err := s.stores.Passkeys.ListPasskeys(ctx, u.ID)
-	if err != nil || len(pks) == 0 {
-		return false, err
-	}
-	if s.cfg.requiresMFA(u) {
-		return true, nil
-	}
-	return s.hasTOTP(ctx, u)
+	return s.cfg.requiresMFA(u) || has.TOTP
 }
 
 // BeginPasskeySecondFactor begins the passkey ceremony of the MFA step of

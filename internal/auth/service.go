@@ -484,31 +484,26 @@ func checkPassword(pass string) error {
 
 // login is Login without the throttles (see throttle.go).
 func (s *Service) login(ctx context.Context, name, pass string, c Agent) (*Tokens, error) {
-	u, err := s.checkLogin(ctx, name, pass, c)
+	u, has, err := s.checkLogin(ctx, name, pass, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mfaGate(ctx, u, "", c); err != nil {
+	if err := s.mfaGate(ctx, u, has, "", c); err != nil {
 		return nil, err
 	}
-	t, err := s.startSession(ctx, u, c, []string{AMRPassword})
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, map[string]string{"session": t.SessionID})
-	return t, nil
+	return s.startSession(ctx, u, c, []string{AMRPassword}, nil)
 }
 
 // reauthenticate is Reauthenticate without the throttles.
 func (s *Service) reauthenticate(ctx context.Context, sessionID, name, pass string, c Agent) (*Tokens, error) {
-	u, err := s.checkLogin(ctx, name, pass, c)
+	u, has, err := s.checkLogin(ctx, name, pass, c)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.ownSession(ctx, u, sessionID); err != nil {
 		return nil, err
 	}
-	if err := s.mfaGate(ctx, u, sessionID, c); err != nil {
+	if err := s.mfaGate(ctx, u, has, sessionID, c); err != nil {
 		return nil, err
 	}
 	t, err := s.renewSession(ctx, u, sessionID, []string{AMRPassword}, c)
@@ -550,7 +545,7 @@ func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID s
 		return nil, err
 	}
 	sess.AuthTime, sess.AMR, sess.LastUsedAt = now, amr, now
-	if err := s.keys.Sync(ctx); err != nil { // as startSession does
+	if err := s.keys.Sync(ctx); err != nil { // before signing, as startSession reads it in its write
 		return nil, err
 	}
 	custom, err := s.customClaims(ctx, u, sess, nil, false)
@@ -564,39 +559,42 @@ func (s *Service) renewSession(ctx context.Context, u *keycard.User, sessionID s
 	return &Tokens{AccessToken: access, ExpiresIn: int64(ttl / time.Second), SessionID: sess.ID, Scope: s.cfg.userScope(u)}, nil
 }
 
-// checkLogin checks a username and password and returns the user. Every
-// failure is errLogin() after the same argon2id work, audited with its
-// reason.
-func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*keycard.User, error) {
+// checkLogin checks a username and password and returns the user with
+// their second factors, read before the hash by the same statement
+// (UserStore.SignInUser: one read instead of two; BENCHMARKS.md "Login,
+// round 4"). Every failure is errLogin() after the same argon2id work,
+// audited with its reason.
+func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*keycard.User, keycard.MFAFactors, error) {
+	var none keycard.MFAFactors
 	c = c.clean()
 	_, normalized, nameErr := username.Normalize(name)
 	if nameErr != nil || password.CheckLength(pass) != nil {
 		s.verifyDummy(ctx, pass[:min(len(pass), password.MaxLength)])
 		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "malformed"})
-		return nil, errLogin()
+		return nil, none, errLogin()
 	}
-	u, err := s.stores.Users.UserByUsername(ctx, normalized)
+	u, has, err := s.stores.Users.SignInUser(ctx, normalized)
 	if err != nil {
 		if keycard.ErrorCode(err) != keycard.ENOTFOUND {
-			return nil, err
+			return nil, none, err
 		}
 		s.verifyDummy(ctx, pass)
 		s.audit(ctx, keycard.AuditLoginFailed, anonymous(c), "", map[string]string{"reason": "unknown_user"})
-		return nil, errLogin()
+		return nil, none, errLogin()
 	}
 	if !u.HasPassword() {
 		// Created by a sign-in at an upstream provider: no password
 		// verifies, after the same work as a wrong one.
 		s.verifyDummy(ctx, pass)
 		s.audit(ctx, keycard.AuditLoginFailed, UserActor(u.ID, c), u.ID, map[string]string{"reason": "no_password"})
-		return nil, errLogin()
+		return nil, none, errLogin()
 	}
 	ok, rehash, err := s.verifyPassword(ctx, pass, u.PasswordHash)
 	if err != nil {
 		// A stored hash we cannot read is our problem, not the user's;
 		// answer like a failure and log it.
 		s.log.ErrorContext(ctx, "stored password hash unreadable", "user", u.ID, "err", err)
-		return nil, errLogin()
+		return nil, none, errLogin()
 	}
 	if !ok || u.Disabled {
 		reason := "wrong_password"
@@ -604,7 +602,7 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 			reason = "disabled"
 		}
 		s.audit(ctx, keycard.AuditLoginFailed, UserActor(u.ID, c), u.ID, map[string]string{"reason": reason})
-		return nil, errLogin()
+		return nil, none, errLogin()
 	}
 	if rehash {
 		if h, err := s.hashPassword(ctx, pass); err == nil {
@@ -613,28 +611,24 @@ func (s *Service) checkLogin(ctx context.Context, name, pass string, c Agent) (*
 			}
 		}
 	}
-	return u, nil
+	if s.stores.MFA == nil {
+		has = none
+	}
+	return u, has, nil
 }
 
 // startSession creates a session, whose sign-in used the methods amr
 // (RFC 8176), with its first refresh token and mints an access token for
-// it.
-func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, amr []string) (*Tokens, error) {
-	return s.startSessionFrom(ctx, u, c, amr, nil)
+// it. The sign-in's login.succeeded audit event, with detail and the
+// session's id, is written in the session's transaction: no session
+// without its record, and one write the fewer per sign-in.
+func (s *Service) startSession(ctx context.Context, u *keycard.User, c Agent, amr []string, detail map[string]any) (*Tokens, error) {
+	return s.startSessionFrom(ctx, u, c, amr, nil, detail)
 }
 
 // startSessionFrom is startSession for a sign-in at the upstream provider
 // of up (whose amr is then AMRFederated), or at Keycard when up is nil.
-func (s *Service) startSessionFrom(ctx context.Context, u *keycard.User, c Agent, amr []string, up *UpstreamIdentity) (*Tokens, error) {
-	if s.keys != nil {
-		// The token must not be signed by a key revoked by another
-		// process before this login: a login makes no read the key
-		// generation could ride on, and its password hashing costs far
-		// more than this one.
-		if err := s.keys.Sync(ctx); err != nil {
-			return nil, err
-		}
-	}
+func (s *Service) startSessionFrom(ctx context.Context, u *keycard.User, c Agent, amr []string, up *UpstreamIdentity, detail map[string]any) (*Tokens, error) {
 	now := s.now()
 	sid, err := keycard.NewID(s.rand)
 	if err != nil {
@@ -662,8 +656,20 @@ func (s *Service) startSessionFrom(ctx context.Context, u *keycard.User, c Agent
 	if err != nil {
 		return nil, err
 	}
-	if err := s.stores.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["session"] = sid
+	audit := s.auditEvent(keycard.AuditLoginSucceeded, UserActor(u.ID, c), u.ID, detail)
+	// The token must not be signed by a key revoked by another process
+	// before this login: the key generation is read in the session's
+	// transaction, and a newer one reloads the keys before mintFor signs.
+	opt := &keycard.CreateSessionOptions{Audit: audit, WithKeyGeneration: s.keys != nil}
+	if err := s.stores.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}, opt); err != nil {
 		return nil, err
+	}
+	if s.keys != nil {
+		s.keys.Observe(opt.KeyGeneration)
 	}
 	if s.cfg.MaxSessionsPerUser > 0 {
 		if err := s.enforceSessionLimit(ctx, u.ID, sid, c); err != nil {

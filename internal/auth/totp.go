@@ -326,11 +326,6 @@ func recoveryHash(userID, code string) []byte {
 	return h.Sum(nil)
 }
 
-func (s *Service) hasRecoveryCodes(ctx context.Context, u *keycard.User) (bool, error) {
-	n, err := s.stores.MFA.RecoveryCodesLeft(ctx, u.ID)
-	return n > 0, err
-}
-
 // verifyRecoveryCode is the recovery-code factor's Verify: an unused
 // code of the user, used up by this.
 func (s *Service) verifyRecoveryCode(ctx context.Context, u *keycard.User, _ *MFAPending, p MFAProof) error {

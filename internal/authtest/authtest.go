@@ -94,7 +94,7 @@ func (e *Env) SignInWithAMR(t testing.TB, userID string, amr []string, now time.
 	}
 	sess := &keycard.Session{ID: sid, UserID: userID, CreatedAt: now, LastUsedAt: now, AuthTime: now, AMR: amr,
 		IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-	if err := e.Stores.Sessions.CreateSession(context.Background(), sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}); err != nil {
+	if err := e.Stores.Sessions.CreateSession(context.Background(), sess, &keycard.RefreshToken{ID: rid, SecretHash: hash, CreatedAt: now}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return refresh

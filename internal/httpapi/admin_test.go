@@ -720,7 +720,7 @@ func TestAdminBackchannelLogouts(t *testing.T) {
 	now := f.clock.Now()
 	grant := &keycard.Session{ID: "grant-session-1", UserID: uid, ParentID: tok.SessionID, ClientID: c.ID, Scope: "openid",
 		CreatedAt: now, LastUsedAt: now, IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-	if err := f.stores.Sessions.CreateSession(ctx, grant, nil); err != nil {
+	if err := f.stores.Sessions.CreateSession(ctx, grant, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	ok(t, f.call(t, "POST", "/v1/logout", ""), http.StatusNoContent, nil) // the admin's own: owes nothing

@@ -58,7 +58,7 @@ func benchRotate(b *testing.B, opts keycard.RotateRequest) {
 		sid, _ := keycard.NewID(rand.Reader)
 		_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 		sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 			b.Error(err)
 			return
 		}

@@ -205,7 +205,7 @@ func TestPoolRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour)}
-	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}); err != nil {
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := terminate(t, url, `application_name = 'keycard'`); n == 0 {
@@ -285,7 +285,7 @@ func TestUnstorableText(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess := &keycard.Session{ID: "s1", UserID: u.ID, CreatedAt: now, LastUsedAt: now, UserAgent: "curl\x00/\xff8", IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h"), CreatedAt: now}); err != nil {
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h"), CreatedAt: now}, nil); err != nil {
 		t.Fatalf("CreateSession(bad user agent): %v", err)
 	}
 	if got, err := s.Sessions.Session(ctx, sess.ID); err != nil || got.UserAgent != "curl/\uFFFD8" {
@@ -300,7 +300,7 @@ func TestUnstorableText(t *testing.T) {
 	}
 	// The other fields of a code are the caller's input: EINVALID.
 	s2 := &keycard.Session{ID: "s2", UserID: u.ID, CreatedAt: now, LastUsedAt: now, IdleTimeout: time.Hour, ExpiresAt: now.Add(time.Hour)}
-	if err := s.Sessions.CreateSession(ctx, s2, &keycard.RefreshToken{ID: "t2", SecretHash: []byte("h"), CreatedAt: now}); err != nil {
+	if err := s.Sessions.CreateSession(ctx, s2, &keycard.RefreshToken{ID: "t2", SecretHash: []byte("h"), CreatedAt: now}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c := &keycard.Client{ID: "c1", Name: "c1", SecretHash: []byte("h"), CreatedAt: now, UpdatedAt: now}
@@ -343,7 +343,7 @@ func unstorableGrants(t *testing.T, s keycard.Stores, bad string) {
 			return err
 		}},
 		{"CreateSession(parent)", func() error {
-			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: bad, ExpiresAt: now}, nil)
+			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: bad, ExpiresAt: now}, nil, nil)
 		}},
 		{"CreateAuthCode(client)", func() error {
 			return s.Grants.CreateAuthCode(ctx, &keycard.AuthCode{ID: "c", SecretHash: []byte("h"), ClientID: bad, UserID: "u", SessionID: "s"})
@@ -380,7 +380,7 @@ func unstorableGrants(t *testing.T, s keycard.Stores, bad string) {
 			return s.Grants.CreatePushedRequest(ctx, &keycard.PushedRequest{ID: bad, ClientID: "c", Params: []byte(`{}`)})
 		}},
 		{"CreateSession(client)", func() error {
-			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: "p", ClientID: bad, ExpiresAt: now}, nil)
+			return s.Sessions.CreateSession(ctx, &keycard.Session{ID: "g", UserID: "u", ParentID: "p", ClientID: bad, ExpiresAt: now}, nil, nil)
 		}},
 	}
 	for _, w := range writes {
@@ -466,7 +466,7 @@ func TestRotateAcrossInstances(t *testing.T) {
 	}
 	_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour)}
-	if err := a.Stores().Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+	if err := a.Stores().Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 40

@@ -39,7 +39,7 @@ func TestRotateFast(t *testing.T) {
 	sessions := &SessionStore{db: db}
 	_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour), DPoPJKT: "jkt"}
-	if err := st.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+	if err := st.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	now := t0.Add(time.Minute)
@@ -153,7 +153,7 @@ func TestRotationUpdatesSessionInPlace(t *testing.T) {
 	_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 	sess := &keycard.Session{ID: "s", UserID: "u", CreatedAt: t0, LastUsedAt: t0, IdleTimeout: time.Hour, ExpiresAt: t0.Add(24 * time.Hour),
 		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", ClientAddr: "192.0.2.1"}
-	if err := st.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+	if err := st.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	fill(300)

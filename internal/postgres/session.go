@@ -217,14 +217,33 @@ func sessionConflict(err error) error {
 }
 
 // CreateSession implements keycard.SessionStore.
-func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
+func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken, opt *keycard.CreateSessionOptions) error {
 	if err := validSession(sess, first); err != nil {
 		return err
+	}
+	// The statements after the session's rows are read by the batch's
+	// Close.
+	queue := func(b *pgx.Batch) error {
+		queueSession(b, sess, first)
+		if opt == nil {
+			return nil
+		}
+		if opt.Audit != nil {
+			if err := queueAudit(b, opt.Audit); err != nil {
+				return err
+			}
+		}
+		if opt.WithKeyGeneration {
+			b.Queue(keyGenerationQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&opt.KeyGeneration) })
+		}
+		return nil
 	}
 	var err error
 	if sess.ParentID == "" {
 		b := &pgx.Batch{}
-		queueSession(b, sess, first)
+		if err := queue(b); err != nil {
+			return err
+		}
 		// A login's hot path: one round trip, both rows or neither.
 		err = s.db.pipeline(ctx, b, func(br pgx.BatchResults) error {
 			_, err := br.Exec()
@@ -254,7 +273,9 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 				return sessionEnded()
 			}
 			b := &pgx.Batch{}
-			queueSession(b, sess, first)
+			if err := queue(b); err != nil {
+				return err
+			}
 			return sessionConflict(tx.SendBatch(ctx, b).Close())
 		})
 	}

@@ -100,6 +100,23 @@ func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*key
 	return u, wrap("user by username", err)
 }
 
+// SignInUser implements keycard.UserStore.
+func (s *UserStore) SignInUser(ctx context.Context, normalized string) (*keycard.User, keycard.MFAFactors, error) {
+	var f keycard.MFAFactors
+	if !validText(normalized) {
+		return nil, f, userNotFound()
+	}
+	var x userScan
+	err := s.db.reads().QueryRow(ctx, `SELECT `+userColumns+`, `+factorColumns("users.id")+` FROM users WHERE username_normalized = $1`, normalized).
+		Scan(append(x.dest(), factorDest(&f)...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, f, userNotFound()
+	} else if err != nil {
+		return nil, f, wrap("sign-in user", err)
+	}
+	return x.user(), f, nil
+}
+
 // ListUsers implements keycard.UserStore.
 func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*keycard.User, error) {
 	if !validText(f.After, f.Prefix) {

@@ -38,7 +38,7 @@ func TestRotateBatch(t *testing.T) {
 		tok := newToken()
 		sess := &keycard.Session{ID: id, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0,
 			IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-		if err := s.Sessions.CreateSession(ctx, sess, tok); err != nil {
+		if err := s.Sessions.CreateSession(ctx, sess, tok, nil); err != nil {
 			t.Fatal(err)
 		}
 		return tok

@@ -194,7 +194,7 @@ func TestRefreshTokenSessionIndex(t *testing.T) {
 	}
 	sess := &keycard.Session{ID: "s", UserID: u.ID, CreatedAt: t0, LastUsedAt: t0,
 		IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}); err != nil {
+	if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: "t1", SecretHash: []byte("h1"), CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	insert := func(id string, rotated any) error {

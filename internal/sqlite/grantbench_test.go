@@ -68,7 +68,7 @@ func benchRotateGrant(b *testing.B, countWAL bool) {
 			sid, _ := keycard.NewID(rand.Reader)
 			_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 			sess := &keycard.Session{ID: sid, UserID: fmt.Sprint("user", g%16), ClientID: "", Scope: "openid offline_access", AMR: []string{"pwd"}, AuthTime: t0, CreatedAt: t0, LastUsedAt: t0, IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-			if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+			if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 				b.Error(err)
 				return
 			}

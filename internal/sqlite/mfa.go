@@ -164,6 +164,25 @@ func (s *MFAStore) UseRecoveryCode(ctx context.Context, userID string, hash []by
 	return wrap("use recovery code", err)
 }
 
+// Factors implements keycard.MFAStore.
+func (s *MFAStore) Factors(ctx context.Context, userID string) (keycard.MFAFactors, error) {
+	var f keycard.MFAFactors
+	err := s.db.reader().QueryRowContext(ctx, `SELECT `+factorColumns("?1"), userID).Scan(factorDest(&f)...)
+	return f, wrap("second factors", err)
+}
+
+// factorColumns are the columns of keycard.MFAFactors for the user whose
+// id is the SQL expression id, scanned by factorDest.
+func factorColumns(id string) string {
+	return `EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = ` + id + ` AND confirmed_at IS NOT NULL),
+		(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ` + id + ` AND used_at IS NULL),
+		(SELECT COUNT(*) FROM passkeys WHERE user_id = ` + id + `)`
+}
+
+func factorDest(f *keycard.MFAFactors) []any {
+	return []any{&f.TOTP, &f.RecoveryCodesLeft, &f.Passkeys}
+}
+
 // RecoveryCodesLeft implements keycard.MFAStore.
 func (s *MFAStore) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	var n int

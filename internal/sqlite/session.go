@@ -131,20 +131,13 @@ func nullString(s string) any {
 }
 
 // CreateSession implements keycard.SessionStore.
-func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken) error {
+func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session, first *keycard.RefreshToken, opt *keycard.CreateSessionOptions) error {
 	if err := validSession(sess, first); err != nil {
 		return err
 	}
 	err := s.db.update(ctx, func(tx txn) error {
-		if sess.ParentID == "" {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE id = ?`, sess.UserID).Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				return userNotFound()
-			}
-		} else {
+		// A sign-in's user is checked by the insert's foreign key.
+		if sess.ParentID != "" {
 			// The parent's user exists: sessions go with their user.
 			parent, err := tx.session(ctx, sess.ParentID)
 			if err != nil {
@@ -157,7 +150,21 @@ func (s *SessionStore) CreateSession(ctx context.Context, sess *keycard.Session,
 				return sessionEnded()
 			}
 		}
-		return insertSession(ctx, tx, sess, first)
+		if err := insertSession(ctx, tx, sess, first); err != nil {
+			return err
+		}
+		if opt == nil {
+			return nil
+		}
+		if opt.Audit != nil {
+			if err := insertAudit(ctx, tx, opt.Audit); err != nil {
+				return err
+			}
+		}
+		if opt.WithKeyGeneration {
+			return tx.QueryRowContext(ctx, keyGenerationQuery).Scan(&opt.KeyGeneration)
+		}
+		return nil
 	})
 	return wrap("create session", err)
 }
@@ -196,7 +203,9 @@ func insertSession(ctx context.Context, tx txn, sess *keycard.Session, first *ke
 		sess.ID, sess.UserID, nullString(sess.ParentID), sess.ClientID, sess.Scope, micros(sess.CreatedAt), nullMicros(sess.AuthTime), amr,
 		micros(sess.LastUsedAt), sess.UserAgent, sess.ClientAddr,
 		sess.IdleTimeout.Microseconds(), micros(sess.ExpiresAt), nullMicros(sess.RevokedAt), sess.RevokeReason, sess.DPoPJKT, sess.IdP, sess.IdPSubject, sess.IdPSessionID)
-	if isConstraint(err) {
+	if isForeignKey(err) {
+		return userNotFound()
+	} else if isConstraint(err) {
 		return &keycard.Error{Code: keycard.ECONFLICT, Message: "Session already exists."}
 	} else if err != nil {
 		return err

@@ -119,6 +119,24 @@ func (s *UserStore) UserByUsername(ctx context.Context, normalized string) (*key
 	return u, wrap("user by username", err)
 }
 
+// SignInUser implements keycard.UserStore.
+func (s *UserStore) SignInUser(ctx context.Context, normalized string) (*keycard.User, keycard.MFAFactors, error) {
+	var f keycard.MFAFactors
+	u, dest, finish := userScan()
+	err := s.db.reader().QueryRowContext(ctx, `SELECT `+userColumns+`, `+factorColumns("users.id")+` FROM users WHERE username_normalized = ?`, normalized).
+		Scan(append(dest, factorDest(&f)...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, f, userNotFound()
+	}
+	if err == nil {
+		err = finish()
+	}
+	if err != nil {
+		return nil, f, wrap("sign-in user", err)
+	}
+	return u, f, nil
+}
+
 // ListUsers implements keycard.UserStore.
 func (s *UserStore) ListUsers(ctx context.Context, f keycard.UserFilter) ([]*keycard.User, error) {
 	query := `SELECT ` + userColumns + ` FROM users WHERE username_normalized > ?`

@@ -30,7 +30,7 @@ func BenchAuthCodeFlow(b *testing.B, s keycard.Stores) {
 		sid, _ := keycard.NewID(rand.Reader)
 		_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 		parent := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-		if err := s.Sessions.CreateSession(ctx, parent, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+		if err := s.Sessions.CreateSession(ctx, parent, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 			b.Error(err)
 			return
 		}
@@ -81,7 +81,7 @@ func BenchSessionWithUser(b *testing.B, s keycard.Stores) {
 		_, tid, hash, _ := keycard.NewRefreshToken(rand.Reader)
 		sess := &keycard.Session{ID: sid, UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, AMR: []string{"pwd"},
 			IdleTimeout: keycard.DefaultIdleTimeout, ExpiresAt: t0.Add(keycard.DefaultSessionLifetime)}
-		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}); err != nil {
+		if err := s.Sessions.CreateSession(ctx, sess, &keycard.RefreshToken{ID: tid, SecretHash: hash, CreatedAt: t0}, nil); err != nil {
 			b.Fatal(err)
 		}
 		ids = append(ids, sid)

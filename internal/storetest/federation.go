@@ -115,7 +115,7 @@ func testFederation(t *testing.T, open OpenFunc) {
 	for _, sess := range []*keycard.Session{s1, s2, s3} {
 		tok := newToken(t)
 		tok.CreatedAt = t0
-		if err := s.Sessions.CreateSession(ctx, sess, tok); err != nil {
+		if err := s.Sessions.CreateSession(ctx, sess, tok, nil); err != nil {
 			t.Fatalf("CreateSession: %v", err)
 		}
 	}

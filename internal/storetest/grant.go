@@ -296,7 +296,7 @@ func testRedeem(t *testing.T, open OpenFunc) {
 	// Refusals.
 	idle := newSession(t, u.ID, t0)
 	idle.IdleTimeout = 5 * time.Second
-	if err := s.Sessions.CreateSession(ctx, idle, newToken(t)); err != nil {
+	if err := s.Sessions.CreateSession(ctx, idle, newToken(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	revoked, _ := createSession(t, s, u.ID, t0)

@@ -29,7 +29,7 @@ func createGrantSession(t *testing.T, s keycard.Stores, parent *keycard.Session,
 	sess := newGrantSession(t, parent, clientID, at)
 	tok := newToken(t)
 	tok.CreatedAt = at
-	if err := s.Sessions.CreateSession(context.Background(), sess, tok); err != nil {
+	if err := s.Sessions.CreateSession(context.Background(), sess, tok, nil); err != nil {
 		t.Fatalf("CreateSession(grant): %v", err)
 	}
 	return sess, tok
@@ -97,7 +97,7 @@ func testGrantSessionCreate(t *testing.T, open OpenFunc) {
 
 	grant := newGrantSession(t, parent, "app", t0.Add(time.Minute))
 	tok := newToken(t)
-	if err := s.Sessions.CreateSession(ctx, grant, tok); err != nil {
+	if err := s.Sessions.CreateSession(ctx, grant, tok, nil); err != nil {
 		t.Fatalf("CreateSession(grant): %v", err)
 	}
 	got, err := s.Sessions.Session(ctx, grant.ID)
@@ -123,7 +123,7 @@ func testGrantSessionCreate(t *testing.T, open OpenFunc) {
 
 	// A grant session without refresh tokens.
 	bare := newGrantSession(t, parent, "app", t0.Add(2*time.Minute))
-	if err := s.Sessions.CreateSession(ctx, bare, nil); err != nil {
+	if err := s.Sessions.CreateSession(ctx, bare, nil, nil); err != nil {
 		t.Fatalf("CreateSession(grant, no token): %v", err)
 	}
 	if got, err := s.Sessions.Session(ctx, bare.ID); err != nil {
@@ -163,7 +163,7 @@ func testGrantSessionCreate(t *testing.T, open OpenFunc) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantCode(t, "CreateSession", s.Sessions.CreateSession(ctx, tt.sess, tt.tok), tt.want)
+			wantCode(t, "CreateSession", s.Sessions.CreateSession(ctx, tt.sess, tt.tok, nil), tt.want)
 			if tt.sess.ID != grant.ID {
 				_, err := s.Sessions.Session(ctx, tt.sess.ID)
 				wantCode(t, "Session after failed CreateSession (nothing half-written)", err, keycard.ENOTFOUND)
@@ -269,7 +269,7 @@ func testRevokeCascade(t *testing.T, open OpenFunc) {
 
 	// No grant session can be made under the revoked parent.
 	wantCode(t, "CreateSession(under the revoked parent)",
-		s.Sessions.CreateSession(ctx, newGrantSession(t, parent, "app", at2), newToken(t)), keycard.EUNAUTHORIZED)
+		s.Sessions.CreateSession(ctx, newGrantSession(t, parent, "app", at2), newToken(t), nil), keycard.EUNAUTHORIZED)
 }
 
 // testRevokeCascadeTheft checks that theft detected on a browser
@@ -481,7 +481,7 @@ func testPruneGrantSessions(t *testing.T, open OpenFunc) {
 	// that keeps the default idle timeout (offline access).
 	parent := newSession(t, u.ID, t0)
 	parent.IdleTimeout = time.Hour
-	if err := s.Sessions.CreateSession(ctx, parent, newToken(t)); err != nil {
+	if err := s.Sessions.CreateSession(ctx, parent, newToken(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	offline, _ := createGrantSession(t, s, parent, c.ID, t0)
@@ -555,7 +555,7 @@ func testRevokeCascadeConcurrent(t *testing.T, open OpenFunc) {
 		}},
 		{"CreateSession", func(t *testing.T, p *keycard.Session) (*keycard.Session, func() error) {
 			g, tok := newGrantSession(t, p, c.ID, at), newToken(t)
-			return g, func() error { return s.Sessions.CreateSession(ctx, g, tok) }
+			return g, func() error { return s.Sessions.CreateSession(ctx, g, tok, nil) }
 		}},
 	}
 	for _, rv := range revokers {

@@ -127,6 +127,18 @@ func testKeyGeneration(t *testing.T, open OpenFunc) {
 	_, _, err = s.Clients.ClientWithKeyGeneration(ctx, "nosuchclient")
 	wantCode(t, "ClientWithKeyGeneration(unknown)", err, keycard.ENOTFOUND)
 
+	// A sign-in's write carries it when asked, and only then.
+	for _, withGen := range []bool{false, true} {
+		opt := &keycard.CreateSessionOptions{WithKeyGeneration: withGen}
+		if err := s.Sessions.CreateSession(ctx, newSession(t, u.ID, at), newToken(t), opt); err != nil {
+			t.Fatalf("CreateSession (WithKeyGeneration %v): %v", withGen, err)
+		}
+		if want := map[bool]int64{false: 0, true: last}[withGen]; opt.KeyGeneration != want {
+			t.Errorf("CreateSession (WithKeyGeneration %v): generation %d, want %d", withGen, opt.KeyGeneration, want)
+		}
+	}
+	unchanged("a CreateSession")
+
 	// Retiring, deleting and revoking are changes too.
 	removeAfter := t0.Add(3 * time.Hour)
 	if err := s.Keys.ActivateKey(ctx, k2.KID, t0.Add(2*time.Hour), removeAfter); err != nil {

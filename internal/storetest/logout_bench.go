@@ -47,7 +47,7 @@ func BenchRevokeBrowserSession(b *testing.B, s keycard.Stores, told bool) {
 		} else {
 			sess.ParentID, sess.ClientID = parent, c.ID
 		}
-		if err := s.Sessions.CreateSession(ctx, sess, first); err != nil {
+		if err := s.Sessions.CreateSession(ctx, sess, first, nil); err != nil {
 			b.Fatal(err)
 		}
 		return sess

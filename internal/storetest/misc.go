@@ -211,7 +211,7 @@ func testCanceledContext(t *testing.T, open OpenFunc) {
 		{"UpdateUser", func() error { _, err := s.Users.UpdateUser(ctx, u.ID, keycard.UserUpdate{}, t0); return err }},
 		{"ChangePassword", func() error { _, err := s.Users.ChangePassword(ctx, u.ID, "h", "", t0); return err }},
 		{"RehashPassword", func() error { _, err := s.Users.RehashPassword(ctx, u.ID, u.PasswordHash, "h", t0); return err }},
-		{"CreateSession", func() error { return s.Sessions.CreateSession(ctx, newSession(t, u.ID, t0), newToken(t)) }},
+		{"CreateSession", func() error { return s.Sessions.CreateSession(ctx, newSession(t, u.ID, t0), newToken(t), nil) }},
 		{"Session", func() error { _, err := s.Sessions.Session(ctx, sess.ID); return err }},
 		{"ListSessions", func() error { _, err := s.Sessions.ListSessions(ctx, keycard.SessionFilter{UserID: u.ID}); return err }},
 		{"RevokeSession", func() error { _, err := s.Sessions.RevokeSession(ctx, sess.ID, t0, "x"); return err }},

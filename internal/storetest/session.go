@@ -16,7 +16,7 @@ func testSessions(t *testing.T, open OpenFunc) {
 	sess := newSession(t, u.ID, t0)
 	sess.IdleTimeout = 90 * time.Minute
 	tok := newToken(t)
-	if err := s.Sessions.CreateSession(ctx, sess, tok); err != nil {
+	if err := s.Sessions.CreateSession(ctx, sess, tok, nil); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	if tok.SessionID != sess.ID {
@@ -51,7 +51,7 @@ func testSessions(t *testing.T, open OpenFunc) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantCode(t, "CreateSession", s.Sessions.CreateSession(ctx, tt.sess, tt.tok), tt.want)
+			wantCode(t, "CreateSession", s.Sessions.CreateSession(ctx, tt.sess, tt.tok, nil), tt.want)
 			if tt.sess.ID != sess.ID && tt.sess.ID != "" {
 				_, err := s.Sessions.Session(ctx, tt.sess.ID)
 				wantCode(t, "Session after failed CreateSession (nothing half-written)", err, keycard.ENOTFOUND)

@@ -31,7 +31,7 @@ func testSessionWithUser(t *testing.T, open OpenFunc) {
 	federated.AuthTime, federated.AMR = t0.Add(time.Minute), []string{"fed", "mfa"}
 	federated.IdP, federated.IdPSubject, federated.IdPSessionID = "corp", "corp-subject-1", "corp-sid-1"
 	federated.IdleTimeout = 17 * time.Minute
-	if err := s.Sessions.CreateSession(ctx, federated, newToken(t)); err != nil {
+	if err := s.Sessions.CreateSession(ctx, federated, newToken(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	grant, _ := createGrantSession(t, s, plain, "app", t0.Add(2*time.Minute))

@@ -50,6 +50,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ChangePassword", testChangePassword},
 		{"RehashPassword", testRehashPassword},
 		{"Sessions", testSessions},
+		{"CreateSessionAudit", testCreateSessionAudit},
+		{"MFAFactors", testMFAFactors},
 		{"SessionWithUser", testSessionWithUser},
 		{"ListSessions", testListSessions},
 		{"RevokeSessions", testRevokeSessions},
@@ -204,7 +206,7 @@ func createSession(t *testing.T, s keycard.Stores, userID string, at time.Time) 
 	sess := newSession(t, userID, at)
 	tok := newToken(t)
 	tok.CreatedAt = at
-	if err := s.Sessions.CreateSession(context.Background(), sess, tok); err != nil {
+	if err := s.Sessions.CreateSession(context.Background(), sess, tok, nil); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	return sess, tok

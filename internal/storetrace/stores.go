@@ -32,6 +32,12 @@ func (w userStore) UserByID(ctx context.Context, id string) (_ *keycard.User, er
 	return w.UserStore.UserByID(ctx, id)
 }
 
+func (w userStore) SignInUser(ctx context.Context, normalized string) (_ *keycard.User, _ keycard.MFAFactors, err error) {
+	ctx, end := w.op(ctx, "store.SignInUser")
+	defer func() { end(err) }()
+	return w.UserStore.SignInUser(ctx, normalized)
+}
+
 func (w userStore) UserByUsername(ctx context.Context, normalized string) (_ *keycard.User, err error) {
 	ctx, end := w.op(ctx, "store.UserByUsername")
 	defer func() { end(err) }()
@@ -76,10 +82,10 @@ type sessionStore struct {
 
 var _ keycard.SessionStore = sessionStore{}
 
-func (w sessionStore) CreateSession(ctx context.Context, s *keycard.Session, first *keycard.RefreshToken) (err error) {
+func (w sessionStore) CreateSession(ctx context.Context, s *keycard.Session, first *keycard.RefreshToken, opt *keycard.CreateSessionOptions) (err error) {
 	ctx, end := w.op(ctx, "store.CreateSession")
 	defer func() { end(err) }()
-	return w.SessionStore.CreateSession(ctx, s, first)
+	return w.SessionStore.CreateSession(ctx, s, first, opt)
 }
 
 func (w sessionStore) Session(ctx context.Context, id string) (_ *keycard.Session, err error) {
@@ -644,6 +650,12 @@ func (w mfaStore) UseRecoveryCode(ctx context.Context, userID string, hash []byt
 	ctx, end := w.op(ctx, "store.UseRecoveryCode")
 	defer func() { end(err) }()
 	return w.MFAStore.UseRecoveryCode(ctx, userID, hash, at)
+}
+
+func (w mfaStore) Factors(ctx context.Context, userID string) (_ keycard.MFAFactors, err error) {
+	ctx, end := w.op(ctx, "store.Factors")
+	defer func() { end(err) }()
+	return w.MFAStore.Factors(ctx, userID)
 }
 
 func (w mfaStore) RecoveryCodesLeft(ctx context.Context, userID string) (_ int, err error) {
