@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +73,12 @@ func (o *outcomes) get(s string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.n[s]
+}
+
+func (o *outcomes) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return fmt.Sprint(o.n)
 }
 
 // env is a store with one endpoint, and the auth service that makes the
@@ -185,7 +192,10 @@ func TestDeliverAfterFailure(t *testing.T) {
 	ev := e.event(t, keycard.AuditLoginSucceeded, "user-1", `{"session":"s1"}`)
 	var o outcomes
 	e.run(t, fast(&o))
-	waitFor(t, "the delivery", func() bool { return allIn(e.states(t), 1, keycard.WebhookDelivered) })
+	// The outcome is counted after the store records it: wait for both.
+	waitFor(t, "the delivery", func() bool {
+		return allIn(e.states(t), 1, keycard.WebhookDelivered) && o.get(webhook.OutcomeDelivered) > 0
+	})
 	got := r.requests()
 	if len(got) != 2 {
 		t.Fatalf("requests: got %d, want 2", len(got))
@@ -211,7 +221,7 @@ func TestDeliverAfterFailure(t *testing.T) {
 		t.Errorf("body: got %s", got[1].body)
 	}
 	if o.get(webhook.OutcomeRetried) != 1 || o.get(webhook.OutcomeDelivered) != 1 {
-		t.Errorf("outcomes: got %v, want one retried, one delivered", o.n)
+		t.Errorf("outcomes: got %v, want one retried, one delivered", &o)
 	}
 }
 
@@ -250,7 +260,7 @@ func TestGiveUpAndReplay(t *testing.T) {
 		t.Errorf("requests: got %d, want 3 (MaxAttempts)", n)
 	}
 	if o.get(webhook.OutcomeRetried) != 2 || o.get(webhook.OutcomeFailed) != 1 {
-		t.Errorf("outcomes: got %v, want 2 retried, 1 failed", o.n)
+		t.Errorf("outcomes: got %v, want 2 retried, 1 failed", &o)
 	}
 
 	mu.Lock()
@@ -307,7 +317,7 @@ func TestTimeout(t *testing.T) {
 	e.run(t, opts)
 	waitFor(t, "the delivery", func() bool { return allIn(e.states(t), 1, keycard.WebhookDelivered) })
 	if o.get(webhook.OutcomeRetried) != 1 {
-		t.Errorf("outcomes: got %v, want the stalled attempt retried", o.n)
+		t.Errorf("outcomes: got %v, want the stalled attempt retried", &o)
 	}
 }
 
