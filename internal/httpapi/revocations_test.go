@@ -15,6 +15,7 @@ import (
 
 	"github.com/keycard-auth/keycard"
 	"github.com/keycard-auth/keycard/internal/auth"
+	"github.com/keycard-auth/keycard/internal/metrics"
 )
 
 // feed reads GET /v1/revocations?<query> as the reader c.
@@ -561,7 +562,8 @@ func TestAdminRevocationsReachTheFeed(t *testing.T) {
 
 // A long-poll whose client goes away stops waiting.
 func TestFeedLongPollEndsWhenTheClientLeaves(t *testing.T) {
-	f := newFixture(t)
+	m := metrics.New(metrics.Options{})
+	f := newFixture(t, fixtureOptions{metrics: m})
 	c := f.newClient(t, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/revocations?after=0&wait=60s", nil)
@@ -572,7 +574,11 @@ func TestFeedLongPollEndsWhenTheClientLeaves(t *testing.T) {
 		f.server.ServeHTTP(rec, req)
 		close(done)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Leave once the poll is counted as waiting, which is after its
+	// client is authenticated: a client gone before that gets the
+	// failed authentication's answer. (A fixed sleep here lost that
+	// race on a busy machine.)
+	waitForLine(t, m, `keycard_revocation_feed_subscribers{kind="long_poll"} 1`)
 	cancel()
 	select {
 	case <-done:
