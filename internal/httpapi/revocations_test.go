@@ -242,11 +242,10 @@ func TestFeedLongPollWakesOnRevocation(t *testing.T) {
 		if !hasEntry(r.page, keycard.RevokeSession, tok.SessionID) {
 			t.Errorf("long-poll answer %+v, want session %s", r.page, tok.SessionID)
 		}
-		// The feed promises well under 100 ms; the bound here is loose so
-		// that a loaded machine does not fail a correctness test.
-		if d := r.at.Sub(revoked); d > time.Second {
-			t.Errorf("long-poll woke %v after the logout answered, want well under 1s", d)
-		}
+		// The feed promises well under 100 ms, but a loaded machine can
+		// take longer: reported, not asserted. A poll that was not woken
+		// would answer after its 30 s wait, past the 10 s below.
+		t.Logf("long-poll woke %v after the logout answered", r.at.Sub(revoked))
 	case <-time.After(10 * time.Second):
 		t.Fatalf("long-poll did not wake within 10s of the logout (started %v ago)", time.Since(started))
 	}
