@@ -487,7 +487,8 @@ func TestFollowerStreamSnapshot(t *testing.T) {
 	feed.add(KindSession, "s4", "s5", "s6")
 	feed.prune(4)
 	close(gate)
-	feedEventually(t, "the snapshot is applied", func() bool { return f.revokedSession("s6") })
+	// The set is replaced before the cursor moves: wait for both.
+	feedEventually(t, "the snapshot is applied", func() bool { return f.revokedSession("s6") && f.Status().Cursor == 6 })
 	if f.revokedSession("s1") || f.revokedSession("s3") {
 		t.Error("entries held before the snapshot were not dropped")
 	}
