@@ -941,7 +941,11 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if _, err := svc.RevokeAll(ctx, auth.Operator()); err != nil {
 		t.Fatal(err)
 	}
-	feedEventually(t, "the revoke-all reaches the follower", func() bool { return set.Revoked("", "bob", "", "", before) })
+	// An entry is applied to the set before the cursor moves past it:
+	// wait for both.
+	feedEventually(t, "the revoke-all reaches the follower", func() bool {
+		return set.Revoked("", "bob", "", "", before) && f.Status().Cursor >= 2
+	})
 	if st := f.Status(); st.Mode != ModeStream || !st.Ready || st.Stale || st.Cursor < 2 {
 		t.Errorf("status %+v: want streaming, ready, not stale, cursor at least 2", st)
 	}
