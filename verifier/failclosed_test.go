@@ -78,9 +78,21 @@ func TestVerifierFailsClosed(t *testing.T) {
 				t.Fatalf("feed up: %v", err)
 			}
 
+			// A long-poll that got past the outage check before it began
+			// still answers 200, and the follower counts that as a
+			// contact. It polls one request at a time: once it has met
+			// the outage (a failed poll), no answer can refresh its
+			// last contact, and the clock may move past MaxFeedOutage.
+			failures := v.Follower().Status().Reconnects
 			down.Store(true)
-			clk.add(2 * time.Minute)
 			deadline := time.Now().Add(10 * time.Second)
+			for v.Follower().Status().Reconnects == failures {
+				if time.Now().After(deadline) {
+					t.Fatal("the follower never met the outage")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			clk.add(2 * time.Minute)
 			for v.Follower().Status().Stale == false {
 				if time.Now().After(deadline) {
 					t.Fatal("the follower never noticed the outage")

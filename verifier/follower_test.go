@@ -487,7 +487,8 @@ func TestFollowerStreamSnapshot(t *testing.T) {
 	feed.add(KindSession, "s4", "s5", "s6")
 	feed.prune(4)
 	close(gate)
-	feedEventually(t, "the snapshot is applied", func() bool { return f.revokedSession("s6") })
+	// The set is replaced before the cursor moves: wait for both.
+	feedEventually(t, "the snapshot is applied", func() bool { return f.revokedSession("s6") && f.Status().Cursor == 6 })
 	if f.revokedSession("s1") || f.revokedSession("s3") {
 		t.Error("entries held before the snapshot were not dropped")
 	}
@@ -644,9 +645,11 @@ func TestFollowerNotReadyUntilBootstrapped(t *testing.T) {
 		t.Errorf("before a bootstrap: Ready %v, Stale %v, Healthy %v; want false, true, false", st.Ready, st.Stale, f.Healthy())
 	}
 	feed.set(func(f *fakeFeed) { f.refuse = 0 })
-	feedEventually(t, "the follower bootstraps in the background", func() bool { return f.Status().Ready })
-	if !f.revokedSession("s1") || !f.Healthy() {
-		t.Error("after a late bootstrap the set is not loaded or the follower not healthy")
+	// Ready is set before the contact that makes the follower Healthy:
+	// wait for both.
+	feedEventually(t, "the follower bootstraps in the background", func() bool { return f.Status().Ready && f.Healthy() })
+	if !f.revokedSession("s1") {
+		t.Error("after a late bootstrap the set is not loaded")
 	}
 
 	// FailOpen tolerates an outage, not an empty set never loaded: until
@@ -938,7 +941,11 @@ func TestFollowerEndToEnd(t *testing.T) {
 	if _, err := svc.RevokeAll(ctx, auth.Operator()); err != nil {
 		t.Fatal(err)
 	}
-	feedEventually(t, "the revoke-all reaches the follower", func() bool { return set.Revoked("", "bob", "", "", before) })
+	// An entry is applied to the set before the cursor moves past it:
+	// wait for both.
+	feedEventually(t, "the revoke-all reaches the follower", func() bool {
+		return set.Revoked("", "bob", "", "", before) && f.Status().Cursor >= 2
+	})
 	if st := f.Status(); st.Mode != ModeStream || !st.Ready || st.Stale || st.Cursor < 2 {
 		t.Errorf("status %+v: want streaming, ready, not stale, cursor at least 2", st)
 	}

@@ -589,9 +589,10 @@ func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 	})
 	// max-age=3600 is clamped to MaxRefresh. NextRefresh is reckoned from
 	// a clock reading a little after LastFetch's, and on a loaded machine
-	// "a little" was once 0.6 µs past the 2 ms: the bound allows a second,
-	// still far below the hour the answer asked for.
-	if st := s.Status(); st.Keys != 1 || st.NextRefresh.Sub(st.LastFetch) > opt.MaxRefresh+time.Second {
+	// "a little" can be as long as the goroutine is descheduled: the
+	// bound allows a minute, still far below the hour the answer asked
+	// for.
+	if st := s.Status(); st.Keys != 1 || st.NextRefresh.Sub(st.LastFetch) > opt.MaxRefresh+time.Minute {
 		t.Errorf("Status = %+v, want 1 key and the next refresh within MaxRefresh", st)
 	}
 }

@@ -394,11 +394,16 @@ func TestDemo(t *testing.T) {
 			_, err := sh.run(line)
 			if last && s.n == 8 {
 				// Revocation reaches the gateway through the feed: poll
-				// for at most a second.
-				for deadline := time.Now().Add(time.Second); err == nil && sh.status != 401 && time.Now().Before(deadline); {
+				// for it. The demo says "within a second"; on a busy CI
+				// machine it can take longer, so the deadline catches a
+				// revocation that never arrives, and the time is logged,
+				// not asserted.
+				start := time.Now()
+				for deadline := start.Add(30 * time.Second); err == nil && sh.status != 401 && time.Now().Before(deadline); {
 					time.Sleep(20 * time.Millisecond)
 					_, err = sh.run(line)
 				}
+				t.Logf("step 8: the gateway refused the logged-out token %v after the first try", time.Since(start).Round(time.Millisecond))
 			}
 			if err != nil {
 				t.Fatalf("step %d: %q: %v", s.n, line, err)
@@ -558,15 +563,16 @@ func expectStatus(t *testing.T, method, url, bearer string, h http.Header, body 
 	}
 }
 
-// pollStatus sends a request until it answers want, for at most a second.
+// pollStatus sends a request until it answers want, for up to 30 s: a
+// revocation that never arrives, not a slow machine, is what it catches.
 func pollStatus(t *testing.T, method, url, bearer string, want int) {
 	t.Helper()
 	got := 0
-	for deadline := time.Now().Add(time.Second); got != want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); got != want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		got = status(t, method, url, bearer, http.Header{"Content-Type": {"application/json"}}, `{"item":"a","quantity":1}`)
 	}
 	if got != want {
-		t.Errorf("%s %s: got %d within a second, want %d", method, url, got, want)
+		t.Errorf("%s %s: got %d within 30 s, want %d", method, url, got, want)
 	}
 }
 

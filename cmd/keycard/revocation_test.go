@@ -172,7 +172,12 @@ func TestRevocationFeedEndToEnd(t *testing.T) {
 		_, p := readFeed(t, s, reader, fmt.Sprintf("after=%d&wait=60s", now.Next))
 		polled <- p
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Stopping before the long-poll arrives would refuse its connection
+	// instead: wait until the server counts it as waiting.
+	eventually(t, "the long-poll waits", func() bool {
+		_, metrics := get(t, http.DefaultClient, s.base+"/metrics", nil)
+		return strings.Contains(metrics, "\n"+`keycard_revocation_feed_subscribers{kind="long_poll"} 1`+"\n")
+	})
 	stopped := time.Now()
 	if code := s.stop(); code != 0 {
 		t.Errorf("serve exited %d", code)

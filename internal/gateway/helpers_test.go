@@ -190,12 +190,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// eventually retries cond every 10 ms for up to 5 s.
+// eventually retries cond every 10 ms for up to 30 s: a generous
+// deadline, which catches a hang and not a slow machine.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
+			t.Fatalf("%s: not within 30s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

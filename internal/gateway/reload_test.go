@@ -136,7 +136,11 @@ func TestWatch(t *testing.T) {
 	tmp := path + ".tmp"
 	os.WriteFile(tmp, conf(c, ""), 0o600)
 	os.Rename(tmp, path)
-	eventually(t, "renamed file applied", routesTo(t, g, c))
+	// A reload is counted after its routes serve: wait for both, so that
+	// the count the signal's reload adds to is final.
+	eventually(t, "renamed file applied", func() bool {
+		return routesTo(t, g, c)() && testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`) == 2
+	})
 
 	// A signal reloads even an unchanged file.
 	before := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`)
@@ -316,9 +320,12 @@ func TestWatchConfigMapSymlinkSwap(t *testing.T) {
 
 	// Two updates in a row: the second proves the watcher is not left
 	// holding the first generation's (now deleted) directory.
+	// A reload is counted after its routes serve: wait for both.
 	for i, u := range []*upstream{b, c} {
 		project(conf(u))
-		eventually(t, fmt.Sprintf("generation %d applied", i+2), routesTo(t, g, u))
+		eventually(t, fmt.Sprintf("generation %d applied and counted", i+2), func() bool {
+			return routesTo(t, g, u)() && testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`) >= float64(i+1)
+		})
 	}
 	if got := testutilCount(t, g.Metrics(), "keycard_gateway_config_reloads_total", `result="ok"`); got != 2 {
 		t.Errorf("reloads: got %v, want 2", got)

@@ -24,10 +24,11 @@ func scrapeMetrics(t *testing.T, m *metrics.Metrics) string {
 	return string(b)
 }
 
-// waitForLine waits up to 5 s for m's exposition to hold the line.
+// waitForLine waits up to 30 s (for a busy machine) for m's exposition to
+// hold the line.
 func waitForLine(t *testing.T, m *metrics.Metrics, line string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		text := scrapeMetrics(t, m)
 		if strings.Contains(text, "\n"+line+"\n") {

@@ -192,9 +192,10 @@ func TestDeliverAfterFailure(t *testing.T) {
 	ev := e.event(t, keycard.AuditLoginSucceeded, "user-1", `{"session":"s1"}`)
 	var o outcomes
 	e.run(t, fast(&o))
-	// The outcome is counted after the store records it: wait for both.
+	// Each outcome is counted after the store records it, and the retried
+	// one may be counted after the next attempt is made: wait for all.
 	waitFor(t, "the delivery", func() bool {
-		return allIn(e.states(t), 1, keycard.WebhookDelivered) && o.get(webhook.OutcomeDelivered) > 0
+		return allIn(e.states(t), 1, keycard.WebhookDelivered) && o.get(webhook.OutcomeDelivered) > 0 && o.get(webhook.OutcomeRetried) > 0
 	})
 	got := r.requests()
 	if len(got) != 2 {
@@ -246,7 +247,11 @@ func TestGiveUpAndReplay(t *testing.T) {
 	opts := fast(&o)
 	opts.MaxAttempts = 3
 	e.run(t, opts)
-	waitFor(t, "the delivery given up", func() bool { return allIn(e.states(t), 1, keycard.WebhookFailed) })
+	// The outcomes are counted after the store records them: wait for
+	// them too.
+	waitFor(t, "the delivery given up", func() bool {
+		return allIn(e.states(t), 1, keycard.WebhookFailed) && o.get(webhook.OutcomeFailed) > 0 && o.get(webhook.OutcomeRetried) >= 2
+	})
 	var audited []*keycard.AuditEvent
 	waitFor(t, "the audit event", func() bool {
 		var err error
@@ -315,7 +320,11 @@ func TestTimeout(t *testing.T) {
 	opts := fast(&o)
 	opts.Timeout = 300 * time.Millisecond
 	e.run(t, opts)
-	waitFor(t, "the delivery", func() bool { return allIn(e.states(t), 1, keycard.WebhookDelivered) })
+	// The retried outcome is counted after the store records the retry,
+	// perhaps after the next attempt delivered it: wait for both.
+	waitFor(t, "the delivery", func() bool {
+		return allIn(e.states(t), 1, keycard.WebhookDelivered) && o.get(webhook.OutcomeRetried) > 0
+	})
 	if o.get(webhook.OutcomeRetried) != 1 {
 		t.Errorf("outcomes: got %v, want the stalled attempt retried", &o)
 	}
