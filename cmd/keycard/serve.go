@@ -39,7 +39,7 @@ type serverFlags struct {
 	shutdownTimeout                                                    time.Duration
 	argonMemory, argonIterations                                       uint
 	loginAttempts, loginAddressAttempts                                int
-	loginRefill, loginLockoutMax                                       time.Duration
+	loginRefill, loginBackoff, loginLockoutMax                         time.Duration
 	roleScopes                                                         stringList // ROLE=SCOPE entries
 	rolePolicies                                                       stringList // ROLE:FIELD=DURATION entries
 	maxSessions, introspectionCache                                    int
@@ -112,7 +112,8 @@ var (
 		fs.IntVar(&f.loginAttempts, "login-attempts", server.DefaultLoginAttempts, "failed logins per account before back-off (0: no per-account throttle)")
 		fs.IntVar(&f.loginAddressAttempts, "login-address-attempts", server.DefaultLoginAddressAttempts, "failed logins per client address before back-off (0: no per-address throttle)")
 		fs.DurationVar(&f.loginRefill, "login-refill", throttle.DefaultRefill, "one failed login forgiven per this interval, until back-off starts")
-		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from 1s)")
+		fs.DurationVar(&f.loginBackoff, "login-backoff", throttle.DefaultBaseDelay, "first login back-off, once the failures are spent (at least 1s); it doubles with each further failure")
+		fs.DurationVar(&f.loginLockoutMax, "login-lockout-max", throttle.DefaultMaxDelay, "longest login back-off (it doubles from --login-backoff)")
 		fs.BoolVar(&f.pages, "pages", true, "serve the web pages: sign-in, account and sessions, admin console (docs/web.md)")
 		fs.Var(&f.pageRedirects, "page-redirect", "a path prefix (such as /weather/) the sign-in page may send the browser back to, besides its own pages; repeatable")
 		fs.Var(&f.pageOrigins, "page-origin", "another origin the pages are served under (a gateway in front, such as https://app.example); repeatable")
@@ -241,7 +242,7 @@ func (e *cmdEnv) serverConfig(fs *flagSetWithConfig, f *serverFlags, log *slog.L
 	c.Redis, c.RedisPrefix, c.Addr, c.Issuer, c.Audience = f.redis, f.redisPrefix, f.addr, f.issuer, f.audience
 	c.TLS.CertFile, c.TLS.KeyFile, c.TLS.BehindProxy, c.TLS.TrustedProxies = f.tlsCert, f.tlsKey, f.behindProxy, f.trustedProxies
 	c.RefreshGrace, c.IdleTimeout, c.SessionLifetime, c.KeyRotation = f.refreshGrace, f.idleTimeout, f.sessionLifetime, f.rotateEvery
-	c.ShutdownTimeout, c.LoginRefill, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginLockoutMax
+	c.ShutdownTimeout, c.LoginRefill, c.LoginBackoff, c.LoginLockoutMax = f.shutdownTimeout, f.loginRefill, f.loginBackoff, f.loginLockoutMax
 	c.LoginAttempts, c.LoginAddressAttempts = f.loginAttempts, f.loginAddressAttempts
 	c.MaxSessionsPerUser, c.ReauthWithin, c.StepUpWithin = f.maxSessions, f.reauthWithin, f.stepUpWithin
 	c.IntrospectionCache = f.introspectionCache

@@ -12,8 +12,11 @@ import (
 // TestLoginThrottleEndToEnd hammers login with a wrong password until the
 // server answers 429 with Retry-After, the same for an unknown account,
 // and checks that the throttle lifts and that /metrics counted it all.
+// The first back-off is 4 s, not the default 1 s, so that a busy machine
+// stalling between two attempts does not let the fourth one through.
 func TestLoginThrottleEndToEnd(t *testing.T) {
-	s := startServer(t, "--login-attempts", "3")
+	const backoff = 4 * time.Second
+	s := startServer(t, "--login-attempts", "3", "--login-backoff", backoff.String())
 	const pass = "correct horse battery staple"
 	if code, _ := call(t, "POST", s.base+"/v1/users", "", "application/json", `{"username":"alice","password":"`+pass+`"}`, nil); code != 201 {
 		t.Fatalf("register: %d", code)
@@ -52,12 +55,12 @@ func TestLoginThrottleEndToEnd(t *testing.T) {
 		t.Errorf("throttled answers differ for an existing and an unknown account: %s vs %s", b1, b2)
 	}
 	for _, h := range []http.Header{h1, h2} {
-		if got := h.Get("Retry-After"); got != "1" {
-			t.Errorf("Retry-After %q, want 1 (the first back-off)", got)
+		if got := h.Get("Retry-After"); got != "4" {
+			t.Errorf("Retry-After %q, want 4 (the first back-off, --login-backoff)", got)
 		}
 	}
 	// It lifts after Retry-After.
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(backoff + 100*time.Millisecond)
 	s.login(t, "alice", pass)
 
 	resp, err := http.Get(s.base + "/metrics")
@@ -90,6 +93,8 @@ func TestLoginThrottleFlagsChecked(t *testing.T) {
 		{"--login-attempts", "-1"},
 		{"--login-address-attempts", "-1"},
 		{"--login-lockout-max", "0s"},
+		{"--login-backoff", "0s"},
+		{"--login-lockout-max", "2s", "--login-backoff", "3s"},
 		{"--login-refill", "0s"},
 	} {
 		full := append([]string{"serve", "--dev", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, args...)

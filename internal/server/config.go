@@ -106,9 +106,10 @@ type Config struct {
 	Argon2Memory, Argon2Iterations uint32
 	// Login throttles: failures per account and per address before
 	// back-off (0 turns one off), one failure forgiven every LoginRefill,
-	// back-off doubling from 1 s up to LoginLockoutMax.
-	LoginAttempts, LoginAddressAttempts int
-	LoginRefill, LoginLockoutMax        time.Duration
+	// back-off doubling from LoginBackoff (1 s by default) up to
+	// LoginLockoutMax.
+	LoginAttempts, LoginAddressAttempts        int
+	LoginRefill, LoginBackoff, LoginLockoutMax time.Duration
 
 	// CookieMode lets browser logins of the JSON API keep their tokens in
 	// HttpOnly cookies.
@@ -300,7 +301,7 @@ func Defaults() Config {
 		KeyRotation:  auth.DefaultRotateEvery,
 		Argon2Memory: password.DefaultMemory, Argon2Iterations: password.DefaultIterations,
 		LoginAttempts: DefaultLoginAttempts, LoginAddressAttempts: DefaultLoginAddressAttempts,
-		LoginRefill: throttle.DefaultRefill, LoginLockoutMax: throttle.DefaultMaxDelay,
+		LoginRefill: throttle.DefaultRefill, LoginBackoff: throttle.DefaultBaseDelay, LoginLockoutMax: throttle.DefaultMaxDelay,
 		IntrospectionCache: DefaultIntrospectionCache,
 		Pages:              true, ShutdownTimeout: 20 * time.Second,
 	}
@@ -321,8 +322,11 @@ func (c *Config) Check() error {
 		return errors.New("--login-attempts must not be negative")
 	case c.LoginAddressAttempts < 0:
 		return errors.New("--login-address-attempts must not be negative")
-	case c.LoginLockoutMax < throttle.DefaultBaseDelay:
-		return errors.New("--login-lockout-max must be at least 1s")
+	case c.LoginBackoff < time.Second:
+		// Retry-After counts whole seconds.
+		return errors.New("--login-backoff must be at least 1s")
+	case c.LoginLockoutMax < c.LoginBackoff:
+		return errors.New("--login-lockout-max must be at least --login-backoff")
 	case c.LoginRefill <= 0:
 		return errors.New("--login-refill must be positive")
 	case c.MaxSessionsPerUser < 0:

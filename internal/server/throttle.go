@@ -80,11 +80,11 @@ func (s *sharedThrottles) Close() error { return s.client.Close() }
 // loginLimits returns the login throttles c asks for: LoginAttempts
 // failures per account and LoginAddressAttempts per client address before
 // back-off (0 turns one off), one failure forgiven every LoginRefill,
-// back-off doubling from one second up to LoginLockoutMax. They are in
+// back-off doubling from LoginBackoff up to LoginLockoutMax. They are in
 // memory, per instance, unless shared is not nil: then in Redis, shared by
 // every instance. Config.Check has checked the numbers.
 func (c *Config) loginLimits(shared *sharedThrottles, log *slog.Logger) auth.LoginLimits {
-	p := throttle.Policy{Refill: c.LoginRefill, MaxDelay: c.LoginLockoutMax}
+	p := throttle.Policy{Refill: c.LoginRefill, BaseDelay: c.LoginBackoff, MaxDelay: c.LoginLockoutMax}
 	var l auth.LoginLimits
 	limiter := func(kind string, p throttle.Policy) throttle.Limiter {
 		if shared != nil {
